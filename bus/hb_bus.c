@@ -1,0 +1,835 @@
+/*
+ * hb_bus: paho MQTTAsync handed over to the libevent loop.
+ *
+ * Threads: paho's callbacks (any thread) only ever touch the mailbox, under
+ * its lock. Everything else in this file runs on the loop thread.
+ */
+#include "hb_bus.h"
+#include "hb_log.h"
+#include "hb_topic.h"
+#include "hb_util.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mail_kind {
+	MAIL_MESSAGE,
+	MAIL_CONNECTED,
+	MAIL_CONNECT_FAILED,
+	MAIL_LOST,
+	MAIL_DISCONNECTED,
+	MAIL_SUB_RESULT,
+	MAIL_PUB_FAILED,
+};
+
+struct mail {
+	TAILQ_ENTRY(mail) entry;
+	enum mail_kind kind;
+	int qos;
+	int retained;
+	int code;
+	size_t len;
+	char *topic;
+	char *payload;
+	char text[];	/* topic NUL payload NUL, or a reason */
+};
+
+TAILQ_HEAD(mail_list, mail);
+
+enum bus_state {
+	ST_CONNECTING,
+	ST_CONNECTED,
+	ST_WAITING,	/* for the reconnect timer */
+	ST_SHUTTING,
+	ST_CLOSED,
+};
+
+struct sub {
+	char *filter;
+	int qos;
+};
+
+struct hb_bus {
+	struct event_base *base;
+	struct hb_bus_config cfg;
+	struct hb_bus_opts opts;
+	MQTTAsync client;
+	char uri[300];
+	char status_topic[HB_TOPIC_MAX];
+	char heartbeat_topic[HB_TOPIC_MAX];
+
+	/* mailbox: shared with paho threads */
+	pthread_mutex_t lock;
+	pthread_cond_t room;
+	struct mail_list mail;
+	size_t mail_bytes;
+	bool closing;
+	int efd;
+	struct event *ev_mail;
+
+	/* loop thread only */
+	enum bus_state state;
+	struct hb_backoff backoff;
+	struct hb_ratelimit connect_log;
+	struct event *ev_reconnect;
+	struct event *ev_heartbeat;
+	struct event *ev_done;
+	struct sub *subs;
+	size_t nsubs;
+	hb_bus_done_fn done;
+	void *done_arg;
+	int64_t started_ms;
+	unsigned long long refused;
+	unsigned long long connects;
+
+	struct hb_counter *m_received;
+	struct hb_counter *m_published;
+	struct hb_counter *m_refused;
+	struct hb_counter *m_connects;
+	struct hb_gauge *m_connected;
+};
+
+/* ---------------- configuration ---------------- */
+
+void
+hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
+    const char *service, const char *hostname)
+{
+	char def[160];
+	const char *s;
+
+	memset(bc, 0, sizeof(*bc));
+	snprintf(bc->host, sizeof(bc->host), "%s",
+	    hb_cfg_str(cfg, "bus.host", "127.0.0.1"));
+	bc->tls = hb_cfg_bool(cfg, "bus.tls", false);
+	bc->port = (int)hb_cfg_int(cfg, "bus.port", bc->tls ? 8883 : 1883, 1, 65535);
+	s = hb_cfg_str(cfg, "bus.ca_file", NULL);
+	bc->ca_file = s ? hb_xstrdup(s) : NULL;
+	s = hb_cfg_str(cfg, "bus.username", NULL);
+	bc->username = s ? hb_xstrdup(s) : NULL;
+	bc->password = hb_cfg_secret(cfg, "bus.password", "HOMEBUS_BUS_PASSWORD");
+	s = hb_cfg_str(cfg, "bus.prefix", "homebus");
+	if (!hb_topic_level_ok(s) || strlen(s) >= sizeof(bc->prefix))
+		hb_cfg_error(cfg, "bus.prefix", "\"%s\" must be one topic level "
+		    "(no '/', '+', '#'), at most 63 characters", s);
+	snprintf(bc->prefix, sizeof(bc->prefix), "%s", s);
+	snprintf(def, sizeof(def), "homebus-%s-%s", service, hostname);
+	s = hb_cfg_str(cfg, "bus.client_id", def);
+	if (*s == '\0' || strlen(s) >= sizeof(bc->client_id))
+		hb_cfg_error(cfg, "bus.client_id", "must be 1 to 127 characters");
+	snprintf(bc->client_id, sizeof(bc->client_id), "%s", s);
+	s = hb_cfg_str(cfg, "bus.instance", hostname);
+	if (!hb_topic_level_ok(s) || strlen(s) >= sizeof(bc->instance))
+		hb_cfg_error(cfg, "bus.instance", "\"%s\" must be one topic level "
+		    "(no '/', '+', '#'), at most 63 characters", s);
+	snprintf(bc->instance, sizeof(bc->instance), "%s", s);
+	bc->keepalive_s = (int)hb_cfg_int(cfg, "bus.keepalive_s", 30, 5, 3600);
+	bc->heartbeat_s = (int)hb_cfg_int(cfg, "bus.heartbeat_s", 30, 1, 3600);
+	bc->session_expiry_s = (int)hb_cfg_int(cfg, "bus.session_expiry_s",
+	    7 * 86400, 60, 0xfffffffeLL);
+	bc->queue_max = (int)hb_cfg_int(cfg, "bus.queue_max", 100000, 0, 10000000);
+	bc->reconnect_min_ms = (int)hb_cfg_int(cfg, "bus.reconnect_min_ms", 250,
+	    10, 600000);
+	bc->reconnect_max_ms = (int)hb_cfg_int(cfg, "bus.reconnect_max_ms", 15000,
+	    10, 3600000);
+	bc->mailbox_max_bytes = (size_t)hb_cfg_int(cfg, "bus.mailbox_max_kb",
+	    16384, 64, 1048576) * 1024;
+}
+
+void
+hb_bus_config_free(struct hb_bus_config *bc)
+{
+	free(bc->ca_file);
+	free(bc->username);
+	if (bc->password) {
+		explicit_bzero(bc->password, strlen(bc->password));
+		free(bc->password);
+	}
+	bc->ca_file = bc->username = bc->password = NULL;
+}
+
+/* ---------------- mailbox (any thread) ---------------- */
+
+static struct mail *
+mail_new(enum mail_kind kind, const char *a, size_t alen, const char *b,
+    size_t blen)
+{
+	struct mail *m = hb_xmalloc(sizeof(*m) + alen + blen + 2);
+
+	memset(m, 0, sizeof(*m));
+	m->kind = kind;
+	m->topic = m->text;
+	memcpy(m->text, a, alen);
+	m->text[alen] = '\0';
+	m->payload = m->text + alen + 1;
+	if (blen)
+		memcpy(m->payload, b, blen);
+	m->payload[blen] = '\0';
+	m->len = blen;
+	return m;
+}
+
+static void
+post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
+{
+	uint64_t one = 1;
+	bool was_empty;
+
+	pthread_mutex_lock(&bus->lock);
+	/* Back-pressure: a slow loop makes paho's receive thread wait, which
+	 * stops reading the socket, which makes the broker hold the messages. */
+	while (wait_for_room && !bus->closing &&
+	    bus->mail_bytes > bus->cfg.mailbox_max_bytes) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&bus->room, &bus->lock, &ts);
+	}
+	was_empty = TAILQ_EMPTY(&bus->mail);
+	TAILQ_INSERT_TAIL(&bus->mail, m, entry);
+	bus->mail_bytes += m->len + sizeof(*m);
+	pthread_mutex_unlock(&bus->lock);
+	/* A failed write means the counter is full: a wake-up is pending. */
+	if (was_empty && write(bus->efd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static int
+on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
+{
+	struct hb_bus *bus = ctx;
+	size_t tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
+	struct mail *m = mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
+	    pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0);
+
+	m->qos = pm->qos;
+	m->retained = pm->retained;
+	MQTTAsync_freeMessage(&pm);
+	MQTTAsync_free(topic);
+	post(bus, m, true);
+	return 1;
+}
+
+static void
+on_paho_lost(void *ctx, char *cause)
+{
+	struct hb_bus *bus = ctx;
+	const char *why = cause ? cause : "connection lost";
+
+	post(bus, mail_new(MAIL_LOST, why, strlen(why), NULL, 0), false);
+	if (cause)
+		MQTTAsync_free(cause);
+}
+
+static void
+on_paho_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+	struct hb_bus *bus = ctx;
+	const char *why = MQTTReasonCode_toString(rc);
+	struct mail *m;
+
+	(void)props;
+	m = mail_new(MAIL_LOST, why ? why : "disconnected by the broker",
+	    strlen(why ? why : "disconnected by the broker"), NULL, 0);
+	m->code = (int)rc;
+	post(bus, m, false);
+}
+
+static void
+on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct hb_bus *bus = ctx;
+	struct mail *m = mail_new(MAIL_CONNECTED, "", 0, NULL, 0);
+
+	m->code = resp ? resp->alt.connect.sessionPresent : 0;
+	post(bus, m, false);
+}
+
+static void
+on_connect_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct hb_bus *bus = ctx;
+	const char *why = resp && resp->message ? resp->message :
+	    (resp && resp->reasonCode ? MQTTReasonCode_toString(resp->reasonCode) :
+	    "cannot connect");
+	struct mail *m = mail_new(MAIL_CONNECT_FAILED, why, strlen(why), NULL, 0);
+
+	m->code = resp ? (resp->reasonCode ? (int)resp->reasonCode : resp->code) : -1;
+	post(bus, m, false);
+}
+
+static void
+on_disconnect_done(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)resp;
+	post(ctx, mail_new(MAIL_DISCONNECTED, "", 0, NULL, 0), false);
+}
+
+static void
+on_disconnect_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	(void)resp;
+	post(ctx, mail_new(MAIL_DISCONNECTED, "", 0, NULL, 0), false);
+}
+
+/* Subscription results carry the filter in the mail so it can be logged. */
+struct sub_ctx {
+	struct hb_bus *bus;
+	char filter[];
+};
+
+static void
+on_sub_ok(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct sub_ctx *sc = ctx;
+	struct mail *m = mail_new(MAIL_SUB_RESULT, sc->filter, strlen(sc->filter),
+	    NULL, 0);
+
+	m->code = resp ? (int)resp->reasonCode : 0;
+	post(sc->bus, m, false);
+	free(sc);
+}
+
+static void
+on_sub_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct sub_ctx *sc = ctx;
+	struct mail *m = mail_new(MAIL_SUB_RESULT, sc->filter, strlen(sc->filter),
+	    NULL, 0);
+
+	m->code = resp && resp->reasonCode ? (int)resp->reasonCode : 0x80;
+	post(sc->bus, m, false);
+	free(sc);
+}
+
+static void
+on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct hb_bus *bus = ctx;
+	struct mail *m = mail_new(MAIL_PUB_FAILED, "", 0, NULL, 0);
+
+	m->code = resp ? resp->code : -1;
+	post(bus, m, false);
+}
+
+/* ---------------- loop thread ---------------- */
+
+static void start_connect(struct hb_bus *bus);
+
+static void
+schedule_reconnect(struct hb_bus *bus)
+{
+	int64_t ms = hb_backoff_next(&bus->backoff);
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	bus->state = ST_WAITING;
+	evtimer_add(bus->ev_reconnect, &tv);
+}
+
+static void
+on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_connect(arg);
+}
+
+static void
+send_subscription(struct hb_bus *bus, const struct sub *s)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	size_t fl = strlen(s->filter);
+	struct sub_ctx *sc = hb_xmalloc(sizeof(*sc) + fl + 1);
+	int rc;
+
+	sc->bus = bus;
+	memcpy(sc->filter, s->filter, fl + 1);
+	ro.onSuccess5 = on_sub_ok;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = sc;
+	rc = MQTTAsync_subscribe(bus->client, s->filter, s->qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		hb_warn("bus subscribe filter=\"%s\" failed rc=%d", s->filter, rc);
+		free(sc);
+	}
+}
+
+static void
+publish_status(struct hb_bus *bus, const char *status)
+{
+	hb_bus_publish(bus, bus->status_topic, status, strlen(status), 1, true);
+}
+
+static void
+send_heartbeat(struct hb_bus *bus)
+{
+	json_t *hb = json_object();
+
+	json_object_set_new(hb, "service", json_string(bus->opts.service));
+	json_object_set_new(hb, "instance", json_string(bus->cfg.instance));
+	json_object_set_new(hb, "version", json_string(HB_VERSION));
+	json_object_set_new(hb, "pid", json_integer(getpid()));
+	json_object_set_new(hb, "uptime_s",
+	    json_integer((hb_mono_ms() - bus->started_ms) / 1000));
+	json_object_set_new(hb, "rss_kb", json_integer(hb_rss_kb()));
+	json_object_set_new(hb, "cpu_s", json_real(hb_cpu_seconds()));
+	json_object_set_new(hb, "interval_s", json_integer(bus->cfg.heartbeat_s));
+	if (bus->opts.on_heartbeat)
+		bus->opts.on_heartbeat(bus->opts.arg, hb);
+	hb_bus_publish_json(bus, bus->heartbeat_topic, hb, 0, false);
+	json_decref(hb);
+}
+
+static void
+on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_bus *bus = arg;
+
+	(void)fd;
+	(void)what;
+	if (bus->state == ST_CONNECTED)
+		send_heartbeat(bus);
+}
+
+static void
+handle_connected(struct hb_bus *bus, bool session_present)
+{
+	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
+		return;
+	bus->state = ST_CONNECTED;
+	bus->connects++;
+	hb_backoff_reset(&bus->backoff);
+	if (bus->m_connects)
+		hb_counter_add(bus->m_connects, 1);
+	if (bus->m_connected)
+		hb_gauge_set(bus->m_connected, 1);
+	hb_info("bus connected broker=%s client_id=%s session_present=%d",
+	    bus->uri, bus->cfg.client_id, session_present);
+	for (size_t i = 0; i < bus->nsubs; i++)
+		send_subscription(bus, &bus->subs[i]);
+	publish_status(bus, "online");
+	send_heartbeat(bus);
+	if (bus->opts.on_connection)
+		bus->opts.on_connection(bus->opts.arg, true);
+}
+
+static void
+handle_lost(struct hb_bus *bus, const char *why)
+{
+	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
+		return;
+	if (bus->state == ST_CONNECTED) {
+		hb_warn("bus connection lost broker=%s reason=\"%s\"", bus->uri, why);
+		if (bus->m_connected)
+			hb_gauge_set(bus->m_connected, 0);
+		if (bus->opts.on_connection)
+			bus->opts.on_connection(bus->opts.arg, false);
+	}
+	if (bus->state != ST_WAITING)
+		schedule_reconnect(bus);
+}
+
+static void
+finish_shutdown(struct hb_bus *bus)
+{
+	hb_bus_done_fn done = bus->done;
+
+	bus->state = ST_CLOSED;
+	bus->done = NULL;
+	if (bus->m_connected)
+		hb_gauge_set(bus->m_connected, 0);
+	if (done)
+		done(bus->done_arg);
+}
+
+static void
+dispatch(struct hb_bus *bus, struct mail *m)
+{
+	struct hb_bus_msg msg;
+
+	switch (m->kind) {
+	case MAIL_MESSAGE:
+		if (bus->m_received)
+			hb_counter_add(bus->m_received, 1);
+		msg.topic = m->topic;
+		msg.payload = m->payload;
+		msg.len = m->len;
+		msg.qos = m->qos;
+		msg.retained = m->retained != 0;
+		if (bus->opts.on_message)
+			bus->opts.on_message(bus->opts.arg, &msg);
+		break;
+	case MAIL_CONNECTED:
+		handle_connected(bus, m->code != 0);
+		break;
+	case MAIL_CONNECT_FAILED:
+		if (bus->state == ST_CONNECTING) {
+			hb_log_limited(&bus->connect_log, HB_LOG_WARN,
+			    "bus cannot connect broker=%s reason=\"%s\" code=%d "
+			    "(retrying with backoff)", bus->uri, m->text, m->code);
+			schedule_reconnect(bus);
+		}
+		break;
+	case MAIL_LOST:
+		handle_lost(bus, m->text);
+		break;
+	case MAIL_DISCONNECTED:
+		if (bus->state == ST_SHUTTING)
+			finish_shutdown(bus);
+		break;
+	case MAIL_SUB_RESULT:
+		if (m->code >= 0x80)
+			hb_error("bus subscription refused filter=\"%s\" reason=\"%s\" "
+			    "(check the broker ACL)", m->topic,
+			    MQTTReasonCode_toString((enum MQTTReasonCodes)m->code));
+		else
+			hb_debug("bus subscribed filter=\"%s\" qos=%d", m->topic, m->code);
+		break;
+	case MAIL_PUB_FAILED:
+		hb_debug("bus publish failed code=%d", m->code);
+		break;
+	}
+}
+
+static void
+on_mail(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_bus *bus = arg;
+	struct mail_list batch;
+	struct mail *m;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		hb_debug("bus eventfd read: %s", strerror(errno));
+	TAILQ_INIT(&batch);
+	pthread_mutex_lock(&bus->lock);
+	TAILQ_CONCAT(&batch, &bus->mail, entry);
+	bus->mail_bytes = 0;
+	pthread_cond_broadcast(&bus->room);
+	pthread_mutex_unlock(&bus->lock);
+	while ((m = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, m, entry);
+		dispatch(bus, m);
+		free(m);
+	}
+}
+
+static void
+start_connect(struct hb_bus *bus)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty p;
+	int rc;
+
+	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
+		return;
+	bus->state = ST_CONNECTING;
+	co.keepAliveInterval = bus->cfg.keepalive_s;
+	co.cleanstart = bus->opts.persistent ? 0 : 1;
+	co.connectTimeout = 10;
+	co.automaticReconnect = 0;
+	co.onSuccess5 = on_connect_ok;
+	co.onFailure5 = on_connect_fail;
+	co.context = bus;
+	co.username = bus->cfg.username;
+	co.password = bus->cfg.password;
+	will.topicName = bus->status_topic;
+	will.message = "offline";
+	will.retained = 1;
+	will.qos = 1;
+	co.will = &will;
+	if (bus->cfg.tls) {
+		ssl.trustStore = bus->cfg.ca_file;
+		ssl.verify = 1;
+		co.ssl = &ssl;
+	}
+	if (bus->opts.persistent) {
+		memset(&p, 0, sizeof(p));
+		p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+		p.value.integer4 = (unsigned int)bus->cfg.session_expiry_s;
+		MQTTProperties_add(&props, &p);
+	}
+	memset(&p, 0, sizeof(p));
+	p.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM;
+	p.value.integer2 = (unsigned short)(bus->opts.receive_max > 0 ?
+	    bus->opts.receive_max : 1000);
+	MQTTProperties_add(&props, &p);
+	co.connectProperties = &props;
+	rc = MQTTAsync_connect(bus->client, &co);
+	MQTTProperties_free(&props);
+	if (rc != MQTTASYNC_SUCCESS) {
+		hb_log_limited(&bus->connect_log, HB_LOG_WARN,
+		    "bus connect could not start broker=%s rc=%d", bus->uri, rc);
+		schedule_reconnect(bus);
+	}
+}
+
+struct hb_bus *
+hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
+    const struct hb_bus_opts *opts, struct hb_metrics *metrics, char *err,
+    size_t errlen)
+{
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
+	struct hb_bus *bus = hb_xcalloc(1, sizeof(*bus));
+	struct timeval hbtv;
+	int rc;
+
+	bus->base = base;
+	bus->cfg = *bc;
+	bus->cfg.ca_file = bc->ca_file ? hb_xstrdup(bc->ca_file) : NULL;
+	bus->cfg.username = bc->username ? hb_xstrdup(bc->username) : NULL;
+	bus->cfg.password = bc->password ? hb_xstrdup(bc->password) : NULL;
+	bus->opts = *opts;
+	bus->started_ms = hb_mono_ms();
+	pthread_mutex_init(&bus->lock, NULL);
+	pthread_cond_init(&bus->room, NULL);
+	TAILQ_INIT(&bus->mail);
+	hb_backoff_init(&bus->backoff, bc->reconnect_min_ms, bc->reconnect_max_ms);
+	hb_ratelimit_init(&bus->connect_log, 6, 3);
+	bus->efd = -1;
+	snprintf(bus->uri, sizeof(bus->uri), "%s://%s:%d", bc->tls ? "ssl" : "tcp",
+	    bc->host, bc->port);
+	hb_topic_svc(bus->status_topic, sizeof(bus->status_topic), bc->prefix,
+	    opts->service, bc->instance, "status");
+	hb_topic_svc(bus->heartbeat_topic, sizeof(bus->heartbeat_topic),
+	    bc->prefix, opts->service, bc->instance, "heartbeat");
+
+	bus->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (bus->efd < 0) {
+		snprintf(err, errlen, "bus: eventfd: %s", strerror(errno));
+		goto err;
+	}
+	bus->ev_mail = event_new(base, bus->efd, EV_READ | EV_PERSIST, on_mail, bus);
+	bus->ev_reconnect = evtimer_new(base, on_reconnect_timer, bus);
+	bus->ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, bus);
+	event_add(bus->ev_mail, NULL);
+	hbtv.tv_sec = bc->heartbeat_s;
+	hbtv.tv_usec = 0;
+	event_add(bus->ev_heartbeat, &hbtv);
+
+	if (metrics) {
+		bus->m_received = hb_metrics_counter(metrics, "bus_messages_received_total",
+		    "MQTT messages received.", NULL);
+		bus->m_published = hb_metrics_counter(metrics,
+		    "bus_messages_published_total", "MQTT messages published or queued.",
+		    NULL);
+		bus->m_refused = hb_metrics_counter(metrics, "bus_publish_refused_total",
+		    "Publishes refused (queue full while disconnected, bad topic).", NULL);
+		bus->m_connects = hb_metrics_counter(metrics, "bus_connects_total",
+		    "Successful connections to the broker.", NULL);
+		bus->m_connected = hb_metrics_gauge(metrics, "bus_connected",
+		    "1 when connected to the broker.", NULL);
+	}
+
+	cro.sendWhileDisconnected = 1;
+	cro.maxBufferedMessages = bc->queue_max;
+	cro.allowDisconnectedSendAtAnyTime = 1;
+	cro.deleteOldestMessages = 0;
+	cro.restoreMessages = 0;
+	cro.persistQoS0 = 0;
+	rc = MQTTAsync_createWithOptions(&bus->client, bus->uri, bc->client_id,
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "bus: cannot create the MQTT client for %s "
+		    "(rc=%d); check bus.host and bus.client_id", bus->uri, rc);
+		goto err;
+	}
+	MQTTAsync_setCallbacks(bus->client, bus, on_paho_lost, on_paho_message, NULL);
+	MQTTAsync_setDisconnected(bus->client, bus, on_paho_disconnected);
+	start_connect(bus);
+	return bus;
+err:
+	hb_bus_free(bus);
+	return NULL;
+}
+
+void
+hb_bus_free(struct hb_bus *bus)
+{
+	struct mail *m;
+
+	if (bus == NULL)
+		return;
+	pthread_mutex_lock(&bus->lock);
+	bus->closing = true;
+	pthread_cond_broadcast(&bus->room);
+	pthread_mutex_unlock(&bus->lock);
+	if (bus->client) {
+		if (MQTTAsync_isConnected(bus->client))
+			MQTTAsync_disconnect(bus->client, NULL);
+		MQTTAsync_destroy(&bus->client);
+	}
+	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
+		TAILQ_REMOVE(&bus->mail, m, entry);
+		free(m);
+	}
+	if (bus->ev_mail)
+		event_free(bus->ev_mail);
+	if (bus->ev_reconnect)
+		event_free(bus->ev_reconnect);
+	if (bus->ev_heartbeat)
+		event_free(bus->ev_heartbeat);
+	if (bus->ev_done)
+		event_free(bus->ev_done);
+	if (bus->efd >= 0)
+		close(bus->efd);
+	for (size_t i = 0; i < bus->nsubs; i++)
+		free(bus->subs[i].filter);
+	free(bus->subs);
+	hb_bus_config_free(&bus->cfg);
+	pthread_mutex_destroy(&bus->lock);
+	pthread_cond_destroy(&bus->room);
+	free(bus);
+}
+
+int
+hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos)
+{
+	char err[128];
+
+	if (!hb_topic_filter_ok(filter, err, sizeof(err))) {
+		hb_error("bus subscribe filter=\"%s\": %s", filter, err);
+		return -1;
+	}
+	bus->subs = hb_xrealloc(bus->subs, (bus->nsubs + 1) * sizeof(*bus->subs));
+	bus->subs[bus->nsubs].filter = hb_xstrdup(filter);
+	bus->subs[bus->nsubs].qos = qos;
+	bus->nsubs++;
+	if (bus->state == ST_CONNECTED)
+		send_subscription(bus, &bus->subs[bus->nsubs - 1]);
+	return 0;
+}
+
+int
+hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
+    size_t len, int qos, bool retain)
+{
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (bus->state == ST_CLOSED || len > 256 * 1024 * 1024 ||
+	    strpbrk(topic, "+#") != NULL || *topic == '\0') {
+		rc = -1;
+		goto refused;
+	}
+	msg.payload = (void *)(uintptr_t)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retain ? 1 : 0;
+	if (qos > 0) {
+		ro.onFailure5 = on_pub_fail;
+		ro.context = bus;
+	}
+	rc = MQTTAsync_sendMessage(bus->client, topic, &msg, &ro);
+	if (rc == MQTTASYNC_SUCCESS) {
+		if (bus->m_published)
+			hb_counter_add(bus->m_published, 1);
+		return 0;
+	}
+refused:
+	bus->refused++;
+	if (bus->m_refused)
+		hb_counter_add(bus->m_refused, 1);
+	hb_debug("bus publish refused topic=\"%s\" rc=%d", topic, rc);
+	return -1;
+}
+
+int
+hb_bus_publish_json(struct hb_bus *bus, const char *topic, const json_t *obj,
+    int qos, bool retain)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	int rc;
+
+	if (text == NULL)
+		return -1;
+	rc = hb_bus_publish(bus, topic, text, strlen(text), qos, retain);
+	free(text);
+	return rc;
+}
+
+static void
+on_done_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	finish_shutdown(arg);
+}
+
+void
+hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg)
+{
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer5;
+	bool was_connected = bus->state == ST_CONNECTED;
+
+	bus->done = done;
+	bus->done_arg = arg;
+	evtimer_del(bus->ev_reconnect);
+	event_del(bus->ev_heartbeat);
+	if (was_connected)
+		publish_status(bus, "offline");
+	bus->state = ST_SHUTTING;
+	if (was_connected) {
+		dopts.timeout = 3000;
+		dopts.onSuccess5 = on_disconnect_done;
+		dopts.onFailure5 = on_disconnect_fail;
+		dopts.context = bus;
+		if (MQTTAsync_disconnect(bus->client, &dopts) == MQTTASYNC_SUCCESS)
+			return;
+	}
+	/* Not connected: finish on the next loop turn, never from inside. */
+	bus->ev_done = evtimer_new(bus->base, on_done_timer, bus);
+	event_active(bus->ev_done, EV_TIMEOUT, 0);
+}
+
+bool
+hb_bus_connected(const struct hb_bus *bus)
+{
+	return bus->state == ST_CONNECTED;
+}
+
+const char *
+hb_bus_prefix(const struct hb_bus *bus)
+{
+	return bus->cfg.prefix;
+}
+
+const char *
+hb_bus_instance(const struct hb_bus *bus)
+{
+	return bus->cfg.instance;
+}
+
+int
+hb_bus_pending(const struct hb_bus *bus)
+{
+	MQTTAsync_token *tokens = NULL;
+	int n = 0;
+
+	if (MQTTAsync_getPendingTokens(bus->client, &tokens) == MQTTASYNC_SUCCESS &&
+	    tokens) {
+		while (tokens[n] != -1)
+			n++;
+		MQTTAsync_free(tokens);
+	}
+	return n;
+}
+
+unsigned long long
+hb_bus_refused(const struct hb_bus *bus)
+{
+	return bus->refused;
+}

@@ -1,0 +1,114 @@
+/*
+ * hb_bus: the MQTT v5 client every service uses, on paho MQTTAsync.
+ *
+ * paho calls back on its own threads; hb_bus copies what arrives into a
+ * mailbox (mutex + queue, bounded in bytes) and wakes the service's libevent
+ * loop through an eventfd. Service code only ever runs on the loop thread.
+ * The bus reconnects by itself with backoff and jitter, re-subscribes on
+ * every connect, keeps a retained "online"/"offline" status (the last will)
+ * on P/svc/<service>/<instance>/status and publishes a heartbeat.
+ */
+#ifndef HB_BUS_H
+#define HB_BUS_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hb_config.h"
+#include "hb_metrics.h"
+
+struct hb_bus;
+
+struct hb_bus_config {
+	char host[256];
+	int port;
+	bool tls;
+	char *ca_file;		/* owned */
+	char *username;		/* owned */
+	char *password;		/* owned, from password_file / env */
+	char prefix[64];
+	char client_id[128];
+	char instance[64];
+	int keepalive_s;
+	int heartbeat_s;
+	int session_expiry_s;	/* for persistent sessions */
+	int queue_max;		/* publishes buffered while disconnected */
+	int reconnect_min_ms;
+	int reconnect_max_ms;
+	size_t mailbox_max_bytes;
+};
+
+/* Reads the bus section; errors go to cfg. `service` names the defaults. */
+void hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
+    const char *service, const char *hostname);
+void hb_bus_config_free(struct hb_bus_config *bc);
+
+struct hb_bus_msg {
+	const char *topic;
+	const char *payload;	/* NUL-terminated copy; len excludes the NUL */
+	size_t len;
+	int qos;
+	bool retained;
+};
+
+typedef void (*hb_bus_message_fn)(void *arg, const struct hb_bus_msg *msg);
+typedef void (*hb_bus_connection_fn)(void *arg, bool connected);
+/* Adds the service's own counters to the heartbeat object. */
+typedef void (*hb_bus_heartbeat_fn)(void *arg, json_t *hb);
+typedef void (*hb_bus_done_fn)(void *arg);
+
+struct hb_bus_opts {
+	const char *service;		/* "writer": topics and default client id */
+	bool persistent;		/* clean start off, session expiry on */
+	int receive_max;		/* QoS 1 messages in flight to us; 0: 1000 */
+	hb_bus_message_fn on_message;
+	hb_bus_connection_fn on_connection;	/* may be NULL */
+	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
+	void *arg;
+};
+
+/*
+ * Creates the client and starts connecting. Returns NULL with a message in
+ * err if paho refuses the options. The configuration is copied; metrics is
+ * borrowed (may be NULL).
+ */
+struct hb_bus *hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
+    const struct hb_bus_opts *opts, struct hb_metrics *metrics, char *err,
+    size_t errlen);
+/* Stops the client at once (no offline status). Use hb_bus_shutdown first. */
+void hb_bus_free(struct hb_bus *bus);
+
+/*
+ * Subscribes now if connected and again on every connect. A shared
+ * subscription is written "$share/<group>/<filter>". 0, or -1 if invalid.
+ */
+int hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos);
+
+/*
+ * Publishes (or queues while disconnected). Returns 0 if accepted, -1 if
+ * refused (queue full, invalid topic); refusals are counted in metrics.
+ */
+int hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
+    size_t len, int qos, bool retain);
+/* Publishes a JSON object (not consumed) compactly. */
+int hb_bus_publish_json(struct hb_bus *bus, const char *topic, const json_t *obj,
+    int qos, bool retain);
+
+/*
+ * Stops taking messages: publishes "offline", disconnects (a persistent
+ * session stays at the broker, which queues for us), delivers what is still
+ * in the mailbox, then calls done on the loop thread.
+ */
+void hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg);
+
+bool hb_bus_connected(const struct hb_bus *bus);
+const char *hb_bus_prefix(const struct hb_bus *bus);
+const char *hb_bus_instance(const struct hb_bus *bus);
+/* Messages buffered by paho while disconnected or waiting to be sent. */
+int hb_bus_pending(const struct hb_bus *bus);
+/* Publishes refused since start. */
+unsigned long long hb_bus_refused(const struct hb_bus *bus);
+
+#endif

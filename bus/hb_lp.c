@@ -1,0 +1,424 @@
+/*
+ * hb_lp: line protocol parser and encoder, matched against InfluxDB 1.x:
+ * during scanning a backslash always takes the next byte with it; when
+ * unescaping, only the separators of that position lose their backslash.
+ */
+#include "hb_lp.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cursor {
+	const char *s;
+	size_t i, n;
+};
+
+static bool
+at_eol(const struct cursor *c)
+{
+	return c->i >= c->n || c->s[c->i] == '\n' ||
+	    (c->s[c->i] == '\r' && (c->i + 1 >= c->n || c->s[c->i + 1] == '\n'));
+}
+
+/* Scans an escaped token up to one of `stops` (unescaped); returns its length. */
+static size_t
+scan_token(struct cursor *c, const char *stops)
+{
+	size_t start = c->i;
+
+	while (!at_eol(c) && !strchr(stops, c->s[c->i])) {
+		if (c->s[c->i] == '\\' && c->i + 1 < c->n && c->s[c->i + 1] != '\n')
+			c->i++;
+		c->i++;
+	}
+	return c->i - start;
+}
+
+static bool
+is_time_key(const char *k, size_t n)
+{
+	return n == 4 && memcmp(k, "time", 4) == 0;
+}
+
+static bool
+all_digits(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Classifies an unquoted field value; returns false if it is none of them. */
+static bool
+classify(const char *v, size_t n, const struct hb_lp_limits *lim,
+    enum hb_lp_type *type, char *err, size_t errlen)
+{
+	static const char *const bools[] = { "t", "T", "true", "True", "TRUE",
+	    "f", "F", "false", "False", "FALSE" };
+	char tmp[64];
+	size_t k = 0, digits = 0, dots = 0, exps = 0;
+
+	if (n == 0) {
+		snprintf(err, errlen, "missing field value");
+		return false;
+	}
+	for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
+		if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0) {
+			*type = HB_LP_BOOL;
+			return true;
+		}
+	if (n >= sizeof(tmp)) {
+		snprintf(err, errlen, "field value too long for a number");
+		return false;
+	}
+	if (v[n - 1] == 'i' || v[n - 1] == 'u') {
+		bool neg = v[0] == '-';
+		const char *d = v + (neg ? 1 : 0);
+		size_t dn = n - 1 - (neg ? 1 : 0);
+
+		if (!all_digits(d, dn)) {
+			snprintf(err, errlen, "invalid integer \"%.*s\"", (int)n, v);
+			return false;
+		}
+		memcpy(tmp, v, n - 1);
+		tmp[n - 1] = '\0';
+		errno = 0;
+		if (v[n - 1] == 'i') {
+			(void)strtoll(tmp, NULL, 10);
+			*type = HB_LP_INT;
+		} else {
+			if (!lim->allow_uint || neg) {
+				snprintf(err, errlen, "unsigned integer \"%.*s\" not "
+				    "accepted here", (int)n, v);
+				return false;
+			}
+			(void)strtoull(tmp, NULL, 10);
+			*type = HB_LP_UINT;
+		}
+		if (errno == ERANGE) {
+			snprintf(err, errlen, "integer out of range \"%.*s\"", (int)n, v);
+			return false;
+		}
+		return true;
+	}
+	/* -?(digits(.digits?)?|.digits)([eE][+-]?digits)? */
+	if (v[k] == '-')
+		k++;
+	for (; k < n; k++) {
+		char ch = v[k];
+
+		if (ch >= '0' && ch <= '9') {
+			digits++;
+		} else if (ch == '.' && dots == 0 && exps == 0) {
+			dots++;
+		} else if ((ch == 'e' || ch == 'E') && exps == 0 && digits > 0) {
+			exps++;
+			if (k + 1 < n && (v[k + 1] == '+' || v[k + 1] == '-'))
+				k++;
+			if (k + 1 >= n) {
+				digits = 0;
+				break;
+			}
+		} else {
+			digits = 0;
+			break;
+		}
+	}
+	if (digits == 0) {
+		snprintf(err, errlen, "invalid field value \"%.*s\" (not a number, "
+		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
+		return false;
+	}
+	memcpy(tmp, v, n);
+	tmp[n] = '\0';
+	errno = 0;
+	if (!isfinite(strtod(tmp, NULL)) || errno == ERANGE) {
+		double d = strtod(tmp, NULL);
+
+		/* Underflow to zero is fine; overflow is not. */
+		if (!isfinite(d) || fabs(d) > 1.0) {
+			snprintf(err, errlen, "float out of range \"%s\"", tmp);
+			return false;
+		}
+	}
+	*type = HB_LP_FLOAT;
+	return true;
+}
+
+static void
+skip_line(const char *buf, size_t len, size_t *pos)
+{
+	const char *nl = memchr(buf + *pos, '\n', len - *pos);
+
+	*pos = nl ? (size_t)(nl - buf) + 1 : len;
+}
+
+enum hb_lp_result
+hb_lp_next(const char *buf, size_t len, size_t *pos,
+    const struct hb_lp_limits *lim, struct hb_lp_line *line, char *err,
+    size_t errlen)
+{
+	static const struct hb_lp_limits deflim = { 0 };
+	struct cursor c = { buf, *pos, len };
+	size_t max_line, n, line_end;
+	const char *why = NULL;
+
+	if (lim == NULL)
+		lim = &deflim;
+	max_line = lim->max_line ? lim->max_line : 64 * 1024;
+	err[0] = '\0';
+	while (c.i < len && (buf[c.i] == ' ' || buf[c.i] == '\t'))
+		c.i++;
+	if (c.i >= len) {
+		*pos = len;
+		return HB_LP_END;
+	}
+	if (at_eol(&c) || buf[c.i] == '#') {
+		*pos = c.i;
+		skip_line(buf, len, pos);
+		return HB_LP_SKIP;
+	}
+	memset(line, 0, offsetof(struct hb_lp_line, fields));
+	line->start = buf + c.i;
+
+	/* measurement */
+	line->measurement = buf + c.i;
+	line->measurement_len = scan_token(&c, ", ");
+	if (line->measurement_len == 0) {
+		why = "empty measurement";
+		goto bad;
+	}
+	/* tags */
+	while (c.i < len && buf[c.i] == ',') {
+		const char *k;
+		size_t kn;
+
+		c.i++;
+		k = buf + c.i;
+		kn = scan_token(&c, ",= ");
+		if (kn == 0 || c.i >= len || buf[c.i] != '=') {
+			why = "invalid tag (expected key=value)";
+			goto bad;
+		}
+		if (is_time_key(k, kn)) {
+			why = "tag key \"time\" is not allowed";
+			goto bad;
+		}
+		c.i++;
+		if (scan_token(&c, ", =") == 0 || (c.i < len && buf[c.i] == '=')) {
+			why = "invalid tag value (empty or unescaped '=')";
+			goto bad;
+		}
+		line->ntags++;
+	}
+	if (at_eol(&c) || buf[c.i] != ' ') {
+		why = "missing fields";
+		goto bad;
+	}
+	c.i++;
+	/* fields */
+	for (;;) {
+		struct hb_lp_field *f;
+
+		if (line->nfields == HB_LP_MAX_FIELDS) {
+			why = "too many fields";
+			goto bad;
+		}
+		f = &line->fields[line->nfields];
+		f->key = buf + c.i;
+		f->key_len = scan_token(&c, ",= ");
+		if (f->key_len == 0 || c.i >= len || buf[c.i] != '=') {
+			why = "invalid field (expected key=value)";
+			goto bad;
+		}
+		if (is_time_key(f->key, f->key_len)) {
+			why = "field key \"time\" is not allowed";
+			goto bad;
+		}
+		c.i++;
+		f->value = buf + c.i;
+		if (c.i < len && buf[c.i] == '"') {
+			c.i++;
+			while (c.i < len && buf[c.i] != '"') {
+				if (buf[c.i] == '\\' && c.i + 1 < len)
+					c.i++;
+				c.i++;
+			}
+			if (c.i >= len) {
+				why = "unterminated string field";
+				goto bad;
+			}
+			c.i++;
+			f->type = HB_LP_STRING;
+			f->value_len = (size_t)(buf + c.i - f->value);
+			if (f->value_len - 2 > 65535) {
+				why = "string field longer than 64 KiB";
+				goto bad;
+			}
+		} else {
+			f->value_len = scan_token(&c, ", ");
+			if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
+				goto bad_err;
+		}
+		line->nfields++;
+		if (c.i < len && buf[c.i] == ',') {
+			c.i++;
+			continue;
+		}
+		break;
+	}
+	/* timestamp */
+	if (c.i < len && buf[c.i] == ' ') {
+		const char *t;
+		char tmp[32];
+		long long ts;
+
+		c.i++;
+		t = buf + c.i;
+		n = scan_token(&c, " ");
+		if (n == 0 || n >= sizeof(tmp) ||
+		    !all_digits(t + (t[0] == '-'), n - (t[0] == '-'))) {
+			why = "bad timestamp";
+			goto bad;
+		}
+		memcpy(tmp, t, n);
+		tmp[n] = '\0';
+		if (hb_parse_ll(tmp, INT64_MIN, INT64_MAX, &ts) != 0) {
+			why = "timestamp out of range";
+			goto bad;
+		}
+		line->has_time = true;
+		line->time = ts;
+	}
+	if (!at_eol(&c)) {
+		why = "unexpected text after the fields or timestamp";
+		goto bad;
+	}
+	line_end = c.i;
+	line->len = (size_t)(buf + line_end - line->start);
+	if (line->len > max_line) {
+		snprintf(err, errlen, "line longer than %zu bytes", max_line);
+		*pos = c.i;
+		skip_line(buf, len, pos);
+		return HB_LP_ERROR;
+	}
+	if (!hb_utf8_valid(line->start, line->len)) {
+		why = "invalid UTF-8";
+		goto bad;
+	}
+	*pos = c.i;
+	skip_line(buf, len, pos);
+	return HB_LP_OK;
+bad:
+	snprintf(err, errlen, "%s", why);
+bad_err:
+	*pos = c.i < len ? c.i : len;
+	if (*pos < len && buf[*pos] != '\n')
+		skip_line(buf, len, pos);
+	else if (*pos < len)
+		(*pos)++;
+	return HB_LP_ERROR;
+}
+
+void
+hb_lp_unescape(const char *s, size_t n, char kind, struct hb_buf *out)
+{
+	const char *special = kind == 'm' ? ", " : ",= ";
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' && i + 1 < n && strchr(special, s[i + 1]))
+			i++;
+		hb_buf_putc(out, s[i]);
+	}
+}
+
+/* Shared by names: what must be escaped, and what cannot be written at all. */
+static int
+put_escaped(struct hb_buf *b, const char *s, size_t n, const char *special)
+{
+	if (n == 0 || !hb_utf8_valid(s, n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n' || s[i] == '\r')
+			return -1;
+		if (s[i] == '\\' && (i + 1 == n || strchr(special, s[i + 1])))
+			return -1;
+	}
+	hb_buf_reserve(b, n * 2);
+	for (size_t i = 0; i < n; i++) {
+		if (strchr(special, s[i]))
+			b->data[b->len++] = '\\';
+		b->data[b->len++] = s[i];
+	}
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int
+hb_lp_put_measurement(struct hb_buf *b, const char *s, size_t n)
+{
+	if (n > 0 && s[0] == '#')
+		return -1;	/* would read as a comment line */
+	return put_escaped(b, s, n, ", ");
+}
+
+int
+hb_lp_put_key(struct hb_buf *b, const char *s, size_t n)
+{
+	if (is_time_key(s, n))
+		return -1;
+	return put_escaped(b, s, n, ",= ");
+}
+
+int
+hb_lp_put_string(struct hb_buf *b, const char *s, size_t n)
+{
+	if (n > 65535 || !hb_utf8_valid(s, n))
+		return -1;
+	hb_buf_reserve(b, n * 2 + 2);
+	b->data[b->len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			b->data[b->len++] = '\\';
+		b->data[b->len++] = s[i];
+	}
+	b->data[b->len++] = '"';
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int
+hb_lp_put_float(struct hb_buf *b, double v)
+{
+	char tmp[40];
+
+	if (!isfinite(v))
+		return -1;
+	/* %.17g round-trips every double; it never prints "inf" for finite v. */
+	snprintf(tmp, sizeof(tmp), "%.17g", v);
+	/* Prefer the shortest form that reads back the same value. */
+	for (int prec = 1; prec < 17; prec++) {
+		char s[40];
+
+		snprintf(s, sizeof(s), "%.*g", prec, v);
+		if (strtod(s, NULL) == v) {
+			memcpy(tmp, s, sizeof(s));
+			break;
+		}
+	}
+	hb_buf_puts(b, tmp);
+	return 0;
+}
+
+void
+hb_lp_put_int(struct hb_buf *b, int64_t v)
+{
+	hb_buf_printf(b, "%" PRId64 "i", v);
+}

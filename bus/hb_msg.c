@@ -1,0 +1,459 @@
+/*
+ * hb_msg: decode and encode the bus's JSON messages.
+ */
+#include "hb_msg.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const severities[] = { "info", "warning", "error", "critical" };
+static const char *const states[] = { "unknown", "ok", "degraded", "down" };
+static const char *const actions[] = { "deploy", "rollback", "status" };
+
+int
+hb_severity_parse(const char *s)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(severities); i++)
+		if (strcmp(s, severities[i]) == 0)
+			return (int)i;
+	if (strcmp(s, "warn") == 0)
+		return HB_SEV_WARNING;
+	return -1;
+}
+
+const char *
+hb_severity_name(enum hb_severity sev)
+{
+	return (size_t)sev < HB_ARRAY_LEN(severities) ? severities[sev] : "info";
+}
+
+int
+hb_health_state_parse(const char *s)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(states); i++)
+		if (strcmp(s, states[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+hb_health_state_name(enum hb_health_state st)
+{
+	return (size_t)st < HB_ARRAY_LEN(states) ? states[st] : "unknown";
+}
+
+const char *
+hb_deploy_action_name(enum hb_deploy_action a)
+{
+	return (size_t)a < HB_ARRAY_LEN(actions) ? actions[a] : "status";
+}
+
+json_t *
+hb_msg_time(int64_t wall_ms)
+{
+	char ts[40];
+
+	hb_iso8601(wall_ms, ts, sizeof(ts));
+	return json_string(ts);
+}
+
+int64_t
+hb_msg_parse_time(const char *s)
+{
+	struct tm tm;
+	int ms = 0, n = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	if (s[n] == '.') {
+		int digits = 0;
+
+		n++;
+		while (s[n] >= '0' && s[n] <= '9') {
+			if (digits++ < 3)
+				ms = ms * 10 + (s[n] - '0');
+			n++;
+		}
+		while (digits++ < 3)
+			ms *= 10;
+	}
+	if (s[n] != 'Z' && s[n] != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Parses payload as a JSON object no larger than HB_MSG_MAX. */
+static json_t *
+load_object(const char *payload, size_t len, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (len > HB_MSG_MAX) {
+		snprintf(err, errlen, "message of %zu bytes is over the %d limit", len,
+		    HB_MSG_MAX);
+		return NULL;
+	}
+	root = json_loadb(payload, len, 0, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "not JSON: %s", jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "not a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* An optional string member: NULL if absent or null; -1 if another type. */
+static int
+get_str(json_t *obj, const char *key, const char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "\"%s\" must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int
+copy_str(json_t *obj, const char *key, char *dst, size_t dstlen, bool required,
+    char *err, size_t errlen)
+{
+	const char *s;
+
+	if (get_str(obj, key, &s, err, errlen) != 0)
+		return -1;
+	if (s == NULL) {
+		dst[0] = '\0';
+		if (required) {
+			snprintf(err, errlen, "\"%s\" is missing", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (strlen(s) >= dstlen) {
+		snprintf(err, errlen, "\"%s\" is longer than %zu characters", key,
+		    dstlen - 1);
+		return -1;
+	}
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* ---- notify ---- */
+
+int
+hb_notify_decode(const char *payload, size_t len, enum hb_severity sev,
+    struct hb_notify *out, char *err, size_t errlen)
+{
+	const char *text, *title, *key, *source;
+	json_t *root = load_object(payload, len, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	if (root == NULL)
+		return -1;
+	if (get_str(root, "text", &text, err, errlen) != 0 ||
+	    get_str(root, "title", &title, err, errlen) != 0 ||
+	    get_str(root, "key", &key, err, errlen) != 0 ||
+	    get_str(root, "source", &source, err, errlen) != 0)
+		goto err;
+	if (text == NULL || *text == '\0') {
+		snprintf(err, errlen, "\"text\" is missing or empty");
+		goto err;
+	}
+	if (key && strlen(key) > 256) {
+		snprintf(err, errlen, "\"key\" is longer than 256 characters");
+		goto err;
+	}
+	out->severity = sev;
+	out->text = hb_xstrdup(text);
+	out->title = title && *title ? hb_xstrdup(title) : NULL;
+	out->key = key && *key ? hb_xstrdup(key) : NULL;
+	out->source = source && *source ? hb_xstrdup(source) : NULL;
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	return -1;
+}
+
+json_t *
+hb_notify_encode(const struct hb_notify *n)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "text", json_string(n->text ? n->text : ""));
+	if (n->title)
+		json_object_set_new(o, "title", json_string(n->title));
+	if (n->key)
+		json_object_set_new(o, "key", json_string(n->key));
+	if (n->source)
+		json_object_set_new(o, "source", json_string(n->source));
+	return o;
+}
+
+void
+hb_notify_free(struct hb_notify *n)
+{
+	free(n->text);
+	free(n->title);
+	free(n->key);
+	free(n->source);
+	memset(n, 0, sizeof(*n));
+}
+
+/* ---- health ---- */
+
+int
+hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
+    char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	const char *state, *since;
+	json_t *lat;
+	int st;
+
+	memset(out, 0, sizeof(*out));
+	out->latency_ms = -1;
+	if (root == NULL)
+		return -1;
+	if (copy_str(root, "target", out->target, sizeof(out->target), true, err,
+	    errlen) != 0 ||
+	    copy_str(root, "reason", out->reason, sizeof(out->reason), false, err,
+	    errlen) != 0 ||
+	    get_str(root, "state", &state, err, errlen) != 0 ||
+	    get_str(root, "since", &since, err, errlen) != 0)
+		goto err;
+	if (state == NULL || (st = hb_health_state_parse(state)) < 0) {
+		snprintf(err, errlen, "\"state\" must be ok, degraded, down or unknown");
+		goto err;
+	}
+	out->state = (enum hb_health_state)st;
+	out->since_ms = since ? hb_msg_parse_time(since) : -1;
+	lat = json_object_get(root, "latency_ms");
+	if (json_is_number(lat))
+		out->latency_ms = json_number_value(lat);
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	return -1;
+}
+
+json_t *
+hb_health_encode(const struct hb_health_msg *h)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "target", json_string(h->target));
+	json_object_set_new(o, "state", json_string(hb_health_state_name(h->state)));
+	json_object_set_new(o, "since", hb_msg_time(h->since_ms));
+	json_object_set_new(o, "reason", json_string(h->reason));
+	if (h->latency_ms >= 0)
+		json_object_set_new(o, "latency_ms", json_real(h->latency_ms));
+	return o;
+}
+
+/* ---- heartbeat ---- */
+
+int
+hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
+    char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	json_t *v;
+
+	memset(out, 0, sizeof(*out));
+	if (root == NULL)
+		return -1;
+	if (json_is_integer(v = json_object_get(root, "uptime_s")))
+		out->uptime_s = json_integer_value(v);
+	if (json_is_integer(v = json_object_get(root, "interval_s")))
+		out->interval_s = json_integer_value(v);
+	if (json_is_integer(v = json_object_get(root, "rss_kb")))
+		out->rss_kb = (long)json_integer_value(v);
+	if (json_is_number(v = json_object_get(root, "cpu_s")))
+		out->cpu_s = json_number_value(v);
+	json_decref(root);
+	return 0;
+}
+
+/* ---- deploy ---- */
+
+bool
+hb_deploy_tag_ok(const char *tag)
+{
+	size_t n = strlen(tag);
+
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = tag[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+static int
+parse_action(json_t *root, enum hb_deploy_action *out, char *err, size_t errlen)
+{
+	const char *a;
+
+	if (get_str(root, "action", &a, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; a && i < HB_ARRAY_LEN(actions); i++)
+		if (strcmp(a, actions[i]) == 0) {
+			*out = (enum hb_deploy_action)i;
+			return 0;
+		}
+	snprintf(err, errlen, "\"action\" must be deploy, rollback or status");
+	return -1;
+}
+
+int
+hb_deploy_cmd_decode(const char *payload, size_t len, struct hb_deploy_cmd *out,
+    char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	json_t *svcs, *v;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (root == NULL)
+		return -1;
+	if (copy_str(root, "id", out->id, sizeof(out->id), true, err, errlen) != 0 ||
+	    parse_action(root, &out->action, err, errlen) != 0 ||
+	    copy_str(root, "tag", out->tag, sizeof(out->tag), false, err, errlen) != 0 ||
+	    copy_str(root, "requested_by", out->requested_by,
+	    sizeof(out->requested_by), false, err, errlen) != 0)
+		goto err;
+	if (out->action == HB_DEPLOY_DEPLOY && !hb_deploy_tag_ok(out->tag)) {
+		snprintf(err, errlen, "\"tag\" must match [A-Za-z0-9][A-Za-z0-9._-]* "
+		    "(at most 128 characters)");
+		goto err;
+	}
+	if (out->tag[0] && !hb_deploy_tag_ok(out->tag)) {
+		snprintf(err, errlen, "\"tag\" is not a valid tag");
+		goto err;
+	}
+	svcs = json_object_get(root, "services");
+	if (svcs && !json_is_null(svcs)) {
+		if (!json_is_array(svcs) || json_array_size(svcs) > HB_DEPLOY_MAX_SERVICES) {
+			snprintf(err, errlen, "\"services\" must be a list of at most %d "
+			    "names", HB_DEPLOY_MAX_SERVICES);
+			goto err;
+		}
+		json_array_foreach(svcs, i, v) {
+			const char *s = json_string_value(v);
+
+			if (s == NULL || !hb_deploy_tag_ok(s) || strlen(s) >= 64) {
+				snprintf(err, errlen, "\"services\"[%zu] is not a valid "
+				    "service name", i);
+				goto err;
+			}
+			snprintf(out->services[out->nservices++], 64, "%s", s);
+		}
+	}
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	return -1;
+}
+
+json_t *
+hb_deploy_cmd_encode(const struct hb_deploy_cmd *c)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_string(c->id));
+	json_object_set_new(o, "action", json_string(hb_deploy_action_name(c->action)));
+	if (c->tag[0])
+		json_object_set_new(o, "tag", json_string(c->tag));
+	if (c->nservices) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < c->nservices; i++)
+			json_array_append_new(a, json_string(c->services[i]));
+		json_object_set_new(o, "services", a);
+	}
+	if (c->requested_by[0])
+		json_object_set_new(o, "requested_by", json_string(c->requested_by));
+	return o;
+}
+
+int
+hb_deploy_state_decode(const char *payload, size_t len,
+    struct hb_deploy_state *out, char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	const char *started, *updated;
+
+	memset(out, 0, sizeof(*out));
+	if (root == NULL)
+		return -1;
+	if (copy_str(root, "id", out->id, sizeof(out->id), false, err, errlen) != 0 ||
+	    parse_action(root, &out->action, err, errlen) != 0 ||
+	    copy_str(root, "phase", out->phase, sizeof(out->phase), true, err,
+	    errlen) != 0 ||
+	    copy_str(root, "from_tag", out->from_tag, sizeof(out->from_tag), false,
+	    err, errlen) != 0 ||
+	    copy_str(root, "to_tag", out->to_tag, sizeof(out->to_tag), false, err,
+	    errlen) != 0 ||
+	    copy_str(root, "step", out->step, sizeof(out->step), false, err,
+	    errlen) != 0 ||
+	    copy_str(root, "error", out->error, sizeof(out->error), false, err,
+	    errlen) != 0 ||
+	    copy_str(root, "requested_by", out->requested_by,
+	    sizeof(out->requested_by), false, err, errlen) != 0 ||
+	    get_str(root, "started", &started, err, errlen) != 0 ||
+	    get_str(root, "updated", &updated, err, errlen) != 0)
+		goto err;
+	out->started_ms = started ? hb_msg_parse_time(started) : -1;
+	out->updated_ms = updated ? hb_msg_parse_time(updated) : -1;
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	return -1;
+}
+
+json_t *
+hb_deploy_state_encode(const struct hb_deploy_state *s)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_string(s->id));
+	json_object_set_new(o, "action", json_string(hb_deploy_action_name(s->action)));
+	json_object_set_new(o, "phase", json_string(s->phase));
+	json_object_set_new(o, "from_tag", json_string(s->from_tag));
+	json_object_set_new(o, "to_tag", json_string(s->to_tag));
+	json_object_set_new(o, "step", json_string(s->step));
+	json_object_set_new(o, "started", hb_msg_time(s->started_ms));
+	json_object_set_new(o, "updated", hb_msg_time(s->updated_ms));
+	if (s->error[0])
+		json_object_set_new(o, "error", json_string(s->error));
+	if (s->requested_by[0])
+		json_object_set_new(o, "requested_by", json_string(s->requested_by));
+	return o;
+}

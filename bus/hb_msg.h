@@ -1,0 +1,126 @@
+/*
+ * hb_msg: the JSON messages of the bus (DESIGN.md, topic table), decoded
+ * with size and type checks before use, and encoded the same way by every
+ * service. Unknown keys are ignored so that messages can grow.
+ */
+#ifndef HB_MSG_H
+#define HB_MSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HB_MSG_MAX 65536	/* bytes of any JSON message on the bus */
+
+/* ---- P/notify/<severity> ---- */
+
+enum hb_severity {
+	HB_SEV_INFO,
+	HB_SEV_WARNING,
+	HB_SEV_ERROR,
+	HB_SEV_CRITICAL,
+};
+
+int hb_severity_parse(const char *s);	/* -1 if unknown */
+const char *hb_severity_name(enum hb_severity sev);
+
+struct hb_notify {
+	enum hb_severity severity;
+	char *text;	/* required */
+	char *title;	/* may be NULL */
+	char *key;	/* dedupe key, may be NULL */
+	char *source;	/* may be NULL */
+};
+
+/* Decodes a notification; severity comes from the topic. 0 or -1 with err. */
+int hb_notify_decode(const char *payload, size_t len, enum hb_severity sev,
+    struct hb_notify *out, char *err, size_t errlen);
+json_t *hb_notify_encode(const struct hb_notify *n);
+void hb_notify_free(struct hb_notify *n);
+
+/* ---- P/health/<target> ---- */
+
+enum hb_health_state {
+	HB_HEALTH_UNKNOWN,
+	HB_HEALTH_OK,
+	HB_HEALTH_DEGRADED,
+	HB_HEALTH_DOWN,
+};
+
+int hb_health_state_parse(const char *s);
+const char *hb_health_state_name(enum hb_health_state st);
+
+struct hb_health_msg {
+	char target[128];
+	enum hb_health_state state;
+	int64_t since_ms;	/* wall clock */
+	char reason[256];
+	double latency_ms;	/* < 0: none */
+};
+
+int hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
+    char *err, size_t errlen);
+json_t *hb_health_encode(const struct hb_health_msg *h);
+
+/* ---- P/svc/<service>/<instance>/heartbeat ---- */
+
+struct hb_heartbeat {
+	int64_t uptime_s;
+	int64_t interval_s;	/* the sender's heartbeat interval, 0 if absent */
+	long rss_kb;
+	double cpu_s;
+};
+
+int hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
+    char *err, size_t errlen);
+
+/* ---- P/deploy/command and P/deploy/state ---- */
+
+enum hb_deploy_action {
+	HB_DEPLOY_DEPLOY,
+	HB_DEPLOY_ROLLBACK,
+	HB_DEPLOY_STATUS,
+};
+
+const char *hb_deploy_action_name(enum hb_deploy_action a);
+/* [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters. */
+bool hb_deploy_tag_ok(const char *tag);
+
+#define HB_DEPLOY_MAX_SERVICES 32
+
+struct hb_deploy_cmd {
+	char id[65];
+	enum hb_deploy_action action;
+	char tag[129];		/* "" when absent */
+	size_t nservices;
+	char services[HB_DEPLOY_MAX_SERVICES][64];
+	char requested_by[128];
+};
+
+int hb_deploy_cmd_decode(const char *payload, size_t len,
+    struct hb_deploy_cmd *out, char *err, size_t errlen);
+json_t *hb_deploy_cmd_encode(const struct hb_deploy_cmd *c);
+
+struct hb_deploy_state {
+	char id[65];
+	enum hb_deploy_action action;
+	char phase[32];		/* running, succeeded, failed, rolled_back, busy, idle */
+	char from_tag[129];
+	char to_tag[129];
+	char step[32];
+	int64_t started_ms;
+	int64_t updated_ms;
+	char error[512];
+	char requested_by[128];
+};
+
+int hb_deploy_state_decode(const char *payload, size_t len,
+    struct hb_deploy_state *out, char *err, size_t errlen);
+json_t *hb_deploy_state_encode(const struct hb_deploy_state *s);
+
+/* Time fields travel as ISO 8601 UTC strings. */
+json_t *hb_msg_time(int64_t wall_ms);
+int64_t hb_msg_parse_time(const char *s);	/* -1 if not ISO 8601 */
+
+#endif

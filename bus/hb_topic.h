@@ -1,0 +1,41 @@
+/*
+ * hb_topic: the topic names of the bus (DESIGN.md, "The bus") and MQTT
+ * topic-filter matching with the '+' levels captured, for ingestion rules.
+ */
+#ifndef HB_TOPIC_H
+#define HB_TOPIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HB_TOPIC_MAX 512
+#define HB_TOPIC_MAX_LEVELS 16
+
+/* P/points/<measurement> */
+int hb_topic_points(char *out, size_t n, const char *prefix, const char *measurement);
+/* P/svc/<service>/<instance>/<leaf>, leaf "status" or "heartbeat" */
+int hb_topic_svc(char *out, size_t n, const char *prefix, const char *service,
+    const char *instance, const char *leaf);
+/* P/health/<target> */
+int hb_topic_health(char *out, size_t n, const char *prefix, const char *target);
+/* P/notify/<severity> */
+int hb_topic_notify(char *out, size_t n, const char *prefix, const char *severity);
+/* P/<suffix>, e.g. "deploy/command" */
+int hb_topic_join(char *out, size_t n, const char *prefix, const char *suffix);
+
+/* True when s can be one topic level (not empty, no '/', '+', '#'). */
+bool hb_topic_level_ok(const char *s);
+/* Replaces characters that cannot be in a topic level with '_'. */
+void hb_topic_level_sanitize(char *s);
+
+/*
+ * Matches topic against an MQTT filter. On a match, caps[i] / caplen[i]
+ * point into `topic` at the level matched by the i-th '+', and *ncaps says how
+ * many. Returns true on a match. A '#' captures nothing.
+ */
+bool hb_topic_match(const char *filter, const char *topic,
+    const char **caps, size_t *caplen, size_t *ncaps);
+/* Validates a subscription filter; false with a reason in err. */
+bool hb_topic_filter_ok(const char *filter, char *err, size_t errlen);
+
+#endif

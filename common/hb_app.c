@@ -1,0 +1,260 @@
+/*
+ * hb_app: the process skeleton shared by every service.
+ */
+#include "hb_app.h"
+#include "hb_log.h"
+#include "hb_util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Default HTTP ports: http.port_base + the service's offset. */
+static const struct {
+	const char *service;
+	int offset;
+} port_offsets[] = {
+	{ "ingest", 1 }, { "writer", 2 }, { "health", 3 },
+	{ "deployer", 4 }, { "notifier", 5 },
+};
+
+static void
+usage(const char *service, FILE *out)
+{
+	fprintf(out,
+	    "usage: homebus-%s [-c FILE] [--check-config]\n"
+	    "  -c, --config FILE   configuration file (default %s,\n"
+	    "                      or $HOMEBUS_CONFIG)\n"
+	    "  -n, --check-config  validate the configuration and exit\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          this text\n", service, HB_DEFAULT_CONFIG);
+}
+
+int
+hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const formats[] = { "text", "json", "auto", NULL };
+	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+	char key[64], err[512];
+	bool explicit_path = false;
+	int c, port_base, offset = 0;
+	enum hb_log_format fmt;
+
+	memset(app, 0, sizeof(*app));
+	app->service = service;
+	app->exit_code = 0;
+	app->config_path = getenv("HOMEBUS_CONFIG");
+	if (app->config_path)
+		explicit_path = true;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			app->config_path = optarg;
+			explicit_path = true;
+			break;
+		case 'n':
+			app->check_only = true;
+			break;
+		case 'V':
+			printf("homebus-%s %s\n", service, HB_VERSION);
+			return 0;
+		case 'h':
+			usage(service, stdout);
+			return 0;
+		default:
+			usage(service, stderr);
+			return HB_EXIT_CONFIG;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "homebus-%s: unexpected argument \"%s\"\n", service,
+		    argv[optind]);
+		usage(service, stderr);
+		return HB_EXIT_CONFIG;
+	}
+	if (!explicit_path) {
+		app->config_path = HB_DEFAULT_CONFIG;
+		if (access(HB_DEFAULT_CONFIG, F_OK) != 0)
+			app->config_path = NULL;	/* every default */
+	}
+	app->cfg = hb_config_load(app->config_path, err, sizeof(err));
+	if (app->cfg == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return HB_EXIT_CONFIG;
+	}
+	hb_hostname(app->hostname, sizeof(app->hostname));
+
+	app->log_level = hb_cfg_enum(app->cfg, "log.level", levels, HB_LOG_INFO);
+	app->log_format = hb_cfg_enum(app->cfg, "log.format", formats, 2);
+	app->log_file = hb_cfg_str(app->cfg, "log.file", NULL);
+	if (app->log_format == 2) {
+		hb_log_format_parse("auto", &fmt);
+		app->log_format = (int)fmt;
+	}
+	snprintf(app->data_dir, sizeof(app->data_dir), "%s",
+	    hb_cfg_str(app->cfg, "data_dir", "/var/lib/homebus"));
+	snprintf(app->http_bind, sizeof(app->http_bind), "%s",
+	    hb_cfg_str(app->cfg, "http.bind", "127.0.0.1"));
+	port_base = (int)hb_cfg_int(app->cfg, "http.port_base", 9100, 1, 65000);
+	for (size_t i = 0; i < HB_ARRAY_LEN(port_offsets); i++)
+		if (strcmp(port_offsets[i].service, service) == 0)
+			offset = port_offsets[i].offset;
+	snprintf(key, sizeof(key), "%s.http_port", service);
+	app->http_port = offset ? (int)hb_cfg_int(app->cfg, key, port_base + offset,
+	    -1, 65535) : -1;
+	return HB_APP_RUN;
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hb_app *app = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		hb_log_reopen();
+		hb_info("sighup logs reopened");
+		if (app->on_hup)
+			app->on_hup(app, app->hup_arg);
+		return;
+	}
+	if (app->stopping) {
+		hb_warn("second signal=%d, exiting without draining", (int)sig);
+		exit(1);
+	}
+	app->stopping = true;
+	hb_info("stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	if (app->on_stop)
+		app->on_stop(app, app->stop_arg);
+	else
+		hb_app_exit(app, 0);
+}
+
+int
+hb_app_ready(struct hb_app *app, const char *const *sections)
+{
+	char err[512];
+
+	if (hb_config_finish(app->cfg, sections) > 0) {
+		hb_config_print_errors(app->cfg, stderr);
+		fprintf(stderr, "homebus-%s: %d configuration error%s in %s\n",
+		    app->service, hb_config_error_count(app->cfg),
+		    hb_config_error_count(app->cfg) == 1 ? "" : "s",
+		    app->config_path ? app->config_path : "(defaults)");
+		return HB_EXIT_CONFIG;
+	}
+	if (app->check_only) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	if (hb_log_setup(app->service, (enum hb_log_level)app->log_level,
+	    (enum hb_log_format)app->log_format, app->log_file) != 0)
+		hb_warn("cannot open log.file=\"%s\" (%s); logging to stderr",
+		    app->log_file, strerror(errno));
+	if (app->config_path == NULL)
+		hb_warn("no configuration file (%s absent); running on defaults",
+		    HB_DEFAULT_CONFIG);
+
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	app->base = event_base_new();
+	if (app->base == NULL) {
+		hb_error("cannot create the event loop");
+		return 1;
+	}
+	app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
+	app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
+	app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+	event_add(app->ev_term, NULL);
+	event_add(app->ev_int, NULL);
+	event_add(app->ev_hup, NULL);
+
+	snprintf(err, sizeof(err), "homebus_%s_", app->service);
+	app->metrics = hb_metrics_new(err);
+	if (app->http_port >= 0) {
+		app->http = hb_http_server_new(app->base, app->http_bind,
+		    app->http_port, app->metrics, err, sizeof(err));
+		if (app->http == NULL) {
+			hb_error("%s", err);
+			return 1;
+		}
+		app->http_port = hb_http_server_port(app->http);
+	}
+	if (hb_mkdirs(app->data_dir) != 0)
+		hb_warn("cannot create data_dir=\"%s\": %s", app->data_dir,
+		    strerror(errno));
+	hb_info("starting version=%s config=%s http=%s:%d data_dir=%s",
+	    HB_VERSION, app->config_path ? app->config_path : "(defaults)",
+	    app->http_bind, app->http_port, app->data_dir);
+	return HB_APP_RUN;
+}
+
+void
+hb_app_on_stop(struct hb_app *app, hb_stop_fn fn, void *arg)
+{
+	app->on_stop = fn;
+	app->stop_arg = arg;
+}
+
+void
+hb_app_on_hup(struct hb_app *app, hb_hup_fn fn, void *arg)
+{
+	app->on_hup = fn;
+	app->hup_arg = arg;
+}
+
+int
+hb_app_run(struct hb_app *app)
+{
+	event_base_dispatch(app->base);
+	hb_info("stopped exit=%d", app->exit_code);
+	return app->exit_code;
+}
+
+void
+hb_app_exit(struct hb_app *app, int code)
+{
+	app->exit_code = code;
+	event_base_loopexit(app->base, NULL);
+}
+
+void
+hb_app_free(struct hb_app *app)
+{
+	hb_http_server_free(app->http);
+	hb_metrics_free(app->metrics);
+	if (app->ev_term)
+		event_free(app->ev_term);
+	if (app->ev_int)
+		event_free(app->ev_int);
+	if (app->ev_hup)
+		event_free(app->ev_hup);
+	if (app->base)
+		event_base_free(app->base);
+	hb_config_free(app->cfg);
+	curl_global_cleanup();
+	memset(app, 0, sizeof(*app));
+}
+
+void
+hb_app_data_path(const struct hb_app *app, const char *rel, char *out,
+    size_t outlen)
+{
+	if (rel[0] == '/' || strcmp(rel, ":memory:") == 0)
+		snprintf(out, outlen, "%s", rel);
+	else
+		snprintf(out, outlen, "%s/%s", app->data_dir, rel);
+}

@@ -1,0 +1,682 @@
+/*
+ * hb_config: loading, typed getters with env overrides, unknown-key checks,
+ * and errors that name the JSON path and the line it is on.
+ */
+#include "hb_config.h"
+#include "hb_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The top-level sections of the stack's file. */
+static const char *const known_sections[] = {
+	"data_dir", "log", "bus", "http", "ingest", "writer", "health",
+	"deployer", "notifier", "cli", NULL,
+};
+
+struct path_line {
+	char *path;
+	int line;
+};
+
+struct seen {
+	char *path;
+	bool whole;	/* the whole subtree was taken as JSON */
+};
+
+struct hb_config {
+	char *name;
+	json_t *root;
+	struct path_line *lines;
+	size_t nlines, caplines;
+	struct seen *seen;
+	size_t nseen, capseen;
+	char **errors;
+	size_t nerrors, caperrors;
+};
+
+/* A key starting with "//" is a comment, ignored everywhere. */
+static bool
+is_comment_key(const char *key)
+{
+	return key[0] == '/' && key[1] == '/';
+}
+
+/* ---- line map: path -> line, from a light second pass over the text ---- */
+
+struct scan {
+	const char *s;
+	size_t i, n;
+	int line;
+	int depth;
+	struct hb_config *cfg;
+};
+
+static void
+lines_add(struct hb_config *cfg, const char *path, int line)
+{
+	if (cfg->nlines == cfg->caplines) {
+		cfg->caplines = cfg->caplines ? cfg->caplines * 2 : 64;
+		cfg->lines = hb_xrealloc(cfg->lines, cfg->caplines * sizeof(*cfg->lines));
+	}
+	cfg->lines[cfg->nlines].path = hb_xstrdup(path);
+	cfg->lines[cfg->nlines].line = line;
+	cfg->nlines++;
+}
+
+static void
+scan_ws(struct scan *sc)
+{
+	while (sc->i < sc->n && isspace((unsigned char)sc->s[sc->i])) {
+		if (sc->s[sc->i] == '\n')
+			sc->line++;
+		sc->i++;
+	}
+}
+
+/* Reads a JSON string at sc->i into out (escapes reduced to the next char). */
+static void
+scan_string(struct scan *sc, struct hb_buf *out)
+{
+	sc->i++;
+	while (sc->i < sc->n && sc->s[sc->i] != '"') {
+		if (sc->s[sc->i] == '\\' && sc->i + 1 < sc->n)
+			sc->i++;
+		if (out)
+			hb_buf_putc(out, sc->s[sc->i]);
+		sc->i++;
+	}
+	sc->i++;
+}
+
+static void scan_value(struct scan *sc, const char *path);
+
+static void
+scan_object(struct scan *sc, const char *path)
+{
+	struct hb_buf key = { 0 }, sub = { 0 };
+
+	sc->i++;
+	for (;;) {
+		scan_ws(sc);
+		if (sc->i >= sc->n || sc->s[sc->i] == '}')
+			break;
+		if (sc->s[sc->i] != '"')
+			break;
+		hb_buf_reset(&key);
+		scan_string(sc, &key);
+		hb_buf_reset(&sub);
+		if (*path)
+			hb_buf_printf(&sub, "%s.%s", path, key.data ? key.data : "");
+		else
+			hb_buf_puts(&sub, key.data ? key.data : "");
+		lines_add(sc->cfg, sub.data, sc->line);
+		scan_ws(sc);
+		if (sc->i < sc->n && sc->s[sc->i] == ':')
+			sc->i++;
+		scan_value(sc, sub.data);
+		scan_ws(sc);
+		if (sc->i < sc->n && sc->s[sc->i] == ',')
+			sc->i++;
+	}
+	sc->i++;
+	hb_buf_free(&key);
+	hb_buf_free(&sub);
+}
+
+static void
+scan_array(struct scan *sc, const char *path)
+{
+	struct hb_buf sub = { 0 };
+	size_t k = 0;
+
+	sc->i++;
+	for (;;) {
+		scan_ws(sc);
+		if (sc->i >= sc->n || sc->s[sc->i] == ']')
+			break;
+		hb_buf_reset(&sub);
+		hb_buf_printf(&sub, "%s[%zu]", path, k++);
+		lines_add(sc->cfg, sub.data, sc->line);
+		scan_value(sc, sub.data);
+		scan_ws(sc);
+		if (sc->i < sc->n && sc->s[sc->i] == ',')
+			sc->i++;
+		else
+			break;
+	}
+	scan_ws(sc);
+	sc->i++;
+	hb_buf_free(&sub);
+}
+
+static void
+scan_value(struct scan *sc, const char *path)
+{
+	scan_ws(sc);
+	if (sc->i >= sc->n || ++sc->depth > 64)
+		return;
+	switch (sc->s[sc->i]) {
+	case '{':
+		scan_object(sc, path);
+		break;
+	case '[':
+		scan_array(sc, path);
+		break;
+	case '"':
+		scan_string(sc, NULL);
+		break;
+	default:
+		while (sc->i < sc->n && !strchr(",}] \t\r\n", sc->s[sc->i]))
+			sc->i++;
+	}
+	sc->depth--;
+}
+
+static int
+line_of(const struct hb_config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->nlines; i++)
+		if (strcmp(cfg->lines[i].path, path) == 0)
+			return cfg->lines[i].line;
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct hb_config *
+hb_config_parse(const char *text, size_t len, const char *name, char *err,
+    size_t errlen)
+{
+	struct hb_config *cfg;
+	json_error_t jerr;
+	json_t *root;
+	struct scan sc;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "config: %s:%d:%d: not valid JSON: %s",
+		    name, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen,
+		    "config: %s:1: the top level must be a JSON object {...}", name);
+		json_decref(root);
+		return NULL;
+	}
+	cfg = hb_xcalloc(1, sizeof(*cfg));
+	cfg->name = hb_xstrdup(name);
+	cfg->root = root;
+	memset(&sc, 0, sizeof(sc));
+	sc.s = text;
+	sc.n = len;
+	sc.line = 1;
+	sc.cfg = cfg;
+	scan_value(&sc, "");
+	return cfg;
+}
+
+struct hb_config *
+hb_config_load(const char *path, char *err, size_t errlen)
+{
+	struct hb_config *cfg;
+	size_t len;
+	char *text;
+
+	if (path == NULL)
+		return hb_config_parse("{}", 2, "(defaults)", err, errlen);
+	text = hb_read_file(path, 4 << 20, &len);
+	if (text == NULL) {
+		snprintf(err, errlen, "config: cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	cfg = hb_config_parse(text, len, path, err, errlen);
+	free(text);
+	return cfg;
+}
+
+void
+hb_config_free(struct hb_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nlines; i++)
+		free(cfg->lines[i].path);
+	for (size_t i = 0; i < cfg->nseen; i++)
+		free(cfg->seen[i].path);
+	for (size_t i = 0; i < cfg->nerrors; i++)
+		free(cfg->errors[i]);
+	free(cfg->lines);
+	free(cfg->seen);
+	free(cfg->errors);
+	json_decref(cfg->root);
+	free(cfg->name);
+	free(cfg);
+}
+
+const char *
+hb_config_path(const struct hb_config *cfg)
+{
+	return cfg->name;
+}
+
+/* ---- errors ---- */
+
+static void
+verror(struct hb_config *cfg, const char *path, const char *fmt, va_list ap)
+{
+	struct hb_buf b = { 0 };
+	int line = line_of(cfg, path);
+
+	if (line > 0)
+		hb_buf_printf(&b, "config: %s:%d: %s: ", cfg->name, line, path);
+	else
+		hb_buf_printf(&b, "config: %s: %s: ", cfg->name, path);
+	hb_buf_vprintf(&b, fmt, ap);
+	if (cfg->nerrors == cfg->caperrors) {
+		cfg->caperrors = cfg->caperrors ? cfg->caperrors * 2 : 8;
+		cfg->errors = hb_xrealloc(cfg->errors, cfg->caperrors * sizeof(char *));
+	}
+	cfg->errors[cfg->nerrors++] = hb_buf_steal(&b);
+}
+
+void
+hb_cfg_error(struct hb_config *cfg, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(cfg, path, fmt, ap);
+	va_end(ap);
+}
+
+int
+hb_config_error_count(const struct hb_config *cfg)
+{
+	return (int)cfg->nerrors;
+}
+
+void
+hb_config_print_errors(const struct hb_config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < cfg->nerrors; i++)
+		fprintf(out, "%s\n", cfg->errors[i]);
+}
+
+/* ---- lookup ---- */
+
+static void
+mark_seen(struct hb_config *cfg, const char *path, bool whole)
+{
+	for (size_t i = 0; i < cfg->nseen; i++)
+		if (strcmp(cfg->seen[i].path, path) == 0) {
+			cfg->seen[i].whole |= whole;
+			return;
+		}
+	if (cfg->nseen == cfg->capseen) {
+		cfg->capseen = cfg->capseen ? cfg->capseen * 2 : 64;
+		cfg->seen = hb_xrealloc(cfg->seen, cfg->capseen * sizeof(*cfg->seen));
+	}
+	cfg->seen[cfg->nseen].path = hb_xstrdup(path);
+	cfg->seen[cfg->nseen].whole = whole;
+	cfg->nseen++;
+}
+
+/* Walks "a.b[3].c" from the root. Returns NULL if any part is absent. */
+static json_t *
+lookup(struct hb_config *cfg, const char *path)
+{
+	json_t *cur = cfg->root;
+	const char *p = path;
+	char key[128];
+
+	while (*p && cur) {
+		size_t n = strcspn(p, ".[");
+
+		if (n > 0) {
+			if (n >= sizeof(key) || !json_is_object(cur))
+				return NULL;
+			memcpy(key, p, n);
+			key[n] = '\0';
+			cur = json_object_get(cur, key);
+			p += n;
+		}
+		if (*p == '[') {
+			char *end;
+			long idx = strtol(p + 1, &end, 10);
+
+			if (*end != ']' || idx < 0 || !json_is_array(cur))
+				return NULL;
+			cur = json_array_get(cur, (size_t)idx);
+			p = end + 1;
+		}
+		if (*p == '.')
+			p++;
+	}
+	return cur;
+}
+
+bool
+hb_cfg_has(struct hb_config *cfg, const char *path)
+{
+	return lookup(cfg, path) != NULL;
+}
+
+/* HOMEBUS_WRITER_INFLUX_URL for writer.influx.url; none for list members. */
+static const char *
+env_override(const char *path)
+{
+	char name[160];
+	size_t o;
+
+	if (strchr(path, '[') != NULL)
+		return NULL;
+	o = (size_t)snprintf(name, sizeof(name), "HOMEBUS_");
+	for (const char *p = path; *p && o + 1 < sizeof(name); p++)
+		name[o++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	name[o] = '\0';
+	return getenv(name);
+}
+
+static const char *
+type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "a list";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "something else";
+}
+
+const char *
+hb_cfg_str(struct hb_config *cfg, const char *path, const char *def)
+{
+	const char *env = env_override(path);
+	json_t *v;
+
+	mark_seen(cfg, path, false);
+	if (env)
+		return env;
+	v = lookup(cfg, path);
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_string(v)) {
+		hb_cfg_error(cfg, path, "expected a string, got %s", type_name(v));
+		return def;
+	}
+	return json_string_value(v);
+}
+
+long long
+hb_cfg_int(struct hb_config *cfg, const char *path, long long def,
+    long long min, long long max)
+{
+	const char *env = env_override(path);
+	long long val;
+	json_t *v;
+
+	mark_seen(cfg, path, false);
+	if (env) {
+		if (hb_parse_ll(env, min, max, &val) != 0) {
+			hb_cfg_error(cfg, path, "environment value \"%s\" is not an "
+			    "integer in [%lld, %lld]", env, min, max);
+			return def;
+		}
+		return val;
+	}
+	v = lookup(cfg, path);
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_integer(v)) {
+		hb_cfg_error(cfg, path, "expected an integer, got %s", type_name(v));
+		return def;
+	}
+	val = json_integer_value(v);
+	if (val < min || val > max) {
+		hb_cfg_error(cfg, path, "%lld is out of range [%lld, %lld]", val,
+		    min, max);
+		return def;
+	}
+	return val;
+}
+
+double
+hb_cfg_double(struct hb_config *cfg, const char *path, double def, double min,
+    double max)
+{
+	const char *env = env_override(path);
+	double val;
+	json_t *v;
+
+	mark_seen(cfg, path, false);
+	if (env) {
+		if (hb_parse_double(env, &val) != 0 || val < min || val > max) {
+			hb_cfg_error(cfg, path, "environment value \"%s\" is not a "
+			    "number in [%g, %g]", env, min, max);
+			return def;
+		}
+		return val;
+	}
+	v = lookup(cfg, path);
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_number(v)) {
+		hb_cfg_error(cfg, path, "expected a number, got %s", type_name(v));
+		return def;
+	}
+	val = json_number_value(v);
+	if (val < min || val > max) {
+		hb_cfg_error(cfg, path, "%g is out of range [%g, %g]", val, min, max);
+		return def;
+	}
+	return val;
+}
+
+bool
+hb_cfg_bool(struct hb_config *cfg, const char *path, bool def)
+{
+	const char *env = env_override(path);
+	json_t *v;
+
+	mark_seen(cfg, path, false);
+	if (env) {
+		if (strcmp(env, "true") == 0 || strcmp(env, "1") == 0)
+			return true;
+		if (strcmp(env, "false") == 0 || strcmp(env, "0") == 0)
+			return false;
+		hb_cfg_error(cfg, path, "environment value \"%s\" is not true/false",
+		    env);
+		return def;
+	}
+	v = lookup(cfg, path);
+	if (v == NULL || json_is_null(v))
+		return def;
+	if (!json_is_boolean(v)) {
+		hb_cfg_error(cfg, path, "expected true or false, got %s",
+		    type_name(v));
+		return def;
+	}
+	return json_is_true(v);
+}
+
+int
+hb_cfg_enum(struct hb_config *cfg, const char *path,
+    const char *const *choices, int def_index)
+{
+	const char *s = hb_cfg_str(cfg, path, NULL);
+	struct hb_buf list = { 0 };
+
+	if (s == NULL)
+		return def_index;
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(s, choices[i]) == 0)
+			return i;
+	for (int i = 0; choices[i]; i++)
+		hb_buf_printf(&list, "%s\"%s\"", i ? ", " : "", choices[i]);
+	hb_cfg_error(cfg, path, "\"%s\" is not one of %s", s, list.data);
+	hb_buf_free(&list);
+	return def_index;
+}
+
+json_t *
+hb_cfg_json(struct hb_config *cfg, const char *path, json_type type, bool walk)
+{
+	json_t *v;
+
+	mark_seen(cfg, path, !walk);
+	v = lookup(cfg, path);
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (json_typeof(v) != type) {
+		json_t *want = type == JSON_ARRAY ? json_array() : json_object();
+
+		hb_cfg_error(cfg, path, "expected %s, got %s",
+		    type == JSON_ARRAY || type == JSON_OBJECT ? type_name(want) :
+		    "another type", type_name(v));
+		json_decref(want);
+		return NULL;
+	}
+	return v;
+}
+
+size_t
+hb_cfg_array_len(struct hb_config *cfg, const char *path)
+{
+	json_t *v = hb_cfg_json(cfg, path, JSON_ARRAY, true);
+
+	return v ? json_array_size(v) : 0;
+}
+
+char *
+hb_cfg_secret(struct hb_config *cfg, const char *path, const char *env)
+{
+	char filekey[160];
+	const char *file;
+	char *val;
+
+	snprintf(filekey, sizeof(filekey), "%s_file", path);
+	mark_seen(cfg, path, false);
+	if (lookup(cfg, path) != NULL && !json_is_null(lookup(cfg, path)))
+		hb_cfg_error(cfg, path, "secrets are not read from the JSON; put it "
+		    "in a file named by %s_file or in the environment", path);
+	file = hb_cfg_str(cfg, filekey, NULL);
+	if (file && *file) {
+		val = hb_read_file(file, 64 << 10, NULL);
+		if (val == NULL) {
+			hb_cfg_error(cfg, filekey, "cannot read secret file \"%s\": %s",
+			    file, strerror(errno));
+			return NULL;
+		}
+		hb_rstrip(val);
+		return val;
+	}
+	if (env && getenv(env) && *getenv(env))
+		return hb_xstrdup(getenv(env));
+	return NULL;
+}
+
+/* ---- unknown keys ---- */
+
+/* A key is known if read, under a subtree taken whole, or on the way to one read. */
+static bool
+is_known(const struct hb_config *cfg, const char *path)
+{
+	size_t plen = strlen(path);
+
+	for (size_t i = 0; i < cfg->nseen; i++) {
+		const char *s = cfg->seen[i].path;
+		size_t slen = strlen(s);
+
+		if (strcmp(s, path) == 0)
+			return true;
+		/* path is an ancestor of a key that was read */
+		if (slen > plen && strncmp(s, path, plen) == 0 &&
+		    (s[plen] == '.' || s[plen] == '['))
+			return true;
+		/* path is inside a subtree taken whole */
+		if (cfg->seen[i].whole && plen > slen &&
+		    strncmp(s, path, slen) == 0 &&
+		    (path[slen] == '.' || path[slen] == '['))
+			return true;
+	}
+	return false;
+}
+
+static void
+check_unknown(struct hb_config *cfg, json_t *v, struct hb_buf *path)
+{
+	size_t base = path->len;
+	const char *key;
+	json_t *child;
+	size_t idx;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child) {
+			if (is_comment_key(key))
+				continue;
+			path->len = base;
+			hb_buf_printf(path, "%s%s", base ? "." : "", key);
+			if (!is_known(cfg, path->data))
+				hb_cfg_error(cfg, path->data, "unknown key (misspelt, or "
+				    "not an option of this section)");
+			else
+				check_unknown(cfg, child, path);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, idx, child) {
+			path->len = base;
+			hb_buf_printf(path, "[%zu]", idx);
+			if (is_known(cfg, path->data))
+				check_unknown(cfg, child, path);
+		}
+	}
+	path->len = base;
+	if (path->data)
+		path->data[base] = '\0';
+}
+
+int
+hb_config_finish(struct hb_config *cfg, const char *const *sections)
+{
+	const char *key;
+	json_t *child;
+	struct hb_buf path = { 0 };
+
+	json_object_foreach(cfg->root, key, child) {
+		bool known = false, mine = false;
+
+		if (is_comment_key(key))
+			continue;
+		for (int i = 0; known_sections[i]; i++)
+			if (strcmp(key, known_sections[i]) == 0)
+				known = true;
+		for (int i = 0; sections && sections[i]; i++)
+			if (strcmp(key, sections[i]) == 0)
+				mine = true;
+		if (!known) {
+			hb_cfg_error(cfg, key, "unknown section (expected one of data_dir, "
+			    "log, bus, http, ingest, writer, health, deployer, notifier, cli)");
+			continue;
+		}
+		if (!mine || !json_is_object(child))
+			continue;
+		hb_buf_reset(&path);
+		hb_buf_puts(&path, key);
+		check_unknown(cfg, child, &path);
+	}
+	hb_buf_free(&path);
+	return (int)cfg->nerrors;
+}

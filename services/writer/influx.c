@@ -1,0 +1,454 @@
+/*
+ * influx: InfluxDB write requests and the reading of their answers.
+ */
+#include "influx.h"
+#include "hb_log.h"
+#include "hb_lp.h"
+#include "hb_util.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+/* A request in flight; freed when it completes or with the client. */
+struct call {
+	TAILQ_ENTRY(call) entry;
+	struct influx *ix;
+	influx_done_fn done;
+	void *arg;
+};
+
+struct influx {
+	TAILQ_HEAD(, call) calls;
+	struct hb_http_client *http;
+	struct influx_config cfg;
+	char *write_url;
+	char *ping_url;
+	char *display_url;
+	char *auth_header;	/* v2 "Authorization: Token ..." */
+	char *userpwd;		/* v1 basic auth */
+};
+
+static void call_free(struct call *c);
+
+static char *
+dup_or_null(const char *s)
+{
+	return s && *s ? hb_xstrdup(s) : NULL;
+}
+
+void
+hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
+{
+	static const char *const apis[] = { "v1", "v2", NULL };
+	static const char *const precisions[] = { "ns", "us", "ms", "s", NULL };
+	const char *url;
+	int p;
+
+	memset(ic, 0, sizeof(*ic));
+	url = hb_cfg_str(cfg, "writer.influx.url", "http://127.0.0.1:8086");
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		hb_cfg_error(cfg, "writer.influx.url", "\"%s\" must start with "
+		    "http:// or https://", url);
+	ic->url = hb_xstrdup(url);
+	while (strlen(ic->url) > 8 && ic->url[strlen(ic->url) - 1] == '/')
+		ic->url[strlen(ic->url) - 1] = '\0';
+	ic->api = hb_cfg_enum(cfg, "writer.influx.api", apis, 0) + 1;
+	ic->db = dup_or_null(hb_cfg_str(cfg, "writer.influx.db", "homebus"));
+	ic->rp = dup_or_null(hb_cfg_str(cfg, "writer.influx.rp", NULL));
+	ic->username = dup_or_null(hb_cfg_str(cfg, "writer.influx.username", NULL));
+	ic->password = hb_cfg_secret(cfg, "writer.influx.password",
+	    "HOMEBUS_INFLUX_PASSWORD");
+	ic->org = dup_or_null(hb_cfg_str(cfg, "writer.influx.org", NULL));
+	ic->bucket = dup_or_null(hb_cfg_str(cfg, "writer.influx.bucket", NULL));
+	ic->token = hb_cfg_secret(cfg, "writer.influx.token", "HOMEBUS_INFLUX_TOKEN");
+	p = hb_cfg_enum(cfg, "writer.influx.precision", precisions, 0);
+	snprintf(ic->precision, sizeof(ic->precision), "%s", precisions[p]);
+	ic->gzip = hb_cfg_bool(cfg, "writer.influx.gzip", true);
+	ic->timeout_ms = (long)hb_cfg_int(cfg, "writer.influx.timeout_ms", 10000,
+	    100, 600000);
+	if (ic->api == 1 && ic->db == NULL)
+		hb_cfg_error(cfg, "writer.influx.db", "is required with api \"v1\"");
+	if (ic->api == 2) {
+		if (ic->org == NULL)
+			hb_cfg_error(cfg, "writer.influx.org", "is required with api \"v2\"");
+		if (ic->bucket == NULL)
+			hb_cfg_error(cfg, "writer.influx.bucket",
+			    "is required with api \"v2\"");
+	}
+}
+
+void
+hb_influx_config_free(struct influx_config *ic)
+{
+	free(ic->url);
+	free(ic->db);
+	free(ic->rp);
+	free(ic->username);
+	free(ic->password);
+	free(ic->org);
+	free(ic->bucket);
+	free(ic->token);
+	memset(ic, 0, sizeof(*ic));
+}
+
+static void
+put_param(struct hb_buf *b, CURL *esc, const char *name, const char *value)
+{
+	char *e;
+
+	if (value == NULL)
+		return;
+	e = curl_easy_escape(esc, value, 0);
+	hb_buf_printf(b, "%c%s=%s", strchr(b->data, '?') ? '&' : '?', name, e);
+	curl_free(e);
+}
+
+struct influx *
+hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
+{
+	struct influx *ix = hb_xcalloc(1, sizeof(*ix));
+	struct hb_buf b = { 0 };
+	CURL *esc = curl_easy_init();
+	const char *at, *scheme_end;
+
+	TAILQ_INIT(&ix->calls);
+	ix->http = http;
+	ix->cfg = *ic;
+	if (ic->api == 1) {
+		hb_buf_printf(&b, "%s/write", ic->url);
+		put_param(&b, esc, "db", ic->db);
+		put_param(&b, esc, "rp", ic->rp);
+		put_param(&b, esc, "precision", ic->precision);
+		if (ic->username) {
+			struct hb_buf up = { 0 };
+
+			hb_buf_printf(&up, "%s:%s", ic->username,
+			    ic->password ? ic->password : "");
+			ix->userpwd = hb_buf_steal(&up);
+		}
+	} else {
+		hb_buf_printf(&b, "%s/api/v2/write", ic->url);
+		put_param(&b, esc, "org", ic->org);
+		put_param(&b, esc, "bucket", ic->bucket);
+		put_param(&b, esc, "precision", ic->precision);
+		if (ic->token) {
+			struct hb_buf h = { 0 };
+
+			hb_buf_printf(&h, "Authorization: Token %s", ic->token);
+			ix->auth_header = hb_buf_steal(&h);
+		}
+	}
+	ix->write_url = hb_buf_steal(&b);
+	hb_buf_printf(&b, "%s/%s", ic->url, ic->api == 1 ? "ping" : "health");
+	ix->ping_url = hb_buf_steal(&b);
+	/* Strip user:pass@ from what is shown. */
+	scheme_end = strstr(ic->url, "://");
+	at = strchr(ic->url, '@');
+	if (scheme_end && at && at > scheme_end) {
+		hb_buf_append(&b, ic->url, (size_t)(scheme_end + 3 - ic->url));
+		hb_buf_puts(&b, at + 1);
+		ix->display_url = hb_buf_steal(&b);
+	} else
+		ix->display_url = hb_xstrdup(ic->url);
+	curl_easy_cleanup(esc);
+	return ix;
+}
+
+void
+hb_influx_free(struct influx *ix)
+{
+	if (ix == NULL)
+		return;
+	while (!TAILQ_EMPTY(&ix->calls))
+		call_free(TAILQ_FIRST(&ix->calls));
+	free(ix->write_url);
+	free(ix->ping_url);
+	free(ix->display_url);
+	free(ix->auth_header);
+	if (ix->userpwd) {
+		explicit_bzero(ix->userpwd, strlen(ix->userpwd));
+		free(ix->userpwd);
+	}
+	free(ix);
+}
+
+const char *
+hb_influx_display_url(const struct influx *ix)
+{
+	return ix->display_url;
+}
+
+/* The error text of an answer: v1 {"error": ...}, v2 {"message": ...}, else the body. */
+static void
+error_text(const char *body, char *out, size_t outlen)
+{
+	json_t *root = json_loads(body, 0, NULL);
+	const char *s = NULL;
+
+	if (root) {
+		s = json_string_value(json_object_get(root, "error"));
+		if (s == NULL)
+			s = json_string_value(json_object_get(root, "message"));
+	}
+	snprintf(out, outlen, "%s", s ? s : body);
+	json_decref(root);
+	for (char *p = out; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+void
+hb_influx_classify(long status, int curl_code, const char *curl_error,
+    const char *body, long retry_after_s, struct influx_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->status = status;
+	out->retry_after_s = retry_after_s;
+	if (curl_code != 0) {
+		out->verdict = INFLUX_RETRY;
+		snprintf(out->reason, sizeof(out->reason), "%s",
+		    curl_error ? curl_error : "network error");
+		return;
+	}
+	if (status >= 200 && status < 300) {
+		out->verdict = INFLUX_OK;
+		return;
+	}
+	error_text(body ? body : "", out->reason, sizeof(out->reason));
+	if (out->reason[0] == '\0')
+		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
+	switch (status) {
+	case 413:
+		out->verdict = INFLUX_TOO_LARGE;
+		break;
+	case 400:
+	case 422:
+		out->verdict = INFLUX_BAD_POINTS;
+		break;
+	case 401:
+	case 403:
+	case 404:
+		out->verdict = INFLUX_REFUSED;
+		break;
+	default:
+		out->verdict = INFLUX_RETRY;
+	}
+}
+
+static struct call *
+call_new(struct influx *ix, influx_done_fn done, void *arg)
+{
+	struct call *c = hb_xmalloc(sizeof(*c));
+
+	c->ix = ix;
+	c->done = done;
+	c->arg = arg;
+	TAILQ_INSERT_TAIL(&ix->calls, c, entry);
+	return c;
+}
+
+static void
+call_free(struct call *c)
+{
+	TAILQ_REMOVE(&c->ix->calls, c, entry);
+	free(c);
+}
+
+static void
+on_answer(const struct hb_http_response *resp, void *arg)
+{
+	struct call *c = arg;
+	struct influx_result res;
+
+	hb_influx_classify(resp->status, resp->curl_code, resp->error, resp->body,
+	    resp->retry_after_s, &res);
+	c->done(&res, resp->elapsed_s, c->arg);
+	call_free(c);
+}
+
+struct hb_http_xfer *
+hb_influx_write(struct influx *ix, const char *body, size_t len,
+    influx_done_fn done, void *arg)
+{
+	const char *headers[3] = { "Content-Type: text/plain; charset=utf-8", NULL,
+	    NULL };
+	struct hb_http_request req = { 0 };
+	struct call *c = call_new(ix, done, arg);
+	struct hb_http_xfer *x;
+
+	if (ix->auth_header)
+		headers[1] = ix->auth_header;
+	req.method = "POST";
+	req.url = ix->write_url;
+	req.headers = headers;
+	req.body = body;
+	req.body_len = len;
+	req.gzip = ix->cfg.gzip;
+	req.userpwd = ix->userpwd;
+	req.timeout_ms = ix->cfg.timeout_ms;
+	req.max_response = 64 * 1024;
+	x = hb_http_request(ix->http, &req, on_answer, c);
+	if (x == NULL)
+		call_free(c);
+	return x;
+}
+
+struct hb_http_xfer *
+hb_influx_ping(struct influx *ix, influx_done_fn done, void *arg)
+{
+	const char *headers[2] = { ix->auth_header, NULL };
+	struct hb_http_request req = { 0 };
+	struct call *c = call_new(ix, done, arg);
+	struct hb_http_xfer *x;
+
+	req.url = ix->ping_url;
+	req.headers = ix->auth_header ? headers : NULL;
+	req.userpwd = ix->userpwd;
+	req.timeout_ms = ix->cfg.timeout_ms < 5000 ? ix->cfg.timeout_ms : 5000;
+	x = hb_http_request(ix->http, &req, on_answer, c);
+	if (x == NULL)
+		call_free(c);
+	return x;
+}
+
+/* "unable to parse '<line>': reason" -> mark lines equal to <line>. */
+static size_t
+mark_unparsable(const char *error, const char *body, size_t len, bool *bad,
+    size_t nlines)
+{
+	const char *tag = "unable to parse '";
+	const char *p = error;
+	size_t marked = 0;
+
+	while ((p = strstr(p, tag)) != NULL) {
+		const char *start = p + strlen(tag);
+		const char *end = strstr(start, "': ");
+		size_t pos = 0, idx = 0;
+
+		if (end == NULL)
+			break;
+		while (idx < nlines) {
+			struct hb_lp_line line;
+			char err[128];
+			enum hb_lp_result r = hb_lp_next(body, len, &pos, NULL, &line,
+			    err, sizeof(err));
+
+			if (r == HB_LP_END)
+				break;
+			if (r == HB_LP_SKIP)
+				continue;
+			if (r == HB_LP_OK && line.len == (size_t)(end - start) &&
+			    memcmp(line.start, start, line.len) == 0 && !bad[idx]) {
+				bad[idx] = true;
+				marked++;
+			}
+			idx++;
+		}
+		p = end;
+	}
+	return marked;
+}
+
+static int
+type_from_name(const char *s, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum hb_lp_type type;
+	} names[] = {
+		{ "float", HB_LP_FLOAT }, { "integer", HB_LP_INT },
+		{ "unsigned", HB_LP_UINT }, { "string", HB_LP_STRING },
+		{ "boolean", HB_LP_BOOL },
+	};
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(names); i++)
+		if (strlen(names[i].name) == n && memcmp(names[i].name, s, n) == 0)
+			return (int)names[i].type;
+	return -1;
+}
+
+/* Reads a "quoted" name that may contain \" escapes; returns past it. */
+static const char *
+read_quoted(const char *p, struct hb_buf *out)
+{
+	if (*p != '"')
+		return NULL;
+	for (p++; *p && *p != '"'; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		hb_buf_putc(out, *p);
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static size_t
+mark_conflicts(const char *error, const char *body, size_t len, bool *bad,
+    size_t nlines)
+{
+	const char *tag = "field type conflict: input field ";
+	const char *p = error;
+	size_t marked = 0;
+
+	while ((p = strstr(p, tag)) != NULL) {
+		struct hb_buf field = { 0 }, meas = { 0 }, tmp = { 0 };
+		const char *q = read_quoted(p + strlen(tag), &field);
+		size_t pos = 0, idx = 0, tn;
+		int type;
+
+		p += strlen(tag);
+		if (q == NULL || strncmp(q, " on measurement ", 16) != 0)
+			goto next;
+		q = read_quoted(q + 16, &meas);
+		if (q == NULL || strncmp(q, " is type ", 9) != 0)
+			goto next;
+		q += 9;
+		tn = strcspn(q, ", ");
+		if ((type = type_from_name(q, tn)) < 0)
+			goto next;
+		while (idx < nlines) {
+			struct hb_lp_line line;
+			char err[128];
+			enum hb_lp_result r = hb_lp_next(body, len, &pos, NULL, &line,
+			    err, sizeof(err));
+
+			if (r == HB_LP_END)
+				break;
+			if (r != HB_LP_OK) {
+				if (r == HB_LP_ERROR)
+					idx++;
+				continue;
+			}
+			hb_buf_reset(&tmp);
+			hb_lp_unescape(line.measurement, line.measurement_len, 'm', &tmp);
+			if (strcmp(tmp.data, meas.data ? meas.data : "") == 0) {
+				for (size_t f = 0; f < line.nfields; f++) {
+					hb_buf_reset(&tmp);
+					hb_lp_unescape(line.fields[f].key, line.fields[f].key_len,
+					    'k', &tmp);
+					if (strcmp(tmp.data, field.data ? field.data : "") == 0 &&
+					    (int)line.fields[f].type == type && !bad[idx]) {
+						bad[idx] = true;
+						marked++;
+					}
+				}
+			}
+			idx++;
+		}
+next:
+		hb_buf_free(&field);
+		hb_buf_free(&meas);
+		hb_buf_free(&tmp);
+	}
+	return marked;
+}
+
+size_t
+hb_influx_bad_lines(const char *error, const char *body, size_t len, bool *bad,
+    size_t nlines)
+{
+	return mark_unparsable(error, body, len, bad, nlines) +
+	    mark_conflicts(error, body, len, bad, nlines);
+}

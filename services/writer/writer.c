@@ -1,0 +1,901 @@
+/*
+ * writer: the batch writer's data path.
+ *
+ *   bus message -> lines validated, stamped -> pending
+ *   pending -> (group commit) -> spool batch
+ *   spool batch -> InfluxDB -> deleted | split | dead-lettered | retried
+ *
+ * A batch is committed when no write is in flight (so a lone point never
+ * waits for a timer), when it reaches writer.batch_size, or after
+ * writer.spool.commit_ms, which bounds what a SIGKILL can lose.
+ */
+#include "writer.h"
+#include "influx.h"
+#include "spool.h"
+
+#include "hb_bus.h"
+#include "hb_http_client.h"
+#include "hb_log.h"
+#include "hb_lp.h"
+#include "hb_msg.h"
+#include "hb_topic.h"
+#include "hb_util.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INFLIGHT 4
+
+struct send {
+	struct writer *w;
+	struct spool_batch batch;
+	struct hb_http_xfer *xfer;
+	bool busy;
+};
+
+struct writer {
+	struct hb_app *app;
+	struct hb_bus_config bus_cfg;
+	struct influx_config influx_cfg;
+	char spool_path[PATH_MAX];
+	char share_group[64];
+	int64_t batch_size;
+	int64_t flush_interval_ms;
+	int64_t commit_ms;
+	int64_t spool_max_bytes;
+	int64_t drain_timeout_ms;
+	int64_t retry_max_ms;
+	struct hb_lp_limits limits;
+	int max_inflight;
+
+	struct hb_bus *bus;
+	struct hb_http_client *http;
+	struct influx *influx;
+	struct spool *spool;
+
+	/* lines received, not yet committed */
+	struct hb_buf pending;
+	int64_t pending_points;
+	int64_t pending_since_ms;
+	int64_t last_stamp;
+
+	struct send sends[MAX_INFLIGHT];
+	int ninflight;
+	int64_t cursor;			/* every batch id <= cursor was handed out */
+	int64_t first_id_this_run;
+
+	/* what we know of InfluxDB */
+	bool influx_ok;
+	enum influx_verdict last_failure;
+	char influx_reason[512];
+	int64_t influx_since_ms;
+	int64_t last_write_ms;
+	struct hb_backoff backoff;
+	bool retry_wait;
+	int64_t not_before_ms;
+	struct hb_http_xfer *ping;
+	int64_t last_ping_ms;
+
+	struct event *ev_kick;
+	struct event *ev_commit;
+	struct event *ev_retry;
+	struct event *ev_ping;
+	struct event *ev_drain;
+	bool stopping;
+	bool bus_closed;
+	int64_t drain_deadline_ms;
+
+	/* spool-cap drops waiting to be notified */
+	int64_t unreported_batches, unreported_points;
+	int64_t last_drop_notify_ms;
+
+	struct hb_ratelimit bad_line_log;
+	struct hb_ratelimit write_log;
+
+	struct hb_counter *m_received, *m_rejected, *m_written, *m_dropped,
+	    *m_dead, *m_spooled, *m_batches_written, *m_replayed, *m_batches_dropped,
+	    *m_write_errors;
+	struct hb_gauge *m_spool_bytes, *m_spool_batches, *m_spool_points,
+	    *m_influx_up, *m_inflight;
+	struct hb_histogram *m_write_seconds, *m_batch_points;
+};
+
+static void pump(struct writer *w);
+static void commit_pending(struct writer *w);
+static void check_drained(struct writer *w);
+
+/* ---------------- configuration ---------------- */
+
+struct writer *
+hb_writer_new(struct hb_app *app)
+{
+	struct writer *w = hb_xcalloc(1, sizeof(*w));
+	struct hb_config *cfg = app->cfg;
+	const char *s;
+
+	w->app = app;
+	hb_bus_config_read(&w->bus_cfg, cfg, "writer", app->hostname);
+	hb_influx_config_read(&w->influx_cfg, cfg);
+	w->batch_size = hb_cfg_int(cfg, "writer.batch_size", 5000, 1, 1000000);
+	w->flush_interval_ms = hb_cfg_int(cfg, "writer.flush_interval_ms", 1000, 1,
+	    600000);
+	s = hb_cfg_str(cfg, "writer.share_group", "homebus-writer");
+	if (*s && !hb_topic_level_ok(s))
+		hb_cfg_error(cfg, "writer.share_group", "\"%s\" must be one topic "
+		    "level (no '/', '+', '#'), or \"\" for no shared subscription", s);
+	snprintf(w->share_group, sizeof(w->share_group), "%s", s);
+	hb_app_data_path(app, hb_cfg_str(cfg, "writer.spool.path", "writer-spool.db"),
+	    w->spool_path, sizeof(w->spool_path));
+	w->spool_max_bytes = hb_cfg_int(cfg, "writer.spool.max_mb", 512, 1,
+	    1024 * 1024) * 1024 * 1024;
+	w->commit_ms = hb_cfg_int(cfg, "writer.spool.commit_ms", 200, 1, 60000);
+	w->limits.max_line = (size_t)hb_cfg_int(cfg, "writer.max_line_bytes", 65536,
+	    64, 16 * 1024 * 1024);
+	w->limits.allow_uint = w->influx_cfg.api == 2;
+	w->max_inflight = (int)hb_cfg_int(cfg, "writer.max_inflight", 2, 1,
+	    MAX_INFLIGHT);
+	w->drain_timeout_ms = hb_cfg_int(cfg, "writer.drain_timeout_ms", 5000, 0,
+	    600000);
+	w->retry_max_ms = hb_cfg_int(cfg, "writer.retry_max_ms", 30000, 100,
+	    3600000);
+	if (w->commit_ms > w->flush_interval_ms)
+		hb_cfg_error(cfg, "writer.spool.commit_ms", "%lld is larger than "
+		    "writer.flush_interval_ms (%lld)", (long long)w->commit_ms,
+		    (long long)w->flush_interval_ms);
+	return w;
+}
+
+/* ---------------- InfluxDB state ---------------- */
+
+static void
+set_influx(struct writer *w, bool ok, enum influx_verdict why, const char *reason)
+{
+	if (ok != w->influx_ok || w->influx_since_ms == 0) {
+		if (ok && w->influx_since_ms != 0)
+			hb_info("influx reachable url=%s spooled_points=%lld",
+			    hb_influx_display_url(w->influx),
+			    (long long)hb_spool_points(w->spool));
+		else if (!ok)
+			hb_warn("influx unavailable url=%s reason=\"%s\" (spooling; "
+			    "nothing is lost)", hb_influx_display_url(w->influx), reason);
+		w->influx_since_ms = hb_wall_ms();
+	}
+	w->influx_ok = ok;
+	hb_gauge_set(w->m_influx_up, ok ? 1 : 0);
+	if (!ok) {
+		w->last_failure = why;
+		snprintf(w->influx_reason, sizeof(w->influx_reason), "%s", reason);
+	} else
+		w->influx_reason[0] = '\0';
+}
+
+/* ---------------- receiving ---------------- */
+
+static int64_t
+stamp(struct writer *w)
+{
+	int64_t ns = hb_wall_ns(), t;
+	const char *p = w->influx_cfg.precision;
+
+	if (strcmp(p, "ns") == 0)
+		t = ns;
+	else if (strcmp(p, "us") == 0)
+		t = ns / 1000;
+	else if (strcmp(p, "ms") == 0)
+		return ns / 1000000;
+	else
+		return ns / 1000000000;
+	/* Points of one series stamped in the same tick would overwrite each
+	 * other in InfluxDB; keep fine-grained stamps strictly increasing. */
+	if (t <= w->last_stamp)
+		t = w->last_stamp + 1;
+	w->last_stamp = t;
+	return t;
+}
+
+static void
+arm_commit_timer(struct writer *w)
+{
+	struct timeval tv;
+
+	if (w->pending.len == 0 || evtimer_pending(w->ev_commit, NULL))
+		return;
+	tv.tv_sec = (time_t)(w->commit_ms / 1000);
+	tv.tv_usec = (suseconds_t)((w->commit_ms % 1000) * 1000);
+	evtimer_add(w->ev_commit, &tv);
+}
+
+static void
+on_message(void *arg, const struct hb_bus_msg *msg)
+{
+	struct writer *w = arg;
+	struct hb_lp_line line;
+	size_t pos = 0;
+	char err[160];
+	int64_t ts = 0;
+
+	for (;;) {
+		enum hb_lp_result r = hb_lp_next(msg->payload, msg->len, &pos,
+		    &w->limits, &line, err, sizeof(err));
+
+		if (r == HB_LP_END)
+			break;
+		if (r == HB_LP_SKIP)
+			continue;
+		if (r == HB_LP_ERROR) {
+			char excerpt[96];
+			size_t start = pos > 0 ? pos - 1 : 0;
+
+			(void)start;
+			hb_counter_add(w->m_rejected, 1);
+			hb_log_sanitize(msg->payload, msg->len < 64 ? msg->len : 64,
+			    excerpt, sizeof(excerpt));
+			hb_log_limited(&w->bad_line_log, HB_LOG_WARN,
+			    "rejected line topic=\"%.128s\" reason=\"%s\" payload=\"%s\"",
+			    msg->topic, err, excerpt);
+			continue;
+		}
+		if (w->pending.len == 0)
+			w->pending_since_ms = hb_mono_ms();
+		hb_buf_append(&w->pending, line.start, line.len);
+		if (!line.has_time) {
+			if (ts == 0 || strcmp(w->influx_cfg.precision, "ns") == 0 ||
+			    strcmp(w->influx_cfg.precision, "us") == 0)
+				ts = stamp(w);
+			hb_buf_printf(&w->pending, " %lld", (long long)ts);
+		}
+		hb_buf_putc(&w->pending, '\n');
+		w->pending_points++;
+		hb_counter_add(w->m_received, 1);
+		if (w->pending_points >= w->batch_size)
+			commit_pending(w);
+	}
+	if (w->pending.len > 0) {
+		arm_commit_timer(w);
+		event_active(w->ev_kick, EV_TIMEOUT, 0);
+	}
+}
+
+/* After a burst of messages: commit at once if nothing is being written. */
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->ninflight == 0 && !w->retry_wait)
+		commit_pending(w);
+	else
+		pump(w);
+}
+
+static void
+on_commit_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	commit_pending(arg);
+}
+
+/* ---------------- spool ---------------- */
+
+static void
+notify_drops(struct writer *w)
+{
+	char topic[HB_TOPIC_MAX], text[512], key[128], source[128];
+	struct hb_notify n = { 0 };
+	json_t *obj;
+
+	if (w->unreported_batches == 0 ||
+	    hb_mono_ms() - w->last_drop_notify_ms < 60000)
+		return;
+	snprintf(text, sizeof(text), "The InfluxDB spool of homebus-writer on %s "
+	    "reached writer.spool.max_mb (%lld MB) while InfluxDB was unavailable "
+	    "(%s): the oldest %lld points (%lld batches) were dropped.",
+	    hb_bus_instance(w->bus), (long long)(w->spool_max_bytes >> 20),
+	    w->influx_reason[0] ? w->influx_reason : "slow",
+	    (long long)w->unreported_points, (long long)w->unreported_batches);
+	snprintf(key, sizeof(key), "writer-spool-full-%s", hb_bus_instance(w->bus));
+	snprintf(source, sizeof(source), "writer/%s", hb_bus_instance(w->bus));
+	n.severity = HB_SEV_WARNING;
+	n.text = text;
+	n.title = "homebus: points dropped";
+	n.key = key;
+	n.source = source;
+	obj = hb_notify_encode(&n);
+	hb_topic_notify(topic, sizeof(topic), hb_bus_prefix(w->bus), "warning");
+	hb_bus_publish_json(w->bus, topic, obj, 1, false);
+	json_decref(obj);
+	w->unreported_batches = w->unreported_points = 0;
+	w->last_drop_notify_ms = hb_mono_ms();
+}
+
+static void
+enforce_cap(struct writer *w)
+{
+	int64_t keep[MAX_INFLIGHT], batches, points;
+	size_t nkeep = 0;
+
+	if (hb_spool_bytes(w->spool) <= w->spool_max_bytes)
+		return;
+	for (int i = 0; i < MAX_INFLIGHT; i++)
+		if (w->sends[i].busy)
+			keep[nkeep++] = w->sends[i].batch.id;
+	hb_spool_enforce_cap(w->spool, w->spool_max_bytes, keep, nkeep, &batches,
+	    &points);
+	if (batches == 0)
+		return;
+	hb_counter_add(w->m_batches_dropped, (uint64_t)batches);
+	hb_counter_add(w->m_dropped, (uint64_t)points);
+	hb_error("spool over writer.spool.max_mb=%lld: dropped the oldest "
+	    "points=%lld batches=%lld", (long long)(w->spool_max_bytes >> 20),
+	    (long long)points, (long long)batches);
+	w->unreported_batches += batches;
+	w->unreported_points += points;
+	notify_drops(w);
+}
+
+static void
+commit_pending(struct writer *w)
+{
+	int64_t id;
+
+	if (w->pending.len == 0)
+		return;
+	id = hb_spool_commit(w->spool, w->pending.data, w->pending.len,
+	    w->pending_points);
+	if (id < 0) {
+		/* Disk full or broken: keep the points in memory and try again. */
+		hb_log_limited(&w->write_log, HB_LOG_ERROR, "spool commit failed "
+		    "path=%s pending_points=%lld (retrying)", w->spool_path,
+		    (long long)w->pending_points);
+		arm_commit_timer(w);
+		return;
+	}
+	if (w->first_id_this_run == 0)
+		w->first_id_this_run = id;
+	hb_counter_add(w->m_spooled, 1);
+	hb_histogram_observe(w->m_batch_points, (double)w->pending_points);
+	hb_buf_reset(&w->pending);
+	w->pending_points = 0;
+	evtimer_del(w->ev_commit);
+	enforce_cap(w);
+	pump(w);
+}
+
+/* ---------------- sending ---------------- */
+
+static void on_written(const struct influx_result *res, double elapsed_s,
+    void *arg);
+
+static bool
+in_flight(const struct writer *w, int64_t id)
+{
+	for (int i = 0; i < MAX_INFLIGHT; i++)
+		if (w->sends[i].busy && w->sends[i].batch.id == id)
+			return true;
+	return false;
+}
+
+static struct send *
+free_slot(struct writer *w)
+{
+	for (int i = 0; i < w->max_inflight; i++)
+		if (!w->sends[i].busy)
+			return &w->sends[i];
+	return NULL;
+}
+
+static void
+pump(struct writer *w)
+{
+	struct send *s;
+
+	while (w->ninflight < w->max_inflight && !w->retry_wait &&
+	    (s = free_slot(w)) != NULL) {
+		int r;
+
+		/* While InfluxDB is failing, probe with one batch at a time. */
+		if (!w->influx_ok && w->ninflight > 0)
+			break;
+		r = hb_spool_next(w->spool, w->cursor, &s->batch);
+		if (r != 1)
+			break;
+		if (in_flight(w, s->batch.id)) {
+			w->cursor = s->batch.id;
+			continue;
+		}
+		/* A second concurrent write only for a batch that is full, old, or
+		 * a backlog; otherwise let it grow while the first one runs. */
+		if (w->ninflight > 0 && s->batch.points < w->batch_size &&
+		    hb_wall_ms() - s->batch.created_ms < w->flush_interval_ms &&
+		    s->batch.id >= w->first_id_this_run && s->batch.attempts == 0)
+			break;
+		w->cursor = s->batch.id;
+		s->w = w;
+		s->xfer = hb_influx_write(w->influx, s->batch.body.data,
+		    s->batch.body.len, on_written, s);
+		if (s->xfer == NULL) {
+			hb_error("cannot start an InfluxDB request");
+			w->cursor = s->batch.id - 1;
+			break;
+		}
+		s->busy = true;
+		w->ninflight++;
+	}
+	hb_gauge_set(w->m_inflight, w->ninflight);
+}
+
+static void
+schedule_retry(struct writer *w, const struct influx_result *res)
+{
+	int64_t delay = hb_backoff_next(&w->backoff);
+	struct timeval tv;
+
+	if (res->retry_after_s >= 0 && res->retry_after_s * 1000 > delay)
+		delay = res->retry_after_s * 1000;
+	w->not_before_ms = res->status == 429 || res->retry_after_s >= 0 ?
+	    hb_mono_ms() + delay : 0;
+	w->retry_wait = true;
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+	evtimer_del(w->ev_retry);
+	evtimer_add(w->ev_retry, &tv);
+}
+
+static void
+on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->retry_wait = false;
+	pump(w);
+}
+
+/* Splits a batch that InfluxDB found too large (413) in two halves. */
+static void
+split_batch(struct writer *w, struct send *s, const struct influx_result *res)
+{
+	struct spool_batch *b = &s->batch;
+	size_t pos = 0, cut = 0;
+	int64_t n = 0, half = b->points / 2;
+	struct hb_lp_line line;
+	char err[128];
+
+	if (b->points <= 1) {
+		hb_error("a single line is larger than InfluxDB accepts "
+		    "(max-body-size); dead-lettered batch=%lld", (long long)b->id);
+		hb_spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
+		    (int)res->status, "line larger than the server's max-body-size");
+		hb_spool_delete(w->spool, b->id);
+		hb_counter_add(w->m_dead, (uint64_t)b->points);
+		return;
+	}
+	while (n < half) {
+		enum hb_lp_result r = hb_lp_next(b->body.data, b->body.len, &pos, NULL,
+		    &line, err, sizeof(err));
+
+		if (r == HB_LP_END)
+			break;
+		if (r != HB_LP_SKIP)
+			n++;
+		cut = pos;
+	}
+	hb_info("influx answered 413 (body too large); splitting batch=%lld "
+	    "points=%lld into %lld + %lld", (long long)b->id, (long long)b->points,
+	    (long long)n, (long long)(b->points - n));
+	if (hb_spool_split(w->spool, b->id, b->body.data, b->body.len, cut, n,
+	    b->points - n) != 0) {
+		w->cursor = b->id - 1 < w->cursor ? b->id - 1 : w->cursor;
+		schedule_retry(w, res);
+	}
+}
+
+/* 400/422: dead-letter the lines InfluxDB names, re-send the others. */
+static void
+drop_bad_points(struct writer *w, struct send *s, const struct influx_result *res)
+{
+	struct spool_batch *b = &s->batch;
+	size_t nlines = (size_t)b->points, marked, pos = 0, idx = 0;
+	bool *bad = hb_xcalloc(nlines ? nlines : 1, sizeof(bool));
+	struct hb_buf good = { 0 }, refused = { 0 };
+	struct hb_lp_line line;
+	char err[128];
+
+	marked = hb_influx_bad_lines(res->reason, b->body.data, b->body.len, bad,
+	    nlines);
+	if (marked == 0) {
+		hb_error("influx refused batch=%lld points=%lld status=%ld "
+		    "reason=\"%s\"; the whole batch is in the dead-letter table",
+		    (long long)b->id, (long long)b->points, res->status, res->reason);
+		hb_spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
+		    (int)res->status, res->reason);
+		hb_spool_delete(w->spool, b->id);
+		hb_counter_add(w->m_dead, (uint64_t)b->points);
+		free(bad);
+		return;
+	}
+	while (idx < nlines) {
+		size_t before = pos;
+		enum hb_lp_result r = hb_lp_next(b->body.data, b->body.len, &pos, NULL,
+		    &line, err, sizeof(err));
+
+		if (r == HB_LP_END)
+			break;
+		if (r == HB_LP_SKIP)
+			continue;
+		hb_buf_append(bad[idx] ? &refused : &good, b->body.data + before,
+		    pos - before);
+		if (pos == before || b->body.data[pos - 1] != '\n')
+			hb_buf_putc(bad[idx] ? &refused : &good, '\n');
+		idx++;
+	}
+	hb_log_limited(&w->write_log, HB_LOG_WARN, "influx refused points=%zu of "
+	    "batch=%lld status=%ld reason=\"%s\"; those are in the dead-letter "
+	    "table, the other %lld are sent again", marked, (long long)b->id,
+	    res->status, res->reason, (long long)(b->points - (int64_t)marked));
+	hb_spool_dead_letter(w->spool, refused.data, refused.len, (int64_t)marked,
+	    (int)res->status, res->reason);
+	hb_counter_add(w->m_dead, marked);
+	if (good.len == 0)
+		hb_spool_delete(w->spool, b->id);
+	else {
+		hb_spool_replace(w->spool, b->id, good.data, good.len,
+		    b->points - (int64_t)marked);
+		if (b->id - 1 < w->cursor)
+			w->cursor = b->id - 1;
+	}
+	hb_buf_free(&good);
+	hb_buf_free(&refused);
+	free(bad);
+}
+
+static void
+on_written(const struct influx_result *res, double elapsed_s, void *arg)
+{
+	struct send *s = arg;
+	struct writer *w = s->w;
+	struct spool_batch *b = &s->batch;
+
+	s->xfer = NULL;
+	s->busy = false;
+	w->ninflight--;
+	hb_histogram_observe(w->m_write_seconds, elapsed_s);
+	switch (res->verdict) {
+	case INFLUX_OK:
+		hb_spool_delete(w->spool, b->id);
+		hb_counter_add(w->m_written, (uint64_t)b->points);
+		hb_counter_add(w->m_batches_written, 1);
+		if (b->attempts > 0 || b->id < w->first_id_this_run ||
+		    w->first_id_this_run == 0)
+			hb_counter_add(w->m_replayed, 1);
+		w->last_write_ms = hb_wall_ms();
+		hb_backoff_reset(&w->backoff);
+		set_influx(w, true, INFLUX_OK, NULL);
+		break;
+	case INFLUX_TOO_LARGE:
+		set_influx(w, true, INFLUX_OK, NULL);
+		split_batch(w, s, res);
+		break;
+	case INFLUX_BAD_POINTS:
+		set_influx(w, true, INFLUX_OK, NULL);
+		drop_bad_points(w, s, res);
+		break;
+	case INFLUX_REFUSED:
+	case INFLUX_RETRY:
+		hb_counter_add(w->m_write_errors, 1);
+		hb_spool_note_attempt(w->spool, b->id);
+		set_influx(w, false, res->verdict, res->reason);
+		hb_log_limited(&w->write_log, HB_LOG_WARN, "influx write failed "
+		    "batch=%lld points=%lld status=%ld reason=\"%s\" spooled_points=%lld",
+		    (long long)b->id, (long long)b->points, res->status, res->reason,
+		    (long long)hb_spool_points(w->spool));
+		if (b->id - 1 < w->cursor)
+			w->cursor = b->id - 1;
+		schedule_retry(w, res);
+		break;
+	}
+	if (w->pending.len > 0 && w->ninflight == 0 && !w->retry_wait)
+		commit_pending(w);
+	else
+		pump(w);
+	if (w->stopping)
+		check_drained(w);
+}
+
+/* ---------------- probing InfluxDB while it is away ---------------- */
+
+static void
+on_ping(const struct influx_result *res, double elapsed_s, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)elapsed_s;
+	w->ping = NULL;
+	if (res->verdict != INFLUX_OK) {
+		if (w->ninflight == 0 && w->influx_ok)
+			set_influx(w, false, res->verdict, res->reason);
+		return;
+	}
+	/* A server that answers again ends the backoff early, unless it asked
+	 * us to wait (429/Retry-After) or refused us (auth, no database). */
+	if (!w->influx_ok && w->last_failure == INFLUX_RETRY &&
+	    hb_mono_ms() >= w->not_before_ms) {
+		if (w->retry_wait) {
+			evtimer_del(w->ev_retry);
+			w->retry_wait = false;
+		}
+		pump(w);
+	}
+}
+
+static void
+on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+	bool idle = hb_wall_ms() - w->last_write_ms > 10000;
+
+	(void)fd;
+	(void)what;
+	if (w->ping || w->stopping)
+		return;
+	/* Every second while InfluxDB is away; every 10 s when idle. */
+	if (!w->influx_ok || (idle && w->ninflight == 0 &&
+	    hb_mono_ms() - w->last_ping_ms > 10000)) {
+		w->last_ping_ms = hb_mono_ms();
+		w->ping = hb_influx_ping(w->influx, on_ping, w);
+	}
+}
+
+/* ---------------- health, metrics, heartbeat ---------------- */
+
+static void
+refresh(void *arg)
+{
+	struct writer *w = arg;
+
+	hb_gauge_set(w->m_spool_bytes, (double)hb_spool_bytes(w->spool));
+	hb_gauge_set(w->m_spool_batches, (double)hb_spool_batches(w->spool));
+	hb_gauge_set(w->m_spool_points, (double)hb_spool_points(w->spool));
+}
+
+static bool
+health(void *arg, json_t *out)
+{
+	struct writer *w = arg;
+	bool bus_ok = w->bus && hb_bus_connected(w->bus);
+	json_t *influx = json_object(), *spool = json_object(), *bus = json_object();
+	int64_t oldest = hb_spool_oldest_ms(w->spool);
+	bool ok = bus_ok && w->influx_ok;
+
+	json_object_set_new(out, "service", json_string("writer"));
+	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
+	json_object_set_new(bus, "connected", json_boolean(bus_ok));
+	json_object_set_new(out, "bus", bus);
+	json_object_set_new(influx, "url", json_string(hb_influx_display_url(w->influx)));
+	json_object_set_new(influx, "reachable", json_boolean(w->influx_ok));
+	json_object_set_new(influx, "state", json_string(w->influx_ok ? "ok" : "down"));
+	if (!w->influx_ok)
+		json_object_set_new(influx, "reason", json_string(w->influx_reason[0] ?
+		    w->influx_reason : "not reached yet"));
+	json_object_set_new(influx, "since", hb_msg_time(w->influx_since_ms));
+	json_object_set_new(out, "influx", influx);
+	json_object_set_new(spool, "batches", json_integer(hb_spool_batches(w->spool)));
+	json_object_set_new(spool, "points", json_integer(hb_spool_points(w->spool)));
+	json_object_set_new(spool, "bytes", json_integer(hb_spool_bytes(w->spool)));
+	json_object_set_new(spool, "oldest_age_s", json_integer(oldest ?
+	    (hb_wall_ms() - oldest) / 1000 : 0));
+	json_object_set_new(spool, "path", json_string(w->spool_path));
+	json_object_set_new(out, "spool", spool);
+	json_object_set_new(out, "dead_letters",
+	    json_integer(hb_spool_dead_letters(w->spool)));
+	json_object_set_new(out, "points_received", json_integer((json_int_t)w->m_received->value));
+	json_object_set_new(out, "points_written", json_integer((json_int_t)w->m_written->value));
+	return ok;
+}
+
+static void
+heartbeat(void *arg, json_t *hb)
+{
+	struct writer *w = arg;
+
+	json_object_set_new(hb, "points_received", json_integer((json_int_t)w->m_received->value));
+	json_object_set_new(hb, "points_written", json_integer((json_int_t)w->m_written->value));
+	json_object_set_new(hb, "points_rejected", json_integer((json_int_t)w->m_rejected->value));
+	json_object_set_new(hb, "spool_points", json_integer(hb_spool_points(w->spool)));
+	json_object_set_new(hb, "influx_ok", json_boolean(w->influx_ok));
+}
+
+static void
+register_metrics(struct writer *w, struct hb_metrics *m)
+{
+	static const double secs[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	    0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+	static const double sizes[] = { 1, 10, 100, 500, 1000, 5000, 10000, 50000 };
+
+	w->m_received = hb_metrics_counter(m, "points_received_total",
+	    "Valid lines taken off the bus.", NULL);
+	w->m_rejected = hb_metrics_counter(m, "points_rejected_total",
+	    "Lines refused as invalid line protocol (never forwarded).", NULL);
+	w->m_written = hb_metrics_counter(m, "points_written_total",
+	    "Points InfluxDB accepted.", NULL);
+	w->m_dropped = hb_metrics_counter(m, "points_dropped_total",
+	    "Points dropped because the spool reached writer.spool.max_mb.", NULL);
+	w->m_dead = hb_metrics_counter(m, "points_dead_lettered_total",
+	    "Points InfluxDB refused for good, kept in the dead-letter table.", NULL);
+	w->m_spooled = hb_metrics_counter(m, "batches_spooled_total",
+	    "Batches committed to the spool.", NULL);
+	w->m_batches_written = hb_metrics_counter(m, "batches_written_total",
+	    "Batches InfluxDB accepted.", NULL);
+	w->m_replayed = hb_metrics_counter(m, "batches_replayed_total",
+	    "Batches written after a failed attempt or a restart.", NULL);
+	w->m_batches_dropped = hb_metrics_counter(m, "batches_dropped_total",
+	    "Batches dropped because the spool reached its cap.", NULL);
+	w->m_write_errors = hb_metrics_counter(m, "write_errors_total",
+	    "Failed InfluxDB writes that will be retried.", NULL);
+	w->m_spool_bytes = hb_metrics_gauge(m, "spool_bytes",
+	    "Bytes of line protocol waiting in the spool.", NULL);
+	w->m_spool_batches = hb_metrics_gauge(m, "spool_batches",
+	    "Batches waiting in the spool.", NULL);
+	w->m_spool_points = hb_metrics_gauge(m, "spool_points",
+	    "Points waiting in the spool.", NULL);
+	w->m_influx_up = hb_metrics_gauge(m, "influx_up",
+	    "1 when the last InfluxDB write or ping succeeded.", NULL);
+	w->m_inflight = hb_metrics_gauge(m, "writes_in_flight",
+	    "InfluxDB writes in flight.", NULL);
+	w->m_write_seconds = hb_metrics_histogram(m, "write_duration_seconds",
+	    "Time of each InfluxDB write request.", NULL, secs, HB_ARRAY_LEN(secs));
+	w->m_batch_points = hb_metrics_histogram(m, "batch_points",
+	    "Points per committed batch.", NULL, sizes, HB_ARRAY_LEN(sizes));
+}
+
+/* ---------------- start and stop ---------------- */
+
+static void
+drain_done(struct writer *w)
+{
+	if (hb_spool_points(w->spool) > 0)
+		hb_info("exiting with spooled_points=%lld in %s; they are sent at the "
+		    "next start", (long long)hb_spool_points(w->spool), w->spool_path);
+	else
+		hb_info("drained: every point is in InfluxDB");
+	hb_app_exit(w->app, 0);
+}
+
+static void
+check_drained(struct writer *w)
+{
+	if (!w->bus_closed)
+		return;
+	if ((hb_spool_batches(w->spool) == 0 && w->ninflight == 0 &&
+	    w->pending.len == 0) || hb_mono_ms() >= w->drain_deadline_ms)
+		drain_done(w);
+}
+
+static void
+on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	check_drained(arg);
+}
+
+static void
+on_bus_closed(void *arg)
+{
+	struct writer *w = arg;
+	struct timeval tv = { 0, 100000 };
+
+	w->bus_closed = true;
+	commit_pending(w);
+	w->drain_deadline_ms = hb_mono_ms() + w->drain_timeout_ms;
+	event_add(w->ev_drain, &tv);
+	check_drained(w);
+}
+
+static void
+on_stop(struct hb_app *app, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)app;
+	w->stopping = true;
+	hb_bus_shutdown(w->bus, on_bus_closed, w);
+}
+
+int
+hb_writer_start(struct writer *w)
+{
+	struct hb_app *app = w->app;
+	struct hb_bus_opts bo = { 0 };
+	char err[512], filter[HB_TOPIC_MAX];
+	struct timeval ping_tv = { 1, 0 };
+
+	register_metrics(w, app->metrics);
+	hb_ratelimit_init(&w->bad_line_log, 20, 10);
+	hb_ratelimit_init(&w->write_log, 12, 5);
+	hb_backoff_init(&w->backoff, 250, w->retry_max_ms);
+	w->spool = hb_spool_open(w->spool_path, err, sizeof(err));
+	if (w->spool == NULL) {
+		hb_error("spool: %s (set writer.spool.path or data_dir)", err);
+		return -1;
+	}
+	if (hb_spool_batches(w->spool) > 0)
+		hb_info("spool holds points=%lld batches=%lld from before; replaying "
+		    "oldest first", (long long)hb_spool_points(w->spool),
+		    (long long)hb_spool_batches(w->spool));
+	w->http = hb_http_client_new(app->base);
+	w->influx = hb_influx_new(w->http, &w->influx_cfg);
+	w->influx_ok = true;	/* until a write or ping says otherwise */
+	w->last_write_ms = hb_wall_ms();
+	hb_gauge_set(w->m_influx_up, 1);
+
+	w->ev_kick = event_new(app->base, -1, 0, on_kick, w);
+	w->ev_commit = evtimer_new(app->base, on_commit_timer, w);
+	w->ev_retry = evtimer_new(app->base, on_retry_timer, w);
+	w->ev_ping = event_new(app->base, -1, EV_PERSIST, on_ping_timer, w);
+	w->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, w);
+	event_add(w->ev_ping, &ping_tv);
+
+	bo.service = "writer";
+	bo.persistent = true;
+	bo.receive_max = 1000;
+	bo.on_message = on_message;
+	bo.on_heartbeat = heartbeat;
+	bo.arg = w;
+	w->bus = hb_bus_new(app->base, &w->bus_cfg, &bo, app->metrics, err,
+	    sizeof(err));
+	if (w->bus == NULL) {
+		hb_error("%s", err);
+		return -1;
+	}
+	if (w->share_group[0])
+		snprintf(filter, sizeof(filter), "$share/%s/%s/points/#",
+		    w->share_group, w->bus_cfg.prefix);
+	else
+		snprintf(filter, sizeof(filter), "%s/points/#", w->bus_cfg.prefix);
+	hb_bus_subscribe(w->bus, filter, 1);
+	if (app->http) {
+		hb_http_server_set_health(app->http, health, w);
+		hb_http_server_set_refresh(app->http, refresh, w);
+	}
+	hb_app_on_stop(app, on_stop, w);
+	hb_info("writer ready influx=%s api=v%d subscription=\"%s\" spool=%s",
+	    hb_influx_display_url(w->influx), w->influx_cfg.api, filter,
+	    w->spool_path);
+	pump(w);
+	return 0;
+}
+
+void
+hb_writer_free(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	hb_bus_free(w->bus);
+	for (int i = 0; i < MAX_INFLIGHT; i++)
+		hb_buf_free(&w->sends[i].batch.body);
+	if (w->ping)
+		hb_http_cancel(w->ping);
+	hb_influx_free(w->influx);
+	hb_http_client_free(w->http);
+	hb_spool_close(w->spool);
+	if (w->ev_kick)
+		event_free(w->ev_kick);
+	if (w->ev_commit)
+		event_free(w->ev_commit);
+	if (w->ev_retry)
+		event_free(w->ev_retry);
+	if (w->ev_ping)
+		event_free(w->ev_ping);
+	if (w->ev_drain)
+		event_free(w->ev_drain);
+	hb_buf_free(&w->pending);
+	hb_bus_config_free(&w->bus_cfg);
+	hb_influx_config_free(&w->influx_cfg);
+	free(w);
+}
