@@ -186,6 +186,8 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 		return HB_LP_SKIP;
 	}
 	memset(line, 0, offsetof(struct hb_lp_line, fields));
+	line->has_time = false;
+	line->time = 0;
 	line->start = buf + c.i;
 
 	/* measurement */

@@ -269,6 +269,9 @@ hb_config_path(const struct hb_config *cfg)
 
 /* ---- errors ---- */
 
+static void verror(struct hb_config *cfg, const char *path, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void
 verror(struct hb_config *cfg, const char *path, const char *fmt, va_list ap)
 {

@@ -43,7 +43,8 @@ bool hb_log_enabled(enum hb_log_level level);
 
 void hb_log(enum hb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void hb_vlog(enum hb_log_level level, const char *fmt, va_list ap);
+void hb_vlog(enum hb_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #define hb_debug(...) do { if (hb_log_enabled(HB_LOG_DEBUG)) hb_log(HB_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define hb_info(...) hb_log(HB_LOG_INFO, __VA_ARGS__)

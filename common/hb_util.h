@@ -39,7 +39,8 @@ void hb_buf_puts(struct hb_buf *b, const char *s);
 void hb_buf_putc(struct hb_buf *b, char c);
 void hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void hb_buf_vprintf(struct hb_buf *b, const char *fmt, va_list ap);
+void hb_buf_vprintf(struct hb_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void hb_buf_reset(struct hb_buf *b);
 /* Hands the data to the caller (free() it); the buffer becomes empty. */
 char *hb_buf_steal(struct hb_buf *b);

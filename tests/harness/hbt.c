@@ -1,0 +1,1133 @@
+/*
+ * hbt: the test harness (see hbt.h).
+ */
+#include "hbt.h"
+
+#include <MQTTAsync.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hb_topic.h"
+
+int hbt_failures;
+
+static char test_name[64];
+static char test_dir[512];
+
+/* Every child started, by pid, so that none outlives the test. The tests'
+ * struct hbt_proc may live on a stack frame that is gone by then. */
+static struct {
+	pid_t pid;
+	char log[512];
+} children[128];
+static size_t nchildren;
+
+/* ---------------- checks and lifecycle ---------------- */
+
+void
+hbt_log(const char *fmt, ...)
+{
+	char ts[40];
+	va_list ap;
+
+	hb_iso8601(hb_wall_ms(), ts, sizeof(ts));
+	fprintf(stderr, "[%s %s] ", ts + 11, test_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+bool
+hbt_check(bool ok, const char *file, int line, const char *expr,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return true;
+	hbt_failures++;
+	fprintf(stderr, "FAIL %s:%d: %s: ", file, line, expr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return false;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+print_log_tail(const char *log)
+{
+	char *text = hb_read_file(log, 64 << 20, NULL);
+	const char *start;
+	int lines = 0;
+
+	if (text == NULL)
+		return;
+	start = text + strlen(text);
+	while (start > text && lines < 40)
+		if (*--start == '\n')
+			lines++;
+	fprintf(stderr, "---- last lines of %s ----\n%s\n", log, start);
+	free(text);
+}
+
+static void
+child_gone(pid_t pid)
+{
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].pid == pid)
+			children[i].pid = 0;
+}
+
+static void
+kill_all(void)
+{
+	int64_t end;
+
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].pid > 0)
+			kill(children[i].pid, SIGTERM);
+	end = hb_mono_ms() + 5000;
+	for (size_t i = 0; i < nchildren; i++) {
+		int status;
+
+		while (children[i].pid > 0 && hb_mono_ms() < end &&
+		    waitpid(children[i].pid, &status, WNOHANG) == 0)
+			hbt_sleep_ms(20);
+		if (children[i].pid > 0) {
+			kill(children[i].pid, SIGKILL);
+			waitpid(children[i].pid, &status, 0);
+			children[i].pid = 0;
+		}
+	}
+}
+
+void
+hbt_exit(void)
+{
+	if (hbt_failures) {
+		for (size_t i = 0; i < nchildren; i++) {
+			bool seen = false;
+
+			for (size_t k = 0; k < i; k++)
+				if (strcmp(children[k].log, children[i].log) == 0)
+					seen = true;
+			if (!seen)
+				print_log_tail(children[i].log);
+		}
+	}
+	kill_all();
+	if (hbt_failures == 0 && getenv("HBT_KEEP") == NULL)
+		nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		fprintf(stderr, "test files kept in %s\n", test_dir);
+	fprintf(stderr, "%s: %s (%d failure%s)\n", test_name,
+	    hbt_failures ? "FAILED" : "passed", hbt_failures,
+	    hbt_failures == 1 ? "" : "s");
+	exit(hbt_failures ? 1 : 0);
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	/* ctest's timeout or Ctrl-C: do not leave servers behind. */
+	for (size_t i = 0; i < nchildren; i++)
+		if (children[i].pid > 0)
+			kill(children[i].pid, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+hbt_init(const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(test_name, sizeof(test_name), "%s", name);
+	snprintf(test_dir, sizeof(test_dir), "%s/hbt-%s-XXXXXX", tmp ? tmp : "/tmp",
+	    name);
+	if (mkdtemp(test_dir) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_fatal_signal);
+	signal(SIGINT, on_fatal_signal);
+	signal(SIGABRT, on_fatal_signal);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	hbt_log("temp dir %s", test_dir);
+}
+
+const char *
+hbt_dir(void)
+{
+	return test_dir;
+}
+
+const char *
+hbt_bin_dir(void)
+{
+	const char *env = getenv("HBT_BIN_DIR");
+
+	return env ? env : HBT_BIN_DIR;
+}
+
+void
+hbt_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)((ms % 1000) * 1000000) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+hbt_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		perror("free port");
+		exit(2);
+	}
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+void
+hbt_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		hbt_log("cannot write %s: %s", path, strerror(errno));
+		hbt_failures++;
+		hbt_exit();
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+/* ---------------- processes ---------------- */
+
+static int
+spawn(struct hbt_proc *p, bool append)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(p->log, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+		    0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setpgid(0, 0);
+		execv(p->argv[0], p->argv);
+		fprintf(stderr, "exec %s: %s\n", p->argv[0], strerror(errno));
+		_exit(127);
+	}
+	p->pid = pid;
+	if (nchildren < HB_ARRAY_LEN(children)) {
+		children[nchildren].pid = pid;
+		snprintf(children[nchildren].log, sizeof(children[nchildren].log), "%s",
+		    p->log);
+		nchildren++;
+	}
+	return 0;
+}
+
+int
+hbt_proc_start(struct hbt_proc *p, const char *name, char *const argv[])
+{
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->log, sizeof(p->log), "%s/%s.log", test_dir, name);
+	for (i = 0; argv[i] && i < HBT_MAX_ARGS; i++) {
+		snprintf(p->args[i], sizeof(p->args[i]), "%s", argv[i]);
+		p->argv[i] = p->args[i];
+	}
+	p->argv[i] = NULL;
+	return spawn(p, false);
+}
+
+int
+hbt_proc_restart(struct hbt_proc *p)
+{
+	return spawn(p, true);
+}
+
+bool
+hbt_proc_alive(struct hbt_proc *p)
+{
+	int status;
+
+	if (p->pid <= 0)
+		return false;
+	if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+		child_gone(p->pid);
+		p->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+int
+hbt_proc_stop(struct hbt_proc *p, int sig, int64_t timeout_ms)
+{
+	int64_t end = hb_mono_ms() + timeout_ms;
+	int status;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, sig);
+	while (hb_mono_ms() < end) {
+		pid_t r = waitpid(p->pid, &status, WNOHANG);
+
+		if (r == p->pid) {
+			child_gone(p->pid);
+			p->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+		}
+		hbt_sleep_ms(20);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &status, 0);
+	child_gone(p->pid);
+	p->pid = 0;
+	return -1;
+}
+
+bool
+hbt_proc_log_has(const struct hbt_proc *p, const char *s)
+{
+	char *text = hb_read_file(p->log, 256 << 20, NULL);
+	bool found = text && strstr(text, s) != NULL;
+
+	free(text);
+	return found;
+}
+
+int
+hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms)
+{
+	int pipefd[2], status = 0;
+	int64_t end = hb_mono_ms() + timeout_ms;
+	pid_t pid;
+	char chunk[4096];
+
+	if (pipe(pipefd) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(pipefd[0], chunk, sizeof(chunk));
+
+		if (n > 0) {
+			if (out)
+				hb_buf_append(out, chunk, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (hb_mono_ms() > end) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		hbt_sleep_ms(10);
+	}
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static bool
+port_open(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* ---------------- mosquitto ---------------- */
+
+static int
+broker_spawn(struct hbt_broker *b, bool restart)
+{
+	bool up;
+
+	if (restart)
+		hbt_proc_restart(&b->proc);
+	else {
+		char conf[600];
+		char *argv[] = { "/usr/sbin/mosquitto", "-c", conf, NULL };
+
+		snprintf(conf, sizeof(conf), "%s/mosquitto.conf", b->dir);
+		hbt_proc_start(&b->proc, "mosquitto", argv);
+	}
+	up = HBT_WAIT(port_open(b->port) || !hbt_proc_alive(&b->proc), 10000) &&
+	    hbt_proc_alive(&b->proc);
+	if (!up) {
+		hbt_log("mosquitto did not start on port %d", b->port);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hbt_broker_start(struct hbt_broker *b, const char *extra)
+{
+	char path[600], conf[2048];
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->dir, sizeof(b->dir), "%s/mosquitto", test_dir);
+	hb_mkdirs(b->dir);
+	b->port = hbt_free_port();
+	/* The durability settings of deploy/mosquitto.conf: a persistent store
+	 * and queues large enough that nothing is dropped for a slow client. */
+	snprintf(conf, sizeof(conf),
+	    "listener %d 127.0.0.1\n"
+	    "allow_anonymous true\n"
+	    "persistence true\n"
+	    "persistence_location %s/\n"
+	    "autosave_interval 1\n"
+	    "max_queued_messages 2000000\n"
+	    "max_queued_bytes 0\n"
+	    "queue_qos0_messages true\n"
+	    "max_inflight_messages 1000\n"
+	    "log_dest stderr\n"
+	    "log_type error\nlog_type warning\nlog_type notice\n"
+	    "%s\n", b->port, b->dir, extra ? extra : "");
+	snprintf(path, sizeof(path), "%s/mosquitto.conf", b->dir);
+	hbt_write_file(path, conf);
+	return broker_spawn(b, false);
+}
+
+int
+hbt_broker_restart(struct hbt_broker *b)
+{
+	return broker_spawn(b, true);
+}
+
+void
+hbt_broker_stop(struct hbt_broker *b)
+{
+	hbt_proc_stop(&b->proc, SIGTERM, 10000);
+}
+
+/* ---------------- influxd ---------------- */
+
+static int
+influx_spawn(struct hbt_influx *ix, bool restart)
+{
+	char url[200];
+	bool up;
+
+	if (restart)
+		hbt_proc_restart(&ix->proc);
+	else {
+		char conf[600];
+		char *argv[] = { "/usr/bin/influxd", "-config", conf, NULL };
+
+		snprintf(conf, sizeof(conf), "%s/influxdb.conf", ix->dir);
+		hbt_proc_start(&ix->proc, "influxd", argv);
+	}
+	snprintf(url, sizeof(url), "%s/ping", ix->url);
+	up = HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 204 ||
+	    !hbt_proc_alive(&ix->proc), 30000) && hbt_proc_alive(&ix->proc);
+	if (!up) {
+		hbt_log("influxd did not start on port %d", ix->port);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hbt_influx_start(struct hbt_influx *ix, const char *extra_http)
+{
+	char path[600], conf[4096];
+
+	memset(ix, 0, sizeof(*ix));
+	snprintf(ix->dir, sizeof(ix->dir), "%s/influxdb", test_dir);
+	hb_mkdirs(ix->dir);
+	ix->port = hbt_free_port();
+	ix->rpc_port = hbt_free_port();
+	snprintf(ix->url, sizeof(ix->url), "http://127.0.0.1:%d", ix->port);
+	snprintf(conf, sizeof(conf),
+	    "reporting-disabled = true\n"
+	    "bind-address = \"127.0.0.1:%d\"\n"
+	    "[meta]\n  dir = \"%s/meta\"\n"
+	    "[data]\n  dir = \"%s/data\"\n  wal-dir = \"%s/wal\"\n"
+	    "  query-log-enabled = false\n"
+	    "[http]\n  bind-address = \"127.0.0.1:%d\"\n  log-enabled = false\n"
+	    "  max-row-limit = 0\n%s\n"
+	    "[monitor]\n  store-enabled = false\n"
+	    "[continuous_queries]\n  enabled = false\n"
+	    "[logging]\n  level = \"warn\"\n",
+	    ix->rpc_port, ix->dir, ix->dir, ix->dir, ix->port,
+	    extra_http ? extra_http : "");
+	snprintf(path, sizeof(path), "%s/influxdb.conf", ix->dir);
+	hbt_write_file(path, conf);
+	return influx_spawn(ix, false);
+}
+
+int
+hbt_influx_restart(struct hbt_influx *ix)
+{
+	return influx_spawn(ix, true);
+}
+
+void
+hbt_influx_kill(struct hbt_influx *ix)
+{
+	hbt_proc_stop(&ix->proc, SIGKILL, 5000);
+}
+
+json_t *
+hbt_influx_query(struct hbt_influx *ix, const char *db, const char *q)
+{
+	CURL *c = curl_easy_init();
+	struct hb_buf url = { 0 }, body = { 0 };
+	char *eq = curl_easy_escape(c, q, 0);
+	json_t *root;
+	long st;
+
+	hb_buf_printf(&url, "%s/query?db=%s&epoch=ns&q=%s", ix->url, db ? db : "", eq);
+	curl_free(eq);
+	curl_easy_cleanup(c);
+	st = hbt_http(strncmp(q, "SELECT", 6) == 0 || strncmp(q, "SHOW", 4) == 0 ?
+	    "GET" : "POST", url.data, NULL, &body);
+	root = st == 200 ? json_loads(body.data, 0, NULL) : NULL;
+	if (root == NULL)
+		hbt_log("influx query failed status=%ld q=%s body=%.300s", st, q,
+		    body.data ? body.data : "");
+	hb_buf_free(&url);
+	hb_buf_free(&body);
+	return root;
+}
+
+int
+hbt_influx_create_db(struct hbt_influx *ix, const char *db)
+{
+	struct hb_buf q = { 0 };
+	json_t *r;
+
+	hb_buf_printf(&q, "CREATE DATABASE \"%s\"", db);
+	r = hbt_influx_query(ix, NULL, q.data);
+	hb_buf_free(&q);
+	json_decref(r);
+	return r ? 0 : -1;
+}
+
+json_t *
+hbt_influx_rows(struct hbt_influx *ix, const char *db, const char *q,
+    json_t **root)
+{
+	json_t *series;
+
+	*root = hbt_influx_query(ix, db, q);
+	series = json_object_get(json_array_get(json_object_get(*root, "results"), 0),
+	    "series");
+	return json_object_get(json_array_get(series, 0), "values");
+}
+
+long long
+hbt_influx_number(struct hbt_influx *ix, const char *db, const char *q)
+{
+	json_t *root, *rows = hbt_influx_rows(ix, db, q, &root);
+	json_t *v = json_array_get(json_array_get(rows, 0), 1);
+	long long n = -1;
+
+	if (rows == NULL)
+		n = 0;	/* no series: nothing matched */
+	else if (json_is_number(v))
+		n = (long long)json_number_value(v);
+	json_decref(root);
+	return n;
+}
+
+/* ---------------- HTTP ---------------- */
+
+static size_t
+collect(char *p, size_t size, size_t n, void *arg)
+{
+	if (arg)
+		hb_buf_append(arg, p, size * n);
+	return size * n;
+}
+
+long
+hbt_http(const char *method, const char *url, const char *body, struct hb_buf *out)
+{
+	CURL *c = curl_easy_init();
+	long status = 0;
+
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+/* ---------------- MQTT ---------------- */
+
+struct hbt_mqtt {
+	MQTTAsync client;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct hbt_mqtt_msg *msgs;
+	size_t n, cap;
+	int done;	/* results of the last synchronous call */
+	int result;
+};
+
+static int
+on_msg(void *ctx, char *topic, int tlen, MQTTAsync_message *pm)
+{
+	struct hbt_mqtt *m = ctx;
+	struct hbt_mqtt_msg *msg;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->msgs = hb_xrealloc(m->msgs, m->cap * sizeof(*m->msgs));
+	}
+	msg = &m->msgs[m->n++];
+	msg->topic = hb_xstrndup(topic, tlen > 0 ? (size_t)tlen : strlen(topic));
+	msg->payload = hb_xstrndup(pm->payload, (size_t)pm->payloadlen);
+	msg->len = (size_t)pm->payloadlen;
+	msg->retained = pm->retained != 0;
+	msg->at_ms = hb_mono_ms();
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	MQTTAsync_freeMessage(&pm);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void
+sync_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct hbt_mqtt *m = ctx;
+
+	(void)r;
+	pthread_mutex_lock(&m->lock);
+	m->done = 1;
+	m->result = 0;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void
+sync_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	struct hbt_mqtt *m = ctx;
+
+	pthread_mutex_lock(&m->lock);
+	m->done = 1;
+	m->result = r ? (r->code ? r->code : -1) : -1;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int
+sync_wait(struct hbt_mqtt *m, int64_t timeout_ms)
+{
+	int64_t end = hb_mono_ms() + timeout_ms;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->done && hb_mono_ms() < end) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+	}
+	rc = m->done ? m->result : -1;
+	m->done = 0;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+struct hbt_mqtt *
+hbt_mqtt_connect(int port, const char *client_id)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	struct hbt_mqtt *m = hb_xcalloc(1, sizeof(*m));
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", port);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	if (MQTTAsync_create(&m->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE,
+	    NULL) != MQTTASYNC_SUCCESS)
+		goto err;
+	MQTTAsync_setCallbacks(m->client, m, NULL, on_msg, NULL);
+	co.cleansession = 1;
+	co.keepAliveInterval = 30;
+	co.onSuccess = sync_ok;
+	co.onFailure = sync_fail;
+	co.context = m;
+	co.automaticReconnect = 1;
+	co.minRetryInterval = 1;
+	co.maxRetryInterval = 2;
+	if (MQTTAsync_connect(m->client, &co) != MQTTASYNC_SUCCESS ||
+	    sync_wait(m, 10000) != 0)
+		goto err;
+	return m;
+err:
+	hbt_log("mqtt client %s cannot connect to port %d", client_id, port);
+	hbt_mqtt_close(m);
+	return NULL;
+}
+
+void
+hbt_mqtt_close(struct hbt_mqtt *m)
+{
+	if (m == NULL)
+		return;
+	if (m->client) {
+		MQTTAsync_disconnect(m->client, NULL);
+		hbt_sleep_ms(50);
+		MQTTAsync_destroy(&m->client);
+	}
+	hbt_mqtt_clear(m);
+	free(m->msgs);
+	free(m);
+}
+
+int
+hbt_mqtt_subscribe(struct hbt_mqtt *m, const char *filter, int qos)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+
+	ro.onSuccess = sync_ok;
+	ro.onFailure = sync_fail;
+	ro.context = m;
+	if (MQTTAsync_subscribe(m->client, filter, qos, &ro) != MQTTASYNC_SUCCESS)
+		return -1;
+	return sync_wait(m, 10000);
+}
+
+int
+hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
+    size_t len, int qos, bool retained)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+	msg.payload = (void *)(uintptr_t)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retained;
+	ro.onSuccess = sync_ok;
+	ro.onFailure = sync_fail;
+	ro.context = m;
+	if (MQTTAsync_sendMessage(m->client, topic, &msg, &ro) != MQTTASYNC_SUCCESS)
+		return -1;
+	return sync_wait(m, 10000);
+}
+
+size_t
+hbt_mqtt_count(struct hbt_mqtt *m, const char *filter)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n; i++)
+		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL))
+			n++;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+static struct hbt_mqtt_msg *
+copy_msg(const struct hbt_mqtt_msg *src)
+{
+	struct hbt_mqtt_msg *c = hb_xmalloc(sizeof(*c));
+
+	*c = *src;
+	c->topic = hb_xstrdup(src->topic);
+	c->payload = hb_xstrndup(src->payload, src->len);
+	return c;
+}
+
+struct hbt_mqtt_msg *
+hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
+    int64_t timeout_ms)
+{
+	int64_t end = hb_mono_ms() + timeout_ms;
+	struct hbt_mqtt_msg *found = NULL;
+	size_t i = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		for (; i < m->n && found == NULL; i++)
+			if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
+			    (contains == NULL || strstr(m->msgs[i].payload, contains)))
+				found = copy_msg(&m->msgs[i]);
+		if (found || hb_mono_ms() >= end)
+			break;
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+struct hbt_mqtt_msg *
+hbt_mqtt_last(struct hbt_mqtt *m, const char *topic)
+{
+	struct hbt_mqtt_msg *found = NULL;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = m->n; i > 0 && !found; i--)
+		if (strcmp(m->msgs[i - 1].topic, topic) == 0)
+			found = copy_msg(&m->msgs[i - 1]);
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+void
+hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg)
+{
+	if (msg == NULL)
+		return;
+	free(msg->topic);
+	free(msg->payload);
+	free(msg);
+}
+
+void
+hbt_mqtt_clear(struct hbt_mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->msgs[i].topic);
+		free(m->msgs[i].payload);
+	}
+	m->n = 0;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---------------- load generator ---------------- */
+
+struct load_ctx {
+	struct hbt_load *l;
+	long first;
+	int count;
+};
+
+static void
+load_acked(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct load_ctx *c = ctx;
+
+	(void)r;
+	for (int i = 0; i < c->count; i++)
+		c->l->acked_map[c->first + i] = 1;
+	atomic_fetch_add(&c->l->acked, c->count);
+	if (atomic_load(&c->l->acked) >= c->l->points)
+		c->l->finished_ms = hb_mono_ms();
+	free(c);
+}
+
+static void
+load_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+	(void)r;
+	free(ctx);
+}
+
+static void *
+load_thread(void *arg)
+{
+	struct hbt_load *l = arg;
+	struct hb_buf payload = { 0 };
+	int64_t base_ns = hb_wall_ns();
+	long seq = 0;
+
+	l->started_ms = hb_mono_ms();
+	while (seq < l->points && !atomic_load(&l->stop)) {
+		MQTTAsync_message msg = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		struct load_ctx *c;
+		int n = (int)(l->points - seq < l->lines_per_msg ? l->points - seq :
+		    l->lines_per_msg);
+		int rc;
+
+		if (l->points_per_s > 0) {
+			int64_t due = l->started_ms +
+			    (int64_t)((double)seq * 1000.0 / l->points_per_s);
+			int64_t now = hb_mono_ms();
+
+			if (due > now)
+				hbt_sleep_ms(due - now);
+		}
+		/* Keep at most 20k points unacknowledged. */
+		while (atomic_load(&l->published) - atomic_load(&l->acked) > 20000 &&
+		    !atomic_load(&l->stop))
+			hbt_sleep_ms(1);
+		hb_buf_reset(&payload);
+		for (int i = 0; i < n; i++) {
+			hb_buf_printf(&payload, "%s,gen=%s seq=%ldi,v=%ld.5", l->measurement,
+			    l->gen, seq + i, (seq + i) % 1000);
+			if (l->explicit_time)
+				hb_buf_printf(&payload, " %lld", (long long)(base_ns + seq + i));
+			hb_buf_putc(&payload, '\n');
+		}
+		c = hb_xmalloc(sizeof(*c));
+		c->l = l;
+		c->first = seq;
+		c->count = n;
+		msg.payload = payload.data;
+		msg.payloadlen = (int)payload.len - 1;
+		msg.qos = l->qos;
+		ro.onSuccess5 = load_acked;
+		ro.onFailure5 = load_failed;
+		ro.context = c;
+		while ((rc = MQTTAsync_sendMessage(l->client, l->topic, &msg, &ro)) !=
+		    MQTTASYNC_SUCCESS && !atomic_load(&l->stop))
+			hbt_sleep_ms(5);
+		if (rc != MQTTASYNC_SUCCESS) {
+			free(c);
+			break;
+		}
+		atomic_fetch_add(&l->published, n);
+		seq += n;
+	}
+	hb_buf_free(&payload);
+	return NULL;
+}
+
+int
+hbt_load_start(struct hbt_load *l)
+{
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty p = { 0 };
+	MQTTAsync client;
+	pthread_t *th = hb_xmalloc(sizeof(*th));
+	char uri[64], id[96];
+
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", l->port);
+	snprintf(id, sizeof(id), "hbt-load-%s-%d", l->gen, getpid());
+	if (l->lines_per_msg <= 0)
+		l->lines_per_msg = 1;
+	if (!l->topic[0])
+		snprintf(l->topic, sizeof(l->topic), "homebus/points/%s", l->measurement);
+	l->acked_map = hb_xcalloc((size_t)l->points + 1, 1);
+	cro.sendWhileDisconnected = 1;
+	cro.maxBufferedMessages = 1000000;
+	if (MQTTAsync_createWithOptions(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE,
+	    NULL, &cro) != MQTTASYNC_SUCCESS)
+		return -1;
+	co.cleanstart = 0;
+	co.automaticReconnect = 1;
+	co.minRetryInterval = 1;
+	co.maxRetryInterval = 2;
+	co.keepAliveInterval = 30;
+	p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+	p.value.integer4 = 3600;
+	MQTTProperties_add(&props, &p);
+	co.connectProperties = &props;
+	if (MQTTAsync_connect(client, &co) != MQTTASYNC_SUCCESS) {
+		MQTTProperties_free(&props);
+		return -1;
+	}
+	MQTTProperties_free(&props);
+	HBT_WAIT(MQTTAsync_isConnected(client), 10000);
+	l->client = client;
+	pthread_create(th, NULL, load_thread, l);
+	l->thread = th;
+	return 0;
+}
+
+bool
+hbt_load_wait(struct hbt_load *l, int64_t timeout_ms)
+{
+	return HBT_WAIT(atomic_load(&l->acked) >= l->points, timeout_ms);
+}
+
+void
+hbt_load_free(struct hbt_load *l)
+{
+	MQTTAsync client = l->client;
+
+	atomic_store(&l->stop, true);
+	if (l->thread) {
+		pthread_join(*(pthread_t *)l->thread, NULL);
+		free(l->thread);
+		l->thread = NULL;
+	}
+	if (client) {
+		MQTTAsync_disconnect(client, NULL);
+		hbt_sleep_ms(100);
+		MQTTAsync_destroy(&client);
+		l->client = NULL;
+	}
+	free(l->acked_map);
+	l->acked_map = NULL;
+}
+
+void
+hbt_load_landed(struct hbt_load *l, struct hbt_influx *ix, const char *db,
+    struct hbt_landed *out)
+{
+	struct hb_buf q = { 0 };
+	uint8_t *seen = hb_xcalloc((size_t)l->points + 1, 1);
+	json_t *root, *rows, *row;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	hb_buf_printf(&q, "SELECT seq FROM \"%s\" WHERE gen='%s'", l->measurement,
+	    l->gen);
+	rows = hbt_influx_rows(ix, db, q.data, &root);
+	json_array_foreach(rows, i, row) {
+		json_int_t s = json_integer_value(json_array_get(row, 1));
+
+		out->rows++;
+		if (s < 0 || s >= l->points)
+			continue;
+		if (seen[s])
+			out->dups++;
+		else {
+			seen[s] = 1;
+			out->distinct++;
+		}
+	}
+	for (long s = 0; s < l->points; s++)
+		if (l->acked_map[s] && !seen[s])
+			out->missing++;
+	json_decref(root);
+	hb_buf_free(&q);
+	free(seen);
+}
+
+/* ---------------- services ---------------- */
+
+int
+hbt_service_start(struct hbt_service *s, const char *service, const char *name,
+    const char *config_json, int http_port)
+{
+	char bin[600];
+	char *argv[] = { bin, "-c", s->config, NULL };
+	char url[128];
+
+	snprintf(bin, sizeof(bin), "%s/homebus-%s", hbt_bin_dir(), service);
+	snprintf(s->config, sizeof(s->config), "%s/%s.json", test_dir, name);
+	hbt_write_file(s->config, config_json);
+	s->http_port = http_port;
+	if (hbt_proc_start(&s->proc, name, argv) != 0)
+		return -1;
+	if (http_port <= 0)
+		return 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http_port);
+	if (!HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 200 ||
+	    !hbt_proc_alive(&s->proc), 10000) || !hbt_proc_alive(&s->proc)) {
+		hbt_log("%s did not come up", name);
+		return -1;
+	}
+	return 0;
+}
+
+double
+hbt_metric(int http_port, const char *series)
+{
+	struct hb_buf body = { 0 };
+	char url[128];
+	double v = -1;
+	size_t sl = strlen(series);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http_port);
+	if (hbt_http("GET", url, NULL, &body) == 200 && body.data) {
+		for (char *line = body.data; line && *line; ) {
+			char *nl = strchr(line, '\n');
+
+			if (strncmp(line, series, sl) == 0 && line[sl] == ' ') {
+				v = strtod(line + sl + 1, NULL);
+				break;
+			}
+			line = nl ? nl + 1 : NULL;
+		}
+	}
+	hb_buf_free(&body);
+	return v;
+}

@@ -1,0 +1,202 @@
+/*
+ * The bus client against a real mosquitto: a publish/subscribe round trip
+ * through the broker, reconnection and re-subscription after the broker is
+ * restarted, publishes queued while it is away, and the last will that
+ * marks a killed service offline.
+ */
+#include "hbt.h"
+#include "hb_bus.h"
+#include "hb_config.h"
+#include "hb_log.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct state {
+	int connects;
+	int disconnects;
+	int received;
+	char last_topic[256];
+	char last_payload[256];
+};
+
+static void
+on_message(void *arg, const struct hb_bus_msg *msg)
+{
+	struct state *st = arg;
+
+	st->received++;
+	snprintf(st->last_topic, sizeof(st->last_topic), "%s", msg->topic);
+	snprintf(st->last_payload, sizeof(st->last_payload), "%s", msg->payload);
+}
+
+static void
+on_connection(void *arg, bool up)
+{
+	struct state *st = arg;
+
+	if (up)
+		st->connects++;
+	else
+		st->disconnects++;
+}
+
+static void
+spin(struct event_base *base, int64_t ms)
+{
+	int64_t end = hb_mono_ms() + ms;
+
+	while (hb_mono_ms() < end) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		hbt_sleep_ms(2);
+	}
+}
+
+#define SPIN_UNTIL(base, cond, ms) ({ \
+	int64_t _e = hb_mono_ms() + (ms); \
+	while (!(cond) && hb_mono_ms() < _e) { \
+		event_base_loop((base), EVLOOP_ONCE | EVLOOP_NONBLOCK); \
+		hbt_sleep_ms(2); \
+	} \
+	(cond); })
+
+static struct hb_bus *
+make_bus(struct event_base *base, int port, struct state *st)
+{
+	struct hb_bus_config bc;
+	struct hb_bus_opts bo = { 0 };
+	struct hb_config *cfg;
+	char text[256], err[256];
+	struct hb_bus *bus;
+
+	snprintf(text, sizeof(text), "{\"bus\": {\"port\": %d, \"instance\": \"t1\", "
+	    "\"client_id\": \"test-bus-t1\", \"reconnect_min_ms\": 100, "
+	    "\"reconnect_max_ms\": 500, \"heartbeat_s\": 1}}", port);
+	cfg = hb_config_parse(text, strlen(text), "bus.json", err, sizeof(err));
+	HBT_REQUIRE(cfg != NULL, "%s", err);
+	hb_bus_config_read(&bc, cfg, "test", "host");
+	HBT_REQUIRE(hb_config_error_count(cfg) == 0, "config errors");
+	bo.service = "test";
+	bo.on_message = on_message;
+	bo.on_connection = on_connection;
+	bo.arg = st;
+	bus = hb_bus_new(base, &bc, &bo, NULL, err, sizeof(err));
+	HBT_REQUIRE(bus != NULL, "%s", err);
+	hb_bus_config_free(&bc);
+	hb_config_free(cfg);
+	return bus;
+}
+
+static void
+test_round_trip_and_restart(struct hbt_broker *broker)
+{
+	struct event_base *base = event_base_new();
+	struct state st = { 0 };
+	struct hb_bus *bus = make_bus(base, broker->port, &st);
+	struct hbt_mqtt *peer = hbt_mqtt_connect(broker->port, "peer");
+	struct hbt_mqtt_msg *m;
+
+	HBT_REQUIRE(peer != NULL, "peer connects");
+	HBT_REQUIRE(hbt_mqtt_subscribe(peer, "homebus/#", 1) == 0, "peer subscribes");
+	hb_bus_subscribe(bus, "t/#", 1);
+	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "bus connects");
+	spin(base, 200);	/* let the SUBSCRIBE reach the broker */
+
+	/* peer -> broker -> bus */
+	hbt_mqtt_publish(peer, "t/a", "hello", 5, 1, false);
+	HBT_CHECK(SPIN_UNTIL(base, st.received == 1, 5000), "bus received the message");
+	HBT_CHECK(strcmp(st.last_topic, "t/a") == 0 && strcmp(st.last_payload, "hello") == 0,
+	    "topic=%s payload=%s", st.last_topic, st.last_payload);
+
+	/* bus -> broker -> peer */
+	hb_bus_publish(bus, "homebus/x", "from-bus", 8, 1, false);
+	spin(base, 50);
+	m = hbt_mqtt_wait(peer, "homebus/x", "from-bus", 5000);
+	HBT_CHECK(m != NULL, "peer received the bus's message");
+	hbt_mqtt_msg_free(m);
+
+	/* retained online status and a heartbeat with process facts */
+	m = hbt_mqtt_wait(peer, "homebus/svc/test/t1/status", "online", 5000);
+	HBT_CHECK(m != NULL, "status online");
+	hbt_mqtt_msg_free(m);
+	SPIN_UNTIL(base, hbt_mqtt_count(peer, "homebus/svc/test/t1/heartbeat") > 0, 3000);
+	m = hbt_mqtt_wait(peer, "homebus/svc/test/t1/heartbeat", "\"rss_kb\"", 3000);
+	HBT_CHECK(m && strstr(m->payload, "\"uptime_s\"") && strstr(m->payload, "\"pid\""),
+	    "heartbeat: %s", m ? m->payload : "(none)");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_close(peer);
+
+	/* the broker restarts: the bus notices, reconnects, re-subscribes */
+	hbt_broker_stop(broker);
+	HBT_CHECK(SPIN_UNTIL(base, st.disconnects == 1, 10000), "bus saw the broker go");
+	hb_bus_publish(bus, "homebus/queued", "while-away", 10, 1, false);
+	spin(base, 1000);
+	HBT_REQUIRE(hbt_broker_restart(broker) == 0, "broker restarts");
+	peer = hbt_mqtt_connect(broker->port, "peer2");
+	HBT_REQUIRE(peer != NULL, "peer reconnects");
+	hbt_mqtt_subscribe(peer, "homebus/#", 1);
+	HBT_CHECK(SPIN_UNTIL(base, st.connects == 2, 15000), "bus reconnected by itself");
+	spin(base, 300);
+	m = hbt_mqtt_wait(peer, "homebus/queued", "while-away", 5000);
+	HBT_CHECK(m != NULL, "a publish made while the broker was away arrives afterwards");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_publish(peer, "t/b", "again", 5, 1, false);
+	HBT_CHECK(SPIN_UNTIL(base, st.received == 2, 5000) &&
+	    strcmp(st.last_topic, "t/b") == 0, "re-subscribed after the restart");
+
+	hbt_mqtt_close(peer);
+	hb_bus_free(bus);
+	event_base_free(base);
+}
+
+static void
+test_last_will(struct hbt_broker *broker)
+{
+	struct hbt_service w;
+	struct hbt_mqtt *peer;
+	struct hbt_mqtt_msg *m;
+	char cfg[512];
+	int http = hbt_free_port();
+
+	snprintf(cfg, sizeof(cfg), "{\"data_dir\": \"%s/w\", \"bus\": {\"port\": %d, "
+	    "\"instance\": \"lw\", \"client_id\": \"lw-writer\"}, \"writer\": "
+	    "{\"http_port\": %d, \"influx\": {\"url\": \"http://127.0.0.1:%d\"}}}",
+	    hbt_dir(), broker->port, http, hbt_free_port());
+	HBT_REQUIRE(hbt_service_start(&w, "writer", "writer-lw", cfg, http) == 0,
+	    "writer starts");
+	peer = hbt_mqtt_connect(broker->port, "peer-lw");
+	HBT_REQUIRE(peer != NULL, "peer");
+	hbt_mqtt_subscribe(peer, "homebus/svc/writer/lw/status", 1);
+	m = hbt_mqtt_wait(peer, "homebus/svc/writer/lw/status", "online", 10000);
+	HBT_CHECK(m != NULL, "writer announced itself online");
+	hbt_mqtt_msg_free(m);
+
+	hbt_proc_stop(&w.proc, SIGKILL, 5000);
+	m = hbt_mqtt_wait(peer, "homebus/svc/writer/lw/status", "offline", 10000);
+	HBT_CHECK(m != NULL, "the last will marked the killed writer offline");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_close(peer);
+
+	/* and it is retained for whoever looks later */
+	peer = hbt_mqtt_connect(broker->port, "peer-lw2");
+	hbt_mqtt_subscribe(peer, "homebus/svc/writer/lw/status", 1);
+	m = hbt_mqtt_wait(peer, "homebus/svc/writer/lw/status", "offline", 5000);
+	HBT_CHECK(m != NULL && m->retained, "offline is retained");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_close(peer);
+}
+
+int
+main(void)
+{
+	struct hbt_broker broker;
+
+	hbt_init("bus");
+	hb_log_setup("test", HB_LOG_INFO, HB_LOG_TEXT, NULL);
+	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto starts");
+	test_round_trip_and_restart(&broker);
+	test_last_will(&broker);
+	hbt_exit();
+}

@@ -1,0 +1,138 @@
+/*
+ * What every service shares, seen from outside: --check-config with good
+ * and bad files (one line per error naming the key, exit code 2), and
+ * /health and /metrics over HTTP.
+ */
+#include "hbt.h"
+
+#include <signal.h>
+#include <string.h>
+
+static int
+check_config(const char *json, struct hb_buf *out)
+{
+	char path[600], bin[600];
+	char *argv[] = { bin, "--check-config", "-c", path, NULL };
+
+	snprintf(path, sizeof(path), "%s/check.json", hbt_dir());
+	snprintf(bin, sizeof(bin), "%s/homebus-writer", hbt_bin_dir());
+	hbt_write_file(path, json);
+	hb_buf_reset(out);
+	return hbt_run(argv, out, 10000);
+}
+
+static void
+expect_error(const char *json, const char *needle)
+{
+	struct hb_buf out = { 0 };
+	int rc = check_config(json, &out);
+
+	HBT_CHECK(rc == 2, "exit code %d for %s", rc, json);
+	HBT_CHECK(out.data && strstr(out.data, needle), "output lacks \"%s\":\n%s",
+	    needle, out.data ? out.data : "");
+	hb_buf_free(&out);
+}
+
+static void
+test_check_config(void)
+{
+	struct hb_buf out = { 0 };
+	char json[600];
+	int rc;
+
+	rc = check_config("{\"writer\": {\"batch_size\": 100}}", &out);
+	HBT_CHECK(rc == 0 && strstr(out.data, "configuration OK"), "good config: %d %s",
+	    rc, out.data);
+	expect_error("{\"writer\": {\"batch_size\": 100,}}", "not valid JSON");
+	expect_error("{\n\"writer\": {\n\"batch_size\": \"lots\"}}",
+	    "check.json:3: writer.batch_size: expected an integer, got a string");
+	expect_error("{\"writer\": {\"batchsize\": 10}}", "writer.batchsize: unknown key");
+	expect_error("{\"writer\": {\"influx\": {\"password_file\": \"/nonexistent/pw\"}}}",
+	    "writer.influx.password_file: cannot read secret file \"/nonexistent/pw\"");
+	expect_error("{\"writer\": {\"influx\": {\"url\": \"influx:8086\"}}}",
+	    "writer.influx.url: \"influx:8086\" must start with http://");
+	expect_error("{\"bus\": {\"port\": 70000}}", "bus.port: 70000 is out of range");
+	expect_error("{\"writer\": {\"influx\": {\"api\": \"v3\"}}}",
+	    "writer.influx.api: \"v3\" is not one of");
+
+	/* every error on a line of its own: three errors, three lines + summary */
+	rc = check_config("{\"writer\": {\"a\": 1, \"b\": 2, \"batch_size\": true}}", &out);
+	{
+		int lines = 0;
+
+		for (char *p = out.data; p && *p; p++)
+			lines += *p == '\n';
+		HBT_CHECK(rc == 2 && lines == 4, "three errors -> %d lines:\n%s", lines,
+		    out.data);
+	}
+	snprintf(json, sizeof(json), "%s/missing.json", hbt_dir());
+	{
+		char bin[600];
+		char *argv[] = { bin, "-c", json, NULL };
+
+		snprintf(bin, sizeof(bin), "%s/homebus-writer", hbt_bin_dir());
+		hb_buf_reset(&out);
+		rc = hbt_run(argv, &out, 10000);
+		HBT_CHECK(rc == 2 && strstr(out.data, "cannot read") &&
+		    strstr(out.data, "missing.json"), "missing file: %d %s", rc, out.data);
+	}
+	hb_buf_free(&out);
+}
+
+static void
+test_health_metrics(void)
+{
+	struct hbt_broker broker;
+	struct hbt_influx ix;
+	struct hbt_service w;
+	struct hb_buf body = { 0 };
+	char cfg[1024], url[128];
+	int http = hbt_free_port();
+	long st;
+
+	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
+	HBT_REQUIRE(hbt_influx_start(&ix, NULL) == 0, "influxd");
+	hbt_influx_create_db(&ix, "homebus");
+	snprintf(cfg, sizeof(cfg), "{\"data_dir\": \"%s/w\", \"bus\": {\"port\": %d}, "
+	    "\"writer\": {\"http_port\": %d, \"influx\": {\"url\": \"%s\"}}}", hbt_dir(),
+	    broker.port, http, ix.url);
+	HBT_REQUIRE(hbt_service_start(&w, "writer", "writer", cfg, http) == 0, "writer");
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", http);
+	HBT_CHECK(HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 200, 10000),
+	    "/health says 200 with the broker and InfluxDB up");
+	st = hbt_http("GET", url, NULL, &body);
+	HBT_CHECK(st == 200 && strstr(body.data, "\"status\":\"ok\"") &&
+	    strstr(body.data, "\"spool\""), "%ld %s", st, body.data);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http);
+	hb_buf_reset(&body);
+	st = hbt_http("GET", url, NULL, &body);
+	HBT_CHECK(st == 200 && strstr(body.data, "# TYPE homebus_writer_points_written_total counter") &&
+	    strstr(body.data, "process_resident_memory_bytes") &&
+	    strstr(body.data, "homebus_writer_bus_connected 1"), "metrics:\n%.400s", body.data);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", http);
+	HBT_CHECK(hbt_http("GET", url, NULL, NULL) == 404, "unknown path is 404");
+
+	/* InfluxDB gone: /health turns 503 and says why */
+	hbt_influx_kill(&ix);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", http);
+	HBT_CHECK(HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 503, 15000),
+	    "/health is 503 without InfluxDB");
+	hb_buf_reset(&body);
+	hbt_http("GET", url, NULL, &body);
+	HBT_CHECK(strstr(body.data, "\"reachable\":false") && strstr(body.data, "reason"),
+	    "%s", body.data);
+	HBT_CHECK(hbt_proc_stop(&w.proc, SIGTERM, 15000) == 0, "clean exit on SIGTERM");
+	hb_buf_free(&body);
+}
+
+int
+main(void)
+{
+	hbt_init("service_basics");
+	test_check_config();
+	test_health_metrics();
+	hbt_exit();
+}

@@ -1,0 +1,212 @@
+/*
+ * The libcurl-on-libevent HTTP client against a loopback HTTP server in the
+ * same loop: bodies, gzip, Retry-After, timeouts that do not hold up other
+ * requests, refused connections, and connection reuse.
+ */
+#include "hbt.h"
+#include "hb_http_client.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <string.h>
+#include <zlib.h>
+
+struct server {
+	struct evhttp *http;
+	int port;
+	struct evhttp_connection *conns[64];
+	int nconns;
+	struct evhttp_request *hung;	/* never answered; evhttp frees it */
+	size_t last_body_len;
+	char last_body[256];
+};
+
+static void
+note_conn(struct server *s, struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+
+	for (int i = 0; i < s->nconns; i++)
+		if (s->conns[i] == c)
+			return;
+	if (s->nconns < 64)
+		s->conns[s->nconns++] = c;
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct server *s = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	size_t n = evbuffer_get_length(in);
+	unsigned char *body = evbuffer_pullup(in, -1);
+
+	note_conn(s, req);
+	if (strcmp(uri, "/hang") == 0) {
+		s->hung = req;
+		evbuffer_free(out);
+		return;
+	}
+	if (strcmp(uri, "/busy") == 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "7");
+		evbuffer_add_printf(out, "{\"error\":\"slow down\"}");
+		evhttp_send_reply(req, 429, "Too Many Requests", out);
+	} else if (strcmp(uri, "/echo") == 0) {
+		const char *enc = evhttp_find_header(h, "Content-Encoding");
+
+		if (enc && strcmp(enc, "gzip") == 0) {
+			z_stream zs;
+
+			memset(&zs, 0, sizeof(zs));
+			inflateInit2(&zs, 15 + 16);
+			zs.next_in = body;
+			zs.avail_in = (uInt)n;
+			zs.next_out = (Bytef *)s->last_body;
+			zs.avail_out = sizeof(s->last_body) - 1;
+			inflate(&zs, Z_FINISH);
+			s->last_body_len = zs.total_out;
+			inflateEnd(&zs);
+		} else {
+			s->last_body_len = n < sizeof(s->last_body) - 1 ? n : sizeof(s->last_body) - 1;
+			memcpy(s->last_body, body, s->last_body_len);
+		}
+		s->last_body[s->last_body_len] = '\0';
+		evbuffer_add_printf(out, "got %zu", s->last_body_len);
+		evhttp_send_reply(req, 200, "OK", out);
+	} else {
+		evbuffer_add_printf(out, "hello");
+		evhttp_send_reply(req, 200, "OK", out);
+	}
+	evbuffer_free(out);
+}
+
+struct result {
+	bool done;
+	long status;
+	int curl_code;
+	long retry_after;
+	char body[256];
+};
+
+static void
+on_done(const struct hb_http_response *r, void *arg)
+{
+	struct result *res = arg;
+
+	res->done = true;
+	res->status = r->status;
+	res->curl_code = r->curl_code;
+	res->retry_after = r->retry_after_s;
+	snprintf(res->body, sizeof(res->body), "%s", r->body);
+}
+
+static void
+run_until(struct event_base *base, bool *flag, int64_t timeout_ms)
+{
+	int64_t end = hb_mono_ms() + timeout_ms;
+
+	while (!*flag && hb_mono_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), hbt_sleep_ms(1);
+}
+
+int
+main(void)
+{
+	struct event_base *base;
+	struct hb_http_client *c;
+	struct server srv = { 0 };
+	struct hb_http_request req = { 0 };
+	struct result r1 = { 0 }, r2 = { 0 };
+	char url[128], url2[128];
+	const char *body = "temp,room=kitchen value=21.5\n";
+
+	hbt_init("http_client");
+	base = event_base_new();
+	srv.http = evhttp_new(base);
+	srv.port = hbt_free_port();
+	HBT_REQUIRE(evhttp_bind_socket(srv.http, "127.0.0.1", (ev_uint16_t)srv.port) == 0,
+	    "bind");
+	evhttp_set_gencb(srv.http, on_request, &srv);
+	c = hb_http_client_new(base);
+
+	/* a plain GET */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
+	req.url = url;
+	HBT_REQUIRE(hb_http_request(c, &req, on_done, &r1) != NULL, "start");
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.done && r1.status == 200 && strcmp(r1.body, "hello") == 0,
+	    "GET: %ld %s", r1.status, r1.body);
+	HBT_CHECK(r1.retry_after == -1, "no Retry-After");
+
+	/* a gzip POST arrives intact */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", srv.port);
+	req.method = "POST";
+	req.body = body;
+	req.body_len = strlen(body);
+	req.gzip = true;
+	hb_http_request(c, &req, on_done, &r1);
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.status == 200 && strcmp(srv.last_body, body) == 0,
+	    "gzip body: server saw \"%s\"", srv.last_body);
+
+	/* Retry-After is read */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/busy", srv.port);
+	req.method = NULL;
+	req.body = NULL;
+	req.gzip = false;
+	hb_http_request(c, &req, on_done, &r1);
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.status == 429 && r1.retry_after == 7, "429: %ld retry=%ld",
+	    r1.status, r1.retry_after);
+
+	/* a hung request times out without holding up another one */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", srv.port);
+	snprintf(url2, sizeof(url2), "http://127.0.0.1:%d/", srv.port);
+	req.timeout_ms = 800;
+	hb_http_request(c, &req, on_done, &r1);
+	req.url = url2;
+	hb_http_request(c, &req, on_done, &r2);
+	run_until(base, &r2.done, 5000);
+	HBT_CHECK(r2.done && r2.status == 200 && !r1.done,
+	    "the second request finished while the first hangs");
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.done && r1.status == 0 && r1.curl_code != 0,
+	    "hung request timed out: code=%d", r1.curl_code);
+
+	/* connection refused is an error, not a hang */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hbt_free_port());
+	req.url = url;
+	hb_http_request(c, &req, on_done, &r1);
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.done && r1.status == 0 && r1.curl_code != 0, "refused: %d",
+	    r1.curl_code);
+
+	/* sequential requests reuse one connection */
+	srv.nconns = 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv.port);
+	for (int i = 0; i < 5; i++) {
+		memset(&r1, 0, sizeof(r1));
+		hb_http_request(c, &req, on_done, &r1);
+		run_until(base, &r1.done, 5000);
+	}
+	HBT_CHECK(srv.nconns == 1, "keep-alive: %d connections for 5 requests",
+	    srv.nconns);
+
+	/* freeing the client with a request in flight calls nothing */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", srv.port);
+	hb_http_request(c, &req, on_done, &r1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	hb_http_client_free(c);
+	HBT_CHECK(!r1.done, "no callback after free");
+	evhttp_free(srv.http);
+	event_base_free(base);
+	hbt_exit();
+}

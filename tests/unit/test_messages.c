@@ -1,0 +1,183 @@
+/*
+ * Bus messages and topics: filters with captured levels, and the JSON
+ * codecs refusing what a careless or hostile publisher could send.
+ */
+#include "hbt.h"
+#include "hb_msg.h"
+#include "hb_topic.h"
+
+#include <string.h>
+
+static void
+test_topics(void)
+{
+	const char *caps[HB_TOPIC_MAX_LEVELS];
+	size_t caplen[HB_TOPIC_MAX_LEVELS], n = 0;
+	char err[80], t[HB_TOPIC_MAX];
+
+	HBT_CHECK(hb_topic_match("zigbee2mqtt/+", "zigbee2mqtt/kitchen", caps, caplen, &n) &&
+	    n == 1 && caplen[0] == 7 && memcmp(caps[0], "kitchen", 7) == 0, "one +");
+	HBT_CHECK(hb_topic_match("ha/+/+/state", "ha/sensor/temp_1/state", caps, caplen, &n) &&
+	    n == 2 && memcmp(caps[1], "temp_1", 6) == 0, "two +");
+	HBT_CHECK(!hb_topic_match("ha/+/+/state", "ha/sensor/temp_1/attr", NULL, NULL, NULL),
+	    "last level differs");
+	HBT_CHECK(hb_topic_match("a/#", "a", NULL, NULL, NULL), "a/# matches a");
+	HBT_CHECK(hb_topic_match("a/#", "a/b/c", NULL, NULL, NULL), "a/# matches a/b/c");
+	HBT_CHECK(hb_topic_match("#", "x/y", NULL, NULL, NULL), "#");
+	HBT_CHECK(!hb_topic_match("#", "$SYS/x", NULL, NULL, NULL), "# skips $ topics");
+	HBT_CHECK(hb_topic_match("$share/g/p/points/#", "p/points/t", NULL, NULL, NULL),
+	    "shared subscription filter");
+	HBT_CHECK(!hb_topic_match("a/+", "a/b/c", NULL, NULL, NULL), "+ is one level");
+	HBT_CHECK(hb_topic_match("a/+/c", "a//c", caps, caplen, &n) && caplen[0] == 0,
+	    "empty level");
+	HBT_CHECK(hb_topic_filter_ok("a/+/b/#", err, sizeof(err)), "valid filter");
+	HBT_CHECK(!hb_topic_filter_ok("a/b#", err, sizeof(err)), "bad #");
+	HBT_CHECK(!hb_topic_filter_ok("a/+b", err, sizeof(err)), "bad +");
+	HBT_CHECK(!hb_topic_filter_ok("", err, sizeof(err)), "empty");
+	hb_topic_svc(t, sizeof(t), "homebus", "writer", "nuc", "status");
+	HBT_CHECK(strcmp(t, "homebus/svc/writer/nuc/status") == 0, "%s", t);
+	HBT_CHECK(!hb_topic_level_ok("a/b") && !hb_topic_level_ok("") &&
+	    hb_topic_level_ok("nuc-1"), "levels");
+}
+
+static void
+test_notify(void)
+{
+	struct hb_notify n;
+	char err[160];
+	json_t *o;
+	char *s;
+
+	HBT_CHECK(hb_notify_decode("{\"text\":\"disk full\",\"title\":\"NUC\",\"key\":\"d\","
+	    "\"future\":[1]}", 57, HB_SEV_WARNING, &n, err, sizeof(err)) == 0,
+	    "decode: %s", err);
+	HBT_CHECK(strcmp(n.text, "disk full") == 0 && strcmp(n.key, "d") == 0 &&
+	    n.severity == HB_SEV_WARNING, "fields");
+	o = hb_notify_encode(&n);
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	HBT_CHECK(strcmp(s, "{\"key\":\"d\",\"text\":\"disk full\",\"title\":\"NUC\"}") == 0,
+	    "%s", s);
+	free(s);
+	json_decref(o);
+	hb_notify_free(&n);
+	HBT_CHECK(hb_notify_decode("not json", 8, 0, &n, err, sizeof(err)) == -1 &&
+	    strstr(err, "not JSON"), "%s", err);
+	HBT_CHECK(hb_notify_decode("[1]", 3, 0, &n, err, sizeof(err)) == -1, "array");
+	HBT_CHECK(hb_notify_decode("{\"text\":5}", 10, 0, &n, err, sizeof(err)) == -1 &&
+	    strstr(err, "text"), "%s", err);
+	HBT_CHECK(hb_notify_decode("{}", 2, 0, &n, err, sizeof(err)) == -1 &&
+	    strstr(err, "missing"), "%s", err);
+	{
+		char *big = hb_xmalloc(HB_MSG_MAX + 10);
+
+		memset(big, ' ', HB_MSG_MAX + 10);
+		HBT_CHECK(hb_notify_decode(big, HB_MSG_MAX + 10, 0, &n, err,
+		    sizeof(err)) == -1 && strstr(err, "limit"), "%s", err);
+		free(big);
+	}
+	HBT_CHECK(hb_severity_parse("critical") == HB_SEV_CRITICAL &&
+	    hb_severity_parse("bogus") == -1, "severities");
+}
+
+static void
+test_deploy(void)
+{
+	struct hb_deploy_cmd c;
+	struct hb_deploy_state st, back;
+	char err[160], *s;
+	json_t *o;
+	const char *ok = "{\"id\":\"a1\",\"action\":\"deploy\",\"tag\":\"v1.2.3\","
+	    "\"services\":[\"writer\"],\"requested_by\":\"telegram:42\"}";
+
+	HBT_CHECK(hb_deploy_cmd_decode(ok, strlen(ok), &c, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(c.action == HB_DEPLOY_DEPLOY && strcmp(c.tag, "v1.2.3") == 0 &&
+	    c.nservices == 1 && strcmp(c.requested_by, "telegram:42") == 0, "fields");
+	o = hb_deploy_cmd_encode(&c);
+	s = json_dumps(o, JSON_COMPACT);
+	HBT_CHECK(strstr(s, "\"tag\":\"v1.2.3\"") != NULL, "%s", s);
+	free(s);
+	json_decref(o);
+
+	HBT_CHECK(!hb_deploy_tag_ok("") && !hb_deploy_tag_ok("-x") &&
+	    !hb_deploy_tag_ok("a b") && !hb_deploy_tag_ok("a;rm -rf /") &&
+	    !hb_deploy_tag_ok("$(id)") && hb_deploy_tag_ok("abc1234") &&
+	    hb_deploy_tag_ok("v1.2.3-rc_1"), "tags");
+	{
+		char longtag[200];
+
+		memset(longtag, 'a', 129);
+		longtag[129] = '\0';
+		HBT_CHECK(!hb_deploy_tag_ok(longtag), "129 chars refused");
+		longtag[128] = '\0';
+		HBT_CHECK(hb_deploy_tag_ok(longtag), "128 chars accepted");
+	}
+	{
+		const char *bad[][2] = {
+			{ "{\"id\":\"1\",\"action\":\"deploy\",\"tag\":\"x;y\"}", "tag" },
+			{ "{\"id\":\"1\",\"action\":\"deploy\"}", "tag" },
+			{ "{\"id\":\"1\",\"action\":\"nuke\"}", "action" },
+			{ "{\"action\":\"status\"}", "id" },
+			{ "{\"id\":\"1\",\"action\":\"deploy\",\"tag\":\"v1\",\"services\":[\"a/b\"]}",
+			    "services" },
+		};
+
+		for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++)
+			HBT_CHECK(hb_deploy_cmd_decode(bad[i][0], strlen(bad[i][0]), &c, err,
+			    sizeof(err)) == -1 && strstr(err, bad[i][1]), "%s: %s", bad[i][0],
+			    err);
+	}
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.id, sizeof(st.id), "d-1");
+	st.action = HB_DEPLOY_ROLLBACK;
+	snprintf(st.phase, sizeof(st.phase), "running");
+	snprintf(st.from_tag, sizeof(st.from_tag), "v2");
+	snprintf(st.to_tag, sizeof(st.to_tag), "v1");
+	snprintf(st.step, sizeof(st.step), "verify");
+	st.started_ms = 1764000000123;
+	st.updated_ms = 1764000005456;
+	o = hb_deploy_state_encode(&st);
+	s = json_dumps(o, JSON_COMPACT);
+	HBT_CHECK(hb_deploy_state_decode(s, strlen(s), &back, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(back.action == HB_DEPLOY_ROLLBACK && strcmp(back.step, "verify") == 0 &&
+	    back.started_ms == st.started_ms && back.updated_ms == st.updated_ms,
+	    "state round trip: %s", s);
+	free(s);
+	json_decref(o);
+}
+
+static void
+test_health(void)
+{
+	struct hb_health_msg h = { 0 }, back;
+	char err[160], *s;
+	json_t *o;
+
+	snprintf(h.target, sizeof(h.target), "influxdb");
+	h.state = HB_HEALTH_DOWN;
+	h.since_ms = 1764000000000;
+	snprintf(h.reason, sizeof(h.reason), "connection refused");
+	h.latency_ms = 12.5;
+	o = hb_health_encode(&h);
+	s = json_dumps(o, JSON_COMPACT);
+	HBT_CHECK(hb_health_decode(s, strlen(s), &back, err, sizeof(err)) == 0, "%s", err);
+	HBT_CHECK(back.state == HB_HEALTH_DOWN && back.since_ms == h.since_ms &&
+	    back.latency_ms == 12.5 && strcmp(back.reason, h.reason) == 0, "%s", s);
+	free(s);
+	json_decref(o);
+	HBT_CHECK(hb_health_decode("{\"target\":\"x\",\"state\":\"meh\"}", 29, &back, err,
+	    sizeof(err)) == -1, "bad state");
+}
+
+int
+main(void)
+{
+	hbt_init("messages");
+	test_topics();
+	test_notify();
+	test_deploy();
+	test_health();
+	hbt_exit();
+}
