@@ -442,6 +442,7 @@ hbt_broker_start(struct hbt_broker *b, const char *extra)
 	 * and queues large enough that nothing is dropped for a slow client. */
 	snprintf(conf, sizeof(conf),
 	    "listener %d 127.0.0.1\n"
+	    "user root\n"
 	    "allow_anonymous true\n"
 	    "persistence true\n"
 	    "persistence_location %s/\n"
@@ -1130,4 +1131,22 @@ hbt_metric(int http_port, const char *series)
 	}
 	hb_buf_free(&body);
 	return v;
+}
+
+void
+hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *influx_url, int http_port, const char *writer_extra,
+    const char *bus_extra)
+{
+	hb_buf_reset(out);
+	hb_buf_printf(out,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"client_id\": \"%s\", \"instance\": \"%s\",\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000%s%s},\n"
+	    " \"writer\": {\"http_port\": %d, \"retry_max_ms\": 2000,\n"
+	    "            \"influx\": {\"url\": \"%s\", \"db\": \"homebus\"}%s%s}}\n",
+	    hbt_dir(), name, broker_port, name, name, bus_extra ? ", " : "",
+	    bus_extra ? bus_extra : "", http_port, influx_url,
+	    writer_extra ? ", " : "", writer_extra ? writer_extra : "");
 }

@@ -205,6 +205,15 @@ struct hbt_service {
  */
 int hbt_service_start(struct hbt_service *s, const char *service,
     const char *name, const char *config_json, int http_port);
+/*
+ * A writer's configuration for tests: data_dir <test dir>/<name>, the broker,
+ * InfluxDB database "homebus", the given HTTP port, bus client id and instance
+ * <name>. The extras are spliced into the writer and bus sections
+ * ("\"batch_size\": 100"); either may be NULL.
+ */
+void hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *influx_url, int http_port, const char *writer_extra,
+    const char *bus_extra);
 /* GET http://127.0.0.1:<port>/metrics and return the value of a series (-1). */
 double hbt_metric(int http_port, const char *series);
 
