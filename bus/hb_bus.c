@@ -140,7 +140,7 @@ hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
 	bc->reconnect_max_ms = (int)hb_cfg_int(cfg, "bus.reconnect_max_ms", 15000,
 	    10, 3600000);
 	bc->mailbox_max_bytes = (size_t)hb_cfg_int(cfg, "bus.mailbox_max_kb",
-	    16384, 64, 1048576) * 1024;
+	    1024, 64, 1048576) * 1024;
 }
 
 void

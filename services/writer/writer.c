@@ -46,6 +46,7 @@ struct writer {
 	int64_t spool_max_bytes;
 	int64_t drain_timeout_ms;
 	int64_t retry_max_ms;
+	int64_t min_interval_ms;
 	struct hb_lp_limits limits;
 	int max_inflight;
 
@@ -77,7 +78,9 @@ struct writer {
 	struct hb_http_xfer *ping;
 	int64_t last_ping_ms;
 
+	int64_t last_send_ms;		/* when the last write started */
 	struct event *ev_kick;
+	struct event *ev_linger;
 	struct event *ev_commit;
 	struct event *ev_retry;
 	struct event *ev_ping;
@@ -139,6 +142,8 @@ hb_writer_new(struct hb_app *app)
 	    600000);
 	w->retry_max_ms = hb_cfg_int(cfg, "writer.retry_max_ms", 30000, 100,
 	    3600000);
+	w->min_interval_ms = hb_cfg_int(cfg, "writer.min_write_interval_ms", 20, 0,
+	    10000);
 	if (w->commit_ms > w->flush_interval_ms)
 		hb_cfg_error(cfg, "writer.spool.commit_ms", "%lld is larger than "
 		    "writer.flush_interval_ms (%lld)", (long long)w->commit_ms,
@@ -257,18 +262,33 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	}
 }
 
-/* After a burst of messages: commit at once if nothing is being written. */
+/*
+ * After a burst of messages: commit at once if nothing is being written.
+ * A steady stream is gathered for writer.min_write_interval_ms after the
+ * previous write started, so that 1,000 points/s cost 50 writes, not 1,000;
+ * a point after a quiet spell still goes out at once.
+ */
 static void
 on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct writer *w = arg;
+	int64_t wait_ms;
 
 	(void)fd;
 	(void)what;
-	if (w->ninflight == 0 && !w->retry_wait)
-		commit_pending(w);
-	else
+	if (w->ninflight > 0 || w->retry_wait) {
 		pump(w);
+		return;
+	}
+	wait_ms = w->last_send_ms + w->min_interval_ms - hb_mono_ms();
+	if (wait_ms > 0 && w->pending_points < w->batch_size) {
+		struct timeval tv = { 0, (suseconds_t)(wait_ms * 1000) };
+
+		if (!evtimer_pending(w->ev_linger, NULL))
+			evtimer_add(w->ev_linger, &tv);
+		return;
+	}
+	commit_pending(w);
 }
 
 static void
@@ -424,6 +444,7 @@ pump(struct writer *w)
 		}
 		s->busy = true;
 		w->ninflight++;
+		w->last_send_ms = hb_mono_ms();
 	}
 	hb_gauge_set(w->m_inflight, w->ninflight);
 }
@@ -600,7 +621,7 @@ on_written(const struct influx_result *res, double elapsed_s, void *arg)
 		break;
 	}
 	if (w->pending.len > 0 && w->ninflight == 0 && !w->retry_wait)
-		commit_pending(w);
+		event_active(w->ev_kick, EV_TIMEOUT, 0);
 	else
 		pump(w);
 	if (w->stopping)
@@ -835,6 +856,7 @@ hb_writer_start(struct writer *w)
 	hb_gauge_set(w->m_influx_up, 1);
 
 	w->ev_kick = event_new(app->base, -1, 0, on_kick, w);
+	w->ev_linger = evtimer_new(app->base, on_kick, w);
 	w->ev_commit = evtimer_new(app->base, on_commit_timer, w);
 	w->ev_retry = evtimer_new(app->base, on_retry_timer, w);
 	w->ev_ping = event_new(app->base, -1, EV_PERSIST, on_ping_timer, w);
@@ -886,6 +908,8 @@ hb_writer_free(struct writer *w)
 	hb_spool_close(w->spool);
 	if (w->ev_kick)
 		event_free(w->ev_kick);
+	if (w->ev_linger)
+		event_free(w->ev_linger);
 	if (w->ev_commit)
 		event_free(w->ev_commit);
 	if (w->ev_retry)

@@ -125,9 +125,31 @@ kill_all(void)
 	}
 }
 
+/* A sanitizer report in any child's log fails the test. */
+static void
+check_sanitizer_reports(void)
+{
+	static const char *const marks[] = { "ERROR: AddressSanitizer",
+	    "ERROR: LeakSanitizer", "runtime error:" };
+
+	for (size_t i = 0; i < nchildren; i++) {
+		char *text = hb_read_file(children[i].log, 256 << 20, NULL);
+
+		for (size_t k = 0; text && k < HB_ARRAY_LEN(marks); k++)
+			if (strstr(text, marks[k])) {
+				hbt_failures++;
+				fprintf(stderr, "FAIL: %s in %s\n", marks[k], children[i].log);
+				break;
+			}
+		free(text);
+	}
+}
+
 void
 hbt_exit(void)
 {
+	kill_all();
+	check_sanitizer_reports();
 	if (hbt_failures) {
 		for (size_t i = 0; i < nchildren; i++) {
 			bool seen = false;
@@ -139,7 +161,6 @@ hbt_exit(void)
 				print_log_tail(children[i].log);
 		}
 	}
-	kill_all();
 	if (hbt_failures == 0 && getenv("HBT_KEEP") == NULL)
 		nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	else
