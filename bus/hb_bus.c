@@ -71,8 +71,10 @@ struct hb_bus {
 	struct mail_list mail;
 	size_t mail_bytes;
 	bool closing;
+	bool wake_pending;	/* the loop was woken and has not drained yet */
 	int efd;
 	struct event *ev_mail;
+	struct event *ev_drain;	/* the coalescing delay */
 
 	/* loop thread only */
 	enum bus_state state;
@@ -180,7 +182,7 @@ static void
 post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
 {
 	uint64_t one = 1;
-	bool was_empty;
+	bool wake;
 
 	pthread_mutex_lock(&bus->lock);
 	/* Back-pressure: a slow loop makes paho's receive thread wait, which
@@ -193,12 +195,15 @@ post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&bus->room, &bus->lock, &ts);
 	}
-	was_empty = TAILQ_EMPTY(&bus->mail);
 	TAILQ_INSERT_TAIL(&bus->mail, m, entry);
 	bus->mail_bytes += m->len + sizeof(*m);
+	/* One wake-up per drain, not per message: under load the loop is
+	 * woken about once per coalescing delay. */
+	wake = !bus->wake_pending;
+	bus->wake_pending = true;
 	pthread_mutex_unlock(&bus->lock);
 	/* A failed write means the counter is full: a wake-up is pending. */
-	if (was_empty && write(bus->efd, &one, sizeof(one)) < 0)
+	if (wake && write(bus->efd, &one, sizeof(one)) < 0)
 		return;
 }
 
@@ -500,20 +505,19 @@ dispatch(struct hb_bus *bus, struct mail *m)
 }
 
 static void
-on_mail(evutil_socket_t fd, short what, void *arg)
+drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct hb_bus *bus = arg;
 	struct mail_list batch;
 	struct mail *m;
-	uint64_t n;
 
+	(void)fd;
 	(void)what;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		hb_debug("bus eventfd read: %s", strerror(errno));
 	TAILQ_INIT(&batch);
 	pthread_mutex_lock(&bus->lock);
 	TAILQ_CONCAT(&batch, &bus->mail, entry);
 	bus->mail_bytes = 0;
+	bus->wake_pending = false;
 	pthread_cond_broadcast(&bus->room);
 	pthread_mutex_unlock(&bus->lock);
 	while ((m = TAILQ_FIRST(&batch)) != NULL) {
@@ -521,6 +525,25 @@ on_mail(evutil_socket_t fd, short what, void *arg)
 		dispatch(bus, m);
 		free(m);
 	}
+}
+
+static void
+on_mail(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_bus *bus = arg;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		hb_debug("bus eventfd read: %s", strerror(errno));
+	/* Wait a moment for more to arrive, then take it all at once. */
+	if (bus->opts.coalesce_us > 0) {
+		struct timeval tv = { 0, bus->opts.coalesce_us };
+
+		if (!evtimer_pending(bus->ev_drain, NULL))
+			evtimer_add(bus->ev_drain, &tv);
+		return;
+	}
+	drain(fd, what, arg);
 }
 
 static void
@@ -612,6 +635,7 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 		goto err;
 	}
 	bus->ev_mail = event_new(base, bus->efd, EV_READ | EV_PERSIST, on_mail, bus);
+	bus->ev_drain = evtimer_new(base, drain, bus);
 	bus->ev_reconnect = evtimer_new(base, on_reconnect_timer, bus);
 	bus->ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, bus);
 	event_add(bus->ev_mail, NULL);
@@ -677,6 +701,8 @@ hb_bus_free(struct hb_bus *bus)
 	}
 	if (bus->ev_mail)
 		event_free(bus->ev_mail);
+	if (bus->ev_drain)
+		event_free(bus->ev_drain);
 	if (bus->ev_reconnect)
 		event_free(bus->ev_reconnect);
 	if (bus->ev_heartbeat)

@@ -63,6 +63,12 @@ struct hb_bus_opts {
 	const char *service;		/* "writer": topics and default client id */
 	bool persistent;		/* clean start off, session expiry on */
 	int receive_max;		/* QoS 1 messages in flight to us; 0: 1000 */
+	/*
+	 * Microseconds to wait after a wake-up before taking the mailbox, so
+	 * that a busy stream is handed over in batches (0: at once). A latency
+	 * bound, not a timer a lone message waits for beyond it.
+	 */
+	int coalesce_us;
 	hb_bus_message_fn on_message;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */

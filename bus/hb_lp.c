@@ -24,14 +24,38 @@ at_eol(const struct cursor *c)
 	    (c->s[c->i] == '\r' && (c->i + 1 >= c->n || c->s[c->i + 1] == '\n'));
 }
 
-/* Scans an escaped token up to one of `stops` (unescaped); returns its length. */
+/* Separator classes, for scanning without strchr on every byte. */
+enum {
+	SEP_COMMA = 1,
+	SEP_SPACE = 2,
+	SEP_EQUALS = 4,
+	SEP_EOL = 8,	/* '\n' and '\r', checked precisely by at_eol */
+	SEP_ESCAPE = 16,
+};
+
+static const unsigned char sep_class[256] = {
+	[','] = SEP_COMMA, [' '] = SEP_SPACE, ['='] = SEP_EQUALS,
+	['\n'] = SEP_EOL, ['\r'] = SEP_EOL, ['\\'] = SEP_ESCAPE,
+};
+
+/* Scans an escaped token up to an unescaped separator of `stops`. */
 static size_t
-scan_token(struct cursor *c, const char *stops)
+scan_token(struct cursor *c, unsigned stops)
 {
 	size_t start = c->i;
 
-	while (!at_eol(c) && !strchr(stops, c->s[c->i])) {
-		if (c->s[c->i] == '\\' && c->i + 1 < c->n && c->s[c->i + 1] != '\n')
+	while (c->i < c->n) {
+		unsigned cls = sep_class[(unsigned char)c->s[c->i]];
+
+		if (cls == 0) {
+			c->i++;
+			continue;
+		}
+		if (cls & stops)
+			break;
+		if ((cls & SEP_EOL) && at_eol(c))
+			break;
+		if ((cls & SEP_ESCAPE) && c->i + 1 < c->n && c->s[c->i + 1] != '\n')
 			c->i++;
 		c->i++;
 	}
@@ -69,11 +93,13 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 		snprintf(err, errlen, "missing field value");
 		return false;
 	}
-	for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
-		if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0) {
-			*type = HB_LP_BOOL;
-			return true;
-		}
+	if (strchr("tTfF", v[0]) != NULL) {
+		for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
+			if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0) {
+				*type = HB_LP_BOOL;
+				return true;
+			}
+	}
 	if (n >= sizeof(tmp)) {
 		snprintf(err, errlen, "field value too long for a number");
 		return false;
@@ -136,6 +162,11 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
 		return false;
 	}
+	/* Up to 15 digits and no exponent cannot overflow a double. */
+	if (exps == 0 && digits <= 15) {
+		*type = HB_LP_FLOAT;
+		return true;
+	}
 	memcpy(tmp, v, n);
 	tmp[n] = '\0';
 	errno = 0;
@@ -192,7 +223,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 
 	/* measurement */
 	line->measurement = buf + c.i;
-	line->measurement_len = scan_token(&c, ", ");
+	line->measurement_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
 	if (line->measurement_len == 0) {
 		why = "empty measurement";
 		goto bad;
@@ -204,7 +235,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 
 		c.i++;
 		k = buf + c.i;
-		kn = scan_token(&c, ",= ");
+		kn = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
 		if (kn == 0 || c.i >= len || buf[c.i] != '=') {
 			why = "invalid tag (expected key=value)";
 			goto bad;
@@ -214,7 +245,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 			goto bad;
 		}
 		c.i++;
-		if (scan_token(&c, ", =") == 0 || (c.i < len && buf[c.i] == '=')) {
+		if (scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE) == 0 || (c.i < len && buf[c.i] == '=')) {
 			why = "invalid tag value (empty or unescaped '=')";
 			goto bad;
 		}
@@ -235,7 +266,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 		}
 		f = &line->fields[line->nfields];
 		f->key = buf + c.i;
-		f->key_len = scan_token(&c, ",= ");
+		f->key_len = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
 		if (f->key_len == 0 || c.i >= len || buf[c.i] != '=') {
 			why = "invalid field (expected key=value)";
 			goto bad;
@@ -265,7 +296,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 				goto bad;
 			}
 		} else {
-			f->value_len = scan_token(&c, ", ");
+			f->value_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
 			if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
 				goto bad_err;
 		}
@@ -284,7 +315,7 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 
 		c.i++;
 		t = buf + c.i;
-		n = scan_token(&c, " ");
+		n = scan_token(&c, SEP_SPACE);
 		if (n == 0 || n >= sizeof(tmp) ||
 		    !all_digits(t + (t[0] == '-'), n - (t[0] == '-'))) {
 			why = "bad timestamp";

@@ -162,6 +162,22 @@ hb_buf_vprintf(struct hb_buf *b, const char *fmt, va_list ap)
 }
 
 void
+hb_buf_put_i64(struct hb_buf *b, int64_t v)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[--n] = '-';
+	hb_buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
+void
 hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -424,6 +440,19 @@ hb_utf8_valid(const char *s, size_t n)
 		size_t need;
 		uint32_t cp;
 
+		/* ASCII runs, eight bytes at a time: no high bit and no NUL. */
+		while (i + 8 <= n) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ULL) ||
+			    ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		c = p[i];
 		if (c == 0)
 			return false;
 		if (c < 0x80) {

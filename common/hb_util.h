@@ -37,6 +37,8 @@ void hb_buf_reserve(struct hb_buf *b, size_t extra);
 void hb_buf_append(struct hb_buf *b, const void *p, size_t n);
 void hb_buf_puts(struct hb_buf *b, const char *s);
 void hb_buf_putc(struct hb_buf *b, char c);
+/* Appends a decimal integer (no printf on the hot path). */
+void hb_buf_put_i64(struct hb_buf *b, int64_t v);
 void hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void hb_buf_vprintf(struct hb_buf *b, const char *fmt, va_list ap)

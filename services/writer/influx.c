@@ -39,6 +39,20 @@ dup_or_null(const char *s)
 	return s && *s ? hb_xstrdup(s) : NULL;
 }
 
+static bool
+is_loopback_url(const char *url)
+{
+	const char *host = strstr(url, "://");
+
+	if (host == NULL)
+		return false;
+	host += 3;
+	if (strchr(host, '@'))
+		host = strchr(host, '@') + 1;
+	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+	    strncmp(host, "[::1]", 5) == 0;
+}
+
 void
 hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 {
@@ -66,7 +80,8 @@ hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 	ic->token = hb_cfg_secret(cfg, "writer.influx.token", "HOMEBUS_INFLUX_TOKEN");
 	p = hb_cfg_enum(cfg, "writer.influx.precision", precisions, 0);
 	snprintf(ic->precision, sizeof(ic->precision), "%s", precisions[p]);
-	ic->gzip = hb_cfg_bool(cfg, "writer.influx.gzip", true);
+	/* Compression pays on a network, and costs both ends CPU on loopback. */
+	ic->gzip = hb_cfg_bool(cfg, "writer.influx.gzip", !is_loopback_url(ic->url));
 	ic->timeout_ms = (long)hb_cfg_int(cfg, "writer.influx.timeout_ms", 10000,
 	    100, 600000);
 	if (ic->api == 1 && ic->db == NULL)

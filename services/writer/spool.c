@@ -27,8 +27,17 @@ static const char *const migrations[] = {
 	"  body BLOB NOT NULL);",
 };
 
+/*
+ * The last few batches committed stay in memory until they are first sent,
+ * so that the normal path never reads back from SQLite what it just wrote.
+ */
+#define RECENT 4
+
 struct spool {
 	sqlite3 *db;
+	struct spool_batch recent[RECENT];	/* id 0: empty */
+	size_t recent_next;
+	sqlite3_stmt *st_next_id;
 	sqlite3_stmt *st_insert;
 	sqlite3_stmt *st_next;
 	sqlite3_stmt *st_delete;
@@ -52,6 +61,8 @@ hb_spool_open(const char *path, char *err, size_t errlen)
 		goto err;
 	sp->st_insert = hb_sqlite_prepare(sp->db,
 	    "INSERT INTO batch (created_ms, points, body) VALUES (?, ?, ?)");
+	sp->st_next_id = hb_sqlite_prepare(sp->db,
+	    "SELECT id FROM batch WHERE id > ? ORDER BY id LIMIT 1");
 	sp->st_next = hb_sqlite_prepare(sp->db,
 	    "SELECT id, created_ms, points, attempts, body FROM batch "
 	    "WHERE id > ? ORDER BY id LIMIT 1");
@@ -65,7 +76,7 @@ hb_spool_open(const char *path, char *err, size_t errlen)
 	sp->st_dead = hb_sqlite_prepare(sp->db,
 	    "INSERT INTO dead_letter (created_ms, points, status, reason, body) "
 	    "VALUES (?, ?, ?, ?, ?)");
-	if (!sp->st_insert || !sp->st_next || !sp->st_delete || !sp->st_size ||
+	if (!sp->st_insert || !sp->st_next || !sp->st_next_id || !sp->st_delete || !sp->st_size ||
 	    !sp->st_replace || !sp->st_attempt || !sp->st_dead) {
 		snprintf(err, errlen, "cannot prepare the spool statements in %s", path);
 		goto err;
@@ -84,7 +95,10 @@ hb_spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
+	for (size_t i = 0; i < RECENT; i++)
+		hb_buf_free(&sp->recent[i].body);
 	sqlite3_finalize(sp->st_insert);
+	sqlite3_finalize(sp->st_next_id);
 	sqlite3_finalize(sp->st_next);
 	sqlite3_finalize(sp->st_delete);
 	sqlite3_finalize(sp->st_size);
@@ -109,6 +123,38 @@ step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+static void
+forget(struct spool *sp, int64_t id)
+{
+	for (size_t i = 0; i < RECENT; i++)
+		if (sp->recent[i].id == id) {
+			sp->recent[i].id = 0;
+			hb_buf_reset(&sp->recent[i].body);
+		}
+}
+
+int64_t
+hb_spool_commit_buf(struct spool *sp, struct hb_buf *body, int64_t points)
+{
+	int64_t id = hb_spool_commit(sp, body->data, body->len, points);
+	struct spool_batch *slot;
+	struct hb_buf spare;
+
+	if (id < 0)
+		return id;
+	slot = &sp->recent[sp->recent_next];
+	sp->recent_next = (sp->recent_next + 1) % RECENT;
+	spare = slot->body;
+	slot->id = id;
+	slot->created_ms = hb_wall_ms();
+	slot->points = points;
+	slot->attempts = 0;
+	slot->body = *body;
+	hb_buf_reset(&spare);
+	*body = spare;
+	return id;
+}
+
 int64_t
 hb_spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
 {
@@ -126,8 +172,30 @@ hb_spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
 int
 hb_spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 {
+	int64_t id = 0;
 	int rc;
 
+	sqlite3_bind_int64(sp->st_next_id, 1, after);
+	rc = sqlite3_step(sp->st_next_id);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(sp->st_next_id, 0);
+	sqlite3_reset(sp->st_next_id);
+	if (rc == SQLITE_DONE)
+		return 0;
+	for (size_t i = 0; id && i < RECENT; i++) {
+		struct spool_batch *r = &sp->recent[i];
+		struct hb_buf swap;
+
+		if (r->id != id)
+			continue;
+		/* hand the body over; the slot keeps the caller's old buffer */
+		swap = out->body;
+		*out = *r;
+		r->body = swap;
+		hb_buf_reset(&r->body);
+		r->id = 0;
+		return 1;
+	}
 	sqlite3_bind_int64(sp->st_next, 1, after);
 	rc = sqlite3_step(sp->st_next);
 	if (rc == SQLITE_ROW) {
@@ -172,6 +240,7 @@ hb_spool_delete(struct spool *sp, int64_t id)
 {
 	int64_t points, bytes;
 
+	forget(sp, id);
 	if (batch_size(sp, id, &points, &bytes) != 0)
 		return 0;	/* already gone */
 	sqlite3_bind_int64(sp->st_delete, 1, id);
@@ -189,6 +258,7 @@ hb_spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
 {
 	int64_t old_points, old_bytes;
 
+	forget(sp, id);
 	if (batch_size(sp, id, &old_points, &old_bytes) != 0)
 		return -1;
 	sqlite3_bind_blob64(sp->st_replace, 1, body, len, SQLITE_STATIC);

@@ -30,6 +30,12 @@ void hb_spool_close(struct spool *sp);
 int64_t hb_spool_commit(struct spool *sp, const char *body, size_t len,
     int64_t points);
 /*
+ * The same, taking the body: *body is committed, kept in memory until first
+ * sent, and replaced by an empty buffer.
+ */
+int64_t hb_spool_commit_buf(struct spool *sp, struct hb_buf *body,
+    int64_t points);
+/*
  * Loads the oldest batch with id > after into *out (body appended to an empty
  * buffer the caller frees). Returns 1 if found, 0 if none, -1 on error.
  */

@@ -30,6 +30,13 @@ struct row {
 
 static struct row rows[32];
 static size_t nrows;
+static const char *only;	/* --only: run the steps whose name contains it */
+
+static bool
+want(const char *step)
+{
+	return only == NULL || strstr(step, only) != NULL;
+}
 
 static void
 add_row(const char *name, double value, const char *unit, double ceiling,
@@ -83,6 +90,24 @@ proc_stats(pid_t pid, struct proc_stats *ps)
 		}
 		fclose(f);
 	}
+}
+
+/* ---- the publisher: bench_loadgen, a process of its own ---- */
+
+static void
+loadgen_start(struct hbt_proc *p, int port, const char *topic, const char *meas,
+    int qos, int lines, long n)
+{
+	char bin[600], sport[16], sq[8], sl[16], sn[32];
+	char *argv[] = { bin, "-p", sport, "-q", sq, "-l", sl, "-n", sn, "-m",
+	    (char *)meas, "-t", (char *)topic, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/bench_loadgen", hbt_bin_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(sq, sizeof(sq), "%d", qos);
+	snprintf(sl, sizeof(sl), "%d", lines);
+	snprintf(sn, sizeof(sn), "%ld", n);
+	HBT_REQUIRE(hbt_proc_start(p, "loadgen", argv) == 0, "loadgen");
 }
 
 /* ---- bus ceiling: publisher -> mosquitto -> counting subscriber ---- */
@@ -156,8 +181,8 @@ counter_child(int port, int qos, const char *file)
 static double
 bus_ceiling(int port, int qos, long n)
 {
-	struct hbt_load l;
-	struct hbt_proc child;
+	struct hbt_proc child, gen;
+	int64_t start;
 	char file[600], sport[16], sqos[8];
 	char *argv[] = { "/proc/self/exe", "--counter", sport, sqos, file, NULL };
 	double rate;
@@ -171,21 +196,14 @@ bus_ceiling(int port, int qos, long n)
 	hbt_proc_start(&child, "counter", argv);
 	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "counter ready");
 
-	memset(&l, 0, sizeof(l));
-	l.port = port;
-	snprintf(l.topic, sizeof(l.topic), "bench/ceiling");
-	snprintf(l.measurement, sizeof(l.measurement), "ceiling");
-	snprintf(l.gen, sizeof(l.gen), "c%d", qos);
-	l.qos = qos;
-	l.lines_per_msg = 1;
-	l.points = n;
-	hbt_load_start(&l);
+	start = hb_mono_ms();
+	loadgen_start(&gen, port, "bench/ceiling", "ceiling", qos, 1, n);
 	HBT_WAIT(atomic_load(&shm->counted) >= n, 120000);
 	/* stragglers: wait until nothing arrives for 1 s */
 	HBT_WAIT(hb_mono_ms() - atomic_load(&shm->last_ms) > 1000, 10000);
 	rate = (double)atomic_load(&shm->counted) * 1000.0 /
-	    (double)(atomic_load(&shm->last_ms) - l.started_ms);
-	hbt_load_free(&l);
+	    (double)(atomic_load(&shm->last_ms) - start);
+	hbt_proc_stop(&gen, SIGTERM, 5000);
 	hbt_proc_stop(&child, SIGKILL, 2000);
 	munmap(shm, sizeof(*shm));
 	return rate;
@@ -229,22 +247,18 @@ static void
 writer_run(struct hbt_broker *b, struct hbt_influx *ix, pid_t wpid,
     const char *meas, int qos, int lines, long n, struct result *res)
 {
-	struct hbt_load l;
+	struct hbt_proc gen;
 	struct proc_stats before, after;
 	struct hb_buf q = { 0 };
+	char topic[128];
 	long long have = 0, prev = -1;
-	int64_t last_change = hb_mono_ms(), done_ms;
+	int64_t last_change, start;
 
-	memset(&l, 0, sizeof(l));
-	l.port = b->port;
-	snprintf(l.measurement, sizeof(l.measurement), "%s", meas);
-	snprintf(l.gen, sizeof(l.gen), "w");
-	l.qos = qos;
-	l.lines_per_msg = lines;
-	l.points = n;
 	hb_buf_printf(&q, "SELECT count(seq) FROM %s", meas);
+	snprintf(topic, sizeof(topic), "homebus/points/%s", meas);
 	proc_stats(wpid, &before);
-	hbt_load_start(&l);
+	start = last_change = hb_mono_ms();
+	loadgen_start(&gen, b->port, topic, meas, qos, lines, n);
 	for (;;) {
 		have = hbt_influx_number(ix, "homebus", q.data);
 		if (have != prev) {
@@ -255,13 +269,12 @@ writer_run(struct hbt_broker *b, struct hbt_influx *ix, pid_t wpid,
 			break;
 		hbt_sleep_ms(20);
 	}
-	done_ms = last_change;
 	proc_stats(wpid, &after);
+	hbt_proc_stop(&gen, SIGTERM, 5000);
 	res->landed = have;
 	res->lost = n - have;
-	res->points_per_s = (double)have * 1000.0 / (double)(done_ms - l.started_ms);
+	res->points_per_s = (double)have * 1000.0 / (double)(last_change - start);
 	res->cpu_s = after.cpu_s - before.cpu_s;
-	hbt_load_free(&l);
 	hb_buf_free(&q);
 }
 
@@ -334,7 +347,8 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' }, { NULL, 0, NULL, 0 },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "only", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
 	};
 	struct hbt_broker broker;
 	struct hbt_influx ix;
@@ -353,9 +367,11 @@ main(int argc, char **argv)
 	}
 	if (realpath("/proc/self/exe", self_exe) == NULL)
 		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
-	while ((c = getopt_long(argc, argv, "n:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:qo:", opts, NULL)) != -1) {
 		if (c == 'n')
 			n = strtol(optarg, NULL, 10);
+		else if (c == 'o')
+			only = optarg;
 		else if (c == 'q') {
 			n = 5000;
 			lat_slow = 3;
@@ -375,35 +391,53 @@ main(int argc, char **argv)
 	proc_stats(w.proc.pid, &ps);
 	idle_rss = (double)ps.rss_kb / 1024.0;
 
-	hbt_log("measuring the bus ceiling (mosquitto -> counting subscriber)");
-	bus0 = bus_ceiling(broker.port, 0, n);
-	add_row("bus ceiling, QoS 0, 1 line/msg", bus0, "msg/s", 0, NULL);
-	bus1 = bus_ceiling(broker.port, 1, n);
-	add_row("bus ceiling, QoS 1, 1 line/msg", bus1, "msg/s", 0, NULL);
-	hbt_log("measuring the InfluxDB ceiling (direct POST /write, 5000 lines)");
-	influx = influx_ceiling(&ix, n, 5000);
-	add_row("InfluxDB ceiling, direct /write", influx, "points/s", 0, NULL);
-
-	writer_run(&broker, &ix, w.proc.pid, "w_q0_l1", 0, 1, n, &r);
-	snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
-	    r.cpu_s * 100000.0 / (double)n);
-	add_row("writer, QoS 0, 1 line/msg", r.points_per_s, "points/s", bus0, note);
-	writer_run(&broker, &ix, w.proc.pid, "w_q1_l1", 1, 1, n, &r);
-	snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
-	    r.cpu_s * 100000.0 / (double)n);
-	add_row("writer, QoS 1, 1 line/msg", r.points_per_s, "points/s", bus1, note);
-	writer_run(&broker, &ix, w.proc.pid, "w_q1_l100", 1, 100, n, &r);
-	snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
-	    r.cpu_s * 100000.0 / (double)n);
-	add_row("writer, QoS 1, 100 lines/msg", r.points_per_s, "points/s", influx, note);
-
-	latency_run(&broker, &ix, w.proc.pid, "lat1", 1, lat_slow, &p50, &p99, &cpu);
-	add_row("latency at 1 point/s, p50", p50, "ms", 0, "publish -> queryable");
-	latency_run(&broker, &ix, w.proc.pid, "lat1000", 1000, lat_fast, &p50, &p99, &cpu);
-	add_row("latency at 1000 points/s, p99", p99, "ms", 0, "publish -> queryable");
-	snprintf(note, sizeof(note), "p50 %.1f ms", p50);
-	add_row("CPU at a steady 1000 points/s", cpu * 100000.0 / (double)lat_fast,
-	    "s/100k", 0, note);
+	bus0 = bus1 = influx = 0;
+	if (want("bus ceiling, QoS 0") || want("QoS 0, 1 line")) {
+		bus0 = bus_ceiling(broker.port, 0, n);
+		add_row("bus ceiling, QoS 0, 1 line/msg", bus0, "msg/s", 0,
+		    "mosquitto -> counting subscriber");
+	}
+	if (want("bus ceiling, QoS 1") || want("QoS 1, 1 line")) {
+		bus1 = bus_ceiling(broker.port, 1, n);
+		add_row("bus ceiling, QoS 1, 1 line/msg", bus1, "msg/s", 0,
+		    "mosquitto -> counting subscriber");
+	}
+	if (want("InfluxDB ceiling") || want("100 lines")) {
+		influx = influx_ceiling(&ix, n, 5000);
+		add_row("InfluxDB ceiling, direct /write", influx, "points/s", 0,
+		    "5000 lines per POST");
+	}
+	if (want("writer, QoS 0, 1 line")) {
+		writer_run(&broker, &ix, w.proc.pid, "w_q0_l1", 0, 1, n, &r);
+		snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
+		    r.cpu_s * 100000.0 / (double)n);
+		add_row("writer, QoS 0, 1 line/msg", r.points_per_s, "points/s", bus0, note);
+	}
+	if (want("writer, QoS 1, 1 line")) {
+		writer_run(&broker, &ix, w.proc.pid, "w_q1_l1", 1, 1, n, &r);
+		snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
+		    r.cpu_s * 100000.0 / (double)n);
+		add_row("writer, QoS 1, 1 line/msg", r.points_per_s, "points/s", bus1, note);
+	}
+	if (want("writer, QoS 1, 100 lines")) {
+		writer_run(&broker, &ix, w.proc.pid, "w_q1_l100", 1, 100, n, &r);
+		snprintf(note, sizeof(note), "lost %ld; %.2f CPU-s/100k", r.lost,
+		    r.cpu_s * 100000.0 / (double)n);
+		add_row("writer, QoS 1, 100 lines/msg", r.points_per_s, "points/s", influx,
+		    note);
+	}
+	if (want("latency at 1 point")) {
+		latency_run(&broker, &ix, w.proc.pid, "lat1", 1, lat_slow, &p50, &p99, &cpu);
+		add_row("latency at 1 point/s, p50", p50, "ms", 0, "publish -> queryable");
+	}
+	if (want("latency at 1000") || want("steady")) {
+		latency_run(&broker, &ix, w.proc.pid, "lat1000", 1000, lat_fast, &p50, &p99,
+		    &cpu);
+		add_row("latency at 1000 points/s, p99", p99, "ms", 0, "publish -> queryable");
+		snprintf(note, sizeof(note), "p50 latency %.1f ms", p50);
+		add_row("writer CPU at a steady 1000 points/s", cpu * 100000.0 /
+		    (double)lat_fast, "s/100k", 0, note);
+	}
 
 	proc_stats(w.proc.pid, &ps);
 	add_row("writer RSS idle (after start)", idle_rss, "MB", 0, NULL);

@@ -52,13 +52,13 @@ void hbt_write_file(const char *path, const char *text);
 
 /* ---- child processes ---- */
 
-#define HBT_MAX_ARGS 12
+#define HBT_MAX_ARGS 24
 
 struct hbt_proc {
 	pid_t pid;
 	char name[64];
 	char log[512];
-	char args[HBT_MAX_ARGS][512];
+	char args[HBT_MAX_ARGS][256];
 	char *argv[HBT_MAX_ARGS + 1];
 };
 
