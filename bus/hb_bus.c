@@ -1,8 +1,12 @@
 /*
  * hb_bus: paho MQTTAsync handed over to the libevent loop.
  *
- * Threads: paho's callbacks (any thread) only ever touch the mailbox, under
- * its lock. Everything else in this file runs on the loop thread.
+ * Threads: paho calls messageArrived with its own client mutex held, and our
+ * callback may wait there for room in the mailbox (back-pressure). So the
+ * loop thread never calls paho itself: publishes, subscriptions, connects
+ * and disconnects go through an outbox to one bus worker thread, the only
+ * caller of paho after creation. paho's callbacks only touch the mailbox.
+ * Everything else in this file runs on the loop thread.
  */
 #include "hb_bus.h"
 #include "hb_log.h"
@@ -27,6 +31,7 @@ enum mail_kind {
 	MAIL_DISCONNECTED,
 	MAIL_SUB_RESULT,
 	MAIL_PUB_FAILED,
+	MAIL_PUB_REFUSED,	/* paho's buffer was full */
 };
 
 struct mail {
@@ -42,6 +47,27 @@ struct mail {
 };
 
 TAILQ_HEAD(mail_list, mail);
+
+/* Work for the bus worker thread. */
+enum cmd_kind {
+	CMD_PUBLISH,
+	CMD_SUBSCRIBE,
+	CMD_CONNECT,
+	CMD_DISCONNECT,
+};
+
+struct cmd {
+	TAILQ_ENTRY(cmd) entry;
+	enum cmd_kind kind;
+	int qos;
+	int retain;
+	size_t len;
+	char *topic;
+	char *payload;
+	char data[];	/* topic NUL payload */
+};
+
+TAILQ_HEAD(cmd_list, cmd);
 
 enum bus_state {
 	ST_CONNECTING,
@@ -75,6 +101,15 @@ struct hb_bus {
 	int efd;
 	struct event *ev_mail;
 	struct event *ev_drain;	/* the coalescing delay */
+
+	/* outbox: loop thread -> bus worker thread */
+	pthread_t worker;
+	bool worker_running;
+	pthread_mutex_t out_lock;
+	pthread_cond_t out_cond;
+	struct cmd_list out;
+	size_t out_count;
+	bool out_stop;
 
 	/* loop thread only */
 	enum bus_state state;
@@ -325,6 +360,141 @@ on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	post(bus, m, false);
 }
 
+/* ---------------- the bus worker thread ---------------- */
+
+static void worker_connect(struct hb_bus *bus);
+
+static struct cmd *
+cmd_new(enum cmd_kind kind, const char *topic, const void *payload, size_t len)
+{
+	size_t tl = topic ? strlen(topic) : 0;
+	struct cmd *c = hb_xmalloc(sizeof(*c) + tl + len + 2);
+
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->topic = c->data;
+	if (tl)
+		memcpy(c->topic, topic, tl);
+	c->topic[tl] = '\0';
+	c->payload = c->data + tl + 1;
+	if (len)
+		memcpy(c->payload, payload, len);
+	c->payload[len] = '\0';
+	c->len = len;
+	return c;
+}
+
+/* Loop thread: hands a command to the worker. Never waits on paho. */
+static void
+enqueue(struct hb_bus *bus, struct cmd *c)
+{
+	pthread_mutex_lock(&bus->out_lock);
+	TAILQ_INSERT_TAIL(&bus->out, c, entry);
+	bus->out_count++;
+	pthread_cond_signal(&bus->out_cond);
+	pthread_mutex_unlock(&bus->out_lock);
+}
+
+static void
+worker_publish(struct hb_bus *bus, struct cmd *c)
+{
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	msg.payload = c->payload;
+	msg.payloadlen = (int)c->len;
+	msg.qos = c->qos;
+	msg.retained = c->retain;
+	if (c->qos > 0) {
+		ro.onFailure5 = on_pub_fail;
+		ro.context = bus;
+	}
+	rc = MQTTAsync_sendMessage(bus->client, c->topic, &msg, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		struct mail *m = mail_new(MAIL_PUB_REFUSED, c->topic, strlen(c->topic),
+		    NULL, 0);
+
+		m->code = rc;
+		post(bus, m, false);
+	}
+}
+
+static void
+worker_subscribe(struct hb_bus *bus, struct cmd *c)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	size_t fl = strlen(c->topic);
+	struct sub_ctx *sc = hb_xmalloc(sizeof(*sc) + fl + 1);
+
+	sc->bus = bus;
+	memcpy(sc->filter, c->topic, fl + 1);
+	ro.onSuccess5 = on_sub_ok;
+	ro.onFailure5 = on_sub_fail;
+	ro.context = sc;
+	if (MQTTAsync_subscribe(bus->client, c->topic, c->qos, &ro) !=
+	    MQTTASYNC_SUCCESS) {
+		/* reported as refused; re-sent on the next connect */
+		on_sub_fail(sc, NULL);
+	}
+}
+
+static void
+worker_disconnect(struct hb_bus *bus)
+{
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer5;
+
+	dopts.timeout = 3000;
+	dopts.onSuccess5 = on_disconnect_done;
+	dopts.onFailure5 = on_disconnect_fail;
+	dopts.context = bus;
+	if (MQTTAsync_disconnect(bus->client, &dopts) != MQTTASYNC_SUCCESS)
+		post(bus, mail_new(MAIL_DISCONNECTED, "", 0, NULL, 0), false);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct hb_bus *bus = arg;
+	struct cmd_list batch;
+	struct cmd *c;
+
+	for (;;) {
+		TAILQ_INIT(&batch);
+		pthread_mutex_lock(&bus->out_lock);
+		while (TAILQ_EMPTY(&bus->out) && !bus->out_stop)
+			pthread_cond_wait(&bus->out_cond, &bus->out_lock);
+		if (bus->out_stop) {
+			pthread_mutex_unlock(&bus->out_lock);
+			break;
+		}
+		TAILQ_CONCAT(&batch, &bus->out, entry);
+		pthread_mutex_unlock(&bus->out_lock);
+		while ((c = TAILQ_FIRST(&batch)) != NULL) {
+			TAILQ_REMOVE(&batch, c, entry);
+			switch (c->kind) {
+			case CMD_PUBLISH:
+				worker_publish(bus, c);
+				break;
+			case CMD_SUBSCRIBE:
+				worker_subscribe(bus, c);
+				break;
+			case CMD_CONNECT:
+				worker_connect(bus);
+				break;
+			case CMD_DISCONNECT:
+				worker_disconnect(bus);
+				break;
+			}
+			free(c);
+			pthread_mutex_lock(&bus->out_lock);
+			bus->out_count--;
+			pthread_mutex_unlock(&bus->out_lock);
+		}
+	}
+	return NULL;
+}
+
 /* ---------------- loop thread ---------------- */
 
 static void start_connect(struct hb_bus *bus);
@@ -350,21 +520,10 @@ on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 static void
 send_subscription(struct hb_bus *bus, const struct sub *s)
 {
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	size_t fl = strlen(s->filter);
-	struct sub_ctx *sc = hb_xmalloc(sizeof(*sc) + fl + 1);
-	int rc;
+	struct cmd *c = cmd_new(CMD_SUBSCRIBE, s->filter, NULL, 0);
 
-	sc->bus = bus;
-	memcpy(sc->filter, s->filter, fl + 1);
-	ro.onSuccess5 = on_sub_ok;
-	ro.onFailure5 = on_sub_fail;
-	ro.context = sc;
-	rc = MQTTAsync_subscribe(bus->client, s->filter, s->qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		hb_warn("bus subscribe filter=\"%s\" failed rc=%d", s->filter, rc);
-		free(sc);
-	}
+	c->qos = s->qos;
+	enqueue(bus, c);
 }
 
 static void
@@ -501,6 +660,14 @@ dispatch(struct hb_bus *bus, struct mail *m)
 	case MAIL_PUB_FAILED:
 		hb_debug("bus publish failed code=%d", m->code);
 		break;
+	case MAIL_PUB_REFUSED:
+		bus->refused++;
+		if (bus->m_refused)
+			hb_counter_add(bus->m_refused, 1);
+		hb_log_limited(&bus->connect_log, HB_LOG_WARN, "bus publish refused "
+		    "topic=\"%s\" rc=%d (buffer full while disconnected: bus.queue_max)",
+		    m->topic, m->code);
+		break;
 	}
 }
 
@@ -546,8 +713,9 @@ on_mail(evutil_socket_t fd, short what, void *arg)
 	drain(fd, what, arg);
 }
 
+/* Worker thread: builds the connect options and starts connecting. */
 static void
-start_connect(struct hb_bus *bus)
+worker_connect(struct hb_bus *bus)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
@@ -556,9 +724,6 @@ start_connect(struct hb_bus *bus)
 	MQTTProperty p;
 	int rc;
 
-	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
-		return;
-	bus->state = ST_CONNECTING;
 	co.keepAliveInterval = bus->cfg.keepalive_s;
 	co.cleanstart = bus->opts.persistent ? 0 : 1;
 	co.connectTimeout = 10;
@@ -593,10 +758,23 @@ start_connect(struct hb_bus *bus)
 	rc = MQTTAsync_connect(bus->client, &co);
 	MQTTProperties_free(&props);
 	if (rc != MQTTASYNC_SUCCESS) {
-		hb_log_limited(&bus->connect_log, HB_LOG_WARN,
-		    "bus connect could not start broker=%s rc=%d", bus->uri, rc);
-		schedule_reconnect(bus);
+		char why[64];
+		struct mail *m;
+
+		snprintf(why, sizeof(why), "connect could not start (rc=%d)", rc);
+		m = mail_new(MAIL_CONNECT_FAILED, why, strlen(why), NULL, 0);
+		m->code = rc;
+		post(bus, m, false);
 	}
+}
+
+static void
+start_connect(struct hb_bus *bus)
+{
+	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
+		return;
+	bus->state = ST_CONNECTING;
+	enqueue(bus, cmd_new(CMD_CONNECT, NULL, NULL, 0));
 }
 
 struct hb_bus *
@@ -619,6 +797,9 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_cond_init(&bus->room, NULL);
 	TAILQ_INIT(&bus->mail);
+	pthread_mutex_init(&bus->out_lock, NULL);
+	pthread_cond_init(&bus->out_cond, NULL);
+	TAILQ_INIT(&bus->out);
 	hb_backoff_init(&bus->backoff, bc->reconnect_min_ms, bc->reconnect_max_ms);
 	hb_ratelimit_init(&bus->connect_log, 6, 3);
 	bus->efd = -1;
@@ -672,6 +853,11 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	}
 	MQTTAsync_setCallbacks(bus->client, bus, on_paho_lost, on_paho_message, NULL);
 	MQTTAsync_setDisconnected(bus->client, bus, on_paho_disconnected);
+	if (pthread_create(&bus->worker, NULL, worker_main, bus) != 0) {
+		snprintf(err, errlen, "bus: cannot start the bus thread");
+		goto err;
+	}
+	bus->worker_running = true;
 	start_connect(bus);
 	return bus;
 err:
@@ -686,10 +872,25 @@ hb_bus_free(struct hb_bus *bus)
 
 	if (bus == NULL)
 		return;
+	struct cmd *c;
+
+	/* Unblock paho's receive thread, then stop the worker (which may be
+	 * waiting for paho's mutex held by that thread), then paho itself. */
 	pthread_mutex_lock(&bus->lock);
 	bus->closing = true;
 	pthread_cond_broadcast(&bus->room);
 	pthread_mutex_unlock(&bus->lock);
+	if (bus->worker_running) {
+		pthread_mutex_lock(&bus->out_lock);
+		bus->out_stop = true;
+		pthread_cond_signal(&bus->out_cond);
+		pthread_mutex_unlock(&bus->out_lock);
+		pthread_join(bus->worker, NULL);
+	}
+	while ((c = TAILQ_FIRST(&bus->out)) != NULL) {
+		TAILQ_REMOVE(&bus->out, c, entry);
+		free(c);
+	}
 	if (bus->client) {
 		if (MQTTAsync_isConnected(bus->client))
 			MQTTAsync_disconnect(bus->client, NULL);
@@ -717,6 +918,8 @@ hb_bus_free(struct hb_bus *bus)
 	hb_bus_config_free(&bus->cfg);
 	pthread_mutex_destroy(&bus->lock);
 	pthread_cond_destroy(&bus->room);
+	pthread_mutex_destroy(&bus->out_lock);
+	pthread_cond_destroy(&bus->out_cond);
 	free(bus);
 }
 
@@ -742,34 +945,29 @@ int
 hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
     size_t len, int qos, bool retain)
 {
-	MQTTAsync_message msg = MQTTAsync_message_initializer;
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc;
+	struct cmd *c;
+	size_t queued;
 
 	if (bus->state == ST_CLOSED || len > 256 * 1024 * 1024 ||
-	    strpbrk(topic, "+#") != NULL || *topic == '\0') {
-		rc = -1;
+	    strpbrk(topic, "+#") != NULL || *topic == '\0')
 		goto refused;
-	}
-	msg.payload = (void *)(uintptr_t)payload;
-	msg.payloadlen = (int)len;
-	msg.qos = qos;
-	msg.retained = retain ? 1 : 0;
-	if (qos > 0) {
-		ro.onFailure5 = on_pub_fail;
-		ro.context = bus;
-	}
-	rc = MQTTAsync_sendMessage(bus->client, topic, &msg, &ro);
-	if (rc == MQTTASYNC_SUCCESS) {
-		if (bus->m_published)
-			hb_counter_add(bus->m_published, 1);
-		return 0;
-	}
+	pthread_mutex_lock(&bus->out_lock);
+	queued = bus->out_count;
+	pthread_mutex_unlock(&bus->out_lock);
+	if (queued >= (size_t)bus->cfg.queue_max)
+		goto refused;
+	c = cmd_new(CMD_PUBLISH, topic, payload, len);
+	c->qos = qos;
+	c->retain = retain ? 1 : 0;
+	enqueue(bus, c);
+	if (bus->m_published)
+		hb_counter_add(bus->m_published, 1);
+	return 0;
 refused:
 	bus->refused++;
 	if (bus->m_refused)
 		hb_counter_add(bus->m_refused, 1);
-	hb_debug("bus publish refused topic=\"%s\" rc=%d", topic, rc);
+	hb_debug("bus publish refused topic=\"%s\"", topic);
 	return -1;
 }
 
@@ -798,7 +996,6 @@ on_done_timer(evutil_socket_t fd, short what, void *arg)
 void
 hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg)
 {
-	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer5;
 	bool was_connected = bus->state == ST_CONNECTED;
 
 	bus->done = done;
@@ -809,12 +1006,9 @@ hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg)
 		publish_status(bus, "offline");
 	bus->state = ST_SHUTTING;
 	if (was_connected) {
-		dopts.timeout = 3000;
-		dopts.onSuccess5 = on_disconnect_done;
-		dopts.onFailure5 = on_disconnect_fail;
-		dopts.context = bus;
-		if (MQTTAsync_disconnect(bus->client, &dopts) == MQTTASYNC_SUCCESS)
-			return;
+		/* after the offline status, in order, on the worker */
+		enqueue(bus, cmd_new(CMD_DISCONNECT, NULL, NULL, 0));
+		return;
 	}
 	/* Not connected: finish on the next loop turn, never from inside. */
 	bus->ev_done = evtimer_new(bus->base, on_done_timer, bus);
@@ -842,16 +1036,13 @@ hb_bus_instance(const struct hb_bus *bus)
 int
 hb_bus_pending(const struct hb_bus *bus)
 {
-	MQTTAsync_token *tokens = NULL;
-	int n = 0;
+	struct hb_bus *b = (struct hb_bus *)(uintptr_t)bus;
+	size_t n;
 
-	if (MQTTAsync_getPendingTokens(bus->client, &tokens) == MQTTASYNC_SUCCESS &&
-	    tokens) {
-		while (tokens[n] != -1)
-			n++;
-		MQTTAsync_free(tokens);
-	}
-	return n;
+	pthread_mutex_lock(&b->out_lock);
+	n = b->out_count;
+	pthread_mutex_unlock(&b->out_lock);
+	return (int)n;
 }
 
 unsigned long long

@@ -112,7 +112,7 @@ void hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg);
 bool hb_bus_connected(const struct hb_bus *bus);
 const char *hb_bus_prefix(const struct hb_bus *bus);
 const char *hb_bus_instance(const struct hb_bus *bus);
-/* Messages buffered by paho while disconnected or waiting to be sent. */
+/* Publishes handed to the bus thread and not yet passed to paho. */
 int hb_bus_pending(const struct hb_bus *bus);
 /* Publishes refused since start. */
 unsigned long long hb_bus_refused(const struct hb_bus *bus);

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,10 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		    HB_DEFAULT_CONFIG);
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
+	 * from mmap so that they go back to the system when freed. */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	app->base = event_base_new();
 	if (app->base == NULL) {

@@ -41,8 +41,11 @@ hb_sqlite_open(const char *path, const char *const *migrations, size_t n,
 		goto err;
 	}
 	sqlite3_busy_timeout(db, 5000);
+	/* WAL + NORMAL: a commit survives a crash of the process; the cache and
+	 * the WAL file are kept small, these are queues, not databases. */
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	    "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK) {
+	    "PRAGMA foreign_keys=ON; PRAGMA cache_size=-1024;"
+	    "PRAGMA journal_size_limit=8388608;", NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot set up %s: %s (is it a SQLite file?)",
 		    path, msg ? msg : "?");
 		goto err;

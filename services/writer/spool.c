@@ -31,7 +31,7 @@ static const char *const migrations[] = {
  * The last few batches committed stay in memory until they are first sent,
  * so that the normal path never reads back from SQLite what it just wrote.
  */
-#define RECENT 4
+#define RECENT 2
 
 struct spool {
 	sqlite3 *db;
