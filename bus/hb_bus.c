@@ -16,6 +16,7 @@
 #include <MQTTAsync.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -109,7 +110,18 @@ struct hb_bus {
 	pthread_cond_t out_cond;
 	struct cmd_list out;
 	size_t out_count;
-	bool out_stop;
+	atomic_bool out_stop;	/* read by the worker under fly_lock too */
+
+	/*
+	 * QoS 1 publishes not yet acknowledged. paho 1.3.12's send thread, once
+	 * the broker's receive maximum is reached, sleeps up to a second unless
+	 * another publish wakes it (fixed upstream after 1.3.12); the worker
+	 * keeps under the limit so that paho never gets there.
+	 */
+	pthread_mutex_t fly_lock;
+	pthread_cond_t fly_cond;
+	int inflight;
+	int server_receive_max;	/* from CONNACK; 65535 when absent */
 
 	/* loop thread only */
 	enum bus_state state;
@@ -288,6 +300,18 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 {
 	struct hb_bus *bus = ctx;
 	struct mail *m = mail_new(MAIL_CONNECTED, "", 0, NULL, 0);
+	int rmax = 65535;
+
+	if (resp && MQTTProperties_hasProperty(&resp->properties,
+	    MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+		rmax = MQTTProperties_getNumericValue(&resp->properties,
+		    MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+	pthread_mutex_lock(&bus->fly_lock);
+	bus->server_receive_max = rmax > 0 ? rmax : 65535;
+	/* what was in flight before a reconnect is re-sent or gone */
+	bus->inflight = 0;
+	pthread_cond_broadcast(&bus->fly_cond);
+	pthread_mutex_unlock(&bus->fly_lock);
 
 	m->code = resp ? resp->alt.connect.sessionPresent : 0;
 	post(bus, m, false);
@@ -351,10 +375,29 @@ on_sub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 }
 
 static void
+landed(struct hb_bus *bus)
+{
+	pthread_mutex_lock(&bus->fly_lock);
+	if (bus->inflight > 0)
+		bus->inflight--;
+	pthread_cond_signal(&bus->fly_cond);
+	pthread_mutex_unlock(&bus->fly_lock);
+}
+
+static void
+on_pub_ok(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)resp;
+	landed(ctx);
+}
+
+static void
 on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
 	struct hb_bus *bus = ctx;
 	struct mail *m = mail_new(MAIL_PUB_FAILED, "", 0, NULL, 0);
+
+	landed(bus);
 
 	m->code = resp ? resp->code : -1;
 	post(bus, m, false);
@@ -407,10 +450,30 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 	msg.qos = c->qos;
 	msg.retained = c->retain;
 	if (c->qos > 0) {
+		struct timespec until;
+
+		ro.onSuccess5 = on_pub_ok;
 		ro.onFailure5 = on_pub_fail;
 		ro.context = bus;
+		/* stay under the broker's receive maximum (see fly_lock); never
+		 * longer than 200 ms, in case an acknowledgement got lost */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&bus->fly_lock);
+		while (bus->inflight >= bus->server_receive_max -
+		    bus->server_receive_max / 10 - 1 && !bus->out_stop &&
+		    pthread_cond_timedwait(&bus->fly_cond, &bus->fly_lock, &until) == 0)
+			;
+		bus->inflight++;
+		pthread_mutex_unlock(&bus->fly_lock);
 	}
 	rc = MQTTAsync_sendMessage(bus->client, c->topic, &msg, &ro);
+	if (rc != MQTTASYNC_SUCCESS && c->qos > 0)
+		landed(bus);
 	if (rc != MQTTASYNC_SUCCESS) {
 		struct mail *m = mail_new(MAIL_PUB_REFUSED, c->topic, strlen(c->topic),
 		    NULL, 0);
@@ -800,6 +863,9 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	pthread_mutex_init(&bus->out_lock, NULL);
 	pthread_cond_init(&bus->out_cond, NULL);
 	TAILQ_INIT(&bus->out);
+	pthread_mutex_init(&bus->fly_lock, NULL);
+	pthread_cond_init(&bus->fly_cond, NULL);
+	bus->server_receive_max = 65535;
 	hb_backoff_init(&bus->backoff, bc->reconnect_min_ms, bc->reconnect_max_ms);
 	hb_ratelimit_init(&bus->connect_log, 6, 3);
 	bus->efd = -1;
@@ -885,6 +951,9 @@ hb_bus_free(struct hb_bus *bus)
 		bus->out_stop = true;
 		pthread_cond_signal(&bus->out_cond);
 		pthread_mutex_unlock(&bus->out_lock);
+		pthread_mutex_lock(&bus->fly_lock);
+		pthread_cond_broadcast(&bus->fly_cond);
+		pthread_mutex_unlock(&bus->fly_lock);
 		pthread_join(bus->worker, NULL);
 	}
 	while ((c = TAILQ_FIRST(&bus->out)) != NULL) {
@@ -920,6 +989,8 @@ hb_bus_free(struct hb_bus *bus)
 	pthread_cond_destroy(&bus->room);
 	pthread_mutex_destroy(&bus->out_lock);
 	pthread_cond_destroy(&bus->out_cond);
+	pthread_mutex_destroy(&bus->fly_lock);
+	pthread_cond_destroy(&bus->fly_cond);
 	free(bus);
 }
 

@@ -382,8 +382,7 @@ main(int argc, char **argv)
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
 	HBT_REQUIRE(hbt_influx_start(&ix, NULL) == 0, "influxd");
 	hbt_influx_create_db(&ix, "homebus");
-	hbt_writer_config(&cfg, "writer", broker.port, ix.url, http, NULL,
-	    "\"heartbeat_s\": 30");
+	hbt_writer_config(&cfg, "writer", broker.port, ix.url, http, NULL, NULL);
 	HBT_REQUIRE(hbt_service_start(&w, "writer", "writer", cfg.data, http) == 0,
 	    "writer");
 	HBT_WAIT(hbt_metric(http, "homebus_writer_bus_connected") == 1, 10000);

@@ -962,8 +962,9 @@ load_thread(void *arg)
 			if (due > now)
 				hbt_sleep_ms(due - now);
 		}
-		/* Keep at most 20k points unacknowledged. */
-		while (atomic_load(&l->published) - atomic_load(&l->acked) > 20000 &&
+		/* At most 900 points unacknowledged: under the broker's receive
+		 * maximum (1000), past which paho 1.3.12's send thread stalls. */
+		while (atomic_load(&l->published) - atomic_load(&l->acked) > 900 &&
 		    !atomic_load(&l->stop))
 			hbt_sleep_ms(1);
 		hb_buf_reset(&payload);
@@ -1164,7 +1165,8 @@ hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
 	    "{\"data_dir\": \"%s/%s\",\n"
 	    " \"log\": {\"format\": \"text\"},\n"
 	    " \"bus\": {\"port\": %d, \"client_id\": \"%s\", \"instance\": \"%s\",\n"
-	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000%s%s},\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
+	    "         \"heartbeat_s\": 1%s%s},\n"
 	    " \"writer\": {\"http_port\": %d, \"retry_max_ms\": 2000,\n"
 	    "            \"influx\": {\"url\": \"%s\", \"db\": \"homebus\"}%s%s}}\n",
 	    hbt_dir(), name, broker_port, name, name, bus_extra ? ", " : "",

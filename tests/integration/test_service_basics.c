@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 check_config(const char *json, struct hb_buf *out)
@@ -79,6 +80,33 @@ test_check_config(void)
 	hb_buf_free(&out);
 }
 
+/* deploy/homebus.example.json documents every option: each service takes it. */
+static void
+test_example_config(void)
+{
+	static const char *const services[] = { "writer", "ingest", "health",
+	    "notifier", "deployer" };
+	char bin[600], example[600];
+	char *argv[] = { bin, "--check-config", "-c", example, NULL };
+	struct hb_buf out = { 0 };
+
+	snprintf(example, sizeof(example), "%s/deploy/homebus.example.json",
+	    HBT_SOURCE_DIR);
+	for (size_t i = 0; i < HB_ARRAY_LEN(services); i++) {
+		int rc;
+
+		snprintf(bin, sizeof(bin), "%s/homebus-%s", hbt_bin_dir(), services[i]);
+		if (access(bin, X_OK) != 0)
+			continue;
+		hb_buf_reset(&out);
+		rc = hbt_run(argv, &out, 10000);
+		HBT_CHECK(rc == 0 && strstr(out.data, "configuration OK"),
+		    "homebus-%s --check-config on the example: %d %s", services[i], rc,
+		    out.data);
+	}
+	hb_buf_free(&out);
+}
+
 static void
 test_health_metrics(void)
 {
@@ -133,6 +161,7 @@ main(void)
 {
 	hbt_init("service_basics");
 	test_check_config();
+	test_example_config();
 	test_health_metrics();
 	hbt_exit();
 }
