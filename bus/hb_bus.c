@@ -33,11 +33,13 @@ enum mail_kind {
 	MAIL_SUB_RESULT,
 	MAIL_PUB_FAILED,
 	MAIL_PUB_REFUSED,	/* paho's buffer was full */
+	MAIL_PUB_UNROUTED,	/* acknowledged, but no subscriber took it */
 };
 
 struct mail {
 	TAILQ_ENTRY(mail) entry;
 	enum mail_kind kind;
+	void *ptr;	/* MAIL_PUB_UNROUTED: the struct cmd to publish again */
 	int qos;
 	int retained;
 	int code;
@@ -60,6 +62,8 @@ enum cmd_kind {
 struct cmd {
 	TAILQ_ENTRY(cmd) entry;
 	enum cmd_kind kind;
+	struct hb_bus *bus;
+	int64_t first_ms;	/* first attempt, for unrouted retries */
 	int qos;
 	int retain;
 	size_t len;
@@ -132,6 +136,10 @@ struct hb_bus {
 	struct event *ev_done;
 	struct sub *subs;
 	size_t nsubs;
+	struct cmd_list retry;		/* unrouted publishes waiting to go again */
+	size_t nretry;
+	struct event *ev_retry;
+	struct hb_ratelimit unrouted_log;
 	hb_bus_done_fn done;
 	void *done_arg;
 	int64_t started_ms;
@@ -143,6 +151,8 @@ struct hb_bus {
 	struct hb_counter *m_refused;
 	struct hb_counter *m_connects;
 	struct hb_gauge *m_connected;
+	struct hb_counter *m_retried;
+	struct hb_counter *m_unrouted_dropped;
 };
 
 /* ---------------- configuration ---------------- */
@@ -391,6 +401,43 @@ on_pub_ok(void *ctx, MQTTAsync_successData5 *resp)
 	landed(ctx);
 }
 
+/*
+ * A QoS 1 publish of a service that asked for retries (opts.retry_unrouted_s)
+ * carries its command as context: "no matching subscribers" (the broker
+ * took it and dropped it, e.g. just after a restart, before the writers'
+ * shared subscription is back) or a failure sends it back to the loop.
+ */
+static void
+on_pub_ok_keep(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct cmd *c = ctx;
+	struct hb_bus *bus = c->bus;
+	struct mail *m;
+
+	landed(bus);
+	if (resp == NULL || resp->reasonCode != MQTTREASONCODE_NO_MATCHING_SUBSCRIBERS) {
+		free(c);
+		return;
+	}
+	m = mail_new(MAIL_PUB_UNROUTED, "", 0, NULL, 0);
+	m->ptr = c;
+	post(bus, m, false);
+}
+
+static void
+on_pub_fail_keep(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct cmd *c = ctx;
+	struct hb_bus *bus = c->bus;
+	struct mail *m;
+
+	(void)resp;
+	landed(bus);
+	m = mail_new(MAIL_PUB_UNROUTED, "", 0, NULL, 0);
+	m->ptr = c;
+	post(bus, m, false);
+}
+
 static void
 on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
@@ -438,7 +485,8 @@ enqueue(struct hb_bus *bus, struct cmd *c)
 	pthread_mutex_unlock(&bus->out_lock);
 }
 
-static void
+/* Returns true when paho's callbacks took ownership of c. */
+static bool
 worker_publish(struct hb_bus *bus, struct cmd *c)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
@@ -455,6 +503,12 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 		ro.onSuccess5 = on_pub_ok;
 		ro.onFailure5 = on_pub_fail;
 		ro.context = bus;
+		if (bus->opts.retry_unrouted_s > 0) {
+			ro.onSuccess5 = on_pub_ok_keep;
+			ro.onFailure5 = on_pub_fail_keep;
+			ro.context = c;
+			c->bus = bus;
+		}
 		/* stay under the broker's receive maximum (see fly_lock); never
 		 * longer than 200 ms, in case an acknowledgement got lost */
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -474,6 +528,8 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 	rc = MQTTAsync_sendMessage(bus->client, c->topic, &msg, &ro);
 	if (rc != MQTTASYNC_SUCCESS && c->qos > 0)
 		landed(bus);
+	if (rc == MQTTASYNC_SUCCESS && ro.context == c)
+		return true;	/* the callbacks own it now */
 	if (rc != MQTTASYNC_SUCCESS) {
 		struct mail *m = mail_new(MAIL_PUB_REFUSED, c->topic, strlen(c->topic),
 		    NULL, 0);
@@ -481,6 +537,7 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 		m->code = rc;
 		post(bus, m, false);
 	}
+	return false;
 }
 
 static void
@@ -534,10 +591,12 @@ worker_main(void *arg)
 		TAILQ_CONCAT(&batch, &bus->out, entry);
 		pthread_mutex_unlock(&bus->out_lock);
 		while ((c = TAILQ_FIRST(&batch)) != NULL) {
+			bool kept = false;
+
 			TAILQ_REMOVE(&batch, c, entry);
 			switch (c->kind) {
 			case CMD_PUBLISH:
-				worker_publish(bus, c);
+				kept = worker_publish(bus, c);
 				break;
 			case CMD_SUBSCRIBE:
 				worker_subscribe(bus, c);
@@ -549,7 +608,8 @@ worker_main(void *arg)
 				worker_disconnect(bus);
 				break;
 			}
-			free(c);
+			if (!kept)
+				free(c);
 			pthread_mutex_lock(&bus->out_lock);
 			bus->out_count--;
 			pthread_mutex_unlock(&bus->out_lock);
@@ -624,6 +684,31 @@ on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (bus->state == ST_CONNECTED)
 		send_heartbeat(bus);
+}
+
+/* Sends the unrouted publishes again, in their order, while connected. */
+static void
+on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_bus *bus = arg;
+	struct cmd *c;
+
+	(void)fd;
+	(void)what;
+	if (bus->state != ST_CONNECTED) {
+		struct timeval tv = { 0, 500000 };
+
+		if (!TAILQ_EMPTY(&bus->retry))
+			evtimer_add(bus->ev_retry, &tv);
+		return;
+	}
+	while ((c = TAILQ_FIRST(&bus->retry)) != NULL) {
+		TAILQ_REMOVE(&bus->retry, c, entry);
+		bus->nretry--;
+		if (bus->m_retried)
+			hb_counter_add(bus->m_retried, 1);
+		enqueue(bus, c);
+	}
 }
 
 static void
@@ -723,6 +808,28 @@ dispatch(struct hb_bus *bus, struct mail *m)
 	case MAIL_PUB_FAILED:
 		hb_debug("bus publish failed code=%d", m->code);
 		break;
+	case MAIL_PUB_UNROUTED: {
+		struct cmd *c = m->ptr;
+
+		if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
+		    bus->state == ST_CLOSED || bus->nretry >= (size_t)bus->cfg.queue_max) {
+			if (bus->m_unrouted_dropped)
+				hb_counter_add(bus->m_unrouted_dropped, 1);
+			hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
+			    "message nobody subscribed to for %ds topic=\"%s\" (is the "
+			    "writer running?)", bus->opts.retry_unrouted_s, c->topic);
+			free(c);
+			break;
+		}
+		TAILQ_INSERT_TAIL(&bus->retry, c, entry);
+		bus->nretry++;
+		if (!evtimer_pending(bus->ev_retry, NULL)) {
+			struct timeval tv = { 0, 500000 };
+
+			evtimer_add(bus->ev_retry, &tv);
+		}
+		break;
+	}
 	case MAIL_PUB_REFUSED:
 		bus->refused++;
 		if (bus->m_refused)
@@ -883,6 +990,9 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	}
 	bus->ev_mail = event_new(base, bus->efd, EV_READ | EV_PERSIST, on_mail, bus);
 	bus->ev_drain = evtimer_new(base, drain, bus);
+	bus->ev_retry = evtimer_new(base, on_retry_timer, bus);
+	TAILQ_INIT(&bus->retry);
+	hb_ratelimit_init(&bus->unrouted_log, 6, 2);
 	bus->ev_reconnect = evtimer_new(base, on_reconnect_timer, bus);
 	bus->ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, bus);
 	event_add(bus->ev_mail, NULL);
@@ -902,6 +1012,13 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 		    "Successful connections to the broker.", NULL);
 		bus->m_connected = hb_metrics_gauge(metrics, "bus_connected",
 		    "1 when connected to the broker.", NULL);
+		bus->m_retried = hb_metrics_counter(metrics, "bus_publish_retried_total",
+		    "QoS 1 publishes sent again: no subscriber took them, or the "
+		    "connection failed under them.", NULL);
+		bus->m_unrouted_dropped = hb_metrics_counter(metrics,
+		    "bus_publish_unrouted_dropped_total",
+		    "Publishes given up after bus retry_unrouted_s without a subscriber.",
+		    NULL);
 	}
 
 	cro.sendWhileDisconnected = 1;
@@ -973,6 +1090,12 @@ hb_bus_free(struct hb_bus *bus)
 		event_free(bus->ev_mail);
 	if (bus->ev_drain)
 		event_free(bus->ev_drain);
+	if (bus->ev_retry)
+		event_free(bus->ev_retry);
+	while ((c = TAILQ_FIRST(&bus->retry)) != NULL) {
+		TAILQ_REMOVE(&bus->retry, c, entry);
+		free(c);
+	}
 	if (bus->ev_reconnect)
 		event_free(bus->ev_reconnect);
 	if (bus->ev_heartbeat)
@@ -1028,6 +1151,7 @@ hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
 	if (queued >= (size_t)bus->cfg.queue_max)
 		goto refused;
 	c = cmd_new(CMD_PUBLISH, topic, payload, len);
+	c->first_ms = hb_mono_ms();
 	c->qos = qos;
 	c->retain = retain ? 1 : 0;
 	enqueue(bus, c);

@@ -69,6 +69,14 @@ struct hb_bus_opts {
 	 * bound, not a timer a lone message waits for beyond it.
 	 */
 	int coalesce_us;
+	/*
+	 * For QoS 1 publishes that must reach a subscriber (points): when the
+	 * broker answers "no matching subscribers" (after a broker restart
+	 * mosquitto 2.0 has forgotten shared subscriptions until the writers
+	 * re-subscribe) or the publish fails, send it again every 0.5 s for
+	 * up to this many seconds, then drop and count it. 0: off.
+	 */
+	int retry_unrouted_s;
 	hb_bus_message_fn on_message;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */

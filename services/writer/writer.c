@@ -124,7 +124,13 @@ hb_writer_new(struct hb_app *app)
 	w->batch_size = hb_cfg_int(cfg, "writer.batch_size", 5000, 1, 1000000);
 	w->flush_interval_ms = hb_cfg_int(cfg, "writer.flush_interval_ms", 1000, 1,
 	    600000);
-	s = hb_cfg_str(cfg, "writer.share_group", "homebus-writer");
+	/*
+	 * No shared subscription unless asked for: mosquitto 2.0.11 does not
+	 * restore shared subscriptions from its store after a restart, so until
+	 * the writers subscribe again the broker routes points to nobody (and
+	 * acknowledges them). A plain subscription is restored with the session.
+	 */
+	s = hb_cfg_str(cfg, "writer.share_group", "");
 	if (*s && !hb_topic_level_ok(s))
 		hb_cfg_error(cfg, "writer.share_group", "\"%s\" must be one topic "
 		    "level (no '/', '+', '#'), or \"\" for no shared subscription", s);

@@ -916,12 +916,31 @@ struct load_ctx {
 	int count;
 };
 
+/* Publishes the broker took but routed to nobody, to send again (as a
+ * homebus publisher does: bus opts.retry_unrouted_s). */
+static pthread_mutex_t retry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct load_ctx *retry_list[4096];
+static size_t nretry;
+
 static void
 load_acked(void *ctx, MQTTAsync_successData5 *r)
 {
 	struct load_ctx *c = ctx;
 
-	(void)r;
+	if (r && r->reasonCode == MQTTREASONCODE_NO_MATCHING_SUBSCRIBERS) {
+		pthread_mutex_lock(&retry_lock);
+		if (nretry < HB_ARRAY_LEN(retry_list)) {
+			retry_list[nretry++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&retry_lock);
+		if (c == NULL) {
+			atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted, 1);
+			atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted_total, 1);
+			return;
+		}
+		c = ctx;
+	}
 	for (int i = 0; i < c->count; i++)
 		c->l->acked_map[c->first + i] = 1;
 	atomic_fetch_add(&c->l->acked, c->count);
@@ -933,8 +952,42 @@ load_acked(void *ctx, MQTTAsync_successData5 *r)
 static void
 load_failed(void *ctx, MQTTAsync_failureData5 *r)
 {
+	struct load_ctx *c = ctx;
+
 	(void)r;
+	atomic_fetch_add(&c->l->failed, c->count);
 	free(ctx);
+}
+
+/* Sends one message of points [first, first + n). */
+static int
+load_send(struct hbt_load *l, struct load_ctx *c, struct hb_buf *payload,
+    int64_t base_ns)
+{
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	hb_buf_reset(payload);
+	for (int i = 0; i < c->count; i++) {
+		long seq = c->first + i;
+
+		hb_buf_printf(payload, "%s,gen=%s seq=%ldi,v=%ld.5", l->measurement,
+		    l->gen, seq, seq % 1000);
+		if (l->explicit_time)
+			hb_buf_printf(payload, " %lld", (long long)(base_ns + seq));
+		hb_buf_putc(payload, '\n');
+	}
+	msg.payload = payload->data;
+	msg.payloadlen = (int)payload->len - 1;
+	msg.qos = l->qos;
+	ro.onSuccess5 = load_acked;
+	ro.onFailure5 = load_failed;
+	ro.context = c;
+	while ((rc = MQTTAsync_sendMessage(l->client, l->topic, &msg, &ro)) !=
+	    MQTTASYNC_SUCCESS && !atomic_load(&l->stop))
+		hbt_sleep_ms(5);
+	return rc;
 }
 
 static void *
@@ -946,14 +999,26 @@ load_thread(void *arg)
 	long seq = 0;
 
 	l->started_ms = hb_mono_ms();
-	while (seq < l->points && !atomic_load(&l->stop)) {
-		MQTTAsync_message msg = MQTTAsync_message_initializer;
-		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	while ((seq < l->points || atomic_load(&l->unrouted) > 0 || nretry > 0) &&
+	    !atomic_load(&l->stop)) {
 		struct load_ctx *c;
 		int n = (int)(l->points - seq < l->lines_per_msg ? l->points - seq :
 		    l->lines_per_msg);
-		int rc;
 
+		/* what the broker routed to nobody goes again first */
+		pthread_mutex_lock(&retry_lock);
+		c = nretry ? retry_list[--nretry] : NULL;
+		pthread_mutex_unlock(&retry_lock);
+		if (c) {
+			atomic_fetch_sub(&l->unrouted, 1);
+			hbt_sleep_ms(20);
+			load_send(l, c, &payload, base_ns);
+			continue;
+		}
+		if (seq >= l->points) {
+			hbt_sleep_ms(5);
+			continue;
+		}
 		if (l->points_per_s > 0) {
 			int64_t due = l->started_ms +
 			    (int64_t)((double)seq * 1000.0 / l->points_per_s);
@@ -964,31 +1029,14 @@ load_thread(void *arg)
 		}
 		/* At most 900 points unacknowledged: under the broker's receive
 		 * maximum (1000), past which paho 1.3.12's send thread stalls. */
-		while (atomic_load(&l->published) - atomic_load(&l->acked) > 900 &&
-		    !atomic_load(&l->stop))
+		while (atomic_load(&l->published) - atomic_load(&l->acked) -
+		    atomic_load(&l->failed) > 900 && !atomic_load(&l->stop))
 			hbt_sleep_ms(1);
-		hb_buf_reset(&payload);
-		for (int i = 0; i < n; i++) {
-			hb_buf_printf(&payload, "%s,gen=%s seq=%ldi,v=%ld.5", l->measurement,
-			    l->gen, seq + i, (seq + i) % 1000);
-			if (l->explicit_time)
-				hb_buf_printf(&payload, " %lld", (long long)(base_ns + seq + i));
-			hb_buf_putc(&payload, '\n');
-		}
 		c = hb_xmalloc(sizeof(*c));
 		c->l = l;
 		c->first = seq;
 		c->count = n;
-		msg.payload = payload.data;
-		msg.payloadlen = (int)payload.len - 1;
-		msg.qos = l->qos;
-		ro.onSuccess5 = load_acked;
-		ro.onFailure5 = load_failed;
-		ro.context = c;
-		while ((rc = MQTTAsync_sendMessage(l->client, l->topic, &msg, &ro)) !=
-		    MQTTASYNC_SUCCESS && !atomic_load(&l->stop))
-			hbt_sleep_ms(5);
-		if (rc != MQTTASYNC_SUCCESS) {
+		if (load_send(l, c, &payload, base_ns) != MQTTASYNC_SUCCESS) {
 			free(c);
 			break;
 		}
@@ -1046,7 +1094,13 @@ hbt_load_start(struct hbt_load *l)
 bool
 hbt_load_wait(struct hbt_load *l, int64_t timeout_ms)
 {
-	return HBT_WAIT(atomic_load(&l->acked) >= l->points, timeout_ms);
+	bool done = HBT_WAIT(atomic_load(&l->acked) + atomic_load(&l->failed) >=
+	    l->points && atomic_load(&l->unrouted) == 0, timeout_ms);
+
+	hbt_log("publisher: acked=%ld failed=%ld (broker routed %ld to nobody and "
+	    "they were sent again)", atomic_load(&l->acked), atomic_load(&l->failed),
+	    atomic_load(&l->unrouted_total));
+	return done && atomic_load(&l->acked) >= l->points;
 }
 
 void

@@ -163,6 +163,9 @@ struct hbt_load {
 	/* results */
 	atomic_long published;	/* points handed to paho */
 	atomic_long acked;	/* points the broker acknowledged */
+	atomic_long failed;	/* points whose publish failed */
+	atomic_long unrouted;	/* messages waiting to be sent again */
+	atomic_long unrouted_total;	/* "no matching subscribers" answers */
 	uint8_t *acked_map;	/* per seq */
 	int64_t started_ms, finished_ms;
 	/* internals */

@@ -22,10 +22,12 @@ main(void)
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
 	HBT_REQUIRE(hbt_influx_start(&influx, NULL) == 0, "influxd");
 	HBT_REQUIRE(hbt_influx_create_db(&influx, "homebus") == 0, "database");
-	hbt_writer_config(&cfg, "writer-a", broker.port, influx.url, http1, NULL, NULL);
+	hbt_writer_config(&cfg, "writer-a", broker.port, influx.url, http1,
+	    "\"share_group\": \"homebus-writer\"", NULL);
 	HBT_REQUIRE(hbt_service_start(&w1, "writer", "writer-a", cfg.data, http1) == 0,
 	    "writer a");
-	hbt_writer_config(&cfg, "writer-b", broker.port, influx.url, http2, NULL, NULL);
+	hbt_writer_config(&cfg, "writer-b", broker.port, influx.url, http2,
+	    "\"share_group\": \"homebus-writer\"", NULL);
 	HBT_REQUIRE(hbt_service_start(&w2, "writer", "writer-b", cfg.data, http2) == 0,
 	    "writer b");
 	HBT_REQUIRE(HBT_WAIT(hbt_metric(http1, "homebus_writer_bus_connected") == 1 &&
