@@ -200,6 +200,7 @@ hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
 	    10, 3600000);
 	bc->mailbox_max_bytes = (size_t)hb_cfg_int(cfg, "bus.mailbox_max_kb",
 	    1024, 64, 1048576) * 1024;
+	bc->coalesce_us = (int)hb_cfg_int(cfg, "bus.coalesce_us", -1, -1, 100000);
 }
 
 void
@@ -963,6 +964,8 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	bus->cfg.username = bc->username ? hb_xstrdup(bc->username) : NULL;
 	bus->cfg.password = bc->password ? hb_xstrdup(bc->password) : NULL;
 	bus->opts = *opts;
+	if (bc->coalesce_us >= 0)
+		bus->opts.coalesce_us = bc->coalesce_us;
 	bus->started_ms = hb_mono_ms();
 	pthread_mutex_init(&bus->lock, NULL);
 	pthread_cond_init(&bus->room, NULL);

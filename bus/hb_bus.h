@@ -38,6 +38,7 @@ struct hb_bus_config {
 	int reconnect_min_ms;
 	int reconnect_max_ms;
 	size_t mailbox_max_bytes;
+	int coalesce_us;	/* -1: the service's default (hb_bus_opts) */
 };
 
 /* Reads the bus section; errors go to cfg. `service` names the defaults. */

@@ -888,7 +888,7 @@ hb_writer_start(struct writer *w)
 	bo.service = "writer";
 	bo.persistent = true;
 	bo.receive_max = 1000;
-	bo.coalesce_us = 1000;
+	bo.coalesce_us = 3000;
 	bo.on_message = on_message;
 	bo.on_heartbeat = heartbeat;
 	bo.arg = w;

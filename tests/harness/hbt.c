@@ -467,7 +467,7 @@ hbt_broker_start(struct hbt_broker *b, const char *extra)
 	    "allow_anonymous true\n"
 	    "persistence true\n"
 	    "persistence_location %s/\n"
-	    "autosave_interval 1\n"
+	    "autosave_interval 60\n"
 	    "max_queued_messages 2000000\n"
 	    "max_queued_bytes 0\n"
 	    "queue_qos0_messages true\n"
