@@ -1,0 +1,858 @@
+/*
+ * convert: json, value, ha_statestream and influx messages into points.
+ *
+ * ha_statestream follows Home Assistant's own InfluxDB integration
+ * (homeassistant/components/influxdb, event_to_json) so that dashboards
+ * built on it keep working:
+ *  - states "unknown", "unavailable" and "" make no point;
+ *  - a state that float() reads gives field value; one that
+ *    state_as_number() maps (on, locked, above_horizon, open, home -> 1;
+ *    off, unlocked, unknown, below_horizon, closed, not_home -> 0) gives
+ *    value and the string field state; anything else gives state only;
+ *  - measurement: the unit_of_measurement attribute, else the entity id;
+ *  - tags domain and entity_id (the object id, without the domain);
+ *  - every other attribute a field: a number as float, else <key>_str as a
+ *    string (and <key> as float when the text holds one number, "12.5 kWh").
+ */
+#include "convert.h"
+#include "hb_lp.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---------------- Home Assistant attribute cache ---------------- */
+
+struct ha_cache {
+	json_t *entities;	/* "domain.object_id" -> { attribute: value } */
+	size_t max;
+};
+
+struct ha_cache *
+hb_ha_cache_new(size_t max_entities)
+{
+	struct ha_cache *c = hb_xcalloc(1, sizeof(*c));
+
+	c->entities = json_object();
+	c->max = max_entities;
+	return c;
+}
+
+void
+hb_ha_cache_free(struct ha_cache *c)
+{
+	if (c == NULL)
+		return;
+	json_decref(c->entities);
+	free(c);
+}
+
+size_t
+hb_ha_cache_size(const struct ha_cache *c)
+{
+	return json_object_size(c->entities);
+}
+
+/* ---------------- building one point ---------------- */
+
+struct point {
+	struct hb_buf meas;
+	struct hb_buf tags;	/* ",k=v,..." */
+	struct hb_buf fields;	/* "k=v,..." */
+	int nfields;
+	int64_t time_ns;
+	int skipped;
+	bool bad;		/* a tag could not be encoded: no point */
+};
+
+static void
+point_free(struct point *p)
+{
+	hb_buf_free(&p->meas);
+	hb_buf_free(&p->tags);
+	hb_buf_free(&p->fields);
+}
+
+static void
+point_tag(struct point *p, const char *k, const char *v, size_t vlen)
+{
+	size_t mark = p->tags.len;
+
+	hb_buf_putc(&p->tags, ',');
+	if (hb_lp_put_key(&p->tags, k, strlen(k)) != 0 ||
+	    (hb_buf_putc(&p->tags, '='), hb_lp_put_key(&p->tags, v, vlen)) != 0) {
+		p->tags.len = mark;
+		p->tags.data[mark] = '\0';
+		p->bad = true;
+	}
+}
+
+/* Starts a field "k=" (false, nothing written, if k cannot be encoded). */
+static bool
+field_key(struct point *p, const char *k)
+{
+	size_t mark = p->fields.len;
+
+	if (p->nfields)
+		hb_buf_putc(&p->fields, ',');
+	if (hb_lp_put_key(&p->fields, k, strlen(k)) != 0) {
+		p->fields.len = mark;
+		p->fields.data[mark] = '\0';
+		p->skipped++;
+		return false;
+	}
+	hb_buf_putc(&p->fields, '=');
+	return true;
+}
+
+static void
+field_float(struct point *p, const char *k, double v)
+{
+	size_t mark = p->fields.len;
+
+	if (!isfinite(v)) {
+		p->skipped++;
+		return;
+	}
+	if (!field_key(p, k))
+		return;
+	if (hb_lp_put_float(&p->fields, v) != 0) {
+		p->fields.len = mark;
+		p->fields.data[mark] = '\0';
+		p->skipped++;
+		return;
+	}
+	p->nfields++;
+}
+
+static void
+field_int(struct point *p, const char *k, double v)
+{
+	if (!isfinite(v) || v > 9.2e18 || v < -9.2e18) {
+		p->skipped++;
+		return;
+	}
+	if (!field_key(p, k))
+		return;
+	hb_lp_put_int(&p->fields, (int64_t)llround(v));
+	p->nfields++;
+}
+
+static void
+field_bool(struct point *p, const char *k, bool v)
+{
+	if (!field_key(p, k))
+		return;
+	hb_buf_puts(&p->fields, v ? "true" : "false");
+	p->nfields++;
+}
+
+static void
+field_string(struct point *p, const char *k, const char *v, size_t n)
+{
+	size_t mark = p->fields.len;
+
+	if (!field_key(p, k))
+		return;
+	if (hb_lp_put_string(&p->fields, v, n) != 0) {
+		p->fields.len = mark;
+		p->fields.data[mark] = '\0';
+		p->skipped++;
+		return;
+	}
+	p->nfields++;
+}
+
+/* Appends the finished point; false if it cannot be written. */
+static bool
+point_emit(struct point *p, struct convert_out *out)
+{
+	size_t mark = out->lines.len;
+
+	if (p->bad || p->nfields == 0)
+		return false;
+	if (hb_lp_put_measurement(&out->lines, p->meas.data ? p->meas.data : "",
+	    p->meas.len) != 0)
+		return false;
+	hb_buf_append(&out->lines, p->tags.data ? p->tags.data : "", p->tags.len);
+	hb_buf_putc(&out->lines, ' ');
+	hb_buf_append(&out->lines, p->fields.data, p->fields.len);
+	hb_buf_putc(&out->lines, ' ');
+	hb_buf_put_i64(&out->lines, p->time_ns);
+	hb_buf_putc(&out->lines, '\n');
+	if (out->lines.len - mark > 65536) {
+		out->lines.len = mark;
+		out->lines.data[mark] = '\0';
+		return false;
+	}
+	out->points++;
+	return true;
+}
+
+static int
+fail(struct convert_out *out, enum rule_error e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct convert_out *out, enum rule_error e, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->error = e;
+	va_start(ap, fmt);
+	vsnprintf(out->why, sizeof(out->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Measurement and the rule's tags, from templates. */
+static int
+point_start(struct point *p, const struct convert_in *in, const char *def_meas,
+    struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+
+	p->time_ns = in->now_ns;
+	if (r->measurement.text) {
+		if (hb_rule_expand(&r->measurement, in->caps, in->caplen, in->ncaps,
+		    &p->meas) != 0)
+			return fail(out, ERR_UNENCODABLE, "measurement template");
+	} else if (def_meas)
+		hb_buf_puts(&p->meas, def_meas);
+	if (p->meas.len == 0)
+		return fail(out, ERR_UNENCODABLE, "empty measurement");
+	for (size_t i = 0; i < r->ntags; i++) {
+		struct hb_buf v = { 0 };
+
+		if (hb_rule_expand(&r->tags[i].value, in->caps, in->caplen, in->ncaps,
+		    &v) != 0 || v.len == 0) {
+			hb_buf_free(&v);
+			continue;	/* an empty topic level: no tag */
+		}
+		point_tag(p, r->tags[i].key, v.data, v.len);
+		hb_buf_free(&v);
+	}
+	return 0;
+}
+
+/* ---------------- timestamps ---------------- */
+
+int64_t
+hb_epoch_to_ns(double v)
+{
+	double a = fabs(v);
+
+	if (!isfinite(v) || v < 0)
+		return -1;
+	if (a < 1e11)
+		return (int64_t)(v * 1e9);	/* seconds */
+	if (a < 1e14)
+		return (int64_t)(v * 1e6);	/* milliseconds */
+	if (a < 1e17)
+		return (int64_t)(v * 1e3);	/* microseconds */
+	if (a < 9.2e18)
+		return (int64_t)v;		/* nanoseconds */
+	return -1;
+}
+
+int64_t
+hb_parse_timestamp(const char *s, bool local)
+{
+	struct tm tm;
+	int n = 0, off_sign = 0, oh = 0, om = 0;
+	int64_t frac_ns = 0, secs;
+	double num;
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	num = strtod(s, &end);
+	if (end != s && *end == '\0')
+		return hb_epoch_to_ns(num);
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	s += n;
+	if (*s == '.' || *s == ',') {
+		int64_t scale = 100000000;
+
+		for (s++; isdigit((unsigned char)*s); s++) {
+			frac_ns += (*s - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*s == 'Z' || *s == 'z') {
+		off_sign = 1;
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		int k = 0;
+
+		off_sign = *s == '+' ? 1 : -1;
+		if (sscanf(s + 1, "%2d%n", &oh, &k) != 1)
+			return -1;
+		s += 1 + k;
+		if (*s == ':')
+			s++;
+		if (isdigit((unsigned char)*s)) {
+			if (sscanf(s, "%2d%n", &om, &k) != 1)
+				return -1;
+			s += k;
+		}
+	}
+	if (*s != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+	    tm.tm_year < 1970 || tm.tm_year > 2262)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if (off_sign == 0 && local) {
+		tm.tm_isdst = -1;
+		secs = (int64_t)mktime(&tm);
+	} else {
+		secs = (int64_t)timegm(&tm);
+		if (off_sign)
+			secs -= off_sign * (oh * 3600 + om * 60);
+	}
+	if (secs < 0)
+		return -1;
+	return secs * 1000000000 + frac_ns;
+}
+
+/* ---------------- json ---------------- */
+
+struct flatten {
+	const struct convert_in *in;
+	struct point *p;
+	struct hb_buf name;
+};
+
+static bool
+wanted(const struct rule *r, const char *name)
+{
+	if (r->include.n && !hb_rule_list_match(&r->include, name))
+		return false;
+	return !hb_rule_list_match(&r->exclude, name);
+}
+
+static void
+flatten_value(struct flatten *f, json_t *v, int depth)
+{
+	const struct rule *r = f->in->rule;
+	const char *name = f->name.data ? f->name.data : "";
+	size_t base = f->name.len;
+
+	if (depth > 16) {
+		f->p->skipped++;
+		return;
+	}
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *child;
+
+		json_object_foreach(v, k, child) {
+			f->name.len = base;
+			if (base)
+				hb_buf_putc(&f->name, r->separator);
+			hb_buf_puts(&f->name, k);
+			flatten_value(f, child, depth + 1);
+		}
+		f->name.len = base;
+		if (f->name.data)
+			f->name.data[base] = '\0';
+		return;
+	}
+	case JSON_ARRAY:
+		if (r->arrays == ARR_STRING && wanted(r, name)) {
+			char *text = json_dumps(v, JSON_COMPACT);
+
+			field_string(f->p, name, text, strlen(text));
+			free(text);
+		}
+		return;
+	case JSON_NULL:
+		return;
+	default:
+		break;
+	}
+	if (base == 0 || (r->timestamp_key && strcmp(name, r->timestamp_key) == 0))
+		return;
+	if (hb_rule_list_has(&r->tag_keys, name)) {
+		if (json_is_string(v))
+			point_tag(f->p, name, json_string_value(v), json_string_length(v));
+		else {
+			char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			point_tag(f->p, name, text, strlen(text));
+			free(text);
+		}
+		return;
+	}
+	if (!wanted(r, name))
+		return;
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+	case JSON_REAL:
+		if (hb_rule_list_has(&r->integers, name))
+			field_int(f->p, name, json_number_value(v));
+		else
+			field_float(f->p, name, json_number_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		field_bool(f->p, name, json_is_true(v));
+		break;
+	case JSON_STRING:
+		if (r->strings == STR_TAG)
+			point_tag(f->p, name, json_string_value(v), json_string_length(v));
+		else if (r->strings == STR_FIELD)
+			field_string(f->p, name, json_string_value(v), json_string_length(v));
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+convert_json(const struct convert_in *in, struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+	struct point p = { 0 };
+	struct flatten f = { in, &p, { 0 } };
+	json_error_t jerr;
+	json_t *root;
+	int rc = 0;
+
+	root = json_loadb(in->payload, in->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return fail(out, ERR_NOT_JSON, "not JSON: %s", jerr.text);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return fail(out, ERR_WRONG_TYPE, "a JSON object was expected");
+	}
+	if (point_start(&p, in, NULL, out) != 0) {
+		rc = -1;
+		goto done;
+	}
+	if (r->timestamp_key) {
+		json_t *ts = json_object_get(root, r->timestamp_key);
+		int64_t t = -1;
+
+		if (json_is_string(ts))
+			t = hb_parse_timestamp(json_string_value(ts), r->timestamp_local);
+		else if (json_is_number(ts))
+			t = hb_epoch_to_ns(json_number_value(ts));
+		if (t > 0)
+			p.time_ns = t;
+		else if (ts != NULL)
+			p.skipped++;	/* an unreadable time: arrival time */
+	}
+	flatten_value(&f, root, 0);
+	if (p.bad)
+		rc = fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry "
+		    "(empty, a newline, or a trailing backslash)");
+	else if (p.nfields == 0)
+		rc = fail(out, ERR_NO_FIELDS, "no field left to write");
+	else if (!point_emit(&p, out))
+		rc = fail(out, ERR_UNENCODABLE, "measurement or point not encodable");
+	out->skipped_fields += p.skipped;
+done:
+	hb_buf_free(&f.name);
+	point_free(&p);
+	json_decref(root);
+	return rc < 0 ? -1 : out->points;
+}
+
+/* ---------------- value ---------------- */
+
+/* A number the way a person writes it; rejects hex, inf, nan, "1e". */
+static bool
+parse_number(const char *s, size_t n, double *out)
+{
+	char tmp[64];
+	char *end;
+	size_t k = 0, digits = 0;
+
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '_' && i > 0 && i + 1 < n && isdigit((unsigned char)s[i - 1]) &&
+		    isdigit((unsigned char)s[i + 1]))
+			continue;	/* Python's float() takes 1_000 */
+		if (!(isdigit((unsigned char)c) || c == '.' || c == '-' || c == '+' ||
+		    c == 'e' || c == 'E'))
+			return false;
+		digits += isdigit((unsigned char)c) != 0;
+		tmp[k++] = c;
+	}
+	tmp[k] = '\0';
+	if (digits == 0)
+		return false;
+	*out = strtod(tmp, &end);
+	return *end == '\0' && isfinite(*out);
+}
+
+static int
+convert_value(const struct convert_in *in, struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+	struct point p = { 0 };
+	const char *s = in->payload;
+	size_t n = in->len;
+	double num;
+	int rc;
+
+	if (point_start(&p, in, NULL, out) != 0) {
+		point_free(&p);
+		return -1;
+	}
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (parse_number(s, n, &num)) {
+		if (hb_rule_list_has(&r->integers, r->field))
+			field_int(&p, r->field, num);
+		else
+			field_float(&p, r->field, num);
+	} else if ((n == 2 && strncasecmp(s, "on", 2) == 0) ||
+	    (n == 4 && strncasecmp(s, "true", 4) == 0))
+		field_bool(&p, r->field, true);
+	else if ((n == 3 && strncasecmp(s, "off", 3) == 0) ||
+	    (n == 5 && strncasecmp(s, "false", 5) == 0))
+		field_bool(&p, r->field, false);
+	else if (n == 0) {
+		point_free(&p);
+		return fail(out, ERR_WRONG_TYPE, "empty payload");
+	} else
+		field_string(&p, r->field, s, n);
+	if (p.bad)
+		rc = fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry");
+	else if (p.nfields == 0)
+		rc = fail(out, ERR_UNENCODABLE, "the value cannot be written");
+	else if (!point_emit(&p, out))
+		rc = fail(out, ERR_UNENCODABLE, "measurement not encodable");
+	else
+		rc = out->points;
+	point_free(&p);
+	return rc;
+}
+
+/* ---------------- ha_statestream ---------------- */
+
+/* Home Assistant's state_as_number(): 1, 0, or -1 when it has no number. */
+static int
+state_as_number(const char *s)
+{
+	static const char *const one[] = { "on", "locked", "above_horizon", "open",
+	    "home" };
+	static const char *const zero[] = { "off", "unlocked", "unknown",
+	    "below_horizon", "closed", "not_home" };
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(one); i++)
+		if (strcmp(s, one[i]) == 0)
+			return 1;
+	for (size_t i = 0; i < HB_ARRAY_LEN(zero); i++)
+		if (strcmp(s, zero[i]) == 0)
+			return 0;
+	return -1;
+}
+
+/* RE_DIGIT_TAIL ^[^.]*\d+\.?\d+[^.]*$ : at most one '.', and two digits in
+ * a row or around it; then the value is the text without anything but
+ * digits and the dot (RE_DECIMAL). */
+static bool
+digit_tail(const char *s, double *out)
+{
+	char tmp[64];
+	size_t k = 0, dots = 0;
+	bool pair = false;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '.')
+			dots++;
+		if (isdigit((unsigned char)p[0]) && (isdigit((unsigned char)p[1]) ||
+		    (p[1] == '.' && isdigit((unsigned char)p[2]))))
+			pair = true;
+	}
+	if (dots > 1 || !pair)
+		return false;
+	for (const char *p = s; *p && k + 1 < sizeof(tmp); p++)
+		if (isdigit((unsigned char)*p) || *p == '.')
+			tmp[k++] = *p;
+	tmp[k] = '\0';
+	return parse_number(tmp, k, out);
+}
+
+/* has: which of "state" and "value" the point already carries (HA renames
+ * an attribute of that name to "<name>_"). */
+static void
+attribute_field(struct point *p, const char *key, json_t *v, bool has_state,
+    bool has_value)
+{
+	char name[300], strname[320];
+	double num;
+
+	snprintf(name, sizeof(name), "%s", key);
+	if ((has_value && strcmp(name, "value") == 0) ||
+	    (has_state && strcmp(name, "state") == 0))
+		snprintf(name, sizeof(name), "%s_", key);
+	if (json_is_number(v)) {
+		field_float(p, name, json_number_value(v));
+		return;
+	}
+	if (json_is_boolean(v)) {
+		field_float(p, name, json_is_true(v) ? 1.0 : 0.0);	/* float(True) */
+		return;
+	}
+	if (json_is_string(v) && parse_number(json_string_value(v),
+	    json_string_length(v), &num)) {
+		field_float(p, name, num);
+		return;
+	}
+	snprintf(strname, sizeof(strname), "%s_str", name);
+	if (json_is_string(v)) {
+		field_string(p, strname, json_string_value(v), json_string_length(v));
+		if (digit_tail(json_string_value(v), &num))
+			field_float(p, name, num);
+	} else if (json_is_null(v))
+		field_string(p, strname, "None", 4);
+	else {
+		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		field_string(p, strname, text, strlen(text));
+		free(text);
+	}
+}
+
+static int
+convert_ha(struct ha_cache *ha, const struct convert_in *in,
+    struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+	const char *levels[4] = { NULL };
+	size_t lens[4] = { 0 }, nlev = 0;
+	const char *end = in->topic + strlen(in->topic), *q = end;
+	char entity[300], domain[128], object[160], leaf[128];
+	json_t *attrs, *unit;
+	struct point p = { 0 };
+	const char *meas;
+	bool has_state = false, has_value = false;
+	double num;
+	int sn, rc;
+
+	/* <base>/<domain>/<object_id>/<leaf>: the last three levels */
+	while (nlev < 3) {
+		const char *slash = q > in->topic ? memrchr(in->topic, '/',
+		    (size_t)(q - in->topic)) : NULL;
+		const char *start = slash ? slash + 1 : in->topic;
+
+		levels[nlev] = start;
+		lens[nlev] = (size_t)(q - start);
+		nlev++;
+		if (slash == NULL)
+			break;
+		q = slash;
+	}
+	if (nlev < 3 || lens[0] == 0 || lens[1] == 0 || lens[2] == 0 ||
+	    lens[0] >= sizeof(leaf) || lens[1] >= sizeof(object) ||
+	    lens[2] >= sizeof(domain))
+		return fail(out, ERR_WRONG_TYPE, "not <base>/<domain>/<object_id>/<leaf>");
+	memcpy(leaf, levels[0], lens[0]);
+	leaf[lens[0]] = '\0';
+	memcpy(object, levels[1], lens[1]);
+	object[lens[1]] = '\0';
+	memcpy(domain, levels[2], lens[2]);
+	domain[lens[2]] = '\0';
+	snprintf(entity, sizeof(entity), "%s.%s", domain, object);
+	attrs = json_object_get(ha->entities, entity);
+
+	if (strcmp(leaf, "state") != 0) {
+		json_t *v;
+
+		/* an attribute, JSON-encoded; times are not attributes to HA's
+		 * InfluxDB integration */
+		if (strcmp(leaf, "last_changed") == 0 || strcmp(leaf, "last_updated") == 0 ||
+		    strcmp(leaf, "last_reported") == 0)
+			return 0;
+		v = json_loadb(in->payload, in->len, JSON_DECODE_ANY, NULL);
+		if (v == NULL)
+			v = json_stringn(in->payload, in->len);
+		if (v == NULL)
+			return fail(out, ERR_BAD_UTF8, "attribute %s is not text", leaf);
+		if (attrs == NULL) {
+			if (json_object_size(ha->entities) >= ha->max) {
+				json_decref(v);
+				return fail(out, ERR_TOO_LONG, "more than %zu entities",
+				    ha->max);
+			}
+			attrs = json_object();
+			json_object_set_new(ha->entities, entity, attrs);
+		}
+		json_object_set_new(attrs, leaf, v);
+		return 0;
+	}
+
+	/* a state */
+	{
+		char state[256];
+		size_t n = in->len < sizeof(state) - 1 ? in->len : sizeof(state) - 1;
+
+		if (in->len >= sizeof(state))
+			return fail(out, ERR_TOO_LONG, "state longer than 255 characters");
+		memcpy(state, in->payload, n);
+		state[n] = '\0';
+		if (n == 0 || strcmp(state, "unknown") == 0 ||
+		    strcmp(state, "unavailable") == 0)
+			return 0;
+		unit = attrs ? json_object_get(attrs, "unit_of_measurement") : NULL;
+		meas = json_is_string(unit) && json_string_length(unit) > 0 ?
+		    json_string_value(unit) : entity;
+		if (point_start(&p, in, meas, out) != 0) {
+			point_free(&p);
+			return -1;
+		}
+		/* HA's fixed tags come first; a rule's tags are added after */
+		{
+			struct hb_buf rule_tags = p.tags;
+
+			memset(&p.tags, 0, sizeof(p.tags));
+			point_tag(&p, "domain", domain, strlen(domain));
+			point_tag(&p, "entity_id", object, strlen(object));
+			hb_buf_append(&p.tags, rule_tags.data ? rule_tags.data : "",
+			    rule_tags.len);
+			hb_buf_free(&rule_tags);
+		}
+		if (parse_number(state, n, &num)) {
+			field_float(&p, "value", num);
+			has_value = true;
+		} else if ((sn = state_as_number(state)) >= 0) {
+			field_string(&p, "state", state, n);
+			field_float(&p, "value", sn);
+			has_state = has_value = true;
+		} else {
+			field_string(&p, "state", state, n);
+			has_state = true;
+		}
+		if (r->attributes && attrs) {
+			const char *k;
+			json_t *v;
+			bool uom_is_meas = meas != entity && r->measurement.text == NULL;
+
+			json_object_foreach(attrs, k, v) {
+				if (strcmp(k, "unit_of_measurement") == 0 && uom_is_meas)
+					continue;
+				if (hb_rule_list_has(&r->ignore_attributes, k))
+					continue;
+				attribute_field(&p, k, v, has_state, has_value);
+			}
+		}
+	}
+	if (p.bad)
+		rc = fail(out, ERR_UNENCODABLE, "entity %s cannot be a tag", entity);
+	else if (!point_emit(&p, out))
+		rc = fail(out, ERR_UNENCODABLE, "entity %s: measurement not encodable",
+		    entity);
+	else
+		rc = out->points;
+	out->skipped_fields += p.skipped;
+	point_free(&p);
+	return rc;
+}
+
+/* ---------------- influx ---------------- */
+
+static int
+convert_influx(const struct convert_in *in, struct convert_out *out)
+{
+	struct hb_lp_line line;
+	size_t pos = 0;
+	int bad = 0;
+	char err[160];
+
+	for (;;) {
+		enum hb_lp_result r = hb_lp_next(in->payload, in->len, &pos, NULL, &line,
+		    err, sizeof(err));
+
+		if (r == HB_LP_END)
+			break;
+		if (r == HB_LP_SKIP)
+			continue;
+		if (r == HB_LP_ERROR) {
+			if (bad++ == 0)
+				snprintf(out->why, sizeof(out->why), "%s", err);
+			continue;
+		}
+		hb_buf_append(&out->lines, line.start, line.len);
+		if (!line.has_time) {
+			hb_buf_putc(&out->lines, ' ');
+			hb_buf_put_i64(&out->lines, in->now_ns);
+		}
+		hb_buf_putc(&out->lines, '\n');
+		out->points++;
+	}
+	if (bad && out->points == 0) {
+		out->error = ERR_BAD_LINE;
+		return -1;
+	}
+	out->skipped_fields += bad;
+	return out->points;
+}
+
+/* ---------------- entry ---------------- */
+
+int
+hb_convert(struct ha_cache *ha, const struct convert_in *in,
+    struct convert_out *out)
+{
+	size_t mark = out->lines.len;
+	int points_before = out->points;
+	int rc;
+
+	out->points = 0;
+	out->why[0] = '\0';
+	if (!hb_utf8_valid(in->payload, in->len))
+		rc = fail(out, ERR_BAD_UTF8, "payload is not UTF-8 text");
+	else {
+		switch (in->rule->format) {
+		case FMT_JSON:
+			rc = convert_json(in, out);
+			break;
+		case FMT_VALUE:
+			rc = convert_value(in, out);
+			break;
+		case FMT_HA_STATESTREAM:
+			rc = convert_ha(ha, in, out);
+			break;
+		case FMT_INFLUX:
+		default:
+			rc = convert_influx(in, out);
+			break;
+		}
+	}
+	if (rc < 0) {
+		out->lines.len = mark;
+		if (out->lines.data)
+			out->lines.data[mark] = '\0';
+		out->points = points_before;
+		return -1;
+	}
+	out->points += points_before;
+	return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * convert: one device message in, typed points out, as line protocol. Pure
+ * functions of the rule, the topic, the payload and the arrival time (plus,
+ * for Home Assistant, the attributes seen so far), so that they can be
+ * tested and fuzzed without a broker.
+ */
+#ifndef INGEST_CONVERT_H
+#define INGEST_CONVERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hb_util.h"
+#include "rules.h"
+
+/* Home Assistant attributes by entity, from mqtt_statestream's attribute topics. */
+struct ha_cache;
+
+struct ha_cache *hb_ha_cache_new(size_t max_entities);
+void hb_ha_cache_free(struct ha_cache *c);
+size_t hb_ha_cache_size(const struct ha_cache *c);
+
+struct convert_in {
+	const struct rule *rule;
+	const char *topic;
+	const char **caps;	/* the '+' levels of the topic */
+	const size_t *caplen;
+	size_t ncaps;
+	const char *payload;
+	size_t len;
+	int64_t now_ns;		/* arrival time, the stamp of points without one */
+	bool retained;
+};
+
+struct convert_out {
+	struct hb_buf lines;	/* points, each line ending in '\n' */
+	int points;
+	int skipped_fields;	/* values the rule dropped or could not encode */
+	enum rule_error error;	/* when the result is -1 */
+	char why[160];
+};
+
+/*
+ * Converts one message. Returns the number of points appended to out->lines
+ * (0 is fine: an attribute update, an "unavailable" state), or -1 with
+ * out->error and out->why set; nothing is appended then.
+ */
+int hb_convert(struct ha_cache *ha, const struct convert_in *in,
+    struct convert_out *out);
+
+/*
+ * Parses a timestamp: ISO 8601 (with or without an offset; without, local
+ * time when `local`) or epoch seconds, ms, us or ns (told apart by size).
+ * Returns ns since the epoch, or -1.
+ */
+int64_t hb_parse_timestamp(const char *s, bool local);
+int64_t hb_epoch_to_ns(double v);
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * ingest: the service around convert — bus, packing, counters, health.
+ */
+#include "ingest.h"
+#include "convert.h"
+#include "rules.h"
+
+#include "hb_bus.h"
+#include "hb_log.h"
+#include "hb_lp.h"
+#include "hb_msg.h"
+#include "hb_topic.h"
+#include "hb_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Points waiting to be published, one bus message per measurement. */
+struct pack {
+	char level[128];	/* the measurement as a topic level */
+	struct hb_buf lines;
+	int points;
+};
+
+#define MAX_PACKS 64
+
+struct ingest {
+	struct hb_app *app;
+	struct hb_bus_config bus_cfg;
+	struct rule_set rules;
+	int64_t pack_ms;
+	int pack_max;
+	size_t max_entities;
+
+	struct hb_bus *bus;
+	struct ha_cache *ha;
+	struct pack packs[MAX_PACKS];
+	size_t npacks;
+	struct event *ev_pack;
+	int64_t last_stamp;
+	struct convert_out conv;
+	struct hb_ratelimit bad_log;
+	struct hb_ratelimit unmatched_log;
+
+	struct hb_counter *m_unmatched, *m_published, *m_messages_out;
+	struct hb_gauge *m_entities;
+	uint64_t messages, points;
+};
+
+struct ingest *
+hb_ingest_new(struct hb_app *app)
+{
+	struct ingest *in = hb_xcalloc(1, sizeof(*in));
+	struct hb_config *cfg = app->cfg;
+
+	in->app = app;
+	hb_bus_config_read(&in->bus_cfg, cfg, "ingest", app->hostname);
+	hb_rules_read(&in->rules, cfg);
+	in->pack_ms = hb_cfg_int(cfg, "ingest.pack_ms", 50, 0, 10000);
+	in->pack_max = (int)hb_cfg_int(cfg, "ingest.pack_max", 500, 1, 100000);
+	in->max_entities = (size_t)hb_cfg_int(cfg, "ingest.max_entities", 20000, 1,
+	    10000000);
+	if (in->rules.n == 0)
+		hb_log(HB_LOG_WARN, "ingest.sources is empty: nothing to ingest");
+	return in;
+}
+
+/* Arrival time in ns, strictly increasing, so that two readings of one
+ * series in the same instant do not overwrite each other in InfluxDB. */
+static int64_t
+stamp(struct ingest *in)
+{
+	int64_t t = hb_wall_ns();
+
+	if (t <= in->last_stamp)
+		t = in->last_stamp + 1;
+	in->last_stamp = t;
+	return t;
+}
+
+static void
+publish_pack(struct ingest *in, struct pack *p)
+{
+	char topic[HB_TOPIC_MAX];
+
+	if (p->points == 0)
+		return;
+	hb_topic_points(topic, sizeof(topic), hb_bus_prefix(in->bus), p->level);
+	/* without the last newline */
+	if (hb_bus_publish(in->bus, topic, p->lines.data, p->lines.len - 1, 1,
+	    false) == 0) {
+		hb_counter_add(in->m_published, (uint64_t)p->points);
+		hb_counter_add(in->m_messages_out, 1);
+	} else
+		hb_log_limited(&in->bad_log, HB_LOG_ERROR, "publish refused topic=%s "
+		    "points=%d (bus queue full: is the broker down for long?)", topic,
+		    p->points);
+	hb_buf_reset(&p->lines);
+	p->points = 0;
+}
+
+static void
+flush_packs(struct ingest *in)
+{
+	for (size_t i = 0; i < in->npacks; i++)
+		publish_pack(in, &in->packs[i]);
+	/* forget measurements that went quiet; keep the buffers' memory small */
+	for (size_t i = 0; i < in->npacks; i++)
+		hb_buf_free(&in->packs[i].lines);
+	in->npacks = 0;
+	evtimer_del(in->ev_pack);
+}
+
+static void
+on_pack_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	flush_packs(arg);
+}
+
+static struct pack *
+pack_for(struct ingest *in, const char *meas, size_t len)
+{
+	char level[128];
+	size_t n = len < sizeof(level) - 1 ? len : sizeof(level) - 1;
+
+	memcpy(level, meas, n);
+	level[n] = '\0';
+	hb_topic_level_sanitize(level);
+	if (level[0] == '\0')
+		snprintf(level, sizeof(level), "_");
+	for (size_t i = 0; i < in->npacks; i++)
+		if (strcmp(in->packs[i].level, level) == 0)
+			return &in->packs[i];
+	if (in->npacks == MAX_PACKS)
+		flush_packs(in);
+	memset(&in->packs[in->npacks], 0, sizeof(struct pack));
+	snprintf(in->packs[in->npacks].level, sizeof(level), "%s", level);
+	return &in->packs[in->npacks++];
+}
+
+/* Routes converted lines into the packs of their measurements. */
+static void
+pack_lines(struct ingest *in, const char *buf, size_t len)
+{
+	struct hb_lp_line line;
+	struct hb_buf meas = { 0 };
+	size_t pos = 0;
+	char err[128];
+
+	for (;;) {
+		size_t start = pos;
+		enum hb_lp_result r = hb_lp_next(buf, len, &pos, NULL, &line, err,
+		    sizeof(err));
+		struct pack *p;
+
+		if (r == HB_LP_END)
+			break;
+		if (r != HB_LP_OK)
+			continue;
+		hb_buf_reset(&meas);
+		hb_lp_unescape(line.measurement, line.measurement_len, 'm', &meas);
+		p = pack_for(in, meas.data, meas.len);
+		hb_buf_append(&p->lines, buf + start, pos - start);
+		if (p->lines.data[p->lines.len - 1] != '\n')
+			hb_buf_putc(&p->lines, '\n');
+		p->points++;
+		if (p->points >= in->pack_max || in->pack_ms == 0)
+			publish_pack(in, p);
+	}
+	hb_buf_free(&meas);
+	if (in->pack_ms > 0 && !evtimer_pending(in->ev_pack, NULL)) {
+		struct timeval tv = { (time_t)(in->pack_ms / 1000),
+		    (suseconds_t)((in->pack_ms % 1000) * 1000) };
+
+		evtimer_add(in->ev_pack, &tv);
+	}
+}
+
+static void
+on_message(void *arg, const struct hb_bus_msg *msg)
+{
+	struct ingest *in = arg;
+	const char *caps[HB_TOPIC_MAX_LEVELS];
+	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
+	struct convert_in ci;
+	struct rule *r;
+	char excerpt[80];
+	int n;
+
+	in->messages++;
+	r = hb_rules_match(&in->rules, msg->topic, caps, caplen, &ncaps);
+	if (r == NULL) {
+		hb_counter_add(in->m_unmatched, 1);
+		hb_log_limited(&in->unmatched_log, HB_LOG_WARN, "no source rule for "
+		    "topic=\"%.200s\"", msg->topic);
+		return;
+	}
+	hb_counter_add(r->m_messages, 1);
+	if (msg->len > in->rules.max_payload) {
+		hb_counter_add(r->m_errors[ERR_TOO_LONG], 1);
+		hb_log_limited(&in->bad_log, HB_LOG_WARN, "bad input rule=%s "
+		    "topic=\"%.200s\" reason=too_long bytes=%zu (ingest.max_payload_bytes"
+		    "=%zu)", r->name, msg->topic, msg->len, in->rules.max_payload);
+		return;
+	}
+	/* A retained message replays an old reading: it is not a new point.
+	 * Home Assistant's attributes still update the cache. */
+	if (msg->retained && !r->retained &&
+	    (r->format != FMT_HA_STATESTREAM || (msg->len && strlen(msg->topic) > 6 &&
+	    strcmp(msg->topic + strlen(msg->topic) - 6, "/state") == 0))) {
+		hb_counter_add(r->m_retained, 1);
+		return;
+	}
+	memset(&ci, 0, sizeof(ci));
+	ci.rule = r;
+	ci.topic = msg->topic;
+	ci.caps = caps;
+	ci.caplen = caplen;
+	ci.ncaps = ncaps;
+	ci.payload = msg->payload;
+	ci.len = msg->len;
+	ci.now_ns = stamp(in);
+	ci.retained = msg->retained;
+	hb_buf_reset(&in->conv.lines);
+	in->conv.points = 0;
+	in->conv.skipped_fields = 0;
+	n = hb_convert(in->ha, &ci, &in->conv);
+	if (n < 0) {
+		hb_counter_add(r->m_errors[in->conv.error], 1);
+		hb_log_sanitize(msg->payload, msg->len < 48 ? msg->len : 48, excerpt,
+		    sizeof(excerpt));
+		hb_log_limited(&in->bad_log, HB_LOG_WARN, "bad input rule=%s "
+		    "topic=\"%.200s\" reason=%s detail=\"%s\" payload=\"%s\"", r->name,
+		    msg->topic, hb_rule_error_name(in->conv.error), in->conv.why, excerpt);
+		return;
+	}
+	if (in->conv.skipped_fields > 0)
+		hb_counter_add(r->m_errors[r->format == FMT_INFLUX ? ERR_BAD_LINE :
+		    ERR_UNENCODABLE], (uint64_t)in->conv.skipped_fields);
+	if (n == 0)
+		return;
+	hb_counter_add(r->m_points, (uint64_t)n);
+	in->points += (uint64_t)n;
+	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
+}
+
+static void
+refresh(void *arg)
+{
+	struct ingest *in = arg;
+
+	hb_gauge_set(in->m_entities, (double)hb_ha_cache_size(in->ha));
+}
+
+static bool
+health(void *arg, json_t *out)
+{
+	struct ingest *in = arg;
+	bool ok = in->bus && hb_bus_connected(in->bus);
+	json_t *rules = json_array();
+
+	json_object_set_new(out, "service", json_string("ingest"));
+	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
+	json_object_set_new(out, "bus", json_pack("{s:b,s:i}", "connected", ok,
+	    "publish_pending", in->bus ? hb_bus_pending(in->bus) : 0));
+	if (!ok)
+		json_object_set_new(out, "reason", json_string("not connected to the "
+		    "broker"));
+	for (size_t i = 0; i < in->rules.n; i++) {
+		struct rule *r = &in->rules.rules[i];
+		uint64_t bad = 0;
+
+		for (int e = 0; e < ERR_COUNT; e++)
+			bad += r->m_errors[e]->value;
+		json_array_append_new(rules, json_pack("{s:s,s:s,s:I,s:I,s:I}", "name",
+		    r->name, "topic", r->topic, "messages", (json_int_t)r->m_messages->value,
+		    "points", (json_int_t)r->m_points->value, "bad_input", (json_int_t)bad));
+	}
+	json_object_set_new(out, "sources", rules);
+	json_object_set_new(out, "ha_entities", json_integer((json_int_t)hb_ha_cache_size(in->ha)));
+	return ok;
+}
+
+static void
+heartbeat(void *arg, json_t *hb)
+{
+	struct ingest *in = arg;
+
+	json_object_set_new(hb, "messages", json_integer((json_int_t)in->messages));
+	json_object_set_new(hb, "points", json_integer((json_int_t)in->points));
+}
+
+static void
+on_bus_closed(void *arg)
+{
+	struct ingest *in = arg;
+
+	hb_info("stopped taking messages; messages=%llu points=%llu",
+	    (unsigned long long)in->messages, (unsigned long long)in->points);
+	hb_app_exit(in->app, 0);
+}
+
+static void
+on_stop(struct hb_app *app, void *arg)
+{
+	struct ingest *in = arg;
+
+	(void)app;
+	/* what is packed goes out first; the bus sends it before disconnecting */
+	flush_packs(in);
+	hb_bus_shutdown(in->bus, on_bus_closed, in);
+}
+
+int
+hb_ingest_start(struct ingest *in)
+{
+	struct hb_app *app = in->app;
+	struct hb_bus_opts bo = { 0 };
+	struct hb_metrics *m = app->metrics;
+	char err[512];
+
+	hb_rules_metrics(&in->rules, m);
+	in->m_unmatched = hb_metrics_counter(m, "unmatched_total",
+	    "Messages on a subscribed topic that no rule takes.", NULL);
+	in->m_published = hb_metrics_counter(m, "points_published_total",
+	    "Points published on the bus.", NULL);
+	in->m_messages_out = hb_metrics_counter(m, "messages_published_total",
+	    "Bus messages of packed points published.", NULL);
+	in->m_entities = hb_metrics_gauge(m, "ha_entities",
+	    "Home Assistant entities whose attributes are known.", NULL);
+	hb_ratelimit_init(&in->bad_log, 20, 10);
+	hb_ratelimit_init(&in->unmatched_log, 6, 3);
+	in->ha = hb_ha_cache_new(in->max_entities);
+	in->ev_pack = evtimer_new(app->base, on_pack_timer, in);
+
+	bo.service = "ingest";
+	bo.persistent = true;
+	bo.receive_max = 1000;
+	bo.coalesce_us = 2000;
+	bo.retry_unrouted_s = 60;
+	bo.on_message = on_message;
+	bo.on_heartbeat = heartbeat;
+	bo.arg = in;
+	in->bus = hb_bus_new(app->base, &in->bus_cfg, &bo, m, err, sizeof(err));
+	if (in->bus == NULL) {
+		hb_error("%s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < in->rules.n; i++) {
+		hb_bus_subscribe(in->bus, in->rules.rules[i].topic,
+		    in->rules.rules[i].qos);
+		hb_info("source rule=%s topic=\"%s\"", in->rules.rules[i].name,
+		    in->rules.rules[i].topic);
+	}
+	if (app->http) {
+		hb_http_server_set_health(app->http, health, in);
+		hb_http_server_set_refresh(app->http, refresh, in);
+	}
+	hb_app_on_stop(app, on_stop, in);
+	hb_info("ingest ready sources=%zu pack_ms=%lld pack_max=%d", in->rules.n,
+	    (long long)in->pack_ms, in->pack_max);
+	return 0;
+}
+
+void
+hb_ingest_free(struct ingest *in)
+{
+	if (in == NULL)
+		return;
+	hb_bus_free(in->bus);
+	for (size_t i = 0; i < MAX_PACKS; i++)
+		hb_buf_free(&in->packs[i].lines);
+	if (in->ev_pack)
+		event_free(in->ev_pack);
+	hb_ha_cache_free(in->ha);
+	hb_buf_free(&in->conv.lines);
+	hb_rules_free(&in->rules);
+	hb_bus_config_free(&in->bus_cfg);
+	free(in);
+}

@@ -1,0 +1,105 @@
+/*
+ * rules: ingest.sources, one rule per kind of device message — an MQTT topic
+ * filter, a format, and how topic levels and payload keys map to the
+ * measurement, tags and fields of a point.
+ */
+#ifndef INGEST_RULES_H
+#define INGEST_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hb_config.h"
+#include "hb_metrics.h"
+
+enum rule_format {
+	FMT_JSON,		/* zigbee2mqtt, Tasmota, Shelly, ESPHome */
+	FMT_VALUE,		/* a bare number, ON/OFF/true/false, or a string */
+	FMT_HA_STATESTREAM,	/* Home Assistant mqtt_statestream */
+	FMT_INFLUX,		/* line protocol, validated and passed on */
+};
+
+enum rule_strings { STR_FIELD, STR_TAG, STR_DROP };
+enum rule_arrays { ARR_SKIP, ARR_STRING };
+
+/* "{1}" is the first '+' level of the topic, "{2}" the second, ... */
+struct rule_template {
+	char *text;
+};
+
+struct rule_tag {
+	char *key;
+	struct rule_template value;
+};
+
+struct rule_list {
+	char **items;
+	size_t n;
+};
+
+/* Why a message was refused, for the per-rule counters. */
+enum rule_error {
+	ERR_NOT_JSON,
+	ERR_WRONG_TYPE,
+	ERR_TOO_LONG,
+	ERR_BAD_UTF8,
+	ERR_UNENCODABLE,	/* a name or value line protocol cannot carry */
+	ERR_NO_FIELDS,
+	ERR_BAD_LINE,		/* influx format: invalid line protocol */
+	ERR_COUNT,
+};
+
+struct rule {
+	char name[64];
+	char topic[256];
+	enum rule_format format;
+	int qos;
+	bool retained;		/* take retained messages as new readings */
+	struct rule_template measurement;	/* text NULL: the format's default */
+	struct rule_tag *tags;
+	size_t ntags;
+	struct rule_list include, exclude;	/* fnmatch patterns on field names */
+	struct rule_list integers;		/* fields written as integers */
+	struct rule_list tag_keys;		/* string keys that become tags */
+	enum rule_strings strings;
+	enum rule_arrays arrays;
+	char *timestamp_key;
+	bool timestamp_local;	/* ISO 8601 without an offset is local time */
+	char *field;		/* value format: the field name */
+	char separator;		/* flattening nested objects */
+	bool attributes;	/* ha_statestream: attributes as fields, as HA does */
+	struct rule_list ignore_attributes;
+
+	/* counters, per rule */
+	struct hb_counter *m_messages;
+	struct hb_counter *m_points;
+	struct hb_counter *m_errors[ERR_COUNT];
+	struct hb_counter *m_retained;
+};
+
+struct rule_set {
+	struct rule *rules;
+	size_t n;
+	size_t max_payload;
+};
+
+/* Reads ingest.sources; errors go to cfg with the rule's path. */
+void hb_rules_read(struct rule_set *rs, struct hb_config *cfg);
+void hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m);
+void hb_rules_free(struct rule_set *rs);
+/* The first rule whose filter matches topic, or NULL. */
+struct rule *hb_rules_match(struct rule_set *rs, const char *topic,
+    const char **caps, size_t *caplen, size_t *ncaps);
+
+const char *hb_rule_error_name(enum rule_error e);
+bool hb_rule_list_has(const struct rule_list *l, const char *s);
+bool hb_rule_list_match(const struct rule_list *l, const char *s);
+
+/*
+ * Expands a template with the captured topic levels into out (appended).
+ * Returns -1 if it names a level the topic does not have.
+ */
+int hb_rule_expand(const struct rule_template *t, const char **caps,
+    const size_t *caplen, size_t ncaps, struct hb_buf *out);
+
+#endif
