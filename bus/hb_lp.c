@@ -432,20 +432,9 @@ hb_lp_put_float(struct hb_buf *b, double v)
 {
 	char tmp[40];
 
-	if (!isfinite(v))
+	/* without a decimal point or an 'i' it is still a float to InfluxDB */
+	if (hb_fmt_double(v, tmp, sizeof(tmp)) < 0)
 		return -1;
-	/* %.17g round-trips every double; it never prints "inf" for finite v. */
-	snprintf(tmp, sizeof(tmp), "%.17g", v);
-	/* Prefer the shortest form that reads back the same value. */
-	for (int prec = 1; prec < 17; prec++) {
-		char s[40];
-
-		snprintf(s, sizeof(s), "%.*g", prec, v);
-		if (strtod(s, NULL) == v) {
-			memcpy(tmp, s, sizeof(s));
-			break;
-		}
-	}
 	hb_buf_puts(b, tmp);
 	return 0;
 }

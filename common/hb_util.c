@@ -486,3 +486,30 @@ hb_utf8_valid(const char *s, size_t n)
 	}
 	return true;
 }
+
+int
+hb_fmt_double(double v, char *out, size_t outlen)
+{
+	char sci[40];
+	int prec, exp;
+	char *e;
+
+	if (!isfinite(v) || outlen < 32)
+		return -1;
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+		if (strtod(sci, NULL) == v)
+			break;
+	}
+	snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+	e = strchr(sci, 'e');
+	exp = (int)strtol(e + 1, NULL, 10);
+	if (exp >= -4 && exp < 16) {
+		int decimals = prec - 1 - exp;
+
+		return snprintf(out, outlen, "%.*f", decimals > 0 ? decimals : 0, v);
+	}
+	*e = '\0';
+	return snprintf(out, outlen, "%se%c%02d", sci, exp < 0 ? '-' : '+',
+	    exp < 0 ? -exp : exp);
+}

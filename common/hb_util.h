@@ -100,6 +100,14 @@ void hb_hostname(char *out, size_t outlen);
 long hb_rss_kb(void);
 double hb_cpu_seconds(void);
 
+/*
+ * Writes a finite double the way Python's repr() does, without its ".0":
+ * the fewest digits that read back as the same value, fixed notation for
+ * exponents -4..15 ("150", "0.001", "21.5"), else "1.5e+16". Returns the
+ * length, or -1 for NaN/Inf (nothing written).
+ */
+int hb_fmt_double(double v, char *out, size_t outlen);
+
 /* True when s is valid UTF-8 of n bytes with no NUL. */
 bool hb_utf8_valid(const char *s, size_t n);
 

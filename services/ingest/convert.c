@@ -68,6 +68,7 @@ struct point {
 	int64_t time_ns;
 	int skipped;
 	bool bad;		/* a tag could not be encoded: no point */
+	json_t *names;		/* field names so far: a name is written once */
 };
 
 static void
@@ -76,6 +77,13 @@ point_free(struct point *p)
 	hb_buf_free(&p->meas);
 	hb_buf_free(&p->tags);
 	hb_buf_free(&p->fields);
+	json_decref(p->names);
+}
+
+static bool
+has_field(const struct point *p, const char *k)
+{
+	return p->names && json_object_get(p->names, k) != NULL;
 }
 
 static void
@@ -92,12 +100,23 @@ point_tag(struct point *p, const char *k, const char *v, size_t vlen)
 	}
 }
 
-/* Starts a field "k=" (false, nothing written, if k cannot be encoded). */
+/*
+ * Starts a field "k=". False, with nothing written, when k cannot be encoded
+ * or the point has a field of that name already (flattening {"a_b":1,
+ * "a":{"b":2}} makes two): InfluxDB would keep only one of them anyway.
+ */
 static bool
 field_key(struct point *p, const char *k)
 {
 	size_t mark = p->fields.len;
 
+	if (p->names == NULL)
+		p->names = json_object();
+	if (has_field(p, k)) {
+		p->skipped++;
+		return false;
+	}
+	json_object_set_new(p->names, k, json_true());
 	if (p->nfields)
 		hb_buf_putc(&p->fields, ',');
 	if (hb_lp_put_key(&p->fields, k, strlen(k)) != 0) {
@@ -574,45 +593,183 @@ state_as_number(const char *s)
 	return -1;
 }
 
-/* RE_DIGIT_TAIL ^[^.]*\d+\.?\d+[^.]*$ : at most one '.', and two digits in
- * a row or around it; then the value is the text without anything but
- * digits and the dot (RE_DECIMAL). */
+/*
+ * HA's RE_DIGIT_TAIL, ^[^.]*\d+\.?\d+[^.]*$: two digits in a row, or digits
+ * on both sides of the only dot. Then the value is the text with everything
+ * but digits and dots removed (RE_DECIMAL), read by float().
+ */
 static bool
 digit_tail(const char *s, double *out)
 {
 	char tmp[64];
 	size_t k = 0, dots = 0;
-	bool pair = false;
+	bool pair = false, dot_ok = false;
 
 	for (const char *p = s; *p; p++) {
-		if (*p == '.')
+		if (*p == '.') {
 			dots++;
-		if (isdigit((unsigned char)p[0]) && (isdigit((unsigned char)p[1]) ||
-		    (p[1] == '.' && isdigit((unsigned char)p[2]))))
+			dot_ok = p > s && isdigit((unsigned char)p[-1]) &&
+			    isdigit((unsigned char)p[1]);
+		}
+		if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]))
 			pair = true;
 	}
-	if (dots > 1 || !pair)
+	if (dots > 1 || (dots == 1 && !dot_ok) || (dots == 0 && !pair))
 		return false;
-	for (const char *p = s; *p && k + 1 < sizeof(tmp); p++)
-		if (isdigit((unsigned char)*p) || *p == '.')
-			tmp[k++] = *p;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			continue;
+		if (k + 1 >= sizeof(tmp))
+			return false;
+		tmp[k++] = *p;
+	}
 	tmp[k] = '\0';
 	return parse_number(tmp, k, out);
 }
 
-/* has: which of "state" and "value" the point already carries (HA renames
- * an attribute of that name to "<name>_"). */
+/* Python's float() also reads these; HA then drops the non-finite value. */
+static bool
+python_nonfinite(const char *s, size_t n)
+{
+	static const char *const words[] = { "nan", "inf", "infinity" };
+	char w[16];
+	size_t k = 0;
+
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n && (*s == '+' || *s == '-')) {
+		s++;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(w))
+		return false;
+	for (; k < n; k++)
+		w[k] = (char)tolower((unsigned char)s[k]);
+	w[k] = '\0';
+	for (size_t i = 0; i < HB_ARRAY_LEN(words); i++)
+		if (strcmp(w, words[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A float as Python's repr() writes it: "1.0", "0.25", "1e+16", "nan". */
 static void
-attribute_field(struct point *p, const char *key, json_t *v, bool has_state,
-    bool has_value)
+python_float(struct hb_buf *b, double v)
+{
+	char s[40];
+
+	if (hb_fmt_double(v, s, sizeof(s)) < 0) {
+		hb_buf_puts(b, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+		return;
+	}
+	hb_buf_puts(b, s);
+	if (strpbrk(s, ".e") == NULL)
+		hb_buf_puts(b, ".0");
+}
+
+/* A string as Python's repr() writes it (quotes chosen the same way). */
+static void
+python_string_repr(struct hb_buf *b, const char *s, size_t n)
+{
+	char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+
+	hb_buf_putc(b, q);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\' || c == (unsigned char)q) {
+			hb_buf_putc(b, '\\');
+			hb_buf_putc(b, (char)c);
+		} else if (c == '\n')
+			hb_buf_puts(b, "\\n");
+		else if (c == '\r')
+			hb_buf_puts(b, "\\r");
+		else if (c == '\t')
+			hb_buf_puts(b, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			hb_buf_printf(b, "\\x%02x", c);
+		else
+			hb_buf_putc(b, (char)c);
+	}
+	hb_buf_putc(b, q);
+}
+
+/*
+ * What HA's str(value) makes of an attribute that float() refuses: the text
+ * itself for a string, Python's repr for lists and dicts (from the JSON that
+ * mqtt_statestream published).
+ */
+static void
+python_str(struct hb_buf *b, json_t *v, bool top, int depth)
+{
+	const char *k;
+	json_t *child;
+	size_t i;
+
+	if (depth > 32) {
+		hb_buf_puts(b, "...");
+		return;
+	}
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		if (top)
+			hb_buf_append(b, json_string_value(v), json_string_length(v));
+		else
+			python_string_repr(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		hb_buf_put_i64(b, (int64_t)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		python_float(b, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		hb_buf_puts(b, "True");
+		break;
+	case JSON_FALSE:
+		hb_buf_puts(b, "False");
+		break;
+	case JSON_NULL:
+		hb_buf_puts(b, "None");
+		break;
+	case JSON_ARRAY:
+		hb_buf_putc(b, '[');
+		json_array_foreach(v, i, child) {
+			if (i)
+				hb_buf_puts(b, ", ");
+			python_str(b, child, false, depth + 1);
+		}
+		hb_buf_putc(b, ']');
+		break;
+	case JSON_OBJECT:
+		i = 0;
+		hb_buf_putc(b, '{');
+		json_object_foreach(v, k, child) {
+			if (i++)
+				hb_buf_puts(b, ", ");
+			python_string_repr(b, k, strlen(k));
+			hb_buf_puts(b, ": ");
+			python_str(b, child, false, depth + 1);
+		}
+		hb_buf_putc(b, '}');
+		break;
+	}
+}
+
+/* An attribute whose name the point has already is renamed "<name>_", as
+ * HA does ("value" and "state" are the usual ones). */
+static void
+attribute_field(struct point *p, const char *key, json_t *v)
 {
 	char name[300], strname[320];
+	struct hb_buf text = { 0 };
 	double num;
 
-	snprintf(name, sizeof(name), "%s", key);
-	if ((has_value && strcmp(name, "value") == 0) ||
-	    (has_state && strcmp(name, "state") == 0))
-		snprintf(name, sizeof(name), "%s_", key);
+	snprintf(name, sizeof(name), "%s%s", key, has_field(p, key) ? "_" : "");
 	if (json_is_number(v)) {
 		field_float(p, name, json_number_value(v));
 		return;
@@ -621,24 +778,23 @@ attribute_field(struct point *p, const char *key, json_t *v, bool has_state,
 		field_float(p, name, json_is_true(v) ? 1.0 : 0.0);	/* float(True) */
 		return;
 	}
-	if (json_is_string(v) && parse_number(json_string_value(v),
-	    json_string_length(v), &num)) {
-		field_float(p, name, num);
-		return;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+
+		if (parse_number(s, n, &num)) {
+			field_float(p, name, num);
+			return;
+		}
+		if (python_nonfinite(s, n))
+			return;		/* float() reads it, HA drops it */
 	}
 	snprintf(strname, sizeof(strname), "%s_str", name);
-	if (json_is_string(v)) {
-		field_string(p, strname, json_string_value(v), json_string_length(v));
-		if (digit_tail(json_string_value(v), &num))
-			field_float(p, name, num);
-	} else if (json_is_null(v))
-		field_string(p, strname, "None", 4);
-	else {
-		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-		field_string(p, strname, text, strlen(text));
-		free(text);
-	}
+	python_str(&text, v, true, 0);
+	field_string(p, strname, text.data ? text.data : "", text.len);
+	if (json_is_string(v) && digit_tail(json_string_value(v), &num))
+		field_float(p, name, num);
+	hb_buf_free(&text);
 }
 
 static int
@@ -653,7 +809,6 @@ convert_ha(struct ha_cache *ha, const struct convert_in *in,
 	json_t *attrs, *unit;
 	struct point p = { 0 };
 	const char *meas;
-	bool has_state = false, has_value = false;
 	double num;
 	int sn, rc;
 
@@ -741,14 +896,11 @@ convert_ha(struct ha_cache *ha, const struct convert_in *in,
 		}
 		if (parse_number(state, n, &num)) {
 			field_float(&p, "value", num);
-			has_value = true;
 		} else if ((sn = state_as_number(state)) >= 0) {
 			field_string(&p, "state", state, n);
 			field_float(&p, "value", sn);
-			has_state = has_value = true;
 		} else {
 			field_string(&p, "state", state, n);
-			has_state = true;
 		}
 		if (r->attributes && attrs) {
 			const char *k;
@@ -760,7 +912,7 @@ convert_ha(struct ha_cache *ha, const struct convert_in *in,
 					continue;
 				if (hb_rule_list_has(&r->ignore_attributes, k))
 					continue;
-				attribute_field(&p, k, v, has_state, has_value);
+				attribute_field(&p, k, v);
 			}
 		}
 	}
