@@ -399,6 +399,8 @@ hb_lp_put_measurement(struct hb_buf *b, const char *s, size_t n)
 {
 	if (n > 0 && s[0] == '#')
 		return -1;	/* would read as a comment line */
+	if (n > 0 && s[0] == '\t')
+		return -1;	/* skipped as leading blank by the parser */
 	return put_escaped(b, s, n, ", ");
 }
 

@@ -166,6 +166,7 @@ test_encode(void)
 	HBT_CHECK(hb_lp_put_key(&b, "two\nlines", 9) == -1, "newline refused");
 	HBT_CHECK(hb_lp_put_key(&b, "time", 4) == -1, "time refused");
 	HBT_CHECK(hb_lp_put_measurement(&b, "#x", 2) == -1, "comment measurement refused");
+	HBT_CHECK(hb_lp_put_measurement(&b, "\tx", 2) == -1, "leading tab refused");
 	HBT_CHECK(b.len == 0, "nothing written on refusal");
 
 	hb_buf_reset(&b);
