@@ -197,6 +197,10 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		    "topic=\"%.200s\"", msg->topic);
 		return;
 	}
+	if (hb_rule_ignores(r, msg->topic)) {
+		hb_counter_add(r->m_ignored, 1);
+		return;
+	}
 	hb_counter_add(r->m_messages, 1);
 	if (msg->len > in->rules.max_payload) {
 		hb_counter_add(r->m_errors[ERR_TOO_LONG], 1);

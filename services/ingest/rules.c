@@ -213,6 +213,27 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 	r->attributes = hb_cfg_bool(cfg, key, true);
 	snprintf(key, sizeof(key), "%s.ignore_attributes", p);
 	read_list(cfg, key, &r->ignore_attributes);
+	snprintf(key, sizeof(key), "%s.ignore_topics", p);
+	read_list(cfg, key, &r->ignore_topics);
+	for (size_t k = 0; k < r->ignore_topics.n; k++) {
+		char ikey[240];
+
+		snprintf(ikey, sizeof(ikey), "%s[%zu]", key, k);
+		if (!hb_topic_filter_ok(r->ignore_topics.items[k], err, sizeof(err)))
+			hb_cfg_error(cfg, ikey, "\"%s\": %s", r->ignore_topics.items[k], err);
+	}
+}
+
+bool
+hb_rule_ignores(const struct rule *r, const char *topic)
+{
+	const char *caps[HB_TOPIC_MAX_LEVELS];
+	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps;
+
+	for (size_t i = 0; i < r->ignore_topics.n; i++)
+		if (hb_topic_match(r->ignore_topics.items[i], topic, caps, caplen, &ncaps))
+			return true;
+	return false;
 }
 
 void
@@ -253,6 +274,8 @@ hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m)
 		    "Points made by a source rule.", labels);
 		r->m_retained = hb_metrics_counter(m, "retained_skipped_total",
 		    "Retained messages not taken as new readings.", labels);
+		r->m_ignored = hb_metrics_counter(m, "ignored_total",
+		    "Messages on a rule's ignore_topics.", labels);
 		for (int e = 0; e < ERR_COUNT; e++) {
 			snprintf(labels, sizeof(labels), "rule=\"%s\",reason=\"%s\"",
 			    r->name, error_names[e]);
@@ -279,6 +302,7 @@ hb_rules_free(struct rule_set *rs)
 		free_list(&r->integers);
 		free_list(&r->tag_keys);
 		free_list(&r->ignore_attributes);
+		free_list(&r->ignore_topics);
 		free(r->timestamp_key);
 		free(r->field);
 	}

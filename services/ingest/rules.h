@@ -69,12 +69,14 @@ struct rule {
 	char separator;		/* flattening nested objects */
 	bool attributes;	/* ha_statestream: attributes as fields, as HA does */
 	struct rule_list ignore_attributes;
+	struct rule_list ignore_topics;		/* filters of topics this rule skips */
 
 	/* counters, per rule */
 	struct hb_counter *m_messages;
 	struct hb_counter *m_points;
 	struct hb_counter *m_errors[ERR_COUNT];
 	struct hb_counter *m_retained;
+	struct hb_counter *m_ignored;
 };
 
 struct rule_set {
@@ -91,6 +93,8 @@ void hb_rules_free(struct rule_set *rs);
 struct rule *hb_rules_match(struct rule_set *rs, const char *topic,
     const char **caps, size_t *caplen, size_t *ncaps);
 
+/* True when one of the rule's ignore_topics filters matches topic. */
+bool hb_rule_ignores(const struct rule *r, const char *topic);
 const char *hb_rule_error_name(enum rule_error e);
 bool hb_rule_list_has(const struct rule_list *l, const char *s);
 bool hb_rule_list_match(const struct rule_list *l, const char *s);

@@ -24,7 +24,7 @@ static const char *sources =
     "[{\"name\": \"z2m\", \"topic\": \"zigbee2mqtt/+\", \"format\": \"json\", "
     "  \"measurement\": \"zigbee\", \"tags\": {\"device\": \"{1}\"}, "
     "  \"exclude\": [\"linkquality\", \"update_*\"], "
-    "  \"integer_fields\": [\"battery\"]},"
+    "  \"integer_fields\": [\"battery\"], \"ignore_topics\": [\"zigbee2mqtt/bridge\"]},"
     " {\"name\": \"tasmota\", \"topic\": \"tele/+/SENSOR\", \"format\": \"json\", "
     "  \"measurement\": \"tasmota\", \"tags\": {\"device\": \"{1}\"}, "
     "  \"timestamp_key\": \"Time\", \"timestamp_local\": false},"
@@ -123,6 +123,7 @@ test_zigbee2mqtt(struct fixture *f)
 	json_t *r, *types;
 	char *dump;
 
+	pub(f, "zigbee2mqtt/bridge", "{\"state\":\"online\"}", false);
 	pub(f, "zigbee2mqtt/living room sensor",
 	    "{\"temperature\":21.55,\"humidity\":48,\"battery\":97,\"linkquality\":120,"
 	    "\"occupancy\":true,\"update\":{\"state\":\"idle\"},\"action\":\"single\","
@@ -149,6 +150,9 @@ test_zigbee2mqtt(struct fixture *f)
 	    "zigbee field types: %s", dump);
 	free(dump);
 	json_decref(types);
+	HBT_CHECK(count(f, "SELECT count(state) FROM zigbee") == 0 &&
+	    hbt_metric(f->ingest_http, "homebus_ingest_ignored_total{rule=\"z2m\"}") == 1,
+	    "zigbee2mqtt/bridge is on the rule's ignore_topics: no point, counted");
 }
 
 static void
