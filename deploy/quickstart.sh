@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# The whole homebus stack on loopback with a demo feed, in one command.
+#
+# Installs what is missing (Debian 12, apt), builds, starts a mosquitto and
+# an InfluxDB of its own on free loopback ports with their data under one
+# folder, creates the database, starts every homebus service that is built
+# with deploy/homebus.example.json, starts deploy/demo-feed.sh, and shows a
+# live status line until Ctrl-C. Then it stops everything it started and
+# says where the data is and how to look at it.
+#
+#   deploy/quickstart.sh [--dir DIR] [--seconds N] [--no-build] [--bin-dir DIR]
+#
+#   --dir DIR      where the data goes (default .quickstart/ in the checkout)
+#   --seconds N    stop by itself after N seconds (default: run until Ctrl-C)
+#   --no-build     use the binaries already built (in --bin-dir, default build/bin)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+dir=$root/.quickstart
+seconds=0
+build=1
+bindir=$root/build/bin
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --dir) dir=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --bin-dir) bindir=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quickstart: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+runtime=(mosquitto mosquitto-clients influxdb influxdb-client curl)
+buildtime=(cmake make gcc pkg-config libpaho-mqtt-dev libssl-dev
+  libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev)
+if [ $build = 1 ]; then
+  bash "$root/deploy/install-deps.sh" "${buildtime[@]}" "${runtime[@]}"
+  echo "== building =="
+  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$root/build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+else
+  bash "$root/deploy/install-deps.sh" "${runtime[@]}"
+fi
+
+services=()
+# the writer first and ingest after it, so that on the way out ingest stops
+# (and sends what it packed) before the writer does
+for s in writer ingest health notifier deployer; do
+  [ -x "$bindir/homebus-$s" ] && services+=("$s")
+done
+if [ ${#services[@]} -eq 0 ]; then
+  echo "quickstart: no homebus binaries in $bindir" >&2
+  exit 1
+fi
+
+# A free loopback port, from a random start so that two runs do not collide.
+used_ports=" "
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 30000))
+    case $used_ports in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports="$used_ports$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "quickstart: no free port found" >&2
+  return 1
+}
+
+mq_port=$(free_port)
+ix_port=$(free_port)
+ix_rpc=$(free_port)
+mkdir -p "$dir/mosquitto" "$dir/influxdb" "$dir/homebus" "$dir/logs"
+
+cat >"$dir/mosquitto/mosquitto.conf" <<EOF
+# written by deploy/quickstart.sh: loopback only, no passwords; the
+# durability settings of deploy/mosquitto.conf
+listener $mq_port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $dir/mosquitto/
+autosave_interval 60
+max_queued_messages 2000000
+max_queued_bytes 1073741824
+queue_qos0_messages true
+max_inflight_messages 1000
+log_dest file $dir/logs/mosquitto.log
+EOF
+[ "$(id -u)" = 0 ] && echo "user root" >>"$dir/mosquitto/mosquitto.conf"
+
+cat >"$dir/influxdb/influxdb.conf" <<EOF
+# written by deploy/quickstart.sh
+reporting-disabled = true
+bind-address = "127.0.0.1:$ix_rpc"
+[meta]
+  dir = "$dir/influxdb/meta"
+[data]
+  dir = "$dir/influxdb/data"
+  wal-dir = "$dir/influxdb/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$ix_port"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[logging]
+  level = "warn"
+EOF
+
+pids=()
+names=()
+start() {	# name logfile command...
+  local name=$1 log=$2
+  shift 2
+  "$@" >>"$log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+
+stopped=0
+stop_all() {
+  [ $stopped = 1 ] && return
+  stopped=1
+  trap - INT TERM
+  echo
+  echo "== stopping =="
+  # the demo feed and the services first (the writer sends or spools what it
+  # holds), the servers last
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "${pids[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "  ${names[$i]} did not stop in 10 s; killing it"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  cat <<EOF
+Everything is stopped. The data is in $dir:
+  influxdb/   the points (database homebus)
+  homebus/    the services' state (the writer's spool, ...)
+  logs/       every log
+To look at the points, start InfluxDB on its data again and query it:
+  influxd -config $dir/influxdb/influxdb.conf &
+  influx -port $ix_port -database homebus -execute 'SHOW MEASUREMENTS'
+  influx -port $ix_port -database homebus -execute 'SELECT * FROM zigbee ORDER BY time DESC LIMIT 5'
+Run deploy/quickstart.sh again to go on where it stopped.
+EOF
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
+
+wait_port() {	# port name
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "quickstart: $2 did not start on port $1; see $dir/logs/$2.log" >&2
+  exit 1
+}
+
+echo "== starting mosquitto (127.0.0.1:$mq_port) and InfluxDB (127.0.0.1:$ix_port) =="
+start mosquitto "$dir/logs/mosquitto.log" mosquitto -c "$dir/mosquitto/mosquitto.conf"
+start influxd "$dir/logs/influxd.log" influxd -config "$dir/influxdb/influxdb.conf"
+wait_port "$mq_port" mosquitto
+wait_port "$ix_port" influxd
+for _ in $(seq 1 100); do
+  curl -sf -XPOST "http://127.0.0.1:$ix_port/query" \
+    --data-urlencode "q=CREATE DATABASE homebus" >/dev/null && break
+  sleep 0.2
+done
+
+# deploy/homebus.example.json as it is, pointed at this stack by the
+# environment (every option can be set that way)
+export HOMEBUS_BUS_PORT=$mq_port
+export HOMEBUS_WRITER_INFLUX_URL=http://127.0.0.1:$ix_port
+export HOMEBUS_DATA_DIR=$dir/homebus
+export HOMEBUS_LOG_FORMAT=text
+declare -A http_port
+for s in "${services[@]}"; do
+  http_port[$s]=$(free_port)
+  export "HOMEBUS_${s^^}_HTTP_PORT=${http_port[$s]}"
+done
+
+echo "== starting ${services[*]} =="
+for s in "${services[@]}"; do
+  start "$s" "$dir/logs/$s.log" "$bindir/homebus-$s" -c "$root/deploy/homebus.example.json"
+done
+for s in "${services[@]}"; do
+  wait_port "${http_port[$s]}" "$s"
+done
+echo "== starting the demo feed (zigbee2mqtt, Home Assistant statestream, Tasmota) =="
+start demo-feed "$dir/logs/demo-feed.log" bash "$root/deploy/demo-feed.sh" 127.0.0.1 "$mq_port"
+
+metric() {	# service name
+  curl -s --max-time 2 "http://127.0.0.1:${http_port[$1]}/metrics" 2>/dev/null |
+    awk -v n="$2" '$1 == n { print $2; exit }'
+}
+health() {	# service
+  local code
+  code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' \
+    "http://127.0.0.1:${http_port[$1]}/health" 2>/dev/null) || true
+  case $code in 200) echo ok ;; 503) echo DOWN ;; *) echo "?" ;; esac
+}
+num() { printf '%.0f' "${1:-0}" 2>/dev/null || echo 0; }
+
+echo "Live status (Ctrl-C stops everything); logs in $dir/logs/"
+tty=0
+[ -t 1 ] && tty=1
+started=$SECONDS
+last_in=0 last_out=0 last_t=$SECONDS
+while :; do
+  sleep 1
+  now=$SECONDS
+  in_total=$(num "$(metric ingest homebus_ingest_points_published_total)")
+  out_total=$(num "$(metric writer homebus_writer_points_written_total)")
+  spool=$(num "$(metric writer homebus_writer_spool_points)")
+  dt=$((now - last_t)); [ $dt -lt 1 ] && dt=1
+  states=""
+  for s in "${services[@]}"; do states="$states $s:$(health "$s")"; done
+  line=$(printf 'in %5d pts/s  written %5d pts/s  total %8d  spool %6d  |%s' \
+    $(((in_total - last_in) / dt)) $(((out_total - last_out) / dt)) \
+    "$out_total" "$spool" "$states")
+  if [ $tty = 1 ]; then
+    printf '\r%s ' "$line"
+  elif (( (now - started) % 5 == 0 )); then
+    echo "$line"
+  fi
+  last_in=$in_total last_out=$out_total last_t=$now
+  if [ "$seconds" -gt 0 ] && [ $((now - started)) -ge "$seconds" ]; then
+    break
+  fi
+done
+
+echo
+measurements=$(curl -s -G "http://127.0.0.1:$ix_port/query" --data-urlencode "db=homebus" \
+  --data-urlencode "q=SHOW MEASUREMENTS" | sed -n 's/.*"values":\[\(.*\)\]}\].*/\1/p' |
+  grep -o '\["[^]]*"\]' | tr -d '[]"' | paste -sd, -)
+echo "InfluxDB holds $out_total points written by homebus, in: ${measurements:-nothing yet}"
+stop_all
