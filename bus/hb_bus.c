@@ -1024,6 +1024,21 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 		    NULL);
 	}
 
+	{
+		/*
+		 * paho initialises OpenSSL for every client unless told not to,
+		 * which costs a daemon that never speaks TLS about 3 MB of
+		 * libcrypto pages. Once per process, before the first client.
+		 */
+		static bool paho_ready;
+		MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+
+		if (!paho_ready) {
+			io.do_openssl_init = bc->tls;
+			MQTTAsync_global_init(&io);
+			paho_ready = true;
+		}
+	}
 	cro.sendWhileDisconnected = 1;
 	cro.maxBufferedMessages = bc->queue_max;
 	cro.allowDisconnectedSendAtAnyTime = 1;

@@ -5,7 +5,6 @@
 #include "hb_log.h"
 #include "hb_util.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -174,7 +173,6 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	 * from mmap so that they go back to the system when freed. */
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	app->base = event_base_new();
 	if (app->base == NULL) {
 		hb_error("cannot create the event loop");
@@ -250,7 +248,6 @@ hb_app_free(struct hb_app *app)
 	if (app->base)
 		event_base_free(app->base);
 	hb_config_free(app->cfg);
-	curl_global_cleanup();
 	memset(app, 0, sizeof(*app));
 }
 

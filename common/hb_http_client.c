@@ -198,6 +198,7 @@ hb_http_client_free(struct hb_http_client *c)
 	curl_multi_cleanup(c->multi);
 	event_free(c->timer);
 	free(c);
+	curl_global_cleanup();	/* pairs with the init in hb_http_client_new */
 }
 
 size_t

@@ -7,10 +7,13 @@
  *
  *   bench_loadgen -p PORT [-t TOPIC] [-m MEASUREMENT] [-g GEN] [-n POINTS]
  *                 [-r POINTS_PER_S] [-l LINES_PER_MSG] [-q QOS] [-c CLIENT_ID]
+ *                 [-f lp|z2m]
  *
- * Points: <measurement>,gen=<gen> seq=<i>i,v=<i%1000>.5 — no timestamp, the
- * writer stamps them. Output (one line, key=value): published, acked,
- * seconds, points_per_s.
+ * Points (-f lp, the default): <measurement>,gen=<gen> seq=<i>i,v=<i%1000>.5
+ * — no timestamp, the writer stamps them. With -f z2m each message is what
+ * a zigbee2mqtt sensor sends: {"seq":i,"temperature":..,"humidity":..,
+ * "battery":..,"voltage":..,"linkquality":..} (one point a message).
+ * Output (one line, key=value): published, acked, seconds, points_per_s.
  */
 #include <MQTTClient.h>
 #include <stdatomic.h>
@@ -62,6 +65,7 @@ main(int argc, char **argv)
 {
 	MQTTClient_connectOptions co = MQTTClient_connectOptions_initializer;
 	const char *topic = NULL, *meas = "load", *gen = "g", *id = NULL;
+	const char *format = "lp";
 	long n = 100000, port = 1883, qos = 0;
 	double rate = 0;
 	char uri[64], topicbuf[256], idbuf[64];
@@ -72,7 +76,7 @@ main(int argc, char **argv)
 	long seq = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:f:")) != -1) {
 		switch (c) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 't': topic = optarg; break;
@@ -83,10 +87,17 @@ main(int argc, char **argv)
 		case 'l': lines_per_msg = strtol(optarg, NULL, 10); break;
 		case 'q': qos = strtol(optarg, NULL, 10); break;
 		case 'c': id = optarg; break;
+		case 'f': format = optarg; break;
 		default:
 			fprintf(stderr, "usage: see the header of loadgen.c\n");
 			return 2;
 		}
+	}
+	if (strcmp(format, "z2m") == 0)
+		lines_per_msg = 1;
+	else if (strcmp(format, "lp") != 0) {
+		fprintf(stderr, "loadgen: -f lp or z2m\n");
+		return 2;
 	}
 	if (lines_per_msg < 1)
 		lines_per_msg = 1;
@@ -113,7 +124,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "loadgen: cannot connect to %s\n", uri);
 		return 1;
 	}
-	cap = (size_t)lines_per_msg * (strlen(meas) + strlen(gen) + 64);
+	cap = (size_t)lines_per_msg * (strlen(meas) + strlen(gen) + 64) + 200;
 	payload = malloc(cap);
 	start = now_us();
 	while (seq < n) {
@@ -127,10 +138,16 @@ main(int argc, char **argv)
 			if (due > t)
 				usleep((useconds_t)(due - t));
 		}
-		for (long i = 0; i < lines_per_msg; i++, seq++)
-			len += (size_t)snprintf(payload + len, cap - len,
-			    "%s%s,gen=%s seq=%ldi,v=%ld.5", i ? "\n" : "", meas, gen, seq,
-			    seq % 1000);
+		if (*format == 'z')
+			len = (size_t)snprintf(payload, cap, "{\"seq\":%ld,\"temperature\":"
+			    "%ld.%02ld,\"humidity\":%ld.5,\"battery\":%ld,\"voltage\":%ld,"
+			    "\"linkquality\":%ld}", seq, 15 + seq % 10, seq % 100, 40 + seq % 20,
+			    100 - seq % 50, 2900 + seq % 100, 50 + seq % 150), seq++;
+		else
+			for (long i = 0; i < lines_per_msg; i++, seq++)
+				len += (size_t)snprintf(payload + len, cap - len,
+				    "%s%s,gen=%s seq=%ldi,v=%ld.5", i ? "\n" : "", meas, gen,
+				    seq, seq % 1000);
 		while ((rc = MQTTClient_publish(client, topic, (int)len, payload,
 		    (int)qos, 0, NULL)) == MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
 			usleep(100);

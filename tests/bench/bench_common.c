@@ -1,0 +1,268 @@
+/*
+ * bench_common: the table, /proc readings, the load generator and the bus
+ * ceiling shared by the benchmark tools.
+ */
+#include "bench_common.h"
+
+#include <MQTTAsync.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct row {
+	char name[64];
+	double value;
+	char unit[24];
+	double ceiling;		/* 0: none */
+	char note[80];
+};
+
+static struct row rows[32];
+static size_t nrows;
+static const char *only;	/* --only: run the steps whose name contains it */
+
+bool
+hbb_want(const char *step)
+{
+	return only == NULL || strstr(step, only) != NULL;
+}
+
+void
+hbb_row(const char *name, double value, const char *unit, double ceiling,
+    const char *note)
+{
+	struct row *r = &rows[nrows++];
+
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->value = value;
+	snprintf(r->unit, sizeof(r->unit), "%s", unit);
+	r->ceiling = ceiling;
+	snprintf(r->note, sizeof(r->note), "%s", note ? note : "");
+	hbt_log("%-44s %12.1f %-10s %s", name, value, unit, note ? note : "");
+}
+
+void
+hbb_only(const char *filter)
+{
+	only = filter;
+}
+
+void
+hbb_print(long n)
+{
+	printf("\n| measure | value | unit | ceiling | ratio | note |\n"
+	    "|---|---:|---|---:|---:|---|\n");
+	for (size_t i = 0; i < nrows; i++) {
+		printf("| %s | %.1f | %s | ", rows[i].name, rows[i].value, rows[i].unit);
+		if (rows[i].ceiling > 0)
+			printf("%.0f | %.2f | ", rows[i].ceiling,
+			    rows[i].value / rows[i].ceiling);
+		else
+			printf(" |  | ");
+		printf("%s |\n", rows[i].note);
+	}
+	printf("\n(%ld per run; machine: %ld cores)\n", n,
+	    sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+static long peak_anon_kb;	/* the largest RssAnon seen while polling */
+
+void
+hbb_stats(pid_t pid, struct hbb_stats *ps)
+{
+	char path[64], line[256];
+	FILE *f;
+	unsigned long ut = 0, st = 0;
+
+	memset(ps, 0, sizeof(*ps));
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f)) {
+			if (strncmp(line, "VmRSS:", 6) == 0)
+				ps->rss_kb = strtol(line + 6, NULL, 10);
+			if (strncmp(line, "VmHWM:", 6) == 0)
+				ps->hwm_kb = strtol(line + 6, NULL, 10);
+			if (strncmp(line, "RssAnon:", 8) == 0)
+				ps->anon_kb = strtol(line + 8, NULL, 10);
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "Pss:", 4) == 0)
+				ps->pss_kb = strtol(line + 4, NULL, 10);
+		fclose(f);
+	}
+	if (ps->anon_kb > peak_anon_kb)
+		peak_anon_kb = ps->anon_kb;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f)) {
+			char *p = strrchr(line, ')');
+
+			/* fields after ")": state(3) ... utime(14) stime(15) */
+			if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+			    "%*u %lu %lu", &ut, &st) == 2)
+				ps->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		}
+		fclose(f);
+	}
+}
+
+/* ---- the publisher: bench_loadgen, a process of its own ---- */
+
+void
+hbb_loadgen(struct hbt_proc *p, int port, const char *topic, const char *meas,
+    const char *format, int qos, int lines, long n)
+{
+	char bin[600], sport[16], sq[8], sl[16], sn[32];
+	char *argv[] = { bin, "-p", sport, "-q", sq, "-l", sl, "-n", sn, "-m",
+	    (char *)meas, "-t", (char *)topic, "-f", (char *)format, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/bench_loadgen", hbt_bin_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(sq, sizeof(sq), "%d", qos);
+	snprintf(sl, sizeof(sl), "%d", lines);
+	snprintf(sn, sizeof(sn), "%ld", n);
+	HBT_REQUIRE(hbt_proc_start(p, "loadgen", argv) == 0, "loadgen");
+}
+
+/* ---- bus ceiling: publisher -> mosquitto -> counting subscriber ---- */
+
+/*
+ * The counting subscriber runs in a child process: paho runs one send and
+ * one receive thread for all the clients of a process, so a counter in the
+ * publisher's process would measure paho's threads, not the broker.
+ */
+struct counter_shm {
+	atomic_long counted;
+	atomic_llong last_ms;
+	atomic_int ready;
+};
+
+static struct counter_shm *shm;
+static char self_exe[600];
+
+static struct counter_shm *
+map_counter(const char *path, bool create)
+{
+	int fd = open(path, O_RDWR | (create ? O_CREAT | O_TRUNC : 0), 0600);
+	struct counter_shm *m;
+
+	if (fd < 0 || (create && ftruncate(fd, sizeof(*m)) != 0))
+		return NULL;
+	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static int
+count_msg(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
+{
+	(void)ctx;
+	(void)tlen;
+	atomic_fetch_add(&shm->counted, 1);
+	atomic_store(&shm->last_ms, hb_mono_ms());
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+/* bench_writer --counter PORT QOS FILE: the child's whole life. */
+static void
+counter_child(int port, int qos, const char *file)
+{
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperty p = { 0 };
+	MQTTAsync sub;
+	char uri[64];
+
+	shm = map_counter(file, false);
+	if (shm == NULL)
+		exit(2);
+	/* The same kind of session as the writer's: MQTT v5, persistent (the
+	 * broker stores what it queues for it), receive maximum 1000. */
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", port);
+	MQTTAsync_createWithOptions(&sub, uri, qos ? "bench-counter-1" : "bench-counter-0",
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+	MQTTAsync_setCallbacks(sub, NULL, NULL, count_msg, NULL);
+	co.cleanstart = 0;
+	p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+	p.value.integer4 = 600;
+	MQTTProperties_add(&props, &p);
+	p.identifier = MQTTPROPERTY_CODE_RECEIVE_MAXIMUM;
+	p.value.integer2 = 1000;
+	MQTTProperties_add(&props, &p);
+	co.connectProperties = &props;
+	MQTTAsync_connect(sub, &co);
+	MQTTProperties_free(&props);
+	HBT_WAIT(MQTTAsync_isConnected(sub), 5000);
+	MQTTAsync_subscribe(sub, "bench/ceiling", qos, &ro);
+	hbt_sleep_ms(300);
+	atomic_store(&shm->ready, 1);
+	for (;;)
+		hbt_sleep_ms(1000);	/* killed by the parent */
+}
+
+double
+hbb_bus_ceiling(int port, int qos, long n)
+{
+	struct hbt_proc child, gen;
+	int64_t start;
+	char file[600], sport[16], sqos[8];
+	char *argv[] = { "/proc/self/exe", "--counter", sport, sqos, file, NULL };
+	double rate;
+
+	snprintf(file, sizeof(file), "%s/counter.shm", hbt_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(sqos, sizeof(sqos), "%d", qos);
+	shm = map_counter(file, true);
+	HBT_REQUIRE(shm != NULL, "counter file");
+	argv[0] = self_exe;
+	hbt_proc_start(&child, "counter", argv);
+	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "counter ready");
+
+	start = hb_mono_ms();
+	hbb_loadgen(&gen, port, "bench/ceiling", "ceiling", "lp", qos, 1, n);
+	HBT_WAIT(atomic_load(&shm->counted) >= n, 120000);
+	/* stragglers: wait until nothing arrives for 1 s */
+	HBT_WAIT(hb_mono_ms() - atomic_load(&shm->last_ms) > 1000, 10000);
+	rate = (double)atomic_load(&shm->counted) * 1000.0 /
+	    (double)(atomic_load(&shm->last_ms) - start);
+	hbt_proc_stop(&gen, SIGTERM, 5000);
+	hbt_proc_stop(&child, SIGKILL, 2000);
+	munmap(shm, sizeof(*shm));
+	return rate;
+}
+
+long
+hbb_peak_anon_kb(void)
+{
+	return peak_anon_kb;
+}
+
+void
+hbb_reset_peak(void)
+{
+	peak_anon_kb = 0;
+}
+
+void
+hbb_main(int argc, char **argv)
+{
+	if (argc == 5 && strcmp(argv[1], "--counter") == 0) {
+		counter_child(atoi(argv[2]), atoi(argv[3]), argv[4]);
+		exit(0);
+	}
+	if (realpath("/proc/self/exe", self_exe) == NULL)
+		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
+}

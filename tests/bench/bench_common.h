@@ -1,0 +1,63 @@
+/*
+ * bench_common: what the benchmark tools share — the result table with
+ * ratios against ceilings, process CPU/memory readings, the load generator
+ * (bench_loadgen, a process of its own) and the bus ceiling (what mosquitto
+ * delivers to a counting subscriber in a process of its own).
+ */
+#ifndef BENCH_COMMON_H
+#define BENCH_COMMON_H
+
+#include "hbt.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* ---- the table ---- */
+
+/* Adds a row (logged at once); ceiling 0: no ratio. */
+void hbb_row(const char *name, double value, const char *unit, double ceiling,
+    const char *note);
+/* Prints every row as a Markdown table, with the ratio to its ceiling. */
+void hbb_print(long n);
+/* --only: true when a step's name contains the filter (or there is none). */
+void hbb_only(const char *filter);
+bool hbb_want(const char *step);
+
+/* ---- a process's cost ---- */
+
+struct hbb_stats {
+	long rss_kb;
+	long hwm_kb;
+	long anon_kb;	/* RssAnon: heap and stacks, no shared library pages */
+	long pss_kb;	/* shared pages divided among the processes sharing them */
+	double cpu_s;
+};
+
+/* Reads /proc; also keeps the largest RssAnon seen (hbb_peak_anon_kb). */
+void hbb_stats(pid_t pid, struct hbb_stats *ps);
+long hbb_peak_anon_kb(void);
+void hbb_reset_peak(void);
+
+/* ---- load ---- */
+
+/*
+ * Starts bench_loadgen: n points, `lines` per message, on topic; format
+ * "lp" (line protocol of measurement meas) or "z2m" (a zigbee2mqtt JSON
+ * object a message).
+ */
+void hbb_loadgen(struct hbt_proc *p, int port, const char *topic,
+    const char *meas, const char *format, int qos, int lines, long n);
+
+/*
+ * Messages/s that mosquitto delivers from bench_loadgen to a subscriber in
+ * a process of its own (persistent MQTT v5 session, like the services').
+ */
+double hbb_bus_ceiling(int port, int qos, long n);
+
+/*
+ * Call first in main: when the tool was started as the counting subscriber
+ * (argv "--counter ..."), runs it and never returns.
+ */
+void hbb_main(int argc, char **argv);
+
+#endif
