@@ -487,6 +487,45 @@ hb_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+/*
+ * The common case fast: a reading with a few decimals (21.55, 0.652, 230).
+ * The first d for which round(v * 10^d) / 10^d gives v back is the shortest
+ * fixed form; both the division and strtod round correctly, so the text
+ * reads back as v. Returns -1 when v is not such a number.
+ */
+static int
+fmt_double_decimal(double v, char *out, size_t outlen)
+{
+	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+	    1e9 };
+	double a = fabs(v);
+	char digits[24];
+	int n, d;
+
+	if (a != 0 && (a < 1e-4 || a >= 1e15))
+		return -1;
+	for (d = 0; d < (int)(sizeof(pow10) / sizeof(pow10[0])); d++) {
+		double x = v * pow10[d];
+		long long r;
+
+		if (fabs(x) >= 9007199254740992.0)	/* 2^53: no longer exact */
+			return -1;
+		r = llround(x);
+		if ((double)r / pow10[d] != v)
+			continue;
+		n = snprintf(digits, sizeof(digits), "%lld", r < 0 ? -r : r);
+		if (d == 0)
+			return snprintf(out, outlen, "%s%s", v < 0 || signbit(v) ? "-" : "",
+			    digits);
+		if (n <= d)	/* 0.05: "5" after d - n zeros */
+			return snprintf(out, outlen, "%s0.%.*s%s", v < 0 ? "-" : "",
+			    d - n, "000000000", digits);
+		return snprintf(out, outlen, "%s%.*s.%s", v < 0 ? "-" : "", n - d,
+		    digits, digits + n - d);
+	}
+	return -1;
+}
+
 int
 hb_fmt_double(double v, char *out, size_t outlen)
 {
@@ -496,14 +535,31 @@ hb_fmt_double(double v, char *out, size_t outlen)
 
 	if (!isfinite(v) || outlen < 32)
 		return -1;
-	for (prec = 1; prec < 17; prec++) {
+	if ((prec = fmt_double_decimal(v, out, outlen)) > 0)
+		return prec;
+	/* %.15g round-trips most doubles and is then the shortest; else 16, 17 */
+	for (prec = 15; prec < 17; prec++) {
 		snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
 		if (strtod(sci, NULL) == v)
 			break;
 	}
 	snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+	/* fewer digits when the mantissa ends in zeros: 1.500000000000000e+20 */
 	e = strchr(sci, 'e');
 	exp = (int)strtol(e + 1, NULL, 10);
+	{
+		char *z = e;
+
+		while (z > sci && z[-1] == '0')
+			z--;
+		if (z > sci && z[-1] == '.')
+			z--;
+		prec = 0;
+		for (char *c = sci; c < z; c++)
+			prec += *c >= '0' && *c <= '9';
+		memmove(z, e, strlen(e) + 1);
+		e = z;
+	}
 	if (exp >= -4 && exp < 16) {
 		int decimals = prec - 1 - exp;
 
