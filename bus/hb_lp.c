@@ -444,5 +444,6 @@ hb_lp_put_float(struct hb_buf *b, double v)
 void
 hb_lp_put_int(struct hb_buf *b, int64_t v)
 {
-	hb_buf_printf(b, "%" PRId64 "i", v);
+	hb_buf_put_i64(b, v);
+	hb_buf_putc(b, 'i');
 }

@@ -487,6 +487,22 @@ hb_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+/* Writes u in decimal (no sign, no NUL); returns the number of digits. */
+static int
+u64_digits(char *out, uint64_t u)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /*
  * The common case fast: a reading with a few decimals (21.55, 0.652, 230).
  * The first d for which round(v * 10^d) / 10^d gives v back is the shortest
@@ -494,12 +510,12 @@ hb_utf8_valid(const char *s, size_t n)
  * reads back as v. Returns -1 when v is not such a number.
  */
 static int
-fmt_double_decimal(double v, char *out, size_t outlen)
+fmt_double_decimal(double v, char *out)	/* out: at least 32 bytes */
 {
 	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
 	    1e9 };
 	double a = fabs(v);
-	char digits[24];
+	char digits[24], *o = out;
 	int n, d;
 
 	if (a != 0 && (a < 1e-4 || a >= 1e15))
@@ -513,15 +529,28 @@ fmt_double_decimal(double v, char *out, size_t outlen)
 		r = llround(x);
 		if ((double)r / pow10[d] != v)
 			continue;
-		n = snprintf(digits, sizeof(digits), "%lld", r < 0 ? -r : r);
-		if (d == 0)
-			return snprintf(out, outlen, "%s%s", v < 0 || signbit(v) ? "-" : "",
-			    digits);
-		if (n <= d)	/* 0.05: "5" after d - n zeros */
-			return snprintf(out, outlen, "%s0.%.*s%s", v < 0 ? "-" : "",
-			    d - n, "000000000", digits);
-		return snprintf(out, outlen, "%s%.*s.%s", v < 0 ? "-" : "", n - d,
-		    digits, digits + n - d);
+		n = u64_digits(digits, (uint64_t)(r < 0 ? -r : r));
+		if (r < 0 || (r == 0 && signbit(v)))
+			*o++ = '-';
+		if (d == 0) {
+			memcpy(o, digits, (size_t)n);
+			o += n;
+		} else if (n <= d) {	/* 0.05: "5" after d - n zeros */
+			*o++ = '0';
+			*o++ = '.';
+			memset(o, '0', (size_t)(d - n));
+			o += d - n;
+			memcpy(o, digits, (size_t)n);
+			o += n;
+		} else {
+			memcpy(o, digits, (size_t)(n - d));
+			o += n - d;
+			*o++ = '.';
+			memcpy(o, digits + n - d, (size_t)d);
+			o += d;
+		}
+		*o = '\0';
+		return (int)(o - out);
 	}
 	return -1;
 }
@@ -535,7 +564,7 @@ hb_fmt_double(double v, char *out, size_t outlen)
 
 	if (!isfinite(v) || outlen < 32)
 		return -1;
-	if ((prec = fmt_double_decimal(v, out, outlen)) > 0)
+	if ((prec = fmt_double_decimal(v, out)) > 0)
 		return prec;
 	/* %.15g round-trips most doubles and is then the shortest; else 16, 17 */
 	for (prec = 15; prec < 17; prec++) {

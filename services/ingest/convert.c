@@ -15,6 +15,7 @@
  *    string (and <key> as float when the text holds one number, "12.5 kWh").
  */
 #include "convert.h"
+#include "jsonscan.h"
 #include "hb_lp.h"
 
 #include <ctype.h>
@@ -80,6 +81,15 @@ point_free(struct point *p)
 	json_decref(p->names);
 }
 
+/* Shortens b to len (a buffer never written to has no data yet). */
+static void
+buf_cut(struct hb_buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+}
+
 static bool
 has_field(const struct point *p, const char *k)
 {
@@ -94,8 +104,7 @@ point_tag(struct point *p, const char *k, const char *v, size_t vlen)
 	hb_buf_putc(&p->tags, ',');
 	if (hb_lp_put_key(&p->tags, k, strlen(k)) != 0 ||
 	    (hb_buf_putc(&p->tags, '='), hb_lp_put_key(&p->tags, v, vlen)) != 0) {
-		p->tags.len = mark;
-		p->tags.data[mark] = '\0';
+		buf_cut(&p->tags, mark);
 		p->bad = true;
 	}
 }
@@ -120,8 +129,7 @@ field_key(struct point *p, const char *k)
 	if (p->nfields)
 		hb_buf_putc(&p->fields, ',');
 	if (hb_lp_put_key(&p->fields, k, strlen(k)) != 0) {
-		p->fields.len = mark;
-		p->fields.data[mark] = '\0';
+		buf_cut(&p->fields, mark);
 		p->skipped++;
 		return false;
 	}
@@ -141,8 +149,7 @@ field_float(struct point *p, const char *k, double v)
 	if (!field_key(p, k))
 		return;
 	if (hb_lp_put_float(&p->fields, v) != 0) {
-		p->fields.len = mark;
-		p->fields.data[mark] = '\0';
+		buf_cut(&p->fields, mark);
 		p->skipped++;
 		return;
 	}
@@ -179,8 +186,7 @@ field_string(struct point *p, const char *k, const char *v, size_t n)
 	if (!field_key(p, k))
 		return;
 	if (hb_lp_put_string(&p->fields, v, n) != 0) {
-		p->fields.len = mark;
-		p->fields.data[mark] = '\0';
+		buf_cut(&p->fields, mark);
 		p->skipped++;
 		return;
 	}
@@ -205,8 +211,7 @@ point_emit(struct point *p, struct convert_out *out)
 	hb_buf_put_i64(&out->lines, p->time_ns);
 	hb_buf_putc(&out->lines, '\n');
 	if (out->lines.len - mark > 65536) {
-		out->lines.len = mark;
-		out->lines.data[mark] = '\0';
+		buf_cut(&out->lines, mark);
 		return false;
 	}
 	out->points++;
@@ -348,7 +353,8 @@ hb_parse_timestamp(const char *s, bool local)
 struct flatten {
 	const struct convert_in *in;
 	struct point *p;
-	struct hb_buf name;
+	struct hb_buf name;	/* the flattened name of the value at hand */
+	struct hb_buf text;	/* a string value, decoded */
 };
 
 static bool
@@ -359,120 +365,164 @@ wanted(const struct rule *r, const char *name)
 	return !hb_rule_list_match(&r->exclude, name);
 }
 
-static void
-flatten_value(struct flatten *f, json_t *v, int depth)
+/* The rule's timestamp key at the top level: the point's time if readable. */
+static int
+scan_time(struct flatten *f, struct js *s)
 {
 	const struct rule *r = f->in->rule;
-	const char *name = f->name.data ? f->name.data : "";
+	enum js_kind k = js_peek(s);
+	int64_t t = -1;
+
+	if (k == JS_STRING) {
+		hb_buf_reset(&f->text);
+		if (js_string(s, &f->text) != 0)
+			return -1;
+		t = hb_parse_timestamp(f->text.data, r->timestamp_local);
+	} else if (k == JS_NUMBER) {
+		const char *text;
+		size_t len;
+		double v;
+
+		if (js_number(s, &text, &len, &v) != 0)
+			return -1;
+		t = hb_epoch_to_ns(v);
+	} else if (js_skip(s) != 0)
+		return -1;
+	if (t > 0)
+		f->p->time_ns = t;
+	else
+		f->p->skipped++;	/* an unreadable time: arrival time */
+	return 0;
+}
+
+/*
+ * Reads one value at s and puts what the rule wants of it into the point,
+ * under the flattened name in f->name. 0, or -1 when the text is not JSON.
+ */
+static int
+scan_value(struct flatten *f, struct js *s, int depth)
+{
+	const struct rule *r = f->in->rule;
 	size_t base = f->name.len;
+	enum js_kind k = js_peek(s);
+	const char *name, *text = NULL;
+	size_t len = 0;
+	double num = 0;
+	int rc;
 
-	if (depth > 16) {
-		f->p->skipped++;
-		return;
-	}
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		const char *k;
-		json_t *child;
+	if (k == JS_OBJECT) {
+		bool first = true;
 
-		json_object_foreach(v, k, child) {
-			f->name.len = base;
+		if (js_open(s) != 0)
+			return -1;
+		for (;;) {
 			if (base)
 				hb_buf_putc(&f->name, r->separator);
-			hb_buf_puts(&f->name, k);
-			flatten_value(f, child, depth + 1);
+			rc = js_next(s, true, first, &f->name);
+			if (rc != 1)
+				break;
+			first = false;
+			if (depth == 0 && r->timestamp_key &&
+			    strcmp(f->name.data, r->timestamp_key) == 0)
+				rc = scan_time(f, s);
+			else if (depth >= 16) {
+				f->p->skipped++;
+				rc = js_skip(s);
+			} else
+				rc = scan_value(f, s, depth + 1);
+			buf_cut(&f->name, base);
+			if (rc != 0)
+				break;
 		}
-		f->name.len = base;
-		if (f->name.data)
-			f->name.data[base] = '\0';
-		return;
+		buf_cut(&f->name, base);
+		return rc;
 	}
-	case JSON_ARRAY:
-		if (r->arrays == ARR_STRING && wanted(r, name)) {
-			char *text = json_dumps(v, JSON_COMPACT);
-
-			field_string(f->p, name, text, strlen(text));
-			free(text);
+	name = f->name.data ? f->name.data : "";
+	switch (k) {
+	case JS_ARRAY:
+		if (r->arrays == ARR_STRING && base && wanted(r, name)) {
+			hb_buf_reset(&f->text);
+			if (js_copy(s, &f->text) != 0)
+				return -1;
+			field_string(f->p, name, f->text.data, f->text.len);
+			return 0;
 		}
-		return;
-	case JSON_NULL:
-		return;
-	default:
+		return js_skip(s);
+	case JS_NULL:
+		return js_literal(s);
+	case JS_STRING:
+		hb_buf_reset(&f->text);
+		if (js_string(s, &f->text) != 0)
+			return -1;
+		text = f->text.data;
+		len = f->text.len;
 		break;
+	case JS_NUMBER:
+		if (js_number(s, &text, &len, &num) != 0)
+			return -1;
+		break;
+	case JS_TRUE:
+	case JS_FALSE:
+		text = s->p;
+		if (js_literal(s) != 0)
+			return -1;
+		len = (size_t)(s->p - text);
+		break;
+	default:
+		return js_skip(s);	/* says what is wrong */
 	}
-	if (base == 0 || (r->timestamp_key && strcmp(name, r->timestamp_key) == 0))
-		return;
 	if (hb_rule_list_has(&r->tag_keys, name)) {
-		if (json_is_string(v))
-			point_tag(f->p, name, json_string_value(v), json_string_length(v));
-		else {
-			char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-
-			point_tag(f->p, name, text, strlen(text));
-			free(text);
-		}
-		return;
+		point_tag(f->p, name, text, len);
+		return 0;
 	}
 	if (!wanted(r, name))
-		return;
-	switch (json_typeof(v)) {
-	case JSON_INTEGER:
-	case JSON_REAL:
+		return 0;
+	switch (k) {
+	case JS_NUMBER:
 		if (hb_rule_list_has(&r->integers, name))
-			field_int(f->p, name, json_number_value(v));
+			field_int(f->p, name, num);
 		else
-			field_float(f->p, name, json_number_value(v));
+			field_float(f->p, name, num);
 		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		field_bool(f->p, name, json_is_true(v));
+	case JS_TRUE:
+	case JS_FALSE:
+		field_bool(f->p, name, k == JS_TRUE);
 		break;
-	case JSON_STRING:
+	case JS_STRING:
 		if (r->strings == STR_TAG)
-			point_tag(f->p, name, json_string_value(v), json_string_length(v));
+			point_tag(f->p, name, text, len);
 		else if (r->strings == STR_FIELD)
-			field_string(f->p, name, json_string_value(v), json_string_length(v));
+			field_string(f->p, name, text, len);
 		break;
 	default:
 		break;
 	}
+	return 0;
 }
 
 static int
 convert_json(const struct convert_in *in, struct convert_out *out)
 {
-	const struct rule *r = in->rule;
 	struct point p = { 0 };
-	struct flatten f = { in, &p, { 0 } };
-	json_error_t jerr;
-	json_t *root;
-	int rc = 0;
+	struct flatten f = { in, &p, { 0 }, { 0 } };
+	struct js s;
+	int rc;
 
-	root = json_loadb(in->payload, in->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL)
-		return fail(out, ERR_NOT_JSON, "not JSON: %s", jerr.text);
-	if (!json_is_object(root)) {
-		json_decref(root);
+	js_init(&s, in->payload, in->len);
+	if (js_peek(&s) != JS_OBJECT) {
+		if (js_skip(&s) != 0)
+			return fail(out, ERR_NOT_JSON, "not JSON: %s", s.err);
 		return fail(out, ERR_WRONG_TYPE, "a JSON object was expected");
 	}
 	if (point_start(&p, in, NULL, out) != 0) {
 		rc = -1;
 		goto done;
 	}
-	if (r->timestamp_key) {
-		json_t *ts = json_object_get(root, r->timestamp_key);
-		int64_t t = -1;
-
-		if (json_is_string(ts))
-			t = hb_parse_timestamp(json_string_value(ts), r->timestamp_local);
-		else if (json_is_number(ts))
-			t = hb_epoch_to_ns(json_number_value(ts));
-		if (t > 0)
-			p.time_ns = t;
-		else if (ts != NULL)
-			p.skipped++;	/* an unreadable time: arrival time */
+	if (scan_value(&f, &s, 0) != 0 || !js_at_end(&s)) {
+		rc = fail(out, ERR_NOT_JSON, "not JSON: %s", s.err[0] ? s.err :
+		    "text after the object");
+		goto done;
 	}
-	flatten_value(&f, root, 0);
 	if (p.bad)
 		rc = fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry "
 		    "(empty, a newline, or a trailing backslash)");
@@ -480,12 +530,14 @@ convert_json(const struct convert_in *in, struct convert_out *out)
 		rc = fail(out, ERR_NO_FIELDS, "no field left to write");
 	else if (!point_emit(&p, out))
 		rc = fail(out, ERR_UNENCODABLE, "measurement or point not encodable");
+	else
+		rc = out->points;
 	out->skipped_fields += p.skipped;
 done:
 	hb_buf_free(&f.name);
+	hb_buf_free(&f.text);
 	point_free(&p);
-	json_decref(root);
-	return rc < 0 ? -1 : out->points;
+	return rc;
 }
 
 /* ---------------- value ---------------- */
@@ -999,9 +1051,7 @@ hb_convert(struct ha_cache *ha, const struct convert_in *in,
 		}
 	}
 	if (rc < 0) {
-		out->lines.len = mark;
-		if (out->lines.data)
-			out->lines.data[mark] = '\0';
+		buf_cut(&out->lines, mark);
 		out->points = points_before;
 		return -1;
 	}

@@ -153,7 +153,23 @@ test_zigbee2mqtt(void)
 	expect_error(&e, "zigbee2mqtt/x", "{\"temperature\": ", 16, ERR_NOT_JSON);
 	expect_error(&e, "zigbee2mqtt/x", "[1,2,3]", 7, ERR_WRONG_TYPE);
 	expect_error(&e, "zigbee2mqtt/x", "{\"a\":\"\xff\xfe\"}", 10, ERR_BAD_UTF8);
-	expect_error(&e, "zigbee2mqtt/x", "{\"a\":1,\"a\":2}", 13, ERR_NOT_JSON);
+	/* a key twice (or twice after flattening): the first is kept, the
+	 * second counted; InfluxDB would keep only one of them anyway */
+	expect(&e, "zigbee2mqtt/x", "{\"a\":1,\"a\":2}", "zigbee,device=x a=1 " T);
+	HBT_CHECK(e.out.skipped_fields == 1, "the second a is counted");
+	expect(&e, "zigbee2mqtt/x", "{\"c_x\":1,\"c\":{\"x\":2}}",
+	    "zigbee,device=x c_x=1 " T);
+	/* strict JSON: what jansson refused is refused */
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":1,}", 8, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":01}", 8, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":1} x", 9, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":\"\\ud800\"}", 14, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":\"x\ny\"}", 11, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":NaN}", 9, ERR_NOT_JSON);
+	expect_error(&e, "zigbee2mqtt/x", "{\"a\":tru}", 9, ERR_NOT_JSON);
+	expect(&e, "zigbee2mqtt/x", " {\"s\":\"\\u00b0C \\ud83d\\ude00 \\\"q\\\"\", "
+	    "\"n\":-1.5e3, \"z\":0} ",
+	    "zigbee,device=x s=\"°C 😀 \\\"q\\\"\",n=-1500,z=0 " T);
 	env_free(&e);
 }
 

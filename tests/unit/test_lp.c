@@ -183,6 +183,20 @@ test_encode(void)
 	hb_buf_reset(&b);
 	hb_lp_put_float(&b, 0.1);
 	HBT_CHECK(strcmp(b.data, "0.1") == 0, "float: %s", b.data);
+	{
+		static const struct { double v; const char *text; } forms[] = {
+			{ 150, "150" }, { 0.05, "0.05" }, { -0.652, "-0.652" },
+			{ 1e16, "1e+16" }, { 1.5e-5, "1.5e-05" }, { 0.0001, "0.0001" },
+			{ 0.1 + 0.2, "0.30000000000000004" }, { 123456789.125, "123456789.125" },
+		};
+
+		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+			hb_buf_reset(&b);
+			hb_lp_put_float(&b, forms[i].v);
+			HBT_CHECK(strcmp(b.data, forms[i].text) == 0, "float %s: %s",
+			    forms[i].text, b.data);
+		}
+	}
 	hb_buf_reset(&b);
 	hb_lp_put_float(&b, 1e21);
 	HBT_CHECK(strtod(b.data, NULL) == 1e21, "float: %s", b.data);
