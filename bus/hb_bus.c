@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Kept QoS 1 publishes in flight, in bytes of payload (see inflight_bytes). */
+#define INFLIGHT_BYTES_MAX (2u << 20)
+
 enum mail_kind {
 	MAIL_MESSAGE,
 	MAIL_CONNECTED,
@@ -126,6 +129,13 @@ struct hb_bus {
 	pthread_cond_t fly_cond;
 	int inflight;
 	int server_receive_max;	/* from CONNACK; 65535 when absent */
+	/*
+	 * Bytes of the kept publishes (retry_unrouted_s) in flight: packed
+	 * points make few but large messages, and each is held twice (paho's
+	 * copy and ours) until acknowledged. Bounded so that a slow broker
+	 * costs a bounded amount of memory, not receive-maximum times 50 KB.
+	 */
+	size_t inflight_bytes;
 
 	/* loop thread only */
 	enum bus_state state;
@@ -321,6 +331,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	bus->server_receive_max = rmax > 0 ? rmax : 65535;
 	/* what was in flight before a reconnect is re-sent or gone */
 	bus->inflight = 0;
+	bus->inflight_bytes = 0;
 	pthread_cond_broadcast(&bus->fly_cond);
 	pthread_mutex_unlock(&bus->fly_lock);
 
@@ -386,11 +397,12 @@ on_sub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 }
 
 static void
-landed(struct hb_bus *bus)
+landed(struct hb_bus *bus, size_t bytes)
 {
 	pthread_mutex_lock(&bus->fly_lock);
 	if (bus->inflight > 0)
 		bus->inflight--;
+	bus->inflight_bytes -= bytes < bus->inflight_bytes ? bytes : bus->inflight_bytes;
 	pthread_cond_signal(&bus->fly_cond);
 	pthread_mutex_unlock(&bus->fly_lock);
 }
@@ -399,7 +411,7 @@ static void
 on_pub_ok(void *ctx, MQTTAsync_successData5 *resp)
 {
 	(void)resp;
-	landed(ctx);
+	landed(ctx, 0);
 }
 
 /*
@@ -415,7 +427,7 @@ on_pub_ok_keep(void *ctx, MQTTAsync_successData5 *resp)
 	struct hb_bus *bus = c->bus;
 	struct mail *m;
 
-	landed(bus);
+	landed(bus, c->len);
 	if (resp == NULL || resp->reasonCode != MQTTREASONCODE_NO_MATCHING_SUBSCRIBERS) {
 		free(c);
 		return;
@@ -433,7 +445,7 @@ on_pub_fail_keep(void *ctx, MQTTAsync_failureData5 *resp)
 	struct mail *m;
 
 	(void)resp;
-	landed(bus);
+	landed(bus, c->len);
 	m = mail_new(MAIL_PUB_UNROUTED, "", 0, NULL, 0);
 	m->ptr = c;
 	post(bus, m, false);
@@ -445,7 +457,7 @@ on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 	struct hb_bus *bus = ctx;
 	struct mail *m = mail_new(MAIL_PUB_FAILED, "", 0, NULL, 0);
 
-	landed(bus);
+	landed(bus, 0);
 
 	m->code = resp ? resp->code : -1;
 	post(bus, m, false);
@@ -492,6 +504,7 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	size_t kept_bytes = 0;
 	int rc;
 
 	msg.payload = c->payload;
@@ -518,17 +531,21 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000;
 		}
+		kept_bytes = ro.context == c ? c->len : 0;
 		pthread_mutex_lock(&bus->fly_lock);
-		while (bus->inflight >= bus->server_receive_max -
-		    bus->server_receive_max / 10 - 1 && !bus->out_stop &&
+		while ((bus->inflight >= bus->server_receive_max -
+		    bus->server_receive_max / 10 - 1 || (bus->inflight_bytes > 0 &&
+		    bus->inflight_bytes + kept_bytes > INFLIGHT_BYTES_MAX)) &&
+		    !bus->out_stop &&
 		    pthread_cond_timedwait(&bus->fly_cond, &bus->fly_lock, &until) == 0)
 			;
 		bus->inflight++;
+		bus->inflight_bytes += kept_bytes;
 		pthread_mutex_unlock(&bus->fly_lock);
 	}
 	rc = MQTTAsync_sendMessage(bus->client, c->topic, &msg, &ro);
 	if (rc != MQTTASYNC_SUCCESS && c->qos > 0)
-		landed(bus);
+		landed(bus, kept_bytes);
 	if (rc == MQTTASYNC_SUCCESS && ro.context == c)
 		return true;	/* the callbacks own it now */
 	if (rc != MQTTASYNC_SUCCESS) {

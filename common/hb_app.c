@@ -35,6 +35,15 @@ usage(const char *service, FILE *out)
 	    "  -h, --help          this text\n", service, HB_DEFAULT_CONFIG);
 }
 
+static void
+on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
 int
 hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 {
@@ -171,8 +180,9 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	signal(SIGPIPE, SIG_IGN);
 	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
 	 * from mmap so that they go back to the system when freed. */
-	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
 	app->base = event_base_new();
 	if (app->base == NULL) {
 		hb_error("cannot create the event loop");
@@ -181,6 +191,13 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
 	app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
 	app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+	/* After a burst, give the freed heap back: glibc keeps it otherwise. */
+	app->ev_trim = event_new(app->base, -1, EV_PERSIST, on_trim, app);
+	{
+		struct timeval tv = { 2, 0 };
+
+		event_add(app->ev_trim, &tv);
+	}
 	event_add(app->ev_term, NULL);
 	event_add(app->ev_int, NULL);
 	event_add(app->ev_hup, NULL);
@@ -245,6 +262,8 @@ hb_app_free(struct hb_app *app)
 		event_free(app->ev_int);
 	if (app->ev_hup)
 		event_free(app->ev_hup);
+	if (app->ev_trim)
+		event_free(app->ev_trim);
 	if (app->base)
 		event_base_free(app->base);
 	hb_config_free(app->cfg);

@@ -46,7 +46,7 @@ struct hb_app {
 	char hostname[128];
 	char http_bind[128];
 	int http_port;			/* -1: disabled, 0: any free port */
-	struct event *ev_term, *ev_int, *ev_hup;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_trim;
 	hb_stop_fn on_stop;
 	void *stop_arg;
 	hb_hup_fn on_hup;
