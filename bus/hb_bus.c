@@ -24,6 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * On shutdown, how long messages that keep arriving are still taken (and
+ * what the service publishes for them still sent) before the bus stops
+ * taking them and disconnects.
+ */
+#define DRAIN_MS 2000
+
 /* Kept QoS 1 publishes in flight, in bytes of payload (see inflight_bytes). */
 #define INFLIGHT_BYTES_MAX (2u << 20)
 
@@ -144,6 +151,13 @@ struct hb_bus {
 	struct event *ev_reconnect;
 	struct event *ev_heartbeat;
 	struct event *ev_done;
+	struct event *ev_quiesce;	/* shutdown: waits for the bus to go quiet */
+	int64_t drain_deadline_ms;
+	bool disconnect_sent;
+	int64_t disconnect_ms;
+	/* set by the loop past the drain deadline; read by paho's receive thread */
+	atomic_bool input_closed;
+	atomic_long dropped_at_close;	/* messages that arrived while closing */
 	struct sub *subs;
 	size_t nsubs;
 	struct cmd_list retry;		/* unrouted publishes waiting to go again */
@@ -255,7 +269,7 @@ post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
 	pthread_mutex_lock(&bus->lock);
 	/* Back-pressure: a slow loop makes paho's receive thread wait, which
 	 * stops reading the socket, which makes the broker hold the messages. */
-	while (wait_for_room && !bus->closing &&
+	while (wait_for_room && !bus->closing && !atomic_load(&bus->input_closed) &&
 	    bus->mail_bytes > bus->cfg.mailbox_max_bytes) {
 		struct timespec ts;
 
@@ -279,8 +293,23 @@ static int
 on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
 {
 	struct hb_bus *bus = ctx;
-	size_t tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
-	struct mail *m = mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
+	size_t tl;
+	struct mail *m;
+
+	if (atomic_load(&bus->input_closed)) {
+		/*
+		 * Closing: paho has acknowledged a QoS 1 message before handing
+		 * it over (it sends PUBACK first), so neither QoS can be given
+		 * back to the broker. What arrives in the last moments before
+		 * the DISCONNECT is counted and reported, never silently lost.
+		 */
+		atomic_fetch_add(&bus->dropped_at_close, 1);
+		MQTTAsync_freeMessage(&pm);
+		MQTTAsync_free(topic);
+		return 1;
+	}
+	tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
+	m = mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
 	    pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0);
 
 	m->qos = pm->qos;
@@ -356,6 +385,7 @@ static void
 on_disconnect_done(void *ctx, MQTTAsync_successData5 *resp)
 {
 	(void)resp;
+
 	post(ctx, mail_new(MAIL_DISCONNECTED, "", 0, NULL, 0), false);
 }
 
@@ -582,7 +612,8 @@ worker_disconnect(struct hb_bus *bus)
 {
 	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer5;
 
-	dopts.timeout = 3000;
+	/* sent when nothing is in flight (or given up): at once */
+	dopts.timeout = 0;
 	dopts.onSuccess5 = on_disconnect_done;
 	dopts.onFailure5 = on_disconnect_fail;
 	dopts.context = bus;
@@ -772,6 +803,10 @@ finish_shutdown(struct hb_bus *bus)
 {
 	hb_bus_done_fn done = bus->done;
 
+	if (bus->state == ST_CLOSED)
+		return;
+	if (bus->ev_quiesce)
+		event_del(bus->ev_quiesce);
 	bus->state = ST_CLOSED;
 	bus->done = NULL;
 	if (bus->m_connected)
@@ -830,7 +865,8 @@ dispatch(struct hb_bus *bus, struct mail *m)
 		struct cmd *c = m->ptr;
 
 		if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
-		    bus->state == ST_CLOSED || bus->nretry >= (size_t)bus->cfg.queue_max) {
+		    bus->state == ST_CLOSED || atomic_load(&bus->input_closed) ||
+		    bus->nretry >= (size_t)bus->cfg.queue_max) {
 			if (bus->m_unrouted_dropped)
 				hb_counter_add(bus->m_unrouted_dropped, 1);
 			hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
@@ -1117,6 +1153,11 @@ hb_bus_free(struct hb_bus *bus)
 			MQTTAsync_disconnect(bus->client, NULL);
 		MQTTAsync_destroy(&bus->client);
 	}
+	/* no callback runs any more: the count is final */
+	if (atomic_load(&bus->dropped_at_close) > 0)
+		hb_warn("bus closed while messages kept arriving: %ld arrived after "
+		    "the service stopped taking them and are lost (MQTT has no way "
+		    "to hand them back)", atomic_load(&bus->dropped_at_close));
 	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
 		TAILQ_REMOVE(&bus->mail, m, entry);
 		free(m);
@@ -1125,6 +1166,8 @@ hb_bus_free(struct hb_bus *bus)
 		event_free(bus->ev_mail);
 	if (bus->ev_drain)
 		event_free(bus->ev_drain);
+	if (bus->ev_quiesce)
+		event_free(bus->ev_quiesce);
 	if (bus->ev_retry)
 		event_free(bus->ev_retry);
 	while ((c = TAILQ_FIRST(&bus->retry)) != NULL) {
@@ -1223,10 +1266,120 @@ on_done_timer(evutil_socket_t fd, short what, void *arg)
 	finish_shutdown(arg);
 }
 
+/*
+ * Shutdown: nothing waiting in the mailbox and the drain timer (with
+ * mailbox), in the outbox, and (with in_flight) for the broker's
+ * acknowledgement.
+ */
+static bool
+quiet(struct hb_bus *bus, bool mailbox, bool in_flight)
+{
+	bool empty;
+
+	if (mailbox) {
+		if (evtimer_pending(bus->ev_drain, NULL))
+			return false;
+		pthread_mutex_lock(&bus->lock);
+		empty = TAILQ_EMPTY(&bus->mail);
+		pthread_mutex_unlock(&bus->lock);
+		if (!empty)
+			return false;
+	}
+	pthread_mutex_lock(&bus->out_lock);
+	empty = bus->out_count == 0;
+	pthread_mutex_unlock(&bus->out_lock);
+	if (!empty || !in_flight)
+		return empty;
+	pthread_mutex_lock(&bus->fly_lock);
+	empty = bus->inflight == 0;
+	pthread_mutex_unlock(&bus->fly_lock);
+	return empty;
+}
+
+/*
+ * Shutdown, every millisecond. A service that publishes what it makes of
+ * the messages it takes (opts.republish: ingest) keeps taking them while
+ * what it publishes goes out; once nothing waits in the mailbox or the
+ * outbox it stops taking, waits for the acknowledgements and sends the
+ * DISCONNECT at once, so that the instant in which a message can arrive
+ * and not be taken is as short as the network makes it. Any other service
+ * (the writer spools what it takes) goes on taking messages until the
+ * connection is closed, and disconnects once its own publishes are out.
+ * Under a flood that never goes quiet: taking stops at the drain deadline,
+ * what is unsent 2 s later is given up (and said so), and 2 s after the
+ * DISCONNECT the bus closes whatever paho is doing.
+ */
+static void
+close_input(struct hb_bus *bus)
+{
+	if (atomic_load(&bus->input_closed))
+		return;
+	atomic_store(&bus->input_closed, true);
+	/* publishes nobody took are not sent again: the outbox drains */
+	evtimer_del(bus->ev_retry);
+	/* let a receive thread waiting for room go on */
+	pthread_mutex_lock(&bus->lock);
+	pthread_cond_broadcast(&bus->room);
+	pthread_mutex_unlock(&bus->lock);
+}
+
+static void
+on_quiesce(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_bus *bus = arg;
+	int64_t now = hb_mono_ms(), deadline = bus->drain_deadline_ms;
+	struct cmd *c;
+
+	(void)fd;
+	(void)what;
+	if (bus->disconnect_sent) {
+		if (now >= bus->disconnect_ms + DRAIN_MS) {
+			hb_warn("bus: the broker did not confirm the disconnect; closing");
+			finish_shutdown(bus);
+		}
+		return;
+	}
+	/* taken messages handed over and sent: stop taking, then wait for acks */
+	if (bus->opts.republish && (now >= deadline ||
+	    (bus->nretry == 0 && quiet(bus, true, false))))
+		close_input(bus);
+	if (now >= deadline + DRAIN_MS) {
+		/* the broker does not take what we send: give up, loudly */
+		size_t lost = 0;
+
+		pthread_mutex_lock(&bus->out_lock);
+		while ((c = TAILQ_FIRST(&bus->out)) != NULL) {
+			TAILQ_REMOVE(&bus->out, c, entry);
+			bus->out_count--;
+			free(c);
+			lost++;
+		}
+		pthread_mutex_unlock(&bus->out_lock);
+		if (lost)
+			hb_error("bus closing: %zu publishes could not be sent within %d "
+			    "ms (the broker is not acknowledging); they are lost", lost,
+			    2 * DRAIN_MS);
+	} else if (bus->opts.republish ? !atomic_load(&bus->input_closed) ||
+	    !quiet(bus, true, true) : !quiet(bus, false, true) ||
+	    (now < deadline && bus->nretry > 0))
+		return;
+	if (bus->opts.republish)
+		close_input(bus);
+	if (bus->nretry > 0)
+		hb_error("bus closing with %zu publishes nobody subscribed to; they "
+		    "are dropped (is the writer running?)", bus->nretry);
+	enqueue(bus, cmd_new(CMD_DISCONNECT, NULL, NULL, 0));
+	bus->disconnect_sent = true;
+	bus->disconnect_ms = now;
+}
+
 void
 hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg)
 {
 	bool was_connected = bus->state == ST_CONNECTED;
+	/* often: every moment between the last message taken and the
+	 * DISCONNECT is a moment in which one can arrive and be lost */
+	struct timeval tv = { 0, 1000 };
 
 	bus->done = done;
 	bus->done_arg = arg;
@@ -1236,9 +1389,18 @@ hb_bus_shutdown(struct hb_bus *bus, hb_bus_done_fn done, void *arg)
 		publish_status(bus, "offline");
 	bus->state = ST_SHUTTING;
 	if (was_connected) {
-		/* after the offline status, in order, on the worker */
-		enqueue(bus, cmd_new(CMD_DISCONNECT, NULL, NULL, 0));
+		/* what arrives meanwhile is still taken, up to the deadline */
+		bus->drain_deadline_ms = hb_mono_ms() + DRAIN_MS;
+		bus->ev_quiesce = event_new(bus->base, -1, EV_PERSIST, on_quiesce, bus);
+		event_add(bus->ev_quiesce, &tv);
 		return;
+	}
+	{
+		int pending = hb_bus_pending(bus);
+
+		if (pending > 0)
+			hb_error("bus closing while the broker is unreachable: %d "
+			    "publishes were not sent", pending);
 	}
 	/* Not connected: finish on the next loop turn, never from inside. */
 	bus->ev_done = evtimer_new(bus->base, on_done_timer, bus);

@@ -78,6 +78,14 @@ struct hb_bus_opts {
 	 * up to this many seconds, then drop and count it. 0: off.
 	 */
 	int retry_unrouted_s;
+	/*
+	 * The service publishes what it makes of the messages it takes
+	 * (ingest): on shutdown the bus stops taking messages before it
+	 * disconnects, so that nothing taken is made into a publish too late
+	 * to be sent. Without it (the writer, which spools what it takes),
+	 * messages are taken until the connection is closed.
+	 */
+	bool republish;
 	hb_bus_message_fn on_message;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */

@@ -91,6 +91,7 @@ max_queued_messages 2000000
 max_queued_bytes 1073741824
 queue_qos0_messages true
 max_inflight_messages 1000
+set_tcp_nodelay true
 log_dest file $dir/logs/mosquitto.log
 EOF
 [ "$(id -u)" = 0 ] && echo "user root" >>"$dir/mosquitto/mosquitto.conf"

@@ -312,8 +312,13 @@ on_stop(struct hb_app *app, void *arg)
 	struct ingest *in = arg;
 
 	(void)app;
-	/* what is packed goes out first; the bus sends it before disconnecting */
+	/*
+	 * What is packed goes out now, and what the bus still hands over while
+	 * it closes goes out at once: the bus disconnects when nothing it was
+	 * given waits any more, and knows nothing of packs.
+	 */
 	flush_packs(in);
+	in->pack_ms = 0;
 	hb_bus_shutdown(in->bus, on_bus_closed, in);
 }
 
@@ -344,6 +349,7 @@ hb_ingest_start(struct ingest *in)
 	bo.receive_max = 1000;
 	bo.coalesce_us = 2000;
 	bo.retry_unrouted_s = 60;
+	bo.republish = true;
 	bo.on_message = on_message;
 	bo.on_heartbeat = heartbeat;
 	bo.arg = in;

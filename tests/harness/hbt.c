@@ -472,6 +472,7 @@ hbt_broker_start(struct hbt_broker *b, const char *extra)
 	    "max_queued_bytes 0\n"
 	    "queue_qos0_messages true\n"
 	    "max_inflight_messages 1000\n"
+	    "set_tcp_nodelay true\n"
 	    "log_dest stderr\n"
 	    "log_type error\nlog_type warning\nlog_type notice\n"
 	    "%s\n", b->port, b->dir, extra ? extra : "");
