@@ -201,11 +201,14 @@ read_chats(struct notifier *nf, struct hb_config *cfg)
 		} else if (json_is_object(v)) {
 			hb_cfg_json(cfg, path, JSON_OBJECT, true);
 			snprintf(sub, sizeof(sub), "%s.id", path);
-			if (!hb_cfg_has(cfg, sub))
-				hb_cfg_error(cfg, path, "a chat needs an \"id\"");
 			c->id = hb_cfg_int(cfg, sub, 0, -CHAT_ID_MAX, CHAT_ID_MAX);
 			snprintf(sub, sizeof(sub), "%s.min_severity", path);
 			c->min_sev = hb_cfg_enum(cfg, sub, severity_choices, nf->min_sev);
+			snprintf(sub, sizeof(sub), "%s.id", path);
+			if (!hb_cfg_has(cfg, sub)) {
+				hb_cfg_error(cfg, path, "a chat needs an \"id\"");
+				continue;
+			}
 		} else {
 			hb_cfg_error(cfg, path, "expected a chat id (an integer) or "
 			    "{\"id\": CHAT_ID, \"min_severity\": \"warning\"}");
