@@ -4,7 +4,7 @@
  * recorded arrival times, answers and bodies — and what is on the bus.
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
- *                 long|webhook
+ *                 long|webhook|hang|global
  *
  * Every scenario ends by checking that the bot token is in no log line.
  */
@@ -739,6 +739,78 @@ scenario_webhook(struct fx *f)
 	    "logged what it would send");
 }
 
+/*
+ * A request that hangs: retried after notifier.telegram.timeout_ms, once
+ * delivered, in order, and the other chat does not wait for it.
+ */
+static void
+scenario_hang(struct fx *f)
+{
+	static const char *const texts[] = { "stuck one", "after 1", "after 2" };
+	json_t *all, *r, *hung_ok, *other_ok;
+	long long hung = 0, other;
+	size_t i;
+	long at;
+
+	setup(f, NULL, "\"chat_ids\": [1001, 1003], \"chat_interval_ms\": 50");
+	HBT_REQUIRE(hbt_telegram_rules(&f->tg, "[{\"method\": \"sendMessage\", "
+	    "\"match\": \"stuck one\", \"hang\": true, \"times\": 1}]") == 0, "rules");
+	for (i = 0; i < 3; i++)
+		notify(f, "warning", NULL, texts[i], NULL);
+	HBT_CHECK(HBT_WAIT(delivered(f, 1001) >= 3 && delivered(f, 1003) >= 3, 30000),
+	    "all delivered: %zu, %zu", delivered(f, 1001), delivered(f, 1003));
+	all = hbt_telegram_select(&f->tg, "sendMessage", 0);
+	json_array_foreach(all, i, r)
+		if (json_integer_value(json_object_get(r, "status")) == 0)
+			hung = json_integer_value(json_object_get(json_object_get(r, "body"),
+			    "chat_id"));
+	json_decref(all);
+	HBT_REQUIRE(hung == 1001 || hung == 1003, "one request hung");
+	other = hung == 1001 ? 1003 : 1001;
+	hung_ok = sent_to(f, hung, 200);
+	other_ok = sent_to(f, other, 200);
+	check_once_in_order(hung_ok, texts, 3);
+	check_once_in_order(other_ok, texts, 3);
+	count_text(hung_ok, "stuck one", &at);
+	HBT_CHECK(at >= 0 && rec_at(json_array_get(other_ok, 2)) <
+	    rec_at(json_array_get(hung_ok, (size_t)at)),
+	    "the other chat was not held up by the hung request");
+	json_decref(hung_ok);
+	json_decref(other_ok);
+}
+
+/* The limit over all chats (global_per_s), from the arrival times. */
+static void
+scenario_global(struct fx *f)
+{
+	json_t *all;
+	size_t n;
+
+	setup(f, NULL, "\"chat_ids\": [11, 12, 13, 14, 15, 16, 17, 18], "
+	    "\"chat_interval_ms\": 0, \"global_per_s\": 5");
+	for (int i = 0; i < 3; i++) {
+		char t[32];
+
+		snprintf(t, sizeof(t), "global %d", i);
+		notify(f, "warning", NULL, t, NULL);
+	}
+	HBT_CHECK(HBT_WAIT(hbt_telegram_count(&f->tg, "sendMessage", 200) >= 24, 30000),
+	    "24 delivered, got %zu", hbt_telegram_count(&f->tg, "sendMessage", 200));
+	all = hbt_telegram_select(&f->tg, "sendMessage", 200);
+	n = json_array_size(all);
+	for (size_t i = 5; i < n; i++) {
+		int64_t span = rec_at(json_array_get(all, i)) -
+		    rec_at(json_array_get(all, i - 5));
+
+		HBT_CHECK(span >= 1000 - 50, "6 messages within %lld ms (limit 5/s)",
+		    (long long)span);
+	}
+	HBT_CHECK(n == 24 && rec_at(json_array_get(all, 23)) -
+	    rec_at(json_array_get(all, 0)) >= 3000 - 100, "24 messages at 5/s take "
+	    "at least 3 s");
+	json_decref(all);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -765,6 +837,10 @@ main(int argc, char **argv)
 		scenario_long(&f);
 	else if (strcmp(which, "webhook") == 0)
 		scenario_webhook(&f);
+	else if (strcmp(which, "hang") == 0)
+		scenario_hang(&f);
+	else if (strcmp(which, "global") == 0)
+		scenario_global(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);
