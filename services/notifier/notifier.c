@@ -298,7 +298,7 @@ hb_notifier_new(struct hb_app *app)
 	    10000, 100, 600000);
 	nf->poll = hb_cfg_bool(cfg, "notifier.telegram.poll", true);
 	nf->poll_timeout_s = (int)hb_cfg_int(cfg, "notifier.telegram.poll_timeout_s",
-	    25, 0, 600);
+	    25, 1, 600);
 	nf->chat_interval_ms = hb_cfg_int(cfg, "notifier.telegram.chat_interval_ms",
 	    1000, 0, 3600000);
 	nf->group_max = (int)hb_cfg_int(cfg, "notifier.telegram.group_max", 20, 1,
@@ -1147,6 +1147,7 @@ on_polled(const struct hb_http_response *resp, void *arg)
 	if (resp->status == 200 && hb_telegram_updates_parse(resp->body,
 	    resp->body_len, &u, &n, err, sizeof(err)) == 0) {
 		hb_backoff_reset(&nf->poll_backoff);
+		set_channel(nf, CH_TELEGRAM, true, NULL);
 		next = nf->offset;
 		for (size_t i = 0; i < n; i++)
 			if (u[i].update_id >= next)
@@ -1179,6 +1180,10 @@ on_polled(const struct hb_http_response *resp, void *arg)
 		    a.description);
 	}
 	hb_telegram_mask(err, nf->token, masked, sizeof(masked));
+	/* unreachable, or a wrong token: the sends would fail the same way */
+	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
+	    resp->status == 404)
+		set_channel(nf, CH_TELEGRAM, false, masked);
 	delay = hb_backoff_next(&nf->poll_backoff);
 	if (resp->status == 429 && resp->retry_after_s > 0)
 		delay = resp->retry_after_s * 1000;
