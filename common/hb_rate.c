@@ -5,6 +5,7 @@
 #include "hb_util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void
 hb_rate_init(struct hb_rate *r, int max, int64_t window_ms)
@@ -12,7 +13,6 @@ hb_rate_init(struct hb_rate *r, int max, int64_t window_ms)
 	r->max = max < 1 ? 1 : max;
 	r->window_ms = window_ms < 0 ? 0 : window_ms;
 	r->times = hb_xcalloc((size_t)r->max, sizeof(*r->times));
-	r->head = 0;
 	r->n = 0;
 }
 
@@ -31,19 +31,38 @@ hb_rate_next(const struct hb_rate *r, int64_t now_ms)
 
 	if (r->n < r->max || r->window_ms == 0)
 		return now_ms;
-	/* the oldest of the last `max` events must have left the window */
-	at = r->times[r->head] + r->window_ms;
+	/* the oldest of the latest `max` events must have left the window */
+	at = r->times[0] + r->window_ms;
 	return at > now_ms ? at : now_ms;
 }
 
 void
-hb_rate_take(struct hb_rate *r, int64_t now_ms)
+hb_rate_take(struct hb_rate *r, int64_t t_ms)
 {
-	if (r->n < r->max) {
-		r->times[(r->head + r->n) % r->max] = now_ms;
-		r->n++;
-		return;
+	int i;
+
+	if (r->n == r->max) {
+		/* older than every event kept: it cannot matter any more */
+		if (t_ms <= r->times[0])
+			return;
+		memmove(r->times, r->times + 1, (size_t)(r->n - 1) * sizeof(*r->times));
+		r->n--;
 	}
-	r->times[r->head] = now_ms;
-	r->head = (r->head + 1) % r->max;
+	for (i = r->n; i > 0 && r->times[i - 1] > t_ms; i--)
+		r->times[i] = r->times[i - 1];
+	r->times[i] = t_ms;
+	r->n++;
+}
+
+void
+hb_rate_move(struct hb_rate *r, int64_t from_ms, int64_t to_ms)
+{
+	for (int i = r->n - 1; i >= 0; i--)
+		if (r->times[i] == from_ms) {
+			memmove(r->times + i, r->times + i + 1,
+			    (size_t)(r->n - i - 1) * sizeof(*r->times));
+			r->n--;
+			break;
+		}
+	hb_rate_take(r, to_ms);
 }

@@ -59,6 +59,7 @@ struct lane {
 	struct hb_backoff backoff;
 	struct hb_outbox_item item;	/* the message in flight */
 	struct hb_http_xfer *xfer;
+	int64_t sent_ms;		/* when it started */
 };
 
 /* Notifications with one key inside the dedupe window. */
@@ -462,6 +463,7 @@ start_send(struct notifier *nf, struct lane *l, int64_t now)
 	if (l->xfer == NULL)
 		return -1;
 	l->busy = true;
+	l->sent_ms = now;
 	if (l->channel == CH_TELEGRAM) {
 		hb_rate_take(&l->per_chat, now);
 		hb_rate_take(&l->per_group, now);
@@ -578,9 +580,18 @@ on_sent(const struct hb_http_response *resp, void *arg)
 
 	l->xfer = NULL;
 	l->busy = false;
-	if (l->channel == CH_TELEGRAM)
+	if (l->channel == CH_TELEGRAM) {
+		/*
+		 * Telegram had the message by the time its answer came: count the
+		 * limits from now, so that they hold for what Telegram sees even
+		 * when one request took longer on the way than the next.
+		 */
+		hb_rate_move(&l->per_chat, l->sent_ms, now);
+		hb_rate_move(&l->per_group, l->sent_ms, now);
+		hb_rate_move(&nf->tg_global, l->sent_ms, now);
 		hb_telegram_answer(resp->status, resp->body, resp->body_len,
 		    resp->retry_after_s, &a);
+	}
 	else
 		webhook_answer(resp, &a);
 	if (resp->status == 0) {

@@ -98,15 +98,16 @@ reply_error(struct evhttp_request *req, int code, const char *desc,
 	json_decref(o);
 }
 
+/* at_ms: when the request had arrived (before it was answered). */
 static void
-record(struct fake *f, const char *method, int status, const char *raw,
-    json_t *body, long long offset)
+record(struct fake *f, int64_t at_ms, const char *method, int status,
+    const char *raw, json_t *body, long long offset)
 {
 	json_t *r = json_object();
 	char *line;
 
 	json_object_set_new(r, "seq", json_integer(++f->seq));
-	json_object_set_new(r, "at_ms", json_integer(hb_mono_ms()));
+	json_object_set_new(r, "at_ms", json_integer(at_ms));
 	json_object_set_new(r, "method", json_string(method));
 	json_object_set_new(r, "status", json_integer(status));
 	if (body)
@@ -173,6 +174,7 @@ answer_by_rule(struct evhttp_request *req, json_t *rule)
 static void
 on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 {
+	int64_t at = hb_mono_ms();
 	struct hb_buf raw = { 0 };
 	json_t *body = body_json(req, &raw), *rule, *o;
 	int status;
@@ -194,7 +196,7 @@ on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 		reply_json(req, 200, o);
 		json_decref(o);
 	}
-	record(f, method, status, raw.data, body, -1);
+	record(f, at, method, status, raw.data, body, -1);
 	json_decref(body);
 	hb_buf_free(&raw);
 }
@@ -261,13 +263,14 @@ on_held_closed(struct evhttp_connection *conn, void *arg)
 static void
 on_get_updates(struct fake *f, struct evhttp_request *req)
 {
+	int64_t at = hb_mono_ms();
 	struct hb_buf raw = { 0 };
 	json_t *body = body_json(req, &raw), *updates;
 	long long offset = json_integer_value(json_object_get(body, "offset"));
 	long long timeout = json_integer_value(json_object_get(body, "timeout"));
 	json_t *rule = match_rule(f, "getUpdates", raw.data);
 
-	record(f, "getUpdates", rule ? (int)json_integer_value(json_object_get(rule,
+	record(f, at, "getUpdates", rule ? (int)json_integer_value(json_object_get(rule,
 	    "status")) : 200, raw.data, body, offset);
 	if (rule) {
 		answer_by_rule(req, rule);
@@ -373,7 +376,7 @@ on_request(struct evhttp_request *req, void *arg)
 	pl = (size_t)snprintf(prefix, sizeof(prefix), "/bot%s/", f->token);
 	if (strncmp(uri, prefix, pl) != 0) {
 		/* Telegram answers a wrong token with 401 Unauthorized */
-		record(f, "unauthorized", 401, "", NULL, -1);
+		record(f, hb_mono_ms(), "unauthorized", 401, "", NULL, -1);
 		reply_error(req, 401, "Unauthorized", -1);
 		return;
 	}

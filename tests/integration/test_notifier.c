@@ -178,7 +178,9 @@ check_once_in_order(json_t *ok, const char *const *texts, size_t n)
 /*
  * 50 notifications in a burst: all arrive, in order, and never faster than
  * the limits configured (scaled down so that the test takes seconds): 300 ms
- * between messages to a chat, at most 4 in any 3 s to a group.
+ * between messages to a chat, at most 4 in any 3 s to a group. No margin:
+ * the fake stamps a request when it arrives, and the notifier counts a
+ * message from when Telegram's answer came back, which is later.
  */
 static void
 scenario_burst(struct fx *f)
@@ -213,18 +215,18 @@ scenario_burst(struct fx *f)
 		int64_t gap = rec_at(json_array_get(priv, i)) -
 		    rec_at(json_array_get(priv, i - 1));
 
-		HBT_CHECK(gap >= 300 - 50, "messages %zu and %zu to one chat %lld ms "
+		HBT_CHECK(gap >= 300, "messages %zu and %zu to one chat %lld ms "
 		    "apart (limit 300)", i - 1, i, (long long)gap);
 	}
 	HBT_CHECK(rec_at(json_array_get(priv, 49)) - rec_at(json_array_get(priv, 0)) >=
-	    49 * 300 - 100, "50 messages to one chat in %lld ms",
+	    49 * 300, "50 messages to one chat in %lld ms",
 	    (long long)(rec_at(json_array_get(priv, 49)) -
 	    rec_at(json_array_get(priv, 0))));
 	for (size_t i = 4; i < json_array_size(grp); i++) {
 		int64_t span = rec_at(json_array_get(grp, i)) -
 		    rec_at(json_array_get(grp, i - 4));
 
-		HBT_CHECK(span >= 3000 - 50, "5 group messages within %lld ms (limit 4 "
+		HBT_CHECK(span >= 3000, "5 group messages within %lld ms (limit 4 "
 		    "per 3000)", (long long)span);
 	}
 	/* what a person sees: emoji, bold title, silent for info */
@@ -275,7 +277,7 @@ scenario_retry_after(struct fx *f)
 	HBT_CHECK(t429 >= 0 && next >= 0, "a 429 and an attempt after it");
 	hbt_log("429 at %lld, next attempt %lld ms later", (long long)t429,
 	    (long long)(next - t429));
-	HBT_CHECK(next - t429 >= 2000 - 10, "next attempt %lld ms after a 429 with "
+	HBT_CHECK(next - t429 >= 2000, "next attempt %lld ms after a 429 with "
 	    "retry_after=2", (long long)(next - t429));
 	ok = sent_to(f, PRIVATE_CHAT, 200);
 	check_once_in_order(ok, texts, 3);
@@ -802,11 +804,13 @@ scenario_global(struct fx *f)
 		int64_t span = rec_at(json_array_get(all, i)) -
 		    rec_at(json_array_get(all, i - 5));
 
-		HBT_CHECK(span >= 1000 - 50, "6 messages within %lld ms (limit 5/s)",
+		/* requests to different chats overlap: their arrival order is
+		 * not their start order, hence a margin here */
+		HBT_CHECK(span >= 1000 - 150, "6 messages within %lld ms (limit 5/s)",
 		    (long long)span);
 	}
 	HBT_CHECK(n == 24 && rec_at(json_array_get(all, 23)) -
-	    rec_at(json_array_get(all, 0)) >= 3000 - 100, "24 messages at 5/s take "
+	    rec_at(json_array_get(all, 0)) >= 3000 - 150, "24 messages at 5/s take "
 	    "at least 3 s");
 	json_decref(all);
 }

@@ -60,6 +60,34 @@ test_twenty_per_minute(void)
 	}
 }
 
+/* Moving an event to when its answer came pushes the next one back. */
+static void
+test_move(void)
+{
+	struct hb_rate r;
+
+	hb_rate_init(&r, 1, 1000);
+	hb_rate_take(&r, 0);
+	hb_rate_move(&r, 0, 80);	/* the answer came 80 ms later */
+	HBT_CHECK(hb_rate_next(&r, 100) == 1080, "from the answer: %lld",
+	    (long long)hb_rate_next(&r, 100));
+	hb_rate_free(&r);
+
+	hb_rate_init(&r, 3, 1000);
+	hb_rate_take(&r, 0);
+	hb_rate_take(&r, 10);
+	hb_rate_take(&r, 20);
+	HBT_CHECK(hb_rate_next(&r, 30) == 1000, "full: the oldest + window");
+	hb_rate_move(&r, 0, 500);	/* the oldest was really at 500 */
+	HBT_CHECK(hb_rate_next(&r, 30) == 1010, "now 10 is the oldest: %lld",
+	    (long long)hb_rate_next(&r, 30));
+	hb_rate_take(&r, 5);		/* older than all kept: no effect */
+	HBT_CHECK(hb_rate_next(&r, 30) == 1010, "a stale event changes nothing");
+	hb_rate_move(&r, 12345, 600);	/* unknown: taken as new */
+	HBT_CHECK(hb_rate_next(&r, 30) == 1020, "%lld", (long long)hb_rate_next(&r, 30));
+	hb_rate_free(&r);
+}
+
 static void
 test_no_limit(void)
 {
@@ -77,6 +105,7 @@ main(void)
 	hbt_init("rate");
 	test_one_per_second();
 	test_twenty_per_minute();
+	test_move();
 	test_no_limit();
 	hbt_exit();
 }
