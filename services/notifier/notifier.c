@@ -1103,7 +1103,11 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
 	}
 	hb_command_parse(u->text ? u->text : "", &c);
 	if (c.kind == HB_CMD_NONE) {
-		ignore(nf, u, "not-a-command");
+		/* chatter in an allowed group: counted, logged only for debugging */
+		hb_counter_add(nf->m_ignored, 1);
+		hb_debug("ignored telegram message update_id=%lld chat=%lld user=%lld "
+		    "reason=not-a-command", u->update_id, u->chat_id,
+		    u->has_from ? u->from_id : 0);
 		return;
 	}
 	hb_counter_add(hb_metrics_counter(nf->app->metrics, "commands_total",
