@@ -1,0 +1,136 @@
+/*
+ * commands: parsing "/name[@bot] args" (see commands.h).
+ */
+#include "commands.h"
+#include "hb_msg.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ARGS 4
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+const char *
+hb_command_kind_name(enum hb_command_kind kind)
+{
+	switch (kind) {
+	case HB_CMD_NONE: return "none";
+	case HB_CMD_UNKNOWN: return "unknown";
+	case HB_CMD_BAD: return "bad";
+	case HB_CMD_HELP: return "help";
+	case HB_CMD_STATUS: return "status";
+	case HB_CMD_DEPLOY: return "deploy";
+	case HB_CMD_ROLLBACK: return "rollback";
+	case HB_CMD_MUTE: return "mute";
+	}
+	return "unknown";
+}
+
+void
+hb_command_parse(const char *text, struct hb_command *out)
+{
+	char args[MAX_ARGS][130];
+	size_t nargs = 0, n = 0;
+	const char *p = text;
+	long long minutes;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = HB_CMD_NONE;
+	while (is_space(*p))
+		p++;
+	if (*p != '/')
+		return;
+	p++;
+	while (is_name_char(*p)) {
+		if (n + 1 < sizeof(out->name))
+			out->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		p++;
+	}
+	out->name[n] = '\0';
+	if (n == 0) {
+		out->kind = HB_CMD_NONE;
+		return;
+	}
+	if (*p == '@') {		/* /deploy@homebus_bot in a group */
+		p++;
+		while (is_name_char(*p))
+			p++;
+	}
+	if (*p != '\0' && !is_space(*p)) {
+		out->kind = HB_CMD_UNKNOWN;
+		return;
+	}
+	/* arguments: up to MAX_ARGS words; more is an error for every command */
+	for (;;) {
+		size_t k = 0;
+
+		while (is_space(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		if (nargs == MAX_ARGS) {
+			nargs++;
+			break;
+		}
+		while (*p && !is_space(*p)) {
+			if (k + 1 < sizeof(args[0]))
+				args[nargs][k++] = *p;
+			else
+				k = sizeof(args[0]);	/* too long: marked below */
+			p++;
+		}
+		if (k >= sizeof(args[0]))
+			args[nargs][0] = '\0';
+		else
+			args[nargs][k] = '\0';
+		nargs++;
+	}
+
+	if (strcmp(out->name, "help") == 0 || strcmp(out->name, "start") == 0) {
+		out->kind = HB_CMD_HELP;
+	} else if (strcmp(out->name, "status") == 0) {
+		out->kind = HB_CMD_STATUS;
+	} else if (strcmp(out->name, "deploy") == 0) {
+		if (nargs != 1 || !hb_deploy_tag_ok(args[0])) {
+			out->kind = HB_CMD_BAD;
+			snprintf(out->error, sizeof(out->error), "usage: /deploy TAG (a "
+			    "tag is letters, digits, '.', '_' or '-', at most 128)");
+			return;
+		}
+		out->kind = HB_CMD_DEPLOY;
+		snprintf(out->tag, sizeof(out->tag), "%s", args[0]);
+	} else if (strcmp(out->name, "rollback") == 0) {
+		if (nargs != 0) {
+			out->kind = HB_CMD_BAD;
+			snprintf(out->error, sizeof(out->error), "usage: /rollback (no "
+			    "arguments: back to the version before the last deploy)");
+			return;
+		}
+		out->kind = HB_CMD_ROLLBACK;
+	} else if (strcmp(out->name, "mute") == 0) {
+		if (nargs != 1 || hb_parse_ll(args[0], 0, HB_COMMAND_MAX_MUTE,
+		    &minutes) != 0) {
+			out->kind = HB_CMD_BAD;
+			snprintf(out->error, sizeof(out->error), "usage: /mute MINUTES "
+			    "(0 to %d; 0 unmutes)", HB_COMMAND_MAX_MUTE);
+			return;
+		}
+		out->kind = HB_CMD_MUTE;
+		out->minutes = (long)minutes;
+	} else {
+		out->kind = HB_CMD_UNKNOWN;
+	}
+}

@@ -1,0 +1,87 @@
+/*
+ * telegram: the Telegram Bot API as data — sendMessage bodies rendered from
+ * a notification (HTML parse mode, escaped, split at line boundaries past
+ * 4096 characters), the verdict on an API answer, getUpdates results parsed
+ * with size and type checks, and the bot token masked out of any text.
+ * No I/O here: notifier.c does the requests.
+ */
+#ifndef TELEGRAM_H
+#define TELEGRAM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Telegram's limit for one message, in UTF-16 units after entity parsing. */
+#define HB_TELEGRAM_MAX_CHARS 4096
+
+struct hb_telegram_text {
+	long long chat_id;
+	const char *icon;	/* emoji before the title; may be "" */
+	const char *title;	/* plain text, shown in bold */
+	const char *text;	/* plain text */
+	bool silent;		/* disable_notification */
+};
+
+/*
+ * The sendMessage bodies for t, in order: one, or several "(k/n)" parts
+ * whose visible text is at most max_chars each (HB_TELEGRAM_MAX_CHARS).
+ * Returns a new JSON array of objects (caller decrefs).
+ */
+json_t *hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars);
+
+/* The emoji that stands for a severity (0 info .. 3 critical). */
+const char *hb_telegram_severity_icon(int severity);
+
+enum hb_telegram_verdict {
+	HB_TG_DELIVERED,	/* 2xx */
+	HB_TG_WAIT,		/* 429: wait retry_after_s, then the same again */
+	HB_TG_RETRY,		/* 5xx, network, anything unclear: back off */
+	HB_TG_REFUSED,		/* 400, 403: this message will never go; dead letter */
+	HB_TG_AUTH,		/* 401, 404: the token is wrong; keep, report */
+};
+
+struct hb_telegram_answer {
+	enum hb_telegram_verdict verdict;
+	long error_code;
+	long retry_after_s;		/* -1 if none */
+	long long migrate_to_chat_id;	/* 0 if none */
+	char description[256];
+};
+
+/*
+ * Judges an answer: http_status 0 means no answer (network error; the
+ * description is left for the caller). retry_after_header is the
+ * Retry-After header in seconds or -1; parameters.retry_after wins.
+ */
+void hb_telegram_answer(long http_status, const char *body, size_t len,
+    long retry_after_header, struct hb_telegram_answer *out);
+
+struct hb_telegram_update {
+	long long update_id;
+	bool has_message;	/* a "message" with a chat */
+	long long message_id;
+	long long chat_id;
+	char chat_type[16];	/* private, group, supergroup, channel */
+	bool has_from;
+	long long from_id;
+	bool from_bot;
+	char username[64];	/* "" if none */
+	char first_name[64];
+	char *text;		/* NULL if none; owned */
+};
+
+/*
+ * Parses a getUpdates answer ({"ok":true,"result":[Update...]}). Updates
+ * without a usable message are kept (with has_message false) so that the
+ * offset still moves past them. Returns 0 with *out (free with
+ * hb_telegram_updates_free) and *n, or -1 with a reason in err.
+ */
+int hb_telegram_updates_parse(const char *body, size_t len,
+    struct hb_telegram_update **out, size_t *n, char *err, size_t errlen);
+void hb_telegram_updates_free(struct hb_telegram_update *u, size_t n);
+
+/* Copies s into out with every occurrence of token replaced by "***". */
+void hb_telegram_mask(const char *s, const char *token, char *out, size_t outlen);
+
+#endif

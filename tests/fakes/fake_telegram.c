@@ -1,0 +1,437 @@
+/*
+ * fake_telegram: a Telegram Bot API stand-in for the tests, on loopback.
+ * It answers sendMessage and getUpdates (long polling, offsets confirmed
+ * the way Telegram does) for one token, takes webhook POSTs on /hook/...,
+ * and records every request it gets — arrival time, what it answered, the
+ * body — as JSON lines in a file that outlives a restart of the fake.
+ *
+ *   fake_telegram --port N --record FILE [--token TOKEN]
+ *
+ * Controlled over HTTP:
+ *   POST /control/rules    [{"match": "text in the body", "method":
+ *                           "sendMessage", "status": 429, "retry_after": 2,
+ *                           "description": "...", "hang": true, "times": 1}]
+ *                          replaces the answer rules (first match wins;
+ *                          "times" uses a rule up, absent means forever)
+ *   POST /control/updates  [Update, ...] queued for getUpdates (update_id
+ *                          given, or the next one)
+ *   GET  /control/requests every record since this process started
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "hb_util.h"
+
+struct held {
+	TAILQ_ENTRY(held) entry;
+	struct fake *fake;
+	struct evhttp_request *req;
+	struct event *timeout;
+	long long offset;
+};
+
+TAILQ_HEAD(held_list, held);
+
+struct fake {
+	struct event_base *base;
+	struct evhttp *http;
+	char token[128];
+	FILE *record;
+	json_t *rules;		/* array */
+	json_t *updates;	/* array of pending Update objects */
+	json_t *requests;	/* array of records */
+	long long next_update_id;
+	long long seq;
+	struct held_list held;
+};
+
+static json_t *
+body_json(struct evhttp_request *req, struct hb_buf *raw)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+
+	hb_buf_reset(raw);
+	if (n > 0)
+		hb_buf_append(raw, evbuffer_pullup(in, -1), n);
+	else
+		hb_buf_puts(raw, "");
+	return json_loadb(raw->data, raw->len, 0, NULL);
+}
+
+static void
+reply_json(struct evhttp_request *req, int code, json_t *o)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evbuffer_add(out, s, strlen(s));
+	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", out);
+	evbuffer_free(out);
+	free(s);
+}
+
+static void
+reply_error(struct evhttp_request *req, int code, const char *desc,
+    long retry_after)
+{
+	json_t *o = json_pack("{s:b, s:i, s:s}", "ok", 0, "error_code", code,
+	    "description", desc);
+
+	if (retry_after >= 0)
+		json_object_set_new(o, "parameters", json_pack("{s:i}", "retry_after",
+		    (int)retry_after));
+	reply_json(req, code, o);
+	json_decref(o);
+}
+
+/* at_ms: when the request had arrived (before it was answered). */
+static void
+record(struct fake *f, int64_t at_ms, const char *method, int status,
+    const char *raw, json_t *body, long long offset)
+{
+	json_t *r = json_object();
+	char *line;
+
+	json_object_set_new(r, "seq", json_integer(++f->seq));
+	json_object_set_new(r, "at_ms", json_integer(at_ms));
+	json_object_set_new(r, "method", json_string(method));
+	json_object_set_new(r, "status", json_integer(status));
+	if (body)
+		json_object_set(r, "body", body);
+	else
+		json_object_set_new(r, "raw", json_string(raw ? raw : ""));
+	if (offset >= 0)
+		json_object_set_new(r, "offset", json_integer(offset));
+	line = json_dumps(r, JSON_COMPACT);
+	fprintf(f->record, "%s\n", line);
+	fflush(f->record);
+	free(line);
+	json_array_append_new(f->requests, r);
+}
+
+/* The first rule that matches; its "times" is used up. NULL: answer OK. */
+static json_t *
+match_rule(struct fake *f, const char *method, const char *raw)
+{
+	size_t i;
+	json_t *rule;
+
+	json_array_foreach(f->rules, i, rule) {
+		const char *m = json_string_value(json_object_get(rule, "match"));
+		const char *meth = json_string_value(json_object_get(rule, "method"));
+		json_t *times = json_object_get(rule, "times");
+
+		if (meth && strcmp(meth, method) != 0)
+			continue;
+		if (m && strstr(raw, m) == NULL)
+			continue;
+		if (json_is_integer(times)) {
+			if (json_integer_value(times) <= 0)
+				continue;
+			json_integer_set(times, json_integer_value(times) - 1);
+		}
+		return rule;
+	}
+	return NULL;
+}
+
+/* Applies a rule: returns the status answered (0 for a hang). */
+static int
+answer_by_rule(struct evhttp_request *req, json_t *rule)
+{
+	int status = (int)json_integer_value(json_object_get(rule, "status"));
+	const char *desc = json_string_value(json_object_get(rule, "description"));
+	json_t *ra = json_object_get(rule, "retry_after");
+
+	if (json_is_true(json_object_get(rule, "hang")))
+		return 0;	/* never answered; evhttp frees it when the client goes */
+	if (status == 0)
+		status = 500;
+	if (desc == NULL)
+		desc = status == 429 ? "Too Many Requests: retry later" :
+		    status == 400 ? "Bad Request: chat not found" :
+		    status == 403 ? "Forbidden: bot was blocked by the user" :
+		    "Internal Server Error";
+	reply_error(req, status, desc, json_is_integer(ra) ?
+	    (long)json_integer_value(ra) : -1);
+	return status;
+}
+
+static void
+on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
+{
+	int64_t at = hb_mono_ms();
+	struct hb_buf raw = { 0 };
+	json_t *body = body_json(req, &raw), *rule, *o;
+	int status;
+
+	rule = match_rule(f, method, raw.data);
+	if (rule)
+		status = answer_by_rule(req, rule);
+	else {
+		status = 200;
+		if (strcmp(method, "webhook") == 0)
+			o = json_pack("{s:b}", "ok", 1);
+		else
+			o = json_pack("{s:b, s:{s:I, s:I, s:O, s:O}}", "ok", 1, "result",
+			    "message_id", (json_int_t)f->seq + 1, "date",
+			    (json_int_t)time(NULL), "chat", json_object_get(body, "chat_id") ?
+			    json_object_get(body, "chat_id") : json_null(), "text",
+			    json_object_get(body, "text") ? json_object_get(body, "text") :
+			    json_null());
+		reply_json(req, 200, o);
+		json_decref(o);
+	}
+	record(f, at, method, status, raw.data, body, -1);
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
+/* Telegram forgets updates below the offset a client confirms. */
+static json_t *
+take_updates(struct fake *f, long long offset)
+{
+	json_t *out = json_array(), *keep = json_array(), *u;
+	size_t i;
+
+	json_array_foreach(f->updates, i, u) {
+		long long id = json_integer_value(json_object_get(u, "update_id"));
+
+		if (offset > 0 && id < offset)
+			continue;
+		json_array_append(keep, u);
+		json_array_append(out, u);
+	}
+	json_decref(f->updates);
+	f->updates = keep;
+	return out;
+}
+
+static void
+answer_updates(struct evhttp_request *req, json_t *updates)
+{
+	json_t *o = json_pack("{s:b, s:O}", "ok", 1, "result", updates);
+
+	reply_json(req, 200, o);
+	json_decref(o);
+}
+
+static void
+held_free(struct held *h)
+{
+	TAILQ_REMOVE(&h->fake->held, h, entry);
+	event_free(h->timeout);
+	free(h);
+}
+
+static void
+on_held_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct held *h = arg;
+	json_t *none = json_array();
+
+	(void)fd;
+	(void)what;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(h->req), NULL,
+	    NULL);
+	answer_updates(h->req, none);
+	json_decref(none);
+	held_free(h);
+}
+
+static void
+on_held_closed(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	held_free(arg);
+}
+
+static void
+on_get_updates(struct fake *f, struct evhttp_request *req)
+{
+	int64_t at = hb_mono_ms();
+	struct hb_buf raw = { 0 };
+	json_t *body = body_json(req, &raw), *updates;
+	long long offset = json_integer_value(json_object_get(body, "offset"));
+	long long timeout = json_integer_value(json_object_get(body, "timeout"));
+	json_t *rule = match_rule(f, "getUpdates", raw.data);
+
+	record(f, at, "getUpdates", rule ? (int)json_integer_value(json_object_get(rule,
+	    "status")) : 200, raw.data, body, offset);
+	if (rule) {
+		answer_by_rule(req, rule);
+		goto out;
+	}
+	updates = take_updates(f, offset);
+	if (json_array_size(updates) > 0 || timeout <= 0) {
+		answer_updates(req, updates);
+	} else {
+		struct held *h = hb_xcalloc(1, sizeof(*h));
+		struct timeval tv = { (time_t)(timeout > 60 ? 60 : timeout), 0 };
+
+		h->fake = f;
+		h->req = req;
+		h->offset = offset;
+		h->timeout = evtimer_new(f->base, on_held_timeout, h);
+		evtimer_add(h->timeout, &tv);
+		evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+		    on_held_closed, h);
+		TAILQ_INSERT_TAIL(&f->held, h, entry);
+	}
+	json_decref(updates);
+out:
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
+static void
+on_control(struct fake *f, struct evhttp_request *req, const char *what)
+{
+	struct hb_buf raw = { 0 };
+	json_t *body = NULL, *ok = json_pack("{s:b}", "ok", 1);
+	struct held *h;
+
+	if (strcmp(what, "requests") == 0) {
+		reply_json(req, 200, f->requests);
+		goto out;
+	}
+	body = body_json(req, &raw);
+	if (!json_is_array(body)) {
+		reply_error(req, 400, "control: a JSON list is expected", -1);
+		goto out;
+	}
+	if (strcmp(what, "rules") == 0) {
+		json_decref(f->rules);
+		f->rules = json_deep_copy(body);
+	} else if (strcmp(what, "updates") == 0) {
+		size_t i;
+		json_t *u;
+
+		json_array_foreach(body, i, u) {
+			json_t *c = json_deep_copy(u);
+			json_t *id = json_object_get(c, "update_id");
+
+			if (json_is_integer(id))
+				f->next_update_id = json_integer_value(id) + 1;
+			else
+				json_object_set_new(c, "update_id",
+				    json_integer(f->next_update_id++));
+			json_array_append_new(f->updates, c);
+		}
+		/* wake the long polls */
+		while ((h = TAILQ_FIRST(&f->held)) != NULL) {
+			json_t *updates = take_updates(f, h->offset);
+
+			evhttp_connection_set_closecb(evhttp_request_get_connection(h->req),
+			    NULL, NULL);
+			answer_updates(h->req, updates);
+			json_decref(updates);
+			held_free(h);
+		}
+	} else {
+		reply_error(req, 404, "control: unknown", -1);
+		goto out;
+	}
+	reply_json(req, 200, ok);
+out:
+	json_decref(ok);
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct fake *f = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	char prefix[200];
+	size_t pl;
+
+	if (strncmp(uri, "/control/", 9) == 0) {
+		on_control(f, req, uri + 9);
+		return;
+	}
+	if (strncmp(uri, "/hook", 5) == 0) {
+		on_send_message(f, req, "webhook");
+		return;
+	}
+	if (strncmp(uri, "/bot", 4) != 0) {
+		reply_error(req, 404, "Not Found", -1);
+		return;
+	}
+	pl = (size_t)snprintf(prefix, sizeof(prefix), "/bot%s/", f->token);
+	if (strncmp(uri, prefix, pl) != 0) {
+		/* Telegram answers a wrong token with 401 Unauthorized */
+		record(f, hb_mono_ms(), "unauthorized", 401, "", NULL, -1);
+		reply_error(req, 401, "Unauthorized", -1);
+		return;
+	}
+	if (strcasecmp(uri + pl, "sendMessage") == 0)
+		on_send_message(f, req, "sendMessage");
+	else if (strcasecmp(uri + pl, "getUpdates") == 0)
+		on_get_updates(f, req);
+	else
+		reply_error(req, 404, "Not Found: method not found", -1);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fake f;
+	const char *record_path = NULL;
+	int port = 0;
+
+	memset(&f, 0, sizeof(f));
+	snprintf(f.token, sizeof(f.token), "123456:TEST-token");
+	for (int i = 1; i + 1 < argc; i += 2) {
+		long long n;
+
+		if (strcmp(argv[i], "--port") == 0)
+			port = hb_parse_ll(argv[i + 1], 1, 65535, &n) == 0 ? (int)n : 0;
+		else if (strcmp(argv[i], "--record") == 0)
+			record_path = argv[i + 1];
+		else if (strcmp(argv[i], "--token") == 0)
+			snprintf(f.token, sizeof(f.token), "%s", argv[i + 1]);
+	}
+	if (port <= 0 || record_path == NULL) {
+		fprintf(stderr, "usage: fake_telegram --port N --record FILE "
+		    "[--token TOKEN]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	f.record = fopen(record_path, "a");
+	if (f.record == NULL) {
+		perror(record_path);
+		return 1;
+	}
+	f.rules = json_array();
+	f.updates = json_array();
+	f.requests = json_array();
+	f.next_update_id = 1000;
+	TAILQ_INIT(&f.held);
+	f.base = event_base_new();
+	f.http = evhttp_new(f.base);
+	evhttp_set_allowed_methods(f.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_gencb(f.http, on_request, &f);
+	if (evhttp_bind_socket(f.http, "127.0.0.1", (ev_uint16_t)port) != 0) {
+		fprintf(stderr, "fake_telegram: cannot bind 127.0.0.1:%d\n", port);
+		return 1;
+	}
+	fprintf(stderr, "fake_telegram listening on 127.0.0.1:%d\n", port);
+	event_base_dispatch(f.base);
+	return 0;
+}

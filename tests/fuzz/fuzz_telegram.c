@@ -1,0 +1,65 @@
+/*
+ * Fuzz target: what reaches the notifier from Telegram — getUpdates
+ * answers, sendMessage answers, and the command parser on every message
+ * text found (and on the raw input). Commands that parse as deploys must
+ * carry a tag the deployer accepts.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "hb_msg.h"
+#include "telegram.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check_command(const char *text)
+{
+	struct hb_command c;
+
+	hb_command_parse(text, &c);
+	if (c.kind == HB_CMD_DEPLOY && !hb_deploy_tag_ok(c.tag))
+		__builtin_trap();
+	if (c.kind == HB_CMD_MUTE && (c.minutes < 0 || c.minutes > HB_COMMAND_MAX_MUTE))
+		__builtin_trap();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data;
+	struct hb_telegram_update *u;
+	struct hb_telegram_answer a;
+	char err[256], *text;
+	size_t n;
+
+	if (hb_telegram_updates_parse(p, size, &u, &n, err, sizeof(err)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (u[i].text)
+				check_command(u[i].text);
+		hb_telegram_updates_free(u, n);
+	}
+	hb_telegram_answer(429, p, size, -1, &a);
+	if (a.verdict != HB_TG_WAIT || a.retry_after_s > 86400)
+		__builtin_trap();
+	hb_telegram_answer(200, p, size, -1, &a);
+	text = malloc(size + 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	check_command(text);
+	/* rendering any text: every part is valid JSON with a chat id */
+	if (size < 20000) {
+		struct hb_telegram_text t = { 1, "!", "t", text, false };
+		json_t *parts = hb_telegram_render(&t, 200);
+
+		if (json_array_size(parts) == 0)
+			__builtin_trap();
+		json_decref(parts);
+	}
+	free(text);
+	return 0;
+}
