@@ -1216,11 +1216,13 @@ start_poll(struct notifier *nf)
 	struct hb_http_request req = { 0 };
 	const char *headers[] = { "Content-Type: application/json", NULL };
 	struct hb_buf url = { 0 };
-	json_t *o = json_object(), *types = json_array();
+	json_t *o, *types;
 	char *body;
 
 	if (!telegram_on(nf) || !nf->poll || nf->stopping || nf->poll_xfer)
 		return;
+	o = json_object();
+	types = json_array();
 	if (nf->offset > 0)
 		json_object_set_new(o, "offset", json_integer(nf->offset));
 	json_object_set_new(o, "timeout", json_integer(nf->poll_timeout_s));
