@@ -6,6 +6,10 @@
 #include <MQTTAsync.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -738,8 +742,8 @@ sync_wait(struct hbt_mqtt *m, int64_t timeout_ms)
 	return rc;
 }
 
-struct hbt_mqtt *
-hbt_mqtt_connect(int port, const char *client_id)
+static struct hbt_mqtt *
+mqtt_connect(int port, const char *client_id, bool persistent)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 	struct hbt_mqtt *m = hb_xcalloc(1, sizeof(*m));
@@ -752,7 +756,7 @@ hbt_mqtt_connect(int port, const char *client_id)
 	    NULL) != MQTTASYNC_SUCCESS)
 		goto err;
 	MQTTAsync_setCallbacks(m->client, m, NULL, on_msg, NULL);
-	co.cleansession = 1;
+	co.cleansession = persistent ? 0 : 1;
 	co.keepAliveInterval = 30;
 	co.onSuccess = sync_ok;
 	co.onFailure = sync_fail;
@@ -768,6 +772,18 @@ err:
 	hbt_log("mqtt client %s cannot connect to port %d", client_id, port);
 	hbt_mqtt_close(m);
 	return NULL;
+}
+
+struct hbt_mqtt *
+hbt_mqtt_connect(int port, const char *client_id)
+{
+	return mqtt_connect(port, client_id, false);
+}
+
+struct hbt_mqtt *
+hbt_mqtt_connect_persistent(int port, const char *client_id)
+{
+	return mqtt_connect(port, client_id, true);
 }
 
 void
@@ -906,6 +922,109 @@ hbt_mqtt_clear(struct hbt_mqtt *m)
 	}
 	m->n = 0;
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---------------- loopback HTTP server ---------------- */
+
+struct hbt_web {
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *tick;
+	pthread_t thread;
+	atomic_bool stop;
+	int port;
+	hbt_web_fn fn;
+	void *arg;
+};
+
+static void
+web_request(struct evhttp_request *req, void *arg)
+{
+	struct hbt_web *w = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	struct hb_buf body = { 0 };
+	struct evbuffer *out;
+	int status = w->fn(path ? path : "/", auth, &body, w->arg);
+
+	if (status == 0) {	/* never answered; evhttp frees it with the connection */
+		hb_buf_free(&body);
+		return;
+	}
+	out = evbuffer_new();
+	if (body.len)
+		evbuffer_add(out, body.data, body.len);
+	evhttp_send_reply(req, status, "Status", out);
+	evbuffer_free(out);
+	hb_buf_free(&body);
+}
+
+static void
+web_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct hbt_web *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&w->stop))
+		event_base_loopbreak(w->base);
+}
+
+static void *
+web_main(void *arg)
+{
+	struct hbt_web *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+struct hbt_web *
+hbt_web_start(hbt_web_fn fn, void *arg)
+{
+	struct hbt_web *w = hb_xcalloc(1, sizeof(*w));
+	struct timeval tv = { 0, 50000 };
+
+	w->fn = fn;
+	w->arg = arg;
+	w->base = event_base_new();
+	w->http = evhttp_new(w->base);
+	w->port = hbt_free_port();
+	if (evhttp_bind_socket(w->http, "127.0.0.1", (ev_uint16_t)w->port) != 0) {
+		hbt_log("web server cannot bind port %d", w->port);
+		evhttp_free(w->http);
+		event_base_free(w->base);
+		free(w);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST);
+	evhttp_set_gencb(w->http, web_request, w);
+	w->tick = event_new(w->base, -1, EV_PERSIST, web_tick, w);
+	event_add(w->tick, &tv);
+	pthread_create(&w->thread, NULL, web_main, w);
+	return w;
+}
+
+int
+hbt_web_port(const struct hbt_web *w)
+{
+	return w->port;
+}
+
+void
+hbt_web_stop(struct hbt_web *w)
+{
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop, true);
+	pthread_join(w->thread, NULL);
+	evhttp_free(w->http);
+	event_free(w->tick);
+	event_base_free(w->base);
+	free(w);
 }
 
 /* ---------------- load generator ---------------- */

@@ -129,6 +129,13 @@ struct hbt_mqtt_msg {
 struct hbt_mqtt;
 
 struct hbt_mqtt *hbt_mqtt_connect(int port, const char *client_id);
+/*
+ * The same with a persistent session (clean session off): the broker keeps
+ * its subscriptions and queues QoS 1 messages for it while it reconnects,
+ * across a broker restart too. For tests that restart the broker and must
+ * not miss what is published meanwhile.
+ */
+struct hbt_mqtt *hbt_mqtt_connect_persistent(int port, const char *client_id);
 void hbt_mqtt_close(struct hbt_mqtt *m);
 int hbt_mqtt_subscribe(struct hbt_mqtt *m, const char *filter, int qos);
 int hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
@@ -146,6 +153,23 @@ struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
 struct hbt_mqtt_msg *hbt_mqtt_last(struct hbt_mqtt *m, const char *topic);
 void hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg);
 void hbt_mqtt_clear(struct hbt_mqtt *m);
+
+/* ---- a loopback HTTP server on a thread of its own ---- */
+
+/*
+ * Answers one request on the server's thread: returns the status to send
+ * with `body` (0: never answer, the request hangs until the client gives
+ * up). `authorization` is the request's Authorization header or NULL.
+ */
+typedef int (*hbt_web_fn)(const char *path, const char *authorization,
+    struct hb_buf *body, void *arg);
+
+struct hbt_web;
+
+/* Listens on a free loopback port. */
+struct hbt_web *hbt_web_start(hbt_web_fn fn, void *arg);
+int hbt_web_port(const struct hbt_web *w);
+void hbt_web_stop(struct hbt_web *w);
 
 /* ---- load generator ---- */
 
