@@ -31,6 +31,12 @@
 #include <string.h>
 
 #define SETTLE_MS 1500		/* reading retained state after connecting */
+/*
+ * A last will is believed after this long: a broker that shuts down sends
+ * the wills of everyone still connected and then drops us too, and that is
+ * not every service dying.
+ */
+#define OFFLINE_CONFIRM_MS 1000
 #define MAX_EXPECTED 64
 #define SEV_OFF 4		/* index of "off" in severity choices */
 
@@ -78,6 +84,7 @@ struct health {
 	struct ha_opts ha;
 	bool connected;
 	bool settled;
+	bool stopping;		/* SIGTERM: nothing new is published */
 	int64_t started_ms;	/* monotonic */
 	int64_t connected_ms;	/* monotonic, the last connect */
 	struct event *ev_settle;
@@ -268,7 +275,7 @@ hb_health_new(struct hb_app *app)
 static bool
 can_publish(struct health *h)
 {
-	return h->bus && h->connected && h->settled;
+	return h->bus && h->connected && h->settled && !h->stopping;
 }
 
 /* Retained JSON with latencies to the microsecond, not to 17 digits. */
@@ -497,7 +504,7 @@ notify_target(struct health *h, struct target *t, int sev)
 	if (t->state == HB_HEALTH_OK) {
 		page_duration(hb_wall_ms() - t->notified_since_ms, dur, sizeof(dur));
 		hb_buf_printf(&title, "%s is ok again", t->name);
-		hb_buf_printf(&text, "%s is ok again after %s %s: %s", t->name,
+		hb_buf_printf(&text, "%s is ok again (%s for %s): %s", t->name,
 		    hb_health_state_name(t->notified), dur, t->reason);
 	} else {
 		hb_buf_printf(&title, "%s is %s", t->name, st);
@@ -659,6 +666,12 @@ service_check(struct health *h, struct target *t)
 		    "(not started, or not connected to this broker)", topic);
 		break;
 	case SVC_OFFLINE:
+		/* Just (re)connected: an "offline" may be the will the broker
+		 * sent for it when the broker itself went down; give it the
+		 * heartbeat timeout to come back, as after our own start. */
+		if (now - h->connected_ms < h->heartbeat_timeout_ms &&
+		    t->status_ms <= h->connected_ms + OFFLINE_CONFIRM_MS)
+			return;
 		snprintf(r.reason, sizeof(r.reason), "offline: it stopped, or its "
 		    "connection died (last will)");
 		break;
@@ -777,9 +790,14 @@ on_status(struct health *h, const char *service, const char *instance,
 		t->status_ms = hb_mono_ms();
 		t->status_wall_ms = hb_wall_ms();
 	}
-	/* The last will (or a clean stop): down at once. */
-	if (st == SVC_OFFLINE && h->settled)
-		service_check(h, t);
+	/* The last will (or a clean stop): down at once, once we know it is
+	 * not the broker going away under all of us. */
+	if (st == SVC_OFFLINE && h->settled && t->ev_check) {
+		struct timeval tv = { OFFLINE_CONFIRM_MS / 1000,
+		    (OFFLINE_CONFIRM_MS % 1000) * 1000 };
+
+		evtimer_add(t->ev_check, &tv);
+	}
 }
 
 static void
@@ -1045,6 +1063,8 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
 	char filter[HB_TOPIC_MAX], a[TARGET_NAME_MAX], b[TARGET_NAME_MAX];
 
+	if (h->stopping)
+		return;
 	if (strcmp(msg->topic, h->probe_topic) == 0) {
 		on_probe(h, msg);
 		return;
@@ -1179,6 +1199,9 @@ on_stop(struct hb_app *app, void *arg)
 	struct target *t;
 
 	(void)app;
+	h->stopping = true;
+	evtimer_del(h->ev_settle);
+	evtimer_del(h->ev_notify);
 	TAILQ_FOREACH(t, &h->targets, entry) {
 		check_cancel(t);
 		t->in_flight = false;
@@ -1249,7 +1272,9 @@ hb_health_start(struct health *h)
 	h->ha.availability_topic = h->own_status_topic;
 
 	bo.service = "health";
-	bo.persistent = false;	/* retained state is all it needs on a connect */
+	/* a persistent session: a notification in flight when the connection
+	 * drops is sent again on the reconnect rather than lost */
+	bo.persistent = true;
 	bo.on_message = on_message;
 	bo.on_connection = on_connection;
 	bo.arg = h;

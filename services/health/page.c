@@ -110,8 +110,8 @@ render_target(struct hb_buf *out, const struct target *t,
 	page_duration(pi->now_ms - t->since_ms, dur, sizeof(dur));
 	lat[0] = '\0';
 	if (t->latency_ms >= 0)
-		snprintf(lat, sizeof(lat), " · %.*f ms", t->latency_ms < 10 ? 1 : 0,
-		    t->latency_ms);
+		snprintf(lat, sizeof(lat), " · %.*f ms", t->latency_ms < 1 ? 2 :
+		    t->latency_ms < 10 ? 1 : 0, t->latency_ms);
 	hb_buf_printf(out, "<section class=\"t %s\" id=\"t-%s\" data-state=\"%s\">"
 	    "<div class=\"h\"><span class=\"n\">", st, t->ha_id, st);
 	page_escape(out, t->name);

@@ -115,6 +115,7 @@ target_new_service(const char *name, const char *service, const char *instance,
 
 	snprintf(t->service, sizeof(t->service), "%s", service);
 	snprintf(t->instance, sizeof(t->instance), "%s", instance);
+	snprintf(t->reason, sizeof(t->reason), "waiting for its status on the bus");
 	return t;
 }
 

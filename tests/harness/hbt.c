@@ -836,11 +836,18 @@ hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
 size_t
 hbt_mqtt_count(struct hbt_mqtt *m, const char *filter)
 {
+	return hbt_mqtt_count_with(m, filter, NULL);
+}
+
+size_t
+hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter, const char *contains)
+{
 	size_t n = 0;
 
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n; i++)
-		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL))
+		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
+		    (contains == NULL || strstr(m->msgs[i].payload, contains)))
 			n++;
 	pthread_mutex_unlock(&m->lock);
 	return n;
@@ -857,9 +864,27 @@ copy_msg(const struct hbt_mqtt_msg *src)
 	return c;
 }
 
+static bool
+has_all(const char *payload, const char *const *all)
+{
+	for (size_t k = 0; all && all[k]; k++)
+		if (strstr(payload, all[k]) == NULL)
+			return false;
+	return true;
+}
+
 struct hbt_mqtt_msg *
 hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
     int64_t timeout_ms)
+{
+	const char *all[2] = { contains, NULL };
+
+	return hbt_mqtt_wait_all(m, filter, all, timeout_ms);
+}
+
+struct hbt_mqtt_msg *
+hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
+    const char *const *all, int64_t timeout_ms)
 {
 	int64_t end = hb_mono_ms() + timeout_ms;
 	struct hbt_mqtt_msg *found = NULL;
@@ -869,7 +894,7 @@ hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
 	for (;;) {
 		for (; i < m->n && found == NULL; i++)
 			if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
-			    (contains == NULL || strstr(m->msgs[i].payload, contains)))
+			    has_all(m->msgs[i].payload, all))
 				found = copy_msg(&m->msgs[i]);
 		if (found || hb_mono_ms() >= end)
 			break;
@@ -1345,4 +1370,36 @@ hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
 	    hbt_dir(), name, broker_port, name, name, bus_extra ? ", " : "",
 	    bus_extra ? bus_extra : "", http_port, influx_url,
 	    writer_extra ? ", " : "", writer_extra ? writer_extra : "");
+}
+
+void
+hbt_health_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port, const char *health_extra)
+{
+	hb_buf_reset(out);
+	hb_buf_printf(out,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"client_id\": \"health-%s\", "
+	    "\"instance\": \"%s\",\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
+	    "         \"heartbeat_s\": 1},\n"
+	    " \"health\": {\"http_port\": %d%s%s}}\n",
+	    hbt_dir(), name, broker_port, instance, instance, http_port,
+	    health_extra ? ", " : "", health_extra ? health_extra : "");
+}
+
+void
+hbt_bus_service_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port)
+{
+	hb_buf_reset(out);
+	hb_buf_printf(out,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"client_id\": \"%s\", \"instance\": \"%s\",\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
+	    "         \"heartbeat_s\": 1},\n"
+	    " \"ingest\": {\"http_port\": %d}}\n",
+	    hbt_dir(), name, broker_port, name, instance, http_port);
 }

@@ -142,6 +142,9 @@ int hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
     size_t len, int qos, bool retained);
 /* Messages received so far whose topic matches filter. */
 size_t hbt_mqtt_count(struct hbt_mqtt *m, const char *filter);
+/* ... and whose payload contains `contains` (NULL: any). */
+size_t hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter,
+    const char *contains);
 /*
  * Waits for a message on a topic matching filter whose payload contains
  * `contains` (NULL: any), among all received so far and those to come;
@@ -149,6 +152,9 @@ size_t hbt_mqtt_count(struct hbt_mqtt *m, const char *filter);
  */
 struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
     const char *contains, int64_t timeout_ms);
+/* The same, for a payload that contains every string of `all` (NULL-terminated). */
+struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
+    const char *const *all, int64_t timeout_ms);
 /* The last message on exactly this topic (copy) or NULL. */
 struct hbt_mqtt_msg *hbt_mqtt_last(struct hbt_mqtt *m, const char *topic);
 void hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg);
@@ -241,6 +247,20 @@ int hbt_service_start(struct hbt_service *s, const char *service,
 void hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
     const char *influx_url, int http_port, const char *writer_extra,
     const char *bus_extra);
+/*
+ * A health watcher's configuration for tests: data_dir <test dir>/<name>,
+ * the broker, bus instance `instance` (client id health-<instance>),
+ * heartbeats every second, quick reconnects, the given HTTP port, and
+ * health_extra spliced into the health section ("\"interval_s\": 1, ...").
+ */
+void hbt_health_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port, const char *health_extra);
+/*
+ * A service that only lives on the bus (homebus-ingest with no sources):
+ * instance `instance`, client id <name>, heartbeats every second.
+ */
+void hbt_bus_service_config(struct hb_buf *out, const char *name,
+    int broker_port, const char *instance, int http_port);
 /* GET http://127.0.0.1:<port>/metrics and return the value of a series (-1). */
 double hbt_metric(int http_port, const char *series);
 
