@@ -74,6 +74,7 @@ struct health {
 	char ha_status_topic[256];
 	char ha_device_name[128];
 	int page_refresh_s;
+	int64_t state_refresh_ms;
 
 	struct hb_bus *bus;
 	struct hb_http_client *http;
@@ -241,6 +242,8 @@ hb_health_new(struct hb_app *app)
 	snprintf(h->ha_device_name, sizeof(h->ha_device_name), "%s", s);
 	h->page_refresh_s = (int)hb_cfg_int(cfg, "health.page_refresh_s", 15, 1,
 	    3600);
+	h->state_refresh_ms = hb_cfg_int(cfg, "health.state_refresh_s", 60, 1,
+	    86400) * 1000;
 
 	targets_read(cfg, &h->defaults, &h->targets);
 	for (size_t i = 0; i < h->nexpected; i++) {
@@ -310,14 +313,35 @@ state_json(struct health *h, const struct target *t)
 	return o;
 }
 
+static uint64_t
+state_hash(const struct target *t)
+{
+	uint64_t x = 1469598103934665603ULL ^ (uint64_t)t->state;	/* FNV-1a */
+
+	for (const char *p = t->reason; *p; p++)
+		x = (x ^ (unsigned char)*p) * 1099511628211ULL;
+	return x;
+}
+
+/*
+ * Publishes t's state when it or its reason changed, or state_refresh_s
+ * after the last time (for the latency), or when forced (after connecting).
+ */
 static void
-publish_state(struct health *h, const struct target *t)
+publish_state(struct health *h, struct target *t, bool force)
 {
 	char topic[HB_TOPIC_MAX];
+	uint64_t hash = state_hash(t);
+	int64_t now = hb_mono_ms();
 	json_t *o;
 
 	if (!can_publish(h))
 		return;
+	if (!force && t->published_ms && hash == t->published_hash &&
+	    now - t->published_ms < h->state_refresh_ms)
+		return;
+	t->published_hash = hash;
+	t->published_ms = now;
 	if (hb_topic_health(topic, sizeof(topic), h->bus_cfg.prefix, t->name) != 0)
 		return;
 	o = state_json(h, t);
@@ -444,7 +468,7 @@ publish_everything(struct health *h)
 	struct target *t;
 
 	TAILQ_FOREACH(t, &h->targets, entry)
-		publish_state(h, t);
+		publish_state(h, t, true);
 	publish_overall(h, true);
 	publish_ha_all(h);
 	flush_notifications(h);
@@ -629,7 +653,7 @@ handle_result(struct health *h, struct target *t, const struct check_result *r)
 	} else {
 		changed = target_record(t, r, hb_wall_ms());
 	}
-	publish_state(h, t);
+	publish_state(h, t, false);
 	if (changed)
 		transitioned(h, t);
 }

@@ -118,6 +118,8 @@ struct target {
 	uint64_t probe_seq;
 	struct hb_gauge *m_state;
 	char m_labels[TARGET_NAME_MAX + 16];
+	uint64_t published_hash;	/* state and reason last published */
+	int64_t published_ms;		/* monotonic, 0: never */
 };
 
 TAILQ_HEAD(target_list, target);
