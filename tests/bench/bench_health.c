@@ -244,7 +244,7 @@ main(int argc, char **argv)
 	    m_mixed.disk + 1, (double)mixed.rss_kb / 1024,
 	    (double)mixed.anon_kb / 1024, 70, 20, 10);
 	printf("| CPU per 1,000 http checks | %.3f CPU-s | %d targets every 1 s, "
-	    "loopback server, a retained state published per check |\n",
+	    "a loopback HTTP server |\n",
 	    per_1000(&http, http.cpu_s), m_http.http);
 	printf("| CPU per 1,000 exec checks | %.3f CPU-s | %d targets every 1 s; "
 	    "the commands themselves (/bin/true) another %.3f |\n",
