@@ -43,7 +43,7 @@ finish(struct check_ctx *c, struct check_result *r)
 }
 
 void
-check_excerpt(const char *text, size_t len, bool last, char *out, size_t outlen)
+hb_check_excerpt(const char *text, size_t len, bool last, char *out, size_t outlen)
 {
 	const char *start = text, *end = text + len, *p;
 	size_t n, o = 0;
@@ -103,7 +103,7 @@ http_done(const struct hb_http_response *resp, void *arg)
 	} else if (resp->curl_code != 0) {
 		char why[160];
 
-		check_excerpt(resp->error ? resp->error : "error", resp->error ?
+		hb_check_excerpt(resp->error ? resp->error : "error", resp->error ?
 		    strlen(resp->error) : 5, false, why, sizeof(why));
 		r.level = LEVEL_FAIL;
 		snprintf(r.reason, sizeof(r.reason), "cannot reach it: %s", why);
@@ -165,7 +165,7 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 	c->proc = NULL;
 	r.latency_ms = pr->elapsed_ms;
 	r.level = LEVEL_FAIL;
-	check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
+	hb_check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
 	if (pr->timed_out) {
 		snprintf(r.reason, sizeof(r.reason), "no exit within %lld ms (killed)",
 		    (long long)t->timeout_ms);
@@ -178,7 +178,7 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 		    line[0] ? ": " : "", line);
 	} else if (t->expect_output && (pr->output_len == 0 ||
 	    strstr(pr->output, t->expect_output) == NULL)) {
-		check_excerpt(pr->output, pr->output_len, false, line, sizeof(line));
+		hb_check_excerpt(pr->output, pr->output_len, false, line, sizeof(line));
 		snprintf(r.reason, sizeof(r.reason), "output lacks \"%.60s\"%s%s",
 		    t->expect_output, line[0] ? ": " : "", line);
 	} else {
@@ -266,7 +266,7 @@ run_disk(struct check_ctx *c)
 /* ---- mqtt probe ---- */
 
 int
-probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
+hb_probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
     const char *name)
 {
 	int n = snprintf(out, outlen, "%llu %lld %s", (unsigned long long)seq,
@@ -276,7 +276,7 @@ probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
 }
 
 int
-probe_decode(const char *payload, size_t len, uint64_t *seq, int64_t *sent_us,
+hb_probe_decode(const char *payload, size_t len, uint64_t *seq, int64_t *sent_us,
     char *name, size_t namelen)
 {
 	char num[24];
@@ -306,7 +306,7 @@ probe_decode(const char *payload, size_t len, uint64_t *seq, int64_t *sent_us,
 }
 
 void
-check_start(struct check_env *env, struct target *t, check_done_fn done,
+hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg)
 {
 	struct check_ctx *c = hb_xcalloc(1, sizeof(*c));
@@ -334,7 +334,7 @@ check_start(struct check_env *env, struct target *t, check_done_fn done,
 }
 
 void
-check_cancel(struct target *t)
+hb_check_cancel(struct target *t)
 {
 	struct check_ctx *c = t->pending;
 

@@ -21,29 +21,29 @@ typedef void (*check_done_fn)(struct target *t, const struct check_result *r,
 
 /*
  * Starts a check of t (type http, exec or disk). The result comes through
- * done exactly once, maybe before check_start returns (disk, or a command
+ * done exactly once, maybe before hb_check_start returns (disk, or a command
  * that cannot be started). t->pending holds the check in flight until then.
  */
-void check_start(struct check_env *env, struct target *t, check_done_fn done,
+void hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg);
 /* Aborts the check in flight of t, if any; done is not called. */
-void check_cancel(struct target *t);
+void hb_check_cancel(struct target *t);
 
 /*
  * Copies one line of a child's or server's output into out, fit for a
  * reason: valid UTF-8, no control characters, at most outlen - 1 bytes.
  * last: the last non-empty line, else the first.
  */
-void check_excerpt(const char *text, size_t len, bool last, char *out,
+void hb_check_excerpt(const char *text, size_t len, bool last, char *out,
     size_t outlen);
 
 /*
  * The mqtt round trip's probe: "<seq> <sent, monotonic us> <target name>".
- * probe_decode accepts any bytes and returns 0 only for a well-formed probe.
+ * hb_probe_decode accepts any bytes and returns 0 only for a well-formed probe.
  */
-int probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
+int hb_probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
     const char *name);
-int probe_decode(const char *payload, size_t len, uint64_t *seq,
+int hb_probe_decode(const char *payload, size_t len, uint64_t *seq,
     int64_t *sent_us, char *name, size_t namelen);
 
 #endif

@@ -10,16 +10,16 @@
 #include <string.h>
 
 void
-ha_device_id(const char *instance, char *out, size_t outlen)
+hb_ha_device_id(const char *instance, char *out, size_t outlen)
 {
 	char id[TARGET_NAME_MAX + 16];
 
-	target_ha_id(instance, id, sizeof(id));
+	hb_target_ha_id(instance, id, sizeof(id));
 	snprintf(out, outlen, "homebus_health_%s", id);
 }
 
 int
-ha_config_topic(char *out, size_t outlen, const char *prefix, const char *ha_id)
+hb_ha_config_topic(char *out, size_t outlen, const char *prefix, const char *ha_id)
 {
 	int n = snprintf(out, outlen, "%s/binary_sensor/homebus_%s/health/config",
 	    prefix, ha_id);
@@ -28,7 +28,7 @@ ha_config_topic(char *out, size_t outlen, const char *prefix, const char *ha_id)
 }
 
 json_t *
-ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
+hb_ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
     const char *state_topic)
 {
 	char uid[TARGET_NAME_MAX + 40];
@@ -67,7 +67,7 @@ ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
 }
 
 bool
-ha_topic_id(const char *topic, const char *prefix, char *out, size_t outlen)
+hb_ha_topic_id(const char *topic, const char *prefix, char *out, size_t outlen)
 {
 	static const char mid[] = "/binary_sensor/homebus_";
 	static const char tail[] = "/health/config";
@@ -105,7 +105,7 @@ has_id(json_t *ids, const char *device_id)
 }
 
 bool
-ha_config_is_ours(const char *payload, size_t len, const char *device_id)
+hb_ha_config_is_ours(const char *payload, size_t len, const char *device_id)
 {
 	json_t *root, *dev;
 	bool ours = false;

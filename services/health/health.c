@@ -168,7 +168,7 @@ service_target_name(struct health *h, const char *service, const char *instance,
 
 	if (strcmp(instance, h->bus_cfg.instance) == 0) {
 		snprintf(out, outlen, "%s", service);
-		t = targets_find(&h->targets, out);
+		t = hb_targets_find(&h->targets, out);
 		if (t == NULL || (t->type == TT_SERVICE &&
 		    strcmp(t->service, service) == 0 &&
 		    strcmp(t->instance, instance) == 0))
@@ -245,7 +245,7 @@ hb_health_new(struct hb_app *app)
 	h->state_refresh_ms = hb_cfg_int(cfg, "health.state_refresh_s", 60, 1,
 	    86400) * 1000;
 
-	targets_read(cfg, &h->defaults, &h->targets);
+	hb_targets_read(cfg, &h->defaults, &h->targets);
 	for (size_t i = 0; i < h->nexpected; i++) {
 		struct expected_svc *e = &h->expected[i];
 		char name[TARGET_NAME_MAX], key[80];
@@ -258,7 +258,7 @@ hb_health_new(struct hb_app *app)
 			continue;
 		}
 		service_target_name(h, e->service, e->instance, name, sizeof(name));
-		t = targets_find(&h->targets, name);
+		t = hb_targets_find(&h->targets, name);
 		if (t && t->type == TT_SERVICE)
 			continue;	/* listed twice */
 		if (t) {
@@ -266,7 +266,7 @@ hb_health_new(struct hb_app *app)
 			    "health.targets", name);
 			continue;
 		}
-		t = target_new_service(name, e->service, e->instance, &h->defaults);
+		t = hb_target_new_service(name, e->service, e->instance, &h->defaults);
 		t->expected = true;
 		TAILQ_INSERT_TAIL(&h->targets, t, entry);
 	}
@@ -306,7 +306,7 @@ state_json(struct health *h, const struct target *t)
 	snprintf(m.reason, sizeof(m.reason), "%s", t->reason);
 	m.latency_ms = t->latency_ms;
 	o = hb_health_encode(&m);
-	json_object_set_new(o, "type", json_string(target_type_name(t->type)));
+	json_object_set_new(o, "type", json_string(hb_target_type_name(t->type)));
 	json_object_set_new(o, "watcher", json_string(h->bus_cfg.instance));
 	if (t->checked_ms > 0)
 		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
@@ -357,11 +357,12 @@ publish_ha_config(struct health *h, const char *name, const char *ha_id)
 
 	if (!h->ha_enabled || !can_publish(h))
 		return;
-	if (ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) != 0 ||
+	if (hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) != 0 ||
 	    hb_topic_health(state_topic, sizeof(state_topic), h->bus_cfg.prefix,
 	    name) != 0)
 		return;
-	c = ha_config(&h->ha, name, ha_id, state_topic);
+	c = hb_ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, ha_id,
+	    state_topic);
 	hb_bus_publish_json(h->bus, topic, c, 1, true);
 	json_decref(c);
 }
@@ -385,7 +386,7 @@ clear_retained(struct health *h, const char *name, const char *ha_id)
 	if (name && hb_topic_health(topic, sizeof(topic), h->bus_cfg.prefix,
 	    name) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
-	if (ha_id && ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) == 0)
+	if (ha_id && hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
 }
 
@@ -396,7 +397,7 @@ compute_overall(struct health *h)
 	struct target *t;
 
 	TAILQ_FOREACH(t, &h->targets, entry)
-		if (health_state_rank(t->state) > health_state_rank(worst))
+		if (hb_health_state_rank(t->state) > hb_health_state_rank(worst))
 			worst = t->state;
 	return worst;
 }
@@ -526,7 +527,7 @@ notify_target(struct health *h, struct target *t, int sev)
 	const char *st = hb_health_state_name(t->state);
 
 	if (t->state == HB_HEALTH_OK) {
-		page_duration(hb_wall_ms() - t->notified_since_ms, dur, sizeof(dur));
+		hb_page_duration(hb_wall_ms() - t->notified_since_ms, dur, sizeof(dur));
 		hb_buf_printf(&title, "%s is ok again", t->name);
 		hb_buf_printf(&text, "%s is ok again (%s for %s): %s", t->name,
 		    hb_health_state_name(t->notified), dur, t->reason);
@@ -647,11 +648,11 @@ handle_result(struct health *h, struct target *t, const struct check_result *r)
 	 * service check is down at once; coming back takes recover_after. */
 	if (t->type == TT_SERVICE && r->level == LEVEL_FAIL &&
 	    t->state != HB_HEALTH_DOWN) {
-		changed = target_force(t, HB_HEALTH_DOWN, r->reason, hb_wall_ms());
+		changed = hb_target_force(t, HB_HEALTH_DOWN, r->reason, hb_wall_ms());
 		t->latency_ms = r->latency_ms;
 		t->checks++;
 	} else {
-		changed = target_record(t, r, hb_wall_ms());
+		changed = hb_target_record(t, r, hb_wall_ms());
 	}
 	publish_state(h, t, false);
 	if (changed)
@@ -761,13 +762,13 @@ static void
 remove_target(struct health *h, struct target *t)
 {
 	hb_info("target=%s removed (its retained status was cleared)", t->name);
-	check_cancel(t);
+	hb_check_cancel(t);
 	TAILQ_REMOVE(&h->targets, t, entry);
 	h->ntargets--;
 	if (h->connected)
 		clear_retained(h, t->name, h->ha_enabled ? t->ha_id : NULL);
 	hb_metrics_remove(h->app->metrics, "target_state", t->m_labels);
-	target_free(t);
+	hb_target_free(t);
 	publish_overall(h, false);
 }
 
@@ -775,7 +776,7 @@ static void
 on_status(struct health *h, const char *service, const char *instance,
     const struct hb_bus_msg *msg)
 {
-	int st = svc_status_parse(msg->payload, msg->len);
+	int st = hb_svc_status_parse(msg->payload, msg->len);
 	struct target *t = find_service(h, service, instance);
 	char name[TARGET_NAME_MAX];
 
@@ -796,9 +797,9 @@ on_status(struct health *h, const char *service, const char *instance,
 		if (!h->discover)
 			return;
 		service_target_name(h, service, instance, name, sizeof(name));
-		if (targets_find(&h->targets, name) != NULL)
+		if (hb_targets_find(&h->targets, name) != NULL)
 			return;	/* a name the configuration took; cannot happen */
-		t = target_new_service(name, service, instance, &h->defaults);
+		t = hb_target_new_service(name, service, instance, &h->defaults);
 		t->interval_ms = h->defaults.interval_ms;
 		TAILQ_INSERT_TAIL(&h->targets, t, entry);
 		h->ntargets++;
@@ -880,7 +881,7 @@ mqtt_check(struct health *h, struct target *t)
 	}
 	t->probe_seq++;
 	t->started_us = hb_mono_us();
-	if (probe_encode(payload, sizeof(payload), t->probe_seq, t->started_us,
+	if (hb_probe_encode(payload, sizeof(payload), t->probe_seq, t->started_us,
 	    t->name) < 0 || hb_bus_publish(h->bus, h->probe_topic, payload,
 	    strlen(payload), 0, false) != 0) {
 		memset(&r, 0, sizeof(r));
@@ -905,10 +906,10 @@ on_probe(struct health *h, const struct hb_bus_msg *msg)
 	struct target *t;
 	struct check_result r;
 
-	if (probe_decode(msg->payload, msg->len, &seq, &sent, name,
+	if (hb_probe_decode(msg->payload, msg->len, &seq, &sent, name,
 	    sizeof(name)) != 0)
 		return;
-	t = targets_find(&h->targets, name);
+	t = hb_targets_find(&h->targets, name);
 	if (t == NULL || t->type != TT_MQTT || !t->in_flight || seq != t->probe_seq)
 		return;	/* late: already counted as a failure */
 	evtimer_del(t->ev_timeout);
@@ -947,7 +948,7 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 	case TT_EXEC:
 	case TT_DISK:
 		t->in_flight = true;
-		check_start(&h->env, t, on_check_done, h);
+		hb_check_start(&h->env, t, on_check_done, h);
 		break;
 	case TT_MQTT:
 		mqtt_check(h, t);
@@ -974,7 +975,7 @@ note_leftover(struct health *h, const struct hb_bus_msg *msg, bool is_ha,
 	if (msg->len == 0)
 		return;
 	if (is_ha) {
-		if (!ha_config_is_ours(msg->payload, msg->len, h->device_id))
+		if (!hb_ha_config_is_ours(msg->payload, msg->len, h->device_id))
 			return;
 	} else {
 		if (hb_health_decode(msg->payload, msg->len, &m, err, sizeof(err)) != 0)
@@ -1032,7 +1033,7 @@ on_settled(evutil_socket_t fd, short what, void *arg)
 				    "(no longer a target)", l->name);
 				clear_retained(h, NULL, l->name);
 			}
-		} else if ((t = targets_find(&h->targets, l->name)) != NULL) {
+		} else if ((t = hb_targets_find(&h->targets, l->name)) != NULL) {
 			/* what was told before the restart stays told */
 			t->notified = l->state;
 			t->notified_since_ms = l->since_ms;
@@ -1131,7 +1132,7 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		note_leftover(h, msg, false, a);
 		return;
 	}
-	if (h->ha_enabled && ha_topic_id(msg->topic, h->ha_prefix, a, sizeof(a)))
+	if (h->ha_enabled && hb_ha_topic_id(msg->topic, h->ha_prefix, a, sizeof(a)))
 		note_leftover(h, msg, true, a);
 }
 
@@ -1201,7 +1202,7 @@ on_page(struct evhttp_request *req, void *arg)
 	pi.bus_connected = h->connected;
 	pi.refresh_s = h->page_refresh_s;
 	pi.now_ms = hb_wall_ms();
-	page_render(&b, &h->targets, &pi);
+	hb_page_render(&b, &h->targets, &pi);
 	hb_http_reply(req, 200, "text/html; charset=utf-8", b.data, b.len);
 	hb_buf_free(&b);
 }
@@ -1227,7 +1228,7 @@ on_stop(struct hb_app *app, void *arg)
 	evtimer_del(h->ev_settle);
 	evtimer_del(h->ev_notify);
 	TAILQ_FOREACH(t, &h->targets, entry) {
-		check_cancel(t);
+		hb_check_cancel(t);
 		t->in_flight = false;
 		if (t->ev_check)
 			evtimer_del(t->ev_check);
@@ -1252,7 +1253,7 @@ hb_health_start(struct health *h)
 
 	for (int k = 0; k < 5; k++) {
 		snprintf(labels, sizeof(labels), "type=\"%s\"",
-		    target_type_name((enum target_type)k));
+		    hb_target_type_name((enum target_type)k));
 		h->m_checks[k] = hb_metrics_counter(m, "checks_total",
 		    "Checks made, by target type.", labels);
 		h->m_failures[k] = hb_metrics_counter(m, "check_failures_total",
@@ -1289,7 +1290,7 @@ hb_health_start(struct health *h)
 	    h->bus_cfg.prefix, "health", h->bus_cfg.instance, "status");
 	hb_topic_svc(h->probe_topic, sizeof(h->probe_topic), h->bus_cfg.prefix,
 	    "health", h->bus_cfg.instance, "probe");
-	ha_device_id(h->bus_cfg.instance, h->device_id, sizeof(h->device_id));
+	hb_ha_device_id(h->bus_cfg.instance, h->device_id, sizeof(h->device_id));
 	h->ha.prefix = h->ha_prefix;
 	h->ha.device_id = h->device_id;
 	h->ha.device_name = h->ha_device_name;
@@ -1354,9 +1355,9 @@ hb_health_free(struct health *h)
 	if (h == NULL)
 		return;
 	TAILQ_FOREACH(t, &h->targets, entry)
-		check_cancel(t);
+		hb_check_cancel(t);
 	hb_bus_free(h->bus);
-	targets_free(&h->targets);
+	hb_targets_free(&h->targets);
 	hb_http_client_free(h->http);
 	while ((l = TAILQ_FIRST(&h->leftovers)) != NULL) {
 		TAILQ_REMOVE(&h->leftovers, l, entry);

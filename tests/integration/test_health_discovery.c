@@ -54,8 +54,9 @@ check_config(const struct hbt_mqtt_msg *m, const char *name, json_t *uids)
 	}
 	HBT_REQUIRE(json_is_object(c), "%s: a JSON object: %s", name, m->payload);
 	snprintf(state_topic, sizeof(state_topic), "homebus/health/%s", name);
-	HBT_CHECK(jstr(c, "name") && strcmp(jstr(c, "name"), name) == 0, "%s: name",
-	    name);
+	v = jstr(c, "name");
+	HBT_CHECK(v && strcmp(v, strcmp(name, "_all") == 0 ? "overall" : name) == 0,
+	    "%s: name %s", name, v ? v : "-");
 	v = jstr(c, "state_topic");
 	HBT_CHECK(v && strcmp(v, state_topic) == 0, "%s: state_topic %s", name,
 	    v ? v : "-");
