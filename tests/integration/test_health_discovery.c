@@ -168,6 +168,7 @@ main(void)
 
 	/* retained: what Home Assistant finds when it (re)subscribes */
 	late = hbt_mqtt_connect(broker.port, "test-late");
+	HBT_REQUIRE(late != NULL, "a late client");
 	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
 	hbt_mqtt_subscribe(late, "homebus/svc/health/hub/status", 1);
 	for (size_t i = 0; i < HB_ARRAY_LEN(names); i++) {
@@ -214,6 +215,7 @@ main(void)
 	HBT_CHECK(m && m->len > 0, "data's config is published again");
 	hbt_mqtt_msg_free(m);
 	late = hbt_mqtt_connect(broker.port, "test-late2");
+	HBT_REQUIRE(late != NULL, "a late client");
 	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
 	hbt_mqtt_subscribe(late, "homebus/health/#", 1);
 	hbt_sleep_ms(1500);

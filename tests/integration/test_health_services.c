@@ -130,6 +130,7 @@ main(void)
 	{
 		struct hbt_mqtt *late = hbt_mqtt_connect(broker.port, "test-late");
 
+		HBT_REQUIRE(late != NULL, "a late client");
 		hbt_mqtt_subscribe(late, "homebus/svc/health/hub/status", 1);
 		m = hbt_mqtt_wait(late, "homebus/svc/health/hub/status", NULL, 5000);
 		HBT_CHECK(m && strcmp(m->payload, "offline") == 0 && m->retained,
