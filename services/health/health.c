@@ -310,6 +310,12 @@ state_json(struct health *h, const struct target *t)
 	json_object_set_new(o, "watcher", json_string(h->bus_cfg.instance));
 	if (t->checked_ms > 0)
 		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
+	/* when a service (re)started, from its heartbeat: a deploy can tell a
+	 * restarted service from one that was never stopped */
+	if (t->type == TT_SERVICE && t->status == SVC_ONLINE &&
+	    t->heartbeat_ms >= t->status_ms && t->heartbeat_ms > 0)
+		json_object_set_new(o, "started", hb_msg_time(hb_wall_ms() -
+		    (hb_mono_ms() - t->heartbeat_ms) - t->heartbeat.uptime_s * 1000));
 	return o;
 }
 
@@ -708,10 +714,11 @@ service_check(struct health *h, struct target *t)
 			base = h->connected_ms;	/* we were away: a fresh start */
 		age = now - base;
 		if (age > h->heartbeat_timeout_ms) {
-			snprintf(r.reason, sizeof(r.reason), "no heartbeat for %lld s "
-			    "(heartbeat_timeout_s %lld): hung, or cut off from the broker",
-			    (long long)(age / 1000),
-			    (long long)(h->heartbeat_timeout_ms / 1000));
+			/* a reason that stays the same while it lasts: the state
+			 * is republished on a new reason, and since says how long */
+			snprintf(r.reason, sizeof(r.reason), "no heartbeat for more "
+			    "than %lld s (heartbeat_timeout_s): hung, or cut off from "
+			    "the broker", (long long)(h->heartbeat_timeout_ms / 1000));
 			break;
 		}
 		r.level = LEVEL_OK;
@@ -814,6 +821,7 @@ on_status(struct health *h, const char *service, const char *instance,
 		t->status = (enum svc_status)st;
 		t->status_ms = hb_mono_ms();
 		t->status_wall_ms = hb_wall_ms();
+		t->published_hash = 0;	/* a restart shows on the bus (started) */
 	}
 	/* The last will (or a clean stop): down at once, once we know it is
 	 * not the broker going away under all of us. */
@@ -910,8 +918,11 @@ on_probe(struct health *h, const struct hb_bus_msg *msg)
 	    sizeof(name)) != 0)
 		return;
 	t = hb_targets_find(&h->targets, name);
-	if (t == NULL || t->type != TT_MQTT || !t->in_flight || seq != t->probe_seq)
-		return;	/* late: already counted as a failure */
+	/* a late echo was already counted as a failure; one from a previous
+	 * run (queued for our session) carries another send time */
+	if (t == NULL || t->type != TT_MQTT || !t->in_flight ||
+	    seq != t->probe_seq || sent != t->started_us)
+		return;
 	evtimer_del(t->ev_timeout);
 	memset(&r, 0, sizeof(r));
 	r.level = LEVEL_OK;

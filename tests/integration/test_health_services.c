@@ -6,6 +6,7 @@
  * good checks, with exactly one notification each way.
  */
 #include "hbt.h"
+#include "hb_msg.h"
 
 #include <signal.h>
 #include <string.h>
@@ -27,6 +28,18 @@ wait_state(const char *target, const char *a, const char *b, int64_t timeout_ms)
 	return hbt_mqtt_wait_all(states, topic, all, timeout_ms);
 }
 
+/* The "started" time of a state message, or -1. */
+static int64_t
+started_of(const struct hbt_mqtt_msg *m)
+{
+	json_t *o = m ? json_loads(m->payload, 0, NULL) : NULL;
+	const char *s = json_string_value(json_object_get(o, "started"));
+	int64_t t = s ? hb_msg_parse_time(s) : -1;
+
+	json_decref(o);
+	return t;
+}
+
 static size_t
 notifications(const char *key)
 {
@@ -44,6 +57,7 @@ main(void)
 	struct hb_buf cfg = { 0 };
 	struct hbt_mqtt_msg *m, *ok;
 	int hport = hbt_free_port(), iport = hbt_free_port();
+	int64_t started;
 
 	hbt_init("health_services");
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
@@ -64,8 +78,9 @@ main(void)
 	    "health");
 
 	/* a running service is ok; an expected one that never came is down */
-	m = wait_state("ingest", STATE_OK, NULL, 20000);
-	HBT_CHECK(m != NULL, "ingest is ok while it runs");
+	m = wait_state("ingest", STATE_OK, "\"started\"", 20000);
+	HBT_CHECK(m != NULL, "ingest is ok while it runs, with its start time");
+	started = started_of(m);
 	hbt_mqtt_msg_free(m);
 	m = wait_state("writer", STATE_DOWN, "never seen", 20000);
 	HBT_CHECK(m != NULL, "the expected writer, never started, is down");
@@ -97,6 +112,9 @@ main(void)
 	ok = wait_state("ingest", STATE_OK, NULL, 20000);
 	HBT_CHECK(ok != NULL, "ok again after the second good check");
 	HBT_CHECK(m && ok && m->at_ms <= ok->at_ms, "in that order");
+	HBT_CHECK(started > 0 && started_of(ok) > started,
+	    "the state says it started again: %lld then %lld", (long long)started,
+	    (long long)started_of(ok));
 	hbt_mqtt_msg_free(m);
 	hbt_mqtt_msg_free(ok);
 	HBT_CHECK(HBT_WAIT(notifications("health/ingest/ok") == 1, 10000),
