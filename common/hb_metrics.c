@@ -122,6 +122,29 @@ hb_metrics_histogram(struct hb_metrics *m, const char *name, const char *help,
 }
 
 void
+hb_metrics_remove(struct hb_metrics *m, const char *name, const char *labels)
+{
+	struct hb_buf full = { 0 };
+	struct series *s;
+
+	hb_buf_printf(&full, "%s%s", m->prefix, name);
+	TAILQ_FOREACH(s, &m->all, entry) {
+		if (strcmp(s->name, full.data) != 0)
+			continue;
+		if ((s->labels == NULL && (labels == NULL || *labels == '\0')) ||
+		    (s->labels && labels && strcmp(s->labels, labels) == 0)) {
+			TAILQ_REMOVE(&m->all, s, entry);
+			free(s->name);
+			free(s->help);
+			free(s->labels);
+			free(s);
+			break;
+		}
+	}
+	hb_buf_free(&full);
+}
+
+void
 hb_histogram_observe(struct hb_histogram *h, double v)
 {
 	size_t i;

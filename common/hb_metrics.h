@@ -50,6 +50,13 @@ struct hb_histogram *hb_metrics_histogram(struct hb_metrics *m,
     const char *name, const char *help, const char *labels,
     const double *bounds, size_t nbounds);
 
+/*
+ * Removes a series (a health target that is gone). Pointers to it become
+ * invalid. Nothing happens if there is no such series.
+ */
+void hb_metrics_remove(struct hb_metrics *m, const char *name,
+    const char *labels);
+
 static inline void
 hb_counter_add(struct hb_counter *c, uint64_t n)
 {

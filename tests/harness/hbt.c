@@ -6,6 +6,10 @@
 #include <MQTTAsync.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -739,8 +743,8 @@ sync_wait(struct hbt_mqtt *m, int64_t timeout_ms)
 	return rc;
 }
 
-struct hbt_mqtt *
-hbt_mqtt_connect(int port, const char *client_id)
+static struct hbt_mqtt *
+mqtt_connect(int port, const char *client_id, bool persistent)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 	struct hbt_mqtt *m = hb_xcalloc(1, sizeof(*m));
@@ -753,7 +757,7 @@ hbt_mqtt_connect(int port, const char *client_id)
 	    NULL) != MQTTASYNC_SUCCESS)
 		goto err;
 	MQTTAsync_setCallbacks(m->client, m, NULL, on_msg, NULL);
-	co.cleansession = 1;
+	co.cleansession = persistent ? 0 : 1;
 	co.keepAliveInterval = 30;
 	co.onSuccess = sync_ok;
 	co.onFailure = sync_fail;
@@ -769,6 +773,18 @@ err:
 	hbt_log("mqtt client %s cannot connect to port %d", client_id, port);
 	hbt_mqtt_close(m);
 	return NULL;
+}
+
+struct hbt_mqtt *
+hbt_mqtt_connect(int port, const char *client_id)
+{
+	return mqtt_connect(port, client_id, false);
+}
+
+struct hbt_mqtt *
+hbt_mqtt_connect_persistent(int port, const char *client_id)
+{
+	return mqtt_connect(port, client_id, true);
 }
 
 void
@@ -821,11 +837,18 @@ hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
 size_t
 hbt_mqtt_count(struct hbt_mqtt *m, const char *filter)
 {
+	return hbt_mqtt_count_with(m, filter, NULL);
+}
+
+size_t
+hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter, const char *contains)
+{
 	size_t n = 0;
 
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n; i++)
-		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL))
+		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
+		    (contains == NULL || strstr(m->msgs[i].payload, contains)))
 			n++;
 	pthread_mutex_unlock(&m->lock);
 	return n;
@@ -842,9 +865,27 @@ copy_msg(const struct hbt_mqtt_msg *src)
 	return c;
 }
 
+static bool
+has_all(const char *payload, const char *const *all)
+{
+	for (size_t k = 0; all && all[k]; k++)
+		if (strstr(payload, all[k]) == NULL)
+			return false;
+	return true;
+}
+
 struct hbt_mqtt_msg *
 hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
     int64_t timeout_ms)
+{
+	const char *all[2] = { contains, NULL };
+
+	return hbt_mqtt_wait_all(m, filter, all, timeout_ms);
+}
+
+struct hbt_mqtt_msg *
+hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
+    const char *const *all, int64_t timeout_ms)
 {
 	int64_t end = hb_mono_ms() + timeout_ms;
 	struct hbt_mqtt_msg *found = NULL;
@@ -854,7 +895,7 @@ hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
 	for (;;) {
 		for (; i < m->n && found == NULL; i++)
 			if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
-			    (contains == NULL || strstr(m->msgs[i].payload, contains)))
+			    has_all(m->msgs[i].payload, all))
 				found = copy_msg(&m->msgs[i]);
 		if (found || hb_mono_ms() >= end)
 			break;
@@ -907,6 +948,109 @@ hbt_mqtt_clear(struct hbt_mqtt *m)
 	}
 	m->n = 0;
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---------------- loopback HTTP server ---------------- */
+
+struct hbt_web {
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *tick;
+	pthread_t thread;
+	atomic_bool stop;
+	int port;
+	hbt_web_fn fn;
+	void *arg;
+};
+
+static void
+web_request(struct evhttp_request *req, void *arg)
+{
+	struct hbt_web *w = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	struct hb_buf body = { 0 };
+	struct evbuffer *out;
+	int status = w->fn(path ? path : "/", auth, &body, w->arg);
+
+	if (status == 0) {	/* never answered; evhttp frees it with the connection */
+		hb_buf_free(&body);
+		return;
+	}
+	out = evbuffer_new();
+	if (body.len)
+		evbuffer_add(out, body.data, body.len);
+	evhttp_send_reply(req, status, "Status", out);
+	evbuffer_free(out);
+	hb_buf_free(&body);
+}
+
+static void
+web_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct hbt_web *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load(&w->stop))
+		event_base_loopbreak(w->base);
+}
+
+static void *
+web_main(void *arg)
+{
+	struct hbt_web *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+struct hbt_web *
+hbt_web_start(hbt_web_fn fn, void *arg)
+{
+	struct hbt_web *w = hb_xcalloc(1, sizeof(*w));
+	struct timeval tv = { 0, 50000 };
+
+	w->fn = fn;
+	w->arg = arg;
+	w->base = event_base_new();
+	w->http = evhttp_new(w->base);
+	w->port = hbt_free_port();
+	if (evhttp_bind_socket(w->http, "127.0.0.1", (ev_uint16_t)w->port) != 0) {
+		hbt_log("web server cannot bind port %d", w->port);
+		evhttp_free(w->http);
+		event_base_free(w->base);
+		free(w);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST);
+	evhttp_set_gencb(w->http, web_request, w);
+	w->tick = event_new(w->base, -1, EV_PERSIST, web_tick, w);
+	event_add(w->tick, &tv);
+	pthread_create(&w->thread, NULL, web_main, w);
+	return w;
+}
+
+int
+hbt_web_port(const struct hbt_web *w)
+{
+	return w->port;
+}
+
+void
+hbt_web_stop(struct hbt_web *w)
+{
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop, true);
+	pthread_join(w->thread, NULL);
+	evhttp_free(w->http);
+	event_free(w->tick);
+	event_base_free(w->base);
+	free(w);
 }
 
 /* ---------------- load generator ---------------- */
@@ -1227,4 +1371,36 @@ hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
 	    hbt_dir(), name, broker_port, name, name, bus_extra ? ", " : "",
 	    bus_extra ? bus_extra : "", http_port, influx_url,
 	    writer_extra ? ", " : "", writer_extra ? writer_extra : "");
+}
+
+void
+hbt_health_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port, const char *health_extra)
+{
+	hb_buf_reset(out);
+	hb_buf_printf(out,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"client_id\": \"health-%s\", "
+	    "\"instance\": \"%s\",\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
+	    "         \"heartbeat_s\": 1},\n"
+	    " \"health\": {\"http_port\": %d%s%s}}\n",
+	    hbt_dir(), name, broker_port, instance, instance, http_port,
+	    health_extra ? ", " : "", health_extra ? health_extra : "");
+}
+
+void
+hbt_bus_service_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port)
+{
+	hb_buf_reset(out);
+	hb_buf_printf(out,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"client_id\": \"%s\", \"instance\": \"%s\",\n"
+	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
+	    "         \"heartbeat_s\": 1},\n"
+	    " \"ingest\": {\"http_port\": %d}}\n",
+	    hbt_dir(), name, broker_port, name, instance, http_port);
 }

@@ -129,12 +129,22 @@ struct hbt_mqtt_msg {
 struct hbt_mqtt;
 
 struct hbt_mqtt *hbt_mqtt_connect(int port, const char *client_id);
+/*
+ * The same with a persistent session (clean session off): the broker keeps
+ * its subscriptions and queues QoS 1 messages for it while it reconnects,
+ * across a broker restart too. For tests that restart the broker and must
+ * not miss what is published meanwhile.
+ */
+struct hbt_mqtt *hbt_mqtt_connect_persistent(int port, const char *client_id);
 void hbt_mqtt_close(struct hbt_mqtt *m);
 int hbt_mqtt_subscribe(struct hbt_mqtt *m, const char *filter, int qos);
 int hbt_mqtt_publish(struct hbt_mqtt *m, const char *topic, const void *payload,
     size_t len, int qos, bool retained);
 /* Messages received so far whose topic matches filter. */
 size_t hbt_mqtt_count(struct hbt_mqtt *m, const char *filter);
+/* ... and whose payload contains `contains` (NULL: any). */
+size_t hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter,
+    const char *contains);
 /*
  * Waits for a message on a topic matching filter whose payload contains
  * `contains` (NULL: any), among all received so far and those to come;
@@ -142,10 +152,30 @@ size_t hbt_mqtt_count(struct hbt_mqtt *m, const char *filter);
  */
 struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
     const char *contains, int64_t timeout_ms);
+/* The same, for a payload that contains every string of `all` (NULL-terminated). */
+struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
+    const char *const *all, int64_t timeout_ms);
 /* The last message on exactly this topic (copy) or NULL. */
 struct hbt_mqtt_msg *hbt_mqtt_last(struct hbt_mqtt *m, const char *topic);
 void hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg);
 void hbt_mqtt_clear(struct hbt_mqtt *m);
+
+/* ---- a loopback HTTP server on a thread of its own ---- */
+
+/*
+ * Answers one request on the server's thread: returns the status to send
+ * with `body` (0: never answer, the request hangs until the client gives
+ * up). `authorization` is the request's Authorization header or NULL.
+ */
+typedef int (*hbt_web_fn)(const char *path, const char *authorization,
+    struct hb_buf *body, void *arg);
+
+struct hbt_web;
+
+/* Listens on a free loopback port. */
+struct hbt_web *hbt_web_start(hbt_web_fn fn, void *arg);
+int hbt_web_port(const struct hbt_web *w);
+void hbt_web_stop(struct hbt_web *w);
 
 /* ---- load generator ---- */
 
@@ -217,6 +247,20 @@ int hbt_service_start(struct hbt_service *s, const char *service,
 void hbt_writer_config(struct hb_buf *out, const char *name, int broker_port,
     const char *influx_url, int http_port, const char *writer_extra,
     const char *bus_extra);
+/*
+ * A health watcher's configuration for tests: data_dir <test dir>/<name>,
+ * the broker, bus instance `instance` (client id health-<instance>),
+ * heartbeats every second, quick reconnects, the given HTTP port, and
+ * health_extra spliced into the health section ("\"interval_s\": 1, ...").
+ */
+void hbt_health_config(struct hb_buf *out, const char *name, int broker_port,
+    const char *instance, int http_port, const char *health_extra);
+/*
+ * A service that only lives on the bus (homebus-ingest with no sources):
+ * instance `instance`, client id <name>, heartbeats every second.
+ */
+void hbt_bus_service_config(struct hb_buf *out, const char *name,
+    int broker_port, const char *instance, int http_port);
 /* GET http://127.0.0.1:<port>/metrics and return the value of a series (-1). */
 double hbt_metric(int http_port, const char *series);
 

@@ -1,0 +1,129 @@
+/*
+ * ha: Home Assistant discovery configs, and recognising our own.
+ */
+#include "ha.h"
+#include "hb_msg.h"
+#include "hb_util.h"
+#include "target.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void
+hb_ha_device_id(const char *instance, char *out, size_t outlen)
+{
+	char id[TARGET_NAME_MAX + 16];
+
+	hb_target_ha_id(instance, id, sizeof(id));
+	snprintf(out, outlen, "homebus_health_%s", id);
+}
+
+int
+hb_ha_config_topic(char *out, size_t outlen, const char *prefix, const char *ha_id)
+{
+	int n = snprintf(out, outlen, "%s/binary_sensor/homebus_%s/health/config",
+	    prefix, ha_id);
+
+	return n >= 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+json_t *
+hb_ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
+    const char *state_topic)
+{
+	char uid[TARGET_NAME_MAX + 40];
+	json_t *c = json_object();
+	json_t *avail = json_object();
+
+	snprintf(uid, sizeof(uid), "homebus_%s", ha_id);
+	json_object_set_new(c, "name", json_string(name));
+	json_object_set_new(c, "unique_id", json_string(uid));
+	json_object_set_new(c, "state_topic", json_string(state_topic));
+	/* on = a problem; "None" is Home Assistant's unknown */
+	json_object_set_new(c, "value_template", json_string(
+	    "{% if value_json.state in ('down', 'degraded') %}ON"
+	    "{% elif value_json.state == 'ok' %}OFF{% else %}None{% endif %}"));
+	json_object_set_new(c, "payload_on", json_string("ON"));
+	json_object_set_new(c, "payload_off", json_string("OFF"));
+	json_object_set_new(c, "device_class", json_string("problem"));
+	/* attributes that change with the state only: the latency of every
+	 * check would write a new state row into the recorder each time */
+	json_object_set_new(c, "json_attributes_topic", json_string(state_topic));
+	json_object_set_new(c, "json_attributes_template", json_string(
+	    "{{ {'state': value_json.state, 'since': value_json.since, "
+	    "'reason': value_json.reason} | tojson }}"));
+	json_object_set_new(c, "qos", json_integer(1));
+	json_object_set_new(avail, "topic", json_string(o->availability_topic));
+	json_object_set_new(avail, "payload_available", json_string("online"));
+	json_object_set_new(avail, "payload_not_available", json_string("offline"));
+	json_object_set_new(c, "availability", json_pack("[o]", avail));
+	json_object_set_new(c, "device", json_pack("{s:[s],s:s,s:s,s:s,s:s}",
+	    "identifiers", o->device_id, "name", o->device_name,
+	    "manufacturer", "homebus", "model", "homebus-health",
+	    "sw_version", HB_VERSION));
+	json_object_set_new(c, "origin", json_pack("{s:s,s:s}", "name",
+	    "homebus-health", "sw_version", HB_VERSION));
+	return c;
+}
+
+bool
+hb_ha_topic_id(const char *topic, const char *prefix, char *out, size_t outlen)
+{
+	static const char mid[] = "/binary_sensor/homebus_";
+	static const char tail[] = "/health/config";
+	size_t pl = strlen(prefix), tl = strlen(topic), idlen;
+	const char *id;
+
+	if (tl < pl + sizeof(mid) - 1 + sizeof(tail) - 1 + 1 ||
+	    strncmp(topic, prefix, pl) != 0 ||
+	    strncmp(topic + pl, mid, sizeof(mid) - 1) != 0 ||
+	    strcmp(topic + tl - (sizeof(tail) - 1), tail) != 0)
+		return false;
+	id = topic + pl + sizeof(mid) - 1;
+	idlen = (size_t)(topic + tl - (sizeof(tail) - 1) - id);
+	if (idlen == 0 || idlen >= outlen || memchr(id, '/', idlen) != NULL)
+		return false;
+	memcpy(out, id, idlen);
+	out[idlen] = '\0';
+	return true;
+}
+
+static bool
+has_id(json_t *ids, const char *device_id)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_is_string(ids))
+		return strcmp(json_string_value(ids), device_id) == 0;
+	if (!json_is_array(ids))
+		return false;
+	json_array_foreach(ids, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), device_id) == 0)
+			return true;
+	return false;
+}
+
+bool
+hb_ha_config_is_ours(const char *payload, size_t len, const char *device_id)
+{
+	json_t *root, *dev;
+	bool ours = false;
+
+	if (len == 0 || len > HB_MSG_MAX)
+		return false;
+	root = json_loadb(payload, len, 0, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return false;
+	}
+	/* Home Assistant accepts the abbreviations too: dev, ids */
+	dev = json_object_get(root, "device");
+	if (dev == NULL)
+		dev = json_object_get(root, "dev");
+	if (json_is_object(dev))
+		ours = has_id(json_object_get(dev, "identifiers"), device_id) ||
+		    has_id(json_object_get(dev, "ids"), device_id);
+	json_decref(root);
+	return ours;
+}

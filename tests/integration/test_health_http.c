@@ -1,0 +1,188 @@
+/*
+ * http targets against a loopback server that answers 200, 500, 401 or 204,
+ * or never: states follow with the hysteresis (fail_after bad checks to go
+ * down, recover_after good ones to come back, each visible on the bus), a
+ * bearer token from a file is sent, an expected status is honoured, and an
+ * endpoint that never answers does not hold up the others.
+ */
+#include "hbt.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+static atomic_int toggle_status = 200;
+static atomic_long ok_requests;
+static atomic_long hang_requests;
+static atomic_long ok_at_hang[8];	/* ok_requests when each /hang arrived */
+
+static int
+answer(const char *path, const char *authorization, struct hb_buf *body,
+    void *arg)
+{
+	(void)arg;
+	hb_buf_puts(body, "{}");
+	if (strcmp(path, "/ok") == 0) {
+		atomic_fetch_add(&ok_requests, 1);
+		return 200;
+	}
+	if (strcmp(path, "/err") == 0)
+		return 500;
+	if (strcmp(path, "/toggle") == 0)
+		return atomic_load(&toggle_status);
+	if (strcmp(path, "/ping") == 0)
+		return 204;
+	if (strcmp(path, "/auth") == 0)
+		return authorization && strcmp(authorization, "Bearer s3cret") == 0 ?
+		    200 : 401;
+	if (strcmp(path, "/hang") == 0) {
+		long n = atomic_fetch_add(&hang_requests, 1);
+
+		if (n < 8)
+			atomic_store(&ok_at_hang[n], atomic_load(&ok_requests));
+		return 0;
+	}
+	return 404;
+}
+
+static struct hbt_mqtt *states, *notes;
+
+static struct hbt_mqtt_msg *
+wait_state(const char *target, const char *a, const char *b, int64_t timeout_ms)
+{
+	const char *all[] = { a, b, NULL };
+	char topic[160];
+
+	snprintf(topic, sizeof(topic), "homebus/health/%s", target);
+	return hbt_mqtt_wait_all(states, topic, all, timeout_ms);
+}
+
+static void
+expect_state(const char *target, const char *state, const char *reason)
+{
+	char want[64];
+	struct hbt_mqtt_msg *m;
+
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+	m = wait_state(target, want, reason, 20000);
+	HBT_CHECK(m != NULL, "%s is %s (%s)", target, state, reason ? reason : "");
+	hbt_mqtt_msg_free(m);
+}
+
+static size_t
+notifications(const char *key)
+{
+	char needle[160];
+
+	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
+}
+
+int
+main(void)
+{
+	struct hbt_broker broker;
+	struct hbt_service health;
+	struct hbt_web *web;
+	struct hb_buf cfg = { 0 }, targets = { 0 };
+	char token[600];
+	int hport = hbt_free_port();
+	const char *fail3[] = { "\"state\":\"ok\"", "(3 of 3 failed checks)", NULL };
+	struct hbt_mqtt_msg *m;
+	long oks;
+
+	hbt_init("health_http");
+	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
+	web = hbt_web_start(answer, NULL);
+	HBT_REQUIRE(web != NULL, "loopback server");
+	states = hbt_mqtt_connect(broker.port, "test-states");
+	notes = hbt_mqtt_connect(broker.port, "test-notes");
+	HBT_REQUIRE(states && notes, "test clients");
+	hbt_mqtt_subscribe(states, "homebus/health/#", 1);
+	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
+	snprintf(token, sizeof(token), "%s/ha-token", hbt_dir());
+	hbt_write_file(token, "s3cret\n");
+
+#define T(name, path, extra) \
+	"{\"name\": \"" name "\", \"type\": \"http\", \"url\": \"http://127.0.0.1:%d" \
+	path "\"" extra "}"
+	hb_buf_printf(&targets, "\"targets\": [" T("ok", "/ok", "") ", "
+	    T("err", "/err", "") ", "
+	    T("toggle", "/toggle", ", \"fail_after\": 3, \"recover_after\": 2") ", "
+	    T("hang", "/hang", ", \"interval_s\": 3, \"timeout_ms\": 2500") ", "
+	    T("auth", "/auth", ", \"token_file\": \"%s\"") ", "
+	    T("noauth", "/auth", "") ", "
+	    T("ping", "/ping", ", \"expect_status\": 204") ", "
+	    T("wrong", "/ok", ", \"expect_status\": 204, \"notify\": false") "], "
+	    "\"interval_s\": 0.5, \"timeout_ms\": 400, \"fail_after\": 3, "
+	    "\"recover_after\": 2, \"homeassistant\": {\"discovery\": false}",
+	    hbt_web_port(web), hbt_web_port(web), hbt_web_port(web),
+	    hbt_web_port(web), hbt_web_port(web), token, hbt_web_port(web),
+	    hbt_web_port(web), hbt_web_port(web));
+#undef T
+	hbt_health_config(&cfg, "health", broker.port, "hub", hport, targets.data);
+	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
+	    "health");
+
+	/* each answer gives its state */
+	expect_state("ok", "ok", "HTTP 200");
+	expect_state("err", "down", "HTTP 500, expected 2xx");
+	expect_state("toggle", "ok", NULL);
+	expect_state("auth", "ok", "HTTP 200");
+	expect_state("noauth", "down", "HTTP 401");
+	expect_state("ping", "ok", "HTTP 204");
+	expect_state("wrong", "down", "HTTP 200, expected 204");
+	expect_state("hang", "down", "no answer within 2500 ms");
+
+	/* while one /hang check waits for its answer, /ok is checked on time */
+	HBT_REQUIRE(HBT_WAIT(atomic_load(&hang_requests) >= 4, 30000),
+	    "four /hang checks");
+	oks = atomic_load(&ok_at_hang[3]) - atomic_load(&ok_at_hang[2]);
+	HBT_CHECK(oks >= 3, "%ld /ok checks during one hung /hang check (every 0.5 s "
+	    "over about 3 s)", oks);
+	HBT_CHECK(hbt_mqtt_count_with(states, "homebus/health/ok", "\"state\":\"ok\"") ==
+	    hbt_mqtt_count(states, "homebus/health/ok"),
+	    "the ok target was never anything but ok");
+
+	/* 500 from now: fail_after (3) failed checks to go down, each published */
+	hbt_mqtt_clear(states);
+	atomic_store(&toggle_status, 500);
+	expect_state("toggle", "ok", "(1 of 3 failed checks)");
+	expect_state("toggle", "ok", "(2 of 3 failed checks)");
+	expect_state("toggle", "down", "HTTP 500, expected 2xx");
+	m = hbt_mqtt_wait_all(states, "homebus/health/toggle", fail3, 0);
+	HBT_CHECK(m == NULL, "the third failed check is down, not ok");
+	hbt_mqtt_msg_free(m);
+	HBT_CHECK(HBT_WAIT(notifications("health/toggle/down") == 1, 5000),
+	    "one down notification");
+
+	/* 200 again: recover_after (2) good checks */
+	hbt_mqtt_clear(states);
+	atomic_store(&toggle_status, 200);
+	expect_state("toggle", "down", "HTTP 200 (1 of 2 good checks)");
+	expect_state("toggle", "ok", "HTTP 200");
+	HBT_CHECK(HBT_WAIT(notifications("health/toggle/ok") == 1, 5000),
+	    "one recovery notification");
+
+	/* no repeats while a target stays down; notify: false is silent */
+	hbt_sleep_ms(2000);
+	HBT_CHECK(notifications("health/err/down") == 1 &&
+	    notifications("health/hang/down") == 1 &&
+	    notifications("health/toggle/down") == 1 &&
+	    notifications("health/toggle/ok") == 1,
+	    "one notification per transition: err=%zu hang=%zu toggle=%zu/%zu",
+	    notifications("health/err/down"), notifications("health/hang/down"),
+	    notifications("health/toggle/down"), notifications("health/toggle/ok"));
+	HBT_CHECK(notifications("health/wrong/down") == 0, "notify: false is silent");
+	HBT_CHECK(hbt_metric(hport, "homebus_health_checks_total{type=\"http\"}") > 20,
+	    "checks are counted in /metrics");
+
+	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 10000) == 0, "clean exit "
+	    "with a request in flight");
+	hbt_web_stop(web);
+	hbt_mqtt_close(states);
+	hbt_mqtt_close(notes);
+	hb_buf_free(&cfg);
+	hb_buf_free(&targets);
+	hbt_exit();
+}

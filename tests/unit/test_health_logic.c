@@ -1,0 +1,358 @@
+/*
+ * The health watcher's logic without a loop or a bus: hysteresis in every
+ * direction (ok, degraded, down, from unknown, after a forced state), the
+ * reasons it gives on the way, the hour of history, Home Assistant ids and
+ * configs, the probe and status payloads, the page's escaping, output
+ * excerpts, reading health.targets, and removing a metrics series.
+ */
+#include "hbt.h"
+#include "checks.h"
+#include "ha.h"
+#include "hb_metrics.h"
+#include "page.h"
+#include "target.h"
+
+#include <string.h>
+
+static const struct target_defaults defaults = { 1000, 500, 3, 2 };
+
+static struct target *
+new_target(void)
+{
+	return hb_target_new_service("t", "svc", "hub", &defaults);
+}
+
+/* Records one result; returns the state after it. */
+static enum hb_health_state
+feed(struct target *t, enum check_level level, int64_t now)
+{
+	struct check_result r = { level, 1.5, "" };
+
+	snprintf(r.reason, sizeof(r.reason), "%s", level == LEVEL_OK ? "fine" :
+	    level == LEVEL_DEGRADED ? "slow" : "broken");
+	hb_target_record(t, &r, now);
+	return t->state;
+}
+
+static void
+test_hysteresis(void)
+{
+	struct target *t = new_target();
+	int64_t now = 1000000;
+
+	HBT_CHECK(t->state == HB_HEALTH_UNKNOWN, "starts unknown");
+	HBT_CHECK(feed(t, LEVEL_OK, now) == HB_HEALTH_OK, "from unknown, one good "
+	    "check is enough");
+	HBT_CHECK(t->since_ms == now, "since is the transition");
+	HBT_CHECK(feed(t, LEVEL_FAIL, now + 1) == HB_HEALTH_OK &&
+	    strcmp(t->reason, "broken (1 of 3 failed checks)") == 0, "1 of 3: %s",
+	    t->reason);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now + 2) == HB_HEALTH_OK &&
+	    strstr(t->reason, "(2 of 3 failed checks)"), "2 of 3: %s", t->reason);
+	HBT_CHECK(t->since_ms == now, "since stays while the state does");
+	HBT_CHECK(feed(t, LEVEL_FAIL, now + 3) == HB_HEALTH_DOWN &&
+	    strcmp(t->reason, "broken") == 0, "3 of 3: down, %s", t->reason);
+	HBT_CHECK(t->since_ms == now + 3, "since moves");
+	HBT_CHECK(feed(t, LEVEL_OK, now + 4) == HB_HEALTH_DOWN &&
+	    strcmp(t->reason, "fine (1 of 2 good checks)") == 0, "1 of 2: %s",
+	    t->reason);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now + 5) == HB_HEALTH_DOWN, "a failure resets");
+	HBT_CHECK(feed(t, LEVEL_OK, now + 6) == HB_HEALTH_DOWN, "1 of 2 again");
+	HBT_CHECK(feed(t, LEVEL_OK, now + 7) == HB_HEALTH_OK, "2 of 2: ok");
+	/* an interrupted bad run does not count */
+	feed(t, LEVEL_FAIL, now + 8);
+	feed(t, LEVEL_FAIL, now + 9);
+	feed(t, LEVEL_OK, now + 10);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now + 11) == HB_HEALTH_OK &&
+	    strstr(t->reason, "(1 of 3"), "the count starts again: %s", t->reason);
+	HBT_CHECK(t->checks == 12, "checks counted: %llu",
+	    (unsigned long long)t->checks);
+	hb_target_free(t);
+
+	/* from unknown, bad results need fail_after too */
+	t = new_target();
+	feed(t, LEVEL_FAIL, now);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now) == HB_HEALTH_UNKNOWN &&
+	    strstr(t->reason, "(2 of 3 failed checks)"), "unknown for 2: %s", t->reason);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now) == HB_HEALTH_DOWN, "down on the third");
+	hb_target_free(t);
+
+	/* degraded: between ok and down, in both directions */
+	t = new_target();
+	feed(t, LEVEL_OK, now);
+	feed(t, LEVEL_DEGRADED, now);
+	feed(t, LEVEL_FAIL, now);
+	HBT_CHECK(feed(t, LEVEL_DEGRADED, now) == HB_HEALTH_DEGRADED,
+	    "three results no better than degraded: degraded");
+	feed(t, LEVEL_FAIL, now);
+	HBT_CHECK(feed(t, LEVEL_FAIL, now) == HB_HEALTH_DEGRADED, "two fails: still "
+	    "degraded");
+	HBT_CHECK(feed(t, LEVEL_FAIL, now) == HB_HEALTH_DOWN, "three: down");
+	feed(t, LEVEL_DEGRADED, now);
+	HBT_CHECK(feed(t, LEVEL_DEGRADED, now) == HB_HEALTH_DEGRADED,
+	    "two results no worse than degraded: back to degraded");
+	feed(t, LEVEL_OK, now);
+	HBT_CHECK(feed(t, LEVEL_OK, now) == HB_HEALTH_OK, "then ok");
+	hb_target_free(t);
+
+	/* fail_after 1, recover_after 1: no hysteresis at all */
+	t = new_target();
+	t->fail_after = t->recover_after = 1;
+	HBT_CHECK(feed(t, LEVEL_FAIL, now) == HB_HEALTH_DOWN, "fail_after 1");
+	HBT_CHECK(feed(t, LEVEL_OK, now) == HB_HEALTH_OK, "recover_after 1");
+	hb_target_free(t);
+
+	/* forced (a last will): at once, and the good results before it do not
+	 * count towards the recovery */
+	t = new_target();
+	feed(t, LEVEL_OK, now);
+	feed(t, LEVEL_OK, now);
+	HBT_CHECK(hb_target_force(t, HB_HEALTH_DOWN, "offline", now + 1) &&
+	    t->state == HB_HEALTH_DOWN && strcmp(t->reason, "offline") == 0,
+	    "forced down");
+	HBT_CHECK(!hb_target_force(t, HB_HEALTH_DOWN, "offline", now + 2) &&
+	    t->since_ms == now + 1, "forcing the same state changes nothing");
+	HBT_CHECK(feed(t, LEVEL_OK, now + 3) == HB_HEALTH_DOWN, "one good check is "
+	    "not enough after a force");
+	HBT_CHECK(feed(t, LEVEL_OK, now + 4) == HB_HEALTH_OK, "two are");
+	hb_target_free(t);
+}
+
+static void
+test_history(void)
+{
+	struct target *t = new_target();
+	int64_t minute = 29000000, at = minute * 60000;
+	unsigned checks = 0;
+
+	feed(t, LEVEL_OK, at);
+	feed(t, LEVEL_FAIL, at + 1000);
+	feed(t, LEVEL_OK, at + 2000);
+	feed(t, LEVEL_DEGRADED, at + 61000);
+	HBT_CHECK(hb_target_history_at(t, minute, &checks) == LEVEL_FAIL && checks == 3,
+	    "a minute shows its worst result: %d checks=%u",
+	    hb_target_history_at(t, minute, NULL), checks);
+	HBT_CHECK(hb_target_history_at(t, minute + 1, NULL) == LEVEL_DEGRADED,
+	    "the next minute");
+	HBT_CHECK(hb_target_history_at(t, minute - 1, NULL) == -1, "no checks: -1");
+	HBT_CHECK(hb_target_history_at(t, minute + 2, NULL) == -1, "not yet: -1");
+	feed(t, LEVEL_OK, at + 60 * 60000);
+	HBT_CHECK(hb_target_history_at(t, minute + 60, NULL) == LEVEL_OK &&
+	    hb_target_history_at(t, minute, NULL) == -1, "an hour later the slot is reused");
+	hb_target_free(t);
+}
+
+static void
+test_names(void)
+{
+	char a[160], b[160];
+
+	HBT_CHECK(hb_target_name_ok("influxdb") && hb_target_name_ok("ha.api-1") &&
+	    !hb_target_name_ok("") && !hb_target_name_ok("_all") && !hb_target_name_ok("a b") &&
+	    !hb_target_name_ok("a/b") && !hb_target_name_ok("x@y") && !hb_target_name_ok(".x"),
+	    "target names");
+	hb_target_ha_id("influxdb", a, sizeof(a));
+	HBT_CHECK(strcmp(a, "influxdb") == 0, "plain ids stay: %s", a);
+	hb_target_ha_id("writer@nuc.lan", a, sizeof(a));
+	hb_target_ha_id("writer@nuc_lan", b, sizeof(b));
+	HBT_CHECK(strncmp(a, "writer_nuc_lan_", 15) == 0 && strlen(a) == 23,
+	    "other characters become _ plus a hash: %s", a);
+	HBT_CHECK(strcmp(a, b) != 0, "two names, two ids: %s %s", a, b);
+	for (const char *p = a; *p; p++)
+		HBT_CHECK((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_', "id character %c", *p);
+	hb_ha_device_id("nuc.lan", a, sizeof(a));
+	HBT_CHECK(strncmp(a, "homebus_health_nuc_lan_", 23) == 0, "device id %s", a);
+}
+
+static void
+test_payloads(void)
+{
+	char name[64], buf[200];
+	uint64_t seq = 0;
+	int64_t us = 0;
+
+	HBT_CHECK(hb_svc_status_parse("online", 6) == SVC_ONLINE &&
+	    hb_svc_status_parse("offline", 7) == SVC_OFFLINE &&
+	    hb_svc_status_parse("", 0) == SVC_UNSEEN &&
+	    hb_svc_status_parse("onlinex", 7) == -1 && hb_svc_status_parse("online", 5) == -1,
+	    "status payloads");
+	HBT_CHECK(hb_probe_encode(buf, sizeof(buf), 42, 123456789, "broker") > 0 &&
+	    strcmp(buf, "42 123456789 broker") == 0, "probe: %s", buf);
+	HBT_CHECK(hb_probe_decode(buf, strlen(buf), &seq, &us, name, sizeof(name)) == 0 &&
+	    seq == 42 && us == 123456789 && strcmp(name, "broker") == 0, "decoded");
+	HBT_CHECK(hb_probe_decode("42 1", 4, &seq, &us, name, sizeof(name)) != 0 &&
+	    hb_probe_decode("x 1 b", 5, &seq, &us, name, sizeof(name)) != 0 &&
+	    hb_probe_decode("-1 1 b", 6, &seq, &us, name, sizeof(name)) != 0 &&
+	    hb_probe_decode("1 1 ", 4, &seq, &us, name, sizeof(name)) != 0 &&
+	    hb_probe_decode("1 1 a\0b", 7, &seq, &us, name, sizeof(name)) != 0 &&
+	    hb_probe_decode("", 0, &seq, &us, name, sizeof(name)) != 0,
+	    "malformed probes refused");
+	HBT_CHECK(hb_probe_decode("1 2 0123456789", 14, &seq, &us, name, 8) != 0,
+	    "a name too long for the buffer is refused");
+}
+
+static void
+test_ha(void)
+{
+	struct ha_opts o = { "homeassistant", "homebus_health_hub", "homebus health",
+	    "homebus/svc/health/hub/status" };
+	json_t *c = hb_ha_config(&o, "influxdb", "influxdb", "homebus/health/influxdb");
+	char *text = json_dumps(c, JSON_COMPACT);
+	char id[64], topic[200];
+
+	HBT_CHECK(hb_ha_config_topic(topic, sizeof(topic), "homeassistant", "influxdb") == 0 &&
+	    strcmp(topic, "homeassistant/binary_sensor/homebus_influxdb/health/config") == 0,
+	    "topic %s", topic);
+	HBT_CHECK(hb_ha_topic_id(topic, "homeassistant", id, sizeof(id)) &&
+	    strcmp(id, "influxdb") == 0, "id from the topic: %s", id);
+	HBT_CHECK(!hb_ha_topic_id("homeassistant/binary_sensor/zigbee_x/health/config",
+	    "homeassistant", id, sizeof(id)) &&
+	    !hb_ha_topic_id("homeassistant/binary_sensor/homebus_/health/config",
+	    "homeassistant", id, sizeof(id)) &&
+	    !hb_ha_topic_id("homeassistant/binary_sensor/homebus_a/b/health/config",
+	    "homeassistant", id, sizeof(id)) &&
+	    !hb_ha_topic_id("other/binary_sensor/homebus_a/health/config",
+	    "homeassistant", id, sizeof(id)), "other topics are not ours");
+	HBT_CHECK(hb_ha_config_is_ours(text, strlen(text), "homebus_health_hub"),
+	    "our config is recognised");
+	HBT_CHECK(!hb_ha_config_is_ours(text, strlen(text), "homebus_health_other"),
+	    "another watcher's is not");
+	HBT_CHECK(hb_ha_config_is_ours("{\"dev\":{\"ids\":\"homebus_health_hub\"}}", 36,
+	    "homebus_health_hub"), "abbreviated keys");
+	HBT_CHECK(!hb_ha_config_is_ours("", 0, "x") && !hb_ha_config_is_ours("[]", 2, "x") &&
+	    !hb_ha_config_is_ours("{\"device\":[]}", 13, "x") &&
+	    !hb_ha_config_is_ours("{\"device\":{\"identifiers\":[1]}}", 30, "1"),
+	    "anything else is not ours");
+	HBT_CHECK(strstr(text, "\"unique_id\":\"homebus_influxdb\"") &&
+	    strstr(text, "\"device_class\":\"problem\"") &&
+	    strstr(text, "\"state_topic\":\"homebus/health/influxdb\"") &&
+	    strstr(text, "\"identifiers\":[\"homebus_health_hub\"]"), "config: %s", text);
+	free(text);
+	json_decref(c);
+}
+
+static void
+test_page(void)
+{
+	struct target_list list;
+	struct target *t = new_target();
+	struct page_info pi = { "hub<1>", HB_HEALTH_DOWN, false, 15, 0 };
+	struct hb_buf b = { 0 };
+	char d[40];
+
+	hb_page_escape(&b, "<a href='x'>&\"</a>");
+	HBT_CHECK(strcmp(b.data, "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;") == 0,
+	    "escaped: %s", b.data);
+	hb_buf_reset(&b);
+	hb_page_duration(42000, d, sizeof(d));
+	HBT_CHECK(strcmp(d, "42 s") == 0, "%s", d);
+	hb_page_duration(3 * 3600000 + 12 * 60000, d, sizeof(d));
+	HBT_CHECK(strcmp(d, "3 h 12 min") == 0, "%s", d);
+	hb_page_duration(2 * 86400000LL + 3600000, d, sizeof(d));
+	HBT_CHECK(strcmp(d, "2 d 1 h") == 0, "%s", d);
+
+	TAILQ_INIT(&list);
+	snprintf(t->name, sizeof(t->name), "svc@host");
+	hb_target_ha_id(t->name, t->ha_id, sizeof(t->ha_id));
+	pi.now_ms = 29000000LL * 60000;
+	feed(t, LEVEL_FAIL, pi.now_ms);
+	hb_target_force(t, HB_HEALTH_DOWN, "<script>alert(1)</script>", pi.now_ms);
+	TAILQ_INSERT_TAIL(&list, t, entry);
+	hb_page_render(&b, &list, &pi);
+	HBT_CHECK(strstr(b.data, "<script") == NULL && strstr(b.data,
+	    "&lt;script&gt;alert(1)&lt;/script&gt;"), "reasons are escaped");
+	HBT_CHECK(strstr(b.data, "hub&lt;1&gt;") != NULL, "the instance is escaped");
+	HBT_CHECK(strstr(b.data, "not connected to the broker") != NULL,
+	    "the page says the watcher is cut off");
+	HBT_CHECK(strstr(b.data, "<i class=\"down\"></i></div>") != NULL,
+	    "this minute's cell, last in the strip, is red");
+	hb_targets_free(&list);
+	hb_buf_free(&b);
+}
+
+static void
+test_excerpt(void)
+{
+	char out[16];
+	const char bad[] = "ok\xff\xfe";
+
+	hb_check_excerpt("first\nsecond\n\n", 14, true, out, sizeof(out));
+	HBT_CHECK(strcmp(out, "second") == 0, "last line: %s", out);
+	hb_check_excerpt("first\nsecond\n", 13, false, out, sizeof(out));
+	HBT_CHECK(strcmp(out, "first") == 0, "first line: %s", out);
+	hb_check_excerpt("a\tb\x1b[31mc", 9, true, out, sizeof(out));
+	HBT_CHECK(strcmp(out, "a b [31mc") == 0, "control characters: %s", out);
+	hb_check_excerpt(bad, sizeof(bad) - 1, true, out, sizeof(out));
+	HBT_CHECK(strcmp(out, "ok??") == 0, "invalid UTF-8: %s", out);
+	hb_check_excerpt("h\xc3\xa9h\xc3\xa9h\xc3\xa9h\xc3\xa9h\xc3\xa9h\xc3\xa9", 18, true, out, 8);
+	HBT_CHECK(strcmp(out, "h\xc3\xa9h\xc3\xa9h") == 0, "cut between characters: %s",
+	    out);
+}
+
+static void
+test_config(void)
+{
+	const char *text = "{\"health\": {\"interval_s\": 10, \"targets\": ["
+	    "{\"name\": \"web\", \"type\": \"http\", \"url\": \"http://x/\"},"
+	    "{\"name\": \"job\", \"type\": \"exec\", \"argv\": [\"true\", \"a b\"], "
+	    "\"interval_s\": 2, \"fail_after\": 5}]}}";
+	struct target_defaults d = { 10000, 5000, 3, 2 };
+	struct target_list list;
+	struct hb_config *cfg;
+	struct target *t;
+	char err[200];
+
+	TAILQ_INIT(&list);
+	cfg = hb_config_parse(text, strlen(text), "test", err, sizeof(err));
+	HBT_REQUIRE(cfg != NULL, "%s", err);
+	hb_targets_read(cfg, &d, &list);
+	HBT_CHECK(hb_config_error_count(cfg) == 0, "no errors");
+	t = hb_targets_find(&list, "web");
+	HBT_CHECK(t && t->type == TT_HTTP && t->interval_ms == 10000 &&
+	    t->timeout_ms == 5000 && t->fail_after == 3 && t->expect_status == 0 &&
+	    strcmp(t->method, "GET") == 0, "defaults");
+	t = hb_targets_find(&list, "job");
+	HBT_CHECK(t && t->argv && strcmp(t->argv[1], "a b") == 0 && !t->argv[2] &&
+	    t->interval_ms == 2000 && t->timeout_ms == 1800 && t->fail_after == 5,
+	    "its own values; a default timeout shrinks with a short interval: %lld",
+	    t ? (long long)t->timeout_ms : -1);
+	t = hb_targets_find(&list, "broker");
+	HBT_CHECK(t && t->type == TT_MQTT, "the broker is always watched");
+	hb_targets_free(&list);
+	hb_config_free(cfg);
+}
+
+static void
+test_metrics_remove(void)
+{
+	struct hb_metrics *m = hb_metrics_new("x_");
+	struct hb_buf b = { 0 };
+
+	hb_gauge_set(hb_metrics_gauge(m, "g", "help", "t=\"a\""), 1);
+	hb_gauge_set(hb_metrics_gauge(m, "g", "help", "t=\"b\""), 2);
+	hb_metrics_remove(m, "g", "t=\"a\"");
+	hb_metrics_remove(m, "g", "t=\"none\"");
+	hb_metrics_render(m, &b);
+	HBT_CHECK(strstr(b.data, "x_g{t=\"a\"}") == NULL &&
+	    strstr(b.data, "x_g{t=\"b\"} 2") && strstr(b.data, "# TYPE x_g gauge"),
+	    "one series removed:\n%s", b.data);
+	hb_buf_free(&b);
+	hb_metrics_free(m);
+}
+
+int
+main(void)
+{
+	hbt_init("health_logic");
+	test_hysteresis();
+	test_history();
+	test_names();
+	test_payloads();
+	test_ha();
+	test_page();
+	test_excerpt();
+	test_config();
+	test_metrics_remove();
+	hbt_exit();
+}
