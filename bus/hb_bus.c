@@ -277,6 +277,20 @@ post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&bus->room, &bus->lock, &ts);
 	}
+	if (m->kind == MAIL_MESSAGE && atomic_load(&bus->input_closed)) {
+		/*
+		 * Closing: paho has acknowledged a QoS 1 message before handing
+		 * it over (it sends PUBACK first), so neither QoS can be given
+		 * back to the broker. What arrives in the last moments before
+		 * the DISCONNECT is counted and reported, never silently lost.
+		 * Decided under the lock that close_input() takes, so that no
+		 * message slips in after the bus saw its mailbox empty.
+		 */
+		atomic_fetch_add(&bus->dropped_at_close, 1);
+		pthread_mutex_unlock(&bus->lock);
+		free(m);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&bus->mail, m, entry);
 	bus->mail_bytes += m->len + sizeof(*m);
 	/* One wake-up per drain, not per message: under load the loop is
@@ -293,23 +307,8 @@ static int
 on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
 {
 	struct hb_bus *bus = ctx;
-	size_t tl;
-	struct mail *m;
-
-	if (atomic_load(&bus->input_closed)) {
-		/*
-		 * Closing: paho has acknowledged a QoS 1 message before handing
-		 * it over (it sends PUBACK first), so neither QoS can be given
-		 * back to the broker. What arrives in the last moments before
-		 * the DISCONNECT is counted and reported, never silently lost.
-		 */
-		atomic_fetch_add(&bus->dropped_at_close, 1);
-		MQTTAsync_freeMessage(&pm);
-		MQTTAsync_free(topic);
-		return 1;
-	}
-	tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
-	m = mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
+	size_t tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
+	struct mail *m = mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
 	    pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0);
 
 	m->qos = pm->qos;
@@ -798,6 +797,8 @@ handle_lost(struct hb_bus *bus, const char *why)
 		schedule_reconnect(bus);
 }
 
+static void drain(evutil_socket_t fd, short what, void *arg);
+
 static void
 finish_shutdown(struct hb_bus *bus)
 {
@@ -808,6 +809,9 @@ finish_shutdown(struct hb_bus *bus)
 	if (bus->ev_quiesce)
 		event_del(bus->ev_quiesce);
 	bus->state = ST_CLOSED;
+	/* a service that keeps what it takes gets what is still waiting */
+	if (!bus->opts.republish)
+		drain(-1, 0, bus);
 	bus->done = NULL;
 	if (bus->m_connected)
 		hb_gauge_set(bus->m_connected, 0);
@@ -888,9 +892,10 @@ dispatch(struct hb_bus *bus, struct mail *m)
 		bus->refused++;
 		if (bus->m_refused)
 			hb_counter_add(bus->m_refused, 1);
-		hb_log_limited(&bus->connect_log, HB_LOG_WARN, "bus publish refused "
-		    "topic=\"%s\" rc=%d (buffer full while disconnected: bus.queue_max)",
-		    m->topic, m->code);
+		hb_log_limited(&bus->connect_log, HB_LOG_WARN, "bus publish refused by "
+		    "paho topic=\"%s\" rc=%d%s", m->topic, m->code,
+		    m->code == MQTTASYNC_MAX_BUFFERED_MESSAGES ? " (buffer full while "
+		    "disconnected: bus.queue_max)" : "");
 		break;
 	}
 }
@@ -1153,15 +1158,17 @@ hb_bus_free(struct hb_bus *bus)
 			MQTTAsync_disconnect(bus->client, NULL);
 		MQTTAsync_destroy(&bus->client);
 	}
+	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
+		TAILQ_REMOVE(&bus->mail, m, entry);
+		if (m->kind == MAIL_MESSAGE)
+			atomic_fetch_add(&bus->dropped_at_close, 1);
+		free(m);
+	}
 	/* no callback runs any more: the count is final */
 	if (atomic_load(&bus->dropped_at_close) > 0)
 		hb_warn("bus closed while messages kept arriving: %ld arrived after "
 		    "the service stopped taking them and are lost (MQTT has no way "
 		    "to hand them back)", atomic_load(&bus->dropped_at_close));
-	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
-		TAILQ_REMOVE(&bus->mail, m, entry);
-		free(m);
-	}
 	if (bus->ev_mail)
 		event_free(bus->ev_mail);
 	if (bus->ev_drain)
@@ -1213,6 +1220,26 @@ hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos)
 	return 0;
 }
 
+/*
+ * A topic the broker takes: UTF-8, no wildcard, no control character
+ * (mosquitto disconnects a client that publishes U+0000-U+001F or
+ * U+007F-U+009F, and paho refuses invalid UTF-8).
+ */
+static bool
+topic_ok(const char *topic)
+{
+	size_t n = strlen(topic);
+
+	if (n == 0 || n > 65535 || strpbrk(topic, "+#") != NULL ||
+	    !hb_utf8_valid(topic, n))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)topic; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 &&
+		    p[1] <= 0x9f))
+			return false;
+	return true;
+}
+
 int
 hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
     size_t len, int qos, bool retain)
@@ -1220,8 +1247,16 @@ hb_bus_publish(struct hb_bus *bus, const char *topic, const void *payload,
 	struct cmd *c;
 	size_t queued;
 
-	if (bus->state == ST_CLOSED || len > 256 * 1024 * 1024 ||
-	    strpbrk(topic, "+#") != NULL || *topic == '\0')
+	if (!topic_ok(topic)) {
+		char shown[160];
+
+		hb_log_sanitize(topic, strlen(topic), shown, sizeof(shown));
+		hb_log_limited(&bus->connect_log, HB_LOG_ERROR, "bus publish refused: "
+		    "\"%s\" is not a topic the broker takes (a bug: please report it)",
+		    shown);
+		goto refused;
+	}
+	if (bus->state == ST_CLOSED || len > 256 * 1024 * 1024)
 		goto refused;
 	pthread_mutex_lock(&bus->out_lock);
 	queued = bus->out_count;
@@ -1314,11 +1349,11 @@ close_input(struct hb_bus *bus)
 {
 	if (atomic_load(&bus->input_closed))
 		return;
-	atomic_store(&bus->input_closed, true);
 	/* publishes nobody took are not sent again: the outbox drains */
 	evtimer_del(bus->ev_retry);
-	/* let a receive thread waiting for room go on */
 	pthread_mutex_lock(&bus->lock);
+	atomic_store(&bus->input_closed, true);
+	/* let a receive thread waiting for room go on */
 	pthread_cond_broadcast(&bus->room);
 	pthread_mutex_unlock(&bus->lock);
 }
@@ -1355,10 +1390,13 @@ on_quiesce(evutil_socket_t fd, short what, void *arg)
 			lost++;
 		}
 		pthread_mutex_unlock(&bus->out_lock);
+		pthread_mutex_lock(&bus->fly_lock);
+		lost += (size_t)bus->inflight;
+		pthread_mutex_unlock(&bus->fly_lock);
 		if (lost)
-			hb_error("bus closing: %zu publishes could not be sent within %d "
-			    "ms (the broker is not acknowledging); they are lost", lost,
-			    2 * DRAIN_MS);
+			hb_error("bus closing: %zu publishes could not be sent or were not "
+			    "acknowledged within %d ms (the broker is not acknowledging); "
+			    "they may be lost", lost, 2 * DRAIN_MS);
 	} else if (bus->opts.republish ? !atomic_load(&bus->input_closed) ||
 	    !quiet(bus, true, true) : !quiet(bus, false, true) ||
 	    (now < deadline && bus->nretry > 0))

@@ -53,8 +53,15 @@ hb_topic_level_ok(const char *s)
 void
 hb_topic_level_sanitize(char *s)
 {
+	/*
+	 * ASCII only: mosquitto disconnects a client that publishes to a
+	 * topic with U+007F-U+009F or a non-character in it, and a level cut
+	 * to fit a buffer may end inside a UTF-8 sequence. The name itself
+	 * travels intact in the payload; the topic level only routes.
+	 */
 	for (; *s; s++)
-		if (*s == '/' || *s == '+' || *s == '#' || (unsigned char)*s < 0x20)
+		if (*s == '/' || *s == '+' || *s == '#' || (unsigned char)*s < 0x20 ||
+		    (unsigned char)*s >= 0x7f)
 			*s = '_';
 }
 

@@ -25,7 +25,7 @@ int hb_topic_join(char *out, size_t n, const char *prefix, const char *suffix);
 
 /* True when s can be one topic level (not empty, no '/', '+', '#'). */
 bool hb_topic_level_ok(const char *s);
-/* Replaces characters that cannot be in a topic level with '_'. */
+/* Replaces with '_' what cannot be in a topic level, and anything not ASCII. */
 void hb_topic_level_sanitize(char *s);
 
 /*

@@ -96,8 +96,15 @@ has_field(const struct point *p, const char *k)
 	return p->names && json_object_get(p->names, k) != NULL;
 }
 
+/*
+ * Adds a tag. One that line protocol cannot carry (an empty value, a
+ * newline, the key "time") spoils the point when the rule names it
+ * (required: the series would change), and is skipped and counted when it
+ * comes from the payload (strings: tag, tag_keys), like a field would be.
+ */
 static void
-point_tag(struct point *p, const char *k, const char *v, size_t vlen)
+point_tag(struct point *p, const char *k, const char *v, size_t vlen,
+    bool required)
 {
 	size_t mark = p->tags.len;
 
@@ -105,7 +112,10 @@ point_tag(struct point *p, const char *k, const char *v, size_t vlen)
 	if (hb_lp_put_key(&p->tags, k, strlen(k)) != 0 ||
 	    (hb_buf_putc(&p->tags, '='), hb_lp_put_key(&p->tags, v, vlen)) != 0) {
 		buf_cut(&p->tags, mark);
-		p->bad = true;
+		if (required)
+			p->bad = true;
+		else
+			p->skipped++;
 	}
 }
 
@@ -258,7 +268,7 @@ point_start(struct point *p, const struct convert_in *in, const char *def_meas,
 			hb_buf_free(&v);
 			continue;	/* an empty topic level: no tag */
 		}
-		point_tag(p, r->tags[i].key, v.data, v.len);
+		point_tag(p, r->tags[i].key, v.data, v.len, true);
 		hb_buf_free(&v);
 	}
 	return 0;
@@ -269,19 +279,22 @@ point_start(struct point *p, const struct convert_in *in, const char *def_meas,
 int64_t
 hb_epoch_to_ns(double v)
 {
-	double a = fabs(v);
+	double a = fabs(v), ns;
 
 	if (!isfinite(v) || v < 0)
 		return -1;
 	if (a < 1e11)
-		return (int64_t)(v * 1e9);	/* seconds */
-	if (a < 1e14)
-		return (int64_t)(v * 1e6);	/* milliseconds */
-	if (a < 1e17)
-		return (int64_t)(v * 1e3);	/* microseconds */
-	if (a < 9.2e18)
-		return (int64_t)v;		/* nanoseconds */
-	return -1;
+		ns = v * 1e9;	/* seconds */
+	else if (a < 1e14)
+		ns = v * 1e6;	/* milliseconds */
+	else if (a < 1e17)
+		ns = v * 1e3;	/* microseconds */
+	else
+		ns = v;		/* nanoseconds */
+	/* InfluxDB's last instant, 2262-04-11T23:47:16Z */
+	if (ns >= 9223372036854775807.0 - 1e9)
+		return -1;
+	return (int64_t)ns;
 }
 
 int64_t
@@ -343,8 +356,8 @@ hb_parse_timestamp(const char *s, bool local)
 		if (off_sign)
 			secs -= off_sign * (oh * 3600 + om * 60);
 	}
-	if (secs < 0)
-		return -1;
+	if (secs < 0 || secs >= INT64_MAX / 1000000000 - 1)
+		return -1;	/* before 1970 or after 2262-04-11 */
 	return secs * 1000000000 + frac_ns;
 }
 
@@ -472,7 +485,7 @@ scan_value(struct flatten *f, struct js *s, int depth)
 		return js_skip(s);	/* says what is wrong */
 	}
 	if (hb_rule_list_has(&r->tag_keys, name)) {
-		point_tag(f->p, name, text, len);
+		point_tag(f->p, name, text, len, false);
 		return 0;
 	}
 	if (!wanted(r, name))
@@ -490,7 +503,7 @@ scan_value(struct flatten *f, struct js *s, int depth)
 		break;
 	case JS_STRING:
 		if (r->strings == STR_TAG)
-			point_tag(f->p, name, text, len);
+			point_tag(f->p, name, text, len, false);
 		else if (r->strings == STR_FIELD)
 			field_string(f->p, name, text, len);
 		break;
@@ -940,8 +953,8 @@ convert_ha(struct ha_cache *ha, const struct convert_in *in,
 			struct hb_buf rule_tags = p.tags;
 
 			memset(&p.tags, 0, sizeof(p.tags));
-			point_tag(&p, "domain", domain, strlen(domain));
-			point_tag(&p, "entity_id", object, strlen(object));
+			point_tag(&p, "domain", domain, strlen(domain), true);
+			point_tag(&p, "entity_id", object, strlen(object), true);
 			hb_buf_append(&p.tags, rule_tags.data ? rule_tags.data : "",
 			    rule_tags.len);
 			hb_buf_free(&rule_tags);

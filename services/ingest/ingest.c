@@ -42,7 +42,7 @@ struct ingest {
 	struct hb_ratelimit bad_log;
 	struct hb_ratelimit unmatched_log;
 
-	struct hb_counter *m_unmatched, *m_published, *m_messages_out;
+	struct hb_counter *m_unmatched, *m_published, *m_messages_out, *m_pack_errors;
 	struct hb_gauge *m_entities;
 	uint64_t messages, points;
 };
@@ -91,10 +91,12 @@ publish_pack(struct ingest *in, struct pack *p)
 	    false) == 0) {
 		hb_counter_add(in->m_published, (uint64_t)p->points);
 		hb_counter_add(in->m_messages_out, 1);
-	} else
+	} else {
+		hb_counter_add(in->m_pack_errors, (uint64_t)p->points);
 		hb_log_limited(&in->bad_log, HB_LOG_ERROR, "publish refused topic=%s "
-		    "points=%d (bus queue full: is the broker down for long?)", topic,
-		    p->points);
+		    "points=%d lost (bus queue full: is the broker down for long?)",
+		    topic, p->points);
+	}
 	hb_buf_reset(&p->lines);
 	p->points = 0;
 }
@@ -140,10 +142,16 @@ pack_for(struct ingest *in, const char *meas, size_t len)
 	return &in->packs[in->npacks++];
 }
 
-/* Routes converted lines into the packs of their measurements. */
+/*
+ * Routes converted lines into the packs of their measurements. The lines
+ * were written by the converters and are valid; the limit only has to let
+ * the longest through (an influx line with the stamp added).
+ */
 static void
 pack_lines(struct ingest *in, const char *buf, size_t len)
 {
+	static const struct hb_lp_limits lim = { .max_line = 16 << 20,
+	    .allow_uint = true };
 	struct hb_lp_line line;
 	struct hb_buf meas = { 0 };
 	size_t pos = 0;
@@ -151,14 +159,21 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 
 	for (;;) {
 		size_t start = pos;
-		enum hb_lp_result r = hb_lp_next(buf, len, &pos, NULL, &line, err,
+		enum hb_lp_result r = hb_lp_next(buf, len, &pos, &lim, &line, err,
 		    sizeof(err));
 		struct pack *p;
 
 		if (r == HB_LP_END)
 			break;
-		if (r != HB_LP_OK)
+		if (r == HB_LP_SKIP)
 			continue;
+		if (r != HB_LP_OK) {
+			/* a converter bug: say so, never drop in silence */
+			hb_counter_add(in->m_pack_errors, 1);
+			hb_log_limited(&in->bad_log, HB_LOG_ERROR, "a converted line does "
+			    "not parse (%s), point dropped: please report it", err);
+			continue;
+		}
 		hb_buf_reset(&meas);
 		hb_lp_unescape(line.measurement, line.measurement_len, 'm', &meas);
 		p = pack_for(in, meas.data, meas.len);
@@ -337,6 +352,8 @@ hb_ingest_start(struct ingest *in)
 	    "Points published on the bus.", NULL);
 	in->m_messages_out = hb_metrics_counter(m, "messages_published_total",
 	    "Bus messages of packed points published.", NULL);
+	in->m_pack_errors = hb_metrics_counter(m, "points_lost_total",
+	    "Converted points that could not be published (a bug if not 0).", NULL);
 	in->m_entities = hb_metrics_gauge(m, "ha_entities",
 	    "Home Assistant entities whose attributes are known.", NULL);
 	hb_ratelimit_init(&in->bad_log, 20, 10);

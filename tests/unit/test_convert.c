@@ -205,6 +205,12 @@ test_tasmota(void)
 	    "\"tmp\":{\"tC\":40.5}}",
 	    "shelly,id=sh1,mode=relay meters=\"[1,2]\",tmp.tC=40.5 "
 	    "1700000001000000000\n");
+	/* a payload string that cannot be a tag (empty, the key "time", a
+	 * newline) is skipped and counted; the rest of the point is kept */
+	expect(&e, "shellies/sh1/status", "{\"old_version\":\"\",\"time\":\"12:00\","
+	    "\"n\":\"a\\nb\",\"tmp\":{\"tC\":41}}", "shelly,id=sh1 tmp.tC=41 " T);
+	HBT_CHECK(e.out.skipped_fields == 3, "three tags skipped (%d)",
+	    e.out.skipped_fields);
 	env_free(&e);
 }
 
@@ -409,6 +415,13 @@ test_timestamps(void)
 	HBT_CHECK(hb_parse_timestamp("2023-13-14T22:13:20Z", false) == -1, "month 13");
 	HBT_CHECK(hb_parse_timestamp("yesterday", false) == -1, "words");
 	HBT_CHECK(hb_parse_timestamp("-5", false) == -1, "negative");
+	/* past InfluxDB's last instant (2262-04-11T23:47:16Z): refused, never
+	 * an overflow */
+	HBT_CHECK(hb_parse_timestamp("2262-12-31T00:00:00Z", false) == -1, "2262-12");
+	HBT_CHECK(hb_parse_timestamp("2262-04-10T00:00:00Z", false) > 0, "2262-04-10");
+	HBT_CHECK(hb_epoch_to_ns(5e10) == -1, "5e10 s is past 2262");
+	HBT_CHECK(hb_epoch_to_ns(9.3e12) == -1 && hb_epoch_to_ns(9.3e15) == -1 &&
+	    hb_epoch_to_ns(9.3e18) == -1, "ms, us, ns past 2262");
 }
 
 /* Rules that cannot work are refused at start-up, with the key named. */
