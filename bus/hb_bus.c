@@ -143,6 +143,8 @@ struct hb_bus {
 	 * costs a bounded amount of memory, not receive-maximum times 50 KB.
 	 */
 	size_t inflight_bytes;
+	/* kept publishes paho holds, freed here if its callbacks never come */
+	struct cmd_list flying;
 
 	/* loop thread only */
 	enum bus_state state;
@@ -449,6 +451,15 @@ on_pub_ok(void *ctx, MQTTAsync_successData5 *resp)
  * took it and dropped it, e.g. just after a restart, before the writers'
  * shared subscription is back) or a failure sends it back to the loop.
  */
+/* A kept publish is no longer paho's (its callback came, or sending failed). */
+static void
+unfly(struct hb_bus *bus, struct cmd *c)
+{
+	pthread_mutex_lock(&bus->fly_lock);
+	TAILQ_REMOVE(&bus->flying, c, entry);
+	pthread_mutex_unlock(&bus->fly_lock);
+}
+
 static void
 on_pub_ok_keep(void *ctx, MQTTAsync_successData5 *resp)
 {
@@ -456,6 +467,7 @@ on_pub_ok_keep(void *ctx, MQTTAsync_successData5 *resp)
 	struct hb_bus *bus = c->bus;
 	struct mail *m;
 
+	unfly(bus, c);
 	landed(bus, c->len);
 	if (resp == NULL || resp->reasonCode != MQTTREASONCODE_NO_MATCHING_SUBSCRIBERS) {
 		free(c);
@@ -474,6 +486,7 @@ on_pub_fail_keep(void *ctx, MQTTAsync_failureData5 *resp)
 	struct mail *m;
 
 	(void)resp;
+	unfly(bus, c);
 	landed(bus, c->len);
 	m = mail_new(MAIL_PUB_UNROUTED, "", 0, NULL, 0);
 	m->ptr = c;
@@ -546,7 +559,8 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 		ro.onSuccess5 = on_pub_ok;
 		ro.onFailure5 = on_pub_fail;
 		ro.context = bus;
-		if (bus->opts.retry_unrouted_s > 0) {
+		/* a retained message is stored by the broker: nobody need listen */
+		if (bus->opts.retry_unrouted_s > 0 && !c->retain) {
 			ro.onSuccess5 = on_pub_ok_keep;
 			ro.onFailure5 = on_pub_fail_keep;
 			ro.context = c;
@@ -570,9 +584,13 @@ worker_publish(struct hb_bus *bus, struct cmd *c)
 			;
 		bus->inflight++;
 		bus->inflight_bytes += kept_bytes;
+		if (ro.context == c)
+			TAILQ_INSERT_TAIL(&bus->flying, c, entry);
 		pthread_mutex_unlock(&bus->fly_lock);
 	}
 	rc = MQTTAsync_sendMessage(bus->client, c->topic, &msg, &ro);
+	if (rc != MQTTASYNC_SUCCESS && ro.context == c)
+		unfly(bus, c);
 	if (rc != MQTTASYNC_SUCCESS && c->qos > 0)
 		landed(bus, kept_bytes);
 	if (rc == MQTTASYNC_SUCCESS && ro.context == c)
@@ -1053,6 +1071,7 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	bus->ev_drain = evtimer_new(base, drain, bus);
 	bus->ev_retry = evtimer_new(base, on_retry_timer, bus);
 	TAILQ_INIT(&bus->retry);
+	TAILQ_INIT(&bus->flying);
 	hb_ratelimit_init(&bus->unrouted_log, 6, 2);
 	bus->ev_reconnect = evtimer_new(base, on_reconnect_timer, bus);
 	bus->ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, bus);
@@ -1157,6 +1176,11 @@ hb_bus_free(struct hb_bus *bus)
 		if (MQTTAsync_isConnected(bus->client))
 			MQTTAsync_disconnect(bus->client, NULL);
 		MQTTAsync_destroy(&bus->client);
+	}
+	/* paho is gone: what it still held for us will not be called back */
+	while ((c = TAILQ_FIRST(&bus->flying)) != NULL) {
+		TAILQ_REMOVE(&bus->flying, c, entry);
+		free(c);
 	}
 	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
 		TAILQ_REMOVE(&bus->mail, m, entry);
