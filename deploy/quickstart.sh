@@ -216,6 +216,9 @@ health() {	# service
 }
 num() { printf '%.0f' "${1:-0}" 2>/dev/null || echo 0; }
 
+if [ -n "${http_port[health]:-}" ]; then
+  echo "Status page: http://127.0.0.1:${http_port[health]}/ (every target, its state and the last hour)"
+fi
 echo "Live status (Ctrl-C stops everything); logs in $dir/logs/"
 tty=0
 [ -t 1 ] && tty=1
