@@ -51,6 +51,7 @@ struct hb_proc {
 };
 
 static void on_exit_ready(evutil_socket_t fd, short what, void *arg);
+static void linger(struct hb_proc *p);
 
 static void
 free_event(struct event **ev)
@@ -190,8 +191,8 @@ reap_lingering(struct hb_proc *p, bool lost)
 		while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
-	hb_info("child pid=%d that outlived SIGKILL is gone now (reaped after "
-	    "%.0f ms)", (int)p->pid,
+	hb_info("child pid=%d, given up on earlier, is gone now (reaped %.0f ms "
+	    "after it started)", (int)p->pid,
 	    (double)(hb_mono_us() - p->started_us) / 1000.0);
 	if (p->on_reaped)
 		p->on_reaped(p, p->reaped_arg);
@@ -265,7 +266,14 @@ on_exit_wait(evutil_socket_t fd, short what, void *arg)
 	    "reaped when it does", (int)p->pid, (long long)p->exit_wait_ms);
 	p->lingering = true;
 	p->done(&r, p->arg);
-	/* only the exit matters from now on */
+	linger(p);
+}
+
+/* Keeps only what is needed to reap the child when it exits. */
+static void
+linger(struct hb_proc *p)
+{
+	p->lingering = true;
 	free_event(&p->ev_out);
 	free_event(&p->ev_timeout);
 	free_event(&p->ev_kill);
@@ -274,6 +282,7 @@ on_exit_wait(evutil_socket_t fd, short what, void *arg)
 		p->out_fd = -1;
 	}
 	hb_buf_free(&p->out);
+	free_event(&p->ev_exit_wait);
 	if (p->pidfd < 0)
 		add_timer(p->ev_poll, LINGER_POLL_MS);
 }
@@ -461,6 +470,23 @@ hb_proc_kill(struct hb_proc *p)
 		usleep(1000);
 	}
 	proc_free(p);
+}
+
+void
+hb_proc_abandon(struct hb_proc *p)
+{
+	int st;
+
+	if (p == NULL)
+		return;
+	kill(-p->pid, SIGKILL);
+	kill(p->pid, SIGKILL);
+	st = has_exited(p);
+	if (st != 0) {
+		reap_lingering(p, st < 0);
+		return;
+	}
+	linger(p);
 }
 
 pid_t

@@ -96,6 +96,14 @@ struct hb_proc *hb_proc_start(struct event_base *base,
  */
 void hb_proc_kill(struct hb_proc *p);
 
+/*
+ * SIGKILLs the group and stops caring: no callback from now on, output is
+ * dropped, and the child is reaped whenever it exits (opts.on_reaped is
+ * called then, maybe before this returns, and p is freed). For a caller
+ * that gives up on a child without waiting for it on the loop.
+ */
+void hb_proc_abandon(struct hb_proc *p);
+
 pid_t hb_proc_pid(const struct hb_proc *p);
 
 #endif

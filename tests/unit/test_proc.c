@@ -403,6 +403,27 @@ main(void)
 		}
 	}
 
+	/* abandoned: no callback, reaped on the loop when it is gone */
+	{
+		const char *argv[] = { "sh", "-c", "sleep 60 & sleep 60", NULL };
+		bool was_reaped = false;
+		pid_t pid;
+
+		memset(&r, 0, sizeof(r));
+		memset(&o, 0, sizeof(o));
+		o.argv = argv;
+		o.on_reaped = on_reaped;
+		o.reaped_arg = &was_reaped;
+		p = hb_proc_start(base, &o, on_done, NULL, &r, err, sizeof(err));
+		HBT_REQUIRE(p != NULL, "%s", err);
+		pid = hb_proc_pid(p);
+		hbt_sleep_ms(100);
+		hb_proc_abandon(p);
+		run_until(base, &was_reaped, 10000);
+		HBT_CHECK(was_reaped && !r.done && reaped(pid), "abandoned child %d "
+		    "reaped, no callback", (int)pid);
+	}
+
 	/* a child somebody else reaped: its exit status is unknown, not 0 */
 	{
 		const char *argv[] = { "true", NULL };
