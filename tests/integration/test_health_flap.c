@@ -13,12 +13,13 @@
 
 static struct hbt_mqtt *notes;
 
+/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
 static size_t
 notifications(const char *key)
 {
 	char needle[160];
 
-	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
 	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
 }
 
