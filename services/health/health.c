@@ -619,13 +619,13 @@ flush_notifications(struct health *h)
 
 	if (!can_publish(h))
 		return;
-	if (h->other_watcher[0] && !h->other_told && h->notify_enabled)
-		tell_other_watcher(h);
 	if (now - h->window_ms >= 60000) {
 		h->window_ms = now;
 		h->window_wall_ms = hb_wall_ms();
 		h->sent_in_window = 0;
 	}
+	if (h->other_watcher[0] && !h->other_told && h->notify_enabled)
+		tell_other_watcher(h);
 	TAILQ_FOREACH(t, &h->targets, entry) {
 		int sev;
 
