@@ -20,6 +20,8 @@
 extern char **environ;
 
 #define POLL_MS 50		/* exit poll when the kernel has no pidfd */
+#define LINGER_POLL_MS 1000	/* exit poll of a child that outlived SIGKILL */
+#define DEFAULT_EXIT_WAIT_MS 2000
 #define DEFAULT_MAX_OUTPUT (64 * 1024)
 
 struct hb_proc {
@@ -28,37 +30,61 @@ struct hb_proc {
 	int out_fd;		/* read end of stdout+stderr, -1 at EOF */
 	int pidfd;		/* -1: polling instead */
 	struct event *ev_out;
-	struct event *ev_exit;	/* pidfd readable, or the poll timer */
+	struct event *ev_exit;	/* pidfd readable */
+	struct event *ev_poll;	/* the exit poll, without a (usable) pidfd */
 	struct event *ev_timeout;
 	struct event *ev_kill;	/* SIGKILL after the grace period */
+	struct event *ev_exit_wait;	/* give up on it after SIGKILL */
 	struct hb_buf out;
 	size_t max_output;
 	bool truncated;
 	bool timed_out;
+	bool lingering;		/* outlived SIGKILL; the callback was made */
 	int64_t grace_ms;
+	int64_t exit_wait_ms;
 	int64_t started_us;
 	hb_proc_done_fn done;
 	hb_proc_output_fn on_output;
 	void *arg;
+	void (*on_reaped)(struct hb_proc *p, void *reaped_arg);
+	void *reaped_arg;
 };
+
+static void on_exit_ready(evutil_socket_t fd, short what, void *arg);
+static void linger(struct hb_proc *p);
+
+static void
+free_event(struct event **ev)
+{
+	if (*ev) {
+		event_free(*ev);
+		*ev = NULL;
+	}
+}
 
 static void
 proc_free(struct hb_proc *p)
 {
-	if (p->ev_out)
-		event_free(p->ev_out);
-	if (p->ev_exit)
-		event_free(p->ev_exit);
-	if (p->ev_timeout)
-		event_free(p->ev_timeout);
-	if (p->ev_kill)
-		event_free(p->ev_kill);
+	free_event(&p->ev_out);
+	free_event(&p->ev_exit);
+	free_event(&p->ev_poll);
+	free_event(&p->ev_timeout);
+	free_event(&p->ev_kill);
+	free_event(&p->ev_exit_wait);
 	if (p->out_fd >= 0)
 		close(p->out_fd);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	hb_buf_free(&p->out);
 	free(p);
+}
+
+static void
+add_timer(struct event *ev, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
 }
 
 /* Reads what is in the pipe now. Returns false at EOF (the pipe is closed). */
@@ -103,73 +129,183 @@ on_output_ready(evutil_socket_t fd, short what, void *arg)
 	read_output(arg);
 }
 
-/* The child has exited (a zombie, not reaped yet): finish. */
 static void
-finish(struct hb_proc *p)
+fill_result(struct hb_proc *p, struct hb_proc_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->pid = p->pid;
+	r->timed_out = p->timed_out;
+	r->output = p->out.data ? p->out.data : "";
+	r->output_len = p->out.len;
+	r->truncated = p->truncated;
+	r->elapsed_ms = (double)(hb_mono_us() - p->started_us) / 1000.0;
+}
+
+/*
+ * The child has exited (a zombie, not reaped yet), or it is not ours to
+ * wait for any more (lost: somebody else reaped it): finish.
+ */
+static void
+finish(struct hb_proc *p, bool lost)
 {
 	struct hb_proc_result r;
 	int status = 0;
+	pid_t got = -1;
 
 	/* Whatever it left behind in its group goes too; the pid cannot have
-	 * been reused while the child is an unreaped zombie. */
-	kill(-p->pid, SIGKILL);
+	 * been reused while the child is an unreaped zombie (but it can once
+	 * somebody else reaped it: no signal then). */
+	if (!lost)
+		kill(-p->pid, SIGKILL);
 	read_output(p);
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	memset(&r, 0, sizeof(r));
-	r.pid = p->pid;
-	if (WIFEXITED(status)) {
+	if (!lost)
+		while ((got = waitpid(p->pid, &status, 0)) < 0 && errno == EINTR)
+			;
+	fill_result(p, &r);
+	if (got != p->pid) {
+		/* a SIGCHLD set to SIG_IGN, or a waitpid(-1) elsewhere: whatever
+		 * it did, "exit 0" would be a guess */
+		r.exit_code = -1;
+		r.reason = "its exit status was collected elsewhere (lost child): "
+		    "unknown";
+		hb_warn("child pid=%d was reaped by somebody else; its exit status "
+		    "is unknown", (int)p->pid);
+	} else if (WIFEXITED(status)) {
 		r.exit_code = WEXITSTATUS(status);
 	} else {
 		r.exit_code = -1;
 		r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	}
-	r.timed_out = p->timed_out;
-	r.output = p->out.data ? p->out.data : "";
-	r.output_len = p->out.len;
-	r.truncated = p->truncated;
-	r.elapsed_ms = (double)(hb_mono_us() - p->started_us) / 1000.0;
 	p->done(&r, p->arg);
 	proc_free(p);
 }
 
-static bool
+/* A lingering child exited at last: reap it and forget it. */
+static void
+reap_lingering(struct hb_proc *p, bool lost)
+{
+	int status;
+
+	if (!lost) {
+		kill(-p->pid, SIGKILL);
+		while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	hb_info("child pid=%d, given up on earlier, is gone now (reaped %.0f ms "
+	    "after it started)", (int)p->pid,
+	    (double)(hb_mono_us() - p->started_us) / 1000.0);
+	if (p->on_reaped)
+		p->on_reaped(p, p->reaped_arg);
+	proc_free(p);
+}
+
+/* 1: exited (a zombie to reap), 0: not yet, -1: not our child any more. */
+static int
 has_exited(struct hb_proc *p)
 {
 	siginfo_t si;
 
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
-		return errno == ECHILD;	/* somebody else reaped it: nothing to wait for */
-	return si.si_pid == p->pid;
+		return errno == ECHILD ? -1 : 0;
+	return si.si_pid == p->pid ? 1 : 0;
 }
 
 static void
 on_exit_ready(evutil_socket_t fd, short what, void *arg)
 {
 	struct hb_proc *p = arg;
+	int st = has_exited(p);
 
 	(void)fd;
 	(void)what;
-	if (!has_exited(p)) {
-		if (p->pidfd < 0) {
-			struct timeval tv = { 0, POLL_MS * 1000 };
-
-			evtimer_add(p->ev_exit, &tv);
+	if (st == 0) {
+		/* A pidfd that is readable for a child we cannot wait for yet
+		 * (a tracer holds its zombie) stays readable: poll from now on. */
+		if (p->pidfd >= 0) {
+			free_event(&p->ev_exit);
+			close(p->pidfd);
+			p->pidfd = -1;
 		}
+		add_timer(p->ev_poll, p->lingering ? LINGER_POLL_MS : POLL_MS);
 		return;
 	}
-	finish(p);
+	if (p->lingering)
+		reap_lingering(p, st < 0);
+	else
+		finish(p, st < 0);
+}
+
+/*
+ * exit_wait_ms after SIGKILL and the child is still there: tell the caller
+ * now, keep only what is needed to reap it later.
+ */
+static void
+on_exit_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_proc *p = arg;
+	struct hb_proc_result r;
+	char reason[160];
+	int st = has_exited(p);
+
+	(void)fd;
+	(void)what;
+	if (st != 0) {
+		finish(p, st < 0);
+		return;
+	}
+	read_output(p);
+	fill_result(p, &r);
+	r.exit_code = -1;
+	r.lingering = true;
+	snprintf(reason, sizeof(reason), "still running %lld ms after SIGKILL "
+	    "(uninterruptible sleep: a hung mount or device?); it is reaped when "
+	    "it exits", (long long)p->exit_wait_ms);
+	r.reason = reason;
+	hb_warn("child pid=%d did not exit within %lld ms of SIGKILL; it will be "
+	    "reaped when it does", (int)p->pid, (long long)p->exit_wait_ms);
+	p->lingering = true;
+	p->done(&r, p->arg);
+	linger(p);
+}
+
+/* Keeps only what is needed to reap the child when it exits. */
+static void
+linger(struct hb_proc *p)
+{
+	p->lingering = true;
+	free_event(&p->ev_out);
+	free_event(&p->ev_timeout);
+	free_event(&p->ev_kill);
+	if (p->out_fd >= 0) {
+		close(p->out_fd);
+		p->out_fd = -1;
+	}
+	hb_buf_free(&p->out);
+	free_event(&p->ev_exit_wait);
+	if (p->pidfd < 0)
+		add_timer(p->ev_poll, LINGER_POLL_MS);
+}
+
+/* SIGKILL to the group and to the child itself (should it have left the
+ * group), and the clock for its exit. */
+static void
+send_kill(struct hb_proc *p)
+{
+	kill(-p->pid, SIGKILL);
+	kill(p->pid, SIGKILL);
+	if (p->ev_exit_wait == NULL) {
+		p->ev_exit_wait = evtimer_new(p->base, on_exit_wait, p);
+		add_timer(p->ev_exit_wait, p->exit_wait_ms);
+	}
 }
 
 static void
 on_kill(evutil_socket_t fd, short what, void *arg)
 {
-	struct hb_proc *p = arg;
-
 	(void)fd;
 	(void)what;
-	kill(-p->pid, SIGKILL);
+	send_kill(arg);
 }
 
 static void
@@ -181,14 +317,11 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	p->timed_out = true;
 	if (p->grace_ms > 0) {
-		struct timeval tv = { (time_t)(p->grace_ms / 1000),
-		    (suseconds_t)((p->grace_ms % 1000) * 1000) };
-
 		kill(-p->pid, SIGTERM);
 		p->ev_kill = evtimer_new(p->base, on_kill, p);
-		evtimer_add(p->ev_kill, &tv);
+		add_timer(p->ev_kill, p->grace_ms);
 	} else {
-		kill(-p->pid, SIGKILL);
+		send_kill(p);
 	}
 }
 
@@ -276,29 +409,28 @@ hb_proc_start(struct event_base *base, const struct hb_proc_opts *opts,
 	fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
 	p->max_output = opts->max_output ? opts->max_output : DEFAULT_MAX_OUTPUT;
 	p->grace_ms = opts->kill_grace_ms;
+	p->exit_wait_ms = opts->exit_wait_ms > 0 ? opts->exit_wait_ms :
+	    DEFAULT_EXIT_WAIT_MS;
 	p->started_us = hb_mono_us();
 	p->done = done;
 	p->on_output = on_output;
 	p->arg = arg;
+	p->on_reaped = opts->on_reaped;
+	p->reaped_arg = opts->reaped_arg;
 	p->ev_out = event_new(base, p->out_fd, EV_READ | EV_PERSIST,
 	    on_output_ready, p);
 	event_add(p->ev_out, NULL);
+	p->ev_poll = evtimer_new(base, on_exit_ready, p);
 	p->pidfd = open_pidfd(pid);
 	if (p->pidfd >= 0) {
 		p->ev_exit = event_new(base, p->pidfd, EV_READ, on_exit_ready, p);
 		event_add(p->ev_exit, NULL);
 	} else {
-		struct timeval tv = { 0, POLL_MS * 1000 };
-
-		p->ev_exit = evtimer_new(base, on_exit_ready, p);
-		evtimer_add(p->ev_exit, &tv);
+		add_timer(p->ev_poll, POLL_MS);
 	}
 	if (opts->timeout_ms > 0) {
-		struct timeval tv = { (time_t)(opts->timeout_ms / 1000),
-		    (suseconds_t)((opts->timeout_ms % 1000) * 1000) };
-
 		p->ev_timeout = evtimer_new(base, on_timeout, p);
-		evtimer_add(p->ev_timeout, &tv);
+		add_timer(p->ev_timeout, opts->timeout_ms);
 	}
 	return p;
 spawn_err:
@@ -333,11 +465,28 @@ hb_proc_kill(struct hb_proc *p)
 		if (r == p->pid || (r < 0 && errno != EINTR))
 			break;
 		if (i == 199)
-			hb_warn("child pid=%d did not die on SIGKILL; left as a zombie",
+			hb_warn("child pid=%d did not die on SIGKILL; left unreaped",
 			    (int)p->pid);
 		usleep(1000);
 	}
 	proc_free(p);
+}
+
+void
+hb_proc_abandon(struct hb_proc *p)
+{
+	int st;
+
+	if (p == NULL)
+		return;
+	kill(-p->pid, SIGKILL);
+	kill(p->pid, SIGKILL);
+	st = has_exited(p);
+	if (st != 0) {
+		reap_lingering(p, st < 0);
+		return;
+	}
+	linger(p);
 }
 
 pid_t

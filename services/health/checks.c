@@ -2,16 +2,17 @@
  * checks: http, exec and disk checks.
  */
 #include "checks.h"
+#include "hb_log.h"
 #include "hb_proc.h"
 #include "hb_util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 /* One check in flight (t->pending). */
 struct check_ctx {
@@ -20,6 +21,7 @@ struct check_ctx {
 	void *arg;
 	struct hb_http_xfer *xfer;
 	struct hb_proc *proc;
+	int64_t started_us;
 };
 
 static void
@@ -27,19 +29,39 @@ finish(struct check_ctx *c, struct check_result *r)
 {
 	struct target *t = c->t;
 
-	/* slow is degraded, when the target says how slow is too slow */
+	/* slow is degraded, when the target says how slow is too slow; the
+	 * latency has a field of its own (a reason with it would change on
+	 * every check) */
 	if (r->level == LEVEL_OK && t->degraded_ms > 0 && r->latency_ms >
 	    (double)t->degraded_ms) {
 		size_t n = strlen(r->reason);
 
 		r->level = LEVEL_DEGRADED;
 		snprintf(r->reason + n, sizeof(r->reason) - n,
-		    " in %.0f ms, slower than %lld ms", r->latency_ms,
-		    (long long)t->degraded_ms);
+		    ", slower than %lld ms", (long long)t->degraded_ms);
 	}
 	t->pending = NULL;
 	c->done(t, r, c->arg);
 	free(c);
+}
+
+static void
+fail(struct check_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Finishes c with a failure whose reason is fmt. */
+static void
+fail(struct check_ctx *c, const char *fmt, ...)
+{
+	struct check_result r;
+	va_list ap;
+
+	memset(&r, 0, sizeof(r));
+	r.level = LEVEL_FAIL;
+	r.latency_ms = -1;
+	va_start(ap, fmt);
+	vsnprintf(r.reason, sizeof(r.reason), fmt, ap);
+	va_end(ap);
+	finish(c, &r);
 }
 
 void
@@ -84,6 +106,26 @@ hb_check_excerpt(const char *text, size_t len, bool last, char *out, size_t outl
 
 /* ---- http ---- */
 
+/* "host" or "host:port" of url, without user or password, for a reason. */
+static void
+url_host(const char *url, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+
+	snprintf(out, outlen, "the server");
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+			port = NULL;
+		snprintf(out, outlen, "%s%s%s", host, port ? ":" : "",
+		    port ? port : "");
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
 static void
 http_done(const struct hb_http_response *resp, void *arg)
 {
@@ -101,12 +143,14 @@ http_done(const struct hb_http_response *resp, void *arg)
 		    (long long)t->timeout_ms);
 		r.latency_ms = -1;
 	} else if (resp->curl_code != 0) {
-		char why[160];
+		char host[160];
 
-		hb_check_excerpt(resp->error ? resp->error : "error", resp->error ?
-		    strlen(resp->error) : 5, false, why, sizeof(why));
+		/* curl's own text has figures that change on every try ("after
+		 * 3012 ms", "with 17 bytes remaining"): its short text instead */
+		url_host(t->url, host, sizeof(host));
 		r.level = LEVEL_FAIL;
-		snprintf(r.reason, sizeof(r.reason), "cannot reach it: %s", why);
+		snprintf(r.reason, sizeof(r.reason), "request to %s failed: %s", host,
+		    curl_easy_strerror((CURLcode)resp->curl_code));
 		r.latency_ms = -1;
 	} else {
 		status_ok = t->expect_status ? resp->status == t->expect_status :
@@ -133,7 +177,6 @@ start_http(struct check_env *env, struct check_ctx *c)
 	struct target *t = c->t;
 	struct hb_http_request req;
 	const char *headers[2] = { t->auth_header, NULL };
-	struct check_result r;
 
 	memset(&req, 0, sizeof(req));
 	req.method = t->method;
@@ -142,16 +185,49 @@ start_http(struct check_env *env, struct check_ctx *c)
 	req.timeout_ms = (long)t->timeout_ms;
 	req.max_response = 4096;
 	c->xfer = hb_http_request(env->http, &req, http_done, c);
-	if (c->xfer == NULL) {
-		memset(&r, 0, sizeof(r));
-		r.level = LEVEL_FAIL;
-		r.latency_ms = -1;
-		snprintf(r.reason, sizeof(r.reason), "cannot start the request");
-		finish(c, &r);
-	}
+	if (c->xfer == NULL)
+		fail(c, "cannot start the request");
 }
 
-/* ---- exec ---- */
+/* ---- child processes: exec, and disk through stat -f ---- */
+
+/* A child that outlived SIGKILL is gone at last. */
+static void
+on_reaped(struct hb_proc *p, void *arg)
+{
+	struct target *t = arg;
+
+	if (t->lingering == p)
+		t->lingering = NULL;
+}
+
+/* Starts argv for c with the target's timeout; false when it failed
+ * (err says why). */
+static bool
+start_child(struct check_env *env, struct check_ctx *c, const char *const *argv,
+    hb_proc_done_fn done, char *err, size_t errlen)
+{
+	struct hb_proc_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.argv = argv;
+	o.timeout_ms = c->t->timeout_ms;
+	o.kill_grace_ms = 0;	/* a health check gets no grace */
+	o.max_output = 4096;
+	o.on_reaped = on_reaped;
+	o.reaped_arg = c->t;
+	c->proc = hb_proc_start(env->base, &o, done, NULL, c, err, errlen);
+	return c->proc != NULL;
+}
+
+/* The reason of an exec check whose command is stuck after SIGKILL. */
+static void
+exec_stuck_reason(const struct target *t, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "no exit within %lld ms, and still running after "
+	    "SIGKILL (uninterruptible sleep: a hung mount or device?)",
+	    (long long)t->timeout_ms);
+}
 
 static void
 exec_done(const struct hb_proc_result *pr, void *arg)
@@ -162,14 +238,21 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 	char line[160];
 
 	memset(&r, 0, sizeof(r));
+	if (pr->lingering)
+		t->lingering = c->proc;
 	c->proc = NULL;
 	r.latency_ms = pr->elapsed_ms;
 	r.level = LEVEL_FAIL;
 	hb_check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
-	if (pr->timed_out) {
+	if (pr->lingering) {
+		exec_stuck_reason(t, r.reason, sizeof(r.reason));
+		r.latency_ms = -1;
+	} else if (pr->timed_out) {
 		snprintf(r.reason, sizeof(r.reason), "no exit within %lld ms (killed)",
 		    (long long)t->timeout_ms);
 		r.latency_ms = -1;
+	} else if (pr->reason) {
+		snprintf(r.reason, sizeof(r.reason), "%s", pr->reason);
 	} else if (pr->exit_code < 0) {
 		snprintf(r.reason, sizeof(r.reason), "killed by signal %d (%s)",
 		    pr->signal, strsignal(pr->signal));
@@ -191,27 +274,18 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 static void
 start_exec(struct check_env *env, struct check_ctx *c)
 {
-	struct target *t = c->t;
-	struct hb_proc_opts o;
-	struct check_result r;
 	char err[200];
 
-	memset(&o, 0, sizeof(o));
-	o.argv = (const char *const *)t->argv;
-	o.timeout_ms = t->timeout_ms;
-	o.kill_grace_ms = 0;	/* a health check gets no grace */
-	o.max_output = 4096;
-	c->proc = hb_proc_start(env->base, &o, exec_done, NULL, c, err, sizeof(err));
-	if (c->proc == NULL) {
-		memset(&r, 0, sizeof(r));
-		r.level = LEVEL_FAIL;
-		r.latency_ms = -1;
-		snprintf(r.reason, sizeof(r.reason), "%s", err);
-		finish(c, &r);
+	if (c->t->lingering) {
+		/* one stuck child per target is enough */
+		exec_stuck_reason(c->t, err, sizeof(err));
+		fail(c, "%s", err);
+		return;
 	}
+	if (!start_child(env, c, (const char *const *)c->t->argv, exec_done, err,
+	    sizeof(err)))
+		fail(c, "%s", err);
 }
-
-/* ---- disk ---- */
 
 static void
 format_mb(double mb, char *out, size_t outlen)
@@ -222,45 +296,113 @@ format_mb(double mb, char *out, size_t outlen)
 		snprintf(out, outlen, "%.0f MB", mb);
 }
 
+/* One reason for every way statvfs can hang, so that it stays the same. */
 static void
-run_disk(struct check_ctx *c)
+disk_hang_reason(const struct target *t, char *out, size_t outlen)
 {
+	snprintf(out, outlen, "no answer from statvfs within %lld ms: %s hangs "
+	    "(a dead network mount or disk?)", (long long)t->timeout_ms, t->path);
+}
+
+/* "12345 4096 99999": blocks available, block size, blocks in all. */
+static bool
+parse_statfs(const char *s, double *free_mb, double *total_mb)
+{
+	unsigned long long v[3];
+	char *end;
+
+	for (int i = 0; i < 3; i++) {
+		while (*s == ' ')
+			s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		errno = 0;
+		v[i] = strtoull(s, &end, 10);
+		if (errno != 0)
+			return false;
+		s = end;
+	}
+	while (*s == ' ' || *s == '\n')
+		s++;
+	if (*s != '\0' || v[1] == 0)
+		return false;
+	*free_mb = (double)v[0] * (double)v[1] / 1048576.0;
+	*total_mb = (double)v[2] * (double)v[1] / 1048576.0;
+	return true;
+}
+
+static void
+disk_done(const struct hb_proc_result *pr, void *arg)
+{
+	struct check_ctx *c = arg;
 	struct target *t = c->t;
 	struct check_result r;
-	struct statvfs sv;
-	int64_t start = hb_mono_us();
-	double free_mb, total_mb;
-	char have[32], limit[32];
+	char line[160], limit[32];
+	const char *why;
 
 	memset(&r, 0, sizeof(r));
-	if (statvfs(t->path, &sv) != 0) {
-		r.level = LEVEL_FAIL;
+	if (pr->lingering)
+		t->lingering = c->proc;
+	c->proc = NULL;
+	r.latency_ms = pr->elapsed_ms;
+	r.level = LEVEL_FAIL;
+	hb_check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
+	if (pr->timed_out) {
+		disk_hang_reason(t, r.reason, sizeof(r.reason));
 		r.latency_ms = -1;
+	} else if (pr->exit_code != 0 || pr->reason) {
+		/* "stat: cannot read file system information for '/x': No such
+		 * file or directory": the end is what matters */
+		why = strrchr(line, ':');
+		why = why && why[1] == ' ' ? why + 2 : line[0] ? line : pr->reason ?
+		    pr->reason : "stat failed";
 		snprintf(r.reason, sizeof(r.reason), "cannot look at %s: %s", t->path,
-		    strerror(errno));
-		finish(c, &r);
-		return;
-	}
-	r.latency_ms = (double)(hb_mono_us() - start) / 1000.0;
-	free_mb = (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0;
-	total_mb = (double)sv.f_blocks * (double)sv.f_frsize / 1048576.0;
-	format_mb(free_mb, have, sizeof(have));
-	if (free_mb < (double)t->min_free_mb) {
-		r.level = LEVEL_FAIL;
+		    why);
+		r.latency_ms = -1;
+	} else if (!parse_statfs(pr->output, &r.free_mb, &r.total_mb)) {
+		snprintf(r.reason, sizeof(r.reason), "cannot read what stat -f said "
+		    "about %s: \"%s\"", t->path, line);
+		r.free_mb = r.total_mb = 0;
+		r.latency_ms = -1;
+	} else if (r.free_mb < (double)t->min_free_mb) {
 		format_mb((double)t->min_free_mb, limit, sizeof(limit));
-		snprintf(r.reason, sizeof(r.reason), "%s free on %s, under %s",
-		    have, t->path, limit);
-	} else if (t->warn_free_mb && free_mb < (double)t->warn_free_mb) {
+		snprintf(r.reason, sizeof(r.reason), "less than %s free on %s "
+		    "(min_free_mb)", limit, t->path);
+	} else if (t->warn_free_mb && r.free_mb < (double)t->warn_free_mb) {
 		r.level = LEVEL_DEGRADED;
 		format_mb((double)t->warn_free_mb, limit, sizeof(limit));
-		snprintf(r.reason, sizeof(r.reason), "%s free on %s, under %s",
-		    have, t->path, limit);
+		snprintf(r.reason, sizeof(r.reason), "less than %s free on %s "
+		    "(warn_free_mb)", limit, t->path);
 	} else {
 		r.level = LEVEL_OK;
-		snprintf(r.reason, sizeof(r.reason), "%s free (%.0f %%)", have,
-		    total_mb > 0 ? free_mb * 100.0 / total_mb : 0.0);
+		format_mb((double)(t->warn_free_mb ? t->warn_free_mb :
+		    t->min_free_mb), limit, sizeof(limit));
+		snprintf(r.reason, sizeof(r.reason), "more than %s free on %s", limit,
+		    t->path);
 	}
 	finish(c, &r);
+}
+
+/*
+ * statvfs in a child (`stat -f`, coreutils): on a hung NFS or CIFS mount
+ * or a dead USB disk it blocks, maybe for good, and it must not block the
+ * loop; a child gets the check's timeout like any command.
+ */
+static void
+start_disk(struct check_env *env, struct check_ctx *c)
+{
+	const char *argv[] = { "stat", "-f", "-c", "%a %S %b", "--", c->t->path,
+	    NULL };
+	char err[200];
+
+	if (c->t->lingering) {
+		/* the last one is still stuck: no pile of stuck children */
+		disk_hang_reason(c->t, err, sizeof(err));
+		fail(c, "%s", err);
+		return;
+	}
+	if (!start_child(env, c, argv, disk_done, err, sizeof(err)))
+		fail(c, "cannot look at %s: %s", c->t->path, err);
 }
 
 /* ---- mqtt probe ---- */
@@ -314,6 +456,7 @@ hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
 	c->t = t;
 	c->done = done;
 	c->arg = arg;
+	c->started_us = hb_mono_us();
 	t->pending = c;
 	switch (t->type) {
 	case TT_HTTP:
@@ -323,7 +466,7 @@ hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
 		start_exec(env, c);
 		break;
 	case TT_DISK:
-		run_disk(c);
+		start_disk(env, c);
 		break;
 	case TT_MQTT:
 	case TT_SERVICE:
@@ -346,4 +489,40 @@ hb_check_cancel(struct target *t)
 		hb_proc_kill(c->proc);
 	t->pending = NULL;
 	free(c);
+}
+
+bool
+hb_check_overdue(struct target *t, int64_t now_us)
+{
+	struct check_ctx *c = t->pending;
+	int64_t limit_ms = t->timeout_ms + CHECK_OVERDUE_MS;
+
+	if (c == NULL || now_us - c->started_us <= limit_ms * 1000)
+		return false;
+	hb_warn("target=%s: check still in flight %lld ms after it started; "
+	    "abandoned", t->name, (long long)((now_us - c->started_us) / 1000));
+	if (c->xfer) {
+		hb_http_cancel(c->xfer);
+		c->xfer = NULL;
+	}
+	if (c->proc) {
+		/* not on the loop's time: reaped when it goes, if ever */
+		if (t->lingering == NULL)
+			t->lingering = c->proc;
+		hb_proc_abandon(c->proc);
+		c->proc = NULL;
+	}
+	fail(c, "no result within %lld ms: the check was abandoned",
+	    (long long)limit_ms);
+	return true;
+}
+
+void
+hb_check_release(struct target *t)
+{
+	hb_check_cancel(t);
+	if (t->lingering) {
+		hb_proc_kill(t->lingering);
+		t->lingering = NULL;
+	}
 }

@@ -1,7 +1,8 @@
 /*
  * checks: one check of an http, exec or disk target, run on the loop —
- * http on the libcurl multi client, exec through hb_proc, disk with
- * statvfs — turned into a check_result a person can read.
+ * http on the libcurl multi client, exec through hb_proc, disk through
+ * hb_proc too (`stat -f`: a statvfs that hangs on a dead mount hangs a
+ * child, not the loop) — turned into a check_result a person can read.
  */
 #ifndef CHECKS_H
 #define CHECKS_H
@@ -10,6 +11,13 @@
 
 #include "hb_http_client.h"
 #include "target.h"
+
+/*
+ * A check still in flight this long after its timeout_ms is abandoned by
+ * the watchdog. More than hb_proc's wait after SIGKILL, so that a child
+ * that will not die is told by hb_proc first.
+ */
+#define CHECK_OVERDUE_MS 5000
 
 struct check_env {
 	struct event_base *base;
@@ -21,13 +29,24 @@ typedef void (*check_done_fn)(struct target *t, const struct check_result *r,
 
 /*
  * Starts a check of t (type http, exec or disk). The result comes through
- * done exactly once, maybe before hb_check_start returns (disk, or a command
- * that cannot be started). t->pending holds the check in flight until then.
+ * done exactly once, maybe before hb_check_start returns (a command that
+ * cannot be started, or the child of an earlier check still stuck after
+ * SIGKILL: then no other is started). t->pending holds the check in flight
+ * until then; t->lingering a child that outlived SIGKILL until it is reaped.
  */
 void hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg);
 /* Aborts the check in flight of t, if any; done is not called. */
 void hb_check_cancel(struct target *t);
+/*
+ * The watchdog: when t's check has been in flight longer than its
+ * timeout_ms plus CHECK_OVERDUE_MS at now_us (monotonic), it is abandoned
+ * (its child killed and left to be reaped, its transfer cancelled) and
+ * its done is called with a failure. Returns true then.
+ */
+bool hb_check_overdue(struct target *t, int64_t now_us);
+/* Cancels the check in flight and gives up on a lingering child: before t is freed. */
+void hb_check_release(struct target *t);
 
 /*
  * Copies one line of a child's or server's output into out, fit for a

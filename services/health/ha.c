@@ -18,26 +18,34 @@ hb_ha_device_id(const char *instance, char *out, size_t outlen)
 	snprintf(out, outlen, "homebus_health_%s", id);
 }
 
-int
-hb_ha_config_topic(char *out, size_t outlen, const char *prefix, const char *ha_id)
+void
+hb_ha_node_id(const char *instance, const char *ha_id, char *out, size_t outlen)
 {
-	int n = snprintf(out, outlen, "%s/binary_sensor/homebus_%s/health/config",
-	    prefix, ha_id);
+	char id[TARGET_NAME_MAX + 16];
+
+	hb_target_ha_id(instance, id, sizeof(id));
+	snprintf(out, outlen, "homebus_%s_%s", id, ha_id);
+}
+
+int
+hb_ha_config_topic(char *out, size_t outlen, const char *prefix,
+    const char *node_id)
+{
+	int n = snprintf(out, outlen, "%s/binary_sensor/%s/health/config", prefix,
+	    node_id);
 
 	return n >= 0 && (size_t)n < outlen ? 0 : -1;
 }
 
 json_t *
-hb_ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
+hb_ha_config(const struct ha_opts *o, const char *name, const char *node_id,
     const char *state_topic)
 {
-	char uid[TARGET_NAME_MAX + 40];
 	json_t *c = json_object();
 	json_t *avail = json_object();
 
-	snprintf(uid, sizeof(uid), "homebus_%s", ha_id);
 	json_object_set_new(c, "name", json_string(name));
-	json_object_set_new(c, "unique_id", json_string(uid));
+	json_object_set_new(c, "unique_id", json_string(node_id));
 	json_object_set_new(c, "state_topic", json_string(state_topic));
 	/* on = a problem; "None" is Home Assistant's unknown */
 	json_object_set_new(c, "value_template", json_string(
@@ -67,21 +75,24 @@ hb_ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
 }
 
 bool
-hb_ha_topic_id(const char *topic, const char *prefix, char *out, size_t outlen)
+hb_ha_topic_node(const char *topic, const char *prefix, char *out, size_t outlen)
 {
-	static const char mid[] = "/binary_sensor/homebus_";
+	static const char mid[] = "/binary_sensor/";
+	static const char node[] = "homebus_";
 	static const char tail[] = "/health/config";
 	size_t pl = strlen(prefix), tl = strlen(topic), idlen;
 	const char *id;
 
-	if (tl < pl + sizeof(mid) - 1 + sizeof(tail) - 1 + 1 ||
+	if (tl < pl + sizeof(mid) - 1 + sizeof(node) - 1 + 1 + sizeof(tail) - 1 ||
 	    strncmp(topic, prefix, pl) != 0 ||
 	    strncmp(topic + pl, mid, sizeof(mid) - 1) != 0 ||
+	    strncmp(topic + pl + sizeof(mid) - 1, node, sizeof(node) - 1) != 0 ||
 	    strcmp(topic + tl - (sizeof(tail) - 1), tail) != 0)
 		return false;
 	id = topic + pl + sizeof(mid) - 1;
 	idlen = (size_t)(topic + tl - (sizeof(tail) - 1) - id);
-	if (idlen == 0 || idlen >= outlen || memchr(id, '/', idlen) != NULL)
+	if (idlen <= sizeof(node) - 1 || idlen >= outlen ||
+	    memchr(id, '/', idlen) != NULL)
 		return false;
 	memcpy(out, id, idlen);
 	out[idlen] = '\0';

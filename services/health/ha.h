@@ -2,7 +2,8 @@
  * ha: Home Assistant MQTT discovery for the targets. One binary_sensor of
  * device class "problem" per target (on: down or degraded, off: ok, None:
  * unknown), all under one device, available while the watcher's own
- * status topic says "online".
+ * status topic says "online". Node ids and unique ids carry the watcher's
+ * instance, so that two watchers' entities never overwrite each other.
  */
 #ifndef HA_H
 #define HA_H
@@ -21,24 +22,31 @@ struct ha_opts {
 /* "homebus_health_<instance as an id>". */
 void hb_ha_device_id(const char *instance, char *out, size_t outlen);
 
-/* <prefix>/binary_sensor/homebus_<ha_id>/health/config. 0, or -1 if too long. */
+/*
+ * The node id of a target of the watcher on `instance`, also its
+ * unique_id: "homebus_<instance as an id>_<ha_id>".
+ */
+void hb_ha_node_id(const char *instance, const char *ha_id, char *out,
+    size_t outlen);
+
+/* <prefix>/binary_sensor/<node_id>/health/config. 0, or -1 if too long. */
 int hb_ha_config_topic(char *out, size_t outlen, const char *prefix,
-    const char *ha_id);
+    const char *node_id);
 
 /*
  * The discovery config of one target whose state is retained on
- * state_topic (P/health/<target>); name is what Home Assistant shows. The
- * caller decrefs it.
+ * state_topic (P/health/<target>); name is what Home Assistant shows,
+ * node_id its unique_id. The caller decrefs it.
  */
-json_t *hb_ha_config(const struct ha_opts *o, const char *name, const char *ha_id,
-    const char *state_topic);
+json_t *hb_ha_config(const struct ha_opts *o, const char *name,
+    const char *node_id, const char *state_topic);
 
 /*
  * For a topic found under <prefix>/binary_sensor/+/health/config: writes
- * the target's ha_id (the part after "homebus_") and returns true, or
- * returns false when it is not a homebus topic.
+ * the node id (starting "homebus_") and returns true, or returns false
+ * when it is not a homebus topic.
  */
-bool hb_ha_topic_id(const char *topic, const char *prefix, char *out,
+bool hb_ha_topic_node(const char *topic, const char *prefix, char *out,
     size_t outlen);
 
 /*

@@ -44,7 +44,7 @@
 struct leftover {
 	TAILQ_ENTRY(leftover) entry;
 	bool is_ha;		/* a discovery config (else a P/health state) */
-	char name[TARGET_NAME_MAX + 16];	/* target name, or ha_id */
+	char name[TARGET_NAME_MAX + 160];	/* target name, or node id */
 	enum hb_health_state state;
 	int64_t since_ms;
 	char reason[256];
@@ -97,7 +97,12 @@ struct health {
 	int64_t overall_since_ms;
 	char *overall_published;	/* the last _all payload's states, to skip repeats */
 	int64_t window_ms;		/* start of the notification window */
+	int64_t window_wall_ms;		/* the same, wall clock (summary keys) */
 	int sent_in_window;
+
+	/* another watcher online on our prefix: one per prefix is supported */
+	char other_watcher[64];
+	bool other_told;		/* its notification went out */
 
 	struct hb_ratelimit bad_log;
 	struct hb_counter *m_checks[5], *m_failures[5];
@@ -151,6 +156,12 @@ read_expected(struct health *h, struct hb_config *cfg)
 		}
 		snprintf(e->instance, sizeof(e->instance), "%s", slash ? slash + 1 :
 		    h->bus_cfg.instance);
+		if (!hb_target_name_ok(e->service) || !hb_target_name_ok(e->instance)) {
+			hb_cfg_error(cfg, key, "\"%s\": a service and instance are 1 to "
+			    "64 letters, digits, '_', '.' or '-', not starting with '_', "
+			    "'.' or '-'", s);
+			continue;
+		}
 		h->nexpected++;
 	}
 }
@@ -310,6 +321,13 @@ state_json(struct health *h, const struct target *t)
 	json_object_set_new(o, "watcher", json_string(h->bus_cfg.instance));
 	if (t->checked_ms > 0)
 		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
+	/* the figures the reason leaves out, so that it stays the same */
+	if (t->type == TT_DISK && t->total_mb > 0) {
+		json_object_set_new(o, "free_mb", json_real(t->free_mb));
+		json_object_set_new(o, "total_mb", json_real(t->total_mb));
+		json_object_set_new(o, "free_percent", json_real(t->free_mb * 100.0 /
+		    t->total_mb));
+	}
 	/* when a service (re)started, from its heartbeat: a deploy can tell a
 	 * restarted service from one that was never stopped */
 	if (t->type == TT_SERVICE && t->status == SVC_ONLINE &&
@@ -355,19 +373,27 @@ publish_state(struct health *h, struct target *t, bool force)
 	json_decref(o);
 }
 
+/* The Home Assistant node id (and unique_id) of a target of ours. */
+static void
+ha_node(struct health *h, const char *ha_id, char *out, size_t outlen)
+{
+	hb_ha_node_id(h->bus_cfg.instance, ha_id, out, outlen);
+}
+
 static void
 publish_ha_config(struct health *h, const char *name, const char *ha_id)
 {
-	char topic[HB_TOPIC_MAX], state_topic[HB_TOPIC_MAX];
+	char topic[HB_TOPIC_MAX], state_topic[HB_TOPIC_MAX], node[HB_TOPIC_MAX];
 	json_t *c;
 
 	if (!h->ha_enabled || !can_publish(h))
 		return;
-	if (hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) != 0 ||
+	ha_node(h, ha_id, node, sizeof(node));
+	if (hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) != 0 ||
 	    hb_topic_health(state_topic, sizeof(state_topic), h->bus_cfg.prefix,
 	    name) != 0)
 		return;
-	c = hb_ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, ha_id,
+	c = hb_ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, node,
 	    state_topic);
 	hb_bus_publish_json(h->bus, topic, c, 1, true);
 	json_decref(c);
@@ -383,16 +409,20 @@ publish_ha_all(struct health *h)
 	publish_ha_config(h, "_all", "_all");
 }
 
-/* Empties the retained messages of a target that is gone. */
+/*
+ * Empties the retained messages of a target that is gone: the discovery
+ * config (by node id) first, then the state, or Home Assistant renders its
+ * template against an empty state and logs an error.
+ */
 static void
-clear_retained(struct health *h, const char *name, const char *ha_id)
+clear_retained(struct health *h, const char *name, const char *node)
 {
 	char topic[HB_TOPIC_MAX];
 
+	if (node && hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) == 0)
+		hb_bus_publish(h->bus, topic, "", 0, 1, true);
 	if (name && hb_topic_health(topic, sizeof(topic), h->bus_cfg.prefix,
 	    name) == 0)
-		hb_bus_publish(h->bus, topic, "", 0, 1, true);
-	if (ha_id && hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, ha_id) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
 }
 
@@ -541,10 +571,29 @@ notify_target(struct health *h, struct target *t, int sev)
 		hb_buf_printf(&title, "%s is %s", t->name, st);
 		hb_buf_printf(&text, "%s is %s: %s", t->name, st, t->reason);
 	}
-	snprintf(key, sizeof(key), "health/%s/%s", t->name, st);
+	/* one key per transition: the notifier folds repeats of a key, and a
+	 * second outage is not a repeat of the first; the same transition
+	 * told again (a restart, a resend) has the same since */
+	snprintf(key, sizeof(key), "health/%s/%s/%lld", t->name, st,
+	    (long long)t->since_ms);
 	send_notification(h, sev, title.data, text.data, key);
 	hb_buf_free(&text);
 	hb_buf_free(&title);
+}
+
+/* Once per other watcher seen: a person has to stop one of the two. */
+static void
+tell_other_watcher(struct health *h)
+{
+	char text[400], key[128];
+
+	snprintf(text, sizeof(text), "Two health watchers on one broker: %s and %s "
+	    "both publish %s/health/<target> and overwrite each other. Run one "
+	    "watcher per bus prefix.", h->bus_cfg.instance, h->other_watcher,
+	    h->bus_cfg.prefix);
+	snprintf(key, sizeof(key), "health/_watchers/%s", h->other_watcher);
+	send_notification(h, HB_SEV_WARNING, "two health watchers", text, key);
+	h->other_told = true;
 }
 
 static void
@@ -572,8 +621,11 @@ flush_notifications(struct health *h)
 		return;
 	if (now - h->window_ms >= 60000) {
 		h->window_ms = now;
+		h->window_wall_ms = hb_wall_ms();
 		h->sent_in_window = 0;
 	}
+	if (h->other_watcher[0] && !h->other_told && h->notify_enabled)
+		tell_other_watcher(h);
 	TAILQ_FOREACH(t, &h->targets, entry) {
 		int sev;
 
@@ -616,12 +668,17 @@ flush_notifications(struct health *h)
 	}
 	if (waiting > room) {
 		struct hb_buf full = { 0 };
+		char key[64];
 
 		hb_buf_printf(&full, "%d health changes at once: %s%s", waiting,
 		    text.data, listed > 20 ? ", ..." : "");
 		hb_counter_add(h->m_suppressed, (uint64_t)waiting);
-		send_notification(h, worst, "many health changes", full.data,
-		    "health/_summary");
+		/* one summary a window (what changes after it waits for the
+		 * next), so the window's start makes its key unique */
+		snprintf(key, sizeof(key), "health/_summary/%lld",
+		    (long long)h->window_wall_ms);
+		send_notification(h, worst, "many health changes", full.data, key);
+		h->sent_in_window = h->notify_per_minute;
 		hb_buf_free(&full);
 	}
 	hb_buf_free(&text);
@@ -769,11 +826,15 @@ static void
 remove_target(struct health *h, struct target *t)
 {
 	hb_info("target=%s removed (its retained status was cleared)", t->name);
-	hb_check_cancel(t);
+	hb_check_release(t);
 	TAILQ_REMOVE(&h->targets, t, entry);
 	h->ntargets--;
-	if (h->connected)
-		clear_retained(h, t->name, h->ha_enabled ? t->ha_id : NULL);
+	if (h->connected) {
+		char node[HB_TOPIC_MAX];
+
+		ha_node(h, t->ha_id, node, sizeof(node));
+		clear_retained(h, t->name, h->ha_enabled ? node : NULL);
+	}
 	hb_metrics_remove(h->app->metrics, "target_state", t->m_labels);
 	hb_target_free(t);
 	publish_overall(h, false);
@@ -803,6 +864,15 @@ on_status(struct health *h, const char *service, const char *instance,
 	if (t == NULL) {
 		if (!h->discover)
 			return;
+		/* a name that could not be a target ("_all" would overwrite
+		 * P/health/_all) is not one */
+		if (!hb_target_name_ok(service) || !hb_target_name_ok(instance)) {
+			hb_log_limited(&h->bad_log, HB_LOG_WARN, "service=%s "
+			    "instance=%s on the bus cannot be a target (names are 1 "
+			    "to 64 letters, digits, '_', '.' or '-', not starting "
+			    "with '_', '.' or '-'); not watched", service, instance);
+			return;
+		}
 		service_target_name(h, service, instance, name, sizeof(name));
 		if (hb_targets_find(&h->targets, name) != NULL)
 			return;	/* a name the configuration took; cannot happen */
@@ -838,15 +908,43 @@ on_heartbeat(struct health *h, const char *service, const char *instance,
     const struct hb_bus_msg *msg)
 {
 	struct target *t = find_service(h, service, instance);
+	struct hb_heartbeat beat;
 	char err[128];
 
 	if (t == NULL)
 		return;
-	t->heartbeat_ms = hb_mono_ms();
-	if (hb_heartbeat_decode(msg->payload, msg->len, &t->heartbeat, err,
+	if (hb_heartbeat_decode(msg->payload, msg->len, &beat, err,
 	    sizeof(err)) != 0)
 		hb_log_limited(&h->bad_log, HB_LOG_WARN, "bad heartbeat from "
 		    "service=%s instance=%s: %s", service, instance, err);
+	/* a heartbeat it could not read still says it is alive */
+	hb_target_heartbeat(t, &beat, hb_mono_ms());
+}
+
+/*
+ * P/svc/health/<instance>/status of another watcher. Two watchers on one
+ * prefix publish the same P/health/<target> topics (the broker's, at
+ * least) and overwrite each other: one per prefix is what is supported,
+ * and a second one is told loudly rather than refused (a watcher that
+ * stops itself on a stale retained status would be worse).
+ */
+static void
+other_watcher(struct health *h, const char *instance, const struct hb_bus_msg *msg)
+{
+	int st = hb_svc_status_parse(msg->payload, msg->len);
+
+	if (st == SVC_ONLINE && h->other_watcher[0] == '\0') {
+		snprintf(h->other_watcher, sizeof(h->other_watcher), "%s", instance);
+		h->other_told = false;
+		hb_warn("another health watcher instance=%s is online under "
+		    "prefix=%s: both publish %s/health/<target> and overwrite each "
+		    "other; run one watcher per bus prefix", instance,
+		    h->bus_cfg.prefix, h->bus_cfg.prefix);
+		flush_notifications(h);
+	} else if (st != SVC_ONLINE && strcmp(h->other_watcher, instance) == 0) {
+		hb_info("the other health watcher instance=%s is gone", instance);
+		h->other_watcher[0] = '\0';
+	}
 }
 
 /* ---------------- the mqtt round trip ---------------- */
@@ -930,8 +1028,8 @@ on_probe(struct health *h, const struct hb_bus_msg *msg)
 	snprintf(r.reason, sizeof(r.reason), "round trip through the broker");
 	if (t->degraded_ms > 0 && r.latency_ms > (double)t->degraded_ms) {
 		r.level = LEVEL_DEGRADED;
-		snprintf(r.reason, sizeof(r.reason), "round trip in %.0f ms, slower "
-		    "than %lld ms", r.latency_ms, (long long)t->degraded_ms);
+		snprintf(r.reason, sizeof(r.reason), "round trip through the broker, "
+		    "slower than %lld ms", (long long)t->degraded_ms);
 	}
 	handle_result(h, t, &r);
 }
@@ -950,8 +1048,10 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	evtimer_add(t->ev_check, &tv);
 	if (t->in_flight) {
-		/* a check slower than the interval: never two at once */
-		hb_counter_add(h->m_skipped, 1);
+		/* a check slower than the interval: never two at once; one far
+		 * past its timeout is given up (its failure is recorded) */
+		if (!hb_check_overdue(t, hb_mono_us()))
+			hb_counter_add(h->m_skipped, 1);
 		return;
 	}
 	switch (t->type) {
@@ -1011,15 +1111,54 @@ note_leftover(struct health *h, const struct hb_bus_msg *msg, bool is_ha,
 	TAILQ_INSERT_TAIL(&h->leftovers, l, entry);
 }
 
-static struct target *
-find_ha_id(struct health *h, const char *ha_id)
+/* True when node is the node id of one of our targets or of _all. */
+static bool
+ha_node_in_use(struct health *h, const char *node)
+{
+	char mine[HB_TOPIC_MAX];
+	struct target *t;
+
+	ha_node(h, "_all", mine, sizeof(mine));
+	if (strcmp(node, mine) == 0)
+		return true;
+	TAILQ_FOREACH(t, &h->targets, entry) {
+		ha_node(h, t->ha_id, mine, sizeof(mine));
+		if (strcmp(node, mine) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One retained message of ours from before: take it over, or clear it. */
+static void
+take_leftover(struct health *h, struct leftover *l)
 {
 	struct target *t;
 
-	TAILQ_FOREACH(t, &h->targets, entry)
-		if (strcmp(t->ha_id, ha_id) == 0)
-			return t;
-	return NULL;
+	if (l->is_ha) {
+		if (!ha_node_in_use(h, l->name)) {
+			hb_info("removing the Home Assistant entity node=%s (no longer "
+			    "a target)", l->name);
+			clear_retained(h, NULL, l->name);
+		}
+	} else if ((t = hb_targets_find(&h->targets, l->name)) != NULL) {
+		/* what was told before the restart stays told */
+		t->notified = l->state;
+		t->notified_since_ms = l->since_ms;
+		if (t->state == HB_HEALTH_UNKNOWN) {
+			t->state = l->state;
+			t->since_ms = l->since_ms;
+			snprintf(t->reason, sizeof(t->reason), "%s", l->reason);
+			if (t->m_state)
+				hb_gauge_set(t->m_state, (double)t->state);
+		} else if (t->state == l->state) {
+			t->since_ms = l->since_ms;
+		}
+	} else if (strcmp(l->name, "_all") != 0) {
+		hb_info("clearing the state of target=%s (no longer a target)",
+		    l->name);
+		clear_retained(h, l->name, NULL);
+	}
 }
 
 /*
@@ -1036,33 +1175,20 @@ on_settled(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	h->settled = true;
-	while ((l = TAILQ_FIRST(&h->leftovers)) != NULL) {
-		TAILQ_REMOVE(&h->leftovers, l, entry);
-		if (l->is_ha) {
-			if (find_ha_id(h, l->name) == NULL && strcmp(l->name, "_all") != 0) {
-				hb_info("removing the Home Assistant entity of target id=%s "
-				    "(no longer a target)", l->name);
-				clear_retained(h, NULL, l->name);
-			}
-		} else if ((t = hb_targets_find(&h->targets, l->name)) != NULL) {
-			/* what was told before the restart stays told */
-			t->notified = l->state;
-			t->notified_since_ms = l->since_ms;
-			if (t->state == HB_HEALTH_UNKNOWN) {
-				t->state = l->state;
-				t->since_ms = l->since_ms;
-				snprintf(t->reason, sizeof(t->reason), "%s", l->reason);
-				if (t->m_state)
-					hb_gauge_set(t->m_state, (double)t->state);
-			} else if (t->state == l->state) {
-				t->since_ms = l->since_ms;
-			}
-		} else if (strcmp(l->name, "_all") != 0) {
-			hb_info("clearing the state of target=%s (no longer a target)",
-			    l->name);
-			clear_retained(h, l->name, NULL);
+	/* discovery configs first: a config must never point at a state that
+	 * was emptied before it (and old node ids, of a release before the
+	 * instance was in them, go this way too) */
+	for (int pass = 0; pass < 2; pass++) {
+		struct leftover *next;
+
+		for (l = TAILQ_FIRST(&h->leftovers); l != NULL; l = next) {
+			next = TAILQ_NEXT(l, entry);
+			if (l->is_ha != (pass == 0))
+				continue;
+			TAILQ_REMOVE(&h->leftovers, l, entry);
+			take_leftover(h, l);
+			free(l);
 		}
-		free(l);
 	}
 	hb_info("settled targets=%zu; publishing", h->ntargets);
 	/* services that were found offline are down now */
@@ -1070,6 +1196,34 @@ on_settled(evutil_socket_t fd, short what, void *arg)
 		if (t->type == TT_SERVICE && t->status == SVC_OFFLINE)
 			service_check(h, t);
 	publish_everything(h);
+}
+
+/*
+ * Just connected: the broker targets are checked now rather than an
+ * interval later, so that a broker that is back is not shown down for
+ * recover_after more intervals. (What was down during the outage is
+ * published and told first: the outage happened.) The subscriptions are
+ * sent before this is called, so the probe finds its echo.
+ */
+static void
+check_mqtt_now(struct health *h)
+{
+	struct target *t;
+
+	TAILQ_FOREACH(t, &h->targets, entry) {
+		struct timeval tv = { (time_t)(t->interval_ms / 1000),
+		    (suseconds_t)((t->interval_ms % 1000) * 1000) };
+
+		if (t->type != TT_MQTT || t->ev_check == NULL)
+			continue;
+		if (t->in_flight) {
+			/* a probe sent before the connection dropped: lost */
+			evtimer_del(t->ev_timeout);
+			t->in_flight = false;
+		}
+		evtimer_add(t->ev_check, &tv);
+		mqtt_check(h, t);
+	}
 }
 
 static void
@@ -1086,9 +1240,10 @@ on_connection(void *arg, bool connected)
 
 		if (!evtimer_pending(h->ev_settle, NULL))
 			evtimer_add(h->ev_settle, &tv);
-		return;
+	} else {
+		publish_everything(h);
 	}
-	publish_everything(h);
+	check_mqtt_now(h);
 }
 
 static void
@@ -1098,6 +1253,7 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	const char *caps[HB_TOPIC_MAX_LEVELS];
 	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
 	char filter[HB_TOPIC_MAX], a[TARGET_NAME_MAX], b[TARGET_NAME_MAX];
+	char node[TARGET_NAME_MAX + 160];
 
 	if (h->stopping)
 		return;
@@ -1127,6 +1283,8 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		b[caplen[1]] = '\0';
 		if (strcmp(a, "health") == 0 && strcmp(b, h->bus_cfg.instance) == 0)
 			return;	/* ourselves */
+		if (status && strcmp(a, "health") == 0)
+			other_watcher(h, b, msg);
 		if (status)
 			on_status(h, a, b, msg);
 		else
@@ -1143,8 +1301,9 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		note_leftover(h, msg, false, a);
 		return;
 	}
-	if (h->ha_enabled && hb_ha_topic_id(msg->topic, h->ha_prefix, a, sizeof(a)))
-		note_leftover(h, msg, true, a);
+	if (h->ha_enabled && hb_ha_topic_node(msg->topic, h->ha_prefix, node,
+	    sizeof(node)))
+		note_leftover(h, msg, true, node);
 }
 
 /* ---------------- HTTP ---------------- */
@@ -1181,6 +1340,9 @@ health(void *arg, json_t *out)
 	json_object_set_new(out, "overall",
 	    json_string(hb_health_state_name(compute_overall(h))));
 	json_object_set_new(out, "targets", states);
+	if (h->other_watcher[0])
+		json_object_set_new(out, "other_watcher",
+		    json_string(h->other_watcher));
 	return ok;
 }
 
@@ -1213,6 +1375,7 @@ on_page(struct evhttp_request *req, void *arg)
 	pi.bus_connected = h->connected;
 	pi.refresh_s = h->page_refresh_s;
 	pi.now_ms = hb_wall_ms();
+	pi.other_watcher = h->other_watcher[0] ? h->other_watcher : NULL;
 	hb_page_render(&b, &h->targets, &pi);
 	hb_http_reply(req, 200, "text/html; charset=utf-8", b.data, b.len);
 	hb_buf_free(&b);
@@ -1292,6 +1455,7 @@ hb_health_start(struct health *h)
 	h->overall = HB_HEALTH_UNKNOWN;
 	h->overall_since_ms = hb_wall_ms();
 	h->window_ms = hb_mono_ms();
+	h->window_wall_ms = hb_wall_ms();
 	h->http = hb_http_client_new(app->base);
 	h->env.base = app->base;
 	h->env.http = h->http;
@@ -1366,7 +1530,7 @@ hb_health_free(struct health *h)
 	if (h == NULL)
 		return;
 	TAILQ_FOREACH(t, &h->targets, entry)
-		hb_check_cancel(t);
+		hb_check_release(t);
 	hb_bus_free(h->bus);
 	hb_targets_free(&h->targets);
 	hb_http_client_free(h->http);

@@ -118,6 +118,17 @@ render_target(struct hb_buf *out, const struct target *t,
 	hb_buf_printf(out, "</span><span class=\"s %s\">%s</span></div>"
 	    "<div class=\"m\">%s · since %s (%s)%s", st, st,
 	    hb_target_type_name(t->type), since, dur, lat);
+	/* the figures a disk's reason leaves out */
+	if (t->type == TT_DISK && t->total_mb > 0) {
+		char free_s[32];
+
+		if (t->free_mb >= 1024.0)
+			snprintf(free_s, sizeof(free_s), "%.1f GB", t->free_mb / 1024.0);
+		else
+			snprintf(free_s, sizeof(free_s), "%.0f MB", t->free_mb);
+		hb_buf_printf(out, " · %s free (%.0f %%)", free_s,
+		    t->free_mb * 100.0 / t->total_mb);
+	}
 	/* a service tells its uptime and memory in its heartbeat */
 	if (t->type == TT_SERVICE && t->heartbeat_ms > 0 && t->status == SVC_ONLINE) {
 		hb_page_duration(t->heartbeat.uptime_s * 1000, dur, sizeof(dur));
@@ -179,6 +190,13 @@ hb_page_render(struct hb_buf *out, struct target_list *targets,
 	hb_buf_printf(out, " · %s · %s</p></header>\n<main>\n",
 	    pi->bus_connected ? "connected to the broker" :
 	    "<strong>not connected to the broker</strong>", now);
+	if (pi->other_watcher) {
+		hb_buf_puts(out, "<p class=\"sum\" id=\"warning\"><strong>Another "
+		    "health watcher (");
+		hb_page_escape(out, pi->other_watcher);
+		hb_buf_puts(out, ") is online on this broker: both write the same "
+		    "states. Run one watcher per bus prefix.</strong></p>\n");
+	}
 	for (i = 0; i < n; i++)
 		render_target(out, sorted[i], pi);
 	if (n == 0)

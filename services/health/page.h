@@ -19,6 +19,7 @@ struct page_info {
 	bool bus_connected;
 	int refresh_s;
 	int64_t now_ms;			/* wall clock */
+	const char *other_watcher;	/* another watcher on the bus prefix, or NULL */
 };
 
 /* Appends the whole page to out. */

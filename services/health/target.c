@@ -451,6 +451,10 @@ hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 	t->checks++;
 	t->checked_ms = now_ms;
 	t->latency_ms = r->latency_ms;
+	if (r->total_mb > 0) {
+		t->free_mb = r->free_mb;
+		t->total_mb = r->total_mb;
+	}
 	history_add(t, level, now_ms);
 
 	if (cur < 0 && level == LEVEL_OK) {
@@ -489,6 +493,18 @@ hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 	t->state = next;
 	t->since_ms = now_ms;
 	return true;
+}
+
+void
+hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
+    int64_t now_ms)
+{
+	t->heartbeat = *hb;
+	if (t->heartbeat.uptime_s < 0)
+		t->heartbeat.uptime_s = 0;
+	if (t->heartbeat.uptime_s > HEARTBEAT_UPTIME_MAX_S)
+		t->heartbeat.uptime_s = HEARTBEAT_UPTIME_MAX_S;
+	t->heartbeat_ms = now_ms;
 }
 
 bool

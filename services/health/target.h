@@ -33,10 +33,17 @@ enum check_level {
 	LEVEL_FAIL,
 };
 
+/*
+ * The reason says what is wrong in words that stay the same while it
+ * lasts (a changing reason republishes the retained state): figures that
+ * change from check to check go into their own fields.
+ */
 struct check_result {
 	enum check_level level;
 	double latency_ms;	/* < 0: not measured */
 	char reason[256];
+	double free_mb;		/* disk: free space, when total_mb > 0 */
+	double total_mb;
 };
 
 #define TARGET_NAME_MAX 128
@@ -97,6 +104,8 @@ struct target {
 	int64_t since_ms;	/* wall clock */
 	char reason[256];
 	double latency_ms;
+	double free_mb;		/* disk: the last figures, when total_mb > 0 */
+	double total_mb;
 	int64_t checked_ms;	/* wall clock of the last result, 0: none */
 	uint64_t checks;
 	uint8_t recent[TARGET_RECENT];	/* ring of enum check_level */
@@ -114,6 +123,7 @@ struct target {
 	struct event *ev_timeout;	/* the mqtt probe's */
 	bool in_flight;
 	void *pending;		/* the http transfer or child process in flight */
+	void *lingering;	/* an earlier check's child that outlived SIGKILL */
 	int64_t started_us;
 	uint64_t probe_seq;
 	struct hb_gauge *m_state;
@@ -176,6 +186,17 @@ bool hb_target_record(struct target *t, const struct check_result *r,
  * checks. Returns true when the state changed.
  */
 bool hb_target_force(struct target *t, enum hb_health_state st, const char *reason,
+    int64_t now_ms);
+
+/* A heartbeat's uptime is believed up to this (10 years). */
+#define HEARTBEAT_UPTIME_MAX_S (10LL * 366 * 86400)
+
+/*
+ * Takes a service's heartbeat (zeroed when it could not be decoded),
+ * received at now_ms (monotonic). uptime_s comes from the bus and is
+ * multiplied into milliseconds: it is clamped to [0, 10 years].
+ */
+void hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
     int64_t now_ms);
 
 /* The worst result of the minute `minute` (wall-clock minute number), or -1. */

@@ -250,8 +250,10 @@ main(int argc, char **argv)
 	    "the commands themselves (/bin/true) another %.3f |\n",
 	    per_1000(&exec, exec.cpu_s), m_exec.exec,
 	    per_1000(&exec, exec.child_cpu_s));
-	printf("| CPU per 1,000 disk checks | %.3f CPU-s | %d targets every 1 s |\n",
-	    per_1000(&disk, disk.cpu_s), m_disk.disk);
+	printf("| CPU per 1,000 disk checks | %.3f CPU-s | %d targets every 1 s; "
+	    "their `stat -f` children another %.3f |\n",
+	    per_1000(&disk, disk.cpu_s), m_disk.disk,
+	    per_1000(&disk, disk.child_cpu_s));
 	printf("| CPU per 1,000 mqtt round trips | %.3f CPU-s | %d targets every 1 s |\n",
 	    per_1000(&mqtt, mqtt.cpu_s), m_mqtt.mqtt);
 	printf("| CPU per 1,000 checks, mixed | %.3f CPU-s | %.1f checks/s: %.2f %% "

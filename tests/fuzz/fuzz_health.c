@@ -35,8 +35,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (hb_ha_topic_id(text, "homeassistant", id, sizeof(id)) &&
-	    (id[0] == '\0' || strchr(id, '/') != NULL))
+	if (hb_ha_topic_node(text, "homeassistant", id, sizeof(id)) &&
+	    (strncmp(id, "homebus_", 8) != 0 || id[8] == '\0' ||
+	    strchr(id, '/') != NULL))
 		__builtin_trap();
 	hb_target_ha_id(text, id, sizeof(id));
 	for (const char *c = id; *c; c++)

@@ -928,6 +928,19 @@ hbt_mqtt_last(struct hbt_mqtt *m, const char *topic)
 	return found;
 }
 
+long
+hbt_mqtt_index_empty(struct hbt_mqtt *m, const char *topic)
+{
+	long found = -1;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n && found < 0; i++)
+		if (m->msgs[i].len == 0 && strcmp(m->msgs[i].topic, topic) == 0)
+			found = (long)i;
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
 void
 hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg)
 {

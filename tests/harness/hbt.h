@@ -157,6 +157,12 @@ struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
     const char *const *all, int64_t timeout_ms);
 /* The last message on exactly this topic (copy) or NULL. */
 struct hbt_mqtt_msg *hbt_mqtt_last(struct hbt_mqtt *m, const char *topic);
+/*
+ * Where the first empty message (a cleared retained one) on exactly topic
+ * arrived among those received so far (0: the first), or -1: to tell in
+ * which order things were cleared.
+ */
+long hbt_mqtt_index_empty(struct hbt_mqtt *m, const char *topic);
 void hbt_mqtt_msg_free(struct hbt_mqtt_msg *msg);
 void hbt_mqtt_clear(struct hbt_mqtt *m);
 

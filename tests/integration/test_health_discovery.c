@@ -1,12 +1,15 @@
 /*
  * Home Assistant MQTT discovery, checked the way Home Assistant reads it:
  * a retained binary_sensor config per target (and one for the overall
- * state) with the keys Home Assistant needs, unique ids that do not repeat,
- * a device block, availability on the watcher's own status topic; sent
- * again when Home Assistant announces itself on homeassistant/status; and
- * removed (an empty retained config) when a target leaves the
- * configuration, while a restart neither repeats notifications nor touches
- * configs that are not the watcher's.
+ * state) with the keys Home Assistant needs, node ids and unique ids that
+ * carry the watcher's instance and do not repeat, a device block,
+ * availability on the watcher's own status topic; sent again when Home
+ * Assistant announces itself on homeassistant/status; removed (an empty
+ * retained config, before the state is emptied) when a target leaves the
+ * configuration or the bus, and the configs of an older release (node ids
+ * without the instance) too, while a restart neither repeats notifications
+ * nor touches configs that are not the watcher's. A second watcher on the
+ * broker leaves the first one's entities alone, and is told about.
  */
 #include "hbt.h"
 
@@ -49,8 +52,9 @@ check_config(const struct hbt_mqtt_msg *m, const char *name, json_t *uids)
 	if (node_end) {
 		snprintf(node, sizeof(node), "%.*s", (int)(node_end - node_start),
 		    node_start);
-		HBT_CHECK(strncmp(node, "homebus_", 8) == 0 && id_ok(node, strlen(node)),
-		    "node id %s: homebus_ and [a-zA-Z0-9_-] only", node);
+		HBT_CHECK(strncmp(node, "homebus_hub_", 12) == 0 &&
+		    id_ok(node, strlen(node)), "node id %s: homebus_<instance>_ and "
+		    "[a-zA-Z0-9_-] only", node);
 	}
 	HBT_REQUIRE(json_is_object(c), "%s: a JSON object: %s", name, m->payload);
 	snprintf(state_topic, sizeof(state_topic), "homebus/health/%s", name);
@@ -61,7 +65,8 @@ check_config(const struct hbt_mqtt_msg *m, const char *name, json_t *uids)
 	HBT_CHECK(v && strcmp(v, state_topic) == 0, "%s: state_topic %s", name,
 	    v ? v : "-");
 	v = jstr(c, "unique_id");
-	HBT_CHECK(v && *v && id_ok(v, strlen(v)), "%s: unique_id %s", name, v ? v : "-");
+	HBT_CHECK(v && *v && id_ok(v, strlen(v)) && strcmp(v, node) == 0,
+	    "%s: unique_id %s, the node id", name, v ? v : "-");
 	if (v) {
 		HBT_CHECK(json_object_get(uids, v) == NULL, "%s: unique_id %s repeats",
 		    name, v);
@@ -101,32 +106,49 @@ check_config(const struct hbt_mqtt_msg *m, const char *name, json_t *uids)
 static char *
 config_topic(const char *name, char *buf, size_t n)
 {
-	snprintf(buf, n, HA "homebus_%s/health/config", name);
+	snprintf(buf, n, HA "homebus_hub_%s/health/config", name);
 	return buf;
 }
 
+/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
 static size_t
 notifications(struct hbt_mqtt *notes, const char *key)
 {
 	char needle[160];
 
-	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
 	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
+}
+
+/* True when the config on topic was emptied before the state on state_topic. */
+static bool
+config_cleared_first(struct hbt_mqtt *m, const char *topic, const char *state_topic)
+{
+	long config = hbt_mqtt_index_empty(m, topic);
+	long state = hbt_mqtt_index_empty(m, state_topic);
+
+	hbt_log("cleared: config at %ld, state at %ld", config, state);
+	return config >= 0 && state >= 0 && config < state;
 }
 
 int
 main(void)
 {
 	struct hbt_broker broker;
-	struct hbt_service health, ingest;
+	struct hbt_service health, ingest, second;
 	struct hbt_mqtt *ha, *notes, *late;
 	struct hbt_mqtt_msg *m;
 	struct hb_buf cfg = { 0 };
 	json_t *uids = json_object();
-	int hport = hbt_free_port(), iport = hbt_free_port();
-	char topic[200];
+	int hport = hbt_free_port(), iport = hbt_free_port(), sport = hbt_free_port();
+	char topic[200], url[128];
+	struct hb_buf body = { 0 };
 	const char *foreign = "{\"name\":\"x\",\"state_topic\":\"y\",\"device\":"
 	    "{\"identifiers\":[\"somebody_else\"],\"name\":\"other\"}}";
+	/* what an older release (node ids without the instance) left retained */
+	const char *old_release = "{\"name\":\"data\",\"unique_id\":\"homebus_data\","
+	    "\"state_topic\":\"homebus/health/data\",\"device\":"
+	    "{\"identifiers\":[\"homebus_health_hub\"],\"name\":\"homebus health\"}}";
 	const char *targets_v1 = "\"interval_s\": 1, \"fail_after\": 1, \"targets\": ["
 	    "{\"name\": \"data\", \"type\": \"disk\", \"path\": \"/\", \"min_free_mb\": 1},"
 	    "{\"name\": \"broken\", \"type\": \"exec\", \"argv\": [\"false\"]},"
@@ -143,7 +165,10 @@ main(void)
 	/* somebody else's entity that happens to sit where ours would */
 	hbt_mqtt_publish(ha, HA "homebus_foreign/health/config", foreign,
 	    strlen(foreign), 1, true);
+	hbt_mqtt_publish(ha, HA "homebus_data/health/config", old_release,
+	    strlen(old_release), 1, true);
 	hbt_mqtt_subscribe(ha, "homeassistant/#", 1);
+	hbt_mqtt_subscribe(ha, "homebus/health/#", 1);
 	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
 	hbt_mqtt_clear(ha);
 
@@ -165,6 +190,9 @@ main(void)
 	}
 	HBT_CHECK(HBT_WAIT(notifications(notes, "health/broken/down") == 1, 10000),
 	    "broken is told once");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_index_empty(ha, HA "homebus_data/health/config") >=
+	    0, 10000), "the config of the older release (no instance in its node "
+	    "id) is removed");
 
 	/* retained: what Home Assistant finds when it (re)subscribes */
 	late = hbt_mqtt_connect(broker.port, "test-late");
@@ -211,6 +239,10 @@ main(void)
 	HBT_CHECK(m && m->len == 0, "the job's config is emptied: %s",
 	    m ? m->payload : "(nothing)");
 	hbt_mqtt_msg_free(m);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_index_empty(ha, "homebus/health/job") >= 0, 10000) &&
+	    config_cleared_first(ha, topic, "homebus/health/job"),
+	    "the job's config is emptied before its state (or Home Assistant "
+	    "renders its template against nothing)");
 	m = hbt_mqtt_wait(ha, config_topic("data", topic, sizeof(topic)), NULL, 20000);
 	HBT_CHECK(m && m->len > 0, "data's config is published again");
 	hbt_mqtt_msg_free(m);
@@ -235,9 +267,61 @@ main(void)
 	    "broken, down before and after the restart, told once: %zu",
 	    notifications(notes, "health/broken/down"));
 
+	/* a service leaves the bus (its retained status is cleared): the same
+	 * order, config first */
+	hbt_mqtt_clear(ha);
+	hbt_mqtt_publish(notes, "homebus/svc/ingest/hub/status", "", 0, 1, true);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_index_empty(ha, "homebus/health/ingest") >= 0,
+	    10000) && config_cleared_first(ha, config_topic("ingest", topic,
+	    sizeof(topic)), "homebus/health/ingest"),
+	    "a service that left the bus: its config is emptied before its state");
+
+	/* a second watcher on the same broker: its entities are its own, the
+	 * first one's stay; each is told about the other */
+	hbt_health_config(&cfg, "second", broker.port, "hub2", sport,
+	    "\"interval_s\": 1");
+	HBT_REQUIRE(hbt_service_start(&second, "health", "second", cfg.data, sport) == 0,
+	    "a second watcher");
+	m = hbt_mqtt_wait(ha, HA "homebus_hub2__all/health/config", NULL, 20000);
+	HBT_CHECK(m && strstr(m->payload, "\"unique_id\":\"homebus_hub2__all\"") &&
+	    strstr(m->payload, "homebus_health_hub2"), "the second watcher's "
+	    "entities have node and unique ids of their own");
+	hbt_mqtt_msg_free(m);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(notes, "homebus/notify/warning",
+	    "\"key\":\"health/_watchers/hub2\"") == 1 &&
+	    hbt_mqtt_count_with(notes, "homebus/notify/warning",
+	    "\"key\":\"health/_watchers/hub\"") == 1, 10000),
+	    "each watcher warns of the other, once");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", hport);
+	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    strstr(body.data, "\"other_watcher\":\"hub2\""), "/health names it: %s",
+	    body.data ? body.data : "");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hport);
+	hb_buf_reset(&body);
+	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    strstr(body.data, "Another health watcher (hub2)"), "so does the page");
+	late = hbt_mqtt_connect(broker.port, "test-late3");
+	HBT_REQUIRE(late != NULL, "a late client");
+	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
+	hbt_sleep_ms(1500);
+	for (size_t i = 0; i < HB_ARRAY_LEN(names); i++) {
+		if (strcmp(names[i], "job") == 0 || strcmp(names[i], "ingest") == 0)
+			continue;	/* gone above */
+		HBT_CHECK(hbt_mqtt_count_with(late, config_topic(names[i], topic,
+		    sizeof(topic)), "homebus_health_hub\"") == 1,
+		    "%s: the first watcher's entity is still its own", names[i]);
+	}
+	hbt_mqtt_close(late);
+	HBT_CHECK(hbt_proc_stop(&second.proc, SIGTERM, 10000) == 0, "second stopped");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", hport);
+	HBT_CHECK(HBT_WAIT((hb_buf_reset(&body), hbt_http("GET", url, NULL, &body)) ==
+	    200 && body.data && strstr(body.data, "other_watcher") == NULL, 10000),
+	    "gone from /health once it stopped");
+
 	hbt_mqtt_close(ha);
 	hbt_mqtt_close(notes);
 	json_decref(uids);
 	hb_buf_free(&cfg);
+	hb_buf_free(&body);
 	hbt_exit();
 }

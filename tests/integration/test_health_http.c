@@ -3,13 +3,20 @@
  * or never: states follow with the hysteresis (fail_after bad checks to go
  * down, recover_after good ones to come back, each visible on the bus), a
  * bearer token from a file is sent, an expected status is honoured, and an
- * endpoint that never answers does not hold up the others.
+ * endpoint that never answers does not hold up the others. A server that
+ * breaks off its answers differently every time gets one reason, so that
+ * its retained state is not published again on every check.
  */
 #include "hbt.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static atomic_int toggle_status = 200;
 static atomic_long ok_requests;
@@ -47,6 +54,56 @@ answer(const char *path, const char *authorization, struct hb_buf *body,
 
 static struct hbt_mqtt *states, *notes;
 
+/*
+ * A server that promises 100000 bytes and sends a different, short part of
+ * them each time: curl's error text ("transfer closed with 99813 bytes
+ * remaining to read") changes with every answer.
+ */
+static int partial_fd = -1;
+static atomic_bool partial_stop;
+
+static void *
+partial_main(void *arg)
+{
+	char req[4096], body[1024];
+	unsigned n = 0;
+
+	(void)arg;
+	memset(body, 'x', sizeof(body));
+	while (!atomic_load(&partial_stop)) {
+		int c = accept(partial_fd, NULL, NULL);
+		const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n"
+		    "Connection: close\r\n\r\n";
+		size_t part = 1 + (n++ * 37) % (sizeof(body) - 1);
+
+		if (c < 0)
+			continue;
+		if (read(c, req, sizeof(req)) > 0 &&
+		    write(c, head, strlen(head)) > 0 && write(c, body, part) > 0)
+			hbt_sleep_ms(20);
+		close(c);
+	}
+	return NULL;
+}
+
+static int
+partial_start(pthread_t *thread)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	partial_fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (partial_fd < 0 || bind(partial_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(partial_fd, 16) != 0 ||
+	    getsockname(partial_fd, (struct sockaddr *)&sa, &len) != 0 ||
+	    pthread_create(thread, NULL, partial_main, NULL) != 0)
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
 static struct hbt_mqtt_msg *
 wait_state(const char *target, const char *a, const char *b, int64_t timeout_ms)
 {
@@ -69,12 +126,13 @@ expect_state(const char *target, const char *state, const char *reason)
 	hbt_mqtt_msg_free(m);
 }
 
+/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
 static size_t
 notifications(const char *key)
 {
 	char needle[160];
 
-	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
 	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
 }
 
@@ -85,10 +143,12 @@ main(void)
 	struct hbt_service health;
 	struct hbt_web *web;
 	struct hb_buf cfg = { 0 }, targets = { 0 };
-	char token[600];
+	char token[600], url[200];
 	int hport = hbt_free_port();
 	const char *fail3[] = { "\"state\":\"ok\"", "(3 of 3 failed checks)", NULL };
 	struct hbt_mqtt_msg *m;
+	pthread_t partial_thread;
+	int partial_port;
 	long oks;
 
 	hbt_init("health_http");
@@ -100,6 +160,8 @@ main(void)
 	HBT_REQUIRE(states && notes, "test clients");
 	hbt_mqtt_subscribe(states, "homebus/health/#", 1);
 	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
+	partial_port = partial_start(&partial_thread);
+	HBT_REQUIRE(partial_port > 0, "the server that breaks off");
 	snprintf(token, sizeof(token), "%s/ha-token", hbt_dir());
 	hbt_write_file(token, "s3cret\n");
 
@@ -113,12 +175,13 @@ main(void)
 	    T("auth", "/auth", ", \"token_file\": \"%s\"") ", "
 	    T("noauth", "/auth", "") ", "
 	    T("ping", "/ping", ", \"expect_status\": 204") ", "
-	    T("wrong", "/ok", ", \"expect_status\": 204, \"notify\": false") "], "
+	    T("wrong", "/ok", ", \"expect_status\": 204, \"notify\": false") ", "
+	    T("partial", "/data", "") "], "
 	    "\"interval_s\": 0.5, \"timeout_ms\": 400, \"fail_after\": 3, "
 	    "\"recover_after\": 2, \"homeassistant\": {\"discovery\": false}",
 	    hbt_web_port(web), hbt_web_port(web), hbt_web_port(web),
 	    hbt_web_port(web), hbt_web_port(web), token, hbt_web_port(web),
-	    hbt_web_port(web), hbt_web_port(web));
+	    hbt_web_port(web), hbt_web_port(web), partial_port);
 #undef T
 	hbt_health_config(&cfg, "health", broker.port, "hub", hport, targets.data);
 	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
@@ -133,6 +196,17 @@ main(void)
 	expect_state("ping", "ok", "HTTP 204");
 	expect_state("wrong", "down", "HTTP 200, expected 204");
 	expect_state("hang", "down", "no answer within 2500 ms");
+	snprintf(url, sizeof(url), "request to 127.0.0.1:%d failed: Transferred a "
+	    "partial file", partial_port);
+	expect_state("partial", "down", url);
+
+	/* an answer broken off differently every time: the same reason, so the
+	 * retained state is not published again on every check */
+	hbt_mqtt_clear(states);
+	hbt_sleep_ms(3000);
+	HBT_CHECK(hbt_mqtt_count(states, "homebus/health/partial") == 0,
+	    "no republishing while it stays down the same way: %zu messages in 3 s",
+	    hbt_mqtt_count(states, "homebus/health/partial"));
 
 	/* while one /hang check waits for its answer, /ok is checked on time */
 	HBT_REQUIRE(HBT_WAIT(atomic_load(&hang_requests) >= 4, 30000),
@@ -180,6 +254,10 @@ main(void)
 	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 10000) == 0, "clean exit "
 	    "with a request in flight");
 	hbt_web_stop(web);
+	atomic_store(&partial_stop, true);
+	shutdown(partial_fd, SHUT_RDWR);
+	pthread_join(partial_thread, NULL);
+	close(partial_fd);
 	hbt_mqtt_close(states);
 	hbt_mqtt_close(notes);
 	hb_buf_free(&cfg);

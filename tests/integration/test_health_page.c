@@ -165,8 +165,13 @@ main(void)
 
 	dom = chromium_dom(url);
 	HBT_REQUIRE(dom != NULL, "headless Chromium loaded the page");
-	expect_target(dom, "data", "data", "ok", "free (");
-	expect_target(dom, "almost-full", "almost-full", "degraded", "free on /, under");
+	expect_target(dom, "data", "data", "ok", "more than 1 MB free on /");
+	expect_target(dom, "almost-full", "almost-full", "degraded",
+	    "free on / (warn_free_mb)");
+	sec = section_of(dom, "data");
+	HBT_CHECK(sec && strstr(sec, " free (") && strstr(sec, " %)"),
+	    "the free space, which the reason leaves out, is shown: %s", sec);
+	free(sec);
 	expect_target(dom, "backup-job", "backup-job", "down",
 	    "exit 1: &lt;b&gt;boom&lt;/b&gt; &amp; done");
 	expect_target(dom, "writer", "writer", "unknown", "waiting for its status");

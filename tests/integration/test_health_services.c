@@ -3,7 +3,10 @@
  * service killed with SIGKILL is down at once through its last will, one
  * that hangs (SIGSTOP) is down when its heartbeat is late, an expected
  * service that never came is down; each is ok again after recover_after
- * good checks, with exactly one notification each way.
+ * good checks, with exactly one notification each way, and a second
+ * outage under a key of its own (the notifier folds repeats of a key). A
+ * service on the bus whose name cannot be a target ("_all") is not one,
+ * and a heartbeat with an absurd uptime is taken as 10 years at most.
  */
 #include "hbt.h"
 #include "hb_msg.h"
@@ -40,12 +43,25 @@ started_of(const struct hbt_mqtt_msg *m)
 	return t;
 }
 
+/* The dedupe key of a notification (copied into out), or "". */
+static const char *
+key_of(const struct hbt_mqtt_msg *m, char *out, size_t outlen)
+{
+	json_t *o = m ? json_loads(m->payload, 0, NULL) : NULL;
+	const char *k = json_string_value(json_object_get(o, "key"));
+
+	snprintf(out, outlen, "%s", k ? k : "");
+	json_decref(o);
+	return out;
+}
+
+/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
 static size_t
 notifications(const char *key)
 {
 	char needle[160];
 
-	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
 	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
 }
 
@@ -55,9 +71,11 @@ main(void)
 	struct hbt_broker broker;
 	struct hbt_service health, ingest;
 	struct hb_buf cfg = { 0 };
-	struct hbt_mqtt_msg *m, *ok;
+	struct hbt_mqtt_msg *m, *ok, *m2;
+	struct hb_buf body = { 0 };
 	int hport = hbt_free_port(), iport = hbt_free_port();
-	int64_t started;
+	int64_t started, ghost_started;
+	char url[128], key1[160], key2[160];
 
 	hbt_init("health_services");
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
@@ -92,6 +110,54 @@ main(void)
 	    "one critical notification for the writer");
 	HBT_CHECK(hbt_mqtt_count_with(notes, "homebus/notify/critical",
 	    "health/writer/down") == 1, "on the critical topic");
+
+	/* names on the bus that cannot be targets: "_all" would overwrite the
+	 * overall state */
+	hbt_mqtt_clear(states);
+	hbt_mqtt_publish(notes, "homebus/svc/_all/hub/status", "online", 6, 1, true);
+	hbt_mqtt_publish(notes, "homebus/svc/ghost/.hidden/status", "online", 6, 1,
+	    true);
+	hbt_sleep_ms(3000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", hport);
+	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    strstr(body.data, "\"ingest\"") && !strstr(body.data, "\"_all\"") &&
+	    !strstr(body.data, ".hidden"), "not targets: %s",
+	    body.data ? body.data : "");
+	HBT_CHECK(hbt_mqtt_count(states, "homebus/health/_all") ==
+	    hbt_mqtt_count_with(states, "homebus/health/_all", "\"counts\""),
+	    "homebus/health/_all is only ever the overall state");
+	HBT_CHECK(hbt_proc_log_has(&health.proc, "cannot be a target"), "logged");
+	hbt_mqtt_publish(notes, "homebus/svc/_all/hub/status", "", 0, 1, true);
+	hbt_mqtt_publish(notes, "homebus/svc/ghost/.hidden/status", "", 0, 1, true);
+
+	/* a heartbeat claiming an uptime of 2^63 s: 10 years at most, on the
+	 * page and in "started" (published when it comes back from a late
+	 * heartbeat) */
+	hbt_mqtt_clear(states);
+	hbt_mqtt_publish(notes, "homebus/svc/ghost/hub/status", "online", 6, 1, true);
+	m = wait_state("ghost", STATE_DOWN, "no heartbeat for", 20000);
+	HBT_CHECK(m != NULL, "ghost is down without heartbeats");
+	hbt_mqtt_msg_free(m);
+	m = NULL;
+	for (int i = 0; i < 60 && m == NULL; i++) {
+		const char *beat = "{\"uptime_s\": 9223372036854775807, \"rss_kb\": 1}";
+
+		hbt_mqtt_publish(notes, "homebus/svc/ghost/hub/heartbeat", beat,
+		    strlen(beat), 0, false);
+		m = wait_state("ghost", STATE_OK, "\"started\"", 300);
+	}
+	ghost_started = started_of(m);
+	HBT_CHECK(m != NULL && ghost_started > hb_wall_ms() -
+	    (10LL * 366 + 2) * 86400000 && ghost_started < hb_wall_ms() -
+	    (10LL * 365 - 2) * 86400000,
+	    "started 10 years ago, not an overflow: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hport);
+	hb_buf_reset(&body);
+	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    strstr(body.data, "up 3660 d 0 h"), "the page says up 10 years");
+	HBT_CHECK(hbt_proc_alive(&health.proc), "the watcher is still running");
+	hbt_mqtt_publish(notes, "homebus/svc/ghost/hub/status", "", 0, 1, true);
 
 	/* SIGKILL: the broker publishes its last will, the target is down at once */
 	hbt_mqtt_clear(states);
@@ -142,6 +208,15 @@ main(void)
 	    notifications("health/writer/down"));
 	HBT_CHECK(hbt_mqtt_count_with(notes, "homebus/notify/info",
 	    "health/ingest/ok") == 2, "recoveries are info");
+	/* the notifier folds notifications with one key for dedupe_window_s: the
+	 * second outage must not look like a repeat of the first */
+	m = hbt_mqtt_wait(notes, "homebus/notify/critical", "health/ingest/down/", 0);
+	m2 = hbt_mqtt_last(notes, "homebus/notify/critical");
+	HBT_CHECK(m && m2 && strstr(m2->payload, "health/ingest/down/") &&
+	    strcmp(key_of(m, key1, sizeof(key1)), key_of(m2, key2, sizeof(key2))) != 0,
+	    "two outages, two keys: %s %s", key1, key2);
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_msg_free(m2);
 
 	/* the watcher stops cleanly and says so (Home Assistant's availability) */
 	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 10000) == 0, "clean exit");
@@ -159,5 +234,6 @@ main(void)
 	hbt_mqtt_close(states);
 	hbt_mqtt_close(notes);
 	hb_buf_free(&cfg);
+	hb_buf_free(&body);
 	hbt_exit();
 }

@@ -1,18 +1,27 @@
 /*
- * The health watcher's logic without a loop or a bus: hysteresis in every
- * direction (ok, degraded, down, from unknown, after a forced state), the
- * reasons it gives on the way, the hour of history, Home Assistant ids and
- * configs, the probe and status payloads, the page's escaping, output
- * excerpts, reading health.targets, and removing a metrics series.
+ * The health watcher's logic without a bus: hysteresis in every direction
+ * (ok, degraded, down, from unknown, after a forced state), the reasons it
+ * gives on the way, the hour of history, Home Assistant ids and configs,
+ * the probe and status payloads, the page's escaping, output excerpts,
+ * reading health.targets, removing a metrics series, heartbeats with
+ * absurd uptimes; and, on a loop, the checks themselves: disk space
+ * through a child (a statvfs that hangs does not hang the loop), reasons
+ * that stay the same from check to check, the watchdog for a check that
+ * never ends, and no second child while one is stuck after SIGKILL.
  */
 #include "hbt.h"
 #include "checks.h"
 #include "ha.h"
+#include "hb_http_client.h"
 #include "hb_metrics.h"
+#include "hb_proc.h"
 #include "page.h"
 #include "target.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct target_defaults defaults = { 1000, 500, 3, 2 };
 
@@ -26,7 +35,7 @@ new_target(void)
 static enum hb_health_state
 feed(struct target *t, enum check_level level, int64_t now)
 {
-	struct check_result r = { level, 1.5, "" };
+	struct check_result r = { level, 1.5, "", 0, 0 };
 
 	snprintf(r.reason, sizeof(r.reason), "%s", level == LEVEL_OK ? "fine" :
 	    level == LEVEL_DEGRADED ? "slow" : "broken");
@@ -197,22 +206,38 @@ test_ha(void)
 {
 	struct ha_opts o = { "homeassistant", "homebus_health_hub", "homebus health",
 	    "homebus/svc/health/hub/status" };
-	json_t *c = hb_ha_config(&o, "influxdb", "influxdb", "homebus/health/influxdb");
-	char *text = json_dumps(c, JSON_COMPACT);
-	char id[64], topic[200];
+	char id[200], topic[300], node[200], other[200];
+	json_t *c;
+	char *text;
 
-	HBT_CHECK(hb_ha_config_topic(topic, sizeof(topic), "homeassistant", "influxdb") == 0 &&
-	    strcmp(topic, "homeassistant/binary_sensor/homebus_influxdb/health/config") == 0,
-	    "topic %s", topic);
-	HBT_CHECK(hb_ha_topic_id(topic, "homeassistant", id, sizeof(id)) &&
-	    strcmp(id, "influxdb") == 0, "id from the topic: %s", id);
-	HBT_CHECK(!hb_ha_topic_id("homeassistant/binary_sensor/zigbee_x/health/config",
+	hb_ha_node_id("hub", "influxdb", node, sizeof(node));
+	HBT_CHECK(strcmp(node, "homebus_hub_influxdb") == 0, "the node id carries "
+	    "the watcher's instance: %s", node);
+	hb_ha_node_id("hub2", "influxdb", other, sizeof(other));
+	HBT_CHECK(strcmp(node, other) != 0, "two watchers, two node ids: %s %s", node,
+	    other);
+	hb_ha_node_id("nuc.lan", "_all", other, sizeof(other));
+	HBT_CHECK(strncmp(other, "homebus_nuc_lan_", 16) == 0 &&
+	    strcmp(other + strlen(other) - 5, "__all") == 0, "instances as ids: %s",
+	    other);
+	c = hb_ha_config(&o, "influxdb", node, "homebus/health/influxdb");
+	text = json_dumps(c, JSON_COMPACT);
+	HBT_CHECK(hb_ha_config_topic(topic, sizeof(topic), "homeassistant", node) == 0 &&
+	    strcmp(topic, "homeassistant/binary_sensor/homebus_hub_influxdb/health/config")
+	    == 0, "topic %s", topic);
+	HBT_CHECK(hb_ha_topic_node(topic, "homeassistant", id, sizeof(id)) &&
+	    strcmp(id, "homebus_hub_influxdb") == 0, "node from the topic: %s", id);
+	HBT_CHECK(hb_ha_topic_node("homeassistant/binary_sensor/homebus_influxdb/"
+	    "health/config", "homeassistant", id, sizeof(id)) &&
+	    strcmp(id, "homebus_influxdb") == 0, "an old node id (without the "
+	    "instance) is found too, to be removed: %s", id);
+	HBT_CHECK(!hb_ha_topic_node("homeassistant/binary_sensor/zigbee_x/health/config",
 	    "homeassistant", id, sizeof(id)) &&
-	    !hb_ha_topic_id("homeassistant/binary_sensor/homebus_/health/config",
+	    !hb_ha_topic_node("homeassistant/binary_sensor/homebus_/health/config",
 	    "homeassistant", id, sizeof(id)) &&
-	    !hb_ha_topic_id("homeassistant/binary_sensor/homebus_a/b/health/config",
+	    !hb_ha_topic_node("homeassistant/binary_sensor/homebus_a/b/health/config",
 	    "homeassistant", id, sizeof(id)) &&
-	    !hb_ha_topic_id("other/binary_sensor/homebus_a/health/config",
+	    !hb_ha_topic_node("other/binary_sensor/homebus_a/health/config",
 	    "homeassistant", id, sizeof(id)), "other topics are not ours");
 	HBT_CHECK(hb_ha_config_is_ours(text, strlen(text), "homebus_health_hub"),
 	    "our config is recognised");
@@ -224,7 +249,7 @@ test_ha(void)
 	    !hb_ha_config_is_ours("{\"device\":[]}", 13, "x") &&
 	    !hb_ha_config_is_ours("{\"device\":{\"identifiers\":[1]}}", 30, "1"),
 	    "anything else is not ours");
-	HBT_CHECK(strstr(text, "\"unique_id\":\"homebus_influxdb\"") &&
+	HBT_CHECK(strstr(text, "\"unique_id\":\"homebus_hub_influxdb\"") &&
 	    strstr(text, "\"device_class\":\"problem\"") &&
 	    strstr(text, "\"state_topic\":\"homebus/health/influxdb\"") &&
 	    strstr(text, "\"identifiers\":[\"homebus_health_hub\"]"), "config: %s", text);
@@ -237,7 +262,7 @@ test_page(void)
 {
 	struct target_list list;
 	struct target *t = new_target();
-	struct page_info pi = { "hub<1>", HB_HEALTH_DOWN, false, 15, 0 };
+	struct page_info pi = { "hub<1>", HB_HEALTH_DOWN, false, 15, 0, NULL };
 	struct hb_buf b = { 0 };
 	char d[40];
 
@@ -341,6 +366,290 @@ test_metrics_remove(void)
 	hb_metrics_free(m);
 }
 
+static void
+test_heartbeat(void)
+{
+	struct target *t = new_target();
+	struct target_list list;
+	struct page_info pi = { "hub", HB_HEALTH_OK, true, 15, 29000000LL * 60000,
+	    NULL };
+	struct hb_heartbeat beat = { INT64_MAX, 1, 1024, 0 };
+	struct hb_buf b = { 0 };
+
+	hb_target_heartbeat(t, &beat, 1000);
+	HBT_CHECK(t->heartbeat.uptime_s == HEARTBEAT_UPTIME_MAX_S &&
+	    t->heartbeat_ms == 1000, "an absurd uptime is clamped to 10 years: %lld",
+	    (long long)t->heartbeat.uptime_s);
+	beat.uptime_s = -5;
+	hb_target_heartbeat(t, &beat, 2000);
+	HBT_CHECK(t->heartbeat.uptime_s == 0, "a negative one to 0: %lld",
+	    (long long)t->heartbeat.uptime_s);
+	/* what the page multiplies, at the largest it can be */
+	beat.uptime_s = INT64_MAX / 10;
+	hb_target_heartbeat(t, &beat, 3000);
+	t->status = SVC_ONLINE;
+	TAILQ_INIT(&list);
+	TAILQ_INSERT_TAIL(&list, t, entry);
+	hb_page_render(&b, &list, &pi);
+	HBT_CHECK(b.data && strstr(b.data, "up 3660 d 0 h"), "the page shows "
+	    "10 years at most");
+	hb_targets_free(&list);
+	hb_buf_free(&b);
+}
+
+/* ---- the checks, on a loop ---- */
+
+struct outcome {
+	bool done;
+	int calls;
+	struct check_result r;
+};
+
+static void
+on_checked(struct target *t, const struct check_result *r, void *arg)
+{
+	struct outcome *o = arg;
+
+	(void)t;
+	o->done = true;
+	o->calls++;
+	o->r = *r;
+}
+
+static void
+loop_until(struct event_base *base, bool *flag, int64_t timeout_ms)
+{
+	int64_t end = hb_mono_ms() + timeout_ms;
+
+	while (!*flag && hb_mono_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* Runs one check of t to its end. */
+static void
+check(struct check_env *env, struct target *t, struct outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	hb_check_start(env, t, on_checked, o);
+	loop_until(env->base, &o->done, 20000);
+	HBT_CHECK(o->done && o->calls == 1 && t->pending == NULL,
+	    "%s: one result (%d)", t->name, o->calls);
+}
+
+static struct target *
+disk_target(const char *path, int64_t min_free_mb, int64_t warn_free_mb)
+{
+	struct target *t = new_target();
+
+	t->type = TT_DISK;
+	t->path = hb_xstrdup(path);
+	t->min_free_mb = min_free_mb;
+	t->warn_free_mb = warn_free_mb;
+	t->timeout_ms = 5000;
+	return t;
+}
+
+static struct target *
+exec_target(const char *const *argv, int64_t timeout_ms)
+{
+	struct target *t = new_target();
+	size_t n = 0;
+
+	while (argv[n])
+		n++;
+	t->type = TT_EXEC;
+	t->argv = hb_xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		t->argv[i] = hb_xstrdup(argv[i]);
+	t->timeout_ms = timeout_ms;
+	return t;
+}
+
+static int ticks;
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	ticks++;
+}
+
+static void
+test_disk(struct check_env *env)
+{
+	struct target *t = disk_target("/", 1, 0);
+	struct outcome o, o2;
+	char bin[600], script[700], path[2000];
+	const char *old_path = getenv("PATH");
+	char *saved = hb_xstrdup(old_path ? old_path : "/usr/bin:/bin");
+	struct timeval tv = { 0, 50000 };
+	struct event *tick;
+	int64_t t0;
+
+	/* a real look at / */
+	check(env, t, &o);
+	HBT_CHECK(o.r.level == LEVEL_OK && strcmp(o.r.reason, "more than 1 MB free "
+	    "on /") == 0, "ok: %s", o.r.reason);
+	HBT_CHECK(o.r.total_mb > 0 && o.r.free_mb > 0 && o.r.free_mb <= o.r.total_mb,
+	    "the figures in their own fields: %.1f of %.1f MB", o.r.free_mb,
+	    o.r.total_mb);
+	hb_target_free(t);
+
+	/* too little room: the same words every time, whatever the figure */
+	t = disk_target("/", 1LL << 40, 0);
+	check(env, t, &o);
+	check(env, t, &o2);
+	HBT_CHECK(o.r.level == LEVEL_FAIL && strcmp(o.r.reason, "less than "
+	    "1073741824.0 GB free on / (min_free_mb)") == 0, "down: %s", o.r.reason);
+	HBT_CHECK(strcmp(o.r.reason, o2.r.reason) == 0, "the same reason twice");
+	hb_target_free(t);
+	t = disk_target("/", 1, 1LL << 40);
+	check(env, t, &o);
+	HBT_CHECK(o.r.level == LEVEL_DEGRADED && strcmp(o.r.reason, "less than "
+	    "1073741824.0 GB free on / (warn_free_mb)") == 0, "degraded: %s",
+	    o.r.reason);
+	hb_target_free(t);
+
+	t = disk_target("/homebus-no-such-dir", 1, 0);
+	check(env, t, &o);
+	HBT_CHECK(o.r.level == LEVEL_FAIL && strcmp(o.r.reason, "cannot look at "
+	    "/homebus-no-such-dir: No such file or directory") == 0, "missing: %s",
+	    o.r.reason);
+	hb_target_free(t);
+
+	/* statvfs that hangs (a dead NFS server): a stat that never answers.
+	 * The loop goes on meanwhile, and the check fails on its timeout. */
+	snprintf(bin, sizeof(bin), "%s/bin", hbt_dir());
+	hb_mkdirs(bin);
+	snprintf(script, sizeof(script), "%s/stat", bin);
+	hbt_write_file(script, "#!/bin/sh\nexec sleep 30\n");
+	chmod(script, 0755);
+	snprintf(path, sizeof(path), "%s:%s", bin, saved);
+	setenv("PATH", path, 1);
+	t = disk_target("/mnt/nas", 1, 0);
+	t->timeout_ms = 400;
+	tick = event_new(env->base, -1, EV_PERSIST, on_tick, NULL);
+	event_add(tick, &tv);
+	ticks = 0;
+	t0 = hb_mono_ms();
+	check(env, t, &o);
+	HBT_CHECK(o.r.level == LEVEL_FAIL && strcmp(o.r.reason, "no answer from "
+	    "statvfs within 400 ms: /mnt/nas hangs (a dead network mount or "
+	    "disk?)") == 0, "a hung statvfs: %s", o.r.reason);
+	HBT_CHECK(hb_mono_ms() - t0 < 5000, "told on the timeout: %lld ms",
+	    (long long)(hb_mono_ms() - t0));
+	HBT_CHECK(ticks >= 5, "the loop went on meanwhile: %d ticks of 50 ms", ticks);
+	event_free(tick);
+	setenv("PATH", saved, 1);
+
+	/* while the child of an earlier check is stuck after SIGKILL, no other
+	 * is started: the same failure, at once */
+	{
+		const char *argv[] = { "sleep", "60", NULL };
+		struct hb_proc_opts po;
+		char err[200];
+
+		memset(&po, 0, sizeof(po));
+		po.argv = argv;
+		t->lingering = hb_proc_start(env->base, &po, NULL, NULL, NULL, err,
+		    sizeof(err));
+		HBT_REQUIRE(t->lingering != NULL, "%s", err);
+		memset(&o, 0, sizeof(o));
+		hb_check_start(env, t, on_checked, &o);
+		HBT_CHECK(o.done && o.r.level == LEVEL_FAIL && strstr(o.r.reason,
+		    "no answer from statvfs within 400 ms") && t->pending == NULL,
+		    "no second child while one is stuck: %s", o.r.reason);
+		hb_check_release(t);
+		HBT_CHECK(t->lingering == NULL, "released");
+	}
+	hb_target_free(t);
+	free(saved);
+}
+
+static void
+test_exec(struct check_env *env)
+{
+	const char *slow[] = { "sleep", "0.05", NULL };
+	const char *hang[] = { "sleep", "30", NULL };
+	struct target *t = exec_target(slow, 5000);
+	struct outcome o, o2;
+	int64_t now;
+
+	/* slow: degraded, and the latency is not in the reason */
+	t->degraded_ms = 1;
+	check(env, t, &o);
+	check(env, t, &o2);
+	HBT_CHECK(o.r.level == LEVEL_DEGRADED && strcmp(o.r.reason, "exit 0, slower "
+	    "than 1 ms") == 0 && o.r.latency_ms >= 40, "degraded: %s (%.1f ms)",
+	    o.r.reason, o.r.latency_ms);
+	HBT_CHECK(strcmp(o.r.reason, o2.r.reason) == 0, "the same reason twice");
+	hb_target_free(t);
+
+	/* the watchdog: a check in flight far past its timeout is abandoned
+	 * and recorded as failed; its child goes */
+	t = exec_target(hang, 5000);
+	memset(&o, 0, sizeof(o));
+	hb_check_start(env, t, on_checked, &o);
+	HBT_REQUIRE(t->pending != NULL, "in flight");
+	now = hb_mono_us();
+	HBT_CHECK(!hb_check_overdue(t, now + (5000 + CHECK_OVERDUE_MS - 100) * 1000LL) &&
+	    !o.done, "not before timeout_ms + %d ms", CHECK_OVERDUE_MS);
+	HBT_CHECK(hb_check_overdue(t, now + (5000 + CHECK_OVERDUE_MS + 100) * 1000LL),
+	    "the watchdog fires");
+	HBT_CHECK(o.done && o.calls == 1 && o.r.level == LEVEL_FAIL &&
+	    strcmp(o.r.reason, "no result within 10000 ms: the check was "
+	    "abandoned") == 0 && t->pending == NULL, "a failure: %s", o.r.reason);
+	{
+		int64_t end = hb_mono_ms() + 10000;
+
+		while (t->lingering != NULL && hb_mono_ms() < end)
+			event_base_loop(env->base, EVLOOP_ONCE);
+	}
+	HBT_CHECK(t->lingering == NULL && o.calls == 1, "its child reaped, no "
+	    "second result");
+	hb_target_free(t);
+}
+
+static void
+test_http_reasons(struct check_env *env)
+{
+	struct target *t = new_target();
+	struct outcome o, o2;
+	char url[200], want[200];
+	int port = hbt_free_port();	/* nothing listens there */
+
+	t->type = TT_HTTP;
+	snprintf(url, sizeof(url), "http://user:s3cret@127.0.0.1:%d/ping", port);
+	t->url = hb_xstrdup(url);
+	t->method = hb_xstrdup("GET");
+	t->timeout_ms = 2000;
+	check(env, t, &o);
+	check(env, t, &o2);
+	snprintf(want, sizeof(want), "request to 127.0.0.1:%d failed: Couldn't "
+	    "connect to server", port);
+	HBT_CHECK(o.r.level == LEVEL_FAIL && strcmp(o.r.reason, want) == 0,
+	    "curl's short text and the host, no password: %s", o.r.reason);
+	HBT_CHECK(strcmp(o.r.reason, o2.r.reason) == 0, "the same reason twice");
+	hb_target_free(t);
+}
+
+static void
+test_checks(void)
+{
+	struct check_env env;
+
+	signal(SIGPIPE, SIG_IGN);
+	env.base = event_base_new();
+	env.http = hb_http_client_new(env.base);
+	test_disk(&env);
+	test_exec(&env);
+	test_http_reasons(&env);
+	hb_http_client_free(env.http);
+	event_base_free(env.base);
+}
+
 int
 main(void)
 {
@@ -354,5 +663,7 @@ main(void)
 	test_excerpt();
 	test_config();
 	test_metrics_remove();
+	test_heartbeat();
+	test_checks();
 	hbt_exit();
 }

@@ -2,8 +2,10 @@
  * hb_proc: child processes on a libevent loop — exit codes and output, a
  * timeout that takes down the whole process group (also what the child
  * started in the background), SIGTERM before SIGKILL, commands that cannot
- * be found, output past the cap, a hung child not holding up another, and
- * what the child inherits (no ignored SIGPIPE, env, cwd).
+ * be found, output past the cap, a hung child not holding up another, what
+ * the child inherits (no ignored SIGPIPE, env, cwd), a child that does not
+ * exit after SIGKILL (told anyway, reaped later), and one reaped behind
+ * hb_proc's back (not "exit 0").
  */
 #include "hbt.h"
 #include "hb_proc.h"
@@ -11,6 +13,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct result {
@@ -18,7 +22,10 @@ struct result {
 	int exit_code;
 	int signal;
 	bool timed_out;
+	bool lingering;
 	bool truncated;
+	char reason[256];
+	double elapsed_ms;
 	size_t output_len;
 	pid_t pid;
 	char output[512];
@@ -37,6 +44,9 @@ on_done(const struct hb_proc_result *r, void *arg)
 	res->exit_code = r->exit_code;
 	res->signal = r->signal;
 	res->timed_out = r->timed_out;
+	res->lingering = r->lingering;
+	snprintf(res->reason, sizeof(res->reason), "%s", r->reason ? r->reason : "");
+	res->elapsed_ms = r->elapsed_ms;
 	res->truncated = r->truncated;
 	res->output_len = r->output_len;
 	res->pid = r->pid;
@@ -80,7 +90,22 @@ run(struct event_base *base, const char *const *argv, int64_t timeout_ms,
 	HBT_CHECK(res->done, "%s finished", argv[0]);
 }
 
-/* Gone, or a zombie nobody reaps (an orphan under a PID 1 that does not). */
+/*
+ * Our direct child is reaped: no zombie left. (Reaps it if it is a zombie,
+ * and then says false.)
+ */
+static bool
+reaped(pid_t pid)
+{
+	int status;
+
+	return waitpid(pid, &status, WNOHANG) == -1 && errno == ECHILD;
+}
+
+/*
+ * Gone, or a zombie nobody reaps (an orphan under a PID 1 that does not):
+ * for the grandchildren, which are not ours to reap.
+ */
 static bool
 dead(pid_t pid)
 {
@@ -95,6 +120,47 @@ dead(pid_t pid)
 	gone = p && (p[2] == 'Z' || p[2] == 'X');
 	free(text);
 	return gone;
+}
+
+static void
+on_reaped(struct hb_proc *p, void *arg)
+{
+	(void)p;
+	*(bool *)arg = true;
+}
+
+/*
+ * Starts a tracer of pid that never waits for it: once pid dies its zombie
+ * is the tracer's to collect, so its parent cannot reap it — what a child
+ * in uninterruptible sleep looks like to its parent. Returns the tracer,
+ * or -1 when this machine does not allow ptrace.
+ */
+static pid_t
+start_tracer(pid_t pid)
+{
+	int fds[2];
+	char ok = 'n';
+	pid_t tracer;
+
+	if (pipe(fds) != 0)
+		return -1;
+	tracer = fork();
+	if (tracer == 0) {
+		close(fds[0]);
+		ok = ptrace(PTRACE_SEIZE, pid, NULL, NULL) == 0 ? 'y' : 'n';
+		if (write(fds[1], &ok, 1) != 1 || ok != 'y')
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	if (tracer < 0 || read(fds[0], &ok, 1) != 1 || ok != 'y') {
+		if (tracer > 0)
+			waitpid(tracer, NULL, 0);
+		tracer = -1;
+	}
+	close(fds[0]);
+	return tracer;
 }
 
 /* The pid the child printed first ("$!" of its background job). */
@@ -164,6 +230,10 @@ main(void)
 		    r.timed_out, r.signal);
 		HBT_CHECK(bg > 0 && HBT_WAIT(dead(bg), 5000),
 		    "the background sleep %d of the group is dead too", (int)bg);
+		HBT_CHECK(reaped(r.pid), "the shell %d is reaped, not a zombie",
+		    (int)r.pid);
+		HBT_CHECK(!r.lingering && r.reason[0] == '\0', "a plain timeout: %s",
+		    r.reason);
 	}
 
 	/* SIGTERM first; SIGKILL after the grace period for one that ignores it */
@@ -281,7 +351,97 @@ main(void)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		HBT_CHECK(!r.done, "no callback after hb_proc_kill");
 		gone = HBT_WAIT(kill(-pid, 0) != 0 || dead(pid), 5000);
-		HBT_CHECK(gone && dead(pid), "killed child %d reaped", (int)pid);
+		HBT_CHECK(gone && reaped(pid), "killed child %d reaped", (int)pid);
+	}
+
+	/* a child that outlives SIGKILL: told exit_wait_ms after the kill,
+	 * reaped (no zombie) once the kernel lets go of it */
+	{
+		const char *argv[] = { "sleep", "60", NULL };
+		bool was_reaped = false;
+		pid_t pid, tracer;
+
+		memset(&r, 0, sizeof(r));
+		memset(&o, 0, sizeof(o));
+		o.argv = argv;
+		o.timeout_ms = 200;
+		o.exit_wait_ms = 400;
+		o.on_reaped = on_reaped;
+		o.reaped_arg = &was_reaped;
+		p = hb_proc_start(base, &o, on_done, NULL, &r, err, sizeof(err));
+		HBT_REQUIRE(p != NULL, "%s", err);
+		pid = hb_proc_pid(p);
+		tracer = start_tracer(pid);
+		if (tracer < 0) {
+			hbt_log("ptrace is not allowed here: the lingering child is "
+			    "not tested");
+			hb_proc_kill(p);
+		} else {
+			run_until(base, &r.done, 10000);
+			HBT_CHECK(r.done && r.timed_out && r.lingering &&
+			    r.exit_code == -1 && r.signal == 0,
+			    "told although it did not exit: done=%d timed_out=%d "
+			    "lingering=%d exit=%d signal=%d", r.done, r.timed_out,
+			    r.lingering, r.exit_code, r.signal);
+			HBT_CHECK(strstr(r.reason, "400 ms after SIGKILL") != NULL,
+			    "with a reason: %s", r.reason);
+			HBT_CHECK(r.elapsed_ms >= 550 && r.elapsed_ms < 5000,
+			    "timeout + exit_wait_ms: %.0f ms", r.elapsed_ms);
+			/* still held: not reaped, no second callback */
+			for (int i = 0; i < 5; i++) {
+				hbt_sleep_ms(50);
+				event_base_loop(base, EVLOOP_NONBLOCK);
+			}
+			HBT_CHECK(!was_reaped, "not reaped while the kernel holds it");
+			r.done = false;
+			kill(tracer, SIGKILL);
+			waitpid(tracer, NULL, 0);
+			run_until(base, &was_reaped, 10000);
+			HBT_CHECK(was_reaped && !r.done, "reaped when it let go, no "
+			    "second callback");
+			HBT_CHECK(reaped(pid), "no zombie of %d left", (int)pid);
+		}
+	}
+
+	/* abandoned: no callback, reaped on the loop when it is gone */
+	{
+		const char *argv[] = { "sh", "-c", "sleep 60 & sleep 60", NULL };
+		bool was_reaped = false;
+		pid_t pid;
+
+		memset(&r, 0, sizeof(r));
+		memset(&o, 0, sizeof(o));
+		o.argv = argv;
+		o.on_reaped = on_reaped;
+		o.reaped_arg = &was_reaped;
+		p = hb_proc_start(base, &o, on_done, NULL, &r, err, sizeof(err));
+		HBT_REQUIRE(p != NULL, "%s", err);
+		pid = hb_proc_pid(p);
+		hbt_sleep_ms(100);
+		hb_proc_abandon(p);
+		run_until(base, &was_reaped, 10000);
+		HBT_CHECK(was_reaped && !r.done && reaped(pid), "abandoned child %d "
+		    "reaped, no callback", (int)pid);
+	}
+
+	/* a child somebody else reaped: its exit status is unknown, not 0 */
+	{
+		const char *argv[] = { "true", NULL };
+		int status;
+		pid_t pid;
+
+		memset(&r, 0, sizeof(r));
+		memset(&o, 0, sizeof(o));
+		o.argv = argv;
+		p = hb_proc_start(base, &o, on_done, NULL, &r, err, sizeof(err));
+		HBT_REQUIRE(p != NULL, "%s", err);
+		pid = hb_proc_pid(p);
+		HBT_CHECK(waitpid(pid, &status, 0) == pid, "reaped behind its back");
+		run_until(base, &r.done, 10000);
+		HBT_CHECK(r.done && r.exit_code == -1 && r.signal == 0 &&
+		    strstr(r.reason, "collected elsewhere"),
+		    "a lost child is not \"exit 0\": exit=%d reason=%s", r.exit_code,
+		    r.reason);
 	}
 
 	event_base_free(base);
