@@ -21,8 +21,8 @@
  *                          replaces the answer rules (first match wins;
  *                          "times" uses a rule up, absent means forever;
  *                          "pad" without "status" answers getUpdates as
- *                          usual with that many bytes more, an answer too
- *                          big to take)
+ *                          usual, when it has updates or times out, with
+ *                          that many bytes more: an answer too big to take)
  *   POST /control/updates  [Update, ...] queued for getUpdates (update_id
  *                          given, or the next one). An update_id below the
  *                          last one starts a new sequence, as Telegram does
@@ -54,6 +54,7 @@ struct held {
 	struct event *timeout;
 	long long offset;
 	long long limit;
+	long long pad;
 };
 
 TAILQ_HEAD(held_list, held);
@@ -492,7 +493,7 @@ on_held_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(h->req), NULL,
 	    NULL);
-	answer_updates(h->req, none, 0);
+	answer_updates(h->req, none, h->pad);
 	json_decref(none);
 	held_free(h);
 }
@@ -530,7 +531,7 @@ on_get_updates(struct fake *f, struct evhttp_request *req)
 		goto out;
 	}
 	updates = take_updates(f, offset, limit);
-	if (json_array_size(updates) > 0 || timeout <= 0 || pad > 0) {
+	if (json_array_size(updates) > 0 || timeout <= 0) {
 		answer_updates(req, updates, pad);
 	} else {
 		struct held *h = hb_xcalloc(1, sizeof(*h));
@@ -540,6 +541,7 @@ on_get_updates(struct fake *f, struct evhttp_request *req)
 		h->req = req;
 		h->offset = offset;
 		h->limit = limit;
+		h->pad = pad;
 		h->timeout = evtimer_new(f->base, on_held_timeout, h);
 		evtimer_add(h->timeout, &tv);
 		evhttp_connection_set_closecb(evhttp_request_get_connection(req),
@@ -619,7 +621,7 @@ on_control(struct fake *f, struct evhttp_request *req, const char *what)
 
 			evhttp_connection_set_closecb(evhttp_request_get_connection(h->req),
 			    NULL, NULL);
-			answer_updates(h->req, updates, 0);
+			answer_updates(h->req, updates, h->pad);
 			json_decref(updates);
 			held_free(h);
 		}
