@@ -148,6 +148,7 @@ struct notifier {
 	struct hb_http_xfer *poll_xfer;
 	long long offset;
 	int poll_limit;			/* 1 after an answer too big to take */
+	int64_t poll_at_ms;		/* monotonic: no poll before */
 	struct hb_backoff poll_backoff;
 	struct hb_http_xfer *me_xfer;	/* getMe */
 	bool me_tried;			/* the first getMe has answered */
@@ -1386,23 +1387,42 @@ start_poll(struct notifier *nf)
 }
 
 static void
+arm_poll(struct notifier *nf, int64_t delay_ms)
+{
+	struct timeval tv = { (time_t)(delay_ms / 1000),
+	    (suseconds_t)((delay_ms % 1000) * 1000) };
+
+	evtimer_del(nf->ev_poll);
+	evtimer_add(nf->ev_poll, &tv);
+}
+
+/*
+ * libevent counts timers on a coarse clock that lags by a few ms: a timer
+ * may fire before its delay has passed, and a retry_after must not be cut
+ * short. Hence the deadline on our own clock, checked here.
+ */
+static void
 on_poll_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct notifier *nf = arg;
+	int64_t now = hb_mono_ms();
+
 	(void)fd;
 	(void)what;
-	start_poll(arg);
+	if (now < nf->poll_at_ms) {
+		arm_poll(nf, nf->poll_at_ms - now);
+		return;
+	}
+	start_poll(nf);
 }
 
 static void
 schedule_poll(struct notifier *nf, int64_t delay_ms)
 {
-	struct timeval tv = { (time_t)(delay_ms / 1000),
-	    (suseconds_t)((delay_ms % 1000) * 1000) };
-
 	if (nf->stopping)
 		return;
-	evtimer_del(nf->ev_poll);
-	evtimer_add(nf->ev_poll, &tv);
+	nf->poll_at_ms = hb_mono_ms() + delay_ms;
+	arm_poll(nf, delay_ms);
 }
 
 /* ---------------- the bus ---------------- */
