@@ -1160,6 +1160,10 @@ hb_bus_free(struct hb_bus *bus)
 		    "to hand them back)", atomic_load(&bus->dropped_at_close));
 	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
 		TAILQ_REMOVE(&bus->mail, m, entry);
+		/* paho fails what was in flight when destroyed: such a publish
+		 * comes back as a mail that owns its command */
+		if (m->kind == MAIL_PUB_UNROUTED)
+			free(m->ptr);
 		free(m);
 	}
 	if (bus->ev_mail)
