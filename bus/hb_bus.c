@@ -1186,6 +1186,10 @@ hb_bus_free(struct hb_bus *bus)
 		TAILQ_REMOVE(&bus->mail, m, entry);
 		if (m->kind == MAIL_MESSAGE)
 			atomic_fetch_add(&bus->dropped_at_close, 1);
+		/* paho fails what was in flight when destroyed: such a publish
+		 * comes back as a mail that owns its command */
+		if (m->kind == MAIL_PUB_UNROUTED)
+			free(m->ptr);
 		free(m);
 	}
 	/* no callback runs any more: the count is final */

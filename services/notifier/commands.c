@@ -65,9 +65,16 @@ hb_command_parse(const char *text, struct hb_command *out)
 		return;
 	}
 	if (*p == '@') {		/* /deploy@homebus_bot in a group */
+		size_t b = 0;
+
+		out->to_bot = true;
 		p++;
-		while (is_name_char(*p))
+		while (is_name_char(*p)) {
+			if (b + 1 < sizeof(out->bot))
+				out->bot[b++] = *p;
 			p++;
+		}
+		out->bot[b] = '\0';
 	}
 	if (*p != '\0' && !is_space(*p)) {
 		out->kind = HB_CMD_UNKNOWN;

@@ -6,6 +6,7 @@
 #ifndef COMMANDS_H
 #define COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum hb_command_kind {
@@ -24,6 +25,8 @@ enum hb_command_kind {
 struct hb_command {
 	enum hb_command_kind kind;
 	char name[32];		/* without '/' or "@bot"; "" for NONE */
+	bool to_bot;		/* "/name@bot": addressed to one bot by name */
+	char bot[65];		/* that name, without '@' (cut if longer) */
 	char tag[129];
 	long minutes;
 	char error[160];	/* for HB_CMD_BAD: what is wrong, for the user */

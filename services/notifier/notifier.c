@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 enum channel {
@@ -37,6 +38,9 @@ static const char *const channel_names[] = { "telegram", "webhook" };
 #define WEBHOOK_LANE "webhook"
 #define TG_LANE_PREFIX "telegram:"
 #define DEPLOY_WATCH_MS (2 * 3600 * 1000)
+#define POLL_LIMIT 20			/* updates per getUpdates answer */
+#define POLL_MAX_RESPONSE (4 << 20)	/* far above 20 updates' worth */
+#define GETME_RETRY_MS 60000
 
 struct chat {
 	long long id;
@@ -143,7 +147,13 @@ struct notifier {
 	int64_t tg_not_before_ms;	/* a 429 pauses every chat */
 	struct hb_http_xfer *poll_xfer;
 	long long offset;
+	int poll_limit;			/* 1 after an answer too big to take */
+	int64_t poll_at_ms;		/* monotonic: no poll before */
 	struct hb_backoff poll_backoff;
+	struct hb_http_xfer *me_xfer;	/* getMe */
+	bool me_tried;			/* the first getMe has answered */
+	int64_t me_retry_ms;
+	char bot_username[65];		/* from getMe; "" until it answered */
 	int64_t mute_until_ms;		/* wall clock */
 	struct hb_deploy_state last_deploy;
 	bool have_deploy;
@@ -163,6 +173,7 @@ struct notifier {
 static void pump(struct notifier *nf);
 static void schedule_poll(struct notifier *nf, int64_t delay_ms);
 static void check_drained(struct notifier *nf);
+static void start_poll(struct notifier *nf);
 
 /* ---------------- configuration ---------------- */
 
@@ -1110,6 +1121,16 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
 		    u->has_from ? u->from_id : 0);
 		return;
 	}
+	/*
+	 * "/deploy@other_bot" in a group is for another bot. Without our own
+	 * name (getMe has not answered) no addressed command is taken as ours.
+	 */
+	if (c.to_bot && (nf->bot_username[0] == '\0' ||
+	    strcasecmp(c.bot, nf->bot_username) != 0)) {
+		ignore(nf, u, nf->bot_username[0] ? "for-another-bot" :
+		    "bot-name-unknown");
+		return;
+	}
 	hb_counter_add(hb_metrics_counter(nf->app->metrics, "commands_total",
 	    "Commands taken from allowed Telegram chats, by command.",
 	    c.kind == HB_CMD_DEPLOY ? "command=\"deploy\"" :
@@ -1148,66 +1169,178 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
 
 /* ---------------- getUpdates long polling ---------------- */
 
+/*
+ * The offset that confirms a batch: one past its largest update_id, whatever
+ * the stored offset. Telegram picks the next update_id at random after a
+ * week without updates, so a batch may well be below the stored offset.
+ * Returns the stored offset when no id in the batch is usable.
+ */
+static long long
+next_offset(const struct notifier *nf, const struct hb_telegram_update *u,
+    size_t n)
+{
+	long long max = -1;
+
+	for (size_t i = 0; i < n; i++)
+		if (u[i].update_id > max && u[i].update_id < LLONG_MAX)
+			max = u[i].update_id;
+	return max >= 0 ? max + 1 : nf->offset;
+}
+
+/*
+ * Confirms a batch by storing its offset (in memory only once stored).
+ * 0, or -1 when it could not be stored: then nothing in the batch may be
+ * acted on, since after a restart Telegram would hand it over again.
+ */
+static int
+save_offset(struct notifier *nf, long long next)
+{
+	char val[32];
+
+	snprintf(val, sizeof(val), "%lld", next);
+	if (hb_outbox_meta_set(nf->outbox, "telegram_offset", val) != 0)
+		return -1;
+	nf->offset = next;
+	return 0;
+}
+
+/* A batch of updates taken whole: confirmed first, then acted on. */
+static void
+take_updates(struct notifier *nf, struct hb_telegram_update *u, size_t n)
+{
+	long long next = next_offset(nf, u, n);
+	int64_t delay;
+
+	hb_backoff_reset(&nf->poll_backoff);
+	set_channel(nf, CH_TELEGRAM, true, NULL);
+	nf->poll_limit = POLL_LIMIT;
+	if (n > 0 && next == nf->offset) {
+		/* only updates this offset already confirmed: never twice */
+		delay = hb_backoff_next(&nf->poll_backoff);
+		hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates "
+		    "returned updates=%zu already confirmed by offset=%lld: ignored, "
+		    "asking again in %lld ms", n, nf->offset, (long long)delay);
+		schedule_poll(nf, delay);
+		return;
+	}
+	/*
+	 * The offset is stored before anything is acted on: after a crash a
+	 * command is lost rather than run twice (a deploy must not be).
+	 */
+	if (n > 0 && save_offset(nf, next) != 0) {
+		delay = hb_backoff_next(&nf->poll_backoff);
+		hb_log_limited(&nf->send_log, HB_LOG_ERROR, "cannot store the "
+		    "telegram offset in %s (disk full? read-only?): updates=%zu not "
+		    "acted on, asking again in %lld ms", nf->outbox_path, n,
+		    (long long)delay);
+		schedule_poll(nf, delay);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		handle_update(nf, &u[i]);
+	schedule_poll(nf, 0);
+}
+
 static void
 on_polled(const struct hb_http_response *resp, void *arg)
 {
 	struct notifier *nf = arg;
 	struct hb_telegram_update *u = NULL;
+	struct hb_telegram_answer a;
 	size_t n = 0;
 	char err[300], masked[400];
-	long long next;
 	int64_t delay;
 
 	nf->poll_xfer = NULL;
-	if (resp->status == 200 && hb_telegram_updates_parse(resp->body,
-	    resp->body_len, &u, &n, err, sizeof(err)) == 0) {
-		hb_backoff_reset(&nf->poll_backoff);
-		set_channel(nf, CH_TELEGRAM, true, NULL);
-		next = nf->offset;
-		for (size_t i = 0; i < n; i++)
-			if (u[i].update_id >= next)
-				next = u[i].update_id + 1;
-		/*
-		 * The offset is stored before anything is acted on: after a crash
-		 * a command is lost rather than run twice (a deploy must not be).
-		 */
-		if (next != nf->offset) {
-			char val[32];
-
-			nf->offset = next;
-			snprintf(val, sizeof(val), "%lld", next);
-			hb_outbox_meta_set(nf->outbox, "telegram_offset", val);
+	if (resp->status == 200 && resp->body_len >= POLL_MAX_RESPONSE) {
+		/* cut at max_response: it would fail to parse the same way forever */
+		snprintf(err, sizeof(err), "answer truncated at %zu bytes with "
+		    "limit=%d", resp->body_len, nf->poll_limit);
+		if (nf->poll_limit > 1) {
+			hb_error("telegram getUpdates %s: asking for one update at a "
+			    "time until an answer fits", err);
+			nf->poll_limit = 1;
+			schedule_poll(nf, 0);
+			return;
 		}
-		for (size_t i = 0; i < n; i++)
-			handle_update(nf, &u[i]);
+	} else if (resp->status == 200 && hb_telegram_updates_parse(resp->body,
+	    resp->body_len, &u, &n, err, sizeof(err)) == 0) {
+		take_updates(nf, u, n);
 		hb_telegram_updates_free(u, n);
-		schedule_poll(nf, 0);
 		return;
 	}
+	delay = hb_backoff_next(&nf->poll_backoff);
 	if (resp->status == 0)
 		snprintf(err, sizeof(err), "%s", resp->error ? resp->error : "no answer");
 	else if (resp->status != 200) {
-		struct hb_telegram_answer a;
-
 		hb_telegram_answer(resp->status, resp->body, resp->body_len,
 		    resp->retry_after_s, &a);
 		snprintf(err, sizeof(err), "status %ld: %s", resp->status,
 		    a.description);
+		/* Telegram says how long in parameters.retry_after, not a header */
+		if (a.verdict == HB_TG_WAIT && a.retry_after_s > 0) {
+			delay = a.retry_after_s * 1000;
+			hb_counter_add(nf->m_rate_limited, 1);
+		}
 	}
 	hb_telegram_mask(err, nf->token, masked, sizeof(masked));
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
 	    resp->status == 404)
 		set_channel(nf, CH_TELEGRAM, false, masked);
-	delay = hb_backoff_next(&nf->poll_backoff);
-	if (resp->status == 429 && resp->retry_after_s > 0)
-		delay = resp->retry_after_s * 1000;
 	hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates failed "
 	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s", nf->api_url,
 	    masked, (long long)delay, resp->status == 409 ? " (another program "
 	    "polls this bot, or it has a webhook set: one bot token per notifier)" :
 	    "");
 	schedule_poll(nf, delay);
+}
+
+/* The bot's own name, for commands addressed "/deploy@name_bot". */
+static void
+on_me(const struct hb_http_response *resp, void *arg)
+{
+	struct notifier *nf = arg;
+	char err[300], masked[400];
+
+	nf->me_xfer = NULL;
+	nf->me_tried = true;
+	if (resp->status == 200 && hb_telegram_me_parse(resp->body, resp->body_len,
+	    nf->bot_username, sizeof(nf->bot_username), err, sizeof(err)) == 0) {
+		hb_info("telegram bot is @%s: commands addressed to another bot are "
+		    "ignored", nf->bot_username);
+	} else {
+		if (resp->status == 0)
+			snprintf(err, sizeof(err), "%s", resp->error ? resp->error :
+			    "no answer");
+		else if (resp->status != 200)
+			snprintf(err, sizeof(err), "status %ld", resp->status);
+		hb_telegram_mask(err, nf->token, masked, sizeof(masked));
+		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
+		hb_warn("telegram getMe failed url=%s/bot***/getMe reason=\"%s\": "
+		    "commands addressed to a bot by name (/status@name_bot) are "
+		    "ignored until it answers; retry in %d s", nf->api_url, masked,
+		    GETME_RETRY_MS / 1000);
+	}
+	start_poll(nf);
+}
+
+static void
+start_me(struct notifier *nf)
+{
+	struct hb_http_request req = { 0 };
+	struct hb_buf url = { 0 };
+
+	hb_buf_printf(&url, "%s/bot%s/getMe", nf->api_url, nf->token);
+	req.method = "GET";
+	req.url = url.data;
+	req.timeout_ms = nf->tg_timeout_ms;
+	nf->me_xfer = hb_http_request(nf->http, &req, on_me, nf);
+	hb_buf_free(&url);
+	if (nf->me_xfer == NULL) {
+		nf->me_tried = true;
+		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
+	}
 }
 
 static void
@@ -1219,12 +1352,20 @@ start_poll(struct notifier *nf)
 	json_t *o, *types;
 	char *body;
 
-	if (!telegram_on(nf) || !nf->poll || nf->stopping || nf->poll_xfer)
+	if (!telegram_on(nf) || !nf->poll || nf->stopping)
+		return;
+	if (nf->bot_username[0] == '\0' && nf->me_xfer == NULL &&
+	    hb_mono_ms() >= nf->me_retry_ms)
+		start_me(nf);
+	/* the first poll waits for the bot's name; later ones do not */
+	if (nf->poll_xfer || (nf->me_xfer && !nf->me_tried))
 		return;
 	o = json_object();
 	types = json_array();
 	if (nf->offset > 0)
 		json_object_set_new(o, "offset", json_integer(nf->offset));
+	/* a bounded answer: a busy group cannot make one too big to take */
+	json_object_set_new(o, "limit", json_integer(nf->poll_limit));
 	json_object_set_new(o, "timeout", json_integer(nf->poll_timeout_s));
 	json_array_append_new(types, json_string("message"));
 	json_object_set_new(o, "allowed_updates", types);
@@ -1237,6 +1378,7 @@ start_poll(struct notifier *nf)
 	req.body = body;
 	req.body_len = strlen(body);
 	req.timeout_ms = (long)nf->poll_timeout_s * 1000 + nf->tg_timeout_ms;
+	req.max_response = POLL_MAX_RESPONSE;
 	nf->poll_xfer = hb_http_request(nf->http, &req, on_polled, nf);
 	hb_buf_free(&url);
 	free(body);
@@ -1245,23 +1387,42 @@ start_poll(struct notifier *nf)
 }
 
 static void
+arm_poll(struct notifier *nf, int64_t delay_ms)
+{
+	struct timeval tv = { (time_t)(delay_ms / 1000),
+	    (suseconds_t)((delay_ms % 1000) * 1000) };
+
+	evtimer_del(nf->ev_poll);
+	evtimer_add(nf->ev_poll, &tv);
+}
+
+/*
+ * libevent counts timers on a coarse clock that lags by a few ms: a timer
+ * may fire before its delay has passed, and a retry_after must not be cut
+ * short. Hence the deadline on our own clock, checked here.
+ */
+static void
 on_poll_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct notifier *nf = arg;
+	int64_t now = hb_mono_ms();
+
 	(void)fd;
 	(void)what;
-	start_poll(arg);
+	if (now < nf->poll_at_ms) {
+		arm_poll(nf, nf->poll_at_ms - now);
+		return;
+	}
+	start_poll(nf);
 }
 
 static void
 schedule_poll(struct notifier *nf, int64_t delay_ms)
 {
-	struct timeval tv = { (time_t)(delay_ms / 1000),
-	    (suseconds_t)((delay_ms % 1000) * 1000) };
-
 	if (nf->stopping)
 		return;
-	evtimer_del(nf->ev_poll);
-	evtimer_add(nf->ev_poll, &tv);
+	nf->poll_at_ms = hb_mono_ms() + delay_ms;
+	arm_poll(nf, delay_ms);
 }
 
 /* ---------------- the bus ---------------- */
@@ -1581,12 +1742,33 @@ on_drain_timer(evutil_socket_t fd, short what, void *arg)
 	check_drained(arg);
 }
 
+/*
+ * Closes every dedupe window at once: the summaries they hold go to the
+ * outbox (sent at the next start if not now) instead of being forgotten.
+ */
+static void
+close_folds(struct notifier *nf)
+{
+	struct fold *f;
+	int held = 0;
+
+	while ((f = TAILQ_FIRST(&nf->folds)) != NULL) {
+		held += f->count > 0;
+		fold_close(nf, f);
+	}
+	if (held > 0)
+		hb_info("dedupe windows closed early: summaries=%d put in the outbox",
+		    held);
+}
+
 static void
 on_bus_closed(void *arg)
 {
 	struct notifier *nf = arg;
 	struct timeval tv = { 0, 100000 };
 
+	/* nothing more comes from the bus: nothing more can be folded */
+	close_folds(nf);
 	nf->bus_closed = true;
 	nf->drain_deadline_ms = hb_mono_ms() + nf->drain_timeout_ms;
 	event_add(nf->ev_drain, &tv);
@@ -1603,6 +1785,10 @@ on_stop(struct hb_app *app, void *arg)
 	if (nf->poll_xfer) {
 		hb_http_cancel(nf->poll_xfer);
 		nf->poll_xfer = NULL;
+	}
+	if (nf->me_xfer) {
+		hb_http_cancel(nf->me_xfer);
+		nf->me_xfer = NULL;
 	}
 	evtimer_del(nf->ev_poll);
 	hb_bus_shutdown(nf->bus, on_bus_closed, nf);
@@ -1638,6 +1824,7 @@ hb_notifier_start(struct notifier *nf)
 	hb_ratelimit_init(&nf->send_log, 12, 5);
 	hb_ratelimit_init(&nf->ignored_log, 20, 10);
 	hb_backoff_init(&nf->poll_backoff, nf->retry_min_ms, nf->retry_max_ms);
+	nf->poll_limit = POLL_LIMIT;
 	hb_rate_init(&nf->tg_global, nf->global_per_s, 1000);
 	for (int c = 0; c < CH_COUNT; c++)
 		nf->ch[c].ok = true;	/* until a request says otherwise */
@@ -1711,6 +1898,13 @@ hb_notifier_free(struct notifier *nf)
 	hb_bus_free(nf->bus);
 	if (nf->poll_xfer)
 		hb_http_cancel(nf->poll_xfer);
+	if (nf->me_xfer)
+		hb_http_cancel(nf->me_xfer);
+	if (nf->outbox && !TAILQ_EMPTY(&nf->folds)) {
+		/* stopped some other way than on_stop: keep the summaries too */
+		nf->stopping = true;
+		close_folds(nf);
+	}
 	while ((l = TAILQ_FIRST(&nf->lanes)) != NULL) {
 		TAILQ_REMOVE(&nf->lanes, l, entry);
 		lane_free(l);

@@ -23,18 +23,55 @@ hb_telegram_severity_icon(int severity)
 	}
 }
 
-static void
-put_header(struct hb_buf *html, const struct hb_telegram_text *t, size_t k,
-    size_t n)
+/* The UTF-16 units of the character that starts with byte c (0 inside one). */
+static size_t
+units_of(unsigned char c)
 {
-	const char *title = t->title ? t->title : "";
+	if ((c & 0xC0) == 0x80)
+		return 0;
+	return c >= 0xF0 ? 2 : 1;
+}
 
+/*
+ * How many bytes of the title to show: all of it when it fits in
+ * HB_TELEGRAM_TITLE_MAX units, else as many whole characters as leave room
+ * for the ellipsis (*cut set). A title has no limit of its own on the bus,
+ * and one longer than a message would make every part too long.
+ */
+static size_t
+title_fit(const char *title, bool *cut)
+{
+	size_t len = strlen(title), units = 0, i;
+
+	*cut = false;
+	if (hb_text_utf16_len(title, len) <= HB_TELEGRAM_TITLE_MAX)
+		return len;
+	for (i = 0; i < len; i++) {
+		size_t u = units_of((unsigned char)title[i]);
+
+		if (u > 0 && units + u > HB_TELEGRAM_TITLE_MAX - 1)
+			break;
+		units += u;
+	}
+	*cut = true;
+	return i;
+}
+
+#define ELLIPSIS "\xe2\x80\xa6"
+
+static void
+put_header(struct hb_buf *html, const struct hb_telegram_text *t,
+    size_t title_len, bool title_cut, size_t k, size_t n)
+{
 	if (t->icon && *t->icon) {
 		hb_buf_puts(html, t->icon);
 		hb_buf_putc(html, ' ');
 	}
 	hb_buf_puts(html, "<b>");
-	hb_html_escape(html, title, strlen(title));
+	if (t->title)
+		hb_html_escape(html, t->title, title_len);
+	if (title_cut)
+		hb_buf_puts(html, ELLIPSIS);
 	hb_buf_puts(html, "</b>");
 	if (n > 1)
 		hb_buf_printf(html, " (%zu/%zu)", k, n);
@@ -50,11 +87,13 @@ hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars)
 	size_t *lens = hb_xmalloc(cap * sizeof(size_t));
 	json_t *parts = json_array();
 	struct hb_buf html = { 0 };
+	bool title_cut = false;
+	size_t title_len = t->title ? title_fit(t->title, &title_cut) : 0;
 
 	/* visible header: icon, space, title, " (kk/nn)", newline */
 	header = (t->icon ? hb_text_utf16_len(t->icon, strlen(t->icon)) + 1 : 0) +
-	    (t->title ? hb_text_utf16_len(t->title, strlen(t->title)) : 0) +
-	    PART_MARK_MAX + 1;
+	    (t->title ? hb_text_utf16_len(t->title, title_len) : 0) +
+	    (title_cut ? 1 : 0) + PART_MARK_MAX + 1;
 	budget = max_chars > header + 64 ? max_chars - header : 64;
 	while (pos < len) {
 		size_t skip, n = hb_text_piece(text + pos, len - pos, budget, &skip);
@@ -80,7 +119,7 @@ hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars)
 		json_t *body = json_object();
 
 		hb_buf_reset(&html);
-		put_header(&html, t, k + 1, npieces);
+		put_header(&html, t, title_len, title_cut, k + 1, npieces);
 		hb_html_escape(&html, text + starts[k], lens[k]);
 		json_object_set_new(body, "chat_id", json_integer(t->chat_id));
 		json_object_set_new(body, "text", json_stringn(html.data, html.len));
@@ -246,6 +285,42 @@ hb_telegram_updates_free(struct hb_telegram_update *u, size_t n)
 	for (size_t i = 0; u && i < n; i++)
 		free(u[i].text);
 	free(u);
+}
+
+int
+hb_telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	json_t *root = body && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+	json_t *v = json_object_get(json_object_get(root, "result"), "username");
+	const char *name = json_string_value(v);
+	size_t n = 0;
+	int rc = -1;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (!json_is_object(root))
+		snprintf(err, errlen, "getMe answer is not a JSON object");
+	else if (!json_is_true(json_object_get(root, "ok")))
+		snprintf(err, errlen, "getMe refused");
+	else if (name == NULL)
+		snprintf(err, errlen, "getMe answer has no result.username");
+	else {
+		n = json_string_length(v);	/* a "\u0000" inside is refused */
+		for (size_t i = 0; i < n; i++)
+			if (!((name[i] >= 'a' && name[i] <= 'z') ||
+			    (name[i] >= 'A' && name[i] <= 'Z') ||
+			    (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+				n = 0;
+		if (n == 0 || n >= outlen)
+			snprintf(err, errlen, "getMe answer has no usable username");
+		else {
+			memcpy(out, name, n + 1);
+			rc = 0;
+		}
+	}
+	json_decref(root);
+	return rc;
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * telegram: the Telegram Bot API as data — sendMessage bodies rendered from
  * a notification (HTML parse mode, escaped, split at line boundaries past
- * 4096 characters), the verdict on an API answer, getUpdates results parsed
- * with size and type checks, and the bot token masked out of any text.
+ * 4096 characters), the verdict on an API answer, getUpdates and getMe
+ * results parsed with size and type checks, and the bot token masked out
+ * of any text.
  * No I/O here: notifier.c does the requests.
  */
 #ifndef TELEGRAM_H
@@ -14,11 +15,13 @@
 
 /* Telegram's limit for one message, in UTF-16 units after entity parsing. */
 #define HB_TELEGRAM_MAX_CHARS 4096
+/* A title is shown whole up to this many UTF-16 units, else cut with "…". */
+#define HB_TELEGRAM_TITLE_MAX 256
 
 struct hb_telegram_text {
 	long long chat_id;
 	const char *icon;	/* emoji before the title; may be "" */
-	const char *title;	/* plain text, shown in bold */
+	const char *title;	/* plain text, shown in bold (capped) */
 	const char *text;	/* plain text */
 	bool silent;		/* disable_notification */
 };
@@ -80,6 +83,15 @@ struct hb_telegram_update {
 int hb_telegram_updates_parse(const char *body, size_t len,
     struct hb_telegram_update **out, size_t *n, char *err, size_t errlen);
 void hb_telegram_updates_free(struct hb_telegram_update *u, size_t n);
+
+/*
+ * Reads the bot's username out of a getMe answer
+ * ({"ok":true,"result":{"username":"homebus_bot",...}}) into out (without
+ * '@'). Returns 0, or -1 with a reason in err when the answer is not one
+ * or the name is not a Telegram username (letters, digits, '_').
+ */
+int hb_telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
+    char *err, size_t errlen);
 
 /* Copies s into out with every occurrence of token replaced by "***". */
 void hb_telegram_mask(const char *s, const char *token, char *out, size_t outlen);

@@ -1,20 +1,33 @@
 /*
  * fake_telegram: a Telegram Bot API stand-in for the tests, on loopback.
- * It answers sendMessage and getUpdates (long polling, offsets confirmed
- * the way Telegram does) for one token, takes webhook POSTs on /hook/...,
- * and records every request it gets — arrival time, what it answered, the
- * body — as JSON lines in a file that outlives a restart of the fake.
+ * It answers getMe, sendMessage and getUpdates (long polling, "limit",
+ * offsets confirmed the way Telegram does) for one token, takes webhook
+ * POSTs on /hook/..., and records every request it gets — arrival time,
+ * what it answered, the body — as JSON lines in a file that outlives a
+ * restart of the fake.
  *
- *   fake_telegram --port N --record FILE [--token TOKEN]
+ * Like Telegram, sendMessage refuses with 400 a text that is empty, longer
+ * than 4096 UTF-16 units once its entities are parsed ("message is too
+ * long"), or, in parse_mode HTML, with a '<' or '&' that starts no tag or
+ * entity, an unknown tag or unbalanced tags ("can't parse entities").
+ *
+ *   fake_telegram --port N --record FILE [--token TOKEN] [--username NAME]
  *
  * Controlled over HTTP:
  *   POST /control/rules    [{"match": "text in the body", "method":
  *                           "sendMessage", "status": 429, "retry_after": 2,
- *                           "description": "...", "hang": true, "times": 1}]
+ *                           "description": "...", "hang": true, "times": 1,
+ *                           "pad": 5000000}]
  *                          replaces the answer rules (first match wins;
- *                          "times" uses a rule up, absent means forever)
+ *                          "times" uses a rule up, absent means forever;
+ *                          "pad" without "status" answers getUpdates as
+ *                          usual, when it has updates or times out, with
+ *                          that many bytes more: an answer too big to take)
  *   POST /control/updates  [Update, ...] queued for getUpdates (update_id
- *                          given, or the next one)
+ *                          given, or the next one). An update_id below the
+ *                          last one starts a new sequence, as Telegram does
+ *                          after a week without updates: an offset beyond
+ *                          the newest update confirms nothing.
  *   GET  /control/requests every record since this process started
  */
 #include <event2/buffer.h>
@@ -22,6 +35,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,6 +53,8 @@ struct held {
 	struct evhttp_request *req;
 	struct event *timeout;
 	long long offset;
+	long long limit;
+	long long pad;
 };
 
 TAILQ_HEAD(held_list, held);
@@ -47,11 +63,13 @@ struct fake {
 	struct event_base *base;
 	struct evhttp *http;
 	char token[128];
+	char username[64];
 	FILE *record;
 	json_t *rules;		/* array */
 	json_t *updates;	/* array of pending Update objects */
 	json_t *requests;	/* array of records */
 	long long next_update_id;
+	long long newest_id;	/* of the current sequence */
 	long long seq;
 	struct held_list held;
 };
@@ -171,17 +189,229 @@ answer_by_rule(struct evhttp_request *req, json_t *rule)
 	return status;
 }
 
+/* UTF-16 units of the character starting with byte c (0 for a continuation). */
+static size_t
+units_of(unsigned char c)
+{
+	if ((c & 0xC0) == 0x80)
+		return 0;
+	return c >= 0xF0 ? 2 : 1;
+}
+
+static bool
+tag_known(const char *name)
+{
+	static const char *const tags[] = { "b", "strong", "i", "em", "u", "ins",
+	    "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre",
+	    "blockquote", "tg-emoji", NULL };
+
+	for (size_t i = 0; tags[i]; i++)
+		if (strcmp(tags[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* An entity s[0..n) (between '&' and ';'): its UTF-16 units, or 0 if unknown. */
+static size_t
+entity_units(const char *s, size_t n)
+{
+	unsigned long v = 0;
+	size_t i = 1;
+	bool hex;
+
+	if ((n == 2 && (strncmp(s, "lt", 2) == 0 || strncmp(s, "gt", 2) == 0)) ||
+	    (n == 3 && strncmp(s, "amp", 3) == 0) ||
+	    (n == 4 && strncmp(s, "quot", 4) == 0))
+		return 1;
+	if (n < 2 || s[0] != '#')
+		return 0;
+	hex = s[1] == 'x' || s[1] == 'X';
+	if (hex)
+		i = 2;
+	if (i >= n)
+		return 0;
+	for (; i < n; i++) {
+		char c = s[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (hex && c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (hex && c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return 0;
+		v = v * (hex ? 16 : 10) + d;
+		if (v > 0x10FFFF)
+			return 0;
+	}
+	if (v == 0)
+		return 0;
+	return v >= 0x10000 ? 2 : 1;
+}
+
+/*
+ * Reads text the way Telegram's HTML parse mode does: known tags, balanced;
+ * '<' only to start a tag and '&' only to start &lt; &gt; &amp; &quot; or a
+ * numeric entity. Sets *units to the UTF-16 units of what is left to show.
+ * 0, or -1 with the reason in err.
+ */
+static int
+parse_html(const char *s, size_t len, size_t *units, char *err, size_t errlen)
+{
+	char stack[32][16];
+	size_t depth = 0, i = 0, u = 0;
+
+	while (i < len) {
+		size_t start = i;
+
+		if (s[i] == '<') {
+			char name[16];
+			size_t n = 0;
+			bool end = false;
+
+			i++;
+			if (i < len && s[i] == '/') {
+				end = true;
+				i++;
+			}
+			while (i < len && ((s[i] >= 'a' && s[i] <= 'z') ||
+			    (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-')) {
+				if (n + 1 < sizeof(name))
+					name[n++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ?
+					    s[i] - 'A' + 'a' : s[i]);
+				i++;
+			}
+			name[n] = '\0';
+			if (!tag_known(name)) {
+				snprintf(err, errlen, "Unsupported %s tag \"%s\" at byte "
+				    "offset %zu", end ? "end" : "start", name, start);
+				return -1;
+			}
+			/* attributes, whose quoted values may hold '>' */
+			while (i < len && s[i] != '>') {
+				if (s[i] == '"' || s[i] == '\'') {
+					char q = s[i++];
+
+					while (i < len && s[i] != q)
+						i++;
+				}
+				if (i < len)
+					i++;
+			}
+			if (i >= len) {
+				snprintf(err, errlen, "Can't find end of the tag starting "
+				    "at byte offset %zu", start);
+				return -1;
+			}
+			i++;
+			if (!end) {
+				if (depth == sizeof(stack) / sizeof(stack[0])) {
+					snprintf(err, errlen, "Too deep nesting at byte "
+					    "offset %zu", start);
+					return -1;
+				}
+				snprintf(stack[depth++], sizeof(stack[0]), "%s", name);
+			} else if (depth == 0) {
+				snprintf(err, errlen, "Unexpected end tag at byte offset "
+				    "%zu", start);
+				return -1;
+			} else if (strcmp(stack[depth - 1], name) != 0) {
+				snprintf(err, errlen, "Unmatched end tag at byte offset "
+				    "%zu, expected \"</%s>\", found \"</%s>\"", start,
+				    stack[depth - 1], name);
+				return -1;
+			} else
+				depth--;
+			continue;
+		}
+		if (s[i] == '&') {
+			size_t j = i + 1, n;
+
+			while (j < len && j - i <= 10 && s[j] != ';')
+				j++;
+			n = j < len && s[j] == ';' ? entity_units(s + i + 1, j - i - 1) : 0;
+			if (n == 0) {
+				snprintf(err, errlen, "Character '&' is reserved and must "
+				    "be escaped with \"&amp;\" (byte offset %zu)", start);
+				return -1;
+			}
+			u += n;
+			i = j + 1;
+			continue;
+		}
+		u += units_of((unsigned char)s[i]);
+		i++;
+	}
+	if (depth > 0) {
+		snprintf(err, errlen, "Can't find end tag corresponding to start tag "
+		    "\"%s\"", stack[depth - 1]);
+		return -1;
+	}
+	*units = u;
+	return 0;
+}
+
+/* What Telegram says about a sendMessage body: 200, or 400 with desc. */
+static int
+check_message(json_t *body, char *desc, size_t desclen)
+{
+	json_t *jt = json_object_get(body, "text");
+	const char *text = json_string_value(jt);
+	const char *mode = json_string_value(json_object_get(body, "parse_mode"));
+	size_t units = 0;
+	char why[200];
+
+	if (!json_is_integer(json_object_get(body, "chat_id")) &&
+	    !json_is_string(json_object_get(body, "chat_id"))) {
+		snprintf(desc, desclen, "Bad Request: chat_id is empty");
+		return 400;
+	}
+	if (text == NULL) {
+		snprintf(desc, desclen, "Bad Request: message text is empty");
+		return 400;
+	}
+	if (mode && strcasecmp(mode, "HTML") == 0) {
+		if (parse_html(text, json_string_length(jt), &units, why,
+		    sizeof(why)) != 0) {
+			snprintf(desc, desclen, "Bad Request: can't parse entities: %s",
+			    why);
+			return 400;
+		}
+	} else if (mode && *mode) {
+		snprintf(desc, desclen, "Bad Request: unsupported parse_mode");
+		return 400;
+	} else {
+		for (size_t i = 0; i < json_string_length(jt); i++)
+			units += units_of((unsigned char)text[i]);
+	}
+	if (units == 0) {
+		snprintf(desc, desclen, "Bad Request: message text is empty");
+		return 400;
+	}
+	if (units > 4096) {
+		snprintf(desc, desclen, "Bad Request: message is too long");
+		return 400;
+	}
+	return 200;
+}
+
 static void
 on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 {
 	int64_t at = hb_mono_ms();
 	struct hb_buf raw = { 0 };
 	json_t *body = body_json(req, &raw), *rule, *o;
+	char desc[300];
 	int status;
 
 	rule = match_rule(f, method, raw.data);
 	if (rule)
 		status = answer_by_rule(req, rule);
+	else if (strcmp(method, "sendMessage") == 0 &&
+	    (status = check_message(body, desc, sizeof(desc))) != 200)
+		reply_error(req, status, desc, -1);
 	else {
 		status = 200;
 		if (strcmp(method, "webhook") == 0)
@@ -201,31 +431,46 @@ on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 	hb_buf_free(&raw);
 }
 
-/* Telegram forgets updates below the offset a client confirms. */
+/*
+ * Telegram forgets updates below the offset a client confirms, and hands
+ * over at most limit of the rest. An offset beyond the newest update is
+ * one from an earlier sequence of ids: it confirms nothing.
+ */
 static json_t *
-take_updates(struct fake *f, long long offset)
+take_updates(struct fake *f, long long offset, long long limit)
 {
 	json_t *out = json_array(), *keep = json_array(), *u;
+	bool confirms = offset > 0 && offset <= f->newest_id + 1;
 	size_t i;
 
 	json_array_foreach(f->updates, i, u) {
 		long long id = json_integer_value(json_object_get(u, "update_id"));
 
-		if (offset > 0 && id < offset)
+		if (confirms && id < offset)
 			continue;
 		json_array_append(keep, u);
-		json_array_append(out, u);
+		if ((long long)json_array_size(out) < limit)
+			json_array_append(out, u);
 	}
 	json_decref(f->updates);
 	f->updates = keep;
 	return out;
 }
 
+/* pad: bytes of padding added to the answer (0: none). */
 static void
-answer_updates(struct evhttp_request *req, json_t *updates)
+answer_updates(struct evhttp_request *req, json_t *updates, long long pad)
 {
 	json_t *o = json_pack("{s:b, s:O}", "ok", 1, "result", updates);
 
+	if (pad > 0) {
+		char *p = hb_xmalloc((size_t)pad + 1);
+
+		memset(p, 'x', (size_t)pad);
+		p[pad] = '\0';
+		json_object_set_new(o, "padding", json_stringn(p, (size_t)pad));
+		free(p);
+	}
 	reply_json(req, 200, o);
 	json_decref(o);
 }
@@ -248,7 +493,7 @@ on_held_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(h->req), NULL,
 	    NULL);
-	answer_updates(h->req, none);
+	answer_updates(h->req, none, h->pad);
 	json_decref(none);
 	held_free(h);
 }
@@ -268,17 +513,26 @@ on_get_updates(struct fake *f, struct evhttp_request *req)
 	json_t *body = body_json(req, &raw), *updates;
 	long long offset = json_integer_value(json_object_get(body, "offset"));
 	long long timeout = json_integer_value(json_object_get(body, "timeout"));
+	long long limit = json_integer_value(json_object_get(body, "limit"));
 	json_t *rule = match_rule(f, "getUpdates", raw.data);
+	long long pad = 0;
 
+	if (limit < 1 || limit > 100)
+		limit = 100;	/* Telegram's default and maximum */
+	if (rule && json_object_get(rule, "status") == NULL &&
+	    json_integer_value(json_object_get(rule, "pad")) > 0) {
+		pad = json_integer_value(json_object_get(rule, "pad"));
+		rule = NULL;
+	}
 	record(f, at, "getUpdates", rule ? (int)json_integer_value(json_object_get(rule,
 	    "status")) : 200, raw.data, body, offset);
 	if (rule) {
 		answer_by_rule(req, rule);
 		goto out;
 	}
-	updates = take_updates(f, offset);
+	updates = take_updates(f, offset, limit);
 	if (json_array_size(updates) > 0 || timeout <= 0) {
-		answer_updates(req, updates);
+		answer_updates(req, updates, pad);
 	} else {
 		struct held *h = hb_xcalloc(1, sizeof(*h));
 		struct timeval tv = { (time_t)(timeout > 60 ? 60 : timeout), 0 };
@@ -286,6 +540,8 @@ on_get_updates(struct fake *f, struct evhttp_request *req)
 		h->fake = f;
 		h->req = req;
 		h->offset = offset;
+		h->limit = limit;
+		h->pad = pad;
 		h->timeout = evtimer_new(f->base, on_held_timeout, h);
 		evtimer_add(h->timeout, &tv);
 		evhttp_connection_set_closecb(evhttp_request_get_connection(req),
@@ -296,6 +552,32 @@ on_get_updates(struct fake *f, struct evhttp_request *req)
 out:
 	json_decref(body);
 	hb_buf_free(&raw);
+}
+
+/* The bot's id is the token's part before ':'. */
+static void
+on_get_me(struct fake *f, struct evhttp_request *req)
+{
+	int64_t at = hb_mono_ms();
+	json_t *rule = match_rule(f, "getMe", ""), *o;
+	char id[32];
+	long long bot_id = 0;
+	int status = 200;
+
+	snprintf(id, sizeof(id), "%.*s", (int)strcspn(f->token, ":"), f->token);
+	if (hb_parse_ll(id, 1, LLONG_MAX, &bot_id) != 0)
+		bot_id = 1;
+	if (rule)
+		status = answer_by_rule(req, rule);
+	else {
+		o = json_pack("{s:b, s:{s:I, s:b, s:s, s:s, s:b, s:b, s:b}}", "ok", 1,
+		    "result", "id", (json_int_t)bot_id, "is_bot", 1, "first_name",
+		    "homebus test", "username", f->username, "can_join_groups", 1,
+		    "can_read_all_group_messages", 0, "supports_inline_queries", 0);
+		reply_json(req, 200, o);
+		json_decref(o);
+	}
+	record(f, at, "getMe", status, "", NULL, -1);
 }
 
 static void
@@ -330,15 +612,16 @@ on_control(struct fake *f, struct evhttp_request *req, const char *what)
 			else
 				json_object_set_new(c, "update_id",
 				    json_integer(f->next_update_id++));
+			f->newest_id = f->next_update_id - 1;
 			json_array_append_new(f->updates, c);
 		}
 		/* wake the long polls */
 		while ((h = TAILQ_FIRST(&f->held)) != NULL) {
-			json_t *updates = take_updates(f, h->offset);
+			json_t *updates = take_updates(f, h->offset, h->limit);
 
 			evhttp_connection_set_closecb(evhttp_request_get_connection(h->req),
 			    NULL, NULL);
-			answer_updates(h->req, updates);
+			answer_updates(h->req, updates, h->pad);
 			json_decref(updates);
 			held_free(h);
 		}
@@ -382,6 +665,8 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strcasecmp(uri + pl, "sendMessage") == 0)
 		on_send_message(f, req, "sendMessage");
+	else if (strcasecmp(uri + pl, "getMe") == 0)
+		on_get_me(f, req);
 	else if (strcasecmp(uri + pl, "getUpdates") == 0)
 		on_get_updates(f, req);
 	else
@@ -397,6 +682,7 @@ main(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	snprintf(f.token, sizeof(f.token), "123456:TEST-token");
+	snprintf(f.username, sizeof(f.username), "homebus_test_bot");
 	for (int i = 1; i + 1 < argc; i += 2) {
 		long long n;
 
@@ -406,10 +692,12 @@ main(int argc, char **argv)
 			record_path = argv[i + 1];
 		else if (strcmp(argv[i], "--token") == 0)
 			snprintf(f.token, sizeof(f.token), "%s", argv[i + 1]);
+		else if (strcmp(argv[i], "--username") == 0)
+			snprintf(f.username, sizeof(f.username), "%s", argv[i + 1]);
 	}
 	if (port <= 0 || record_path == NULL) {
 		fprintf(stderr, "usage: fake_telegram --port N --record FILE "
-		    "[--token TOKEN]\n");
+		    "[--token TOKEN] [--username NAME]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -422,6 +710,7 @@ main(int argc, char **argv)
 	f.updates = json_array();
 	f.requests = json_array();
 	f.next_update_id = 1000;
+	f.newest_id = f.next_update_id - 1;
 	TAILQ_INIT(&f.held);
 	f.base = event_base_new();
 	f.http = evhttp_new(f.base);

@@ -1,6 +1,6 @@
 /*
- * Fuzz target: what reaches the notifier from Telegram — getUpdates
- * answers, sendMessage answers, and the command parser on every message
+ * Fuzz target: what reaches the notifier from Telegram — getUpdates,
+ * sendMessage and getMe answers, and the command parser on every message
  * text found (and on the raw input). Commands that parse as deploys must
  * carry a tag the deployer accepts.
  */
@@ -32,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data;
 	struct hb_telegram_update *u;
 	struct hb_telegram_answer a;
-	char err[256], *text;
+	char err[256], name[65], *text;
 	size_t n;
 
 	if (hb_telegram_updates_parse(p, size, &u, &n, err, sizeof(err)) == 0) {
@@ -45,6 +45,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (a.verdict != HB_TG_WAIT || a.retry_after_s > 86400)
 		__builtin_trap();
 	hb_telegram_answer(200, p, size, -1, &a);
+	if (hb_telegram_me_parse(p, size, name, sizeof(name), err, sizeof(err)) == 0 &&
+	    name[0] == '\0')
+		__builtin_trap();
 	text = malloc(size + 1);
 	if (text == NULL)
 		return 0;
@@ -56,6 +59,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct hb_telegram_text t = { 1, "!", "t", text, false };
 		json_t *parts = hb_telegram_render(&t, 200);
 
+		if (json_array_size(parts) == 0)
+			__builtin_trap();
+		json_decref(parts);
+		/* the same as a title, which is capped */
+		t.title = text;
+		parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
 		if (json_array_size(parts) == 0)
 			__builtin_trap();
 		json_decref(parts);

@@ -4,9 +4,10 @@
  * recorded arrival times, answers and bodies — and what is on the bus.
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
- *                 long|webhook|hang|global
+ *                 long|webhook|hang|global|offset|fold_shutdown|addressed
  *
- * Every scenario ends by checking that the bot token is in no log line.
+ * Every scenario ends by checking that the bot token is in no log line
+ * (the log of every run: a restart appends to it).
  */
 #include "hbt.h"
 #include "hbt_telegram.h"
@@ -51,10 +52,12 @@ setup(struct fx *f, const char *notifier_extra, const char *telegram_extra)
 	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
 	    "         \"heartbeat_s\": 1},\n"
 	    " \"notifier\": {\"http_port\": %d, \"retry_min_ms\": 200,\n"
-	    "   \"retry_max_ms\": 1000, \"dedupe_window_s\": 0%s%s,\n"
+	    "   \"retry_max_ms\": 1000%s%s%s,\n"
 	    "   \"telegram\": {\"api_url\": \"%s\", \"token_file\": \"%s\",\n"
 	    "     \"poll_timeout_s\": 2, \"timeout_ms\": 3000%s%s}}}\n",
-	    hbt_dir(), f->broker.port, f->http, notifier_extra ? ", " : "",
+	    hbt_dir(), f->broker.port, f->http, notifier_extra &&
+	    strstr(notifier_extra, "dedupe_window_s") ? "" :
+	    ", \"dedupe_window_s\": 0", notifier_extra ? ", " : "",
 	    notifier_extra ? notifier_extra : "", f->tg.url, token_file,
 	    telegram_extra ? ", " : "", telegram_extra ? telegram_extra : "");
 	HBT_REQUIRE(hbt_service_start(&f->nf, "notifier", "notifier", f->cfg.data,
@@ -63,6 +66,19 @@ setup(struct fx *f, const char *notifier_extra, const char *telegram_extra)
 	    10000), "notifier on the bus");
 	f->mqtt = hbt_mqtt_connect(f->broker.port, "test-client");
 	HBT_REQUIRE(f->mqtt != NULL, "test MQTT client");
+}
+
+/* How many times s is in the log of p. */
+static size_t
+log_count(const struct hbt_proc *p, const char *s)
+{
+	char *text = hb_read_file(p->log, 256 << 20, NULL);
+	size_t n = 0;
+
+	for (const char *at = text; at && (at = strstr(at, s)) != NULL; at++)
+		n++;
+	free(text);
+	return n;
 }
 
 static void
@@ -248,7 +264,27 @@ scenario_burst(struct fx *f)
 	json_decref(grp);
 }
 
-/* 429 with retry_after=2: the next attempt 2 s later, not before; none lost. */
+/* getUpdates requests after the first one answered 429 (-1: none was). */
+static long
+polls_after_429(struct fx *f)
+{
+	json_t *all = hbt_telegram_select(&f->tg, "getUpdates", 0), *r;
+	long n = -1;
+	size_t i;
+
+	json_array_foreach(all, i, r)
+		if (n >= 0)
+			n++;
+		else if (json_integer_value(json_object_get(r, "status")) == 429)
+			n = 0;
+	json_decref(all);
+	return n;
+}
+
+/*
+ * 429 with retry_after=2: the next attempt 2 s later, not before; none
+ * lost. The same for getUpdates.
+ */
 static void
 scenario_retry_after(struct fx *f)
 {
@@ -285,6 +321,29 @@ scenario_retry_after(struct fx *f)
 	    "the 429 is counted");
 	json_decref(all);
 	json_decref(ok);
+
+	/*
+	 * getUpdates answered 429: Telegram says how long in the body
+	 * (parameters.retry_after) and sends no Retry-After header.
+	 */
+	HBT_REQUIRE(hbt_telegram_rules(&f->tg, "[{\"method\": \"getUpdates\", "
+	    "\"status\": 429, \"retry_after\": 3, \"times\": 1}]") == 0, "rules");
+	t429 = next = -1;
+	HBT_CHECK(HBT_WAIT(polls_after_429(f) >= 1, 20000), "a poll answered 429, "
+	    "then another");
+	all = hbt_telegram_select(&f->tg, "getUpdates", 0);
+	json_array_foreach(all, i, r) {
+		if (t429 < 0 && json_integer_value(json_object_get(r, "status")) == 429)
+			t429 = rec_at(r);
+		else if (t429 >= 0 && next < 0)
+			next = rec_at(r);
+	}
+	json_decref(all);
+	hbt_log("getUpdates 429 at %lld, next poll %lld ms later", (long long)t429,
+	    (long long)(next - t429));
+	HBT_CHECK(t429 >= 0 && next - t429 >= 3000, "next poll %lld ms after a 429 "
+	    "with retry_after=3", (long long)(next - t429));
+	HBT_CHECK(next - t429 < 3000 + 2000, "polling resumed after the wait");
 }
 
 /* SIGKILL with messages in the outbox; restarted, each delivered once. */
@@ -552,14 +611,87 @@ scenario_commands(struct fx *f)
 	    "no command published twice");
 }
 
-/* 10,000 characters arrive in three parts, escaped, nothing lost. */
+/* A sendMessage straight to the fake: its status, Telegram's description. */
+static long
+fake_send(struct fx *f, const char *text, char *desc, size_t desclen)
+{
+	json_t *o = json_pack("{s:I, s:s, s:s}", "chat_id", (json_int_t)9, "text",
+	    text, "parse_mode", "HTML"), *a;
+	char url[300], *s = json_dumps(o, JSON_COMPACT);
+	struct hb_buf out = { 0 };
+	long st;
+
+	snprintf(url, sizeof(url), "%s/bot%s/sendMessage", f->tg.url, TOKEN);
+	st = hbt_http("POST", url, s, &out);
+	a = out.data ? json_loadb(out.data, out.len, 0, NULL) : NULL;
+	snprintf(desc, desclen, "%s", json_string_value(json_object_get(a,
+	    "description")) ? json_string_value(json_object_get(a, "description")) :
+	    "");
+	json_decref(a);
+	json_decref(o);
+	free(s);
+	hb_buf_free(&out);
+	return st;
+}
+
+/*
+ * The fake refuses what Telegram refuses, so that a delivery proves the
+ * escaping and the length: each case with the answer Telegram gives.
+ */
+static void
+check_fake_refuses(struct fx *f)
+{
+	static const struct {
+		const char *text;
+		long status;
+		const char *desc;
+	} cases[] = {
+		{ "\xf0\x9f\x94\xb4 <b>a &lt; b &amp;&amp; c &gt; d</b>\n&quot;x&#38;&#x1F6AA;",
+		    200, "" },
+		{ "a < b", 400, "can't parse entities" },
+		{ "a & b", 400, "can't parse entities" },
+		{ "AT&T;", 400, "can't parse entities" },
+		{ "<b>bold", 400, "can't parse entities" },
+		{ "<b>x</i>", 400, "can't parse entities" },
+		{ "x</b>", 400, "can't parse entities" },
+		{ "<blink>x</blink>", 400, "can't parse entities" },
+		{ "<b></b>", 400, "message text is empty" },
+	};
+	struct hb_buf t = { 0 };
+	char desc[300];
+	long st;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		st = fake_send(f, cases[i].text, desc, sizeof(desc));
+		HBT_CHECK(st == cases[i].status && strstr(desc, cases[i].desc),
+		    "fake Telegram on \"%s\": %ld %s", cases[i].text, st, desc);
+	}
+	/* 4096 units after entity parsing, then one more */
+	hb_buf_puts(&t, "<b>");
+	for (int i = 0; i < 4093; i++)
+		hb_buf_putc(&t, 'x');
+	hb_buf_puts(&t, "&amp;</b>\xf0\x9f\x9a\xaa");	/* a door: 2 units */
+	st = fake_send(f, t.data, desc, sizeof(desc));
+	HBT_CHECK(st == 200, "4096 units: %ld %s", st, desc);
+	hb_buf_putc(&t, 'y');
+	st = fake_send(f, t.data, desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message is too long"), "4097 units: %ld %s",
+	    st, desc);
+	hb_buf_free(&t);
+}
+
+/*
+ * 10,000 characters arrive in three parts, escaped, nothing lost; a title
+ * longer than a message arrives cut (the fake refuses what Telegram would).
+ */
 static void
 scenario_long(struct fx *f)
 {
-	struct hb_buf text = { 0 }, back = { 0 };
+	struct hb_buf text = { 0 }, back = { 0 }, title = { 0 };
 	json_t *ok;
 
 	setup(f, NULL, "\"chat_ids\": [1001], \"chat_interval_ms\": 50");
+	check_fake_refuses(f);
 	for (int i = 0; i < 100; i++) {
 		struct hb_buf line = { 0 };
 
@@ -640,6 +772,26 @@ scenario_long(struct fx *f)
 	HBT_CHECK(back.len == text.len && memcmp(back.data, text.data, text.len) == 0,
 	    "the parts give back the text (%zu of %zu bytes)", back.len, text.len);
 	json_decref(ok);
+
+	/* a title of 5,000 characters: shown cut, the message delivered */
+	while (title.len < 5000)
+		hb_buf_puts(&title, "Title <x> & ");
+	notify(f, "error", title.data, "short body", NULL);
+	HBT_CHECK(HBT_WAIT(delivered(f, PRIVATE_CHAT) >= 4, 10000), "the message with "
+	    "a long title delivered (%zu)", delivered(f, PRIVATE_CHAT));
+	ok = sent_to(f, PRIVATE_CHAT, 0);
+	{
+		const char *t = rec_text(json_array_get(ok, json_array_size(ok) - 1));
+
+		HBT_CHECK(strncmp(t, "\xf0\x9f\x94\xb4 <b>Title &lt;x&gt; &amp; Title",
+		    30) == 0 && strstr(t, "\xe2\x80\xa6</b>\nshort body") != NULL,
+		    "title cut with an ellipsis: %.60s...%s", t,
+		    strlen(t) > 40 ? t + strlen(t) - 40 : t);
+	}
+	HBT_CHECK(json_array_size(ok) == 4, "nothing refused: %zu sendMessage for 4 "
+	    "messages", json_array_size(ok));
+	json_decref(ok);
+	hb_buf_free(&title);
 	hb_buf_free(&text);
 	hb_buf_free(&back);
 }
@@ -659,7 +811,11 @@ scenario_webhook(struct fx *f)
 	size_t i;
 	bool warning_seen = false, summary_seen = false;
 
-	/* the fake's port is only known once it runs: start, then reconfigure */
+	/*
+	 * The fake's port is only known once it runs: start, then reconfigure
+	 * and restart the same process entry, whose log goes on (so that the
+	 * token check covers both runs).
+	 */
 	setup(f, NULL, "\"chat_ids\": [1001], \"chat_interval_ms\": 50");
 	HBT_REQUIRE(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "stop");
 	snprintf(extra, sizeof(extra), "\"dedupe_window_s\": 2, \"webhook\": "
@@ -674,12 +830,14 @@ scenario_webhook(struct fx *f)
 		hb_buf_append(&c, f->cfg.data, (size_t)(at - f->cfg.data));
 		hb_buf_puts(&c, extra);
 		hb_buf_puts(&c, at + strlen("\"dedupe_window_s\": 0"));
-		HBT_REQUIRE(hbt_service_start(&f->nf, "notifier", "notifier", c.data,
-		    f->http) == 0, "notifier with a webhook");
+		hbt_write_file(f->nf.config, c.data);
+		HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "notifier with a webhook");
 		hb_buf_free(&c);
 	}
 	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_notifier_bus_connected") == 1,
 	    10000), "on the bus");
+	HBT_CHECK(log_count(&f->nf.proc, "notifier ready") == 2, "the log holds both "
+	    "runs: %zu", log_count(&f->nf.proc, "notifier ready"));
 
 	notify(f, "info", NULL, "only telegram", NULL);
 	notify(f, "warning", "Door", "front door open 0", "door");
@@ -815,6 +973,245 @@ scenario_global(struct fx *f)
 	json_decref(all);
 }
 
+/* Whether some getUpdates request asked from offset (and, if limit > 0, with
+ * that limit). */
+static bool
+polled_with(struct fx *f, long long offset, long long limit)
+{
+	json_t *polls = hbt_telegram_select(&f->tg, "getUpdates", 0), *p;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(polls, i, p) {
+		json_t *b = json_object_get(p, "body");
+
+		if ((offset == 0 || json_integer_value(json_object_get(b, "offset")) ==
+		    offset) && (limit == 0 ||
+		    json_integer_value(json_object_get(b, "limit")) == limit))
+			found = true;
+	}
+	json_decref(polls);
+	return found;
+}
+
+/* The limit asked for by the last getUpdates request (-1: none). */
+static long long
+last_limit(struct fx *f)
+{
+	json_t *polls = hbt_telegram_select(&f->tg, "getUpdates", 0);
+	json_t *b = json_object_get(json_array_get(polls, json_array_size(polls) - 1),
+	    "body");
+	long long limit = json_is_integer(json_object_get(b, "limit")) ?
+	    json_integer_value(json_object_get(b, "limit")) : -1;
+
+	json_decref(polls);
+	return limit;
+}
+
+static size_t
+commands_with(struct fx *f, const char *needle)
+{
+	return hbt_mqtt_count_with(f->mqtt, "homebus/deploy/command", needle);
+}
+
+static size_t
+replies_with(struct fx *f, long long chat, const char *needle)
+{
+	json_t *s = sent_to(f, chat, 200);
+	size_t n = count_text(s, needle, NULL);
+
+	json_decref(s);
+	return n;
+}
+
+/*
+ * getUpdates: a bounded answer; update ids that Telegram restarted below
+ * the stored offset (the command runs once, the offset moves); an offset
+ * that cannot be stored (nothing acted on until it can); an answer too big
+ * to take (one update at a time, then back to the limit).
+ */
+static void
+scenario_offset(struct fx *f)
+{
+	json_t *polls, *p;
+	sqlite3 *db;
+	char *err = NULL;
+	size_t i, n0;
+
+	setup(f, NULL, "\"chat_ids\": [1001], \"command_chat_ids\": [1001], "
+	    "\"chat_interval_ms\": 50");
+	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
+	    "subscribe");
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
+	    "the notifier polls getUpdates");
+	polls = hbt_telegram_select(&f->tg, "getUpdates", 0);
+	json_array_foreach(polls, i, p) {
+		json_t *limit = json_object_get(json_object_get(p, "body"), "limit");
+
+		HBT_CHECK(json_is_integer(limit) && json_integer_value(limit) >= 1 &&
+		    json_integer_value(limit) <= 20, "poll %zu asks for limit %lld (1 "
+		    "to 20)", i, json_is_integer(limit) ? json_integer_value(limit) : -1);
+	}
+	json_decref(polls);
+
+	/* ids of the old sequence: the offset is 2001 */
+	hbt_telegram_say(&f->tg, 2000, PRIVATE_CHAT, 42, "alice", "/help");
+	HBT_REQUIRE(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "/rollback - back"), 10000),
+	    "/help answered");
+	HBT_REQUIRE(HBT_WAIT(polled_with(f, 2001, 0), 10000), "offset 2001");
+
+	/* a week later Telegram starts again from a lower id */
+	hbt_telegram_say(&f->tg, 7, PRIVATE_CHAT, 42, "alice", "/deploy low1");
+	HBT_CHECK(HBT_WAIT(commands_with(f, "low1") >= 1, 10000),
+	    "the command of a restarted id sequence runs");
+	HBT_CHECK(HBT_WAIT(polled_with(f, 8, 0), 10000), "the offset moved to 8");
+	hbt_sleep_ms(1500);	/* a repeat would show by now */
+	HBT_CHECK(commands_with(f, "low1") == 1, "/deploy low1 published %zu times",
+	    commands_with(f, "low1"));
+	HBT_CHECK(replies_with(f, PRIVATE_CHAT, "Deploy of low1 requested") == 1,
+	    "/deploy low1 answered %zu times", replies_with(f, PRIVATE_CHAT,
+	    "Deploy of low1 requested"));
+
+	/* the offset cannot be stored: nothing acted on until it can */
+	HBT_REQUIRE(sqlite3_open_v2(f->outbox, &db, SQLITE_OPEN_READWRITE, NULL) ==
+	    SQLITE_OK, "open the outbox %s", f->outbox);
+	sqlite3_busy_timeout(db, 5000);
+	HBT_REQUIRE(sqlite3_exec(db, "CREATE TRIGGER no_offset BEFORE INSERT ON meta "
+	    "WHEN NEW.key = 'telegram_offset' BEGIN SELECT RAISE(ABORT, "
+	    "'disk I/O error (test)'); END", NULL, NULL, &err) == SQLITE_OK, "%s",
+	    err ? err : "");
+	hbt_telegram_say(&f->tg, 9, PRIVATE_CHAT, 42, "alice", "/deploy stuck1");
+	HBT_CHECK(HBT_WAIT(hbt_proc_log_has(&f->nf.proc, "cannot store the telegram "
+	    "offset"), 10000), "the failure is logged");
+	hbt_sleep_ms(1500);
+	HBT_CHECK(commands_with(f, "stuck1") == 0, "acted on while the offset could "
+	    "not be stored");
+	HBT_CHECK(replies_with(f, PRIVATE_CHAT, "stuck1") == 0, "answered while the "
+	    "offset could not be stored");
+	HBT_REQUIRE(sqlite3_exec(db, "DROP TRIGGER no_offset", NULL, NULL, &err) ==
+	    SQLITE_OK, "%s", err ? err : "");
+	sqlite3_close(db);
+	HBT_CHECK(HBT_WAIT(commands_with(f, "stuck1") >= 1, 10000), "acted on once "
+	    "the offset is stored");
+	HBT_CHECK(HBT_WAIT(polled_with(f, 10, 0), 10000), "the offset moved to 10");
+
+	/* an answer too big to take: one update at a time, then back to 20 */
+	HBT_REQUIRE(hbt_telegram_rules(&f->tg, "[{\"method\": \"getUpdates\", "
+	    "\"pad\": 5000000, \"times\": 1}]") == 0, "rules");
+	n0 = hbt_telegram_count(&f->tg, "getUpdates", 0);
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) > n0, 10000),
+	    "a poll that gets the big answer");
+	hbt_telegram_say(&f->tg, 11, PRIVATE_CHAT, 42, "alice", "/deploy big1");
+	HBT_CHECK(HBT_WAIT(hbt_proc_log_has(&f->nf.proc, "getUpdates answer "
+	    "truncated"), 10000), "the truncated answer is logged");
+	HBT_CHECK(HBT_WAIT(polled_with(f, 0, 1), 10000), "then one update at a time");
+	HBT_CHECK(HBT_WAIT(commands_with(f, "big1") >= 1, 10000), "the command "
+	    "arrives all the same");
+	HBT_CHECK(HBT_WAIT(last_limit(f) == 20, 10000), "back to limit 20: %lld",
+	    last_limit(f));
+
+	/* a restart asks from the stored offset; nothing runs twice */
+	HBT_CHECK(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "clean exit");
+	n0 = hbt_telegram_count(&f->tg, "getUpdates", 0);
+	HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "restart");
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) > n0, 10000),
+	    "polls again");
+	polls = hbt_telegram_select(&f->tg, "getUpdates", 0);
+	HBT_CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(
+	    polls, n0), "body"), "offset")) == 12, "first poll after the restart "
+	    "from offset 12");
+	json_decref(polls);
+	hbt_sleep_ms(1000);
+	HBT_CHECK(commands_with(f, "low1") == 1 && commands_with(f, "stuck1") == 1 &&
+	    commands_with(f, "big1") == 1 && hbt_mqtt_count(f->mqtt,
+	    "homebus/deploy/command") == 3, "each command once: %zu on the bus",
+	    hbt_mqtt_count(f->mqtt, "homebus/deploy/command"));
+}
+
+/* SIGTERM inside a dedupe window: the summary arrives after the restart. */
+static void
+scenario_fold_shutdown(struct fx *f)
+{
+	json_t *ok;
+
+	setup(f, "\"dedupe_window_s\": 600", "\"chat_ids\": [1001], "
+	    "\"chat_interval_ms\": 50");
+	notify(f, "warning", "Door", "front door open 0", "door");
+	HBT_REQUIRE(HBT_WAIT(delivered(f, PRIVATE_CHAT) >= 1, 10000), "the first");
+	for (int k = 1; k <= 4; k++) {
+		char t[64];
+
+		snprintf(t, sizeof(t), "front door open %d", k);
+		notify(f, "warning", "Door", t, "door");
+	}
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http,
+	    "homebus_notifier_notifications_folded_total") == 4, 10000), "4 folded");
+	HBT_CHECK(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "clean exit");
+	HBT_CHECK(hbt_proc_log_has(&f->nf.proc, "summaries=1"), "the summary kept at "
+	    "exit");
+	HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "restart");
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "and 4 more like this"), 15000),
+	    "the summary arrives after the restart");
+	hbt_sleep_ms(1000);
+	ok = sent_to(f, PRIVATE_CHAT, 200);
+	HBT_CHECK(json_array_size(ok) == 2 && count_text(ok, "front door open 4",
+	    NULL) == 1, "the first and the summary with the latest: %zu",
+	    json_array_size(ok));
+	json_decref(ok);
+}
+
+/*
+ * "/deploy@other_bot" is for another bot: only commands addressed to this
+ * one (getMe's username, any case) or to no bot are obeyed; while getMe
+ * fails, addressed ones are not.
+ */
+static void
+scenario_addressed(struct fx *f)
+{
+	size_t n0;
+
+	setup(f, NULL, "\"chat_ids\": [1001], \"command_chat_ids\": [1001, -1002], "
+	    "\"chat_interval_ms\": 50");
+	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
+	    "subscribe");
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
+	    "the notifier polls getUpdates");
+	HBT_CHECK(hbt_telegram_count(&f->tg, "getMe", 200) == 1, "getMe once");
+	HBT_CHECK(hbt_proc_log_has(&f->nf.proc, "telegram bot is @homebus_test_bot"),
+	    "the bot's name is logged");
+	hbt_telegram_say(&f->tg, 600, GROUP_CHAT, 42, "alice", "/deploy@other_bot evil1");
+	hbt_telegram_say(&f->tg, 601, GROUP_CHAT, 42, "alice",
+	    "/deploy@HomeBus_Test_Bot good1");
+	HBT_CHECK(HBT_WAIT(commands_with(f, "good1") == 1, 10000), "a command "
+	    "addressed to this bot is obeyed");
+	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_notifier_telegram_ignored_total")
+	    == 1, 10000), "the other bot's command is counted as ignored");
+	hbt_sleep_ms(1000);
+	HBT_CHECK(commands_with(f, "evil1") == 0, "a command for another bot obeyed");
+	HBT_CHECK(replies_with(f, GROUP_CHAT, "evil1") == 0, "answered for another bot");
+
+	/* getMe fails: addressed commands wait, plain ones still work */
+	HBT_CHECK(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "clean exit");
+	HBT_REQUIRE(hbt_telegram_rules(&f->tg, "[{\"method\": \"getMe\", \"status\": "
+	    "502}]") == 0, "getMe fails from now on");
+	n0 = hbt_telegram_count(&f->tg, "getUpdates", 0);
+	HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "restart");
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) > n0, 10000),
+	    "polls again");
+	hbt_telegram_say(&f->tg, 602, GROUP_CHAT, 42, "alice",
+	    "/deploy@homebus_test_bot name2");
+	hbt_telegram_say(&f->tg, 603, GROUP_CHAT, 42, "alice", "/deploy plain3");
+	HBT_CHECK(HBT_WAIT(commands_with(f, "plain3") == 1, 10000), "a plain command "
+	    "is obeyed without getMe");
+	hbt_sleep_ms(1000);
+	HBT_CHECK(commands_with(f, "name2") == 0, "an addressed command obeyed while "
+	    "the bot's name is unknown");
+	HBT_CHECK(hbt_proc_log_has(&f->nf.proc, "telegram getMe failed"),
+	    "the getMe failure is logged");
+	HBT_CHECK(hbt_telegram_count(&f->tg, "getMe", 502) == 1, "getMe not retried "
+	    "at every poll: %zu", hbt_telegram_count(&f->tg, "getMe", 502));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -845,6 +1242,12 @@ main(int argc, char **argv)
 		scenario_hang(&f);
 	else if (strcmp(which, "global") == 0)
 		scenario_global(&f);
+	else if (strcmp(which, "offset") == 0)
+		scenario_offset(&f);
+	else if (strcmp(which, "fold_shutdown") == 0)
+		scenario_fold_shutdown(&f);
+	else if (strcmp(which, "addressed") == 0)
+		scenario_addressed(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);

@@ -52,6 +52,148 @@ test_render(void)
 	    "critical icon");
 }
 
+/* What Telegram counts in an HTML text: UTF-16 units once tags are gone
+ * and entities decoded (the renderer only writes <b>, </b> and &..;). */
+static size_t
+visible_units(const char *t)
+{
+	size_t n = 0;
+
+	for (const char *p = t; *p; p++) {
+		if (strncmp(p, "<b>", 3) == 0 || strncmp(p, "</b>", 4) == 0) {
+			p = strchr(p, '>');
+			continue;
+		}
+		if (*p == '&') {
+			p = strchr(p, ';');
+			n++;
+			continue;
+		}
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			n += (unsigned char)*p >= 0xF0 ? 2 : 1;
+	}
+	return n;
+}
+
+/* The title between <b> and </b> of a rendered part (a new string). */
+static char *
+shown_title(json_t *part)
+{
+	const char *t = json_string_value(json_object_get(part, "text"));
+	const char *a = t ? strstr(t, "<b>") : NULL, *b = t ? strstr(t, "</b>") : NULL;
+
+	if (a == NULL || b == NULL || b < a)
+		return hb_xstrdup("(no title)");
+	return hb_xstrndup(a + 3, (size_t)(b - a - 3));
+}
+
+static void
+test_title_cap(void)
+{
+	struct hb_buf title = { 0 }, text = { 0 }, want = { 0 };
+	struct hb_telegram_text t = { 1001, "\xf0\x9f\x94\xb4", NULL, NULL, false };
+	json_t *parts, *p;
+	char *shown;
+	size_t i;
+
+	/* a title longer than a message: every part still fits */
+	for (i = 0; i < 5000; i++)
+		hb_buf_putc(&title, i % 100 == 99 ? '&' : 'T');
+	for (i = 0; i < 50; i++)
+		hb_buf_printf(&text, "%s%.99s", i ? "\n" : "", "line of text <x> "
+		    "................................................................"
+		    "..................");
+	t.title = title.data;
+	t.text = text.data;
+	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	HBT_CHECK(json_array_size(parts) == 2, "a long title: %zu parts",
+	    json_array_size(parts));
+	json_array_foreach(parts, i, p) {
+		const char *s = json_string_value(json_object_get(p, "text"));
+
+		HBT_CHECK(s && visible_units(s) <= HB_TELEGRAM_MAX_CHARS, "part %zu "
+		    "is %zu units", i + 1, s ? visible_units(s) : 0);
+		shown = shown_title(p);
+		HBT_CHECK(visible_units(shown) == HB_TELEGRAM_TITLE_MAX, "title shown "
+		    "in %zu units", visible_units(shown));
+		HBT_CHECK(strlen(shown) > 3 && strcmp(shown + strlen(shown) - 3,
+		    "\xe2\x80\xa6") == 0, "a cut title ends with an ellipsis: "
+		    "...%s", strlen(shown) > 20 ? shown + strlen(shown) - 20 : shown);
+		free(shown);
+	}
+	/* escaped after the cut: 99 T, '&' as &amp;, ... 255 units, then "…" */
+	for (i = 0; i < 255; i++)
+		if (i % 100 == 99)
+			hb_buf_puts(&want, "&amp;");
+		else
+			hb_buf_putc(&want, 'T');
+	hb_buf_puts(&want, "\xe2\x80\xa6");
+	shown = shown_title(json_array_get(parts, 0));
+	HBT_CHECK(strcmp(shown, want.data) == 0, "title: %.80s...", shown);
+	free(shown);
+	json_decref(parts);
+
+	/* cut between characters: 200 emoji are 400 units, 127 of them shown */
+	hb_buf_reset(&title);
+	hb_buf_reset(&want);
+	for (i = 0; i < 200; i++)
+		hb_buf_puts(&title, "\xf0\x9f\x9a\xaa");	/* door, 2 units */
+	for (i = 0; i < 127; i++)
+		hb_buf_puts(&want, "\xf0\x9f\x9a\xaa");
+	hb_buf_puts(&want, "\xe2\x80\xa6");
+	t.title = title.data;
+	t.text = "open";
+	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	shown = shown_title(json_array_get(parts, 0));
+	HBT_CHECK(strcmp(shown, want.data) == 0, "emoji title cut between "
+	    "characters (%zu bytes shown)", strlen(shown));
+	free(shown);
+	json_decref(parts);
+
+	/* exactly at the cap: shown whole */
+	hb_buf_reset(&title);
+	for (i = 0; i < HB_TELEGRAM_TITLE_MAX; i++)
+		hb_buf_putc(&title, 'x');
+	t.title = title.data;
+	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	shown = shown_title(json_array_get(parts, 0));
+	HBT_CHECK(strcmp(shown, title.data) == 0, "a title of %d units is whole",
+	    HB_TELEGRAM_TITLE_MAX);
+	free(shown);
+	json_decref(parts);
+	hb_buf_free(&title);
+	hb_buf_free(&text);
+	hb_buf_free(&want);
+}
+
+static void
+test_me(void)
+{
+	char name[65], err[200];
+	const char *ok = "{\"ok\":true,\"result\":{\"id\":987654,\"is_bot\":true,"
+	    "\"first_name\":\"homebus\",\"username\":\"homebus_bot\"}}";
+	static const char *const bad[] = {
+		"{\"ok\":false,\"error_code\":401,\"description\":\"Unauthorized\"}",
+		"{\"ok\":true,\"result\":{\"id\":1}}",
+		"{\"ok\":true,\"result\":{\"username\":\"\"}}",
+		"{\"ok\":true,\"result\":{\"username\":\"two words\"}}",
+		"{\"ok\":true,\"result\":{\"username\":\"@homebus_bot\"}}",
+		"{\"ok\":true,\"result\":{\"username\":\"homebus\\u0000bot\"}}",
+		"{\"ok\":true,\"result\":{\"username\":7}}",
+		"<html>502</html>",
+		"",
+	};
+
+	HBT_CHECK(hb_telegram_me_parse(ok, strlen(ok), name, sizeof(name), err,
+	    sizeof(err)) == 0 && strcmp(name, "homebus_bot") == 0, "getMe: %s", name);
+	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++)
+		HBT_CHECK(hb_telegram_me_parse(bad[i], strlen(bad[i]), name,
+		    sizeof(name), err, sizeof(err)) == -1 && name[0] == '\0',
+		    "getMe answer %zu refused", i);
+	HBT_CHECK(hb_telegram_me_parse(ok, strlen(ok), name, 5, err, sizeof(err)) ==
+	    -1, "a name longer than the buffer is refused, not cut");
+}
+
 static void
 test_answers(void)
 {
@@ -137,9 +279,15 @@ test_commands(void)
 
 	hb_command_parse("/deploy abc1234", &c);
 	HBT_CHECK(c.kind == HB_CMD_DEPLOY && strcmp(c.tag, "abc1234") == 0, "deploy");
+	HBT_CHECK(!c.to_bot && c.bot[0] == '\0', "not addressed to a bot");
 	hb_command_parse("  /deploy@homebus_bot   v1.2.3-rc_1 ", &c);
 	HBT_CHECK(c.kind == HB_CMD_DEPLOY && strcmp(c.tag, "v1.2.3-rc_1") == 0,
 	    "deploy@bot");
+	HBT_CHECK(c.to_bot && strcmp(c.bot, "homebus_bot") == 0, "addressed to "
+	    "@%s", c.bot);
+	hb_command_parse("/status@", &c);
+	HBT_CHECK(c.kind == HB_CMD_STATUS && c.to_bot && c.bot[0] == '\0',
+	    "addressed to no name");
 	hb_command_parse("/deploy", &c);
 	HBT_CHECK(c.kind == HB_CMD_BAD && strstr(c.error, "usage"), "no tag");
 	hb_command_parse("/deploy ../etc", &c);
@@ -179,6 +327,8 @@ main(void)
 {
 	hbt_init("telegram");
 	test_render();
+	test_title_cap();
+	test_me();
 	test_answers();
 	test_updates();
 	test_mask();
