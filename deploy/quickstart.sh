@@ -57,12 +57,15 @@ if [ ${#services[@]} -eq 0 ]; then
   exit 1
 fi
 
-# A free loopback port, from a random start so that two runs do not collide.
+# A free loopback port, chosen at random below the kernel's ephemeral range
+# (32768-60999 on Linux), which every outgoing connection and every "any
+# free port" bind draws from: a port taken there in the meantime would
+# otherwise be ours too.
 used_ports=" "
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000))
     case $used_ports in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       used_ports="$used_ports$p "
