@@ -1113,6 +1113,21 @@ load_failed(void *ctx, MQTTAsync_failureData5 *r)
 	struct load_ctx *c = ctx;
 
 	(void)r;
+	/*
+	 * The connection went while the publish was in flight (a broker
+	 * restart): a device with QoS 1 sends it again once reconnected, and
+	 * so does the generator. Counted as failed only if it cannot be kept.
+	 */
+	pthread_mutex_lock(&retry_lock);
+	if (nretry < HB_ARRAY_LEN(retry_list)) {
+		retry_list[nretry++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&retry_lock);
+	if (c == NULL) {
+		atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted, 1);
+		return;
+	}
 	atomic_fetch_add(&c->l->failed, c->count);
 	free(ctx);
 }
