@@ -113,9 +113,11 @@ struct hb_bus {
 	size_t mail_bytes;
 	bool closing;
 	bool wake_pending;	/* the loop was woken and has not drained yet */
+	bool held;		/* hb_bus_hold(): messages wait without a wake-up */
 	int efd;
 	struct event *ev_mail;
 	struct event *ev_drain;	/* the coalescing delay */
+	struct event *ev_hold;	/* the end of a hold */
 
 	/* outbox: loop thread -> bus worker thread */
 	pthread_t worker;
@@ -295,10 +297,15 @@ post(struct hb_bus *bus, struct mail *m, bool wait_for_room)
 	}
 	TAILQ_INSERT_TAIL(&bus->mail, m, entry);
 	bus->mail_bytes += m->len + sizeof(*m);
+	/* A hold ends early when the mailbox is half full, so that a hold
+	 * never makes paho's thread wait for room. */
+	if (bus->held && bus->mail_bytes > bus->cfg.mailbox_max_bytes / 2)
+		bus->held = false;
 	/* One wake-up per drain, not per message: under load the loop is
-	 * woken about once per coalescing delay. */
-	wake = !bus->wake_pending;
-	bus->wake_pending = true;
+	 * woken about once per coalescing delay; while held, not at all. */
+	wake = !bus->wake_pending && !bus->held;
+	if (wake)
+		bus->wake_pending = true;
 	pthread_mutex_unlock(&bus->lock);
 	/* A failed write means the counter is full: a wake-up is pending. */
 	if (wake && write(bus->efd, &one, sizeof(one)) < 0)
@@ -942,6 +949,37 @@ drain(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_hold_end(evutil_socket_t fd, short what, void *arg)
+{
+	hb_bus_take(arg);
+	(void)fd;
+	(void)what;
+}
+
+void
+hb_bus_hold(struct hb_bus *bus, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (ms <= 0)
+		return;
+	pthread_mutex_lock(&bus->lock);
+	bus->held = true;
+	pthread_mutex_unlock(&bus->lock);
+	evtimer_add(bus->ev_hold, &tv);
+}
+
+void
+hb_bus_take(struct hb_bus *bus)
+{
+	evtimer_del(bus->ev_hold);
+	pthread_mutex_lock(&bus->lock);
+	bus->held = false;
+	pthread_mutex_unlock(&bus->lock);
+	drain(-1, 0, bus);
+}
+
+static void
 on_mail(evutil_socket_t fd, short what, void *arg)
 {
 	struct hb_bus *bus = arg;
@@ -1069,6 +1107,7 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	}
 	bus->ev_mail = event_new(base, bus->efd, EV_READ | EV_PERSIST, on_mail, bus);
 	bus->ev_drain = evtimer_new(base, drain, bus);
+	bus->ev_hold = evtimer_new(base, on_hold_end, bus);
 	bus->ev_retry = evtimer_new(base, on_retry_timer, bus);
 	TAILQ_INIT(&bus->retry);
 	TAILQ_INIT(&bus->flying);
@@ -1201,6 +1240,8 @@ hb_bus_free(struct hb_bus *bus)
 		event_free(bus->ev_mail);
 	if (bus->ev_drain)
 		event_free(bus->ev_drain);
+	if (bus->ev_hold)
+		event_free(bus->ev_hold);
 	if (bus->ev_quiesce)
 		event_free(bus->ev_quiesce);
 	if (bus->ev_retry)
@@ -1340,7 +1381,8 @@ quiet(struct hb_bus *bus, bool mailbox, bool in_flight)
 	bool empty;
 
 	if (mailbox) {
-		if (evtimer_pending(bus->ev_drain, NULL))
+		if (evtimer_pending(bus->ev_drain, NULL) ||
+		    evtimer_pending(bus->ev_hold, NULL))
 			return false;
 		pthread_mutex_lock(&bus->lock);
 		empty = TAILQ_EMPTY(&bus->mail);

@@ -110,6 +110,17 @@ void hb_bus_free(struct hb_bus *bus);
 int hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos);
 
 /*
+ * The service needs no message for the next ms milliseconds (the writer
+ * gathering a batch): until then messages wait in the mailbox without waking
+ * the loop, a thread wake-up less per message on a steady stream. They are
+ * handed over when the hold ends, on hb_bus_take(), or at once when the
+ * mailbox is half full.
+ */
+void hb_bus_hold(struct hb_bus *bus, int ms);
+/* Ends a hold: hands over, now, whatever waits in the mailbox. */
+void hb_bus_take(struct hb_bus *bus);
+
+/*
  * Publishes (or queues while disconnected). Returns 0 if accepted, -1 if
  * refused (queue full, invalid topic); refusals are counted in metrics.
  */

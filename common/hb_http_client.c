@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <zlib.h>
 
 struct hb_http_xfer {
 	TAILQ_ENTRY(hb_http_xfer) entry;
@@ -302,6 +301,8 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "homebus/" HB_VERSION);
 	curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (req->ca_file)
+		curl_easy_setopt(x->easy, CURLOPT_CAINFO, req->ca_file);
 	if (req->userpwd) {
 		curl_easy_setopt(x->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(x->easy, CURLOPT_USERPWD, req->userpwd);
@@ -320,30 +321,4 @@ hb_http_cancel(struct hb_http_xfer *x)
 {
 	if (x)
 		xfer_free(x);
-}
-
-int
-hb_gzip(const void *in, size_t len, struct hb_buf *out)
-{
-	z_stream zs;
-	int rc;
-
-	memset(&zs, 0, sizeof(zs));
-	/* 15 + 16: a gzip wrapper; level 1: most of the gain for little CPU. */
-	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	hb_buf_reserve(out, deflateBound(&zs, (uLong)len));
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = (Bytef *)out->data + out->len;
-	zs.avail_out = (uInt)(out->cap - out->len - 1);
-	rc = deflate(&zs, Z_FINISH);
-	if (rc != Z_STREAM_END) {
-		deflateEnd(&zs);
-		return -1;
-	}
-	out->len += zs.total_out;
-	out->data[out->len] = '\0';
-	deflateEnd(&zs);
-	return 0;
 }

@@ -1,8 +1,15 @@
 /*
- * hb_http_client: asynchronous HTTP requests on one libcurl multi handle,
- * driven by the service's libevent loop (socket and timer callbacks, as in
- * curl's docs/examples/multi-event.c). Connections are kept alive and reused.
- * Nothing here ever blocks the loop.
+ * hb_http_client: asynchronous HTTP requests driven by the service's
+ * libevent loop; connections kept alive and reused; nothing ever blocks the
+ * loop. Two implementations of this one interface, chosen when a service is
+ * linked:
+ * - hb_http_client.c (library homebus-http): libcurl multi, with socket and
+ *   timer callbacks as in curl's docs/examples/multi-event.c. For services
+ *   that call anything a user configures (health's http targets, Telegram).
+ * - hb_http_lite.c (library homebus-http-lite): libevent's own HTTP client,
+ *   HTTPS through its OpenSSL bufferevent. For the writer, which posts to one
+ *   server and must stay small: Debian's libcurl alone makes about 5 MB of a
+ *   process resident.
  */
 #ifndef HB_HTTP_CLIENT_H
 #define HB_HTTP_CLIENT_H
@@ -27,11 +34,14 @@ struct hb_http_request {
 	long timeout_ms;		/* whole transfer; 0: 10 s */
 	long connect_timeout_ms;	/* 0: min(timeout, 5 s) */
 	size_t max_response;		/* bytes kept of the body; 0: 1 MiB */
+	const char *ca_file;		/* PEM CA certificates for https; NULL:
+					 * the system's */
 };
 
 struct hb_http_response {
 	long status;			/* HTTP status, 0 when no answer came */
-	int curl_code;			/* CURLE_OK or the transport error */
+	int curl_code;			/* 0, or the transport error (libcurl's
+					 * CURLcode numbers in both) */
 	const char *error;		/* human text when curl_code != 0 */
 	const char *body;		/* NUL-terminated, may be truncated */
 	size_t body_len;

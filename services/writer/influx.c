@@ -6,7 +6,6 @@
 #include "hb_lp.h"
 #include "hb_util.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,16 +108,20 @@ hb_influx_config_free(struct influx_config *ic)
 	memset(ic, 0, sizeof(*ic));
 }
 
+/* name=value on the query, the value percent-encoded (RFC 3986). */
 static void
-put_param(struct hb_buf *b, CURL *esc, const char *name, const char *value)
+put_param(struct hb_buf *b, const char *name, const char *value)
 {
-	char *e;
-
 	if (value == NULL)
 		return;
-	e = curl_easy_escape(esc, value, 0);
-	hb_buf_printf(b, "%c%s=%s", strchr(b->data, '?') ? '&' : '?', name, e);
-	curl_free(e);
+	hb_buf_printf(b, "%c%s=", strchr(b->data, '?') ? '&' : '?', name);
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+			hb_buf_putc(b, (char)*p);
+		else
+			hb_buf_printf(b, "%%%02X", *p);
+	}
 }
 
 struct influx *
@@ -126,7 +129,6 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 {
 	struct influx *ix = hb_xcalloc(1, sizeof(*ix));
 	struct hb_buf b = { 0 };
-	CURL *esc = curl_easy_init();
 	const char *at, *scheme_end;
 
 	TAILQ_INIT(&ix->calls);
@@ -134,9 +136,9 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 	ix->cfg = *ic;
 	if (ic->api == 1) {
 		hb_buf_printf(&b, "%s/write", ic->url);
-		put_param(&b, esc, "db", ic->db);
-		put_param(&b, esc, "rp", ic->rp);
-		put_param(&b, esc, "precision", ic->precision);
+		put_param(&b, "db", ic->db);
+		put_param(&b, "rp", ic->rp);
+		put_param(&b, "precision", ic->precision);
 		if (ic->username) {
 			struct hb_buf up = { 0 };
 
@@ -146,9 +148,9 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 		}
 	} else {
 		hb_buf_printf(&b, "%s/api/v2/write", ic->url);
-		put_param(&b, esc, "org", ic->org);
-		put_param(&b, esc, "bucket", ic->bucket);
-		put_param(&b, esc, "precision", ic->precision);
+		put_param(&b, "org", ic->org);
+		put_param(&b, "bucket", ic->bucket);
+		put_param(&b, "precision", ic->precision);
 		if (ic->token) {
 			struct hb_buf h = { 0 };
 
@@ -168,7 +170,6 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 		ix->display_url = hb_buf_steal(&b);
 	} else
 		ix->display_url = hb_xstrdup(ic->url);
-	curl_easy_cleanup(esc);
 	return ix;
 }
 

@@ -308,11 +308,25 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 	if (wait_ms > 0 && w->pending_points < w->batch_size) {
 		struct timeval tv = { 0, (suseconds_t)(wait_ms * 1000) };
 
-		if (!evtimer_pending(w->ev_linger, NULL))
+		if (!evtimer_pending(w->ev_linger, NULL)) {
 			evtimer_add(w->ev_linger, &tv);
+			/* Nothing is needed before then: let messages wait in
+			 * the bus's mailbox without waking the loop for each. */
+			hb_bus_hold(w->bus, (int)wait_ms);
+		}
 		return;
 	}
 	commit_pending(w);
+}
+
+/* The gathering is over: take what the bus held back, then write. */
+static void
+on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+
+	hb_bus_take(w->bus);
+	on_kick(fd, what, w);
 }
 
 static void
@@ -878,7 +892,7 @@ hb_writer_start(struct writer *w)
 	hb_gauge_set(w->m_influx_up, 1);
 
 	w->ev_kick = event_new(app->base, -1, 0, on_kick, w);
-	w->ev_linger = evtimer_new(app->base, on_kick, w);
+	w->ev_linger = evtimer_new(app->base, on_linger, w);
 	w->ev_commit = evtimer_new(app->base, on_commit_timer, w);
 	w->ev_retry = evtimer_new(app->base, on_retry_timer, w);
 	w->ev_ping = event_new(app->base, -1, EV_PERSIST, on_ping_timer, w);

@@ -174,9 +174,9 @@ count_msg(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 	return 1;
 }
 
-/* bench_writer --counter PORT QOS FILE: the child's whole life. */
+/* bench_writer --counter PORT QOS FILE TOPIC: the child's whole life. */
 static void
-counter_child(int port, int qos, const char *file)
+counter_child(int port, int qos, const char *file, const char *topic)
 {
 	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
@@ -206,11 +206,41 @@ counter_child(int port, int qos, const char *file)
 	MQTTAsync_connect(sub, &co);
 	MQTTProperties_free(&props);
 	HBT_WAIT(MQTTAsync_isConnected(sub), 5000);
-	MQTTAsync_subscribe(sub, "bench/ceiling", qos, &ro);
+	MQTTAsync_subscribe(sub, topic, qos, &ro);
 	hbt_sleep_ms(300);
 	atomic_store(&shm->ready, 1);
 	for (;;)
 		hbt_sleep_ms(1000);	/* killed by the parent */
+}
+
+void
+hbb_counter_start(struct hbt_proc *child, int port, int qos, const char *topic)
+{
+	char file[600], sport[16], sqos[8];
+	char *argv[] = { self_exe, "--counter", sport, sqos, file, (char *)topic,
+	    NULL };
+
+	snprintf(file, sizeof(file), "%s/counter.shm", hbt_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(sqos, sizeof(sqos), "%d", qos);
+	shm = map_counter(file, true);
+	HBT_REQUIRE(shm != NULL, "counter file");
+	hbt_proc_start(child, "counter", argv);
+	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "counter ready");
+}
+
+long
+hbb_counter_count(void)
+{
+	return atomic_load(&shm->counted);
+}
+
+void
+hbb_counter_stop(struct hbt_proc *child)
+{
+	hbt_proc_stop(child, SIGKILL, 2000);
+	munmap(shm, sizeof(*shm));
+	shm = NULL;
 }
 
 double
@@ -218,19 +248,9 @@ hbb_bus_ceiling(int port, int qos, long n)
 {
 	struct hbt_proc child, gen;
 	int64_t start;
-	char file[600], sport[16], sqos[8];
-	char *argv[] = { "/proc/self/exe", "--counter", sport, sqos, file, NULL };
 	double rate;
 
-	snprintf(file, sizeof(file), "%s/counter.shm", hbt_dir());
-	snprintf(sport, sizeof(sport), "%d", port);
-	snprintf(sqos, sizeof(sqos), "%d", qos);
-	shm = map_counter(file, true);
-	HBT_REQUIRE(shm != NULL, "counter file");
-	argv[0] = self_exe;
-	hbt_proc_start(&child, "counter", argv);
-	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "counter ready");
-
+	hbb_counter_start(&child, port, qos, "bench/ceiling");
 	start = hb_mono_ms();
 	hbb_loadgen(&gen, port, "bench/ceiling", "ceiling", "lp", qos, 1, n);
 	HBT_WAIT(atomic_load(&shm->counted) >= n, 120000);
@@ -239,8 +259,7 @@ hbb_bus_ceiling(int port, int qos, long n)
 	rate = (double)atomic_load(&shm->counted) * 1000.0 /
 	    (double)(atomic_load(&shm->last_ms) - start);
 	hbt_proc_stop(&gen, SIGTERM, 5000);
-	hbt_proc_stop(&child, SIGKILL, 2000);
-	munmap(shm, sizeof(*shm));
+	hbb_counter_stop(&child);
 	return rate;
 }
 
@@ -259,8 +278,8 @@ hbb_reset_peak(void)
 void
 hbb_main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "--counter") == 0) {
-		counter_child(atoi(argv[2]), atoi(argv[3]), argv[4]);
+	if (argc == 6 && strcmp(argv[1], "--counter") == 0) {
+		counter_child(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5]);
 		exit(0);
 	}
 	if (realpath("/proc/self/exe", self_exe) == NULL)

@@ -55,6 +55,16 @@ void hbb_loadgen(struct hbt_proc *p, int port, const char *topic,
 double hbb_bus_ceiling(int port, int qos, long n);
 
 /*
+ * The counting subscriber on its own: a bare paho MQTTAsync client in a
+ * process of its own, subscribed to topic. Its CPU is the floor of any
+ * paho subscriber's (the services' included) for the same messages.
+ */
+void hbb_counter_start(struct hbt_proc *child, int port, int qos,
+    const char *topic);
+long hbb_counter_count(void);
+void hbb_counter_stop(struct hbt_proc *child);
+
+/*
  * Call first in main: when the tool was started as the counting subscriber
  * (argv "--counter ..."), runs it and never returns.
  */
