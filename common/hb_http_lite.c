@@ -23,6 +23,7 @@
 #include <event2/dns.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -51,6 +52,7 @@ struct conn {
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;	/* TLS only */
 	char origin[320];		/* "https://host:port|ca_file" */
+	evutil_socket_t fd;		/* the socket TCP_NODELAY was set on */
 	bool busy;
 	bool dead;	/* closed or failed: freed, never reused */
 };
@@ -196,6 +198,7 @@ conn_new(struct hb_http_client *c, const char *origin, bool tls, const char *hos
 	k->client = c;
 	k->evcon = evcon;
 	k->bev = bev;
+	k->fd = -1;
 	snprintf(k->origin, sizeof(k->origin), "%s", origin);
 	evhttp_connection_set_closecb(evcon, on_close, k);
 	TAILQ_INSERT_TAIL(&c->conns, k, entry);
@@ -418,6 +421,24 @@ put_base64(struct hb_buf *b, const char *s)
 	}
 }
 
+/*
+ * A request leaves in more than one segment when it is large; with Nagle's
+ * algorithm the second waits for the server's delayed ACK (40 ms). evhttp
+ * makes its socket when it connects, inside evhttp_make_request.
+ */
+static void
+no_delay(struct conn *k)
+{
+	evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(
+	    k->evcon));
+	int one = 1;
+
+	if (fd >= 0 && fd != k->fd) {
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		k->fd = fd;
+	}
+}
+
 /* Finds an idle connection to the origin, or opens one. */
 static struct conn *
 acquire(struct hb_http_client *c, const struct evhttp_uri *u, const char *ca_file,
@@ -551,6 +572,7 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		fail_soon(x, E_CONNECT, "cannot send the request");
 		goto out;
 	}
+	no_delay(x->conn);
 	tv.tv_sec = x->timeout_ms / 1000;
 	tv.tv_usec = (x->timeout_ms % 1000) * 1000;
 	evtimer_add(x->timer, &tv);
