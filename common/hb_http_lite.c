@@ -267,22 +267,42 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	finish_error(x, E_TIMEOUT, msg);
 }
 
+/*
+ * The most telling of the TLS errors the connection recorded ("certificate
+ * verify failed" rather than the bare system error that follows it), as
+ * text in err; false if there was none.
+ */
+static bool
+tls_error(struct conn *k, char *err, size_t errlen)
+{
+	unsigned long e, best = 0;
+	char buf[200];
+
+	if (k->bev == NULL)
+		return false;
+	while ((e = bufferevent_get_openssl_error(k->bev)) != 0)
+		if (best == 0 || ERR_GET_LIB(e) != 0)
+			best = e;
+	if (best == 0)
+		return false;
+	if (ERR_GET_LIB(best) == 0)
+		snprintf(err, errlen, "TLS: the connection failed during the handshake");
+	else {
+		ERR_error_string_n(best, buf, sizeof(buf));
+		snprintf(err, errlen, "TLS: %s", buf);
+	}
+	return true;
+}
+
 static void
 on_error(enum evhttp_request_error e, void *arg)
 {
 	struct hb_http_xfer *x = arg;
 	int saved = errno;
-	unsigned long ssl_err = 0;
 
 	x->conn->dead = true;
-	if (x->conn->bev)
-		ssl_err = bufferevent_get_openssl_error(x->conn->bev);
-	if (ssl_err) {
-		char buf[200];
-
-		ERR_error_string_n(ssl_err, buf, sizeof(buf));
+	if (tls_error(x->conn, x->error, sizeof(x->error))) {
 		x->code = E_TLS;
-		snprintf(x->error, sizeof(x->error), "TLS: %s", buf);
 		return;
 	}
 	switch (e) {
@@ -327,6 +347,8 @@ on_response(struct evhttp_request *req, void *arg)
 		x->conn->dead = true;
 		/* A connection that never came up is reported without the
 		 * error callback: name the server, and the reason if known. */
+		if (x->code == 0 && tls_error(x->conn, x->error, sizeof(x->error)))
+			x->code = E_TLS;
 		if (x->code == 0) {
 			char where[320];
 

@@ -6,10 +6,12 @@
 #include "hb_lp.h"
 #include "hb_util.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 /* A request in flight; freed when it completes or with the client. */
 struct call {
@@ -83,6 +85,10 @@ hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 	ic->gzip = hb_cfg_bool(cfg, "writer.influx.gzip", !is_loopback_url(ic->url));
 	ic->timeout_ms = (long)hb_cfg_int(cfg, "writer.influx.timeout_ms", 10000,
 	    100, 600000);
+	ic->ca_file = dup_or_null(hb_cfg_str(cfg, "writer.influx.ca_file", NULL));
+	if (ic->ca_file && access(ic->ca_file, R_OK) != 0)
+		hb_cfg_error(cfg, "writer.influx.ca_file", "cannot read \"%s\": %s",
+		    ic->ca_file, strerror(errno));
 	if (ic->api == 1 && ic->db == NULL)
 		hb_cfg_error(cfg, "writer.influx.db", "is required with api \"v1\"");
 	if (ic->api == 2) {
@@ -105,6 +111,7 @@ hb_influx_config_free(struct influx_config *ic)
 	free(ic->org);
 	free(ic->bucket);
 	free(ic->token);
+	free(ic->ca_file);
 	memset(ic, 0, sizeof(*ic));
 }
 
@@ -306,6 +313,7 @@ hb_influx_write(struct influx *ix, const char *body, size_t len,
 	req.userpwd = ix->userpwd;
 	req.timeout_ms = ix->cfg.timeout_ms;
 	req.max_response = 64 * 1024;
+	req.ca_file = ix->cfg.ca_file;
 	x = hb_http_request(ix->http, &req, on_answer, c);
 	if (x == NULL)
 		call_free(c);
@@ -324,6 +332,7 @@ hb_influx_ping(struct influx *ix, influx_done_fn done, void *arg)
 	req.headers = ix->auth_header ? headers : NULL;
 	req.userpwd = ix->userpwd;
 	req.timeout_ms = ix->cfg.timeout_ms < 5000 ? ix->cfg.timeout_ms : 5000;
+	req.ca_file = ix->cfg.ca_file;
 	x = hb_http_request(ix->http, &req, on_answer, c);
 	if (x == NULL)
 		call_free(c);

@@ -21,6 +21,7 @@ struct influx_config {
 	char precision[3];	/* ns, us, ms, s */
 	bool gzip;
 	long timeout_ms;
+	char *ca_file;		/* https: PEM CA certificates; NULL: the system's */
 };
 
 void hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg);

@@ -244,13 +244,15 @@ hbb_counter_stop(struct hbt_proc *child)
 }
 
 double
-hbb_bus_ceiling(int port, int qos, long n)
+hbb_bus_ceiling(int port, int qos, long n, double *cpu_s)
 {
 	struct hbt_proc child, gen;
+	struct hbb_stats before, after;
 	int64_t start;
 	double rate;
 
 	hbb_counter_start(&child, port, qos, "bench/ceiling");
+	hbb_stats(child.pid, &before);
 	start = hb_mono_ms();
 	hbb_loadgen(&gen, port, "bench/ceiling", "ceiling", "lp", qos, 1, n);
 	HBT_WAIT(atomic_load(&shm->counted) >= n, 120000);
@@ -259,6 +261,9 @@ hbb_bus_ceiling(int port, int qos, long n)
 	rate = (double)atomic_load(&shm->counted) * 1000.0 /
 	    (double)(atomic_load(&shm->last_ms) - start);
 	hbt_proc_stop(&gen, SIGTERM, 5000);
+	hbb_stats(child.pid, &after);
+	if (cpu_s)
+		*cpu_s = after.cpu_s - before.cpu_s;
 	hbb_counter_stop(&child);
 	return rate;
 }

@@ -50,9 +50,10 @@ void hbb_loadgen(struct hbt_proc *p, int port, const char *topic,
 
 /*
  * Messages/s that mosquitto delivers from bench_loadgen to a subscriber in
- * a process of its own (persistent MQTT v5 session, like the services').
+ * a process of its own (persistent MQTT v5 session, like the services');
+ * cpu_s (may be NULL): the CPU seconds that subscriber spent on them.
  */
-double hbb_bus_ceiling(int port, int qos, long n);
+double hbb_bus_ceiling(int port, int qos, long n, double *cpu_s);
 
 /*
  * The counting subscriber on its own: a bare paho MQTTAsync client in a

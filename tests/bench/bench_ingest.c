@@ -116,7 +116,7 @@ main(int argc, char **argv)
 	idle_pss = (double)ps.pss_kb / 1024.0;
 	hbb_reset_peak();
 
-	bus0 = hbb_bus_ceiling(broker.port, 0, n);
+	bus0 = hbb_bus_ceiling(broker.port, 0, n, NULL);
 	hbb_row("bus ceiling, QoS 0", bus0, "msg/s", 0,
 	    "mosquitto -> counting subscriber");
 	run(&broker, &ix, &in, &w, "bench-q0", 0, n, &r);
@@ -125,7 +125,7 @@ main(int argc, char **argv)
 	    (double)n);
 	hbb_row("z2m JSON, QoS 0 -> ingest -> writer", r.msgs_per_s, "msg/s", bus0, note);
 
-	bus1 = hbb_bus_ceiling(broker.port, 1, n);
+	bus1 = hbb_bus_ceiling(broker.port, 1, n, NULL);
 	hbb_row("bus ceiling, QoS 1", bus1, "msg/s", 0,
 	    "mosquitto -> counting subscriber");
 	run(&broker, &ix, &in, &w, "bench-q1", 1, n, &r);

@@ -170,14 +170,16 @@ tls_tests(struct event_base *base, struct hb_http_client *c)
 	}
 	HBT_CHECK(tsrv.nconns == 1, "https keep-alive: %d connections", tsrv.nconns);
 
-	/* the system's CAs do not know it: refused, with a reason */
-	memset(&r, 0, sizeof(r));
+	/* the system's CAs do not know it: refused, with the reason, each time */
 	req.ca_file = NULL;
-	hb_http_request(c, &req, on_done, &r);
-	run_until(base, &r.done, 5000);
-	HBT_CHECK(r.done && r.status == 0 && r.curl_code != 0 &&
-	    strstr(r.error, "certificate"), "https, unknown CA: status %ld code %d "
-	    "error \"%s\"", r.status, r.curl_code, r.error);
+	for (int i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof(r));
+		hb_http_request(c, &req, on_done, &r);
+		run_until(base, &r.done, 5000);
+		HBT_CHECK(r.done && r.status == 0 && r.curl_code != 0 &&
+		    strstr(r.error, "certificate"), "https, unknown CA (%d): status "
+		    "%ld code %d error \"%s\"", i, r.status, r.curl_code, r.error);
+	}
 
 	/* the right CA, the wrong name: the certificate is for 127.0.0.1 */
 	memset(&r, 0, sizeof(r));
