@@ -15,7 +15,7 @@ root=$(pwd)
 packages=(cmake make gcc clang pkg-config libclang-rt-14-dev
   libpaho-mqtt-dev libssl-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libevent-dev zlib1g-dev
-  mosquitto mosquitto-clients influxdb influxdb-client sqlite3 curl
+  mosquitto mosquitto-clients influxdb influxdb-client sqlite3 curl openssl
   chromium)
 
 bash "$root/deploy/install-deps.sh" "${packages[@]}"

@@ -1,8 +1,8 @@
 /*
  * The bus client against a real mosquitto: a publish/subscribe round trip
  * through the broker, reconnection and re-subscription after the broker is
- * restarted, publishes queued while it is away, and the last will that
- * marks a killed service offline.
+ * restarted, publishes queued while it is away, the last will that
+ * marks a killed service offline, and messages held back (hb_bus_hold).
  */
 #include "hbt.h"
 #include "hb_bus.h"
@@ -87,6 +87,48 @@ make_bus(struct event_base *base, int port, struct state *st)
 	hb_bus_config_free(&bc);
 	hb_config_free(cfg);
 	return bus;
+}
+
+/*
+ * hb_bus_hold: messages that arrive during a hold wait in the mailbox, in
+ * order, and are all handed over when it ends or on hb_bus_take().
+ */
+static void
+test_hold(struct hbt_broker *broker)
+{
+	struct event_base *base = event_base_new();
+	struct state st = { 0 };
+	struct hb_bus *bus = make_bus(base, broker->port, &st);
+	struct hbt_mqtt *peer = hbt_mqtt_connect(broker->port, "peer-hold");
+	char payload[16];
+
+	HBT_REQUIRE(peer != NULL, "peer connects");
+	hb_bus_subscribe(bus, "h/#", 1);
+	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "bus connects");
+	spin(base, 200);
+
+	hb_bus_hold(bus, 1500);
+	for (int i = 0; i < 5; i++) {
+		snprintf(payload, sizeof(payload), "m%d", i);
+		hbt_mqtt_publish(peer, "h/a", payload, strlen(payload), 1, false);
+	}
+	spin(base, 700);
+	HBT_CHECK(st.received == 0, "held: nothing handed over yet (%d)", st.received);
+	HBT_CHECK(SPIN_UNTIL(base, st.received == 5, 3000) &&
+	    strcmp(st.last_payload, "m4") == 0, "the hold ended: all 5, in order "
+	    "(%d, last %s)", st.received, st.last_payload);
+
+	hb_bus_hold(bus, 60000);
+	hbt_mqtt_publish(peer, "h/a", "late", 4, 1, false);
+	spin(base, 500);
+	HBT_CHECK(st.received == 5, "held again");
+	hb_bus_take(bus);
+	HBT_CHECK(st.received == 6 && strcmp(st.last_payload, "late") == 0,
+	    "hb_bus_take hands it over at once (%d)", st.received);
+
+	hbt_mqtt_close(peer);
+	hb_bus_free(bus);
+	event_base_free(base);
 }
 
 static void
@@ -198,5 +240,6 @@ main(void)
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto starts");
 	test_round_trip_and_restart(&broker);
 	test_last_will(&broker);
+	test_hold(&broker);
 	hbt_exit();
 }
