@@ -83,6 +83,7 @@ struct hb_http_client {
 	struct conn_list conns;
 	struct xfer_list xfers;
 	size_t n, nconns;
+	struct event *ev_reap;
 };
 
 /* ---------------- connections ---------------- */
@@ -99,16 +100,29 @@ conn_free(struct conn *k)
 	free(k);
 }
 
+/*
+ * Dead connections are freed from the loop, never from inside one of
+ * evhttp's callbacks: evhttp still uses the connection when they return.
+ */
 static void
-reap(struct hb_http_client *c)
+on_reap(evutil_socket_t fd, short what, void *arg)
 {
+	struct hb_http_client *c = arg;
 	struct conn *k, *next;
 
+	(void)fd;
+	(void)what;
 	for (k = TAILQ_FIRST(&c->conns); k; k = next) {
 		next = TAILQ_NEXT(k, entry);
 		if (k->dead && !k->busy)
 			conn_free(k);
 	}
+}
+
+static void
+reap(struct hb_http_client *c)
+{
+	event_active(c->ev_reap, EV_TIMEOUT, 0);
 }
 
 /* The server closed a kept-alive connection: a TLS one cannot reconnect. */
@@ -476,14 +490,14 @@ acquire(struct hb_http_client *c, const struct evhttp_uri *u, const char *ca_fil
 		port = tls ? 443 : 80;
 	snprintf(origin, sizeof(origin), "%s://%s:%d|%s", tls ? "https" : "http",
 	    host, port, tls && ca_file ? ca_file : "");
-	reap(c);
 	TAILQ_FOREACH(k, &c->conns, entry)
 		if (!k->busy && !k->dead && strcmp(k->origin, origin) == 0)
 			return k;
 	if (c->nconns >= MAX_CONNS) {
-		/* close an idle connection to another origin */
+		/* close an idle connection (to another origin), not a dead one:
+		 * that may be inside evhttp's stack now, and is reaped soon */
 		TAILQ_FOREACH(k, &c->conns, entry)
-			if (!k->busy) {
+			if (!k->busy && !k->dead) {
 				conn_free(k);
 				break;
 			}
@@ -633,6 +647,7 @@ hb_http_client_new(struct event_base *base)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->xfers);
+	c->ev_reap = event_new(base, -1, 0, on_reap, c);
 	return c;
 }
 
@@ -651,6 +666,7 @@ hb_http_client_free(struct hb_http_client *c)
 	}
 	while ((k = TAILQ_FIRST(&c->conns)) != NULL)
 		conn_free(k);
+	event_free(c->ev_reap);
 	if (c->dns)
 		evdns_base_free(c->dns, 0);
 	if (c->ssl)

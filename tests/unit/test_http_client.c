@@ -55,7 +55,12 @@ on_request(struct evhttp_request *req, void *arg)
 		evbuffer_free(out);
 		return;
 	}
-	if (strcmp(uri, "/auth") == 0) {
+	if (strcmp(uri, "/close") == 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+		    "close");
+		evbuffer_add_printf(out, "closing");
+		evhttp_send_reply(req, 200, "OK", out);
+	} else if (strcmp(uri, "/auth") == 0) {
 		const char *a = evhttp_find_header(h, "Authorization");
 
 		evbuffer_add_printf(out, "%s", a ? a : "none");
@@ -169,6 +174,18 @@ tls_tests(struct event_base *base, struct hb_http_client *c)
 		    "https with its CA: %ld %s", r.status, r.body);
 	}
 	HBT_CHECK(tsrv.nconns == 1, "https keep-alive: %d connections", tsrv.nconns);
+
+	/* a server that closes after each answer: a new connection each time */
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/close", port);
+	for (int i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof(r));
+		hb_http_request(c, &req, on_done, &r);
+		run_until(base, &r.done, 5000);
+		HBT_CHECK(r.done && r.status == 200 && strcmp(r.body, "closing") == 0,
+		    "https, Connection: close (%d): %ld %s %s", i, r.status, r.body,
+		    r.error);
+	}
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
 
 	/* the system's CAs do not know it: refused, with the reason, each time */
 	req.ca_file = NULL;
