@@ -1152,6 +1152,13 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 		if (!paho_ready) {
 			io.do_openssl_init = bc->tls;
 			MQTTAsync_global_init(&io);
+			/*
+			 * paho keeps a trace of its own in memory at "minimum"
+			 * level, which formats a line with vsnprintf under a
+			 * mutex for every packet sent and received, whether or
+			 * not anyone ever reads it. Errors only.
+			 */
+			MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 			paho_ready = true;
 		}
 	}

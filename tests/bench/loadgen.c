@@ -112,6 +112,7 @@ main(int argc, char **argv)
 		id = idbuf;
 	}
 	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%ld", port);
+	MQTTClient_setTraceLevel(MQTTCLIENT_TRACE_ERROR);	/* as hb_bus does */
 	if (MQTTClient_create(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
 	    MQTTCLIENT_SUCCESS)
 		return 1;
