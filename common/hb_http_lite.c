@@ -8,9 +8,22 @@
  * for it; the certificate and the host name are verified.
  *
  * One evhttp_connection per request in flight, kept alive and reused for
- * the same origin. evhttp cancels without calling back, and reports a
- * failure as an error callback (errno still set) followed by the request
- * callback with NULL.
+ * the same origin. What evhttp does that shapes this file (libevent 2.1):
+ * - a failure is an error callback followed by the request callback with
+ *   NULL, or (a connection that never came up) only the request callback
+ *   with status 0; a connect that fails at once does so inside
+ *   evhttp_make_request, so failures are delivered from the loop;
+ * - evhttp_cancel_request calls the error callback (REQUEST_CANCEL), never
+ *   the request callback;
+ * - evhttp still uses a connection after its callbacks return, so dead
+ *   connections are freed from the loop;
+ * - a body over evhttp's max body size fails the request and loses the
+ *   status, so the body is collected chunk by chunk and cut here;
+ * - a kept-alive connection the server has just closed fails the next
+ *   request with no answer at all: that request is sent once more on a new
+ *   connection, as libcurl does.
+ * The connect timeout is the request's whole timeout (evhttp 2.1 has no
+ * separate one).
  */
 #include "hb_http_client.h"
 #include "hb_log.h"
@@ -52,7 +65,7 @@ struct conn {
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;	/* TLS only */
 	char origin[320];		/* "https://host:port|ca_file" */
-	evutil_socket_t fd;		/* the socket TCP_NODELAY was set on */
+	long uses;			/* requests sent on it */
 	bool busy;
 	bool dead;	/* closed or failed: freed, never reused */
 };
@@ -62,11 +75,26 @@ struct hb_http_xfer {
 	struct hb_http_client *client;
 	struct conn *conn;
 	struct evhttp_request *req;	/* evhttp's until it calls back */
-	struct event *timer;		/* whole-transfer timeout, or an early error */
+	struct event *timer;		/* the whole-transfer timeout */
+	struct event *soon;		/* an error to deliver, or a resend */
 	int64_t start_us;
 	long timeout_ms;
 	size_t max_response;
-	int code;			/* a transport error found before sending */
+	/* what is sent, kept for a resend */
+	enum evhttp_cmd_type type;
+	char host[256];			/* without IPv6 brackets */
+	int port;
+	bool tls;
+	char *ca_file;
+	char *target;			/* path?query */
+	struct hb_buf headers;		/* name\0value\0 ... */
+	char *body;
+	size_t body_len;
+	struct hb_buf resp;		/* the first max_response bytes */
+	bool starting;			/* inside evhttp_make_request */
+	bool resend;			/* soon: send again on a new connection */
+	bool resent;
+	int code;			/* a transport error, libcurl's numbers */
 	char error[256];
 	hb_http_done_fn done;
 	void *arg;
@@ -212,7 +240,6 @@ conn_new(struct hb_http_client *c, const char *origin, bool tls, const char *hos
 	k->client = c;
 	k->evcon = evcon;
 	k->bev = bev;
-	k->fd = -1;
 	snprintf(k->origin, sizeof(k->origin), "%s", origin);
 	evhttp_connection_set_closecb(evcon, on_close, k);
 	TAILQ_INSERT_TAIL(&c->conns, k, entry);
@@ -232,6 +259,12 @@ xfer_free(struct hb_http_xfer *x)
 	if (x->conn)
 		x->conn->busy = false;
 	event_free(x->timer);
+	event_free(x->soon);
+	free(x->ca_file);
+	free(x->target);
+	free(x->body);
+	hb_buf_free(&x->headers);
+	hb_buf_free(&x->resp);
 	free(x);
 }
 
@@ -243,6 +276,12 @@ finish(struct hb_http_xfer *x, const struct hb_http_response *r)
 
 	copy.elapsed_s = (double)(hb_mono_us() - x->start_us) / 1e6;
 	x->req = NULL;
+	/* The connection is free again: the callback may send on it (evhttp
+	 * is done with the request). A dead one is reaped from the loop. */
+	if (x->conn) {
+		x->conn->busy = false;
+		x->conn = NULL;
+	}
 	x->done(&copy, x->arg);
 	xfer_free(x);
 	reap(c);
@@ -260,25 +299,24 @@ finish_error(struct hb_http_xfer *x, int code, const char *error)
 	finish(x, &r);
 }
 
+/* Delivers x->code from the loop, outside evhttp's stack. */
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+fail_soon(struct hb_http_xfer *x, int code, const char *error)
 {
-	struct hb_http_xfer *x = arg;
-	char msg[96];
+	x->code = code;
+	if (error != x->error)
+		snprintf(x->error, sizeof(x->error), "%s", error);
+	x->resend = false;
+	event_active(x->soon, EV_TIMEOUT, 0);
+}
 
-	(void)fd;
-	(void)what;
-	if (x->code) {			/* an error found before sending */
-		finish_error(x, x->code, x->error);
-		return;
-	}
-	/* No answer in time: cancel (no callback) and drop the connection. */
-	if (x->req)
-		evhttp_cancel_request(x->req);
-	x->conn->dead = true;
-	snprintf(msg, sizeof(msg), "Operation timed out after %ld milliseconds "
-	    "with no answer", x->timeout_ms);
-	finish_error(x, E_TIMEOUT, msg);
+/* "host:port" of the transfer, for messages. */
+static const char *
+where(const struct hb_http_xfer *x, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s:%d", strchr(x->host, ':') ? "[" : "", x->host,
+	    strchr(x->host, ':') ? "]" : "", x->port);
+	return buf;
 }
 
 /*
@@ -292,7 +330,7 @@ tls_error(struct conn *k, char *err, size_t errlen)
 	unsigned long e, best = 0;
 	char buf[200];
 
-	if (k->bev == NULL)
+	if (k == NULL || k->bev == NULL)
 		return false;
 	while ((e = bufferevent_get_openssl_error(k->bev)) != 0)
 		if (best == 0 || ERR_GET_LIB(e) != 0)
@@ -312,9 +350,12 @@ static void
 on_error(enum evhttp_request_error e, void *arg)
 {
 	struct hb_http_xfer *x = arg;
-	int saved = errno;
+	char w[300];
 
-	x->conn->dead = true;
+	if (e == EVREQ_HTTP_REQUEST_CANCEL)	/* ours: nothing to report */
+		return;
+	if (x->conn)
+		x->conn->dead = true;
 	if (tls_error(x->conn, x->error, sizeof(x->error))) {
 		x->code = E_TLS;
 		return;
@@ -322,27 +363,40 @@ on_error(enum evhttp_request_error e, void *arg)
 	switch (e) {
 	case EVREQ_HTTP_TIMEOUT:
 		x->code = E_TIMEOUT;
-		snprintf(x->error, sizeof(x->error), "Operation timed out");
+		snprintf(x->error, sizeof(x->error), "Operation timed out (%s)",
+		    where(x, w, sizeof(w)));
 		break;
 	case EVREQ_HTTP_INVALID_HEADER:
 		x->code = E_WEIRD;
-		snprintf(x->error, sizeof(x->error), "invalid HTTP answer");
-		break;
-	case EVREQ_HTTP_DATA_TOO_LONG:
-		x->code = E_TOO_LARGE;
-		snprintf(x->error, sizeof(x->error), "answer larger than %zu bytes",
-		    x->max_response);
+		snprintf(x->error, sizeof(x->error), "invalid HTTP answer from %s",
+		    where(x, w, sizeof(w)));
 		break;
 	default:
-		x->code = x->conn->bev ? E_TLS : saved ? E_CONNECT : E_RECV;
-		if (x->conn->bev && saved == 0)
-			snprintf(x->error, sizeof(x->error), "TLS connection failed "
-			    "or closed");
-		else
-			snprintf(x->error, sizeof(x->error), "%s",
-			    saved ? strerror(saved) : "connection closed by the server");
+		/* EOF, a socket error (errno is stale by now) */
+		x->code = E_RECV;
+		snprintf(x->error, sizeof(x->error), "Connection to %s failed or was "
+		    "closed before an answer", where(x, w, sizeof(w)));
 		break;
 	}
+}
+
+/* Keeps the first max_response bytes of the body; evhttp drains the rest. */
+static void
+on_chunk(struct evhttp_request *req, void *arg)
+{
+	struct hb_http_xfer *x = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	size_t room = x->max_response > x->resp.len ? x->max_response - x->resp.len : 0;
+
+	if (len > room)
+		len = room;
+	if (len == 0)
+		return;
+	hb_buf_reserve(&x->resp, len);
+	evbuffer_copyout(in, x->resp.data + x->resp.len, len);
+	x->resp.len += len;
+	x->resp.data[x->resp.len] = '\0';
 }
 
 static void
@@ -350,68 +404,74 @@ on_response(struct evhttp_request *req, void *arg)
 {
 	struct hb_http_xfer *x = arg;
 	struct hb_http_response r = { 0 };
-	struct evbuffer *in;
-	const char *ra;
+	struct evkeyvalq *h;
+	const char *ra, *cn;
 	long long secs;
-	size_t len;
-	char *body;
 
 	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
+		bool reused = x->conn && x->conn->uses > 1;
+		char w[300];
+
 		x->req = NULL;
-		x->conn->dead = true;
-		/* A connection that never came up is reported without the
-		 * error callback: name the server, and the reason if known. */
+		if (x->conn)
+			x->conn->dead = true;
 		if (x->code == 0 && tls_error(x->conn, x->error, sizeof(x->error)))
 			x->code = E_TLS;
 		if (x->code == 0) {
-			char where[320];
-
-			snprintf(where, sizeof(where), "%s", strstr(x->conn->origin,
-			    "://") + 3);
-			where[strcspn(where, "|")] = '\0';
+			/* a connection that never came up: no error callback */
 			x->code = E_CONNECT;
-			snprintf(x->error, sizeof(x->error), "Failed to connect to "
-			    "%s (refused, unreachable, or closed before answering)",
-			    where);
+			snprintf(x->error, sizeof(x->error), "Failed to connect to %s "
+			    "(refused, unreachable, or closed before answering)",
+			    where(x, w, sizeof(w)));
 		}
-		finish_error(x, x->code, x->error);
+		/* A kept-alive connection the server closed meanwhile: once more,
+		 * on a new one. Not for timeouts or TLS verdicts. */
+		if (reused && !x->resent && (x->code == E_RECV || x->code == E_CONNECT)) {
+			x->resent = true;
+			x->resend = true;
+			event_active(x->soon, EV_TIMEOUT, 0);
+			return;
+		}
+		if (x->starting)	/* inside evhttp_make_request */
+			return;
+		fail_soon(x, x->code, x->error);
 		return;
 	}
 	r.status = evhttp_request_get_response_code(req);
 	r.retry_after_s = -1;
-	ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
+	h = evhttp_request_get_input_headers(req);
+	ra = evhttp_find_header(h, "Retry-After");
 	/* Only the delay-seconds form; an HTTP date falls back to backoff. */
 	if (ra && hb_parse_ll(ra + strspn(ra, " \t"), 0, 86400, &secs) == 0)
 		r.retry_after_s = (long)secs;
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
-	if (len > x->max_response)
-		len = x->max_response;
-	body = hb_xmalloc(len + 1);
-	evbuffer_copyout(in, body, len);
-	body[len] = '\0';
-	r.body = body;
-	r.body_len = len;
-	/* A connection the server will close is not reused. */
-	{
-		const char *cn = evhttp_find_header(evhttp_request_get_input_headers(req),
-		    "Connection");
-
-		if (cn && strcasecmp(cn, "close") == 0 && x->conn->bev)
-			x->conn->dead = true;
-	}
+	on_chunk(req, x);	/* what is left in the buffer */
+	r.body = x->resp.data ? x->resp.data : "";
+	r.body_len = x->resp.len;
+	/* A TLS connection the server will close is not reused. */
+	cn = evhttp_find_header(h, "Connection");
+	if (cn && strcasecmp(cn, "close") == 0 && x->conn && x->conn->bev)
+		x->conn->dead = true;
 	finish(x, &r);
-	free(body);
 }
 
 static void
-fail_soon(struct hb_http_xfer *x, int code, const char *error)
+on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval now = { 0, 0 };
+	struct hb_http_xfer *x = arg;
+	char msg[400], w[300];
 
-	x->code = code;
-	snprintf(x->error, sizeof(x->error), "%s", error);
-	evtimer_add(x->timer, &now);
+	(void)fd;
+	(void)what;
+	/* No answer in time: cancel (no request callback) and drop the
+	 * connection, which may be half way through something. */
+	if (x->req)
+		evhttp_cancel_request(x->req);
+	x->req = NULL;
+	if (x->conn)
+		x->conn->dead = true;
+	snprintf(msg, sizeof(msg), "Operation timed out after %ld milliseconds "
+	    "with no answer from %s", x->timeout_ms, where(x, w, sizeof(w)));
+	finish_error(x, E_TIMEOUT, msg);
 }
 
 static enum evhttp_cmd_type
@@ -457,43 +517,44 @@ put_base64(struct hb_buf *b, const char *s)
 	}
 }
 
+static void
+add_header(struct hb_http_xfer *x, const char *name, size_t nlen, const char *value)
+{
+	hb_buf_append(&x->headers, name, nlen);
+	hb_buf_putc(&x->headers, '\0');
+	hb_buf_puts(&x->headers, value);
+	hb_buf_putc(&x->headers, '\0');
+}
+
 /*
  * A request leaves in more than one segment when it is large; with Nagle's
  * algorithm the second waits for the server's delayed ACK (40 ms). evhttp
- * makes its socket when it connects, inside evhttp_make_request.
+ * makes its socket when it connects (after an asynchronous DNS answer for
+ * a name), and again when it reconnects: set on every request.
  */
 static void
-no_delay(struct conn *k)
+tune_socket(struct conn *k)
 {
-	evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(
-	    k->evcon));
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(k->evcon);
+	evutil_socket_t fd = bufferevent_getfd(bev);
 	int one = 1;
 
-	if (fd >= 0 && fd != k->fd) {
+	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		k->fd = fd;
-	}
 	/* libevent writes 16 KB per loop turn by default; a batch of 5,000
 	 * points is 200 KB. Let the kernel take what it can at once. */
-	bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(k->evcon),
-	    1 << 20);
+	bufferevent_set_max_single_write(bev, 1 << 20);
 }
 
 /* Finds an idle connection to the origin, or opens one. */
 static struct conn *
-acquire(struct hb_http_client *c, const struct evhttp_uri *u, const char *ca_file,
-    char *err, size_t errlen)
+acquire(struct hb_http_client *c, struct hb_http_xfer *x, char *err, size_t errlen)
 {
-	const char *scheme = evhttp_uri_get_scheme(u), *host = evhttp_uri_get_host(u);
-	bool tls = strcasecmp(scheme, "https") == 0;
-	int port = evhttp_uri_get_port(u);
 	char origin[320];
 	struct conn *k;
 
-	if (port < 0)
-		port = tls ? 443 : 80;
-	snprintf(origin, sizeof(origin), "%s://%s:%d|%s", tls ? "https" : "http",
-	    host, port, tls && ca_file ? ca_file : "");
+	snprintf(origin, sizeof(origin), "%s://%s:%d|%s", x->tls ? "https" : "http",
+	    x->host, x->port, x->tls && x->ca_file ? x->ca_file : "");
 	TAILQ_FOREACH(k, &c->conns, entry)
 		if (!k->busy && !k->dead && strcmp(k->origin, origin) == 0)
 			return k;
@@ -510,7 +571,83 @@ acquire(struct hb_http_client *c, const struct evhttp_uri *u, const char *ca_fil
 			return NULL;
 		}
 	}
-	return conn_new(c, origin, tls, host, port, ca_file, err, errlen);
+	return conn_new(c, origin, x->tls, x->host, x->port, x->ca_file, err, errlen);
+}
+
+/*
+ * Sends x on an idle or new connection. A failure, even one evhttp reports
+ * inside evhttp_make_request, is delivered from the loop (fail_soon).
+ */
+static void
+send_request(struct hb_http_xfer *x)
+{
+	struct hb_http_client *c = x->client;
+	struct evkeyvalq *h;
+	char err[256] = "";
+	int rc;
+
+	x->code = 0;
+	x->error[0] = '\0';
+	hb_buf_reset(&x->resp);
+	if ((x->conn = acquire(c, x, err, sizeof(err))) == NULL) {
+		fail_soon(x, E_CONNECT, err);
+		return;
+	}
+	x->conn->busy = true;
+	x->conn->uses++;
+	evhttp_connection_set_timeout(x->conn->evcon,
+	    (int)((x->timeout_ms + 999) / 1000));
+	x->req = evhttp_request_new(on_response, x);
+	evhttp_request_set_error_cb(x->req, on_error);
+	evhttp_request_set_chunked_cb(x->req, on_chunk);
+	h = evhttp_request_get_output_headers(x->req);
+	for (const char *p = x->headers.data; p && p < x->headers.data +
+	    x->headers.len; ) {
+		const char *v = p + strlen(p) + 1;
+
+		evhttp_add_header(h, p, v);
+		p = v + strlen(v) + 1;
+	}
+	if (x->body)
+		evbuffer_add(evhttp_request_get_output_buffer(x->req), x->body,
+		    x->body_len);
+	x->starting = true;
+	rc = evhttp_make_request(x->conn->evcon, x->req, x->type, x->target);
+	x->starting = false;
+	if (rc != 0) {
+		/* evhttp has freed the request */
+		x->req = NULL;
+		x->conn->dead = true;
+		fail_soon(x, E_CONNECT, "cannot send the request");
+		return;
+	}
+	if (x->req == NULL) {
+		/* it failed inside evhttp_make_request: on_response saw it */
+		if (!x->resend)
+			fail_soon(x, x->code, x->error);
+		return;
+	}
+	tune_socket(x->conn);
+}
+
+/* From the loop: an error to deliver, or the request to send again. */
+static void
+on_soon(evutil_socket_t fd, short what, void *arg)
+{
+	struct hb_http_xfer *x = arg;
+
+	(void)fd;
+	(void)what;
+	if (x->resend) {
+		x->resend = false;
+		if (x->conn) {
+			x->conn->busy = false;
+			x->conn = NULL;
+		}
+		send_request(x);
+		return;
+	}
+	finish_error(x, x->code, x->error);
 }
 
 struct hb_http_xfer *
@@ -520,11 +657,9 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	struct hb_http_xfer *x = hb_xcalloc(1, sizeof(*x));
 	const char *method = req->method ? req->method : "GET";
 	struct evhttp_uri *u = evhttp_uri_parse(req->url);
-	struct evkeyvalq *h;
-	struct hb_buf target = { 0 }, line = { 0 };
+	const char *host, *scheme;
+	struct hb_buf line = { 0 };
 	struct timeval tv;
-	enum evhttp_cmd_type type;
-	char err[256] = "";
 	bool ok;
 
 	x->client = c;
@@ -534,16 +669,17 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
 	x->max_response = req->max_response ? req->max_response : (1 << 20);
 	x->timer = evtimer_new(c->base, on_timer, x);
+	x->soon = event_new(c->base, -1, 0, on_soon, x);
 	TAILQ_INSERT_TAIL(&c->xfers, x, entry);
 	c->n++;
-	type = method_type(method, &ok);
-	if (u == NULL || evhttp_uri_get_scheme(u) == NULL ||
-	    evhttp_uri_get_host(u) == NULL) {
+	x->type = method_type(method, &ok);
+	scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+	host = u ? evhttp_uri_get_host(u) : NULL;
+	if (scheme == NULL || host == NULL || host[0] == '\0') {
 		fail_soon(x, E_BAD_URL, "URL using bad/illegal format or missing URL");
 		goto out;
 	}
-	if (strcasecmp(evhttp_uri_get_scheme(u), "http") != 0 &&
-	    strcasecmp(evhttp_uri_get_scheme(u), "https") != 0) {
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
 		fail_soon(x, E_UNSUPPORTED, "only http:// and https:// URLs");
 		goto out;
 	}
@@ -551,33 +687,34 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		fail_soon(x, E_UNSUPPORTED, "unsupported HTTP method");
 		goto out;
 	}
-	if ((x->conn = acquire(c, u, req->ca_file, err, sizeof(err))) == NULL) {
-		fail_soon(x, E_CONNECT, err);
-		goto out;
-	}
-	x->conn->busy = true;
-	evhttp_connection_set_timeout(x->conn->evcon,
-	    (int)((x->timeout_ms + 999) / 1000));
-	evhttp_connection_set_max_body_size(x->conn->evcon,
-	    (ev_ssize_t)x->max_response);
-	x->req = evhttp_request_new(on_response, x);
-	evhttp_request_set_error_cb(x->req, on_error);
-	h = evhttp_request_get_output_headers(x->req);
-	if (evhttp_uri_get_port(u) >= 0)
-		hb_buf_printf(&line, "%s:%d", evhttp_uri_get_host(u),
-		    evhttp_uri_get_port(u));
+	x->tls = strcasecmp(scheme, "https") == 0;
+	x->port = evhttp_uri_get_port(u) >= 0 ? evhttp_uri_get_port(u) :
+	    x->tls ? 443 : 80;
+	/* an IPv6 literal is connected to without its brackets */
+	if (host[0] == '[')
+		snprintf(x->host, sizeof(x->host), "%.*s", (int)strcspn(host + 1, "]"),
+		    host + 1);
 	else
-		hb_buf_printf(&line, "%s", evhttp_uri_get_host(u));
-	evhttp_add_header(h, "Host", line.data);
-	evhttp_add_header(h, "User-Agent", "homebus/" HB_VERSION);
+		snprintf(x->host, sizeof(x->host), "%s", host);
+	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
+	hb_buf_printf(&line, "%s", evhttp_uri_get_path(u) &&
+	    evhttp_uri_get_path(u)[0] ? evhttp_uri_get_path(u) : "/");
+	if (evhttp_uri_get_query(u))
+		hb_buf_printf(&line, "?%s", evhttp_uri_get_query(u));
+	x->target = hb_buf_steal(&line);
+
+	if (evhttp_uri_get_port(u) >= 0)
+		hb_buf_printf(&line, "%s:%d", host, evhttp_uri_get_port(u));
+	else
+		hb_buf_printf(&line, "%s", host);
+	add_header(x, "Host", 4, line.data);
+	add_header(x, "User-Agent", 10, "homebus/" HB_VERSION);
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		const char *colon = strchr(req->headers[i], ':');
 
-		if (colon == NULL)
-			continue;
-		hb_buf_reset(&line);
-		hb_buf_append(&line, req->headers[i], (size_t)(colon - req->headers[i]));
-		evhttp_add_header(h, line.data, colon + 1 + strspn(colon + 1, " \t"));
+		if (colon)
+			add_header(x, req->headers[i], (size_t)(colon - req->headers[i]),
+			    colon + 1 + strspn(colon + 1, " \t"));
 	}
 	if (req->userpwd || evhttp_uri_get_userinfo(u)) {
 		/* user:password@ in the URL is percent-encoded */
@@ -587,39 +724,30 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		hb_buf_reset(&line);
 		hb_buf_printf(&line, "Basic ");
 		put_base64(&line, req->userpwd ? req->userpwd : ui ? ui : "");
-		evhttp_add_header(h, "Authorization", line.data);
+		add_header(x, "Authorization", 13, line.data);
 		free(ui);
 	}
 	if (req->body) {
-		struct evbuffer *out = evhttp_request_get_output_buffer(x->req);
 		struct hb_buf gz = { 0 };
 
 		if (req->gzip && hb_gzip(req->body, req->body_len, &gz) == 0) {
-			evhttp_add_header(h, "Content-Encoding", "gzip");
-			evbuffer_add(out, gz.data, gz.len);
-		} else
-			evbuffer_add(out, req->body, req->body_len);
+			add_header(x, "Content-Encoding", 16, "gzip");
+			x->body_len = gz.len;
+			x->body = hb_buf_steal(&gz);
+		} else {
+			x->body = hb_xmalloc(req->body_len + 1);
+			memcpy(x->body, req->body, req->body_len);
+			x->body_len = req->body_len;
+		}
 		hb_buf_free(&gz);
 	}
-	hb_buf_printf(&target, "%s", evhttp_uri_get_path(u) &&
-	    evhttp_uri_get_path(u)[0] ? evhttp_uri_get_path(u) : "/");
-	if (evhttp_uri_get_query(u))
-		hb_buf_printf(&target, "?%s", evhttp_uri_get_query(u));
-	if (evhttp_make_request(x->conn->evcon, x->req, type, target.data) != 0) {
-		/* evhttp has freed the request */
-		x->req = NULL;
-		x->conn->dead = true;
-		fail_soon(x, E_CONNECT, "cannot send the request");
-		goto out;
-	}
-	no_delay(x->conn);
 	tv.tv_sec = x->timeout_ms / 1000;
 	tv.tv_usec = (x->timeout_ms % 1000) * 1000;
 	evtimer_add(x->timer, &tv);
+	send_request(x);
 out:
 	if (u)
 		evhttp_uri_free(u);
-	hb_buf_free(&target);
 	hb_buf_free(&line);
 	return x;
 }
@@ -633,9 +761,11 @@ hb_http_cancel(struct hb_http_xfer *x)
 		return;
 	c = x->client;
 	if (x->req) {
-		evhttp_cancel_request(x->req);
-		x->conn->dead = true;
+		evhttp_cancel_request(x->req);	/* only the error callback */
+		x->req = NULL;
 	}
+	if (x->conn)
+		x->conn->dead = true;
 	xfer_free(x);
 	reap(c);
 }
@@ -666,6 +796,7 @@ hb_http_client_free(struct hb_http_client *c)
 	while ((x = TAILQ_FIRST(&c->xfers)) != NULL) {
 		if (x->req)
 			evhttp_cancel_request(x->req);
+		x->req = NULL;
 		xfer_free(x);
 	}
 	while ((k = TAILQ_FIRST(&c->conns)) != NULL)

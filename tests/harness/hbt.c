@@ -1206,10 +1206,16 @@ load_thread(void *arg)
 			if (due > now)
 				hbt_sleep_ms(due - now);
 		}
-		/* At most 900 points unacknowledged: under the broker's receive
-		 * maximum (1000), past which paho 1.3.12's send thread stalls. */
+		/*
+		 * At most 400 points unacknowledged. After a broker restart paho
+		 * sends the session's unacknowledged publishes again and the
+		 * generator re-sends those paho reported failed: both together
+		 * must stay under the broker's receive maximum (1000), or
+		 * mosquitto drops the connection as a protocol error, at every
+		 * reconnect. (Past it paho 1.3.12's send thread stalls, too.)
+		 */
 		while (atomic_load(&l->published) - atomic_load(&l->acked) -
-		    atomic_load(&l->failed) > 900 && !atomic_load(&l->stop))
+		    atomic_load(&l->failed) > 400 && !atomic_load(&l->stop))
 			hbt_sleep_ms(1);
 		c = hb_xmalloc(sizeof(*c));
 		c->l = l;

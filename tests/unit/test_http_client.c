@@ -10,8 +10,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -55,7 +58,16 @@ on_request(struct evhttp_request *req, void *arg)
 		evbuffer_free(out);
 		return;
 	}
-	if (strcmp(uri, "/close") == 0) {
+	if (strcmp(uri, "/drop") == 0) {
+		/* answers as if keeping the connection, then closes it */
+		evbuffer_add_printf(out, "dropped");
+		evhttp_send_reply(req, 200, "OK", out);
+		evhttp_connection_free_on_completion(evhttp_request_get_connection(req));
+	} else if (strcmp(uri, "/big400") == 0) {
+		for (int i = 0; i < 9000; i++)
+			evbuffer_add_printf(out, "unable to parse line %05d\n", i);
+		evhttp_send_reply(req, 400, "Bad Request", out);
+	} else if (strcmp(uri, "/close") == 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
 		    "close");
 		evbuffer_add_printf(out, "closing");
@@ -104,6 +116,7 @@ struct result {
 	int curl_code;
 	long retry_after;
 	char body[256];
+	size_t body_len;
 	char error[256];
 };
 
@@ -118,6 +131,7 @@ on_done(const struct hb_http_response *r, void *arg)
 	res->retry_after = r->retry_after_s;
 	snprintf(res->body, sizeof(res->body), "%s", r->body);
 	snprintf(res->error, sizeof(res->error), "%s", r->error ? r->error : "");
+	res->body_len = r->body_len;
 }
 
 /* An HTTPS server: evhttp over OpenSSL with a self-signed certificate. */
@@ -126,6 +140,77 @@ tls_bev(struct event_base *base, void *arg)
 {
 	return bufferevent_openssl_socket_new(base, -1, SSL_new(arg),
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/*
+ * A raw server that answers the first request on each connection as if it
+ * kept the connection, and closes the connection without a word when a
+ * second request arrives on it: a server that dropped an idle connection
+ * just as the client reused it.
+ */
+struct dropper {
+	struct evconnlistener *lis;
+	int port;
+	int conns;
+};
+
+static void
+dropper_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	long *served = arg;
+	struct evbuffer_ptr end;
+
+	while ((end = evbuffer_search(in, "\r\n\r\n", 4, NULL)).pos >= 0) {
+		evbuffer_drain(in, (size_t)end.pos + 4);
+		if ((*served)++ > 0) {
+			bufferevent_free(bev);
+			free(served);
+			return;
+		}
+		bufferevent_write(bev, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
+		    "dropped", 45);
+	}
+}
+
+static void
+dropper_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	bufferevent_free(bev);
+	free(arg);
+}
+
+static void
+dropper_accept(struct evconnlistener *lis, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct dropper *d = arg;
+	struct bufferevent *bev = bufferevent_socket_new(
+	    evconnlistener_get_base(lis), fd, BEV_OPT_CLOSE_ON_FREE);
+
+	(void)sa;
+	(void)len;
+	d->conns++;
+	bufferevent_setcb(bev, dropper_read, NULL, dropper_event,
+	    hb_xcalloc(1, sizeof(long)));
+	bufferevent_enable(bev, EV_READ);
+}
+
+/* Two requests, the second sent from the first one's callback. */
+struct chain {
+	struct hb_http_client *c;
+	const struct hb_http_request *req;
+	struct result first, second;
+};
+
+static void
+on_first(const struct hb_http_response *r, void *arg)
+{
+	struct chain *ch = arg;
+
+	on_done(r, &ch->first);
+	hb_http_request(ch->c, ch->req, on_done, &ch->second);
 }
 
 static void
@@ -315,6 +400,89 @@ main(void)
 	run_until(base, &r1.done, 5000);
 	HBT_CHECK(strcmp(r1.body, "Basic YWI6Y0Bk") == 0, "auth from URL: %s",
 	    r1.body);
+
+	/* an error answer larger than max_response keeps its status */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big400", srv.port);
+	req.max_response = 1000;
+	hb_http_request(c, &req, on_done, &r1);
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.done && r1.status == 400 && r1.body_len == 1000 &&
+	    strncmp(r1.body, "unable to parse line 00000", 26) == 0,
+	    "big 400: status %ld, %zu bytes kept, error \"%s\"", r1.status,
+	    r1.body_len, r1.error);
+	req.max_response = 0;
+
+	/* a server that closes a connection it answered as kept alive: the
+	 * next request, sent at once, still gets its answer */
+	{
+		struct chain ch = { .c = c, .req = &req };
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/drop", srv.port);
+		for (int i = 0; i < 3; i++) {
+			memset(&ch.first, 0, sizeof(ch.first));
+			memset(&ch.second, 0, sizeof(ch.second));
+			hb_http_request(c, &req, on_first, &ch);
+			run_until(base, &ch.second.done, 5000);
+			HBT_CHECK(ch.first.status == 200 && ch.second.status == 200 &&
+			    strcmp(ch.second.body, "dropped") == 0, "after a dropped "
+			    "connection (%d): %ld then %ld \"%s\"", i, ch.first.status,
+			    ch.second.status, ch.second.error);
+		}
+	}
+
+	/* ... and one that drops it as the request arrives: sent once more on
+	 * a new connection, answered */
+	{
+		struct dropper d = { 0 };
+		struct sockaddr_in sin = { 0 };
+
+		d.port = hbt_free_port();
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)d.port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		d.lis = evconnlistener_new_bind(base, dropper_accept, &d,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+		    (struct sockaddr *)&sin, sizeof(sin));
+		HBT_REQUIRE(d.lis != NULL, "dropper listens");
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/", d.port);
+		for (int i = 0; i < 3; i++) {
+			memset(&r1, 0, sizeof(r1));
+			hb_http_request(c, &req, on_done, &r1);
+			run_until(base, &r1.done, 5000);
+			HBT_CHECK(r1.status == 200 && strcmp(r1.body, "dropped") == 0,
+			    "request %d to a server that drops reused connections: %ld %s",
+			    i, r1.status, r1.error);
+		}
+		HBT_CHECK(d.conns == 3, "one connection each (%d)", d.conns);
+		evconnlistener_free(d.lis);
+	}
+
+	/* a connect that fails at once (port 0): an error, once, no crash */
+	memset(&r1, 0, sizeof(r1));
+	snprintf(url, sizeof(url), "http://127.0.0.1:0/");
+	HBT_CHECK(hb_http_request(c, &req, on_done, &r1) != NULL, "started");
+	run_until(base, &r1.done, 5000);
+	HBT_CHECK(r1.done && r1.status == 0 && r1.curl_code != 0, "port 0: %d %s",
+	    r1.curl_code, r1.error);
+
+	/* an IPv6 literal, where the machine has IPv6 on loopback */
+	{
+		struct evhttp *h6 = evhttp_new(base);
+		int p6 = hbt_free_port();
+
+		if (evhttp_bind_socket(h6, "::1", (ev_uint16_t)p6) == 0) {
+			evhttp_set_gencb(h6, on_request, &srv);
+			memset(&r1, 0, sizeof(r1));
+			snprintf(url, sizeof(url), "http://[::1]:%d/", p6);
+			hb_http_request(c, &req, on_done, &r1);
+			run_until(base, &r1.done, 5000);
+			HBT_CHECK(r1.status == 200 && strcmp(r1.body, "hello") == 0,
+			    "IPv6 literal: %ld %s", r1.status, r1.error);
+		} else
+			hbt_log("no IPv6 on loopback: the [::1] case is skipped");
+		evhttp_free(h6);
+	}
 
 	tls_tests(base, c);
 
