@@ -1074,42 +1074,92 @@ hbt_web_stop(struct hbt_web *w)
 
 /* ---------------- load generator ---------------- */
 
-struct load_ctx {
-	struct hbt_load *l;
-	long first;
-	int count;
+/*
+ * Messages are numbered (idx = first point / lines per message) and each
+ * send of one carries a generation, so that a late answer to an earlier
+ * send is told apart. The generator keeps its own account of what is
+ * unacknowledged and sends it again, on a clean session, after a
+ * reconnect, rather than rely on paho resuming the session: paho 1.3.11
+ * was seen to send a malformed packet at every reconnect of a resumed v5
+ * session with publishes in flight, and mosquitto dropped it each time.
+ */
+enum { M_UNSENT, M_FLYING, M_QUEUED, M_ACKED };
+
+struct load_priv {
+	pthread_mutex_t lock;
+	uint8_t *state;		/* per message */
+	uint32_t *gen;		/* per message: the current send */
+	long *queue;		/* messages to send again */
+	size_t nqueue;
+	long flying_points;	/* M_FLYING and M_QUEUED */
+	uint16_t *epoch_of;	/* per message: the connection its send was for */
+	uint16_t epoch;		/* connections lost so far */
+	int connects;
+	bool slow;		/* the broker routed to nobody: pace re-sends */
 };
 
-/* Publishes the broker took but routed to nobody, to send again (as a
- * homebus publisher does: bus opts.retry_unrouted_s). */
-static pthread_mutex_t retry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct load_ctx *retry_list[4096];
-static size_t nretry;
+struct load_ctx {
+	struct hbt_load *l;
+	long idx;
+	uint32_t gen;
+};
+
+static int
+load_count(const struct hbt_load *l, long idx)
+{
+	long first = idx * l->lines_per_msg;
+
+	return (int)(l->points - first < l->lines_per_msg ? l->points - first :
+	    l->lines_per_msg);
+}
+
+/* Under lock: marks idx to be sent again. */
+static void
+load_requeue(struct hbt_load *l, long idx)
+{
+	struct load_priv *p = l->priv;
+
+	p->state[idx] = M_QUEUED;
+	p->queue[p->nqueue++] = idx;
+	atomic_store(&l->unrouted, (long)p->nqueue);
+}
 
 static void
 load_acked(void *ctx, MQTTAsync_successData5 *r)
 {
 	struct load_ctx *c = ctx;
+	struct hbt_load *l = c->l;
+	struct load_priv *p = l->priv;
+	int n = load_count(l, c->idx);
 
+	pthread_mutex_lock(&p->lock);
 	if (r && r->reasonCode == MQTTREASONCODE_NO_MATCHING_SUBSCRIBERS) {
-		pthread_mutex_lock(&retry_lock);
-		if (nretry < HB_ARRAY_LEN(retry_list)) {
-			retry_list[nretry++] = c;
-			c = NULL;
+		/* taken and routed to nobody (the writer has not re-subscribed
+		 * since the broker restarted): sent again, as a homebus
+		 * publisher does (bus opts.retry_unrouted_s) */
+		atomic_fetch_add(&l->unrouted_total, 1);
+		p->slow = true;
+		if (p->state[c->idx] == M_FLYING && c->gen == p->gen[c->idx])
+			load_requeue(l, c->idx);
+	} else if (p->state[c->idx] != M_ACKED) {
+		/* any send acknowledged: the broker has it */
+		if (p->state[c->idx] == M_QUEUED) {
+			/* drop it from the queue */
+			for (size_t i = 0; i < p->nqueue; i++)
+				if (p->queue[i] == c->idx) {
+					p->queue[i] = p->queue[--p->nqueue];
+					break;
+				}
+			atomic_store(&l->unrouted, (long)p->nqueue);
 		}
-		pthread_mutex_unlock(&retry_lock);
-		if (c == NULL) {
-			atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted, 1);
-			atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted_total, 1);
-			return;
-		}
-		c = ctx;
+		p->state[c->idx] = M_ACKED;
+		p->flying_points -= n;
+		for (int i = 0; i < n; i++)
+			l->acked_map[c->idx * l->lines_per_msg + i] = 1;
+		if (atomic_fetch_add(&l->acked, n) + n >= l->points)
+			l->finished_ms = hb_mono_ms();
 	}
-	for (int i = 0; i < c->count; i++)
-		c->l->acked_map[c->first + i] = 1;
-	atomic_fetch_add(&c->l->acked, c->count);
-	if (atomic_load(&c->l->acked) >= c->l->points)
-		c->l->finished_ms = hb_mono_ms();
+	pthread_mutex_unlock(&p->lock);
 	free(c);
 }
 
@@ -1117,39 +1167,63 @@ static void
 load_failed(void *ctx, MQTTAsync_failureData5 *r)
 {
 	struct load_ctx *c = ctx;
+	struct load_priv *p = c->l->priv;
 
 	(void)r;
-	/*
-	 * The connection went while the publish was in flight (a broker
-	 * restart): a device with QoS 1 sends it again once reconnected, and
-	 * so does the generator. Counted as failed only if it cannot be kept.
-	 */
-	pthread_mutex_lock(&retry_lock);
-	if (nretry < HB_ARRAY_LEN(retry_list)) {
-		retry_list[nretry++] = c;
-		c = NULL;
-	}
-	pthread_mutex_unlock(&retry_lock);
-	if (c == NULL) {
-		atomic_fetch_add(&((struct load_ctx *)ctx)->l->unrouted, 1);
-		return;
-	}
-	atomic_fetch_add(&c->l->failed, c->count);
-	free(ctx);
+	/* The connection went while it was in flight: sent again, as a device
+	 * with QoS 1 does. A late answer to an earlier send is ignored. */
+	pthread_mutex_lock(&p->lock);
+	if (p->state[c->idx] == M_FLYING && c->gen == p->gen[c->idx])
+		load_requeue(c->l, c->idx);
+	pthread_mutex_unlock(&p->lock);
+	free(c);
 }
 
-/* Sends one message of points [first, first + n). */
-static int
-load_send(struct hbt_load *l, struct load_ctx *c, struct hb_buf *payload,
-    int64_t base_ns)
+static void
+load_lost(void *ctx, char *cause)
 {
+	struct load_priv *p = ((struct hbt_load *)ctx)->priv;
+
+	(void)cause;
+	pthread_mutex_lock(&p->lock);
+	p->epoch++;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Every reconnect: what was in flight on the lost connection goes again
+ * (the clean session forgot it); what was sent since is in paho's buffer.
+ */
+static void
+load_connected(void *ctx, char *cause)
+{
+	struct hbt_load *l = ctx;
+	struct load_priv *p = l->priv;
+	long nmsgs = (l->points + l->lines_per_msg - 1) / l->lines_per_msg;
+
+	(void)cause;
+	pthread_mutex_lock(&p->lock);
+	if (p->connects++ > 0)
+		for (long i = 0; i < nmsgs; i++)
+			if (p->state[i] == M_FLYING && p->epoch_of[i] != p->epoch)
+				load_requeue(l, i);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Sends message idx (a new generation of it). */
+static int
+load_send(struct hbt_load *l, long idx, struct hb_buf *payload, int64_t base_ns)
+{
+	struct load_priv *p = l->priv;
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc;
+	struct load_ctx *c = hb_xmalloc(sizeof(*c));
+	long first = idx * l->lines_per_msg;
+	int n = load_count(l, idx), rc;
 
 	hb_buf_reset(payload);
-	for (int i = 0; i < c->count; i++) {
-		long seq = c->first + i;
+	for (int i = 0; i < n; i++) {
+		long seq = first + i;
 
 		hb_buf_printf(payload, "%s,gen=%s seq=%ldi,v=%ld.5", l->measurement,
 		    l->gen, seq, seq % 1000);
@@ -1157,6 +1231,15 @@ load_send(struct hbt_load *l, struct load_ctx *c, struct hb_buf *payload,
 			hb_buf_printf(payload, " %lld", (long long)(base_ns + seq));
 		hb_buf_putc(payload, '\n');
 	}
+	pthread_mutex_lock(&p->lock);
+	if (p->state[idx] == M_UNSENT)
+		p->flying_points += n;
+	p->state[idx] = M_FLYING;
+	p->epoch_of[idx] = p->epoch;
+	c->l = l;
+	c->idx = idx;
+	c->gen = ++p->gen[idx];
+	pthread_mutex_unlock(&p->lock);
 	msg.payload = payload->data;
 	msg.payloadlen = (int)payload->len - 1;
 	msg.qos = l->qos;
@@ -1166,6 +1249,8 @@ load_send(struct hbt_load *l, struct load_ctx *c, struct hb_buf *payload,
 	while ((rc = MQTTAsync_sendMessage(l->client, l->topic, &msg, &ro)) !=
 	    MQTTASYNC_SUCCESS && !atomic_load(&l->stop))
 		hbt_sleep_ms(5);
+	if (rc != MQTTASYNC_SUCCESS)
+		free(c);
 	return rc;
 }
 
@@ -1173,60 +1258,58 @@ static void *
 load_thread(void *arg)
 {
 	struct hbt_load *l = arg;
+	struct load_priv *p = l->priv;
 	struct hb_buf payload = { 0 };
 	int64_t base_ns = hb_wall_ns();
-	long seq = 0;
+	long next = 0, nmsgs = (l->points + l->lines_per_msg - 1) / l->lines_per_msg;
 
 	l->started_ms = hb_mono_ms();
-	while ((seq < l->points || atomic_load(&l->unrouted) > 0 || nretry > 0) &&
-	    !atomic_load(&l->stop)) {
-		struct load_ctx *c;
-		int n = (int)(l->points - seq < l->lines_per_msg ? l->points - seq :
-		    l->lines_per_msg);
+	while (atomic_load(&l->acked) < l->points && !atomic_load(&l->stop)) {
+		long idx = -1;
+		bool slow;
 
-		/* what the broker routed to nobody goes again first */
-		pthread_mutex_lock(&retry_lock);
-		c = nretry ? retry_list[--nretry] : NULL;
-		pthread_mutex_unlock(&retry_lock);
-		if (c) {
-			atomic_fetch_sub(&l->unrouted, 1);
-			hbt_sleep_ms(20);
-			load_send(l, c, &payload, base_ns);
+		/* what must go again goes first */
+		pthread_mutex_lock(&p->lock);
+		if (p->nqueue)
+			idx = p->queue[--p->nqueue];
+		atomic_store(&l->unrouted, (long)p->nqueue);
+		slow = p->slow;
+		pthread_mutex_unlock(&p->lock);
+		if (idx >= 0) {
+			if (slow)
+				hbt_sleep_ms(20);
+			load_send(l, idx, &payload, base_ns);
 			continue;
 		}
-		if (seq >= l->points) {
+		if (next >= nmsgs) {
 			hbt_sleep_ms(5);
 			continue;
 		}
 		if (l->points_per_s > 0) {
-			int64_t due = l->started_ms +
-			    (int64_t)((double)seq * 1000.0 / l->points_per_s);
+			int64_t due = l->started_ms + (int64_t)((double)(next *
+			    l->lines_per_msg) * 1000.0 / l->points_per_s);
 			int64_t now = hb_mono_ms();
 
 			if (due > now)
 				hbt_sleep_ms(due - now);
 		}
-		/*
-		 * At most 400 points unacknowledged. After a broker restart paho
-		 * sends the session's unacknowledged publishes again and the
-		 * generator re-sends those paho reported failed: both together
-		 * must stay under the broker's receive maximum (1000), or
-		 * mosquitto drops the connection as a protocol error, at every
-		 * reconnect. (Past it paho 1.3.12's send thread stalls, too.)
-		 */
-		while (atomic_load(&l->published) - atomic_load(&l->acked) -
-		    atomic_load(&l->failed) > 400 && !atomic_load(&l->stop))
+		/* At most 400 points unacknowledged: well under the broker's
+		 * receive maximum (1000), past which paho 1.3.12's send thread
+		 * stalls and mosquitto drops the connection. */
+		for (;;) {
+			long flying;
+
+			pthread_mutex_lock(&p->lock);
+			flying = p->flying_points;
+			pthread_mutex_unlock(&p->lock);
+			if (flying <= 400 || atomic_load(&l->stop))
+				break;
 			hbt_sleep_ms(1);
-		c = hb_xmalloc(sizeof(*c));
-		c->l = l;
-		c->first = seq;
-		c->count = n;
-		if (load_send(l, c, &payload, base_ns) != MQTTASYNC_SUCCESS) {
-			free(c);
-			break;
 		}
-		atomic_fetch_add(&l->published, n);
-		seq += n;
+		if (load_send(l, next, &payload, base_ns) != MQTTASYNC_SUCCESS)
+			break;
+		atomic_fetch_add(&l->published, load_count(l, next));
+		next++;
 	}
 	hb_buf_free(&payload);
 	return NULL;
@@ -1237,11 +1320,11 @@ hbt_load_start(struct hbt_load *l)
 {
 	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
-	MQTTProperties props = MQTTProperties_initializer;
-	MQTTProperty p = { 0 };
 	MQTTAsync client;
+	struct load_priv *p = hb_xcalloc(1, sizeof(*p));
 	pthread_t *th = hb_xmalloc(sizeof(*th));
 	char uri[64], id[96];
+	long nmsgs;
 
 	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", l->port);
 	snprintf(id, sizeof(id), "hbt-load-%s-%d", l->gen, getpid());
@@ -1249,26 +1332,28 @@ hbt_load_start(struct hbt_load *l)
 		l->lines_per_msg = 1;
 	if (!l->topic[0])
 		snprintf(l->topic, sizeof(l->topic), "homebus/points/%s", l->measurement);
+	nmsgs = (l->points + l->lines_per_msg - 1) / l->lines_per_msg;
 	l->acked_map = hb_xcalloc((size_t)l->points + 1, 1);
+	pthread_mutex_init(&p->lock, NULL);
+	p->state = hb_xcalloc((size_t)nmsgs + 1, 1);
+	p->gen = hb_xcalloc((size_t)nmsgs + 1, sizeof(uint32_t));
+	p->queue = hb_xcalloc((size_t)nmsgs + 1, sizeof(long));
+	p->epoch_of = hb_xcalloc((size_t)nmsgs + 1, sizeof(uint16_t));
+	l->priv = p;
 	cro.sendWhileDisconnected = 1;
 	cro.maxBufferedMessages = 1000000;
 	if (MQTTAsync_createWithOptions(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE,
 	    NULL, &cro) != MQTTASYNC_SUCCESS)
 		return -1;
-	co.cleanstart = 0;
+	MQTTAsync_setConnected(client, l, load_connected);
+	MQTTAsync_setConnectionLostCallback(client, l, load_lost);
+	co.cleanstart = 1;
 	co.automaticReconnect = 1;
 	co.minRetryInterval = 1;
 	co.maxRetryInterval = 2;
 	co.keepAliveInterval = 30;
-	p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-	p.value.integer4 = 3600;
-	MQTTProperties_add(&props, &p);
-	co.connectProperties = &props;
-	if (MQTTAsync_connect(client, &co) != MQTTASYNC_SUCCESS) {
-		MQTTProperties_free(&props);
+	if (MQTTAsync_connect(client, &co) != MQTTASYNC_SUCCESS)
 		return -1;
-	}
-	MQTTProperties_free(&props);
 	HBT_WAIT(MQTTAsync_isConnected(client), 10000);
 	l->client = client;
 	pthread_create(th, NULL, load_thread, l);
@@ -1307,6 +1392,17 @@ hbt_load_free(struct hbt_load *l)
 	}
 	free(l->acked_map);
 	l->acked_map = NULL;
+	if (l->priv) {
+		struct load_priv *p = l->priv;
+
+		free(p->state);
+		free(p->gen);
+		free(p->queue);
+		free(p->epoch_of);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		l->priv = NULL;
+	}
 }
 
 void

@@ -207,6 +207,7 @@ struct hbt_load {
 	/* internals */
 	void *client;
 	void *thread;
+	void *priv;
 	atomic_bool stop;
 };
 
