@@ -14,6 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+static void
+on_libevent_log(int severity, const char *msg)
+{
+	hb_log(severity >= EVENT_LOG_ERR ? HB_LOG_WARN : HB_LOG_DEBUG,
+	    "libevent: %s", msg);
+}
+
 /* Default HTTP ports: http.port_base + the service's offset. */
 static const struct {
 	const char *service;
@@ -183,6 +190,9 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	/* libevent's own messages in our format (a JSON log stays JSON);
+	 * what they report, the service reports in its own words. */
+	event_set_log_callback(on_libevent_log);
 	app->base = event_base_new();
 	if (app->base == NULL) {
 		hb_error("cannot create the event loop");
