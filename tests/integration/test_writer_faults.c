@@ -64,22 +64,28 @@ setup(struct fixture *f, bool slow_writer_reconnect)
 	HBT_REQUIRE(hbt_load_start(&f->load) == 0, "load generator");
 }
 
-/* True when nothing more is moving: spool empty, no write in flight, and
- * no point received for a second (or everything acknowledged has landed). */
+/*
+ * True when nothing more is moving: spool empty, no write in flight, and
+ * every acknowledged point in InfluxDB (counted by distinct seq: a point
+ * delivered twice across a reconnect must not stand in for one still on
+ * its way), or no point received for a second.
+ */
 static bool
 quiet(struct fixture *f)
 {
 	double before = hbt_metric(f->http, "homebus_writer_points_received_total");
+	struct hbt_landed l;
 
 	if (hbt_metric(f->http, "homebus_writer_spool_points") != 0 ||
 	    hbt_metric(f->http, "homebus_writer_writes_in_flight") != 0)
 		return false;
-	if (hbt_influx_number(&f->influx, "homebus", "SELECT count(seq) FROM load") >=
-	    atomic_load(&f->load.acked))
+	hbt_load_landed(&f->load, &f->influx, "homebus", &l);
+	if (l.missing == 0)
 		return true;
 	hbt_sleep_ms(1000);
 	return hbt_metric(f->http, "homebus_writer_points_received_total") == before &&
-	    hbt_metric(f->http, "homebus_writer_spool_points") == 0;
+	    hbt_metric(f->http, "homebus_writer_spool_points") == 0 &&
+	    hbt_metric(f->http, "homebus_writer_writes_in_flight") == 0;
 }
 
 /* Waits for the load to finish and the writer to empty its spool. */
