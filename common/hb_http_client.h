@@ -32,7 +32,8 @@ struct hb_http_request {
 	bool gzip;			/* compress the body, Content-Encoding: gzip */
 	const char *userpwd;		/* "user:password" for basic auth */
 	long timeout_ms;		/* whole transfer; 0: 10 s */
-	long connect_timeout_ms;	/* 0: min(timeout, 5 s) */
+	long connect_timeout_ms;	/* 0: min(timeout, 5 s); hb_http_lite:
+					 * always the whole timeout */
 	size_t max_response;		/* bytes kept of the body; 0: 1 MiB */
 	const char *ca_file;		/* PEM CA certificates for https; NULL:
 					 * the system's */
