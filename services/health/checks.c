@@ -229,6 +229,24 @@ exec_stuck_reason(const struct target *t, char *out, size_t outlen)
 	    (long long)t->timeout_ms);
 }
 
+/*
+ * What exec and disk checks share when their child is done: the child let
+ * go (or kept as lingering), a failed result with its latency, and the
+ * start of its output in line.
+ */
+static void
+proc_result_begin(struct check_ctx *c, const struct hb_proc_result *pr,
+    struct check_result *r, char *line, size_t linelen)
+{
+	memset(r, 0, sizeof(*r));
+	if (pr->lingering)
+		c->t->lingering = c->proc;
+	c->proc = NULL;
+	r->latency_ms = pr->elapsed_ms;
+	r->level = LEVEL_FAIL;
+	hb_check_excerpt(pr->output, pr->output_len, true, line, linelen);
+}
+
 static void
 exec_done(const struct hb_proc_result *pr, void *arg)
 {
@@ -237,13 +255,7 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 	struct check_result r;
 	char line[160];
 
-	memset(&r, 0, sizeof(r));
-	if (pr->lingering)
-		t->lingering = c->proc;
-	c->proc = NULL;
-	r.latency_ms = pr->elapsed_ms;
-	r.level = LEVEL_FAIL;
-	hb_check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
+	proc_result_begin(c, pr, &r, line, sizeof(line));
 	if (pr->lingering) {
 		exec_stuck_reason(t, r.reason, sizeof(r.reason));
 		r.latency_ms = -1;
@@ -340,13 +352,7 @@ disk_done(const struct hb_proc_result *pr, void *arg)
 	char line[160], limit[32];
 	const char *why;
 
-	memset(&r, 0, sizeof(r));
-	if (pr->lingering)
-		t->lingering = c->proc;
-	c->proc = NULL;
-	r.latency_ms = pr->elapsed_ms;
-	r.level = LEVEL_FAIL;
-	hb_check_excerpt(pr->output, pr->output_len, true, line, sizeof(line));
+	proc_result_begin(c, pr, &r, line, sizeof(line));
 	if (pr->timed_out) {
 		disk_hang_reason(t, r.reason, sizeof(r.reason));
 		r.latency_ms = -1;

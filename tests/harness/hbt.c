@@ -371,6 +371,34 @@ hbt_proc_log_has(const struct hbt_proc *p, const char *s)
 	return found;
 }
 
+void
+hbt_make_cert(const char *name, char *cert, char *key)
+{
+	struct hb_buf cmd = { 0 };
+
+	snprintf(cert, 600, "%s/%s-cert.pem", test_dir, name);
+	snprintf(key, 600, "%s/%s-key.pem", test_dir, name);
+	hb_buf_printf(&cmd, "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=homebus-test "
+	    "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+	    key, cert);
+	HBT_REQUIRE(system(cmd.data) == 0, "openssl req (a test certificate)");
+	hb_buf_free(&cmd);
+}
+
+int
+hbt_check_config(const char *service, const char *json, struct hb_buf *out)
+{
+	char path[600], bin[600];
+	char *argv[] = { bin, "--check-config", "-c", path, NULL };
+
+	snprintf(path, sizeof(path), "%s/check.json", hbt_dir());
+	snprintf(bin, sizeof(bin), "%s/homebus-%s", hbt_bin_dir(), service);
+	hbt_write_file(path, json);
+	hb_buf_reset(out);
+	return hbt_run(argv, out, 10000);
+}
+
 int
 hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms)
 {

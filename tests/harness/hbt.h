@@ -73,6 +73,17 @@ bool hbt_proc_alive(struct hbt_proc *p);
 bool hbt_proc_log_has(const struct hbt_proc *p, const char *s);
 /* Runs argv to completion; captures output into out; returns exit code. */
 int hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms);
+/*
+ * homebus-<service> --check-config -c <a file holding json>: its output in
+ * out, its exit code returned.
+ */
+int hbt_check_config(const char *service, const char *json, struct hb_buf *out);
+/*
+ * A self-signed certificate for 127.0.0.1 (openssl req), its PEM files in
+ * the test's directory as <name>-cert.pem and <name>-key.pem; the paths in
+ * cert and key (each at least 600 bytes). Ends the test if it cannot.
+ */
+void hbt_make_cert(const char *name, char *cert, char *key);
 
 /* ---- mosquitto ---- */
 

@@ -9,19 +9,6 @@
 #include <string.h>
 
 static int
-check_config(const char *json, struct hb_buf *out)
-{
-	char path[600], bin[600];
-	char *argv[] = { bin, "--check-config", "-c", path, NULL };
-
-	snprintf(path, sizeof(path), "%s/check.json", hbt_dir());
-	snprintf(bin, sizeof(bin), "%s/homebus-health", hbt_bin_dir());
-	hbt_write_file(path, json);
-	hb_buf_reset(out);
-	return hbt_run(argv, out, 10000);
-}
-
-static int
 lines(const char *s)
 {
 	int n = 0;
@@ -35,7 +22,7 @@ static void
 expect_error(const char *json, const char *needle)
 {
 	struct hb_buf out = { 0 };
-	int rc = check_config(json, &out);
+	int rc = hbt_check_config("health", json, &out);
 
 	HBT_CHECK(rc == 2, "exit code %d for %s", rc, json);
 	HBT_CHECK(out.data && strstr(out.data, needle), "output lacks \"%s\":\n%s",
@@ -52,7 +39,8 @@ main(void)
 
 	hbt_init("health_config");
 
-	rc = check_config("{\"health\": {\"interval_s\": 10, \"targets\": ["
+	rc = hbt_check_config("health",
+	    "{\"health\": {\"interval_s\": 10, \"targets\": ["
 	    "{\"name\": \"influxdb\", \"type\": \"http\", \"url\": "
 	    "\"http://127.0.0.1:8086/ping\", \"expect_status\": 204},"
 	    "{\"name\": \"mosquitto.service\", \"type\": \"exec\", \"argv\": "
@@ -65,7 +53,7 @@ main(void)
 	    rc, out.data);
 
 	/* the three of the issue, in one file: three lines naming three paths */
-	rc = check_config("{\"health\": {\"targets\": [\n"
+	rc = hbt_check_config("health", "{\"health\": {\"targets\": [\n"
 	    "{\"name\": \"a\", \"type\": \"ftp\", \"url\": \"ftp://x\"},\n"
 	    "{\"name\": \"b\", \"type\": \"http\", \"url\": \"influx:8086/ping\"},\n"
 	    "{\"name\": \"c\", \"type\": \"disk\", \"path\": \"/\", \"interval_s\": -5}\n"

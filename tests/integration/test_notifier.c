@@ -68,6 +68,22 @@ setup(struct fx *f, const char *notifier_extra, const char *telegram_extra)
 	HBT_REQUIRE(f->mqtt != NULL, "test MQTT client");
 }
 
+/* setup for Telegram commands from command_chats (a JSON list): the
+ * deploy topic watched, the notifier polling getUpdates */
+static void
+setup_commands(struct fx *f, const char *command_chats)
+{
+	char extra[256];
+
+	snprintf(extra, sizeof(extra), "\"chat_ids\": [1001], \"command_chat_ids\": "
+	    "%s, \"chat_interval_ms\": 50", command_chats);
+	setup(f, NULL, extra);
+	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
+	    "subscribe");
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
+	    "the notifier polls getUpdates");
+}
+
 /* How many times s is in the log of p. */
 static size_t
 log_count(const struct hbt_proc *p, const char *s)
@@ -510,12 +526,7 @@ scenario_commands(struct fx *f)
 	const char *health = "{\"target\":\"influxdb\",\"state\":\"down\","
 	    "\"since\":\"2026-01-01T09:00:00.000Z\",\"reason\":\"connection refused\"}";
 
-	setup(f, NULL, "\"chat_ids\": [1001], \"command_chat_ids\": [1001], "
-	    "\"chat_interval_ms\": 50");
-	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
-	    "subscribe");
-	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
-	    "the notifier polls getUpdates");
+	setup_commands(f, "[1001]");
 
 	/* from a chat that is not allowed: nothing on the bus, no answer */
 	hbt_telegram_say(&f->tg, 500, OTHER_CHAT, 77, "mallory", "/deploy evil999");
@@ -1038,12 +1049,7 @@ scenario_offset(struct fx *f)
 	char *err = NULL;
 	size_t i, n0;
 
-	setup(f, NULL, "\"chat_ids\": [1001], \"command_chat_ids\": [1001], "
-	    "\"chat_interval_ms\": 50");
-	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
-	    "subscribe");
-	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
-	    "the notifier polls getUpdates");
+	setup_commands(f, "[1001]");
 	polls = hbt_telegram_select(&f->tg, "getUpdates", 0);
 	json_array_foreach(polls, i, p) {
 		json_t *limit = json_object_get(json_object_get(p, "body"), "limit");
@@ -1170,12 +1176,7 @@ scenario_addressed(struct fx *f)
 {
 	size_t n0;
 
-	setup(f, NULL, "\"chat_ids\": [1001], \"command_chat_ids\": [1001, -1002], "
-	    "\"chat_interval_ms\": 50");
-	HBT_REQUIRE(hbt_mqtt_subscribe(f->mqtt, "homebus/deploy/command", 1) == 0,
-	    "subscribe");
-	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) >= 1, 10000),
-	    "the notifier polls getUpdates");
+	setup_commands(f, "[1001, -1002]");
 	HBT_CHECK(hbt_telegram_count(&f->tg, "getMe", 200) == 1, "getMe once");
 	HBT_CHECK(hbt_proc_log_has(&f->nf.proc, "telegram bot is @homebus_test_bot"),
 	    "the bot's name is logged");

@@ -9,24 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static int
-check_config(const char *json, struct hb_buf *out)
-{
-	char path[600], bin[600];
-	char *argv[] = { bin, "--check-config", "-c", path, NULL };
-
-	snprintf(path, sizeof(path), "%s/check.json", hbt_dir());
-	snprintf(bin, sizeof(bin), "%s/homebus-writer", hbt_bin_dir());
-	hbt_write_file(path, json);
-	hb_buf_reset(out);
-	return hbt_run(argv, out, 10000);
-}
-
 static void
 expect_error(const char *json, const char *needle)
 {
 	struct hb_buf out = { 0 };
-	int rc = check_config(json, &out);
+	int rc = hbt_check_config("writer", json, &out);
 
 	HBT_CHECK(rc == 2, "exit code %d for %s", rc, json);
 	HBT_CHECK(out.data && strstr(out.data, needle), "output lacks \"%s\":\n%s",
@@ -41,7 +28,8 @@ test_check_config(void)
 	char json[600];
 	int rc;
 
-	rc = check_config("{\"writer\": {\"batch_size\": 100}}", &out);
+	rc = hbt_check_config("writer", "{\"writer\": {\"batch_size\": 100}}",
+	    &out);
 	HBT_CHECK(rc == 0 && strstr(out.data, "configuration OK"), "good config: %d %s",
 	    rc, out.data);
 	expect_error("{\"writer\": {\"batch_size\": 100,}}", "not valid JSON");
@@ -57,7 +45,8 @@ test_check_config(void)
 	    "writer.influx.api: \"v3\" is not one of");
 
 	/* every error on a line of its own: three errors, three lines + summary */
-	rc = check_config("{\"writer\": {\"a\": 1, \"b\": 2, \"batch_size\": true}}", &out);
+	rc = hbt_check_config("writer",
+	    "{\"writer\": {\"a\": 1, \"b\": 2, \"batch_size\": true}}", &out);
 	{
 		int lines = 0;
 

@@ -11,19 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-check_config(const char *json, struct hb_buf *out)
-{
-	char path[600], bin[600];
-	char *argv[] = { bin, "--check-config", "-c", path, NULL };
-
-	snprintf(path, sizeof(path), "%s/check.json", hbt_dir());
-	snprintf(bin, sizeof(bin), "%s/homebus-writer", hbt_bin_dir());
-	hbt_write_file(path, json);
-	hb_buf_reset(out);
-	return hbt_run(argv, out, 10000);
-}
-
 static void
 start_writer(struct hbt_service *w, const char *name, int broker, int http,
     const char *url, const char *ca_file)
@@ -51,19 +38,13 @@ main(void)
 	struct hbt_influx ix;
 	struct hbt_service good, blind;
 	struct hbt_mqtt *pub;
-	struct hb_buf extra = { 0 }, cmd = { 0 }, out = { 0 }, lines = { 0 };
+	struct hb_buf extra = { 0 }, out = { 0 }, lines = { 0 };
 	char cert[600], key[600], url[160];
 	int http_good = hbt_free_port(), http_blind = hbt_free_port(), rc;
 	long long n;
 
 	hbt_init("writer_https");
-	snprintf(cert, sizeof(cert), "%s/influx-cert.pem", hbt_dir());
-	snprintf(key, sizeof(key), "%s/influx-key.pem", hbt_dir());
-	hb_buf_printf(&cmd, "openssl req -x509 -newkey ec -pkeyopt "
-	    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=homebus-test "
-	    "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
-	    key, cert);
-	HBT_REQUIRE(system(cmd.data) == 0, "openssl req (the test's certificate)");
+	hbt_make_cert("influx", cert, key);
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
 	hb_buf_printf(&extra, "  https-enabled = true\n  https-certificate = \"%s\"\n"
 	    "  https-private-key = \"%s\"", cert, key);
@@ -104,7 +85,8 @@ main(void)
 	    "both writers up");
 
 	/* A CA file that is not there is a configuration error naming the key. */
-	rc = check_config("{\"writer\": {\"influx\": {\"url\": \"https://db:8086\", "
+	rc = hbt_check_config("writer", "{\"writer\": {\"influx\": "
+	    "{\"url\": \"https://db:8086\", "
 	    "\"ca_file\": \"/nonexistent/ca.pem\"}}}", &out);
 	HBT_CHECK(rc == 2 && strstr(out.data, "writer.influx.ca_file") &&
 	    strstr(out.data, "/nonexistent/ca.pem"), "bad ca_file: rc=%d %s", rc,
@@ -112,7 +94,6 @@ main(void)
 
 	hbt_mqtt_close(pub);
 	hb_buf_free(&extra);
-	hb_buf_free(&cmd);
 	hb_buf_free(&out);
 	hb_buf_free(&lines);
 	hbt_exit();

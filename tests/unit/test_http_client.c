@@ -230,16 +230,10 @@ tls_tests(struct event_base *base, struct hb_http_client *c)
 	struct hb_http_request req = { 0 };
 	struct result r = { 0 };
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	char cmd[1600], cert[600], key[600], url[128];
+	char cert[600], key[600], url[128];
 	int port = hbt_free_port();
 
-	snprintf(cert, sizeof(cert), "%s/cert.pem", hbt_dir());
-	snprintf(key, sizeof(key), "%s/key.pem", hbt_dir());
-	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
-	    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=homebus-test "
-	    "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
-	    key, cert);
-	HBT_REQUIRE(system(cmd) == 0, "openssl req (a test certificate)");
+	hbt_make_cert("https", cert, key);
 	HBT_REQUIRE(SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) == 1 &&
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1, "cert");
 	evhttp_set_bevcb(https, tls_bev, ctx);
