@@ -27,6 +27,7 @@
 #include "hb_topic.h"
 
 int hbt_failures;
+static int hbt_checks;
 
 static char test_name[64];
 static char test_dir[512];
@@ -61,6 +62,7 @@ hbt_check(bool ok, const char *file, int line, const char *expr,
 {
 	va_list ap;
 
+	hbt_checks++;
 	if (ok)
 		return true;
 	hbt_failures++;
@@ -169,9 +171,13 @@ hbt_exit(void)
 		nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	else
 		fprintf(stderr, "test files kept in %s\n", test_dir);
-	fprintf(stderr, "%s: %s (%d failure%s)\n", test_name,
-	    hbt_failures ? "FAILED" : "passed", hbt_failures,
-	    hbt_failures == 1 ? "" : "s");
+	fprintf(stderr, "%s: %s (%d of %d checks failed)\n", test_name,
+	    hbt_failures ? "FAILED" : "passed", hbt_failures, hbt_checks);
+	/* a test that checked nothing has shown nothing */
+	if (hbt_checks == 0) {
+		fprintf(stderr, "%s: no check ran\n", test_name);
+		exit(1);
+	}
 	exit(hbt_failures ? 1 : 0);
 }
 

@@ -76,11 +76,15 @@ main(void)
 	    out.data ? out.data : "");
 	HBT_CHECK(hbt_proc_log_has(&blind.proc, "certificate verify failed"),
 	    "its log says the certificate could not be verified");
+	HBT_CHECK(HBT_WAIT(hbt_metric(http_blind,
+	    "homebus_writer_points_received_total") == 200, 10000),
+	    "it took all 200 points (%g)",
+	    hbt_metric(http_blind, "homebus_writer_points_received_total"));
+	HBT_CHECK(HBT_WAIT(hbt_metric(http_blind, "homebus_writer_spool_points") ==
+	    200, 10000), "and keeps them spooled (%g)",
+	    hbt_metric(http_blind, "homebus_writer_spool_points"));
 	HBT_CHECK(hbt_metric(http_blind, "homebus_writer_points_written_total") == 0,
 	    "nothing was sent to a server it could not verify");
-	HBT_CHECK(hbt_metric(http_blind, "homebus_writer_points_received_total") == 200,
-	    "it took all 200 points (%g) and keeps them spooled",
-	    hbt_metric(http_blind, "homebus_writer_points_received_total"));
 	HBT_CHECK(hbt_proc_alive(&blind.proc) && hbt_proc_alive(&good.proc),
 	    "both writers up");
 
