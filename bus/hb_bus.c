@@ -46,10 +46,15 @@ enum mail_kind {
 	MAIL_PUB_UNROUTED,	/* acknowledged, but no subscriber took it */
 };
 
+/* A message matching several subscriptions may name each of them. */
+#define MAIL_SUB_IDS 4
+
 struct mail {
 	TAILQ_ENTRY(mail) entry;
 	enum mail_kind kind;
 	void *ptr;	/* MAIL_PUB_UNROUTED: the struct cmd to publish again */
+	int sub_ids[MAIL_SUB_IDS];	/* MQTT v5 subscription identifiers */
+	int nsub_ids;
 	int qos;
 	int retained;
 	int code;
@@ -74,6 +79,7 @@ struct cmd {
 	enum cmd_kind kind;
 	struct hb_bus *bus;
 	int64_t first_ms;	/* first attempt, for unrouted retries */
+	int sub_id;		/* CMD_SUBSCRIBE: the subscription identifier */
 	int qos;
 	int retain;
 	size_t len;
@@ -92,9 +98,17 @@ enum bus_state {
 	ST_CLOSED,
 };
 
+/*
+ * A subscription: its filter, and who takes what arrives on it. Its
+ * identifier (MQTT v5) is its index + 1; the broker names it in every
+ * message it sends for this subscription, so that overlapping filters
+ * still reach the right callback.
+ */
 struct sub {
 	char *filter;
 	int qos;
+	hb_bus_message_fn fn;
+	void *arg;
 };
 
 struct hb_bus {
@@ -322,6 +336,13 @@ on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
 
 	m->qos = pm->qos;
 	m->retained = pm->retained;
+	m->nsub_ids = MQTTProperties_propertyCount(&pm->properties,
+	    MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
+	if (m->nsub_ids > MAIL_SUB_IDS)
+		m->nsub_ids = MAIL_SUB_IDS;
+	for (int i = 0; i < m->nsub_ids; i++)
+		m->sub_ids[i] = MQTTProperties_getNumericValueAt(&pm->properties,
+		    MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER, i);
 	MQTTAsync_freeMessage(&pm);
 	MQTTAsync_free(topic);
 	post(bus, m, true);
@@ -616,16 +637,21 @@ static void
 worker_subscribe(struct hb_bus *bus, struct cmd *c)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperty id = { .identifier = MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER };
 	size_t fl = strlen(c->topic);
 	struct sub_ctx *sc = hb_xmalloc(sizeof(*sc) + fl + 1);
+	int rc;
 
 	sc->bus = bus;
 	memcpy(sc->filter, c->topic, fl + 1);
 	ro.onSuccess5 = on_sub_ok;
 	ro.onFailure5 = on_sub_fail;
 	ro.context = sc;
-	if (MQTTAsync_subscribe(bus->client, c->topic, c->qos, &ro) !=
-	    MQTTASYNC_SUCCESS) {
+	id.value.integer4 = (unsigned int)c->sub_id;
+	MQTTProperties_add(&ro.properties, &id);
+	rc = MQTTAsync_subscribe(bus->client, c->topic, c->qos, &ro);
+	MQTTProperties_free(&ro.properties);
+	if (rc != MQTTASYNC_SUCCESS) {
 		/* reported as refused; re-sent on the next connect */
 		on_sub_fail(sc, NULL);
 	}
@@ -714,11 +740,12 @@ on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-send_subscription(struct hb_bus *bus, const struct sub *s)
+send_subscription(struct hb_bus *bus, size_t i)
 {
-	struct cmd *c = cmd_new(CMD_SUBSCRIBE, s->filter, NULL, 0);
+	struct cmd *c = cmd_new(CMD_SUBSCRIBE, bus->subs[i].filter, NULL, 0);
 
-	c->qos = s->qos;
+	c->qos = bus->subs[i].qos;
+	c->sub_id = (int)i + 1;
 	enqueue(bus, c);
 }
 
@@ -799,7 +826,7 @@ handle_connected(struct hb_bus *bus, bool session_present)
 	hb_info("bus connected broker=%s client_id=%s session_present=%d",
 	    bus->uri, bus->cfg.client_id, session_present);
 	for (size_t i = 0; i < bus->nsubs; i++)
-		send_subscription(bus, &bus->subs[i]);
+		send_subscription(bus, i);
 	publish_status(bus, "online");
 	send_heartbeat(bus);
 	if (bus->opts.on_connection)
@@ -844,22 +871,59 @@ finish_shutdown(struct hb_bus *bus)
 		done(bus->done_arg);
 }
 
+/* Hands a message to the callback of subscription i (0-based). */
+static void
+deliver(struct hb_bus *bus, size_t i, struct mail *m)
+{
+	const struct sub *s = &bus->subs[i];
+	struct hb_bus_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	if (!hb_topic_match(s->filter, m->topic, msg.levels, msg.levellen,
+	    &msg.nlevels))
+		return;	/* a broker naming the wrong subscription */
+	msg.topic = m->topic;
+	msg.rest = hb_topic_rest(s->filter, m->topic);
+	msg.payload = m->payload;
+	msg.len = m->len;
+	msg.qos = m->qos;
+	msg.retained = m->retained != 0;
+	s->fn(s->arg, &msg);
+}
+
+/*
+ * A message goes to the subscriptions the broker names in it; from a
+ * broker that names none, to the first subscription whose filter matches.
+ */
+static void
+route(struct hb_bus *bus, struct mail *m)
+{
+	bool routed = false;
+
+	if (bus->m_received)
+		hb_counter_add(bus->m_received, 1);
+	for (int k = 0; k < m->nsub_ids; k++) {
+		if (m->sub_ids[k] < 1 || (size_t)m->sub_ids[k] > bus->nsubs)
+			continue;
+		deliver(bus, (size_t)m->sub_ids[k] - 1, m);
+		routed = true;
+	}
+	for (size_t i = 0; !routed && i < bus->nsubs; i++) {
+		if (hb_topic_match(bus->subs[i].filter, m->topic, NULL, NULL, NULL)) {
+			deliver(bus, i, m);
+			routed = true;
+		}
+	}
+	if (!routed)
+		hb_debug("bus message on no subscription topic=\"%s\"", m->topic);
+}
+
 static void
 dispatch(struct hb_bus *bus, struct mail *m)
 {
-	struct hb_bus_msg msg;
-
 	switch (m->kind) {
 	case MAIL_MESSAGE:
-		if (bus->m_received)
-			hb_counter_add(bus->m_received, 1);
-		msg.topic = m->topic;
-		msg.payload = m->payload;
-		msg.len = m->len;
-		msg.qos = m->qos;
-		msg.retained = m->retained != 0;
-		if (bus->opts.on_message)
-			bus->opts.on_message(bus->opts.arg, &msg);
+		route(bus, m);
 		break;
 	case MAIL_CONNECTED:
 		handle_connected(bus, m->code != 0);
@@ -1279,20 +1343,42 @@ hb_bus_free(struct hb_bus *bus)
 }
 
 int
-hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos)
+hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos,
+    hb_bus_message_fn fn, void *arg)
 {
 	char err[128];
+	struct sub *s;
 
 	if (!hb_topic_filter_ok(filter, err, sizeof(err))) {
 		hb_error("bus subscribe filter=\"%s\": %s", filter, err);
 		return -1;
 	}
+	if (bus->nsubs >= HB_BUS_MAX_SUBS) {
+		hb_error("bus subscribe filter=\"%s\": more than %d subscriptions",
+		    filter, HB_BUS_MAX_SUBS);
+		return -1;
+	}
 	bus->subs = hb_xrealloc(bus->subs, (bus->nsubs + 1) * sizeof(*bus->subs));
-	bus->subs[bus->nsubs].filter = hb_xstrdup(filter);
-	bus->subs[bus->nsubs].qos = qos;
-	bus->nsubs++;
+	s = &bus->subs[bus->nsubs++];
+	s->filter = hb_xstrdup(filter);
+	s->qos = qos;
+	s->fn = fn;
+	s->arg = arg;
 	if (bus->state == ST_CONNECTED)
-		send_subscription(bus, &bus->subs[bus->nsubs - 1]);
+		send_subscription(bus, bus->nsubs - 1);
+	return 0;
+}
+
+int
+hb_bus_msg_level(const struct hb_bus_msg *msg, size_t i, char *out, size_t n)
+{
+	if (n == 0)
+		return -1;
+	out[0] = '\0';
+	if (i >= msg->nlevels || msg->levellen[i] >= n)
+		return -1;
+	memcpy(out, msg->levels[i], msg->levellen[i]);
+	out[msg->levellen[i]] = '\0';
 	return 0;
 }
 

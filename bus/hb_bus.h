@@ -18,6 +18,7 @@
 
 #include "hb_config.h"
 #include "hb_metrics.h"
+#include "hb_topic.h"
 
 struct hb_bus;
 
@@ -46,13 +47,31 @@ void hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
     const char *service, const char *hostname);
 void hb_bus_config_free(struct hb_bus_config *bc);
 
+/*
+ * A message as a subscription's callback sees it. Everything points into
+ * the bus's copy and lives until the callback returns.
+ */
 struct hb_bus_msg {
 	const char *topic;
 	const char *payload;	/* NUL-terminated copy; len excludes the NUL */
 	size_t len;
 	int qos;
 	bool retained;
+	/* the topic levels each '+' of the subscription's filter matched,
+	 * in order (not NUL-terminated: levellen[i] bytes) */
+	const char *levels[HB_TOPIC_MAX_LEVELS];
+	size_t levellen[HB_TOPIC_MAX_LEVELS];
+	size_t nlevels;
+	/* what a final '#' matched ("" when the filter has none) */
+	const char *rest;
 };
+
+/*
+ * Copies the i-th captured level of msg into out as a string. Returns 0, or
+ * -1 (out is "") when there is no such level or it does not fit.
+ */
+int hb_bus_msg_level(const struct hb_bus_msg *msg, size_t i, char *out,
+    size_t n);
 
 typedef void (*hb_bus_message_fn)(void *arg, const struct hb_bus_msg *msg);
 typedef void (*hb_bus_connection_fn)(void *arg, bool connected);
@@ -86,7 +105,6 @@ struct hb_bus_opts {
 	 * messages are taken until the connection is closed.
 	 */
 	bool republish;
-	hb_bus_message_fn on_message;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
 	void *arg;
@@ -103,11 +121,17 @@ struct hb_bus *hb_bus_new(struct event_base *base, const struct hb_bus_config *b
 /* Stops the client at once (no offline status). Use hb_bus_shutdown first. */
 void hb_bus_free(struct hb_bus *bus);
 
+#define HB_BUS_MAX_SUBS 256
+
 /*
- * Subscribes now if connected and again on every connect. A shared
- * subscription is written "$share/<group>/<filter>". 0, or -1 if invalid.
+ * Subscribes now if connected and again on every connect; what arrives on
+ * this subscription is handed to fn(arg, msg) on the loop thread. A shared
+ * subscription is written "$share/<group>/<filter>" (hb_topic_share).
+ * Overlapping filters each get their own copy from the broker, each to its
+ * own callback (MQTT v5 subscription identifiers). 0, or -1 if invalid.
  */
-int hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos);
+int hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos,
+    hb_bus_message_fn fn, void *arg);
 
 /*
  * The service needs no message for the next ms milliseconds (the writer

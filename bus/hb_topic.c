@@ -143,3 +143,37 @@ hb_topic_filter_ok(const char *filter, char *err, size_t errlen)
 	}
 	return true;
 }
+
+const char *
+hb_topic_rest(const char *filter, const char *topic)
+{
+	const char *f = filter, *t = topic;
+
+	if (strncmp(f, "$share/", 7) == 0) {
+		f = strchr(f + 7, '/');
+		if (f == NULL)
+			return "";
+		f++;
+	}
+	/* one topic level per filter level before the '#' */
+	for (;;) {
+		const char *fe = strchr(f, '/');
+		const char *te;
+
+		if (strcmp(f, "#") == 0)
+			return t;
+		if (fe == NULL)
+			return "";
+		te = strchr(t, '/');
+		if (te == NULL)
+			return "";	/* "a/#" matching "a" */
+		f = fe + 1;
+		t = te + 1;
+	}
+}
+
+int
+hb_topic_share(char *out, size_t n, const char *group, const char *filter)
+{
+	return fits(snprintf(out, n, "$share/%s/%s", group, filter), n);
+}

@@ -22,6 +22,14 @@ int hb_topic_health(char *out, size_t n, const char *prefix, const char *target)
 int hb_topic_notify(char *out, size_t n, const char *prefix, const char *severity);
 /* P/<suffix>, e.g. "deploy/command" */
 int hb_topic_join(char *out, size_t n, const char *prefix, const char *suffix);
+/* $share/<group>/<filter>: one of a group of subscribers takes each message. */
+int hb_topic_share(char *out, size_t n, const char *group, const char *filter);
+
+/*
+ * Every builder above also makes subscription filters: a level given as "+"
+ * or a last level "#" is a wildcard (hb_topic_health(.., prefix, "+")).
+ * Each returns 0, or -1 when the result did not fit in out.
+ */
 
 /* True when s can be one topic level (not empty, no '/', '+', '#'). */
 bool hb_topic_level_ok(const char *s);
@@ -35,6 +43,11 @@ void hb_topic_level_sanitize(char *s);
  */
 bool hb_topic_match(const char *filter, const char *topic,
     const char **caps, size_t *caplen, size_t *ncaps);
+/*
+ * For a filter ending in '#' and a topic it matches, the part of the topic
+ * the '#' stands for ("a/#" and "a/b/c": "b/c"); "" otherwise.
+ */
+const char *hb_topic_rest(const char *filter, const char *topic);
 /* Validates a subscription filter; false with a reason in err. */
 bool hb_topic_filter_ok(const char *filter, char *err, size_t errlen);
 

@@ -58,8 +58,9 @@ struct expected_svc {
 };
 
 struct health {
-	struct hb_app *app;
-	struct hb_bus_config bus_cfg;
+	struct hb_service *svc;
+	struct hb_app *app;			/* &svc->app */
+	const struct hb_bus_config *bus_cfg;	/* svc->bus_cfg */
 	struct target_defaults defaults;
 	struct target_list targets;
 	int64_t heartbeat_timeout_ms;
@@ -155,7 +156,7 @@ read_expected(struct health *h, struct hb_config *cfg)
 			continue;
 		}
 		snprintf(e->instance, sizeof(e->instance), "%s", slash ? slash + 1 :
-		    h->bus_cfg.instance);
+		    h->bus_cfg->instance);
 		if (!hb_target_name_ok(e->service) || !hb_target_name_ok(e->instance)) {
 			hb_cfg_error(cfg, key, "\"%s\": a service and instance are 1 to "
 			    "64 letters, digits, '_', '.' or '-', not starting with '_', "
@@ -177,7 +178,7 @@ service_target_name(struct health *h, const char *service, const char *instance,
 {
 	struct target *t;
 
-	if (strcmp(instance, h->bus_cfg.instance) == 0) {
+	if (strcmp(instance, h->bus_cfg->instance) == 0) {
 		snprintf(out, outlen, "%s", service);
 		t = hb_targets_find(&h->targets, out);
 		if (t == NULL || (t->type == TT_SERVICE &&
@@ -188,18 +189,20 @@ service_target_name(struct health *h, const char *service, const char *instance,
 	snprintf(out, outlen, "%s@%s", service, instance);
 }
 
-struct health *
-hb_health_new(struct hb_app *app)
+static void *
+health_create(struct hb_service *svc)
 {
 	struct health *h = hb_xcalloc(1, sizeof(*h));
+	struct hb_app *app = &svc->app;
 	struct hb_config *cfg = app->cfg;
 	const char *s;
 	double interval;
 
+	h->svc = svc;
 	h->app = app;
+	h->bus_cfg = &svc->bus_cfg;
 	TAILQ_INIT(&h->targets);
 	TAILQ_INIT(&h->leftovers);
-	hb_bus_config_read(&h->bus_cfg, cfg, "health", app->hostname);
 	interval = hb_cfg_double(cfg, "health.interval_s", 30, 0.1, 86400);
 	h->defaults.interval_ms = (int64_t)(interval * 1000.0 + 0.5);
 	h->defaults.timeout_ms = hb_cfg_int(cfg, "health.timeout_ms", 5000, 10,
@@ -218,11 +221,11 @@ hb_health_new(struct hb_app *app)
 	    1, HYSTERESIS_MAX);
 	h->heartbeat_timeout_ms = hb_cfg_int(cfg, "health.heartbeat_timeout_s", 90,
 	    1, 86400) * 1000;
-	if (h->heartbeat_timeout_ms <= (int64_t)h->bus_cfg.heartbeat_s * 1000)
+	if (h->heartbeat_timeout_ms <= (int64_t)h->bus_cfg->heartbeat_s * 1000)
 		hb_cfg_error(cfg, "health.heartbeat_timeout_s", "%lld s must be longer "
 		    "than bus.heartbeat_s (%d s), or every service looks dead between "
 		    "two heartbeats", (long long)(h->heartbeat_timeout_ms / 1000),
-		    h->bus_cfg.heartbeat_s);
+		    h->bus_cfg->heartbeat_s);
 	h->discover = hb_cfg_bool(cfg, "health.discover_services", true);
 	read_expected(h, cfg);
 
@@ -264,7 +267,7 @@ hb_health_new(struct hb_app *app)
 
 		snprintf(key, sizeof(key), "health.expected_services[%zu]", i);
 		if (strcmp(e->service, "health") == 0 &&
-		    strcmp(e->instance, h->bus_cfg.instance) == 0) {
+		    strcmp(e->instance, h->bus_cfg->instance) == 0) {
 			hb_cfg_error(cfg, key, "the watcher cannot watch itself");
 			continue;
 		}
@@ -318,7 +321,7 @@ state_json(struct health *h, const struct target *t)
 	m.latency_ms = t->latency_ms;
 	o = hb_health_encode(&m);
 	json_object_set_new(o, "type", json_string(hb_target_type_name(t->type)));
-	json_object_set_new(o, "watcher", json_string(h->bus_cfg.instance));
+	json_object_set_new(o, "watcher", json_string(h->bus_cfg->instance));
 	if (t->checked_ms > 0)
 		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
 	/* the figures the reason leaves out, so that it stays the same */
@@ -366,7 +369,7 @@ publish_state(struct health *h, struct target *t, bool force)
 		return;
 	t->published_hash = hash;
 	t->published_ms = now;
-	if (hb_topic_health(topic, sizeof(topic), h->bus_cfg.prefix, t->name) != 0)
+	if (hb_topic_health(topic, sizeof(topic), h->bus_cfg->prefix, t->name) != 0)
 		return;
 	o = state_json(h, t);
 	publish_json(h, topic, o);
@@ -377,7 +380,7 @@ publish_state(struct health *h, struct target *t, bool force)
 static void
 ha_node(struct health *h, const char *ha_id, char *out, size_t outlen)
 {
-	hb_ha_node_id(h->bus_cfg.instance, ha_id, out, outlen);
+	hb_ha_node_id(h->bus_cfg->instance, ha_id, out, outlen);
 }
 
 static void
@@ -390,7 +393,7 @@ publish_ha_config(struct health *h, const char *name, const char *ha_id)
 		return;
 	ha_node(h, ha_id, node, sizeof(node));
 	if (hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) != 0 ||
-	    hb_topic_health(state_topic, sizeof(state_topic), h->bus_cfg.prefix,
+	    hb_topic_health(state_topic, sizeof(state_topic), h->bus_cfg->prefix,
 	    name) != 0)
 		return;
 	c = hb_ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, node,
@@ -421,7 +424,7 @@ clear_retained(struct health *h, const char *name, const char *node)
 
 	if (node && hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
-	if (name && hb_topic_health(topic, sizeof(topic), h->bus_cfg.prefix,
+	if (name && hb_topic_health(topic, sizeof(topic), h->bus_cfg->prefix,
 	    name) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
 }
@@ -490,9 +493,9 @@ publish_overall(struct health *h, bool force)
 	o = json_pack("{s:s,s:s,s:o,s:s,s:s,s:o,s:o}", "target", "_all", "state",
 	    hb_health_state_name(st), "since", hb_msg_time(h->overall_since_ms),
 	    "reason", reason.data ? reason.data : "", "watcher",
-	    h->bus_cfg.instance, "counts", counts, "targets", states);
+	    h->bus_cfg->instance, "counts", counts, "targets", states);
 	if (can_publish(h) && hb_topic_health(topic, sizeof(topic),
-	    h->bus_cfg.prefix, "_all") == 0)
+	    h->bus_cfg->prefix, "_all") == 0)
 		publish_json(h, topic, o);
 	json_decref(o);
 	hb_buf_free(&reason);
@@ -538,14 +541,14 @@ send_notification(struct health *h, int sev, const char *title, const char *text
 	json_t *o;
 
 	memset(&n, 0, sizeof(n));
-	snprintf(source, sizeof(source), "health/%s", h->bus_cfg.instance);
+	snprintf(source, sizeof(source), "health/%s", h->bus_cfg->instance);
 	n.severity = (enum hb_severity)sev;
 	n.text = (char *)(uintptr_t)text;
 	n.title = (char *)(uintptr_t)title;
 	n.key = (char *)(uintptr_t)key;
 	n.source = source;
 	o = hb_notify_encode(&n);
-	hb_topic_notify(topic, sizeof(topic), h->bus_cfg.prefix,
+	hb_topic_notify(topic, sizeof(topic), h->bus_cfg->prefix,
 	    hb_severity_name((enum hb_severity)sev));
 	hb_bus_publish_json(h->bus, topic, o, 1, false);
 	json_decref(o);
@@ -589,8 +592,8 @@ tell_other_watcher(struct health *h)
 
 	snprintf(text, sizeof(text), "Two health watchers on one broker: %s and %s "
 	    "both publish %s/health/<target> and overwrite each other. Run one "
-	    "watcher per bus prefix.", h->bus_cfg.instance, h->other_watcher,
-	    h->bus_cfg.prefix);
+	    "watcher per bus prefix.", h->bus_cfg->instance, h->other_watcher,
+	    h->bus_cfg->prefix);
 	snprintf(key, sizeof(key), "health/_watchers/%s", h->other_watcher);
 	send_notification(h, HB_SEV_WARNING, "two health watchers", text, key);
 	h->other_told = true;
@@ -748,7 +751,7 @@ service_check(struct health *h, struct target *t)
 		base = h->connected_ms > h->started_ms ? h->connected_ms : h->started_ms;
 		if (!t->expected || now - base < h->heartbeat_timeout_ms)
 			return;
-		hb_topic_svc(topic, sizeof(topic), h->bus_cfg.prefix, t->service,
+		hb_topic_svc(topic, sizeof(topic), h->bus_cfg->prefix, t->service,
 		    t->instance, "status");
 		snprintf(r.reason, sizeof(r.reason), "never seen: nothing on %s "
 		    "(not started, or not connected to this broker)", topic);
@@ -939,7 +942,7 @@ other_watcher(struct health *h, const char *instance, const struct hb_bus_msg *m
 		hb_warn("another health watcher instance=%s is online under "
 		    "prefix=%s: both publish %s/health/<target> and overwrite each "
 		    "other; run one watcher per bus prefix", instance,
-		    h->bus_cfg.prefix, h->bus_cfg.prefix);
+		    h->bus_cfg->prefix, h->bus_cfg->prefix);
 		flush_notifications(h);
 	} else if (st != SVC_ONLINE && strcmp(h->other_watcher, instance) == 0) {
 		hb_info("the other health watcher instance=%s is gone", instance);
@@ -981,7 +984,7 @@ mqtt_check(struct health *h, struct target *t)
 		r.level = LEVEL_FAIL;
 		r.latency_ms = -1;
 		snprintf(r.reason, sizeof(r.reason), "not connected to the broker "
-		    "%s:%d", h->bus_cfg.host, h->bus_cfg.port);
+		    "%s:%d", h->bus_cfg->host, h->bus_cfg->port);
 		handle_result(h, t, &r);
 		return;
 	}
@@ -1095,7 +1098,7 @@ note_leftover(struct health *h, const struct hb_bus_msg *msg, bool is_ha,
 		root = json_loadb(msg->payload, msg->len, 0, NULL);
 		ours = json_is_string(json_object_get(root, "watcher")) &&
 		    strcmp(json_string_value(json_object_get(root, "watcher")),
-		    h->bus_cfg.instance) == 0;
+		    h->bus_cfg->instance) == 0;
 		json_decref(root);
 		if (!ours || strcmp(m.target, name) != 0)
 			return;
@@ -1246,63 +1249,91 @@ on_connection(void *arg, bool connected)
 	check_mqtt_now(h);
 }
 
+/* ---------------- what arrives, by subscription ---------------- */
+
 static void
-on_message(void *arg, const struct hb_bus_msg *msg)
+on_probe_echo(void *arg, const struct hb_bus_msg *msg)
 {
 	struct health *h = arg;
-	const char *caps[HB_TOPIC_MAX_LEVELS];
-	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
-	char filter[HB_TOPIC_MAX], a[TARGET_NAME_MAX], b[TARGET_NAME_MAX];
-	char node[TARGET_NAME_MAX + 160];
+
+	if (!h->stopping)
+		on_probe(h, msg);
+}
+
+static void
+on_ha_status(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
 
 	if (h->stopping)
 		return;
-	if (strcmp(msg->topic, h->probe_topic) == 0) {
-		on_probe(h, msg);
-		return;
+	if (msg->len == 6 && memcmp(msg->payload, "online", 6) == 0 &&
+	    h->settled) {
+		hb_info("Home Assistant is online: sending the discovery configs "
+		    "again");
+		publish_ha_all(h);
 	}
-	if (h->ha_enabled && strcmp(msg->topic, h->ha_status_topic) == 0) {
-		if (msg->len == 6 && memcmp(msg->payload, "online", 6) == 0 &&
-		    h->settled) {
-			hb_info("Home Assistant is online: sending the discovery configs "
-			    "again");
-			publish_ha_all(h);
-		}
-		return;
-	}
-	snprintf(filter, sizeof(filter), "%s/svc/+/+/+", h->bus_cfg.prefix);
-	if (hb_topic_match(filter, msg->topic, caps, caplen, &ncaps) && ncaps == 3) {
-		bool status = caplen[2] == 6 && memcmp(caps[2], "status", 6) == 0;
-		bool beat = caplen[2] == 9 && memcmp(caps[2], "heartbeat", 9) == 0;
+}
 
-		if ((!status && !beat) || caplen[0] >= 64 || caplen[1] >= 64)
-			return;
-		memcpy(a, caps[0], caplen[0]);
-		a[caplen[0]] = '\0';
-		memcpy(b, caps[1], caplen[1]);
-		b[caplen[1]] = '\0';
-		if (strcmp(a, "health") == 0 && strcmp(b, h->bus_cfg.instance) == 0)
-			return;	/* ourselves */
-		if (status && strcmp(a, "health") == 0)
-			other_watcher(h, b, msg);
-		if (status)
-			on_status(h, a, b, msg);
-		else
-			on_heartbeat(h, a, b, msg);
+/* P/svc/<service>/<instance>/<status|heartbeat>, levels 0 and 1 captured */
+static bool
+svc_names(struct health *h, const struct hb_bus_msg *msg, char *service,
+    char *instance)
+{
+	if (h->stopping || hb_bus_msg_level(msg, 0, service, 64) != 0 ||
+	    hb_bus_msg_level(msg, 1, instance, 64) != 0)
+		return false;
+	/* ourselves */
+	return !(strcmp(service, "health") == 0 &&
+	    strcmp(instance, h->bus_cfg->instance) == 0);
+}
+
+static void
+on_svc_status(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+	char a[64], b[64];
+
+	if (!svc_names(h, msg, a, b))
 		return;
-	}
-	if (h->settled)
-		return;	/* our own echoes from now on */
-	snprintf(filter, sizeof(filter), "%s/health/+", h->bus_cfg.prefix);
-	if (hb_topic_match(filter, msg->topic, caps, caplen, &ncaps) && ncaps == 1 &&
-	    caplen[0] < sizeof(a)) {
-		memcpy(a, caps[0], caplen[0]);
-		a[caplen[0]] = '\0';
-		note_leftover(h, msg, false, a);
+	if (strcmp(a, "health") == 0)
+		other_watcher(h, b, msg);
+	on_status(h, a, b, msg);
+}
+
+static void
+on_svc_heartbeat(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+	char a[64], b[64];
+
+	if (svc_names(h, msg, a, b))
+		on_heartbeat(h, a, b, msg);
+}
+
+/* Retained states found at start: ours from before, to take over. */
+static void
+on_old_state(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+	char name[TARGET_NAME_MAX];
+
+	/* our own echoes once settled */
+	if (h->stopping || h->settled ||
+	    hb_bus_msg_level(msg, 0, name, sizeof(name)) != 0)
 		return;
-	}
-	if (h->ha_enabled && hb_ha_topic_node(msg->topic, h->ha_prefix, node,
-	    sizeof(node)))
+	note_leftover(h, msg, false, name);
+}
+
+static void
+on_old_ha_config(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+	char node[TARGET_NAME_MAX + 160];
+
+	if (h->stopping || h->settled)
+		return;
+	if (hb_ha_topic_node(msg->topic, h->ha_prefix, node, sizeof(node)))
 		note_leftover(h, msg, true, node);
 }
 
@@ -1322,7 +1353,6 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct health *h = arg;
-	bool ok = h->bus && hb_bus_connected(h->bus);
 	json_t *states = json_object();
 	struct target *t;
 	size_t n[4];
@@ -1331,19 +1361,13 @@ health(void *arg, json_t *out)
 	TAILQ_FOREACH(t, &h->targets, entry)
 		json_object_set_new(states, t->name,
 		    json_string(hb_health_state_name(t->state)));
-	json_object_set_new(out, "service", json_string("health"));
-	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
-	json_object_set_new(out, "bus", json_pack("{s:b}", "connected", ok));
-	if (!ok)
-		json_object_set_new(out, "reason", json_string("not connected to the "
-		    "broker"));
 	json_object_set_new(out, "overall",
 	    json_string(hb_health_state_name(compute_overall(h))));
 	json_object_set_new(out, "targets", states);
 	if (h->other_watcher[0])
 		json_object_set_new(out, "other_watcher",
 		    json_string(h->other_watcher));
-	return ok;
+	return true;
 }
 
 static void
@@ -1370,7 +1394,7 @@ on_page(struct evhttp_request *req, void *arg)
 		return;
 	}
 	memset(&pi, 0, sizeof(pi));
-	pi.instance = h->bus_cfg.instance;
+	pi.instance = h->bus_cfg->instance;
 	pi.overall = compute_overall(h);
 	pi.bus_connected = h->connected;
 	pi.refresh_s = h->page_refresh_s;
@@ -1383,21 +1407,15 @@ on_page(struct evhttp_request *req, void *arg)
 
 /* ---------------- life cycle ---------------- */
 
+/* "offline" on our status topic then (the skeleton closes the bus): Home
+ * Assistant shows the entities as unavailable rather than a state nobody
+ * keeps up to date. */
 static void
-on_bus_closed(void *arg)
-{
-	struct health *h = arg;
-
-	hb_app_exit(h->app, 0);
-}
-
-static void
-on_stop(struct hb_app *app, void *arg)
+stop(void *arg)
 {
 	struct health *h = arg;
 	struct target *t;
 
-	(void)app;
 	h->stopping = true;
 	evtimer_del(h->ev_settle);
 	evtimer_del(h->ev_notify);
@@ -1409,19 +1427,39 @@ on_stop(struct hb_app *app, void *arg)
 		if (t->ev_timeout)
 			evtimer_del(t->ev_timeout);
 	}
-	/* "offline" on our status topic: Home Assistant shows the entities as
-	 * unavailable rather than a state nobody keeps up to date */
-	hb_bus_shutdown(h->bus, on_bus_closed, h);
 }
 
-int
-hb_health_start(struct health *h)
+static int
+subscribe(struct health *h)
 {
+	const char *p = h->bus_cfg->prefix;
+	char filter[HB_TOPIC_MAX];
+	int rc = 0;
+
+	rc |= hb_bus_subscribe(h->bus, h->probe_topic, 0, on_probe_echo, h);
+	hb_topic_svc(filter, sizeof(filter), p, "+", "+", "status");
+	rc |= hb_bus_subscribe(h->bus, filter, 1, on_svc_status, h);
+	hb_topic_svc(filter, sizeof(filter), p, "+", "+", "heartbeat");
+	rc |= hb_bus_subscribe(h->bus, filter, 0, on_svc_heartbeat, h);
+	hb_topic_health(filter, sizeof(filter), p, "+");
+	rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_state, h);
+	if (h->ha_enabled) {
+		hb_ha_config_topic(filter, sizeof(filter), h->ha_prefix, "+");
+		rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_ha_config, h);
+		rc |= hb_bus_subscribe(h->bus, h->ha_status_topic, 1, on_ha_status,
+		    h);
+	}
+	return rc;
+}
+
+static int
+start(void *arg)
+{
+	struct health *h = arg;
 	struct hb_app *app = h->app;
 	struct hb_metrics *m = app->metrics;
-	struct hb_bus_opts bo = { 0 };
 	struct target *t;
-	char err[512], labels[64], filter[HB_TOPIC_MAX];
+	char labels[64];
 	size_t i = 0, n = 0;
 	int64_t spread;
 
@@ -1462,40 +1500,18 @@ hb_health_start(struct health *h)
 	h->ev_settle = evtimer_new(app->base, on_settled, h);
 	h->ev_notify = evtimer_new(app->base, on_notify_window, h);
 	hb_topic_svc(h->own_status_topic, sizeof(h->own_status_topic),
-	    h->bus_cfg.prefix, "health", h->bus_cfg.instance, "status");
-	hb_topic_svc(h->probe_topic, sizeof(h->probe_topic), h->bus_cfg.prefix,
-	    "health", h->bus_cfg.instance, "probe");
-	hb_ha_device_id(h->bus_cfg.instance, h->device_id, sizeof(h->device_id));
+	    h->bus_cfg->prefix, "health", h->bus_cfg->instance, "status");
+	hb_topic_svc(h->probe_topic, sizeof(h->probe_topic), h->bus_cfg->prefix,
+	    "health", h->bus_cfg->instance, "probe");
+	hb_ha_device_id(h->bus_cfg->instance, h->device_id, sizeof(h->device_id));
 	h->ha.prefix = h->ha_prefix;
 	h->ha.device_id = h->device_id;
 	h->ha.device_name = h->ha_device_name;
 	h->ha.availability_topic = h->own_status_topic;
 
-	bo.service = "health";
-	/* a persistent session: a notification in flight when the connection
-	 * drops is sent again on the reconnect rather than lost */
-	bo.persistent = true;
-	bo.on_message = on_message;
-	bo.on_connection = on_connection;
-	bo.arg = h;
-	h->bus = hb_bus_new(app->base, &h->bus_cfg, &bo, m, err, sizeof(err));
-	if (h->bus == NULL) {
-		hb_error("%s", err);
+	h->bus = h->svc->bus;
+	if (subscribe(h) != 0)
 		return -1;
-	}
-	hb_bus_subscribe(h->bus, h->probe_topic, 0);
-	snprintf(filter, sizeof(filter), "%s/svc/+/+/status", h->bus_cfg.prefix);
-	hb_bus_subscribe(h->bus, filter, 1);
-	snprintf(filter, sizeof(filter), "%s/svc/+/+/heartbeat", h->bus_cfg.prefix);
-	hb_bus_subscribe(h->bus, filter, 0);
-	snprintf(filter, sizeof(filter), "%s/health/+", h->bus_cfg.prefix);
-	hb_bus_subscribe(h->bus, filter, 1);
-	if (h->ha_enabled) {
-		snprintf(filter, sizeof(filter), "%s/binary_sensor/+/health/config",
-		    h->ha_prefix);
-		hb_bus_subscribe(h->bus, filter, 1);
-		hb_bus_subscribe(h->bus, h->ha_status_topic, 1);
-	}
 
 	/* first checks spread over up to 2 s, so that 200 targets do not all
 	 * start in the same instant every interval */
@@ -1508,12 +1524,8 @@ hb_health_start(struct health *h)
 		i++;
 	}
 	h->ntargets = n;
-	if (app->http) {
-		hb_http_server_set_health(app->http, health, h);
-		hb_http_server_set_refresh(app->http, refresh, h);
+	if (app->http)
 		hb_http_server_route(app->http, "/", on_page, h);
-	}
-	hb_app_on_stop(app, on_stop, h);
 	hb_info("health ready targets=%zu expected_services=%zu discover=%d "
 	    "interval_s=%g heartbeat_timeout_s=%lld", n, h->nexpected, h->discover,
 	    (double)h->defaults.interval_ms / 1000.0,
@@ -1521,17 +1533,15 @@ hb_health_start(struct health *h)
 	return 0;
 }
 
-void
-hb_health_free(struct health *h)
+static void
+destroy(void *arg)
 {
+	struct health *h = arg;
 	struct target *t;
 	struct leftover *l;
 
-	if (h == NULL)
-		return;
 	TAILQ_FOREACH(t, &h->targets, entry)
 		hb_check_release(t);
-	hb_bus_free(h->bus);
 	hb_targets_free(&h->targets);
 	hb_http_client_free(h->http);
 	while ((l = TAILQ_FIRST(&h->leftovers)) != NULL) {
@@ -1543,6 +1553,19 @@ hb_health_free(struct health *h)
 	if (h->ev_notify)
 		event_free(h->ev_notify);
 	free(h->overall_published);
-	hb_bus_config_free(&h->bus_cfg);
 	free(h);
 }
+
+const struct hb_service_def health_service = {
+	.name = "health",
+	/* a persistent session: a notification in flight when the connection
+	 * drops is sent again on the reconnect rather than lost */
+	.persistent = true,
+	.create = health_create,
+	.start = start,
+	.stop = stop,
+	.health = health,
+	.refresh = refresh,
+	.connection = on_connection,
+	.destroy = destroy,
+};

@@ -9,14 +9,8 @@
 #ifndef HEALTH_H
 #define HEALTH_H
 
-#include "hb_app.h"
+#include "hb_service.h"
 
-struct health;
-
-/* Reads the health options from app->cfg (errors are recorded there). */
-struct health *hb_health_new(struct hb_app *app);
-/* Connects to the bus and starts the checks. 0, or -1 (logged). */
-int hb_health_start(struct health *h);
-void hb_health_free(struct health *h);
+extern const struct hb_service_def health_service;
 
 #endif

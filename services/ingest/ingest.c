@@ -24,15 +24,21 @@ struct pack {
 
 #define MAX_PACKS 64
 
+/* One per rule: what a rule's subscription hands its messages to. */
+struct source {
+	struct ingest *in;
+	struct rule *rule;
+};
+
 struct ingest {
-	struct hb_app *app;
-	struct hb_bus_config bus_cfg;
+	struct hb_service *svc;
 	struct rule_set rules;
+	struct source *sources;
 	int64_t pack_ms;
 	int pack_max;
 	size_t max_entities;
 
-	struct hb_bus *bus;
+	struct hb_bus *bus;		/* svc->bus, once started */
 	struct ha_cache *ha;
 	struct pack packs[MAX_PACKS];
 	size_t npacks;
@@ -47,14 +53,13 @@ struct ingest {
 	uint64_t messages, points;
 };
 
-struct ingest *
-hb_ingest_new(struct hb_app *app)
+static void *
+ingest_create(struct hb_service *svc)
 {
 	struct ingest *in = hb_xcalloc(1, sizeof(*in));
-	struct hb_config *cfg = app->cfg;
+	struct hb_config *cfg = svc->app.cfg;
 
-	in->app = app;
-	hb_bus_config_read(&in->bus_cfg, cfg, "ingest", app->hostname);
+	in->svc = svc;
 	hb_rules_read(&in->rules, cfg);
 	in->pack_ms = hb_cfg_int(cfg, "ingest.pack_ms", 50, 0, 10000);
 	in->pack_max = (int)hb_cfg_int(cfg, "ingest.pack_max", 500, 1, 100000);
@@ -193,25 +198,39 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	}
 }
 
-static void
-on_message(void *arg, const struct hb_bus_msg *msg)
+/* A state, not an attribute: HA statestream's <base>/<domain>/<id>/state. */
+static bool
+is_state_topic(const char *topic)
 {
-	struct ingest *in = arg;
-	const char *caps[HB_TOPIC_MAX_LEVELS];
-	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
+	const char *leaf = strrchr(topic, '/');
+
+	return leaf && strcmp(leaf + 1, "state") == 0;
+}
+
+/*
+ * A message on a rule's subscription. Rules are tried in order: where the
+ * filters of several rules match one topic, the first of them takes it,
+ * whatever copies of it the broker sends for the others.
+ */
+static void
+on_source(void *arg, const struct hb_bus_msg *msg)
+{
+	struct source *src = arg;
+	struct ingest *in = src->in;
+	struct rule *r = src->rule;
 	struct convert_in ci;
-	struct rule *r;
 	char excerpt[80];
 	int n;
 
-	in->messages++;
-	r = hb_rules_match(&in->rules, msg->topic, caps, caplen, &ncaps);
-	if (r == NULL) {
-		hb_counter_add(in->m_unmatched, 1);
-		hb_log_limited(&in->unmatched_log, HB_LOG_WARN, "no source rule for "
-		    "topic=\"%.200s\"", msg->topic);
+	if (hb_rules_match(&in->rules, msg->topic, NULL, NULL, NULL) != r) {
+		if (hb_rules_match(&in->rules, msg->topic, NULL, NULL, NULL) == NULL) {
+			hb_counter_add(in->m_unmatched, 1);
+			hb_log_limited(&in->unmatched_log, HB_LOG_WARN, "no source rule "
+			    "for topic=\"%.200s\"", msg->topic);
+		}
 		return;
 	}
+	in->messages++;
 	if (hb_rule_ignores(r, msg->topic)) {
 		hb_counter_add(r->m_ignored, 1);
 		return;
@@ -226,18 +245,17 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	}
 	/* A retained message replays an old reading: it is not a new point.
 	 * Home Assistant's attributes still update the cache. */
-	if (msg->retained && !r->retained &&
-	    (r->format != FMT_HA_STATESTREAM || (msg->len && strlen(msg->topic) > 6 &&
-	    strcmp(msg->topic + strlen(msg->topic) - 6, "/state") == 0))) {
+	if (msg->retained && !r->retained && (r->format != FMT_HA_STATESTREAM ||
+	    (msg->len && is_state_topic(msg->topic)))) {
 		hb_counter_add(r->m_retained, 1);
 		return;
 	}
 	memset(&ci, 0, sizeof(ci));
 	ci.rule = r;
 	ci.topic = msg->topic;
-	ci.caps = caps;
-	ci.caplen = caplen;
-	ci.ncaps = ncaps;
+	ci.caps = (const char **)msg->levels;
+	ci.caplen = msg->levellen;
+	ci.ncaps = msg->nlevels;
 	ci.payload = msg->payload;
 	ci.len = msg->len;
 	ci.now_ns = stamp(in);
@@ -277,16 +295,8 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct ingest *in = arg;
-	bool ok = in->bus && hb_bus_connected(in->bus);
 	json_t *rules = json_array();
 
-	json_object_set_new(out, "service", json_string("ingest"));
-	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
-	json_object_set_new(out, "bus", json_pack("{s:b,s:i}", "connected", ok,
-	    "publish_pending", in->bus ? hb_bus_pending(in->bus) : 0));
-	if (!ok)
-		json_object_set_new(out, "reason", json_string("not connected to the "
-		    "broker"));
 	for (size_t i = 0; i < in->rules.n; i++) {
 		struct rule *r = &in->rules.rules[i];
 		uint64_t bad = 0;
@@ -299,7 +309,7 @@ health(void *arg, json_t *out)
 	}
 	json_object_set_new(out, "sources", rules);
 	json_object_set_new(out, "ha_entities", json_integer((json_int_t)hb_ha_cache_size(in->ha)));
-	return ok;
+	return true;
 }
 
 static void
@@ -312,21 +322,20 @@ heartbeat(void *arg, json_t *hb)
 }
 
 static void
-on_bus_closed(void *arg)
+closed(void *arg)
 {
 	struct ingest *in = arg;
 
 	hb_info("stopped taking messages; messages=%llu points=%llu",
 	    (unsigned long long)in->messages, (unsigned long long)in->points);
-	hb_app_exit(in->app, 0);
+	hb_service_exit(in->svc, 0);
 }
 
 static void
-on_stop(struct hb_app *app, void *arg)
+stop(void *arg)
 {
 	struct ingest *in = arg;
 
-	(void)app;
 	/*
 	 * What is packed goes out now, and what the bus still hands over while
 	 * it closes goes out at once: the bus disconnects when nothing it was
@@ -334,16 +343,14 @@ on_stop(struct hb_app *app, void *arg)
 	 */
 	flush_packs(in);
 	in->pack_ms = 0;
-	hb_bus_shutdown(in->bus, on_bus_closed, in);
 }
 
-int
-hb_ingest_start(struct ingest *in)
+static int
+start(void *arg)
 {
-	struct hb_app *app = in->app;
-	struct hb_bus_opts bo = { 0 };
+	struct ingest *in = arg;
+	struct hb_app *app = &in->svc->app;
 	struct hb_metrics *m = app->metrics;
-	char err[512];
 
 	hb_rules_metrics(&in->rules, m);
 	in->m_unmatched = hb_metrics_counter(m, "unmatched_total",
@@ -360,43 +367,29 @@ hb_ingest_start(struct ingest *in)
 	hb_ratelimit_init(&in->unmatched_log, 6, 3);
 	in->ha = hb_ha_cache_new(in->max_entities);
 	in->ev_pack = evtimer_new(app->base, on_pack_timer, in);
-
-	bo.service = "ingest";
-	bo.persistent = true;
-	bo.receive_max = 1000;
-	bo.coalesce_us = 2000;
-	bo.retry_unrouted_s = 60;
-	bo.republish = true;
-	bo.on_message = on_message;
-	bo.on_heartbeat = heartbeat;
-	bo.arg = in;
-	in->bus = hb_bus_new(app->base, &in->bus_cfg, &bo, m, err, sizeof(err));
-	if (in->bus == NULL) {
-		hb_error("%s", err);
-		return -1;
-	}
+	in->bus = in->svc->bus;
+	in->sources = hb_xcalloc(in->rules.n ? in->rules.n : 1,
+	    sizeof(*in->sources));
 	for (size_t i = 0; i < in->rules.n; i++) {
-		hb_bus_subscribe(in->bus, in->rules.rules[i].topic,
-		    in->rules.rules[i].qos);
-		hb_info("source rule=%s topic=\"%s\"", in->rules.rules[i].name,
-		    in->rules.rules[i].topic);
+		struct rule *r = &in->rules.rules[i];
+
+		in->sources[i].in = in;
+		in->sources[i].rule = r;
+		if (hb_bus_subscribe(in->bus, r->topic, r->qos, on_source,
+		    &in->sources[i]) != 0)
+			return -1;
+		hb_info("source rule=%s topic=\"%s\"", r->name, r->topic);
 	}
-	if (app->http) {
-		hb_http_server_set_health(app->http, health, in);
-		hb_http_server_set_refresh(app->http, refresh, in);
-	}
-	hb_app_on_stop(app, on_stop, in);
 	hb_info("ingest ready sources=%zu pack_ms=%lld pack_max=%d", in->rules.n,
 	    (long long)in->pack_ms, in->pack_max);
 	return 0;
 }
 
-void
-hb_ingest_free(struct ingest *in)
+static void
+destroy(void *arg)
 {
-	if (in == NULL)
-		return;
-	hb_bus_free(in->bus);
+	struct ingest *in = arg;
+
 	for (size_t i = 0; i < MAX_PACKS; i++)
 		hb_buf_free(&in->packs[i].lines);
 	if (in->ev_pack)
@@ -404,6 +397,23 @@ hb_ingest_free(struct ingest *in)
 	hb_ha_cache_free(in->ha);
 	hb_buf_free(&in->conv.lines);
 	hb_rules_free(&in->rules);
-	hb_bus_config_free(&in->bus_cfg);
+	free(in->sources);
 	free(in);
 }
+
+const struct hb_service_def ingest_service = {
+	.name = "ingest",
+	.persistent = true,
+	.receive_max = 1000,
+	.coalesce_us = 2000,
+	.retry_unrouted_s = 60,
+	.republish = true,
+	.create = ingest_create,
+	.start = start,
+	.stop = stop,
+	.closed = closed,
+	.health = health,
+	.refresh = refresh,
+	.heartbeat = heartbeat,
+	.destroy = destroy,
+};

@@ -7,14 +7,8 @@
 #ifndef INGEST_H
 #define INGEST_H
 
-#include "hb_app.h"
+#include "hb_service.h"
 
-struct ingest;
-
-/* Reads the ingest options from app->cfg (errors are recorded there). */
-struct ingest *hb_ingest_new(struct hb_app *app);
-/* Connects to the bus and subscribes. 0, or -1 (logged). */
-int hb_ingest_start(struct ingest *in);
-void hb_ingest_free(struct ingest *in);
+extern const struct hb_service_def ingest_service;
 
 #endif

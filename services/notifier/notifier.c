@@ -106,8 +106,9 @@ struct channel_state {
 };
 
 struct notifier {
-	struct hb_app *app;
-	struct hb_bus_config bus_cfg;
+	struct hb_service *svc;
+	struct hb_app *app;			/* &svc->app */
+	const struct hb_bus_config *bus_cfg;	/* svc->bus_cfg */
 
 	/* options */
 	int min_sev;
@@ -272,18 +273,20 @@ read_url(struct hb_config *cfg, const char *path, const char *def, char *out,
 		out[--n] = '\0';
 }
 
-struct notifier *
-hb_notifier_new(struct hb_app *app)
+static void *
+notifier_create(struct hb_service *svc)
 {
 	struct notifier *nf = hb_xcalloc(1, sizeof(*nf));
+	struct hb_app *app = &svc->app;
 	struct hb_config *cfg = app->cfg;
 
+	nf->svc = svc;
 	nf->app = app;
+	nf->bus_cfg = &svc->bus_cfg;
 	TAILQ_INIT(&nf->lanes);
 	TAILQ_INIT(&nf->folds);
 	TAILQ_INIT(&nf->targets);
 	TAILQ_INIT(&nf->watches);
-	hb_bus_config_read(&nf->bus_cfg, cfg, "notifier", app->hostname);
 	nf->min_sev = hb_cfg_enum(cfg, "notifier.min_severity", severity_choices,
 	    HB_SEV_INFO);
 	nf->dedupe_window_ms = hb_cfg_int(cfg, "notifier.dedupe_window_s", 300, 0,
@@ -749,7 +752,7 @@ queue_webhook(struct notifier *nf, const struct hb_notify *n, int repeats,
 	if (repeats > 0)
 		json_object_set_new(o, "repeats", json_integer(repeats));
 	json_object_set_new(o, "time", hb_msg_time(hb_wall_ms()));
-	json_object_set_new(o, "instance", json_string(nf->bus_cfg.instance));
+	json_object_set_new(o, "instance", json_string(nf->bus_cfg->instance));
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	rc = body && hb_outbox_add(nf->outbox, WEBHOOK_LANE, label, body,
@@ -1024,7 +1027,7 @@ request_deploy(struct notifier *nf, const struct hb_telegram_update *u,
 	snprintf(cmd.tag, sizeof(cmd.tag), "%s", c->tag);
 	requested_by(u, cmd.requested_by, sizeof(cmd.requested_by));
 	o = hb_deploy_cmd_encode(&cmd);
-	hb_topic_join(topic, sizeof(topic), nf->bus_cfg.prefix, "deploy/command");
+	hb_topic_join(topic, sizeof(topic), nf->bus_cfg->prefix, "deploy/command");
 	rc = hb_bus_publish_json(nf->bus, topic, o, 1, false);
 	json_decref(o);
 	hb_info("deploy command from telegram id=%s action=%s tag=%s "
@@ -1427,12 +1430,14 @@ schedule_poll(struct notifier *nf, int64_t delay_ms)
 
 /* ---------------- the bus ---------------- */
 
+/* P/notify/<severity> */
 static void
-on_notify(struct notifier *nf, const struct hb_bus_msg *msg, const char *sevname)
+on_notify(void *arg, const struct hb_bus_msg *msg)
 {
+	struct notifier *nf = arg;
 	struct hb_notify n;
 	char err[200];
-	int sev = hb_severity_parse(sevname);
+	int sev = hb_severity_parse(msg->rest);
 
 	hb_counter_add(nf->m_received, 1);
 	if (sev < 0) {
@@ -1454,9 +1459,12 @@ on_notify(struct notifier *nf, const struct hb_bus_msg *msg, const char *sevname
 	hb_notify_free(&n);
 }
 
+/* P/health/<target> */
 static void
-on_health(struct notifier *nf, const struct hb_bus_msg *msg, const char *name)
+on_health(void *arg, const struct hb_bus_msg *msg)
 {
+	struct notifier *nf = arg;
+	const char *name = msg->rest;
 	struct hb_health_msg h;
 	struct target *t;
 	char err[200];
@@ -1507,8 +1515,9 @@ phase_final(const char *phase)
 }
 
 static void
-on_deploy_state(struct notifier *nf, const struct hb_bus_msg *msg)
+on_deploy_state(void *arg, const struct hb_bus_msg *msg)
 {
+	struct notifier *nf = arg;
 	struct hb_deploy_state s;
 	struct watch *w, *next;
 	char err[200];
@@ -1544,25 +1553,6 @@ on_deploy_state(struct notifier *nf, const struct hb_bus_msg *msg)
 			free(w);
 		}
 	}
-}
-
-static void
-on_message(void *arg, const struct hb_bus_msg *msg)
-{
-	struct notifier *nf = arg;
-	const char *prefix = nf->bus_cfg.prefix;
-	size_t pl = strlen(prefix);
-	const char *rest;
-
-	if (strncmp(msg->topic, prefix, pl) != 0 || msg->topic[pl] != '/')
-		return;
-	rest = msg->topic + pl + 1;
-	if (strncmp(rest, "notify/", 7) == 0)
-		on_notify(nf, msg, rest + 7);
-	else if (strncmp(rest, "health/", 7) == 0)
-		on_health(nf, msg, rest + 7);
-	else if (strcmp(rest, "deploy/state") == 0)
-		on_deploy_state(nf, msg);
 }
 
 /* ---------------- timers, health, metrics ---------------- */
@@ -1624,17 +1614,11 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct notifier *nf = arg;
-	bool bus_ok = nf->bus && hb_bus_connected(nf->bus);
 	bool tg = telegram_on(nf), wh = nf->webhook_url[0] != '\0';
-	bool ok = bus_ok && (!tg || nf->ch[CH_TELEGRAM].ok) &&
-	    (!wh || nf->ch[CH_WEBHOOK].ok);
-	json_t *ob = json_object(), *bus = json_object();
+	bool ok = (!tg || nf->ch[CH_TELEGRAM].ok) && (!wh || nf->ch[CH_WEBHOOK].ok);
+	json_t *ob = json_object();
 	int64_t oldest = hb_outbox_oldest_ms(nf->outbox);
 
-	json_object_set_new(out, "service", json_string("notifier"));
-	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
-	json_object_set_new(bus, "connected", json_boolean(bus_ok));
-	json_object_set_new(out, "bus", bus);
 	channel_json(nf, out, CH_TELEGRAM, tg);
 	channel_json(nf, out, CH_WEBHOOK, wh);
 	json_object_set_new(ob, "messages", json_integer(hb_outbox_count(nf->outbox)));
@@ -1731,7 +1715,7 @@ check_drained(struct notifier *nf)
 		    "start", (long long)hb_outbox_count(nf->outbox), nf->outbox_path);
 	else
 		hb_info("drained: the outbox is empty");
-	hb_app_exit(nf->app, 0);
+	hb_service_exit(nf->svc, 0);
 }
 
 static void
@@ -1762,7 +1746,7 @@ close_folds(struct notifier *nf)
 }
 
 static void
-on_bus_closed(void *arg)
+closed(void *arg)
 {
 	struct notifier *nf = arg;
 	struct timeval tv = { 0, 100000 };
@@ -1776,11 +1760,10 @@ on_bus_closed(void *arg)
 }
 
 static void
-on_stop(struct hb_app *app, void *arg)
+stop(void *arg)
 {
 	struct notifier *nf = arg;
 
-	(void)app;
 	nf->stopping = true;
 	if (nf->poll_xfer) {
 		hb_http_cancel(nf->poll_xfer);
@@ -1791,7 +1774,6 @@ on_stop(struct hb_app *app, void *arg)
 		nf->me_xfer = NULL;
 	}
 	evtimer_del(nf->ev_poll);
-	hb_bus_shutdown(nf->bus, on_bus_closed, nf);
 }
 
 static void
@@ -1811,12 +1793,14 @@ load_meta(struct notifier *nf)
 	hb_gauge_set(nf->m_muted, muted(nf) ? 1 : 0);
 }
 
-int
-hb_notifier_start(struct notifier *nf)
+static int
+start(void *arg)
 {
+	struct notifier *nf = arg;
 	struct hb_app *app = nf->app;
-	struct hb_bus_opts bo = { 0 };
+	const char *prefix = nf->bus_cfg->prefix;
 	char err[512], filter[HB_TOPIC_MAX];
+	int rc = 0;
 	struct timeval tick = { 0, 250000 };
 
 	register_metrics(nf, app->metrics);
@@ -1847,29 +1831,15 @@ hb_notifier_start(struct notifier *nf)
 	nf->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, nf);
 	event_add(nf->ev_tick, &tick);
 
-	bo.service = "notifier";
-	bo.persistent = true;
-	bo.receive_max = 100;
-	bo.on_message = on_message;
-	bo.on_heartbeat = heartbeat;
-	bo.arg = nf;
-	nf->bus = hb_bus_new(app->base, &nf->bus_cfg, &bo, app->metrics, err,
-	    sizeof(err));
-	if (nf->bus == NULL) {
-		hb_error("%s", err);
+	nf->bus = nf->svc->bus;
+	hb_topic_notify(filter, sizeof(filter), prefix, "#");
+	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_notify, nf);
+	hb_topic_health(filter, sizeof(filter), prefix, "#");
+	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_health, nf);
+	hb_topic_join(filter, sizeof(filter), prefix, "deploy/state");
+	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_deploy_state, nf);
+	if (rc != 0)
 		return -1;
-	}
-	snprintf(filter, sizeof(filter), "%s/notify/#", nf->bus_cfg.prefix);
-	hb_bus_subscribe(nf->bus, filter, 1);
-	snprintf(filter, sizeof(filter), "%s/health/#", nf->bus_cfg.prefix);
-	hb_bus_subscribe(nf->bus, filter, 1);
-	snprintf(filter, sizeof(filter), "%s/deploy/state", nf->bus_cfg.prefix);
-	hb_bus_subscribe(nf->bus, filter, 1);
-	if (app->http) {
-		hb_http_server_set_health(app->http, health, nf);
-		hb_http_server_set_refresh(app->http, refresh, nf);
-	}
-	hb_app_on_stop(app, on_stop, nf);
 	if (telegram_on(nf))
 		hb_info("notifier ready telegram=%s/bot***/ chats=%zu command_chats=%zu "
 		    "poll=%s webhook=%s outbox=%s", nf->api_url, nf->nchats,
@@ -1885,17 +1855,15 @@ hb_notifier_start(struct notifier *nf)
 	return 0;
 }
 
-void
-hb_notifier_free(struct notifier *nf)
+static void
+destroy(void *arg)
 {
+	struct notifier *nf = arg;
 	struct lane *l;
 	struct fold *f;
 	struct target *t;
 	struct watch *w;
 
-	if (nf == NULL)
-		return;
-	hb_bus_free(nf->bus);
 	if (nf->poll_xfer)
 		hb_http_cancel(nf->poll_xfer);
 	if (nf->me_xfer)
@@ -1932,10 +1900,23 @@ hb_notifier_free(struct notifier *nf)
 		event_free(nf->ev_tick);
 	if (nf->ev_drain)
 		event_free(nf->ev_drain);
-	hb_bus_config_free(&nf->bus_cfg);
 	free(nf->chats);
 	free(nf->cmd_chats);
 	free(nf->token);
 	free(nf->webhook_token);
 	free(nf);
 }
+
+const struct hb_service_def notifier_service = {
+	.name = "notifier",
+	.persistent = true,
+	.receive_max = 100,
+	.create = notifier_create,
+	.start = start,
+	.stop = stop,
+	.closed = closed,
+	.health = health,
+	.refresh = refresh,
+	.heartbeat = heartbeat,
+	.destroy = destroy,
+};

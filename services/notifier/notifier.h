@@ -6,17 +6,8 @@
 #ifndef NOTIFIER_H
 #define NOTIFIER_H
 
-#include "hb_app.h"
+#include "hb_service.h"
 
-struct notifier;
-
-/*
- * Reads the notifier's options from app->cfg (errors are recorded there).
- * Returns the notifier, not yet started.
- */
-struct notifier *hb_notifier_new(struct hb_app *app);
-/* Opens the outbox, connects to the bus, starts polling. 0, or -1 (logged). */
-int hb_notifier_start(struct notifier *nf);
-void hb_notifier_free(struct notifier *nf);
+extern const struct hb_service_def notifier_service;
 
 #endif

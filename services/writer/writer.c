@@ -35,8 +35,7 @@ struct send {
 };
 
 struct writer {
-	struct hb_app *app;
-	struct hb_bus_config bus_cfg;
+	struct hb_service *svc;
 	struct influx_config influx_cfg;
 	char spool_path[PATH_MAX];
 	char share_group[64];
@@ -51,7 +50,7 @@ struct writer {
 	struct hb_lp_limits limits;
 	int max_inflight;
 
-	struct hb_bus *bus;
+	struct hb_bus *bus;		/* svc->bus, once started */
 	struct hb_http_client *http;
 	struct influx *influx;
 	struct spool *spool;
@@ -111,15 +110,15 @@ static void check_drained(struct writer *w);
 
 /* ---------------- configuration ---------------- */
 
-struct writer *
-hb_writer_new(struct hb_app *app)
+static void *
+writer_create(struct hb_service *svc)
 {
 	struct writer *w = hb_xcalloc(1, sizeof(*w));
+	struct hb_app *app = &svc->app;
 	struct hb_config *cfg = app->cfg;
 	const char *s;
 
-	w->app = app;
-	hb_bus_config_read(&w->bus_cfg, cfg, "writer", app->hostname);
+	w->svc = svc;
 	hb_influx_config_read(&w->influx_cfg, cfg);
 	w->batch_size = hb_cfg_int(cfg, "writer.batch_size", 5000, 1, 1000000);
 	w->flush_interval_ms = hb_cfg_int(cfg, "writer.flush_interval_ms", 1000, 1,
@@ -155,7 +154,7 @@ hb_writer_new(struct hb_app *app)
 		/* default slot: a hash of the client id, stable across restarts */
 		uint32_t h = 2166136261u;
 
-		for (const char *c = w->bus_cfg.client_id; *c; c++)
+		for (const char *c = svc->bus_cfg.client_id; *c; c++)
 			h = (h ^ (uint8_t)*c) * 16777619u;
 		w->stamp_slot = hb_cfg_int(cfg, "writer.stamp_slot", h % 1000, 0, 999);
 	}
@@ -724,15 +723,10 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct writer *w = arg;
-	bool bus_ok = w->bus && hb_bus_connected(w->bus);
-	json_t *influx = json_object(), *spool = json_object(), *bus = json_object();
+	json_t *influx = json_object(), *spool = json_object();
 	int64_t oldest = hb_spool_oldest_ms(w->spool);
-	bool ok = bus_ok && w->influx_ok;
+	bool ok = w->influx_ok;
 
-	json_object_set_new(out, "service", json_string("writer"));
-	json_object_set_new(out, "status", json_string(ok ? "ok" : "down"));
-	json_object_set_new(bus, "connected", json_boolean(bus_ok));
-	json_object_set_new(out, "bus", bus);
 	json_object_set_new(influx, "url", json_string(hb_influx_display_url(w->influx)));
 	json_object_set_new(influx, "reachable", json_boolean(w->influx_ok));
 	json_object_set_new(influx, "state", json_string(w->influx_ok ? "ok" : "down"));
@@ -820,7 +814,7 @@ drain_done(struct writer *w)
 		    "next start", (long long)hb_spool_points(w->spool), w->spool_path);
 	else
 		hb_info("drained: every point is in InfluxDB");
-	hb_app_exit(w->app, 0);
+	hb_service_exit(w->svc, 0);
 }
 
 static void
@@ -842,7 +836,7 @@ on_drain_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-on_bus_closed(void *arg)
+closed(void *arg)
 {
 	struct writer *w = arg;
 	struct timeval tv = { 0, 100000 };
@@ -855,20 +849,18 @@ on_bus_closed(void *arg)
 }
 
 static void
-on_stop(struct hb_app *app, void *arg)
+stop(void *arg)
 {
 	struct writer *w = arg;
 
-	(void)app;
 	w->stopping = true;
-	hb_bus_shutdown(w->bus, on_bus_closed, w);
 }
 
-int
-hb_writer_start(struct writer *w)
+static int
+start(void *arg)
 {
-	struct hb_app *app = w->app;
-	struct hb_bus_opts bo = { 0 };
+	struct writer *w = arg;
+	struct hb_app *app = &w->svc->app;
 	char err[512], filter[HB_TOPIC_MAX];
 	struct timeval ping_tv = { 1, 0 };
 
@@ -899,30 +891,16 @@ hb_writer_start(struct writer *w)
 	w->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, w);
 	event_add(w->ev_ping, &ping_tv);
 
-	bo.service = "writer";
-	bo.persistent = true;
-	bo.receive_max = 1000;
-	bo.coalesce_us = 3000;
-	bo.on_message = on_message;
-	bo.on_heartbeat = heartbeat;
-	bo.arg = w;
-	w->bus = hb_bus_new(app->base, &w->bus_cfg, &bo, app->metrics, err,
-	    sizeof(err));
-	if (w->bus == NULL) {
-		hb_error("%s", err);
+	w->bus = w->svc->bus;
+	hb_topic_points(filter, sizeof(filter), hb_service_prefix(w->svc), "#");
+	if (w->share_group[0]) {
+		char plain[HB_TOPIC_MAX];
+
+		snprintf(plain, sizeof(plain), "%s", filter);
+		hb_topic_share(filter, sizeof(filter), w->share_group, plain);
+	}
+	if (hb_bus_subscribe(w->bus, filter, 1, on_message, w) != 0)
 		return -1;
-	}
-	if (w->share_group[0])
-		snprintf(filter, sizeof(filter), "$share/%s/%s/points/#",
-		    w->share_group, w->bus_cfg.prefix);
-	else
-		snprintf(filter, sizeof(filter), "%s/points/#", w->bus_cfg.prefix);
-	hb_bus_subscribe(w->bus, filter, 1);
-	if (app->http) {
-		hb_http_server_set_health(app->http, health, w);
-		hb_http_server_set_refresh(app->http, refresh, w);
-	}
-	hb_app_on_stop(app, on_stop, w);
 	hb_info("writer ready influx=%s api=v%d subscription=\"%s\" spool=%s",
 	    hb_influx_display_url(w->influx), w->influx_cfg.api, filter,
 	    w->spool_path);
@@ -930,12 +908,11 @@ hb_writer_start(struct writer *w)
 	return 0;
 }
 
-void
-hb_writer_free(struct writer *w)
+static void
+destroy(void *arg)
 {
-	if (w == NULL)
-		return;
-	hb_bus_free(w->bus);
+	struct writer *w = arg;
+
 	for (int i = 0; i < MAX_INFLIGHT; i++)
 		hb_buf_free(&w->sends[i].batch.body);
 	if (w->ping)
@@ -956,7 +933,21 @@ hb_writer_free(struct writer *w)
 	if (w->ev_drain)
 		event_free(w->ev_drain);
 	hb_buf_free(&w->pending);
-	hb_bus_config_free(&w->bus_cfg);
 	hb_influx_config_free(&w->influx_cfg);
 	free(w);
 }
+
+const struct hb_service_def writer_service = {
+	.name = "writer",
+	.persistent = true,
+	.receive_max = 1000,
+	.coalesce_us = 3000,
+	.create = writer_create,
+	.start = start,
+	.stop = stop,
+	.closed = closed,
+	.health = health,
+	.refresh = refresh,
+	.heartbeat = heartbeat,
+	.destroy = destroy,
+};

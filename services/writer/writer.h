@@ -7,17 +7,8 @@
 #ifndef WRITER_H
 #define WRITER_H
 
-#include "hb_app.h"
+#include "hb_service.h"
 
-struct writer;
-
-/*
- * Reads the writer's options from app->cfg (errors are recorded there).
- * Returns the writer, not yet started.
- */
-struct writer *hb_writer_new(struct hb_app *app);
-/* Opens the spool, connects to the bus. 0, or -1 (logged). */
-int hb_writer_start(struct writer *w);
-void hb_writer_free(struct writer *w);
+extern const struct hb_service_def writer_service;
 
 #endif

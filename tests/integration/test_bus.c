@@ -2,7 +2,8 @@
  * The bus client against a real mosquitto: a publish/subscribe round trip
  * through the broker, reconnection and re-subscription after the broker is
  * restarted, publishes queued while it is away, the last will that
- * marks a killed service offline, and messages held back (hb_bus_hold).
+ * marks a killed service offline, messages held back (hb_bus_hold), and
+ * overlapping subscriptions each reaching their own callback.
  */
 #include "hbt.h"
 #include "hb_bus.h"
@@ -79,7 +80,6 @@ make_bus(struct event_base *base, int port, struct state *st)
 	hb_bus_config_read(&bc, cfg, "test", "host");
 	HBT_REQUIRE(hb_config_error_count(cfg) == 0, "config errors");
 	bo.service = "test";
-	bo.on_message = on_message;
 	bo.on_connection = on_connection;
 	bo.arg = st;
 	bus = hb_bus_new(base, &bc, &bo, NULL, err, sizeof(err));
@@ -103,7 +103,7 @@ test_hold(struct hbt_broker *broker)
 	char payload[16];
 
 	HBT_REQUIRE(peer != NULL, "peer connects");
-	hb_bus_subscribe(bus, "h/#", 1);
+	hb_bus_subscribe(bus, "h/#", 1, on_message, &st);
 	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "bus connects");
 	spin(base, 200);
 
@@ -131,6 +131,68 @@ test_hold(struct hbt_broker *broker)
 	event_base_free(base);
 }
 
+struct overlap {
+	int all, x;
+	char rest[64], level[64];
+};
+
+static void
+on_all(void *arg, const struct hb_bus_msg *msg)
+{
+	struct overlap *o = arg;
+
+	o->all++;
+	snprintf(o->rest, sizeof(o->rest), "%s", msg->rest);
+}
+
+static void
+on_x(void *arg, const struct hb_bus_msg *msg)
+{
+	struct overlap *o = arg;
+
+	o->x++;
+	hb_bus_msg_level(msg, 0, o->level, sizeof(o->level));
+}
+
+/*
+ * Two subscriptions whose filters overlap: a message matching both reaches
+ * each callback once, one matching only the first reaches only it, and the
+ * callbacks see the '+' levels and what '#' stood for.
+ */
+static void
+test_overlap(struct hbt_broker *broker)
+{
+	struct event_base *base = event_base_new();
+	struct state st = { 0 };
+	struct overlap o = { 0 };
+	struct hb_bus *bus = make_bus(base, broker->port, &st);
+	struct hbt_mqtt *peer = hbt_mqtt_connect(broker->port, "peer-overlap");
+
+	HBT_REQUIRE(peer != NULL, "peer connects");
+	HBT_CHECK(hb_bus_subscribe(bus, "o/#", 1, on_all, &o) == 0, "o/#");
+	HBT_CHECK(hb_bus_subscribe(bus, "o/+/x", 0, on_x, &o) == 0, "o/+/x");
+	HBT_CHECK(hb_bus_subscribe(bus, "o/+/#/y", 0, on_x, &o) != 0,
+	    "an invalid filter is refused");
+	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "bus connects");
+	spin(base, 300);
+
+	hbt_mqtt_publish(peer, "o/kitchen/x", "1", 1, 1, false);
+	HBT_CHECK(SPIN_UNTIL(base, o.all == 1 && o.x == 1, 5000),
+	    "a message on both filters reached both callbacks (all=%d x=%d)",
+	    o.all, o.x);
+	HBT_CHECK(strcmp(o.level, "kitchen") == 0, "the '+' level: %s", o.level);
+	HBT_CHECK(strcmp(o.rest, "kitchen/x") == 0, "what '#' matched: %s", o.rest);
+	hbt_mqtt_publish(peer, "o/hall/z", "2", 1, 1, false);
+	HBT_CHECK(SPIN_UNTIL(base, o.all == 2, 5000), "o/hall/z reached o/#");
+	spin(base, 300);
+	HBT_CHECK(o.all == 2 && o.x == 1, "and only o/# (all=%d x=%d)", o.all, o.x);
+	HBT_CHECK(st.received == 0, "nothing went elsewhere");
+
+	hbt_mqtt_close(peer);
+	hb_bus_free(bus);
+	event_base_free(base);
+}
+
 static void
 test_round_trip_and_restart(struct hbt_broker *broker)
 {
@@ -142,7 +204,7 @@ test_round_trip_and_restart(struct hbt_broker *broker)
 
 	HBT_REQUIRE(peer != NULL, "peer connects");
 	HBT_REQUIRE(hbt_mqtt_subscribe(peer, "homebus/#", 1) == 0, "peer subscribes");
-	hb_bus_subscribe(bus, "t/#", 1);
+	hb_bus_subscribe(bus, "t/#", 1, on_message, &st);
 	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "bus connects");
 	spin(base, 200);	/* let the SUBSCRIBE reach the broker */
 
@@ -241,5 +303,6 @@ main(void)
 	test_round_trip_and_restart(&broker);
 	test_last_will(&broker);
 	test_hold(&broker);
+	test_overlap(&broker);
 	hbt_exit();
 }
