@@ -752,6 +752,8 @@ send_subscription(struct hb_bus *bus, size_t i)
 static void
 publish_status(struct hb_bus *bus, const char *status)
 {
+	if (bus->opts.client)
+		return;
 	hb_bus_publish(bus, bus->status_topic, status, strlen(status), 1, true);
 }
 
@@ -828,7 +830,8 @@ handle_connected(struct hb_bus *bus, bool session_present)
 	for (size_t i = 0; i < bus->nsubs; i++)
 		send_subscription(bus, i);
 	publish_status(bus, "online");
-	send_heartbeat(bus);
+	if (!bus->opts.client)
+		send_heartbeat(bus);
 	if (bus->opts.on_connection)
 		bus->opts.on_connection(bus->opts.arg, true);
 }
@@ -1086,7 +1089,8 @@ worker_connect(struct hb_bus *bus)
 	will.message = "offline";
 	will.retained = 1;
 	will.qos = 1;
-	co.will = &will;
+	if (!bus->opts.client)
+		co.will = &will;
 	if (bus->cfg.tls) {
 		ssl.trustStore = bus->cfg.ca_file;
 		ssl.verify = 1;
@@ -1181,7 +1185,8 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	event_add(bus->ev_mail, NULL);
 	hbtv.tv_sec = bc->heartbeat_s;
 	hbtv.tv_usec = 0;
-	event_add(bus->ev_heartbeat, &hbtv);
+	if (!opts->client)
+		event_add(bus->ev_heartbeat, &hbtv);
 
 	if (metrics) {
 		bus->m_received = hb_metrics_counter(metrics, "bus_messages_received_total",

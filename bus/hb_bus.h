@@ -105,6 +105,11 @@ struct hb_bus_opts {
 	 * messages are taken until the connection is closed.
 	 */
 	bool republish;
+	/*
+	 * Not a service but a person's tool (the CLI): no retained status, no
+	 * last will, no heartbeat, so that nobody watches it come and go.
+	 */
+	bool client;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
 	void *arg;

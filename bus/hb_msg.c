@@ -457,3 +457,79 @@ hb_deploy_state_encode(const struct hb_deploy_state *s)
 		json_object_set_new(o, "requested_by", json_string(s->requested_by));
 	return o;
 }
+
+/* ---- health check requests ---- */
+
+int
+hb_health_check_decode(const char *payload, size_t len,
+    struct hb_health_check *out, char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	json_t *targets, *v, *iv;
+	const char *until;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->until_ms = -1;
+	if (root == NULL)
+		return -1;
+	if (get_str(root, "until", &until, err, errlen) != 0 ||
+	    copy_str(root, "requested_by", out->requested_by,
+	    sizeof(out->requested_by), false, err, errlen) != 0)
+		goto err;
+	if (until && (out->until_ms = hb_msg_parse_time(until)) < 0) {
+		snprintf(err, errlen, "\"until\" is not an ISO 8601 UTC time");
+		goto err;
+	}
+	iv = json_object_get(root, "interval_s");
+	if (iv && !json_is_null(iv)) {
+		if (!json_is_integer(iv) || json_integer_value(iv) < 0 ||
+		    json_integer_value(iv) > 3600) {
+			snprintf(err, errlen, "\"interval_s\" must be an integer from 0 "
+			    "to 3600");
+			goto err;
+		}
+		out->interval_s = (int)json_integer_value(iv);
+	}
+	targets = json_object_get(root, "targets");
+	if (targets && !json_is_null(targets)) {
+		if (!json_is_array(targets) ||
+		    json_array_size(targets) > HB_HEALTH_CHECK_MAX_TARGETS) {
+			snprintf(err, errlen, "\"targets\" must be a list of at most %d "
+			    "names", HB_HEALTH_CHECK_MAX_TARGETS);
+			goto err;
+		}
+		json_array_foreach(targets, i, v) {
+			const char *s = json_string_value(v);
+
+			if (s == NULL || *s == '\0' || strlen(s) >= 128) {
+				snprintf(err, errlen, "\"targets\"[%zu] is not a target "
+				    "name", i);
+				goto err;
+			}
+			snprintf(out->targets[out->ntargets++], 128, "%s", s);
+		}
+	}
+	json_decref(root);
+	return 0;
+err:
+	json_decref(root);
+	return -1;
+}
+
+json_t *
+hb_health_check_encode(const struct hb_health_check *c)
+{
+	json_t *o = json_object(), *a = json_array();
+
+	for (size_t i = 0; i < c->ntargets; i++)
+		json_array_append_new(a, json_string(c->targets[i]));
+	json_object_set_new(o, "targets", a);
+	if (c->until_ms >= 0)
+		json_object_set_new(o, "until", hb_msg_time(c->until_ms));
+	if (c->interval_s > 0)
+		json_object_set_new(o, "interval_s", json_integer(c->interval_s));
+	if (c->requested_by[0])
+		json_object_set_new(o, "requested_by", json_string(c->requested_by));
+	return o;
+}

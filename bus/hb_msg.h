@@ -63,6 +63,27 @@ int hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
     char *err, size_t errlen);
 json_t *hb_health_encode(const struct hb_health_msg *h);
 
+/* ---- P/health/check ---- */
+
+/*
+ * A request to the health watcher: check these targets now, and again
+ * every interval_s until `until` (a deploy being verified must not wait
+ * for a 30 s check interval). No targets: every target.
+ */
+#define HB_HEALTH_CHECK_MAX_TARGETS 64
+
+struct hb_health_check {
+	size_t ntargets;
+	char targets[HB_HEALTH_CHECK_MAX_TARGETS][128];
+	int64_t until_ms;	/* wall clock; -1: once, now */
+	int interval_s;		/* 0: the watcher's choice */
+	char requested_by[128];
+};
+
+int hb_health_check_decode(const char *payload, size_t len,
+    struct hb_health_check *out, char *err, size_t errlen);
+json_t *hb_health_check_encode(const struct hb_health_check *c);
+
 /* ---- P/svc/<service>/<instance>/heartbeat ---- */
 
 struct hb_heartbeat {

@@ -171,6 +171,38 @@ test_health(void)
 	    sizeof(err)) == -1, "bad state");
 }
 
+static void
+test_health_check(void)
+{
+	struct hb_health_check c = { 0 }, back;
+	char err[160], *s;
+	json_t *o;
+
+	c.ntargets = 2;
+	snprintf(c.targets[0], sizeof(c.targets[0]), "writer");
+	snprintf(c.targets[1], sizeof(c.targets[1]), "grafana-http");
+	c.until_ms = 1764000300000;
+	c.interval_s = 2;
+	snprintf(c.requested_by, sizeof(c.requested_by), "deployer/nuc");
+	o = hb_health_check_encode(&c);
+	s = json_dumps(o, JSON_COMPACT);
+	HBT_CHECK(hb_health_check_decode(s, strlen(s), &back, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(back.ntargets == 2 && strcmp(back.targets[1], "grafana-http") == 0 &&
+	    back.until_ms == c.until_ms && back.interval_s == 2 &&
+	    strcmp(back.requested_by, "deployer/nuc") == 0, "round trip: %s", s);
+	free(s);
+	json_decref(o);
+	HBT_CHECK(hb_health_check_decode("{}", 2, &back, err, sizeof(err)) == 0 &&
+	    back.ntargets == 0 && back.until_ms == -1, "empty: every target, once");
+	HBT_CHECK(hb_health_check_decode("{\"targets\":\"x\"}", 15, &back, err,
+	    sizeof(err)) == -1, "targets not a list");
+	HBT_CHECK(hb_health_check_decode("{\"until\":\"soon\"}", 16, &back, err,
+	    sizeof(err)) == -1 && strstr(err, "until"), "until not a time: %s", err);
+	HBT_CHECK(hb_health_check_decode("{\"interval_s\":-1}", 17, &back, err,
+	    sizeof(err)) == -1, "negative interval");
+}
+
 int
 main(void)
 {
@@ -179,5 +211,6 @@ main(void)
 	test_notify();
 	test_deploy();
 	test_health();
+	test_health_check();
 	hbt_exit();
 }
