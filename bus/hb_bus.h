@@ -111,6 +111,12 @@ struct hb_bus_opts {
 	 */
 	bool client;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
+	/*
+	 * A connection attempt failed (before the retry with backoff): code is
+	 * the MQTT reason code (0x86 bad user name or password, 0x87 not
+	 * authorised, ...) or paho's negative error. May be NULL.
+	 */
+	void (*on_connect_failed)(void *arg, int code, const char *reason);
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
 	void *arg;
 };
