@@ -239,7 +239,9 @@ bus__dispatch(struct hb_bus *bus, struct mail *m)
 	case MAIL_QUIET:
 		break;	/* bus__drain() looks again once the mailbox is empty */
 	case MAIL_PUB_FAILED:
-		hb_debug("bus publish failed code=%d", m->code);
+		hb_debug("bus publish failed code=%d reason=\"%s\"", m->code, m->text);
+		if (bus->opts.on_publish_failed)
+			bus->opts.on_publish_failed(bus->opts.arg, m->code, m->text);
 		break;
 	case MAIL_PUB_UNROUTED: {
 		struct cmd *c = m->ptr;

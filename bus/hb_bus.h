@@ -117,6 +117,11 @@ struct hb_bus_opts {
 	 * authorised, ...) or paho's negative error. May be NULL.
 	 */
 	void (*on_connect_failed)(void *arg, int code, const char *reason);
+	/*
+	 * A QoS 1 publish the broker refused (0x87 not authorised by its ACL,
+	 * ...) or paho could not complete. May be NULL.
+	 */
+	void (*on_publish_failed)(void *arg, int code, const char *reason);
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
 	void *arg;
 };

@@ -221,11 +221,14 @@ static void
 on_pub_fail(void *ctx, MQTTAsync_failureData5 *resp)
 {
 	struct hb_bus *bus = ctx;
-	struct mail *m = bus__mail_new(MAIL_PUB_FAILED, "", 0, NULL, 0);
+	const char *why = resp && resp->reasonCode ?
+	    MQTTReasonCode_toString(resp->reasonCode) :
+	    (resp && resp->message ? resp->message : "the publish failed");
+	struct mail *m = bus__mail_new(MAIL_PUB_FAILED, why, strlen(why), NULL, 0);
 
 	landed(bus, 0);
-
-	m->code = resp ? resp->code : -1;
+	/* the broker's reason (0x87 not authorised, ...) or paho's error */
+	m->code = resp ? (resp->reasonCode ? (int)resp->reasonCode : resp->code) : -1;
 	bus__post(bus, m, false);
 }
 

@@ -61,12 +61,8 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const formats[] = { "text", "json", "auto", NULL };
-	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
-	char key[64], err[512];
 	bool explicit_path = false;
-	int c, port_base, offset = 0;
-	enum hb_log_format fmt;
+	int c;
 
 	memset(app, 0, sizeof(*app));
 	app->service = service;
@@ -101,7 +97,21 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 		usage(service, stderr);
 		return HB_EXIT_CONFIG;
 	}
-	if (!explicit_path) {
+	return hb_app_load(app, service, explicit_path ? app->config_path : NULL);
+}
+
+int
+hb_app_load(struct hb_app *app, const char *service, const char *path)
+{
+	static const char *const formats[] = { "text", "json", "auto", NULL };
+	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+	char key[64], err[512];
+	int port_base, offset = 0;
+	enum hb_log_format fmt;
+
+	app->service = service;
+	app->config_path = path;
+	if (path == NULL) {
 		app->config_path = HB_DEFAULT_CONFIG;
 		if (access(HB_DEFAULT_CONFIG, F_OK) != 0)
 			app->config_path = NULL;	/* every default */
@@ -223,6 +233,8 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		}
 		app->http_port = hb_http_server_port(app->http);
 	}
+	if (app->tool)
+		return HB_APP_RUN;
 	if (hb_mkdirs(app->data_dir) != 0)
 		hb_warn("cannot create data_dir=\"%s\": %s", app->data_dir,
 		    strerror(errno));

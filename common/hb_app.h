@@ -38,6 +38,7 @@ struct hb_app {
 	const char *service;		/* "writer" */
 	const char *config_path;	/* NULL: built-in defaults */
 	bool check_only;
+	bool tool;		/* a person's tool (the CLI): no data_dir, quiet */
 	struct hb_config *cfg;
 	struct event_base *base;
 	struct hb_metrics *metrics;
@@ -65,6 +66,12 @@ struct hb_app {
  * code (0 after --help/--version, 2 for an unreadable or invalid file).
  */
 int hb_app_init(struct hb_app *app, const char *service, int argc, char **argv);
+/*
+ * The configuration part of hb_app_init, for a program that parses its own
+ * command line (the CLI): loads path (NULL: the default file if there is
+ * one, else every default) into a zeroed app. HB_APP_RUN or 2.
+ */
+int hb_app_load(struct hb_app *app, const char *service, const char *path);
 
 /*
  * Finishes the configuration: unknown keys in `sections` (NULL-terminated,

@@ -1,0 +1,61 @@
+/*
+ * commands: the `homebus` commands. Each parses its own arguments, opens a
+ * session (cli.h) and returns the process's exit code.
+ */
+#ifndef CLI_COMMANDS_H
+#define CLI_COMMANDS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli.h"
+
+/* Options given before the command. */
+struct global {
+	const char *config;	/* -c; NULL: $HOMEBUS_CONFIG or the default */
+	bool verbose;
+};
+
+struct command;
+typedef int (*command_fn)(const struct global *g, const struct command *cmd,
+    int argc, char **argv);
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *summary;
+	command_fn run;
+};
+
+const struct command *command_find(const char *name);
+void command_usage(const struct command *cmd, FILE *out);
+
+/* cmd_deploy.c */
+int cmd_deploy(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_rollback(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_backup(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_available(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+/* cmd_status.c */
+int cmd_status(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+/* cmd_history.c */
+int cmd_deploys(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_backups(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+/* cmd_bus.c */
+int cmd_notify(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_tail(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+int cmd_publish(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+/* cmd_doctor.c */
+int cmd_doctor(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+
+#endif
