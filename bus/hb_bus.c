@@ -10,6 +10,7 @@
  */
 #include "hb_bus_internal.h"
 #include "hb_log.h"
+#include "hb_msg.h"
 #include "hb_topic.h"
 
 #include <errno.h>
@@ -72,6 +73,8 @@ send_heartbeat(struct hb_bus *bus)
 	json_object_set_new(hb, "rss_kb", json_integer(hb_rss_kb()));
 	json_object_set_new(hb, "cpu_s", json_real(hb_cpu_seconds()));
 	json_object_set_new(hb, "interval_s", json_integer(bus->cfg.heartbeat_s));
+	/* the sender's clock, so that a reader can see a clock that is off */
+	json_object_set_new(hb, "time", hb_msg_time(hb_wall_ms()));
 	if (bus->opts.on_heartbeat)
 		bus->opts.on_heartbeat(bus->opts.arg, hb);
 	hb_bus_publish_json(bus, bus->heartbeat_topic, hb, 0, false);

@@ -78,25 +78,38 @@ out:
 	freeaddrinfo(ai);
 }
 
+/* The broker cannot be reached: the end, unless the command carries on. */
+static void
+unreachable(struct cli *c)
+{
+	if (c->on_unreachable) {
+		c->on_unreachable(c);
+		return;
+	}
+	cli_error("%s", c->unreachable);
+	cli_done(c, CLI_UNREACHABLE);
+}
+
 static void
 on_connect_failed(void *arg, int code, const char *reason)
 {
 	struct cli *c = arg;
 	char why[256];
 
-	if (c->ended)
+	if (c->ended || c->unreachable[0])
 		return;
 	if (code == 0x86 || code == 0x87 || code == 0x8C || code == 4 || code == 5) {
-		cli_error("the broker at %s:%d refused user \"%s\": %s (check "
-		    "cli.username and cli.password_file, and the broker's password "
-		    "file and ACL)", c->bus_cfg.host, c->bus_cfg.port,
+		snprintf(c->unreachable, sizeof(c->unreachable), "the broker at %s:%d "
+		    "refused user \"%s\": %s (check cli.username and "
+		    "cli.password_file, and the broker's password file and ACL)",
+		    c->bus_cfg.host, c->bus_cfg.port,
 		    c->bus_cfg.username ? c->bus_cfg.username : "(anonymous)", reason);
 	} else {
 		probe_broker(c->bus_cfg.host, c->bus_cfg.port, why, sizeof(why));
-		cli_error("cannot reach the broker at %s:%d: %s", c->bus_cfg.host,
-		    c->bus_cfg.port, why);
+		snprintf(c->unreachable, sizeof(c->unreachable), "cannot reach the "
+		    "broker at %s:%d: %s", c->bus_cfg.host, c->bus_cfg.port, why);
 	}
-	cli_done(c, CLI_UNREACHABLE);
+	unreachable(c);
 }
 
 static void
@@ -119,11 +132,12 @@ on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->connected || c->ended)
+	if (c->connected || c->ended || c->unreachable[0])
 		return;
-	cli_error("cannot reach the broker at %s:%d: no answer within %d s",
-	    c->bus_cfg.host, c->bus_cfg.port, c->connect_timeout_ms / 1000);
-	cli_done(c, CLI_UNREACHABLE);
+	snprintf(c->unreachable, sizeof(c->unreachable), "cannot reach the broker "
+	    "at %s:%d: no answer within %d s", c->bus_cfg.host, c->bus_cfg.port,
+	    c->connect_timeout_ms / 1000);
+	unreachable(c);
 }
 
 static void

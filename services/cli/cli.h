@@ -47,6 +47,12 @@ struct cli {
 	struct event *ev_connect;	/* the connect timeout */
 	struct event *ev_deadline;	/* the command's own timeout */
 	cli_fn on_deadline;
+	/*
+	 * When set, a broker that cannot be reached is not the end of the
+	 * session: this is called with the reason in unreachable (doctor).
+	 */
+	cli_fn on_unreachable;
+	char unreachable[512];
 };
 
 /*
