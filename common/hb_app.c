@@ -159,12 +159,20 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		hb_app_exit(app, 0);
 }
 
+static void
+print_warnings(const struct hb_config *cfg)
+{
+	for (size_t i = 0; i < hb_config_warning_count(cfg); i++)
+		fprintf(stderr, "%s\n", hb_config_warning(cfg, i));
+}
+
 int
 hb_app_ready(struct hb_app *app, const char *const *sections)
 {
 	char err[512];
 
 	if (hb_config_finish(app->cfg, sections) > 0) {
+		print_warnings(app->cfg);
 		hb_config_print_errors(app->cfg, stderr);
 		fprintf(stderr, "homebus-%s: %d configuration error%s in %s\n",
 		    app->service, hb_config_error_count(app->cfg),
@@ -173,6 +181,7 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		return HB_EXIT_CONFIG;
 	}
 	if (app->check_only) {
+		print_warnings(app->cfg);
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -183,6 +192,8 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	if (app->config_path == NULL)
 		hb_warn("no configuration file (%s absent); running on defaults",
 		    HB_DEFAULT_CONFIG);
+	for (size_t i = 0; i < hb_config_warning_count(app->cfg); i++)
+		hb_warn("%s", hb_config_warning(app->cfg, i));
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
