@@ -66,6 +66,7 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 	char key[64], err[512];
 	bool explicit_path = false;
 	int c, port_base, offset = 0;
+	const char *s;
 	enum hb_log_format fmt;
 
 	memset(app, 0, sizeof(*app));
@@ -122,8 +123,12 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 	}
 	snprintf(app->data_dir, sizeof(app->data_dir), "%s",
 	    hb_cfg_str(app->cfg, "data_dir", "/var/lib/homebus"));
+	/* <service>.http_bind: one service's port exposed (health's page)
+	 * without exposing the others', which keep http.bind. */
+	snprintf(key, sizeof(key), "%s.http_bind", service);
+	s = hb_cfg_str(app->cfg, "http.bind", "127.0.0.1");
 	snprintf(app->http_bind, sizeof(app->http_bind), "%s",
-	    hb_cfg_str(app->cfg, "http.bind", "127.0.0.1"));
+	    hb_cfg_str(app->cfg, key, s));
 	port_base = (int)hb_cfg_int(app->cfg, "http.port_base", 9100, 1, 65000);
 	for (size_t i = 0; i < HB_ARRAY_LEN(port_offsets); i++)
 		if (strcmp(port_offsets[i].service, service) == 0)
