@@ -206,22 +206,29 @@ on_conn_closed(struct evhttp_connection *evcon, void *arg)
 /*
  * Gives the connections accepted since the last call their evhttp
  * connection: evhttp passes it as the argument of every callback it sets on
- * the bufferevent, and has set them before its accept returns to the loop.
+ * the bufferevent, and has set them before control leaves its accept. A
+ * bufferevent without one is one evhttp gave up on (an allocation failed)
+ * and freed: bufferevent_free clears the callbacks at once and frees the
+ * memory only from a later callback of the loop, after the settle event
+ * that on_accept queues — so that this look comes before it.
  */
 static void
 settle_conns(struct hb_http_server *srv)
 {
-	struct http_conn *c;
+	struct http_conn *c, *next;
 
-	TAILQ_FOREACH(c, &srv->conns, link) {
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		void *cbarg = NULL;
 
+		next = TAILQ_NEXT(c, link);
 		if (c->evcon != NULL)
 			continue;
 		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
 		if (cbarg == NULL ||
-		    evhttp_connection_get_bufferevent(cbarg) != c->bev)
+		    evhttp_connection_get_bufferevent(cbarg) != c->bev) {
+			conn_forget(c);
 			continue;
+		}
 		c->evcon = cbarg;
 		evhttp_connection_set_closecb(c->evcon, on_conn_closed, c);
 	}
@@ -285,12 +292,9 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	settle_conns(c->srv);
-	if (c->evcon == NULL) {
-		conn_arm_deadline(c);	/* not settled: evhttp has not let go */
-		return;
-	}
-	conn_drop(c, c->srv->m_dropped_deadline);
+	/* settled long ago: the settle event ran in the accept's loop turn */
+	if (c->evcon != NULL)
+		conn_drop(c, c->srv->m_dropped_deadline);
 }
 
 /*
