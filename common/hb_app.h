@@ -45,7 +45,7 @@ struct hb_app {
 	struct hb_http_server *http;	/* NULL when http is disabled */
 	char data_dir[PATH_MAX];
 	char hostname[128];
-	char http_bind[128];
+	char http_bind[128];		/* <service>.http_bind, else http.bind */
 	int http_port;			/* -1: disabled, 0: any free port */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_trim;
 	hb_stop_fn on_stop;
