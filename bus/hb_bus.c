@@ -23,10 +23,18 @@
 
 static void start_connect(struct hb_bus *bus);
 
+/*
+ * The first seconds after a connection is lost are retried every 100-200 ms
+ * (a broker restarting is back within a second or two, and a broker without
+ * persistence loses what is published to nobody meanwhile); only an outage
+ * that lasts backs off, from bus.reconnect_min_ms to bus.reconnect_max_ms.
+ */
 static void
 schedule_reconnect(struct hb_bus *bus)
 {
-	int64_t ms = hb_backoff_next(&bus->backoff);
+	int64_t ms = hb_mono_ms() - bus->lost_ms < FAST_RETRY_MS ?
+	    100 + (int64_t)(hb_rand(&bus->backoff.rng) % 101) :
+	    hb_backoff_next(&bus->backoff);
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
 
 	bus->state = ST_WAITING;
@@ -146,6 +154,7 @@ handle_lost(struct hb_bus *bus, const char *why)
 	if (bus->state == ST_SHUTTING || bus->state == ST_CLOSED)
 		return;
 	if (bus->state == ST_CONNECTED) {
+		bus->lost_ms = hb_mono_ms();
 		hb_warn("bus connection lost broker=%s reason=\"%s\"", bus->uri, why);
 		if (bus->m_connected)
 			hb_gauge_set(bus->m_connected, 0);
@@ -240,7 +249,12 @@ bus__dispatch(struct hb_bus *bus, struct mail *m)
 			hb_debug("bus subscribed filter=\"%s\" qos=%d", m->topic, m->code);
 		break;
 	case MAIL_QUIET:
-		break;	/* bus__drain() looks again once the mailbox is empty */
+		/* shutting down: bus__drain() looks again once the mailbox is
+		 * empty; running: the service may send what it gathered */
+		if (bus->state == ST_CONNECTED && bus->opts.on_idle &&
+		    hb_bus_inflight(bus) == 0)
+			bus->opts.on_idle(bus->opts.arg);
+		break;
 	case MAIL_PUB_FAILED:
 		hb_debug("bus publish failed code=%d reason=\"%s\"", m->code, m->text);
 		if (bus->opts.on_publish_failed)
@@ -587,4 +601,16 @@ unsigned long long
 hb_bus_refused(const struct hb_bus *bus)
 {
 	return bus->refused;
+}
+
+int
+hb_bus_inflight(const struct hb_bus *bus)
+{
+	struct hb_bus *b = (struct hb_bus *)(uintptr_t)bus;
+	int n;
+
+	pthread_mutex_lock(&b->fly_lock);
+	n = b->inflight;
+	pthread_mutex_unlock(&b->fly_lock);
+	return hb_bus_pending(bus) + n;
 }

@@ -37,6 +37,9 @@
  */
 #define DRAIN_MS 2000
 
+/* After a connection is lost, how long reconnects are tried without backoff. */
+#define FAST_RETRY_MS 5000
+
 /* Kept QoS 1 publishes in flight, in bytes of payload (see inflight_bytes). */
 #define INFLIGHT_BYTES_MAX (2u << 20)
 
@@ -172,6 +175,7 @@ struct hb_bus {
 	/* loop thread only */
 	enum bus_state state;
 	struct hb_backoff backoff;
+	int64_t lost_ms;		/* when the connection was lost */
 	struct hb_ratelimit connect_log;
 	struct event *ev_reconnect;
 	struct event *ev_heartbeat;
@@ -232,7 +236,10 @@ void bus__publish_status(struct hb_bus *bus, const char *status);
 void bus__finish_shutdown(struct hb_bus *bus);
 /* Shutting down: something changed; send the DISCONNECT if all is quiet. */
 void bus__quiesce(struct hb_bus *bus);
-/* Any thread: wakes the loop to look again (only while shutting down). */
+/*
+ * Any thread: the outbox or the in-flight count emptied; wakes the loop to
+ * look again, while shutting down or for a service's opts.on_idle.
+ */
 void bus__wake_quiesce(struct hb_bus *bus);
 
 #endif

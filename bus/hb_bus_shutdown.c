@@ -188,7 +188,8 @@ on_quiesce(evutil_socket_t fd, short what, void *arg)
 void
 bus__wake_quiesce(struct hb_bus *bus)
 {
-	if (atomic_load(&bus->quiesce_watch))
+	/* shutting down, or a service that wants to know (opts.on_idle) */
+	if (atomic_load(&bus->quiesce_watch) || bus->opts.on_idle)
 		bus__post(bus, bus__mail_new(MAIL_QUIET, "", 0, NULL, 0), false);
 }
 

@@ -190,7 +190,19 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 			publish_pack(in, p);
 	}
 	hb_buf_free(&meas);
-	if (in->pack_ms > 0 && !evtimer_pending(in->ev_pack, NULL)) {
+	/*
+	 * Group commit, as the writer's: out at once when nothing of ours is
+	 * in flight to the broker (a quiet house: a reading is on its way in a
+	 * millisecond); gathered while a publish waits for its acknowledgement
+	 * (a busy one: fewer, fuller messages), until that acknowledgement
+	 * (idle()) or pack_ms at most.
+	 */
+	if (in->npacks > 0 && hb_bus_inflight(in->bus) == 0) {
+		flush_packs(in);
+		return;
+	}
+	if (in->npacks > 0 && in->pack_ms > 0 &&
+	    !evtimer_pending(in->ev_pack, NULL)) {
 		struct timeval tv = { (time_t)(in->pack_ms / 1000),
 		    (suseconds_t)((in->pack_ms % 1000) * 1000) };
 
@@ -281,6 +293,16 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 	hb_counter_add(r->m_points, (uint64_t)n);
 	in->points += (uint64_t)n;
 	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
+}
+
+/* Everything published was acknowledged: what gathered meanwhile goes. */
+static void
+idle(void *arg)
+{
+	struct ingest *in = arg;
+
+	if (in->npacks > 0)
+		flush_packs(in);
 }
 
 static void
@@ -415,5 +437,6 @@ const struct hb_service_def ingest_service = {
 	.health = health,
 	.refresh = refresh,
 	.heartbeat = heartbeat,
+	.idle = idle,
 	.destroy = destroy,
 };
