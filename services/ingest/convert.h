@@ -2,7 +2,8 @@
  * convert: one device message in, typed points out, as line protocol. Pure
  * functions of the rule, the topic, the payload and the arrival time (plus,
  * for Home Assistant, the attributes seen so far), so that they can be
- * tested and fuzzed without a broker.
+ * tested and fuzzed without a broker. This is the converters' contract with
+ * ingest; each format lives in its own convert_<format>.c (see formats.h).
  */
 #ifndef INGEST_CONVERT_H
 #define INGEST_CONVERT_H
@@ -48,13 +49,5 @@ struct convert_out {
  */
 int hb_convert(struct ha_cache *ha, const struct convert_in *in,
     struct convert_out *out);
-
-/*
- * Parses a timestamp: ISO 8601 (with or without an offset; without, local
- * time when `local`) or epoch seconds, ms, us or ns (told apart by size).
- * Returns ns since the epoch, or -1.
- */
-int64_t hb_parse_timestamp(const char *s, bool local);
-int64_t hb_epoch_to_ns(double v);
 
 #endif

@@ -53,7 +53,7 @@ free_list(struct rule_list *l)
 }
 
 bool
-hb_rule_list_has(const struct rule_list *l, const char *s)
+rules_list_has(const struct rule_list *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->items[i], s) == 0)
@@ -62,7 +62,7 @@ hb_rule_list_has(const struct rule_list *l, const char *s)
 }
 
 bool
-hb_rule_list_match(const struct rule_list *l, const char *s)
+rules_list_match(const struct rule_list *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (fnmatch(l->items[i], s, 0) == 0)
@@ -103,19 +103,15 @@ count_plus(const char *filter)
 	return n;
 }
 
+/* The rule's name (a Prometheus label), topic filter and format. */
 static void
-read_rule(struct hb_config *cfg, size_t i, struct rule *r)
+read_rule_source(struct hb_config *cfg, const char *p, size_t i, struct rule *r)
 {
 	static const char *const formats[] = { "json", "value", "ha_statestream",
 	    "influx", NULL };
-	static const char *const strings[] = { "field", "tag", "drop", NULL };
-	static const char *const arrays[] = { "skip", "string", NULL };
-	char p[128], key[200], err[128];
+	char key[200], err[128];
 	const char *s;
-	json_t *tags;
-	size_t nplus;
 
-	snprintf(p, sizeof(p), "ingest.sources[%zu]", i);
 	snprintf(key, sizeof(key), "%s.name", p);
 	snprintf(r->name, sizeof(r->name), "%s", hb_cfg_str(cfg, key, ""));
 	if (r->name[0] == '\0')
@@ -133,14 +129,13 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 	else if (strlen(s) >= sizeof(r->topic))
 		hb_cfg_error(cfg, key, "longer than %zu characters", sizeof(r->topic) - 1);
 	snprintf(r->topic, sizeof(r->topic), "%s", s ? s : "");
-	nplus = count_plus(r->topic);
 
 	snprintf(key, sizeof(key), "%s.format", p);
 	if (!hb_cfg_has(cfg, key))
 		hb_cfg_error(cfg, key, "every source needs a format (json, value, "
 		    "ha_statestream or influx)");
 	r->format = (enum rule_format)hb_cfg_enum(cfg, key, formats, 0);
-	if (r->format == FMT_HA_STATESTREAM && nplus < 3 &&
+	if (r->format == FMT_HA_STATESTREAM && count_plus(r->topic) < 3 &&
 	    strstr(r->topic, "#") == NULL)
 		hb_cfg_error(cfg, key, "ha_statestream reads <base>/<domain>/<object_id>/"
 		    "<state or attribute>: use a filter like \"homeassistant_statestream/"
@@ -150,6 +145,17 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 	r->qos = (int)hb_cfg_int(cfg, key, 1, 0, 1);
 	snprintf(key, sizeof(key), "%s.retained", p);
 	r->retained = hb_cfg_bool(cfg, key, false);
+}
+
+/* The measurement and the tags, templates of the topic's '+' levels. */
+static void
+read_rule_series(struct hb_config *cfg, const char *p, struct rule *r)
+{
+	size_t nplus = count_plus(r->topic);
+	char key[200];
+	const char *s;
+	json_t *tags;
+
 	snprintf(key, sizeof(key), "%s.measurement", p);
 	s = hb_cfg_str(cfg, key, NULL);
 	if (s) {
@@ -184,6 +190,17 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 			r->ntags++;
 		}
 	}
+}
+
+/* What to take from a payload, and how: lists, choices and names. */
+static void
+read_rule_payload(struct hb_config *cfg, const char *p, struct rule *r)
+{
+	static const char *const strings[] = { "field", "tag", "drop", NULL };
+	static const char *const arrays[] = { "skip", "string", NULL };
+	char key[200];
+	const char *s;
+
 	snprintf(key, sizeof(key), "%s.include", p);
 	read_list(cfg, key, &r->include);
 	snprintf(key, sizeof(key), "%s.exclude", p);
@@ -209,6 +226,14 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 	if (strlen(s) != 1)
 		hb_cfg_error(cfg, key, "must be one character");
 	r->separator = *s ? *s : '_';
+}
+
+/* Home Assistant's attributes, and the topics the rule leaves alone. */
+static void
+read_rule_skips(struct hb_config *cfg, const char *p, struct rule *r)
+{
+	char key[200], err[128];
+
 	snprintf(key, sizeof(key), "%s.attributes", p);
 	r->attributes = hb_cfg_bool(cfg, key, true);
 	snprintf(key, sizeof(key), "%s.ignore_attributes", p);
@@ -222,6 +247,18 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 		if (!hb_topic_filter_ok(r->ignore_topics.items[k], err, sizeof(err)))
 			hb_cfg_error(cfg, ikey, "\"%s\": %s", r->ignore_topics.items[k], err);
 	}
+}
+
+static void
+read_rule(struct hb_config *cfg, size_t i, struct rule *r)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "ingest.sources[%zu]", i);
+	read_rule_source(cfg, p, i, r);
+	read_rule_series(cfg, p, r);
+	read_rule_payload(cfg, p, r);
+	read_rule_skips(cfg, p, r);
 }
 
 bool
@@ -321,7 +358,7 @@ hb_rules_match(struct rule_set *rs, const char *topic, const char **caps,
 }
 
 int
-hb_rule_expand(const struct rule_template *t, const char **caps,
+rules_expand(const struct rule_template *t, const char **caps,
     const size_t *caplen, size_t ncaps, struct hb_buf *out)
 {
 	const char *p = t->text;

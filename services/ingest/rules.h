@@ -85,6 +85,11 @@ struct rule_set {
 	size_t max_payload;
 };
 
+/*
+ * ingest.c calls the four functions below and hb_rule_ignores() and
+ * hb_rule_error_name() by these names; the rest of the module is rules_*.
+ */
+
 /* Reads ingest.sources; errors go to cfg with the rule's path. */
 void hb_rules_read(struct rule_set *rs, struct hb_config *cfg);
 void hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m);
@@ -96,14 +101,14 @@ struct rule *hb_rules_match(struct rule_set *rs, const char *topic,
 /* True when one of the rule's ignore_topics filters matches topic. */
 bool hb_rule_ignores(const struct rule *r, const char *topic);
 const char *hb_rule_error_name(enum rule_error e);
-bool hb_rule_list_has(const struct rule_list *l, const char *s);
-bool hb_rule_list_match(const struct rule_list *l, const char *s);
+bool rules_list_has(const struct rule_list *l, const char *s);
+bool rules_list_match(const struct rule_list *l, const char *s);
 
 /*
  * Expands a template with the captured topic levels into out (appended).
  * Returns -1 if it names a level the topic does not have.
  */
-int hb_rule_expand(const struct rule_template *t, const char **caps,
+int rules_expand(const struct rule_template *t, const char **caps,
     const size_t *caplen, size_t ncaps, struct hb_buf *out);
 
 #endif

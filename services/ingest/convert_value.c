@@ -1,0 +1,73 @@
+/*
+ * convert_value: a bare reading — a number, ON/OFF/true/false, or text —
+ * into one field of one point.
+ */
+#include "formats.h"
+#include "python.h"
+
+#include <ctype.h>
+#include <strings.h>
+
+/* The payload without the blanks around it. */
+static void
+trim(const char **s, size_t *n)
+{
+	while (*n && isspace((unsigned char)**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n && isspace((unsigned char)(*s)[*n - 1]))
+		(*n)--;
+}
+
+/* 1 for on/true, 0 for off/false (any case), -1 for anything else. */
+static int
+switch_word(const char *s, size_t n)
+{
+	if ((n == 2 && strncasecmp(s, "on", 2) == 0) ||
+	    (n == 4 && strncasecmp(s, "true", 4) == 0))
+		return 1;
+	if ((n == 3 && strncasecmp(s, "off", 3) == 0) ||
+	    (n == 5 && strncasecmp(s, "false", 5) == 0))
+		return 0;
+	return -1;
+}
+
+int
+convert_value(const struct convert_in *in, struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+	struct point p = { 0 };
+	const char *s = in->payload;
+	size_t n = in->len;
+	double num;
+	int rc, sw;
+
+	if (convert_point_start(&p, in, NULL, out) != 0) {
+		point_free(&p);
+		return -1;
+	}
+	trim(&s, &n);
+	if (python_float(s, n, &num)) {
+		if (rules_list_has(&r->integers, r->field))
+			point_int(&p, r->field, num);
+		else
+			point_float(&p, r->field, num);
+	} else if ((sw = switch_word(s, n)) >= 0)
+		point_bool(&p, r->field, sw == 1);
+	else if (n == 0) {
+		point_free(&p);
+		return convert_fail(out, ERR_WRONG_TYPE, "empty payload");
+	} else
+		point_string(&p, r->field, s, n);
+	if (p.bad)
+		rc = convert_fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry");
+	else if (p.nfields == 0)
+		rc = convert_fail(out, ERR_UNENCODABLE, "the value cannot be written");
+	else if (!convert_emit(&p, out))
+		rc = convert_fail(out, ERR_UNENCODABLE, "measurement not encodable");
+	else
+		rc = out->points;
+	point_free(&p);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * formats: the converter of each source format, and what they share. Private
+ * to the converters; ingest sees only convert.h.
+ */
+#ifndef INGEST_FORMATS_H
+#define INGEST_FORMATS_H
+
+#include "convert.h"
+#include "point.h"
+
+/*
+ * Each converts one message of its format: the number of points appended
+ * to out->lines (out->points counts them too), or -1 through convert_fail().
+ * hb_convert() has checked that the payload is UTF-8, and takes back
+ * whatever a converter appended before it failed.
+ */
+int convert_json(const struct convert_in *in, struct convert_out *out);
+int convert_value(const struct convert_in *in, struct convert_out *out);
+int convert_ha(struct ha_cache *ha, const struct convert_in *in,
+    struct convert_out *out);
+int convert_influx(const struct convert_in *in, struct convert_out *out);
+
+/* Sets out->error and out->why; returns -1. */
+int convert_fail(struct convert_out *out, enum rule_error e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Starts a point of the rule: the arrival time, the measurement (the rule's
+ * template, else def_meas) and the rule's tags. 0, or -1 through
+ * convert_fail() when there is no measurement to write.
+ */
+int convert_point_start(struct point *p, const struct convert_in *in,
+    const char *def_meas, struct convert_out *out);
+
+/* Appends the point to out->lines and counts it; false if not writable. */
+bool convert_emit(struct point *p, struct convert_out *out);
+
+#endif
