@@ -8,7 +8,6 @@
 #include "hb_lp.h"
 #include "hb_topic.h"
 #include "rules.h"
-#include "timestamp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -400,31 +399,6 @@ next:
 	env_free(&e);
 }
 
-static void
-test_timestamps(void)
-{
-	HBT_CHECK(timestamp_parse("2023-11-14T22:13:20Z", false) == NOW,
-	    "ISO 8601 UTC");
-	HBT_CHECK(timestamp_parse("2023-11-14T23:13:20+01:00", false) == NOW,
-	    "ISO 8601 with an offset");
-	HBT_CHECK(timestamp_parse("2023-11-14 22:13:20.250Z", false) ==
-	    NOW + 250000000, "fractions");
-	HBT_CHECK(timestamp_parse("1700000000", false) == NOW, "epoch seconds");
-	HBT_CHECK(timestamp_parse("1700000000000", false) == NOW, "epoch ms");
-	HBT_CHECK(timestamp_parse("1700000000000000", false) == NOW, "epoch us");
-	HBT_CHECK(timestamp_parse("1700000000000000000", false) == NOW, "epoch ns");
-	HBT_CHECK(timestamp_parse("2023-13-14T22:13:20Z", false) == -1, "month 13");
-	HBT_CHECK(timestamp_parse("yesterday", false) == -1, "words");
-	HBT_CHECK(timestamp_parse("-5", false) == -1, "negative");
-	/* past InfluxDB's last instant (2262-04-11T23:47:16Z): refused, never
-	 * an overflow */
-	HBT_CHECK(timestamp_parse("2262-12-31T00:00:00Z", false) == -1, "2262-12");
-	HBT_CHECK(timestamp_parse("2262-04-10T00:00:00Z", false) > 0, "2262-04-10");
-	HBT_CHECK(timestamp_from_epoch(5e10) == -1, "5e10 s is past 2262");
-	HBT_CHECK(timestamp_from_epoch(9.3e12) == -1 && timestamp_from_epoch(9.3e15) == -1 &&
-	    timestamp_from_epoch(9.3e18) == -1, "ms, us, ns past 2262");
-}
-
 /* Rules that cannot work are refused at start-up, with the key named. */
 static void
 test_bad_rules(void)
@@ -495,7 +469,6 @@ main(void)
 	test_ha_statestream();
 	test_influx();
 	test_escaping();
-	test_timestamps();
 	test_bad_rules();
 	hbt_exit();
 }
