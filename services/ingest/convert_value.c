@@ -33,33 +33,57 @@ switch_word(const char *s, size_t n)
 	return -1;
 }
 
+/* The field's name: the rule's field, its topic levels filled in. */
+static int
+field_name(const struct convert_in *in, struct hb_buf *name,
+    struct convert_out *out)
+{
+	if (rules_expand(&in->rule->field, in->caps, in->caplen, in->ncaps,
+	    name) != 0)
+		return convert_fail(out, ERR_UNENCODABLE, "field template");
+	if (name->len == 0)
+		return convert_fail(out, ERR_UNENCODABLE, "the field template gives "
+		    "an empty name");
+	return 0;
+}
+
+/* integer_fields names the field as it is written, or by its template. */
+static bool
+is_integer(const struct rule *r, const char *name)
+{
+	return rules_list_has(&r->integers, name) ||
+	    rules_list_has(&r->integers, r->field.text);
+}
+
 int
 convert_value(const struct convert_in *in, struct convert_out *out)
 {
 	const struct rule *r = in->rule;
 	struct point p = { 0 };
+	struct hb_buf name = { 0 };
 	const char *s = in->payload;
 	size_t n = in->len;
 	double num;
 	int rc, sw;
 
-	if (convert_point_start(&p, in, NULL, out) != 0) {
-		point_free(&p);
-		return -1;
+	if (convert_point_start(&p, in, NULL, out) != 0 ||
+	    field_name(in, &name, out) != 0) {
+		rc = -1;
+		goto done;
 	}
 	trim(&s, &n);
 	if (python_float(s, n, &num)) {
-		if (rules_list_has(&r->integers, r->field))
-			point_int(&p, r->field, num);
+		if (is_integer(r, name.data))
+			point_int(&p, name.data, num);
 		else
-			point_float(&p, r->field, num);
+			point_float(&p, name.data, num);
 	} else if ((sw = switch_word(s, n)) >= 0)
-		point_bool(&p, r->field, sw == 1);
+		point_bool(&p, name.data, sw == 1);
 	else if (n == 0) {
-		point_free(&p);
-		return convert_fail(out, ERR_WRONG_TYPE, "empty payload");
+		rc = convert_fail(out, ERR_WRONG_TYPE, "empty payload");
+		goto done;
 	} else
-		point_string(&p, r->field, s, n);
+		point_string(&p, name.data, s, n);
 	if (p.bad)
 		rc = convert_fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry");
 	else if (p.nfields == 0)
@@ -68,6 +92,8 @@ convert_value(const struct convert_in *in, struct convert_out *out)
 		rc = convert_fail(out, ERR_UNENCODABLE, "measurement not encodable");
 	else
 		rc = out->points;
+done:
+	hb_buf_free(&name);
 	point_free(&p);
 	return rc;
 }

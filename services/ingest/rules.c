@@ -92,6 +92,41 @@ check_template(struct hb_config *cfg, const char *path, const char *t,
 	}
 }
 
+/* True when t holds a template reference, "{<digits>}". */
+static bool
+has_template(const char *t)
+{
+	for (const char *p = t; (p = strchr(p, '{')) != NULL; p++) {
+		size_t n = strspn(p + 1, "0123456789");
+
+		if (n > 0 && p[1 + n] == '}')
+			return true;
+	}
+	return false;
+}
+
+/* An option that names keys of the payload, or the rule: no template. */
+static void
+refuse_template(struct hb_config *cfg, const char *path, const char *s)
+{
+	if (has_template(s))
+		hb_cfg_error(cfg, path, "\"%s\": a topic template ({1}, {2}, ...) "
+		    "is taken in measurement, tags' values and field only; this option "
+		    "names keys of the payload as they are", s);
+}
+
+static void
+refuse_templates(struct hb_config *cfg, const char *path,
+    const struct rule_list *l)
+{
+	char key[320];
+
+	for (size_t i = 0; i < l->n; i++) {
+		snprintf(key, sizeof(key), "%s[%zu]", path, i);
+		refuse_template(cfg, key, l->items[i]);
+	}
+}
+
 static size_t
 count_plus(const char *filter)
 {
@@ -185,6 +220,7 @@ read_rule_series(struct hb_config *cfg, const char *p, struct rule *r)
 				continue;
 			}
 			check_template(cfg, tkey, s, nplus);
+			refuse_template(cfg, tkey, k);
 			r->tags[r->ntags].key = hb_xstrdup(k);
 			r->tags[r->ntags].value.text = hb_xstrdup(s);
 			r->ntags++;
@@ -203,24 +239,33 @@ read_rule_payload(struct hb_config *cfg, const char *p, struct rule *r)
 
 	snprintf(key, sizeof(key), "%s.include", p);
 	read_list(cfg, key, &r->include);
+	refuse_templates(cfg, key, &r->include);
 	snprintf(key, sizeof(key), "%s.exclude", p);
 	read_list(cfg, key, &r->exclude);
+	refuse_templates(cfg, key, &r->exclude);
 	snprintf(key, sizeof(key), "%s.integer_fields", p);
 	read_list(cfg, key, &r->integers);
+	/* a value rule's integer_fields may name its field by its template */
+	if (r->format != FMT_VALUE)
+		refuse_templates(cfg, key, &r->integers);
 	snprintf(key, sizeof(key), "%s.tag_keys", p);
 	read_list(cfg, key, &r->tag_keys);
+	refuse_templates(cfg, key, &r->tag_keys);
 	snprintf(key, sizeof(key), "%s.strings", p);
 	r->strings = (enum rule_strings)hb_cfg_enum(cfg, key, strings, STR_FIELD);
 	snprintf(key, sizeof(key), "%s.arrays", p);
 	r->arrays = (enum rule_arrays)hb_cfg_enum(cfg, key, arrays, ARR_SKIP);
 	snprintf(key, sizeof(key), "%s.timestamp_key", p);
 	s = hb_cfg_str(cfg, key, NULL);
+	if (s)
+		refuse_template(cfg, key, s);
 	r->timestamp_key = s && *s ? hb_xstrdup(s) : NULL;
 	snprintf(key, sizeof(key), "%s.timestamp_local", p);
 	r->timestamp_local = hb_cfg_bool(cfg, key, true);
 	snprintf(key, sizeof(key), "%s.field", p);
 	s = hb_cfg_str(cfg, key, "value");
-	r->field = hb_xstrdup(*s ? s : "value");
+	check_template(cfg, key, s, count_plus(r->topic));
+	r->field.text = hb_xstrdup(*s ? s : "value");
 	snprintf(key, sizeof(key), "%s.separator", p);
 	s = hb_cfg_str(cfg, key, "_");
 	if (strlen(s) != 1)
@@ -238,6 +283,7 @@ read_rule_skips(struct hb_config *cfg, const char *p, struct rule *r)
 	r->attributes = hb_cfg_bool(cfg, key, true);
 	snprintf(key, sizeof(key), "%s.ignore_attributes", p);
 	read_list(cfg, key, &r->ignore_attributes);
+	refuse_templates(cfg, key, &r->ignore_attributes);
 	snprintf(key, sizeof(key), "%s.ignore_topics", p);
 	read_list(cfg, key, &r->ignore_topics);
 	for (size_t k = 0; k < r->ignore_topics.n; k++) {
@@ -341,7 +387,7 @@ hb_rules_free(struct rule_set *rs)
 		free_list(&r->ignore_attributes);
 		free_list(&r->ignore_topics);
 		free(r->timestamp_key);
-		free(r->field);
+		free(r->field.text);
 	}
 	free(rs->rules);
 	memset(rs, 0, sizeof(*rs));

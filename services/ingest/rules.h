@@ -22,7 +22,11 @@ enum rule_format {
 enum rule_strings { STR_FIELD, STR_TAG, STR_DROP };
 enum rule_arrays { ARR_SKIP, ARR_STRING };
 
-/* "{1}" is the first '+' level of the topic, "{2}" the second, ... */
+/*
+ * "{1}" is the first '+' level of the topic, "{2}" the second, ... Templates
+ * name what a point is about: its measurement, tag values and, for the value
+ * format, the field. Options that name keys of the payload take none.
+ */
 struct rule_template {
 	char *text;
 };
@@ -65,7 +69,7 @@ struct rule {
 	enum rule_arrays arrays;
 	char *timestamp_key;
 	bool timestamp_local;	/* ISO 8601 without an offset is local time */
-	char *field;		/* value format: the field name */
+	struct rule_template field;	/* value format: the field's name */
 	char separator;		/* flattening nested objects */
 	bool attributes;	/* ha_statestream: attributes as fields, as HA does */
 	struct rule_list ignore_attributes;

@@ -239,6 +239,31 @@ test_value(void)
 	env_free(&e);
 }
 
+/*
+ * Topic levels name the field as they name the measurement and the tags
+ * (issue 14): sensors/kitchen/temperature -> kitchen temperature=...
+ */
+static void
+test_value_field_from_topic(void)
+{
+	struct env e;
+
+	env_init(&e, "[{\"topic\": \"sensors/+/+\", \"format\": \"value\", "
+	    "\"measurement\": \"{1}\", \"field\": \"{2}\"}]");
+	expect(&e, "sensors/kitchen/temperature", "21.5",
+	    "kitchen temperature=21.5 " T);
+	expect(&e, "sensors/kitchen/light", "ON", "kitchen light=true " T);
+	env_free(&e);
+
+	/* text around the level, and integer_fields naming the field by its
+	 * template: every reading of the rule is an integer */
+	env_init(&e, "[{\"topic\": \"meters/+/+\", \"format\": \"value\", "
+	    "\"measurement\": \"meter\", \"field\": \"{2}_total\", "
+	    "\"tags\": {\"id\": \"{1}\"}, \"integer_fields\": [\"{2}_total\"]}]");
+	expect(&e, "meters/m1/pulses", "42", "meter,id=m1 pulses_total=42i " T);
+	env_free(&e);
+}
+
 static void
 test_ha_statestream(void)
 {
@@ -430,6 +455,18 @@ test_bad_rules(void)
 		    "\"qos\": 2}]", "ingest.sources[0].qos", "" },
 		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
 		    "\"measurment\": \"typo\"}]", "ingest.sources[0].measurment", "unknown" },
+		/* templates name levels the filter has, in the options that take
+		 * them; the others name payload keys and refuse one */
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"field\": \"{2}\"}]", "ingest.sources[0].field", "{2}" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"exclude\": [\"{1}\"]}]", "ingest.sources[0].exclude[0]", "template" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"timestamp_key\": \"{1}\"}]", "ingest.sources[0].timestamp_key",
+		    "template" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"tags\": {\"{1}\": \"x\"}}]", "ingest.sources[0].tags.{1}",
+		    "template" },
 	};
 
 	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
@@ -466,6 +503,7 @@ main(void)
 	test_zigbee2mqtt();
 	test_tasmota();
 	test_value();
+	test_value_field_from_topic();
 	test_ha_statestream();
 	test_influx();
 	test_escaping();
