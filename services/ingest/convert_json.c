@@ -151,8 +151,15 @@ put_scalar(struct flatten *f, const char *name, const struct scalar *v)
 	case JS_STRING:
 		if (r->strings == STR_TAG)
 			point_tag(f->p, name, v->text, v->len, false);
-		else if (r->strings == STR_FIELD)
+		else if (r->strings == STR_FIELD && r->string_suffix[0] == '\0')
 			point_string(f->p, name, v->text, v->len);
+		else if (r->strings == STR_FIELD) {
+			struct hb_buf text_name = { 0 };
+
+			hb_buf_printf(&text_name, "%s%s", name, r->string_suffix);
+			point_string(f->p, text_name.data, v->text, v->len);
+			hb_buf_free(&text_name);
+		}
 		break;
 	default:
 		break;

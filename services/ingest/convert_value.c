@@ -1,6 +1,8 @@
 /*
  * convert_value: a bare reading — a number, ON/OFF/true/false, or text —
- * into one field of one point.
+ * into one field of one point. Text goes to a field of its own
+ * (<field><string_suffix>), or nowhere (strings: drop), so that a topic that
+ * says "unavailable" before its first number does not fix its field as text.
  */
 #include "formats.h"
 #include "python.h"
@@ -82,8 +84,13 @@ convert_value(const struct convert_in *in, struct convert_out *out)
 	else if (n == 0) {
 		rc = convert_fail(out, ERR_WRONG_TYPE, "empty payload");
 		goto done;
-	} else
+	} else if (r->strings == STR_DROP) {
+		rc = 0;		/* as the rule says: text is no reading */
+		goto done;
+	} else {
+		hb_buf_puts(&name, r->string_suffix);
 		point_string(&p, name.data, s, n);
+	}
 	if (p.bad)
 		rc = convert_fail(out, ERR_UNENCODABLE, "a tag line protocol cannot carry");
 	else if (p.nfields == 0)

@@ -228,6 +228,27 @@ read_rule_series(struct hb_config *cfg, const char *p, struct rule *r)
 	}
 }
 
+/*
+ * InfluxDB fixes a field's type with its first value in a shard: text where
+ * numbers go ("unavailable", "nan") would turn every later number away. A
+ * value rule's text therefore always has a field of its own; a json rule's
+ * keys mostly keep one type, and keep their names unless told.
+ */
+static void
+read_string_suffix(struct hb_config *cfg, const char *p, struct rule *r)
+{
+	char key[200];
+	const char *s;
+
+	snprintf(key, sizeof(key), "%s.string_suffix", p);
+	s = hb_cfg_str(cfg, key, r->format == FMT_VALUE ? "_str" : "");
+	if (r->format == FMT_VALUE && *s == '\0')
+		hb_cfg_error(cfg, key, "must not be empty: numbers and text would share "
+		    "the field, and InfluxDB keeps only the type that came first");
+	refuse_template(cfg, key, s);
+	r->string_suffix = hb_xstrdup(s);
+}
+
 /* What to take from a payload, and how: lists, choices and names. */
 static void
 read_rule_payload(struct hb_config *cfg, const char *p, struct rule *r)
@@ -253,6 +274,11 @@ read_rule_payload(struct hb_config *cfg, const char *p, struct rule *r)
 	refuse_templates(cfg, key, &r->tag_keys);
 	snprintf(key, sizeof(key), "%s.strings", p);
 	r->strings = (enum rule_strings)hb_cfg_enum(cfg, key, strings, STR_FIELD);
+	if (r->format == FMT_VALUE && r->strings == STR_TAG)
+		hb_cfg_error(cfg, key, "a value rule has one field: its text can be a "
+		    "field (\"field\", named <field><string_suffix>) or dropped "
+		    "(\"drop\"), not a tag");
+	read_string_suffix(cfg, p, r);
 	snprintf(key, sizeof(key), "%s.arrays", p);
 	r->arrays = (enum rule_arrays)hb_cfg_enum(cfg, key, arrays, ARR_SKIP);
 	snprintf(key, sizeof(key), "%s.timestamp_key", p);
@@ -388,6 +414,7 @@ hb_rules_free(struct rule_set *rs)
 		free_list(&r->ignore_topics);
 		free(r->timestamp_key);
 		free(r->field.text);
+		free(r->string_suffix);
 	}
 	free(rs->rules);
 	memset(rs, 0, sizeof(*rs));

@@ -66,6 +66,7 @@ struct rule {
 	struct rule_list integers;		/* fields written as integers */
 	struct rule_list tag_keys;		/* string keys that become tags */
 	enum rule_strings strings;
+	char *string_suffix;	/* text fields are named <name><suffix> */
 	enum rule_arrays arrays;
 	char *timestamp_key;
 	bool timestamp_local;	/* ISO 8601 without an offset is local time */

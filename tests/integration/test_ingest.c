@@ -32,6 +32,11 @@ static const char *sources =
     "  \"format\": \"ha_statestream\"},"
     " {\"name\": \"plain\", \"topic\": \"sensors/+/+\", \"format\": \"value\", "
     "  \"measurement\": \"{2}\", \"tags\": {\"room\": \"{1}\"}},"
+    " {\"name\": \"shelly\", \"topic\": \"shellies/+/relay/+/power\", "
+    "  \"format\": \"value\", \"measurement\": \"relay_power\", "
+    "  \"tags\": {\"device\": \"{1}\", \"relay\": \"{2}\"}},"
+    " {\"name\": \"rooms\", \"topic\": \"rooms/+/+\", \"format\": \"value\", "
+    "  \"measurement\": \"{1}\", \"field\": \"{2}\"},"
     " {\"name\": \"lp\", \"topic\": \"lp/#\", \"format\": \"influx\"},"
     " {\"name\": \"esc\", \"topic\": \"esc/+/+\", \"format\": \"json\", "
     "  \"measurement\": \"{1}\", \"tags\": {\"t\": \"{2}\"}, \"strings\": \"tag\"}]";
@@ -250,6 +255,45 @@ test_value_and_influx(struct fixture *f)
 	HBT_CHECK(json_num_is(r, "time", 1600000000e9) && json_num_is(r, "watts", 1200),
 	    "line protocol kept its time and values");
 	json_decref(r);
+}
+
+/*
+ * Issue 14: a topic level names the field; and on a fresh shard,
+ * "unavailable" before the numbers must not make the field a string for the
+ * shard's 7 days (it gave one row and 20 dead letters).
+ */
+static void
+test_value_rules(struct fixture *f)
+{
+	json_t *r, *types;
+	char payload[32], *dump;
+
+	pub(f, "rooms/kitchen/temperature", "21.5", false);
+	pub(f, "shellies/lock/relay/0/power", "unavailable", false);
+	hbt_sleep_ms(100);	/* the text first, as a fresh shard would see it */
+	for (int i = 0; i < 20; i++) {
+		snprintf(payload, sizeof(payload), "%d.5", 100 + i);
+		pub(f, "shellies/lock/relay/0/power", payload, false);
+	}
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(temperature) FROM kitchen") == 1,
+	    15000), "rooms/kitchen/temperature is field temperature of kitchen");
+	r = row(f, "SELECT * FROM kitchen");
+	HBT_CHECK(json_num_is(r, "temperature", 21.5) &&
+	    json_object_get(r, "value") == NULL, "kitchen temperature=21.5");
+	json_decref(r);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(value) FROM relay_power") == 20, 15000),
+	    "all 20 numbers landed after the text (%lld)",
+	    count(f, "SELECT count(value) FROM relay_power"));
+	HBT_CHECK(count(f, "SELECT count(value_str) FROM relay_power") == 1,
+	    "the text landed in a field of its own");
+	types = field_types(f, "relay_power");
+	dump = json_dumps(types, JSON_COMPACT);
+	HBT_CHECK(json_str_is(types, "value", "float") &&
+	    json_str_is(types, "value_str", "string"), "relay_power fields: %s", dump);
+	free(dump);
+	json_decref(types);
+	HBT_CHECK(hbt_metric(f->writer_http, "homebus_writer_points_dead_lettered_total")
+	    == 0, "no dead letter");
 }
 
 /*
@@ -524,6 +568,7 @@ main(void)
 	test_tasmota(&f);
 	test_ha_statestream(&f);
 	test_value_and_influx(&f);
+	test_value_rules(&f);
 	test_escaping(&f);
 	test_bad_input(&f);
 	test_packing(&f);

@@ -225,10 +225,12 @@ test_value(void)
 	    "temperature,room=kitchen value=21.5 " T);
 	expect(&e, "sensors/kitchen/light", "ON", "light,room=kitchen value=true " T);
 	expect(&e, "sensors/kitchen/light", "off", "light,room=kitchen value=false " T);
+	/* text has a field of its own: numbers and text never share one */
 	expect(&e, "sensors/kitchen/mode", "heat \"eco\"",
-	    "mode,room=kitchen value=\"heat \\\"eco\\\"\" " T);
-	expect(&e, "sensors/kitchen/count", "0x10", "count,room=kitchen value=\"0x10\" " T);
-	expect(&e, "sensors/kitchen/x", "nan", "x,room=kitchen value=\"nan\" " T);
+	    "mode,room=kitchen value_str=\"heat \\\"eco\\\"\" " T);
+	expect(&e, "sensors/kitchen/count", "0x10",
+	    "count,room=kitchen value_str=\"0x10\" " T);
+	expect(&e, "sensors/kitchen/x", "nan", "x,room=kitchen value_str=\"nan\" " T);
 	expect_error(&e, "sensors/kitchen/empty", "  ", 2, ERR_WRONG_TYPE);
 	env_free(&e);
 
@@ -243,6 +245,45 @@ test_value(void)
  * Topic levels name the field as they name the measurement and the tags
  * (issue 14): sensors/kitchen/temperature -> kitchen temperature=...
  */
+/*
+ * A field keeps the type of its first reading in an InfluxDB shard: text
+ * where numbers go ("unavailable" from Home Assistant, "nan" from ESPHome)
+ * must not share their field (issue 14), whatever comes first.
+ */
+static void
+test_value_text(void)
+{
+	struct env e;
+
+	env_init(&e, "[{\"topic\": \"shellies/+/relay/+/power\", \"format\": "
+	    "\"value\", \"measurement\": \"power\", \"tags\": {\"device\": \"{1}\"}}]");
+	expect(&e, "shellies/lock/relay/0/power", "unavailable",
+	    "power,device=lock value_str=\"unavailable\" " T);
+	expect(&e, "shellies/lock/relay/0/power", "100.5",
+	    "power,device=lock value=100.5 " T);
+	env_free(&e);
+
+	/* strings: drop, and a suffix of one's own */
+	env_init(&e, "[{\"topic\": \"a/+\", \"format\": \"value\", "
+	    "\"measurement\": \"m\", \"strings\": \"drop\"},"
+	    " {\"topic\": \"b/+\", \"format\": \"value\", \"measurement\": \"m\", "
+	    "\"field\": \"{1}\", \"string_suffix\": \"_text\"}]");
+	HBT_CHECK(conv(&e, "a/x", "unavailable") != NULL && e.out.points == 0 &&
+	    e.out.skipped_fields == 0, "strings: drop — no point, and no error");
+	expect(&e, "a/x", "7", "m value=7 " T);
+	expect(&e, "b/mode", "eco", "m mode_text=\"eco\" " T);
+	expect(&e, "b/mode", "1", "m mode=1 " T);
+	env_free(&e);
+
+	/* json rules keep a key's name for its text unless told otherwise */
+	env_init(&e, "[{\"topic\": \"j/+\", \"format\": \"json\", "
+	    "\"measurement\": \"m\", \"string_suffix\": \"_str\"}]");
+	expect(&e, "j/x", "{\"power\": \"unavailable\", \"on\": true}",
+	    "m power_str=\"unavailable\",on=true " T);
+	expect(&e, "j/x", "{\"power\": 100.5}", "m power=100.5 " T);
+	env_free(&e);
+}
+
 static void
 test_value_field_from_topic(void)
 {
@@ -455,6 +496,11 @@ test_bad_rules(void)
 		    "\"qos\": 2}]", "ingest.sources[0].qos", "" },
 		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
 		    "\"measurment\": \"typo\"}]", "ingest.sources[0].measurment", "unknown" },
+		/* text and numbers would share the field */
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"string_suffix\": \"\"}]", "ingest.sources[0].string_suffix", "share" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"strings\": \"tag\"}]", "ingest.sources[0].strings", "value" },
 		/* templates name levels the filter has, in the options that take
 		 * them; the others name payload keys and refuse one */
 		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
@@ -504,6 +550,7 @@ main(void)
 	test_tasmota();
 	test_value();
 	test_value_field_from_topic();
+	test_value_text();
 	test_ha_statestream();
 	test_influx();
 	test_escaping();
