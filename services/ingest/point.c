@@ -44,15 +44,21 @@ point_tag(struct point *p, const char *k, const char *v, size_t vlen,
 }
 
 /*
- * Starts a field "k=". False, with nothing written, when k cannot be encoded
- * or the point has a field of that name already (flattening {"a_b":1,
- * "a":{"b":2}} makes two): InfluxDB would keep only one of them anyway.
+ * Starts a field "k=". False, with nothing written, when k cannot be encoded,
+ * when the point has a field of that name already (flattening {"a_b":1,
+ * "a":{"b":2}} makes two: InfluxDB would keep only one of them anyway), or
+ * when it has as many fields as the writer's parser takes: a line with more
+ * would be refused whole, so the first ones are kept.
  */
 static bool
 field_key(struct point *p, const char *k)
 {
 	size_t mark = p->fields.len;
 
+	if (p->nfields >= HB_LP_MAX_FIELDS) {
+		p->skipped++;
+		return false;
+	}
 	if (p->names == NULL)
 		p->names = json_object();
 	if (point_has_field(p, k)) {

@@ -51,8 +51,9 @@ void point_tag(struct point *p, const char *k, const char *v, size_t vlen,
 
 /*
  * Fields. A value that cannot be written (not finite, out of range, a name
- * that cannot be encoded, a name the point has already) is skipped and
- * counted in p->skipped; the rest of the point is kept.
+ * that cannot be encoded, a name the point has already, one past the
+ * HB_LP_MAX_FIELDS the writer takes) is skipped and counted in p->skipped;
+ * the rest of the point is kept.
  */
 void point_float(struct point *p, const char *k, double v);
 void point_int(struct point *p, const char *k, double v);

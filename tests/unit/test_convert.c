@@ -173,6 +173,31 @@ test_zigbee2mqtt(void)
 	env_free(&e);
 }
 
+/* More than 256 keys: the first 256 are kept, the rest counted (issue 14). */
+static void
+test_many_fields(void)
+{
+	struct hb_buf payload = { 0 };
+	struct env e;
+	const char *got;
+
+	env_init(&e, "[{\"topic\": \"many/+\", \"format\": \"json\", "
+	    "\"measurement\": \"m\"}]");
+	hb_buf_putc(&payload, '{');
+	for (int i = 0; i < 300; i++)
+		hb_buf_printf(&payload, "%s\"k%d\": %d", i ? "," : "", i, i);
+	hb_buf_putc(&payload, '}');
+	got = conv(&e, "many/x", payload.data);
+	HBT_CHECK(got != NULL && e.out.points == 1 && e.out.skipped_fields == 44 &&
+	    strstr(got, "k255=255 ") && !strstr(got, "k256"),
+	    "300 keys: one point of 256 fields, 44 counted (%d)",
+	    e.out.skipped_fields);
+	if (got)
+		all_valid(got);
+	hb_buf_free(&payload);
+	env_free(&e);
+}
+
 static void
 test_tasmota(void)
 {
@@ -547,6 +572,7 @@ main(void)
 	hbt_init("convert");
 	setenv("TZ", "UTC", 1);
 	test_zigbee2mqtt();
+	test_many_fields();
 	test_tasmota();
 	test_value();
 	test_value_field_from_topic();

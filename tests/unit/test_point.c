@@ -6,6 +6,8 @@
 #include "hb_lp.h"
 #include "point.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define T 1700000000000000000LL
@@ -97,6 +99,40 @@ test_left_out(void)
 	point_free(&p);
 }
 
+/*
+ * The writer's parser takes at most HB_LP_MAX_FIELDS fields: past them the
+ * first are kept and the rest counted (issue 14, item 10), never the whole
+ * point lost.
+ */
+static void
+test_field_cap(void)
+{
+	struct point p;
+	struct hb_lp_line *line = hb_xmalloc(sizeof(*line));
+	char *got, err[160];
+	size_t pos = 0;
+
+	start(&p, "m");
+	for (int i = 0; i < HB_LP_MAX_FIELDS + 44; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "f%d", i);
+		point_float(&p, k, i);
+	}
+	HBT_CHECK(p.nfields == HB_LP_MAX_FIELDS && p.skipped == 44,
+	    "%d fields kept, %d counted", p.nfields, p.skipped);
+	got = emit(&p);
+	HBT_REQUIRE(got != NULL, "the point is written");
+	HBT_CHECK(hb_lp_next(got, strlen(got), &pos, NULL, line, err, sizeof(err)) ==
+	    HB_LP_OK && line->nfields == HB_LP_MAX_FIELDS && strstr(got, " f0=0,") &&
+	    strstr(got, ",f255=255 ") && !strstr(got, "f256"),
+	    "the writer's parser takes it, with the first %d fields: %s",
+	    HB_LP_MAX_FIELDS, err);
+	free(got);
+	free(line);
+	point_free(&p);
+}
+
 /* The writer refuses lines over 64 KiB: none is made. */
 static void
 test_line_limit(void)
@@ -119,6 +155,7 @@ main(void)
 	hbt_init("point");
 	test_every_type();
 	test_left_out();
+	test_field_cap();
 	test_line_limit();
 	hbt_exit();
 }
