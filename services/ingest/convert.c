@@ -7,6 +7,32 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+struct ha_cache *
+hb_ha_cache_new(size_t max_entities)
+{
+	struct ha_cache *c = hb_xcalloc(1, sizeof(*c));
+
+	c->entities = json_object();
+	c->max = max_entities;
+	return c;
+}
+
+void
+hb_ha_cache_free(struct ha_cache *c)
+{
+	if (c == NULL)
+		return;
+	json_decref(c->entities);
+	free(c);
+}
+
+size_t
+hb_ha_cache_size(const struct ha_cache *c)
+{
+	return json_object_size(c->entities);
+}
 
 int
 convert_fail(struct convert_out *out, enum rule_error e, const char *fmt, ...)
@@ -83,7 +109,7 @@ hb_convert(struct ha_cache *ha, const struct convert_in *in,
 			break;
 		case FMT_INFLUX:
 		default:
-			rc = convert_influx(in, out);
+			rc = convert_influx(ha, in, out);
 			break;
 		}
 	}

@@ -15,7 +15,11 @@
 #include "hb_util.h"
 #include "rules.h"
 
-/* Home Assistant attributes by entity, from mqtt_statestream's attribute topics. */
+/*
+ * What the converters keep between messages: Home Assistant's attributes by
+ * entity (from mqtt_statestream's attribute topics), and the last stamp
+ * given to an undated line. One per ingest, passed to every hb_convert().
+ */
 struct ha_cache;
 
 struct ha_cache *hb_ha_cache_new(size_t max_entities);

@@ -22,11 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ha_cache {
-	json_t *entities;	/* "domain.object_id" -> { attribute: value } */
-	size_t max;
-};
-
 /* The entity a topic <base>/<domain>/<object_id>/<leaf> is about. */
 struct ha_topic {
 	char domain[128];
@@ -34,31 +29,6 @@ struct ha_topic {
 	char leaf[128];
 	char entity[300];	/* domain.object_id */
 };
-
-struct ha_cache *
-hb_ha_cache_new(size_t max_entities)
-{
-	struct ha_cache *c = hb_xcalloc(1, sizeof(*c));
-
-	c->entities = json_object();
-	c->max = max_entities;
-	return c;
-}
-
-void
-hb_ha_cache_free(struct ha_cache *c)
-{
-	if (c == NULL)
-		return;
-	json_decref(c->entities);
-	free(c);
-}
-
-size_t
-hb_ha_cache_size(const struct ha_cache *c)
-{
-	return json_object_size(c->entities);
-}
 
 /* Home Assistant's state_as_number(): 1, 0, or -1 when it has no number. */
 static int

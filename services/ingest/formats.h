@@ -9,6 +9,16 @@
 #include "point.h"
 
 /*
+ * What the converters keep from one message to the next. Ingest holds it as
+ * struct ha_cache, after its first and largest part.
+ */
+struct ha_cache {
+	json_t *entities;	/* "domain.object_id" -> { attribute: value } */
+	size_t max;		/* entities at most */
+	int64_t last_stamp;	/* the last arrival stamp of an undated line */
+};
+
+/*
  * Each converts one message of its format: the number of points appended
  * to out->lines (out->points counts them too), or -1 through convert_fail().
  * hb_convert() has checked that the payload is UTF-8, and takes back
@@ -18,7 +28,8 @@ int convert_json(const struct convert_in *in, struct convert_out *out);
 int convert_value(const struct convert_in *in, struct convert_out *out);
 int convert_ha(struct ha_cache *ha, const struct convert_in *in,
     struct convert_out *out);
-int convert_influx(const struct convert_in *in, struct convert_out *out);
+int convert_influx(struct ha_cache *state, const struct convert_in *in,
+    struct convert_out *out);
 
 /* Sets out->error and out->why; returns -1. */
 int convert_fail(struct convert_out *out, enum rule_error e, const char *fmt, ...)

@@ -296,6 +296,16 @@ test_value_rules(struct fixture *f)
 	    == 0, "no dead letter");
 }
 
+/* Undated lines of one message are stamped apart (issue 14, item 11). */
+static void
+test_influx_undated(struct fixture *f)
+{
+	pub(f, "lp/collapse", "collapse v=1\ncollapse v=2\ncollapse v=3", false);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM collapse") == 3, 15000),
+	    "three undated lines of one series are three points (%lld)",
+	    count(f, "SELECT count(v) FROM collapse"));
+}
+
 /*
  * Names with every character line protocol escapes, and units, must come
  * back from InfluxDB exactly as they went in.
@@ -569,6 +579,7 @@ main(void)
 	test_ha_statestream(&f);
 	test_value_and_influx(&f);
 	test_value_rules(&f);
+	test_influx_undated(&f);
 	test_escaping(&f);
 	test_bad_input(&f);
 	test_packing(&f);

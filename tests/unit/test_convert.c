@@ -428,6 +428,19 @@ test_influx(void)
 	HBT_CHECK(e.out.skipped_fields == 1, "one bad line counted");
 	expect_error(&e, "lp/x", "nothing valid here", 18, ERR_BAD_LINE);
 	env_free(&e);
+
+	/*
+	 * Undated lines of one series in one message are stamped apart, as the
+	 * writer stamps them: one stamp made InfluxDB keep one of three (issue
+	 * 14, item 11). The next message carries on after the last stamp even
+	 * when its arrival time is not later.
+	 */
+	env_init(&e, "[{\"topic\": \"lp/#\", \"format\": \"influx\"}]");
+	expect(&e, "lp/x", "collapse v=1\ncollapse v=2 5\ncollapse v=3\ncollapse v=4",
+	    "collapse v=1 1700000000000000000\ncollapse v=2 5\n"
+	    "collapse v=3 1700000000000000001\ncollapse v=4 1700000000000000002\n");
+	expect(&e, "lp/x", "collapse v=5", "collapse v=5 1700000000000000003\n");
+	env_free(&e);
 }
 
 /*
