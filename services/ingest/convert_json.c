@@ -53,7 +53,7 @@ scan_time(struct flatten *f, struct js *s)
 
 		if (js_number(s, &text, &len, &v) != 0)
 			return -1;
-		t = timestamp_from_epoch(v);
+		t = timestamp_epoch(text, len);
 	} else if (js_skip(s) != 0)
 		return -1;
 	if (t > 0)

@@ -37,6 +37,9 @@ static const char *sources =
     "  \"tags\": {\"device\": \"{1}\", \"relay\": \"{2}\"}},"
     " {\"name\": \"rooms\", \"topic\": \"rooms/+/+\", \"format\": \"value\", "
     "  \"measurement\": \"{1}\", \"field\": \"{2}\"},"
+    " {\"name\": \"stamped\", \"topic\": \"stamped/+\", \"format\": \"json\", "
+    "  \"measurement\": \"stamped\", \"tags\": {\"device\": \"{1}\"}, "
+    "  \"timestamp_key\": \"_tz\", \"timestamp_local\": false},"
     " {\"name\": \"lp\", \"topic\": \"lp/#\", \"format\": \"influx\"},"
     " {\"name\": \"esc\", \"topic\": \"esc/+/+\", \"format\": \"json\", "
     "  \"measurement\": \"{1}\", \"tags\": {\"t\": \"{2}\"}, \"strings\": \"tag\"}]";
@@ -294,6 +297,43 @@ test_value_rules(struct fixture *f)
 	json_decref(types);
 	HBT_CHECK(hbt_metric(f->writer_http, "homebus_writer_points_dead_lettered_total")
 	    == 0, "no dead letter");
+}
+
+/* The time of a row exactly, in ns, or -1. */
+static long long
+row_time(struct fixture *f, const char *q)
+{
+	json_t *r = row(f, q);
+	long long t = json_is_integer(json_object_get(r, "time")) ?
+	    (long long)json_integer_value(json_object_get(r, "time")) : -1;
+
+	json_decref(r);
+	return t;
+}
+
+/*
+ * A device's own time is stored to the nanosecond it says: epoch ms through
+ * a double landed as 1764800000123000064, and a reading sent twice (a QoS 1
+ * redelivery) made two points (issue 14, item 13).
+ */
+static void
+test_exact_times(struct fixture *f)
+{
+	long long t;
+
+	pub(f, "stamped/ms", "{\"_tz\": 1764800000123, \"v\": 1}", false);
+	pub(f, "stamped/ms", "{\"_tz\": 1764800000123, \"v\": 1}", false);
+	pub(f, "stamped/iso", "{\"_tz\": \"2025-12-03T22:13:20.456789Z\", \"v\": 2}",
+	    false);
+	HBT_REQUIRE(HBT_WAIT(count(f, "SELECT count(v) FROM stamped WHERE device = "
+	    "'iso'") == 1, 15000), "the stamped readings landed");
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM stamped WHERE device = "
+	    "'ms'") == 1, 15000), "a reading sent twice is one point");
+	t = row_time(f, "SELECT * FROM stamped WHERE device = 'ms'");
+	HBT_CHECK(t == 1764800000123000000LL, "1764800000123 ms is stored as "
+	    "1764800000123000000 ns (%lld)", t);
+	t = row_time(f, "SELECT * FROM stamped WHERE device = 'iso'");
+	HBT_CHECK(t == 1764800000456789000LL, "ISO 8601 to the microsecond (%lld)", t);
 }
 
 /* Undated lines of one message are stamped apart (issue 14, item 11). */
@@ -580,6 +620,7 @@ main(void)
 	test_value_and_influx(&f);
 	test_value_rules(&f);
 	test_influx_undated(&f);
+	test_exact_times(&f);
 	test_escaping(&f);
 	test_bad_input(&f);
 	test_packing(&f);

@@ -230,6 +230,9 @@ test_tasmota(void)
 	    "\"tmp\":{\"tC\":40.5}}",
 	    "shelly,id=sh1,mode=relay meters=\"[1,2]\",tmp.tC=40.5 "
 	    "1700000001000000000\n");
+	/* epoch ms as an integer: exactly the millisecond (issue 14, item 13) */
+	expect(&e, "shellies/sh1/status", "{\"ts\":1764800000123,\"tmp\":{\"tC\":1}}",
+	    "shelly,id=sh1 tmp.tC=1 1764800000123000000\n");
 	/* a payload string that cannot be a tag (empty, the key "time", a
 	 * newline) is skipped and counted; the rest of the point is kept */
 	expect(&e, "shellies/sh1/status", "{\"old_version\":\"\",\"time\":\"12:00\","
