@@ -1,23 +1,34 @@
 /*
  * convert_ha: Home Assistant's mqtt_statestream into the points Home
- * Assistant's own InfluxDB integration (homeassistant/components/influxdb,
- * event_to_json) writes, so that dashboards built on it keep working:
- *  - states "unknown", "unavailable" and "" make no point;
+ * Assistant's own InfluxDB integration writes (homeassistant/components/
+ * influxdb, event_to_json), with the options it takes (an ha_statestream
+ * rule's "influxdb" object, ha_influx.h), so that dashboards built on it
+ * keep working:
+ *  - states "unknown", "unavailable" and "" make no point, nor do entities
+ *    the include/exclude filter leaves out;
  *  - a state that float() reads gives field value; one that
  *    state_as_number() maps (on, locked, above_horizon, open, home -> 1;
  *    off, unlocked, unknown, below_horizon, closed, not_home -> 0) gives
  *    value and the string field state; anything else gives state only;
- *  - measurement: the unit_of_measurement attribute, else the entity id;
- *  - tags domain and entity_id (the object id, without the domain);
- *  - every other attribute a field: a number as float, else <key>_str as a
- *    string (and <key> as float when the text holds one number, "12.5 kWh").
+ *  - measurement: component_config's override_measurement, else the global
+ *    one, else the measurement_attr (the unit by default; the unit then is
+ *    not a field), else default_measurement, else the entity id;
+ *  - tags domain and entity_id (the object id), tags_attributes, then the
+ *    static tags over them;
+ *  - every other attribute a field: what float() reads as a float, else
+ *    <key>_str as str() writes it, and <key> as float when that text holds
+ *    one number ("12.5 kWh"); a name the point has already gets a '_'.
+ * Fields and tags are built as Home Assistant builds its dicts — a later
+ * assignment replaces an earlier one — and written once complete.
  * Attributes arrive on their own topics and are kept by entity in the cache
  * until the entity's next state.
  */
 #include "formats.h"
+#include "ha_influx.h"
 #include "python.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +39,16 @@ struct ha_topic {
 	char object[160];
 	char leaf[128];
 	char entity[300];	/* domain.object_id */
+};
+
+/* A point as event_to_json builds it, before it is written. */
+struct ha_point {
+	struct hb_buf measurement;
+	bool include_uom;	/* unit_of_measurement stays a field */
+	bool include_dc;	/* device_class stays a field */
+	json_t *tags;		/* name -> text, in order */
+	json_t *required;	/* tags a point cannot be written without */
+	json_t *fields;		/* name -> real or string, in order */
 };
 
 /* Home Assistant's state_as_number(): 1, 0, or -1 when it has no number. */
@@ -56,9 +77,9 @@ state_as_number(const char *s)
 static bool
 digit_tail(const char *s, double *out)
 {
-	char tmp[64];
-	size_t k = 0, dots = 0;
-	bool pair = false, dot_ok = false;
+	struct hb_buf kept = { 0 };
+	size_t dots = 0;
+	bool pair = false, dot_ok = false, ok;
 
 	for (const char *p = s; *p; p++) {
 		if (*p == '.') {
@@ -71,51 +92,62 @@ digit_tail(const char *s, double *out)
 	}
 	if (dots > 1 || (dots == 1 && !dot_ok) || (dots == 0 && !pair))
 		return false;
-	for (const char *p = s; *p; p++) {
-		if (!isdigit((unsigned char)*p) && *p != '.')
-			continue;
-		if (k + 1 >= sizeof(tmp))
-			return false;
-		tmp[k++] = *p;
-	}
-	tmp[k] = '\0';
-	return python_float(tmp, k, out);
+	for (const char *p = s; *p; p++)
+		if (isdigit((unsigned char)*p) || *p == '.')
+			hb_buf_putc(&kept, *p);
+	ok = python_float(kept.data, kept.len, out);
+	hb_buf_free(&kept);
+	return ok;
 }
 
-/* An attribute whose name the point has already is renamed "<name>_", as
- * HA does ("value" and "state" are the usual ones). */
-static void
-attribute_field(struct point *p, const char *key, json_t *v)
+/* float(v) for an attribute decoded from JSON; false where it raises. */
+static bool
+attribute_float(json_t *v, double *out)
 {
-	char name[300], strname[320];
-	struct hb_buf text = { 0 };
+	if (json_is_number(v))
+		*out = json_number_value(v);
+	else if (json_is_boolean(v))
+		*out = json_is_true(v) ? 1.0 : 0.0;
+	else if (json_is_string(v))
+		return python_float(json_string_value(v), json_string_length(v), out);
+	else
+		return false;
+	return true;
+}
+
+/* fields[name] = v; a value InfluxDB cannot hold is deleted, as HA does. */
+static void
+field_set_float(json_t *fields, const char *name, double v)
+{
+	if (isfinite(v))
+		json_object_set_new(fields, name, json_real(v));
+	else
+		json_object_del(fields, name);
+}
+
+/* One attribute into the fields, the way event_to_json's loop does it. */
+static void
+attribute_field(json_t *fields, const char *key, json_t *v)
+{
+	struct hb_buf name = { 0 }, strname = { 0 }, text = { 0 };
 	double num;
 
-	snprintf(name, sizeof(name), "%s%s", key, point_has_field(p, key) ? "_" : "");
-	if (json_is_number(v)) {
-		point_float(p, name, json_number_value(v));
-		return;
+	hb_buf_puts(&name, key);
+	if (json_object_get(fields, key))
+		hb_buf_putc(&name, '_');
+	if (attribute_float(v, &num)) {
+		field_set_float(fields, name.data, num);
+		goto done;
 	}
-	if (json_is_boolean(v)) {
-		point_float(p, name, json_is_true(v) ? 1.0 : 0.0);	/* float(True) */
-		return;
-	}
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		size_t n = json_string_length(v);
-
-		if (python_float(s, n, &num)) {
-			point_float(p, name, num);
-			return;
-		}
-		if (python_nonfinite(s, n))
-			return;		/* float() reads it, HA drops it */
-	}
-	snprintf(strname, sizeof(strname), "%s_str", name);
+	hb_buf_printf(&strname, "%s_str", name.data);
 	python_str(&text, v);
-	point_string(p, strname, text.data ? text.data : "", text.len);
-	if (json_is_string(v) && digit_tail(json_string_value(v), &num))
-		point_float(p, name, num);
+	json_object_set_new(fields, strname.data, json_stringn(text.data ?
+	    text.data : "", text.len));
+	if (digit_tail(text.data ? text.data : "", &num))
+		field_set_float(fields, name.data, num);
+done:
+	hb_buf_free(&name);
+	hb_buf_free(&strname);
 	hb_buf_free(&text);
 }
 
@@ -172,6 +204,8 @@ ha_attribute(struct ha_cache *ha, const struct ha_topic *t,
 	    strcmp(t->leaf, "last_updated") == 0 ||
 	    strcmp(t->leaf, "last_reported") == 0)
 		return 0;
+	if (!ha_influx_pass(in->rule->influxdb, t->entity, t->domain))
+		return 0;	/* never written: not worth remembering */
 	v = json_loadb(in->payload, in->len, JSON_DECODE_ANY, NULL);
 	if (v == NULL)
 		v = json_stringn(in->payload, in->len);
@@ -191,77 +225,174 @@ ha_attribute(struct ha_cache *ha, const struct ha_topic *t,
 	return 0;
 }
 
-/* HA's fixed tags come first; the rule's tags are added after them. */
+/* An attribute's value as measurement or tag text: str(), None as nothing. */
 static void
-ha_tags(struct point *p, const struct ha_topic *t)
+attribute_text(struct hb_buf *b, json_t *v)
 {
-	struct hb_buf rule_tags = p->tags;
-
-	memset(&p->tags, 0, sizeof(p->tags));
-	point_tag(p, "domain", t->domain, strlen(t->domain), true);
-	point_tag(p, "entity_id", t->object, strlen(t->object), true);
-	hb_buf_append(&p->tags, rule_tags.data ? rule_tags.data : "", rule_tags.len);
-	hb_buf_free(&rule_tags);
+	if (v && !json_is_null(v))
+		python_str(b, v);
 }
 
-/* The fields of a state and of the entity's attributes. */
+/* measurement_attr, then default_measurement, then the entity id. */
 static void
-ha_fields(struct point *p, const struct rule *r, const char *state, size_t n,
-    json_t *attrs, bool uom_is_meas)
+ha_measurement_by_attr(struct ha_point *hp, const struct ha_influx *o,
+    const struct ha_topic *t, json_t *attrs)
 {
-	const char *k;
-	json_t *v;
+	enum ha_measurement_attr by = o ? o->measurement_attr : HA_MEAS_UNIT;
+	json_t *dc;
+
+	if (by == HA_MEAS_ENTITY_ID)
+		hb_buf_puts(&hp->measurement, t->entity);
+	else if (by == HA_MEAS_DOMAIN_DEVICE_CLASS) {
+		dc = attrs ? json_object_get(attrs, "device_class") : NULL;
+		hb_buf_puts(&hp->measurement, t->domain);
+		if (dc && !json_is_null(dc)) {
+			hb_buf_puts(&hp->measurement, "__");
+			python_str(&hp->measurement, dc);
+			hp->include_dc = false;
+		}
+	} else
+		attribute_text(&hp->measurement, attrs ?
+		    json_object_get(attrs, "unit_of_measurement") : NULL);
+	if (hp->measurement.len == 0)
+		hb_buf_puts(&hp->measurement, o && o->default_measurement &&
+		    *o->default_measurement ? o->default_measurement : t->entity);
+	else
+		hp->include_uom = by != HA_MEAS_UNIT;
+}
+
+/*
+ * The measurement: the entity's override, the rule's (influxdb's
+ * override_measurement, or the rule's measurement template), else by
+ * attribute. 0, or -1 through convert_fail().
+ */
+static int
+ha_measurement(struct ha_point *hp, const struct convert_in *in,
+    const struct ha_topic *t, json_t *attrs, const char *entity_override,
+    struct convert_out *out)
+{
+	const struct rule *r = in->rule;
+	const struct ha_influx *o = r->influxdb;
+
+	hp->include_uom = hp->include_dc = true;
+	if (entity_override && *entity_override)
+		hb_buf_puts(&hp->measurement, entity_override);
+	else if (o && o->override_measurement && *o->override_measurement)
+		hb_buf_puts(&hp->measurement, o->override_measurement);
+	else if (r->measurement.text) {
+		if (rules_expand(&r->measurement, in->caps, in->caplen, in->ncaps,
+		    &hp->measurement) != 0)
+			return convert_fail(out, ERR_UNENCODABLE, "measurement template");
+	} else
+		ha_measurement_by_attr(hp, o, t, attrs);
+	if (hp->measurement.len == 0)
+		return convert_fail(out, ERR_UNENCODABLE, "empty measurement");
+	return 0;
+}
+
+/* A state's fields; false when float() reads it as nan or inf, which
+ * InfluxDB refuses (HA's write of it fails). */
+static bool
+ha_state_fields(struct ha_point *hp, const char *state, size_t n)
+{
 	double num;
 	int sn;
 
 	if (python_float(state, n, &num)) {
-		point_float(p, "value", num);
+		if (!isfinite(num))
+			return false;
+		json_object_set_new(hp->fields, "value", json_real(num));
 	} else if ((sn = state_as_number(state)) >= 0) {
-		point_string(p, "state", state, n);
-		point_float(p, "value", sn);
-	} else {
-		point_string(p, "state", state, n);
-	}
-	if (!r->attributes || attrs == NULL)
-		return;
+		json_object_set_new(hp->fields, "state", json_stringn(state, n));
+		json_object_set_new(hp->fields, "value", json_real(sn));
+	} else
+		json_object_set_new(hp->fields, "state", json_stringn(state, n));
+	return true;
+}
+
+/* The entity's attributes into tags (tags_attributes) and fields. */
+static void
+ha_attributes(struct ha_point *hp, const struct rule *r, json_t *attrs,
+    const struct rule_list *entity_ignore)
+{
+	const struct ha_influx *o = r->influxdb;
+	const char *k;
+	json_t *v;
+
 	json_object_foreach(attrs, k, v) {
-		if (strcmp(k, "unit_of_measurement") == 0 && uom_is_meas)
+		if (o && rules_list_has(&o->tags_attributes, k)) {
+			struct hb_buf text = { 0 };
+
+			attribute_text(&text, v);
+			json_object_set_new(hp->tags, k, json_stringn(text.data ?
+			    text.data : "", text.len));
+			hb_buf_free(&text);
 			continue;
-		if (rules_list_has(&r->ignore_attributes, k))
+		}
+		if (!r->attributes ||
+		    (strcmp(k, "unit_of_measurement") == 0 && !hp->include_uom) ||
+		    (strcmp(k, "device_class") == 0 && !hp->include_dc) ||
+		    rules_list_has(&r->ignore_attributes, k) ||
+		    (o && rules_list_has(&o->ignore_attributes, k)) ||
+		    (entity_ignore && rules_list_has(entity_ignore, k)))
 			continue;
-		attribute_field(p, k, v);
+		attribute_field(hp->fields, k, v);
 	}
 }
 
-/* A state: the point of the entity. 0 or 1 points, or -1. */
-static int
-ha_state(struct ha_cache *ha, const struct ha_topic *t,
-    const struct convert_in *in, struct convert_out *out)
+static void
+tag_set(struct ha_point *hp, const char *k, const char *v, size_t n,
+    bool required)
 {
-	json_t *attrs = json_object_get(ha->entities, t->entity), *unit;
+	json_object_set_new(hp->tags, k, json_stringn(v, n));
+	if (required)
+		json_object_set_new(hp->required, k, json_true());
+	else
+		json_object_del(hp->required, k);
+}
+
+/* The static tags over the others: influxdb's, then the rule's own. */
+static void
+ha_static_tags(struct ha_point *hp, const struct convert_in *in)
+{
+	const struct rule *r = in->rule;
+	const struct ha_influx *o = r->influxdb;
+
+	for (size_t i = 0; o && i < o->ntags; i++)
+		tag_set(hp, o->tags[i].key, o->tags[i].value, strlen(o->tags[i].value),
+		    false);
+	for (size_t i = 0; i < r->ntags; i++) {
+		struct hb_buf v = { 0 };
+
+		if (rules_expand(&r->tags[i].value, in->caps, in->caplen, in->ncaps,
+		    &v) == 0 && v.len > 0)
+			tag_set(hp, r->tags[i].key, v.data, v.len, true);
+		hb_buf_free(&v);	/* an empty topic level: no tag */
+	}
+}
+
+/* The finished point into the point builder, then out. */
+static int
+ha_emit(struct ha_point *hp, const struct convert_in *in,
+    const struct ha_topic *t, struct convert_out *out)
+{
 	struct point p = { 0 };
-	const char *meas;
-	char state[256];
+	const char *k;
+	json_t *v;
 	int rc;
 
-	if (in->len >= sizeof(state))
-		return convert_fail(out, ERR_TOO_LONG, "state longer than 255 "
-		    "characters");
-	memcpy(state, in->payload, in->len);
-	state[in->len] = '\0';
-	if (in->len == 0 || strcmp(state, "unknown") == 0 ||
-	    strcmp(state, "unavailable") == 0)
-		return 0;
-	unit = attrs ? json_object_get(attrs, "unit_of_measurement") : NULL;
-	meas = json_is_string(unit) && json_string_length(unit) > 0 ?
-	    json_string_value(unit) : t->entity;
-	if (convert_point_start(&p, in, meas, out) != 0) {
-		point_free(&p);
-		return -1;
+	hb_buf_append(&p.meas, hp->measurement.data, hp->measurement.len);
+	p.time_ns = in->now_ns;
+	json_object_foreach(hp->tags, k, v)
+		if (json_string_length(v) > 0)	/* HA's client drops empty tags */
+			point_tag(&p, k, json_string_value(v), json_string_length(v),
+			    json_object_get(hp->required, k) != NULL);
+	json_object_foreach(hp->fields, k, v) {
+		if (json_is_real(v))
+			point_float(&p, k, json_real_value(v));
+		else
+			point_string(&p, k, json_string_value(v), json_string_length(v));
 	}
-	ha_tags(&p, t);
-	ha_fields(&p, in->rule, state, in->len, attrs,
-	    meas != t->entity && in->rule->measurement.text == NULL);
 	if (p.bad)
 		rc = convert_fail(out, ERR_UNENCODABLE, "entity %s cannot be a tag",
 		    t->entity);
@@ -272,6 +403,52 @@ ha_state(struct ha_cache *ha, const struct ha_topic *t,
 		rc = out->points;
 	out->skipped_fields += p.skipped;
 	point_free(&p);
+	return rc;
+}
+
+/* A state: the point of the entity. 0 or 1 points, or -1. */
+static int
+ha_state(struct ha_cache *ha, const struct ha_topic *t,
+    const struct convert_in *in, struct convert_out *out)
+{
+	const struct ha_influx *o = in->rule->influxdb;
+	json_t *attrs = json_object_get(ha->entities, t->entity);
+	struct ha_point hp = { { 0 }, true, true, json_object(), json_object(),
+	    json_object() };
+	const struct rule_list *entity_ignore;
+	const char *entity_override;
+	char state[256];
+	int rc = 0;
+
+	if (in->len >= sizeof(state))
+		return convert_fail(out, ERR_TOO_LONG, "state longer than 255 "
+		    "characters");
+	memcpy(state, in->payload, in->len);
+	state[in->len] = '\0';
+	if (in->len == 0 || strcmp(state, "unknown") == 0 ||
+	    strcmp(state, "unavailable") == 0 ||
+	    !ha_influx_pass(o, t->entity, t->domain))
+		goto done;
+	ha_influx_entity(o, t->entity, t->domain, &entity_override, &entity_ignore);
+	if (ha_measurement(&hp, in, t, attrs, entity_override, out) != 0) {
+		rc = -1;
+		goto done;
+	}
+	if (!ha_state_fields(&hp, state, in->len)) {
+		out->skipped_fields++;
+		goto done;
+	}
+	tag_set(&hp, "domain", t->domain, strlen(t->domain), true);
+	tag_set(&hp, "entity_id", t->object, strlen(t->object), true);
+	if (attrs)
+		ha_attributes(&hp, in->rule, attrs, entity_ignore);
+	ha_static_tags(&hp, in);
+	rc = ha_emit(&hp, in, t, out);
+done:
+	hb_buf_free(&hp.measurement);
+	json_decref(hp.tags);
+	json_decref(hp.required);
+	json_decref(hp.fields);
 	return rc;
 }
 

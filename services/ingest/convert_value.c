@@ -8,6 +8,7 @@
 #include "python.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <strings.h>
 
 /* The payload without the blanks around it. */
@@ -74,7 +75,7 @@ convert_value(const struct convert_in *in, struct convert_out *out)
 		goto done;
 	}
 	trim(&s, &n);
-	if (python_float(s, n, &num)) {
+	if (python_float(s, n, &num) && isfinite(num)) {
 		if (is_integer(r, name.data))
 			point_int(&p, name.data, num);
 		else

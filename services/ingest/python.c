@@ -7,47 +7,57 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-bool
-python_float(const char *s, size_t n, double *out)
+/* "nan", "inf", "infinity" in any case, after the sign: its value. */
+static bool
+nonfinite_word(const char *s, size_t n, double *out)
 {
-	char tmp[64];
-	char *end;
-	size_t k = 0, digits = 0;
-
-	while (n && isspace((unsigned char)*s)) {
-		s++;
-		n--;
-	}
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0 || n >= sizeof(tmp))
+	if (n == 3 && strncasecmp(s, "nan", 3) == 0)
+		*out = NAN;
+	else if ((n == 3 && strncasecmp(s, "inf", 3) == 0) ||
+	    (n == 8 && strncasecmp(s, "infinity", 8) == 0))
+		*out = INFINITY;
+	else
 		return false;
+	return true;
+}
+
+/*
+ * Copies the number into plain, without the '_' float() allows between two
+ * digits; false on any character float() refuses or a misplaced '_'.
+ */
+static bool
+plain_digits(const char *s, size_t n, struct hb_buf *plain)
+{
+	size_t digits = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (c == '_' && i > 0 && i + 1 < n && isdigit((unsigned char)s[i - 1]) &&
-		    isdigit((unsigned char)s[i + 1]))
-			continue;	/* Python's float() takes 1_000 */
+		if (c == '_') {
+			if (i == 0 || i + 1 == n || !isdigit((unsigned char)s[i - 1]) ||
+			    !isdigit((unsigned char)s[i + 1]))
+				return false;
+			continue;
+		}
 		if (!(isdigit((unsigned char)c) || c == '.' || c == '-' || c == '+' ||
 		    c == 'e' || c == 'E'))
 			return false;
 		digits += isdigit((unsigned char)c) != 0;
-		tmp[k++] = c;
+		hb_buf_putc(plain, c);
 	}
-	tmp[k] = '\0';
-	if (digits == 0)
-		return false;
-	*out = strtod(tmp, &end);
-	return *end == '\0' && isfinite(*out);
+	return digits > 0;
 }
 
 bool
-python_nonfinite(const char *s, size_t n)
+python_float(const char *s, size_t n, double *out)
 {
-	static const char *const words[] = { "nan", "inf", "infinity" };
-	char w[16];
-	size_t k = 0;
+	struct hb_buf plain = { 0 };
+	const char *word = s;
+	size_t wn = n;
+	bool ok;
+	char *end;
 
 	while (n && isspace((unsigned char)*s)) {
 		s++;
@@ -55,19 +65,87 @@ python_nonfinite(const char *s, size_t n)
 	}
 	while (n && isspace((unsigned char)s[n - 1]))
 		n--;
-	if (n && (*s == '+' || *s == '-')) {
-		s++;
-		n--;
-	}
-	if (n == 0 || n >= sizeof(w))
+	if (n == 0)
 		return false;
-	for (; k < n; k++)
-		w[k] = (char)tolower((unsigned char)s[k]);
-	w[k] = '\0';
-	for (size_t i = 0; i < HB_ARRAY_LEN(words); i++)
-		if (strcmp(w, words[i]) == 0)
-			return true;
-	return false;
+	word = s + (*s == '+' || *s == '-');
+	wn = n - (size_t)(word - s);
+	if (nonfinite_word(word, wn, out)) {
+		if (*s == '-')
+			*out = -*out;
+		return true;
+	}
+	ok = plain_digits(s, n, &plain);
+	if (ok) {
+		/* strtod reads what float() reads once the words and '_' are out;
+		 * it also takes hex, which plain_digits refused */
+		*out = strtod(plain.data, &end);
+		ok = *end == '\0';
+	}
+	hb_buf_free(&plain);
+	return ok;
+}
+
+/* Where the set starting at p ('[') ends: its ']', or NULL if it has none. */
+static const char *
+set_end(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*q == '!')
+		q++;
+	if (*q == ']')
+		q++;
+	while (*q && *q != ']')
+		q++;
+	return *q ? q : NULL;
+}
+
+/* True when c is in the set [p+1, end) ("!" first: not in it). */
+static bool
+set_has(const char *p, const char *end, char c)
+{
+	bool negate = p[1] == '!', in = false;
+
+	for (const char *q = p + 1 + negate; q < end; q++) {
+		if (q + 2 < end && q[1] == '-') {
+			in |= (unsigned char)c >= (unsigned char)q[0] &&
+			    (unsigned char)c <= (unsigned char)q[2];
+			q += 2;
+		} else
+			in |= *q == c;
+	}
+	return in != negate;
+}
+
+bool
+python_fnmatch(const char *pattern, const char *name)
+{
+	const char *p = pattern, *n = name;
+	const char *star = NULL, *star_n = NULL;
+
+	while (*n) {
+		const char *end = *p == '[' ? set_end(p) : NULL;
+
+		if (*p == '*') {
+			star = p++;
+			star_n = n;
+			continue;
+		}
+		if ((*p == '?') || (end && set_has(p, end, *n)) ||
+		    (*p && *p != '?' && !end && *p == *n)) {
+			p = end ? end + 1 : p + 1;
+			n++;
+			continue;
+		}
+		if (star == NULL)
+			return false;
+		/* let the last '*' take one more character and try again */
+		p = star + 1;
+		n = ++star_n;
+	}
+	while (*p == '*')
+		p++;
+	return *p == '\0';
 }
 
 /* A float as Python's repr() writes it: "1.0", "0.25", "1e+16", "nan". */

@@ -15,14 +15,21 @@
 #include "hb_util.h"
 
 /*
- * A finite number as float() reads it: blanks around it, a sign, digits with
- * '_' between two of them, a fraction, an exponent. Refuses hex, "1e", and
- * the words float() reads as nan or inf (see python_nonfinite).
+ * What float() reads: blanks around it, a sign, digits with '_' between two
+ * of them, a fraction, an exponent, or the words "nan", "inf" and
+ * "infinity" in any case. True with the value in *out — which may be nan or
+ * an infinity ("1e400" too), as in Python — or false where float() raises
+ * ValueError (hex, "1e", "12 kWh", "").
  */
 bool python_float(const char *s, size_t n, double *out);
 
-/* True for the text float() reads as nan or an infinity ("NaN", "-inf"). */
-bool python_nonfinite(const char *s, size_t n);
+/*
+ * fnmatch.fnmatchcase(name, pattern): '*' any run of characters (dots and
+ * slashes too), '?' one, "[seq]" one of seq ("[!seq]" one not in it, a-z
+ * ranges), everything else itself; a '[' without its ']' is itself.
+ * Home Assistant matches its entity globs so.
+ */
+bool python_fnmatch(const char *pattern, const char *name);
 
 /*
  * Appends str(v) for a value decoded from JSON: a string as itself, a float

@@ -2,6 +2,7 @@
  * rules: reading ingest.sources and matching topics against them.
  */
 #include "rules.h"
+#include "ha_influx.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
@@ -299,6 +300,28 @@ read_rule_payload(struct hb_config *cfg, const char *p, struct rule *r)
 	r->separator = *s ? *s : '_';
 }
 
+/* Home Assistant's InfluxDB options, which only ha_statestream takes. */
+static void
+read_rule_influxdb(struct hb_config *cfg, const char *p, struct rule *r)
+{
+	char key[200];
+
+	snprintf(key, sizeof(key), "%s.influxdb", p);
+	if (r->format != FMT_HA_STATESTREAM) {
+		if (hb_cfg_json(cfg, key, JSON_OBJECT, false) != NULL)
+			hb_cfg_error(cfg, key, "Home Assistant's influxdb options are for "
+			    "ha_statestream sources only");
+		return;
+	}
+	r->influxdb = ha_influx_read(cfg, key);
+	if (r->influxdb && r->influxdb->override_measurement &&
+	    r->measurement.text) {
+		snprintf(key, sizeof(key), "%s.measurement", p);
+		hb_cfg_error(cfg, key, "and influxdb.override_measurement both name "
+		    "the measurement of every entity: keep one");
+	}
+}
+
 /* Home Assistant's attributes, and the topics the rule leaves alone. */
 static void
 read_rule_skips(struct hb_config *cfg, const char *p, struct rule *r)
@@ -310,6 +333,7 @@ read_rule_skips(struct hb_config *cfg, const char *p, struct rule *r)
 	snprintf(key, sizeof(key), "%s.ignore_attributes", p);
 	read_list(cfg, key, &r->ignore_attributes);
 	refuse_templates(cfg, key, &r->ignore_attributes);
+	read_rule_influxdb(cfg, p, r);
 	snprintf(key, sizeof(key), "%s.ignore_topics", p);
 	read_list(cfg, key, &r->ignore_topics);
 	for (size_t k = 0; k < r->ignore_topics.n; k++) {
@@ -412,6 +436,7 @@ hb_rules_free(struct rule_set *rs)
 		free_list(&r->tag_keys);
 		free_list(&r->ignore_attributes);
 		free_list(&r->ignore_topics);
+		ha_influx_free(r->influxdb);
 		free(r->timestamp_key);
 		free(r->field.text);
 		free(r->string_suffix);

@@ -12,6 +12,8 @@
 #include "hb_config.h"
 #include "hb_metrics.h"
 
+struct ha_influx;
+
 enum rule_format {
 	FMT_JSON,		/* zigbee2mqtt, Tasmota, Shelly, ESPHome */
 	FMT_VALUE,		/* a bare number, ON/OFF/true/false, or a string */
@@ -74,6 +76,7 @@ struct rule {
 	char separator;		/* flattening nested objects */
 	bool attributes;	/* ha_statestream: attributes as fields, as HA does */
 	struct rule_list ignore_attributes;
+	struct ha_influx *influxdb;	/* ha_statestream: HA's own options, or NULL */
 	struct rule_list ignore_topics;		/* filters of topics this rule skips */
 
 	/* counters, per rule */

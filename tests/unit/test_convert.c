@@ -391,10 +391,11 @@ test_ha_statestream(void)
 	    "[\"a\", 1, true, null, {\"b\": 2.5}]");
 	conv(&e, "homeassistant_statestream/sensor/meter/value", "3");
 	conv(&e, "homeassistant_statestream/sensor/meter/bad", "\"inf\"");
+	/* HA reads the digits of any str(value), a list's too: zones=12.5 */
 	expect(&e, "homeassistant_statestream/sensor/meter/state", "1234.5",
 	    "kWh,domain=sensor,entity_id=meter value=1234.5,last_reset_str=\"None\","
 	    "rate=0.25,tariff_str=\"peak 2\",note_str=\"a.b 12\",total_str=\"12.5 kWh\","
-	    "total=12.5,on=1,zones_str=\"['a', 1, True, None, {'b': 2.5}]\","
+	    "total=12.5,on=1,zones_str=\"['a', 1, True, None, {'b': 2.5}]\",zones=12.5,"
 	    "value_=3 " T);
 
 	/* an entity whose unit goes away: back to the entity id */
