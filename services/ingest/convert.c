@@ -15,6 +15,8 @@ hb_ha_cache_new(size_t max_entities)
 	struct ha_cache *c = hb_xcalloc(1, sizeof(*c));
 
 	c->entities = json_object();
+	c->stamped = json_object();
+	c->held = json_object();
 	c->max = max_entities;
 	return c;
 }
@@ -25,6 +27,8 @@ hb_ha_cache_free(struct ha_cache *c)
 	if (c == NULL)
 		return;
 	json_decref(c->entities);
+	json_decref(c->stamped);
+	json_decref(c->held);
 	free(c);
 }
 
@@ -82,6 +86,12 @@ convert_emit(struct point *p, struct convert_out *out)
 		return false;
 	out->points++;
 	return true;
+}
+
+int
+convert_flush(struct ha_cache *ha, struct convert_out *out)
+{
+	return ha ? convert_ha_flush(ha, out) : 0;
 }
 
 int

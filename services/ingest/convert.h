@@ -54,4 +54,12 @@ struct convert_out {
 int hb_convert(struct ha_cache *ha, const struct convert_in *in,
     struct convert_out *out);
 
+/*
+ * Appends the points still held (Home Assistant states waiting for their
+ * last_updated, which mqtt_statestream publishes just after the state) with
+ * their arrival time. Returns their number. For a service that stops: what
+ * it has taken must go out.
+ */
+int convert_flush(struct ha_cache *ha, struct convert_out *out);
+
 #endif

@@ -22,10 +22,17 @@
  * assignment replaces an earlier one — and written once complete.
  * Attributes arrive on their own topics and are kept by entity in the cache
  * until the entity's next state.
+ *
+ * The time of a point is when Home Assistant changed the state. With
+ * mqtt_statestream's publish_timestamps, last_updated comes on its own
+ * topic just after the state: once an entity has sent one, its points wait
+ * for it (one point per entity at most) and take its time; anything else
+ * about the entity that comes first lets the point go with its arrival time.
  */
 #include "formats.h"
 #include "ha_influx.h"
 #include "python.h"
+#include "timestamp.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -371,15 +378,99 @@ ha_static_tags(struct ha_point *hp, const struct convert_in *in)
 	}
 }
 
-/* The finished point into the point builder, then out. */
+/*
+ * Appends a held line (without its time) to out with time t, and counts it.
+ */
+static void
+emit_held(struct convert_out *out, json_t *held, int64_t t)
+{
+	json_t *line = json_array_get(held, 0);
+
+	hb_buf_append(&out->lines, json_string_value(line), json_string_length(line));
+	hb_buf_putc(&out->lines, ' ');
+	hb_buf_put_i64(&out->lines, t);
+	hb_buf_putc(&out->lines, '\n');
+	out->points++;
+}
+
+/*
+ * The entity's held point goes out: with its last_updated when this is
+ * one (its arrival time if that cannot be read), else with its arrival
+ * time. Returns 1 if there was one, else 0.
+ */
 static int
-ha_emit(struct ha_point *hp, const struct convert_in *in,
+ha_release(struct ha_cache *ha, const struct ha_topic *t,
+    const struct convert_in *in, struct convert_out *out)
+{
+	json_t *held = json_object_get(ha->held, t->entity);
+	int64_t at;
+	char text[64];
+	size_t n = in->len;
+	const char *p = in->payload;
+
+	if (held == NULL)
+		return 0;
+	at = (int64_t)json_integer_value(json_array_get(held, 1));
+	if (strcmp(t->leaf, "last_updated") == 0) {
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;	/* JSON-encoded, as an attribute would be */
+			n -= 2;
+		}
+		snprintf(text, sizeof(text), "%.*s", (int)(n < sizeof(text) ? n : 0), p);
+		if (timestamp_parse(text, false) > 0)
+			at = timestamp_parse(text, false);
+		else
+			out->skipped_fields++;	/* unreadable: the arrival time */
+	}
+	emit_held(out, held, at);
+	json_object_del(ha->held, t->entity);
+	return 1;
+}
+
+int
+convert_ha_flush(struct ha_cache *ha, struct convert_out *out)
+{
+	const char *k;
+	json_t *held;
+	int n = 0;
+
+	json_object_foreach(ha->held, k, held) {
+		emit_held(out, held, (int64_t)json_integer_value(json_array_get(held, 1)));
+		n++;
+	}
+	json_object_clear(ha->held);
+	return n;
+}
+
+/*
+ * Holds a finished line for its entity's last_updated when the entity sends
+ * one, keeping the line without its time. False when the line goes out now.
+ */
+static bool
+ha_hold(struct ha_cache *ha, const struct ha_topic *t, const struct hb_buf *line,
+    int64_t now)
+{
+	const char *space;
+
+	if (json_object_get(ha->stamped, t->entity) == NULL ||
+	    json_object_size(ha->held) >= ha->max)
+		return false;
+	space = memrchr(line->data, ' ', line->len);
+	json_object_set_new(ha->held, t->entity, json_pack("[s%,I]", line->data,
+	    (size_t)(space - line->data), (json_int_t)now));
+	return true;
+}
+
+/* The finished point into the point builder, then out (or held). */
+static int
+ha_emit(struct ha_cache *ha, struct ha_point *hp, const struct convert_in *in,
     const struct ha_topic *t, struct convert_out *out)
 {
 	struct point p = { 0 };
+	struct hb_buf line = { 0 };
 	const char *k;
 	json_t *v;
-	int rc;
+	int rc = 0;
 
 	hb_buf_append(&p.meas, hp->measurement.data, hp->measurement.len);
 	p.time_ns = in->now_ns;
@@ -396,12 +487,15 @@ ha_emit(struct ha_point *hp, const struct convert_in *in,
 	if (p.bad)
 		rc = convert_fail(out, ERR_UNENCODABLE, "entity %s cannot be a tag",
 		    t->entity);
-	else if (!convert_emit(&p, out))
+	else if (!point_emit(&p, &line))
 		rc = convert_fail(out, ERR_UNENCODABLE, "entity %s: measurement not "
 		    "encodable", t->entity);
-	else
-		rc = out->points;
+	else if (!ha_hold(ha, t, &line, in->now_ns)) {
+		hb_buf_append(&out->lines, line.data, line.len);
+		out->points++;
+	}
 	out->skipped_fields += p.skipped;
+	hb_buf_free(&line);
 	point_free(&p);
 	return rc;
 }
@@ -443,7 +537,7 @@ ha_state(struct ha_cache *ha, const struct ha_topic *t,
 	if (attrs)
 		ha_attributes(&hp, in->rule, attrs, entity_ignore);
 	ha_static_tags(&hp, in);
-	rc = ha_emit(&hp, in, t, out);
+	rc = ha_emit(ha, &hp, in, t, out);
 done:
 	hb_buf_free(&hp.measurement);
 	json_decref(hp.tags);
@@ -452,16 +546,40 @@ done:
 	return rc;
 }
 
+/* An entity sends last_updated: from now on its points wait for it. */
+static void
+ha_mark_stamped(struct ha_cache *ha, const struct ha_topic *t,
+    const struct convert_in *in)
+{
+	if (strcmp(t->leaf, "last_updated") != 0 ||
+	    json_object_get(ha->stamped, t->entity) != NULL ||
+	    json_object_size(ha->stamped) >= ha->max ||
+	    !ha_influx_pass(in->rule->influxdb, t->entity, t->domain))
+		return;
+	json_object_set_new(ha->stamped, t->entity, json_true());
+}
+
 int
 convert_ha(struct ha_cache *ha, const struct convert_in *in,
     struct convert_out *out)
 {
 	struct ha_topic t;
+	int released, rc;
 
 	if (!ha_topic_read(in->topic, &t))
 		return convert_fail(out, ERR_WRONG_TYPE, "not <base>/<domain>/"
 		    "<object_id>/<leaf>");
+	released = ha_release(ha, &t, in, out);
+	ha_mark_stamped(ha, &t, in);
 	if (strcmp(t.leaf, "state") != 0)
-		return ha_attribute(ha, &t, in, out);
-	return ha_state(ha, &t, in, out);
+		rc = ha_attribute(ha, &t, in, out);
+	else
+		rc = ha_state(ha, &t, in, out);
+	if (rc < 0 && released) {
+		/* a point that went out is not taken back: this message's
+		 * trouble is counted instead of refusing it */
+		out->skipped_fields++;
+		return out->points;
+	}
+	return rc < 0 ? rc : out->points;
 }

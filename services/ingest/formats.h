@@ -14,9 +14,17 @@
  */
 struct ha_cache {
 	json_t *entities;	/* "domain.object_id" -> { attribute: value } */
-	size_t max;		/* entities at most */
+	json_t *stamped;	/* entities whose last_updated comes: -> true */
+	json_t *held;		/* their points waiting for it: -> [line, now] */
+	size_t max;		/* entities at most, in each */
 	int64_t last_stamp;	/* the last arrival stamp of an undated line */
 };
+
+/*
+ * Points held for their entity's last_updated go out with their arrival
+ * time, all of them. Returns how many; see convert_flush() in convert.h.
+ */
+int convert_ha_flush(struct ha_cache *ha, struct convert_out *out);
 
 /*
  * Each converts one message of its format: the number of points appended

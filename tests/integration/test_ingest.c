@@ -30,6 +30,11 @@ static const char *sources =
     "  \"timestamp_key\": \"Time\", \"timestamp_local\": false},"
     " {\"name\": \"ha\", \"topic\": \"homeassistant_statestream/+/+/+\", "
     "  \"format\": \"ha_statestream\"},"
+    " {\"name\": \"ha_options\", \"topic\": \"hass/+/+/+\", "
+    "  \"format\": \"ha_statestream\", \"influxdb\": {"
+    "    \"measurement_attr\": \"domain__device_class\", "
+    "    \"tags\": {\"source\": \"hass\"}, \"tags_attributes\": [\"friendly_name\"], "
+    "    \"exclude\": {\"entities\": [\"sensor.skip_me\"]}}},"
     " {\"name\": \"plain\", \"topic\": \"sensors/+/+\", \"format\": \"value\", "
     "  \"measurement\": \"{2}\", \"tags\": {\"room\": \"{1}\"}},"
     " {\"name\": \"shelly\", \"topic\": \"shellies/+/relay/+/power\", "
@@ -63,6 +68,18 @@ row(struct fixture *f, const char *q)
 	}
 	json_decref(root);
 	return out;
+}
+
+/* The time of a row exactly, in ns, or -1. */
+static long long
+row_time(struct fixture *f, const char *q)
+{
+	json_t *r = row(f, q);
+	long long t = json_is_integer(json_object_get(r, "time")) ?
+	    (long long)json_integer_value(json_object_get(r, "time")) : -1;
+
+	json_decref(r);
+	return t;
 }
 
 /* Appends name as a double-quoted InfluxQL identifier. */
@@ -234,6 +251,55 @@ test_ha_statestream(struct fixture *f)
 	json_decref(r);
 }
 
+/*
+ * Home Assistant's influxdb options on a rule (issue 16), and the time of
+ * the state change from mqtt_statestream's last_updated, end to end.
+ */
+static void
+test_ha_options(struct fixture *f)
+{
+	json_t *r, *types;
+	char *dump;
+	long long t;
+
+	pub(f, "hass/sensor/kitchen_temp/unit_of_measurement", "\"\\u00b0C\"", false);
+	pub(f, "hass/sensor/kitchen_temp/device_class", "\"temperature\"", false);
+	pub(f, "hass/sensor/kitchen_temp/friendly_name", "\"Kitchen\"", false);
+	/* mqtt_statestream's order: the state, then last_updated */
+	pub(f, "hass/sensor/kitchen_temp/state", "21.5", false);
+	pub(f, "hass/sensor/kitchen_temp/last_updated",
+	    "2025-12-03T22:13:20.123456+00:00", false);
+	pub(f, "hass/sensor/kitchen_temp/state", "22.5", false);
+	pub(f, "hass/sensor/kitchen_temp/last_updated",
+	    "2025-12-03T22:14:20.654321+00:00", false);
+	pub(f, "hass/sensor/skip_me/state", "1", false);
+	HBT_REQUIRE(HBT_WAIT(count(f, "SELECT count(value) FROM sensor__temperature")
+	    == 2, 15000), "both states landed (%lld)",
+	    count(f, "SELECT count(value) FROM sensor__temperature"));
+	r = row(f, "SELECT * FROM sensor__temperature WHERE value = 22.5");
+	dump = json_dumps(r, JSON_COMPACT);
+	HBT_CHECK(json_str_is(r, "domain", "sensor") &&
+	    json_str_is(r, "entity_id", "kitchen_temp") &&
+	    json_str_is(r, "friendly_name", "Kitchen") && json_str_is(r, "source", "hass") &&
+	    json_str_is(r, "unit_of_measurement_str", "°C") &&
+	    json_object_get(r, "device_class_str") == NULL &&
+	    json_object_get(r, "friendly_name_str") == NULL, "row: %s", dump);
+	free(dump);
+	json_decref(r);
+	t = row_time(f, "SELECT * FROM sensor__temperature WHERE value = 22.5");
+	HBT_CHECK(t == 1764800060654321000LL, "the state's time is its last_updated "
+	    "(%lld)", t);
+	types = field_types(f, "sensor__temperature");
+	dump = json_dumps(types, JSON_COMPACT);
+	HBT_CHECK(json_str_is(types, "value", "float") &&
+	    json_str_is(types, "unit_of_measurement_str", "string") &&
+	    json_object_size(types) == 2, "fields: %s", dump);
+	free(dump);
+	json_decref(types);
+	HBT_CHECK(count(f, "SELECT count(value) FROM sensor") == 0,
+	    "the excluded entity wrote nothing");
+}
+
 static void
 test_value_and_influx(struct fixture *f)
 {
@@ -297,18 +363,6 @@ test_value_rules(struct fixture *f)
 	json_decref(types);
 	HBT_CHECK(hbt_metric(f->writer_http, "homebus_writer_points_dead_lettered_total")
 	    == 0, "no dead letter");
-}
-
-/* The time of a row exactly, in ns, or -1. */
-static long long
-row_time(struct fixture *f, const char *q)
-{
-	json_t *r = row(f, q);
-	long long t = json_is_integer(json_object_get(r, "time")) ?
-	    (long long)json_integer_value(json_object_get(r, "time")) : -1;
-
-	json_decref(r);
-	return t;
 }
 
 /*
@@ -617,6 +671,7 @@ main(void)
 	    "'retained'") == 0, "the retained reading made no point");
 	test_tasmota(&f);
 	test_ha_statestream(&f);
+	test_ha_options(&f);
 	test_value_and_influx(&f);
 	test_value_rules(&f);
 	test_influx_undated(&f);

@@ -497,6 +497,87 @@ test_fields(void)
 	env_free(&e);
 }
 
+/*
+ * publish_timestamps: mqtt_statestream sends last_updated just after the
+ * state, and Home Assistant stamps the point with the event's time; once an
+ * entity has sent one, its point waits for it. The arrival time is the
+ * fallback.
+ */
+static void
+test_timestamps(void)
+{
+	struct env e;
+	char *got, *want;
+
+	env_init(&e, NULL);
+	/* no last_updated seen yet: the arrival time */
+	expect(&e, "sensor/t/state", "20", "sensor.t,domain=sensor,entity_id=t "
+	    "value=20.0 1700000000000000000");
+	e.now = NOW + 5;
+	expect_none(&e, "sensor/t/last_updated", "2025-12-03T22:13:20.123456+00:00");
+	expect_none(&e, "sensor/t/last_changed", "2025-12-03T22:13:20.123456+00:00");
+	/* now the state waits, and takes last_updated's time, to the us */
+	e.now = NOW + 10;
+	expect_none(&e, "sensor/t/state", "21");
+	e.now = NOW + 11;
+	expect(&e, "sensor/t/last_updated", "2025-12-03T22:13:25.5+00:00",
+	    "sensor.t,domain=sensor,entity_id=t value=21.0 1764800005500000000");
+	/* JSON-encoded, as an older Home Assistant sent it */
+	expect_none(&e, "sensor/t/state", "21.25");
+	expect(&e, "sensor/t/last_updated", "\"2025-12-03T22:13:30.000001Z\"",
+	    "sensor.t,domain=sensor,entity_id=t value=21.25 1764800010000001000");
+
+	/* no last_updated after it: the next state lets it go with its arrival
+	 * time, and waits in its place */
+	e.now = NOW + 20;
+	expect_none(&e, "sensor/t/state", "22");
+	e.now = NOW + 30;
+	expect(&e, "sensor/t/state", "23", "sensor.t,domain=sensor,entity_id=t "
+	    "value=22.0 1700000000000000020");
+	/* so does anything else about the entity */
+	e.now = NOW + 40;
+	expect(&e, "sensor/t/friendly_name", "\"T\"", "sensor.t,domain=sensor,"
+	    "entity_id=t value=23.0 1700000000000000030");
+	/* a last_updated that cannot be read: the arrival time, counted */
+	e.now = NOW + 50;
+	expect_none(&e, "sensor/t/state", "24");
+	expect(&e, "sensor/t/last_updated", "yesterday", "sensor.t,domain=sensor,"
+	    "entity_id=t friendly_name_str=\"T\",value=24.0 1700000000000000050");
+	HBT_CHECK(e.out.skipped_fields == 1, "the unreadable time is counted");
+	/* a state that makes no point still lets the waiting one go */
+	e.now = NOW + 60;
+	expect_none(&e, "sensor/t/state", "25");
+	expect(&e, "sensor/t/state", "unavailable", "sensor.t,domain=sensor,"
+	    "entity_id=t friendly_name_str=\"T\",value=25.0 1700000000000000060");
+
+	/* at a stop, what waits goes out with its arrival time */
+	e.now = NOW + 70;
+	expect_none(&e, "sensor/t/state", "26");
+	expect_none(&e, "light/l/last_updated", "2025-12-03T22:13:20Z");
+	expect_none(&e, "light/l/state", "on");
+	hb_buf_reset(&e.out.lines);
+	e.out.points = 0;
+	HBT_CHECK(convert_flush(e.ha, &e.out) == 2 && e.out.points == 2,
+	    "two points were waiting");
+	got = e.out.lines.data ? strstr(e.out.lines.data, "sensor.t,") : NULL;
+	got = canonical(got ? got : "");
+	want = canonical("sensor.t,domain=sensor,entity_id=t friendly_name_str=\"T\","
+	    "value=26.0 1700000000000000070");
+	HBT_CHECK(strcmp(got, want) == 0, "flushed\n   got: %s\n  want: %s", got,
+	    want);
+	free(got);
+	free(want);
+	HBT_CHECK(convert_flush(e.ha, &e.out) == 0, "and nothing waits any more");
+	env_free(&e);
+
+	/* an entity the filter leaves out is not held */
+	env_init(&e, "{\"exclude\": {\"domains\": [\"sensor\"]}}");
+	expect_none(&e, "sensor/t/last_updated", "2025-12-03T22:13:20Z");
+	expect_none(&e, "sensor/t/state", "1");
+	HBT_CHECK(convert_flush(e.ha, &e.out) == 0, "nothing held for it");
+	env_free(&e);
+}
+
 /* --check-config: the influxdb object is checked like any section. */
 static void
 test_check_config(void)
@@ -611,6 +692,7 @@ main(void)
 	test_component_config();
 	test_filter();
 	test_fields();
+	test_timestamps();
 	test_check_config();
 	test_full_block();
 	hbt_exit();
