@@ -66,6 +66,15 @@ list_free(struct rule_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* obj's key, with null as absent: null means "not set" in homebus's JSON. */
+static json_t *
+opt(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_null(v) ? NULL : v;
+}
+
 /* "<path>.<key>" into b (reset first): the path errors name. */
 static const char *
 sub(struct hb_buf *b, const char *path, const char *key)
@@ -219,11 +228,11 @@ read_filter(struct hb_config *cfg, const char *path, json_t *v,
 		return;
 	}
 	check_keys(cfg, path, v, filter_keys, false);
-	if ((x = json_object_get(v, "entities")) != NULL)
+	if ((x = opt(v, "entities")) != NULL)
 		read_names(cfg, sub(&p, path, "entities"), x, &f->entities, true);
-	if ((x = json_object_get(v, "entity_globs")) != NULL)
+	if ((x = opt(v, "entity_globs")) != NULL)
 		read_names(cfg, sub(&p, path, "entity_globs"), x, &f->globs, false);
-	if ((x = json_object_get(v, "domains")) != NULL)
+	if ((x = opt(v, "domains")) != NULL)
 		read_names(cfg, sub(&p, path, "domains"), x, &f->domains, false);
 	hb_buf_free(&p);
 }
@@ -242,10 +251,10 @@ read_entry(struct hb_config *cfg, const char *path, json_t *v,
 		return;
 	}
 	check_keys(cfg, path, v, entry_keys, false);
-	if ((x = json_object_get(v, "override_measurement")) != NULL)
+	if ((x = opt(v, "override_measurement")) != NULL)
 		e->override_measurement = read_string(cfg, sub(&p, path,
 		    "override_measurement"), x);
-	if ((x = json_object_get(v, "ignore_attributes")) != NULL) {
+	if ((x = opt(v, "ignore_attributes")) != NULL) {
 		e->has_ignore = true;
 		read_names(cfg, sub(&p, path, "ignore_attributes"), x,
 		    &e->ignore_attributes, false);
@@ -350,20 +359,20 @@ read_series(struct hb_config *cfg, const char *path, json_t *obj,
 	struct hb_buf p = { 0 };
 	json_t *x;
 
-	if ((x = json_object_get(obj, "measurement_attr")) != NULL)
+	if ((x = opt(obj, "measurement_attr")) != NULL)
 		read_measurement_attr(cfg, sub(&p, path, "measurement_attr"), x, o);
-	if ((x = json_object_get(obj, "default_measurement")) != NULL)
+	if ((x = opt(obj, "default_measurement")) != NULL)
 		o->default_measurement = read_string(cfg, sub(&p, path,
 		    "default_measurement"), x);
-	if ((x = json_object_get(obj, "override_measurement")) != NULL)
+	if ((x = opt(obj, "override_measurement")) != NULL)
 		o->override_measurement = read_string(cfg, sub(&p, path,
 		    "override_measurement"), x);
-	if ((x = json_object_get(obj, "tags")) != NULL)
+	if ((x = opt(obj, "tags")) != NULL)
 		read_tags(cfg, sub(&p, path, "tags"), x, o);
-	if ((x = json_object_get(obj, "tags_attributes")) != NULL)
+	if ((x = opt(obj, "tags_attributes")) != NULL)
 		read_names(cfg, sub(&p, path, "tags_attributes"), x,
 		    &o->tags_attributes, false);
-	if ((x = json_object_get(obj, "ignore_attributes")) != NULL)
+	if ((x = opt(obj, "ignore_attributes")) != NULL)
 		read_names(cfg, sub(&p, path, "ignore_attributes"), x,
 		    &o->ignore_attributes, false);
 	hb_buf_free(&p);
@@ -377,17 +386,17 @@ read_entities(struct hb_config *cfg, const char *path, json_t *obj,
 	struct hb_buf p = { 0 };
 	json_t *x;
 
-	if ((x = json_object_get(obj, "include")) != NULL)
+	if ((x = opt(obj, "include")) != NULL)
 		read_filter(cfg, sub(&p, path, "include"), x, &o->include);
-	if ((x = json_object_get(obj, "exclude")) != NULL)
+	if ((x = opt(obj, "exclude")) != NULL)
 		read_filter(cfg, sub(&p, path, "exclude"), x, &o->exclude);
-	if ((x = json_object_get(obj, "component_config")) != NULL)
+	if ((x = opt(obj, "component_config")) != NULL)
 		read_entries(cfg, sub(&p, path, "component_config"), x, true,
 		    &o->by_entity, &o->nby_entity);
-	if ((x = json_object_get(obj, "component_config_domain")) != NULL)
+	if ((x = opt(obj, "component_config_domain")) != NULL)
 		read_entries(cfg, sub(&p, path, "component_config_domain"), x, false,
 		    &o->by_domain, &o->nby_domain);
-	if ((x = json_object_get(obj, "component_config_glob")) != NULL)
+	if ((x = opt(obj, "component_config_glob")) != NULL)
 		read_entries(cfg, sub(&p, path, "component_config_glob"), x, false,
 		    &o->by_glob, &o->nby_glob);
 	hb_buf_free(&p);
