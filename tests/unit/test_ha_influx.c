@@ -662,6 +662,7 @@ test_full_block(void)
 	struct env e;
 
 	env_init(&e, "{\"measurement_attr\": \"unit_of_measurement\", "
+	    "\"override_measurement\": null, \"//\": \"a comment\", "
 	    "\"default_measurement\": \"state\", \"tags\": {\"instance\": \"prod\"}, "
 	    "\"tags_attributes\": [\"friendly_name\"], \"ignore_attributes\": "
 	    "[\"icon\"], \"include\": {\"domains\": [\"sensor\"], \"entity_globs\": "
