@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-struct ha_cache *
-hb_ha_cache_new(size_t max_entities)
+struct convert_state *
+convert_state_new(size_t max_entities)
 {
-	struct ha_cache *c = hb_xcalloc(1, sizeof(*c));
+	struct convert_state *c = hb_xcalloc(1, sizeof(*c));
 
 	c->entities = json_object();
 	c->stamped = json_object();
@@ -22,7 +22,7 @@ hb_ha_cache_new(size_t max_entities)
 }
 
 void
-hb_ha_cache_free(struct ha_cache *c)
+convert_state_free(struct convert_state *c)
 {
 	if (c == NULL)
 		return;
@@ -33,7 +33,7 @@ hb_ha_cache_free(struct ha_cache *c)
 }
 
 size_t
-hb_ha_cache_size(const struct ha_cache *c)
+convert_state_size(const struct convert_state *c)
 {
 	return json_object_size(c->entities);
 }
@@ -89,13 +89,13 @@ convert_emit(struct point *p, struct convert_out *out)
 }
 
 int
-convert_flush(struct ha_cache *ha, struct convert_out *out)
+convert_flush(struct convert_state *ha, struct convert_out *out)
 {
 	return ha ? convert_ha_flush(ha, out) : 0;
 }
 
 int
-hb_convert(struct ha_cache *ha, const struct convert_in *in,
+convert_message(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out)
 {
 	size_t mark = out->lines.len;

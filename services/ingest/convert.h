@@ -18,13 +18,13 @@
 /*
  * What the converters keep between messages: Home Assistant's attributes by
  * entity (from mqtt_statestream's attribute topics), and the last stamp
- * given to an undated line. One per ingest, passed to every hb_convert().
+ * given to an undated line. One per ingest, passed to every convert_message().
  */
-struct ha_cache;
+struct convert_state;
 
-struct ha_cache *hb_ha_cache_new(size_t max_entities);
-void hb_ha_cache_free(struct ha_cache *c);
-size_t hb_ha_cache_size(const struct ha_cache *c);
+struct convert_state *convert_state_new(size_t max_entities);
+void convert_state_free(struct convert_state *c);
+size_t convert_state_size(const struct convert_state *c);
 
 struct convert_in {
 	const struct rule *rule;
@@ -51,7 +51,7 @@ struct convert_out {
  * (0 is fine: an attribute update, an "unavailable" state), or -1 with
  * out->error and out->why set; nothing is appended then.
  */
-int hb_convert(struct ha_cache *ha, const struct convert_in *in,
+int convert_message(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out);
 
 /*
@@ -60,6 +60,6 @@ int hb_convert(struct ha_cache *ha, const struct convert_in *in,
  * their arrival time. Returns their number. For a service that stops: what
  * it has taken must go out.
  */
-int convert_flush(struct ha_cache *ha, struct convert_out *out);
+int convert_flush(struct convert_state *ha, struct convert_out *out);
 
 #endif

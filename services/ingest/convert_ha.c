@@ -202,7 +202,7 @@ ha_topic_read(const char *topic, struct ha_topic *t)
  * HA's InfluxDB integration. 0, or -1 through convert_fail().
  */
 static int
-ha_attribute(struct ha_cache *ha, const struct ha_topic *t,
+ha_attribute(struct convert_state *ha, const struct ha_topic *t,
     const struct convert_in *in, struct convert_out *out)
 {
 	json_t *attrs = json_object_get(ha->entities, t->entity), *v;
@@ -399,7 +399,7 @@ emit_held(struct convert_out *out, json_t *held, int64_t t)
  * time. Returns 1 if there was one, else 0.
  */
 static int
-ha_release(struct ha_cache *ha, const struct ha_topic *t,
+ha_release(struct convert_state *ha, const struct ha_topic *t,
     const struct convert_in *in, struct convert_out *out)
 {
 	json_t *held = json_object_get(ha->held, t->entity);
@@ -428,7 +428,7 @@ ha_release(struct ha_cache *ha, const struct ha_topic *t,
 }
 
 int
-convert_ha_flush(struct ha_cache *ha, struct convert_out *out)
+convert_ha_flush(struct convert_state *ha, struct convert_out *out)
 {
 	const char *k;
 	json_t *held;
@@ -447,7 +447,7 @@ convert_ha_flush(struct ha_cache *ha, struct convert_out *out)
  * one, keeping the line without its time. False when the line goes out now.
  */
 static bool
-ha_hold(struct ha_cache *ha, const struct ha_topic *t, const struct hb_buf *line,
+ha_hold(struct convert_state *ha, const struct ha_topic *t, const struct hb_buf *line,
     int64_t now)
 {
 	const char *space;
@@ -463,7 +463,7 @@ ha_hold(struct ha_cache *ha, const struct ha_topic *t, const struct hb_buf *line
 
 /* The finished point into the point builder, then out (or held). */
 static int
-ha_emit(struct ha_cache *ha, struct ha_point *hp, const struct convert_in *in,
+ha_emit(struct convert_state *ha, struct ha_point *hp, const struct convert_in *in,
     const struct ha_topic *t, struct convert_out *out)
 {
 	struct point p = { 0 };
@@ -502,7 +502,7 @@ ha_emit(struct ha_cache *ha, struct ha_point *hp, const struct convert_in *in,
 
 /* A state: the point of the entity. 0 or 1 points, or -1. */
 static int
-ha_state(struct ha_cache *ha, const struct ha_topic *t,
+ha_state(struct convert_state *ha, const struct ha_topic *t,
     const struct convert_in *in, struct convert_out *out)
 {
 	const struct ha_influx *o = in->rule->influxdb;
@@ -548,7 +548,7 @@ done:
 
 /* An entity sends last_updated: from now on its points wait for it. */
 static void
-ha_mark_stamped(struct ha_cache *ha, const struct ha_topic *t,
+ha_mark_stamped(struct convert_state *ha, const struct ha_topic *t,
     const struct convert_in *in)
 {
 	if (strcmp(t->leaf, "last_updated") != 0 ||
@@ -560,7 +560,7 @@ ha_mark_stamped(struct ha_cache *ha, const struct ha_topic *t,
 }
 
 int
-convert_ha(struct ha_cache *ha, const struct convert_in *in,
+convert_ha(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out)
 {
 	struct ha_topic t;

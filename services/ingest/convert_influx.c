@@ -24,7 +24,7 @@ next_stamp(int64_t *last, int64_t now)
 }
 
 int
-convert_influx(struct ha_cache *state, const struct convert_in *in,
+convert_influx(struct convert_state *state, const struct convert_in *in,
     struct convert_out *out)
 {
 	struct hb_lp_line line;

@@ -10,9 +10,9 @@
 
 /*
  * What the converters keep from one message to the next. Ingest holds it as
- * struct ha_cache, after its first and largest part.
+ * struct convert_state, after its first and largest part.
  */
-struct ha_cache {
+struct convert_state {
 	json_t *entities;	/* "domain.object_id" -> { attribute: value } */
 	json_t *stamped;	/* entities whose last_updated comes: -> true */
 	json_t *held;		/* their points waiting for it: -> [line, now] */
@@ -24,19 +24,19 @@ struct ha_cache {
  * Points held for their entity's last_updated go out with their arrival
  * time, all of them. Returns how many; see convert_flush() in convert.h.
  */
-int convert_ha_flush(struct ha_cache *ha, struct convert_out *out);
+int convert_ha_flush(struct convert_state *ha, struct convert_out *out);
 
 /*
  * Each converts one message of its format: the number of points appended
  * to out->lines (out->points counts them too), or -1 through convert_fail().
- * hb_convert() has checked that the payload is UTF-8, and takes back
+ * convert_message() has checked that the payload is UTF-8, and takes back
  * whatever a converter appended before it failed.
  */
 int convert_json(const struct convert_in *in, struct convert_out *out);
 int convert_value(const struct convert_in *in, struct convert_out *out);
-int convert_ha(struct ha_cache *ha, const struct convert_in *in,
+int convert_ha(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out);
-int convert_influx(struct ha_cache *state, const struct convert_in *in,
+int convert_influx(struct convert_state *state, const struct convert_in *in,
     struct convert_out *out);
 
 /* Sets out->error and out->why; returns -1. */

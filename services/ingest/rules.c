@@ -17,7 +17,7 @@ static const char *const error_names[ERR_COUNT] = {
 };
 
 const char *
-hb_rule_error_name(enum rule_error e)
+rule_error_name(enum rule_error e)
 {
 	return (size_t)e < ERR_COUNT ? error_names[e] : "other";
 }
@@ -358,7 +358,7 @@ read_rule(struct hb_config *cfg, size_t i, struct rule *r)
 }
 
 bool
-hb_rule_ignores(const struct rule *r, const char *topic)
+rule_ignores(const struct rule *r, const char *topic)
 {
 	const char *caps[HB_TOPIC_MAX_LEVELS];
 	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps;
@@ -370,7 +370,7 @@ hb_rule_ignores(const struct rule *r, const char *topic)
 }
 
 void
-hb_rules_read(struct rule_set *rs, struct hb_config *cfg)
+rules_read(struct rule_set *rs, struct hb_config *cfg)
 {
 	size_t n = hb_cfg_array_len(cfg, "ingest.sources");
 
@@ -393,7 +393,7 @@ hb_rules_read(struct rule_set *rs, struct hb_config *cfg)
 }
 
 void
-hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m)
+rules_metrics(struct rule_set *rs, struct hb_metrics *m)
 {
 	char labels[160];
 
@@ -419,7 +419,7 @@ hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m)
 }
 
 void
-hb_rules_free(struct rule_set *rs)
+rules_free(struct rule_set *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		struct rule *r = &rs->rules[i];
@@ -446,7 +446,7 @@ hb_rules_free(struct rule_set *rs)
 }
 
 struct rule *
-hb_rules_match(struct rule_set *rs, const char *topic, const char **caps,
+rules_match(struct rule_set *rs, const char *topic, const char **caps,
     size_t *caplen, size_t *ncaps)
 {
 	for (size_t i = 0; i < rs->n; i++)

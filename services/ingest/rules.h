@@ -94,21 +94,21 @@ struct rule_set {
 };
 
 /*
- * ingest.c calls the four functions below and hb_rule_ignores() and
- * hb_rule_error_name() by these names; the rest of the module is rules_*.
+ * ingest.c calls the four functions below and rule_ignores() and
+ * rule_error_name() by these names; the rest of the module is rules_*.
  */
 
 /* Reads ingest.sources; errors go to cfg with the rule's path. */
-void hb_rules_read(struct rule_set *rs, struct hb_config *cfg);
-void hb_rules_metrics(struct rule_set *rs, struct hb_metrics *m);
-void hb_rules_free(struct rule_set *rs);
+void rules_read(struct rule_set *rs, struct hb_config *cfg);
+void rules_metrics(struct rule_set *rs, struct hb_metrics *m);
+void rules_free(struct rule_set *rs);
 /* The first rule whose filter matches topic, or NULL. */
-struct rule *hb_rules_match(struct rule_set *rs, const char *topic,
+struct rule *rules_match(struct rule_set *rs, const char *topic,
     const char **caps, size_t *caplen, size_t *ncaps);
 
 /* True when one of the rule's ignore_topics filters matches topic. */
-bool hb_rule_ignores(const struct rule *r, const char *topic);
-const char *hb_rule_error_name(enum rule_error e);
+bool rule_ignores(const struct rule *r, const char *topic);
+const char *rule_error_name(enum rule_error e);
 bool rules_list_has(const struct rule_list *l, const char *s);
 bool rules_list_match(const struct rule_list *l, const char *s);
 

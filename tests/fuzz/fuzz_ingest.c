@@ -54,11 +54,11 @@ setup(void)
 	    sizeof(err));
 	if (cfg == NULL)
 		__builtin_trap();
-	hb_rules_read(&rules, cfg);
+	rules_read(&rules, cfg);
 	if (hb_config_error_count(cfg) != 0)
 		__builtin_trap();
 	/* counters are written on every message; the registry outlives cfg */
-	hb_rules_metrics(&rules, hb_metrics_new("fuzz_"));
+	rules_metrics(&rules, hb_metrics_new("fuzz_"));
 	/* rules keep copies of what they need from cfg */
 	hb_config_free(cfg);
 	ready = true;
@@ -103,7 +103,7 @@ check_round_trip(const char *s, size_t n)
 }
 
 static void
-one_message(struct ha_cache *ha, const char *data, size_t size)
+one_message(struct convert_state *ha, const char *data, size_t size)
 {
 	static const char *const prefixes[] = { "z/", "s/", "v/r/", "h/sensor/x/", "l/",
 	    "f/", "i/sensor/", "i/light/" };
@@ -131,7 +131,7 @@ one_message(struct ha_cache *ha, const char *data, size_t size)
 		return;		/* a NUL in the topic: MQTT forbids it */
 	check_round_trip(payload, plen);
 
-	r = hb_rules_match(&rules, topic, caps, caplen, &ncaps);
+	r = rules_match(&rules, topic, caps, caplen, &ncaps);
 	if (r == NULL)
 		return;
 	in.rule = r;
@@ -142,7 +142,7 @@ one_message(struct ha_cache *ha, const char *data, size_t size)
 	in.payload = payload;
 	in.len = plen;
 	in.now_ns = 1700000000000000000LL;
-	if (hb_convert(ha, &in, &out) >= 0)
+	if (convert_message(ha, &in, &out) >= 0)
 		check_lines(&out.lines);
 	else if (out.lines.len != 0)
 		__builtin_trap();
@@ -153,11 +153,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data, *end = p + size;
-	struct ha_cache *ha;
+	struct convert_state *ha;
 
 	if (!ready)
 		setup();
-	ha = hb_ha_cache_new(16);
+	ha = convert_state_new(16);
 	while (p < end) {
 		const char *sep = memchr(p, 0x1e, (size_t)(end - p));
 		const char *stop = sep ? sep : end;
@@ -173,6 +173,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_lines(&out.lines);
 		hb_buf_free(&out.lines);
 	}
-	hb_ha_cache_free(ha);
+	convert_state_free(ha);
 	return 0;
 }

@@ -18,7 +18,7 @@ struct env {
 	struct hb_config *cfg;
 	struct rule_set rules;
 	struct hb_metrics *metrics;
-	struct ha_cache *ha;
+	struct convert_state *ha;
 	struct convert_out out;
 	int rc;
 };
@@ -34,13 +34,13 @@ env_init(struct env *e, const char *sources)
 	hb_buf_printf(&text, "{\"ingest\": {\"sources\": %s}}", sources);
 	e->cfg = hb_config_parse(text.data, text.len, "test.json", err, sizeof(err));
 	HBT_REQUIRE(e->cfg != NULL, "config parses: %s", err);
-	hb_rules_read(&e->rules, e->cfg);
+	rules_read(&e->rules, e->cfg);
 	if (hb_config_error_count(e->cfg))
 		hb_config_print_errors(e->cfg, stderr);
 	HBT_REQUIRE(hb_config_error_count(e->cfg) == 0, "rules are valid");
 	e->metrics = hb_metrics_new("t_");
-	hb_rules_metrics(&e->rules, e->metrics);
-	e->ha = hb_ha_cache_new(100);
+	rules_metrics(&e->rules, e->metrics);
+	e->ha = convert_state_new(100);
 	hb_buf_free(&text);
 }
 
@@ -48,8 +48,8 @@ static void
 env_free(struct env *e)
 {
 	hb_buf_free(&e->out.lines);
-	hb_ha_cache_free(e->ha);
-	hb_rules_free(&e->rules);
+	convert_state_free(e->ha);
+	rules_free(&e->rules);
 	hb_metrics_free(e->metrics);
 	hb_config_free(e->cfg);
 }
@@ -66,7 +66,7 @@ conv_n(struct env *e, const char *topic, const char *payload, size_t len)
 	hb_buf_reset(&e->out.lines);
 	e->out.points = 0;
 	e->out.skipped_fields = 0;
-	r = hb_rules_match(&e->rules, topic, caps, caplen, &ncaps);
+	r = rules_match(&e->rules, topic, caps, caplen, &ncaps);
 	HBT_REQUIRE(r != NULL, "a rule matches %s", topic);
 	in.rule = r;
 	in.topic = topic;
@@ -76,7 +76,7 @@ conv_n(struct env *e, const char *topic, const char *payload, size_t len)
 	in.payload = payload;
 	in.len = len;
 	in.now_ns = NOW;
-	e->rc = hb_convert(e->ha, &in, &e->out);
+	e->rc = convert_message(e->ha, &in, &e->out);
 	if (e->rc < 0)
 		return NULL;
 	return e->out.lines.data ? e->out.lines.data : "";
@@ -122,7 +122,7 @@ expect_error(struct env *e, const char *topic, const char *payload, size_t len,
 
 	HBT_CHECK(got == NULL && e->out.error == err,
 	    "%s: refused as %s (rc %d, error %s, lines \"%s\")", topic,
-	    hb_rule_error_name(err), e->rc, hb_rule_error_name(e->out.error),
+	    rule_error_name(err), e->rc, rule_error_name(e->out.error),
 	    e->out.lines.data ? e->out.lines.data : "");
 	HBT_CHECK(e->out.lines.len == 0, "nothing is written for a refused message");
 }
@@ -572,7 +572,7 @@ test_bad_rules(void)
 		hb_buf_printf(&text, "{\"ingest\": {\"sources\": %s}}", cases[i].sources);
 		cfg = hb_config_parse(text.data, text.len, "t.json", err, sizeof(err));
 		HBT_REQUIRE(cfg != NULL, "case %zu parses", i);
-		hb_rules_read(&rs, cfg);
+		rules_read(&rs, cfg);
 		hb_config_finish(cfg, sections);
 		f = open_memstream(&out, &outlen);
 		hb_config_print_errors(cfg, f);
@@ -580,7 +580,7 @@ test_bad_rules(void)
 		HBT_CHECK(strstr(out, cases[i].key) && strstr(out, cases[i].text),
 		    "case %zu names %s (%s): %s", i, cases[i].key, cases[i].text, out);
 		free(out);
-		hb_rules_free(&rs);
+		rules_free(&rs);
 		hb_config_free(cfg);
 		hb_buf_free(&text);
 	}

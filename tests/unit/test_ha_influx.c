@@ -24,7 +24,7 @@ struct env {
 	struct hb_config *cfg;
 	struct rule_set rules;
 	struct hb_metrics *metrics;
-	struct ha_cache *ha;
+	struct convert_state *ha;
 	struct convert_out out;
 	int64_t now;
 	int rc;
@@ -43,13 +43,13 @@ env_init(struct env *e, const char *influxdb)
 	    "", influxdb ? influxdb : "");
 	e->cfg = hb_config_parse(text.data, text.len, "test.json", err, sizeof(err));
 	HBT_REQUIRE(e->cfg != NULL, "config parses: %s", err);
-	hb_rules_read(&e->rules, e->cfg);
+	rules_read(&e->rules, e->cfg);
 	if (hb_config_error_count(e->cfg))
 		hb_config_print_errors(e->cfg, stderr);
 	HBT_REQUIRE(hb_config_error_count(e->cfg) == 0, "rules are valid");
 	e->metrics = hb_metrics_new("t_");
-	hb_rules_metrics(&e->rules, e->metrics);
-	e->ha = hb_ha_cache_new(100);
+	rules_metrics(&e->rules, e->metrics);
+	e->ha = convert_state_new(100);
 	e->now = NOW;
 	hb_buf_free(&text);
 }
@@ -58,8 +58,8 @@ static void
 env_free(struct env *e)
 {
 	hb_buf_free(&e->out.lines);
-	hb_ha_cache_free(e->ha);
-	hb_rules_free(&e->rules);
+	convert_state_free(e->ha);
+	rules_free(&e->rules);
 	hb_metrics_free(e->metrics);
 	hb_config_free(e->cfg);
 }
@@ -77,7 +77,7 @@ conv(struct env *e, const char *topic, const char *payload)
 	hb_buf_reset(&e->out.lines);
 	e->out.points = 0;
 	e->out.skipped_fields = 0;
-	in.rule = hb_rules_match(&e->rules, full, caps, caplen, &ncaps);
+	in.rule = rules_match(&e->rules, full, caps, caplen, &ncaps);
 	HBT_REQUIRE(in.rule != NULL, "the rule matches %s", full);
 	in.topic = full;
 	in.caps = caps;
@@ -86,7 +86,7 @@ conv(struct env *e, const char *topic, const char *payload)
 	in.payload = payload;
 	in.len = strlen(payload);
 	in.now_ns = e->now;
-	e->rc = hb_convert(e->ha, &in, &e->out);
+	e->rc = convert_message(e->ha, &in, &e->out);
 	if (e->rc < 0)
 		return NULL;
 	return e->out.lines.data ? e->out.lines.data : "";
@@ -640,7 +640,7 @@ test_check_config(void)
 		    "\"ha/+/+/+\", %s}]}}", cases[i].rule);
 		cfg = hb_config_parse(text.data, text.len, "t.json", err, sizeof(err));
 		HBT_REQUIRE(cfg != NULL, "case %zu parses", i);
-		hb_rules_read(&rs, cfg);
+		rules_read(&rs, cfg);
 		hb_config_finish(cfg, sections);
 		f = open_memstream(&out, &outlen);
 		hb_config_print_errors(cfg, f);
@@ -649,7 +649,7 @@ test_check_config(void)
 		    "case %zu names %s (%s): %s", i, cases[i].key, cases[i].text, out);
 		HBT_CHECK(strstr(out, "t.json:1:") != NULL, "with its line: %s", out);
 		free(out);
-		hb_rules_free(&rs);
+		rules_free(&rs);
 		hb_config_free(cfg);
 		hb_buf_free(&text);
 	}
