@@ -54,33 +54,30 @@ struct spool *
 hb_spool_open(const char *path, char *err, size_t errlen)
 {
 	struct spool *sp = hb_xcalloc(1, sizeof(*sp));
+	const struct hb_sqlite_stmt stmts[] = {
+		{ &sp->st_insert,
+		    "INSERT INTO batch (created_ms, points, body) VALUES (?, ?, ?)" },
+		{ &sp->st_next_id,
+		    "SELECT id FROM batch WHERE id > ? ORDER BY id LIMIT 1" },
+		{ &sp->st_next, "SELECT id, created_ms, points, attempts, body "
+		    "FROM batch WHERE id > ? ORDER BY id LIMIT 1" },
+		{ &sp->st_delete, "DELETE FROM batch WHERE id = ?" },
+		{ &sp->st_size, "SELECT points, length(body) FROM batch WHERE id = ?" },
+		{ &sp->st_replace,
+		    "UPDATE batch SET body = ?, points = ? WHERE id = ?" },
+		{ &sp->st_attempt,
+		    "UPDATE batch SET attempts = attempts + 1 WHERE id = ?" },
+		{ &sp->st_dead, "INSERT INTO dead_letter (created_ms, points, "
+		    "status, reason, body) VALUES (?, ?, ?, ?, ?)" },
+	};
 
 	sp->db = hb_sqlite_open(path, migrations, HB_ARRAY_LEN(migrations), err,
 	    errlen);
 	if (sp->db == NULL)
 		goto err;
-	sp->st_insert = hb_sqlite_prepare(sp->db,
-	    "INSERT INTO batch (created_ms, points, body) VALUES (?, ?, ?)");
-	sp->st_next_id = hb_sqlite_prepare(sp->db,
-	    "SELECT id FROM batch WHERE id > ? ORDER BY id LIMIT 1");
-	sp->st_next = hb_sqlite_prepare(sp->db,
-	    "SELECT id, created_ms, points, attempts, body FROM batch "
-	    "WHERE id > ? ORDER BY id LIMIT 1");
-	sp->st_delete = hb_sqlite_prepare(sp->db, "DELETE FROM batch WHERE id = ?");
-	sp->st_size = hb_sqlite_prepare(sp->db,
-	    "SELECT points, length(body) FROM batch WHERE id = ?");
-	sp->st_replace = hb_sqlite_prepare(sp->db,
-	    "UPDATE batch SET body = ?, points = ? WHERE id = ?");
-	sp->st_attempt = hb_sqlite_prepare(sp->db,
-	    "UPDATE batch SET attempts = attempts + 1 WHERE id = ?");
-	sp->st_dead = hb_sqlite_prepare(sp->db,
-	    "INSERT INTO dead_letter (created_ms, points, status, reason, body) "
-	    "VALUES (?, ?, ?, ?, ?)");
-	if (!sp->st_insert || !sp->st_next || !sp->st_next_id || !sp->st_delete || !sp->st_size ||
-	    !sp->st_replace || !sp->st_attempt || !sp->st_dead) {
-		snprintf(err, errlen, "cannot prepare the spool statements in %s", path);
+	if (hb_sqlite_prepare_all(sp->db, stmts, HB_ARRAY_LEN(stmts), err,
+	    errlen) != 0)
 		goto err;
-	}
 	sp->batches = hb_sqlite_scalar(sp->db, "SELECT count(*) FROM batch", 0);
 	sp->points = hb_sqlite_scalar(sp->db, "SELECT sum(points) FROM batch", 0);
 	sp->bytes = hb_sqlite_scalar(sp->db, "SELECT sum(length(body)) FROM batch", 0);
