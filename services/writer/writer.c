@@ -234,6 +234,33 @@ arm_commit_timer(struct writer *w)
 	evtimer_add(w->ev_commit, &tv);
 }
 
+/*
+ * Logs a refused line: its own first bytes, not the message's, so that line
+ * 51 of 100 shows what is wrong with line 51. [from, to) is what the parser
+ * consumed for it, newline included.
+ */
+static void
+log_rejected(struct writer *w, const struct hb_bus_msg *msg, size_t from,
+    size_t to, const char *why)
+{
+	char excerpt[96];
+	size_t n;
+
+	while (from < to && (msg->payload[from] == ' ' || msg->payload[from] == '\t'))
+		from++;
+	n = to - from;
+	for (size_t i = 0; i < n; i++)
+		if (msg->payload[from + i] == '\n') {
+			n = i;
+			break;
+		}
+	if (n > 64)
+		n = 64;
+	hb_log_sanitize(msg->payload + from, n, excerpt, sizeof(excerpt));
+	hb_log_limited(&w->bad_line_log, HB_LOG_WARN, "rejected line topic=\"%.128s\" "
+	    "reason=\"%s\" line=\"%s\"", msg->topic, why, excerpt);
+}
+
 static void
 on_message(void *arg, const struct hb_bus_msg *msg)
 {
@@ -244,6 +271,7 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	int64_t ts = 0;
 
 	for (;;) {
+		size_t line_start = pos;
 		enum hb_lp_result r = hb_lp_next(msg->payload, msg->len, &pos,
 		    &w->limits, &line, err, sizeof(err));
 
@@ -252,16 +280,8 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		if (r == HB_LP_SKIP)
 			continue;
 		if (r == HB_LP_ERROR) {
-			char excerpt[96];
-			size_t start = pos > 0 ? pos - 1 : 0;
-
-			(void)start;
 			hb_counter_add(w->m_rejected, 1);
-			hb_log_sanitize(msg->payload, msg->len < 64 ? msg->len : 64,
-			    excerpt, sizeof(excerpt));
-			hb_log_limited(&w->bad_line_log, HB_LOG_WARN,
-			    "rejected line topic=\"%.128s\" reason=\"%s\" payload=\"%s\"",
-			    msg->topic, err, excerpt);
+			log_rejected(w, msg, line_start, pos, err);
 			continue;
 		}
 		if (w->pending.len == 0)
