@@ -48,6 +48,8 @@ struct writer {
 	int64_t retry_max_ms;
 	int64_t min_interval_ms;
 	int64_t stamp_slot;
+	int64_t unit_ns;		/* nanoseconds in one unit of influx.precision */
+	bool accept_retained;
 	struct hb_lp_limits limits;
 	int max_inflight;
 
@@ -97,7 +99,8 @@ struct writer {
 	struct hb_ratelimit bad_line_log;
 	struct hb_ratelimit write_log;
 
-	struct hb_counter *m_received, *m_rejected, *m_written, *m_dropped,
+	struct hb_counter *m_received, *m_rejected, *m_retained, *m_written,
+	    *m_dropped,
 	    *m_dead, *m_spooled, *m_batches_written, *m_replayed, *m_batches_dropped,
 	    *m_write_errors;
 	struct hb_gauge *m_spool_bytes, *m_spool_batches, *m_spool_points,
@@ -110,6 +113,18 @@ static void commit_pending(struct writer *w);
 static void check_drained(struct writer *w);
 
 /* ---------------- configuration ---------------- */
+
+static int64_t
+precision_unit_ns(const char *precision)
+{
+	if (strcmp(precision, "us") == 0)
+		return 1000;
+	if (strcmp(precision, "ms") == 0)
+		return 1000000;
+	if (strcmp(precision, "s") == 0)
+		return 1000000000;
+	return 1;
+}
 
 struct writer *
 hb_writer_new(struct hb_app *app)
@@ -159,6 +174,8 @@ hb_writer_new(struct hb_app *app)
 			h = (h ^ (uint8_t)*c) * 16777619u;
 		w->stamp_slot = hb_cfg_int(cfg, "writer.stamp_slot", h % 1000, 0, 999);
 	}
+	w->unit_ns = precision_unit_ns(w->influx_cfg.precision);
+	w->accept_retained = hb_cfg_bool(cfg, "writer.accept_retained", false);
 	if (w->commit_ms > w->flush_interval_ms)
 		hb_cfg_error(cfg, "writer.spool.commit_ms", "%lld is larger than "
 		    "writer.flush_interval_ms (%lld)", (long long)w->commit_ms,
@@ -261,6 +278,54 @@ log_rejected(struct writer *w, const struct hb_bus_msg *msg, size_t from,
 	    "reason=\"%s\" line=\"%s\"", msg->topic, why, excerpt);
 }
 
+/*
+ * A retained message is the broker's copy of something already taken: the
+ * broker hands it over again at every subscribe, so at every restart of the
+ * writer. Its points are counted and left alone, unless
+ * writer.accept_retained says the retained copy is wanted.
+ */
+static void
+skip_retained(struct writer *w, const struct hb_bus_msg *msg)
+{
+	struct hb_lp_line line;
+	size_t pos = 0;
+	uint64_t points = 0;
+	char err[160];
+	enum hb_lp_result r;
+
+	while ((r = hb_lp_next(msg->payload, msg->len, &pos, &w->limits, &line,
+	    err, sizeof(err))) != HB_LP_END)
+		if (r == HB_LP_OK)
+			points++;
+	hb_counter_add(w->m_retained, points);
+	hb_log_limited(&w->bad_line_log, HB_LOG_WARN, "skipped a retained message "
+	    "topic=\"%.128s\" points=%llu: it was written when it was published "
+	    "(clear it: mosquitto_pub -r -n -t '%.128s', or set "
+	    "writer.accept_retained)", msg->topic, (unsigned long long)points,
+	    msg->topic);
+}
+
+/*
+ * Appends a line whose time is in nanoseconds (the bus's unit, line
+ * protocol's default) with that time in writer.influx.precision, truncated
+ * toward the earlier time: InfluxDB reads the number in the unit the write
+ * names, and a nanosecond time read as milliseconds is out of its range.
+ */
+static void
+put_converted(struct writer *w, const struct hb_lp_line *line)
+{
+	size_t keep = line->len;
+	int64_t t = line->time / w->unit_ns;
+
+	/* the time is the last token: a line ends right after it */
+	while (keep > 0 && line->start[keep - 1] != ' ')
+		keep--;
+	if (line->time % w->unit_ns < 0)
+		t--;
+	hb_buf_append(&w->pending, line->start, keep);
+	hb_buf_put_i64(&w->pending, t);
+}
+
 static void
 on_message(void *arg, const struct hb_bus_msg *msg)
 {
@@ -270,6 +335,10 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	char err[160];
 	int64_t ts = 0;
 
+	if (msg->retained && !w->accept_retained) {
+		skip_retained(w, msg);
+		return;
+	}
 	for (;;) {
 		size_t line_start = pos;
 		enum hb_lp_result r = hb_lp_next(msg->payload, msg->len, &pos,
@@ -286,7 +355,10 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		}
 		if (w->pending.len == 0)
 			w->pending_since_ms = hb_mono_ms();
-		hb_buf_append(&w->pending, line.start, line.len);
+		if (line.has_time && w->unit_ns > 1)
+			put_converted(w, &line);
+		else
+			hb_buf_append(&w->pending, line.start, line.len);
 		if (!line.has_time) {
 			if (ts == 0 || strcmp(w->influx_cfg.precision, "ns") == 0 ||
 			    strcmp(w->influx_cfg.precision, "us") == 0)
@@ -798,6 +870,9 @@ register_metrics(struct writer *w, struct hb_metrics *m)
 	    "Valid lines taken off the bus.", NULL);
 	w->m_rejected = hb_metrics_counter(m, "points_rejected_total",
 	    "Lines refused as invalid line protocol (never forwarded).", NULL);
+	w->m_retained = hb_metrics_counter(m, "points_retained_skipped_total",
+	    "Points of retained messages left alone (writer.accept_retained).",
+	    NULL);
 	w->m_written = hb_metrics_counter(m, "points_written_total",
 	    "Points InfluxDB accepted.", NULL);
 	w->m_dropped = hb_metrics_counter(m, "points_dropped_total",
