@@ -673,6 +673,12 @@ hb_spool_retry(struct spool *sp)
 	int64_t moved_points = 0;
 	struct held *h;
 
+	/* A WAL that filled the disk holds the rows to delete: copied into the
+	 * database (if the disk has room for that), it is written from its
+	 * start again, and the deletes below fit. */
+	if (sp->failing)
+		sqlite3_wal_checkpoint_v2(sp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+		    NULL);
 	/* what was sent first: deleting makes room for the rest */
 	while (sp->nundeleted > 0) {
 		if (delete_row(sp, sp->undeleted[sp->nundeleted - 1]) != 0)
@@ -691,9 +697,10 @@ hb_spool_retry(struct spool *sp)
 	}
 	if (sp->failing) {
 		sp->failing = false;
-		hb_info("spool writes again path=%s: points=%lld held in memory are on "
-		    "disk now, points=%lld still to move", sp->path,
-		    (long long)moved_points, (long long)sp->mem.points);
+		hb_info("spool writes again path=%s moved_to_disk_points=%lld "
+		    "held_points=%lld", sp->path, (long long)moved_points,
+		    (long long)sp->mem.points);
+		spool_checkpoint(sp);
 	}
 	return TAILQ_EMPTY(&sp->held) ? 0 : 1;
 }
@@ -851,9 +858,12 @@ hb_spool_dead_letters(struct spool *sp)
 int64_t
 hb_spool_oldest_ms(struct spool *sp)
 {
-	int64_t disk = hb_sqlite_scalar(sp->db,
-	    "SELECT created_ms FROM batch ORDER BY id LIMIT 1", 0);
+	int64_t row = next_row(sp, 0), disk = 0, bytes;
 	struct held *h = TAILQ_FIRST(&sp->held);
+	struct spool_batch info;
+
+	if (row > 0 && row_info(sp, row, &info, &bytes) == 0)
+		disk = info.created_ms;
 
 	if (h && (disk == 0 || h->b.created_ms < disk))
 		return h->b.created_ms;

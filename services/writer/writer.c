@@ -104,6 +104,7 @@ struct writer {
 
 	struct hb_ratelimit bad_line_log;
 	struct hb_ratelimit write_log;
+	struct hb_ratelimit drop_log;
 
 	struct hb_counter *m_received, *m_rejected, *m_retained, *m_written,
 	    *m_dropped, *m_dead_dropped,
@@ -166,6 +167,8 @@ hb_writer_new(struct hb_app *app)
 	    64 * 1024) * 1024 * 1024;
 	w->drop_notify_ms = hb_cfg_int(cfg, "writer.spool.drop_notify_s", 60, 1,
 	    86400) * 1000;
+	/* a cap reached under load drops a batch per commit: a flood */
+	hb_ratelimit_init(&w->drop_log, 12, 5);
 	w->limits.max_line = (size_t)hb_cfg_int(cfg, "writer.max_line_bytes", 65536,
 	    64, 16 * 1024 * 1024);
 	w->limits.allow_uint = w->influx_cfg.api == 2;
@@ -555,22 +558,24 @@ enforce_limits(struct writer *w)
 	hb_spool_enforce_held(w->spool, w->held_max_bytes, keep, nkeep, &held);
 	if (cap.dead_points > 0) {
 		hb_counter_add(w->m_dead_dropped, (uint64_t)cap.dead_points);
-		hb_log_limited(&w->write_log, HB_LOG_WARN, "spool over "
+		hb_log_limited(&w->drop_log, HB_LOG_WARN, "spool over "
 		    "writer.spool.max_mb=%lld: removed the oldest dead letters "
 		    "points=%lld", (long long)(w->spool_max_bytes >> 20),
 		    (long long)cap.dead_points);
 	}
 	if (cap.batches > 0) {
-		hb_error("spool over writer.spool.max_mb=%lld: dropped the oldest "
-		    "points=%lld batches=%lld", (long long)(w->spool_max_bytes >> 20),
+		hb_log_limited(&w->drop_log, HB_LOG_ERROR, "spool over "
+		    "writer.spool.max_mb=%lld: dropped the oldest points=%lld "
+		    "batches=%lld", (long long)(w->spool_max_bytes >> 20),
 		    (long long)cap.points, (long long)cap.batches);
 		w->unreported_cap.batches += cap.batches;
 		w->unreported_cap.points += cap.points;
 	}
 	if (held.batches > 0) {
-		hb_error("points held in memory over writer.spool.memory_max_mb=%lld "
-		    "while the spool cannot write: dropped the oldest points=%lld "
-		    "batches=%lld", (long long)(w->held_max_bytes >> 20),
+		hb_log_limited(&w->drop_log, HB_LOG_ERROR, "points held in memory "
+		    "over writer.spool.memory_max_mb=%lld while the spool cannot "
+		    "write: dropped the oldest points=%lld batches=%lld",
+		    (long long)(w->held_max_bytes >> 20),
 		    (long long)held.points, (long long)held.batches);
 		w->unreported_held.batches += held.batches;
 		w->unreported_held.points += held.points;
