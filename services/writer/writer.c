@@ -489,8 +489,8 @@ notify_drops(struct writer *w)
 		return;
 	put_drops(w, &why, &w->unreported_cap, true);
 	put_drops(w, &why, &w->unreported_held, false);
-	hb_buf_printf(&text, "homebus-writer on %s dropped %lld points, the oldest "
-	    "it held: %s.", hb_bus_instance(w->bus),
+	hb_buf_printf(&text, "homebus-writer on %s dropped %lld points (the oldest "
+	    "waiting): %s.", hb_bus_instance(w->bus),
 	    (long long)(w->unreported_cap.points + w->unreported_held.points),
 	    why.data);
 	snprintf(key, sizeof(key), "writer-spool-full-%s", hb_bus_instance(w->bus));
