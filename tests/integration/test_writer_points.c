@@ -105,13 +105,14 @@ test_garbage(struct fixture *f)
 	huge[(1 << 20) - 2] = '"';
 	huge[(1 << 20) - 1] = '\0';
 
+	/* first, while the log's rate limit has room: the bad line is shown */
+	hbt_mqtt_publish(f->pub, "homebus/points/x", "ok v=1 1\nnot ok\nok v=2 2", 24, 1,
+	    false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", "this is not line protocol", 25, 1,
 	    false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", binary, sizeof(binary), 1, false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", huge, strlen(huge), 1, false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", "", 0, 1, false);
-	hbt_mqtt_publish(f->pub, "homebus/points/x", "ok v=1 1\nnot ok\nok v=2 2", 24, 1,
-	    false);
 	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM ok") == 2, 10000),
 	    "the valid lines of a mixed message landed");
 	after = hbt_metric(f->http, "homebus_writer_points_rejected_total");
@@ -122,6 +123,10 @@ test_garbage(struct fixture *f)
 	    hbt_http("GET", url, NULL, NULL) == 200, "the writer is up and healthy");
 	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "rejected line"),
 	    "rejections are logged");
+	/* line="not ok" in a text log, line=\"not ok\" in a JSON one */
+	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "line=\"not ok\"") ||
+	    hbt_proc_log_has(&f->writer.proc, "line=\\\"not ok\\\""),
+	    "the log shows the refused line, not the start of its message");
 	free(huge);
 }
 
