@@ -455,8 +455,8 @@ env_override(struct hb_config *cfg, const char *path)
 	return has ? getenv(name) : NULL;
 }
 
-static const char *
-type_name(const json_t *v)
+const char *
+hb_json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -483,7 +483,7 @@ hb_cfg_str(struct hb_config *cfg, const char *path, const char *def)
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_string(v)) {
-		hb_cfg_error(cfg, path, "expected a string, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected a string, got %s", hb_json_type_name(v));
 		return def;
 	}
 	return json_string_value(v);
@@ -509,7 +509,7 @@ hb_cfg_int(struct hb_config *cfg, const char *path, long long def,
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_integer(v)) {
-		hb_cfg_error(cfg, path, "expected an integer, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected an integer, got %s", hb_json_type_name(v));
 		return def;
 	}
 	val = json_integer_value(v);
@@ -541,7 +541,7 @@ hb_cfg_double(struct hb_config *cfg, const char *path, double def, double min,
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_number(v)) {
-		hb_cfg_error(cfg, path, "expected a number, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected a number, got %s", hb_json_type_name(v));
 		return def;
 	}
 	val = json_number_value(v);
@@ -572,7 +572,7 @@ hb_cfg_bool(struct hb_config *cfg, const char *path, bool def)
 		return def;
 	if (!json_is_boolean(v)) {
 		hb_cfg_error(cfg, path, "expected true or false, got %s",
-		    type_name(v));
+		    hb_json_type_name(v));
 		return def;
 	}
 	return json_is_true(v);
@@ -610,8 +610,8 @@ hb_cfg_json(struct hb_config *cfg, const char *path, json_type type, bool walk)
 		json_t *want = type == JSON_ARRAY ? json_array() : json_object();
 
 		hb_cfg_error(cfg, path, "expected %s, got %s",
-		    type == JSON_ARRAY || type == JSON_OBJECT ? type_name(want) :
-		    "another type", type_name(v));
+		    type == JSON_ARRAY || type == JSON_OBJECT ? hb_json_type_name(want) :
+		    "another type", hb_json_type_name(v));
 		json_decref(want);
 		return NULL;
 	}

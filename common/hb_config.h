@@ -60,6 +60,8 @@ size_t hb_cfg_array_len(struct hb_config *cfg, const char *path);
 char *hb_cfg_secret(struct hb_config *cfg, const char *path, const char *env);
 
 /* Records an error about path (for validation the service does itself). */
+/* "a string", "a list", ...: a JSON value's type, for messages. */
+const char *hb_json_type_name(const json_t *v);
 void hb_cfg_error(struct hb_config *cfg, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* True when the key exists in the file (env overrides not considered). */

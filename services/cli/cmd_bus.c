@@ -244,30 +244,14 @@ int
 cmd_tail(const struct global *g, const struct command *cmd, int argc,
     char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct tail_cmd t = { 0 };
 	char all[HB_TOPIC_MAX];
 	bool json = false;
 	struct cli c;
-	int o, rc;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			command_usage(cmd, stdout);
-			return CLI_OK;
-		default:
-			command_usage(cmd, stderr);
-			return CLI_REFUSED;
-		}
-	}
+	if ((rc = command_options(cmd, argc, argv, &json, NULL, -1)) >= 0)
+		return rc;
 	for (int i = optind; i < argc && t.nfilters < HB_BUS_MAX_SUBS - 1; i++)
 		t.filters[t.nfilters++] = argv[i];
 	rc = cli_open(&c, g->config, g->verbose, tail_connected);

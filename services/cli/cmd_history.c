@@ -12,8 +12,8 @@
 #include "hb_msg.h"
 #include "hb_util.h"
 
-#include <getopt.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 struct history {
@@ -158,40 +158,15 @@ static int
 run(const struct global *g, const struct command *cmd, int argc, char **argv,
     const char *what)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct history h = { .what = what };
-	long long n;
-	int o;
+	long long n = 0;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "jhn:", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			h.json = true;
-			break;
-		case 'n':
-			if (strcmp(what, "deploys") != 0 ||
-			    hb_parse_ll(optarg, 1, 1000, &n) != 0) {
-				cli_error("-n: a number of deploys, 1 to 1000");
-				return CLI_REFUSED;
-			}
-			h.limit = (int)n;
-			break;
-		case 'h':
-			command_usage(cmd, stdout);
-			return CLI_OK;
-		default:
-			command_usage(cmd, stderr);
-			return CLI_REFUSED;
-		}
-	}
-	if (optind != argc) {
-		command_usage(cmd, stderr);
-		return CLI_REFUSED;
-	}
+	rc = command_options(cmd, argc, argv, &h.json, strcmp(what, "deploys") == 0 ?
+	    &n : NULL, 0);
+	if (rc >= 0)
+		return rc;
+	h.limit = (int)n;
 	return fetch(g, &h);
 }
 

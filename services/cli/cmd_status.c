@@ -9,8 +9,8 @@
 #include "hb_topic.h"
 #include "hb_util.h"
 
-#include <getopt.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #define TARGETS_MAX 1024
@@ -158,33 +158,13 @@ int
 cmd_status(const struct global *g, const struct command *cmd, int argc,
     char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct status_cmd *st;
 	bool json = false;
 	struct cli c;
-	int o, rc;
+	int rc;
 
-	while ((o = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			command_usage(cmd, stdout);
-			return CLI_OK;
-		default:
-			command_usage(cmd, stderr);
-			return CLI_REFUSED;
-		}
-	}
-	if (optind != argc) {
-		command_usage(cmd, stderr);
-		return CLI_REFUSED;
-	}
+	if ((rc = command_options(cmd, argc, argv, &json, NULL, 0)) >= 0)
+		return rc;
 	rc = cli_open(&c, g->config, g->verbose, status_connected);
 	if (rc != HB_APP_RUN)
 		return rc;

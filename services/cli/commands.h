@@ -29,6 +29,14 @@ struct command {
 
 const struct command *command_find(const char *name);
 void command_usage(const struct command *cmd, FILE *out);
+/*
+ * The options several commands share: --json (when json is not NULL), -n N
+ * (when n is not NULL: 1 to 1000) and --help, then nargs arguments (-1:
+ * any number). Returns -1 to go on, the arguments starting at optind, or
+ * the exit code.
+ */
+int command_options(const struct command *cmd, int argc, char **argv,
+    bool *json, long long *n, int nargs);
 
 /* cmd_deploy.c */
 int cmd_deploy(const struct global *g, const struct command *cmd, int argc,

@@ -5,6 +5,8 @@
  */
 #include "commands.h"
 
+#include "hb_util.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,40 @@ command_usage(const struct command *cmd, FILE *out)
 {
 	fprintf(out, "usage: homebus %s %s\n  %s\n", cmd->name, cmd->args,
 	    cmd->summary);
+}
+
+int
+command_options(const struct command *cmd, int argc, char **argv, bool *json,
+    long long *n, int nargs)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "jhn:", opts, NULL)) != -1) {
+		if (o == 'j' && json) {
+			*json = true;
+		} else if (o == 'n' && n) {
+			if (hb_parse_ll(optarg, 1, 1000, n) != 0) {
+				cli_error("-n: a number from 1 to 1000");
+				return CLI_REFUSED;
+			}
+		} else if (o == 'h') {
+			command_usage(cmd, stdout);
+			return CLI_OK;
+		} else {
+			command_usage(cmd, stderr);
+			return CLI_REFUSED;
+		}
+	}
+	if (nargs >= 0 && argc - optind != nargs) {
+		command_usage(cmd, stderr);
+		return CLI_REFUSED;
+	}
+	return -1;
 }
 
 int

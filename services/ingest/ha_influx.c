@@ -25,22 +25,6 @@ static const char *const filter_keys[] = { "entities", "entity_globs",
 static const char *const entry_keys[] = { "override_measurement",
     "ignore_attributes", NULL };
 
-static const char *
-type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "a list";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "something else";
-}
-
 static bool
 in_list(const char *const *list, const char *s)
 {
@@ -112,7 +96,7 @@ static char *
 read_string(struct hb_config *cfg, const char *path, json_t *v)
 {
 	if (!json_is_string(v)) {
-		hb_cfg_error(cfg, path, "expected a string, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected a string, got %s", hb_json_type_name(v));
 		return NULL;
 	}
 	return hb_xstrndup(json_string_value(v), json_string_length(v));
@@ -197,7 +181,7 @@ read_names(struct hb_config *cfg, const char *path, json_t *v,
 	}
 	if (!json_is_array(v)) {
 		hb_cfg_error(cfg, path, "expected a list of strings, got %s",
-		    type_name(v));
+		    hb_json_type_name(v));
 		return;
 	}
 	json_array_foreach(v, i, item) {
@@ -205,7 +189,7 @@ read_names(struct hb_config *cfg, const char *path, json_t *v,
 		hb_buf_printf(&p, "%s[%zu]", path, i);
 		if (!json_is_string(item))
 			hb_cfg_error(cfg, p.data, "expected a string, got %s",
-			    type_name(item));
+			    hb_json_type_name(item));
 		else if (entity_ids)
 			add_entity_id(cfg, p.data, json_string_value(item),
 			    json_string_length(item), l);
@@ -224,7 +208,7 @@ read_filter(struct hb_config *cfg, const char *path, json_t *v,
 
 	if (!json_is_object(v)) {
 		hb_cfg_error(cfg, path, "expected an object (entities, entity_globs, "
-		    "domains), got %s", type_name(v));
+		    "domains), got %s", hb_json_type_name(v));
 		return;
 	}
 	check_keys(cfg, path, v, filter_keys, false);
@@ -247,7 +231,7 @@ read_entry(struct hb_config *cfg, const char *path, json_t *v,
 
 	if (!json_is_object(v)) {
 		hb_cfg_error(cfg, path, "expected an object (override_measurement, "
-		    "ignore_attributes), got %s", type_name(v));
+		    "ignore_attributes), got %s", hb_json_type_name(v));
 		return;
 	}
 	check_keys(cfg, path, v, entry_keys, false);
@@ -272,7 +256,7 @@ read_entries(struct hb_config *cfg, const char *path, json_t *v,
 	json_t *entry;
 
 	if (!json_is_object(v)) {
-		hb_cfg_error(cfg, path, "expected an object, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected an object, got %s", hb_json_type_name(v));
 		return;
 	}
 	*out = hb_xcalloc(json_object_size(v) + 1, sizeof(**out));
@@ -308,7 +292,7 @@ read_tags(struct hb_config *cfg, const char *path, json_t *v,
 
 	if (!json_is_object(v)) {
 		hb_cfg_error(cfg, path, "expected an object of tag: value, got %s",
-		    type_name(v));
+		    hb_json_type_name(v));
 		return;
 	}
 	o->tags = hb_xcalloc(json_object_size(v) + 1, sizeof(*o->tags));
@@ -319,7 +303,7 @@ read_tags(struct hb_config *cfg, const char *path, json_t *v,
 			continue;
 		if (!json_is_string(t) && !json_is_number(t) && !json_is_boolean(t)) {
 			hb_cfg_error(cfg, sub(&p, path, k), "expected a string, got %s",
-			    type_name(t));
+			    hb_json_type_name(t));
 			continue;
 		}
 		python_str(&text, t);
