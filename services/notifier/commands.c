@@ -24,23 +24,23 @@ is_name_char(char c)
 }
 
 const char *
-hb_command_kind_name(enum hb_command_kind kind)
+command_kind_name(enum command_kind kind)
 {
 	switch (kind) {
-	case HB_CMD_NONE: return "none";
-	case HB_CMD_UNKNOWN: return "unknown";
-	case HB_CMD_BAD: return "bad";
-	case HB_CMD_HELP: return "help";
-	case HB_CMD_STATUS: return "status";
-	case HB_CMD_DEPLOY: return "deploy";
-	case HB_CMD_ROLLBACK: return "rollback";
-	case HB_CMD_MUTE: return "mute";
+	case CMD_NONE: return "none";
+	case CMD_UNKNOWN: return "unknown";
+	case CMD_BAD: return "bad";
+	case CMD_HELP: return "help";
+	case CMD_STATUS: return "status";
+	case CMD_DEPLOY: return "deploy";
+	case CMD_ROLLBACK: return "rollback";
+	case CMD_MUTE: return "mute";
 	}
 	return "unknown";
 }
 
 void
-hb_command_parse(const char *text, struct hb_command *out)
+command_parse(const char *text, struct command *out)
 {
 	char args[MAX_ARGS][130];
 	size_t nargs = 0, n = 0;
@@ -48,7 +48,7 @@ hb_command_parse(const char *text, struct hb_command *out)
 	long long minutes;
 
 	memset(out, 0, sizeof(*out));
-	out->kind = HB_CMD_NONE;
+	out->kind = CMD_NONE;
 	while (is_space(*p))
 		p++;
 	if (*p != '/')
@@ -61,7 +61,7 @@ hb_command_parse(const char *text, struct hb_command *out)
 	}
 	out->name[n] = '\0';
 	if (n == 0) {
-		out->kind = HB_CMD_NONE;
+		out->kind = CMD_NONE;
 		return;
 	}
 	if (*p == '@') {		/* /deploy@homebus_bot in a group */
@@ -77,7 +77,7 @@ hb_command_parse(const char *text, struct hb_command *out)
 		out->bot[b] = '\0';
 	}
 	if (*p != '\0' && !is_space(*p)) {
-		out->kind = HB_CMD_UNKNOWN;
+		out->kind = CMD_UNKNOWN;
 		return;
 	}
 	/* arguments: up to MAX_ARGS words; more is an error for every command */
@@ -107,37 +107,37 @@ hb_command_parse(const char *text, struct hb_command *out)
 	}
 
 	if (strcmp(out->name, "help") == 0 || strcmp(out->name, "start") == 0) {
-		out->kind = HB_CMD_HELP;
+		out->kind = CMD_HELP;
 	} else if (strcmp(out->name, "status") == 0) {
-		out->kind = HB_CMD_STATUS;
+		out->kind = CMD_STATUS;
 	} else if (strcmp(out->name, "deploy") == 0) {
 		if (nargs != 1 || !hb_deploy_tag_ok(args[0])) {
-			out->kind = HB_CMD_BAD;
+			out->kind = CMD_BAD;
 			snprintf(out->error, sizeof(out->error), "usage: /deploy TAG (a "
 			    "tag is letters, digits, '.', '_' or '-', at most 128)");
 			return;
 		}
-		out->kind = HB_CMD_DEPLOY;
+		out->kind = CMD_DEPLOY;
 		snprintf(out->tag, sizeof(out->tag), "%s", args[0]);
 	} else if (strcmp(out->name, "rollback") == 0) {
 		if (nargs != 0) {
-			out->kind = HB_CMD_BAD;
+			out->kind = CMD_BAD;
 			snprintf(out->error, sizeof(out->error), "usage: /rollback (no "
 			    "arguments: back to the version before the last deploy)");
 			return;
 		}
-		out->kind = HB_CMD_ROLLBACK;
+		out->kind = CMD_ROLLBACK;
 	} else if (strcmp(out->name, "mute") == 0) {
-		if (nargs != 1 || hb_parse_ll(args[0], 0, HB_COMMAND_MAX_MUTE,
+		if (nargs != 1 || hb_parse_ll(args[0], 0, COMMAND_MAX_MUTE,
 		    &minutes) != 0) {
-			out->kind = HB_CMD_BAD;
+			out->kind = CMD_BAD;
 			snprintf(out->error, sizeof(out->error), "usage: /mute MINUTES "
-			    "(0 to %d; 0 unmutes)", HB_COMMAND_MAX_MUTE);
+			    "(0 to %d; 0 unmutes)", COMMAND_MAX_MUTE);
 			return;
 		}
-		out->kind = HB_CMD_MUTE;
+		out->kind = CMD_MUTE;
 		out->minutes = (long)minutes;
 	} else {
-		out->kind = HB_CMD_UNKNOWN;
+		out->kind = CMD_UNKNOWN;
 	}
 }

@@ -556,7 +556,7 @@ pump(struct notifier *nf)
 
 /* The webhook's answers, in Telegram's terms. */
 static void
-webhook_answer(const struct hb_http_response *resp, struct hb_telegram_answer *a)
+webhook_answer(const struct hb_http_response *resp, struct telegram_answer *a)
 {
 	long st = resp->status;
 
@@ -564,15 +564,15 @@ webhook_answer(const struct hb_http_response *resp, struct hb_telegram_answer *a
 	a->error_code = st;
 	a->retry_after_s = resp->retry_after_s;
 	if (st >= 200 && st < 300)
-		a->verdict = HB_TG_DELIVERED;
+		a->verdict = TG_DELIVERED;
 	else if (st == 429)
-		a->verdict = HB_TG_WAIT;
+		a->verdict = TG_WAIT;
 	else if (st == 401 || st == 403 || st == 404)
-		a->verdict = HB_TG_AUTH;	/* the URL or token is wrong: keep */
+		a->verdict = TG_AUTH;	/* the URL or token is wrong: keep */
 	else if (st >= 400 && st < 500 && st != 408)
-		a->verdict = HB_TG_REFUSED;
+		a->verdict = TG_REFUSED;
 	else
-		a->verdict = HB_TG_RETRY;
+		a->verdict = TG_RETRY;
 	if (st > 0) {
 		char excerpt[160];
 
@@ -588,7 +588,7 @@ on_sent(const struct hb_http_response *resp, void *arg)
 {
 	struct lane *l = arg;
 	struct notifier *nf = l->nf;
-	struct hb_telegram_answer a;
+	struct telegram_answer a;
 	int64_t now = hb_mono_ms(), delay;
 	char reason[512];
 
@@ -603,26 +603,26 @@ on_sent(const struct hb_http_response *resp, void *arg)
 		hb_rate_move(&l->per_chat, l->sent_ms, now);
 		hb_rate_move(&l->per_group, l->sent_ms, now);
 		hb_rate_move(&nf->tg_global, l->sent_ms, now);
-		hb_telegram_answer(resp->status, resp->body, resp->body_len,
+		telegram_answer(resp->status, resp->body, resp->body_len,
 		    resp->retry_after_s, &a);
 	}
 	else
 		webhook_answer(resp, &a);
 	if (resp->status == 0) {
-		a.verdict = HB_TG_RETRY;
+		a.verdict = TG_RETRY;
 		snprintf(a.description, sizeof(a.description), "%s",
 		    resp->error ? resp->error : "no answer");
 	}
 	/* whatever the server said, no token in what we keep or log */
-	hb_telegram_mask(a.description, nf->token, reason, sizeof(reason));
+	telegram_mask(a.description, nf->token, reason, sizeof(reason));
 	if (nf->webhook_token)
-		hb_telegram_mask(reason, nf->webhook_token, a.description,
+		telegram_mask(reason, nf->webhook_token, a.description,
 		    sizeof(a.description));
 	else
 		snprintf(a.description, sizeof(a.description), "%s", reason);
 
 	switch (a.verdict) {
-	case HB_TG_DELIVERED:
+	case TG_DELIVERED:
 		hb_outbox_remove(nf->outbox, l->item.id);
 		hb_counter_add(nf->ch[l->channel].m_delivered, 1);
 		hb_backoff_reset(&l->backoff);
@@ -630,7 +630,7 @@ on_sent(const struct hb_http_response *resp, void *arg)
 		hb_debug("delivered lane=%s id=%lld label=\"%s\" attempts=%d", l->name,
 		    (long long)l->item.id, l->item.label, l->item.attempts + 1);
 		break;
-	case HB_TG_WAIT:
+	case TG_WAIT:
 		hb_outbox_note_attempt(nf->outbox, l->item.id);
 		hb_counter_add(nf->m_rate_limited, 1);
 		delay = a.retry_after_s >= 0 ? a.retry_after_s * 1000 :
@@ -642,7 +642,7 @@ on_sent(const struct hb_http_response *resp, void *arg)
 		    "lane=%s retry_after_ms=%lld reason=\"%s\"", channel_names[l->channel],
 		    l->name, (long long)delay, a.description);
 		break;
-	case HB_TG_REFUSED:
+	case TG_REFUSED:
 		if (hb_outbox_dead_letter(nf->outbox, &l->item, (int)a.error_code,
 		    a.description) != 0) {
 			l->not_before_ms = now + 1000;
@@ -656,13 +656,13 @@ on_sent(const struct hb_http_response *resp, void *arg)
 		    a.description, a.migrate_to_chat_id ? " (the group became a "
 		    "supergroup: put its new id in notifier.telegram.chat_ids)" : "");
 		break;
-	case HB_TG_AUTH:
-	case HB_TG_RETRY:
+	case TG_AUTH:
+	case TG_RETRY:
 		hb_outbox_note_attempt(nf->outbox, l->item.id);
 		hb_counter_add(nf->ch[l->channel].m_errors, 1);
 		delay = hb_backoff_next(&l->backoff);
 		l->not_before_ms = now + delay;
-		if (a.verdict == HB_TG_AUTH)
+		if (a.verdict == TG_AUTH)
 			snprintf(reason, sizeof(reason), "%s (%s)", a.description,
 			    l->channel == CH_TELEGRAM ? "is the bot token right? "
 			    "notifier.telegram.token_file" : "check notifier.webhook.url "
@@ -710,8 +710,8 @@ static int
 queue_telegram(struct notifier *nf, long long chat_id, const char *icon,
     const char *title, const char *text, bool silent, const char *label)
 {
-	struct hb_telegram_text t = { chat_id, icon, title, text, silent };
-	json_t *parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS), *part;
+	struct telegram_text t = { chat_id, icon, title, text, silent };
+	json_t *parts = telegram_render(&t, TELEGRAM_MAX_CHARS), *part;
 	char lane[HB_OUTBOX_LANE_MAX];
 	size_t i;
 	int rc = 0;
@@ -803,7 +803,7 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 			continue;
 		any = true;
 		failed = queue_telegram(nf, c->id,
-		    hb_telegram_severity_icon((int)n->severity), title, n->text, silent,
+		    telegram_severity_icon((int)n->severity), title, n->text, silent,
 		    label) != 0;
 	}
 	if (!failed && nf->webhook_url[0] && (int)n->severity >= nf->webhook_min_sev) {
@@ -1001,7 +1001,7 @@ send_status(struct notifier *nf, long long chat_id)
 }
 
 static void
-requested_by(const struct hb_telegram_update *u, char *out, size_t outlen)
+requested_by(const struct telegram_update *u, char *out, size_t outlen)
 {
 	if (u->username[0])
 		snprintf(out, outlen, "telegram:@%s", u->username);
@@ -1011,8 +1011,8 @@ requested_by(const struct hb_telegram_update *u, char *out, size_t outlen)
 }
 
 static void
-request_deploy(struct notifier *nf, const struct hb_telegram_update *u,
-    const struct hb_command *c)
+request_deploy(struct notifier *nf, const struct telegram_update *u,
+    const struct command *c)
 {
 	struct hb_deploy_cmd cmd;
 	struct watch *w;
@@ -1023,7 +1023,7 @@ request_deploy(struct notifier *nf, const struct hb_telegram_update *u,
 	memset(&cmd, 0, sizeof(cmd));
 	/* The update id names the request: the same update is never two deploys. */
 	snprintf(cmd.id, sizeof(cmd.id), "tg-%lld", u->update_id);
-	cmd.action = c->kind == HB_CMD_DEPLOY ? HB_DEPLOY_DEPLOY : HB_DEPLOY_ROLLBACK;
+	cmd.action = c->kind == CMD_DEPLOY ? HB_DEPLOY_DEPLOY : HB_DEPLOY_ROLLBACK;
 	snprintf(cmd.tag, sizeof(cmd.tag), "%s", c->tag);
 	requested_by(u, cmd.requested_by, sizeof(cmd.requested_by));
 	o = hb_deploy_cmd_encode(&cmd);
@@ -1087,7 +1087,7 @@ static const char help_text[] =
     "/help - this list";
 
 static void
-ignore(struct notifier *nf, const struct hb_telegram_update *u, const char *why)
+ignore(struct notifier *nf, const struct telegram_update *u, const char *why)
 {
 	hb_counter_add(nf->m_ignored, 1);
 	/* never the text: it may be anything from anyone */
@@ -1097,9 +1097,9 @@ ignore(struct notifier *nf, const struct hb_telegram_update *u, const char *why)
 }
 
 static void
-handle_update(struct notifier *nf, const struct hb_telegram_update *u)
+handle_update(struct notifier *nf, const struct telegram_update *u)
 {
-	struct hb_command c;
+	struct command c;
 	char text[300];
 
 	hb_counter_add(nf->m_updates, 1);
@@ -1115,8 +1115,8 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
 		ignore(nf, u, "chat-not-allowed");
 		return;
 	}
-	hb_command_parse(u->text ? u->text : "", &c);
-	if (c.kind == HB_CMD_NONE) {
+	command_parse(u->text ? u->text : "", &c);
+	if (c.kind == CMD_NONE) {
 		/* chatter in an allowed group: counted, logged only for debugging */
 		hb_counter_add(nf->m_ignored, 1);
 		hb_debug("ignored telegram message update_id=%lld chat=%lld user=%lld "
@@ -1136,30 +1136,30 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
 	}
 	hb_counter_add(hb_metrics_counter(nf->app->metrics, "commands_total",
 	    "Commands taken from allowed Telegram chats, by command.",
-	    c.kind == HB_CMD_DEPLOY ? "command=\"deploy\"" :
-	    c.kind == HB_CMD_ROLLBACK ? "command=\"rollback\"" :
-	    c.kind == HB_CMD_STATUS ? "command=\"status\"" :
-	    c.kind == HB_CMD_MUTE ? "command=\"mute\"" :
-	    c.kind == HB_CMD_HELP ? "command=\"help\"" : "command=\"other\""), 1);
+	    c.kind == CMD_DEPLOY ? "command=\"deploy\"" :
+	    c.kind == CMD_ROLLBACK ? "command=\"rollback\"" :
+	    c.kind == CMD_STATUS ? "command=\"status\"" :
+	    c.kind == CMD_MUTE ? "command=\"mute\"" :
+	    c.kind == CMD_HELP ? "command=\"help\"" : "command=\"other\""), 1);
 	hb_info("telegram command=%s chat=%lld user=%lld update_id=%lld",
-	    hb_command_kind_name(c.kind), u->chat_id, u->has_from ? u->from_id : 0,
+	    command_kind_name(c.kind), u->chat_id, u->has_from ? u->from_id : 0,
 	    u->update_id);
 	switch (c.kind) {
-	case HB_CMD_HELP:
+	case CMD_HELP:
 		reply(nf, u->chat_id, "\xe2\x84\xb9\xef\xb8\x8f", "homebus commands",
 		    help_text);
 		break;
-	case HB_CMD_STATUS:
+	case CMD_STATUS:
 		send_status(nf, u->chat_id);
 		break;
-	case HB_CMD_DEPLOY:
-	case HB_CMD_ROLLBACK:
+	case CMD_DEPLOY:
+	case CMD_ROLLBACK:
 		request_deploy(nf, u, &c);
 		break;
-	case HB_CMD_MUTE:
+	case CMD_MUTE:
 		set_mute(nf, u->chat_id, c.minutes);
 		break;
-	case HB_CMD_BAD:
+	case CMD_BAD:
 		reply(nf, u->chat_id, "\xe2\x9d\x93", "Not understood", c.error);
 		break;
 	default:
@@ -1179,7 +1179,7 @@ handle_update(struct notifier *nf, const struct hb_telegram_update *u)
  * Returns the stored offset when no id in the batch is usable.
  */
 static long long
-next_offset(const struct notifier *nf, const struct hb_telegram_update *u,
+next_offset(const struct notifier *nf, const struct telegram_update *u,
     size_t n)
 {
 	long long max = -1;
@@ -1209,7 +1209,7 @@ save_offset(struct notifier *nf, long long next)
 
 /* A batch of updates taken whole: confirmed first, then acted on. */
 static void
-take_updates(struct notifier *nf, struct hb_telegram_update *u, size_t n)
+take_updates(struct notifier *nf, struct telegram_update *u, size_t n)
 {
 	long long next = next_offset(nf, u, n);
 	int64_t delay;
@@ -1248,8 +1248,8 @@ static void
 on_polled(const struct hb_http_response *resp, void *arg)
 {
 	struct notifier *nf = arg;
-	struct hb_telegram_update *u = NULL;
-	struct hb_telegram_answer a;
+	struct telegram_update *u = NULL;
+	struct telegram_answer a;
 	size_t n = 0;
 	char err[300], masked[400];
 	int64_t delay;
@@ -1266,27 +1266,27 @@ on_polled(const struct hb_http_response *resp, void *arg)
 			schedule_poll(nf, 0);
 			return;
 		}
-	} else if (resp->status == 200 && hb_telegram_updates_parse(resp->body,
+	} else if (resp->status == 200 && telegram_updates_parse(resp->body,
 	    resp->body_len, &u, &n, err, sizeof(err)) == 0) {
 		take_updates(nf, u, n);
-		hb_telegram_updates_free(u, n);
+		telegram_updates_free(u, n);
 		return;
 	}
 	delay = hb_backoff_next(&nf->poll_backoff);
 	if (resp->status == 0)
 		snprintf(err, sizeof(err), "%s", resp->error ? resp->error : "no answer");
 	else if (resp->status != 200) {
-		hb_telegram_answer(resp->status, resp->body, resp->body_len,
+		telegram_answer(resp->status, resp->body, resp->body_len,
 		    resp->retry_after_s, &a);
 		snprintf(err, sizeof(err), "status %ld: %s", resp->status,
 		    a.description);
 		/* Telegram says how long in parameters.retry_after, not a header */
-		if (a.verdict == HB_TG_WAIT && a.retry_after_s > 0) {
+		if (a.verdict == TG_WAIT && a.retry_after_s > 0) {
 			delay = a.retry_after_s * 1000;
 			hb_counter_add(nf->m_rate_limited, 1);
 		}
 	}
-	hb_telegram_mask(err, nf->token, masked, sizeof(masked));
+	telegram_mask(err, nf->token, masked, sizeof(masked));
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
 	    resp->status == 404)
@@ -1308,7 +1308,7 @@ on_me(const struct hb_http_response *resp, void *arg)
 
 	nf->me_xfer = NULL;
 	nf->me_tried = true;
-	if (resp->status == 200 && hb_telegram_me_parse(resp->body, resp->body_len,
+	if (resp->status == 200 && telegram_me_parse(resp->body, resp->body_len,
 	    nf->bot_username, sizeof(nf->bot_username), err, sizeof(err)) == 0) {
 		hb_info("telegram bot is @%s: commands addressed to another bot are "
 		    "ignored", nf->bot_username);
@@ -1318,7 +1318,7 @@ on_me(const struct hb_http_response *resp, void *arg)
 			    "no answer");
 		else if (resp->status != 200)
 			snprintf(err, sizeof(err), "status %ld", resp->status);
-		hb_telegram_mask(err, nf->token, masked, sizeof(masked));
+		telegram_mask(err, nf->token, masked, sizeof(masked));
 		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
 		hb_warn("telegram getMe failed url=%s/bot***/getMe reason=\"%s\": "
 		    "commands addressed to a bot by name (/status@name_bot) are "
