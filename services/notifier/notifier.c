@@ -9,6 +9,7 @@
  */
 #include "notifier.h"
 #include "commands.h"
+#include "options.h"
 #include "telegram.h"
 
 #include "hb_bus.h"
@@ -41,11 +42,6 @@ static const char *const channel_names[] = { "telegram", "webhook" };
 #define POLL_LIMIT 20			/* updates per getUpdates answer */
 #define POLL_MAX_RESPONSE (4 << 20)	/* far above 20 updates' worth */
 #define GETME_RETRY_MS 60000
-
-struct chat {
-	long long id;
-	int min_sev;
-};
 
 /* One destination: messages leave it in order, one request at a time. */
 struct lane {
@@ -110,28 +106,7 @@ struct notifier {
 	struct hb_app *app;			/* &svc->app */
 	const struct hb_bus_config *bus_cfg;	/* svc->bus_cfg */
 
-	/* options */
-	int min_sev;
-	int64_t dedupe_window_ms;
-	char outbox_path[PATH_MAX];
-	int64_t retry_min_ms, retry_max_ms, drain_timeout_ms;
-	char *token;			/* owned; never logged */
-	char api_url[512];
-	struct chat *chats;
-	size_t nchats;
-	long long *cmd_chats;
-	size_t ncmd_chats;
-	long tg_timeout_ms;
-	bool poll;
-	int poll_timeout_s;
-	int64_t chat_interval_ms;
-	int group_max;
-	int64_t group_window_ms;
-	int global_per_s;
-	char webhook_url[1024];
-	char *webhook_token;		/* owned; never logged */
-	int webhook_min_sev;
-	long webhook_timeout_ms;
+	struct notifier_options opt;
 
 	/* parts */
 	struct hb_bus *bus;
@@ -176,11 +151,6 @@ static void schedule_poll(struct notifier *nf, int64_t delay_ms);
 static void check_drained(struct notifier *nf);
 static void start_poll(struct notifier *nf);
 
-/* ---------------- configuration ---------------- */
-
-static const char *const severity_choices[] = { "info", "warning", "error",
-	"critical", NULL };
-
 static bool
 in_list(const long long *ids, size_t n, long long id)
 {
@@ -190,95 +160,11 @@ in_list(const long long *ids, size_t n, long long id)
 	return false;
 }
 
-/* Chat ids fit in 52 bits (Telegram's promise); 0 is never a chat. */
-#define CHAT_ID_MAX 4503599627370496LL
-
-static void
-read_chats(struct notifier *nf, struct hb_config *cfg)
-{
-	const char *base = "notifier.telegram.chat_ids";
-	json_t *arr = hb_cfg_json(cfg, base, JSON_ARRAY, true), *v;
-	char path[128], sub[160];
-	size_t i;
-
-	if (arr == NULL)
-		return;
-	nf->chats = hb_xcalloc(json_array_size(arr) + 1, sizeof(*nf->chats));
-	json_array_foreach(arr, i, v) {
-		struct chat *c = &nf->chats[nf->nchats];
-
-		snprintf(path, sizeof(path), "%s[%zu]", base, i);
-		c->min_sev = nf->min_sev;
-		if (json_is_integer(v)) {
-			c->id = hb_cfg_int(cfg, path, 0, -CHAT_ID_MAX, CHAT_ID_MAX);
-		} else if (json_is_object(v)) {
-			hb_cfg_json(cfg, path, JSON_OBJECT, true);
-			snprintf(sub, sizeof(sub), "%s.id", path);
-			c->id = hb_cfg_int(cfg, sub, 0, -CHAT_ID_MAX, CHAT_ID_MAX);
-			snprintf(sub, sizeof(sub), "%s.min_severity", path);
-			c->min_sev = hb_cfg_enum(cfg, sub, severity_choices, nf->min_sev);
-			snprintf(sub, sizeof(sub), "%s.id", path);
-			if (!hb_cfg_has(cfg, sub)) {
-				hb_cfg_error(cfg, path, "a chat needs an \"id\"");
-				continue;
-			}
-		} else {
-			hb_cfg_error(cfg, path, "expected a chat id (an integer) or "
-			    "{\"id\": CHAT_ID, \"min_severity\": \"warning\"}");
-			continue;
-		}
-		if (c->id == 0) {
-			hb_cfg_error(cfg, path, "0 is not a chat id (ask @userinfobot, "
-			    "or read getUpdates, for yours)");
-			continue;
-		}
-		nf->nchats++;
-	}
-}
-
-static void
-read_command_chats(struct notifier *nf, struct hb_config *cfg)
-{
-	const char *base = "notifier.telegram.command_chat_ids";
-	size_t n = hb_cfg_array_len(cfg, base);
-	char path[128];
-
-	nf->cmd_chats = hb_xcalloc(n + 1, sizeof(*nf->cmd_chats));
-	for (size_t i = 0; i < n; i++) {
-		long long id;
-
-		snprintf(path, sizeof(path), "%s[%zu]", base, i);
-		id = hb_cfg_int(cfg, path, 0, -CHAT_ID_MAX, CHAT_ID_MAX);
-		if (id == 0)
-			hb_cfg_error(cfg, path, "expected a non-zero chat id (an integer)");
-		else
-			nf->cmd_chats[nf->ncmd_chats++] = id;
-	}
-}
-
-static void
-read_url(struct hb_config *cfg, const char *path, const char *def, char *out,
-    size_t outlen)
-{
-	const char *s = hb_cfg_str(cfg, path, def);
-	size_t n;
-
-	if (s == NULL)
-		s = "";
-	if (*s && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-		hb_cfg_error(cfg, path, "\"%s\" must start with http:// or https://", s);
-	snprintf(out, outlen, "%s", s);
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = '\0';
-}
-
 static void *
 notifier_create(struct hb_service *svc)
 {
 	struct notifier *nf = hb_xcalloc(1, sizeof(*nf));
 	struct hb_app *app = &svc->app;
-	struct hb_config *cfg = app->cfg;
 
 	nf->svc = svc;
 	nf->app = app;
@@ -287,54 +173,7 @@ notifier_create(struct hb_service *svc)
 	TAILQ_INIT(&nf->folds);
 	TAILQ_INIT(&nf->targets);
 	TAILQ_INIT(&nf->watches);
-	nf->min_sev = hb_cfg_enum(cfg, "notifier.min_severity", severity_choices,
-	    HB_SEV_INFO);
-	nf->dedupe_window_ms = hb_cfg_int(cfg, "notifier.dedupe_window_s", 300, 0,
-	    86400) * 1000;
-	hb_app_data_path(app, hb_cfg_str(cfg, "notifier.outbox.path",
-	    "notifier-outbox.db"), nf->outbox_path, sizeof(nf->outbox_path));
-	nf->retry_min_ms = hb_cfg_int(cfg, "notifier.retry_min_ms", 1000, 10, 600000);
-	nf->retry_max_ms = hb_cfg_int(cfg, "notifier.retry_max_ms", 60000, 10,
-	    3600000);
-	if (nf->retry_max_ms < nf->retry_min_ms)
-		hb_cfg_error(cfg, "notifier.retry_max_ms", "%lld is below "
-		    "notifier.retry_min_ms (%lld)", (long long)nf->retry_max_ms,
-		    (long long)nf->retry_min_ms);
-	nf->drain_timeout_ms = hb_cfg_int(cfg, "notifier.drain_timeout_ms", 3000, 0,
-	    600000);
-
-	read_url(cfg, "notifier.telegram.api_url", "https://api.telegram.org",
-	    nf->api_url, sizeof(nf->api_url));
-	nf->token = hb_cfg_secret(cfg, "notifier.telegram.token",
-	    "TELEGRAM_BOT_TOKEN");
-	read_chats(nf, cfg);
-	read_command_chats(nf, cfg);
-	nf->tg_timeout_ms = (long)hb_cfg_int(cfg, "notifier.telegram.timeout_ms",
-	    10000, 100, 600000);
-	nf->poll = hb_cfg_bool(cfg, "notifier.telegram.poll", true);
-	nf->poll_timeout_s = (int)hb_cfg_int(cfg, "notifier.telegram.poll_timeout_s",
-	    25, 1, 600);
-	nf->chat_interval_ms = hb_cfg_int(cfg, "notifier.telegram.chat_interval_ms",
-	    1000, 0, 3600000);
-	nf->group_max = (int)hb_cfg_int(cfg, "notifier.telegram.group_max", 20, 1,
-	    10000);
-	nf->group_window_ms = hb_cfg_int(cfg, "notifier.telegram.group_window_ms",
-	    60000, 0, 3600000);
-	nf->global_per_s = (int)hb_cfg_int(cfg, "notifier.telegram.global_per_s", 30,
-	    1, 10000);
-	if (nf->token == NULL && (nf->nchats > 0 || nf->ncmd_chats > 0))
-		hb_cfg_error(cfg, "notifier.telegram.chat_ids", "Telegram chats are "
-		    "configured but there is no bot token: set "
-		    "notifier.telegram.token_file or TELEGRAM_BOT_TOKEN");
-
-	read_url(cfg, "notifier.webhook.url", "", nf->webhook_url,
-	    sizeof(nf->webhook_url));
-	nf->webhook_token = hb_cfg_secret(cfg, "notifier.webhook.token",
-	    "HOMEBUS_WEBHOOK_TOKEN");
-	nf->webhook_min_sev = hb_cfg_enum(cfg, "notifier.webhook.min_severity",
-	    severity_choices, nf->min_sev);
-	nf->webhook_timeout_ms = (long)hb_cfg_int(cfg, "notifier.webhook.timeout_ms",
-	    10000, 100, 600000);
+	options_read(&nf->opt, app);
 	return nf;
 }
 
@@ -343,7 +182,7 @@ notifier_create(struct hb_service *svc)
 static bool
 telegram_on(const struct notifier *nf)
 {
-	return nf->token != NULL;
+	return nf->opt.token != NULL;
 }
 
 static struct lane *
@@ -359,16 +198,16 @@ lane_get(struct notifier *nf, const char *name)
 	l->nf = nf;
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	if (strncmp(name, TG_LANE_PREFIX, strlen(TG_LANE_PREFIX)) == 0 &&
-	    hb_parse_ll(name + strlen(TG_LANE_PREFIX), -CHAT_ID_MAX, CHAT_ID_MAX,
-	    &id) == 0) {
+	    hb_parse_ll(name + strlen(TG_LANE_PREFIX), -TELEGRAM_CHAT_ID_MAX,
+	    TELEGRAM_CHAT_ID_MAX, &id) == 0) {
 		l->channel = CH_TELEGRAM;
 		l->chat_id = id;
 		l->group = id < 0;
 	} else
 		l->channel = CH_WEBHOOK;
-	hb_rate_init(&l->per_chat, 1, nf->chat_interval_ms);
-	hb_rate_init(&l->per_group, nf->group_max, l->group ? nf->group_window_ms : 0);
-	hb_backoff_init(&l->backoff, nf->retry_min_ms, nf->retry_max_ms);
+	hb_rate_init(&l->per_chat, 1, nf->opt.chat_interval_ms);
+	hb_rate_init(&l->per_group, nf->opt.group_max, l->group ? nf->opt.group_window_ms : 0);
+	hb_backoff_init(&l->backoff, nf->opt.retry_min_ms, nf->opt.retry_max_ms);
 	TAILQ_INSERT_TAIL(&nf->lanes, l, entry);
 	return l;
 }
@@ -453,17 +292,17 @@ start_send(struct notifier *nf, struct lane *l, int64_t now)
 	if (l->channel == CH_TELEGRAM) {
 		if (!telegram_on(nf))
 			return -1;
-		hb_buf_printf(&url, "%s/bot%s/sendMessage", nf->api_url, nf->token);
-		req.timeout_ms = nf->tg_timeout_ms;
+		hb_buf_printf(&url, "%s/bot%s/sendMessage", nf->opt.api_url, nf->opt.token);
+		req.timeout_ms = nf->opt.tg_timeout_ms;
 	} else {
-		if (nf->webhook_url[0] == '\0')
+		if (nf->opt.webhook_url[0] == '\0')
 			return -1;
-		hb_buf_puts(&url, nf->webhook_url);
-		if (nf->webhook_token) {
-			hb_buf_printf(&auth, "Authorization: Bearer %s", nf->webhook_token);
+		hb_buf_puts(&url, nf->opt.webhook_url);
+		if (nf->opt.webhook_token) {
+			hb_buf_printf(&auth, "Authorization: Bearer %s", nf->opt.webhook_token);
 			headers[1] = auth.data;
 		}
-		req.timeout_ms = nf->webhook_timeout_ms;
+		req.timeout_ms = nf->opt.webhook_timeout_ms;
 	}
 	req.method = "POST";
 	req.url = url.data;
@@ -537,7 +376,7 @@ pump(struct notifier *nf)
 			if (start_send(nf, l, now) == 0)
 				break;
 			if ((l->channel == CH_TELEGRAM && !telegram_on(nf)) ||
-			    (l->channel == CH_WEBHOOK && nf->webhook_url[0] == '\0')) {
+			    (l->channel == CH_WEBHOOK && nf->opt.webhook_url[0] == '\0')) {
 				if (orphan(nf, l) == 0)
 					continue;
 			}
@@ -614,9 +453,9 @@ on_sent(const struct hb_http_response *resp, void *arg)
 		    resp->error ? resp->error : "no answer");
 	}
 	/* whatever the server said, no token in what we keep or log */
-	telegram_mask(a.description, nf->token, reason, sizeof(reason));
-	if (nf->webhook_token)
-		telegram_mask(reason, nf->webhook_token, a.description,
+	telegram_mask(a.description, nf->opt.token, reason, sizeof(reason));
+	if (nf->opt.webhook_token)
+		telegram_mask(reason, nf->opt.webhook_token, a.description,
 		    sizeof(a.description));
 	else
 		snprintf(a.description, sizeof(a.description), "%s", reason);
@@ -778,7 +617,7 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 
 	hb_log_sanitize(title, strlen(title), safe, sizeof(safe));
 	snprintf(label, sizeof(label), "%s: %s", hb_severity_name(n->severity), safe);
-	if (nf->nchats == 0 && nf->webhook_url[0] == '\0') {
+	if (nf->opt.nchats == 0 && nf->opt.webhook_url[0] == '\0') {
 		char text[600];
 
 		hb_log_sanitize(n->text, strlen(n->text), text, sizeof(text));
@@ -791,11 +630,11 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 	if (hb_outbox_begin(nf->outbox) != 0) {
 		hb_counter_add(nf->m_lost, 1);
 		hb_error("outbox unavailable (%s): notification lost label=\"%s\"",
-		    nf->outbox_path, label);
+		    nf->opt.outbox_path, label);
 		return;
 	}
-	for (size_t i = 0; i < nf->nchats && !failed; i++) {
-		const struct chat *c = &nf->chats[i];
+	for (size_t i = 0; i < nf->opt.nchats && !failed; i++) {
+		const struct recipient *c = &nf->opt.chats[i];
 		bool silent = n->severity == HB_SEV_INFO ||
 		    (muted(nf) && n->severity < HB_SEV_CRITICAL);
 
@@ -806,7 +645,7 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 		    telegram_severity_icon((int)n->severity), title, n->text, silent,
 		    label) != 0;
 	}
-	if (!failed && nf->webhook_url[0] && (int)n->severity >= nf->webhook_min_sev) {
+	if (!failed && nf->opt.webhook_url[0] && (int)n->severity >= nf->opt.webhook_min_sev) {
 		any = true;
 		failed = queue_webhook(nf, n, repeats, label) != 0;
 	}
@@ -814,7 +653,7 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 		hb_outbox_rollback(nf->outbox);
 		hb_counter_add(nf->m_lost, 1);
 		hb_error("cannot write to the outbox %s (disk full?): notification "
-		    "lost label=\"%s\"", nf->outbox_path, label);
+		    "lost label=\"%s\"", nf->opt.outbox_path, label);
 		return;
 	}
 	if (hb_outbox_commit(nf->outbox) != 0) {
@@ -865,7 +704,7 @@ fold_close(struct notifier *nf, struct fold *f)
 		struct hb_buf text = { 0 };
 		char window[32];
 
-		human_duration(nf->dedupe_window_ms, window, sizeof(window));
+		human_duration(nf->opt.dedupe_window_ms, window, sizeof(window));
 		hb_buf_printf(&text, "and %d more like this in the last %s; the "
 		    "latest:\n%s", f->count, window, f->text);
 		s.severity = (enum hb_severity)f->severity;
@@ -887,7 +726,7 @@ dedupe(struct notifier *nf, const struct hb_notify *n)
 	int64_t now = hb_mono_ms();
 	struct fold *f;
 
-	if (n->key == NULL || nf->dedupe_window_ms == 0)
+	if (n->key == NULL || nf->opt.dedupe_window_ms == 0)
 		return false;
 	TAILQ_FOREACH(f, &nf->folds, entry)
 		if (strcmp(f->key, n->key) == 0)
@@ -907,7 +746,7 @@ dedupe(struct notifier *nf, const struct hb_notify *n)
 	f->title = n->title ? hb_xstrdup(n->title) : NULL;
 	f->text = hb_xstrdup(n->text);
 	f->source = n->source ? hb_xstrdup(n->source) : NULL;
-	f->window_end_ms = now + nf->dedupe_window_ms;
+	f->window_end_ms = now + nf->opt.dedupe_window_ms;
 	TAILQ_INSERT_TAIL(&nf->folds, f, entry);
 	return false;
 }
@@ -1111,7 +950,7 @@ handle_update(struct notifier *nf, const struct telegram_update *u)
 		ignore(nf, u, "from-a-bot");
 		return;
 	}
-	if (!in_list(nf->cmd_chats, nf->ncmd_chats, u->chat_id)) {
+	if (!in_list(nf->opt.cmd_chats, nf->opt.ncmd_chats, u->chat_id)) {
 		ignore(nf, u, "chat-not-allowed");
 		return;
 	}
@@ -1234,7 +1073,7 @@ take_updates(struct notifier *nf, struct telegram_update *u, size_t n)
 		delay = hb_backoff_next(&nf->poll_backoff);
 		hb_log_limited(&nf->send_log, HB_LOG_ERROR, "cannot store the "
 		    "telegram offset in %s (disk full? read-only?): updates=%zu not "
-		    "acted on, asking again in %lld ms", nf->outbox_path, n,
+		    "acted on, asking again in %lld ms", nf->opt.outbox_path, n,
 		    (long long)delay);
 		schedule_poll(nf, delay);
 		return;
@@ -1286,13 +1125,13 @@ on_polled(const struct hb_http_response *resp, void *arg)
 			hb_counter_add(nf->m_rate_limited, 1);
 		}
 	}
-	telegram_mask(err, nf->token, masked, sizeof(masked));
+	telegram_mask(err, nf->opt.token, masked, sizeof(masked));
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
 	    resp->status == 404)
 		set_channel(nf, CH_TELEGRAM, false, masked);
 	hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates failed "
-	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s", nf->api_url,
+	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s", nf->opt.api_url,
 	    masked, (long long)delay, resp->status == 409 ? " (another program "
 	    "polls this bot, or it has a webhook set: one bot token per notifier)" :
 	    "");
@@ -1318,11 +1157,11 @@ on_me(const struct hb_http_response *resp, void *arg)
 			    "no answer");
 		else if (resp->status != 200)
 			snprintf(err, sizeof(err), "status %ld", resp->status);
-		telegram_mask(err, nf->token, masked, sizeof(masked));
+		telegram_mask(err, nf->opt.token, masked, sizeof(masked));
 		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
 		hb_warn("telegram getMe failed url=%s/bot***/getMe reason=\"%s\": "
 		    "commands addressed to a bot by name (/status@name_bot) are "
-		    "ignored until it answers; retry in %d s", nf->api_url, masked,
+		    "ignored until it answers; retry in %d s", nf->opt.api_url, masked,
 		    GETME_RETRY_MS / 1000);
 	}
 	start_poll(nf);
@@ -1334,10 +1173,10 @@ start_me(struct notifier *nf)
 	struct hb_http_request req = { 0 };
 	struct hb_buf url = { 0 };
 
-	hb_buf_printf(&url, "%s/bot%s/getMe", nf->api_url, nf->token);
+	hb_buf_printf(&url, "%s/bot%s/getMe", nf->opt.api_url, nf->opt.token);
 	req.method = "GET";
 	req.url = url.data;
-	req.timeout_ms = nf->tg_timeout_ms;
+	req.timeout_ms = nf->opt.tg_timeout_ms;
 	nf->me_xfer = hb_http_request(nf->http, &req, on_me, nf);
 	hb_buf_free(&url);
 	if (nf->me_xfer == NULL) {
@@ -1355,7 +1194,7 @@ start_poll(struct notifier *nf)
 	json_t *o, *types;
 	char *body;
 
-	if (!telegram_on(nf) || !nf->poll || nf->stopping)
+	if (!telegram_on(nf) || !nf->opt.poll || nf->stopping)
 		return;
 	if (nf->bot_username[0] == '\0' && nf->me_xfer == NULL &&
 	    hb_mono_ms() >= nf->me_retry_ms)
@@ -1369,18 +1208,18 @@ start_poll(struct notifier *nf)
 		json_object_set_new(o, "offset", json_integer(nf->offset));
 	/* a bounded answer: a busy group cannot make one too big to take */
 	json_object_set_new(o, "limit", json_integer(nf->poll_limit));
-	json_object_set_new(o, "timeout", json_integer(nf->poll_timeout_s));
+	json_object_set_new(o, "timeout", json_integer(nf->opt.poll_timeout_s));
 	json_array_append_new(types, json_string("message"));
 	json_object_set_new(o, "allowed_updates", types);
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	hb_buf_printf(&url, "%s/bot%s/getUpdates", nf->api_url, nf->token);
+	hb_buf_printf(&url, "%s/bot%s/getUpdates", nf->opt.api_url, nf->opt.token);
 	req.method = "POST";
 	req.url = url.data;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = strlen(body);
-	req.timeout_ms = (long)nf->poll_timeout_s * 1000 + nf->tg_timeout_ms;
+	req.timeout_ms = (long)nf->opt.poll_timeout_s * 1000 + nf->opt.tg_timeout_ms;
 	req.max_response = POLL_MAX_RESPONSE;
 	nf->poll_xfer = hb_http_request(nf->http, &req, on_polled, nf);
 	hb_buf_free(&url);
@@ -1614,7 +1453,7 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct notifier *nf = arg;
-	bool tg = telegram_on(nf), wh = nf->webhook_url[0] != '\0';
+	bool tg = telegram_on(nf), wh = nf->opt.webhook_url[0] != '\0';
 	bool ok = (!tg || nf->ch[CH_TELEGRAM].ok) && (!wh || nf->ch[CH_WEBHOOK].ok);
 	json_t *ob = json_object();
 	int64_t oldest = hb_outbox_oldest_ms(nf->outbox);
@@ -1626,7 +1465,7 @@ health(void *arg, json_t *out)
 	    (hb_wall_ms() - oldest) / 1000 : 0));
 	json_object_set_new(ob, "dead_letters",
 	    json_integer(hb_outbox_dead_count(nf->outbox)));
-	json_object_set_new(ob, "path", json_string(nf->outbox_path));
+	json_object_set_new(ob, "path", json_string(nf->opt.outbox_path));
 	json_object_set_new(out, "outbox", ob);
 	if (muted(nf))
 		json_object_set_new(out, "muted_until", hb_msg_time(nf->mute_until_ms));
@@ -1712,7 +1551,7 @@ check_drained(struct notifier *nf)
 		return;
 	if (hb_outbox_count(nf->outbox) > 0)
 		hb_info("exiting with outbox=%lld in %s; they are sent at the next "
-		    "start", (long long)hb_outbox_count(nf->outbox), nf->outbox_path);
+		    "start", (long long)hb_outbox_count(nf->outbox), nf->opt.outbox_path);
 	else
 		hb_info("drained: the outbox is empty");
 	hb_service_exit(nf->svc, 0);
@@ -1754,7 +1593,7 @@ closed(void *arg)
 	/* nothing more comes from the bus: nothing more can be folded */
 	close_folds(nf);
 	nf->bus_closed = true;
-	nf->drain_deadline_ms = hb_mono_ms() + nf->drain_timeout_ms;
+	nf->drain_deadline_ms = hb_mono_ms() + nf->opt.drain_timeout_ms;
 	event_add(nf->ev_drain, &tv);
 	check_drained(nf);
 }
@@ -1807,14 +1646,14 @@ start(void *arg)
 	hb_ratelimit_init(&nf->bad_log, 20, 10);
 	hb_ratelimit_init(&nf->send_log, 12, 5);
 	hb_ratelimit_init(&nf->ignored_log, 20, 10);
-	hb_backoff_init(&nf->poll_backoff, nf->retry_min_ms, nf->retry_max_ms);
+	hb_backoff_init(&nf->poll_backoff, nf->opt.retry_min_ms, nf->opt.retry_max_ms);
 	nf->poll_limit = POLL_LIMIT;
-	hb_rate_init(&nf->tg_global, nf->global_per_s, 1000);
+	hb_rate_init(&nf->tg_global, nf->opt.global_per_s, 1000);
 	for (int c = 0; c < CH_COUNT; c++)
 		nf->ch[c].ok = true;	/* until a request says otherwise */
 	hb_gauge_set(nf->m_tg_up, 1);
 
-	nf->outbox = hb_outbox_open(nf->outbox_path, err, sizeof(err));
+	nf->outbox = hb_outbox_open(nf->opt.outbox_path, err, sizeof(err));
 	if (nf->outbox == NULL) {
 		hb_error("outbox: %s (set notifier.outbox.path or data_dir)", err);
 		return -1;
@@ -1842,13 +1681,13 @@ start(void *arg)
 		return -1;
 	if (telegram_on(nf))
 		hb_info("notifier ready telegram=%s/bot***/ chats=%zu command_chats=%zu "
-		    "poll=%s webhook=%s outbox=%s", nf->api_url, nf->nchats,
-		    nf->ncmd_chats, nf->poll ? "yes" : "no",
-		    nf->webhook_url[0] ? "yes" : "no", nf->outbox_path);
+		    "poll=%s webhook=%s outbox=%s", nf->opt.api_url, nf->opt.nchats,
+		    nf->opt.ncmd_chats, nf->opt.poll ? "yes" : "no",
+		    nf->opt.webhook_url[0] ? "yes" : "no", nf->opt.outbox_path);
 	else
 		hb_info("notifier ready telegram=off webhook=%s outbox=%s%s",
-		    nf->webhook_url[0] ? "yes" : "no", nf->outbox_path,
-		    nf->webhook_url[0] ? "" : " (no channel: notifications are only "
+		    nf->opt.webhook_url[0] ? "yes" : "no", nf->opt.outbox_path,
+		    nf->opt.webhook_url[0] ? "" : " (no channel: notifications are only "
 		    "logged)");
 	start_poll(nf);
 	pump(nf);
@@ -1900,10 +1739,7 @@ destroy(void *arg)
 		event_free(nf->ev_tick);
 	if (nf->ev_drain)
 		event_free(nf->ev_drain);
-	free(nf->chats);
-	free(nf->cmd_chats);
-	free(nf->token);
-	free(nf->webhook_token);
+	options_free(&nf->opt);
 	free(nf);
 }
 

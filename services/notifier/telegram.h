@@ -15,6 +15,8 @@
 
 /* Telegram's limit for one message, in UTF-16 units after entity parsing. */
 #define TELEGRAM_MAX_CHARS 4096
+/* Chat ids fit in 52 bits (Telegram's promise); 0 is never a chat. */
+#define TELEGRAM_CHAT_ID_MAX 4503599627370496LL
 /* A title is shown whole up to this many UTF-16 units, else cut with "…". */
 #define TELEGRAM_TITLE_MAX 256
 
