@@ -8,7 +8,9 @@
  *     replies through the same outbox
  */
 #include "notifier.h"
+#include "channel.h"
 #include "commands.h"
+#include "delivery.h"
 #include "options.h"
 #include "telegram.h"
 
@@ -28,39 +30,10 @@
 #include <strings.h>
 #include <sys/queue.h>
 
-enum channel {
-	CH_TELEGRAM,
-	CH_WEBHOOK,
-	CH_COUNT,
-};
-
-static const char *const channel_names[] = { "telegram", "webhook" };
-
-#define WEBHOOK_LANE "webhook"
-#define TG_LANE_PREFIX "telegram:"
 #define DEPLOY_WATCH_MS (2 * 3600 * 1000)
 #define POLL_LIMIT 20			/* updates per getUpdates answer */
 #define POLL_MAX_RESPONSE (4 << 20)	/* far above 20 updates' worth */
 #define GETME_RETRY_MS 60000
-
-/* One destination: messages leave it in order, one request at a time. */
-struct lane {
-	TAILQ_ENTRY(lane) entry;
-	struct notifier *nf;
-	char name[HB_OUTBOX_LANE_MAX];
-	enum channel channel;
-	long long chat_id;
-	bool group;		/* negative chat id: Telegram's group limit */
-	bool has_items;		/* false once the outbox said it is empty */
-	bool busy;
-	int64_t not_before_ms;	/* monotonic: backoff or retry_after */
-	struct hb_rate per_chat;
-	struct hb_rate per_group;
-	struct hb_backoff backoff;
-	struct hb_outbox_item item;	/* the message in flight */
-	struct hb_http_xfer *xfer;
-	int64_t sent_ms;		/* when it started */
-};
 
 /* Notifications with one key inside the dedupe window. */
 struct fold {
@@ -89,17 +62,9 @@ struct watch {
 	int64_t expires_ms;
 };
 
-TAILQ_HEAD(lane_list, lane);
 TAILQ_HEAD(fold_list, fold);
 TAILQ_HEAD(target_list, target);
 TAILQ_HEAD(watch_list, watch);
-
-struct channel_state {
-	bool ok;
-	char reason[256];
-	int64_t since_ms;
-	struct hb_counter *m_queued, *m_delivered, *m_dead, *m_errors;
-};
 
 struct notifier {
 	struct hb_service *svc;
@@ -112,15 +77,13 @@ struct notifier {
 	struct hb_bus *bus;
 	struct hb_http_client *http;
 	struct hb_outbox *outbox;
-	struct lane_list lanes;
 	struct fold_list folds;
 	struct target_list targets;
 	struct watch_list watches;
-	struct channel_state ch[CH_COUNT];
+	struct channel ch[CH_COUNT];
+	struct delivery *delivery;
 
 	/* Telegram */
-	struct hb_rate tg_global;
-	int64_t tg_not_before_ms;	/* a 429 pauses every chat */
 	struct hb_http_xfer *poll_xfer;
 	long long offset;
 	int poll_limit;			/* 1 after an answer too big to take */
@@ -134,7 +97,7 @@ struct notifier {
 	struct hb_deploy_state last_deploy;
 	bool have_deploy;
 
-	struct event *ev_pump, *ev_tick, *ev_poll, *ev_drain;
+	struct event *ev_tick, *ev_poll, *ev_drain;
 	bool stopping, bus_closed;
 	int64_t drain_deadline_ms;
 
@@ -143,10 +106,9 @@ struct notifier {
 	struct hb_counter *m_received, *m_invalid, *m_folded, *m_filtered,
 	    *m_summaries, *m_would_send, *m_rate_limited, *m_updates,
 	    *m_ignored, *m_lost;
-	struct hb_gauge *m_outbox, *m_dead_letters, *m_tg_up, *m_muted;
+	struct hb_gauge *m_outbox, *m_dead_letters, *m_muted;
 };
 
-static void pump(struct notifier *nf);
 static void schedule_poll(struct notifier *nf, int64_t delay_ms);
 static void check_drained(struct notifier *nf);
 static void start_poll(struct notifier *nf);
@@ -169,7 +131,6 @@ notifier_create(struct hb_service *svc)
 	nf->svc = svc;
 	nf->app = app;
 	nf->bus_cfg = &svc->bus_cfg;
-	TAILQ_INIT(&nf->lanes);
 	TAILQ_INIT(&nf->folds);
 	TAILQ_INIT(&nf->targets);
 	TAILQ_INIT(&nf->watches);
@@ -177,350 +138,16 @@ notifier_create(struct hb_service *svc)
 	return nf;
 }
 
-/* ---------------- lanes ---------------- */
-
 static bool
 telegram_on(const struct notifier *nf)
 {
 	return nf->opt.token != NULL;
 }
 
-static struct lane *
-lane_get(struct notifier *nf, const char *name)
-{
-	struct lane *l;
-	long long id;
-
-	TAILQ_FOREACH(l, &nf->lanes, entry)
-		if (strcmp(l->name, name) == 0)
-			return l;
-	l = hb_xcalloc(1, sizeof(*l));
-	l->nf = nf;
-	snprintf(l->name, sizeof(l->name), "%s", name);
-	if (strncmp(name, TG_LANE_PREFIX, strlen(TG_LANE_PREFIX)) == 0 &&
-	    hb_parse_ll(name + strlen(TG_LANE_PREFIX), -TELEGRAM_CHAT_ID_MAX,
-	    TELEGRAM_CHAT_ID_MAX, &id) == 0) {
-		l->channel = CH_TELEGRAM;
-		l->chat_id = id;
-		l->group = id < 0;
-	} else
-		l->channel = CH_WEBHOOK;
-	hb_rate_init(&l->per_chat, 1, nf->opt.chat_interval_ms);
-	hb_rate_init(&l->per_group, nf->opt.group_max, l->group ? nf->opt.group_window_ms : 0);
-	hb_backoff_init(&l->backoff, nf->opt.retry_min_ms, nf->opt.retry_max_ms);
-	TAILQ_INSERT_TAIL(&nf->lanes, l, entry);
-	return l;
-}
-
-static void
-lane_free(struct lane *l)
-{
-	if (l->xfer)
-		hb_http_cancel(l->xfer);
-	hb_rate_free(&l->per_chat);
-	hb_rate_free(&l->per_group);
-	hb_buf_free(&l->item.body);
-	free(l);
-}
-
 static void
 note_lane(void *arg, const char *name)
 {
-	lane_get(arg, name)->has_items = true;
-}
-
-static void
-tg_lane_name(long long chat_id, char *out, size_t outlen)
-{
-	snprintf(out, outlen, TG_LANE_PREFIX "%lld", chat_id);
-}
-
-/* ---------------- channel state ---------------- */
-
-static void
-set_channel(struct notifier *nf, enum channel c, bool ok, const char *reason)
-{
-	struct channel_state *cs = &nf->ch[c];
-
-	if (ok != cs->ok || cs->since_ms == 0) {
-		if (ok && cs->since_ms != 0)
-			hb_info("%s reachable again outbox=%lld", channel_names[c],
-			    (long long)hb_outbox_count(nf->outbox));
-		else if (!ok)
-			hb_warn("%s unavailable reason=\"%s\" (messages wait in the "
-			    "outbox; nothing is lost)", channel_names[c], reason);
-		cs->since_ms = hb_wall_ms();
-	}
-	cs->ok = ok;
-	snprintf(cs->reason, sizeof(cs->reason), "%s", ok ? "" : reason);
-	if (c == CH_TELEGRAM)
-		hb_gauge_set(nf->m_tg_up, ok ? 1 : 0);
-}
-
-/* ---------------- sending ---------------- */
-
-static void on_sent(const struct hb_http_response *resp, void *arg);
-
-static int64_t
-max64(int64_t a, int64_t b)
-{
-	return a > b ? a : b;
-}
-
-/* When the lane may send next (monotonic ms). */
-static int64_t
-lane_ready_at(struct notifier *nf, struct lane *l, int64_t now)
-{
-	int64_t at = max64(now, l->not_before_ms);
-
-	if (l->channel == CH_TELEGRAM) {
-		at = max64(at, nf->tg_not_before_ms);
-		at = max64(at, hb_rate_next(&l->per_chat, now));
-		at = max64(at, hb_rate_next(&l->per_group, now));
-		at = max64(at, hb_rate_next(&nf->tg_global, now));
-	}
-	return at;
-}
-
-static int
-start_send(struct notifier *nf, struct lane *l, int64_t now)
-{
-	struct hb_http_request req = { 0 };
-	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
-	struct hb_buf url = { 0 }, auth = { 0 };
-
-	if (l->channel == CH_TELEGRAM) {
-		if (!telegram_on(nf))
-			return -1;
-		hb_buf_printf(&url, "%s/bot%s/sendMessage", nf->opt.api_url, nf->opt.token);
-		req.timeout_ms = nf->opt.tg_timeout_ms;
-	} else {
-		if (nf->opt.webhook_url[0] == '\0')
-			return -1;
-		hb_buf_puts(&url, nf->opt.webhook_url);
-		if (nf->opt.webhook_token) {
-			hb_buf_printf(&auth, "Authorization: Bearer %s", nf->opt.webhook_token);
-			headers[1] = auth.data;
-		}
-		req.timeout_ms = nf->opt.webhook_timeout_ms;
-	}
-	req.method = "POST";
-	req.url = url.data;
-	req.headers = headers;
-	req.body = l->item.body.data;
-	req.body_len = l->item.body.len;
-	req.max_response = 64 << 10;
-	l->xfer = hb_http_request(nf->http, &req, on_sent, l);
-	hb_buf_free(&url);
-	hb_buf_free(&auth);
-	if (l->xfer == NULL)
-		return -1;
-	l->busy = true;
-	l->sent_ms = now;
-	if (l->channel == CH_TELEGRAM) {
-		hb_rate_take(&l->per_chat, now);
-		hb_rate_take(&l->per_group, now);
-		hb_rate_take(&nf->tg_global, now);
-	}
-	return 0;
-}
-
-/* A message on a lane its channel no longer has (configuration changed). */
-static int
-orphan(struct notifier *nf, struct lane *l)
-{
-	if (hb_outbox_dead_letter(nf->outbox, &l->item, 0,
-	    "channel no longer configured") != 0)
-		return -1;
-	hb_error("outbox message for %s, which is no longer configured: "
-	    "dead-lettered id=%lld label=\"%s\"", l->name, (long long)l->item.id,
-	    l->item.label);
-	hb_counter_add(nf->ch[l->channel].m_dead, 1);
-	return 0;
-}
-
-static void
-on_pump_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	pump(arg);
-}
-
-static void
-pump(struct notifier *nf)
-{
-	int64_t now = hb_mono_ms(), wake = INT64_MAX;
-	struct lane *l;
-
-	if (nf->stopping || nf->outbox == NULL)
-		return;
-	TAILQ_FOREACH(l, &nf->lanes, entry) {
-		int64_t at;
-		int r;
-
-		while (!l->busy && l->has_items) {
-			at = lane_ready_at(nf, l, now);
-			if (at > now) {
-				if (at < wake)
-					wake = at;
-				break;
-			}
-			r = hb_outbox_head(nf->outbox, l->name, &l->item);
-			if (r != 1) {
-				l->has_items = r < 0;	/* on a read error, try later */
-				if (r < 0)
-					l->not_before_ms = now + 1000;
-				break;
-			}
-			if (start_send(nf, l, now) == 0)
-				break;
-			if ((l->channel == CH_TELEGRAM && !telegram_on(nf)) ||
-			    (l->channel == CH_WEBHOOK && nf->opt.webhook_url[0] == '\0')) {
-				if (orphan(nf, l) == 0)
-					continue;
-			}
-			l->not_before_ms = now + 1000;
-		}
-	}
-	hb_gauge_set(nf->m_outbox, (double)hb_outbox_count(nf->outbox));
-	evtimer_del(nf->ev_pump);
-	if (wake != INT64_MAX) {
-		int64_t d = wake - now;
-		struct timeval tv = { (time_t)(d / 1000), (suseconds_t)((d % 1000) * 1000) };
-
-		evtimer_add(nf->ev_pump, &tv);
-	}
-}
-
-/* The webhook's answers, in Telegram's terms. */
-static void
-webhook_answer(const struct hb_http_response *resp, struct telegram_answer *a)
-{
-	long st = resp->status;
-
-	memset(a, 0, sizeof(*a));
-	a->error_code = st;
-	a->retry_after_s = resp->retry_after_s;
-	if (st >= 200 && st < 300)
-		a->verdict = TG_DELIVERED;
-	else if (st == 429)
-		a->verdict = TG_WAIT;
-	else if (st == 401 || st == 403 || st == 404)
-		a->verdict = TG_AUTH;	/* the URL or token is wrong: keep */
-	else if (st >= 400 && st < 500 && st != 408)
-		a->verdict = TG_REFUSED;
-	else
-		a->verdict = TG_RETRY;
-	if (st > 0) {
-		char excerpt[160];
-
-		hb_log_sanitize(resp->body, resp->body_len < 120 ? resp->body_len : 120,
-		    excerpt, sizeof(excerpt));
-		snprintf(a->description, sizeof(a->description), "HTTP %ld%s%s", st,
-		    excerpt[0] ? ": " : "", excerpt);
-	}
-}
-
-static void
-on_sent(const struct hb_http_response *resp, void *arg)
-{
-	struct lane *l = arg;
-	struct notifier *nf = l->nf;
-	struct telegram_answer a;
-	int64_t now = hb_mono_ms(), delay;
-	char reason[512];
-
-	l->xfer = NULL;
-	l->busy = false;
-	if (l->channel == CH_TELEGRAM) {
-		/*
-		 * Telegram had the message by the time its answer came: count the
-		 * limits from now, so that they hold for what Telegram sees even
-		 * when one request took longer on the way than the next.
-		 */
-		hb_rate_move(&l->per_chat, l->sent_ms, now);
-		hb_rate_move(&l->per_group, l->sent_ms, now);
-		hb_rate_move(&nf->tg_global, l->sent_ms, now);
-		telegram_answer(resp->status, resp->body, resp->body_len,
-		    resp->retry_after_s, &a);
-	}
-	else
-		webhook_answer(resp, &a);
-	if (resp->status == 0) {
-		a.verdict = TG_RETRY;
-		snprintf(a.description, sizeof(a.description), "%s",
-		    resp->error ? resp->error : "no answer");
-	}
-	/* whatever the server said, no token in what we keep or log */
-	telegram_mask(a.description, nf->opt.token, reason, sizeof(reason));
-	if (nf->opt.webhook_token)
-		telegram_mask(reason, nf->opt.webhook_token, a.description,
-		    sizeof(a.description));
-	else
-		snprintf(a.description, sizeof(a.description), "%s", reason);
-
-	switch (a.verdict) {
-	case TG_DELIVERED:
-		hb_outbox_remove(nf->outbox, l->item.id);
-		hb_counter_add(nf->ch[l->channel].m_delivered, 1);
-		hb_backoff_reset(&l->backoff);
-		set_channel(nf, l->channel, true, NULL);
-		hb_debug("delivered lane=%s id=%lld label=\"%s\" attempts=%d", l->name,
-		    (long long)l->item.id, l->item.label, l->item.attempts + 1);
-		break;
-	case TG_WAIT:
-		hb_outbox_note_attempt(nf->outbox, l->item.id);
-		hb_counter_add(nf->m_rate_limited, 1);
-		delay = a.retry_after_s >= 0 ? a.retry_after_s * 1000 :
-		    hb_backoff_next(&l->backoff);
-		l->not_before_ms = now + delay;
-		if (l->channel == CH_TELEGRAM)
-			nf->tg_not_before_ms = max64(nf->tg_not_before_ms, now + delay);
-		hb_log_limited(&nf->send_log, HB_LOG_WARN, "%s asked us to slow down "
-		    "lane=%s retry_after_ms=%lld reason=\"%s\"", channel_names[l->channel],
-		    l->name, (long long)delay, a.description);
-		break;
-	case TG_REFUSED:
-		if (hb_outbox_dead_letter(nf->outbox, &l->item, (int)a.error_code,
-		    a.description) != 0) {
-			l->not_before_ms = now + 1000;
-			break;
-		}
-		hb_counter_add(nf->ch[l->channel].m_dead, 1);
-		set_channel(nf, l->channel, true, NULL);
-		hb_error("%s refused a message for good: dead-lettered lane=%s id=%lld "
-		    "label=\"%s\" status=%ld reason=\"%s\"%s", channel_names[l->channel],
-		    l->name, (long long)l->item.id, l->item.label, a.error_code,
-		    a.description, a.migrate_to_chat_id ? " (the group became a "
-		    "supergroup: put its new id in notifier.telegram.chat_ids)" : "");
-		break;
-	case TG_AUTH:
-	case TG_RETRY:
-		hb_outbox_note_attempt(nf->outbox, l->item.id);
-		hb_counter_add(nf->ch[l->channel].m_errors, 1);
-		delay = hb_backoff_next(&l->backoff);
-		l->not_before_ms = now + delay;
-		if (a.verdict == TG_AUTH)
-			snprintf(reason, sizeof(reason), "%s (%s)", a.description,
-			    l->channel == CH_TELEGRAM ? "is the bot token right? "
-			    "notifier.telegram.token_file" : "check notifier.webhook.url "
-			    "and its token");
-		else
-			snprintf(reason, sizeof(reason), "%s", a.description);
-		set_channel(nf, l->channel, false, reason);
-		hb_log_limited(&nf->send_log, HB_LOG_WARN, "%s send failed lane=%s "
-		    "id=%lld status=%ld reason=\"%s\" retry_in_ms=%lld outbox=%lld",
-		    channel_names[l->channel], l->name, (long long)l->item.id,
-		    resp->status, reason, (long long)delay,
-		    (long long)hb_outbox_count(nf->outbox));
-		break;
-	}
-	l->has_items = true;
-	if (nf->stopping)
-		check_drained(nf);
-	else
-		pump(nf);
+	delivery_note_lane(arg, name);
 }
 
 /* ---------------- routing notifications into the outbox ---------------- */
@@ -555,7 +182,7 @@ queue_telegram(struct notifier *nf, long long chat_id, const char *icon,
 	size_t i;
 	int rc = 0;
 
-	tg_lane_name(chat_id, lane, sizeof(lane));
+	delivery_telegram_lane(chat_id, lane, sizeof(lane));
 	json_array_foreach(parts, i, part) {
 		char *body = json_dumps(part, JSON_COMPACT);
 
@@ -569,7 +196,7 @@ queue_telegram(struct notifier *nf, long long chat_id, const char *icon,
 	}
 	json_decref(parts);
 	if (rc == 0)
-		lane_get(nf, lane)->has_items = true;
+		delivery_note_lane(nf->delivery, lane);
 	return rc;
 }
 
@@ -594,12 +221,12 @@ queue_webhook(struct notifier *nf, const struct hb_notify *n, int repeats,
 	json_object_set_new(o, "instance", json_string(nf->bus_cfg->instance));
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	rc = body && hb_outbox_add(nf->outbox, WEBHOOK_LANE, label, body,
+	rc = body && hb_outbox_add(nf->outbox, DELIVERY_WEBHOOK_LANE, label, body,
 	    strlen(body)) > 0 ? 0 : -1;
 	free(body);
 	if (rc == 0) {
 		hb_counter_add(nf->ch[CH_WEBHOOK].m_queued, 1);
-		lane_get(nf, WEBHOOK_LANE)->has_items = true;
+		delivery_note_lane(nf->delivery, DELIVERY_WEBHOOK_LANE);
 	}
 	return rc;
 }
@@ -666,7 +293,7 @@ route(struct notifier *nf, const struct hb_notify *n, int repeats)
 		hb_debug("no destination takes severity=%s label=\"%s\"",
 		    hb_severity_name(n->severity), label);
 	}
-	pump(nf);
+	delivery_pump(nf->delivery);
 }
 
 /* ---------------- dedupe ---------------- */
@@ -767,7 +394,7 @@ reply(struct notifier *nf, long long chat_id, const char *icon, const char *titl
 		hb_error("cannot queue a Telegram reply chat=%lld", chat_id);
 		return;
 	}
-	pump(nf);
+	delivery_pump(nf->delivery);
 }
 
 static const char *
@@ -1054,7 +681,7 @@ take_updates(struct notifier *nf, struct telegram_update *u, size_t n)
 	int64_t delay;
 
 	hb_backoff_reset(&nf->poll_backoff);
-	set_channel(nf, CH_TELEGRAM, true, NULL);
+	channel_set(&nf->ch[CH_TELEGRAM], true, NULL);
 	nf->poll_limit = POLL_LIMIT;
 	if (n > 0 && next == nf->offset) {
 		/* only updates this offset already confirmed: never twice */
@@ -1129,7 +756,7 @@ on_polled(const struct hb_http_response *resp, void *arg)
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
 	    resp->status == 404)
-		set_channel(nf, CH_TELEGRAM, false, masked);
+		channel_set(&nf->ch[CH_TELEGRAM], false, masked);
 	hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates failed "
 	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s", nf->opt.api_url,
 	    masked, (long long)delay, resp->status == 409 ? " (another program "
@@ -1431,24 +1058,6 @@ refresh(void *arg)
 	hb_gauge_set(nf->m_dead_letters, (double)hb_outbox_dead_count(nf->outbox));
 }
 
-static void
-channel_json(struct notifier *nf, json_t *out, enum channel c, bool configured)
-{
-	json_t *o = json_object();
-	struct channel_state *cs = &nf->ch[c];
-
-	json_object_set_new(o, "configured", json_boolean(configured));
-	if (configured) {
-		json_object_set_new(o, "state", json_string(cs->ok ? "ok" : "down"));
-		if (!cs->ok)
-			json_object_set_new(o, "reason", json_string(cs->reason));
-		json_object_set_new(o, "since", hb_msg_time(cs->since_ms));
-	}
-	json_object_set_new(o, "delivered", json_integer((json_int_t)cs->m_delivered->value));
-	json_object_set_new(o, "dead_lettered", json_integer((json_int_t)cs->m_dead->value));
-	json_object_set_new(out, channel_names[c], o);
-}
-
 static bool
 health(void *arg, json_t *out)
 {
@@ -1458,8 +1067,8 @@ health(void *arg, json_t *out)
 	json_t *ob = json_object();
 	int64_t oldest = hb_outbox_oldest_ms(nf->outbox);
 
-	channel_json(nf, out, CH_TELEGRAM, tg);
-	channel_json(nf, out, CH_WEBHOOK, wh);
+	channel_json(&nf->ch[CH_TELEGRAM], out, tg);
+	channel_json(&nf->ch[CH_WEBHOOK], out, wh);
 	json_object_set_new(ob, "messages", json_integer(hb_outbox_count(nf->outbox)));
 	json_object_set_new(ob, "oldest_age_s", json_integer(oldest ?
 	    (hb_wall_ms() - oldest) / 1000 : 0));
@@ -1488,21 +1097,6 @@ heartbeat(void *arg, json_t *hb)
 static void
 register_metrics(struct notifier *nf, struct hb_metrics *m)
 {
-	for (int c = 0; c < CH_COUNT; c++) {
-		char labels[64];
-		struct channel_state *cs = &nf->ch[c];
-
-		snprintf(labels, sizeof(labels), "channel=\"%s\"", channel_names[c]);
-		cs->m_queued = hb_metrics_counter(m, "messages_queued_total",
-		    "Messages put in the outbox (a long notification is several).",
-		    labels);
-		cs->m_delivered = hb_metrics_counter(m, "messages_delivered_total",
-		    "Messages the channel accepted.", labels);
-		cs->m_dead = hb_metrics_counter(m, "messages_dead_lettered_total",
-		    "Messages refused for good, kept in the dead_letter table.", labels);
-		cs->m_errors = hb_metrics_counter(m, "send_errors_total",
-		    "Failed sends that will be retried.", labels);
-	}
 	nf->m_received = hb_metrics_counter(m, "notifications_received_total",
 	    "Notifications taken off the bus.", NULL);
 	nf->m_invalid = hb_metrics_counter(m, "notifications_invalid_total",
@@ -1529,8 +1123,6 @@ register_metrics(struct notifier *nf, struct hb_metrics *m)
 	    "Messages waiting in the outbox.", NULL);
 	nf->m_dead_letters = hb_metrics_gauge(m, "dead_letters",
 	    "Rows in the outbox's dead_letter table.", NULL);
-	nf->m_tg_up = hb_metrics_gauge(m, "telegram_up",
-	    "1 when the last Telegram request succeeded.", NULL);
 	nf->m_muted = hb_metrics_gauge(m, "muted", "1 while /mute is in force.",
 	    NULL);
 }
@@ -1540,14 +1132,9 @@ register_metrics(struct notifier *nf, struct hb_metrics *m)
 static void
 check_drained(struct notifier *nf)
 {
-	struct lane *l;
-	bool busy = false;
-
 	if (!nf->bus_closed)
 		return;
-	TAILQ_FOREACH(l, &nf->lanes, entry)
-		busy |= l->busy;
-	if (busy && hb_mono_ms() < nf->drain_deadline_ms)
+	if (delivery_busy(nf->delivery) && hb_mono_ms() < nf->drain_deadline_ms)
 		return;
 	if (hb_outbox_count(nf->outbox) > 0)
 		hb_info("exiting with outbox=%lld in %s; they are sent at the next "
@@ -1555,6 +1142,12 @@ check_drained(struct notifier *nf)
 	else
 		hb_info("drained: the outbox is empty");
 	hb_service_exit(nf->svc, 0);
+}
+
+static void
+on_answered(void *arg)
+{
+	check_drained(arg);
 }
 
 static void
@@ -1604,6 +1197,7 @@ stop(void *arg)
 	struct notifier *nf = arg;
 
 	nf->stopping = true;
+	delivery_stop(nf->delivery, on_answered, nf);
 	if (nf->poll_xfer) {
 		hb_http_cancel(nf->poll_xfer);
 		nf->poll_xfer = NULL;
@@ -1648,10 +1242,6 @@ start(void *arg)
 	hb_ratelimit_init(&nf->ignored_log, 20, 10);
 	hb_backoff_init(&nf->poll_backoff, nf->opt.retry_min_ms, nf->opt.retry_max_ms);
 	nf->poll_limit = POLL_LIMIT;
-	hb_rate_init(&nf->tg_global, nf->opt.global_per_s, 1000);
-	for (int c = 0; c < CH_COUNT; c++)
-		nf->ch[c].ok = true;	/* until a request says otherwise */
-	hb_gauge_set(nf->m_tg_up, 1);
 
 	nf->outbox = hb_outbox_open(nf->opt.outbox_path, err, sizeof(err));
 	if (nf->outbox == NULL) {
@@ -1659,12 +1249,28 @@ start(void *arg)
 		return -1;
 	}
 	load_meta(nf);
-	hb_outbox_lanes(nf->outbox, note_lane, nf);
+	for (int c = 0; c < CH_COUNT; c++)
+		channel_init(&nf->ch[c], (enum channel_kind)c, app->metrics,
+		    nf->outbox);
+	nf->http = hb_http_client_new(app->base);
+	nf->delivery = delivery_new(&(struct delivery_config){
+		.api_url = nf->opt.api_url,
+		.token = nf->opt.token,
+		.tg_timeout_ms = nf->opt.tg_timeout_ms,
+		.chat_interval_ms = nf->opt.chat_interval_ms,
+		.group_max = nf->opt.group_max,
+		.group_window_ms = nf->opt.group_window_ms,
+		.global_per_s = nf->opt.global_per_s,
+		.webhook_url = nf->opt.webhook_url,
+		.webhook_token = nf->opt.webhook_token,
+		.webhook_timeout_ms = nf->opt.webhook_timeout_ms,
+		.retry_min_ms = nf->opt.retry_min_ms,
+		.retry_max_ms = nf->opt.retry_max_ms,
+	    }, app->base, nf->http, nf->outbox, nf->ch, app->metrics);
+	hb_outbox_lanes(nf->outbox, note_lane, nf->delivery);
 	if (hb_outbox_count(nf->outbox) > 0)
 		hb_info("outbox holds messages=%lld from before; sending them first",
 		    (long long)hb_outbox_count(nf->outbox));
-	nf->http = hb_http_client_new(app->base);
-	nf->ev_pump = evtimer_new(app->base, on_pump_timer, nf);
 	nf->ev_poll = evtimer_new(app->base, on_poll_timer, nf);
 	nf->ev_tick = event_new(app->base, -1, EV_PERSIST, on_tick, nf);
 	nf->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, nf);
@@ -1690,7 +1296,7 @@ start(void *arg)
 		    nf->opt.webhook_url[0] ? "" : " (no channel: notifications are only "
 		    "logged)");
 	start_poll(nf);
-	pump(nf);
+	delivery_pump(nf->delivery);
 	return 0;
 }
 
@@ -1698,7 +1304,6 @@ static void
 destroy(void *arg)
 {
 	struct notifier *nf = arg;
-	struct lane *l;
 	struct fold *f;
 	struct target *t;
 	struct watch *w;
@@ -1710,12 +1315,10 @@ destroy(void *arg)
 	if (nf->outbox && !TAILQ_EMPTY(&nf->folds)) {
 		/* stopped some other way than on_stop: keep the summaries too */
 		nf->stopping = true;
+		delivery_stop(nf->delivery, NULL, NULL);
 		close_folds(nf);
 	}
-	while ((l = TAILQ_FIRST(&nf->lanes)) != NULL) {
-		TAILQ_REMOVE(&nf->lanes, l, entry);
-		lane_free(l);
-	}
+	delivery_free(nf->delivery);
 	while ((f = TAILQ_FIRST(&nf->folds)) != NULL) {
 		TAILQ_REMOVE(&nf->folds, f, entry);
 		fold_free(f);
@@ -1730,9 +1333,6 @@ destroy(void *arg)
 	}
 	hb_http_client_free(nf->http);
 	hb_outbox_close(nf->outbox);
-	hb_rate_free(&nf->tg_global);
-	if (nf->ev_pump)
-		event_free(nf->ev_pump);
 	if (nf->ev_poll)
 		event_free(nf->ev_poll);
 	if (nf->ev_tick)
