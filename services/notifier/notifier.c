@@ -1,140 +1,72 @@
 /*
- * notifier: the service around telegram.c and commands.c.
+ * notifier: the service's own file, wiring its parts together.
  *
- *   P/notify/<severity> -> dedupe -> rendered per destination -> outbox
- *   outbox lane (one per chat, one for the webhook) -> HTTP, one at a time
- *     per lane, paced by the rate limits -> removed | retried | dead letter
- *   getUpdates (long poll) -> allow-listed commands -> P/deploy/command,
- *     replies through the same outbox
+ *   P/notify/<severity> -> fold (dedupe) -> route -> outbox
+ *   outbox lanes -> delivery (HTTP, paced) -> removed | retried | dead letter
+ *   poller (getUpdates) -> chat (allow-listed commands) -> P/deploy/command,
+ *     replies through route
+ *   P/health/#, P/deploy/state -> board (for /status), chat (deploy watches)
+ *
+ * Every part has its own state and header; none calls another back but
+ * through a function pointer given here.
  */
 #include "notifier.h"
+#include "board.h"
 #include "channel.h"
-#include "commands.h"
+#include "chat.h"
 #include "delivery.h"
+#include "fold.h"
 #include "options.h"
-#include "telegram.h"
+#include "poller.h"
+#include "route.h"
 
 #include "hb_bus.h"
 #include "hb_http_client.h"
 #include "hb_log.h"
 #include "hb_msg.h"
 #include "hb_outbox.h"
-#include "hb_rate.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/queue.h>
-
-#define DEPLOY_WATCH_MS (2 * 3600 * 1000)
-#define POLL_LIMIT 20			/* updates per getUpdates answer */
-#define POLL_MAX_RESPONSE (4 << 20)	/* far above 20 updates' worth */
-#define GETME_RETRY_MS 60000
-
-/* Notifications with one key inside the dedupe window. */
-struct fold {
-	TAILQ_ENTRY(fold) entry;
-	char *key;
-	int severity;
-	char *title;
-	char *text;		/* the latest */
-	char *source;
-	int count;		/* folded after the first */
-	int64_t window_end_ms;
-};
-
-/* The retained P/health/<target> messages, for /status. */
-struct target {
-	TAILQ_ENTRY(target) entry;
-	struct hb_health_msg health;
-};
-
-/* A deploy asked for from Telegram, whose progress goes back to the chat. */
-struct watch {
-	TAILQ_ENTRY(watch) entry;
-	char id[65];
-	long long chat_id;
-	char last[200];
-	int64_t expires_ms;
-};
-
-TAILQ_HEAD(fold_list, fold);
-TAILQ_HEAD(target_list, target);
-TAILQ_HEAD(watch_list, watch);
 
 struct notifier {
 	struct hb_service *svc;
 	struct hb_app *app;			/* &svc->app */
 	const struct hb_bus_config *bus_cfg;	/* svc->bus_cfg */
-
 	struct notifier_options opt;
 
-	/* parts */
-	struct hb_bus *bus;
-	struct hb_http_client *http;
+	/* parts, in the order they are made */
 	struct hb_outbox *outbox;
-	struct fold_list folds;
-	struct target_list targets;
-	struct watch_list watches;
+	struct hb_http_client *http;
 	struct channel ch[CH_COUNT];
 	struct delivery *delivery;
+	struct router *router;
+	struct folds *folds;
+	struct board *board;
+	struct chat *chat;
+	struct poller *poller;		/* NULL: no token, or poll off */
 
-	/* Telegram */
-	struct hb_http_xfer *poll_xfer;
-	long long offset;
-	int poll_limit;			/* 1 after an answer too big to take */
-	int64_t poll_at_ms;		/* monotonic: no poll before */
-	struct hb_backoff poll_backoff;
-	struct hb_http_xfer *me_xfer;	/* getMe */
-	bool me_tried;			/* the first getMe has answered */
-	int64_t me_retry_ms;
-	char bot_username[65];		/* from getMe; "" until it answered */
-	int64_t mute_until_ms;		/* wall clock */
-	struct hb_deploy_state last_deploy;
-	bool have_deploy;
-
-	struct event *ev_tick, *ev_poll, *ev_drain;
-	bool stopping, bus_closed;
+	struct event *ev_tick, *ev_drain;
+	bool bus_closed;
 	int64_t drain_deadline_ms;
 
-	struct hb_ratelimit bad_log, send_log, ignored_log;
-
-	struct hb_counter *m_received, *m_invalid, *m_folded, *m_filtered,
-	    *m_summaries, *m_would_send, *m_rate_limited, *m_updates,
-	    *m_ignored, *m_lost;
-	struct hb_gauge *m_outbox, *m_dead_letters, *m_muted;
+	struct hb_ratelimit bad_log;
+	struct hb_counter *m_received, *m_invalid;
+	struct hb_gauge *m_outbox, *m_dead_letters;
 };
-
-static void schedule_poll(struct notifier *nf, int64_t delay_ms);
-static void check_drained(struct notifier *nf);
-static void start_poll(struct notifier *nf);
-
-static bool
-in_list(const long long *ids, size_t n, long long id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
 
 static void *
 notifier_create(struct hb_service *svc)
 {
 	struct notifier *nf = hb_xcalloc(1, sizeof(*nf));
-	struct hb_app *app = &svc->app;
 
 	nf->svc = svc;
-	nf->app = app;
+	nf->app = &svc->app;
 	nf->bus_cfg = &svc->bus_cfg;
-	TAILQ_INIT(&nf->folds);
-	TAILQ_INIT(&nf->targets);
-	TAILQ_INIT(&nf->watches);
-	options_read(&nf->opt, app);
+	options_read(&nf->opt, nf->app);
 	return nf;
 }
 
@@ -144,754 +76,10 @@ telegram_on(const struct notifier *nf)
 	return nf->opt.token != NULL;
 }
 
-static void
-note_lane(void *arg, const char *name)
-{
-	delivery_note_lane(arg, name);
-}
-
-/* ---------------- routing notifications into the outbox ---------------- */
-
-static const char *
-default_title(const struct hb_notify *n)
-{
-	static const char *const titles[] = { "Info", "Warning", "Error",
-	    "Critical" };
-
-	if (n->title)
-		return n->title;
-	if (n->source)
-		return n->source;
-	return titles[n->severity <= HB_SEV_CRITICAL ? n->severity : 0];
-}
-
 static bool
-muted(const struct notifier *nf)
+webhook_on(const struct notifier *nf)
 {
-	return nf->mute_until_ms > hb_wall_ms();
-}
-
-/* Adds the parts of one Telegram message to the outbox (in a transaction). */
-static int
-queue_telegram(struct notifier *nf, long long chat_id, const char *icon,
-    const char *title, const char *text, bool silent, const char *label)
-{
-	struct telegram_text t = { chat_id, icon, title, text, silent };
-	json_t *parts = telegram_render(&t, TELEGRAM_MAX_CHARS), *part;
-	char lane[HB_OUTBOX_LANE_MAX];
-	size_t i;
-	int rc = 0;
-
-	delivery_telegram_lane(chat_id, lane, sizeof(lane));
-	json_array_foreach(parts, i, part) {
-		char *body = json_dumps(part, JSON_COMPACT);
-
-		if (body == NULL || hb_outbox_add(nf->outbox, lane, label, body,
-		    strlen(body)) < 0)
-			rc = -1;
-		free(body);
-		if (rc != 0)
-			break;
-		hb_counter_add(nf->ch[CH_TELEGRAM].m_queued, 1);
-	}
-	json_decref(parts);
-	if (rc == 0)
-		delivery_note_lane(nf->delivery, lane);
-	return rc;
-}
-
-static int
-queue_webhook(struct notifier *nf, const struct hb_notify *n, int repeats,
-    const char *label)
-{
-	json_t *o = json_object();
-	char *body;
-	int rc;
-
-	json_object_set_new(o, "severity", json_string(hb_severity_name(n->severity)));
-	json_object_set_new(o, "title", json_string(default_title(n)));
-	json_object_set_new(o, "text", json_string(n->text));
-	if (n->key)
-		json_object_set_new(o, "key", json_string(n->key));
-	if (n->source)
-		json_object_set_new(o, "source", json_string(n->source));
-	if (repeats > 0)
-		json_object_set_new(o, "repeats", json_integer(repeats));
-	json_object_set_new(o, "time", hb_msg_time(hb_wall_ms()));
-	json_object_set_new(o, "instance", json_string(nf->bus_cfg->instance));
-	body = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	rc = body && hb_outbox_add(nf->outbox, DELIVERY_WEBHOOK_LANE, label, body,
-	    strlen(body)) > 0 ? 0 : -1;
-	free(body);
-	if (rc == 0) {
-		hb_counter_add(nf->ch[CH_WEBHOOK].m_queued, 1);
-		delivery_note_lane(nf->delivery, DELIVERY_WEBHOOK_LANE);
-	}
-	return rc;
-}
-
-/*
- * Puts a notification in the outbox for every destination that wants its
- * severity, all or nothing. repeats > 0 marks a dedupe summary.
- */
-static void
-route(struct notifier *nf, const struct hb_notify *n, int repeats)
-{
-	const char *title = default_title(n);
-	char label[256], safe[200];
-	bool any = false, failed = false;
-
-	hb_log_sanitize(title, strlen(title), safe, sizeof(safe));
-	snprintf(label, sizeof(label), "%s: %s", hb_severity_name(n->severity), safe);
-	if (nf->opt.nchats == 0 && nf->opt.webhook_url[0] == '\0') {
-		char text[600];
-
-		hb_log_sanitize(n->text, strlen(n->text), text, sizeof(text));
-		hb_counter_add(nf->m_would_send, 1);
-		hb_info("would send (no channel configured: set notifier.telegram."
-		    "chat_ids or notifier.webhook.url) severity=%s title=\"%s\" "
-		    "text=\"%s\"", hb_severity_name(n->severity), safe, text);
-		return;
-	}
-	if (hb_outbox_begin(nf->outbox) != 0) {
-		hb_counter_add(nf->m_lost, 1);
-		hb_error("outbox unavailable (%s): notification lost label=\"%s\"",
-		    nf->opt.outbox_path, label);
-		return;
-	}
-	for (size_t i = 0; i < nf->opt.nchats && !failed; i++) {
-		const struct recipient *c = &nf->opt.chats[i];
-		bool silent = n->severity == HB_SEV_INFO ||
-		    (muted(nf) && n->severity < HB_SEV_CRITICAL);
-
-		if ((int)n->severity < c->min_sev)
-			continue;
-		any = true;
-		failed = queue_telegram(nf, c->id,
-		    telegram_severity_icon((int)n->severity), title, n->text, silent,
-		    label) != 0;
-	}
-	if (!failed && nf->opt.webhook_url[0] && (int)n->severity >= nf->opt.webhook_min_sev) {
-		any = true;
-		failed = queue_webhook(nf, n, repeats, label) != 0;
-	}
-	if (failed) {
-		hb_outbox_rollback(nf->outbox);
-		hb_counter_add(nf->m_lost, 1);
-		hb_error("cannot write to the outbox %s (disk full?): notification "
-		    "lost label=\"%s\"", nf->opt.outbox_path, label);
-		return;
-	}
-	if (hb_outbox_commit(nf->outbox) != 0) {
-		hb_counter_add(nf->m_lost, 1);
-		hb_error("outbox commit failed: notification lost label=\"%s\"", label);
-		return;
-	}
-	if (!any) {
-		hb_counter_add(nf->m_filtered, 1);
-		hb_debug("no destination takes severity=%s label=\"%s\"",
-		    hb_severity_name(n->severity), label);
-	}
-	delivery_pump(nf->delivery);
-}
-
-/* ---------------- dedupe ---------------- */
-
-static void
-fold_free(struct fold *f)
-{
-	free(f->key);
-	free(f->title);
-	free(f->text);
-	free(f->source);
-	free(f);
-}
-
-static void
-human_duration(int64_t ms, char *out, size_t outlen)
-{
-	int64_t s = ms / 1000;
-
-	if (s >= 3600 && s % 3600 == 0)
-		snprintf(out, outlen, "%lld h", (long long)(s / 3600));
-	else if (s >= 60 && s % 60 == 0)
-		snprintf(out, outlen, "%lld min", (long long)(s / 60));
-	else
-		snprintf(out, outlen, "%lld s", (long long)s);
-}
-
-/* The window of f closed: a summary if anything was folded into it. */
-static void
-fold_close(struct notifier *nf, struct fold *f)
-{
-	TAILQ_REMOVE(&nf->folds, f, entry);
-	if (f->count > 0) {
-		struct hb_notify s = { 0 };
-		struct hb_buf text = { 0 };
-		char window[32];
-
-		human_duration(nf->opt.dedupe_window_ms, window, sizeof(window));
-		hb_buf_printf(&text, "and %d more like this in the last %s; the "
-		    "latest:\n%s", f->count, window, f->text);
-		s.severity = (enum hb_severity)f->severity;
-		s.text = text.data;
-		s.title = f->title;
-		s.source = f->source;
-		s.key = f->key;
-		hb_counter_add(nf->m_summaries, 1);
-		route(nf, &s, f->count);
-		hb_buf_free(&text);
-	}
-	fold_free(f);
-}
-
-/* True when n is folded into an open window (and so not sent now). */
-static bool
-dedupe(struct notifier *nf, const struct hb_notify *n)
-{
-	int64_t now = hb_mono_ms();
-	struct fold *f;
-
-	if (n->key == NULL || nf->opt.dedupe_window_ms == 0)
-		return false;
-	TAILQ_FOREACH(f, &nf->folds, entry)
-		if (strcmp(f->key, n->key) == 0)
-			break;
-	if (f && now < f->window_end_ms && (int)n->severity <= f->severity) {
-		f->count++;
-		free(f->text);
-		f->text = hb_xstrdup(n->text);
-		hb_counter_add(nf->m_folded, 1);
-		return true;
-	}
-	if (f)		/* window over, or worse news: summarise, start again */
-		fold_close(nf, f);
-	f = hb_xcalloc(1, sizeof(*f));
-	f->key = hb_xstrdup(n->key);
-	f->severity = (int)n->severity;
-	f->title = n->title ? hb_xstrdup(n->title) : NULL;
-	f->text = hb_xstrdup(n->text);
-	f->source = n->source ? hb_xstrdup(n->source) : NULL;
-	f->window_end_ms = now + nf->opt.dedupe_window_ms;
-	TAILQ_INSERT_TAIL(&nf->folds, f, entry);
-	return false;
-}
-
-/* ---------------- replies and commands ---------------- */
-
-static void
-reply(struct notifier *nf, long long chat_id, const char *icon, const char *title,
-    const char *text)
-{
-	if (!telegram_on(nf))
-		return;
-	if (hb_outbox_begin(nf->outbox) != 0)
-		return;
-	if (queue_telegram(nf, chat_id, icon, title, text, false, "reply") != 0 ||
-	    hb_outbox_commit(nf->outbox) != 0) {
-		hb_outbox_rollback(nf->outbox);
-		hb_error("cannot queue a Telegram reply chat=%lld", chat_id);
-		return;
-	}
-	delivery_pump(nf->delivery);
-}
-
-static const char *
-health_icon(enum hb_health_state st)
-{
-	switch (st) {
-	case HB_HEALTH_OK: return "\xe2\x9c\x85";		/* check mark */
-	case HB_HEALTH_DEGRADED: return "\xf0\x9f\x9f\xa1";	/* yellow circle */
-	case HB_HEALTH_DOWN: return "\xe2\x9d\x8c";		/* cross */
-	default: return "\xe2\x9d\x94";				/* question mark */
-	}
-}
-
-static void
-deploy_line(struct hb_buf *out, const struct hb_deploy_state *s)
-{
-	char ts[40];
-
-	hb_iso8601(s->updated_ms > 0 ? s->updated_ms : s->started_ms, ts, sizeof(ts));
-	hb_buf_printf(out, "%s %s%s%s: %s", hb_deploy_action_name(s->action),
-	    s->from_tag[0] ? s->from_tag : "", s->from_tag[0] ? " -> " : "",
-	    s->to_tag[0] ? s->to_tag : "?", s->phase);
-	if (s->step[0])
-		hb_buf_printf(out, " (step %s)", s->step);
-	if (s->error[0])
-		hb_buf_printf(out, ": %s", s->error);
-	if (s->requested_by[0])
-		hb_buf_printf(out, ", requested by %s", s->requested_by);
-	hb_buf_printf(out, ", %.16s UTC", ts);
-}
-
-static void
-send_status(struct notifier *nf, long long chat_id)
-{
-	struct hb_buf t = { 0 };
-	struct target *tg;
-	char ts[40];
-
-	hb_buf_puts(&t, "Health:\n");
-	if (TAILQ_EMPTY(&nf->targets))
-		hb_buf_puts(&t, "(nothing on the bus yet: is homebus-health running?)\n");
-	TAILQ_FOREACH(tg, &nf->targets, entry) {
-		const struct hb_health_msg *h = &tg->health;
-
-		hb_buf_printf(&t, "%s %s: %s", health_icon(h->state), h->target,
-		    hb_health_state_name(h->state));
-		if (h->reason[0])
-			hb_buf_printf(&t, " (%s)", h->reason);
-		if (h->since_ms > 0) {
-			hb_iso8601(h->since_ms, ts, sizeof(ts));
-			hb_buf_printf(&t, " since %.16s UTC", ts);
-		}
-		hb_buf_putc(&t, '\n');
-	}
-	hb_buf_puts(&t, "\nLast deploy: ");
-	if (nf->have_deploy)
-		deploy_line(&t, &nf->last_deploy);
-	else
-		hb_buf_puts(&t, "none known");
-	hb_buf_putc(&t, '\n');
-	if (muted(nf)) {
-		hb_iso8601(nf->mute_until_ms, ts, sizeof(ts));
-		hb_buf_printf(&t, "Muted until %.16s UTC\n", ts);
-	}
-	hb_buf_printf(&t, "Outbox: %lld waiting, %lld dead letters",
-	    (long long)hb_outbox_count(nf->outbox),
-	    (long long)hb_outbox_dead_count(nf->outbox));
-	reply(nf, chat_id, "\xf0\x9f\x93\x8b", "homebus status", t.data);
-	hb_buf_free(&t);
-}
-
-static void
-requested_by(const struct telegram_update *u, char *out, size_t outlen)
-{
-	if (u->username[0])
-		snprintf(out, outlen, "telegram:@%s", u->username);
-	else
-		snprintf(out, outlen, "telegram:%lld", u->has_from ? u->from_id :
-		    u->chat_id);
-}
-
-static void
-request_deploy(struct notifier *nf, const struct telegram_update *u,
-    const struct command *c)
-{
-	struct hb_deploy_cmd cmd;
-	struct watch *w;
-	char topic[HB_TOPIC_MAX], text[400];
-	json_t *o;
-	int rc;
-
-	memset(&cmd, 0, sizeof(cmd));
-	/* The update id names the request: the same update is never two deploys. */
-	snprintf(cmd.id, sizeof(cmd.id), "tg-%lld", u->update_id);
-	cmd.action = c->kind == CMD_DEPLOY ? HB_DEPLOY_DEPLOY : HB_DEPLOY_ROLLBACK;
-	snprintf(cmd.tag, sizeof(cmd.tag), "%s", c->tag);
-	requested_by(u, cmd.requested_by, sizeof(cmd.requested_by));
-	o = hb_deploy_cmd_encode(&cmd);
-	hb_topic_join(topic, sizeof(topic), nf->bus_cfg->prefix, "deploy/command");
-	rc = hb_bus_publish_json(nf->bus, topic, o, 1, false);
-	json_decref(o);
-	hb_info("deploy command from telegram id=%s action=%s tag=%s "
-	    "requested_by=%s chat=%lld published=%s", cmd.id,
-	    hb_deploy_action_name(cmd.action), cmd.tag[0] ? cmd.tag : "-",
-	    cmd.requested_by, u->chat_id, rc == 0 ? "yes" : "no");
-	if (rc != 0) {
-		reply(nf, u->chat_id, "\xe2\x9d\x8c", "Not sent", "The bus refused "
-		    "the command (is the broker reachable?). Nothing was started.");
-		return;
-	}
-	if (cmd.action == HB_DEPLOY_DEPLOY)
-		snprintf(text, sizeof(text), "Deploy of %s requested (id %s). "
-		    "Progress follows here.", cmd.tag, cmd.id);
-	else
-		snprintf(text, sizeof(text), "Rollback requested (id %s). Progress "
-		    "follows here.", cmd.id);
-	reply(nf, u->chat_id, "\xf0\x9f\x9a\x80", cmd.action == HB_DEPLOY_DEPLOY ?
-	    "Deploy" : "Rollback", text);
-	w = hb_xcalloc(1, sizeof(*w));
-	snprintf(w->id, sizeof(w->id), "%s", cmd.id);
-	w->chat_id = u->chat_id;
-	w->expires_ms = hb_mono_ms() + DEPLOY_WATCH_MS;
-	TAILQ_INSERT_TAIL(&nf->watches, w, entry);
-}
-
-static void
-set_mute(struct notifier *nf, long long chat_id, long minutes)
-{
-	char val[32], ts[40], text[300];
-
-	nf->mute_until_ms = minutes > 0 ? hb_wall_ms() + (int64_t)minutes * 60000 : 0;
-	snprintf(val, sizeof(val), "%lld", (long long)nf->mute_until_ms);
-	hb_outbox_meta_set(nf->outbox, "mute_until_ms", val);
-	hb_gauge_set(nf->m_muted, minutes > 0 ? 1 : 0);
-	if (minutes == 0) {
-		hb_info("unmuted from telegram chat=%lld", chat_id);
-		reply(nf, chat_id, "\xf0\x9f\x94\x94", "Unmuted",
-		    "Notifications ring again.");
-		return;
-	}
-	hb_iso8601(nf->mute_until_ms, ts, sizeof(ts));
-	hb_info("muted from telegram chat=%lld minutes=%ld", chat_id, minutes);
-	snprintf(text, sizeof(text), "For %ld minutes, until %.16s UTC, "
-	    "notifications arrive silently; critical ones still ring. /mute 0 "
-	    "ends it.", minutes, ts);
-	reply(nf, chat_id, "\xf0\x9f\x94\x95", "Muted", text);
-}
-
-static const char help_text[] =
-    "/status - health of every target and the last deploy\n"
-    "/deploy TAG - deploy that image tag (verified by health, rolled back on "
-    "failure)\n"
-    "/rollback - back to the version before the last deploy\n"
-    "/mute MINUTES - notifications arrive silently for a while (0 ends it); "
-    "critical ones still ring\n"
-    "/help - this list";
-
-static void
-ignore(struct notifier *nf, const struct telegram_update *u, const char *why)
-{
-	hb_counter_add(nf->m_ignored, 1);
-	/* never the text: it may be anything from anyone */
-	hb_log_limited(&nf->ignored_log, HB_LOG_INFO, "ignored telegram message "
-	    "update_id=%lld chat=%lld user=%lld reason=%s", u->update_id, u->chat_id,
-	    u->has_from ? u->from_id : 0, why);
-}
-
-static void
-handle_update(struct notifier *nf, const struct telegram_update *u)
-{
-	struct command c;
-	char text[300];
-
-	hb_counter_add(nf->m_updates, 1);
-	if (!u->has_message) {
-		ignore(nf, u, "not-a-message");
-		return;
-	}
-	if (u->from_bot) {
-		ignore(nf, u, "from-a-bot");
-		return;
-	}
-	if (!in_list(nf->opt.cmd_chats, nf->opt.ncmd_chats, u->chat_id)) {
-		ignore(nf, u, "chat-not-allowed");
-		return;
-	}
-	command_parse(u->text ? u->text : "", &c);
-	if (c.kind == CMD_NONE) {
-		/* chatter in an allowed group: counted, logged only for debugging */
-		hb_counter_add(nf->m_ignored, 1);
-		hb_debug("ignored telegram message update_id=%lld chat=%lld user=%lld "
-		    "reason=not-a-command", u->update_id, u->chat_id,
-		    u->has_from ? u->from_id : 0);
-		return;
-	}
-	/*
-	 * "/deploy@other_bot" in a group is for another bot. Without our own
-	 * name (getMe has not answered) no addressed command is taken as ours.
-	 */
-	if (c.to_bot && (nf->bot_username[0] == '\0' ||
-	    strcasecmp(c.bot, nf->bot_username) != 0)) {
-		ignore(nf, u, nf->bot_username[0] ? "for-another-bot" :
-		    "bot-name-unknown");
-		return;
-	}
-	hb_counter_add(hb_metrics_counter(nf->app->metrics, "commands_total",
-	    "Commands taken from allowed Telegram chats, by command.",
-	    c.kind == CMD_DEPLOY ? "command=\"deploy\"" :
-	    c.kind == CMD_ROLLBACK ? "command=\"rollback\"" :
-	    c.kind == CMD_STATUS ? "command=\"status\"" :
-	    c.kind == CMD_MUTE ? "command=\"mute\"" :
-	    c.kind == CMD_HELP ? "command=\"help\"" : "command=\"other\""), 1);
-	hb_info("telegram command=%s chat=%lld user=%lld update_id=%lld",
-	    command_kind_name(c.kind), u->chat_id, u->has_from ? u->from_id : 0,
-	    u->update_id);
-	switch (c.kind) {
-	case CMD_HELP:
-		reply(nf, u->chat_id, "\xe2\x84\xb9\xef\xb8\x8f", "homebus commands",
-		    help_text);
-		break;
-	case CMD_STATUS:
-		send_status(nf, u->chat_id);
-		break;
-	case CMD_DEPLOY:
-	case CMD_ROLLBACK:
-		request_deploy(nf, u, &c);
-		break;
-	case CMD_MUTE:
-		set_mute(nf, u->chat_id, c.minutes);
-		break;
-	case CMD_BAD:
-		reply(nf, u->chat_id, "\xe2\x9d\x93", "Not understood", c.error);
-		break;
-	default:
-		snprintf(text, sizeof(text), "/%s is not a command here.\n\n%s", c.name,
-		    help_text);
-		reply(nf, u->chat_id, "\xe2\x9d\x93", "Unknown command", text);
-		break;
-	}
-}
-
-/* ---------------- getUpdates long polling ---------------- */
-
-/*
- * The offset that confirms a batch: one past its largest update_id, whatever
- * the stored offset. Telegram picks the next update_id at random after a
- * week without updates, so a batch may well be below the stored offset.
- * Returns the stored offset when no id in the batch is usable.
- */
-static long long
-next_offset(const struct notifier *nf, const struct telegram_update *u,
-    size_t n)
-{
-	long long max = -1;
-
-	for (size_t i = 0; i < n; i++)
-		if (u[i].update_id > max && u[i].update_id < LLONG_MAX)
-			max = u[i].update_id;
-	return max >= 0 ? max + 1 : nf->offset;
-}
-
-/*
- * Confirms a batch by storing its offset (in memory only once stored).
- * 0, or -1 when it could not be stored: then nothing in the batch may be
- * acted on, since after a restart Telegram would hand it over again.
- */
-static int
-save_offset(struct notifier *nf, long long next)
-{
-	char val[32];
-
-	snprintf(val, sizeof(val), "%lld", next);
-	if (hb_outbox_meta_set(nf->outbox, "telegram_offset", val) != 0)
-		return -1;
-	nf->offset = next;
-	return 0;
-}
-
-/* A batch of updates taken whole: confirmed first, then acted on. */
-static void
-take_updates(struct notifier *nf, struct telegram_update *u, size_t n)
-{
-	long long next = next_offset(nf, u, n);
-	int64_t delay;
-
-	hb_backoff_reset(&nf->poll_backoff);
-	channel_set(&nf->ch[CH_TELEGRAM], true, NULL);
-	nf->poll_limit = POLL_LIMIT;
-	if (n > 0 && next == nf->offset) {
-		/* only updates this offset already confirmed: never twice */
-		delay = hb_backoff_next(&nf->poll_backoff);
-		hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates "
-		    "returned updates=%zu already confirmed by offset=%lld: ignored, "
-		    "asking again in %lld ms", n, nf->offset, (long long)delay);
-		schedule_poll(nf, delay);
-		return;
-	}
-	/*
-	 * The offset is stored before anything is acted on: after a crash a
-	 * command is lost rather than run twice (a deploy must not be).
-	 */
-	if (n > 0 && save_offset(nf, next) != 0) {
-		delay = hb_backoff_next(&nf->poll_backoff);
-		hb_log_limited(&nf->send_log, HB_LOG_ERROR, "cannot store the "
-		    "telegram offset in %s (disk full? read-only?): updates=%zu not "
-		    "acted on, asking again in %lld ms", nf->opt.outbox_path, n,
-		    (long long)delay);
-		schedule_poll(nf, delay);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		handle_update(nf, &u[i]);
-	schedule_poll(nf, 0);
-}
-
-static void
-on_polled(const struct hb_http_response *resp, void *arg)
-{
-	struct notifier *nf = arg;
-	struct telegram_update *u = NULL;
-	struct telegram_answer a;
-	size_t n = 0;
-	char err[300], masked[400];
-	int64_t delay;
-
-	nf->poll_xfer = NULL;
-	if (resp->status == 200 && resp->body_len >= POLL_MAX_RESPONSE) {
-		/* cut at max_response: it would fail to parse the same way forever */
-		snprintf(err, sizeof(err), "answer truncated at %zu bytes with "
-		    "limit=%d", resp->body_len, nf->poll_limit);
-		if (nf->poll_limit > 1) {
-			hb_error("telegram getUpdates %s: asking for one update at a "
-			    "time until an answer fits", err);
-			nf->poll_limit = 1;
-			schedule_poll(nf, 0);
-			return;
-		}
-	} else if (resp->status == 200 && telegram_updates_parse(resp->body,
-	    resp->body_len, &u, &n, err, sizeof(err)) == 0) {
-		take_updates(nf, u, n);
-		telegram_updates_free(u, n);
-		return;
-	}
-	delay = hb_backoff_next(&nf->poll_backoff);
-	if (resp->status == 0)
-		snprintf(err, sizeof(err), "%s", resp->error ? resp->error : "no answer");
-	else if (resp->status != 200) {
-		telegram_answer(resp->status, resp->body, resp->body_len,
-		    resp->retry_after_s, &a);
-		snprintf(err, sizeof(err), "status %ld: %s", resp->status,
-		    a.description);
-		/* Telegram says how long in parameters.retry_after, not a header */
-		if (a.verdict == TG_WAIT && a.retry_after_s > 0) {
-			delay = a.retry_after_s * 1000;
-			hb_counter_add(nf->m_rate_limited, 1);
-		}
-	}
-	telegram_mask(err, nf->opt.token, masked, sizeof(masked));
-	/* unreachable, or a wrong token: the sends would fail the same way */
-	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
-	    resp->status == 404)
-		channel_set(&nf->ch[CH_TELEGRAM], false, masked);
-	hb_log_limited(&nf->send_log, HB_LOG_WARN, "telegram getUpdates failed "
-	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s", nf->opt.api_url,
-	    masked, (long long)delay, resp->status == 409 ? " (another program "
-	    "polls this bot, or it has a webhook set: one bot token per notifier)" :
-	    "");
-	schedule_poll(nf, delay);
-}
-
-/* The bot's own name, for commands addressed "/deploy@name_bot". */
-static void
-on_me(const struct hb_http_response *resp, void *arg)
-{
-	struct notifier *nf = arg;
-	char err[300], masked[400];
-
-	nf->me_xfer = NULL;
-	nf->me_tried = true;
-	if (resp->status == 200 && telegram_me_parse(resp->body, resp->body_len,
-	    nf->bot_username, sizeof(nf->bot_username), err, sizeof(err)) == 0) {
-		hb_info("telegram bot is @%s: commands addressed to another bot are "
-		    "ignored", nf->bot_username);
-	} else {
-		if (resp->status == 0)
-			snprintf(err, sizeof(err), "%s", resp->error ? resp->error :
-			    "no answer");
-		else if (resp->status != 200)
-			snprintf(err, sizeof(err), "status %ld", resp->status);
-		telegram_mask(err, nf->opt.token, masked, sizeof(masked));
-		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
-		hb_warn("telegram getMe failed url=%s/bot***/getMe reason=\"%s\": "
-		    "commands addressed to a bot by name (/status@name_bot) are "
-		    "ignored until it answers; retry in %d s", nf->opt.api_url, masked,
-		    GETME_RETRY_MS / 1000);
-	}
-	start_poll(nf);
-}
-
-static void
-start_me(struct notifier *nf)
-{
-	struct hb_http_request req = { 0 };
-	struct hb_buf url = { 0 };
-
-	hb_buf_printf(&url, "%s/bot%s/getMe", nf->opt.api_url, nf->opt.token);
-	req.method = "GET";
-	req.url = url.data;
-	req.timeout_ms = nf->opt.tg_timeout_ms;
-	nf->me_xfer = hb_http_request(nf->http, &req, on_me, nf);
-	hb_buf_free(&url);
-	if (nf->me_xfer == NULL) {
-		nf->me_tried = true;
-		nf->me_retry_ms = hb_mono_ms() + GETME_RETRY_MS;
-	}
-}
-
-static void
-start_poll(struct notifier *nf)
-{
-	struct hb_http_request req = { 0 };
-	const char *headers[] = { "Content-Type: application/json", NULL };
-	struct hb_buf url = { 0 };
-	json_t *o, *types;
-	char *body;
-
-	if (!telegram_on(nf) || !nf->opt.poll || nf->stopping)
-		return;
-	if (nf->bot_username[0] == '\0' && nf->me_xfer == NULL &&
-	    hb_mono_ms() >= nf->me_retry_ms)
-		start_me(nf);
-	/* the first poll waits for the bot's name; later ones do not */
-	if (nf->poll_xfer || (nf->me_xfer && !nf->me_tried))
-		return;
-	o = json_object();
-	types = json_array();
-	if (nf->offset > 0)
-		json_object_set_new(o, "offset", json_integer(nf->offset));
-	/* a bounded answer: a busy group cannot make one too big to take */
-	json_object_set_new(o, "limit", json_integer(nf->poll_limit));
-	json_object_set_new(o, "timeout", json_integer(nf->opt.poll_timeout_s));
-	json_array_append_new(types, json_string("message"));
-	json_object_set_new(o, "allowed_updates", types);
-	body = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	hb_buf_printf(&url, "%s/bot%s/getUpdates", nf->opt.api_url, nf->opt.token);
-	req.method = "POST";
-	req.url = url.data;
-	req.headers = headers;
-	req.body = body;
-	req.body_len = strlen(body);
-	req.timeout_ms = (long)nf->opt.poll_timeout_s * 1000 + nf->opt.tg_timeout_ms;
-	req.max_response = POLL_MAX_RESPONSE;
-	nf->poll_xfer = hb_http_request(nf->http, &req, on_polled, nf);
-	hb_buf_free(&url);
-	free(body);
-	if (nf->poll_xfer == NULL)
-		schedule_poll(nf, 1000);
-}
-
-static void
-arm_poll(struct notifier *nf, int64_t delay_ms)
-{
-	struct timeval tv = { (time_t)(delay_ms / 1000),
-	    (suseconds_t)((delay_ms % 1000) * 1000) };
-
-	evtimer_del(nf->ev_poll);
-	evtimer_add(nf->ev_poll, &tv);
-}
-
-/*
- * libevent counts timers on a coarse clock that lags by a few ms: a timer
- * may fire before its delay has passed, and a retry_after must not be cut
- * short. Hence the deadline on our own clock, checked here.
- */
-static void
-on_poll_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct notifier *nf = arg;
-	int64_t now = hb_mono_ms();
-
-	(void)fd;
-	(void)what;
-	if (now < nf->poll_at_ms) {
-		arm_poll(nf, nf->poll_at_ms - now);
-		return;
-	}
-	start_poll(nf);
-}
-
-static void
-schedule_poll(struct notifier *nf, int64_t delay_ms)
-{
-	if (nf->stopping)
-		return;
-	nf->poll_at_ms = hb_mono_ms() + delay_ms;
-	arm_poll(nf, delay_ms);
+	return nf->opt.webhook_url[0] != '\0';
 }
 
 /* ---------------- the bus ---------------- */
@@ -908,20 +96,20 @@ on_notify(void *arg, const struct hb_bus_msg *msg)
 	hb_counter_add(nf->m_received, 1);
 	if (sev < 0) {
 		hb_counter_add(nf->m_invalid, 1);
-		hb_log_limited(&nf->bad_log, HB_LOG_WARN, "notification on an unknown "
-		    "severity topic=\"%.200s\" (use info, warning, error or critical)",
-		    msg->topic);
+		hb_log_limited(&nf->bad_log, HB_LOG_WARN, "notification on an "
+		    "unknown severity topic=\"%.200s\" (use info, warning, error "
+		    "or critical)", msg->topic);
 		return;
 	}
-	if (hb_notify_decode(msg->payload, msg->len, (enum hb_severity)sev, &n, err,
-	    sizeof(err)) != 0) {
+	if (hb_notify_decode(msg->payload, msg->len, (enum hb_severity)sev, &n,
+	    err, sizeof(err)) != 0) {
 		hb_counter_add(nf->m_invalid, 1);
 		hb_log_limited(&nf->bad_log, HB_LOG_WARN, "invalid notification "
 		    "topic=\"%.200s\" reason=\"%s\"", msg->topic, err);
 		return;
 	}
-	if (!dedupe(nf, &n))
-		route(nf, &n, 0);
+	if (!fold_take(nf->folds, &n, hb_mono_ms()))
+		route_notify(nf->router, &n, 0);
 	hb_notify_free(&n);
 }
 
@@ -930,62 +118,20 @@ static void
 on_health(void *arg, const struct hb_bus_msg *msg)
 {
 	struct notifier *nf = arg;
-	const char *name = msg->rest;
-	struct hb_health_msg h;
-	struct target *t;
 	char err[200];
 
-	TAILQ_FOREACH(t, &nf->targets, entry)
-		if (strcmp(t->health.target, name) == 0)
-			break;
-	if (msg->len == 0) {		/* retained message cleared */
-		if (t) {
-			TAILQ_REMOVE(&nf->targets, t, entry);
-			free(t);
-		}
-		return;
-	}
-	if (hb_health_decode(msg->payload, msg->len, &h, err, sizeof(err)) != 0) {
+	if (board_health(nf->board, msg->rest, msg->payload, msg->len, err,
+	    sizeof(err)) != 0)
 		hb_log_limited(&nf->bad_log, HB_LOG_WARN, "invalid health message "
 		    "topic=\"%.200s\" reason=\"%s\"", msg->topic, err);
-		return;
-	}
-	snprintf(h.target, sizeof(h.target), "%s", name);
-	if (t == NULL) {
-		if (strlen(name) >= sizeof(h.target))
-			return;
-		t = hb_xcalloc(1, sizeof(*t));
-		TAILQ_INSERT_TAIL(&nf->targets, t, entry);
-	}
-	t->health = h;
 }
 
-static const char *
-phase_icon(const char *phase)
-{
-	if (strcmp(phase, "succeeded") == 0)
-		return "\xe2\x9c\x85";
-	if (strcmp(phase, "failed") == 0)
-		return "\xe2\x9d\x8c";
-	if (strcmp(phase, "rolled_back") == 0)
-		return "\xe2\x86\xa9\xef\xb8\x8f";
-	if (strcmp(phase, "busy") == 0)
-		return "\xe2\x9b\x94";
-	return "\xe2\x8f\xb3";
-}
-
-static bool
-phase_final(const char *phase)
-{
-	return hb_deploy_phase_final(phase);
-}
-
+/* P/deploy/state */
 static void
 on_deploy_state(void *arg, const struct hb_bus_msg *msg)
 {
 	struct notifier *nf = arg;
 	struct hb_deploy_state s;
-	struct watch *w, *next;
 	char err[200];
 
 	if (msg->len == 0)
@@ -996,58 +142,47 @@ on_deploy_state(void *arg, const struct hb_bus_msg *msg)
 		    "reason=\"%s\"", err);
 		return;
 	}
-	nf->last_deploy = s;
-	nf->have_deploy = true;
-	for (w = TAILQ_FIRST(&nf->watches); w; w = next) {
-		char key[200];
-
-		next = TAILQ_NEXT(w, entry);
-		if (strcmp(w->id, s.id) != 0)
-			continue;
-		/* one message per change of phase, step or error, not per repeat */
-		snprintf(key, sizeof(key), "%s/%s/%s", s.phase, s.step, s.error);
-		if (strcmp(key, w->last) != 0) {
-			struct hb_buf line = { 0 };
-
-			snprintf(w->last, sizeof(w->last), "%s", key);
-			deploy_line(&line, &s);
-			reply(nf, w->chat_id, phase_icon(s.phase), s.id, line.data);
-			hb_buf_free(&line);
-		}
-		if (phase_final(s.phase)) {
-			TAILQ_REMOVE(&nf->watches, w, entry);
-			free(w);
-		}
-	}
+	board_deploy(nf->board, &s);
+	chat_deploy_state(nf->chat, &s);
 }
 
-/* ---------------- timers, health, metrics ---------------- */
+/* ---------------- between the parts ---------------- */
+
+static void
+note_lane(void *arg, const char *lane)
+{
+	delivery_note_lane(arg, lane);
+}
+
+/* A dedupe window closed with folds in it: its summary goes out. */
+static void
+on_summary(void *arg, const struct hb_notify *summary, int repeats)
+{
+	route_notify(arg, summary, repeats);
+}
+
+static void
+on_update(void *arg, const struct telegram_update *u)
+{
+	struct notifier *nf = arg;
+
+	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms());
+}
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct notifier *nf = arg;
 	int64_t now = hb_mono_ms();
-	struct fold *f, *fnext;
-	struct watch *w, *wnext;
 
 	(void)fd;
 	(void)what;
-	for (f = TAILQ_FIRST(&nf->folds); f; f = fnext) {
-		fnext = TAILQ_NEXT(f, entry);
-		if (now >= f->window_end_ms)
-			fold_close(nf, f);
-	}
-	for (w = TAILQ_FIRST(&nf->watches); w; w = wnext) {
-		wnext = TAILQ_NEXT(w, entry);
-		if (now >= w->expires_ms) {
-			TAILQ_REMOVE(&nf->watches, w, entry);
-			free(w);
-		}
-	}
-	if (nf->mute_until_ms && !muted(nf))
-		hb_gauge_set(nf->m_muted, 0);
+	fold_expire(nf->folds, now);
+	chat_expire(nf->chat, now);
+	route_tick(nf->router);
 }
+
+/* ---------------- health, metrics ---------------- */
 
 static void
 refresh(void *arg)
@@ -1062,22 +197,24 @@ static bool
 health(void *arg, json_t *out)
 {
 	struct notifier *nf = arg;
-	bool tg = telegram_on(nf), wh = nf->opt.webhook_url[0] != '\0';
+	bool tg = telegram_on(nf), wh = webhook_on(nf);
 	bool ok = (!tg || nf->ch[CH_TELEGRAM].ok) && (!wh || nf->ch[CH_WEBHOOK].ok);
 	json_t *ob = json_object();
 	int64_t oldest = hb_outbox_oldest_ms(nf->outbox);
+	int64_t muted_until = route_muted_until(nf->router);
 
 	channel_json(&nf->ch[CH_TELEGRAM], out, tg);
 	channel_json(&nf->ch[CH_WEBHOOK], out, wh);
-	json_object_set_new(ob, "messages", json_integer(hb_outbox_count(nf->outbox)));
+	json_object_set_new(ob, "messages",
+	    json_integer(hb_outbox_count(nf->outbox)));
 	json_object_set_new(ob, "oldest_age_s", json_integer(oldest ?
 	    (hb_wall_ms() - oldest) / 1000 : 0));
 	json_object_set_new(ob, "dead_letters",
 	    json_integer(hb_outbox_dead_count(nf->outbox)));
 	json_object_set_new(ob, "path", json_string(nf->opt.outbox_path));
 	json_object_set_new(out, "outbox", ob);
-	if (muted(nf))
-		json_object_set_new(out, "muted_until", hb_msg_time(nf->mute_until_ms));
+	if (muted_until > 0)
+		json_object_set_new(out, "muted_until", hb_msg_time(muted_until));
 	return ok;
 }
 
@@ -1101,33 +238,13 @@ register_metrics(struct notifier *nf, struct hb_metrics *m)
 	    "Notifications taken off the bus.", NULL);
 	nf->m_invalid = hb_metrics_counter(m, "notifications_invalid_total",
 	    "Notifications refused (not JSON, no text, unknown severity).", NULL);
-	nf->m_folded = hb_metrics_counter(m, "notifications_folded_total",
-	    "Notifications folded into an earlier one with the same key.", NULL);
-	nf->m_summaries = hb_metrics_counter(m, "summaries_total",
-	    "\"and N more like this\" summaries sent when a dedupe window closed.",
-	    NULL);
-	nf->m_filtered = hb_metrics_counter(m, "notifications_filtered_total",
-	    "Notifications below every destination's min_severity.", NULL);
-	nf->m_would_send = hb_metrics_counter(m, "notifications_logged_total",
-	    "Notifications only logged because no channel is configured.", NULL);
-	nf->m_lost = hb_metrics_counter(m, "notifications_lost_total",
-	    "Notifications that could not be written to the outbox.", NULL);
-	nf->m_rate_limited = hb_metrics_counter(m, "rate_limited_total",
-	    "429 answers (retry_after honoured).", NULL);
-	nf->m_updates = hb_metrics_counter(m, "telegram_updates_total",
-	    "Updates received from getUpdates.", NULL);
-	nf->m_ignored = hb_metrics_counter(m, "telegram_ignored_total",
-	    "Updates ignored: from chats not in command_chat_ids, not commands, "
-	    "from bots.", NULL);
 	nf->m_outbox = hb_metrics_gauge(m, "outbox_messages",
 	    "Messages waiting in the outbox.", NULL);
 	nf->m_dead_letters = hb_metrics_gauge(m, "dead_letters",
 	    "Rows in the outbox's dead_letter table.", NULL);
-	nf->m_muted = hb_metrics_gauge(m, "muted", "1 while /mute is in force.",
-	    NULL);
 }
 
-/* ---------------- start and stop ---------------- */
+/* ---------------- stop ---------------- */
 
 static void
 check_drained(struct notifier *nf)
@@ -1138,7 +255,8 @@ check_drained(struct notifier *nf)
 		return;
 	if (hb_outbox_count(nf->outbox) > 0)
 		hb_info("exiting with outbox=%lld in %s; they are sent at the next "
-		    "start", (long long)hb_outbox_count(nf->outbox), nf->opt.outbox_path);
+		    "start", (long long)hb_outbox_count(nf->outbox),
+		    nf->opt.outbox_path);
 	else
 		hb_info("drained: the outbox is empty");
 	hb_service_exit(nf->svc, 0);
@@ -1165,16 +283,21 @@ on_drain_timer(evutil_socket_t fd, short what, void *arg)
 static void
 close_folds(struct notifier *nf)
 {
-	struct fold *f;
-	int held = 0;
+	int held = fold_close_all(nf->folds);
 
-	while ((f = TAILQ_FIRST(&nf->folds)) != NULL) {
-		held += f->count > 0;
-		fold_close(nf, f);
-	}
 	if (held > 0)
 		hb_info("dedupe windows closed early: summaries=%d put in the outbox",
 		    held);
+}
+
+static void
+stop(void *arg)
+{
+	struct notifier *nf = arg;
+
+	delivery_stop(nf->delivery, on_answered, nf);
+	if (nf->poller)
+		poll_stop(nf->poller);
 }
 
 static void
@@ -1191,64 +314,14 @@ closed(void *arg)
 	check_drained(nf);
 }
 
+/* ---------------- start ---------------- */
+
+/* The parts that send: delivery, and route in front of it. */
 static void
-stop(void *arg)
+start_sending(struct notifier *nf)
 {
-	struct notifier *nf = arg;
-
-	nf->stopping = true;
-	delivery_stop(nf->delivery, on_answered, nf);
-	if (nf->poll_xfer) {
-		hb_http_cancel(nf->poll_xfer);
-		nf->poll_xfer = NULL;
-	}
-	if (nf->me_xfer) {
-		hb_http_cancel(nf->me_xfer);
-		nf->me_xfer = NULL;
-	}
-	evtimer_del(nf->ev_poll);
-}
-
-static void
-load_meta(struct notifier *nf)
-{
-	char *v;
-	long long n;
-
-	v = hb_outbox_meta_get(nf->outbox, "telegram_offset");
-	if (v && hb_parse_ll(v, 0, LLONG_MAX, &n) == 0)
-		nf->offset = n;
-	free(v);
-	v = hb_outbox_meta_get(nf->outbox, "mute_until_ms");
-	if (v && hb_parse_ll(v, 0, LLONG_MAX, &n) == 0)
-		nf->mute_until_ms = n;
-	free(v);
-	hb_gauge_set(nf->m_muted, muted(nf) ? 1 : 0);
-}
-
-static int
-start(void *arg)
-{
-	struct notifier *nf = arg;
 	struct hb_app *app = nf->app;
-	const char *prefix = nf->bus_cfg->prefix;
-	char err[512], filter[HB_TOPIC_MAX];
-	int rc = 0;
-	struct timeval tick = { 0, 250000 };
 
-	register_metrics(nf, app->metrics);
-	hb_ratelimit_init(&nf->bad_log, 20, 10);
-	hb_ratelimit_init(&nf->send_log, 12, 5);
-	hb_ratelimit_init(&nf->ignored_log, 20, 10);
-	hb_backoff_init(&nf->poll_backoff, nf->opt.retry_min_ms, nf->opt.retry_max_ms);
-	nf->poll_limit = POLL_LIMIT;
-
-	nf->outbox = hb_outbox_open(nf->opt.outbox_path, err, sizeof(err));
-	if (nf->outbox == NULL) {
-		hb_error("outbox: %s (set notifier.outbox.path or data_dir)", err);
-		return -1;
-	}
-	load_meta(nf);
 	for (int c = 0; c < CH_COUNT; c++)
 		channel_init(&nf->ch[c], (enum channel_kind)c, app->metrics,
 		    nf->outbox);
@@ -1267,35 +340,106 @@ start(void *arg)
 		.retry_min_ms = nf->opt.retry_min_ms,
 		.retry_max_ms = nf->opt.retry_max_ms,
 	    }, app->base, nf->http, nf->outbox, nf->ch, app->metrics);
+	nf->router = route_new(&(struct route_config){
+		.chats = nf->opt.chats,
+		.nchats = nf->opt.nchats,
+		.telegram = telegram_on(nf),
+		.webhook_url = nf->opt.webhook_url,
+		.webhook_min_sev = nf->opt.webhook_min_sev,
+		.instance = nf->bus_cfg->instance,
+		.outbox_path = nf->opt.outbox_path,
+	    }, nf->outbox, nf->delivery, nf->ch, app->metrics);
+	nf->folds = fold_new(nf->opt.dedupe_window_ms, on_summary, nf->router,
+	    app->metrics);
+}
+
+/* The parts that listen: the board, chat commands, and their poller. */
+static void
+start_listening(struct notifier *nf)
+{
+	struct hb_app *app = nf->app;
+
+	nf->board = board_new();
+	nf->chat = chat_new(&(struct chat_config){
+		.cmd_chats = nf->opt.cmd_chats,
+		.ncmd_chats = nf->opt.ncmd_chats,
+		.prefix = nf->bus_cfg->prefix,
+	    }, nf->svc->bus, nf->router, nf->board, nf->outbox, app->metrics);
+	if (telegram_on(nf) && nf->opt.poll)
+		nf->poller = poll_new(&(struct poll_config){
+			.api_url = nf->opt.api_url,
+			.token = nf->opt.token,
+			.tg_timeout_ms = nf->opt.tg_timeout_ms,
+			.poll_timeout_s = nf->opt.poll_timeout_s,
+			.retry_min_ms = nf->opt.retry_min_ms,
+			.retry_max_ms = nf->opt.retry_max_ms,
+			.outbox_path = nf->opt.outbox_path,
+		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
+		    app->metrics, on_update, nf);
+}
+
+static int
+subscribe(struct notifier *nf)
+{
+	struct hb_bus *bus = nf->svc->bus;
+	const char *prefix = nf->bus_cfg->prefix;
+	char filter[HB_TOPIC_MAX];
+	int rc = 0;
+
+	hb_topic_notify(filter, sizeof(filter), prefix, "#");
+	rc |= hb_bus_subscribe(bus, filter, 1, on_notify, nf);
+	hb_topic_health(filter, sizeof(filter), prefix, "#");
+	rc |= hb_bus_subscribe(bus, filter, 1, on_health, nf);
+	hb_topic_join(filter, sizeof(filter), prefix, "deploy/state");
+	rc |= hb_bus_subscribe(bus, filter, 1, on_deploy_state, nf);
+	return rc;
+}
+
+static void
+log_ready(struct notifier *nf)
+{
+	const char *wh = webhook_on(nf) ? "yes" : "no";
+
+	if (telegram_on(nf))
+		hb_info("notifier ready telegram=%s/bot***/ chats=%zu "
+		    "command_chats=%zu poll=%s webhook=%s outbox=%s",
+		    nf->opt.api_url, nf->opt.nchats, nf->opt.ncmd_chats,
+		    nf->opt.poll ? "yes" : "no", wh, nf->opt.outbox_path);
+	else
+		hb_info("notifier ready telegram=off webhook=%s outbox=%s%s", wh,
+		    nf->opt.outbox_path, webhook_on(nf) ? "" : " (no channel: "
+		    "notifications are only logged)");
+}
+
+static int
+start(void *arg)
+{
+	struct notifier *nf = arg;
+	struct hb_app *app = nf->app;
+	struct timeval tick = { 0, 250000 };
+	char err[512];
+
+	register_metrics(nf, app->metrics);
+	hb_ratelimit_init(&nf->bad_log, 20, 10);
+	nf->outbox = hb_outbox_open(nf->opt.outbox_path, err, sizeof(err));
+	if (nf->outbox == NULL) {
+		hb_error("outbox: %s (set notifier.outbox.path or data_dir)", err);
+		return -1;
+	}
+	start_sending(nf);
+	start_listening(nf);
 	hb_outbox_lanes(nf->outbox, note_lane, nf->delivery);
 	if (hb_outbox_count(nf->outbox) > 0)
 		hb_info("outbox holds messages=%lld from before; sending them first",
 		    (long long)hb_outbox_count(nf->outbox));
-	nf->ev_poll = evtimer_new(app->base, on_poll_timer, nf);
 	nf->ev_tick = event_new(app->base, -1, EV_PERSIST, on_tick, nf);
 	nf->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, nf);
 	event_add(nf->ev_tick, &tick);
-
-	nf->bus = nf->svc->bus;
-	hb_topic_notify(filter, sizeof(filter), prefix, "#");
-	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_notify, nf);
-	hb_topic_health(filter, sizeof(filter), prefix, "#");
-	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_health, nf);
-	hb_topic_join(filter, sizeof(filter), prefix, "deploy/state");
-	rc |= hb_bus_subscribe(nf->bus, filter, 1, on_deploy_state, nf);
-	if (rc != 0)
+	if (subscribe(nf) != 0)
 		return -1;
-	if (telegram_on(nf))
-		hb_info("notifier ready telegram=%s/bot***/ chats=%zu command_chats=%zu "
-		    "poll=%s webhook=%s outbox=%s", nf->opt.api_url, nf->opt.nchats,
-		    nf->opt.ncmd_chats, nf->opt.poll ? "yes" : "no",
-		    nf->opt.webhook_url[0] ? "yes" : "no", nf->opt.outbox_path);
-	else
-		hb_info("notifier ready telegram=off webhook=%s outbox=%s%s",
-		    nf->opt.webhook_url[0] ? "yes" : "no", nf->opt.outbox_path,
-		    nf->opt.webhook_url[0] ? "" : " (no channel: notifications are only "
-		    "logged)");
-	start_poll(nf);
+	log_ready(nf);
+	if (nf->poller)
+		poll_start(nf->poller);
 	delivery_pump(nf->delivery);
 	return 0;
 }
@@ -1304,37 +448,22 @@ static void
 destroy(void *arg)
 {
 	struct notifier *nf = arg;
-	struct fold *f;
-	struct target *t;
-	struct watch *w;
 
-	if (nf->poll_xfer)
-		hb_http_cancel(nf->poll_xfer);
-	if (nf->me_xfer)
-		hb_http_cancel(nf->me_xfer);
-	if (nf->outbox && !TAILQ_EMPTY(&nf->folds)) {
+	if (nf->poller)
+		poll_stop(nf->poller);
+	if (nf->folds && fold_open_count(nf->folds) > 0) {
 		/* stopped some other way than on_stop: keep the summaries too */
-		nf->stopping = true;
 		delivery_stop(nf->delivery, NULL, NULL);
 		close_folds(nf);
 	}
+	poll_free(nf->poller);
+	chat_free(nf->chat);
+	board_free(nf->board);
+	fold_free(nf->folds);
+	route_free(nf->router);
 	delivery_free(nf->delivery);
-	while ((f = TAILQ_FIRST(&nf->folds)) != NULL) {
-		TAILQ_REMOVE(&nf->folds, f, entry);
-		fold_free(f);
-	}
-	while ((t = TAILQ_FIRST(&nf->targets)) != NULL) {
-		TAILQ_REMOVE(&nf->targets, t, entry);
-		free(t);
-	}
-	while ((w = TAILQ_FIRST(&nf->watches)) != NULL) {
-		TAILQ_REMOVE(&nf->watches, w, entry);
-		free(w);
-	}
 	hb_http_client_free(nf->http);
 	hb_outbox_close(nf->outbox);
-	if (nf->ev_poll)
-		event_free(nf->ev_poll);
 	if (nf->ev_tick)
 		event_free(nf->ev_tick);
 	if (nf->ev_drain)
