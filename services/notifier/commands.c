@@ -39,31 +39,30 @@ command_kind_name(enum command_kind kind)
 	return "unknown";
 }
 
-void
-command_parse(const char *text, struct command *out)
+/*
+ * Reads "/name[@bot]" at *pp into out (name lower-cased) and moves *pp past
+ * it. False when text is not a command at all.
+ */
+static bool
+read_name(const char **pp, struct command *out)
 {
-	char args[MAX_ARGS][130];
-	size_t nargs = 0, n = 0;
-	const char *p = text;
-	long long minutes;
+	const char *p = *pp;
+	size_t n = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->kind = CMD_NONE;
 	while (is_space(*p))
 		p++;
 	if (*p != '/')
-		return;
+		return false;
 	p++;
 	while (is_name_char(*p)) {
 		if (n + 1 < sizeof(out->name))
-			out->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+			out->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ?
+			    *p - 'A' + 'a' : *p);
 		p++;
 	}
 	out->name[n] = '\0';
-	if (n == 0) {
-		out->kind = CMD_NONE;
-		return;
-	}
+	if (n == 0)
+		return false;
 	if (*p == '@') {		/* /deploy@homebus_bot in a group */
 		size_t b = 0;
 
@@ -76,11 +75,20 @@ command_parse(const char *text, struct command *out)
 		}
 		out->bot[b] = '\0';
 	}
-	if (*p != '\0' && !is_space(*p)) {
-		out->kind = CMD_UNKNOWN;
-		return;
-	}
-	/* arguments: up to MAX_ARGS words; more is an error for every command */
+	*pp = p;
+	return true;
+}
+
+/*
+ * Splits p into up to MAX_ARGS words; returns how many there were, or
+ * MAX_ARGS + 1 when more (an error for every command). A word too long
+ * for args is left "" (no valid argument is that long).
+ */
+static size_t
+read_args(const char *p, char args[][130])
+{
+	size_t nargs = 0;
+
 	for (;;) {
 		size_t k = 0;
 
@@ -88,10 +96,8 @@ command_parse(const char *text, struct command *out)
 			p++;
 		if (*p == '\0')
 			break;
-		if (nargs == MAX_ARGS) {
-			nargs++;
-			break;
-		}
+		if (nargs == MAX_ARGS)
+			return nargs + 1;
 		while (*p && !is_space(*p)) {
 			if (k + 1 < sizeof(args[0]))
 				args[nargs][k++] = *p;
@@ -105,6 +111,21 @@ command_parse(const char *text, struct command *out)
 			args[nargs][k] = '\0';
 		nargs++;
 	}
+	return nargs;
+}
+
+static void
+bad(struct command *out, const char *usage)
+{
+	out->kind = CMD_BAD;
+	snprintf(out->error, sizeof(out->error), "%s", usage);
+}
+
+/* Which command out->name is, and whether its arguments fit it. */
+static void
+judge(struct command *out, char args[][130], size_t nargs)
+{
+	long long minutes;
 
 	if (strcmp(out->name, "help") == 0 || strcmp(out->name, "start") == 0) {
 		out->kind = CMD_HELP;
@@ -112,18 +133,16 @@ command_parse(const char *text, struct command *out)
 		out->kind = CMD_STATUS;
 	} else if (strcmp(out->name, "deploy") == 0) {
 		if (nargs != 1 || !hb_deploy_tag_ok(args[0])) {
-			out->kind = CMD_BAD;
-			snprintf(out->error, sizeof(out->error), "usage: /deploy TAG (a "
-			    "tag is letters, digits, '.', '_' or '-', at most 128)");
+			bad(out, "usage: /deploy TAG (a tag is letters, digits, '.', "
+			    "'_' or '-', at most 128)");
 			return;
 		}
 		out->kind = CMD_DEPLOY;
 		snprintf(out->tag, sizeof(out->tag), "%s", args[0]);
 	} else if (strcmp(out->name, "rollback") == 0) {
 		if (nargs != 0) {
-			out->kind = CMD_BAD;
-			snprintf(out->error, sizeof(out->error), "usage: /rollback (no "
-			    "arguments: back to the version before the last deploy)");
+			bad(out, "usage: /rollback (no arguments: back to the version "
+			    "before the last deploy)");
 			return;
 		}
 		out->kind = CMD_ROLLBACK;
@@ -140,4 +159,23 @@ command_parse(const char *text, struct command *out)
 	} else {
 		out->kind = CMD_UNKNOWN;
 	}
+}
+
+void
+command_parse(const char *text, struct command *out)
+{
+	char args[MAX_ARGS][130];
+	const char *p = text;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = CMD_NONE;
+	if (!read_name(&p, out)) {
+		out->name[0] = '\0';
+		return;
+	}
+	if (*p != '\0' && !is_space(*p)) {
+		out->kind = CMD_UNKNOWN;
+		return;
+	}
+	judge(out, args, read_args(p, args));
 }
