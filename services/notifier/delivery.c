@@ -228,11 +228,15 @@ lane_pump(struct delivery *d, struct lane *l, int64_t now)
 		if (at > now)
 			return at;
 		r = hb_outbox_head(d->outbox, l->name, &l->item);
-		if (r != 1) {
-			l->has_items = r < 0;	/* on a read error, try later */
-			if (r < 0)
-				l->not_before_ms = now + RETRY_LOCAL_MS;
+		if (r == 0) {
+			l->has_items = false;
 			break;
+		}
+		if (r < 0) {
+			/* a read error: this lane tries again by itself, not only
+			 * when another lane or a new message wakes the pump */
+			l->not_before_ms = now + RETRY_LOCAL_MS;
+			return l->not_before_ms;
 		}
 		if (lane_send(d, l, now) == 0)
 			break;

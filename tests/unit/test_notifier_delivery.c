@@ -12,7 +12,8 @@
  * message goes to the dead letters and the next one follows; failures keep
  * the message first in its lane with backoff, report the channel down and
  * never show the token; a message for a channel no longer configured is
- * dead-lettered; after stop nothing new starts.
+ * dead-lettered; a lane the outbox could not be read for is tried again
+ * by itself; after stop nothing new starts.
  */
 #include "hbt.h"
 #include "stub_http.h"
@@ -20,6 +21,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -460,6 +462,43 @@ test_orphans_and_refusals(void)
 	rig_close(&r);
 }
 
+/* Runs sql on the outbox's file through a connection of its own. */
+static void
+outbox_sql(const char *name, const char *sql)
+{
+	char path[600];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/%s.db", hbt_dir(), name);
+	HBT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK, "open %s", path);
+	HBT_CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s",
+	    sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A failed outbox read: the lane tries again a second later, by itself. */
+static void
+test_read_error(void)
+{
+	struct rig r;
+	struct delivery_config cfg = defaults();
+
+	rig_open(&r, "read_error", &cfg);
+	add(&r, 1, "m1");
+	outbox_sql("read_error", "ALTER TABLE outbox RENAME TO outbox_away");
+	delivery_pump(r.d);
+	HBT_CHECK(stub_http_count() == 0, "nothing could be read");
+	HBT_CHECK(delivery_next_ms(r.d) == 1000, "the pump comes back a second "
+	    "later, got %lld", (long long)delivery_next_ms(r.d));
+	outbox_sql("read_error", "ALTER TABLE outbox_away RENAME TO outbox");
+	now = 1000;
+	delivery_pump(r.d);
+	HBT_CHECK(strcmp(text_of(to(1)), "m1") == 0, "then m1 goes");
+	if (to(1))
+		ok(to(1));
+	rig_close(&r);
+}
+
 static void
 on_answered(void *arg)
 {
@@ -499,6 +538,7 @@ main(void)
 	test_retry_after();
 	test_failures();
 	test_orphans_and_refusals();
+	test_read_error();
 	test_stop();
 	hbt_exit();
 }
