@@ -373,6 +373,12 @@ poll_stop(struct poller *p)
 	evtimer_del(p->ev_poll);
 }
 
+int64_t
+poll_next_ms(const struct poller *p)
+{
+	return p->poll_at_ms;
+}
+
 const char *
 poll_bot_name(const struct poller *p)
 {

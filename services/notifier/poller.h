@@ -47,10 +47,13 @@ struct poller *poll_new(const struct poll_config *cfg, struct event_base *base,
 /* Cancels what is in flight. */
 void poll_free(struct poller *p);
 
-/* Starts polling (getMe first). */
+/* Polls now, unless a poll is in flight (getMe first while it is due). */
 void poll_start(struct poller *p);
 /* Stops: cancels what is in flight, nothing new starts. */
 void poll_stop(struct poller *p);
+
+/* No poll starts before this (monotonic ms): a backoff or retry_after. */
+int64_t poll_next_ms(const struct poller *p);
 
 /* The bot's username without '@', "" until getMe answered. */
 const char *poll_bot_name(const struct poller *p);
