@@ -25,6 +25,7 @@ struct lane {
 	enum channel_kind channel;
 	long long chat_id;
 	bool group;		/* negative chat id: Telegram's group limit */
+	bool configured;	/* its channel and chat are still configured */
 	bool has_items;		/* false once the outbox said it is empty */
 	bool busy;
 	int64_t not_before_ms;	/* monotonic: backoff or retry_after */
@@ -80,6 +81,17 @@ webhook_on(const struct delivery *d)
 	return d->cfg.webhook_url != NULL && d->cfg.webhook_url[0] != '\0';
 }
 
+static bool
+chat_configured(const struct delivery *d, long long chat_id)
+{
+	if (d->cfg.chats == NULL)
+		return true;
+	for (size_t i = 0; i < d->cfg.nchats; i++)
+		if (d->cfg.chats[i] == chat_id)
+			return true;
+	return false;
+}
+
 /* ---------------- lanes ---------------- */
 
 void
@@ -106,8 +118,11 @@ lane_get(struct delivery *d, const char *name)
 		l->channel = CH_TELEGRAM;
 		l->chat_id = id;
 		l->group = id < 0;
-	} else
+		l->configured = telegram_on(d) && chat_configured(d, id);
+	} else {
 		l->channel = CH_WEBHOOK;
+		l->configured = webhook_on(d);
+	}
 	hb_rate_init(&l->per_chat, 1, d->cfg.chat_interval_ms);
 	hb_rate_init(&l->per_group, d->cfg.group_max,
 	    l->group ? d->cfg.group_window_ms : 0);
@@ -160,15 +175,13 @@ lane_send(struct delivery *d, struct lane *l, int64_t now)
 	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
 	struct hb_buf url = { 0 }, auth = { 0 };
 
+	if (!l->configured)
+		return -1;
 	if (l->channel == CH_TELEGRAM) {
-		if (!telegram_on(d))
-			return -1;
 		hb_buf_printf(&url, "%s/bot%s/sendMessage", d->cfg.api_url,
 		    d->cfg.token);
 		req.timeout_ms = d->cfg.tg_timeout_ms;
 	} else {
-		if (!webhook_on(d))
-			return -1;
 		hb_buf_puts(&url, d->cfg.webhook_url);
 		if (d->cfg.webhook_token) {
 			hb_buf_printf(&auth, "Authorization: Bearer %s",
@@ -198,7 +211,10 @@ lane_send(struct delivery *d, struct lane *l, int64_t now)
 	return 0;
 }
 
-/* A message on a lane its channel no longer has (configuration changed). */
+/*
+ * A message on a lane its channel no longer has, or for a chat no longer
+ * in chat_ids or command_chat_ids (the configuration changed).
+ */
 static int
 lane_orphan(struct delivery *d, struct lane *l)
 {
@@ -240,11 +256,8 @@ lane_pump(struct delivery *d, struct lane *l, int64_t now)
 		}
 		if (lane_send(d, l, now) == 0)
 			break;
-		if ((l->channel == CH_TELEGRAM && !telegram_on(d)) ||
-		    (l->channel == CH_WEBHOOK && !webhook_on(d))) {
-			if (lane_orphan(d, l) == 0)
-				continue;
-		}
+		if (!l->configured && lane_orphan(d, l) == 0)
+			continue;
 		l->not_before_ms = now + RETRY_LOCAL_MS;
 	}
 	return INT64_MAX;

@@ -28,6 +28,9 @@
 struct delivery_config {
 	const char *api_url;		/* Telegram's, without a trailing '/' */
 	const char *token;		/* NULL: Telegram off; never logged */
+	const long long *chats;		/* the chats still configured (notified or
+					 * obeyed); NULL: any chat */
+	size_t nchats;
 	long tg_timeout_ms;
 	int64_t chat_interval_ms;	/* at least this long between two to a chat */
 	int group_max;			/* at most this many to a group ... */

@@ -48,6 +48,7 @@ struct notifier {
 	struct board *board;
 	struct chat *chat;
 	struct poller *poller;		/* NULL: no token, or poll off */
+	long long *lane_chats;		/* chat_ids and command_chat_ids */
 
 	struct event *ev_tick, *ev_drain;
 	bool bus_closed;
@@ -325,10 +326,19 @@ start_sending(struct notifier *nf)
 	for (int c = 0; c < CH_COUNT; c++)
 		channel_init(&nf->ch[c], (enum channel_kind)c, app->metrics,
 		    nf->outbox);
+	/* the chats a message may still go to: notified, or answered */
+	nf->lane_chats = hb_xcalloc(nf->opt.nchats + nf->opt.ncmd_chats + 1,
+	    sizeof(*nf->lane_chats));
+	for (size_t i = 0; i < nf->opt.nchats; i++)
+		nf->lane_chats[i] = nf->opt.chats[i].id;
+	memcpy(nf->lane_chats + nf->opt.nchats, nf->opt.cmd_chats,
+	    nf->opt.ncmd_chats * sizeof(*nf->lane_chats));
 	nf->http = hb_http_client_new(app->base);
 	nf->delivery = delivery_new(&(struct delivery_config){
 		.api_url = nf->opt.api_url,
 		.token = nf->opt.token,
+		.chats = nf->lane_chats,
+		.nchats = nf->opt.nchats + nf->opt.ncmd_chats,
 		.tg_timeout_ms = nf->opt.tg_timeout_ms,
 		.chat_interval_ms = nf->opt.chat_interval_ms,
 		.group_max = nf->opt.group_max,
@@ -468,6 +478,7 @@ destroy(void *arg)
 		event_free(nf->ev_tick);
 	if (nf->ev_drain)
 		event_free(nf->ev_drain);
+	free(nf->lane_chats);
 	options_free(&nf->opt);
 	free(nf);
 }

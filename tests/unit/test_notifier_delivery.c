@@ -11,8 +11,8 @@
  * retry_after (which wins over the header) but not the webhook; a refused
  * message goes to the dead letters and the next one follows; failures keep
  * the message first in its lane with backoff, report the channel down and
- * never show the token; a message for a channel no longer configured is
- * dead-lettered; a lane the outbox could not be read for is tried again
+ * never show the token; a message for a channel or a chat no longer
+ * configured is dead-lettered; a lane the outbox could not be read for is tried again
  * by itself; after stop nothing new starts.
  */
 #include "hbt.h"
@@ -445,6 +445,20 @@ test_orphans_and_refusals(void)
 	HBT_CHECK(stub_http_count() == 0, "nothing sent");
 	HBT_CHECK(hb_outbox_count(r.ob) == 0 && hb_outbox_dead_count(r.ob) == 2,
 	    "both dead-lettered");
+	rig_close(&r);
+
+	/* chat 2 left chat_ids (and was never a command chat) */
+	cfg = defaults();
+	cfg.chats = (const long long[]){ 1 };
+	cfg.nchats = 1;
+	rig_open(&r, "chat_removed", &cfg);
+	add(&r, 2, "for a chat removed");
+	add(&r, 1, "for a chat kept");
+	delivery_pump(r.d);
+	HBT_CHECK(stub_http_count() == 1 && to(1) != NULL && to(2) == NULL,
+	    "only the chat kept gets its message");
+	HBT_CHECK(hb_outbox_dead_count(r.ob) == 1, "the other dead-lettered");
+	ok(to(1));
 	rig_close(&r);
 
 	cfg = defaults();
