@@ -229,7 +229,8 @@ heartbeat(void *arg, json_t *hb)
 	json_object_set_new(hb, "delivered", json_integer((json_int_t)
 	    (nf->ch[CH_TELEGRAM].m_delivered->value +
 	    nf->ch[CH_WEBHOOK].m_delivered->value)));
-	json_object_set_new(hb, "outbox", json_integer(hb_outbox_count(nf->outbox)));
+	json_object_set_new(hb, "outbox",
+	    json_integer(hb_outbox_count(nf->outbox)));
 }
 
 static void

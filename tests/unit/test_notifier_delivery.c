@@ -12,8 +12,8 @@
  * message goes to the dead letters and the next one follows; failures keep
  * the message first in its lane with backoff, report the channel down and
  * never show the token; a message for a channel or a chat no longer
- * configured is dead-lettered; a lane the outbox could not be read for is tried again
- * by itself; after stop nothing new starts.
+ * configured is dead-lettered; a lane the outbox could not be read for is
+ * tried again by itself; after stop nothing new starts.
  */
 #include "hbt.h"
 #include "stub_http.h"
