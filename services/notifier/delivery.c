@@ -82,7 +82,7 @@ webhook_on(const struct delivery *d)
 }
 
 static bool
-chat_configured(const struct delivery *d, long long chat_id)
+configured_chat(const struct delivery *d, long long chat_id)
 {
 	if (d->cfg.chats == NULL)
 		return true;
@@ -118,7 +118,7 @@ lane_get(struct delivery *d, const char *name)
 		l->channel = CH_TELEGRAM;
 		l->chat_id = id;
 		l->group = id < 0;
-		l->configured = telegram_on(d) && chat_configured(d, id);
+		l->configured = telegram_on(d) && configured_chat(d, id);
 	} else {
 		l->channel = CH_WEBHOOK;
 		l->configured = webhook_on(d);
