@@ -24,46 +24,45 @@ is_name_char(char c)
 }
 
 const char *
-hb_command_kind_name(enum hb_command_kind kind)
+command_kind_name(enum command_kind kind)
 {
 	switch (kind) {
-	case HB_CMD_NONE: return "none";
-	case HB_CMD_UNKNOWN: return "unknown";
-	case HB_CMD_BAD: return "bad";
-	case HB_CMD_HELP: return "help";
-	case HB_CMD_STATUS: return "status";
-	case HB_CMD_DEPLOY: return "deploy";
-	case HB_CMD_ROLLBACK: return "rollback";
-	case HB_CMD_MUTE: return "mute";
+	case CMD_NONE: return "none";
+	case CMD_UNKNOWN: return "unknown";
+	case CMD_BAD: return "bad";
+	case CMD_HELP: return "help";
+	case CMD_STATUS: return "status";
+	case CMD_DEPLOY: return "deploy";
+	case CMD_ROLLBACK: return "rollback";
+	case CMD_MUTE: return "mute";
 	}
 	return "unknown";
 }
 
-void
-hb_command_parse(const char *text, struct hb_command *out)
+/*
+ * Reads "/name[@bot]" at *pp into out (name lower-cased) and moves *pp past
+ * it. False when text is not a command at all.
+ */
+static bool
+read_name(const char **pp, struct command *out)
 {
-	char args[MAX_ARGS][130];
-	size_t nargs = 0, n = 0;
-	const char *p = text;
-	long long minutes;
+	const char *p = *pp;
+	size_t n = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->kind = HB_CMD_NONE;
 	while (is_space(*p))
 		p++;
 	if (*p != '/')
-		return;
+		return false;
 	p++;
 	while (is_name_char(*p)) {
 		if (n + 1 < sizeof(out->name))
-			out->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+			out->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ?
+			    *p - 'A' + 'a' : *p);
 		p++;
 	}
 	out->name[n] = '\0';
-	if (n == 0) {
-		out->kind = HB_CMD_NONE;
-		return;
-	}
+	if (n == 0)
+		return false;
 	if (*p == '@') {		/* /deploy@homebus_bot in a group */
 		size_t b = 0;
 
@@ -76,11 +75,20 @@ hb_command_parse(const char *text, struct hb_command *out)
 		}
 		out->bot[b] = '\0';
 	}
-	if (*p != '\0' && !is_space(*p)) {
-		out->kind = HB_CMD_UNKNOWN;
-		return;
-	}
-	/* arguments: up to MAX_ARGS words; more is an error for every command */
+	*pp = p;
+	return true;
+}
+
+/*
+ * Splits p into up to MAX_ARGS words; returns how many there were, or
+ * MAX_ARGS + 1 when more (an error for every command). A word too long
+ * for args is left "" (no valid argument is that long).
+ */
+static size_t
+read_args(const char *p, char args[][130])
+{
+	size_t nargs = 0;
+
 	for (;;) {
 		size_t k = 0;
 
@@ -88,10 +96,8 @@ hb_command_parse(const char *text, struct hb_command *out)
 			p++;
 		if (*p == '\0')
 			break;
-		if (nargs == MAX_ARGS) {
-			nargs++;
-			break;
-		}
+		if (nargs == MAX_ARGS)
+			return nargs + 1;
 		while (*p && !is_space(*p)) {
 			if (k + 1 < sizeof(args[0]))
 				args[nargs][k++] = *p;
@@ -105,39 +111,71 @@ hb_command_parse(const char *text, struct hb_command *out)
 			args[nargs][k] = '\0';
 		nargs++;
 	}
+	return nargs;
+}
+
+static void
+bad(struct command *out, const char *usage)
+{
+	out->kind = CMD_BAD;
+	snprintf(out->error, sizeof(out->error), "%s", usage);
+}
+
+/* Which command out->name is, and whether its arguments fit it. */
+static void
+judge(struct command *out, char args[][130], size_t nargs)
+{
+	long long minutes;
 
 	if (strcmp(out->name, "help") == 0 || strcmp(out->name, "start") == 0) {
-		out->kind = HB_CMD_HELP;
+		out->kind = CMD_HELP;
 	} else if (strcmp(out->name, "status") == 0) {
-		out->kind = HB_CMD_STATUS;
+		out->kind = CMD_STATUS;
 	} else if (strcmp(out->name, "deploy") == 0) {
 		if (nargs != 1 || !hb_deploy_tag_ok(args[0])) {
-			out->kind = HB_CMD_BAD;
-			snprintf(out->error, sizeof(out->error), "usage: /deploy TAG (a "
-			    "tag is letters, digits, '.', '_' or '-', at most 128)");
+			bad(out, "usage: /deploy TAG (a tag is letters, digits, '.', "
+			    "'_' or '-', at most 128)");
 			return;
 		}
-		out->kind = HB_CMD_DEPLOY;
+		out->kind = CMD_DEPLOY;
 		snprintf(out->tag, sizeof(out->tag), "%s", args[0]);
 	} else if (strcmp(out->name, "rollback") == 0) {
 		if (nargs != 0) {
-			out->kind = HB_CMD_BAD;
-			snprintf(out->error, sizeof(out->error), "usage: /rollback (no "
-			    "arguments: back to the version before the last deploy)");
+			bad(out, "usage: /rollback (no arguments: back to the version "
+			    "before the last deploy)");
 			return;
 		}
-		out->kind = HB_CMD_ROLLBACK;
+		out->kind = CMD_ROLLBACK;
 	} else if (strcmp(out->name, "mute") == 0) {
-		if (nargs != 1 || hb_parse_ll(args[0], 0, HB_COMMAND_MAX_MUTE,
+		if (nargs != 1 || hb_parse_ll(args[0], 0, COMMAND_MAX_MUTE,
 		    &minutes) != 0) {
-			out->kind = HB_CMD_BAD;
+			out->kind = CMD_BAD;
 			snprintf(out->error, sizeof(out->error), "usage: /mute MINUTES "
-			    "(0 to %d; 0 unmutes)", HB_COMMAND_MAX_MUTE);
+			    "(0 to %d; 0 unmutes)", COMMAND_MAX_MUTE);
 			return;
 		}
-		out->kind = HB_CMD_MUTE;
+		out->kind = CMD_MUTE;
 		out->minutes = (long)minutes;
 	} else {
-		out->kind = HB_CMD_UNKNOWN;
+		out->kind = CMD_UNKNOWN;
 	}
+}
+
+void
+command_parse(const char *text, struct command *out)
+{
+	char args[MAX_ARGS][130];
+	const char *p = text;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = CMD_NONE;
+	if (!read_name(&p, out)) {
+		out->name[0] = '\0';
+		return;
+	}
+	if (*p != '\0' && !is_space(*p)) {
+		out->kind = CMD_UNKNOWN;
+		return;
+	}
+	judge(out, args, read_args(p, args));
 }

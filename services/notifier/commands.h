@@ -9,33 +9,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum hb_command_kind {
-	HB_CMD_NONE,		/* not a command (plain text) */
-	HB_CMD_UNKNOWN,		/* "/something" we do not know */
-	HB_CMD_BAD,		/* a known command with wrong arguments */
-	HB_CMD_HELP,		/* /help, /start */
-	HB_CMD_STATUS,
-	HB_CMD_DEPLOY,		/* tag set */
-	HB_CMD_ROLLBACK,
-	HB_CMD_MUTE,		/* minutes set; 0 unmutes */
+enum command_kind {
+	CMD_NONE,	/* not a command (plain text) */
+	CMD_UNKNOWN,	/* "/something" we do not know */
+	CMD_BAD,	/* a known command with wrong arguments */
+	CMD_HELP,	/* /help, /start */
+	CMD_STATUS,
+	CMD_DEPLOY,	/* tag set */
+	CMD_ROLLBACK,
+	CMD_MUTE,	/* minutes set; 0 unmutes */
 };
 
-#define HB_COMMAND_MAX_MUTE 10080	/* a week */
+#define COMMAND_MAX_MUTE 10080	/* a week */
 
-struct hb_command {
-	enum hb_command_kind kind;
+struct command {
+	enum command_kind kind;
 	char name[32];		/* without '/' or "@bot"; "" for NONE */
 	bool to_bot;		/* "/name@bot": addressed to one bot by name */
 	char bot[65];		/* that name, without '@' (cut if longer) */
 	char tag[129];
 	long minutes;
-	char error[160];	/* for HB_CMD_BAD: what is wrong, for the user */
+	char error[160];	/* for CMD_BAD: what is wrong, for the user */
 };
 
 /* Reads text (NUL-terminated, any bytes) into *out. Never fails. */
-void hb_command_parse(const char *text, struct hb_command *out);
+void command_parse(const char *text, struct command *out);
 
 /* The command's name for metrics and logs ("deploy", "unknown", "none"). */
-const char *hb_command_kind_name(enum hb_command_kind kind);
+const char *command_kind_name(enum command_kind kind);
 
 #endif

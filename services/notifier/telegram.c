@@ -13,7 +13,7 @@
 #define PART_MARK_MAX 12
 
 const char *
-hb_telegram_severity_icon(int severity)
+telegram_severity_icon(int severity)
 {
 	switch (severity) {
 	case 0: return "\xe2\x84\xb9\xef\xb8\x8f";		/* information */
@@ -34,7 +34,7 @@ units_of(unsigned char c)
 
 /*
  * How many bytes of the title to show: all of it when it fits in
- * HB_TELEGRAM_TITLE_MAX units, else as many whole characters as leave room
+ * TELEGRAM_TITLE_MAX units, else as many whole characters as leave room
  * for the ellipsis (*cut set). A title has no limit of its own on the bus,
  * and one longer than a message would make every part too long.
  */
@@ -44,12 +44,12 @@ title_fit(const char *title, bool *cut)
 	size_t len = strlen(title), units = 0, i;
 
 	*cut = false;
-	if (hb_text_utf16_len(title, len) <= HB_TELEGRAM_TITLE_MAX)
+	if (hb_text_utf16_len(title, len) <= TELEGRAM_TITLE_MAX)
 		return len;
 	for (i = 0; i < len; i++) {
 		size_t u = units_of((unsigned char)title[i]);
 
-		if (u > 0 && units + u > HB_TELEGRAM_TITLE_MAX - 1)
+		if (u > 0 && units + u > TELEGRAM_TITLE_MAX - 1)
 			break;
 		units += u;
 	}
@@ -60,7 +60,7 @@ title_fit(const char *title, bool *cut)
 #define ELLIPSIS "\xe2\x80\xa6"
 
 static void
-put_header(struct hb_buf *html, const struct hb_telegram_text *t,
+put_header(struct hb_buf *html, const struct telegram_text *t,
     size_t title_len, bool title_cut, size_t k, size_t n)
 {
 	if (t->icon && *t->icon) {
@@ -79,7 +79,7 @@ put_header(struct hb_buf *html, const struct hb_telegram_text *t,
 }
 
 json_t *
-hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars)
+telegram_render(const struct telegram_text *t, size_t max_chars)
 {
 	const char *text = t->text ? t->text : "";
 	size_t len = strlen(text), pos = 0, header, budget, npieces = 0, cap = 8;
@@ -135,8 +135,8 @@ hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars)
 }
 
 void
-hb_telegram_answer(long http_status, const char *body, size_t len,
-    long retry_after_header, struct hb_telegram_answer *out)
+telegram_answer(long http_status, const char *body, size_t len,
+    long retry_after_header, struct telegram_answer *out)
 {
 	json_t *root = NULL, *v, *params;
 
@@ -165,15 +165,15 @@ hb_telegram_answer(long http_status, const char *body, size_t len,
 	}
 	if (http_status >= 200 && http_status < 300)
 		out->verdict = json_is_false(json_object_get(root, "ok")) ?
-		    HB_TG_RETRY : HB_TG_DELIVERED;
+		    TG_RETRY : TG_DELIVERED;
 	else if (http_status == 429)
-		out->verdict = HB_TG_WAIT;
+		out->verdict = TG_WAIT;
 	else if (http_status == 400 || http_status == 403)
-		out->verdict = HB_TG_REFUSED;
+		out->verdict = TG_REFUSED;
 	else if (http_status == 401 || http_status == 404)
-		out->verdict = HB_TG_AUTH;
+		out->verdict = TG_AUTH;
 	else
-		out->verdict = HB_TG_RETRY;
+		out->verdict = TG_RETRY;
 	if (out->description[0] == '\0' && http_status > 0)
 		snprintf(out->description, sizeof(out->description), "HTTP %ld",
 		    http_status);
@@ -202,7 +202,7 @@ copy_str(json_t *obj, const char *key, char *dst, size_t dstlen)
 }
 
 static void
-parse_message(json_t *msg, struct hb_telegram_update *u)
+parse_message(json_t *msg, struct telegram_update *u)
 {
 	json_t *chat = json_object_get(msg, "chat"), *from = json_object_get(msg, "from");
 	const char *text;
@@ -229,12 +229,12 @@ parse_message(json_t *msg, struct hb_telegram_update *u)
 }
 
 int
-hb_telegram_updates_parse(const char *body, size_t len,
-    struct hb_telegram_update **out, size_t *n, char *err, size_t errlen)
+telegram_updates_parse(const char *body, size_t len,
+    struct telegram_update **out, size_t *n, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root, *result, *item;
-	struct hb_telegram_update *u = NULL;
+	struct telegram_update *u = NULL;
 	size_t i, k = 0;
 
 	*out = NULL;
@@ -280,7 +280,7 @@ hb_telegram_updates_parse(const char *body, size_t len,
 }
 
 void
-hb_telegram_updates_free(struct hb_telegram_update *u, size_t n)
+telegram_updates_free(struct telegram_update *u, size_t n)
 {
 	for (size_t i = 0; u && i < n; i++)
 		free(u[i].text);
@@ -288,7 +288,7 @@ hb_telegram_updates_free(struct hb_telegram_update *u, size_t n)
 }
 
 int
-hb_telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
+telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
     char *err, size_t errlen)
 {
 	json_t *root = body && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
@@ -324,7 +324,7 @@ hb_telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
 }
 
 void
-hb_telegram_mask(const char *s, const char *token, char *out, size_t outlen)
+telegram_mask(const char *s, const char *token, char *out, size_t outlen)
 {
 	size_t tl = token ? strlen(token) : 0, o = 0;
 

@@ -14,11 +14,13 @@
 #include <stddef.h>
 
 /* Telegram's limit for one message, in UTF-16 units after entity parsing. */
-#define HB_TELEGRAM_MAX_CHARS 4096
+#define TELEGRAM_MAX_CHARS 4096
+/* Chat ids fit in 52 bits (Telegram's promise); 0 is never a chat. */
+#define TELEGRAM_CHAT_ID_MAX 4503599627370496LL
 /* A title is shown whole up to this many UTF-16 units, else cut with "…". */
-#define HB_TELEGRAM_TITLE_MAX 256
+#define TELEGRAM_TITLE_MAX 256
 
-struct hb_telegram_text {
+struct telegram_text {
 	long long chat_id;
 	const char *icon;	/* emoji before the title; may be "" */
 	const char *title;	/* plain text, shown in bold (capped) */
@@ -28,24 +30,24 @@ struct hb_telegram_text {
 
 /*
  * The sendMessage bodies for t, in order: one, or several "(k/n)" parts
- * whose visible text is at most max_chars each (HB_TELEGRAM_MAX_CHARS).
+ * whose visible text is at most max_chars each (TELEGRAM_MAX_CHARS).
  * Returns a new JSON array of objects (caller decrefs).
  */
-json_t *hb_telegram_render(const struct hb_telegram_text *t, size_t max_chars);
+json_t *telegram_render(const struct telegram_text *t, size_t max_chars);
 
 /* The emoji that stands for a severity (0 info .. 3 critical). */
-const char *hb_telegram_severity_icon(int severity);
+const char *telegram_severity_icon(int severity);
 
-enum hb_telegram_verdict {
-	HB_TG_DELIVERED,	/* 2xx */
-	HB_TG_WAIT,		/* 429: wait retry_after_s, then the same again */
-	HB_TG_RETRY,		/* 5xx, network, anything unclear: back off */
-	HB_TG_REFUSED,		/* 400, 403: this message will never go; dead letter */
-	HB_TG_AUTH,		/* 401, 404: the token is wrong; keep, report */
+enum telegram_verdict {
+	TG_DELIVERED,	/* 2xx */
+	TG_WAIT,	/* 429: wait retry_after_s, then the same again */
+	TG_RETRY,	/* 5xx, network, anything unclear: back off */
+	TG_REFUSED,	/* 400, 403: this message will never go; dead letter */
+	TG_AUTH,	/* 401, 404: the token is wrong; keep, report */
 };
 
-struct hb_telegram_answer {
-	enum hb_telegram_verdict verdict;
+struct telegram_answer {
+	enum telegram_verdict verdict;
 	long error_code;
 	long retry_after_s;		/* -1 if none */
 	long long migrate_to_chat_id;	/* 0 if none */
@@ -57,10 +59,10 @@ struct hb_telegram_answer {
  * description is left for the caller). retry_after_header is the
  * Retry-After header in seconds or -1; parameters.retry_after wins.
  */
-void hb_telegram_answer(long http_status, const char *body, size_t len,
-    long retry_after_header, struct hb_telegram_answer *out);
+void telegram_answer(long http_status, const char *body, size_t len,
+    long retry_after_header, struct telegram_answer *out);
 
-struct hb_telegram_update {
+struct telegram_update {
 	long long update_id;
 	bool has_message;	/* a "message" with a chat */
 	long long message_id;
@@ -78,11 +80,11 @@ struct hb_telegram_update {
  * Parses a getUpdates answer ({"ok":true,"result":[Update...]}). Updates
  * without a usable message are kept (with has_message false) so that the
  * offset still moves past them. Returns 0 with *out (free with
- * hb_telegram_updates_free) and *n, or -1 with a reason in err.
+ * telegram_updates_free) and *n, or -1 with a reason in err.
  */
-int hb_telegram_updates_parse(const char *body, size_t len,
-    struct hb_telegram_update **out, size_t *n, char *err, size_t errlen);
-void hb_telegram_updates_free(struct hb_telegram_update *u, size_t n);
+int telegram_updates_parse(const char *body, size_t len,
+    struct telegram_update **out, size_t *n, char *err, size_t errlen);
+void telegram_updates_free(struct telegram_update *u, size_t n);
 
 /*
  * Reads the bot's username out of a getMe answer
@@ -90,10 +92,10 @@ void hb_telegram_updates_free(struct hb_telegram_update *u, size_t n);
  * '@'). Returns 0, or -1 with a reason in err when the answer is not one
  * or the name is not a Telegram username (letters, digits, '_').
  */
-int hb_telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
+int telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
     char *err, size_t errlen);
 
 /* Copies s into out with every occurrence of token replaced by "***". */
-void hb_telegram_mask(const char *s, const char *token, char *out, size_t outlen);
+void telegram_mask(const char *s, const char *token, char *out, size_t outlen);
 
 #endif

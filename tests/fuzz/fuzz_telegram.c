@@ -17,12 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 check_command(const char *text)
 {
-	struct hb_command c;
+	struct command c;
 
-	hb_command_parse(text, &c);
-	if (c.kind == HB_CMD_DEPLOY && !hb_deploy_tag_ok(c.tag))
+	command_parse(text, &c);
+	if (c.kind == CMD_DEPLOY && !hb_deploy_tag_ok(c.tag))
 		__builtin_trap();
-	if (c.kind == HB_CMD_MUTE && (c.minutes < 0 || c.minutes > HB_COMMAND_MAX_MUTE))
+	if (c.kind == CMD_MUTE && (c.minutes < 0 || c.minutes > COMMAND_MAX_MUTE))
 		__builtin_trap();
 }
 
@@ -30,22 +30,22 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data;
-	struct hb_telegram_update *u;
-	struct hb_telegram_answer a;
+	struct telegram_update *u;
+	struct telegram_answer a;
 	char err[256], name[65], *text;
 	size_t n;
 
-	if (hb_telegram_updates_parse(p, size, &u, &n, err, sizeof(err)) == 0) {
+	if (telegram_updates_parse(p, size, &u, &n, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (u[i].text)
 				check_command(u[i].text);
-		hb_telegram_updates_free(u, n);
+		telegram_updates_free(u, n);
 	}
-	hb_telegram_answer(429, p, size, -1, &a);
-	if (a.verdict != HB_TG_WAIT || a.retry_after_s > 86400)
+	telegram_answer(429, p, size, -1, &a);
+	if (a.verdict != TG_WAIT || a.retry_after_s > 86400)
 		__builtin_trap();
-	hb_telegram_answer(200, p, size, -1, &a);
-	if (hb_telegram_me_parse(p, size, name, sizeof(name), err, sizeof(err)) == 0 &&
+	telegram_answer(200, p, size, -1, &a);
+	if (telegram_me_parse(p, size, name, sizeof(name), err, sizeof(err)) == 0 &&
 	    name[0] == '\0')
 		__builtin_trap();
 	text = malloc(size + 1);
@@ -56,15 +56,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_command(text);
 	/* rendering any text: every part is valid JSON with a chat id */
 	if (size < 20000) {
-		struct hb_telegram_text t = { 1, "!", "t", text, false };
-		json_t *parts = hb_telegram_render(&t, 200);
+		struct telegram_text t = { 1, "!", "t", text, false };
+		json_t *parts = telegram_render(&t, 200);
 
 		if (json_array_size(parts) == 0)
 			__builtin_trap();
 		json_decref(parts);
 		/* the same as a title, which is capped */
 		t.title = text;
-		parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+		parts = telegram_render(&t, TELEGRAM_MAX_CHARS);
 		if (json_array_size(parts) == 0)
 			__builtin_trap();
 		json_decref(parts);

@@ -12,9 +12,9 @@
 static void
 test_render(void)
 {
-	struct hb_telegram_text t = { 1001, "\xe2\x9a\xa0\xef\xb8\x8f", "Disk <nuc>",
+	struct telegram_text t = { 1001, "\xe2\x9a\xa0\xef\xb8\x8f", "Disk <nuc>",
 	    "free < 5% & falling", false };
-	json_t *parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS), *p;
+	json_t *parts = telegram_render(&t, TELEGRAM_MAX_CHARS), *p;
 	char *s;
 
 	HBT_CHECK(json_array_size(parts) == 1, "one part");
@@ -28,7 +28,7 @@ test_render(void)
 
 	t.silent = true;
 	t.chat_id = -100123456789012LL;
-	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	parts = telegram_render(&t, TELEGRAM_MAX_CHARS);
 	p = json_array_get(parts, 0);
 	HBT_CHECK(json_is_true(json_object_get(p, "disable_notification")), "silent");
 	HBT_CHECK(json_integer_value(json_object_get(p, "chat_id")) ==
@@ -40,7 +40,7 @@ test_render(void)
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
 	    "cccc";
 	t.title = "T";
-	parts = hb_telegram_render(&t, 100);
+	parts = telegram_render(&t, 100);
 	HBT_CHECK(json_array_size(parts) == 2, "two parts, got %zu",
 	    json_array_size(parts));
 	HBT_CHECK(strstr(json_string_value(json_object_get(json_array_get(parts, 1),
@@ -48,7 +48,7 @@ test_render(void)
 	    json_string_value(json_object_get(json_array_get(parts, 1), "text")));
 	json_decref(parts);
 
-	HBT_CHECK(strcmp(hb_telegram_severity_icon(3), "\xf0\x9f\x9a\xa8") == 0,
+	HBT_CHECK(strcmp(telegram_severity_icon(3), "\xf0\x9f\x9a\xa8") == 0,
 	    "critical icon");
 }
 
@@ -91,7 +91,7 @@ static void
 test_title_cap(void)
 {
 	struct hb_buf title = { 0 }, text = { 0 }, want = { 0 };
-	struct hb_telegram_text t = { 1001, "\xf0\x9f\x94\xb4", NULL, NULL, false };
+	struct telegram_text t = { 1001, "\xf0\x9f\x94\xb4", NULL, NULL, false };
 	json_t *parts, *p;
 	char *shown;
 	size_t i;
@@ -105,16 +105,16 @@ test_title_cap(void)
 		    "..................");
 	t.title = title.data;
 	t.text = text.data;
-	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	parts = telegram_render(&t, TELEGRAM_MAX_CHARS);
 	HBT_CHECK(json_array_size(parts) == 2, "a long title: %zu parts",
 	    json_array_size(parts));
 	json_array_foreach(parts, i, p) {
 		const char *s = json_string_value(json_object_get(p, "text"));
 
-		HBT_CHECK(s && visible_units(s) <= HB_TELEGRAM_MAX_CHARS, "part %zu "
+		HBT_CHECK(s && visible_units(s) <= TELEGRAM_MAX_CHARS, "part %zu "
 		    "is %zu units", i + 1, s ? visible_units(s) : 0);
 		shown = shown_title(p);
-		HBT_CHECK(visible_units(shown) == HB_TELEGRAM_TITLE_MAX, "title shown "
+		HBT_CHECK(visible_units(shown) == TELEGRAM_TITLE_MAX, "title shown "
 		    "in %zu units", visible_units(shown));
 		HBT_CHECK(strlen(shown) > 3 && strcmp(shown + strlen(shown) - 3,
 		    "\xe2\x80\xa6") == 0, "a cut title ends with an ellipsis: "
@@ -143,7 +143,7 @@ test_title_cap(void)
 	hb_buf_puts(&want, "\xe2\x80\xa6");
 	t.title = title.data;
 	t.text = "open";
-	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	parts = telegram_render(&t, TELEGRAM_MAX_CHARS);
 	shown = shown_title(json_array_get(parts, 0));
 	HBT_CHECK(strcmp(shown, want.data) == 0, "emoji title cut between "
 	    "characters (%zu bytes shown)", strlen(shown));
@@ -152,13 +152,13 @@ test_title_cap(void)
 
 	/* exactly at the cap: shown whole */
 	hb_buf_reset(&title);
-	for (i = 0; i < HB_TELEGRAM_TITLE_MAX; i++)
+	for (i = 0; i < TELEGRAM_TITLE_MAX; i++)
 		hb_buf_putc(&title, 'x');
 	t.title = title.data;
-	parts = hb_telegram_render(&t, HB_TELEGRAM_MAX_CHARS);
+	parts = telegram_render(&t, TELEGRAM_MAX_CHARS);
 	shown = shown_title(json_array_get(parts, 0));
 	HBT_CHECK(strcmp(shown, title.data) == 0, "a title of %d units is whole",
-	    HB_TELEGRAM_TITLE_MAX);
+	    TELEGRAM_TITLE_MAX);
 	free(shown);
 	json_decref(parts);
 	hb_buf_free(&title);
@@ -184,13 +184,13 @@ test_me(void)
 		"",
 	};
 
-	HBT_CHECK(hb_telegram_me_parse(ok, strlen(ok), name, sizeof(name), err,
+	HBT_CHECK(telegram_me_parse(ok, strlen(ok), name, sizeof(name), err,
 	    sizeof(err)) == 0 && strcmp(name, "homebus_bot") == 0, "getMe: %s", name);
 	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++)
-		HBT_CHECK(hb_telegram_me_parse(bad[i], strlen(bad[i]), name,
+		HBT_CHECK(telegram_me_parse(bad[i], strlen(bad[i]), name,
 		    sizeof(name), err, sizeof(err)) == -1 && name[0] == '\0',
 		    "getMe answer %zu refused", i);
-	HBT_CHECK(hb_telegram_me_parse(ok, strlen(ok), name, 5, err, sizeof(err)) ==
+	HBT_CHECK(telegram_me_parse(ok, strlen(ok), name, 5, err, sizeof(err)) ==
 	    -1, "a name longer than the buffer is refused, not cut");
 }
 
@@ -199,26 +199,26 @@ static const struct answer_case {
 	long status;
 	const char *body;		/* NULL: no answer at all */
 	long retry_after_header;	/* -1: none */
-	enum hb_telegram_verdict verdict;
+	enum telegram_verdict verdict;
 	long retry_after_s;		/* -1: not checked */
 	const char *description;	/* NULL: not checked */
 	const char *what;
 } answer_cases[] = {
-	{ 200, "{\"ok\":true,\"result\":{}}", -1, HB_TG_DELIVERED, -1, NULL,
+	{ 200, "{\"ok\":true,\"result\":{}}", -1, TG_DELIVERED, -1, NULL,
 	    "200" },
 	{ 429, "{\"ok\":false,\"error_code\":429,\"description\":"
 	    "\"Too Many Requests: retry after 7\",\"parameters\":"
-	    "{\"retry_after\":7}}", 3, HB_TG_WAIT, 7, NULL,
+	    "{\"retry_after\":7}}", 3, TG_WAIT, 7, NULL,
 	    "429: parameters.retry_after wins over the header" },
-	{ 429, "", 3, HB_TG_WAIT, 3, NULL, "429: header" },
+	{ 429, "", 3, TG_WAIT, 3, NULL, "429: header" },
 	{ 400, "{\"ok\":false,\"error_code\":400,\"description\":"
-	    "\"Bad Request: chat not found\"}", -1, HB_TG_REFUSED, -1,
+	    "\"Bad Request: chat not found\"}", -1, TG_REFUSED, -1,
 	    "Bad Request: chat not found", "400" },
-	{ 403, "", -1, HB_TG_REFUSED, -1, "HTTP 403", "403" },
-	{ 401, "", -1, HB_TG_AUTH, -1, NULL, "401 keeps the message" },
-	{ 502, "<html>bad gateway</html>", -1, HB_TG_RETRY, -1, NULL, "502" },
-	{ 0, NULL, -1, HB_TG_RETRY, -1, NULL, "no answer" },
-	{ 200, "{\"ok\":false}", -1, HB_TG_RETRY, -1, NULL,
+	{ 403, "", -1, TG_REFUSED, -1, "HTTP 403", "403" },
+	{ 401, "", -1, TG_AUTH, -1, NULL, "401 keeps the message" },
+	{ 502, "<html>bad gateway</html>", -1, TG_RETRY, -1, NULL, "502" },
+	{ 0, NULL, -1, TG_RETRY, -1, NULL, "no answer" },
+	{ 200, "{\"ok\":false}", -1, TG_RETRY, -1, NULL,
 	    "200 with ok false is not delivered" },
 };
 
@@ -227,9 +227,9 @@ test_answers(void)
 {
 	for (size_t i = 0; i < HB_ARRAY_LEN(answer_cases); i++) {
 		const struct answer_case *c = &answer_cases[i];
-		struct hb_telegram_answer a;
+		struct telegram_answer a;
 
-		hb_telegram_answer(c->status, c->body, c->body ? strlen(c->body) : 0,
+		telegram_answer(c->status, c->body, c->body ? strlen(c->body) : 0,
 		    c->retry_after_header, &a);
 		HBT_CHECK(a.verdict == c->verdict, "%s: verdict %d", c->what,
 		    (int)a.verdict);
@@ -254,11 +254,11 @@ test_updates(void)
 	    "{\"update_id\":\"nine\"},"
 	    "{\"update_id\":10,\"message\":{\"chat\":{\"id\":-5,\"type\":\"group\"},"
 	    "\"photo\":[]}}]}";
-	struct hb_telegram_update *u;
+	struct telegram_update *u;
 	size_t n;
 	char err[200];
 
-	HBT_REQUIRE(hb_telegram_updates_parse(body, strlen(body), &u, &n, err,
+	HBT_REQUIRE(telegram_updates_parse(body, strlen(body), &u, &n, err,
 	    sizeof(err)) == 0, "%s", err);
 	HBT_CHECK(n == 3, "three usable update ids, got %zu", n);
 	HBT_CHECK(u[0].update_id == 7 && u[0].has_message && u[0].chat_id == 1001 &&
@@ -267,10 +267,10 @@ test_updates(void)
 	HBT_CHECK(u[1].update_id == 8 && !u[1].has_message, "edited: no message");
 	HBT_CHECK(u[2].update_id == 10 && u[2].has_message && u[2].text == NULL &&
 	    !u[2].has_from, "a photo: no text");
-	hb_telegram_updates_free(u, n);
-	HBT_CHECK(hb_telegram_updates_parse("{\"ok\":false,\"description\":\"Conflict\"}",
+	telegram_updates_free(u, n);
+	HBT_CHECK(telegram_updates_parse("{\"ok\":false,\"description\":\"Conflict\"}",
 	    37, &u, &n, err, sizeof(err)) == -1 && strstr(err, "Conflict"), "%s", err);
-	HBT_CHECK(hb_telegram_updates_parse("[]", 2, &u, &n, err, sizeof(err)) == -1,
+	HBT_CHECK(telegram_updates_parse("[]", 2, &u, &n, err, sizeof(err)) == -1,
 	    "not an object");
 }
 
@@ -288,7 +288,7 @@ test_mask(void)
 	char out[200];
 
 	for (size_t i = 0; i < HB_ARRAY_LEN(mask_cases); i++) {
-		hb_telegram_mask(mask_cases[i].in, mask_cases[i].token, out,
+		telegram_mask(mask_cases[i].in, mask_cases[i].token, out,
 		    sizeof(out));
 		HBT_CHECK(strcmp(out, mask_cases[i].want) == 0, "%s", out);
 	}
@@ -299,7 +299,7 @@ enum to_bot { TO_ANY, TO_NONE, TO_BOT };
 
 static const struct command_case {
 	const char *text;
-	enum hb_command_kind kind;
+	enum command_kind kind;
 	const char *tag;		/* NULL: not checked */
 	long minutes;			/* -1: not checked */
 	const char *name;		/* NULL: not checked */
@@ -308,38 +308,38 @@ static const struct command_case {
 	const char *bot;		/* with TO_BOT: the name after '@' */
 	const char *what;
 } command_cases[] = {
-	{ "/deploy abc1234", HB_CMD_DEPLOY, "abc1234", -1, NULL, NULL, TO_NONE,
+	{ "/deploy abc1234", CMD_DEPLOY, "abc1234", -1, NULL, NULL, TO_NONE,
 	    NULL, "deploy" },
-	{ "  /deploy@homebus_bot   v1.2.3-rc_1 ", HB_CMD_DEPLOY, "v1.2.3-rc_1",
+	{ "  /deploy@homebus_bot   v1.2.3-rc_1 ", CMD_DEPLOY, "v1.2.3-rc_1",
 	    -1, NULL, NULL, TO_BOT, "homebus_bot", "deploy@bot" },
-	{ "/status@", HB_CMD_STATUS, NULL, -1, NULL, NULL, TO_BOT, "",
+	{ "/status@", CMD_STATUS, NULL, -1, NULL, NULL, TO_BOT, "",
 	    "addressed to no name" },
-	{ "/deploy", HB_CMD_BAD, NULL, -1, NULL, "usage", TO_ANY, NULL, "no tag" },
-	{ "/deploy ../etc", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/deploy", CMD_BAD, NULL, -1, NULL, "usage", TO_ANY, NULL, "no tag" },
+	{ "/deploy ../etc", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "bad tag" },
-	{ "/deploy a;rm -rf /", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/deploy a;rm -rf /", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "shell" },
-	{ "/deploy a b", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/deploy a b", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "two tags" },
-	{ "/rollback", HB_CMD_ROLLBACK, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/rollback", CMD_ROLLBACK, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "rollback" },
-	{ "/rollback now", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/rollback now", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "rollback takes nothing" },
-	{ "/mute 30", HB_CMD_MUTE, NULL, 30, NULL, NULL, TO_ANY, NULL, "mute" },
-	{ "/mute 0", HB_CMD_MUTE, NULL, 0, NULL, NULL, TO_ANY, NULL, "unmute" },
-	{ "/mute -5", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/mute 30", CMD_MUTE, NULL, 30, NULL, NULL, TO_ANY, NULL, "mute" },
+	{ "/mute 0", CMD_MUTE, NULL, 0, NULL, NULL, TO_ANY, NULL, "unmute" },
+	{ "/mute -5", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "negative" },
-	{ "/mute 99999999", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/mute 99999999", CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "too long" },
-	{ "/STATUS", HB_CMD_STATUS, NULL, -1, NULL, NULL, TO_ANY, NULL, "case" },
-	{ "/start", HB_CMD_HELP, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "/STATUS", CMD_STATUS, NULL, -1, NULL, NULL, TO_ANY, NULL, "case" },
+	{ "/start", CMD_HELP, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "start is help" },
-	{ "/reboot", HB_CMD_UNKNOWN, NULL, -1, "reboot", NULL, TO_ANY, NULL,
+	{ "/reboot", CMD_UNKNOWN, NULL, -1, "reboot", NULL, TO_ANY, NULL,
 	    "unknown" },
-	{ "hello /deploy x", HB_CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	{ "hello /deploy x", CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL,
 	    "not at the start" },
-	{ "/", HB_CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL, "a slash" },
-	{ "/deploy\xe2\x80\x8b x", HB_CMD_UNKNOWN, NULL, -1, NULL, NULL, TO_ANY,
+	{ "/", CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL, "a slash" },
+	{ "/deploy\xe2\x80\x8b x", CMD_UNKNOWN, NULL, -1, NULL, NULL, TO_ANY,
 	    NULL, "a zero-width space after the name" },
 };
 
@@ -348,11 +348,11 @@ test_commands(void)
 {
 	for (size_t i = 0; i < HB_ARRAY_LEN(command_cases); i++) {
 		const struct command_case *want = &command_cases[i];
-		struct hb_command c;
+		struct command c;
 
-		hb_command_parse(want->text, &c);
+		command_parse(want->text, &c);
 		HBT_CHECK(c.kind == want->kind, "%s: kind %s", want->what,
-		    hb_command_kind_name(c.kind));
+		    command_kind_name(c.kind));
 		if (want->tag)
 			HBT_CHECK(strcmp(c.tag, want->tag) == 0, "%s: tag %s",
 			    want->what, c.tag);

@@ -1,0 +1,374 @@
+/*
+ * chat: commands from Telegram and deploy watches (see chat.h).
+ */
+#include "chat.h"
+#include "commands.h"
+
+#include "hb_log.h"
+#include "hb_topic.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#define DEPLOY_WATCH_MS (2 * 3600 * 1000)
+
+/* A deploy asked for from Telegram, whose progress goes back to the chat. */
+struct watch {
+	TAILQ_ENTRY(watch) entry;
+	char id[65];
+	long long chat_id;
+	char last[200];
+	int64_t expires_ms;
+};
+
+TAILQ_HEAD(watch_list, watch);
+
+struct chat {
+	struct chat_config cfg;
+	struct hb_bus *bus;
+	struct router *router;
+	struct board *board;
+	struct hb_outbox *outbox;
+	struct hb_metrics *metrics;
+	char command_topic[HB_TOPIC_MAX];
+	struct watch_list watches;
+	struct hb_ratelimit ignored_log;
+	struct hb_counter *m_updates, *m_ignored;
+};
+
+static const char help_text[] =
+    "/status - health of every target and the last deploy\n"
+    "/deploy TAG - deploy that image tag (verified by health, rolled back on "
+    "failure)\n"
+    "/rollback - back to the version before the last deploy\n"
+    "/mute MINUTES - notifications arrive silently for a while (0 ends it); "
+    "critical ones still ring\n"
+    "/help - this list";
+
+static void
+reply(struct chat *c, long long chat_id, const char *icon, const char *title,
+    const char *text)
+{
+	route_reply(c->router, chat_id, icon, title, text);
+}
+
+/* ---------------- the commands ---------------- */
+
+static void
+send_status(struct chat *c, long long chat_id)
+{
+	struct hb_buf t = { 0 };
+	int64_t until = route_muted_until(c->router);
+	char ts[40];
+
+	board_render(c->board, &t);
+	if (until > 0) {
+		hb_iso8601(until, ts, sizeof(ts));
+		hb_buf_printf(&t, "Muted until %.16s UTC\n", ts);
+	}
+	hb_buf_printf(&t, "Outbox: %lld waiting, %lld dead letters",
+	    (long long)hb_outbox_count(c->outbox),
+	    (long long)hb_outbox_dead_count(c->outbox));
+	reply(c, chat_id, "\xf0\x9f\x93\x8b", "homebus status", t.data);
+	hb_buf_free(&t);
+}
+
+static void
+requested_by(const struct telegram_update *u, char *out, size_t outlen)
+{
+	if (u->username[0])
+		snprintf(out, outlen, "telegram:@%s", u->username);
+	else
+		snprintf(out, outlen, "telegram:%lld", u->has_from ? u->from_id :
+		    u->chat_id);
+}
+
+static void
+watch_add(struct chat *c, const char *id, long long chat_id, int64_t now)
+{
+	struct watch *w = hb_xcalloc(1, sizeof(*w));
+
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->chat_id = chat_id;
+	w->expires_ms = now + DEPLOY_WATCH_MS;
+	TAILQ_INSERT_TAIL(&c->watches, w, entry);
+}
+
+static void
+request_deploy(struct chat *c, const struct telegram_update *u,
+    const struct command *cmd_in, int64_t now)
+{
+	struct hb_deploy_cmd cmd;
+	char text[400];
+	json_t *o;
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	/* The update id names the request: the same update is never two deploys. */
+	snprintf(cmd.id, sizeof(cmd.id), "tg-%lld", u->update_id);
+	cmd.action = cmd_in->kind == CMD_DEPLOY ? HB_DEPLOY_DEPLOY :
+	    HB_DEPLOY_ROLLBACK;
+	snprintf(cmd.tag, sizeof(cmd.tag), "%s", cmd_in->tag);
+	requested_by(u, cmd.requested_by, sizeof(cmd.requested_by));
+	o = hb_deploy_cmd_encode(&cmd);
+	rc = hb_bus_publish_json(c->bus, c->command_topic, o, 1, false);
+	json_decref(o);
+	hb_info("deploy command from telegram id=%s action=%s tag=%s "
+	    "requested_by=%s chat=%lld published=%s", cmd.id,
+	    hb_deploy_action_name(cmd.action), cmd.tag[0] ? cmd.tag : "-",
+	    cmd.requested_by, u->chat_id, rc == 0 ? "yes" : "no");
+	if (rc != 0) {
+		reply(c, u->chat_id, "\xe2\x9d\x8c", "Not sent", "The bus refused "
+		    "the command (is the broker reachable?). Nothing was started.");
+		return;
+	}
+	if (cmd.action == HB_DEPLOY_DEPLOY)
+		snprintf(text, sizeof(text), "Deploy of %s requested (id %s). "
+		    "Progress follows here.", cmd.tag, cmd.id);
+	else
+		snprintf(text, sizeof(text), "Rollback requested (id %s). Progress "
+		    "follows here.", cmd.id);
+	reply(c, u->chat_id, "\xf0\x9f\x9a\x80", cmd.action == HB_DEPLOY_DEPLOY ?
+	    "Deploy" : "Rollback", text);
+	watch_add(c, cmd.id, u->chat_id, now);
+}
+
+static void
+set_mute(struct chat *c, long long chat_id, long minutes)
+{
+	int64_t until = minutes > 0 ? hb_wall_ms() + (int64_t)minutes * 60000 : 0;
+	char ts[40], text[300];
+
+	route_mute(c->router, until);
+	if (minutes == 0) {
+		hb_info("unmuted from telegram chat=%lld", chat_id);
+		reply(c, chat_id, "\xf0\x9f\x94\x94", "Unmuted",
+		    "Notifications ring again.");
+		return;
+	}
+	hb_iso8601(until, ts, sizeof(ts));
+	hb_info("muted from telegram chat=%lld minutes=%ld", chat_id, minutes);
+	snprintf(text, sizeof(text), "For %ld minutes, until %.16s UTC, "
+	    "notifications arrive silently; critical ones still ring. /mute 0 "
+	    "ends it.", minutes, ts);
+	reply(c, chat_id, "\xf0\x9f\x94\x95", "Muted", text);
+}
+
+/* ---------------- who is obeyed ---------------- */
+
+static bool
+in_list(const long long *ids, size_t n, long long id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+static void
+ignore(struct chat *c, const struct telegram_update *u, const char *why)
+{
+	hb_counter_add(c->m_ignored, 1);
+	/* never the text: it may be anything from anyone */
+	hb_log_limited(&c->ignored_log, HB_LOG_INFO, "ignored telegram message "
+	    "update_id=%lld chat=%lld user=%lld reason=%s", u->update_id,
+	    u->chat_id, u->has_from ? u->from_id : 0, why);
+}
+
+/*
+ * Reads u as a command into *cmd. True when it is one this notifier
+ * obeys; otherwise it was counted and logged as ignored.
+ */
+static bool
+obeyed(struct chat *c, const struct telegram_update *u, const char *bot_name,
+    struct command *cmd)
+{
+	if (!u->has_message) {
+		ignore(c, u, "not-a-message");
+		return false;
+	}
+	if (u->from_bot) {
+		ignore(c, u, "from-a-bot");
+		return false;
+	}
+	if (!in_list(c->cfg.cmd_chats, c->cfg.ncmd_chats, u->chat_id)) {
+		ignore(c, u, "chat-not-allowed");
+		return false;
+	}
+	command_parse(u->text ? u->text : "", cmd);
+	if (cmd->kind == CMD_NONE) {
+		/* chatter in an allowed group: counted, logged only for debugging */
+		hb_counter_add(c->m_ignored, 1);
+		hb_debug("ignored telegram message update_id=%lld chat=%lld "
+		    "user=%lld reason=not-a-command", u->update_id, u->chat_id,
+		    u->has_from ? u->from_id : 0);
+		return false;
+	}
+	/*
+	 * "/deploy@other_bot" in a group is for another bot. Without our own
+	 * name (getMe has not answered) no addressed command is taken as ours.
+	 */
+	if (cmd->to_bot && (bot_name[0] == '\0' ||
+	    strcasecmp(cmd->bot, bot_name) != 0)) {
+		ignore(c, u, bot_name[0] ? "for-another-bot" : "bot-name-unknown");
+		return false;
+	}
+	return true;
+}
+
+static const char *
+command_label(enum command_kind kind)
+{
+	switch (kind) {
+	case CMD_DEPLOY: return "command=\"deploy\"";
+	case CMD_ROLLBACK: return "command=\"rollback\"";
+	case CMD_STATUS: return "command=\"status\"";
+	case CMD_MUTE: return "command=\"mute\"";
+	case CMD_HELP: return "command=\"help\"";
+	default: return "command=\"other\"";
+	}
+}
+
+void
+chat_update(struct chat *c, const struct telegram_update *u,
+    const char *bot_name, int64_t now)
+{
+	struct command cmd;
+	char text[300];
+
+	hb_counter_add(c->m_updates, 1);
+	if (!obeyed(c, u, bot_name, &cmd))
+		return;
+	hb_counter_add(hb_metrics_counter(c->metrics, "commands_total",
+	    "Commands taken from allowed Telegram chats, by command.",
+	    command_label(cmd.kind)), 1);
+	hb_info("telegram command=%s chat=%lld user=%lld update_id=%lld",
+	    command_kind_name(cmd.kind), u->chat_id, u->has_from ? u->from_id : 0,
+	    u->update_id);
+	switch (cmd.kind) {
+	case CMD_HELP:
+		reply(c, u->chat_id, "\xe2\x84\xb9\xef\xb8\x8f", "homebus commands",
+		    help_text);
+		break;
+	case CMD_STATUS:
+		send_status(c, u->chat_id);
+		break;
+	case CMD_DEPLOY:
+	case CMD_ROLLBACK:
+		request_deploy(c, u, &cmd, now);
+		break;
+	case CMD_MUTE:
+		set_mute(c, u->chat_id, cmd.minutes);
+		break;
+	case CMD_BAD:
+		reply(c, u->chat_id, "\xe2\x9d\x93", "Not understood", cmd.error);
+		break;
+	default:
+		snprintf(text, sizeof(text), "/%s is not a command here.\n\n%s",
+		    cmd.name, help_text);
+		reply(c, u->chat_id, "\xe2\x9d\x93", "Unknown command", text);
+		break;
+	}
+}
+
+/* ---------------- deploy watches ---------------- */
+
+static const char *
+phase_icon(const char *phase)
+{
+	if (strcmp(phase, "succeeded") == 0)
+		return "\xe2\x9c\x85";
+	if (strcmp(phase, "failed") == 0)
+		return "\xe2\x9d\x8c";
+	if (strcmp(phase, "rolled_back") == 0)
+		return "\xe2\x86\xa9\xef\xb8\x8f";
+	if (strcmp(phase, "busy") == 0)
+		return "\xe2\x9b\x94";
+	return "\xe2\x8f\xb3";
+}
+
+void
+chat_deploy_state(struct chat *c, const struct hb_deploy_state *s)
+{
+	struct watch *w, *next;
+
+	for (w = TAILQ_FIRST(&c->watches); w; w = next) {
+		char key[200];
+
+		next = TAILQ_NEXT(w, entry);
+		if (strcmp(w->id, s->id) != 0)
+			continue;
+		/* one message per change of phase, step or error, not per repeat */
+		snprintf(key, sizeof(key), "%s/%s/%s", s->phase, s->step, s->error);
+		if (strcmp(key, w->last) != 0) {
+			struct hb_buf line = { 0 };
+
+			snprintf(w->last, sizeof(w->last), "%s", key);
+			board_deploy_line(&line, s);
+			reply(c, w->chat_id, phase_icon(s->phase), s->id, line.data);
+			hb_buf_free(&line);
+		}
+		if (hb_deploy_phase_final(s->phase)) {
+			TAILQ_REMOVE(&c->watches, w, entry);
+			free(w);
+		}
+	}
+}
+
+void
+chat_expire(struct chat *c, int64_t now)
+{
+	struct watch *w, *next;
+
+	for (w = TAILQ_FIRST(&c->watches); w; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (now >= w->expires_ms) {
+			TAILQ_REMOVE(&c->watches, w, entry);
+			free(w);
+		}
+	}
+}
+
+/* ---------------- life ---------------- */
+
+struct chat *
+chat_new(const struct chat_config *cfg, struct hb_bus *bus, struct router *r,
+    struct board *board, struct hb_outbox *outbox, struct hb_metrics *m)
+{
+	struct chat *c = hb_xcalloc(1, sizeof(*c));
+
+	c->cfg = *cfg;
+	c->bus = bus;
+	c->router = r;
+	c->board = board;
+	c->outbox = outbox;
+	c->metrics = m;
+	TAILQ_INIT(&c->watches);
+	hb_topic_join(c->command_topic, sizeof(c->command_topic), cfg->prefix,
+	    "deploy/command");
+	hb_ratelimit_init(&c->ignored_log, 20, 10);
+	c->m_updates = hb_metrics_counter(m, "telegram_updates_total",
+	    "Updates received from getUpdates.", NULL);
+	c->m_ignored = hb_metrics_counter(m, "telegram_ignored_total",
+	    "Updates ignored: from chats not in command_chat_ids, not commands, "
+	    "from bots.", NULL);
+	return c;
+}
+
+void
+chat_free(struct chat *c)
+{
+	struct watch *w;
+
+	if (c == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&c->watches)) != NULL) {
+		TAILQ_REMOVE(&c->watches, w, entry);
+		free(w);
+	}
+	free(c);
+}

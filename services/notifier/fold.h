@@ -1,0 +1,54 @@
+/*
+ * fold: dedupe. Notifications with one key inside the window are folded
+ * into the first, which went out; when the window closes, one summary of
+ * what was folded ("and 14 more like this in the last 5 min; the latest:
+ * ...") is handed on. A worse severity is never folded into a milder one:
+ * it closes the window and opens its own. Windows live in memory only.
+ *
+ * Time is the caller's: every call says what "now" is (monotonic ms).
+ */
+#ifndef NOTIFIER_FOLD_H
+#define NOTIFIER_FOLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hb_metrics.h"
+#include "hb_msg.h"
+
+/*
+ * Called with the summary of a closed window that folded anything; repeats
+ * is how many were folded. summary and its strings are valid only during
+ * the call, which must not call back into the folds.
+ */
+typedef void (*fold_summary_fn)(void *arg, const struct hb_notify *summary,
+    int repeats);
+
+struct folds;
+
+/*
+ * Windows of window_ms (0: nothing is ever folded), summaries handed to
+ * summary(arg), counters registered in m. Free with fold_free.
+ */
+struct folds *fold_new(int64_t window_ms, fold_summary_fn summary, void *arg,
+    struct hb_metrics *m);
+/* Forgets every open window, without summaries (see fold_close_all). */
+void fold_free(struct folds *fs);
+
+/*
+ * True when n is folded into an open window (and so is not to be sent).
+ * False when it is to be sent: it opened a window of its own, after the
+ * summary of the window it closed, if any, was handed on.
+ */
+bool fold_take(struct folds *fs, const struct hb_notify *n, int64_t now);
+
+/* Closes the windows that ended by now, each with its summary. */
+void fold_expire(struct folds *fs, int64_t now);
+
+/* Closes every window at once; returns how many had a summary. */
+int fold_close_all(struct folds *fs);
+
+/* Windows open, summary or not. */
+int fold_open_count(const struct folds *fs);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * options: reading the notifier's configuration (see options.h).
+ */
+#include "options.h"
+#include "telegram.h"
+
+#include "hb_config.h"
+#include "hb_msg.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const severity_choices[] = { "info", "warning", "error",
+	"critical", NULL };
+
+static void
+read_chats(struct notifier_options *o, struct hb_config *cfg)
+{
+	const char *base = "notifier.telegram.chat_ids";
+	json_t *arr = hb_cfg_json(cfg, base, JSON_ARRAY, true), *v;
+	char path[128], sub[160];
+	size_t i;
+
+	if (arr == NULL)
+		return;
+	o->chats = hb_xcalloc(json_array_size(arr) + 1, sizeof(*o->chats));
+	json_array_foreach(arr, i, v) {
+		struct recipient *c = &o->chats[o->nchats];
+
+		snprintf(path, sizeof(path), "%s[%zu]", base, i);
+		c->min_sev = o->min_sev;
+		if (json_is_integer(v)) {
+			c->id = hb_cfg_int(cfg, path, 0, -TELEGRAM_CHAT_ID_MAX,
+			    TELEGRAM_CHAT_ID_MAX);
+		} else if (json_is_object(v)) {
+			hb_cfg_json(cfg, path, JSON_OBJECT, true);
+			snprintf(sub, sizeof(sub), "%s.id", path);
+			c->id = hb_cfg_int(cfg, sub, 0, -TELEGRAM_CHAT_ID_MAX,
+			    TELEGRAM_CHAT_ID_MAX);
+			snprintf(sub, sizeof(sub), "%s.min_severity", path);
+			c->min_sev = hb_cfg_enum(cfg, sub, severity_choices, o->min_sev);
+			snprintf(sub, sizeof(sub), "%s.id", path);
+			if (!hb_cfg_has(cfg, sub)) {
+				hb_cfg_error(cfg, path, "a chat needs an \"id\"");
+				continue;
+			}
+		} else {
+			hb_cfg_error(cfg, path, "expected a chat id (an integer) or "
+			    "{\"id\": CHAT_ID, \"min_severity\": \"warning\"}");
+			continue;
+		}
+		if (c->id == 0) {
+			hb_cfg_error(cfg, path, "0 is not a chat id (ask @userinfobot, "
+			    "or read getUpdates, for yours)");
+			continue;
+		}
+		o->nchats++;
+	}
+}
+
+static void
+read_command_chats(struct notifier_options *o, struct hb_config *cfg)
+{
+	const char *base = "notifier.telegram.command_chat_ids";
+	size_t n = hb_cfg_array_len(cfg, base);
+	char path[128];
+
+	o->cmd_chats = hb_xcalloc(n + 1, sizeof(*o->cmd_chats));
+	for (size_t i = 0; i < n; i++) {
+		long long id;
+
+		snprintf(path, sizeof(path), "%s[%zu]", base, i);
+		id = hb_cfg_int(cfg, path, 0, -TELEGRAM_CHAT_ID_MAX,
+		    TELEGRAM_CHAT_ID_MAX);
+		if (id == 0)
+			hb_cfg_error(cfg, path, "expected a non-zero chat id (an integer)");
+		else
+			o->cmd_chats[o->ncmd_chats++] = id;
+	}
+}
+
+static void
+read_url(struct hb_config *cfg, const char *path, const char *def, char *out,
+    size_t outlen)
+{
+	const char *s = hb_cfg_str(cfg, path, def);
+	size_t n;
+
+	if (s == NULL)
+		s = "";
+	if (*s && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		hb_cfg_error(cfg, path, "\"%s\" must start with http:// or https://", s);
+	snprintf(out, outlen, "%s", s);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+}
+
+static void
+read_telegram(struct notifier_options *o, struct hb_config *cfg)
+{
+	read_url(cfg, "notifier.telegram.api_url", "https://api.telegram.org",
+	    o->api_url, sizeof(o->api_url));
+	o->token = hb_cfg_secret(cfg, "notifier.telegram.token",
+	    "TELEGRAM_BOT_TOKEN");
+	read_chats(o, cfg);
+	read_command_chats(o, cfg);
+	o->tg_timeout_ms = (long)hb_cfg_int(cfg, "notifier.telegram.timeout_ms",
+	    10000, 100, 600000);
+	o->poll = hb_cfg_bool(cfg, "notifier.telegram.poll", true);
+	o->poll_timeout_s = (int)hb_cfg_int(cfg, "notifier.telegram.poll_timeout_s",
+	    25, 1, 600);
+	o->chat_interval_ms = hb_cfg_int(cfg, "notifier.telegram.chat_interval_ms",
+	    1000, 0, 3600000);
+	o->group_max = (int)hb_cfg_int(cfg, "notifier.telegram.group_max", 20, 1,
+	    10000);
+	o->group_window_ms = hb_cfg_int(cfg, "notifier.telegram.group_window_ms",
+	    60000, 0, 3600000);
+	o->global_per_s = (int)hb_cfg_int(cfg, "notifier.telegram.global_per_s", 30,
+	    1, 10000);
+	if (o->token == NULL && (o->nchats > 0 || o->ncmd_chats > 0))
+		hb_cfg_error(cfg, "notifier.telegram.chat_ids", "Telegram chats are "
+		    "configured but there is no bot token: set "
+		    "notifier.telegram.token_file or TELEGRAM_BOT_TOKEN");
+}
+
+void
+options_read(struct notifier_options *o, struct hb_app *app)
+{
+	struct hb_config *cfg = app->cfg;
+
+	memset(o, 0, sizeof(*o));
+	o->min_sev = hb_cfg_enum(cfg, "notifier.min_severity", severity_choices,
+	    HB_SEV_INFO);
+	o->dedupe_window_ms = hb_cfg_int(cfg, "notifier.dedupe_window_s", 300, 0,
+	    86400) * 1000;
+	hb_app_data_path(app, hb_cfg_str(cfg, "notifier.outbox.path",
+	    "notifier-outbox.db"), o->outbox_path, sizeof(o->outbox_path));
+	o->retry_min_ms = hb_cfg_int(cfg, "notifier.retry_min_ms", 1000, 10, 600000);
+	o->retry_max_ms = hb_cfg_int(cfg, "notifier.retry_max_ms", 60000, 10,
+	    3600000);
+	if (o->retry_max_ms < o->retry_min_ms)
+		hb_cfg_error(cfg, "notifier.retry_max_ms", "%lld is below "
+		    "notifier.retry_min_ms (%lld)", (long long)o->retry_max_ms,
+		    (long long)o->retry_min_ms);
+	o->drain_timeout_ms = hb_cfg_int(cfg, "notifier.drain_timeout_ms", 3000, 0,
+	    600000);
+
+	read_telegram(o, cfg);
+
+	read_url(cfg, "notifier.webhook.url", "", o->webhook_url,
+	    sizeof(o->webhook_url));
+	o->webhook_token = hb_cfg_secret(cfg, "notifier.webhook.token",
+	    "HOMEBUS_WEBHOOK_TOKEN");
+	o->webhook_min_sev = hb_cfg_enum(cfg, "notifier.webhook.min_severity",
+	    severity_choices, o->min_sev);
+	o->webhook_timeout_ms = (long)hb_cfg_int(cfg, "notifier.webhook.timeout_ms",
+	    10000, 100, 600000);
+}
+
+void
+options_free(struct notifier_options *o)
+{
+	free(o->chats);
+	free(o->cmd_chats);
+	free(o->token);
+	free(o->webhook_token);
+	memset(o, 0, sizeof(*o));
+}

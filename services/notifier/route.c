@@ -1,0 +1,274 @@
+/*
+ * route: notifications and replies into the outbox (see route.h).
+ */
+#include "route.h"
+#include "telegram.h"
+
+#include "hb_log.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MUTE_KEY "mute_until_ms"
+
+struct router {
+	struct route_config cfg;
+	struct hb_outbox *outbox;
+	struct delivery *delivery;
+	struct channel *ch;		/* [CH_COUNT] */
+	int64_t mute_until_ms;		/* wall clock; 0: none */
+	struct hb_counter *m_filtered, *m_would_send, *m_lost;
+	struct hb_gauge *m_muted;
+};
+
+static bool
+webhook_on(const struct router *r)
+{
+	return r->cfg.webhook_url != NULL && r->cfg.webhook_url[0] != '\0';
+}
+
+static bool
+muted(const struct router *r)
+{
+	return r->mute_until_ms > hb_wall_ms();
+}
+
+static const char *
+default_title(const struct hb_notify *n)
+{
+	static const char *const titles[] = { "Info", "Warning", "Error",
+	    "Critical" };
+
+	if (n->title)
+		return n->title;
+	if (n->source)
+		return n->source;
+	return titles[n->severity <= HB_SEV_CRITICAL ? n->severity : 0];
+}
+
+/* Adds the parts of one Telegram message to the outbox (in a transaction). */
+static int
+queue_telegram(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text, bool silent, const char *label)
+{
+	struct telegram_text t = { chat_id, icon, title, text, silent };
+	json_t *parts = telegram_render(&t, TELEGRAM_MAX_CHARS), *part;
+	char lane[HB_OUTBOX_LANE_MAX];
+	size_t i;
+	int rc = 0;
+
+	delivery_telegram_lane(chat_id, lane, sizeof(lane));
+	json_array_foreach(parts, i, part) {
+		char *body = json_dumps(part, JSON_COMPACT);
+
+		if (body == NULL || hb_outbox_add(r->outbox, lane, label, body,
+		    strlen(body)) < 0)
+			rc = -1;
+		free(body);
+		if (rc != 0)
+			break;
+		hb_counter_add(r->ch[CH_TELEGRAM].m_queued, 1);
+	}
+	json_decref(parts);
+	if (rc == 0)
+		delivery_note_lane(r->delivery, lane);
+	return rc;
+}
+
+static int
+queue_webhook(struct router *r, const struct hb_notify *n, int repeats,
+    const char *label)
+{
+	json_t *o = json_object();
+	char *body;
+	int rc;
+
+	json_object_set_new(o, "severity",
+	    json_string(hb_severity_name(n->severity)));
+	json_object_set_new(o, "title", json_string(default_title(n)));
+	json_object_set_new(o, "text", json_string(n->text));
+	if (n->key)
+		json_object_set_new(o, "key", json_string(n->key));
+	if (n->source)
+		json_object_set_new(o, "source", json_string(n->source));
+	if (repeats > 0)
+		json_object_set_new(o, "repeats", json_integer(repeats));
+	json_object_set_new(o, "time", hb_msg_time(hb_wall_ms()));
+	json_object_set_new(o, "instance", json_string(r->cfg.instance));
+	body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	rc = body && hb_outbox_add(r->outbox, DELIVERY_WEBHOOK_LANE, label, body,
+	    strlen(body)) > 0 ? 0 : -1;
+	free(body);
+	if (rc == 0) {
+		hb_counter_add(r->ch[CH_WEBHOOK].m_queued, 1);
+		delivery_note_lane(r->delivery, DELIVERY_WEBHOOK_LANE);
+	}
+	return rc;
+}
+
+/* With no channel at all (the quickstart), a notification is only logged. */
+static void
+log_only(struct router *r, const struct hb_notify *n, const char *title)
+{
+	char text[600];
+
+	hb_log_sanitize(n->text, strlen(n->text), text, sizeof(text));
+	hb_counter_add(r->m_would_send, 1);
+	hb_info("would send (no channel configured: set notifier.telegram."
+	    "chat_ids or notifier.webhook.url) severity=%s title=\"%s\" "
+	    "text=\"%s\"", hb_severity_name(n->severity), title, text);
+}
+
+/*
+ * Adds n for every destination that takes it, inside the caller's
+ * transaction. 0, or -1 when the outbox refused one. *any says whether
+ * any destination took it.
+ */
+static int
+queue_all(struct router *r, const struct hb_notify *n, int repeats,
+    const char *label, bool *any)
+{
+	const char *title = default_title(n);
+	bool silent = n->severity == HB_SEV_INFO ||
+	    (muted(r) && n->severity < HB_SEV_CRITICAL);
+
+	*any = false;
+	for (size_t i = 0; i < r->cfg.nchats; i++) {
+		const struct recipient *c = &r->cfg.chats[i];
+
+		if ((int)n->severity < c->min_sev)
+			continue;
+		*any = true;
+		if (queue_telegram(r, c->id,
+		    telegram_severity_icon((int)n->severity), title, n->text,
+		    silent, label) != 0)
+			return -1;
+	}
+	if (webhook_on(r) && (int)n->severity >= r->cfg.webhook_min_sev) {
+		*any = true;
+		if (queue_webhook(r, n, repeats, label) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+route_notify(struct router *r, const struct hb_notify *n, int repeats)
+{
+	const char *title = default_title(n);
+	char label[256], safe[200];
+	bool any;
+
+	hb_log_sanitize(title, strlen(title), safe, sizeof(safe));
+	snprintf(label, sizeof(label), "%s: %s", hb_severity_name(n->severity),
+	    safe);
+	if (r->cfg.nchats == 0 && !webhook_on(r)) {
+		log_only(r, n, safe);
+		return;
+	}
+	if (hb_outbox_begin(r->outbox) != 0) {
+		hb_counter_add(r->m_lost, 1);
+		hb_error("outbox unavailable (%s): notification lost label=\"%s\"",
+		    r->cfg.outbox_path, label);
+		return;
+	}
+	if (queue_all(r, n, repeats, label, &any) != 0) {
+		hb_outbox_rollback(r->outbox);
+		hb_counter_add(r->m_lost, 1);
+		hb_error("cannot write to the outbox %s (disk full?): notification "
+		    "lost label=\"%s\"", r->cfg.outbox_path, label);
+		return;
+	}
+	if (hb_outbox_commit(r->outbox) != 0) {
+		hb_counter_add(r->m_lost, 1);
+		hb_error("outbox commit failed: notification lost label=\"%s\"",
+		    label);
+		return;
+	}
+	if (!any) {
+		hb_counter_add(r->m_filtered, 1);
+		hb_debug("no destination takes severity=%s label=\"%s\"",
+		    hb_severity_name(n->severity), label);
+	}
+	delivery_pump(r->delivery);
+}
+
+int
+route_reply(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text)
+{
+	if (!r->cfg.telegram)
+		return -1;
+	if (hb_outbox_begin(r->outbox) != 0)
+		return -1;
+	if (queue_telegram(r, chat_id, icon, title, text, false, "reply") != 0 ||
+	    hb_outbox_commit(r->outbox) != 0) {
+		hb_outbox_rollback(r->outbox);
+		hb_error("cannot queue a Telegram reply chat=%lld", chat_id);
+		return -1;
+	}
+	delivery_pump(r->delivery);
+	return 0;
+}
+
+void
+route_mute(struct router *r, int64_t until_ms)
+{
+	char val[32];
+
+	r->mute_until_ms = until_ms;
+	snprintf(val, sizeof(val), "%lld", (long long)until_ms);
+	hb_outbox_meta_set(r->outbox, MUTE_KEY, val);
+	hb_gauge_set(r->m_muted, until_ms > 0 ? 1 : 0);
+}
+
+int64_t
+route_muted_until(const struct router *r)
+{
+	return muted(r) ? r->mute_until_ms : 0;
+}
+
+/* The mute's gauge falls back to 0 once it ended by itself. */
+void
+route_tick(struct router *r)
+{
+	if (r->mute_until_ms && !muted(r))
+		hb_gauge_set(r->m_muted, 0);
+}
+
+struct router *
+route_new(const struct route_config *cfg, struct hb_outbox *outbox,
+    struct delivery *d, struct channel *channels, struct hb_metrics *m)
+{
+	struct router *r = hb_xcalloc(1, sizeof(*r));
+	char *v;
+	long long n;
+
+	r->cfg = *cfg;
+	r->outbox = outbox;
+	r->delivery = d;
+	r->ch = channels;
+	r->m_filtered = hb_metrics_counter(m, "notifications_filtered_total",
+	    "Notifications below every destination's min_severity.", NULL);
+	r->m_would_send = hb_metrics_counter(m, "notifications_logged_total",
+	    "Notifications only logged because no channel is configured.", NULL);
+	r->m_lost = hb_metrics_counter(m, "notifications_lost_total",
+	    "Notifications that could not be written to the outbox.", NULL);
+	r->m_muted = hb_metrics_gauge(m, "muted", "1 while /mute is in force.",
+	    NULL);
+	v = hb_outbox_meta_get(outbox, MUTE_KEY);
+	if (v && hb_parse_ll(v, 0, LLONG_MAX, &n) == 0)
+		r->mute_until_ms = n;
+	free(v);
+	hb_gauge_set(r->m_muted, muted(r) ? 1 : 0);
+	return r;
+}
+
+void
+route_free(struct router *r)
+{
+	free(r);
+}

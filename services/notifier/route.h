@@ -1,0 +1,68 @@
+/*
+ * route: a notification made into outbox messages, one for each
+ * destination that takes its severity (every Telegram chat, the webhook),
+ * rendered for it and committed in one transaction, all or nothing, then
+ * handed to delivery. Replies to chat commands take the same way. The
+ * mute (/mute) lives here too, since it decides how a message rings.
+ */
+#ifndef NOTIFIER_ROUTE_H
+#define NOTIFIER_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "delivery.h"
+#include "options.h"
+
+#include "hb_metrics.h"
+#include "hb_msg.h"
+#include "hb_outbox.h"
+
+/* The pointers are borrowed and must outlive the router. */
+struct route_config {
+	const struct recipient *chats;	/* where notifications go */
+	size_t nchats;
+	bool telegram;			/* a bot token is set: replies can go */
+	const char *webhook_url;	/* "" or NULL: no webhook */
+	int webhook_min_sev;
+	const char *instance;		/* this notifier, in the webhook's JSON */
+	const char *outbox_path;	/* for log lines */
+};
+
+struct router;
+
+/*
+ * A router adding to outbox and telling d (both borrowed, both outlive
+ * it); channels ([CH_COUNT]) count what is queued. The mute is read from
+ * the outbox. Free with route_free.
+ */
+struct router *route_new(const struct route_config *cfg,
+    struct hb_outbox *outbox, struct delivery *d, struct channel *channels,
+    struct hb_metrics *m);
+void route_free(struct router *r);
+
+/*
+ * Puts n in the outbox for every destination that takes its severity;
+ * repeats > 0 marks a dedupe summary. With no destination configured at
+ * all, n is only logged. A notification the outbox cannot take is lost,
+ * counted and logged with its title.
+ */
+void route_notify(struct router *r, const struct hb_notify *n, int repeats);
+
+/* A message to one chat, outside the filters (a command's answer). 0 or -1. */
+int route_reply(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text);
+
+/*
+ * Until until_ms (wall clock; 0 ends it) notifications arrive silently,
+ * but critical ones. Kept in the outbox across restarts.
+ */
+void route_mute(struct router *r, int64_t until_ms);
+/* When the mute ends (wall clock), or 0 when there is none now. */
+int64_t route_muted_until(const struct router *r);
+/* Puts the mute's gauge back to 0 once the mute ended by itself. */
+void route_tick(struct router *r);
+
+#endif

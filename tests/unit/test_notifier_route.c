@@ -1,0 +1,339 @@
+/*
+ * The notifier's routing alone (services/notifier/route.c with telegram.c
+ * and channel.c) on a real outbox in a temp dir, with delivery stubbed
+ * (the test records which lanes were told and how often it was pumped).
+ *
+ * What a user would notice: each chat and the webhook get a notification
+ * only from their min_severity up; info and, while muted, everything but
+ * critical arrive silently, and the mute survives a restart; a summary
+ * tells the webhook how many it stands for; with no channel at all a
+ * notification is only logged; a reply goes to the chat that asked,
+ * outside the filters; a long text becomes parts; what the outbox cannot
+ * take is lost whole (never half a notification) and counted.
+ */
+#include "hbt.h"
+#include "route.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- stubs for delivery.c ---- */
+
+static char noted[16][HB_OUTBOX_LANE_MAX];
+static int nnoted, npumped;
+
+void
+delivery_telegram_lane(long long chat_id, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "telegram:%lld", chat_id);
+}
+
+void
+delivery_note_lane(struct delivery *d, const char *lane)
+{
+	(void)d;
+	if (nnoted < 16)
+		snprintf(noted[nnoted++], HB_OUTBOX_LANE_MAX, "%s", lane);
+}
+
+void
+delivery_pump(struct delivery *d)
+{
+	(void)d;
+	npumped++;
+}
+
+/* ---- the rig ---- */
+
+struct rig {
+	struct hb_metrics *m;
+	struct hb_outbox *ob;
+	struct channel ch[CH_COUNT];
+	struct router *r;
+	char path[600];
+};
+
+static const struct recipient two_chats[] = {
+	{ 1, HB_SEV_INFO },
+	{ -100, HB_SEV_ERROR },
+};
+
+static void
+rig_open(struct rig *g, const char *name, const struct route_config *cfg)
+{
+	char err[256];
+
+	memset(g, 0, sizeof(*g));
+	nnoted = npumped = 0;
+	snprintf(g->path, sizeof(g->path), "%s/%s.db", hbt_dir(), name);
+	g->m = hb_metrics_new("homebus_notifier_");
+	g->ob = hb_outbox_open(g->path, err, sizeof(err));
+	HBT_REQUIRE(g->ob != NULL, "outbox: %s", err);
+	for (int c = 0; c < CH_COUNT; c++)
+		channel_init(&g->ch[c], (enum channel_kind)c, g->m, g->ob);
+	g->r = route_new(cfg, g->ob, NULL, g->ch, g->m);
+}
+
+static void
+rig_close(struct rig *g)
+{
+	route_free(g->r);
+	hb_outbox_close(g->ob);
+	hb_metrics_free(g->m);
+}
+
+static struct route_config
+two_chats_and_webhook(void)
+{
+	struct route_config c = {
+		.chats = two_chats,
+		.nchats = 2,
+		.telegram = true,
+		.webhook_url = "http://hook.test/homebus",
+		.webhook_min_sev = HB_SEV_WARNING,
+		.instance = "nuc",
+		.outbox_path = "test.db",
+	};
+
+	return c;
+}
+
+static void
+notify(struct rig *g, enum hb_severity sev, const char *title,
+    const char *text, int repeats)
+{
+	struct hb_notify n = { 0 };
+
+	n.severity = sev;
+	n.title = (char *)title;
+	n.text = (char *)text;
+	n.source = (char *)"writer";
+	route_notify(g->r, &n, repeats);
+}
+
+/* The oldest message of lane, parsed, and removed (NULL if none). */
+static json_t *
+take(struct rig *g, const char *lane)
+{
+	struct hb_outbox_item it = { 0 };
+	json_t *o = NULL;
+
+	if (hb_outbox_head(g->ob, lane, &it) == 1) {
+		o = json_loadb(it.body.data, it.body.len, 0, NULL);
+		HBT_CHECK(o != NULL, "the body is JSON");
+		hb_outbox_remove(g->ob, it.id);
+	}
+	hb_buf_free(&it.body);
+	return o;
+}
+
+static bool
+silent(json_t *o)
+{
+	return json_is_true(json_object_get(o, "disable_notification"));
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+static uint64_t
+counter(struct rig *g, const char *name, const char *labels)
+{
+	return hb_metrics_counter(g->m, name, "", labels)->value;
+}
+
+/* ---- the tests ---- */
+
+static void
+test_min_severity(void)
+{
+	struct rig g;
+	struct route_config cfg = two_chats_and_webhook();
+	json_t *o;
+
+	rig_open(&g, "severity", &cfg);
+	notify(&g, HB_SEV_INFO, "Backup", "done", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 1, "info: only chat 1");
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && json_integer_value(json_object_get(o, "chat_id")) == 1 &&
+	    silent(o) && strstr(str(o, "text"), "<b>Backup</b>") &&
+	    strstr(str(o, "text"), "done"), "info arrives silently");
+	json_decref(o);
+	HBT_CHECK(nnoted == 1 && strcmp(noted[0], "telegram:1") == 0 &&
+	    npumped == 1, "delivery told of telegram:1 and pumped");
+
+	notify(&g, HB_SEV_WARNING, NULL, "disk 91 %", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 2, "warning: chat 1 and the webhook");
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && !silent(o), "a warning rings");
+	json_decref(o);
+	o = take(&g, DELIVERY_WEBHOOK_LANE);
+	HBT_CHECK(o && strcmp(str(o, "severity"), "warning") == 0 &&
+	    strcmp(str(o, "title"), "writer") == 0 &&
+	    strcmp(str(o, "text"), "disk 91 %") == 0 &&
+	    strcmp(str(o, "instance"), "nuc") == 0 &&
+	    json_object_get(o, "repeats") == NULL && str(o, "time")[0],
+	    "the webhook's JSON, titled by the source");
+	json_decref(o);
+
+	notify(&g, HB_SEV_ERROR, "Writer", "InfluxDB unreachable", 3);
+	HBT_CHECK(hb_outbox_count(g.ob) == 3, "error: everyone");
+	o = take(&g, "telegram:-100");
+	HBT_CHECK(o != NULL, "the group from error up");
+	json_decref(o);
+	o = take(&g, DELIVERY_WEBHOOK_LANE);
+	HBT_CHECK(o && json_integer_value(json_object_get(o, "repeats")) == 3,
+	    "a summary says how many it stands for");
+	json_decref(o);
+	HBT_CHECK(counter(&g, "messages_queued_total", "channel=\"telegram\"") ==
+	    4 && counter(&g, "messages_queued_total", "channel=\"webhook\"") == 2,
+	    "queued counted per channel");
+	rig_close(&g);
+
+	cfg.chats = two_chats + 1;	/* only the group: error and up */
+	cfg.nchats = 1;
+	cfg.webhook_url = "";
+	rig_open(&g, "filtered", &cfg);
+	notify(&g, HB_SEV_WARNING, "x", "y", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 0 &&
+	    counter(&g, "notifications_filtered_total", NULL) == 1,
+	    "below every destination: filtered, counted");
+	rig_close(&g);
+}
+
+static void
+test_mute(void)
+{
+	struct rig g;
+	struct route_config cfg = two_chats_and_webhook();
+	int64_t until = hb_wall_ms() + 3600 * 1000;
+	json_t *o;
+
+	rig_open(&g, "mute", &cfg);
+	route_mute(g.r, until);
+	HBT_CHECK(route_muted_until(g.r) == until, "muted for an hour");
+	notify(&g, HB_SEV_ERROR, "a", "b", 0);
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && silent(o), "muted: an error arrives silently");
+	json_decref(o);
+	notify(&g, HB_SEV_CRITICAL, "a", "b", 0);
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && !silent(o), "critical still rings");
+	json_decref(o);
+	route_free(g.r);
+
+	/* a restart */
+	g.r = route_new(&cfg, g.ob, NULL, g.ch, g.m);
+	HBT_CHECK(route_muted_until(g.r) == until, "the mute is kept");
+	HBT_CHECK(hb_metrics_gauge(g.m, "muted", "", NULL)->value == 1,
+	    "muted gauge 1");
+	route_mute(g.r, 0);
+	HBT_CHECK(route_muted_until(g.r) == 0 &&
+	    hb_metrics_gauge(g.m, "muted", "", NULL)->value == 0, "unmuted");
+	route_mute(g.r, hb_wall_ms() - 1);
+	route_tick(g.r);
+	HBT_CHECK(route_muted_until(g.r) == 0 &&
+	    hb_metrics_gauge(g.m, "muted", "", NULL)->value == 0,
+	    "a mute that ended: gauge back to 0");
+	rig_close(&g);
+}
+
+static void
+test_no_channel_and_replies(void)
+{
+	struct rig g;
+	struct route_config cfg = { .outbox_path = "test.db", .instance = "nuc" };
+	json_t *o;
+
+	rig_open(&g, "quickstart", &cfg);
+	notify(&g, HB_SEV_CRITICAL, "a", "b", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 0 &&
+	    counter(&g, "notifications_logged_total", NULL) == 1,
+	    "no channel: logged only");
+	HBT_CHECK(route_reply(g.r, 5, "i", "t", "x") == -1 &&
+	    hb_outbox_count(g.ob) == 0, "no token: no reply");
+	rig_close(&g);
+
+	cfg = two_chats_and_webhook();
+	rig_open(&g, "replies", &cfg);
+	HBT_CHECK(route_reply(g.r, 99, "\xf0\x9f\x93\x8b", "homebus status",
+	    "all ok") == 0, "a reply");
+	o = take(&g, "telegram:99");
+	HBT_CHECK(o && !silent(o) && strstr(str(o, "text"), "all ok"),
+	    "to the chat that asked, whatever the recipients");
+	json_decref(o);
+	rig_close(&g);
+}
+
+static void
+test_parts(void)
+{
+	struct rig g;
+	struct route_config cfg = two_chats_and_webhook();
+	struct hb_buf text = { 0 };
+	json_t *o;
+
+	cfg.webhook_url = "";
+	rig_open(&g, "parts", &cfg);
+	for (int i = 0; i < 100; i++)
+		hb_buf_printf(&text, "line %03d of a long report, 50 characters\n",
+		    i);
+	notify(&g, HB_SEV_INFO, "Report", text.data, 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 2, "4,400 characters: two parts");
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && strstr(str(o, "text"), "(1/2)") &&
+	    strstr(str(o, "text"), "line 000"), "part 1 first");
+	json_decref(o);
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && strstr(str(o, "text"), "(2/2)") &&
+	    strstr(str(o, "text"), "line 099"), "then part 2");
+	json_decref(o);
+	hb_buf_free(&text);
+	rig_close(&g);
+}
+
+/* The outbox takes the first chat's message but not the webhook's. */
+static void
+test_lost_whole(void)
+{
+	struct rig g;
+	struct route_config cfg = two_chats_and_webhook();
+	sqlite3 *db;
+
+	rig_open(&g, "lost", &cfg);
+	HBT_REQUIRE(sqlite3_open(g.path, &db) == SQLITE_OK, "open");
+	/* a trigger refuses what goes to the webhook's lane */
+	HBT_CHECK(sqlite3_exec(db, "CREATE TRIGGER no_webhook BEFORE INSERT ON "
+	    "outbox WHEN NEW.lane = 'webhook' BEGIN SELECT RAISE(ABORT, "
+	    "'disk full'); END", NULL, NULL, NULL) == SQLITE_OK, "trigger: %s",
+	    sqlite3_errmsg(db));
+	notify(&g, HB_SEV_WARNING, "a", "b", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 0, "not even chat 1's: all or nothing");
+	HBT_CHECK(counter(&g, "notifications_lost_total", NULL) == 1,
+	    "lost, counted");
+	HBT_CHECK(npumped == 0, "nothing to pump");
+	sqlite3_exec(db, "DROP TRIGGER no_webhook", NULL, NULL, NULL);
+	sqlite3_close(db);
+	notify(&g, HB_SEV_WARNING, "a", "b", 0);
+	HBT_CHECK(hb_outbox_count(g.ob) == 2, "the next one goes whole");
+	rig_close(&g);
+}
+
+int
+main(void)
+{
+	hbt_init("notifier_route");
+	test_min_severity();
+	test_mute();
+	test_no_channel_and_replies();
+	test_parts();
+	test_lost_whole();
+	hbt_exit();
+}
