@@ -134,6 +134,7 @@ build_parts(struct deployer *d)
 	jp.report = d->report;
 	jp.ha = d->ha;
 	jp.instance = instance;
+	jp.dry_run = app->dry_run;
 	d->job = job_new(app->base, &jp);
 	ip.cfg = &d->cfg;
 	ip.journal = d->journal;

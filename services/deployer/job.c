@@ -449,6 +449,13 @@ run_backup_step(struct job *j, enum step kind)
 	struct backup_meta m;
 	int rc = 0;
 
+	if (j->p.dry_run && kind != JS_BACKUP_CMD) {
+		hb_info("dry-run: no %s written under %s", kind == JS_SQLITE ?
+		    "SQLite copies" : "manifest", c->backup_dir);
+		record_step(j, NULL, -1, 0, false, true, "dry run: nothing written");
+		step_ok(j);
+		return;
+	}
 	if (kind == JS_SQLITE) {
 		if (backup_make_folder(c->backup_dir, j->rec.from_tag, hb_wall_ms(),
 		    j->rec.backup, sizeof(j->rec.backup), err, sizeof(err)) == 0) {
@@ -463,8 +470,11 @@ run_backup_step(struct job *j, enum step kind)
 			step_ok(j);
 			return;
 		}
-		snprintf(folder, sizeof(folder), "%s/%s", c->backup_dir, j->rec.backup);
-		run_command(j, STEP_BACKUP, j->rec.from_tag, folder);
+		snprintf(folder, sizeof(folder), "%s/%s", c->backup_dir,
+		    j->rec.backup[0] ? j->rec.backup : "(dry-run)");
+		/* the version being deployed, as for pull: its images are there */
+		run_command(j, STEP_BACKUP, j->rec.to_tag[0] ? j->rec.to_tag :
+		    j->rec.from_tag, folder);
 		return;
 	} else {
 		memset(&m, 0, sizeof(m));
@@ -504,8 +514,8 @@ target_restarts(struct job *j, const char *target)
 
 	snprintf(service, sizeof(service), "%.*s", at ? (int)(at - target) :
 	    (int)strlen(target), target);
-	/* the deployer does not deploy itself */
-	if (strcmp(service, "deployer") == 0)
+	/* the deployer does not deploy itself; a dry run restarts nothing */
+	if (strcmp(service, "deployer") == 0 || j->p.dry_run)
 		return false;
 	if (j->nservices == 0)
 		return true;
@@ -702,6 +712,7 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		return -1;
 	}
 	memset(&j->rec, 0, sizeof(j->rec));
+	j->rec.dry_run = j->p.dry_run;
 	snprintf(j->rec.id, sizeof(j->rec.id), "%s", rq->id);
 	j->rec.action = rq->action;
 	snprintf(j->rec.requested_by, sizeof(j->rec.requested_by), "%s",

@@ -37,6 +37,12 @@ struct job_parts {
 	struct report *report;
 	struct ha *ha;			/* may be NULL */
 	const char *instance;
+	/*
+	 * --dry-run: commands are logged, not run (the runner); no backup is
+	 * written; verify does not ask for restarts; the job changes no
+	 * version in the journal.
+	 */
+	bool dry_run;
 };
 
 /* What a command (or the schedule, or Home Assistant) asks for. */

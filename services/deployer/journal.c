@@ -35,7 +35,8 @@ static const char *const migrations[] = {
 	"  started_ms INTEGER NOT NULL,"
 	"  updated_ms INTEGER NOT NULL,"
 	"  finished_ms INTEGER,"
-	"  up_ms INTEGER NOT NULL DEFAULT 0);"
+	"  up_ms INTEGER NOT NULL DEFAULT 0,"
+	"  dry_run INTEGER NOT NULL DEFAULT 0);"
 	/* the lock: at most one job without an outcome */
 	"CREATE UNIQUE INDEX jobs_one_open ON jobs((outcome IS NULL)) "
 	"  WHERE outcome IS NULL;"
@@ -57,7 +58,7 @@ static const char *const migrations[] = {
 #define JOB_COLUMNS "seq, id, action, from_tag, to_tag, services, " \
 	"requested_by, backup, phase, step, step_index, step_count, " \
 	"coalesce(outcome, ''), error, log_tail, started_ms, updated_ms, " \
-	"coalesce(finished_ms, 0), up_ms"
+	"coalesce(finished_ms, 0), up_ms, dry_run"
 
 struct journal *
 journal_open(const char *path, char *err, size_t errlen)
@@ -128,6 +129,7 @@ read_job(sqlite3_stmt *st, struct journal_job *out)
 	out->updated_ms = sqlite3_column_int64(st, 16);
 	out->finished_ms = sqlite3_column_int64(st, 17);
 	out->up_ms = sqlite3_column_int64(st, 18);
+	out->dry_run = sqlite3_column_int(st, 19) != 0;
 }
 
 /* One job from a query whose only parameter (if any) is text. */
@@ -175,7 +177,8 @@ journal_begin(struct journal *j, struct journal_job *job)
 {
 	sqlite3_stmt *st = hb_sqlite_prepare(j->db,
 	    "INSERT INTO jobs (id, action, from_tag, to_tag, services, requested_by, "
-	    "phase, started_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	    "phase, started_ms, updated_ms, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?)");
 	int rc;
 
 	if (st == NULL)
@@ -190,6 +193,7 @@ journal_begin(struct journal *j, struct journal_job *job)
 	sqlite3_bind_text(st, 7, job->phase, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 8, job->started_ms);
 	sqlite3_bind_int64(st, 9, job->updated_ms);
+	sqlite3_bind_int(st, 10, job->dry_run);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -289,7 +293,7 @@ journal_versions(struct journal *j, const char *initial, char *running,
 	backup[0] = '\0';
 	/* what the last verified job left running, and the backup it took */
 	st = hb_sqlite_prepare(j->db, "SELECT to_tag, backup FROM jobs WHERE "
-	    "outcome = 'done' AND action IN ('deploy', 'rollback') "
+	    "outcome = 'done' AND action IN ('deploy', 'rollback') AND dry_run = 0 "
 	    "ORDER BY seq DESC LIMIT 1");
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		copy_col(st, 0, running, runlen);
@@ -299,7 +303,7 @@ journal_versions(struct journal *j, const char *initial, char *running,
 	/* what ran before it: a redeploy of the same tag changes nothing */
 	st = hb_sqlite_prepare(j->db, "SELECT from_tag FROM jobs WHERE "
 	    "outcome = 'done' AND action IN ('deploy', 'rollback') AND "
-	    "from_tag != to_tag ORDER BY seq DESC LIMIT 1");
+	    "dry_run = 0 AND from_tag != to_tag ORDER BY seq DESC LIMIT 1");
 	if (st && sqlite3_step(st) == SQLITE_ROW)
 		copy_col(st, 0, previous, prevlen);
 	sqlite3_finalize(st);
@@ -367,6 +371,8 @@ job_json(struct journal *j, const struct journal_job *jb)
 	    hb_msg_time(jb->finished_ms) : json_null());
 	json_object_set_new(o, "duration_s", json_real((double)((jb->finished_ms > 0 ?
 	    jb->finished_ms : jb->updated_ms) - jb->started_ms) / 1000.0));
+	if (jb->dry_run)
+		json_object_set_new(o, "dry_run", json_true());
 	json_object_set_new(o, "steps", job_steps(j, jb->seq));
 	return o;
 }

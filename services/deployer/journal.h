@@ -34,6 +34,7 @@ struct journal_job {
 	char log_tail[HB_DEPLOY_LOG_TAIL_MAX];
 	int64_t started_ms, updated_ms, finished_ms;
 	int64_t up_ms;			/* wall time its (first) up began; 0: not yet */
+	bool dry_run;			/* nothing ran: it changes no version */
 };
 
 /* One step of a job: a command, the SQLite copies, or a verify. */
@@ -70,7 +71,8 @@ bool journal_last(struct journal *j, struct journal_job *out);
 bool journal_unfinished(struct journal *j, struct journal_job *out);
 
 /*
- * The version verified last (the newest done deploy or rollback), else
+ * The version verified last (the newest done deploy or rollback that was
+ * not a dry run), else
  * `initial`; the one that ran before it ("" if none); and the backup that
  * deploy took (""), which retention keeps.
  */
