@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TAIL_LINES 20
 
@@ -427,6 +428,11 @@ preflight(struct job *j, char *err, size_t errlen)
 	}
 	if (!backs_up)
 		return true;
+	if (j->p.dry_run && access(c->backup_dir, F_OK) != 0) {
+		hb_info("dry-run: deployer.backup_dir %s would be created",
+		    c->backup_dir);
+		return true;
+	}
 	if (hb_mkdirs(c->backup_dir) != 0 ||
 	    (free_mb = backup_free_mb(c->backup_dir)) < 0) {
 		snprintf(err, errlen, "cannot use deployer.backup_dir %s",

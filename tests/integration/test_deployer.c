@@ -40,6 +40,7 @@ expect_versions(json_t *s, const char *running, const char *previous)
 	    previous, dfx_str(s, "running_tag"), dfx_str(s, "previous_tag"));
 }
 
+/* One notification of severity with this key came (it follows the state). */
 static bool
 notified(struct dfx *f, const char *severity, const char *key)
 {
@@ -47,7 +48,8 @@ notified(struct dfx *f, const char *severity, const char *key)
 
 	snprintf(topic, sizeof(topic), "homebus/notify/%s", severity);
 	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
-	return hbt_mqtt_count_with(f->mqtt, topic, needle) == 1;
+	return HBT_WAIT(hbt_mqtt_count_with(f->mqtt, topic, needle) >= 1, 5000) &&
+	    hbt_mqtt_count_with(f->mqtt, topic, needle) == 1;
 }
 
 /* The backup folder a job took, checked: SQLite copy and manifest. */
@@ -176,6 +178,251 @@ scenario_good(struct dfx *f)
 	json_decref(s);
 }
 
+/* bad: verify fails, back to the version that ran before (not the one
+ * before that), which stays "running"; "previous" unchanged. */
+static void
+scenario_bad(struct dfx *f)
+{
+	json_t *s, *d, *job, *st;
+	char phases[256], *calls, *bad_up, *back_up;
+	size_t i;
+	bool rollback_steps = false;
+
+	dfx_deploy(f, "b1", "v2");
+	json_decref(expect_outcome(f, "b1", "done", DEPLOY_MS));
+	dfx_clear_calls(f);
+	dfx_deploy(f, "b2", "v3-bad");
+	s = expect_outcome(f, "b2", "rolled_back", ROLLBACK_MS);
+	dfx_phases(f, "b2", phases, sizeof(phases));
+	HBT_CHECK(strcmp(phases, "queued,preflight,pull,backup,up,verify,rollback,"
+	    "rolled_back") == 0, "phases: %s", phases);
+	calls = dfx_calls(f);
+	bad_up = strstr(calls, "IMAGE_TAG=v3-bad compose -f compose.yml up -d ingest");
+	back_up = strstr(calls, "IMAGE_TAG=v2 compose -f compose.yml up -d ingest");
+	HBT_CHECK(bad_up && back_up && back_up > bad_up && !strstr(calls,
+	    "IMAGE_TAG=v1"), "up with v3-bad, then up with v2 (the version that "
+	    "ran before), never v1:\n%s", calls);
+	free(calls);
+	expect_versions(s, "v2", "v1");
+	HBT_CHECK(strstr(dfx_str(s, "error"), "ingest: down") != NULL,
+	    "the state names the failing target: %s", dfx_str(s, "error"));
+	HBT_CHECK(notified(f, "error", "deploy/b2/rolled_back") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "Rolled back to v2") == 1, "one error notification, saying where it "
+	    "went back to");
+	HBT_CHECK(hbt_mqtt_wait(f->mqtt, "homebus/points/homebus_deploy",
+	    "outcome=rolled_back", 5000) != NULL, "the point says rolled_back");
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	json_array_foreach(json_object_get(job, "steps"), i, st)
+		if (strcmp(dfx_str(st, "name"), "rollback verify") == 0 &&
+		    json_is_true(json_object_get(st, "ok")))
+			rollback_steps = true;
+	HBT_CHECK(strcmp(dfx_str(job, "outcome"), "rolled_back") == 0 &&
+	    rollback_steps && strcmp(dfx_str(d, "running_tag"), "v2") == 0 &&
+	    strcmp(dfx_str(d, "previous_tag"), "v1") == 0,
+	    "the journal: rolled back, its rollback verified, v2 running");
+	json_decref(d);
+	json_decref(s);
+}
+
+/* keep: `up` does not replace the service; verify sees it never restarted. */
+static void
+scenario_keep(struct dfx *f)
+{
+	long pid = dfx_ingest_pid(f);
+	json_t *s;
+
+	dfx_deploy(f, "k1", "v2-keep");
+	s = dfx_wait_state(f, "k1", "rollback", ROLLBACK_MS);
+	HBT_CHECK(s && dfx_ingest_pid(f) == pid, "v1's ingest still ran when "
+	    "verify gave up");
+	json_decref(s);
+	s = expect_outcome(f, "k1", "rolled_back", ROLLBACK_MS);
+	HBT_CHECK(strstr(dfx_str(s, "error"), "not restarted since up") != NULL,
+	    "not verified: it did not restart: %s", dfx_str(s, "error"));
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2-keep", " up -d") == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v1", " up -d") == 1, "up, then back");
+	expect_versions(s, "v1", "");
+	json_decref(s);
+}
+
+/* nopull / nobackup: failed before anything was stopped. */
+static void
+scenario_fails_before_up(struct dfx *f, const char *tag, const char *last_phase,
+    size_t ncalls, const char *in_tail)
+{
+	long pid = dfx_ingest_pid(f);
+	char phases[256], want[128];
+	json_t *s;
+
+	dfx_deploy(f, "e1", tag);
+	s = expect_outcome(f, "e1", "failed", DEPLOY_MS);
+	dfx_phases(f, "e1", phases, sizeof(phases));
+	snprintf(want, sizeof(want), "queued,preflight,pull%s,failed", last_phase);
+	HBT_CHECK(strcmp(phases, want) == 0, "phases: %s", phases);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == ncalls &&
+	    dfx_count_calls(f, " up ", NULL) == 0, "no up: %zu calls",
+	    dfx_count_calls(f, NULL, NULL));
+	HBT_CHECK(dfx_ingest_pid(f) == pid && pid > 0 && kill((pid_t)pid, 0) == 0,
+	    "nothing was stopped: v1's ingest runs");
+	expect_versions(s, "v1", "");
+	HBT_CHECK(strstr(dfx_str(s, "error"), "exited 1") &&
+	    strstr(dfx_str(s, "log_tail"), in_tail), "why, and the output: %s / %s",
+	    dfx_str(s, "error"), dfx_str(s, "log_tail"));
+	HBT_CHECK(notified(f, "error", "deploy/e1/failed"), "an error notification");
+	json_decref(s);
+}
+
+/* hang: the step is killed with its whole group at the timeout. */
+static void
+scenario_hang(struct dfx *f)
+{
+	char path[700], *pids;
+	long a = 0, b = 0;
+	json_t *s;
+
+	dfx_deploy(f, "h1", "v2-hang");
+	s = expect_outcome(f, "h1", "failed", DEPLOY_MS);
+	HBT_CHECK(strstr(dfx_str(s, "error"), "timed out after 2 s") != NULL,
+	    "timed out: %s", dfx_str(s, "error"));
+	snprintf(path, sizeof(path), "%s/hang.pids", f->docker_dir);
+	pids = hb_read_file(path, 64, NULL);
+	if (pids) {
+		char *end;
+
+		a = strtol(pids, &end, 10);
+		b = strtol(end, NULL, 10);
+		free(pids);
+	}
+	HBT_CHECK(a > 1 && b > 1 && HBT_WAIT(kill((pid_t)a, 0) != 0 &&
+	    kill((pid_t)b, 0) != 0, 5000), "the step (%ld) and the child it left "
+	    "in its group (%ld) are gone", a, b);
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 0, "nothing more ran");
+	json_decref(s);
+}
+
+/* hostile input: rejected, answered, and nothing runs. */
+static void
+scenario_hostile(struct dfx *f)
+{
+	char long_tag[201], cmd[512];
+	const char *tags[] = { "1.0;rm -rf /", "$(id)", "../x", long_tag, "",
+	    "1.0\nx" };
+	struct hbt_mqtt_msg *m;
+	json_t *s;
+
+	memset(long_tag, 'a', 200);
+	long_tag[200] = '\0';
+	for (size_t i = 0; i < HB_ARRAY_LEN(tags); i++) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "id", "x", "action", "deploy",
+		    "tag", tags[i]);
+		char id[8], *text;
+
+		snprintf(id, sizeof(id), "h%zu", i + 1);
+		json_object_set_new(o, "id", json_string(id));
+		text = json_dumps(o, JSON_COMPACT);
+		dfx_command(f, text);
+		s = dfx_wait_state(f, id, "rejected", 10000);
+		HBT_CHECK(s && strstr(dfx_str(s, "error"), "tag"), "tag %zu rejected: "
+		    "%s", i + 1, s ? dfx_str(s, "error") : "-");
+		json_decref(s);
+		free(text);
+		json_decref(o);
+	}
+	dfx_command(f, "{not json");
+	m = hbt_mqtt_wait(f->mqtt, "homebus/deploy/state", "not JSON", 10000);
+	HBT_CHECK(m && strstr(m->payload, "\"phase\":\"rejected\""),
+	    "invalid JSON rejected");
+	hbt_mqtt_msg_free(m);
+	dfx_command(f, "{\"id\":\"u1\",\"action\":\"deploy\",\"tag\":\"v2\","
+	    "\"services\":[\"grafana\"]}");
+	s = dfx_wait_state(f, "u1", "rejected", 10000);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "unknown service"),
+	    "a service not in deployer.services is rejected");
+	json_decref(s);
+	dfx_command(f, "{\"id\":\"o1\",\"action\":\"deploy\",\"tag\":\"v2\","
+	    "\"instance\":\"kitchen\"}");
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"after\",\"action\":\"status\"}");
+	dfx_command(f, cmd);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/deploy/state", "\"id\":\"after\"",
+	    10000);
+	HBT_CHECK(m && hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"id\":\"o1\"") == 0, "a command for another instance is not ours");
+	hbt_mqtt_msg_free(m);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == 0, "the fake saw no call");
+	{
+		/* answers are not retained: a late reader sees no rejection */
+		struct hbt_mqtt *late = hbt_mqtt_connect(f->broker.port, "late");
+
+		hbt_mqtt_subscribe(late, "homebus/deploy/state", 1);
+		hbt_sleep_ms(1000);
+		HBT_CHECK(hbt_mqtt_count_with(late, "homebus/deploy/state",
+		    "rejected") == 0, "no rejection retained");
+		hbt_mqtt_close(late);
+	}
+}
+
+/* two at once: one runs, the other is busy at once. */
+static void
+scenario_busy(struct dfx *f)
+{
+	json_t *busy, *done;
+
+	dfx_deploy(f, "a1", "v2-slow");
+	dfx_deploy(f, "a2", "v3");
+	busy = dfx_wait_state(f, "a2", "busy", 10000);
+	HBT_CHECK(busy && strstr(dfx_str(busy, "error"), "a1") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"phase\":\"done\"") == 0, "busy before the first is done, naming "
+	    "it: %s", busy ? dfx_str(busy, "error") : "-");
+	done = expect_outcome(f, "a1", "done", DEPLOY_MS);
+	HBT_CHECK(dfx_count_calls(f, "v3", NULL) == 0, "v3 never ran");
+	json_decref(busy);
+	json_decref(done);
+}
+
+/* the same id twice: run once, answered with its state. */
+static void
+scenario_repeat(struct dfx *f)
+{
+	json_t *s;
+
+	dfx_deploy(f, "r1", "v2");
+	json_decref(expect_outcome(f, "r1", "done", DEPLOY_MS));
+	dfx_deploy(f, "r1", "v3");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"id\":\"r1\",\"action\":\"deploy\",\"phase\":\"done\"") == 2,
+	    10000), "answered with its state (done) again");
+	s = dfx_wait_state(f, "r1", "done", 1000);
+	HBT_CHECK(s && strcmp(dfx_str(s, "to_tag"), "v2") == 0, "the first job's");
+	json_decref(s);
+	HBT_CHECK(dfx_count_calls(f, " pull ", NULL) == 1 &&
+	    dfx_count_calls(f, "v3", NULL) == 0, "run once");
+}
+
+/* --dry-run: states as usual; commands logged, not run; nothing recorded. */
+static void
+scenario_dryrun(struct dfx *f)
+{
+	json_t *s, *d;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == 0, "the fake saw no call");
+	HBT_CHECK(hbt_proc_log_has(&f->deployer.proc, "dry-run step=pull "
+	    "IMAGE_TAG=v2") && hbt_proc_log_has(&f->deployer.proc,
+	    "[\"docker\",\"compose\",\"-f\",\"compose.yml\",\"up\",\"-d\","
+	    "\"ingest\"]"), "each step logged with its argv");
+	expect_versions(s, "v1", "");
+	d = dfx_deploys(f);
+	HBT_CHECK(json_is_true(json_object_get(json_array_get(json_object_get(d,
+	    "deploys"), 0), "dry_run")), "the journal says dry run");
+	HBT_CHECK(access(f->backups, F_OK) != 0, "no backup written");
+	json_decref(d);
+	json_decref(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,13 +432,34 @@ main(int argc, char **argv)
 
 	snprintf(name, sizeof(name), "deployer_%s", sc);
 	hbt_init(name);
-	if (strcmp(sc, "good") == 0) {
-		dfx_setup(&f, NULL, NULL, false);
+	if (strcmp(sc, "hang") == 0)
+		dfx_setup(&f, "{\"steps\": {\"pull\": {\"timeout_s\": 2}}}", NULL,
+		    false);
+	else
+		dfx_setup(&f, NULL, NULL, strcmp(sc, "dryrun") == 0);
+	if (strcmp(sc, "good") == 0)
 		scenario_good(&f);
-	} else {
+	else if (strcmp(sc, "bad") == 0)
+		scenario_bad(&f);
+	else if (strcmp(sc, "keep") == 0)
+		scenario_keep(&f);
+	else if (strcmp(sc, "nopull") == 0)
+		scenario_fails_before_up(&f, "v2-nopull", "", 1, "not found");
+	else if (strcmp(sc, "nobackup") == 0)
+		scenario_fails_before_up(&f, "v2-nobackup", ",backup", 2,
+		    "permission denied");
+	else if (strcmp(sc, "hang") == 0)
+		scenario_hang(&f);
+	else if (strcmp(sc, "hostile") == 0)
+		scenario_hostile(&f);
+	else if (strcmp(sc, "busy") == 0)
+		scenario_busy(&f);
+	else if (strcmp(sc, "repeat") == 0)
+		scenario_repeat(&f);
+	else if (strcmp(sc, "dryrun") == 0)
+		scenario_dryrun(&f);
+	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
-		hbt_exit();
-	}
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
 	dfx_teardown(&f);
 	hbt_exit();
