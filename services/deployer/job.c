@@ -2,35 +2,16 @@
  * job: the steps of one deploy, rollback or backup (see job.h).
  */
 #include "job.h"
+#include "steps.h"
 #include "hb_log.h"
 #include "hb_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define TAIL_LINES 20
-
-/* What a job does, one entry of its plan at a time. */
-enum step {
-	JS_PREFLIGHT,
-	JS_PULL,
-	JS_SQLITE,		/* the SQLite copies of the backup */
-	JS_BACKUP_CMD,		/* the configured backup command */
-	JS_MANIFEST,		/* the backup's manifest and retention */
-	JS_UP,
-	JS_RESTORE,
-	JS_VERIFY,
-	JS_RECORD,
-};
-
-/* What each is called in the state ("step n of m" counts these names). */
-static const char *const step_names[] = { "preflight", "pull", "backup",
-    "backup", "backup", "up", "restore", "verify", "record" };
 
 struct plan_step {
-	enum step kind;
+	enum job_step kind;
 	int index;		/* n of "step n of m" */
 };
 
@@ -39,7 +20,10 @@ struct plan_step {
 struct job {
 	struct event_base *base;
 	struct job_parts p;
+	struct steps *steps;
 	struct event *ev_next;
+	struct step_input in;		/* of the step running */
+	char no_target[256];		/* why a rollback has nowhere to go */
 
 	bool active;
 	struct journal_job rec;
@@ -62,6 +46,7 @@ struct job {
 };
 
 static void run_step(struct job *j);
+static void step_ok(struct job *j);
 static void step_failed(struct job *j, const char *error, const char *tail);
 
 /* ---------------- states, notifications, Home Assistant ---------------- */
@@ -144,16 +129,6 @@ notify(struct job *j, enum hb_severity sev, const char *what, const char *title,
 	report_notify(j->p.report, sev, key, title, text);
 }
 
-/* "A -> B" for texts, or just the tag when there is no "from". */
-static void
-versions_text(const struct journal_job *r, char *out, size_t outlen)
-{
-	if (r->from_tag[0] && r->to_tag[0])
-		snprintf(out, outlen, "%s -> %s", r->from_tag, r->to_tag);
-	else
-		snprintf(out, outlen, "%s", r->to_tag[0] ? r->to_tag : r->from_tag);
-}
-
 /* ---------------- moving along ---------------- */
 
 static void
@@ -162,21 +137,35 @@ schedule(struct job *j)
 	event_active(j->ev_next, EV_TIMEOUT, 0);
 }
 
+/* What to run by hand when going back failed: up with the old version. */
+static void
+by_hand(struct job *j, char *out, size_t outlen)
+{
+	struct runner_params rp;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.tag = j->rec.from_tag;
+	rp.services = j->svc;
+	rp.nservices = j->nservices;
+	runner_describe(j->p.runner, STEP_UP, &rp, out, outlen);
+}
+
 /* The job ends with an outcome (a final phase). */
 static void
 finish(struct job *j, const char *outcome, const char *error, const char *tail)
 {
-	struct hb_buf text = { 0 };
-	char vers[300], title[96];
-	double secs;
+	struct report_outcome o;
+	char vers[300], cmd[1024] = "";
 
+	if (strcmp(outcome, "rollback_failed") == 0)
+		by_hand(j, cmd, sizeof(cmd));
 	j->rec.finished_ms = hb_wall_ms();
 	snprintf(j->rec.outcome, sizeof(j->rec.outcome), "%s", outcome);
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "%s", outcome);
-	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error ? error : "");
+	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
+	    cmd[0] ? "; run by hand: " : "", cmd);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
-	secs = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
-	versions_text(&j->rec, vers, sizeof(vers));
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	if (strcmp(outcome, "done") == 0)
 		j->summary[0] = '\0';
 	else
@@ -184,72 +173,47 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 		    hb_deploy_action_name(j->rec.action), vers, outcome, j->rec.error);
 	j->active = false;
 	publish(j);
+	memset(&o, 0, sizeof(o));
+	o.id = j->rec.id;
+	o.action = j->rec.action;
+	o.outcome = outcome;
+	o.from_tag = j->rec.from_tag;
+	o.to_tag = j->rec.to_tag;
+	o.error = error ? error : "";
+	o.tail = j->rec.log_tail;
+	o.cause = j->cause;
+	o.cause_tail = j->cause_tail;
+	o.backup = j->rec.backup;
+	o.by_hand = cmd;
+	o.quiet = strcmp(j->rec.requested_by, "schedule") == 0;
+	o.duration_s = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
 	hb_info("job finished id=%s action=%s %s outcome=%s duration_s=%.1f%s%s",
-	    j->rec.id, hb_deploy_action_name(j->rec.action), vers, outcome, secs,
-	    error && *error ? " error=" : "", error ? error : "");
-	report_point(j->p.report, hb_deploy_action_name(j->rec.action), outcome,
-	    j->rec.to_tag, j->rec.from_tag, secs, j->rec.id);
-
-	snprintf(title, sizeof(title), "%s %s", j->rec.action == HB_DEPLOY_BACKUP ?
-	    "Backup" : j->rec.action == HB_DEPLOY_ROLLBACK ? "Rollback" : "Deploy",
-	    outcome);
-	if (strcmp(outcome, "done") == 0) {
-		hb_buf_printf(&text, "%s %s on %s done in %.0f s%s%s.",
-		    hb_deploy_action_name(j->rec.action), vers, j->p.instance, secs,
-		    j->rec.backup[0] ? ", backup " : "", j->rec.backup);
-		/* a nightly backup that worked is not news */
-		if (strcmp(j->rec.requested_by, "schedule") != 0)
-			notify(j, HB_SEV_INFO, outcome, title, text.data);
-	} else if (strcmp(outcome, "failed") == 0) {
-		hb_buf_printf(&text, "%s %s on %s failed: %s.%s%s",
-		    hb_deploy_action_name(j->rec.action), vers, j->p.instance,
-		    j->rec.error, j->rec.action == HB_DEPLOY_BACKUP ? "" :
-		    " Nothing was stopped: ", j->rec.action == HB_DEPLOY_BACKUP ? "" :
-		    j->rec.from_tag);
-		if (j->rec.action != HB_DEPLOY_BACKUP)
-			hb_buf_puts(&text, " still runs.");
-		if (tail && *tail)
-			hb_buf_printf(&text, "\n\n%s", tail);
-		notify(j, HB_SEV_ERROR, outcome, title, text.data);
-	} else if (strcmp(outcome, "rolled_back") == 0) {
-		hb_buf_printf(&text, "%s %s on %s did not hold: %s. Rolled back to %s, "
-		    "which verified.", hb_deploy_action_name(j->rec.action), vers,
-		    j->p.instance, j->cause, j->rec.from_tag);
-		if (j->cause_tail[0])
-			hb_buf_printf(&text, "\n\n%s", j->cause_tail);
-		notify(j, HB_SEV_ERROR, outcome, title, text.data);
-	} else {
-		hb_buf_printf(&text, "%s %s on %s failed (%s) and going back to %s "
-		    "failed too: %s", hb_deploy_action_name(j->rec.action), vers,
-		    j->p.instance, j->cause, j->rec.from_tag, j->rec.error);
-		if (tail && *tail)
-			hb_buf_printf(&text, "\n\n%s", tail);
-		notify(j, HB_SEV_CRITICAL, outcome, "Rollback failed", text.data);
-	}
-	hb_buf_free(&text);
+	    j->rec.id, hb_deploy_action_name(j->rec.action), vers, outcome,
+	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
+	report_outcome(j->p.report, &o);
 	if (j->stopping && j->stopped)
 		j->stopped(j->stopped_arg);
 }
 
-/* Records what a step did in the journal. */
+/* Records what a step did in the journal (and the job as it is now). */
 static void
-record_step(struct job *j, const char *argv_json, int exit_code, int sig,
-    bool timed_out, bool ok, const char *tail)
+record_step(struct job *j, const struct step_result *r)
 {
 	struct journal_step s;
 
 	memset(&s, 0, sizeof(s));
 	snprintf(s.name, sizeof(s.name), "%s%s", j->rolling_back ? "rollback " : "",
-	    step_names[j->plan[j->pos].kind]);
-	snprintf(s.argv, sizeof(s.argv), "%s", argv_json ? argv_json : "");
-	s.exit_code = exit_code;
-	s.signal = sig;
-	s.timed_out = timed_out;
-	s.ok = ok;
+	    steps_name(j->plan[j->pos].kind));
+	snprintf(s.argv, sizeof(s.argv), "%s", r->argv_json);
+	s.exit_code = r->exit_code;
+	s.signal = r->signal;
+	s.timed_out = r->timed_out;
+	s.ok = r->ok;
 	s.started_ms = j->step_started_ms;
 	s.duration_ms = (double)(hb_mono_us() - j->step_started_us) / 1000.0;
-	snprintf(s.output_tail, sizeof(s.output_tail), "%s", tail ? tail : "");
+	snprintf(s.output_tail, sizeof(s.output_tail), "%s", r->tail);
 	journal_add_step(j->p.journal, j->rec.seq, &s);
+	journal_save(j->p.journal, &j->rec);
 }
 
 /* SIGTERM: what ran is recorded; the job stays open for the next start. */
@@ -347,234 +311,26 @@ on_next(evutil_socket_t fd, short what, void *arg)
 /* ---------------- the steps ---------------- */
 
 static void
-on_runner_done(const struct runner_result *r, void *arg)
+on_step_done(const struct step_result *r, void *arg)
 {
 	struct job *j = arg;
-	char tail[HB_DEPLOY_LOG_TAIL_MAX];
 
-	runner_tail(r->output, r->output_len, TAIL_LINES, tail, sizeof(tail));
-	record_step(j, r->argv_json, r->exit_code, r->signal, r->timed_out, r->ok,
-	    tail);
+	record_step(j, r);
 	if (r->ok)
 		step_ok(j);
 	else
-		step_failed(j, r->error, tail);
-}
-
-static void
-run_command(struct job *j, enum step_kind kind, const char *tag,
-    const char *backup_dir)
-{
-	struct runner_params rp;
-	char err[256];
-
-	memset(&rp, 0, sizeof(rp));
-	rp.tag = tag;
-	rp.backup_dir = backup_dir;
-	rp.services = j->svc;
-	rp.nservices = j->nservices;
-	if (runner_start(j->p.runner, kind, &rp, on_runner_done, j, err,
-	    sizeof(err)) != 0) {
-		record_step(j, NULL, -1, 0, false, false, err);
-		step_failed(j, err, NULL);
-	}
-}
-
-static void
-on_backup_done(bool ok, const char *error, void *arg)
-{
-	struct job *j = arg;
-
-	record_step(j, NULL, -1, 0, false, ok, error);
-	if (ok && j->plan[j->pos].kind == JS_MANIFEST) {
-		const struct deployer_config *c = j->p.cfg;
-		char running[129], previous[129], verified[HB_DEPLOY_BACKUP_MAX];
-		char newest[HB_DEPLOY_BACKUP_MAX];
-		const char *keep[3];
-
-		/* never the backup of the version verified last */
-		journal_versions(j->p.journal, c->initial_tag, running, sizeof(running),
-		    previous, sizeof(previous), verified, sizeof(verified));
-		backup_newest_of(c->backup_dir, running, newest, sizeof(newest));
-		keep[0] = verified;
-		keep[1] = newest;
-		keep[2] = j->rec.backup;
-		backup_prune(c->backup_dir, c->keep_backups, keep, 3);
-	}
-	if (ok)
-		step_ok(j);
-	else
-		step_failed(j, error, NULL);
-}
-
-static bool
-preflight(struct job *j, char *err, size_t errlen)
-{
-	const struct deployer_config *c = j->p.cfg;
-	long long free_mb;
-	bool backs_up = false;
-
-	for (size_t i = 0; i < j->nplan; i++)
-		backs_up = backs_up || j->plan[i].kind == JS_SQLITE;
-	if (j->rec.action != HB_DEPLOY_BACKUP && j->rec.from_tag[0] == '\0') {
-		snprintf(err, errlen, "the running version is unknown (no verified "
-		    "deploy yet): set deployer.initial_tag");
-		return false;
-	}
-	if (j->rec.action == HB_DEPLOY_ROLLBACK && j->rec.to_tag[0] == '\0') {
-		snprintf(err, errlen, "%s", j->rec.error[0] ? j->rec.error :
-		    "no previous version to go back to");
-		return false;
-	}
-	if (!backs_up)
-		return true;
-	if (j->p.dry_run && access(c->backup_dir, F_OK) != 0) {
-		hb_info("dry-run: deployer.backup_dir %s would be created",
-		    c->backup_dir);
-		return true;
-	}
-	if (hb_mkdirs(c->backup_dir) != 0 ||
-	    (free_mb = backup_free_mb(c->backup_dir)) < 0) {
-		snprintf(err, errlen, "cannot use deployer.backup_dir %s",
-		    c->backup_dir);
-		return false;
-	}
-	if (free_mb < c->min_free_mb) {
-		snprintf(err, errlen, "%lld MB free under %s, deployer.min_free_mb is "
-		    "%lld", free_mb, c->backup_dir, c->min_free_mb);
-		return false;
-	}
-	return true;
-}
-
-static void
-run_backup_step(struct job *j, enum step kind)
-{
-	const struct deployer_config *c = j->p.cfg;
-	char err[512], folder[PATH_MAX];
-	struct backup_meta m;
-	int rc = 0;
-
-	if (j->p.dry_run && kind != JS_BACKUP_CMD) {
-		hb_info("dry-run: no %s written under %s", kind == JS_SQLITE ?
-		    "SQLite copies" : "manifest", c->backup_dir);
-		record_step(j, NULL, -1, 0, false, true, "dry run: nothing written");
-		step_ok(j);
-		return;
-	}
-	if (kind == JS_SQLITE) {
-		if (backup_make_folder(c->backup_dir, j->rec.from_tag, hb_wall_ms(),
-		    j->rec.backup, sizeof(j->rec.backup), err, sizeof(err)) == 0) {
-			publish(j);
-			rc = backup_copy_sqlite(j->p.backup, c->backup_dir, j->rec.backup,
-			    c->sqlite, c->nsqlite, on_backup_done, j, err, sizeof(err));
-		} else {
-			rc = -1;
-		}
-	} else if (kind == JS_BACKUP_CMD) {
-		if (c->steps[STEP_BACKUP].argc == 0) {
-			step_ok(j);
-			return;
-		}
-		snprintf(folder, sizeof(folder), "%s/%s", c->backup_dir,
-		    j->rec.backup[0] ? j->rec.backup : "(dry-run)");
-		/* the version being deployed, as for pull: its images are there */
-		run_command(j, STEP_BACKUP, j->rec.to_tag[0] ? j->rec.to_tag :
-		    j->rec.from_tag, folder);
-		return;
-	} else {
-		memset(&m, 0, sizeof(m));
-		m.id = j->rec.id;
-		m.from_tag = j->rec.from_tag;
-		m.to_tag = j->rec.to_tag;
-		m.instance = j->p.instance;
-		m.sqlite = c->sqlite;
-		m.nsqlite = c->nsqlite;
-		rc = backup_write_manifest(j->p.backup, c->backup_dir, j->rec.backup, &m,
-		    on_backup_done, j, err, sizeof(err));
-	}
-	if (rc != 0) {
-		record_step(j, NULL, -1, 0, false, false, err);
-		step_failed(j, err, NULL);
-	}
-}
-
-static void
-on_verified(bool ok, const char *reason, void *arg)
-{
-	struct job *j = arg;
-
-	record_step(j, NULL, -1, 0, false, ok, reason);
-	if (ok)
-		step_ok(j);
-	else
-		step_failed(j, reason, NULL);
-}
-
-/* The service part of a health target's name: "writer@nuc2" is "writer". */
-static bool
-target_restarts(struct job *j, const char *target)
-{
-	char service[128];
-	const char *at = strchr(target, '@');
-
-	snprintf(service, sizeof(service), "%.*s", at ? (int)(at - target) :
-	    (int)strlen(target), target);
-	/* the deployer does not deploy itself; a dry run restarts nothing */
-	if (strcmp(service, "deployer") == 0 || j->p.dry_run)
-		return false;
-	if (j->nservices == 0)
-		return true;
-	for (size_t i = 0; i < j->nservices; i++)
-		if (strcmp(j->svc[i], service) == 0)
-			return true;
-	return false;
-}
-
-static void
-run_verify(struct job *j)
-{
-	const struct deployer_config *c = j->p.cfg;
-	const char *targets[DEPLOYER_MAX_TARGETS];
-	bool restart[DEPLOYER_MAX_TARGETS];
-	struct verify_req req;
-
-	for (size_t i = 0; i < c->ntargets; i++) {
-		targets[i] = c->targets[i];
-		restart[i] = target_restarts(j, c->targets[i]);
-	}
-	memset(&req, 0, sizeof(req));
-	req.targets = targets;
-	req.ntargets = c->ntargets;
-	req.restart = restart;
-	req.since_ms = j->up_ms;
-	req.timeout_s = c->verify_timeout_s;
-	req.stable_s = c->stable_s;
-	req.interval_s = c->interval_s;
-	if (c->ntargets == 0)
-		hb_warn("verify has no targets (deployer.verify.targets, "
-		    "health.expected_services): nothing is checked");
-	verify_start(j->p.verify, &req, on_verified, j);
-}
-
-/* The backup a rollback restores: the one named, else the one the deploy
- * that is undone took. */
-static void
-restore_dir(struct job *j, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s/%s", j->p.cfg->backup_dir, j->rec.backup);
+		step_failed(j, r->error, r->tail);
 }
 
 static void
 run_step(struct job *j)
 {
 	const struct plan_step *ps = &j->plan[j->pos];
-	const char *tag = j->rolling_back ? j->rec.from_tag : j->rec.to_tag;
-	char err[512], dir[PATH_MAX];
+	struct step_input *in = &j->in;
 
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "%s", j->rolling_back ?
-	    "rollback" : step_names[ps->kind]);
-	snprintf(j->rec.step, sizeof(j->rec.step), "%s", step_names[ps->kind]);
+	    "rollback" : steps_name(ps->kind));
+	snprintf(j->rec.step, sizeof(j->rec.step), "%s", steps_name(ps->kind));
 	j->rec.step_index = ps->index;
 	j->rec.step_count = j->count;
 	j->step_started_ms = hb_wall_ms();
@@ -588,44 +344,30 @@ run_step(struct job *j)
 	}
 	if (ps->kind != JS_RECORD)
 		publish(j);
-	switch (ps->kind) {
-	case JS_PREFLIGHT:
-		if (preflight(j, err, sizeof(err))) {
-			record_step(j, NULL, -1, 0, false, true, "");
-			step_ok(j);
-		} else {
-			record_step(j, NULL, -1, 0, false, false, err);
-			step_failed(j, err, NULL);
-		}
-		break;
-	case JS_PULL:
-		run_command(j, STEP_PULL, tag, j->p.cfg->backup_dir);
-		break;
-	case JS_SQLITE:
-	case JS_BACKUP_CMD:
-	case JS_MANIFEST:
-		run_backup_step(j, ps->kind);
-		break;
-	case JS_UP:
-		run_command(j, STEP_UP, tag, j->p.cfg->backup_dir);
-		break;
-	case JS_RESTORE:
-		restore_dir(j, dir, sizeof(dir));
-		run_command(j, STEP_RESTORE, tag, dir);
-		break;
-	case JS_VERIFY:
-		run_verify(j);
-		break;
-	case JS_RECORD:
-		step_ok(j);
-		break;
-	}
+	memset(in, 0, sizeof(*in));
+	in->action = j->rec.action;
+	in->id = j->rec.id;
+	in->from_tag = j->rec.from_tag;
+	in->to_tag = j->rec.to_tag;
+	/* going back: the old version; the backup command: the new one, as
+	 * for pull (its images are there) */
+	in->tag = j->rolling_back ? j->rec.from_tag : j->rec.to_tag[0] ?
+	    j->rec.to_tag : j->rec.from_tag;
+	in->services = j->svc;
+	in->nservices = j->nservices;
+	for (size_t i = 0; i < j->nplan; i++)
+		in->backs_up = in->backs_up || j->plan[i].kind == JS_SQLITE;
+	in->no_target = j->no_target;
+	in->up_ms = j->up_ms;
+	in->backup = j->rec.backup;
+	in->backup_len = sizeof(j->rec.backup);
+	steps_run(j->steps, ps->kind, in, on_step_done, j);
 }
 
 /* ---------------- starting, recovering, stopping ---------------- */
 
 static void
-plan_add(struct job *j, enum step kind, int index)
+plan_add(struct job *j, enum job_step kind, int index)
 {
 	j->plan[j->nplan++] = (struct plan_step){ kind, index };
 	j->count = index;
@@ -698,7 +440,7 @@ rollback_target(struct job *j, const char *backup, const char *previous,
 		if (backup_tag_of(j->p.cfg->backup_dir, backup, j->rec.to_tag,
 		    sizeof(j->rec.to_tag), err, sizeof(err)) != 0) {
 			j->rec.to_tag[0] = '\0';
-			snprintf(j->rec.error, sizeof(j->rec.error), "%s", err);
+			snprintf(j->no_target, sizeof(j->no_target), "%s", err);
 		}
 		return;
 	}
@@ -718,6 +460,7 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		return -1;
 	}
 	memset(&j->rec, 0, sizeof(j->rec));
+	j->no_target[0] = '\0';
 	j->rec.dry_run = j->p.dry_run;
 	snprintf(j->rec.id, sizeof(j->rec.id), "%s", rq->id);
 	j->rec.action = rq->action;
@@ -745,7 +488,7 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	build_plan(j);
 	j->rec.step_count = j->count;
 	publish(j);
-	versions_text(&j->rec, vers, sizeof(vers));
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	hb_info("job started id=%s action=%s %s requested_by=%s services=\"%s\"",
 	    j->rec.id, hb_deploy_action_name(j->rec.action), vers,
 	    j->rec.requested_by, j->rec.services);
@@ -786,7 +529,7 @@ job_recover(struct job *j)
 	}
 	set_services(j, services, n);
 	free(list);
-	versions_text(&j->rec, vers, sizeof(vers));
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	snprintf(text, sizeof(text), "The deployer stopped during %s (step %s) of "
 	    "%s %s, id %s. %s", j->rec.phase, j->rec.step,
 	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
@@ -821,13 +564,15 @@ job_stop(struct job *j, void (*stopped)(void *arg), void *arg)
 		return;
 	}
 	j->stopping = true;
-	if (verify_busy(j->p.verify)) {
-		verify_cancel(j->p.verify);
-		record_step(j, NULL, -1, 0, false, false, "cut short by SIGTERM");
+	if (steps_cut_verify(j->steps)) {
+		struct step_result r = { .ok = false, .error = "cut short by SIGTERM",
+		    .tail = "cut short by SIGTERM", .argv_json = "", .exit_code = -1 };
+
+		record_step(j, &r);
 		stop_now(j);
 		return;
 	}
-	if (runner_busy(j->p.runner) || backup_busy(j->p.backup)) {
+	if (steps_waiting(j->steps)) {
 		/* the step finishes; its callback sees `stopping` */
 		backup_cancel(j->p.backup);
 		hb_info("stopping after the step running now: %s", j->rec.step);
@@ -871,6 +616,7 @@ job_new(struct event_base *base, const struct job_parts *parts)
 
 	j->base = base;
 	j->p = *parts;
+	j->steps = steps_new(parts);
 	j->ev_next = event_new(base, -1, 0, on_next, j);
 	return j;
 }
@@ -881,5 +627,6 @@ job_free(struct job *j)
 	if (j == NULL)
 		return;
 	event_free(j->ev_next);
+	steps_free(j->steps);
 	free(j);
 }

@@ -69,7 +69,7 @@ report_notify(struct report *r, enum hb_severity sev, const char *key,
 	json_decref(o);
 }
 
-void
+static void
 report_point(struct report *r, const char *action, const char *outcome,
     const char *to_tag, const char *from_tag, double duration_s,
     const char *id)
@@ -100,4 +100,76 @@ report_point(struct report *r, const char *action, const char *outcome,
 		hb_warn("deploy point id=%s not made (a value line protocol cannot "
 		    "carry)", id);
 	hb_buf_free(&b);
+}
+
+void
+report_versions(const char *from_tag, const char *to_tag, char *out,
+    size_t outlen)
+{
+	if (from_tag[0] && to_tag[0])
+		snprintf(out, outlen, "%s -> %s", from_tag, to_tag);
+	else
+		snprintf(out, outlen, "%s", to_tag[0] ? to_tag : from_tag);
+}
+
+/* The words of the notification; its severity. */
+static enum hb_severity
+outcome_text(const struct report *r, const struct report_outcome *o,
+    struct hb_buf *text)
+{
+	const char *what = hb_deploy_action_name(o->action);
+	char vers[300];
+
+	report_versions(o->from_tag, o->to_tag, vers, sizeof(vers));
+	if (strcmp(o->outcome, "done") == 0) {
+		hb_buf_printf(text, "%s %s on %s done in %.0f s%s%s.", what, vers,
+		    r->instance, o->duration_s, o->backup[0] ? ", backup " : "",
+		    o->backup);
+		return HB_SEV_INFO;
+	}
+	if (strcmp(o->outcome, "failed") == 0) {
+		hb_buf_printf(text, "%s %s on %s failed: %s.", what, vers, r->instance,
+		    o->error);
+		if (o->action != HB_DEPLOY_BACKUP)
+			hb_buf_printf(text, " Nothing was stopped: %s still runs.",
+			    o->from_tag);
+		if (o->tail[0])
+			hb_buf_printf(text, "\n\n%s", o->tail);
+		return HB_SEV_ERROR;
+	}
+	if (strcmp(o->outcome, "rolled_back") == 0) {
+		hb_buf_printf(text, "%s %s on %s did not hold: %s. Rolled back to %s, "
+		    "which verified.", what, vers, r->instance, o->cause, o->from_tag);
+		if (o->cause_tail[0])
+			hb_buf_printf(text, "\n\n%s", o->cause_tail);
+		return HB_SEV_ERROR;
+	}
+	hb_buf_printf(text, "%s %s on %s failed (%s), and going back to %s failed "
+	    "too: %s. Run by hand: %s", what, vers, r->instance, o->cause,
+	    o->from_tag, o->error, o->by_hand);
+	if (o->tail[0])
+		hb_buf_printf(text, "\n\n%s", o->tail);
+	return HB_SEV_CRITICAL;
+}
+
+void
+report_outcome(struct report *r, const struct report_outcome *o)
+{
+	struct hb_buf text = { 0 };
+	enum hb_severity sev = outcome_text(r, o, &text);
+	char key[160], title[96];
+
+	report_point(r, hb_deploy_action_name(o->action), o->outcome, o->to_tag,
+	    o->from_tag, o->duration_s, o->id);
+	snprintf(key, sizeof(key), "%s/%s/%s", o->action == HB_DEPLOY_BACKUP ?
+	    "backup" : "deploy", o->id, o->outcome);
+	if (sev == HB_SEV_CRITICAL)
+		snprintf(title, sizeof(title), "Rollback failed");
+	else
+		snprintf(title, sizeof(title), "%s %s", o->action == HB_DEPLOY_BACKUP ?
+		    "Backup" : o->action == HB_DEPLOY_ROLLBACK ? "Rollback" : "Deploy",
+		    o->outcome);
+	if (!(sev == HB_SEV_INFO && o->quiet))
+		report_notify(r, sev, key, title, text.data);
+	hb_buf_free(&text);
 }

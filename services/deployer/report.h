@@ -32,12 +32,34 @@ void report_state(struct report *r, const struct hb_deploy_state *s,
 void report_notify(struct report *r, enum hb_severity sev, const char *key,
     const char *title, const char *text);
 
+/* How a job ended, for its notification and its point. */
+struct report_outcome {
+	const char *id;
+	enum hb_deploy_action action;
+	const char *outcome;	/* done, failed, rolled_back, rollback_failed */
+	const char *from_tag;
+	const char *to_tag;
+	const char *error;	/* why it ended so ("" when done) */
+	const char *tail;	/* the last output of the step that failed */
+	const char *cause;	/* why it rolled back */
+	const char *cause_tail;
+	const char *backup;	/* the folder it took, or "" */
+	const char *by_hand;	/* rollback_failed: the command to run */
+	bool quiet;		/* a done nobody waits for (the nightly backup) */
+	double duration_s;
+};
+
 /*
- * homebus_deploy,action=..,outcome=..,instance=.. to_tag="..",from_tag="..",
- * duration_s=..,id=".." — stamped by the writer when it takes it.
+ * The end of a job: its notification (done: info; failed, rolled_back:
+ * error; rollback_failed: critical, with what to run by hand), keyed
+ * "<deploy|backup>/<id>/<outcome>", and its point:
+ * homebus_deploy,action=..,instance=..,outcome=.. to_tag="..",from_tag="..",
+ * duration_s=..,id=".." (stamped by the writer when it takes it).
  */
-void report_point(struct report *r, const char *action, const char *outcome,
-    const char *to_tag, const char *from_tag, double duration_s,
-    const char *id);
+void report_outcome(struct report *r, const struct report_outcome *o);
+
+/* "A -> B", or the one tag there is. */
+void report_versions(const char *from_tag, const char *to_tag, char *out,
+    size_t outlen);
 
 #endif
