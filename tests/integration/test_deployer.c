@@ -6,8 +6,8 @@
  * behind GET /deploys, the backup folder, notifications, the Grafana point
  * and the Home Assistant entity.
  *
- *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|sigkill|
- *                 sigterm|repeat|ha|broker|dryrun
+ *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
+ *                 dryrun|rollback|backup|schedule|critical
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -423,6 +423,146 @@ scenario_dryrun(struct dfx *f)
 	json_decref(s);
 }
 
+/* The backup folders under deployer.backup_dir, sorted, as "a b c". */
+static void
+backup_folders(struct dfx *f, char *out, size_t outlen)
+{
+	char cmd[700];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct hb_buf b = { 0 };
+
+	snprintf(cmd, sizeof(cmd), "ls %s | sort | tr '\\n' ' '", f->backups);
+	hbt_run(argv, &b, 5000);
+	snprintf(out, outlen, "%s", b.data ? b.data : "");
+	hb_buf_free(&b);
+}
+
+/* rollback: to "previous", and to a named backup's version, with restore. */
+static void
+scenario_rollback(struct dfx *f)
+{
+	json_t *s;
+	char b1[200], phases[256], dir[900], cmd[512];
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));	/* taken on v1 */
+	json_decref(s);
+	dfx_deploy(f, "d2", "v3");
+	json_decref(expect_outcome(f, "d2", "done", DEPLOY_MS));
+	dfx_clear_calls(f);
+
+	/* back to the previous version, with the data from before d2 */
+	dfx_command(f, "{\"id\":\"rb1\",\"action\":\"rollback\"}");
+	s = expect_outcome(f, "rb1", "done", DEPLOY_MS);
+	dfx_phases(f, "rb1", phases, sizeof(phases));
+	HBT_CHECK(strcmp(phases, "queued,preflight,up,restore,verify,done") == 0,
+	    "phases: %s", phases);
+	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v2") == 0, "to v2: %s",
+	    dfx_str(s, "to_tag"));
+	expect_versions(s, "v2", "v3");
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2", " up -d ingest") == 1 &&
+	    dfx_count_calls(f, " restore ", "-v2") == 1 &&
+	    dfx_count_calls(f, " pull ", NULL) == 0, "up v2, restore the backup "
+	    "d2 took (of v2), no pull");
+	json_decref(s);
+
+	/* to the version of a backup, named */
+	dfx_clear_calls(f);
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"rb2\",\"action\":\"rollback\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "rb2", "done", DEPLOY_MS);
+	snprintf(dir, sizeof(dir), "%s/%s", f->backups, b1);
+	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v1") == 0 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v1", " up -d ingest") == 1 &&
+	    dfx_count_calls(f, " restore ", dir) == 1, "to v1 with its backup %s",
+	    b1);
+	expect_versions(s, "v1", "v2");
+	json_decref(s);
+
+	/* a backup that is not there */
+	dfx_command(f, "{\"id\":\"rb3\",\"action\":\"rollback\","
+	    "\"backup\":\"20200101T000000Z-v9\"}");
+	s = expect_outcome(f, "rb3", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "no complete backup"),
+	    "a missing backup fails: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+}
+
+/* backup on demand; retention keeps the newest and the last verified one's */
+static void
+scenario_backup(struct dfx *f)
+{
+	char verified[200], folders[1024], want[1024], newest[2][200];
+	json_t *s;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(verified, sizeof(verified), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	for (int i = 0; i < 3; i++) {
+		char id[16], cmd[128];
+
+		/* folder names have a one-second resolution */
+		hbt_sleep_ms(1100);
+		snprintf(id, sizeof(id), "bk%d", i);
+		snprintf(cmd, sizeof(cmd), "{\"id\":\"%s\",\"action\":\"backup\","
+		    "\"requested_by\":\"test\"}", id);
+		dfx_command(f, cmd);
+		s = expect_outcome(f, id, "done", DEPLOY_MS);
+		HBT_CHECK(s && strstr(dfx_str(s, "backup"), "-v2") &&
+		    json_integer_value(json_object_get(s, "step_count")) == 3,
+		    "a backup of v2 in 3 steps");
+		if (i > 0)
+			snprintf(newest[i - 1], sizeof(newest[0]), "%s",
+			    dfx_str(s, "backup"));
+		json_decref(s);
+	}
+	backup_folders(f, folders, sizeof(folders));
+	snprintf(want, sizeof(want), "%s %s %s ", verified, newest[0], newest[1]);
+	HBT_CHECK(strcmp(folders, want) == 0, "keep_backups 2, and the backup "
+	    "the verified deploy took: %s (want %s)", folders, want);
+	HBT_CHECK(notified(f, "info", "backup/bk2/done") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/info", "backup/bk0/started")
+	    == 0, "a backup says done, not started");
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 1, "backups stop nothing");
+}
+
+/* the schedule: quiet when it works */
+static void
+scenario_schedule(struct dfx *f)
+{
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"requested_by\":\"schedule\"") > 0 &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"phase\":\"done\"") >= 2, 30000), "two scheduled backups done");
+	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/notify/#", "backup/") == 0,
+	    "a nightly backup that works tells nobody");
+}
+
+/* going back fails too: critical, with what to run by hand */
+static void
+scenario_critical(struct dfx *f)
+{
+	json_t *s;
+	struct hbt_mqtt_msg *m;
+
+	dfx_deploy(f, "c1", "v2-bad");
+	s = expect_outcome(f, "c1", "rollback_failed", 2 * ROLLBACK_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "run by hand: cd ") &&
+	    strstr(dfx_str(s, "error"), "IMAGE_TAG=v0-bad docker compose -f "
+	    "compose.yml up -d ingest"), "the state says what to run: %s",
+	    s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/critical",
+	    "\"key\":\"deploy/c1/rollback_failed\"", 5000);
+	HBT_CHECK(m && strstr(m->payload, "Run by hand") &&
+	    strstr(m->payload, "IMAGE_TAG=v0-bad"), "a critical notification with "
+	    "the command: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -435,6 +575,15 @@ main(int argc, char **argv)
 	if (strcmp(sc, "hang") == 0)
 		dfx_setup(&f, "{\"steps\": {\"pull\": {\"timeout_s\": 2}}}", NULL,
 		    false);
+	else if (strcmp(sc, "rollback") == 0)
+		dfx_setup(&f, "{\"restore_on_rollback\": true}", NULL, false);
+	else if (strcmp(sc, "backup") == 0)
+		dfx_setup(&f, "{\"keep_backups\": 2}", NULL, false);
+	else if (strcmp(sc, "schedule") == 0)
+		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2}",
+		    NULL, false);
+	else if (strcmp(sc, "critical") == 0)
+		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
 	else
 		dfx_setup(&f, NULL, NULL, strcmp(sc, "dryrun") == 0);
 	if (strcmp(sc, "good") == 0)
@@ -458,6 +607,14 @@ main(int argc, char **argv)
 		scenario_repeat(&f);
 	else if (strcmp(sc, "dryrun") == 0)
 		scenario_dryrun(&f);
+	else if (strcmp(sc, "rollback") == 0)
+		scenario_rollback(&f);
+	else if (strcmp(sc, "backup") == 0)
+		scenario_backup(&f);
+	else if (strcmp(sc, "schedule") == 0)
+		scenario_schedule(&f);
+	else if (strcmp(sc, "critical") == 0)
+		scenario_critical(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
