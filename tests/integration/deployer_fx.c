@@ -161,7 +161,7 @@ deployer_config(struct dfx *f, const char *deployer_extra,
 	}
 	root = json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:s,s:s,s:i,s:i,s:i},s:o}",
 	    "data_dir", f->journal,
-	    "log", "format", "text", "level", "debug",
+	    "log", "format", "text", "level", "info",
 	    "bus", "port", f->broker.port, "client_id", "deployer", "instance", "hub",
 	    "reconnect_min_ms", 100, "reconnect_max_ms", 1000, "heartbeat_s", 1,
 	    "deployer", d);
