@@ -498,7 +498,8 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		snprintf(text, sizeof(text), "%s %s on %s started%s%s.",
 		    hb_deploy_action_name(rq->action), vers, j->p.instance,
 		    j->rec.requested_by[0] ? ", requested by " : "", j->rec.requested_by);
-		notify(j, HB_SEV_INFO, "started", "Deploy started", text);
+		notify(j, HB_SEV_INFO, "started", rq->action == HB_DEPLOY_ROLLBACK ?
+		    "Rollback started" : "Deploy started", text);
 	}
 	schedule(j);
 	return 0;
