@@ -304,6 +304,8 @@ hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
 		out->rss_kb = (long)json_integer_value(v);
 	if (json_is_number(v = json_object_get(root, "cpu_s")))
 		out->cpu_s = json_number_value(v);
+	out->time_ms = json_is_string(v = json_object_get(root, "time")) ?
+	    hb_msg_parse_time(json_string_value(v)) : -1;
 	json_decref(root);
 	return 0;
 }

@@ -94,6 +94,7 @@ struct hb_heartbeat {
 	int64_t interval_s;	/* the sender's heartbeat interval, 0 if absent */
 	long rss_kb;
 	double cpu_s;
+	int64_t time_ms;	/* the sender's wall clock when sent; -1 if absent */
 };
 
 int hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
