@@ -572,6 +572,56 @@ backup_tag_of(const char *root, const char *name, char *tag, size_t taglen,
 	return 0;
 }
 
+/* Bytes of the regular files under dir (symbolic links not followed). */
+static long long
+tree_bytes(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	long long total = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0) {
+		struct stat sb;
+
+		return fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) ? (long long)sb.st_size : 0;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			total += tree_bytes(dirfd(d), e->d_name);
+	closedir(d);
+	return total;
+}
+
+json_t *
+backup_list(const char *root, const char *const *keep, size_t nkeep)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+	json_t *list = json_array();
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	for (size_t i = 0; i < n && rootfd >= 0; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < nkeep; k++)
+			kept = kept || (keep[k] && strcmp(keep[k], names[i]) == 0);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:I,s:b}", "name",
+		    names[i], "from_tag", name_tag(names[i]), "complete",
+		    complete(root, names[i]), "bytes",
+		    (json_int_t)tree_bytes(rootfd, names[i]), "keep", kept));
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+	free_list(names, n);
+	return list;
+}
+
 long long
 backup_free_mb(const char *path)
 {

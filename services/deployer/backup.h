@@ -11,6 +11,7 @@
 #define DEPLOYER_BACKUP_H
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +80,14 @@ void backup_newest_of(const char *root, const char *tag, char *out,
  */
 int backup_tag_of(const char *root, const char *name, char *tag, size_t taglen,
     char *err, size_t errlen);
+
+/*
+ * The backup folders under root, newest first (GET /backups): each with
+ * its name, the version it was taken from, whether it is complete (has its
+ * manifest), its size in bytes, and `keep` when it is one of keep[] (the
+ * last verified version's, which retention never deletes). Decref it.
+ */
+json_t *backup_list(const char *root, const char *const *keep, size_t nkeep);
 
 /* Megabytes free for us under path; -1 if it cannot be told. */
 long long backup_free_mb(const char *path);

@@ -20,10 +20,14 @@
 #include "hb_log.h"
 #include "hb_util.h"
 
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
 #include <stdlib.h>
 #include <string.h>
 
-#define RECENT_JOBS 50
+#define RECENT_JOBS 50		/* GET /deploys */
+#define MAX_JOBS 1000		/* GET /deploys?n= at most */
 #define SCHEDULE_RETRY_S 600	/* a scheduled backup that met a job */
 
 struct deployer {
@@ -82,23 +86,66 @@ on_schedule(evutil_socket_t fd, short what, void *arg)
 		arm_schedule(d, SCHEDULE_RETRY_S);
 }
 
+/* ?n=N of a request, within [1, max]; def when absent or not a number. */
+static int
+query_n(struct evhttp_request *req, int def, int max)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	const char *v;
+	long long n = def;
+
+	if (q == NULL || evhttp_parse_query_str(q, &params) != 0)
+		return def;
+	v = evhttp_find_header(&params, "n");
+	if (v == NULL || hb_parse_ll(v, 1, max, &n) != 0)
+		n = def;
+	evhttp_clear_headers(&params);
+	return (int)n;
+}
+
+static void
+reply_json(struct evhttp_request *req, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	hb_http_reply(req, 200, "application/json", text ? text : "{}",
+	    text ? strlen(text) : 2);
+	free(text);
+	json_decref(o);
+}
+
+/* GET /deploys[?n=N]: the journal, newest first. */
 static void
 deployer_deploys(struct evhttp_request *req, void *arg)
 {
 	struct deployer *d = arg;
 	char running[129], previous[129], backup[HB_DEPLOY_BACKUP_MAX];
-	json_t *o;
-	char *text;
 
 	journal_versions(d->journal, d->cfg.initial_tag, running, sizeof(running),
 	    previous, sizeof(previous), backup, sizeof(backup));
-	o = json_pack("{s:s,s:s,s:o}", "running_tag", running, "previous_tag",
-	    previous, "deploys", journal_recent(d->journal, RECENT_JOBS));
-	text = json_dumps(o, JSON_COMPACT);
-	hb_http_reply(req, 200, "application/json", text ? text : "{}",
-	    text ? strlen(text) : 2);
-	free(text);
-	json_decref(o);
+	reply_json(req, json_pack("{s:s,s:s,s:o}", "running_tag", running,
+	    "previous_tag", previous, "deploys", journal_recent(d->journal,
+	    query_n(req, RECENT_JOBS, MAX_JOBS))));
+}
+
+/* GET /backups: the backup folders, and which one retention keeps anyway. */
+static void
+deployer_backups(struct evhttp_request *req, void *arg)
+{
+	struct deployer *d = arg;
+	char running[129], previous[129], verified[HB_DEPLOY_BACKUP_MAX];
+	char newest[HB_DEPLOY_BACKUP_MAX];
+	const char *keep[2];
+
+	journal_versions(d->journal, d->cfg.initial_tag, running, sizeof(running),
+	    previous, sizeof(previous), verified, sizeof(verified));
+	backup_newest_of(d->cfg.backup_dir, running, newest, sizeof(newest));
+	keep[0] = verified;
+	keep[1] = newest;
+	reply_json(req, json_pack("{s:s,s:o}", "backup_dir", d->cfg.backup_dir,
+	    "backups", backup_list(d->cfg.backup_dir, keep, 2)));
 }
 
 static int
@@ -165,8 +212,10 @@ deployer_start(void *arg)
 	if (verify_subscribe(d->verify) != 0 || ha_subscribe(d->ha) != 0 ||
 	    intake_subscribe(d->intake) != 0)
 		return -1;
-	if (app->http)
+	if (app->http) {
 		hb_http_server_route(app->http, "/deploys", deployer_deploys, d);
+		hb_http_server_route(app->http, "/backups", deployer_backups, d);
+	}
 	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
 	if (d->cfg.backup_every_h > 0)
 		arm_schedule(d, d->cfg.backup_every_h * 3600);

@@ -7,7 +7,7 @@
  * and the Home Assistant entity.
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
- *                 dryrun|rollback|backup|schedule|critical
+ *                 dryrun|rollback|backup|schedule|critical|cli
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -523,6 +523,31 @@ scenario_backup(struct dfx *f)
 	snprintf(want, sizeof(want), "%s %s %s ", verified, newest[0], newest[1]);
 	HBT_CHECK(strcmp(folders, want) == 0, "keep_backups 2, and the backup "
 	    "the verified deploy took: %s (want %s)", folders, want);
+	{
+		/* GET /backups, as `homebus backups` reads it */
+		struct hb_buf body = { 0 };
+		char url[128];
+		json_t *o, *list, *b;
+		size_t i, kept = 0, complete = 0;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/backups", f->dport);
+		HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200, "GET /backups");
+		o = body.data ? json_loads(body.data, 0, NULL) : NULL;
+		list = json_object_get(o, "backups");
+		json_array_foreach(list, i, b) {
+			kept += json_is_true(json_object_get(b, "keep")) &&
+			    strcmp(dfx_str(b, "name"), verified) == 0;
+			complete += json_is_true(json_object_get(b, "complete")) &&
+			    json_integer_value(json_object_get(b, "bytes")) > 0 &&
+			    strstr(dfx_str(b, "name"), dfx_str(b, "from_tag")) != NULL;
+		}
+		HBT_CHECK(json_array_size(list) == 3 && kept == 1 && complete == 3 &&
+		    strcmp(dfx_str(json_array_get(list, 0), "name"), newest[1]) == 0,
+		    "newest first, sizes, versions, the kept one marked: %s",
+		    body.data ? body.data : "-");
+		json_decref(o);
+		hb_buf_free(&body);
+	}
 	HBT_CHECK(notified(f, "info", "backup/bk2/done") &&
 	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/info", "backup/bk0/started")
 	    == 0, "a backup says done, not started");
@@ -561,6 +586,50 @@ scenario_critical(struct dfx *f)
 	    strstr(m->payload, "IMAGE_TAG=v0-bad"), "a critical notification with "
 	    "the command: %s", m ? m->payload : "-");
 	hbt_mqtt_msg_free(m);
+}
+
+/* The CLI against the deployer: `homebus deploy --wait`, `deploys`, `backups`
+ * read the same configuration file (the deployer's port, the bus). */
+static void
+scenario_cli(struct dfx *f)
+{
+	char bin[700];
+	char *deploy[] = { bin, "-c", f->deployer.config, "deploy", "v2", "--wait",
+	    "--timeout", "60", NULL };
+	char *bad[] = { bin, "-c", f->deployer.config, "deploy", "v3-nopull",
+	    "--wait", NULL };
+	char *deploys[] = { bin, "-c", f->deployer.config, "deploys", "-n", "1",
+	    "--json", NULL };
+	char *backups[] = { bin, "-c", f->deployer.config, "backups", "--json", NULL };
+	struct hb_buf out = { 0 };
+	json_t *list;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(deploy, &out, 90000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
+	    "homebus deploy v2 --wait: exit 0, done: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(bad, &out, 90000);
+	HBT_CHECK(rc == 1, "a deploy that failed: exit 1: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(deploys, &out, 20000);
+	list = rc == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
+	HBT_CHECK(json_array_size(list) == 1 &&
+	    strcmp(dfx_str(json_array_get(list, 0), "to_tag"), "v3-nopull") == 0,
+	    "homebus deploys -n 1: the last one: %d %s", rc, out.data ? out.data : "");
+	json_decref(list);
+	hb_buf_reset(&out);
+	rc = hbt_run(backups, &out, 20000);
+	list = rc == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
+	HBT_CHECK(json_array_size(list) == 1 &&
+	    strcmp(dfx_str(json_array_get(list, 0), "from_tag"), "v1") == 0,
+	    "homebus backups: the one v2's deploy took of v1: %d %s", rc,
+	    out.data ? out.data : "");
+	json_decref(list);
+	hb_buf_free(&out);
 }
 
 int
@@ -615,6 +684,8 @@ main(int argc, char **argv)
 		scenario_schedule(&f);
 	else if (strcmp(sc, "critical") == 0)
 		scenario_critical(&f);
+	else if (strcmp(sc, "cli") == 0)
+		scenario_cli(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
