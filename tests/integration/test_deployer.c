@@ -210,8 +210,9 @@ scenario_bad(struct dfx *f)
 	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
 	    "Rolled back to v2") == 1, "one error notification, saying where it "
 	    "went back to");
-	HBT_CHECK(hbt_mqtt_wait(f->mqtt, "homebus/points/homebus_deploy",
-	    "outcome=rolled_back", 5000) != NULL, "the point says rolled_back");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt,
+	    "homebus/points/homebus_deploy", "outcome=rolled_back") == 1, 5000),
+	    "the point says rolled_back");
 	d = dfx_deploys(f);
 	job = json_array_get(json_object_get(d, "deploys"), 0);
 	json_array_foreach(json_object_get(job, "steps"), i, st)

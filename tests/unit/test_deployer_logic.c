@@ -46,32 +46,47 @@ test_sha256(void)
 	free(million);
 }
 
-static struct deployer_config *
+/* A section read as the service reads it; the configuration stays with it. */
+struct parsed {
+	struct deployer_config c;
+	struct hb_config *cfg;
+};
+
+static struct parsed *
 config_of(const char *json, int *errors)
 {
-	static struct hb_app app;
+	struct parsed *p = hb_xcalloc(1, sizeof(*p));
+	struct hb_app app;
 	char err[256];
 
 	memset(&app, 0, sizeof(app));
 	snprintf(app.data_dir, sizeof(app.data_dir), "%s", hbt_dir());
 	app.cfg = hb_config_parse(json, strlen(json), "test.json", err, sizeof(err));
 	HBT_REQUIRE(app.cfg != NULL, "%s", err);
-	struct deployer_config *c = hb_xcalloc(1, sizeof(*c));
-	deployer_config_read(c, &app, "hub");
+	deployer_config_read(&p->c, &app, "hub");
 	*errors = hb_config_error_count(app.cfg);
 	if (*errors)
 		hb_config_print_errors(app.cfg, stderr);
-	return c;	/* the configuration is kept: c points into it */
+	p->cfg = app.cfg;
+	return p;
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	hb_config_free(p->cfg);
+	free(p);
 }
 
 static void
 test_expand(void)
 {
 	int errors;
-	struct deployer_config *c = config_of("{\"deployer\": {\"compose_file\": "
+	struct parsed *pc = config_of("{\"deployer\": {\"compose_file\": "
 	    "\"/opt/stack/compose.yml\", \"services\": [\"writer\", \"ingest\"], "
 	    "\"steps\": {\"backup\": {\"argv\": [\"volman\", \"--tag={tag}\", "
 	    "\"{backup_dir}/{service}\"]}}}}", &errors);
+	struct deployer_config *c = &pc->c;
 	const char *svcs[] = { "writer", "ingest" };
 	struct runner_params p = { "v1.2", "/b/20261125T014532Z-v1", svcs, 2 };
 	char *args[64], err[128];
@@ -101,38 +116,38 @@ test_expand(void)
 		free(args[i]);
 	HBT_CHECK(runner_expand(c, &c->steps[STEP_UP], &p, NULL, args, 3, err,
 	    sizeof(err)) == -1 && strstr(err, "more than"), "too many arguments");
-	free(c);
+	parsed_free(pc);
 }
 
 static void
 test_config_errors(void)
 {
 	int errors;
-	struct deployer_config *c;
+	struct parsed *p;
 
-	c = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"docker\", "
+	p = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"docker\", "
 	    "\"{tags}\"]}}}}", &errors);
 	HBT_CHECK(errors == 1, "an unknown placeholder is an error");
-	free(c);
-	c = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"x\", "
+	parsed_free(p);
+	p = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"x\", "
 	    "\"--only={services}\"]}}}}", &errors);
 	HBT_CHECK(errors == 1, "{services} inside an argument is an error");
-	free(c);
-	c = config_of("{\"deployer\": {\"restore_on_rollback\": true, "
+	parsed_free(p);
+	p = config_of("{\"deployer\": {\"restore_on_rollback\": true, "
 	    "\"initial_tag\": \"1.0;x\", \"tag_env\": \"IMAGE-TAG\", "
 	    "\"verify\": {\"timeout_s\": 10, \"stable_s\": 10}}}", &errors);
 	HBT_CHECK(errors == 4, "restore without a command, a bad tag, a bad "
 	    "variable name, stable_s that cannot fit: %d", errors);
-	free(c);
-	c = config_of("{\"health\": {\"expected_services\": [\"writer\", "
+	parsed_free(p);
+	p = config_of("{\"health\": {\"expected_services\": [\"writer\", "
 	    "\"ingest/nuc2\", \"notifier/hub\"], \"targets\": [{\"name\": "
 	    "\"grafana-http\"}]}}", &errors);
-	HBT_CHECK(errors == 0 && c->ntargets == 4 &&
-	    strcmp(c->targets[1], "ingest@nuc2") == 0 &&
-	    strcmp(c->targets[2], "notifier") == 0 &&
-	    strcmp(c->targets[3], "grafana-http") == 0,
+	HBT_CHECK(errors == 0 && p->c.ntargets == 4 &&
+	    strcmp(p->c.targets[1], "ingest@nuc2") == 0 &&
+	    strcmp(p->c.targets[2], "notifier") == 0 &&
+	    strcmp(p->c.targets[3], "grafana-http") == 0,
 	    "default targets: what health watches, named as it names them");
-	free(c);
+	parsed_free(p);
 }
 
 static void
