@@ -132,7 +132,7 @@ hb_service_main(const struct hb_service_def *def, int argc, char **argv)
 	sections[n] = NULL;
 	memset(&svc, 0, sizeof(svc));
 	svc.def = def;
-	rc = hb_app_init(&svc.app, def->name, argc, argv);
+	rc = hb_app_init(&svc.app, def->name, def->dry_run, argc, argv);
 	if (rc != HB_APP_RUN)
 		goto out;
 	hb_bus_config_read(&svc.bus_cfg, svc.app.cfg, def->name, svc.app.hostname);

@@ -32,6 +32,11 @@ struct hb_service_def {
 	const char *name;	/* "writer": config section, topics, client id, port */
 	/* other top-level config sections it reads, NULL-terminated (may be NULL) */
 	const char *const *sections;
+	/*
+	 * What --dry-run means for this service, in one line for --help; NULL:
+	 * the service does not take --dry-run. The flag is svc->app.dry_run.
+	 */
+	const char *dry_run;
 
 	/* the bus session (see struct hb_bus_opts) */
 	bool persistent;

@@ -31,15 +31,19 @@ static const struct {
 };
 
 static void
-usage(const char *service, FILE *out)
+usage(const char *service, const char *dry_run, FILE *out)
 {
 	fprintf(out,
-	    "usage: homebus-%s [-c FILE] [--check-config]\n"
+	    "usage: homebus-%s [-c FILE] [--check-config]%s\n"
 	    "  -c, --config FILE   configuration file (default %s,\n"
 	    "                      or $HOMEBUS_CONFIG)\n"
-	    "  -n, --check-config  validate the configuration and exit\n"
+	    "  -n, --check-config  validate the configuration and exit\n",
+	    service, dry_run ? " [--dry-run]" : "", HB_DEFAULT_CONFIG);
+	if (dry_run)
+		fprintf(out, "      --dry-run       %s\n", dry_run);
+	fprintf(out,
 	    "  -V, --version       print the version and exit\n"
-	    "  -h, --help          this text\n", service, HB_DEFAULT_CONFIG);
+	    "  -h, --help          this text\n");
 }
 
 static void
@@ -52,11 +56,13 @@ on_trim(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
+hb_app_init(struct hb_app *app, const char *service, const char *dry_run,
+    int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'n' },
+		{ "dry-run", no_argument, NULL, 'D' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -80,21 +86,32 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 		case 'n':
 			app->check_only = true;
 			break;
+		case 'D':
+			/* only where it means something: a writer told to "dry
+			 * run" must not quietly write */
+			if (dry_run == NULL) {
+				fprintf(stderr, "homebus-%s: --dry-run is not something "
+				    "this service does\n", service);
+				usage(service, dry_run, stderr);
+				return HB_EXIT_CONFIG;
+			}
+			app->dry_run = true;
+			break;
 		case 'V':
 			printf("homebus-%s %s\n", service, HB_VERSION);
 			return 0;
 		case 'h':
-			usage(service, stdout);
+			usage(service, dry_run, stdout);
 			return 0;
 		default:
-			usage(service, stderr);
+			usage(service, dry_run, stderr);
 			return HB_EXIT_CONFIG;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "homebus-%s: unexpected argument \"%s\"\n", service,
 		    argv[optind]);
-		usage(service, stderr);
+		usage(service, dry_run, stderr);
 		return HB_EXIT_CONFIG;
 	}
 	return hb_app_load(app, service, explicit_path ? app->config_path : NULL);
@@ -254,9 +271,10 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	if (hb_mkdirs(app->data_dir) != 0)
 		hb_warn("cannot create data_dir=\"%s\": %s", app->data_dir,
 		    strerror(errno));
-	hb_info("starting version=%s config=%s http=%s:%d data_dir=%s",
+	hb_info("starting version=%s config=%s http=%s:%d data_dir=%s%s",
 	    HB_VERSION, app->config_path ? app->config_path : "(defaults)",
-	    app->http_bind, app->http_port, app->data_dir);
+	    app->http_bind, app->http_port, app->data_dir,
+	    app->dry_run ? " dry_run=yes" : "");
 	return HB_APP_RUN;
 }
 

@@ -5,7 +5,7 @@
  *
  * A service's main() is:
  *
- *	rc = hb_app_init(&app, "writer", argc, argv);      -- args, config file
+ *	rc = hb_app_init(&app, "writer", NULL, argc, argv); -- args, config file
  *	if (rc != HB_APP_RUN) return rc;
  *	... read the service's own options with hb_cfg_* ...
  *	rc = hb_app_ready(&app, sections);                 -- validate, loop, http
@@ -38,6 +38,7 @@ struct hb_app {
 	const char *service;		/* "writer" */
 	const char *config_path;	/* NULL: built-in defaults */
 	bool check_only;
+	bool dry_run;			/* --dry-run (services that accept it) */
 	bool tool;		/* a person's tool (the CLI): no data_dir, quiet */
 	struct hb_config *cfg;
 	struct event_base *base;
@@ -62,10 +63,14 @@ struct hb_app {
 
 /*
  * Parses the command line and loads the configuration, reading the common
- * sections (log, http, data_dir). Returns HB_APP_RUN to go on, or the exit
- * code (0 after --help/--version, 2 for an unreadable or invalid file).
+ * sections (log, http, data_dir). `dry_run` says in one line what --dry-run
+ * means for this service (shown in --help), or is NULL when the service
+ * does not take it (then --dry-run is an error). Returns HB_APP_RUN to go
+ * on, or the exit code (0 after --help/--version, 2 for an unreadable or
+ * invalid file or a bad argument).
  */
-int hb_app_init(struct hb_app *app, const char *service, int argc, char **argv);
+int hb_app_init(struct hb_app *app, const char *service, const char *dry_run,
+    int argc, char **argv);
 /*
  * The configuration part of hb_app_init, for a program that parses its own
  * command line (the CLI): loads path (NULL: the default file if there is

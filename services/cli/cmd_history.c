@@ -115,7 +115,7 @@ fetch(const struct global *g, struct history *h)
 {
 	struct hb_http_request req = { 0 };
 	struct hb_http_client *client;
-	struct hb_app app;
+	struct hb_app app = { 0 };	/* hb_app_load takes a zeroed app */
 	long long port;
 	int rc;
 

@@ -894,6 +894,21 @@ hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter, const char *contains
 	return n;
 }
 
+json_t *
+hbt_mqtt_payloads(struct hbt_mqtt *m, const char *filter, const char *contains)
+{
+	json_t *all = json_array();
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n; i++)
+		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
+		    (contains == NULL || strstr(m->msgs[i].payload, contains)))
+			json_array_append_new(all, json_stringn(m->msgs[i].payload,
+			    m->msgs[i].len));
+	pthread_mutex_unlock(&m->lock);
+	return all;
+}
+
 static struct hbt_mqtt_msg *
 copy_msg(const struct hbt_mqtt_msg *src)
 {

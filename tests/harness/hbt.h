@@ -157,6 +157,13 @@ size_t hbt_mqtt_count(struct hbt_mqtt *m, const char *filter);
 size_t hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter,
     const char *contains);
 /*
+ * The payloads received so far on topics matching filter that contain
+ * `contains` (NULL: any), in the order they arrived, as a JSON array of
+ * strings (decref it).
+ */
+json_t *hbt_mqtt_payloads(struct hbt_mqtt *m, const char *filter,
+    const char *contains);
+/*
  * Waits for a message on a topic matching filter whose payload contains
  * `contains` (NULL: any), among all received so far and those to come;
  * returns a copy (free with hbt_mqtt_msg_free) or NULL.

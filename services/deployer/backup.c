@@ -1,0 +1,634 @@
+/*
+ * backup: SQLite copies, manifests and retention (see backup.h).
+ */
+#include "backup.h"
+#include "sha256.h"
+#include "hb_log.h"
+#include "hb_msg.h"
+#include "hb_sqlite.h"
+#include "hb_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MANIFEST "manifest.json"
+#define TIME_LEN 16		/* "20261125T014532Z" */
+#define MAX_FOLDERS 4096
+
+enum job_kind { JOB_COPY, JOB_MANIFEST };
+
+/* What the worker thread reads and writes; the loop only after the join. */
+struct job {
+	enum job_kind kind;
+	char folder[PATH_MAX];
+	char *files[32];
+	size_t nfiles;
+	json_t *meta;		/* manifest fields (JOB_MANIFEST) */
+	bool ok;
+	char error[1024];
+	atomic_bool cancel;
+};
+
+struct backup {
+	struct event_base *base;
+	int pipefd[2];
+	struct event *ev_done;
+	pthread_t thread;
+	bool running;
+	struct job job;
+	backup_done_fn done;
+	void *arg;
+};
+
+static void
+job_clear(struct job *j)
+{
+	for (size_t i = 0; i < j->nfiles; i++)
+		free(j->files[i]);
+	json_decref(j->meta);
+	memset(j, 0, sizeof(*j));
+}
+
+/* ---------------- on the worker thread ---------------- */
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* integrity_check on the copy, made a self-contained file (no WAL) first. */
+static int
+check_copy(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const char *verdict;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open the copy %s", path);
+		goto out;
+	}
+	if (sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "integrity_check of %s could not run: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	verdict = (const char *)sqlite3_column_text(st, 0);
+	if (verdict == NULL || strcmp(verdict, "ok") != 0) {
+		snprintf(err, errlen, "the copy %s does not verify: %.200s", path,
+		    verdict ? verdict : "?");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static void
+run_copy(struct job *j)
+{
+	char dst[PATH_MAX], err[768];
+
+	for (size_t i = 0; i < j->nfiles; i++) {
+		if (atomic_load(&j->cancel)) {
+			snprintf(j->error, sizeof(j->error), "stopped before %s",
+			    j->files[i]);
+			return;
+		}
+		snprintf(dst, sizeof(dst), "%s/%s", j->folder, base_name(j->files[i]));
+		if (access(dst, F_OK) == 0) {
+			snprintf(j->error, sizeof(j->error), "two SQLite files named %s "
+			    "(deployer.sqlite_backups): each copy keeps its file's name",
+			    base_name(j->files[i]));
+			return;
+		}
+		if (hb_sqlite_backup(j->files[i], dst, err, sizeof(err)) != 0 ||
+		    check_copy(dst, err, sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "%s", err);
+			return;
+		}
+	}
+	j->ok = true;
+}
+
+/* Adds every regular file under dir (relative path rel) to files. */
+static int
+list_files(struct job *j, const char *dir, const char *rel, json_t *files)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (d == NULL) {
+		snprintf(j->error, sizeof(j->error), "cannot list %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		char path[PATH_MAX], relpath[PATH_MAX], hex[65];
+		struct stat sb;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    (rel[0] == '\0' && strncmp(e->d_name, MANIFEST,
+		    strlen(MANIFEST)) == 0))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		snprintf(relpath, sizeof(relpath), "%s%s%s", rel, rel[0] ? "/" : "",
+		    e->d_name);
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			rc = list_files(j, path, relpath, files);
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		if (atomic_load(&j->cancel) || sha256_file(path, hex) != 0) {
+			snprintf(j->error, sizeof(j->error), "cannot hash %s: %s", path,
+			    atomic_load(&j->cancel) ? "stopped" : strerror(errno));
+			rc = -1;
+			break;
+		}
+		json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "path", relpath,
+		    "size", (json_int_t)sb.st_size, "sha256", hex));
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The SQLite copies say where they came from and that they verified. */
+static void
+annotate(json_t *files, json_t *sqlite)
+{
+	size_t i, k;
+	json_t *f, *src;
+
+	json_array_foreach(files, i, f) {
+		const char *p = json_string_value(json_object_get(f, "path"));
+
+		json_array_foreach(sqlite, k, src)
+			if (strcmp(p, base_name(json_string_value(src))) == 0) {
+				json_object_set(f, "source", src);
+				json_object_set_new(f, "integrity_check", json_string("ok"));
+			}
+	}
+}
+
+static int
+write_atomically(const char *path, const char *text, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(text);
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+run_manifest(struct job *j)
+{
+	json_t *files = json_array();
+	char path[PATH_MAX], *text;
+
+	if (list_files(j, j->folder, "", files) != 0) {
+		json_decref(files);
+		return;
+	}
+	annotate(files, json_object_get(j->meta, "sqlite"));
+	json_object_del(j->meta, "sqlite");
+	json_object_set_new(j->meta, "files", files);
+	text = json_dumps(j->meta, JSON_INDENT(2));
+	snprintf(path, sizeof(path), "%s/%s", j->folder, MANIFEST);
+	if (text && write_atomically(path, text, j->error, sizeof(j->error)) == 0)
+		j->ok = true;
+	free(text);
+}
+
+static void *
+worker(void *arg)
+{
+	struct backup *b = arg;
+	char byte = 1;
+
+	if (b->job.kind == JOB_COPY)
+		run_copy(&b->job);
+	else
+		run_manifest(&b->job);
+	/* the loop joins us when it reads this */
+	while (write(b->pipefd[1], &byte, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* ---------------- on the loop thread ---------------- */
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct backup *b = arg;
+	char byte;
+	bool ok;
+	char error[1024];
+
+	(void)what;
+	if (read(fd, &byte, 1) != 1)
+		return;
+	pthread_join(b->thread, NULL);
+	b->running = false;
+	ok = b->job.ok;
+	snprintf(error, sizeof(error), "%s", b->job.error);
+	job_clear(&b->job);
+	b->done(ok, error, b->arg);
+}
+
+struct backup *
+backup_new(struct event_base *base)
+{
+	struct backup *b = hb_xcalloc(1, sizeof(*b));
+
+	b->base = base;
+	if (pipe2(b->pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
+		hb_error("backup: pipe: %s", strerror(errno));
+		free(b);
+		return NULL;
+	}
+	b->ev_done = event_new(base, b->pipefd[0], EV_READ | EV_PERSIST, on_done, b);
+	event_add(b->ev_done, NULL);
+	return b;
+}
+
+void
+backup_free(struct backup *b)
+{
+	if (b == NULL)
+		return;
+	if (b->running) {
+		atomic_store(&b->job.cancel, true);
+		pthread_join(b->thread, NULL);
+	}
+	job_clear(&b->job);
+	event_free(b->ev_done);
+	close(b->pipefd[0]);
+	close(b->pipefd[1]);
+	free(b);
+}
+
+bool
+backup_busy(const struct backup *b)
+{
+	return b->running;
+}
+
+void
+backup_cancel(struct backup *b)
+{
+	if (b->running)
+		atomic_store(&b->job.cancel, true);
+}
+
+static int
+start_job(struct backup *b, backup_done_fn done, void *arg, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	b->done = done;
+	b->arg = arg;
+	rc = pthread_create(&b->thread, NULL, worker, b);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the backup thread: %s", strerror(rc));
+		job_clear(&b->job);
+		return -1;
+	}
+	b->running = true;
+	return 0;
+}
+
+int
+backup_make_folder(const char *root, const char *tag, int64_t wall_ms,
+    char *out, size_t outlen, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (hb_mkdirs(root) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 5; i++) {
+		time_t t = (time_t)(wall_ms / 1000 + i);
+		struct tm tm;
+		char when[TIME_LEN + 1];
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(out, outlen, "%s-%s", when, tag && *tag ? tag : "none");
+		snprintf(path, sizeof(path), "%s/%s", root, out);
+		if (mkdir(path, 0750) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	return -1;
+}
+
+int
+backup_copy_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, backup_done_fn done, void *arg,
+    char *err, size_t errlen)
+{
+	if (b->running || n > HB_ARRAY_LEN(b->job.files)) {
+		snprintf(err, errlen, b->running ? "a backup job is running" :
+		    "too many SQLite files");
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = JOB_COPY;
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	for (size_t i = 0; i < n; i++)
+		b->job.files[b->job.nfiles++] = hb_xstrdup(files[i]);
+	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_write_manifest(struct backup *b, const char *root, const char *name,
+    const struct backup_meta *meta, backup_done_fn done, void *arg, char *err,
+    size_t errlen)
+{
+	json_t *sqlite = json_array();
+
+	if (b->running) {
+		snprintf(err, errlen, "a backup job is running");
+		json_decref(sqlite);
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = JOB_MANIFEST;
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	for (size_t i = 0; i < meta->nsqlite; i++)
+		json_array_append_new(sqlite, json_string(meta->sqlite[i]));
+	b->job.meta = json_pack("{s:i,s:s,s:s,s:s,s:s,s:o,s:o}", "format", 1,
+	    "id", meta->id, "from_tag", meta->from_tag, "to_tag", meta->to_tag,
+	    "instance", meta->instance, "created", hb_msg_time(hb_wall_ms()),
+	    "sqlite", sqlite);
+	return start_job(b, done, arg, err, errlen);
+}
+
+/* ---------------- retention and lookups (loop thread, quick) ---------------- */
+
+/* "20261125T014532Z-<tag>": the tag, or NULL if name is not a backup folder. */
+static const char *
+name_tag(const char *name)
+{
+	if (strlen(name) < TIME_LEN + 2 || name[8] != 'T' ||
+	    name[TIME_LEN - 1] != 'Z' || name[TIME_LEN] != '-')
+		return NULL;
+	for (int i = 0; i < TIME_LEN - 1; i++)
+		if (i != 8 && (name[i] < '0' || name[i] > '9'))
+			return NULL;
+	return name + TIME_LEN + 1;
+}
+
+static bool
+complete(const char *root, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, MANIFEST);
+	return access(path, F_OK) == 0;
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* The backup folders under root, newest first (free each and the list). */
+static size_t
+list_folders(const char *root, char ***out)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL && n < MAX_FOLDERS) {
+		char path[PATH_MAX];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", root, e->d_name);
+		if (name_tag(e->d_name) == NULL || lstat(path, &sb) != 0 ||
+		    !S_ISDIR(sb.st_mode))
+			continue;
+		names = hb_xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = hb_xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_desc);
+	*out = names;
+	return n;
+}
+
+static void
+free_list(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* rm -r within a folder we made; symbolic links are removed, not followed. */
+static int
+remove_tree(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0)
+		return unlinkat(parent, name, 0);
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			remove_tree(dirfd(d), e->d_name);
+	closedir(d);
+	return unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+int
+backup_prune(const char *root, int keep, const char *const *protect,
+    size_t nprotect)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+	int kept = 0, removed = 0, rootfd;
+
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; i < n && rootfd >= 0; i++) {
+		bool protected = false, whole = complete(root, names[i]);
+
+		for (size_t p = 0; p < nprotect; p++)
+			if (protect[p] && strcmp(protect[p], names[i]) == 0)
+				protected = true;
+		if (whole && kept < keep) {
+			kept++;
+			continue;
+		}
+		if (protected)
+			continue;
+		if (remove_tree(rootfd, names[i]) == 0) {
+			removed++;
+			hb_info("backup removed folder=%s/%s (%s)", root, names[i], whole ?
+			    "past deployer.keep_backups" : "incomplete: that backup failed");
+		} else {
+			hb_warn("backup cannot remove folder=%s/%s: %s", root, names[i],
+			    strerror(errno));
+		}
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+	free_list(names, n);
+	return removed;
+}
+
+void
+backup_newest_of(const char *root, const char *tag, char *out, size_t outlen)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name_tag(names[i]), tag) == 0 && complete(root, names[i])) {
+			snprintf(out, outlen, "%s", names[i]);
+			break;
+		}
+	free_list(names, n);
+}
+
+int
+backup_tag_of(const char *root, const char *name, char *tag, size_t taglen,
+    char *err, size_t errlen)
+{
+	const char *t = name_tag(name);
+
+	if (!hb_deploy_backup_name_ok(name) || t == NULL || !hb_deploy_tag_ok(t)) {
+		snprintf(err, errlen, "\"%s\" is not a backup folder's name "
+		    "(<UTC time>-<tag>)", name);
+		return -1;
+	}
+	if (!complete(root, name)) {
+		snprintf(err, errlen, "no complete backup %s/%s (no %s)", root, name,
+		    MANIFEST);
+		return -1;
+	}
+	snprintf(tag, taglen, "%s", t);
+	return 0;
+}
+
+/* Bytes of the regular files under dir (symbolic links not followed). */
+static long long
+tree_bytes(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	long long total = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0) {
+		struct stat sb;
+
+		return fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) ? (long long)sb.st_size : 0;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			total += tree_bytes(dirfd(d), e->d_name);
+	closedir(d);
+	return total;
+}
+
+json_t *
+backup_list(const char *root, const char *const *keep, size_t nkeep)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+	json_t *list = json_array();
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	for (size_t i = 0; i < n && rootfd >= 0; i++) {
+		bool kept = false;
+
+		for (size_t k = 0; k < nkeep; k++)
+			kept = kept || (keep[k] && strcmp(keep[k], names[i]) == 0);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:I,s:b}", "name",
+		    names[i], "from_tag", name_tag(names[i]), "complete",
+		    complete(root, names[i]), "bytes",
+		    (json_int_t)tree_bytes(rootfd, names[i]), "keep", kept));
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+	free_list(names, n);
+	return list;
+}
+
+long long
+backup_free_mb(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) != 0)
+		return -1;
+	return (long long)((unsigned long long)sv.f_bavail * sv.f_frsize /
+	    (1024 * 1024));
+}

@@ -1,0 +1,95 @@
+/*
+ * backup: a deploy's backup folder, backup_dir/<UTC time>-<from_tag>/ —
+ * SQLite files copied through SQLite's online backup API and checked with
+ * PRAGMA integrity_check (a cp of a live SQLite file can be corrupt), a
+ * manifest.json with every file's size and sha256, and retention. Copying
+ * and hashing run on a worker thread of this module's own, one job at a
+ * time (a home-assistant_v2.db of gigabytes must not stop the loop); the
+ * loop learns of the end through a pipe and calls back on the loop thread.
+ */
+#ifndef DEPLOYER_BACKUP_H
+#define DEPLOYER_BACKUP_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct backup;
+
+/* ok, or the reason it failed; valid during the call. */
+typedef void (*backup_done_fn)(bool ok, const char *error, void *arg);
+
+struct backup *backup_new(struct event_base *base);
+/* Stops and waits for a job still running (no callback). */
+void backup_free(struct backup *b);
+bool backup_busy(const struct backup *b);
+/* Asks a running job to stop after the file it is on (it fails then). */
+void backup_cancel(struct backup *b);
+
+/*
+ * Creates a new folder under root named "<UTC time>-<tag>" (a second later
+ * if that name is taken) and writes its name into out. 0 or -1 with err.
+ */
+int backup_make_folder(const char *root, const char *tag, int64_t wall_ms,
+    char *out, size_t outlen, char *err, size_t errlen);
+
+/*
+ * Copies each SQLite file of files[n] into root/name/ under its own base
+ * name, verified with integrity_check. Returns 0 (done comes later) or -1
+ * with err when a job is running.
+ */
+int backup_copy_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, backup_done_fn done, void *arg,
+    char *err, size_t errlen);
+
+/* What the manifest says besides the files. */
+struct backup_meta {
+	const char *id;		/* the job that took it */
+	const char *from_tag;	/* the version running when it was taken */
+	const char *to_tag;	/* the deploy's target, "" for a plain backup */
+	const char *instance;
+	const char *const *sqlite;	/* sources of the SQLite copies */
+	size_t nsqlite;
+};
+
+/*
+ * Writes root/name/manifest.json: meta, and every file in the folder with
+ * its size and sha256 (the SQLite copies with their source and check).
+ */
+int backup_write_manifest(struct backup *b, const char *root, const char *name,
+    const struct backup_meta *meta, backup_done_fn done, void *arg, char *err,
+    size_t errlen);
+
+/*
+ * Retention: keeps the newest `keep` backup folders with a manifest and
+ * every protected name; removes the rest, and folders without a manifest
+ * (backups that failed). Returns how many were removed.
+ */
+int backup_prune(const char *root, int keep, const char *const *protect,
+    size_t nprotect);
+
+/* The newest complete backup taken while `tag` ran ("" if none). */
+void backup_newest_of(const char *root, const char *tag, char *out,
+    size_t outlen);
+
+/*
+ * The version a backup folder was taken from (the part of its name after
+ * the time), if root/name is a complete backup. 0, or -1 with err.
+ */
+int backup_tag_of(const char *root, const char *name, char *tag, size_t taglen,
+    char *err, size_t errlen);
+
+/*
+ * The backup folders under root, newest first (GET /backups): each with
+ * its name, the version it was taken from, whether it is complete (has its
+ * manifest), its size in bytes, and `keep` when it is one of keep[] (the
+ * last verified version's, which retention never deletes). Decref it.
+ */
+json_t *backup_list(const char *root, const char *const *keep, size_t nkeep);
+
+/* Megabytes free for us under path; -1 if it cannot be told. */
+long long backup_free_mb(const char *path);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * deployer: the service's own file only wires the parts together — the
+ * configuration, the journal, the runner of step commands, the backup
+ * worker, the verifier, what is reported on the bus, the Home Assistant
+ * entity, the job and the intake of commands — and answers /health,
+ * GET /deploys and the heartbeat.
+ */
+#include "deployer.h"
+#include "backup.h"
+#include "config.h"
+#include "ha.h"
+#include "intake.h"
+#include "job.h"
+#include "journal.h"
+#include "report.h"
+#include "runner.h"
+#include "verify.h"
+
+#include "hb_http_server.h"
+#include "hb_log.h"
+#include "hb_util.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RECENT_JOBS 50		/* GET /deploys */
+#define MAX_JOBS 1000		/* GET /deploys?n= at most */
+#define SCHEDULE_RETRY_S 600	/* a scheduled backup that met a job */
+
+struct deployer {
+	struct hb_service *svc;
+	struct deployer_config cfg;
+	struct journal *journal;
+	struct runner *runner;
+	struct backup *backup;
+	struct verify *verify;
+	struct report *report;
+	struct ha *ha;
+	struct job *job;
+	struct intake *intake;
+	struct event *ev_schedule;
+	bool job_stopped;
+	bool bus_closed;
+	struct hb_gauge *m_active;
+};
+
+static void *
+deployer_create(struct hb_service *svc)
+{
+	struct deployer *d = hb_xcalloc(1, sizeof(*d));
+
+	d->svc = svc;
+	deployer_config_read(&d->cfg, &svc->app, hb_service_instance(svc));
+	return d;
+}
+
+static void
+deployer_install(const char *tag, void *arg)
+{
+	struct deployer *d = arg;
+
+	intake_install(d->intake, tag);
+}
+
+static void
+arm_schedule(struct deployer *d, double seconds)
+{
+	struct timeval tv = { (time_t)seconds, 0 };
+
+	evtimer_add(d->ev_schedule, &tv);
+}
+
+static void
+on_schedule(evutil_socket_t fd, short what, void *arg)
+{
+	struct deployer *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (intake_scheduled_backup(d->intake))
+		arm_schedule(d, d->cfg.backup_every_h * 3600);
+	else
+		arm_schedule(d, SCHEDULE_RETRY_S);
+}
+
+/* ?n=N of a request, within [1, max]; def when absent or not a number. */
+static int
+query_n(struct evhttp_request *req, int def, int max)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	const char *v;
+	long long n = def;
+
+	if (q == NULL || evhttp_parse_query_str(q, &params) != 0)
+		return def;
+	v = evhttp_find_header(&params, "n");
+	if (v == NULL || hb_parse_ll(v, 1, max, &n) != 0)
+		n = def;
+	evhttp_clear_headers(&params);
+	return (int)n;
+}
+
+static void
+reply_json(struct evhttp_request *req, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	hb_http_reply(req, 200, "application/json", text ? text : "{}",
+	    text ? strlen(text) : 2);
+	free(text);
+	json_decref(o);
+}
+
+/* GET /deploys[?n=N]: the journal, newest first. */
+static void
+deployer_deploys(struct evhttp_request *req, void *arg)
+{
+	struct deployer *d = arg;
+	char running[129], previous[129], backup[HB_DEPLOY_BACKUP_MAX];
+
+	journal_versions(d->journal, d->cfg.initial_tag, running, sizeof(running),
+	    previous, sizeof(previous), backup, sizeof(backup));
+	reply_json(req, json_pack("{s:s,s:s,s:o}", "running_tag", running,
+	    "previous_tag", previous, "deploys", journal_recent(d->journal,
+	    query_n(req, RECENT_JOBS, MAX_JOBS))));
+}
+
+/* GET /backups: the backup folders, and which one retention keeps anyway. */
+static void
+deployer_backups(struct evhttp_request *req, void *arg)
+{
+	struct deployer *d = arg;
+	char running[129], previous[129], verified[HB_DEPLOY_BACKUP_MAX];
+	char newest[HB_DEPLOY_BACKUP_MAX];
+	const char *keep[2];
+
+	journal_versions(d->journal, d->cfg.initial_tag, running, sizeof(running),
+	    previous, sizeof(previous), verified, sizeof(verified));
+	backup_newest_of(d->cfg.backup_dir, running, newest, sizeof(newest));
+	keep[0] = verified;
+	keep[1] = newest;
+	reply_json(req, json_pack("{s:s,s:o}", "backup_dir", d->cfg.backup_dir,
+	    "backups", backup_list(d->cfg.backup_dir, keep, 2)));
+}
+
+static int
+build_parts(struct deployer *d)
+{
+	struct hb_app *app = &d->svc->app;
+	const char *prefix = hb_service_prefix(d->svc);
+	const char *instance = hb_service_instance(d->svc);
+	struct ha_opts ho = { 0 };
+	struct job_parts jp = { 0 };
+	struct intake_parts ip = { 0 };
+	char who[128];
+
+	d->backup = backup_new(app->base);
+	if (d->backup == NULL)
+		return -1;
+	snprintf(who, sizeof(who), "deployer/%s", instance);
+	d->runner = runner_new(app->base, &d->cfg, app->dry_run);
+	d->verify = verify_new(app->base, d->svc->bus, prefix, who);
+	d->report = report_new(d->svc->bus, prefix, instance);
+	ho.prefix = prefix;
+	ho.instance = instance;
+	ho.discovery_prefix = d->cfg.ha_prefix;
+	ho.discovery = d->cfg.ha_discovery;
+	ho.on_install = deployer_install;
+	ho.arg = d;
+	d->ha = ha_new(d->svc->bus, &ho);
+	jp.cfg = &d->cfg;
+	jp.journal = d->journal;
+	jp.runner = d->runner;
+	jp.backup = d->backup;
+	jp.verify = d->verify;
+	jp.report = d->report;
+	jp.ha = d->ha;
+	jp.instance = instance;
+	jp.dry_run = app->dry_run;
+	d->job = job_new(app->base, &jp);
+	ip.cfg = &d->cfg;
+	ip.journal = d->journal;
+	ip.job = d->job;
+	ip.report = d->report;
+	ip.prefix = prefix;
+	ip.instance = instance;
+	d->intake = intake_new(d->svc->bus, &ip, app->metrics);
+	return 0;
+}
+
+static int
+deployer_start(void *arg)
+{
+	struct deployer *d = arg;
+	struct hb_app *app = &d->svc->app;
+	char err[512];
+
+	d->journal = journal_open(d->cfg.journal_path, err, sizeof(err));
+	if (d->journal == NULL) {
+		hb_error("journal: %s (set deployer.journal or data_dir)", err);
+		return -1;
+	}
+	if (build_parts(d) != 0)
+		return -1;
+	d->m_active = hb_metrics_gauge(app->metrics, "job_running",
+	    "1 while a deploy, rollback or backup runs.", NULL);
+	if (verify_subscribe(d->verify) != 0 || ha_subscribe(d->ha) != 0 ||
+	    intake_subscribe(d->intake) != 0)
+		return -1;
+	if (app->http) {
+		hb_http_server_route(app->http, "/deploys", deployer_deploys, d);
+		hb_http_server_route(app->http, "/backups", deployer_backups, d);
+	}
+	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
+	if (d->cfg.backup_every_h > 0)
+		arm_schedule(d, d->cfg.backup_every_h * 3600);
+	hb_info("deployer ready compose_file=%s services=%zu targets=%zu "
+	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
+	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
+	    app->dry_run ? " dry_run=yes (steps are logged, not run)" : "");
+	job_recover(d->job);
+	return 0;
+}
+
+static void
+deployer_connection(void *arg, bool connected)
+{
+	struct deployer *d = arg;
+
+	if (!connected)
+		return;
+	ha_announce(d->ha);
+	job_announce(d->job);
+}
+
+static void
+maybe_exit(struct deployer *d)
+{
+	if (d->job_stopped && d->bus_closed)
+		hb_service_exit(d->svc, 0);
+}
+
+static void
+deployer_job_stopped(void *arg)
+{
+	struct deployer *d = arg;
+
+	d->job_stopped = true;
+	maybe_exit(d);
+}
+
+static void
+deployer_stop(void *arg)
+{
+	struct deployer *d = arg;
+
+	if (d->ev_schedule)
+		evtimer_del(d->ev_schedule);
+	job_stop(d->job, deployer_job_stopped, d);
+}
+
+static void
+deployer_closed(void *arg)
+{
+	struct deployer *d = arg;
+
+	d->bus_closed = true;
+	maybe_exit(d);
+}
+
+static bool
+deployer_health(void *arg, json_t *out)
+{
+	struct deployer *d = arg;
+	char running[129], previous[129], backup[HB_DEPLOY_BACKUP_MAX];
+
+	journal_versions(d->journal, d->cfg.initial_tag, running, sizeof(running),
+	    previous, sizeof(previous), backup, sizeof(backup));
+	json_object_set_new(out, "deploy", job_health(d->job));
+	json_object_set_new(out, "running_tag", json_string(running));
+	json_object_set_new(out, "previous_tag", json_string(previous));
+	json_object_set_new(out, "dry_run", json_boolean(d->svc->app.dry_run));
+	return true;
+}
+
+static void
+deployer_refresh(void *arg)
+{
+	struct deployer *d = arg;
+
+	hb_gauge_set(d->m_active, job_active(d->job) ? 1 : 0);
+}
+
+static void
+deployer_heartbeat(void *arg, json_t *hb)
+{
+	struct deployer *d = arg;
+
+	json_object_set_new(hb, "job", job_health(d->job));
+}
+
+static void
+deployer_destroy(void *arg)
+{
+	struct deployer *d = arg;
+
+	if (d->ev_schedule)
+		event_free(d->ev_schedule);
+	intake_free(d->intake);
+	job_free(d->job);
+	ha_free(d->ha);
+	report_free(d->report);
+	verify_free(d->verify);
+	runner_free(d->runner);
+	backup_free(d->backup);
+	journal_close(d->journal);
+	free(d);
+}
+
+const struct hb_service_def deployer_service = {
+	.name = "deployer",
+	.dry_run = "log each step's command instead of running it",
+	.persistent = true,
+	.create = deployer_create,
+	.start = deployer_start,
+	.stop = deployer_stop,
+	.closed = deployer_closed,
+	.health = deployer_health,
+	.refresh = deployer_refresh,
+	.heartbeat = deployer_heartbeat,
+	.connection = deployer_connection,
+	.destroy = deployer_destroy,
+};

@@ -1,0 +1,42 @@
+/*
+ * intake: what arrives on P/deploy/command (and Home Assistant's Install
+ * button, and the backup schedule) becomes a job or an answer. Invalid
+ * commands get a `rejected` state with the reason and run nothing; one
+ * for another bus.instance is not ours; a repeated id is answered with
+ * that job's state and never run twice; `status` republishes the state;
+ * anything else while a job runs gets `busy` at once, naming that job.
+ */
+#ifndef DEPLOYER_INTAKE_H
+#define DEPLOYER_INTAKE_H
+
+#include "config.h"
+#include "hb_bus.h"
+#include "hb_metrics.h"
+#include "job.h"
+#include "journal.h"
+#include "report.h"
+
+struct intake;
+
+/* All borrowed; they outlive the intake. */
+struct intake_parts {
+	const struct deployer_config *cfg;
+	struct journal *journal;
+	struct job *job;
+	struct report *report;
+	const char *prefix;
+	const char *instance;
+};
+
+struct intake *intake_new(struct hb_bus *bus, const struct intake_parts *p,
+    struct hb_metrics *metrics);
+void intake_free(struct intake *in);
+/* Subscribes to P/deploy/command (QoS 1, the persistent session). */
+int intake_subscribe(struct intake *in);
+
+/* Install pressed in Home Assistant: deploy `latest` unless it runs. */
+void intake_install(struct intake *in, const char *latest);
+/* The schedule's backup (deployer.backup_every_h). false: a job runs. */
+bool intake_scheduled_backup(struct intake *in);
+
+#endif

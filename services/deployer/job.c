@@ -1,0 +1,633 @@
+/*
+ * job: the steps of one deploy, rollback or backup (see job.h).
+ */
+#include "job.h"
+#include "steps.h"
+#include "hb_log.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct plan_step {
+	enum job_step kind;
+	int index;		/* n of "step n of m" */
+};
+
+#define MAX_PLAN 10
+
+struct job {
+	struct event_base *base;
+	struct job_parts p;
+	struct steps *steps;
+	struct event *ev_next;
+	struct step_input in;		/* of the step running */
+	char no_target[256];		/* why a rollback has nowhere to go */
+
+	bool active;
+	struct journal_job rec;
+	char services[HB_DEPLOY_MAX_SERVICES][64];
+	const char *svc[HB_DEPLOY_MAX_SERVICES];
+	size_t nservices;		/* 0: all of them */
+	struct plan_step plan[MAX_PLAN];
+	size_t nplan, pos;
+	int count;			/* m of "step n of m" */
+	bool rolling_back;
+	char cause[512];		/* why it rolled back */
+	char cause_tail[HB_DEPLOY_LOG_TAIL_MAX];
+	int64_t step_started_ms;	/* wall */
+	int64_t step_started_us;	/* monotonic */
+	int64_t up_ms;			/* wall: the latest up began */
+	bool stopping;
+	void (*stopped)(void *arg);
+	void *stopped_arg;
+	char summary[256];		/* what Home Assistant says after it */
+};
+
+static void run_step(struct job *j);
+static void step_ok(struct job *j);
+static void step_failed(struct job *j, const char *error, const char *tail);
+
+/* ---------------- states, notifications, Home Assistant ---------------- */
+
+void
+job_state_of(struct job *j, const struct journal_job *row,
+    struct hb_deploy_state *out)
+{
+	char backup[HB_DEPLOY_BACKUP_MAX];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", row->id);
+	out->action = row->action;
+	snprintf(out->phase, sizeof(out->phase), "%s", row->phase);
+	snprintf(out->from_tag, sizeof(out->from_tag), "%s", row->from_tag);
+	snprintf(out->to_tag, sizeof(out->to_tag), "%s", row->to_tag);
+	snprintf(out->step, sizeof(out->step), "%s", row->step);
+	out->step_index = row->step_index;
+	out->step_count = row->step_count;
+	out->started_ms = row->started_ms;
+	out->updated_ms = row->updated_ms;
+	snprintf(out->error, sizeof(out->error), "%s", row->error);
+	snprintf(out->requested_by, sizeof(out->requested_by), "%s",
+	    row->requested_by);
+	snprintf(out->instance, sizeof(out->instance), "%s", j->p.instance);
+	snprintf(out->log_tail, sizeof(out->log_tail), "%s", row->log_tail);
+	snprintf(out->backup, sizeof(out->backup), "%s", row->backup);
+	journal_versions(j->p.journal, j->p.cfg->initial_tag, out->running_tag,
+	    sizeof(out->running_tag), out->previous_tag, sizeof(out->previous_tag),
+	    backup, sizeof(backup));
+}
+
+static void
+tell_ha(struct job *j, const struct hb_deploy_state *s)
+{
+	bool going = j->active && !hb_deploy_phase_final(s->phase);
+	int pct = s->step_count > 0 ? (s->step_index - 1) * 100 / s->step_count : -1;
+
+	if (j->p.ha)
+		ha_update(j->p.ha, s->running_tag, going, going ? pct : -1, j->summary);
+}
+
+/* Saves the job and publishes its state. */
+static void
+publish(struct job *j)
+{
+	struct hb_deploy_state s;
+
+	j->rec.updated_ms = hb_wall_ms();
+	journal_save(j->p.journal, &j->rec);
+	job_state_of(j, &j->rec, &s);
+	report_state(j->p.report, &s, true);
+	tell_ha(j, &s);
+}
+
+void
+job_announce(struct job *j)
+{
+	struct hb_deploy_state s;
+	struct journal_job idle;
+
+	if (j->active) {
+		job_state_of(j, &j->rec, &s);
+	} else {
+		memset(&idle, 0, sizeof(idle));
+		snprintf(idle.phase, sizeof(idle.phase), "done");
+		job_state_of(j, &idle, &s);
+	}
+	tell_ha(j, &s);
+}
+
+static void
+notify(struct job *j, enum hb_severity sev, const char *what, const char *title,
+    const char *text)
+{
+	char key[160];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", j->rec.action == HB_DEPLOY_BACKUP ?
+	    "backup" : "deploy", j->rec.id, what);
+	report_notify(j->p.report, sev, key, title, text);
+}
+
+/* ---------------- moving along ---------------- */
+
+static void
+schedule(struct job *j)
+{
+	event_active(j->ev_next, EV_TIMEOUT, 0);
+}
+
+/* What to run by hand when going back failed: up with the old version. */
+static void
+by_hand(struct job *j, char *out, size_t outlen)
+{
+	struct runner_params rp;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.tag = j->rec.from_tag;
+	rp.services = j->svc;
+	rp.nservices = j->nservices;
+	runner_describe(j->p.runner, STEP_UP, &rp, out, outlen);
+}
+
+/* The job ends with an outcome (a final phase). */
+static void
+finish(struct job *j, const char *outcome, const char *error, const char *tail)
+{
+	struct report_outcome o;
+	char vers[300], cmd[1024] = "";
+
+	if (strcmp(outcome, "rollback_failed") == 0)
+		by_hand(j, cmd, sizeof(cmd));
+	j->rec.finished_ms = hb_wall_ms();
+	snprintf(j->rec.outcome, sizeof(j->rec.outcome), "%s", outcome);
+	snprintf(j->rec.phase, sizeof(j->rec.phase), "%s", outcome);
+	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
+	    cmd[0] ? "; run by hand: " : "", cmd);
+	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
+	if (strcmp(outcome, "done") == 0)
+		j->summary[0] = '\0';
+	else
+		snprintf(j->summary, sizeof(j->summary), "%s %s: %s: %s",
+		    hb_deploy_action_name(j->rec.action), vers, outcome, j->rec.error);
+	j->active = false;
+	publish(j);
+	memset(&o, 0, sizeof(o));
+	o.id = j->rec.id;
+	o.action = j->rec.action;
+	o.outcome = outcome;
+	o.from_tag = j->rec.from_tag;
+	o.to_tag = j->rec.to_tag;
+	o.error = error ? error : "";
+	o.tail = j->rec.log_tail;
+	o.cause = j->cause;
+	o.cause_tail = j->cause_tail;
+	o.backup = j->rec.backup;
+	o.by_hand = cmd;
+	o.quiet = strcmp(j->rec.requested_by, "schedule") == 0;
+	o.duration_s = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
+	hb_info("job finished id=%s action=%s %s outcome=%s duration_s=%.1f%s%s",
+	    j->rec.id, hb_deploy_action_name(j->rec.action), vers, outcome,
+	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
+	report_outcome(j->p.report, &o);
+	if (j->stopping && j->stopped)
+		j->stopped(j->stopped_arg);
+}
+
+/* Records what a step did in the journal (and the job as it is now). */
+static void
+record_step(struct job *j, const struct step_result *r)
+{
+	struct journal_step s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "%s%s", j->rolling_back ? "rollback " : "",
+	    steps_name(j->plan[j->pos].kind));
+	snprintf(s.argv, sizeof(s.argv), "%s", r->argv_json);
+	s.exit_code = r->exit_code;
+	s.signal = r->signal;
+	s.timed_out = r->timed_out;
+	s.ok = r->ok;
+	s.started_ms = j->step_started_ms;
+	s.duration_ms = (double)(hb_mono_us() - j->step_started_us) / 1000.0;
+	snprintf(s.output_tail, sizeof(s.output_tail), "%s", r->tail);
+	journal_add_step(j->p.journal, j->rec.seq, &s);
+	journal_save(j->p.journal, &j->rec);
+}
+
+/* SIGTERM: what ran is recorded; the job stays open for the next start. */
+static void
+stop_now(struct job *j)
+{
+	snprintf(j->rec.error, sizeof(j->rec.error), "interrupted: the deployer was "
+	    "stopped during %s; its next start finishes the job", j->rec.step);
+	publish(j);
+	hb_info("job id=%s left at phase=%s step=%s for the next start", j->rec.id,
+	    j->rec.phase, j->rec.step);
+	if (j->stopped)
+		j->stopped(j->stopped_arg);
+}
+
+static void
+step_ok(struct job *j)
+{
+	j->pos++;
+	if (j->stopping) {
+		stop_now(j);
+		return;
+	}
+	schedule(j);
+}
+
+/* Goes back to the version that ran before the job. */
+static void
+start_rollback(struct job *j, const char *error, const char *tail)
+{
+	const struct deployer_config *c = j->p.cfg;
+	int n = 0;
+
+	snprintf(j->cause, sizeof(j->cause), "%s", error);
+	snprintf(j->cause_tail, sizeof(j->cause_tail), "%s", tail ? tail : "");
+	if (j->rec.from_tag[0] == '\0') {
+		finish(j, "rollback_failed", "no version known to have run before "
+		    "(set deployer.initial_tag)", tail);
+		return;
+	}
+	hb_warn("job id=%s rolling back to %s: %s", j->rec.id, j->rec.from_tag,
+	    error);
+	j->rolling_back = true;
+	j->nplan = 0;
+	j->pos = 0;
+	j->plan[j->nplan++] = (struct plan_step){ JS_UP, ++n };
+	if (c->restore_on_rollback && j->rec.backup[0])
+		j->plan[j->nplan++] = (struct plan_step){ JS_RESTORE, ++n };
+	j->plan[j->nplan++] = (struct plan_step){ JS_VERIFY, ++n };
+	j->count = n;
+	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
+	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	schedule(j);
+}
+
+static void
+step_failed(struct job *j, const char *error, const char *tail)
+{
+	if (j->stopping) {
+		/* recorded; the next start decides, as after a kill */
+		stop_now(j);
+		return;
+	}
+	if (j->rolling_back)
+		finish(j, "rollback_failed", error, tail);
+	else if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP)
+		start_rollback(j, error, tail);
+	else
+		finish(j, "failed", error, tail);
+}
+
+static void
+on_next(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+
+	(void)fd;
+	(void)what;
+	if (!j->active)
+		return;
+	if (j->stopping) {
+		stop_now(j);
+		return;
+	}
+	if (j->pos == j->nplan) {
+		if (j->rolling_back)
+			finish(j, "rolled_back", j->cause, j->cause_tail);
+		else
+			finish(j, "done", NULL, NULL);
+		return;
+	}
+	run_step(j);
+}
+
+/* ---------------- the steps ---------------- */
+
+static void
+on_step_done(const struct step_result *r, void *arg)
+{
+	struct job *j = arg;
+
+	record_step(j, r);
+	if (r->ok)
+		step_ok(j);
+	else
+		step_failed(j, r->error, r->tail);
+}
+
+static void
+run_step(struct job *j)
+{
+	const struct plan_step *ps = &j->plan[j->pos];
+	struct step_input *in = &j->in;
+
+	snprintf(j->rec.phase, sizeof(j->rec.phase), "%s", j->rolling_back ?
+	    "rollback" : steps_name(ps->kind));
+	snprintf(j->rec.step, sizeof(j->rec.step), "%s", steps_name(ps->kind));
+	j->rec.step_index = ps->index;
+	j->rec.step_count = j->count;
+	j->step_started_ms = hb_wall_ms();
+	j->step_started_us = hb_mono_us();
+	if (ps->kind == JS_UP) {
+		/* in the journal before anything is stopped: a kill from here on
+		 * is rolled back at the next start */
+		j->up_ms = j->step_started_ms;
+		if (j->rec.up_ms == 0)
+			j->rec.up_ms = j->up_ms;
+	}
+	if (ps->kind != JS_RECORD)
+		publish(j);
+	memset(in, 0, sizeof(*in));
+	in->action = j->rec.action;
+	in->id = j->rec.id;
+	in->from_tag = j->rec.from_tag;
+	in->to_tag = j->rec.to_tag;
+	/* going back: the old version; the backup command: the new one, as
+	 * for pull (its images are there) */
+	in->tag = j->rolling_back ? j->rec.from_tag : j->rec.to_tag[0] ?
+	    j->rec.to_tag : j->rec.from_tag;
+	in->services = j->svc;
+	in->nservices = j->nservices;
+	for (size_t i = 0; i < j->nplan; i++)
+		in->backs_up = in->backs_up || j->plan[i].kind == JS_SQLITE;
+	in->no_target = j->no_target;
+	in->up_ms = j->up_ms;
+	in->backup = j->rec.backup;
+	in->backup_len = sizeof(j->rec.backup);
+	steps_run(j->steps, ps->kind, in, on_step_done, j);
+}
+
+/* ---------------- starting, recovering, stopping ---------------- */
+
+static void
+plan_add(struct job *j, enum job_step kind, int index)
+{
+	j->plan[j->nplan++] = (struct plan_step){ kind, index };
+	j->count = index;
+}
+
+static void
+build_plan(struct job *j)
+{
+	j->nplan = 0;
+	j->pos = 0;
+	plan_add(j, JS_PREFLIGHT, 1);
+	switch (j->rec.action) {
+	case HB_DEPLOY_DEPLOY:
+		plan_add(j, JS_PULL, 2);
+		plan_add(j, JS_SQLITE, 3);
+		plan_add(j, JS_BACKUP_CMD, 3);
+		plan_add(j, JS_MANIFEST, 3);
+		plan_add(j, JS_UP, 4);
+		plan_add(j, JS_VERIFY, 5);
+		plan_add(j, JS_RECORD, 6);
+		break;
+	case HB_DEPLOY_ROLLBACK:
+		plan_add(j, JS_UP, 2);
+		if (j->p.cfg->restore_on_rollback && j->rec.backup[0])
+			plan_add(j, JS_RESTORE, 3);
+		plan_add(j, JS_VERIFY, j->count + 1);
+		plan_add(j, JS_RECORD, j->count + 1);
+		break;
+	default:
+		plan_add(j, JS_SQLITE, 2);
+		plan_add(j, JS_BACKUP_CMD, 2);
+		plan_add(j, JS_MANIFEST, 2);
+		plan_add(j, JS_RECORD, 3);
+		break;
+	}
+}
+
+/* services: the command's subset, as a list and as the journal's text. */
+static void
+set_services(struct job *j, const char *const *services, size_t n)
+{
+	size_t len = 0;
+
+	j->nservices = 0;
+	j->rec.services[0] = '\0';
+	for (size_t i = 0; i < n && i < HB_DEPLOY_MAX_SERVICES; i++) {
+		snprintf(j->services[i], sizeof(j->services[i]), "%s", services[i]);
+		j->svc[j->nservices++] = j->services[i];
+		len += (size_t)snprintf(j->rec.services + len,
+		    sizeof(j->rec.services) - len, "%s%s", i ? " " : "", services[i]);
+	}
+	/* no subset: every service in deployer.services (none: compose's all) */
+	if (n == 0)
+		for (size_t i = 0; i < j->p.cfg->nservices; i++) {
+			snprintf(j->services[i], sizeof(j->services[i]), "%s",
+			    j->p.cfg->services[i]);
+			j->svc[j->nservices++] = j->services[i];
+		}
+}
+
+/* Where a rollback goes: the named backup's version, or "previous". */
+static void
+rollback_target(struct job *j, const char *backup, const char *previous,
+    const char *verified_backup)
+{
+	char err[256];
+
+	if (backup && *backup) {
+		snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", backup);
+		if (backup_tag_of(j->p.cfg->backup_dir, backup, j->rec.to_tag,
+		    sizeof(j->rec.to_tag), err, sizeof(err)) != 0) {
+			j->rec.to_tag[0] = '\0';
+			snprintf(j->no_target, sizeof(j->no_target), "%s", err);
+		}
+		return;
+	}
+	snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", previous);
+	/* the data from before the deploy being undone */
+	snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", verified_backup);
+}
+
+int
+job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
+{
+	char previous[129], verified[HB_DEPLOY_BACKUP_MAX], vers[300];
+
+	if (j->active || j->stopping) {
+		snprintf(err, errlen, "%s", j->stopping ? "the deployer is stopping" :
+		    "a job runs");
+		return -1;
+	}
+	memset(&j->rec, 0, sizeof(j->rec));
+	j->no_target[0] = '\0';
+	j->rec.dry_run = j->p.dry_run;
+	snprintf(j->rec.id, sizeof(j->rec.id), "%s", rq->id);
+	j->rec.action = rq->action;
+	snprintf(j->rec.requested_by, sizeof(j->rec.requested_by), "%s",
+	    rq->requested_by ? rq->requested_by : "");
+	journal_versions(j->p.journal, j->p.cfg->initial_tag, j->rec.from_tag,
+	    sizeof(j->rec.from_tag), previous, sizeof(previous), verified,
+	    sizeof(verified));
+	if (rq->action == HB_DEPLOY_DEPLOY)
+		snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", rq->tag);
+	else if (rq->action == HB_DEPLOY_ROLLBACK)
+		rollback_target(j, rq->backup, previous, verified);
+	set_services(j, rq->services, rq->nservices);
+	snprintf(j->rec.phase, sizeof(j->rec.phase), "queued");
+	j->rec.started_ms = j->rec.updated_ms = hb_wall_ms();
+	if (journal_begin(j->p.journal, &j->rec) != 0) {
+		snprintf(err, errlen, "the journal refused the job (another one is "
+		    "open, or the id was used)");
+		return -1;
+	}
+	j->active = true;
+	j->rolling_back = false;
+	j->up_ms = 0;
+	j->summary[0] = '\0';
+	build_plan(j);
+	j->rec.step_count = j->count;
+	publish(j);
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
+	hb_info("job started id=%s action=%s %s requested_by=%s services=\"%s\"",
+	    j->rec.id, hb_deploy_action_name(j->rec.action), vers,
+	    j->rec.requested_by, j->rec.services);
+	if (rq->action != HB_DEPLOY_BACKUP) {
+		char text[512];
+
+		snprintf(text, sizeof(text), "%s %s on %s started%s%s.",
+		    hb_deploy_action_name(rq->action), vers, j->p.instance,
+		    j->rec.requested_by[0] ? ", requested by " : "", j->rec.requested_by);
+		notify(j, HB_SEV_INFO, "started", rq->action == HB_DEPLOY_ROLLBACK ?
+		    "Rollback started" : "Deploy started", text);
+	}
+	schedule(j);
+	return 0;
+}
+
+void
+job_recover(struct job *j)
+{
+	char text[1024], vers[300];
+	const char *services[HB_DEPLOY_MAX_SERVICES];
+	size_t n = 0;
+	char *list;
+
+	if (!journal_unfinished(j->p.journal, &j->rec))
+		return;
+	j->active = true;
+	j->summary[0] = '\0';
+	/* the subset it was deploying, from the journal's space-separated text */
+	list = hb_xstrdup(j->rec.services);
+	for (char *s = list; *s && n < HB_DEPLOY_MAX_SERVICES; ) {
+		char *sp = strchr(s, ' ');
+
+		services[n++] = s;
+		if (sp == NULL)
+			break;
+		*sp = '\0';
+		s = sp + 1;
+	}
+	set_services(j, services, n);
+	free(list);
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
+	snprintf(text, sizeof(text), "The deployer stopped during %s (step %s) of "
+	    "%s %s, id %s. %s", j->rec.phase, j->rec.step,
+	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
+	    j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP ?
+	    "It had reached up: going back to the version that ran before." :
+	    "Nothing had been stopped.");
+	hb_warn("unfinished job found id=%s phase=%s step=%s up_reached=%s",
+	    j->rec.id, j->rec.phase, j->rec.step, j->rec.up_ms > 0 ? "yes" : "no");
+	snprintf(j->rec.error, sizeof(j->rec.error), "interrupted: the deployer "
+	    "stopped during %s", j->rec.phase);
+	publish(j);
+	notify(j, HB_SEV_WARNING, "interrupted", "Deploy interrupted", text);
+	if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP) {
+		snprintf(text, sizeof(text), "interrupted during %s", j->rec.phase);
+		start_rollback(j, text, NULL);
+	} else {
+		j->nplan = 0;
+		j->pos = 0;
+		snprintf(text, sizeof(text), "interrupted during %s (the deployer "
+		    "stopped)", j->rec.phase);
+		finish(j, "failed", text, NULL);
+	}
+}
+
+void
+job_stop(struct job *j, void (*stopped)(void *arg), void *arg)
+{
+	j->stopped = stopped;
+	j->stopped_arg = arg;
+	if (!j->active) {
+		stopped(arg);
+		return;
+	}
+	j->stopping = true;
+	if (steps_cut_verify(j->steps)) {
+		struct step_result r = { .ok = false, .error = "cut short by SIGTERM",
+		    .tail = "cut short by SIGTERM", .argv_json = "", .exit_code = -1 };
+
+		record_step(j, &r);
+		stop_now(j);
+		return;
+	}
+	if (steps_waiting(j->steps)) {
+		/* the step finishes; its callback sees `stopping` */
+		backup_cancel(j->p.backup);
+		hb_info("stopping after the step running now: %s", j->rec.step);
+		return;
+	}
+	event_del(j->ev_next);
+	stop_now(j);
+}
+
+bool
+job_active(const struct job *j)
+{
+	return j->active;
+}
+
+bool
+job_current(struct job *j, struct hb_deploy_state *out)
+{
+	if (!j->active)
+		return false;
+	job_state_of(j, &j->rec, out);
+	return true;
+}
+
+json_t *
+job_health(struct job *j)
+{
+	if (!j->active)
+		return json_string("idle");
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:o}", "id", j->rec.id,
+	    "action", hb_deploy_action_name(j->rec.action), "phase", j->rec.phase,
+	    "step", j->rec.step, "from_tag", j->rec.from_tag, "to_tag", j->rec.to_tag,
+	    "step_index", j->rec.step_index, "step_count", j->rec.step_count,
+	    "started", hb_msg_time(j->rec.started_ms));
+}
+
+struct job *
+job_new(struct event_base *base, const struct job_parts *parts)
+{
+	struct job *j = hb_xcalloc(1, sizeof(*j));
+
+	j->base = base;
+	j->p = *parts;
+	j->steps = steps_new(parts);
+	j->ev_next = event_new(base, -1, 0, on_next, j);
+	return j;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	event_free(j->ev_next);
+	steps_free(j->steps);
+	free(j);
+}

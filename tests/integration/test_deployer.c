@@ -1,0 +1,695 @@
+/*
+ * homebus-deployer against a real mosquitto, the real homebus-health and
+ * the fake docker (tests/fakes/docker) running a real homebus-ingest per
+ * version, asserting what a user would see: the deploy states in order,
+ * what the fake was asked to run (and with which IMAGE_TAG), the journal
+ * behind GET /deploys, the backup folder, notifications, the Grafana point
+ * and the Home Assistant entity.
+ *
+ *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
+ *                 dryrun|rollback|backup|schedule|critical|cli
+ */
+#include "deployer_fx.h"
+#include "hb_msg.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEPLOY_MS 40000		/* a deploy of a good tag, generously */
+#define ROLLBACK_MS 70000	/* a verify that times out, then a rollback */
+
+/* The final state of job id in phase, with its versions checked. */
+static json_t *
+expect_outcome(struct dfx *f, const char *id, const char *phase, int64_t ms)
+{
+	json_t *s = dfx_wait_state(f, id, phase, ms);
+
+	HBT_CHECK(s != NULL, "job %s ends %s", id, phase);
+	return s;
+}
+
+static void
+expect_versions(json_t *s, const char *running, const char *previous)
+{
+	HBT_CHECK(s && strcmp(dfx_str(s, "running_tag"), running) == 0 &&
+	    strcmp(dfx_str(s, "previous_tag"), previous) == 0,
+	    "running %s, previous %s: running_tag=%s previous_tag=%s", running,
+	    previous, dfx_str(s, "running_tag"), dfx_str(s, "previous_tag"));
+}
+
+/* One notification of severity with this key came (it follows the state). */
+static bool
+notified(struct dfx *f, const char *severity, const char *key)
+{
+	char topic[64], needle[160];
+
+	snprintf(topic, sizeof(topic), "homebus/notify/%s", severity);
+	snprintf(needle, sizeof(needle), "\"key\":\"%s\"", key);
+	return HBT_WAIT(hbt_mqtt_count_with(f->mqtt, topic, needle) >= 1, 5000) &&
+	    hbt_mqtt_count_with(f->mqtt, topic, needle) == 1;
+}
+
+/* The backup folder a job took, checked: SQLite copy and manifest. */
+static void
+check_backup(struct dfx *f, const char *name)
+{
+	char path[900], *manifest;
+	json_t *m, *files, *e;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t i;
+	bool db_listed = false, tar_listed = false;
+
+	snprintf(path, sizeof(path), "%s/%s/app.db", f->backups, name);
+	HBT_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK,
+	    "the copy %s opens", path);
+	HBT_CHECK(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0,
+	    "the copy verifies");
+	sqlite3_finalize(st);
+	HBT_CHECK(sqlite3_prepare_v2(db, "SELECT count(*), sum(v) FROM readings", -1,
+	    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_int(st, 0) == 5000 && sqlite3_column_double(st, 1) ==
+	    5000.0 * 5001 / 4, "every row is in the copy");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	snprintf(path, sizeof(path), "%s/%s/manifest.json", f->backups, name);
+	manifest = hb_read_file(path, 1 << 20, NULL);
+	m = manifest ? json_loads(manifest, 0, NULL) : NULL;
+	HBT_CHECK(m != NULL, "manifest.json is JSON");
+	files = json_object_get(m, "files");
+	json_array_foreach(files, i, e) {
+		struct hb_buf out = { 0 };
+		char file[900];
+		char *argv[] = { "/usr/bin/sha256sum", file, NULL };
+
+		snprintf(file, sizeof(file), "%s/%s/%s", f->backups, name,
+		    dfx_str(e, "path"));
+		HBT_CHECK(hbt_run(argv, &out, 10000) == 0 && out.data &&
+		    strncmp(out.data, dfx_str(e, "sha256"), 64) == 0 &&
+		    json_integer_value(json_object_get(e, "size")) > 0,
+		    "%s: sha256 and size as listed", dfx_str(e, "path"));
+		hb_buf_free(&out);
+		if (strcmp(dfx_str(e, "path"), "app.db") == 0)
+			db_listed = strcmp(dfx_str(e, "integrity_check"), "ok") == 0 &&
+			    strcmp(dfx_str(e, "source"), f->app_db) == 0;
+		if (strcmp(dfx_str(e, "path"), "volumes/influxdb.tar") == 0)
+			tar_listed = true;
+	}
+	HBT_CHECK(db_listed && tar_listed, "the manifest lists the SQLite copy "
+	    "(checked, with its source) and what the backup step wrote: %s",
+	    manifest ? manifest : "-");
+	HBT_CHECK(strcmp(dfx_str(m, "from_tag"), "v1") == 0 &&
+	    strcmp(dfx_str(m, "to_tag"), "v2") == 0, "manifest from/to");
+	json_decref(m);
+	free(manifest);
+}
+
+/* good: every phase in order to done; journal, state, backup, the rest. */
+static void
+scenario_good(struct dfx *f)
+{
+	json_t *s, *d, *job, *steps, *st;
+	char phases[256];
+	struct hbt_mqtt_msg *m;
+	size_t i;
+	bool names[4] = { false };
+
+	dfx_deploy(f, "g1", "v2");
+	s = expect_outcome(f, "g1", "done", DEPLOY_MS);
+	dfx_phases(f, "g1", phases, sizeof(phases));
+	HBT_CHECK(strcmp(phases, "queued,preflight,pull,backup,up,verify,done") == 0,
+	    "every phase in order: %s", phases);
+	HBT_CHECK(strcmp(dfx_str(s, "from_tag"), "v1") == 0 &&
+	    strcmp(dfx_str(s, "to_tag"), "v2") == 0 &&
+	    json_integer_value(json_object_get(s, "step_index")) == 6 &&
+	    json_integer_value(json_object_get(s, "step_count")) == 6,
+	    "v1 -> v2, step 6 of 6");
+	expect_versions(s, "v2", "v1");
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2", " pull ingest") == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v2", " run --rm volman backup ") == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v2", " up -d ingest") == 1 &&
+	    dfx_count_calls(f, NULL, NULL) == 3, "pull, backup, up with v2 and "
+	    "nothing else");
+
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	HBT_CHECK(strcmp(dfx_str(job, "id"), "g1") == 0 &&
+	    strcmp(dfx_str(job, "outcome"), "done") == 0 &&
+	    strcmp(dfx_str(job, "from_tag"), "v1") == 0 &&
+	    strcmp(dfx_str(job, "to_tag"), "v2") == 0 &&
+	    strcmp(dfx_str(job, "requested_by"), "test") == 0 &&
+	    strcmp(dfx_str(d, "running_tag"), "v2") == 0, "GET /deploys has it");
+	steps = json_object_get(job, "steps");
+	json_array_foreach(steps, i, st) {
+		const char *n = dfx_str(st, "name");
+
+		names[0] |= strcmp(n, "pull") == 0 &&
+		    json_integer_value(json_object_get(st, "exit_code")) == 0;
+		names[1] |= strcmp(n, "backup") == 0;
+		names[2] |= strcmp(n, "up") == 0 &&
+		    json_array_size(json_object_get(st, "argv")) == 7;
+		names[3] |= strcmp(n, "verify") == 0 &&
+		    json_is_true(json_object_get(st, "ok"));
+	}
+	HBT_CHECK(names[0] && names[1] && names[2] && names[3], "its steps with "
+	    "exit codes and argv");
+	check_backup(f, dfx_str(s, "backup"));
+	json_decref(d);
+
+	HBT_CHECK(notified(f, "info", "deploy/g1/started") &&
+	    notified(f, "info", "deploy/g1/done"), "started and done, once each");
+	m = hbt_mqtt_wait(f->mqtt, "homebus/points/homebus_deploy", "id=\"g1\"", 5000);
+	HBT_CHECK(m && strstr(m->payload, "homebus_deploy,action=deploy,"
+	    "instance=hub,outcome=done to_tag=\"v2\",from_tag=\"v1\",duration_s="),
+	    "one point for Grafana: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/health/check", "\"ingest\"", 5000);
+	HBT_CHECK(m && strstr(m->payload, "\"until\"") &&
+	    strstr(m->payload, "\"interval_s\":1") &&
+	    strstr(m->payload, "deployer/hub"), "verify asked health to check "
+	    "now: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	json_decref(s);
+}
+
+/* bad: verify fails, back to the version that ran before (not the one
+ * before that), which stays "running"; "previous" unchanged. */
+static void
+scenario_bad(struct dfx *f)
+{
+	json_t *s, *d, *job, *st;
+	char phases[256], *calls, *bad_up, *back_up;
+	size_t i;
+	bool rollback_steps = false;
+
+	dfx_deploy(f, "b1", "v2");
+	json_decref(expect_outcome(f, "b1", "done", DEPLOY_MS));
+	dfx_clear_calls(f);
+	dfx_deploy(f, "b2", "v3-bad");
+	s = expect_outcome(f, "b2", "rolled_back", ROLLBACK_MS);
+	dfx_phases(f, "b2", phases, sizeof(phases));
+	HBT_CHECK(strcmp(phases, "queued,preflight,pull,backup,up,verify,rollback,"
+	    "rolled_back") == 0, "phases: %s", phases);
+	calls = dfx_calls(f);
+	bad_up = strstr(calls, "IMAGE_TAG=v3-bad compose -f compose.yml up -d ingest");
+	back_up = strstr(calls, "IMAGE_TAG=v2 compose -f compose.yml up -d ingest");
+	HBT_CHECK(bad_up && back_up && back_up > bad_up && !strstr(calls,
+	    "IMAGE_TAG=v1"), "up with v3-bad, then up with v2 (the version that "
+	    "ran before), never v1:\n%s", calls);
+	free(calls);
+	expect_versions(s, "v2", "v1");
+	HBT_CHECK(strstr(dfx_str(s, "error"), "ingest: down") != NULL,
+	    "the state names the failing target: %s", dfx_str(s, "error"));
+	HBT_CHECK(notified(f, "error", "deploy/b2/rolled_back") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "Rolled back to v2") == 1, "one error notification, saying where it "
+	    "went back to");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt,
+	    "homebus/points/homebus_deploy", "outcome=rolled_back") == 1, 5000),
+	    "the point says rolled_back");
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	json_array_foreach(json_object_get(job, "steps"), i, st)
+		if (strcmp(dfx_str(st, "name"), "rollback verify") == 0 &&
+		    json_is_true(json_object_get(st, "ok")))
+			rollback_steps = true;
+	HBT_CHECK(strcmp(dfx_str(job, "outcome"), "rolled_back") == 0 &&
+	    rollback_steps && strcmp(dfx_str(d, "running_tag"), "v2") == 0 &&
+	    strcmp(dfx_str(d, "previous_tag"), "v1") == 0,
+	    "the journal: rolled back, its rollback verified, v2 running");
+	json_decref(d);
+	json_decref(s);
+}
+
+/* keep: `up` does not replace the service; verify sees it never restarted. */
+static void
+scenario_keep(struct dfx *f)
+{
+	long pid = dfx_ingest_pid(f);
+	json_t *s;
+
+	dfx_deploy(f, "k1", "v2-keep");
+	s = dfx_wait_state(f, "k1", "rollback", ROLLBACK_MS);
+	HBT_CHECK(s && dfx_ingest_pid(f) == pid, "v1's ingest still ran when "
+	    "verify gave up");
+	json_decref(s);
+	s = expect_outcome(f, "k1", "rolled_back", ROLLBACK_MS);
+	HBT_CHECK(strstr(dfx_str(s, "error"), "not restarted since up") != NULL,
+	    "not verified: it did not restart: %s", dfx_str(s, "error"));
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2-keep", " up -d") == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v1", " up -d") == 1, "up, then back");
+	expect_versions(s, "v1", "");
+	json_decref(s);
+}
+
+/* nopull / nobackup: failed before anything was stopped. */
+static void
+scenario_fails_before_up(struct dfx *f, const char *tag, const char *last_phase,
+    size_t ncalls, const char *in_tail)
+{
+	long pid = dfx_ingest_pid(f);
+	char phases[256], want[128];
+	json_t *s;
+
+	dfx_deploy(f, "e1", tag);
+	s = expect_outcome(f, "e1", "failed", DEPLOY_MS);
+	dfx_phases(f, "e1", phases, sizeof(phases));
+	snprintf(want, sizeof(want), "queued,preflight,pull%s,failed", last_phase);
+	HBT_CHECK(strcmp(phases, want) == 0, "phases: %s", phases);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == ncalls &&
+	    dfx_count_calls(f, " up ", NULL) == 0, "no up: %zu calls",
+	    dfx_count_calls(f, NULL, NULL));
+	HBT_CHECK(dfx_ingest_pid(f) == pid && pid > 0 && kill((pid_t)pid, 0) == 0,
+	    "nothing was stopped: v1's ingest runs");
+	expect_versions(s, "v1", "");
+	HBT_CHECK(strstr(dfx_str(s, "error"), "exited 1") &&
+	    strstr(dfx_str(s, "log_tail"), in_tail), "why, and the output: %s / %s",
+	    dfx_str(s, "error"), dfx_str(s, "log_tail"));
+	HBT_CHECK(notified(f, "error", "deploy/e1/failed"), "an error notification");
+	json_decref(s);
+}
+
+/* hang: the step is killed with its whole group at the timeout. */
+static void
+scenario_hang(struct dfx *f)
+{
+	char path[700], *pids;
+	long a = 0, b = 0;
+	json_t *s;
+
+	dfx_deploy(f, "h1", "v2-hang");
+	s = expect_outcome(f, "h1", "failed", DEPLOY_MS);
+	HBT_CHECK(strstr(dfx_str(s, "error"), "timed out after 2 s") != NULL,
+	    "timed out: %s", dfx_str(s, "error"));
+	snprintf(path, sizeof(path), "%s/hang.pids", f->docker_dir);
+	pids = hb_read_file(path, 64, NULL);
+	if (pids) {
+		char *end;
+
+		a = strtol(pids, &end, 10);
+		b = strtol(end, NULL, 10);
+		free(pids);
+	}
+	HBT_CHECK(a > 1 && b > 1 && HBT_WAIT(kill((pid_t)a, 0) != 0 &&
+	    kill((pid_t)b, 0) != 0, 5000), "the step (%ld) and the child it left "
+	    "in its group (%ld) are gone", a, b);
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 0, "nothing more ran");
+	json_decref(s);
+}
+
+/* hostile input: rejected, answered, and nothing runs. */
+static void
+scenario_hostile(struct dfx *f)
+{
+	char long_tag[201], cmd[512];
+	const char *tags[] = { "1.0;rm -rf /", "$(id)", "../x", long_tag, "",
+	    "1.0\nx" };
+	struct hbt_mqtt_msg *m;
+	json_t *s;
+
+	memset(long_tag, 'a', 200);
+	long_tag[200] = '\0';
+	for (size_t i = 0; i < HB_ARRAY_LEN(tags); i++) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "id", "x", "action", "deploy",
+		    "tag", tags[i]);
+		char id[8], *text;
+
+		snprintf(id, sizeof(id), "h%zu", i + 1);
+		json_object_set_new(o, "id", json_string(id));
+		text = json_dumps(o, JSON_COMPACT);
+		dfx_command(f, text);
+		s = dfx_wait_state(f, id, "rejected", 10000);
+		HBT_CHECK(s && strstr(dfx_str(s, "error"), "tag"), "tag %zu rejected: "
+		    "%s", i + 1, s ? dfx_str(s, "error") : "-");
+		json_decref(s);
+		free(text);
+		json_decref(o);
+	}
+	dfx_command(f, "{not json");
+	m = hbt_mqtt_wait(f->mqtt, "homebus/deploy/state", "not JSON", 10000);
+	HBT_CHECK(m && strstr(m->payload, "\"phase\":\"rejected\""),
+	    "invalid JSON rejected");
+	hbt_mqtt_msg_free(m);
+	dfx_command(f, "{\"id\":\"u1\",\"action\":\"deploy\",\"tag\":\"v2\","
+	    "\"services\":[\"grafana\"]}");
+	s = dfx_wait_state(f, "u1", "rejected", 10000);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "unknown service"),
+	    "a service not in deployer.services is rejected");
+	json_decref(s);
+	dfx_command(f, "{\"id\":\"o1\",\"action\":\"deploy\",\"tag\":\"v2\","
+	    "\"instance\":\"kitchen\"}");
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"after\",\"action\":\"status\"}");
+	dfx_command(f, cmd);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/deploy/state", "\"id\":\"after\"",
+	    10000);
+	HBT_CHECK(m && hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"id\":\"o1\"") == 0, "a command for another instance is not ours");
+	hbt_mqtt_msg_free(m);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == 0, "the fake saw no call");
+	{
+		/* answers are not retained: a late reader sees no rejection */
+		struct hbt_mqtt *late = hbt_mqtt_connect(f->broker.port, "late");
+
+		hbt_mqtt_subscribe(late, "homebus/deploy/state", 1);
+		hbt_sleep_ms(1000);
+		HBT_CHECK(hbt_mqtt_count_with(late, "homebus/deploy/state",
+		    "rejected") == 0, "no rejection retained");
+		hbt_mqtt_close(late);
+	}
+}
+
+/* two at once: one runs, the other is busy at once. */
+static void
+scenario_busy(struct dfx *f)
+{
+	json_t *busy, *done;
+
+	dfx_deploy(f, "a1", "v2-slow");
+	dfx_deploy(f, "a2", "v3");
+	busy = dfx_wait_state(f, "a2", "busy", 10000);
+	HBT_CHECK(busy && strstr(dfx_str(busy, "error"), "a1") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"phase\":\"done\"") == 0, "busy before the first is done, naming "
+	    "it: %s", busy ? dfx_str(busy, "error") : "-");
+	done = expect_outcome(f, "a1", "done", DEPLOY_MS);
+	HBT_CHECK(dfx_count_calls(f, "v3", NULL) == 0, "v3 never ran");
+	json_decref(busy);
+	json_decref(done);
+}
+
+/* the same id twice: run once, answered with its state. */
+static void
+scenario_repeat(struct dfx *f)
+{
+	json_t *s;
+
+	dfx_deploy(f, "r1", "v2");
+	json_decref(expect_outcome(f, "r1", "done", DEPLOY_MS));
+	dfx_deploy(f, "r1", "v3");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"id\":\"r1\",\"action\":\"deploy\",\"phase\":\"done\"") == 2,
+	    10000), "answered with its state (done) again");
+	s = dfx_wait_state(f, "r1", "done", 1000);
+	HBT_CHECK(s && strcmp(dfx_str(s, "to_tag"), "v2") == 0, "the first job's");
+	json_decref(s);
+	HBT_CHECK(dfx_count_calls(f, " pull ", NULL) == 1 &&
+	    dfx_count_calls(f, "v3", NULL) == 0, "run once");
+}
+
+/* --dry-run: states as usual; commands logged, not run; nothing recorded. */
+static void
+scenario_dryrun(struct dfx *f)
+{
+	json_t *s, *d;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	HBT_CHECK(dfx_count_calls(f, NULL, NULL) == 0, "the fake saw no call");
+	HBT_CHECK(hbt_proc_log_has(&f->deployer.proc, "dry-run step=pull "
+	    "IMAGE_TAG=v2") && hbt_proc_log_has(&f->deployer.proc,
+	    "[\"docker\",\"compose\",\"-f\",\"compose.yml\",\"up\",\"-d\","
+	    "\"ingest\"]"), "each step logged with its argv");
+	expect_versions(s, "v1", "");
+	d = dfx_deploys(f);
+	HBT_CHECK(json_is_true(json_object_get(json_array_get(json_object_get(d,
+	    "deploys"), 0), "dry_run")), "the journal says dry run");
+	HBT_CHECK(access(f->backups, F_OK) != 0, "no backup written");
+	json_decref(d);
+	json_decref(s);
+}
+
+/* The backup folders under deployer.backup_dir, sorted, as "a b c". */
+static void
+backup_folders(struct dfx *f, char *out, size_t outlen)
+{
+	char cmd[700];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct hb_buf b = { 0 };
+
+	snprintf(cmd, sizeof(cmd), "ls %s | sort | tr '\\n' ' '", f->backups);
+	hbt_run(argv, &b, 5000);
+	snprintf(out, outlen, "%s", b.data ? b.data : "");
+	hb_buf_free(&b);
+}
+
+/* rollback: to "previous", and to a named backup's version, with restore. */
+static void
+scenario_rollback(struct dfx *f)
+{
+	json_t *s;
+	char b1[200], phases[256], dir[900], cmd[512];
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));	/* taken on v1 */
+	json_decref(s);
+	dfx_deploy(f, "d2", "v3");
+	json_decref(expect_outcome(f, "d2", "done", DEPLOY_MS));
+	dfx_clear_calls(f);
+
+	/* back to the previous version, with the data from before d2 */
+	dfx_command(f, "{\"id\":\"rb1\",\"action\":\"rollback\"}");
+	s = expect_outcome(f, "rb1", "done", DEPLOY_MS);
+	dfx_phases(f, "rb1", phases, sizeof(phases));
+	HBT_CHECK(strcmp(phases, "queued,preflight,up,restore,verify,done") == 0,
+	    "phases: %s", phases);
+	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v2") == 0, "to v2: %s",
+	    dfx_str(s, "to_tag"));
+	expect_versions(s, "v2", "v3");
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2", " up -d ingest") == 1 &&
+	    dfx_count_calls(f, " restore ", "-v2") == 1 &&
+	    dfx_count_calls(f, " pull ", NULL) == 0, "up v2, restore the backup "
+	    "d2 took (of v2), no pull");
+	json_decref(s);
+
+	/* to the version of a backup, named */
+	dfx_clear_calls(f);
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"rb2\",\"action\":\"rollback\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "rb2", "done", DEPLOY_MS);
+	snprintf(dir, sizeof(dir), "%s/%s", f->backups, b1);
+	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v1") == 0 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v1", " up -d ingest") == 1 &&
+	    dfx_count_calls(f, " restore ", dir) == 1, "to v1 with its backup %s",
+	    b1);
+	expect_versions(s, "v1", "v2");
+	json_decref(s);
+
+	/* a backup that is not there */
+	dfx_command(f, "{\"id\":\"rb3\",\"action\":\"rollback\","
+	    "\"backup\":\"20200101T000000Z-v9\"}");
+	s = expect_outcome(f, "rb3", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "no complete backup"),
+	    "a missing backup fails: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+}
+
+/* backup on demand; retention keeps the newest and the last verified one's */
+static void
+scenario_backup(struct dfx *f)
+{
+	char verified[200], folders[1024], want[1024], newest[2][200];
+	json_t *s;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(verified, sizeof(verified), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	for (int i = 0; i < 3; i++) {
+		char id[16], cmd[128];
+
+		/* folder names have a one-second resolution */
+		hbt_sleep_ms(1100);
+		snprintf(id, sizeof(id), "bk%d", i);
+		snprintf(cmd, sizeof(cmd), "{\"id\":\"%s\",\"action\":\"backup\","
+		    "\"requested_by\":\"test\"}", id);
+		dfx_command(f, cmd);
+		s = expect_outcome(f, id, "done", DEPLOY_MS);
+		HBT_CHECK(s && strstr(dfx_str(s, "backup"), "-v2") &&
+		    json_integer_value(json_object_get(s, "step_count")) == 3,
+		    "a backup of v2 in 3 steps");
+		if (i > 0)
+			snprintf(newest[i - 1], sizeof(newest[0]), "%s",
+			    dfx_str(s, "backup"));
+		json_decref(s);
+	}
+	backup_folders(f, folders, sizeof(folders));
+	snprintf(want, sizeof(want), "%s %s %s ", verified, newest[0], newest[1]);
+	HBT_CHECK(strcmp(folders, want) == 0, "keep_backups 2, and the backup "
+	    "the verified deploy took: %s (want %s)", folders, want);
+	{
+		/* GET /backups, as `homebus backups` reads it */
+		struct hb_buf body = { 0 };
+		char url[128];
+		json_t *o, *list, *b;
+		size_t i, kept = 0, complete = 0;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/backups", f->dport);
+		HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200, "GET /backups");
+		o = body.data ? json_loads(body.data, 0, NULL) : NULL;
+		list = json_object_get(o, "backups");
+		json_array_foreach(list, i, b) {
+			kept += json_is_true(json_object_get(b, "keep")) &&
+			    strcmp(dfx_str(b, "name"), verified) == 0;
+			complete += json_is_true(json_object_get(b, "complete")) &&
+			    json_integer_value(json_object_get(b, "bytes")) > 0 &&
+			    strstr(dfx_str(b, "name"), dfx_str(b, "from_tag")) != NULL;
+		}
+		HBT_CHECK(json_array_size(list) == 3 && kept == 1 && complete == 3 &&
+		    strcmp(dfx_str(json_array_get(list, 0), "name"), newest[1]) == 0,
+		    "newest first, sizes, versions, the kept one marked: %s",
+		    body.data ? body.data : "-");
+		json_decref(o);
+		hb_buf_free(&body);
+	}
+	HBT_CHECK(notified(f, "info", "backup/bk2/done") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/info", "backup/bk0/started")
+	    == 0, "a backup says done, not started");
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 1, "backups stop nothing");
+}
+
+/* the schedule: quiet when it works */
+static void
+scenario_schedule(struct dfx *f)
+{
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"requested_by\":\"schedule\"") > 0 &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/deploy/state",
+	    "\"phase\":\"done\"") >= 2, 30000), "two scheduled backups done");
+	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/notify/#", "backup/") == 0,
+	    "a nightly backup that works tells nobody");
+}
+
+/* going back fails too: critical, with what to run by hand */
+static void
+scenario_critical(struct dfx *f)
+{
+	json_t *s;
+	struct hbt_mqtt_msg *m;
+
+	dfx_deploy(f, "c1", "v2-bad");
+	s = expect_outcome(f, "c1", "rollback_failed", 2 * ROLLBACK_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "run by hand: cd ") &&
+	    strstr(dfx_str(s, "error"), "IMAGE_TAG=v0-bad docker compose -f "
+	    "compose.yml up -d ingest"), "the state says what to run: %s",
+	    s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/critical",
+	    "\"key\":\"deploy/c1/rollback_failed\"", 5000);
+	HBT_CHECK(m && strstr(m->payload, "Run by hand") &&
+	    strstr(m->payload, "IMAGE_TAG=v0-bad"), "a critical notification with "
+	    "the command: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+}
+
+/* The CLI against the deployer: `homebus deploy --wait`, `deploys`, `backups`
+ * read the same configuration file (the deployer's port, the bus). */
+static void
+scenario_cli(struct dfx *f)
+{
+	char bin[700];
+	char *deploy[] = { bin, "-c", f->deployer.config, "deploy", "v2", "--wait",
+	    "--timeout", "60", NULL };
+	char *bad[] = { bin, "-c", f->deployer.config, "deploy", "v3-nopull",
+	    "--wait", NULL };
+	char *deploys[] = { bin, "-c", f->deployer.config, "deploys", "-n", "1",
+	    "--json", NULL };
+	char *backups[] = { bin, "-c", f->deployer.config, "backups", "--json", NULL };
+	struct hb_buf out = { 0 };
+	json_t *list;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(deploy, &out, 90000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
+	    "homebus deploy v2 --wait: exit 0, done: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(bad, &out, 90000);
+	HBT_CHECK(rc == 1, "a deploy that failed: exit 1: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(deploys, &out, 20000);
+	list = rc == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
+	HBT_CHECK(json_array_size(list) == 1 &&
+	    strcmp(dfx_str(json_array_get(list, 0), "to_tag"), "v3-nopull") == 0,
+	    "homebus deploys -n 1: the last one: %d %s", rc, out.data ? out.data : "");
+	json_decref(list);
+	hb_buf_reset(&out);
+	rc = hbt_run(backups, &out, 20000);
+	list = rc == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
+	HBT_CHECK(json_array_size(list) == 1 &&
+	    strcmp(dfx_str(json_array_get(list, 0), "from_tag"), "v1") == 0,
+	    "homebus backups: the one v2's deploy took of v1: %d %s", rc,
+	    out.data ? out.data : "");
+	json_decref(list);
+	hb_buf_free(&out);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct dfx f;
+	const char *sc = argc > 1 ? argv[1] : "good";
+	char name[64];
+
+	snprintf(name, sizeof(name), "deployer_%s", sc);
+	hbt_init(name);
+	if (strcmp(sc, "hang") == 0)
+		dfx_setup(&f, "{\"steps\": {\"pull\": {\"timeout_s\": 2}}}", NULL,
+		    false);
+	else if (strcmp(sc, "rollback") == 0)
+		dfx_setup(&f, "{\"restore_on_rollback\": true}", NULL, false);
+	else if (strcmp(sc, "backup") == 0)
+		dfx_setup(&f, "{\"keep_backups\": 2}", NULL, false);
+	else if (strcmp(sc, "schedule") == 0)
+		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2}",
+		    NULL, false);
+	else if (strcmp(sc, "critical") == 0)
+		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
+	else
+		dfx_setup(&f, NULL, NULL, strcmp(sc, "dryrun") == 0);
+	if (strcmp(sc, "good") == 0)
+		scenario_good(&f);
+	else if (strcmp(sc, "bad") == 0)
+		scenario_bad(&f);
+	else if (strcmp(sc, "keep") == 0)
+		scenario_keep(&f);
+	else if (strcmp(sc, "nopull") == 0)
+		scenario_fails_before_up(&f, "v2-nopull", "", 1, "not found");
+	else if (strcmp(sc, "nobackup") == 0)
+		scenario_fails_before_up(&f, "v2-nobackup", ",backup", 2,
+		    "permission denied");
+	else if (strcmp(sc, "hang") == 0)
+		scenario_hang(&f);
+	else if (strcmp(sc, "hostile") == 0)
+		scenario_hostile(&f);
+	else if (strcmp(sc, "busy") == 0)
+		scenario_busy(&f);
+	else if (strcmp(sc, "repeat") == 0)
+		scenario_repeat(&f);
+	else if (strcmp(sc, "dryrun") == 0)
+		scenario_dryrun(&f);
+	else if (strcmp(sc, "rollback") == 0)
+		scenario_rollback(&f);
+	else if (strcmp(sc, "backup") == 0)
+		scenario_backup(&f);
+	else if (strcmp(sc, "schedule") == 0)
+		scenario_schedule(&f);
+	else if (strcmp(sc, "critical") == 0)
+		scenario_critical(&f);
+	else if (strcmp(sc, "cli") == 0)
+		scenario_cli(&f);
+	else
+		HBT_CHECK(false, "unknown scenario %s", sc);
+	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
+	dfx_teardown(&f);
+	hbt_exit();
+}

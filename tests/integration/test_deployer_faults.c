@@ -1,0 +1,162 @@
+/*
+ * homebus-deployer when things go wrong around it: killed (SIGKILL) after
+ * `up` and restarted, stopped (SIGTERM) in the middle of a step, the broker
+ * restarted in the middle of a deploy. Same stage as test_deployer.
+ *
+ *   test_deployer_faults sigkill|sigterm|broker
+ */
+#include "deployer_fx.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEPLOY_MS 40000
+#define ROLLBACK_MS 70000
+
+/* SIGKILL after up: found at restart, reported, rolled back; no stale lock. */
+static void
+scenario_sigkill(struct dfx *f)
+{
+	struct hb_buf body = { 0 };
+	char url[128], *calls;
+	json_t *s, *d;
+
+	dfx_deploy(f, "k1", "v2");
+	s = dfx_wait_state(f, "k1", "verify", DEPLOY_MS);
+	HBT_REQUIRE(s != NULL, "k1 reaches verify (after up)");
+	json_decref(s);
+	HBT_CHECK(hbt_proc_stop(&f->deployer.proc, SIGKILL, 5000) >= 0, "killed");
+	dfx_restart_deployer(f);
+	s = dfx_wait_state(f, "k1", NULL, 1000);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/warning",
+	    "\"key\":\"deploy/k1/interrupted\"") == 1, 10000),
+	    "the restart says the deploy was interrupted");
+	json_decref(s);
+	s = dfx_wait_state(f, "k1", "rolled_back", ROLLBACK_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "interrupted during verify"),
+	    "rolled back, saying why: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(s && strcmp(dfx_str(s, "running_tag"), "v1") == 0,
+	    "v1 runs again");
+	json_decref(s);
+	calls = dfx_calls(f);
+	HBT_CHECK(strstr(calls, "IMAGE_TAG=v2 compose -f compose.yml up") &&
+	    strstr(calls, "IMAGE_TAG=v1 compose -f compose.yml up") >
+	    strstr(calls, "IMAGE_TAG=v2 compose -f compose.yml up"),
+	    "up v2, then (after the restart) up v1:\n%s", calls);
+	free(calls);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", f->dport);
+	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    strstr(body.data, "\"deploy\":\"idle\""), "/health: idle: %s",
+	    body.data ? body.data : "-");
+	hb_buf_free(&body);
+	/* the lock was the journal row: the next deploy runs */
+	dfx_deploy(f, "k2", "v3");
+	s = dfx_wait_state(f, "k2", "done", DEPLOY_MS);
+	HBT_CHECK(s != NULL, "no stale lock: the next deploy is done");
+	json_decref(s);
+	d = dfx_deploys(f);
+	HBT_CHECK(json_array_size(json_object_get(d, "deploys")) == 2 &&
+	    strcmp(dfx_str(json_array_get(json_object_get(d, "deploys"), 1),
+	    "outcome"), "rolled_back") == 0, "the journal: k1 rolled back, k2");
+	json_decref(d);
+}
+
+/* SIGTERM in a step: the step finishes, it is recorded, exit 0; the next
+ * start closes the job as after a kill (before up: failed, nothing ran). */
+static void
+scenario_sigterm(struct dfx *f)
+{
+	json_t *s, *d, *job, *step;
+	int64_t t0;
+	int rc;
+
+	dfx_deploy(f, "t1", "v2-slow");
+	s = dfx_wait_state(f, "t1", "pull", DEPLOY_MS);
+	HBT_REQUIRE(s != NULL, "t1 pulls (3 s)");
+	json_decref(s);
+	t0 = hb_mono_ms();
+	rc = hbt_proc_stop(&f->deployer.proc, SIGTERM, 20000);
+	HBT_CHECK(rc == 0, "exit 0 after SIGTERM: %d", rc);
+	HBT_CHECK(hb_mono_ms() - t0 >= 1500, "it waited for the pull to finish "
+	    "(%lld ms)", (long long)(hb_mono_ms() - t0));
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 0 &&
+	    dfx_count_calls(f, " run ", NULL) == 0, "nothing after the pull ran");
+	dfx_restart_deployer(f);
+	s = dfx_wait_state(f, "t1", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "interrupted during pull"),
+	    "the restart closes it: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(s && strcmp(dfx_str(s, "running_tag"), "v1") == 0, "v1 runs");
+	json_decref(s);
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	step = json_array_get(json_object_get(job, "steps"), 1);
+	HBT_CHECK(strcmp(dfx_str(step, "name"), "pull") == 0 &&
+	    json_is_true(json_object_get(step, "ok")), "the pull it finished is "
+	    "in the journal");
+	json_decref(d);
+	HBT_CHECK(dfx_count_calls(f, " up ", NULL) == 0, "no up at all");
+}
+
+/* the broker restarts during the pull: the deploy goes on, the last state
+ * is retained, the notifications come once the bus is back. */
+static void
+scenario_broker(struct dfx *f)
+{
+	struct hbt_mqtt *late, *notes;
+	struct hbt_mqtt_msg *m;
+	json_t *s;
+
+	notes = hbt_mqtt_connect_persistent(f->broker.port, "test-notes");
+	HBT_REQUIRE(notes != NULL, "notes client");
+	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
+	dfx_deploy(f, "br1", "v2-slow");
+	s = dfx_wait_state(f, "br1", "pull", DEPLOY_MS);
+	HBT_REQUIRE(s != NULL, "br1 pulls (3 s)");
+	json_decref(s);
+	HBT_REQUIRE(hbt_broker_restart(&f->broker) == 0, "broker restarted");
+	late = hbt_mqtt_connect(f->broker.port, "test-late");
+	HBT_REQUIRE(late != NULL, "a client after the restart");
+	hbt_mqtt_subscribe(late, "homebus/deploy/state", 1);
+	m = hbt_mqtt_wait_all(late, "homebus/deploy/state", (const char *const[]){
+	    "\"id\":\"br1\"", "\"phase\":\"done\"", NULL }, DEPLOY_MS);
+	HBT_CHECK(m != NULL, "the deploy went on to done");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_close(late);
+	late = hbt_mqtt_connect(f->broker.port, "test-later");
+	hbt_mqtt_subscribe(late, "homebus/deploy/state", 1);
+	m = hbt_mqtt_wait(late, "homebus/deploy/state", "\"id\":\"br1\"", 5000);
+	HBT_CHECK(m && m->retained && strstr(m->payload, "\"phase\":\"done\""),
+	    "done is the retained state: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_close(late);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(notes, "homebus/notify/info",
+	    "\"key\":\"deploy/br1/done\"") == 1, 15000), "the done notification "
+	    "came through");
+	hbt_mqtt_close(notes);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct dfx f;
+	const char *sc = argc > 1 ? argv[1] : "sigkill";
+	char name[64];
+
+	snprintf(name, sizeof(name), "deployer_%s", sc);
+	hbt_init(name);
+	/* a verify that lasts long enough to be killed in */
+	dfx_setup(&f, NULL, strcmp(sc, "sigkill") == 0 ?
+	    "{\"stable_s\": 8, \"timeout_s\": 20}" : NULL, false);
+	if (strcmp(sc, "sigkill") == 0)
+		scenario_sigkill(&f);
+	else if (strcmp(sc, "sigterm") == 0)
+		scenario_sigterm(&f);
+	else if (strcmp(sc, "broker") == 0)
+		scenario_broker(&f);
+	else
+		HBT_CHECK(false, "unknown scenario %s", sc);
+	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
+	dfx_teardown(&f);
+	hbt_exit();
+}

@@ -1,0 +1,281 @@
+/*
+ * The deployer's parts that need no bus: sha256 against FIPS 180-4's
+ * vectors, step templates expanded (placeholders, {services}, nothing a
+ * shell would read), output tails made safe for JSON, the journal's lock
+ * and versions, backup retention, and configuration errors a user can fix.
+ */
+#include "hbt.h"
+#include "backup.h"
+#include "config.h"
+#include "journal.h"
+#include "runner.h"
+#include "sha256.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void
+test_sha256(void)
+{
+	struct sha256 s;
+	char hex[65], *million = hb_xmalloc(1000000);
+
+	sha256_init(&s);
+	sha256_hex(&s, hex);
+	HBT_CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495"
+	    "991b7852b855") == 0, "empty: %s", hex);
+	sha256_init(&s);
+	sha256_update(&s, "abc", 3);
+	sha256_hex(&s, hex);
+	HBT_CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410"
+	    "ff61f20015ad") == 0, "abc: %s", hex);
+	sha256_init(&s);
+	sha256_update(&s, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	    56);
+	sha256_hex(&s, hex);
+	HBT_CHECK(strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ec"
+	    "edd419db06c1") == 0, "two blocks: %s", hex);
+	memset(million, 'a', 1000000);
+	sha256_init(&s);
+	for (size_t i = 0; i < 1000000; i += 999)	/* odd pieces */
+		sha256_update(&s, million + i, i + 999 > 1000000 ? 1000000 - i : 999);
+	sha256_hex(&s, hex);
+	HBT_CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d"
+	    "39ccc7112cd0") == 0, "a million a: %s", hex);
+	free(million);
+}
+
+/* A section read as the service reads it; the configuration stays with it. */
+struct parsed {
+	struct deployer_config c;
+	struct hb_config *cfg;
+};
+
+static struct parsed *
+config_of(const char *json, int *errors)
+{
+	struct parsed *p = hb_xcalloc(1, sizeof(*p));
+	struct hb_app app;
+	char err[256];
+
+	memset(&app, 0, sizeof(app));
+	snprintf(app.data_dir, sizeof(app.data_dir), "%s", hbt_dir());
+	app.cfg = hb_config_parse(json, strlen(json), "test.json", err, sizeof(err));
+	HBT_REQUIRE(app.cfg != NULL, "%s", err);
+	deployer_config_read(&p->c, &app, "hub");
+	*errors = hb_config_error_count(app.cfg);
+	if (*errors)
+		hb_config_print_errors(app.cfg, stderr);
+	p->cfg = app.cfg;
+	return p;
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	hb_config_free(p->cfg);
+	free(p);
+}
+
+static void
+test_expand(void)
+{
+	int errors;
+	struct parsed *pc = config_of("{\"deployer\": {\"compose_file\": "
+	    "\"/opt/stack/compose.yml\", \"services\": [\"writer\", \"ingest\"], "
+	    "\"steps\": {\"backup\": {\"argv\": [\"volman\", \"--tag={tag}\", "
+	    "\"{backup_dir}/{service}\"]}}}}", &errors);
+	struct deployer_config *c = &pc->c;
+	const char *svcs[] = { "writer", "ingest" };
+	struct runner_params p = { "v1.2", "/b/20261125T014532Z-v1", svcs, 2 };
+	char *args[64], err[128];
+	int n;
+
+	HBT_CHECK(errors == 0, "a valid section");
+	n = runner_expand(c, &c->steps[STEP_UP], &p, NULL, args, 64, err,
+	    sizeof(err));
+	HBT_CHECK(n == 8 && strcmp(args[3], "/opt/stack/compose.yml") == 0 &&
+	    strcmp(args[6], "writer") == 0 && strcmp(args[7], "ingest") == 0,
+	    "default up: docker compose -f FILE up -d writer ingest (%d)", n);
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+	n = runner_expand(c, &c->steps[STEP_BACKUP], &p, "writer", args, 64, err,
+	    sizeof(err));
+	HBT_CHECK(n == 3 && strcmp(args[1], "--tag=v1.2") == 0 &&
+	    strcmp(args[2], "/b/20261125T014532Z-v1/writer") == 0,
+	    "placeholders inside arguments");
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+	/* a value is one argument, whatever it holds: there is no shell */
+	p.tag = "a b;$(id)";
+	n = runner_expand(c, &c->steps[STEP_PULL], &p, NULL, args, 64, err,
+	    sizeof(err));
+	HBT_CHECK(n == 7, "no word splitting");
+	for (int i = 0; i < n; i++)
+		free(args[i]);
+	HBT_CHECK(runner_expand(c, &c->steps[STEP_UP], &p, NULL, args, 3, err,
+	    sizeof(err)) == -1 && strstr(err, "more than"), "too many arguments");
+	parsed_free(pc);
+}
+
+static void
+test_config_errors(void)
+{
+	int errors;
+	struct parsed *p;
+
+	p = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"docker\", "
+	    "\"{tags}\"]}}}}", &errors);
+	HBT_CHECK(errors == 1, "an unknown placeholder is an error");
+	parsed_free(p);
+	p = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": [\"x\", "
+	    "\"--only={services}\"]}}}}", &errors);
+	HBT_CHECK(errors == 1, "{services} inside an argument is an error");
+	parsed_free(p);
+	p = config_of("{\"deployer\": {\"restore_on_rollback\": true, "
+	    "\"initial_tag\": \"1.0;x\", \"tag_env\": \"IMAGE-TAG\", "
+	    "\"verify\": {\"timeout_s\": 10, \"stable_s\": 10}}}", &errors);
+	HBT_CHECK(errors == 4, "restore without a command, a bad tag, a bad "
+	    "variable name, stable_s that cannot fit: %d", errors);
+	parsed_free(p);
+	p = config_of("{\"health\": {\"expected_services\": [\"writer\", "
+	    "\"ingest/nuc2\", \"notifier/hub\"], \"targets\": [{\"name\": "
+	    "\"grafana-http\"}]}}", &errors);
+	HBT_CHECK(errors == 0 && p->c.ntargets == 4 &&
+	    strcmp(p->c.targets[1], "ingest@nuc2") == 0 &&
+	    strcmp(p->c.targets[2], "notifier") == 0 &&
+	    strcmp(p->c.targets[3], "grafana-http") == 0,
+	    "default targets: what health watches, named as it names them");
+	parsed_free(p);
+}
+
+static void
+test_tail(void)
+{
+	struct hb_buf out = { 0 };
+	char tail[64];
+
+	for (int i = 1; i <= 30; i++)
+		hb_buf_printf(&out, "line %d\r\n", i);
+	runner_tail(out.data, out.len, 3, tail, sizeof(tail));
+	HBT_CHECK(strcmp(tail, "line 28\nline 29\nline 30") == 0, "last 3 lines: %s",
+	    tail);
+	runner_tail("ok\xff\x01\tend\xc3", 9, 20, tail, sizeof(tail));
+	HBT_CHECK(strcmp(tail, "ok??\tend?") == 0, "safe for JSON: %s", tail);
+	runner_tail("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 9, 20, tail, 6);
+	HBT_CHECK(strcmp(tail, "\xe2\x82\xac") == 0, "cut on a character: %s", tail);
+	hb_buf_free(&out);
+}
+
+static void
+test_journal(void)
+{
+	char path[600], err[256], running[129], previous[129], backup[192];
+	struct journal *j;
+	struct journal_job a, b, found;
+
+	snprintf(path, sizeof(path), "%s/journal.db", hbt_dir());
+	j = journal_open(path, err, sizeof(err));
+	HBT_REQUIRE(j != NULL, "%s", err);
+	journal_versions(j, "v1", running, sizeof(running), previous,
+	    sizeof(previous), backup, sizeof(backup));
+	HBT_CHECK(strcmp(running, "v1") == 0 && previous[0] == '\0',
+	    "first run: the initial tag");
+	memset(&a, 0, sizeof(a));
+	snprintf(a.id, sizeof(a.id), "a");
+	snprintf(a.from_tag, sizeof(a.from_tag), "v1");
+	snprintf(a.to_tag, sizeof(a.to_tag), "v2");
+	snprintf(a.phase, sizeof(a.phase), "queued");
+	HBT_CHECK(journal_begin(j, &a) == 0, "a begins");
+	b = a;
+	snprintf(b.id, sizeof(b.id), "b");
+	HBT_CHECK(journal_begin(j, &b) == -1, "the lock: b cannot begin while a "
+	    "has no outcome");
+	HBT_CHECK(journal_unfinished(j, &found) && strcmp(found.id, "a") == 0,
+	    "a is unfinished");
+	snprintf(a.outcome, sizeof(a.outcome), "done");
+	snprintf(a.backup, sizeof(a.backup), "20261125T014532Z-v1");
+	journal_save(j, &a);
+	HBT_CHECK(!journal_unfinished(j, &found), "no lock once done");
+	HBT_CHECK(journal_begin(j, &a) == -1, "an id is used once");
+	HBT_CHECK(journal_begin(j, &b) == 0, "b begins");
+	snprintf(b.from_tag, sizeof(b.from_tag), "v2");
+	snprintf(b.to_tag, sizeof(b.to_tag), "v3");
+	snprintf(b.outcome, sizeof(b.outcome), "rolled_back");
+	journal_save(j, &b);
+	journal_versions(j, "v1", running, sizeof(running), previous,
+	    sizeof(previous), backup, sizeof(backup));
+	HBT_CHECK(strcmp(running, "v2") == 0 && strcmp(previous, "v1") == 0 &&
+	    strcmp(backup, "20261125T014532Z-v1") == 0,
+	    "a rolled back deploy changes nothing: %s, %s", running, previous);
+	journal_close(j);
+}
+
+/* A backup folder under root, complete (manifest) or not. */
+static void
+make_backup(const char *root, const char *name, bool complete)
+{
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/%s/sub", root, name);
+	hb_mkdirs(path);
+	snprintf(path, sizeof(path), "%s/%s/sub/data", root, name);
+	hbt_write_file(path, "x");
+	if (complete) {
+		snprintf(path, sizeof(path), "%s/%s/manifest.json", root, name);
+		hbt_write_file(path, "{}");
+	}
+}
+
+static bool
+exists(const char *root, const char *name)
+{
+	char path[800];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	return stat(path, &sb) == 0;
+}
+
+static void
+test_retention(void)
+{
+	char root[600], tag[129], err[256], newest[192];
+	const char *keep[] = { "20260101T000000Z-v1" };
+
+	snprintf(root, sizeof(root), "%s/backups", hbt_dir());
+	make_backup(root, "20260101T000000Z-v1", true);
+	make_backup(root, "20260102T000000Z-v2", true);
+	make_backup(root, "20260103T000000Z-v2", true);
+	make_backup(root, "20260104T000000Z-v3", false);
+	make_backup(root, "20260105T000000Z-v3", true);
+	make_backup(root, "not-a-backup", false);
+	HBT_CHECK(backup_prune(root, 2, keep, 1) == 2, "two removed");
+	HBT_CHECK(exists(root, "20260105T000000Z-v3") &&
+	    exists(root, "20260103T000000Z-v2") && exists(root, "20260101T000000Z-v1")
+	    && !exists(root, "20260102T000000Z-v2") &&
+	    !exists(root, "20260104T000000Z-v3") && exists(root, "not-a-backup"),
+	    "the newest two, the protected one; not the failed one; nothing else");
+	backup_newest_of(root, "v2", newest, sizeof(newest));
+	HBT_CHECK(strcmp(newest, "20260103T000000Z-v2") == 0, "newest of v2");
+	HBT_CHECK(backup_tag_of(root, "20260105T000000Z-v3", tag, sizeof(tag), err,
+	    sizeof(err)) == 0 && strcmp(tag, "v3") == 0, "a backup's version");
+	HBT_CHECK(backup_tag_of(root, "../etc", tag, sizeof(tag), err,
+	    sizeof(err)) == -1, "not a backup name");
+	HBT_CHECK(backup_tag_of(root, "20260104T000000Z-v3", tag, sizeof(tag), err,
+	    sizeof(err)) == -1 && strstr(err, "manifest"), "an incomplete backup");
+}
+
+int
+main(void)
+{
+	hbt_init("deployer_logic");
+	test_sha256();
+	test_expand();
+	test_config_errors();
+	test_tail();
+	test_journal();
+	test_retention();
+	hbt_exit();
+}
