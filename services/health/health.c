@@ -157,7 +157,7 @@ read_expected(struct health *h, struct hb_config *cfg)
 		}
 		snprintf(e->instance, sizeof(e->instance), "%s", slash ? slash + 1 :
 		    h->bus_cfg->instance);
-		if (!hb_target_name_ok(e->service) || !hb_target_name_ok(e->instance)) {
+		if (!target_name_ok(e->service) || !target_name_ok(e->instance)) {
 			hb_cfg_error(cfg, key, "\"%s\": a service and instance are 1 to "
 			    "64 letters, digits, '_', '.' or '-', not starting with '_', "
 			    "'.' or '-'", s);
@@ -180,7 +180,7 @@ service_target_name(struct health *h, const char *service, const char *instance,
 
 	if (strcmp(instance, h->bus_cfg->instance) == 0) {
 		snprintf(out, outlen, "%s", service);
-		t = hb_targets_find(&h->targets, out);
+		t = targets_find(&h->targets, out);
 		if (t == NULL || (t->type == TT_SERVICE &&
 		    strcmp(t->service, service) == 0 &&
 		    strcmp(t->instance, instance) == 0))
@@ -259,7 +259,7 @@ health_create(struct hb_service *svc)
 	h->state_refresh_ms = hb_cfg_int(cfg, "health.state_refresh_s", 60, 1,
 	    86400) * 1000;
 
-	hb_targets_read(cfg, &h->defaults, &h->targets);
+	targets_read(cfg, &h->defaults, &h->targets);
 	for (size_t i = 0; i < h->nexpected; i++) {
 		struct expected_svc *e = &h->expected[i];
 		char name[TARGET_NAME_MAX], key[80];
@@ -272,7 +272,7 @@ health_create(struct hb_service *svc)
 			continue;
 		}
 		service_target_name(h, e->service, e->instance, name, sizeof(name));
-		t = hb_targets_find(&h->targets, name);
+		t = targets_find(&h->targets, name);
 		if (t && t->type == TT_SERVICE)
 			continue;	/* listed twice */
 		if (t) {
@@ -280,7 +280,7 @@ health_create(struct hb_service *svc)
 			    "health.targets", name);
 			continue;
 		}
-		t = hb_target_new_service(name, e->service, e->instance, &h->defaults);
+		t = target_new_service(name, e->service, e->instance, &h->defaults);
 		t->expected = true;
 		TAILQ_INSERT_TAIL(&h->targets, t, entry);
 	}
@@ -320,7 +320,7 @@ state_json(struct health *h, const struct target *t)
 	snprintf(m.reason, sizeof(m.reason), "%s", t->reason);
 	m.latency_ms = t->latency_ms;
 	o = hb_health_encode(&m);
-	json_object_set_new(o, "type", json_string(hb_target_type_name(t->type)));
+	json_object_set_new(o, "type", json_string(target_type_name(t->type)));
 	json_object_set_new(o, "watcher", json_string(h->bus_cfg->instance));
 	if (t->checked_ms > 0)
 		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
@@ -380,7 +380,7 @@ publish_state(struct health *h, struct target *t, bool force)
 static void
 ha_node(struct health *h, const char *ha_id, char *out, size_t outlen)
 {
-	hb_ha_node_id(h->bus_cfg->instance, ha_id, out, outlen);
+	ha_node_id(h->bus_cfg->instance, ha_id, out, outlen);
 }
 
 static void
@@ -392,11 +392,11 @@ publish_ha_config(struct health *h, const char *name, const char *ha_id)
 	if (!h->ha_enabled || !can_publish(h))
 		return;
 	ha_node(h, ha_id, node, sizeof(node));
-	if (hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) != 0 ||
+	if (ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) != 0 ||
 	    hb_topic_health(state_topic, sizeof(state_topic), h->bus_cfg->prefix,
 	    name) != 0)
 		return;
-	c = hb_ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, node,
+	c = ha_config(&h->ha, strcmp(name, "_all") == 0 ? "overall" : name, node,
 	    state_topic);
 	hb_bus_publish_json(h->bus, topic, c, 1, true);
 	json_decref(c);
@@ -422,7 +422,7 @@ clear_retained(struct health *h, const char *name, const char *node)
 {
 	char topic[HB_TOPIC_MAX];
 
-	if (node && hb_ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) == 0)
+	if (node && ha_config_topic(topic, sizeof(topic), h->ha_prefix, node) == 0)
 		hb_bus_publish(h->bus, topic, "", 0, 1, true);
 	if (name && hb_topic_health(topic, sizeof(topic), h->bus_cfg->prefix,
 	    name) == 0)
@@ -436,7 +436,7 @@ compute_overall(struct health *h)
 	struct target *t;
 
 	TAILQ_FOREACH(t, &h->targets, entry)
-		if (hb_health_state_rank(t->state) > hb_health_state_rank(worst))
+		if (health_state_rank(t->state) > health_state_rank(worst))
 			worst = t->state;
 	return worst;
 }
@@ -566,7 +566,7 @@ notify_target(struct health *h, struct target *t, int sev)
 	const char *st = hb_health_state_name(t->state);
 
 	if (t->state == HB_HEALTH_OK) {
-		hb_page_duration(hb_wall_ms() - t->notified_since_ms, dur, sizeof(dur));
+		page_duration(hb_wall_ms() - t->notified_since_ms, dur, sizeof(dur));
 		hb_buf_printf(&title, "%s is ok again", t->name);
 		hb_buf_printf(&text, "%s is ok again (%s for %s): %s", t->name,
 		    hb_health_state_name(t->notified), dur, t->reason);
@@ -714,11 +714,11 @@ handle_result(struct health *h, struct target *t, const struct check_result *r)
 	 * service check is down at once; coming back takes recover_after. */
 	if (t->type == TT_SERVICE && r->level == LEVEL_FAIL &&
 	    t->state != HB_HEALTH_DOWN) {
-		changed = hb_target_force(t, HB_HEALTH_DOWN, r->reason, hb_wall_ms());
+		changed = target_force(t, HB_HEALTH_DOWN, r->reason, hb_wall_ms());
 		t->latency_ms = r->latency_ms;
 		t->checks++;
 	} else {
-		changed = hb_target_record(t, r, hb_wall_ms());
+		changed = target_record(t, r, hb_wall_ms());
 	}
 	publish_state(h, t, false);
 	if (changed)
@@ -829,7 +829,7 @@ static void
 remove_target(struct health *h, struct target *t)
 {
 	hb_info("target=%s removed (its retained status was cleared)", t->name);
-	hb_check_release(t);
+	check_release(t);
 	TAILQ_REMOVE(&h->targets, t, entry);
 	h->ntargets--;
 	if (h->connected) {
@@ -839,7 +839,7 @@ remove_target(struct health *h, struct target *t)
 		clear_retained(h, t->name, h->ha_enabled ? node : NULL);
 	}
 	hb_metrics_remove(h->app->metrics, "target_state", t->m_labels);
-	hb_target_free(t);
+	target_free(t);
 	publish_overall(h, false);
 }
 
@@ -847,7 +847,7 @@ static void
 on_status(struct health *h, const char *service, const char *instance,
     const struct hb_bus_msg *msg)
 {
-	int st = hb_svc_status_parse(msg->payload, msg->len);
+	int st = svc_status_parse(msg->payload, msg->len);
 	struct target *t = find_service(h, service, instance);
 	char name[TARGET_NAME_MAX];
 
@@ -869,7 +869,7 @@ on_status(struct health *h, const char *service, const char *instance,
 			return;
 		/* a name that could not be a target ("_all" would overwrite
 		 * P/health/_all) is not one */
-		if (!hb_target_name_ok(service) || !hb_target_name_ok(instance)) {
+		if (!target_name_ok(service) || !target_name_ok(instance)) {
 			hb_log_limited(&h->bad_log, HB_LOG_WARN, "service=%s "
 			    "instance=%s on the bus cannot be a target (names are 1 "
 			    "to 64 letters, digits, '_', '.' or '-', not starting "
@@ -877,9 +877,9 @@ on_status(struct health *h, const char *service, const char *instance,
 			return;
 		}
 		service_target_name(h, service, instance, name, sizeof(name));
-		if (hb_targets_find(&h->targets, name) != NULL)
+		if (targets_find(&h->targets, name) != NULL)
 			return;	/* a name the configuration took; cannot happen */
-		t = hb_target_new_service(name, service, instance, &h->defaults);
+		t = target_new_service(name, service, instance, &h->defaults);
 		t->interval_ms = h->defaults.interval_ms;
 		TAILQ_INSERT_TAIL(&h->targets, t, entry);
 		h->ntargets++;
@@ -921,7 +921,7 @@ on_heartbeat(struct health *h, const char *service, const char *instance,
 		hb_log_limited(&h->bad_log, HB_LOG_WARN, "bad heartbeat from "
 		    "service=%s instance=%s: %s", service, instance, err);
 	/* a heartbeat it could not read still says it is alive */
-	hb_target_heartbeat(t, &beat, hb_mono_ms());
+	target_heartbeat(t, &beat, hb_mono_ms());
 }
 
 /*
@@ -934,7 +934,7 @@ on_heartbeat(struct health *h, const char *service, const char *instance,
 static void
 other_watcher(struct health *h, const char *instance, const struct hb_bus_msg *msg)
 {
-	int st = hb_svc_status_parse(msg->payload, msg->len);
+	int st = svc_status_parse(msg->payload, msg->len);
 
 	if (st == SVC_ONLINE && h->other_watcher[0] == '\0') {
 		snprintf(h->other_watcher, sizeof(h->other_watcher), "%s", instance);
@@ -990,7 +990,7 @@ mqtt_check(struct health *h, struct target *t)
 	}
 	t->probe_seq++;
 	t->started_us = hb_mono_us();
-	if (hb_probe_encode(payload, sizeof(payload), t->probe_seq, t->started_us,
+	if (probe_encode(payload, sizeof(payload), t->probe_seq, t->started_us,
 	    t->name) < 0 || hb_bus_publish(h->bus, h->probe_topic, payload,
 	    strlen(payload), 0, false) != 0) {
 		memset(&r, 0, sizeof(r));
@@ -1015,10 +1015,10 @@ on_probe(struct health *h, const struct hb_bus_msg *msg)
 	struct target *t;
 	struct check_result r;
 
-	if (hb_probe_decode(msg->payload, msg->len, &seq, &sent, name,
+	if (probe_decode(msg->payload, msg->len, &seq, &sent, name,
 	    sizeof(name)) != 0)
 		return;
-	t = hb_targets_find(&h->targets, name);
+	t = targets_find(&h->targets, name);
 	/* a late echo was already counted as a failure; one from a previous
 	 * run (queued for our session) carries another send time */
 	if (t == NULL || t->type != TT_MQTT || !t->in_flight ||
@@ -1053,7 +1053,7 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 	if (t->in_flight) {
 		/* a check slower than the interval: never two at once; one far
 		 * past its timeout is given up (its failure is recorded) */
-		if (!hb_check_overdue(t, hb_mono_us()))
+		if (!check_overdue(t, hb_mono_us()))
 			hb_counter_add(h->m_skipped, 1);
 		return;
 	}
@@ -1062,7 +1062,7 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 	case TT_EXEC:
 	case TT_DISK:
 		t->in_flight = true;
-		hb_check_start(&h->env, t, on_check_done, h);
+		check_start(&h->env, t, on_check_done, h);
 		break;
 	case TT_MQTT:
 		mqtt_check(h, t);
@@ -1089,7 +1089,7 @@ note_leftover(struct health *h, const struct hb_bus_msg *msg, bool is_ha,
 	if (msg->len == 0)
 		return;
 	if (is_ha) {
-		if (!hb_ha_config_is_ours(msg->payload, msg->len, h->device_id))
+		if (!ha_config_is_ours(msg->payload, msg->len, h->device_id))
 			return;
 	} else {
 		if (hb_health_decode(msg->payload, msg->len, &m, err, sizeof(err)) != 0)
@@ -1144,7 +1144,7 @@ take_leftover(struct health *h, struct leftover *l)
 			    "a target)", l->name);
 			clear_retained(h, NULL, l->name);
 		}
-	} else if ((t = hb_targets_find(&h->targets, l->name)) != NULL) {
+	} else if ((t = targets_find(&h->targets, l->name)) != NULL) {
 		/* what was told before the restart stays told */
 		t->notified = l->state;
 		t->notified_since_ms = l->since_ms;
@@ -1333,7 +1333,7 @@ on_old_ha_config(void *arg, const struct hb_bus_msg *msg)
 
 	if (h->stopping || h->settled)
 		return;
-	if (hb_ha_topic_node(msg->topic, h->ha_prefix, node, sizeof(node)))
+	if (ha_topic_node(msg->topic, h->ha_prefix, node, sizeof(node)))
 		note_leftover(h, msg, true, node);
 }
 
@@ -1400,7 +1400,7 @@ on_page(struct evhttp_request *req, void *arg)
 	pi.refresh_s = h->page_refresh_s;
 	pi.now_ms = hb_wall_ms();
 	pi.other_watcher = h->other_watcher[0] ? h->other_watcher : NULL;
-	hb_page_render(&b, &h->targets, &pi);
+	page_render(&b, &h->targets, &pi);
 	hb_http_reply(req, 200, "text/html; charset=utf-8", b.data, b.len);
 	hb_buf_free(&b);
 }
@@ -1420,7 +1420,7 @@ stop(void *arg)
 	evtimer_del(h->ev_settle);
 	evtimer_del(h->ev_notify);
 	TAILQ_FOREACH(t, &h->targets, entry) {
-		hb_check_cancel(t);
+		check_cancel(t);
 		t->in_flight = false;
 		if (t->ev_check)
 			evtimer_del(t->ev_check);
@@ -1444,7 +1444,7 @@ subscribe(struct health *h)
 	hb_topic_health(filter, sizeof(filter), p, "+");
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_state, h);
 	if (h->ha_enabled) {
-		hb_ha_config_topic(filter, sizeof(filter), h->ha_prefix, "+");
+		ha_config_topic(filter, sizeof(filter), h->ha_prefix, "+");
 		rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_ha_config, h);
 		rc |= hb_bus_subscribe(h->bus, h->ha_status_topic, 1, on_ha_status,
 		    h);
@@ -1465,7 +1465,7 @@ start(void *arg)
 
 	for (int k = 0; k < 5; k++) {
 		snprintf(labels, sizeof(labels), "type=\"%s\"",
-		    hb_target_type_name((enum target_type)k));
+		    target_type_name((enum target_type)k));
 		h->m_checks[k] = hb_metrics_counter(m, "checks_total",
 		    "Checks made, by target type.", labels);
 		h->m_failures[k] = hb_metrics_counter(m, "check_failures_total",
@@ -1503,7 +1503,7 @@ start(void *arg)
 	    h->bus_cfg->prefix, "health", h->bus_cfg->instance, "status");
 	hb_topic_svc(h->probe_topic, sizeof(h->probe_topic), h->bus_cfg->prefix,
 	    "health", h->bus_cfg->instance, "probe");
-	hb_ha_device_id(h->bus_cfg->instance, h->device_id, sizeof(h->device_id));
+	ha_device_id(h->bus_cfg->instance, h->device_id, sizeof(h->device_id));
 	h->ha.prefix = h->ha_prefix;
 	h->ha.device_id = h->device_id;
 	h->ha.device_name = h->ha_device_name;
@@ -1541,8 +1541,8 @@ destroy(void *arg)
 	struct leftover *l;
 
 	TAILQ_FOREACH(t, &h->targets, entry)
-		hb_check_release(t);
-	hb_targets_free(&h->targets);
+		check_release(t);
+	targets_free(&h->targets);
 	hb_http_client_free(h->http);
 	while ((l = TAILQ_FIRST(&h->leftovers)) != NULL) {
 		TAILQ_REMOVE(&h->leftovers, l, entry);

@@ -13,13 +13,13 @@ static const char *const type_names[] = { "http", "exec", "disk", "mqtt",
 	"service" };
 
 const char *
-hb_target_type_name(enum target_type t)
+target_type_name(enum target_type t)
 {
 	return (size_t)t < HB_ARRAY_LEN(type_names) ? type_names[t] : "other";
 }
 
 int
-hb_health_state_rank(enum hb_health_state st)
+health_state_rank(enum hb_health_state st)
 {
 	switch (st) {
 	case HB_HEALTH_OK: return 0;
@@ -31,7 +31,7 @@ hb_health_state_rank(enum hb_health_state st)
 }
 
 int
-hb_svc_status_parse(const char *payload, size_t len)
+svc_status_parse(const char *payload, size_t len)
 {
 	if (len == 0)
 		return SVC_UNSEEN;
@@ -43,7 +43,7 @@ hb_svc_status_parse(const char *payload, size_t len)
 }
 
 bool
-hb_target_name_ok(const char *s)
+target_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -57,7 +57,7 @@ hb_target_name_ok(const char *s)
 }
 
 void
-hb_target_ha_id(const char *name, char *out, size_t outlen)
+target_ha_id(const char *name, char *out, size_t outlen)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */
 	bool changed = false;
@@ -90,7 +90,7 @@ target_alloc(const char *name, enum target_type type,
 	struct target *t = hb_xcalloc(1, sizeof(*t));
 
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	hb_target_ha_id(t->name, t->ha_id, sizeof(t->ha_id));
+	target_ha_id(t->name, t->ha_id, sizeof(t->ha_id));
 	t->type = type;
 	t->notify = true;
 	t->interval_ms = d->interval_ms;
@@ -108,7 +108,7 @@ target_alloc(const char *name, enum target_type type,
 }
 
 struct target *
-hb_target_new_service(const char *name, const char *service, const char *instance,
+target_new_service(const char *name, const char *service, const char *instance,
     const struct target_defaults *d)
 {
 	struct target *t = target_alloc(name, TT_SERVICE, d);
@@ -120,7 +120,7 @@ hb_target_new_service(const char *name, const char *service, const char *instanc
 }
 
 void
-hb_target_free(struct target *t)
+target_free(struct target *t)
 {
 	if (t == NULL)
 		return;
@@ -143,18 +143,18 @@ hb_target_free(struct target *t)
 }
 
 void
-hb_targets_free(struct target_list *list)
+targets_free(struct target_list *list)
 {
 	struct target *t;
 
 	while ((t = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, t, entry);
-		hb_target_free(t);
+		target_free(t);
 	}
 }
 
 struct target *
-hb_targets_find(struct target_list *list, const char *name)
+targets_find(struct target_list *list, const char *name)
 {
 	struct target *t;
 
@@ -272,10 +272,10 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 	name = hb_cfg_str(cfg, key, NULL);
 	if (name == NULL)
 		hb_cfg_error(cfg, key, "every target needs a name");
-	else if (!hb_target_name_ok(name))
+	else if (!target_name_ok(name))
 		hb_cfg_error(cfg, key, "\"%s\": use 1 to 64 letters, digits, '_', '.' "
 		    "or '-', not starting with '_', '.' or '-'", name);
-	else if ((other = hb_targets_find(list, name)) != NULL)
+	else if ((other = targets_find(list, name)) != NULL)
 		hb_cfg_error(cfg, key, "\"%s\" is the name of another target too", name);
 
 	snprintf(key, sizeof(key), "%s.type", p);
@@ -290,7 +290,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		hb_cfg_json(cfg, p, JSON_OBJECT, false);
 		return NULL;
 	}
-	t = target_alloc(name && hb_target_name_ok(name) ? name : "invalid",
+	t = target_alloc(name && target_name_ok(name) ? name : "invalid",
 	    (enum target_type)type, d);
 	t->from_config = true;
 
@@ -335,7 +335,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 }
 
 void
-hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
+targets_read(struct hb_config *cfg, const struct target_defaults *d,
     struct target_list *list)
 {
 	size_t n = hb_cfg_array_len(cfg, "health.targets");
@@ -351,7 +351,7 @@ hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
 	}
 	if (!have_mqtt) {
 		/* The broker is always watched: everything else depends on it. */
-		t = target_alloc(hb_targets_find(list, "broker") ? "mqtt" : "broker",
+		t = target_alloc(targets_find(list, "broker") ? "mqtt" : "broker",
 		    TT_MQTT, d);
 		t->from_config = true;
 		if (t->timeout_ms >= t->interval_ms)
@@ -422,7 +422,7 @@ history_add(struct target *t, int level, int64_t now_ms)
 }
 
 int
-hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks)
+target_history_at(const struct target *t, int64_t minute, unsigned *checks)
 {
 	const struct history_slot *s;
 
@@ -437,7 +437,7 @@ hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks)
 }
 
 bool
-hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
+target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 {
 	enum hb_health_state next = t->state;
 	int cur = state_level(t->state), best, worst;
@@ -496,7 +496,7 @@ hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 }
 
 void
-hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
+target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
     int64_t now_ms)
 {
 	t->heartbeat = *hb;
@@ -508,7 +508,7 @@ hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
 }
 
 bool
-hb_target_force(struct target *t, enum hb_health_state st, const char *reason,
+target_force(struct target *t, enum hb_health_state st, const char *reason,
     int64_t now_ms)
 {
 	snprintf(t->reason, sizeof(t->reason), "%s", reason);

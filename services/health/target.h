@@ -24,7 +24,7 @@ enum target_type {
 	TT_SERVICE,
 };
 
-const char *hb_target_type_name(enum target_type t);
+const char *target_type_name(enum target_type t);
 
 /* What one check found. Ordered: a larger level is worse. */
 enum check_level {
@@ -147,28 +147,28 @@ struct target_defaults {
  * is recorded in cfg with its JSON path. Adds a "broker" mqtt target when
  * the list has none.
  */
-void hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
+void targets_read(struct hb_config *cfg, const struct target_defaults *d,
     struct target_list *list);
 
 /*
  * A new service target (state unknown) for service/instance, named name.
- * The caller inserts it in its list and frees it with hb_target_free.
+ * The caller inserts it in its list and frees it with target_free.
  */
-struct target *hb_target_new_service(const char *name, const char *service,
+struct target *target_new_service(const char *name, const char *service,
     const char *instance, const struct target_defaults *d);
-void hb_target_free(struct target *t);
-void hb_targets_free(struct target_list *list);
-struct target *hb_targets_find(struct target_list *list, const char *name);
+void target_free(struct target *t);
+void targets_free(struct target_list *list);
+struct target *targets_find(struct target_list *list, const char *name);
 
 /* True when s can be a target name in the configuration: [A-Za-z0-9_.-], 1-64. */
-bool hb_target_name_ok(const char *s);
+bool target_name_ok(const char *s);
 /*
  * The id Home Assistant allows in discovery topics and unique ids
  * ([a-zA-Z0-9_-]): the name with other characters replaced by '_', plus a
  * short hash of the name when anything was replaced, so that two names
  * never share an id.
  */
-void hb_target_ha_id(const char *name, char *out, size_t outlen);
+void target_ha_id(const char *name, char *out, size_t outlen);
 
 /*
  * Records a check result: history, hysteresis, reason and latency.
@@ -177,7 +177,7 @@ void hb_target_ha_id(const char *name, char *out, size_t outlen);
  * back; from unknown, the first good result is enough. Returns true when
  * the state changed (since is then now_ms).
  */
-bool hb_target_record(struct target *t, const struct check_result *r,
+bool target_record(struct target *t, const struct check_result *r,
     int64_t now_ms);
 
 /*
@@ -185,7 +185,7 @@ bool hb_target_record(struct target *t, const struct check_result *r,
  * forgets the recent results so that a recovery needs recover_after good
  * checks. Returns true when the state changed.
  */
-bool hb_target_force(struct target *t, enum hb_health_state st, const char *reason,
+bool target_force(struct target *t, enum hb_health_state st, const char *reason,
     int64_t now_ms);
 
 /* A heartbeat's uptime is believed up to this (10 years). */
@@ -196,19 +196,19 @@ bool hb_target_force(struct target *t, enum hb_health_state st, const char *reas
  * received at now_ms (monotonic). uptime_s comes from the bus and is
  * multiplied into milliseconds: it is clamped to [0, 10 years].
  */
-void hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
+void target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
     int64_t now_ms);
 
 /* The worst result of the minute `minute` (wall-clock minute number), or -1. */
-int hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks);
+int target_history_at(const struct target *t, int64_t minute, unsigned *checks);
 
 /*
  * A retained status payload: "online", "offline", or empty (the retained
  * message was cleared: SVC_UNSEEN). Returns -1 for anything else.
  */
-int hb_svc_status_parse(const char *payload, size_t len);
+int svc_status_parse(const char *payload, size_t len);
 
 /* For sorting and the overall state: down > degraded > unknown > ok. */
-int hb_health_state_rank(enum hb_health_state st);
+int health_state_rank(enum hb_health_state st);
 
 #endif
