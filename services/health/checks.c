@@ -411,48 +411,6 @@ start_disk(struct check_env *env, struct check_ctx *c)
 		fail(c, "cannot look at %s: %s", c->t->path, err);
 }
 
-/* ---- mqtt probe ---- */
-
-int
-probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
-    const char *name)
-{
-	int n = snprintf(out, outlen, "%llu %lld %s", (unsigned long long)seq,
-	    (long long)sent_us, name);
-
-	return n >= 0 && (size_t)n < outlen ? n : -1;
-}
-
-int
-probe_decode(const char *payload, size_t len, uint64_t *seq, int64_t *sent_us,
-    char *name, size_t namelen)
-{
-	char num[24];
-	const char *p = payload, *end = payload + len, *sp;
-	long long v;
-
-	for (int field = 0; field < 2; field++) {
-		sp = memchr(p, ' ', (size_t)(end - p));
-		if (sp == NULL || sp == p || (size_t)(sp - p) >= sizeof(num))
-			return -1;
-		memcpy(num, p, (size_t)(sp - p));
-		num[sp - p] = '\0';
-		if (hb_parse_ll(num, 0, INT64_MAX, &v) != 0)
-			return -1;
-		if (field == 0)
-			*seq = (uint64_t)v;
-		else
-			*sent_us = (int64_t)v;
-		p = sp + 1;
-	}
-	if (p >= end || (size_t)(end - p) >= namelen || memchr(p, '\0',
-	    (size_t)(end - p)) != NULL)
-		return -1;
-	memcpy(name, p, (size_t)(end - p));
-	name[end - p] = '\0';
-	return 0;
-}
-
 void
 check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg)

@@ -56,13 +56,4 @@ void check_release(struct target *t);
 void check_excerpt(const char *text, size_t len, bool last, char *out,
     size_t outlen);
 
-/*
- * The mqtt round trip's probe: "<seq> <sent, monotonic us> <target name>".
- * probe_decode accepts any bytes and returns 0 only for a well-formed probe.
- */
-int probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
-    const char *name);
-int probe_decode(const char *payload, size_t len, uint64_t *seq,
-    int64_t *sent_us, char *name, size_t namelen);
-
 #endif

@@ -30,6 +30,18 @@ health_state_rank(enum hb_health_state st)
 	return 1;
 }
 
+enum hb_health_state
+targets_worst(const struct target_list *list)
+{
+	enum hb_health_state worst = HB_HEALTH_OK;
+	const struct target *t;
+
+	TAILQ_FOREACH(t, list, entry)
+		if (health_state_rank(t->state) > health_state_rank(worst))
+			worst = t->state;
+	return worst;
+}
+
 int
 svc_status_parse(const char *payload, size_t len)
 {

@@ -117,18 +117,22 @@ struct target {
 	enum hb_health_state notified;
 	int64_t notified_since_ms;
 
-	/* run-time, owned by health.c */
-	void *owner;		/* the health watcher */
+	/* run-time: the check timer and what is in flight (health.c) */
+	void *owner;		/* the health watcher: the check timer's */
 	struct event *ev_check;
-	struct event *ev_timeout;	/* the mqtt probe's */
 	bool in_flight;
-	void *pending;		/* the http transfer or child process in flight */
+	void *pending;		/* the transfer or child in flight (checks.c) */
 	void *lingering;	/* an earlier check's child that outlived SIGKILL */
+	/* the mqtt round trip (probe.c) */
+	void *prober;		/* the probe that sent the one in flight */
+	struct event *ev_timeout;
 	int64_t started_us;
 	uint64_t probe_seq;
+	/* metrics (health.c) */
 	struct hb_gauge *m_state;
 	char m_labels[TARGET_NAME_MAX + 16];
-	uint64_t published_hash;	/* state and reason last published */
+	/* the retained state last published (publish.c) */
+	uint64_t published_hash;	/* state and reason */
 	int64_t published_ms;		/* monotonic, 0: never */
 };
 
@@ -210,5 +214,7 @@ int svc_status_parse(const char *payload, size_t len);
 
 /* For sorting and the overall state: down > degraded > unknown > ok. */
 int health_state_rank(enum hb_health_state st);
+/* The worst state of the targets in list (ok for none). */
+enum hb_health_state targets_worst(const struct target_list *list);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "checks.h"
 #include "ha.h"
+#include "probe.h"
 #include "hb_util.h"
 #include "target.h"
 

@@ -16,6 +16,7 @@
 #include "hb_metrics.h"
 #include "hb_proc.h"
 #include "page.h"
+#include "probe.h"
 #include "target.h"
 
 #include <signal.h>
