@@ -1,8 +1,8 @@
 /*
  * health: the watcher's wiring. It builds the parts — the targets
  * (target.c) and their checks (checks.c, probe.c), the services on the bus
- * (services.c), settling (settle.c), publishing (publish.c) and
- * notifications (alerts.c) — runs every target's check timer, hands what
+ * (services.c), check requests (checkreq.c), settling (settle.c),
+ * publishing (publish.c) and notifications (alerts.c) — runs every target's check timer, hands what
  * arrives on the bus to the part it is for, records each result, and
  * serves the status page.
  *
@@ -12,6 +12,7 @@
  */
 #include "health.h"
 #include "alerts.h"
+#include "checkreq.h"
 #include "checks.h"
 #include "page.h"
 #include "probe.h"
@@ -49,13 +50,14 @@ struct health {
 	struct publisher pub;
 	struct alerts alerts;
 	struct settle settle;
+	struct checkreq checkreq;
 	bool connected;
 	bool settled;
 	bool stopping;		/* SIGTERM: nothing new is published */
 	struct event *ev_settle;
 
 	struct hb_counter *m_checks[5], *m_failures[5];
-	struct hb_counter *m_skipped, *m_transitions;
+	struct hb_counter *m_skipped, *m_transitions, *m_requests;
 	struct hb_gauge *m_targets[4];
 };
 
@@ -193,8 +195,9 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct target *t = arg;
 	struct health *h = t->owner;
-	struct timeval tv = { (time_t)(t->interval_ms / 1000),
-	    (suseconds_t)((t->interval_ms % 1000) * 1000) };
+	int64_t next = target_next_ms(t, hb_wall_ms());
+	struct timeval tv = { (time_t)(next / 1000),
+	    (suseconds_t)((next % 1000) * 1000) };
 
 	(void)fd;
 	(void)what;
@@ -207,6 +210,17 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	run_check(h, t);
+}
+
+/* t's check timer fires now; it sets the next one itself. */
+static void
+check_now(void *arg, struct target *t)
+{
+	struct timeval tv = { 0, 0 };
+
+	(void)arg;
+	if (t->ev_check)
+		evtimer_add(t->ev_check, &tv);
 }
 
 /* Starts checking t: its first check comes after `first_ms`. */
@@ -366,6 +380,19 @@ on_ha_status(void *arg, const struct hb_bus_msg *msg)
 	}
 }
 
+/* P/health/check: check these targets now, and often for a while. */
+static void
+on_check_request(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+
+	if (h->stopping)
+		return;
+	if (checkreq_take(&h->checkreq, msg->payload, msg->len, hb_wall_ms(),
+	    check_now, h) >= 0)
+		hb_counter_add(h->m_requests, 1);
+}
+
 /* Retained states found at start: ours from before, to take over. */
 static void
 on_old_state(void *arg, const struct hb_bus_msg *msg)
@@ -373,9 +400,10 @@ on_old_state(void *arg, const struct hb_bus_msg *msg)
 	struct health *h = arg;
 	char name[TARGET_NAME_MAX];
 
-	/* our own echoes once settled */
+	/* our own echoes once settled; requests have a subscription of their own */
 	if (h->stopping || h->settled ||
-	    hb_bus_msg_level(msg, 0, name, sizeof(name)) != 0)
+	    hb_bus_msg_level(msg, 0, name, sizeof(name)) != 0 ||
+	    strcmp(name, TARGET_CHECK_LEVEL) == 0)
 		return;
 	settle_note_state(&h->settle, name, msg->payload, msg->len);
 }
@@ -542,6 +570,8 @@ subscribe(struct health *h)
 	rc |= hb_bus_subscribe(h->bus, filter, 0, on_svc_heartbeat, h);
 	hb_topic_health(filter, sizeof(filter), p, "+");
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_state, h);
+	hb_topic_health(filter, sizeof(filter), p, TARGET_CHECK_LEVEL);
+	rc |= hb_bus_subscribe(h->bus, filter, 1, on_check_request, h);
 	if (h->pub.ha_enabled) {
 		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix, "+");
 		rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_ha_config, h);
@@ -574,6 +604,8 @@ make_metrics(struct health *h, struct hb_metrics *m)
 	    "Checks not started because the previous one was still running.", NULL);
 	h->m_transitions = hb_metrics_counter(m, "transitions_total",
 	    "State changes of targets.", NULL);
+	h->m_requests = hb_metrics_counter(m, "check_requests_total",
+	    "Requests on P/health/check taken.", NULL);
 }
 
 /*
@@ -618,6 +650,7 @@ start(void *arg)
 	probe_init(&h->probe, app->base, h->bus, &h->targets, prefix, instance,
 	    h->bus_cfg->host, h->bus_cfg->port, on_check_done, h);
 	settle_init(&h->settle, instance, h->pub.device_id);
+	checkreq_init(&h->checkreq, &h->targets);
 	if (subscribe(h) != 0)
 		return -1;
 	h->ntargets = schedule_all(h);

@@ -60,7 +60,8 @@ read_expected(struct services *s, struct hb_config *cfg)
 /*
  * The target name of a service: the service alone when it runs on the
  * watcher's own instance (the usual one-host stack: "writer"), else
- * service@instance.
+ * service@instance; a service called "check" is "check@<instance>", for
+ * P/health/check is where requests come.
  */
 static void
 target_name(struct services *s, const char *service, const char *instance,
@@ -68,7 +69,7 @@ target_name(struct services *s, const char *service, const char *instance,
 {
 	struct target *t;
 
-	if (strcmp(instance, s->instance) == 0) {
+	if (strcmp(instance, s->instance) == 0 && !target_name_reserved(service)) {
 		snprintf(out, outlen, "%s", service);
 		t = targets_find(s->targets, out);
 		if (t == NULL || (t->type == TT_SERVICE &&

@@ -68,6 +68,12 @@ target_name_ok(const char *s)
 	return true;
 }
 
+bool
+target_name_reserved(const char *s)
+{
+	return strcmp(s, TARGET_CHECK_LEVEL) == 0 || strcmp(s, "_all") == 0;
+}
+
 void
 target_ha_id(const char *name, char *out, size_t outlen)
 {
@@ -287,6 +293,10 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 	else if (!target_name_ok(name))
 		hb_cfg_error(cfg, key, "\"%s\": use 1 to 64 letters, digits, '_', '.' "
 		    "or '-', not starting with '_', '.' or '-'", name);
+	else if (target_name_reserved(name))
+		hb_cfg_error(cfg, key, "\"%s\" is reserved: <prefix>/health/%s is "
+		    "where the watcher takes check requests; choose another name",
+		    name, name);
 	else if ((other = targets_find(list, name)) != NULL)
 		hb_cfg_error(cfg, key, "\"%s\" is the name of another target too", name);
 
@@ -534,4 +544,29 @@ target_force(struct target *t, enum hb_health_state st, const char *reason,
 	t->state = st;
 	t->since_ms = now_ms;
 	return true;
+}
+
+void
+target_hurry(struct target *t, int64_t interval_ms, int64_t until_ms,
+    int64_t now_ms)
+{
+	if (t->hurry_until_ms > now_ms) {
+		if (until_ms > t->hurry_until_ms)
+			t->hurry_until_ms = until_ms;
+		if (interval_ms < t->hurry_interval_ms)
+			t->hurry_interval_ms = interval_ms;
+		return;
+	}
+	t->hurry_interval_ms = interval_ms;
+	t->hurry_until_ms = until_ms;
+}
+
+int64_t
+target_next_ms(const struct target *t, int64_t now_ms)
+{
+	int64_t next = t->interval_ms;
+
+	if (t->hurry_until_ms > now_ms && t->hurry_interval_ms < next)
+		next = t->hurry_interval_ms;
+	return next;
 }

@@ -113,6 +113,10 @@ struct target {
 	unsigned recent_head;	/* where the next one goes */
 	struct history_slot history[HISTORY_SLOTS];
 
+	/* a check request (P/health/check): checked this often until then */
+	int64_t hurry_interval_ms;
+	int64_t hurry_until_ms;		/* wall clock, 0: none */
+
 	/* notifications: the state the last notification (or a previous run) told */
 	enum hb_health_state notified;
 	int64_t notified_since_ms;
@@ -167,6 +171,12 @@ struct target *targets_find(struct target_list *list, const char *name);
 /* True when s can be a target name in the configuration: [A-Za-z0-9_.-], 1-64. */
 bool target_name_ok(const char *s);
 /*
+ * P/health/<level> topics that are not a target's: "check" (requests to
+ * check now) and "_all" (the overall state). No target takes these names.
+ */
+#define TARGET_CHECK_LEVEL "check"
+bool target_name_reserved(const char *s);
+/*
  * The id Home Assistant allows in discovery topics and unique ids
  * ([a-zA-Z0-9_-]): the name with other characters replaced by '_', plus a
  * short hash of the name when anything was replaced, so that two names
@@ -191,6 +201,16 @@ bool target_record(struct target *t, const struct check_result *r,
  */
 bool target_force(struct target *t, enum hb_health_state st, const char *reason,
     int64_t now_ms);
+
+/*
+ * A check request: t is checked every interval_ms (when that is sooner
+ * than its own interval) until until_ms (wall clock). A request that
+ * overlaps one still running keeps the later end and the shorter interval.
+ */
+void target_hurry(struct target *t, int64_t interval_ms, int64_t until_ms,
+    int64_t now_ms);
+/* Milliseconds from now_ms (wall clock) to t's next check. */
+int64_t target_next_ms(const struct target *t, int64_t now_ms);
 
 /* A heartbeat's uptime is believed up to this (10 years). */
 #define HEARTBEAT_UPTIME_MAX_S (10LL * 366 * 86400)

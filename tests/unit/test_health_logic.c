@@ -10,6 +10,7 @@
  * never ends, and no second child while one is stuck after SIGKILL.
  */
 #include "hbt.h"
+#include "checkreq.h"
 #include "checks.h"
 #include "ha.h"
 #include "hb_http_client.h"
@@ -349,6 +350,77 @@ test_config(void)
 	hb_config_free(cfg);
 }
 
+/* checkreq's "check now": counts what it was handed. */
+static void
+count_now(void *arg, struct target *t)
+{
+	(void)t;
+	(*(int *)arg)++;
+}
+
+/*
+ * Check requests: a named target is hurried to the request's interval
+ * until its end (at most 15 minutes ahead, at least every second), then
+ * back to its own; no names is every target; unknown names and unreadable
+ * requests change nothing.
+ */
+static void
+test_check_requests(void)
+{
+	struct target_list list;
+	struct checkreq c;
+	struct target *web, *job;
+	int64_t now = 1764800000000;
+	char req[300];
+	int handed = 0;
+
+	TAILQ_INIT(&list);
+	web = new_target();
+	snprintf(web->name, sizeof(web->name), "web");
+	web->interval_ms = 30000;
+	job = new_target();
+	snprintf(job->name, sizeof(job->name), "job");
+	job->interval_ms = 30000;
+	TAILQ_INSERT_TAIL(&list, web, entry);
+	TAILQ_INSERT_TAIL(&list, job, entry);
+	checkreq_init(&c, &list);
+	HBT_CHECK(target_next_ms(web, now) == 30000, "its own interval at first");
+
+	snprintf(req, sizeof(req), "{\"targets\": [\"web\", \"nope\"], "
+	    "\"until\": \"2025-12-03T22:14:20Z\", \"interval_s\": 1}");
+	HBT_CHECK(checkreq_take(&c, req, strlen(req), now, count_now, &handed) == 1 &&
+	    handed == 1, "the named target is checked now, the unknown one skipped");
+	HBT_CHECK(target_next_ms(web, now) == 1000 &&
+	    target_next_ms(job, now) == 30000, "then every second, the other not");
+	HBT_CHECK(target_next_ms(web, now + 61000) == 30000,
+	    "back to its own interval after until (+60 s)");
+
+	handed = 0;
+	snprintf(req, sizeof(req), "{\"targets\": [], \"until\": "
+	    "\"2026-12-04T00:00:00Z\"}");
+	HBT_CHECK(checkreq_take(&c, req, strlen(req), now, count_now, &handed) == 2 &&
+	    handed == 2, "no names: every target");
+	HBT_CHECK(target_next_ms(job, now) == CHECKREQ_INTERVAL_MS,
+	    "every 2 s when the request does not say");
+	HBT_CHECK(target_next_ms(job, now + CHECKREQ_MAX_MS - 1000) ==
+	    CHECKREQ_INTERVAL_MS && target_next_ms(job, now + CHECKREQ_MAX_MS + 1) ==
+	    30000, "a year ahead is taken as 15 minutes");
+	HBT_CHECK(target_next_ms(web, now) == 1000,
+	    "an overlapping request keeps the shorter interval");
+
+	handed = 0;
+	snprintf(req, sizeof(req), "{\"targets\": [\"web\"]}");
+	web->hurry_until_ms = 0;
+	HBT_CHECK(checkreq_take(&c, req, strlen(req), now, count_now, &handed) == 1 &&
+	    target_next_ms(web, now) == 30000, "no until: once, now");
+	HBT_CHECK(checkreq_take(&c, "not json", 8, now, count_now, &handed) == -1 &&
+	    checkreq_take(&c, "{\"targets\": 5}", 14, now, count_now, &handed) == -1 &&
+	    handed == 1, "unreadable requests change nothing");
+	HBT_CHECK(target_name_reserved("check") && target_name_reserved("_all") &&
+	    !target_name_reserved("checks"), "reserved names");
+	targets_free(&list);
+}
+
 static void
 test_metrics_remove(void)
 {
@@ -663,6 +735,7 @@ main(void)
 	test_page();
 	test_excerpt();
 	test_config();
+	test_check_requests();
 	test_metrics_remove();
 	test_heartbeat();
 	test_checks();
