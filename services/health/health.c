@@ -145,11 +145,12 @@ handle_result(struct health *h, struct target *t, const struct check_result *r)
 	hb_counter_add(h->m_checks[t->type], 1);
 	if (r->level != LEVEL_OK)
 		hb_counter_add(h->m_failures[t->type], 1);
-	/* A service's heartbeat timeout is its hysteresis already: a failed
-	 * service check is down at once; coming back takes recover_after. */
-	if (t->type == TT_SERVICE && r->level == LEVEL_FAIL &&
-	    t->state != HB_HEALTH_DOWN) {
-		changed = target_force(t, HB_HEALTH_DOWN, r->reason, hb_wall_ms());
+	/* A service is judged on evidence, not sampled: its last will or a
+	 * heartbeat timeout (the timeout is its hysteresis already) is down
+	 * at once, and its online status with a heartbeat is ok at once. */
+	if (t->type == TT_SERVICE) {
+		changed = target_force(t, r->level == LEVEL_OK ? HB_HEALTH_OK :
+		    HB_HEALTH_DOWN, r->reason, hb_wall_ms());
 		t->latency_ms = r->latency_ms;
 		t->checks++;
 	} else {
@@ -348,10 +349,15 @@ on_svc_heartbeat(void *arg, const struct hb_bus_msg *msg)
 {
 	struct health *h = arg;
 	char service[64], instance[64];
+	struct target *t;
 
-	if (svc_names(h, msg, service, instance))
-		services_heartbeat(&h->services, service, instance, msg->payload,
-		    msg->len);
+	if (!svc_names(h, msg, service, instance))
+		return;
+	/* a service that is back: judged now, not an interval later */
+	t = services_heartbeat(&h->services, service, instance, msg->payload,
+	    msg->len);
+	if (t)
+		check_now(h, t);
 }
 
 /* ---------------- the rest of what arrives ---------------- */
@@ -436,9 +442,10 @@ on_settled(evutil_socket_t fd, short what, void *arg)
 	update_open(h);
 	settle_finish(&h->settle, &h->pub, &h->targets);
 	hb_info("settled targets=%zu; publishing", h->ntargets);
-	/* services that were found offline are down now */
+	/* what was seen of the services while settling counts now: the
+	 * offline are down, the online ok, not an interval later */
 	TAILQ_FOREACH(t, &h->targets, entry)
-		if (t->type == TT_SERVICE && t->status == SVC_OFFLINE)
+		if (t->type == TT_SERVICE && t->status != SVC_UNSEEN)
 			run_check(h, t);
 	publish_everything(&h->pub);
 	alerts_flush(&h->alerts);

@@ -129,9 +129,10 @@ render_target(struct hb_buf *out, const struct target *t,
 		hb_buf_printf(out, " · %s free (%.0f %%)", free_s,
 		    t->free_mb * 100.0 / t->total_mb);
 	}
-	/* a service tells its uptime and memory in its heartbeat */
-	if (t->type == TT_SERVICE && t->heartbeat_ms > 0 && t->status == SVC_ONLINE) {
-		page_duration(t->heartbeat.uptime_s * 1000, dur, sizeof(dur));
+	/* a service tells its start and memory in its heartbeat; the uptime
+	 * is counted from the start (the last heartbeat's may be old) */
+	if (target_started(t) >= 0) {
+		page_duration(pi->now_ms - target_started(t), dur, sizeof(dur));
 		hb_buf_printf(out, " · up %s", dur);
 		if (t->heartbeat.rss_kb > 0)
 			hb_buf_printf(out, ", %.1f MB", (double)t->heartbeat.rss_kb / 1024);

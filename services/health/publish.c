@@ -97,10 +97,8 @@ state_json(const struct publisher *p, const struct target *t)
 	}
 	/* when a service (re)started, from its heartbeat: a deploy can tell a
 	 * restarted service from one that was never stopped */
-	if (t->type == TT_SERVICE && t->status == SVC_ONLINE &&
-	    t->heartbeat_ms >= t->status_ms && t->heartbeat_ms > 0)
-		json_object_set_new(o, "started", hb_msg_time(hb_wall_ms() -
-		    (hb_mono_ms() - t->heartbeat_ms) - t->heartbeat.uptime_s * 1000));
+	if (target_started(t) >= 0)
+		json_object_set_new(o, "started", hb_msg_time(target_started(t)));
 	return o;
 }
 

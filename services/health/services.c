@@ -256,7 +256,7 @@ services_status(struct services *s, const char *service, const char *instance,
 	return t;
 }
 
-void
+struct target *
 services_heartbeat(struct services *s, const char *service, const char *instance,
     const char *payload, size_t len)
 {
@@ -265,12 +265,13 @@ services_heartbeat(struct services *s, const char *service, const char *instance
 	char err[128];
 
 	if (t == NULL)
-		return;
+		return NULL;
 	if (hb_heartbeat_decode(payload, len, &beat, err, sizeof(err)) != 0)
 		hb_log_limited(&s->bad_log, HB_LOG_WARN, "bad heartbeat from "
 		    "service=%s instance=%s: %s", service, instance, err);
 	/* a heartbeat it could not read still says it is alive */
-	target_heartbeat(t, &beat, hb_mono_ms());
+	target_heartbeat(t, &beat, hb_mono_ms(), hb_wall_ms());
+	return t->status == SVC_ONLINE && t->state != HB_HEALTH_OK ? t : NULL;
 }
 
 bool

@@ -74,8 +74,13 @@ enum {
  */
 struct target *services_status(struct services *s, const char *service,
     const char *instance, const char *payload, size_t len, int *what);
-/* P/svc/<service>/<instance>/heartbeat: taken by the service's target, if any. */
-void services_heartbeat(struct services *s, const char *service,
+/*
+ * P/svc/<service>/<instance>/heartbeat: taken by the service's target, if
+ * any. Returns that target when it is to be judged now: it is online and
+ * not ok (its online status and a heartbeat are the evidence of a return,
+ * as the last will is of a loss), else NULL.
+ */
+struct target *services_heartbeat(struct services *s, const char *service,
     const char *instance, const char *payload, size_t len);
 /*
  * Judges the service target t now (monotonic now_ms): returns true with the

@@ -519,7 +519,7 @@ target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 
 void
 target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
-    int64_t now_ms)
+    int64_t now_ms, int64_t wall_ms)
 {
 	t->heartbeat = *hb;
 	if (t->heartbeat.uptime_s < 0)
@@ -527,6 +527,17 @@ target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
 	if (t->heartbeat.uptime_s > HEARTBEAT_UPTIME_MAX_S)
 		t->heartbeat.uptime_s = HEARTBEAT_UPTIME_MAX_S;
 	t->heartbeat_ms = now_ms;
+	/* the start, not the uptime, is what stays true between heartbeats */
+	t->started_ms = wall_ms - t->heartbeat.uptime_s * 1000;
+}
+
+int64_t
+target_started(const struct target *t)
+{
+	if (t->type != TT_SERVICE || t->status != SVC_ONLINE ||
+	    t->heartbeat_ms == 0 || t->heartbeat_ms < t->status_ms)
+		return -1;
+	return t->started_ms;
 }
 
 bool
@@ -536,8 +547,8 @@ target_force(struct target *t, enum hb_health_state st, const char *reason,
 	snprintf(t->reason, sizeof(t->reason), "%s", reason);
 	t->nrecent = 0;
 	t->recent_head = 0;
-	if (st == HB_HEALTH_DOWN)
-		history_add(t, LEVEL_FAIL, now_ms);
+	if (st != HB_HEALTH_UNKNOWN)
+		history_add(t, state_level(st), now_ms);
 	t->checked_ms = now_ms;
 	if (t->state == st)
 		return false;

@@ -97,6 +97,7 @@ struct target {
 	int64_t status_ms;	/* monotonic: when the status last changed */
 	int64_t status_wall_ms;
 	int64_t heartbeat_ms;	/* monotonic: the last heartbeat, 0: none */
+	int64_t started_ms;	/* wall clock: its start, from that heartbeat */
 	struct hb_heartbeat heartbeat;
 
 	/* state */
@@ -217,11 +218,17 @@ int64_t target_next_ms(const struct target *t, int64_t now_ms);
 
 /*
  * Takes a service's heartbeat (zeroed when it could not be decoded),
- * received at now_ms (monotonic). uptime_s comes from the bus and is
- * multiplied into milliseconds: it is clamped to [0, 10 years].
+ * received at now_ms (monotonic) and wall_ms (wall clock), and with it when
+ * the service started. uptime_s comes from the bus and is multiplied into
+ * milliseconds: it is clamped to [0, 10 years].
  */
 void target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
-    int64_t now_ms);
+    int64_t now_ms, int64_t wall_ms);
+/*
+ * When the service of t started (wall clock), from a heartbeat of the run
+ * its status says is online; -1 when that is not known.
+ */
+int64_t target_started(const struct target *t);
 
 /* The worst result of the minute `minute` (wall-clock minute number), or -1. */
 int target_history_at(const struct target *t, int64_t minute, unsigned *checks);

@@ -449,23 +449,30 @@ test_heartbeat(void)
 	struct hb_heartbeat beat = { INT64_MAX, 1, 1024, 0 };
 	struct hb_buf b = { 0 };
 
-	target_heartbeat(t, &beat, 1000);
+	target_heartbeat(t, &beat, 1000, pi.now_ms);
 	HBT_CHECK(t->heartbeat.uptime_s == HEARTBEAT_UPTIME_MAX_S &&
 	    t->heartbeat_ms == 1000, "an absurd uptime is clamped to 10 years: %lld",
 	    (long long)t->heartbeat.uptime_s);
 	beat.uptime_s = -5;
-	target_heartbeat(t, &beat, 2000);
+	target_heartbeat(t, &beat, 2000, pi.now_ms);
 	HBT_CHECK(t->heartbeat.uptime_s == 0, "a negative one to 0: %lld",
 	    (long long)t->heartbeat.uptime_s);
 	/* what the page multiplies, at the largest it can be */
 	beat.uptime_s = INT64_MAX / 10;
-	target_heartbeat(t, &beat, 3000);
+	target_heartbeat(t, &beat, 3000, pi.now_ms);
 	t->status = SVC_ONLINE;
 	TAILQ_INIT(&list);
 	TAILQ_INSERT_TAIL(&list, t, entry);
 	page_render(&b, &list, &pi);
 	HBT_CHECK(b.data && strstr(b.data, "up 3660 d 0 h"), "the page shows "
 	    "10 years at most");
+	/* the uptime counts from the start, between heartbeats too */
+	beat.uptime_s = 0;
+	target_heartbeat(t, &beat, 4000, pi.now_ms - 42000);
+	hb_buf_reset(&b);
+	page_render(&b, &list, &pi);
+	HBT_CHECK(b.data && strstr(b.data, "up 42 s"), "42 s after a heartbeat "
+	    "saying 0 s, the page says up 42 s");
 	targets_free(&list);
 	hb_buf_free(&b);
 }
