@@ -57,8 +57,8 @@ struct health {
 	struct event *ev_settle;
 
 	struct hb_counter *m_checks[5], *m_failures[5];
-	struct hb_counter *m_skipped, *m_transitions, *m_requests;
-	struct hb_gauge *m_targets[4];
+	struct hb_counter *m_skipped, *m_transitions, *m_requests, *m_refused;
+	struct hb_gauge *m_targets[4], *m_discovered;
 };
 
 static void on_check_timer(evutil_socket_t fd, short what, void *arg);
@@ -326,6 +326,8 @@ on_svc_status(void *arg, const struct hb_bus_msg *msg)
 		return;
 	t = services_status(&h->services, service, instance, msg->payload,
 	    msg->len, &what);
+	if (what & SERVICES_REFUSED)
+		hb_counter_add(h->m_refused, 1);
 	if (what & SERVICES_WATCHER)
 		alerts_other_watcher(&h->alerts,
 		    services_other_watcher(&h->services));
@@ -514,6 +516,7 @@ refresh(void *arg)
 	counts(h, n);
 	for (int i = 0; i < 4; i++)
 		hb_gauge_set(h->m_targets[i], (double)n[i]);
+	hb_gauge_set(h->m_discovered, (double)h->services.ndiscovered);
 }
 
 static void
@@ -554,6 +557,7 @@ stop(void *arg)
 	h->stopping = true;
 	update_open(h);
 	evtimer_del(h->ev_settle);
+	publish_stop(&h->pub);
 	alerts_stop(&h->alerts);
 	TAILQ_FOREACH(t, &h->targets, entry) {
 		check_cancel(t);
@@ -613,6 +617,12 @@ make_metrics(struct health *h, struct hb_metrics *m)
 	    "State changes of targets.", NULL);
 	h->m_requests = hb_metrics_counter(m, "check_requests_total",
 	    "Requests on P/health/check taken.", NULL);
+	h->m_discovered = hb_metrics_gauge(m, "discovered_services",
+	    "Services found on the bus and watched (health.max_discovered at most).",
+	    NULL);
+	h->m_refused = hb_metrics_counter(m, "discovered_refused_total",
+	    "Services found on the bus past health.max_discovered, not watched.",
+	    NULL);
 }
 
 /*
@@ -651,7 +661,7 @@ start(void *arg)
 	h->env.base = app->base;
 	h->env.http = h->http;
 	h->ev_settle = evtimer_new(app->base, on_settled, h);
-	publish_start(&h->pub, h->bus, &h->targets, prefix, instance);
+	publish_start(&h->pub, app->base, h->bus, &h->targets, prefix, instance);
 	alerts_start(&h->alerts, app->base, h->bus, app->metrics, &h->targets,
 	    prefix, instance);
 	probe_init(&h->probe, app->base, h->bus, &h->targets, prefix, instance,
@@ -664,8 +674,8 @@ start(void *arg)
 	if (app->http)
 		hb_http_server_route(app->http, "/", on_page, h);
 	hb_info("health ready targets=%zu expected_services=%zu discover=%d "
-	    "interval_s=%g heartbeat_timeout_s=%lld", h->ntargets,
-	    h->services.nexpected, h->services.discover,
+	    "max_discovered=%d interval_s=%g heartbeat_timeout_s=%lld", h->ntargets,
+	    h->services.nexpected, h->services.discover, h->services.max_discovered,
 	    (double)h->defaults.interval_ms / 1000.0,
 	    (long long)(h->services.heartbeat_timeout_ms / 1000));
 	return 0;

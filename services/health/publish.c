@@ -33,10 +33,19 @@ publish_read(struct publisher *p, struct hb_config *cfg)
 	snprintf(p->ha_device_name, sizeof(p->ha_device_name), "%s", s);
 }
 
+static void
+on_overall(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	publish_overall(arg, false);
+}
+
 void
-publish_start(struct publisher *p, struct hb_bus *bus,
+publish_start(struct publisher *p, struct event_base *base, struct hb_bus *bus,
     struct target_list *targets, const char *prefix, const char *instance)
 {
+	p->ev_overall = evtimer_new(base, on_overall, p);
 	p->bus = bus;
 	p->targets = targets;
 	p->prefix = prefix;
@@ -53,8 +62,19 @@ publish_start(struct publisher *p, struct hb_bus *bus,
 }
 
 void
+publish_stop(struct publisher *p)
+{
+	p->open = false;
+	if (p->ev_overall)
+		evtimer_del(p->ev_overall);
+}
+
+void
 publish_free(struct publisher *p)
 {
+	if (p->ev_overall)
+		event_free(p->ev_overall);
+	p->ev_overall = NULL;
 	free(p->overall_published);
 	p->overall_published = NULL;
 }
@@ -197,21 +217,53 @@ publish_clear(struct publisher *p, const char *name, const char *node)
 		hb_bus_publish(p->bus, topic, "", 0, 1, true);
 }
 
-void
-publish_overall(struct publisher *p, bool force)
+/*
+ * True when _all may go out now; else the timer is set for when it may.
+ * The overall state and its since are kept current either way. Closed,
+ * nothing is due: publish_everything() sends it once open.
+ */
+static bool
+overall_due(struct publisher *p, bool force)
 {
-	json_t *o, *states = json_object(), *counts = json_object();
-	size_t n[4] = { 0 };
-	struct hb_buf reason = { 0 };
-	struct target *t;
 	enum hb_health_state st = targets_worst(p->targets);
-	char topic[HB_TOPIC_MAX], *sig;
-	int bad = 0;
+	int64_t wait = p->overall_sent_ms + PUBLISH_OVERALL_MS - hb_mono_ms();
 
 	if (st != p->overall) {
 		p->overall = st;
 		p->overall_since_ms = hb_wall_ms();
 	}
+	if (!p->open)
+		return false;
+	if (force || p->overall_sent_ms == 0 || wait <= 0) {
+		if (p->ev_overall)
+			evtimer_del(p->ev_overall);
+		return true;
+	}
+	if (p->ev_overall && !evtimer_pending(p->ev_overall, NULL)) {
+		struct timeval tv = { (time_t)(wait / 1000),
+		    (suseconds_t)((wait % 1000) * 1000) };
+
+		evtimer_add(p->ev_overall, &tv);
+	}
+	return false;
+}
+
+void
+publish_overall(struct publisher *p, bool force)
+{
+	json_t *o, *states, *counts;
+	size_t n[4] = { 0 };
+	struct hb_buf reason = { 0 };
+	struct target *t;
+	enum hb_health_state st;
+	char topic[HB_TOPIC_MAX], *sig;
+	int bad = 0;
+
+	if (!overall_due(p, force))
+		return;
+	st = p->overall;
+	states = json_object();
+	counts = json_object();
 	TAILQ_FOREACH(t, p->targets, entry) {
 		n[t->state]++;
 		json_object_set_new(states, t->name,
@@ -249,8 +301,10 @@ publish_overall(struct publisher *p, bool force)
 	    hb_health_state_name(st), "since", hb_msg_time(p->overall_since_ms),
 	    "reason", reason.data ? reason.data : "", "watcher", p->instance,
 	    "counts", counts, "targets", states);
-	if (p->open && hb_topic_health(topic, sizeof(topic), p->prefix, "_all") == 0)
+	if (p->open && hb_topic_health(topic, sizeof(topic), p->prefix, "_all") == 0) {
 		publish_json(p, topic, o);
+		p->overall_sent_ms = hb_mono_ms();
+	}
 	json_decref(o);
 	hb_buf_free(&reason);
 }

@@ -38,14 +38,22 @@ struct publisher {
 	enum hb_health_state overall;
 	int64_t overall_since_ms;	/* wall clock */
 	char *overall_published;	/* the last _all states, to skip repeats */
+	int64_t overall_sent_ms;	/* monotonic, the last _all published */
+	struct event *ev_overall;	/* the next _all, when one was held back */
 };
+
+/* P/health/_all at most this often, however many targets change. */
+#define PUBLISH_OVERALL_MS 1000
 
 /* Reads health.state_refresh_s and health.homeassistant.* (errors into cfg). */
 void publish_read(struct publisher *p, struct hb_config *cfg);
 /* Ready to publish through bus (closed until p->open is set); strings and
  * targets must outlive p. */
-void publish_start(struct publisher *p, struct hb_bus *bus,
-    struct target_list *targets, const char *prefix, const char *instance);
+void publish_start(struct publisher *p, struct event_base *base,
+    struct hb_bus *bus, struct target_list *targets, const char *prefix,
+    const char *instance);
+/* Nothing more is published later (SIGTERM). */
+void publish_stop(struct publisher *p);
 void publish_free(struct publisher *p);
 
 /*
@@ -53,8 +61,13 @@ void publish_free(struct publisher *p);
  * state_refresh_s after that, or when forced (after connecting).
  */
 void publish_state(struct publisher *p, struct target *t, bool force);
-/* P/health/_all: the worst state, the counts, every target's state; only
- * when a target's state changed, unless forced. */
+/*
+ * P/health/_all: the worst state, the counts, every target's state; only
+ * when a target's state changed, unless forced, and at most once every
+ * PUBLISH_OVERALL_MS (what changes meanwhile goes out together at its end:
+ * a thousand services appearing at once are not a thousand payloads that
+ * each list them all).
+ */
 void publish_overall(struct publisher *p, bool force);
 /* The discovery config of t (of the overall state for t NULL). */
 void publish_ha_config(struct publisher *p, const struct target *t);

@@ -119,6 +119,7 @@ services_read(struct services *s, struct hb_config *cfg, const char *prefix,
 	s->defaults = defaults;
 	s->targets = targets;
 	hb_ratelimit_init(&s->bad_log, 6, 3);
+	hb_ratelimit_init(&s->cap_log, 6, 3);
 	s->heartbeat_timeout_ms = hb_cfg_int(cfg, "health.heartbeat_timeout_s", 90,
 	    1, 86400) * 1000;
 	if (s->heartbeat_timeout_ms <= (int64_t)heartbeat_s * 1000)
@@ -127,6 +128,8 @@ services_read(struct services *s, struct hb_config *cfg, const char *prefix,
 		    "two heartbeats", (long long)(s->heartbeat_timeout_ms / 1000),
 		    heartbeat_s);
 	s->discover = hb_cfg_bool(cfg, "health.discover_services", true);
+	s->max_discovered = (int)hb_cfg_int(cfg, "health.max_discovered", 200, 0,
+	    10000);
 	read_expected(s, cfg);
 	add_expected(s, cfg);
 }
@@ -182,13 +185,20 @@ other_watcher(struct services *s, const char *instance, int st)
 	return 0;
 }
 
-/* A service seen on the bus for the first time: a target, or NULL. */
+/*
+ * A service seen on the bus for the first time: a target, or NULL. Past
+ * max_discovered it is refused (*refused set): an account that may
+ * announce services could otherwise make the watcher, its states and Home
+ * Assistant's entities grow without end.
+ */
 static struct target *
-discovered(struct services *s, const char *service, const char *instance)
+discovered(struct services *s, const char *service, const char *instance,
+    bool *refused)
 {
 	char name[TARGET_NAME_MAX];
 	struct target *t;
 
+	*refused = false;
 	if (!s->discover)
 		return NULL;
 	/* a name that could not be a target ("_all" would overwrite
@@ -200,10 +210,19 @@ discovered(struct services *s, const char *service, const char *instance)
 		    "watched", service, instance);
 		return NULL;
 	}
+	if (s->ndiscovered >= (size_t)s->max_discovered) {
+		*refused = true;
+		hb_log_limited(&s->cap_log, HB_LOG_WARN, "service=%s instance=%s on "
+		    "the bus not watched: %zu services found on the bus already "
+		    "(health.max_discovered); list the ones that matter in "
+		    "health.expected_services", service, instance, s->ndiscovered);
+		return NULL;
+	}
 	target_name(s, service, instance, name, sizeof(name));
 	if (targets_find(s->targets, name) != NULL)
 		return NULL;	/* a name the configuration took; cannot happen */
 	t = target_new_service(name, service, instance, s->defaults);
+	s->ndiscovered++;
 	t->interval_ms = s->defaults->interval_ms;
 	TAILQ_INSERT_TAIL(s->targets, t, entry);
 	hb_info("target=%s found on the bus (service=%s instance=%s)", t->name,
@@ -232,6 +251,7 @@ services_status(struct services *s, const char *service, const char *instance,
 			hb_info("target=%s removed (its retained status was cleared)",
 			    t->name);
 			TAILQ_REMOVE(s->targets, t, entry);
+			s->ndiscovered--;
 			*what |= SERVICES_REMOVED;
 		} else if (t) {
 			t->status = SVC_UNSEEN;
@@ -239,8 +259,13 @@ services_status(struct services *s, const char *service, const char *instance,
 		return t;
 	}
 	if (t == NULL) {
-		if ((t = discovered(s, service, instance)) == NULL)
+		bool refused;
+
+		if ((t = discovered(s, service, instance, &refused)) == NULL) {
+			if (refused)
+				*what |= SERVICES_REFUSED;
 			return NULL;
+		}
 		*what |= SERVICES_ADDED;
 	}
 	if (t->status != (enum svc_status)st) {

@@ -34,6 +34,7 @@ struct services {
 	/* options */
 	int64_t heartbeat_timeout_ms;
 	bool discover;
+	int max_discovered;		/* services found on the bus at most */
 	struct expected_svc expected[SERVICES_MAX_EXPECTED];
 	size_t nexpected;
 
@@ -42,7 +43,9 @@ struct services {
 	const char *prefix;		/* bus.prefix */
 	const char *instance;		/* bus.instance: the watcher's own */
 	char other_watcher[64];		/* another watcher online on our prefix, or "" */
+	size_t ndiscovered;		/* targets found on the bus (not expected) */
 	struct hb_ratelimit bad_log;
+	struct hb_ratelimit cap_log;
 	/* set by the watcher: services are judged only while it sees the bus */
 	bool connected;
 	bool settled;
@@ -51,7 +54,8 @@ struct services {
 };
 
 /*
- * Reads health.heartbeat_timeout_s, discover_services and expected_services
+ * Reads health.heartbeat_timeout_s, discover_services, max_discovered and
+ * expected_services
  * (errors into cfg), and adds a target for each expected service to
  * targets, which already holds the configured targets. heartbeat_s is
  * bus.heartbeat_s; instance, prefix, defaults and targets must outlive s.
@@ -66,6 +70,7 @@ enum {
 	SERVICES_REMOVED = 2,	/* status cleared: unlinked, the caller frees it */
 	SERVICES_OFFLINE = 4,	/* offline: judge it once the will is believed */
 	SERVICES_WATCHER = 8,	/* another watcher came or went */
+	SERVICES_REFUSED = 16,	/* new, but past health.max_discovered: not watched */
 };
 
 /*
