@@ -270,22 +270,13 @@ read_disk(struct hb_config *cfg, const char *p, struct target *t)
 		    (long long)t->min_free_mb);
 }
 
-static struct target *
-read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
-    struct target_list *list)
+/* health.targets[N].name (p is "health.targets[N]"): a usable name, or NULL. */
+static const char *
+read_name(struct hb_config *cfg, const char *p, struct target_list *list)
 {
-	static const char *const types[] = { "http", "exec", "disk", "mqtt", NULL };
-	char p[64], key[200];
+	char key[200];
 	const char *name;
-	struct target *t, *other;
-	int type;
-	double interval;
 
-	snprintf(p, sizeof(p), "health.targets[%zu]", i);
-	if (hb_cfg_json(cfg, p, JSON_OBJECT, true) == NULL) {
-		if (hb_cfg_has(cfg, p))
-			return NULL;	/* the error says it is not an object */
-	}
 	snprintf(key, sizeof(key), "%s.name", p);
 	name = hb_cfg_str(cfg, key, NULL);
 	if (name == NULL)
@@ -297,9 +288,30 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		hb_cfg_error(cfg, key, "\"%s\" is reserved: <prefix>/health/%s is "
 		    "where the watcher takes check requests; choose another name",
 		    name, name);
-	else if ((other = targets_find(list, name)) != NULL)
+	else if (targets_find(list, name) != NULL)
 		hb_cfg_error(cfg, key, "\"%s\" is the name of another target too", name);
+	else
+		return name;
+	return NULL;
+}
 
+static struct target *
+read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
+    struct target_list *list)
+{
+	static const char *const types[] = { "http", "exec", "disk", "mqtt", NULL };
+	char p[64], key[200];
+	const char *name;
+	struct target *t;
+	int type;
+	double interval;
+
+	snprintf(p, sizeof(p), "health.targets[%zu]", i);
+	if (hb_cfg_json(cfg, p, JSON_OBJECT, true) == NULL) {
+		if (hb_cfg_has(cfg, p))
+			return NULL;	/* the error says it is not an object */
+	}
+	name = read_name(cfg, p, list);
 	snprintf(key, sizeof(key), "%s.type", p);
 	if (!hb_cfg_has(cfg, key)) {
 		hb_cfg_error(cfg, key, "every target needs a type: http, exec, disk "
@@ -312,7 +324,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		hb_cfg_json(cfg, p, JSON_OBJECT, false);
 		return NULL;
 	}
-	t = target_alloc(name && target_name_ok(name) ? name : "invalid",
+	t = target_alloc(name ? name : "invalid",
 	    (enum target_type)type, d);
 	t->from_config = true;
 
