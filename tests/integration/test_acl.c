@@ -468,6 +468,9 @@ check_deploy(struct user *deployer, struct user *cli, struct user *writer)
 	    "the cli and the writer read it");
 
 	/* the deployer's other topics */
+	HBT_CHECK(user_publish(cli, "homebus/cli/test-cli/sync", "1", 1, false) == 0 &&
+	    HBT_WAIT(received(cli, "homebus/cli/test-cli/sync", "1") == 1, 10000),
+	    "the cli has its own topics (the sync of `homebus status`)");
 	HBT_CHECK(user_publish(cli, "homebus/deploy/available", "{\"tag\":\"2.0\"}", 1,
 	    true) == 0, "the cli sets deploy/available (retained)");
 	HBT_CHECK(HBT_WAIT(received(deployer, "homebus/deploy/available", "2.0") == 1,
