@@ -111,6 +111,24 @@ struct hb_bus_opts {
 	 */
 	bool client;
 	hb_bus_connection_fn on_connection;	/* may be NULL */
+	/*
+	 * A connection attempt failed (before the retry with backoff): code is
+	 * the MQTT reason code (0x86 bad user name or password, 0x87 not
+	 * authorised, ...) or paho's negative error. May be NULL.
+	 */
+	void (*on_connect_failed)(void *arg, int code, const char *reason);
+	/*
+	 * A QoS 1 publish the broker refused (0x87 not authorised by its ACL,
+	 * ...) or paho could not complete. May be NULL.
+	 */
+	void (*on_publish_failed)(void *arg, int code, const char *reason);
+	/*
+	 * Every publish handed to the bus has left it and, at QoS 1, been
+	 * acknowledged (hb_bus_inflight() is 0): a service that gathers what
+	 * it publishes while something is in flight (ingest's packs) sends it
+	 * now. May be NULL.
+	 */
+	void (*on_idle)(void *arg);
 	hb_bus_heartbeat_fn on_heartbeat;	/* may be NULL */
 	void *arg;
 };
@@ -171,6 +189,8 @@ const char *hb_bus_prefix(const struct hb_bus *bus);
 const char *hb_bus_instance(const struct hb_bus *bus);
 /* Publishes handed to the bus thread and not yet passed to paho. */
 int hb_bus_pending(const struct hb_bus *bus);
+/* ... plus the QoS 1 publishes paho sent and the broker has not acknowledged. */
+int hb_bus_inflight(const struct hb_bus *bus);
 /* Publishes refused since start. */
 unsigned long long hb_bus_refused(const struct hb_bus *bus);
 

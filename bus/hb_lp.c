@@ -278,14 +278,19 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 		c.i++;
 		f->value = buf + c.i;
 		if (c.i < len && buf[c.i] == '"') {
+			/* A quoted string ends on its own line (InfluxDB's would
+			 * run on): a lost quote then costs one line, not every
+			 * line after it in the message. */
 			c.i++;
-			while (c.i < len && buf[c.i] != '"') {
-				if (buf[c.i] == '\\' && c.i + 1 < len)
+			while (c.i < len && buf[c.i] != '"' && buf[c.i] != '\n') {
+				if (buf[c.i] == '\\' && c.i + 1 < len &&
+				    buf[c.i + 1] != '\n')
 					c.i++;
 				c.i++;
 			}
-			if (c.i >= len) {
-				why = "unterminated string field";
+			if (c.i >= len || buf[c.i] == '\n') {
+				why = "unterminated string field (a quoted string "
+				    "ends on its line)";
 				goto bad;
 			}
 			c.i++;
@@ -415,8 +420,8 @@ hb_lp_put_key(struct hb_buf *b, const char *s, size_t n)
 int
 hb_lp_put_string(struct hb_buf *b, const char *s, size_t n)
 {
-	if (n > 65535 || !hb_utf8_valid(s, n))
-		return -1;
+	if (n > 65535 || !hb_utf8_valid(s, n) || memchr(s, '\n', n) != NULL)
+		return -1;	/* no escape for a newline: it would end the line */
 	hb_buf_reserve(b, n * 2 + 2);
 	b->data[b->len++] = '"';
 	for (size_t i = 0; i < n; i++) {

@@ -59,8 +59,10 @@ enum hb_lp_result {
 
 /*
  * Parses the next line of buf[*pos..len). Always advances *pos past the line
- * (and its newline), so that a caller can carry on after an error. A newline
- * inside a quoted string field belongs to the line.
+ * (and its newline), so that a caller can carry on after an error. Unlike
+ * InfluxDB, homebus does not let a quoted string field cross a newline: a
+ * line with an unterminated quote is an error on its own, and the next line
+ * is parsed as usual.
  */
 enum hb_lp_result hb_lp_next(const char *buf, size_t len, size_t *pos,
     const struct hb_lp_limits *lim, struct hb_lp_line *line, char *err,
@@ -71,9 +73,9 @@ void hb_lp_unescape(const char *s, size_t n, char kind, struct hb_buf *out);
 
 /*
  * Encoder. Each returns 0, or -1 (writing nothing) when the text cannot be
- * represented in line protocol: empty, a newline, invalid UTF-8, or a
- * backslash at the end or before a character that needs escaping (InfluxDB
- * 1.x has no way to write those).
+ * represented in line protocol: empty (names), a newline (names and
+ * strings), invalid UTF-8, or a backslash at the end or before a character
+ * that needs escaping (InfluxDB 1.x has no way to write those).
  */
 int hb_lp_put_measurement(struct hb_buf *b, const char *s, size_t n);
 int hb_lp_put_key(struct hb_buf *b, const char *s, size_t n);	/* tag key/value, field key */

@@ -2,6 +2,7 @@
  * hb_msg: decode and encode the bus's JSON messages.
  */
 #include "hb_msg.h"
+#include "hb_topic.h"
 #include "hb_util.h"
 
 #include <stdio.h>
@@ -11,7 +12,10 @@
 
 static const char *const severities[] = { "info", "warning", "error", "critical" };
 static const char *const states[] = { "unknown", "ok", "degraded", "down" };
-static const char *const actions[] = { "deploy", "rollback", "status" };
+static const char *const actions[] = { "deploy", "rollback", "status", "backup" };
+/* the phases of a deploy that is still going (hb_deploy_phase_final) */
+static const char *const busy_phases[] = { "queued", "preflight", "pull",
+    "backup", "up", "verify", "rollback", "running" };
 
 int
 hb_severity_parse(const char *s)
@@ -225,7 +229,7 @@ hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
     char *err, size_t errlen)
 {
 	json_t *root = load_object(payload, len, err, errlen);
-	const char *state, *since;
+	const char *state, *since, *started, *type;
 	json_t *lat;
 	int st;
 
@@ -246,6 +250,12 @@ hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
 	}
 	out->state = (enum hb_health_state)st;
 	out->since_ms = since ? hb_msg_parse_time(since) : -1;
+	/* optional facts a reader may use; a wrong type leaves them unknown */
+	started = json_string_value(json_object_get(root, "started"));
+	out->started_ms = started ? hb_msg_parse_time(started) : -1;
+	type = json_string_value(json_object_get(root, "type"));
+	if (type && strlen(type) < sizeof(out->type))
+		memcpy(out->type, type, strlen(type) + 1);
 	lat = json_object_get(root, "latency_ms");
 	if (json_is_number(lat))
 		out->latency_ms = json_number_value(lat);
@@ -267,6 +277,10 @@ hb_health_encode(const struct hb_health_msg *h)
 	json_object_set_new(o, "reason", json_string(h->reason));
 	if (h->latency_ms >= 0)
 		json_object_set_new(o, "latency_ms", json_real(h->latency_ms));
+	if (h->type[0])
+		json_object_set_new(o, "type", json_string(h->type));
+	if (h->started_ms > 0)
+		json_object_set_new(o, "started", hb_msg_time(h->started_ms));
 	return o;
 }
 
@@ -290,27 +304,52 @@ hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
 		out->rss_kb = (long)json_integer_value(v);
 	if (json_is_number(v = json_object_get(root, "cpu_s")))
 		out->cpu_s = json_number_value(v);
+	out->time_ms = json_is_string(v = json_object_get(root, "time")) ?
+	    hb_msg_parse_time(json_string_value(v)) : -1;
 	json_decref(root);
 	return 0;
 }
 
 /* ---- deploy ---- */
 
-bool
-hb_deploy_tag_ok(const char *tag)
+/* [A-Za-z0-9][A-Za-z0-9._-]{0,max-1}: safe as an argument, an environment
+ * value, a path component and a topic level. */
+static bool
+name_ok(const char *s, size_t max)
 {
-	size_t n = strlen(tag);
+	size_t n = strlen(s);
 
-	if (n == 0 || n > 128)
+	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		char c = tag[i];
+		char c = s[i];
 		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9');
 
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
 			return false;
 	}
+	return true;
+}
+
+bool
+hb_deploy_tag_ok(const char *tag)
+{
+	return name_ok(tag, 128);
+}
+
+bool
+hb_deploy_backup_name_ok(const char *name)
+{
+	return name_ok(name, HB_DEPLOY_BACKUP_MAX - 1);
+}
+
+bool
+hb_deploy_phase_final(const char *phase)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(busy_phases); i++)
+		if (strcmp(phase, busy_phases[i]) == 0)
+			return false;
 	return true;
 }
 
@@ -326,8 +365,61 @@ parse_action(json_t *root, enum hb_deploy_action *out, char *err, size_t errlen)
 			*out = (enum hb_deploy_action)i;
 			return 0;
 		}
-	snprintf(err, errlen, "\"action\" must be deploy, rollback or status");
+	snprintf(err, errlen, "\"action\" must be deploy, rollback, backup or status");
 	return -1;
+}
+
+static int
+parse_services(json_t *root, struct hb_deploy_cmd *out, char *err, size_t errlen)
+{
+	json_t *svcs = json_object_get(root, "services"), *v;
+	size_t i;
+
+	if (svcs == NULL || json_is_null(svcs))
+		return 0;
+	if (!json_is_array(svcs) || json_array_size(svcs) > HB_DEPLOY_MAX_SERVICES) {
+		snprintf(err, errlen, "\"services\" must be a list of at most %d names",
+		    HB_DEPLOY_MAX_SERVICES);
+		return -1;
+	}
+	json_array_foreach(svcs, i, v) {
+		const char *s = json_string_value(v);
+
+		if (s == NULL || !name_ok(s, 63)) {
+			snprintf(err, errlen, "\"services\"[%zu] is not a valid service "
+			    "name", i);
+			return -1;
+		}
+		snprintf(out->services[out->nservices++], 64, "%s", s);
+	}
+	return 0;
+}
+
+/* What each action takes and refuses. */
+static int
+check_cmd(const struct hb_deploy_cmd *c, char *err, size_t errlen)
+{
+	if (c->action == HB_DEPLOY_DEPLOY && !hb_deploy_tag_ok(c->tag)) {
+		snprintf(err, errlen, "\"tag\" must match [A-Za-z0-9][A-Za-z0-9._-]* "
+		    "(at most 128 characters)");
+		return -1;
+	}
+	if (c->action != HB_DEPLOY_DEPLOY && c->tag[0]) {
+		snprintf(err, errlen, "\"tag\" is for deploy only (a rollback goes "
+		    "back to the previous version, or to a backup's)");
+		return -1;
+	}
+	if (c->backup[0] && (c->action != HB_DEPLOY_ROLLBACK ||
+	    !hb_deploy_backup_name_ok(c->backup))) {
+		snprintf(err, errlen, "\"backup\" must be a backup folder's name, "
+		    "with rollback only");
+		return -1;
+	}
+	if (c->instance[0] && !hb_topic_level_ok(c->instance)) {
+		snprintf(err, errlen, "\"instance\" is not a bus instance name");
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -335,45 +427,23 @@ hb_deploy_cmd_decode(const char *payload, size_t len, struct hb_deploy_cmd *out,
     char *err, size_t errlen)
 {
 	json_t *root = load_object(payload, len, err, errlen);
-	json_t *svcs, *v;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (root == NULL)
 		return -1;
+	/* the id first: a rejection names it */
 	if (copy_str(root, "id", out->id, sizeof(out->id), true, err, errlen) != 0 ||
 	    parse_action(root, &out->action, err, errlen) != 0 ||
 	    copy_str(root, "tag", out->tag, sizeof(out->tag), false, err, errlen) != 0 ||
+	    copy_str(root, "instance", out->instance, sizeof(out->instance), false,
+	    err, errlen) != 0 ||
+	    copy_str(root, "backup", out->backup, sizeof(out->backup), false, err,
+	    errlen) != 0 ||
 	    copy_str(root, "requested_by", out->requested_by,
-	    sizeof(out->requested_by), false, err, errlen) != 0)
+	    sizeof(out->requested_by), false, err, errlen) != 0 ||
+	    parse_services(root, out, err, errlen) != 0 ||
+	    check_cmd(out, err, errlen) != 0)
 		goto err;
-	if (out->action == HB_DEPLOY_DEPLOY && !hb_deploy_tag_ok(out->tag)) {
-		snprintf(err, errlen, "\"tag\" must match [A-Za-z0-9][A-Za-z0-9._-]* "
-		    "(at most 128 characters)");
-		goto err;
-	}
-	if (out->tag[0] && !hb_deploy_tag_ok(out->tag)) {
-		snprintf(err, errlen, "\"tag\" is not a valid tag");
-		goto err;
-	}
-	svcs = json_object_get(root, "services");
-	if (svcs && !json_is_null(svcs)) {
-		if (!json_is_array(svcs) || json_array_size(svcs) > HB_DEPLOY_MAX_SERVICES) {
-			snprintf(err, errlen, "\"services\" must be a list of at most %d "
-			    "names", HB_DEPLOY_MAX_SERVICES);
-			goto err;
-		}
-		json_array_foreach(svcs, i, v) {
-			const char *s = json_string_value(v);
-
-			if (s == NULL || !hb_deploy_tag_ok(s) || strlen(s) >= 64) {
-				snprintf(err, errlen, "\"services\"[%zu] is not a valid "
-				    "service name", i);
-				goto err;
-			}
-			snprintf(out->services[out->nservices++], 64, "%s", s);
-		}
-	}
 	json_decref(root);
 	return 0;
 err:
@@ -397,9 +467,31 @@ hb_deploy_cmd_encode(const struct hb_deploy_cmd *c)
 			json_array_append_new(a, json_string(c->services[i]));
 		json_object_set_new(o, "services", a);
 	}
+	if (c->instance[0])
+		json_object_set_new(o, "instance", json_string(c->instance));
+	if (c->backup[0])
+		json_object_set_new(o, "backup", json_string(c->backup));
 	if (c->requested_by[0])
 		json_object_set_new(o, "requested_by", json_string(c->requested_by));
 	return o;
+}
+
+/* An optional integer member in [0, 100]; absent or null: 0. */
+static int
+get_step_number(json_t *obj, const char *key, int *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > 100) {
+		snprintf(err, errlen, "\"%s\" must be an integer from 0 to 100", key);
+		return -1;
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
 }
 
 int
@@ -422,10 +514,22 @@ hb_deploy_state_decode(const char *payload, size_t len,
 	    errlen) != 0 ||
 	    copy_str(root, "step", out->step, sizeof(out->step), false, err,
 	    errlen) != 0 ||
+	    get_step_number(root, "step_index", &out->step_index, err, errlen) != 0 ||
+	    get_step_number(root, "step_count", &out->step_count, err, errlen) != 0 ||
 	    copy_str(root, "error", out->error, sizeof(out->error), false, err,
 	    errlen) != 0 ||
 	    copy_str(root, "requested_by", out->requested_by,
 	    sizeof(out->requested_by), false, err, errlen) != 0 ||
+	    copy_str(root, "instance", out->instance, sizeof(out->instance), false,
+	    err, errlen) != 0 ||
+	    copy_str(root, "log_tail", out->log_tail, sizeof(out->log_tail), false,
+	    err, errlen) != 0 ||
+	    copy_str(root, "backup", out->backup, sizeof(out->backup), false, err,
+	    errlen) != 0 ||
+	    copy_str(root, "running_tag", out->running_tag, sizeof(out->running_tag),
+	    false, err, errlen) != 0 ||
+	    copy_str(root, "previous_tag", out->previous_tag,
+	    sizeof(out->previous_tag), false, err, errlen) != 0 ||
 	    get_str(root, "started", &started, err, errlen) != 0 ||
 	    get_str(root, "updated", &updated, err, errlen) != 0)
 		goto err;
@@ -436,6 +540,13 @@ hb_deploy_state_decode(const char *payload, size_t len,
 err:
 	json_decref(root);
 	return -1;
+}
+
+static void
+set_opt_str(json_t *o, const char *key, const char *v)
+{
+	if (v[0])
+		json_object_set_new(o, key, json_string(v));
 }
 
 json_t *
@@ -449,13 +560,47 @@ hb_deploy_state_encode(const struct hb_deploy_state *s)
 	json_object_set_new(o, "from_tag", json_string(s->from_tag));
 	json_object_set_new(o, "to_tag", json_string(s->to_tag));
 	json_object_set_new(o, "step", json_string(s->step));
+	if (s->step_count > 0) {
+		json_object_set_new(o, "step_index", json_integer(s->step_index));
+		json_object_set_new(o, "step_count", json_integer(s->step_count));
+	}
 	json_object_set_new(o, "started", hb_msg_time(s->started_ms));
 	json_object_set_new(o, "updated", hb_msg_time(s->updated_ms));
-	if (s->error[0])
-		json_object_set_new(o, "error", json_string(s->error));
-	if (s->requested_by[0])
-		json_object_set_new(o, "requested_by", json_string(s->requested_by));
+	set_opt_str(o, "error", s->error);
+	set_opt_str(o, "requested_by", s->requested_by);
+	set_opt_str(o, "instance", s->instance);
+	set_opt_str(o, "log_tail", s->log_tail);
+	set_opt_str(o, "backup", s->backup);
+	set_opt_str(o, "running_tag", s->running_tag);
+	set_opt_str(o, "previous_tag", s->previous_tag);
 	return o;
+}
+
+int
+hb_deploy_available_decode(const char *payload, size_t len, char *tag,
+    size_t taglen, char *err, size_t errlen)
+{
+	json_t *root = load_object(payload, len, err, errlen);
+	const char *t;
+
+	tag[0] = '\0';
+	if (root == NULL)
+		return -1;
+	t = json_string_value(json_object_get(root, "tag"));
+	if (t == NULL || !hb_deploy_tag_ok(t) || strlen(t) >= taglen) {
+		snprintf(err, errlen, "\"tag\" is missing or not a valid tag");
+		json_decref(root);
+		return -1;
+	}
+	memcpy(tag, t, strlen(t) + 1);
+	json_decref(root);
+	return 0;
+}
+
+json_t *
+hb_deploy_available_encode(const char *tag)
+{
+	return json_pack("{s:s}", "tag", tag);
 }
 
 /* ---- health check requests ---- */

@@ -57,6 +57,9 @@ struct hb_health_msg {
 	int64_t since_ms;	/* wall clock */
 	char reason[256];
 	double latency_ms;	/* < 0: none */
+	char type[16];		/* "service", "http", ...; "" when absent */
+	/* a service target: when it (re)started, wall clock; <= 0: unknown */
+	int64_t started_ms;
 };
 
 int hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
@@ -91,6 +94,7 @@ struct hb_heartbeat {
 	int64_t interval_s;	/* the sender's heartbeat interval, 0 if absent */
 	long rss_kb;
 	double cpu_s;
+	int64_t time_ms;	/* the sender's wall clock when sent; -1 if absent */
 };
 
 int hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
@@ -102,43 +106,76 @@ enum hb_deploy_action {
 	HB_DEPLOY_DEPLOY,
 	HB_DEPLOY_ROLLBACK,
 	HB_DEPLOY_STATUS,
+	HB_DEPLOY_BACKUP,	/* the backup step alone, on demand or on schedule */
 };
 
 const char *hb_deploy_action_name(enum hb_deploy_action a);
 /* [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters. */
 bool hb_deploy_tag_ok(const char *tag);
+/* A backup's folder name: the same characters, at most 191. */
+bool hb_deploy_backup_name_ok(const char *name);
+
+/*
+ * Phases a deploy goes through (queued, preflight, pull, backup, up,
+ * verify, rollback) are not final; done, failed, rolled_back,
+ * rollback_failed, rejected and busy are, and so is anything unknown (a
+ * follower must not wait for ever on a phase it does not know).
+ */
+bool hb_deploy_phase_final(const char *phase);
 
 #define HB_DEPLOY_MAX_SERVICES 32
+#define HB_DEPLOY_BACKUP_MAX 192
 
 struct hb_deploy_cmd {
 	char id[65];
 	enum hb_deploy_action action;
-	char tag[129];		/* "" when absent */
+	char tag[129];		/* "" when absent; required by deploy */
 	size_t nservices;
 	char services[HB_DEPLOY_MAX_SERVICES][64];
+	char instance[64];	/* "" (any deployer) or one bus.instance */
+	char backup[HB_DEPLOY_BACKUP_MAX];	/* rollback: to this backup's version */
 	char requested_by[128];
 };
 
+/*
+ * Decodes a command. On error, out->id still holds the command's id when
+ * it could be read, so that the rejection can name it.
+ */
 int hb_deploy_cmd_decode(const char *payload, size_t len,
     struct hb_deploy_cmd *out, char *err, size_t errlen);
 json_t *hb_deploy_cmd_encode(const struct hb_deploy_cmd *c);
 
+#define HB_DEPLOY_LOG_TAIL_MAX 4096
+
 struct hb_deploy_state {
 	char id[65];
 	enum hb_deploy_action action;
-	char phase[32];		/* running, succeeded, failed, rolled_back, busy, idle */
+	char phase[32];		/* see hb_deploy_phase_final */
 	char from_tag[129];
 	char to_tag[129];
-	char step[32];
+	char step[32];		/* the step running or that ended it: "pull" */
+	int step_index;		/* step n of m (1-based); 0: none */
+	int step_count;
 	int64_t started_ms;
 	int64_t updated_ms;
 	char error[512];
 	char requested_by[128];
+	char instance[64];	/* the deployer's bus.instance */
+	char log_tail[HB_DEPLOY_LOG_TAIL_MAX];	/* last lines of the failing step */
+	char backup[HB_DEPLOY_BACKUP_MAX];	/* folder of the backup taken or used */
+	char running_tag[129];	/* the version verified last */
+	char previous_tag[129];	/* the one before it (where rollback goes) */
 };
 
 int hb_deploy_state_decode(const char *payload, size_t len,
     struct hb_deploy_state *out, char *err, size_t errlen);
 json_t *hb_deploy_state_encode(const struct hb_deploy_state *s);
+
+/* ---- P/deploy/available (retained: the newest version built) ---- */
+
+int hb_deploy_available_decode(const char *payload, size_t len, char *tag,
+    size_t taglen, char *err, size_t errlen);
+json_t *hb_deploy_available_encode(const char *tag);
 
 /* Time fields travel as ISO 8601 UTC strings. */
 json_t *hb_msg_time(int64_t wall_ms);

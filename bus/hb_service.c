@@ -55,6 +55,14 @@ service_connection(void *arg, bool connected)
 }
 
 static void
+service_idle(void *arg)
+{
+	struct hb_service *svc = arg;
+
+	svc->def->idle(svc->self);
+}
+
+static void
 on_bus_closed(void *arg)
 {
 	struct hb_service *svc = arg;
@@ -92,6 +100,7 @@ service_start(struct hb_service *svc)
 	bo.republish = def->republish;
 	bo.on_heartbeat = def->heartbeat ? service_heartbeat : NULL;
 	bo.on_connection = def->connection ? service_connection : NULL;
+	bo.on_idle = def->idle ? service_idle : NULL;
 	bo.arg = svc;
 	svc->bus = hb_bus_new(svc->app.base, &svc->bus_cfg, &bo, svc->app.metrics,
 	    err, sizeof(err));

@@ -70,6 +70,8 @@ struct hb_service_def {
 	void (*refresh)(void *self);			/* before /metrics; may be NULL */
 	void (*heartbeat)(void *self, json_t *hb);	/* adds counters; may be NULL */
 	void (*connection)(void *self, bool connected);	/* may be NULL */
+	/* everything published was acknowledged (hb_bus_opts.on_idle) */
+	void (*idle)(void *self);
 	void (*destroy)(void *self);	/* after the bus is freed; may be NULL */
 };
 

@@ -39,6 +39,24 @@ hb_topic_notify(char *out, size_t n, const char *prefix, const char *severity)
 }
 
 int
+hb_topic_deploy(char *out, size_t n, const char *prefix, const char *leaf,
+    const char *instance)
+{
+	if (instance)
+		return fits(snprintf(out, n, "%s/deploy/%s/%s", prefix, leaf,
+		    instance), n);
+	return fits(snprintf(out, n, "%s/deploy/%s", prefix, leaf), n);
+}
+
+int
+hb_topic_ha_config(char *out, size_t n, const char *discovery_prefix,
+    const char *component, const char *node_id, const char *object_id)
+{
+	return fits(snprintf(out, n, "%s/%s/%s/%s/config", discovery_prefix,
+	    component, node_id, object_id), n);
+}
+
+int
 hb_topic_join(char *out, size_t n, const char *prefix, const char *suffix)
 {
 	return fits(snprintf(out, n, "%s/%s", prefix, suffix), n);

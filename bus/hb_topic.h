@@ -20,6 +20,19 @@ int hb_topic_svc(char *out, size_t n, const char *prefix, const char *service,
 int hb_topic_health(char *out, size_t n, const char *prefix, const char *target);
 /* P/notify/<severity> */
 int hb_topic_notify(char *out, size_t n, const char *prefix, const char *severity);
+/*
+ * P/deploy/<leaf>, or P/deploy/<leaf>/<instance> when instance is not NULL:
+ * leaf "command", "state", "available", "install" or "update" (the Home
+ * Assistant entity's state of one deployer).
+ */
+int hb_topic_deploy(char *out, size_t n, const char *prefix, const char *leaf,
+    const char *instance);
+/*
+ * Home Assistant discovery: <discovery_prefix>/<component>/<node_id>/<object_id>/config
+ * ("homeassistant/update/homebus_nuc/deploy/config").
+ */
+int hb_topic_ha_config(char *out, size_t n, const char *discovery_prefix,
+    const char *component, const char *node_id, const char *object_id);
 /* P/<suffix>, e.g. "deploy/command" */
 int hb_topic_join(char *out, size_t n, const char *prefix, const char *suffix);
 /* $share/<group>/<filter>: one of a group of subscribers takes each message. */

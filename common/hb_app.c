@@ -61,12 +61,8 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const formats[] = { "text", "json", "auto", NULL };
-	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
-	char key[64], err[512];
 	bool explicit_path = false;
-	int c, port_base, offset = 0;
-	enum hb_log_format fmt;
+	int c;
 
 	memset(app, 0, sizeof(*app));
 	app->service = service;
@@ -101,7 +97,22 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 		usage(service, stderr);
 		return HB_EXIT_CONFIG;
 	}
-	if (!explicit_path) {
+	return hb_app_load(app, service, explicit_path ? app->config_path : NULL);
+}
+
+int
+hb_app_load(struct hb_app *app, const char *service, const char *path)
+{
+	static const char *const formats[] = { "text", "json", "auto", NULL };
+	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+	char key[64], err[512];
+	int port_base, offset = 0;
+	const char *s;
+	enum hb_log_format fmt;
+
+	app->service = service;
+	app->config_path = path;
+	if (path == NULL) {
 		app->config_path = HB_DEFAULT_CONFIG;
 		if (access(HB_DEFAULT_CONFIG, F_OK) != 0)
 			app->config_path = NULL;	/* every default */
@@ -122,8 +133,12 @@ hb_app_init(struct hb_app *app, const char *service, int argc, char **argv)
 	}
 	snprintf(app->data_dir, sizeof(app->data_dir), "%s",
 	    hb_cfg_str(app->cfg, "data_dir", "/var/lib/homebus"));
+	/* <service>.http_bind: one service's port exposed (health's page)
+	 * without exposing the others', which keep http.bind. */
+	snprintf(key, sizeof(key), "%s.http_bind", service);
+	s = hb_cfg_str(app->cfg, "http.bind", "127.0.0.1");
 	snprintf(app->http_bind, sizeof(app->http_bind), "%s",
-	    hb_cfg_str(app->cfg, "http.bind", "127.0.0.1"));
+	    hb_cfg_str(app->cfg, key, s));
 	port_base = (int)hb_cfg_int(app->cfg, "http.port_base", 9100, 1, 65000);
 	for (size_t i = 0; i < HB_ARRAY_LEN(port_offsets); i++)
 		if (strcmp(port_offsets[i].service, service) == 0)
@@ -159,12 +174,20 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		hb_app_exit(app, 0);
 }
 
+static void
+print_warnings(const struct hb_config *cfg)
+{
+	for (size_t i = 0; i < hb_config_warning_count(cfg); i++)
+		fprintf(stderr, "%s\n", hb_config_warning(cfg, i));
+}
+
 int
 hb_app_ready(struct hb_app *app, const char *const *sections)
 {
 	char err[512];
 
 	if (hb_config_finish(app->cfg, sections) > 0) {
+		print_warnings(app->cfg);
 		hb_config_print_errors(app->cfg, stderr);
 		fprintf(stderr, "homebus-%s: %d configuration error%s in %s\n",
 		    app->service, hb_config_error_count(app->cfg),
@@ -173,6 +196,7 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		return HB_EXIT_CONFIG;
 	}
 	if (app->check_only) {
+		print_warnings(app->cfg);
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -183,6 +207,8 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	if (app->config_path == NULL)
 		hb_warn("no configuration file (%s absent); running on defaults",
 		    HB_DEFAULT_CONFIG);
+	for (size_t i = 0; i < hb_config_warning_count(app->cfg); i++)
+		hb_warn("%s", hb_config_warning(app->cfg, i));
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
@@ -223,6 +249,8 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		}
 		app->http_port = hb_http_server_port(app->http);
 	}
+	if (app->tool)
+		return HB_APP_RUN;
 	if (hb_mkdirs(app->data_dir) != 0)
 		hb_warn("cannot create data_dir=\"%s\": %s", app->data_dir,
 		    strerror(errno));

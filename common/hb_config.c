@@ -27,6 +27,7 @@ struct path_line {
 struct seen {
 	char *path;
 	bool whole;	/* the whole subtree was taken as JSON */
+	bool env;	/* read by a getter that lets HOMEBUS_<PATH> win */
 };
 
 struct hb_config {
@@ -38,6 +39,10 @@ struct hb_config {
 	size_t nseen, capseen;
 	char **errors;
 	size_t nerrors, caperrors;
+	char **warnings;
+	size_t nwarnings, capwarnings;
+	char **env_names;	/* variables read by name (secrets' fallbacks) */
+	size_t nenv_names, capenv_names;
 };
 
 /* A key starting with "//" is a comment, ignored everywhere. */
@@ -253,9 +258,15 @@ hb_config_free(struct hb_config *cfg)
 		free(cfg->seen[i].path);
 	for (size_t i = 0; i < cfg->nerrors; i++)
 		free(cfg->errors[i]);
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		free(cfg->warnings[i]);
+	for (size_t i = 0; i < cfg->nenv_names; i++)
+		free(cfg->env_names[i]);
 	free(cfg->lines);
 	free(cfg->seen);
 	free(cfg->errors);
+	free(cfg->warnings);
+	free(cfg->env_names);
 	json_decref(cfg->root);
 	free(cfg->name);
 	free(cfg);
@@ -313,14 +324,47 @@ hb_config_print_errors(const struct hb_config *cfg, FILE *out)
 		fprintf(out, "%s\n", cfg->errors[i]);
 }
 
+static void warning(struct hb_config *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+warning(struct hb_config *cfg, const char *fmt, ...)
+{
+	struct hb_buf b = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	hb_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (cfg->nwarnings == cfg->capwarnings) {
+		cfg->capwarnings = cfg->capwarnings ? cfg->capwarnings * 2 : 4;
+		cfg->warnings = hb_xrealloc(cfg->warnings,
+		    cfg->capwarnings * sizeof(char *));
+	}
+	cfg->warnings[cfg->nwarnings++] = hb_buf_steal(&b);
+}
+
+size_t
+hb_config_warning_count(const struct hb_config *cfg)
+{
+	return cfg->nwarnings;
+}
+
+const char *
+hb_config_warning(const struct hb_config *cfg, size_t i)
+{
+	return i < cfg->nwarnings ? cfg->warnings[i] : NULL;
+}
+
 /* ---- lookup ---- */
 
 static void
-mark_seen(struct hb_config *cfg, const char *path, bool whole)
+mark_seen_as(struct hb_config *cfg, const char *path, bool whole, bool env)
 {
 	for (size_t i = 0; i < cfg->nseen; i++)
 		if (strcmp(cfg->seen[i].path, path) == 0) {
 			cfg->seen[i].whole |= whole;
+			cfg->seen[i].env |= env;
 			return;
 		}
 	if (cfg->nseen == cfg->capseen) {
@@ -329,7 +373,14 @@ mark_seen(struct hb_config *cfg, const char *path, bool whole)
 	}
 	cfg->seen[cfg->nseen].path = hb_xstrdup(path);
 	cfg->seen[cfg->nseen].whole = whole;
+	cfg->seen[cfg->nseen].env = env;
 	cfg->nseen++;
+}
+
+static void
+mark_seen(struct hb_config *cfg, const char *path, bool whole)
+{
+	mark_seen_as(cfg, path, whole, false);
 }
 
 /* Walks "a.b[3].c" from the root. Returns NULL if any part is absent. */
@@ -372,24 +423,40 @@ hb_cfg_has(struct hb_config *cfg, const char *path)
 	return lookup(cfg, path) != NULL;
 }
 
-/* HOMEBUS_WRITER_INFLUX_URL for writer.influx.url; none for list members. */
-static const char *
-env_override(const char *path)
+/*
+ * HOMEBUS_WRITER_INFLUX_URL for writer.influx.url into name; false for list
+ * members (no variable) and for a path too long to be one.
+ */
+static bool
+env_name(const char *path, char *name, size_t namelen)
 {
-	char name[160];
 	size_t o;
 
 	if (strchr(path, '[') != NULL)
-		return NULL;
-	o = (size_t)snprintf(name, sizeof(name), "HOMEBUS_");
-	for (const char *p = path; *p && o + 1 < sizeof(name); p++)
+		return false;
+	o = (size_t)snprintf(name, namelen, "HOMEBUS_");
+	for (const char *p = path; *p; p++) {
+		if (o + 1 >= namelen)
+			return false;
 		name[o++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	}
 	name[o] = '\0';
-	return getenv(name);
+	return true;
 }
 
+/* The variable that overrides path, if set; the path is marked as read. */
 static const char *
-type_name(const json_t *v)
+env_override(struct hb_config *cfg, const char *path)
+{
+	char name[160];
+	bool has = env_name(path, name, sizeof(name));
+
+	mark_seen_as(cfg, path, false, has);
+	return has ? getenv(name) : NULL;
+}
+
+const char *
+hb_json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -407,17 +474,16 @@ type_name(const json_t *v)
 const char *
 hb_cfg_str(struct hb_config *cfg, const char *path, const char *def)
 {
-	const char *env = env_override(path);
+	const char *env = env_override(cfg, path);
 	json_t *v;
 
-	mark_seen(cfg, path, false);
 	if (env)
 		return env;
 	v = lookup(cfg, path);
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_string(v)) {
-		hb_cfg_error(cfg, path, "expected a string, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected a string, got %s", hb_json_type_name(v));
 		return def;
 	}
 	return json_string_value(v);
@@ -427,11 +493,10 @@ long long
 hb_cfg_int(struct hb_config *cfg, const char *path, long long def,
     long long min, long long max)
 {
-	const char *env = env_override(path);
+	const char *env = env_override(cfg, path);
 	long long val;
 	json_t *v;
 
-	mark_seen(cfg, path, false);
 	if (env) {
 		if (hb_parse_ll(env, min, max, &val) != 0) {
 			hb_cfg_error(cfg, path, "environment value \"%s\" is not an "
@@ -444,7 +509,7 @@ hb_cfg_int(struct hb_config *cfg, const char *path, long long def,
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_integer(v)) {
-		hb_cfg_error(cfg, path, "expected an integer, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected an integer, got %s", hb_json_type_name(v));
 		return def;
 	}
 	val = json_integer_value(v);
@@ -460,11 +525,10 @@ double
 hb_cfg_double(struct hb_config *cfg, const char *path, double def, double min,
     double max)
 {
-	const char *env = env_override(path);
+	const char *env = env_override(cfg, path);
 	double val;
 	json_t *v;
 
-	mark_seen(cfg, path, false);
 	if (env) {
 		if (hb_parse_double(env, &val) != 0 || val < min || val > max) {
 			hb_cfg_error(cfg, path, "environment value \"%s\" is not a "
@@ -477,7 +541,7 @@ hb_cfg_double(struct hb_config *cfg, const char *path, double def, double min,
 	if (v == NULL || json_is_null(v))
 		return def;
 	if (!json_is_number(v)) {
-		hb_cfg_error(cfg, path, "expected a number, got %s", type_name(v));
+		hb_cfg_error(cfg, path, "expected a number, got %s", hb_json_type_name(v));
 		return def;
 	}
 	val = json_number_value(v);
@@ -491,10 +555,9 @@ hb_cfg_double(struct hb_config *cfg, const char *path, double def, double min,
 bool
 hb_cfg_bool(struct hb_config *cfg, const char *path, bool def)
 {
-	const char *env = env_override(path);
+	const char *env = env_override(cfg, path);
 	json_t *v;
 
-	mark_seen(cfg, path, false);
 	if (env) {
 		if (strcmp(env, "true") == 0 || strcmp(env, "1") == 0)
 			return true;
@@ -509,7 +572,7 @@ hb_cfg_bool(struct hb_config *cfg, const char *path, bool def)
 		return def;
 	if (!json_is_boolean(v)) {
 		hb_cfg_error(cfg, path, "expected true or false, got %s",
-		    type_name(v));
+		    hb_json_type_name(v));
 		return def;
 	}
 	return json_is_true(v);
@@ -547,8 +610,8 @@ hb_cfg_json(struct hb_config *cfg, const char *path, json_type type, bool walk)
 		json_t *want = type == JSON_ARRAY ? json_array() : json_object();
 
 		hb_cfg_error(cfg, path, "expected %s, got %s",
-		    type == JSON_ARRAY || type == JSON_OBJECT ? type_name(want) :
-		    "another type", type_name(v));
+		    type == JSON_ARRAY || type == JSON_OBJECT ? hb_json_type_name(want) :
+		    "another type", hb_json_type_name(v));
 		json_decref(want);
 		return NULL;
 	}
@@ -561,6 +624,20 @@ hb_cfg_array_len(struct hb_config *cfg, const char *path)
 	json_t *v = hb_cfg_json(cfg, path, JSON_ARRAY, true);
 
 	return v ? json_array_size(v) : 0;
+}
+
+static void
+add_env_name(struct hb_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nenv_names; i++)
+		if (strcmp(cfg->env_names[i], name) == 0)
+			return;
+	if (cfg->nenv_names == cfg->capenv_names) {
+		cfg->capenv_names = cfg->capenv_names ? cfg->capenv_names * 2 : 4;
+		cfg->env_names = hb_xrealloc(cfg->env_names,
+		    cfg->capenv_names * sizeof(char *));
+	}
+	cfg->env_names[cfg->nenv_names++] = hb_xstrdup(name);
 }
 
 char *
@@ -586,8 +663,11 @@ hb_cfg_secret(struct hb_config *cfg, const char *path, const char *env)
 		hb_rstrip(val);
 		return val;
 	}
-	if (env && getenv(env) && *getenv(env))
-		return hb_xstrdup(getenv(env));
+	if (env) {
+		add_env_name(cfg, env);
+		if (getenv(env) && *getenv(env))
+			return hb_xstrdup(getenv(env));
+	}
 	return NULL;
 }
 
@@ -651,6 +731,130 @@ check_unknown(struct hb_config *cfg, json_t *v, struct hb_buf *path)
 		path->data[base] = '\0';
 }
 
+/* ---- unknown environment variables ---- */
+
+extern char **environ;
+
+/*
+ * Variables of the stack that are not an option's path: read by name, each by
+ * one service, and passed to all of them when they share an environment.
+ */
+static const char *const stack_env[] = {
+	"HOMEBUS_CONFIG", "HOMEBUS_BUS_PASSWORD", "HOMEBUS_INFLUX_PASSWORD",
+	"HOMEBUS_INFLUX_TOKEN", "HOMEBUS_WEBHOOK_TOKEN", NULL,
+};
+
+/* The section whose variables start with name's prefix, or NULL. */
+static const char *
+env_section(const char *name)
+{
+	char prefix[64];
+
+	for (int i = 0; known_sections[i]; i++) {
+		size_t n;
+
+		if (!env_name(known_sections[i], prefix, sizeof(prefix)))
+			continue;
+		n = strlen(prefix);
+		if (strncmp(name, prefix, n) == 0 &&
+		    (name[n] == '_' || name[n] == '\0'))
+			return known_sections[i];
+	}
+	return NULL;
+}
+
+/* Equal once underscores are dropped: BATCHSIZE for BATCH_SIZE. */
+static bool
+same_but_underscores(const char *a, size_t alen, const char *b)
+{
+	size_t i = 0;
+
+	for (;;) {
+		while (i < alen && a[i] == '_')
+			i++;
+		while (*b == '_')
+			b++;
+		if (i == alen || *b == '\0')
+			return i == alen && *b == '\0';
+		if (a[i] != *b)
+			return false;
+		i++;
+		b++;
+	}
+}
+
+/*
+ * Judges one HOMEBUS_* variable (name is not NUL-terminated: it ends at
+ * '='). Only the name is ever repeated: the value may be a secret.
+ */
+static void
+check_env(struct hb_config *cfg, const char *name, size_t len,
+    const char *const *sections)
+{
+	char var[160], want[160];
+	const char *section, *hint = NULL, *fixed = NULL;
+	bool mine = false;
+
+	if (len >= sizeof(var))
+		len = sizeof(var) - 1;
+	memcpy(var, name, len);
+	var[len] = '\0';
+	for (int i = 0; stack_env[i]; i++)
+		if (strcmp(var, stack_env[i]) == 0)
+			return;
+	for (size_t i = 0; i < cfg->nenv_names; i++)
+		if (strcmp(var, cfg->env_names[i]) == 0)
+			return;
+	section = env_section(var);
+	for (int i = 0; section && sections && sections[i]; i++)
+		if (strcmp(section, sections[i]) == 0)
+			mine = true;
+	/* Another service's section: only that service knows its options. */
+	if (section && !mine)
+		return;
+	for (size_t i = 0; i < cfg->nseen; i++) {
+		if (!env_name(cfg->seen[i].path, want, sizeof(want)))
+			continue;
+		if (!cfg->seen[i].env) {
+			if (strcmp(var, want) == 0)
+				fixed = cfg->seen[i].path;
+			continue;
+		}
+		if (strcmp(var, want) == 0)
+			return;
+		if (hint == NULL && same_but_underscores(var, len, want))
+			hint = cfg->seen[i].path;
+	}
+	if (section == NULL)
+		warning(cfg, "config: environment: %s is ignored: it names no section "
+		    "of the stack (HOMEBUS_<SECTION>_<KEY>, e.g. HOMEBUS_BUS_HOST)",
+		    var);
+	else if (fixed != NULL)
+		warning(cfg, "config: environment: %s is ignored: %s is not set from "
+		    "the environment (lists, objects and secrets are not; a secret "
+		    "comes from %s_file or the variable its documentation names)",
+		    var, fixed, fixed);
+	else if (hint != NULL) {
+		env_name(hint, want, sizeof(want));
+		warning(cfg, "config: environment: %s is ignored: it matches no "
+		    "option of %s (misspelt? %s is %s)", var, section, hint, want);
+	} else
+		warning(cfg, "config: environment: %s is ignored: it matches no "
+		    "option of %s (misspelt, or not an option that the environment "
+		    "can set)", var, section);
+}
+
+static void
+check_environment(struct hb_config *cfg, const char *const *sections)
+{
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		if (strncmp(*e, "HOMEBUS_", 8) == 0 && eq != NULL)
+			check_env(cfg, *e, (size_t)(eq - *e), sections);
+	}
+}
+
 int
 hb_config_finish(struct hb_config *cfg, const char *const *sections)
 {
@@ -681,5 +885,6 @@ hb_config_finish(struct hb_config *cfg, const char *const *sections)
 		check_unknown(cfg, child, &path);
 	}
 	hb_buf_free(&path);
+	check_environment(cfg, sections);
 	return (int)cfg->nerrors;
 }

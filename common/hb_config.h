@@ -7,7 +7,8 @@
  * (HOMEBUS_WRITER_INFLUX_URL for writer.influx.url), and records an error
  * naming the path and line when the value is of the wrong type or out of
  * range. Every key a service reads is remembered, so hb_config_finish() can
- * name the keys nobody asked for (typos) in the sections the service owns.
+ * name the keys nobody asked for (typos) in the sections the service owns,
+ * and the HOMEBUS_* variables that set nothing.
  */
 #ifndef HB_CONFIG_H
 #define HB_CONFIG_H
@@ -59,6 +60,8 @@ size_t hb_cfg_array_len(struct hb_config *cfg, const char *path);
 char *hb_cfg_secret(struct hb_config *cfg, const char *path, const char *env);
 
 /* Records an error about path (for validation the service does itself). */
+/* "a string", "a list", ...: a JSON value's type, for messages. */
+const char *hb_json_type_name(const json_t *v);
 void hb_cfg_error(struct hb_config *cfg, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* True when the key exists in the file (env overrides not considered). */
@@ -68,8 +71,19 @@ bool hb_cfg_has(struct hb_config *cfg, const char *path);
  * Names every key under `sections` (NULL-terminated list of top-level names)
  * that no getter read, and every unknown top-level section. Returns the total
  * number of errors recorded so far.
+ *
+ * It also warns (a warning, not an error: the service still starts) about
+ * each HOMEBUS_* environment variable that overrides no option, judged the
+ * way keys are: a variable under one of `sections` (HOMEBUS_WRITER_... for
+ * the writer, HOMEBUS_BUS_..., HOMEBUS_DATA_DIR) must be the variable of an
+ * option a getter read; one under another service's section is left to that
+ * service; one under no section at all is a warning for every service.
+ * HOMEBUS_CONFIG and the secrets' variables are known.
  */
 int hb_config_finish(struct hb_config *cfg, const char *const *sections);
+/* Warnings recorded by hb_config_finish, each one line; i < count. */
+size_t hb_config_warning_count(const struct hb_config *cfg);
+const char *hb_config_warning(const struct hb_config *cfg, size_t i);
 int hb_config_error_count(const struct hb_config *cfg);
 /* Prints each error on its own line: "config: FILE:LINE: PATH: message". */
 void hb_config_print_errors(const struct hb_config *cfg, FILE *out);

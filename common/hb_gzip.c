@@ -1,5 +1,5 @@
 /* hb_gzip: a request body compressed for Content-Encoding: gzip. */
-#include "hb_http_client.h"
+#include "hb_gzip.h"
 
 #include <stdint.h>
 #include <string.h>

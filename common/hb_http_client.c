@@ -3,6 +3,7 @@
  * watch (socket callback) and when to wake it (timer callback); we tell curl
  * what happened with curl_multi_socket_action and collect finished transfers.
  */
+#include "hb_gzip.h"
 #include "hb_http_client.h"
 #include "hb_log.h"
 

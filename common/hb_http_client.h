@@ -72,7 +72,4 @@ void hb_http_cancel(struct hb_http_xfer *xfer);
 /* Transfers in flight. */
 size_t hb_http_inflight(const struct hb_http_client *client);
 
-/* gzip-compresses in into out (appended). 0 or -1. */
-int hb_gzip(const void *in, size_t len, struct hb_buf *out);
-
 #endif

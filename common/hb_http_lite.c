@@ -25,6 +25,7 @@
  * The connect timeout is the request's whole timeout (evhttp 2.1 has no
  * separate one).
  */
+#include "hb_gzip.h"
 #include "hb_http_client.h"
 #include "hb_log.h"
 

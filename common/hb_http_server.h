@@ -1,7 +1,12 @@
 /*
- * hb_http_server: the small evhttp server every service runs on http.listen:
- * GET /health (JSON, 200 when healthy, 503 when not) and GET /metrics
- * (Prometheus text), plus any route a service adds (the health status page).
+ * hb_http_server: the small evhttp server every service runs on http.bind
+ * (or <service>.http_bind): GET /health (JSON, 200 when healthy, 503 when
+ * not) and GET /metrics (Prometheus text), plus any route a service adds (the
+ * health status page). Bounded so that clients cannot take what the service's
+ * data path needs: 8 KiB of headers, at most min(64, RLIMIT_NOFILE / 4)
+ * connections (the least recently active closed for a new one), 10 s for a
+ * whole request from the accept or the last answer, and a listener that
+ * pauses when accept() fails instead of retrying at once.
  */
 #ifndef HB_HTTP_SERVER_H
 #define HB_HTTP_SERVER_H
@@ -27,7 +32,9 @@ typedef void (*hb_route_fn)(struct evhttp_request *req, void *arg);
 /*
  * Binds addr:port (port 0: any free port, see hb_http_server_port).
  * Returns NULL with a message in err if the address cannot be bound.
- * The metrics registry is borrowed.
+ * The metrics registry is borrowed; the server registers its http_* series
+ * in it. Routes are called on the loop thread and must answer before they
+ * return (the connection's deadline is renewed as a request is handed over).
  */
 struct hb_http_server *hb_http_server_new(struct event_base *base,
     const char *addr, int port, struct hb_metrics *metrics, char *err,

@@ -45,33 +45,30 @@ struct hb_outbox *
 hb_outbox_open(const char *path, char *err, size_t errlen)
 {
 	struct hb_outbox *ob = hb_xcalloc(1, sizeof(*ob));
+	const struct hb_sqlite_stmt stmts[] = {
+		{ &ob->st_add, "INSERT INTO outbox (lane, created_ms, label, "
+		    "body) VALUES (?, ?, ?, ?)" },
+		{ &ob->st_head, "SELECT id, created_ms, attempts, label, body "
+		    "FROM outbox WHERE lane = ? ORDER BY id LIMIT 1" },
+		{ &ob->st_remove, "DELETE FROM outbox WHERE id = ?" },
+		{ &ob->st_attempt,
+		    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?" },
+		{ &ob->st_dead, "INSERT INTO dead_letter (lane, created_ms, "
+		    "dead_ms, attempts, status, reason, label, body) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)" },
+		{ &ob->st_lanes, "SELECT DISTINCT lane FROM outbox ORDER BY lane" },
+		{ &ob->st_meta_get, "SELECT value FROM meta WHERE key = ?" },
+		{ &ob->st_meta_set,
+		    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)" },
+	};
 
 	ob->db = hb_sqlite_open(path, migrations, HB_ARRAY_LEN(migrations), err,
 	    errlen);
 	if (ob->db == NULL)
 		goto err;
-	ob->st_add = hb_sqlite_prepare(ob->db, "INSERT INTO outbox "
-	    "(lane, created_ms, label, body) VALUES (?, ?, ?, ?)");
-	ob->st_head = hb_sqlite_prepare(ob->db, "SELECT id, created_ms, attempts, "
-	    "label, body FROM outbox WHERE lane = ? ORDER BY id LIMIT 1");
-	ob->st_remove = hb_sqlite_prepare(ob->db, "DELETE FROM outbox WHERE id = ?");
-	ob->st_attempt = hb_sqlite_prepare(ob->db,
-	    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?");
-	ob->st_dead = hb_sqlite_prepare(ob->db, "INSERT INTO dead_letter (lane, "
-	    "created_ms, dead_ms, attempts, status, reason, label, body) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-	ob->st_lanes = hb_sqlite_prepare(ob->db,
-	    "SELECT DISTINCT lane FROM outbox ORDER BY lane");
-	ob->st_meta_get = hb_sqlite_prepare(ob->db,
-	    "SELECT value FROM meta WHERE key = ?");
-	ob->st_meta_set = hb_sqlite_prepare(ob->db,
-	    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-	if (!ob->st_add || !ob->st_head || !ob->st_remove || !ob->st_attempt ||
-	    !ob->st_dead || !ob->st_lanes || !ob->st_meta_get || !ob->st_meta_set) {
-		snprintf(err, errlen, "cannot prepare the outbox statements in %s",
-		    path);
+	if (hb_sqlite_prepare_all(ob->db, stmts, HB_ARRAY_LEN(stmts), err,
+	    errlen) != 0)
 		goto err;
-	}
 	ob->count = hb_sqlite_scalar(ob->db, "SELECT count(*) FROM outbox", 0);
 	return ob;
 err:

@@ -111,6 +111,31 @@ hb_sqlite_prepare(sqlite3 *db, const char *sql)
 	return st;
 }
 
+int
+hb_sqlite_prepare_all(sqlite3 *db, const struct hb_sqlite_stmt *stmts, size_t n,
+    char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		*stmts[i].st = NULL;
+		if (sqlite3_prepare_v2(db, stmts[i].sql, -1, stmts[i].st, NULL) !=
+		    SQLITE_OK)
+			goto err;
+	}
+	return 0;
+err:
+	snprintf(err, errlen, "cannot prepare \"%.60s\" in %s: %s", stmts[i].sql,
+	    sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
+	hb_error("sqlite %s", err);
+	while (i > 0) {
+		i--;
+		sqlite3_finalize(*stmts[i].st);
+		*stmts[i].st = NULL;
+	}
+	return -1;
+}
+
 long long
 hb_sqlite_scalar(sqlite3 *db, const char *sql, long long def)
 {

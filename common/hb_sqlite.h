@@ -22,6 +22,20 @@ void hb_sqlite_close(sqlite3 *db);
 int hb_sqlite_exec(sqlite3 *db, const char *sql);
 /* Prepares a statement; logs and returns NULL on error. */
 sqlite3_stmt *hb_sqlite_prepare(sqlite3 *db, const char *sql);
+
+/* One statement of a module: where its handle goes, and its SQL. */
+struct hb_sqlite_stmt {
+	sqlite3_stmt **st;
+	const char *sql;
+};
+
+/*
+ * Prepares every statement of stmts[0..n) into its handle: all or none.
+ * Returns 0, or -1 with the SQLite error and the statement in err (logged
+ * too); then every handle is NULL again, and the caller finalizes nothing.
+ */
+int hb_sqlite_prepare_all(sqlite3 *db, const struct hb_sqlite_stmt *stmts,
+    size_t n, char *err, size_t errlen);
 /* A single integer from a one-row query (or def). */
 long long hb_sqlite_scalar(sqlite3 *db, const char *sql, long long def);
 

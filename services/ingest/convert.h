@@ -2,7 +2,8 @@
  * convert: one device message in, typed points out, as line protocol. Pure
  * functions of the rule, the topic, the payload and the arrival time (plus,
  * for Home Assistant, the attributes seen so far), so that they can be
- * tested and fuzzed without a broker.
+ * tested and fuzzed without a broker. This is the converters' contract with
+ * ingest; each format lives in its own convert_<format>.c (see formats.h).
  */
 #ifndef INGEST_CONVERT_H
 #define INGEST_CONVERT_H
@@ -14,12 +15,16 @@
 #include "hb_util.h"
 #include "rules.h"
 
-/* Home Assistant attributes by entity, from mqtt_statestream's attribute topics. */
-struct ha_cache;
+/*
+ * What the converters keep between messages: Home Assistant's attributes by
+ * entity (from mqtt_statestream's attribute topics), and the last stamp
+ * given to an undated line. One per ingest, passed to every convert_message().
+ */
+struct convert_state;
 
-struct ha_cache *hb_ha_cache_new(size_t max_entities);
-void hb_ha_cache_free(struct ha_cache *c);
-size_t hb_ha_cache_size(const struct ha_cache *c);
+struct convert_state *convert_state_new(size_t max_entities);
+void convert_state_free(struct convert_state *c);
+size_t convert_state_size(const struct convert_state *c);
 
 struct convert_in {
 	const struct rule *rule;
@@ -46,15 +51,15 @@ struct convert_out {
  * (0 is fine: an attribute update, an "unavailable" state), or -1 with
  * out->error and out->why set; nothing is appended then.
  */
-int hb_convert(struct ha_cache *ha, const struct convert_in *in,
+int convert_message(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out);
 
 /*
- * Parses a timestamp: ISO 8601 (with or without an offset; without, local
- * time when `local`) or epoch seconds, ms, us or ns (told apart by size).
- * Returns ns since the epoch, or -1.
+ * Appends the points still held (Home Assistant states waiting for their
+ * last_updated, which mqtt_statestream publishes just after the state) with
+ * their arrival time. Returns their number. For a service that stops: what
+ * it has taken must go out.
  */
-int64_t hb_parse_timestamp(const char *s, bool local);
-int64_t hb_epoch_to_ns(double v);
+int convert_flush(struct convert_state *ha, struct convert_out *out);
 
 #endif

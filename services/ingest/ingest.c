@@ -39,7 +39,8 @@ struct ingest {
 	size_t max_entities;
 
 	struct hb_bus *bus;		/* svc->bus, once started */
-	struct ha_cache *ha;
+	struct convert_state *cstate;	/* what the converters remember */
+	bool stopping;
 	struct pack packs[MAX_PACKS];
 	size_t npacks;
 	struct event *ev_pack;
@@ -60,7 +61,7 @@ ingest_create(struct hb_service *svc)
 	struct hb_config *cfg = svc->app.cfg;
 
 	in->svc = svc;
-	hb_rules_read(&in->rules, cfg);
+	rules_read(&in->rules, cfg);
 	in->pack_ms = hb_cfg_int(cfg, "ingest.pack_ms", 50, 0, 10000);
 	in->pack_max = (int)hb_cfg_int(cfg, "ingest.pack_max", 500, 1, 100000);
 	in->max_entities = (size_t)hb_cfg_int(cfg, "ingest.max_entities", 20000, 1,
@@ -190,12 +191,43 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 			publish_pack(in, p);
 	}
 	hb_buf_free(&meas);
-	if (in->pack_ms > 0 && !evtimer_pending(in->ev_pack, NULL)) {
+	/*
+	 * Group commit, as the writer's: out at once when nothing of ours is
+	 * in flight to the broker (a quiet house: a reading is on its way in a
+	 * millisecond); gathered while a publish waits for its acknowledgement
+	 * (a busy one: fewer, fuller messages), until that acknowledgement
+	 * (idle()) or pack_ms at most.
+	 */
+	if (in->npacks > 0 && hb_bus_inflight(in->bus) == 0) {
+		flush_packs(in);
+		return;
+	}
+	if (in->npacks > 0 && in->pack_ms > 0 &&
+	    !evtimer_pending(in->ev_pack, NULL)) {
 		struct timeval tv = { (time_t)(in->pack_ms / 1000),
 		    (suseconds_t)((in->pack_ms % 1000) * 1000) };
 
 		evtimer_add(in->ev_pack, &tv);
 	}
+}
+
+/*
+ * The points the converters still hold (a Home Assistant state waiting for
+ * its last_updated) go out with their arrival time: the service stops, and
+ * what it took must be published while the bus is still there.
+ */
+static void
+flush_held(struct ingest *in)
+{
+	int n;
+
+	hb_buf_reset(&in->conv.lines);
+	in->conv.points = 0;
+	n = convert_flush(in->cstate, &in->conv);
+	if (n <= 0)
+		return;
+	in->points += (uint64_t)n;
+	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
 }
 
 /* A state, not an attribute: HA statestream's <base>/<domain>/<id>/state. */
@@ -222,8 +254,8 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 	char excerpt[80];
 	int n;
 
-	if (hb_rules_match(&in->rules, msg->topic, NULL, NULL, NULL) != r) {
-		if (hb_rules_match(&in->rules, msg->topic, NULL, NULL, NULL) == NULL) {
+	if (rules_match(&in->rules, msg->topic, NULL, NULL, NULL) != r) {
+		if (rules_match(&in->rules, msg->topic, NULL, NULL, NULL) == NULL) {
 			hb_counter_add(in->m_unmatched, 1);
 			hb_log_limited(&in->unmatched_log, HB_LOG_WARN, "no source rule "
 			    "for topic=\"%.200s\"", msg->topic);
@@ -231,7 +263,7 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 		return;
 	}
 	in->messages++;
-	if (hb_rule_ignores(r, msg->topic)) {
+	if (rule_ignores(r, msg->topic)) {
 		hb_counter_add(r->m_ignored, 1);
 		return;
 	}
@@ -263,14 +295,14 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 	hb_buf_reset(&in->conv.lines);
 	in->conv.points = 0;
 	in->conv.skipped_fields = 0;
-	n = hb_convert(in->ha, &ci, &in->conv);
+	n = convert_message(in->cstate, &ci, &in->conv);
 	if (n < 0) {
 		hb_counter_add(r->m_errors[in->conv.error], 1);
 		hb_log_sanitize(msg->payload, msg->len < 48 ? msg->len : 48, excerpt,
 		    sizeof(excerpt));
 		hb_log_limited(&in->bad_log, HB_LOG_WARN, "bad input rule=%s "
 		    "topic=\"%.200s\" reason=%s detail=\"%s\" payload=\"%s\"", r->name,
-		    msg->topic, hb_rule_error_name(in->conv.error), in->conv.why, excerpt);
+		    msg->topic, rule_error_name(in->conv.error), in->conv.why, excerpt);
 		return;
 	}
 	if (in->conv.skipped_fields > 0)
@@ -281,6 +313,18 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 	hb_counter_add(r->m_points, (uint64_t)n);
 	in->points += (uint64_t)n;
 	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
+	if (in->stopping)
+		flush_held(in);
+}
+
+/* Everything published was acknowledged: what gathered meanwhile goes. */
+static void
+idle(void *arg)
+{
+	struct ingest *in = arg;
+
+	if (in->npacks > 0)
+		flush_packs(in);
 }
 
 static void
@@ -288,7 +332,7 @@ refresh(void *arg)
 {
 	struct ingest *in = arg;
 
-	hb_gauge_set(in->m_entities, (double)hb_ha_cache_size(in->ha));
+	hb_gauge_set(in->m_entities, (double)convert_state_size(in->cstate));
 }
 
 static bool
@@ -308,7 +352,7 @@ health(void *arg, json_t *out)
 		    "points", (json_int_t)r->m_points->value, "bad_input", (json_int_t)bad));
 	}
 	json_object_set_new(out, "sources", rules);
-	json_object_set_new(out, "ha_entities", json_integer((json_int_t)hb_ha_cache_size(in->ha)));
+	json_object_set_new(out, "ha_entities", json_integer((json_int_t)convert_state_size(in->cstate)));
 	return true;
 }
 
@@ -341,6 +385,8 @@ stop(void *arg)
 	 * it closes goes out at once: the bus disconnects when nothing it was
 	 * given waits any more, and knows nothing of packs.
 	 */
+	in->stopping = true;
+	flush_held(in);
 	flush_packs(in);
 	in->pack_ms = 0;
 }
@@ -352,7 +398,7 @@ start(void *arg)
 	struct hb_app *app = &in->svc->app;
 	struct hb_metrics *m = app->metrics;
 
-	hb_rules_metrics(&in->rules, m);
+	rules_metrics(&in->rules, m);
 	in->m_unmatched = hb_metrics_counter(m, "unmatched_total",
 	    "Messages on a subscribed topic that no rule takes.", NULL);
 	in->m_published = hb_metrics_counter(m, "points_published_total",
@@ -365,7 +411,7 @@ start(void *arg)
 	    "Home Assistant entities whose attributes are known.", NULL);
 	hb_ratelimit_init(&in->bad_log, 20, 10);
 	hb_ratelimit_init(&in->unmatched_log, 6, 3);
-	in->ha = hb_ha_cache_new(in->max_entities);
+	in->cstate = convert_state_new(in->max_entities);
 	in->ev_pack = evtimer_new(app->base, on_pack_timer, in);
 	in->bus = in->svc->bus;
 	in->sources = hb_xcalloc(in->rules.n ? in->rules.n : 1,
@@ -394,9 +440,9 @@ destroy(void *arg)
 		hb_buf_free(&in->packs[i].lines);
 	if (in->ev_pack)
 		event_free(in->ev_pack);
-	hb_ha_cache_free(in->ha);
+	convert_state_free(in->cstate);
 	hb_buf_free(&in->conv.lines);
-	hb_rules_free(&in->rules);
+	rules_free(&in->rules);
 	free(in->sources);
 	free(in);
 }
@@ -415,5 +461,6 @@ const struct hb_service_def ingest_service = {
 	.health = health,
 	.refresh = refresh,
 	.heartbeat = heartbeat,
+	.idle = idle,
 	.destroy = destroy,
 };

@@ -1511,7 +1511,7 @@ phase_icon(const char *phase)
 static bool
 phase_final(const char *phase)
 {
-	return strcmp(phase, "running") != 0;
+	return hb_deploy_phase_final(phase);
 }
 
 static void

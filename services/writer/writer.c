@@ -47,6 +47,8 @@ struct writer {
 	int64_t retry_max_ms;
 	int64_t min_interval_ms;
 	int64_t stamp_slot;
+	int64_t unit_ns;		/* nanoseconds in one unit of influx.precision */
+	bool accept_retained;
 	struct hb_lp_limits limits;
 	int max_inflight;
 
@@ -89,18 +91,27 @@ struct writer {
 	bool bus_closed;
 	int64_t drain_deadline_ms;
 
-	/* spool-cap drops waiting to be notified */
-	int64_t unreported_batches, unreported_points;
+	/* the spool's disk trouble, and what it held in memory meanwhile */
+	int64_t held_max_bytes;
+	struct event *ev_spool_retry;
+
+	/* drops waiting to be told, by cause; told at most once a window */
+	struct spool_drops unreported_cap, unreported_held;
+	int64_t drop_notify_ms;
 	int64_t last_drop_notify_ms;
+	struct event *ev_drop_notify;
 
 	struct hb_ratelimit bad_line_log;
 	struct hb_ratelimit write_log;
+	struct hb_ratelimit drop_log;
 
-	struct hb_counter *m_received, *m_rejected, *m_written, *m_dropped,
+	struct hb_counter *m_received, *m_rejected, *m_retained, *m_written,
+	    *m_dropped, *m_dead_dropped,
 	    *m_dead, *m_spooled, *m_batches_written, *m_replayed, *m_batches_dropped,
 	    *m_write_errors;
 	struct hb_gauge *m_spool_bytes, *m_spool_batches, *m_spool_points,
-	    *m_influx_up, *m_inflight;
+	    *m_spool_file_bytes, *m_spool_held_points, *m_spool_ok, *m_influx_up,
+	    *m_inflight;
 	struct hb_histogram *m_write_seconds, *m_batch_points;
 };
 
@@ -109,6 +120,18 @@ static void commit_pending(struct writer *w);
 static void check_drained(struct writer *w);
 
 /* ---------------- configuration ---------------- */
+
+static int64_t
+precision_unit_ns(const char *precision)
+{
+	if (strcmp(precision, "us") == 0)
+		return 1000;
+	if (strcmp(precision, "ms") == 0)
+		return 1000000;
+	if (strcmp(precision, "s") == 0)
+		return 1000000000;
+	return 1;
+}
 
 static void *
 writer_create(struct hb_service *svc)
@@ -139,6 +162,12 @@ writer_create(struct hb_service *svc)
 	w->spool_max_bytes = hb_cfg_int(cfg, "writer.spool.max_mb", 512, 1,
 	    1024 * 1024) * 1024 * 1024;
 	w->commit_ms = hb_cfg_int(cfg, "writer.spool.commit_ms", 200, 1, 60000);
+	w->held_max_bytes = hb_cfg_int(cfg, "writer.spool.memory_max_mb", 16, 1,
+	    64 * 1024) * 1024 * 1024;
+	w->drop_notify_ms = hb_cfg_int(cfg, "writer.spool.drop_notify_s", 60, 1,
+	    86400) * 1000;
+	/* a cap reached under load drops a batch per commit: a flood */
+	hb_ratelimit_init(&w->drop_log, 12, 5);
 	w->limits.max_line = (size_t)hb_cfg_int(cfg, "writer.max_line_bytes", 65536,
 	    64, 16 * 1024 * 1024);
 	w->limits.allow_uint = w->influx_cfg.api == 2;
@@ -158,6 +187,8 @@ writer_create(struct hb_service *svc)
 			h = (h ^ (uint8_t)*c) * 16777619u;
 		w->stamp_slot = hb_cfg_int(cfg, "writer.stamp_slot", h % 1000, 0, 999);
 	}
+	w->unit_ns = precision_unit_ns(w->influx_cfg.precision);
+	w->accept_retained = hb_cfg_bool(cfg, "writer.accept_retained", false);
 	if (w->commit_ms > w->flush_interval_ms)
 		hb_cfg_error(cfg, "writer.spool.commit_ms", "%lld is larger than "
 		    "writer.flush_interval_ms (%lld)", (long long)w->commit_ms,
@@ -233,6 +264,81 @@ arm_commit_timer(struct writer *w)
 	evtimer_add(w->ev_commit, &tv);
 }
 
+/*
+ * Logs a refused line: its own first bytes, not the message's, so that line
+ * 51 of 100 shows what is wrong with line 51. [from, to) is what the parser
+ * consumed for it, newline included.
+ */
+static void
+log_rejected(struct writer *w, const struct hb_bus_msg *msg, size_t from,
+    size_t to, const char *why)
+{
+	char excerpt[96];
+	size_t n;
+
+	while (from < to && (msg->payload[from] == ' ' || msg->payload[from] == '\t'))
+		from++;
+	n = to - from;
+	for (size_t i = 0; i < n; i++)
+		if (msg->payload[from + i] == '\n') {
+			n = i;
+			break;
+		}
+	if (n > 64)
+		n = 64;
+	hb_log_sanitize(msg->payload + from, n, excerpt, sizeof(excerpt));
+	hb_log_limited(&w->bad_line_log, HB_LOG_WARN, "rejected line topic=\"%.128s\" "
+	    "reason=\"%s\" line=\"%s\"", msg->topic, why, excerpt);
+}
+
+/*
+ * A retained message is the broker's copy of something already taken: the
+ * broker hands it over again at every subscribe, so at every restart of the
+ * writer. Its points are counted and left alone, unless
+ * writer.accept_retained says the retained copy is wanted.
+ */
+static void
+skip_retained(struct writer *w, const struct hb_bus_msg *msg)
+{
+	struct hb_lp_line line;
+	size_t pos = 0;
+	uint64_t points = 0;
+	char err[160];
+	enum hb_lp_result r;
+
+	while ((r = hb_lp_next(msg->payload, msg->len, &pos, &w->limits, &line,
+	    err, sizeof(err))) != HB_LP_END)
+		if (r == HB_LP_OK)
+			points++;
+	hb_counter_add(w->m_retained, points);
+	hb_log_limited(&w->bad_line_log, HB_LOG_WARN, "skipped a retained message "
+	    "topic=\"%.128s\" points=%llu: it was written when it was published "
+	    "(clear it: mosquitto_pub -r -n -t '%.128s', or set "
+	    "writer.accept_retained)", msg->topic, (unsigned long long)points,
+	    msg->topic);
+}
+
+/*
+ * Appends a line whose time is in nanoseconds (the bus's unit, line
+ * protocol's default) with that time in writer.influx.precision, truncated
+ * toward the earlier time: InfluxDB reads the number in the unit the write
+ * names, and a nanosecond time read as milliseconds is out of its range.
+ */
+static void
+put_converted(struct writer *w, const struct hb_lp_line *line)
+{
+	size_t keep = line->len;
+	int64_t t = line->time / w->unit_ns;
+
+	/* the time is the last token: a line ends right after it */
+	while (keep > 0 && line->start[keep - 1] != ' ')
+		keep--;
+	if (line->time % w->unit_ns < 0)
+		t--;
+	hb_buf_append(&w->pending, line->start, keep);
+	hb_buf_put_i64(&w->pending, t);
+}
+
 static void
 on_message(void *arg, const struct hb_bus_msg *msg)
 {
@@ -242,7 +348,12 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 	char err[160];
 	int64_t ts = 0;
 
+	if (msg->retained && !w->accept_retained) {
+		skip_retained(w, msg);
+		return;
+	}
 	for (;;) {
+		size_t line_start = pos;
 		enum hb_lp_result r = hb_lp_next(msg->payload, msg->len, &pos,
 		    &w->limits, &line, err, sizeof(err));
 
@@ -251,21 +362,16 @@ on_message(void *arg, const struct hb_bus_msg *msg)
 		if (r == HB_LP_SKIP)
 			continue;
 		if (r == HB_LP_ERROR) {
-			char excerpt[96];
-			size_t start = pos > 0 ? pos - 1 : 0;
-
-			(void)start;
 			hb_counter_add(w->m_rejected, 1);
-			hb_log_sanitize(msg->payload, msg->len < 64 ? msg->len : 64,
-			    excerpt, sizeof(excerpt));
-			hb_log_limited(&w->bad_line_log, HB_LOG_WARN,
-			    "rejected line topic=\"%.128s\" reason=\"%s\" payload=\"%s\"",
-			    msg->topic, err, excerpt);
+			log_rejected(w, msg, line_start, pos, err);
 			continue;
 		}
 		if (w->pending.len == 0)
 			w->pending_since_ms = hb_mono_ms();
-		hb_buf_append(&w->pending, line.start, line.len);
+		if (line.has_time && w->unit_ns > 1)
+			put_converted(w, &line);
+		else
+			hb_buf_append(&w->pending, line.start, line.len);
 		if (!line.has_time) {
 			if (ts == 0 || strcmp(w->influx_cfg.precision, "ns") == 0 ||
 			    strcmp(w->influx_cfg.precision, "us") == 0)
@@ -338,26 +444,58 @@ on_commit_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------- spool ---------------- */
 
+/* "<n> points (<m> batches)" of the drops of one cause, and why. */
+static void
+put_drops(struct writer *w, struct hb_buf *text, const struct spool_drops *d,
+    bool cap)
+{
+	struct spool_state st;
+
+	if (d->batches == 0)
+		return;
+	hb_spool_state(w->spool, &st);
+	if (text->len > 0)
+		hb_buf_puts(text, "; ");
+	hb_buf_printf(text, "%lld points (%lld batches) ", (long long)d->points,
+	    (long long)d->batches);
+	if (cap)
+		hb_buf_printf(text, "because the spool reached writer.spool.max_mb "
+		    "(%lld MB) while InfluxDB was unavailable (%s)",
+		    (long long)(w->spool_max_bytes >> 20),
+		    w->influx_reason[0] ? w->influx_reason : "slow");
+	else
+		hb_buf_printf(text, "because the spool could not write (%s) and the "
+		    "points held in memory reached writer.spool.memory_max_mb "
+		    "(%lld MB)", st.error ? st.error : "disk trouble",
+		    (long long)(w->held_max_bytes >> 20));
+}
+
+/*
+ * Tells the bus what was dropped since the last notification, if anything:
+ * called when a window of writer.spool.drop_notify_s ends, so that drops
+ * that stopped inside a window are told too, and before the bus closes.
+ */
 static void
 notify_drops(struct writer *w)
 {
-	char topic[HB_TOPIC_MAX], text[512], key[128], source[128];
+	char topic[HB_TOPIC_MAX], key[128], source[128];
 	struct hb_notify n = { 0 };
+	struct hb_buf why = { 0 }, text = { 0 };
 	json_t *obj;
 
-	if (w->unreported_batches == 0 ||
-	    hb_mono_ms() - w->last_drop_notify_ms < 60000)
+	if ((w->unreported_cap.batches == 0 && w->unreported_held.batches == 0) ||
+	    w->bus == NULL || w->bus_closed)
 		return;
-	snprintf(text, sizeof(text), "The InfluxDB spool of homebus-writer on %s "
-	    "reached writer.spool.max_mb (%lld MB) while InfluxDB was unavailable "
-	    "(%s): the oldest %lld points (%lld batches) were dropped.",
-	    hb_bus_instance(w->bus), (long long)(w->spool_max_bytes >> 20),
-	    w->influx_reason[0] ? w->influx_reason : "slow",
-	    (long long)w->unreported_points, (long long)w->unreported_batches);
+	put_drops(w, &why, &w->unreported_cap, true);
+	put_drops(w, &why, &w->unreported_held, false);
+	hb_buf_printf(&text, "homebus-writer on %s dropped %lld points (the oldest "
+	    "waiting): %s.", hb_bus_instance(w->bus),
+	    (long long)(w->unreported_cap.points + w->unreported_held.points),
+	    why.data);
 	snprintf(key, sizeof(key), "writer-spool-full-%s", hb_bus_instance(w->bus));
 	snprintf(source, sizeof(source), "writer/%s", hb_bus_instance(w->bus));
 	n.severity = HB_SEV_WARNING;
-	n.text = text;
+	n.text = text.data;
 	n.title = "homebus: points dropped";
 	n.key = key;
 	n.source = source;
@@ -365,35 +503,123 @@ notify_drops(struct writer *w)
 	hb_topic_notify(topic, sizeof(topic), hb_bus_prefix(w->bus), "warning");
 	hb_bus_publish_json(w->bus, topic, obj, 1, false);
 	json_decref(obj);
-	w->unreported_batches = w->unreported_points = 0;
+	hb_buf_free(&why);
+	hb_buf_free(&text);
+	memset(&w->unreported_cap, 0, sizeof(w->unreported_cap));
+	memset(&w->unreported_held, 0, sizeof(w->unreported_held));
 	w->last_drop_notify_ms = hb_mono_ms();
 }
 
 static void
-enforce_cap(struct writer *w)
+on_drop_notify_timer(evutil_socket_t fd, short what, void *arg)
 {
-	int64_t keep[MAX_INFLIGHT], batches, points;
+	(void)fd;
+	(void)what;
+	notify_drops(arg);
+}
+
+/* After a drop: tell now, or when the current window ends. */
+static void
+note_drops(struct writer *w)
+{
+	int64_t wait_ms = w->last_drop_notify_ms + w->drop_notify_ms - hb_mono_ms();
+	struct timeval tv;
+
+	if (w->last_drop_notify_ms == 0 || wait_ms <= 0) {
+		notify_drops(w);
+		return;
+	}
+	if (w->ev_drop_notify == NULL)
+		w->ev_drop_notify = evtimer_new(w->svc->app.base, on_drop_notify_timer, w);
+	if (evtimer_pending(w->ev_drop_notify, NULL))
+		return;
+	tv.tv_sec = (time_t)(wait_ms / 1000);
+	tv.tv_usec = (suseconds_t)((wait_ms % 1000) * 1000);
+	evtimer_add(w->ev_drop_notify, &tv);
+}
+
+/*
+ * Keeps the spool file under writer.spool.max_mb and what the spool holds
+ * in memory under writer.spool.memory_max_mb. Batches in flight are kept:
+ * they may yet be written.
+ */
+static void
+enforce_limits(struct writer *w)
+{
+	int64_t keep[MAX_INFLIGHT];
+	struct spool_drops cap, held;
 	size_t nkeep = 0;
 
-	if (hb_spool_bytes(w->spool) <= w->spool_max_bytes)
-		return;
 	for (int i = 0; i < MAX_INFLIGHT; i++)
 		if (w->sends[i].busy)
 			keep[nkeep++] = w->sends[i].batch.id;
-	hb_spool_enforce_cap(w->spool, w->spool_max_bytes, keep, nkeep, &batches,
-	    &points);
-	if (batches == 0)
+	hb_spool_enforce_cap(w->spool, keep, nkeep, &cap);
+	hb_spool_enforce_held(w->spool, w->held_max_bytes, keep, nkeep, &held);
+	if (cap.dead_points > 0) {
+		hb_counter_add(w->m_dead_dropped, (uint64_t)cap.dead_points);
+		hb_log_limited(&w->drop_log, HB_LOG_WARN, "spool over "
+		    "writer.spool.max_mb=%lld: removed the oldest dead letters "
+		    "points=%lld", (long long)(w->spool_max_bytes >> 20),
+		    (long long)cap.dead_points);
+	}
+	if (cap.batches > 0) {
+		hb_log_limited(&w->drop_log, HB_LOG_ERROR, "spool over "
+		    "writer.spool.max_mb=%lld: dropped the oldest points=%lld "
+		    "batches=%lld", (long long)(w->spool_max_bytes >> 20),
+		    (long long)cap.points, (long long)cap.batches);
+		w->unreported_cap.batches += cap.batches;
+		w->unreported_cap.points += cap.points;
+	}
+	if (held.batches > 0) {
+		hb_log_limited(&w->drop_log, HB_LOG_ERROR, "points held in memory "
+		    "over writer.spool.memory_max_mb=%lld while the spool cannot "
+		    "write: dropped the oldest points=%lld batches=%lld",
+		    (long long)(w->held_max_bytes >> 20),
+		    (long long)held.points, (long long)held.batches);
+		w->unreported_held.batches += held.batches;
+		w->unreported_held.points += held.points;
+	}
+	if (cap.batches + held.batches == 0)
 		return;
-	hb_counter_add(w->m_batches_dropped, (uint64_t)batches);
-	hb_counter_add(w->m_dropped, (uint64_t)points);
-	hb_error("spool over writer.spool.max_mb=%lld: dropped the oldest "
-	    "points=%lld batches=%lld", (long long)(w->spool_max_bytes >> 20),
-	    (long long)points, (long long)batches);
-	w->unreported_batches += batches;
-	w->unreported_points += points;
-	notify_drops(w);
+	hb_counter_add(w->m_batches_dropped, (uint64_t)(cap.batches + held.batches));
+	hb_counter_add(w->m_dropped, (uint64_t)(cap.points + held.points));
+	note_drops(w);
 }
 
+static void watch_spool(struct writer *w);
+
+/* Once a second while the spool is not whole on disk: put it right. */
+static void
+on_spool_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)fd;
+	(void)what;
+	hb_spool_retry(w->spool);
+	enforce_limits(w);
+	watch_spool(w);
+	pump(w);
+}
+
+static void
+watch_spool(struct writer *w)
+{
+	struct timeval tv = { 1, 0 };
+
+	hb_gauge_set(w->m_spool_ok, hb_spool_whole(w->spool) ? 1 : 0);
+	if (hb_spool_whole(w->spool))
+		return;
+	if (w->ev_spool_retry == NULL)
+		w->ev_spool_retry = evtimer_new(w->svc->app.base, on_spool_retry, w);
+	if (!evtimer_pending(w->ev_spool_retry, NULL))
+		evtimer_add(w->ev_spool_retry, &tv);
+}
+
+/*
+ * The spool takes the batch whatever the disk does (in memory when SQLite
+ * cannot write), so that what is received is always sent.
+ */
 static void
 commit_pending(struct writer *w)
 {
@@ -402,21 +628,14 @@ commit_pending(struct writer *w)
 	if (w->pending.len == 0)
 		return;
 	id = hb_spool_commit_buf(w->spool, &w->pending, w->pending_points);
-	if (id < 0) {
-		/* Disk full or broken: keep the points in memory and try again. */
-		hb_log_limited(&w->write_log, HB_LOG_ERROR, "spool commit failed "
-		    "path=%s pending_points=%lld (retrying)", w->spool_path,
-		    (long long)w->pending_points);
-		arm_commit_timer(w);
-		return;
-	}
 	if (w->first_id_this_run == 0)
 		w->first_id_this_run = id;
 	hb_counter_add(w->m_spooled, 1);
 	hb_histogram_observe(w->m_batch_points, (double)w->pending_points);
 	w->pending_points = 0;
 	evtimer_del(w->ev_commit);
-	enforce_cap(w);
+	watch_spool(w);
+	enforce_limits(w);
 	pump(w);
 }
 
@@ -655,6 +874,10 @@ on_written(const struct influx_result *res, double elapsed_s, void *arg)
 		schedule_retry(w, res);
 		break;
 	}
+	/* dead letters and the halves of a split take room too */
+	if (res->verdict == INFLUX_BAD_POINTS || res->verdict == INFLUX_TOO_LARGE)
+		enforce_limits(w);
+	watch_spool(w);
 	if (w->pending.len > 0 && w->ninflight == 0 && !w->retry_wait)
 		event_active(w->ev_kick, EV_TIMEOUT, 0);
 	else
@@ -713,20 +936,68 @@ static void
 refresh(void *arg)
 {
 	struct writer *w = arg;
+	struct spool_state st;
 
 	hb_gauge_set(w->m_spool_bytes, (double)hb_spool_bytes(w->spool));
 	hb_gauge_set(w->m_spool_batches, (double)hb_spool_batches(w->spool));
 	hb_gauge_set(w->m_spool_points, (double)hb_spool_points(w->spool));
+	hb_gauge_set(w->m_spool_file_bytes, (double)hb_spool_file_bytes(w->spool));
+	hb_gauge_set(w->m_spool_ok, hb_spool_whole(w->spool) ? 1 : 0);
+	hb_spool_state(w->spool, &st);
+	hb_gauge_set(w->m_spool_held_points, (double)st.held_points);
 }
 
+/* Why the spool is not whole on disk, for /health; "" when it is. */
+static void
+spool_reason(struct writer *w, const struct spool_state *st, char *out,
+    size_t outlen)
+{
+	out[0] = '\0';
+	if (st->failing)
+		snprintf(out, outlen, "cannot write %s: %s; %lld points held in "
+		    "memory are sent from there (up to writer.spool.memory_max_mb), "
+		    "and lost if the writer stops before the disk takes them",
+		    w->spool_path, st->error, (long long)st->held_points);
+	else if (st->held_batches > 0)
+		snprintf(out, outlen, "writes again; %lld points held in memory are "
+		    "being moved to disk", (long long)st->held_points);
+	else if (st->undeleted > 0)
+		snprintf(out, outlen, "%zu batches sent but not yet deleted",
+		    st->undeleted);
+}
+
+/*
+ * ok: on the bus, InfluxDB takes writes, everything waiting is on disk.
+ * degraded: points flow, but the spool cannot keep them (a full disk).
+ * down: no bus or no InfluxDB. Anything but ok answers 503.
+ */
 static bool
 health(void *arg, json_t *out)
 {
 	struct writer *w = arg;
+	bool bus_ok = w->bus && hb_bus_connected(w->bus);
+	bool spool_ok = hb_spool_whole(w->spool);
 	json_t *influx = json_object(), *spool = json_object();
 	int64_t oldest = hb_spool_oldest_ms(w->spool);
-	bool ok = w->influx_ok;
+	bool ok = w->influx_ok && spool_ok;
+	struct spool_state st;
+	char why[768];
+	struct hb_buf reason = { 0 };
 
+	hb_spool_state(w->spool, &st);
+	spool_reason(w, &st, why, sizeof(why));
+	if (!bus_ok)
+		hb_buf_puts(&reason, "bus: not connected");
+	if (!w->influx_ok)
+		hb_buf_printf(&reason, "%sinflux: %s", reason.len ? "; " : "",
+		    w->influx_reason[0] ? w->influx_reason : "not reached yet");
+	if (!spool_ok)
+		hb_buf_printf(&reason, "%sspool: %s", reason.len ? "; " : "", why);
+	json_object_set_new(out, "status", json_string(ok && bus_ok ? "ok" :
+	    !bus_ok || !w->influx_ok ? "down" : "degraded"));
+	if (reason.len)
+		json_object_set_new(out, "reason", json_string(reason.data));
+	hb_buf_free(&reason);
 	json_object_set_new(influx, "url", json_string(hb_influx_display_url(w->influx)));
 	json_object_set_new(influx, "reachable", json_boolean(w->influx_ok));
 	json_object_set_new(influx, "state", json_string(w->influx_ok ? "ok" : "down"));
@@ -735,9 +1006,17 @@ health(void *arg, json_t *out)
 		    w->influx_reason : "not reached yet"));
 	json_object_set_new(influx, "since", hb_msg_time(w->influx_since_ms));
 	json_object_set_new(out, "influx", influx);
+	json_object_set_new(spool, "state", json_string(spool_ok ? "ok" : "degraded"));
+	if (!spool_ok)
+		json_object_set_new(spool, "reason", json_string(why));
+	if (st.failing)
+		json_object_set_new(spool, "since", hb_msg_time(st.since_ms));
 	json_object_set_new(spool, "batches", json_integer(hb_spool_batches(w->spool)));
 	json_object_set_new(spool, "points", json_integer(hb_spool_points(w->spool)));
+	json_object_set_new(spool, "held_points", json_integer(st.held_points));
 	json_object_set_new(spool, "bytes", json_integer(hb_spool_bytes(w->spool)));
+	json_object_set_new(spool, "file_bytes",
+	    json_integer(hb_spool_file_bytes(w->spool)));
 	json_object_set_new(spool, "oldest_age_s", json_integer(oldest ?
 	    (hb_wall_ms() - oldest) / 1000 : 0));
 	json_object_set_new(spool, "path", json_string(w->spool_path));
@@ -772,10 +1051,17 @@ register_metrics(struct writer *w, struct hb_metrics *m)
 	    "Valid lines taken off the bus.", NULL);
 	w->m_rejected = hb_metrics_counter(m, "points_rejected_total",
 	    "Lines refused as invalid line protocol (never forwarded).", NULL);
+	w->m_retained = hb_metrics_counter(m, "points_retained_skipped_total",
+	    "Points of retained messages left alone (writer.accept_retained).",
+	    NULL);
 	w->m_written = hb_metrics_counter(m, "points_written_total",
 	    "Points InfluxDB accepted.", NULL);
 	w->m_dropped = hb_metrics_counter(m, "points_dropped_total",
-	    "Points dropped because the spool reached writer.spool.max_mb.", NULL);
+	    "Points dropped because the spool reached writer.spool.max_mb, or "
+	    "could not write and held writer.spool.memory_max_mb in memory.", NULL);
+	w->m_dead_dropped = hb_metrics_counter(m, "dead_letters_dropped_total",
+	    "Dead-lettered points removed to keep the spool under "
+	    "writer.spool.max_mb.", NULL);
 	w->m_dead = hb_metrics_counter(m, "points_dead_lettered_total",
 	    "Points InfluxDB refused for good, kept in the dead-letter table.", NULL);
 	w->m_spooled = hb_metrics_counter(m, "batches_spooled_total",
@@ -793,7 +1079,15 @@ register_metrics(struct writer *w, struct hb_metrics *m)
 	w->m_spool_batches = hb_metrics_gauge(m, "spool_batches",
 	    "Batches waiting in the spool.", NULL);
 	w->m_spool_points = hb_metrics_gauge(m, "spool_points",
-	    "Points waiting in the spool.", NULL);
+	    "Points waiting in the spool (on disk or held in memory).", NULL);
+	w->m_spool_file_bytes = hb_metrics_gauge(m, "spool_file_bytes",
+	    "Bytes of the spool file in use: batches, dead letters, SQLite's "
+	    "pages (what writer.spool.max_mb caps).", NULL);
+	w->m_spool_held_points = hb_metrics_gauge(m, "spool_held_points",
+	    "Points held in memory because the spool could not write them.", NULL);
+	w->m_spool_ok = hb_metrics_gauge(m, "spool_ok",
+	    "1 when everything waiting is on disk; 0 while the spool cannot "
+	    "write or still holds points in memory.", NULL);
 	w->m_influx_up = hb_metrics_gauge(m, "influx_up",
 	    "1 when the last InfluxDB write or ping succeeded.", NULL);
 	w->m_inflight = hb_metrics_gauge(m, "writes_in_flight",
@@ -809,10 +1103,25 @@ register_metrics(struct writer *w, struct hb_metrics *m)
 static void
 drain_done(struct writer *w)
 {
-	if (hb_spool_points(w->spool) > 0)
+	struct spool_state st;
+	int r;
+
+	/* a last chance for what the spool holds in memory */
+	do {
+		r = hb_spool_retry(w->spool);
+		hb_spool_state(w->spool, &st);
+	} while (r == 1 && !st.failing);
+	if (st.held_points > 0) {
+		hb_counter_add(w->m_dropped, (uint64_t)st.held_points);
+		hb_error("exiting with points=%lld held in memory that the spool could "
+		    "not write (%s): they are lost", (long long)st.held_points,
+		    st.error ? st.error : "?");
+	}
+	if (hb_spool_points(w->spool) - st.held_points > 0)
 		hb_info("exiting with spooled_points=%lld in %s; they are sent at the "
-		    "next start", (long long)hb_spool_points(w->spool), w->spool_path);
-	else
+		    "next start", (long long)(hb_spool_points(w->spool) -
+		    st.held_points), w->spool_path);
+	else if (st.held_points == 0)
 		hb_info("drained: every point is in InfluxDB");
 	hb_service_exit(w->svc, 0);
 }
@@ -854,6 +1163,7 @@ stop(void *arg)
 	struct writer *w = arg;
 
 	w->stopping = true;
+	notify_drops(w);	/* while the bus still takes it */
 }
 
 static int
@@ -868,7 +1178,7 @@ start(void *arg)
 	hb_ratelimit_init(&w->bad_line_log, 20, 10);
 	hb_ratelimit_init(&w->write_log, 12, 5);
 	hb_backoff_init(&w->backoff, 250, w->retry_max_ms);
-	w->spool = hb_spool_open(w->spool_path, err, sizeof(err));
+	w->spool = hb_spool_open(w->spool_path, w->spool_max_bytes, err, sizeof(err));
 	if (w->spool == NULL) {
 		hb_error("spool: %s (set writer.spool.path or data_dir)", err);
 		return -1;
@@ -932,6 +1242,10 @@ destroy(void *arg)
 		event_free(w->ev_ping);
 	if (w->ev_drain)
 		event_free(w->ev_drain);
+	if (w->ev_spool_retry)
+		event_free(w->ev_spool_retry);
+	if (w->ev_drop_notify)
+		event_free(w->ev_drop_notify);
 	hb_buf_free(&w->pending);
 	hb_influx_config_free(&w->influx_cfg);
 	free(w);

@@ -7,6 +7,7 @@
 #include <MQTTAsync.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -292,4 +293,81 @@ hbb_main(int argc, char **argv)
 	}
 	if (realpath("/proc/self/exe", self_exe) == NULL)
 		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The floor run (a bare paho subscriber) and the service's run follow each
+ * other rather than run side by side, so that on two cores neither slows
+ * the other; the floor run polls InfluxDB too: it sets the publisher's
+ * rhythm.
+ */
+void
+hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
+{
+	struct hbt_proc counter;
+	struct hbt_mqtt *pub = hbt_mqtt_connect(b->port, "bench-lat");
+	int64_t *sent = hb_xcalloc((size_t)l->n, sizeof(int64_t));
+	double *lat = hb_xcalloc((size_t)l->n, sizeof(double));
+	struct hbb_stats before, after;
+	struct hb_buf q = { 0 }, msg = { 0 };
+	long next = 0, seen = 0;
+	pid_t pid = l->pid;
+	int64_t start;
+
+	hb_buf_printf(&q, "SELECT count(seq) FROM %s", l->meas);
+	if (l->floor) {
+		hbb_counter_start(&counter, b->port, 1, l->topic);
+		pid = counter.pid;
+	}
+	hbb_stats(pid, &before);
+	start = hb_mono_ms();
+	while ((l->floor ? hbb_counter_count() : seen) < l->n &&
+	    hb_mono_ms() - start < (int64_t)((double)l->n / l->rate * 1000) + 20000) {
+		int64_t now = hb_mono_ms();
+		long long have;
+
+		while (next < l->n && now >= start + (int64_t)((double)next * 1000.0 /
+		    l->rate)) {
+			hb_buf_reset(&msg);
+			l->payload(&msg, l->meas, next, l->arg);
+			sent[next] = hb_mono_us();
+			hbt_mqtt_publish(pub, l->topic, msg.data, msg.len, 0, false);
+			next++;
+		}
+		have = hbt_influx_number(ix, "homebus", q.data);
+		now = hb_mono_us();
+		while (!l->floor && seen < have && seen < next) {
+			lat[seen] = (double)(now - sent[seen]) / 1000.0;
+			seen++;
+		}
+		hbt_sleep_ms(l->rate >= 100 ? 1 : 2);
+	}
+	hbb_stats(pid, &after);
+	l->cpu_s = after.cpu_s - before.cpu_s;
+	if (l->floor) {
+		seen = hbb_counter_count();
+		hbb_counter_stop(&counter);
+	} else {
+		qsort(lat, (size_t)seen, sizeof(double), cmp_double);
+		l->p50 = seen ? lat[seen / 2] : NAN;
+		l->p99 = seen ? lat[(size_t)((double)seen * 0.99)] : NAN;
+		l->max = seen ? lat[seen - 1] : NAN;
+	}
+	l->seen = seen;
+	if (seen < l->n)
+		hbt_log("latency run %s: only %ld of %ld %s", l->meas, seen, l->n,
+		    l->floor ? "reached the bare subscriber" : "seen");
+	hbt_mqtt_close(pub);
+	free(sent);
+	free(lat);
+	hb_buf_free(&q);
+	hb_buf_free(&msg);
 }

@@ -65,6 +65,36 @@ void hbb_counter_start(struct hbt_proc *child, int port, int qos,
 long hbb_counter_count(void);
 void hbb_counter_stop(struct hbt_proc *child);
 
+/* ---- latency: published -> queryable in InfluxDB ---- */
+
+struct hbb_latency {
+	/* settings */
+	char topic[128];	/* where the points are published */
+	const char *meas;	/* the measurement counted in database homebus */
+	double rate;		/* messages/s */
+	long n;
+	/* writes message seq into out (appended) */
+	void (*payload)(struct hb_buf *out, const char *meas, long seq, void *arg);
+	void *arg;
+	/* the process whose CPU is measured (the service); with floor set the
+	 * same stream goes to a bare paho subscriber on topic instead, whose
+	 * CPU is the floor of any paho subscriber's for it */
+	pid_t pid;
+	bool floor;
+	/* results */
+	double p50, p99, max;	/* ms */
+	long seen;
+	double cpu_s;
+};
+
+/*
+ * Publishes l->n messages at l->rate/s (QoS 0, as a device does) and polls
+ * InfluxDB for the count; a message is queryable no later than the first
+ * poll that counts it.
+ */
+void hbb_latency(struct hbt_broker *b, struct hbt_influx *ix,
+    struct hbb_latency *l);
+
 /*
  * Call first in main: when the tool was started as the counting subscriber
  * (argv "--counter ..."), runs it and never returns.

@@ -97,88 +97,29 @@ writer_run(struct hbt_broker *b, struct hbt_influx *ix, pid_t wpid, int http,
 
 /* ---- latency: publish -> queryable ---- */
 
-static int
-cmp_double(const void *a, const void *b)
+static void
+lp_point(struct hb_buf *out, const char *meas, long seq, void *arg)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	(void)arg;
+	hb_buf_printf(out, "%s,gen=l seq=%ldi", meas, seq);
 }
 
-/*
- * Publishes n points at rate/s, one per message, and polls InfluxDB for the
- * count; a point is queryable no later than the first poll that counts it.
- * With floor set, the same stream goes instead to a bare paho subscriber (a
- * QoS 1 subscription in a persistent v5 session, as the writer's; on a
- * topic the writer does not take) and its CPU is what is measured: the
- * floor of what any paho subscriber spends on that stream. The two runs
- * follow each other rather than run side by side, so that on two cores
- * neither slows the other.
- */
 static void
 latency_run(struct hbt_broker *b, struct hbt_influx *ix, pid_t wpid,
     const char *meas, double rate, long n, bool floor, double *p50, double *p99,
     double *cpu)
 {
-	struct hbt_proc counter;
-	struct hbt_mqtt *pub = hbt_mqtt_connect(b->port, "bench-lat");
-	int64_t *sent = hb_xcalloc((size_t)n, sizeof(int64_t));
-	double *lat = hb_xcalloc((size_t)n, sizeof(double));
-	struct hbb_stats before, after;
-	struct hb_buf q = { 0 }, line = { 0 };
-	long next = 0, seen = 0;
-	int64_t start;
-	char topic[64];
+	struct hbb_latency l = { .meas = meas, .rate = rate, .n = n,
+	    .floor = floor, .payload = lp_point, .pid = wpid };
 
-	snprintf(topic, sizeof(topic), floor ? "bench/floor/%s" :
+	snprintf(l.topic, sizeof(l.topic), floor ? "bench/floor/%s" :
 	    "homebus/points/%s", meas);
-	hb_buf_printf(&q, "SELECT count(seq) FROM %s", meas);
-	if (floor) {
-		hbb_counter_start(&counter, b->port, 1, topic);
-		wpid = counter.pid;
-	}
-	hbb_stats(wpid, &before);
-	start = hb_mono_ms();
-	while ((floor ? hbb_counter_count() : seen) < n &&
-	    hb_mono_ms() - start < (int64_t)((double)n / rate * 1000) + 20000) {
-		int64_t now = hb_mono_ms();
-		long long have;
-
-		/* publish what is due (QoS 0: no round trip in the publisher) */
-		while (next < n && now >= start + (int64_t)((double)next * 1000.0 / rate)) {
-			hb_buf_reset(&line);
-			hb_buf_printf(&line, "%s,gen=l seq=%ldi", meas, next);
-			sent[next] = hb_mono_us();
-			hbt_mqtt_publish(pub, topic, line.data, line.len, 0, false);
-			next++;
-		}
-		/* polled in the floor run too: it sets the publisher's rhythm */
-		have = hbt_influx_number(ix, "homebus", q.data);
-		now = hb_mono_us();
-		while (!floor && seen < have && seen < next) {
-			lat[seen] = (double)(now - sent[seen]) / 1000.0;
-			seen++;
-		}
-		hbt_sleep_ms(rate >= 100 ? 1 : 2);
-	}
-	hbb_stats(wpid, &after);
-	*cpu = after.cpu_s - before.cpu_s;
-	if (floor) {
-		seen = hbb_counter_count();
-		hbb_counter_stop(&counter);
-	} else {
-		qsort(lat, (size_t)seen, sizeof(double), cmp_double);
-		*p50 = seen ? lat[seen / 2] : NAN;
-		*p99 = seen ? lat[(size_t)((double)seen * 0.99)] : NAN;
-	}
-	if (seen < n)
-		hbt_log("latency run %s: only %ld of %ld %s", meas, seen, n,
-		    floor ? "reached the bare subscriber" : "seen");
-	hbt_mqtt_close(pub);
-	free(sent);
-	free(lat);
-	hb_buf_free(&q);
-	hb_buf_free(&line);
+	hbb_latency(b, ix, &l);
+	if (p50)
+		*p50 = l.p50;
+	if (p99)
+		*p99 = l.p99;
+	*cpu = l.cpu_s;
 }
 
 int

@@ -1,5 +1,6 @@
 /*
- * Fuzz target: the ingest converters (json, value, ha_statestream, influx)
+ * Fuzz target: the ingest converters (json, value, ha_statestream with and
+ * without Home Assistant's influxdb options, influx)
  * on any topic and payload, and the line-protocol encoder's round trip.
  * Whatever ingest publishes must be line protocol the writer takes, and a
  * name the encoder accepts must read back unchanged.
@@ -30,7 +31,15 @@ static const char rules_json[] =
     "{\"topic\": \"v/+/+\", \"format\": \"value\", \"measurement\": \"{2}\", "
     " \"tags\": {\"r\": \"{1}\"}},"
     "{\"topic\": \"h/+/+/+\", \"format\": \"ha_statestream\"},"
-    "{\"topic\": \"l/#\", \"format\": \"influx\"}]}}";
+    "{\"topic\": \"l/#\", \"format\": \"influx\"},"
+    "{\"topic\": \"f/+/+\", \"format\": \"value\", \"measurement\": \"{1}\", "
+    " \"field\": \"{2}\", \"integer_fields\": [\"{2}\"]},"
+    "{\"topic\": \"i/+/+/+\", \"format\": \"ha_statestream\", \"influxdb\": {"
+    " \"measurement_attr\": \"domain__device_class\", \"tags\": {\"s\": \"h\"},"
+    " \"tags_attributes\": [\"friendly_name\"], \"ignore_attributes\": [\"icon\"],"
+    " \"include\": {\"domains\": [\"sensor\"], \"entity_globs\": [\"light.[a-m]*\"]},"
+    " \"exclude\": {\"entity_globs\": [\"*_x\"]},"
+    " \"component_config_glob\": {\"sensor.?*\": {\"override_measurement\": \"g\"}}}}]}}";
 
 static struct rule_set rules;
 static bool ready;
@@ -45,11 +54,11 @@ setup(void)
 	    sizeof(err));
 	if (cfg == NULL)
 		__builtin_trap();
-	hb_rules_read(&rules, cfg);
+	rules_read(&rules, cfg);
 	if (hb_config_error_count(cfg) != 0)
 		__builtin_trap();
 	/* counters are written on every message; the registry outlives cfg */
-	hb_rules_metrics(&rules, hb_metrics_new("fuzz_"));
+	rules_metrics(&rules, hb_metrics_new("fuzz_"));
 	/* rules keep copies of what they need from cfg */
 	hb_config_free(cfg);
 	ready = true;
@@ -94,9 +103,10 @@ check_round_trip(const char *s, size_t n)
 }
 
 static void
-one_message(struct ha_cache *ha, const char *data, size_t size)
+one_message(struct convert_state *ha, const char *data, size_t size)
 {
-	static const char *const prefixes[] = { "z/", "s/", "v/r/", "h/sensor/x/", "l/" };
+	static const char *const prefixes[] = { "z/", "s/", "v/r/", "h/sensor/x/", "l/",
+	    "f/", "i/sensor/", "i/light/" };
 	const char *caps[HB_TOPIC_MAX_LEVELS];
 	size_t caplen[HB_TOPIC_MAX_LEVELS], ncaps = 0;
 	struct convert_out out = { 0 };
@@ -109,7 +119,7 @@ one_message(struct ha_cache *ha, const char *data, size_t size)
 
 	if (size < 1)
 		return;
-	pick = (unsigned char)data[0] % 5;
+	pick = (unsigned char)data[0] % HB_ARRAY_LEN(prefixes);
 	nl = memchr(data + 1, '\n', size - 1);
 	tlen = nl ? (size_t)(nl - data - 1) : 0;
 	if (tlen > 200)
@@ -121,7 +131,7 @@ one_message(struct ha_cache *ha, const char *data, size_t size)
 		return;		/* a NUL in the topic: MQTT forbids it */
 	check_round_trip(payload, plen);
 
-	r = hb_rules_match(&rules, topic, caps, caplen, &ncaps);
+	r = rules_match(&rules, topic, caps, caplen, &ncaps);
 	if (r == NULL)
 		return;
 	in.rule = r;
@@ -132,7 +142,7 @@ one_message(struct ha_cache *ha, const char *data, size_t size)
 	in.payload = payload;
 	in.len = plen;
 	in.now_ns = 1700000000000000000LL;
-	if (hb_convert(ha, &in, &out) >= 0)
+	if (convert_message(ha, &in, &out) >= 0)
 		check_lines(&out.lines);
 	else if (out.lines.len != 0)
 		__builtin_trap();
@@ -143,11 +153,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data, *end = p + size;
-	struct ha_cache *ha;
+	struct convert_state *ha;
 
 	if (!ready)
 		setup();
-	ha = hb_ha_cache_new(16);
+	ha = convert_state_new(16);
 	while (p < end) {
 		const char *sep = memchr(p, 0x1e, (size_t)(end - p));
 		const char *stop = sep ? sep : end;
@@ -155,6 +165,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		one_message(ha, p, (size_t)(stop - p));
 		p = stop + 1;
 	}
-	hb_ha_cache_free(ha);
+	{
+		/* what waits for a last_updated at a stop is valid too */
+		struct convert_out out = { 0 };
+
+		convert_flush(ha, &out);
+		check_lines(&out.lines);
+		hb_buf_free(&out.lines);
+	}
+	convert_state_free(ha);
 	return 0;
 }

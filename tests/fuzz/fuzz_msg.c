@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the JSON codecs of the bus messages (notify, health,
- * heartbeat, deploy command and state).
+ * heartbeat, deploy command, state and available tag, health checks).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +18,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hb_heartbeat hb;
 	struct hb_deploy_cmd c;
 	struct hb_deploy_state s;
-	char err[256];
+	struct hb_health_check hc;
+	char err[256], tag[129];
 
 	if (hb_notify_decode(p, size, HB_SEV_INFO, &n, err, sizeof(err)) == 0) {
 		json_decref(hb_notify_encode(&n));
@@ -29,11 +30,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hb_heartbeat_decode(p, size, &hb, err, sizeof(err));
 	if (hb_deploy_cmd_decode(p, size, &c, err, sizeof(err)) == 0) {
 		/* a command that decoded only carries safe tags */
-		if (c.tag[0] && !hb_deploy_tag_ok(c.tag))
+		if ((c.tag[0] && !hb_deploy_tag_ok(c.tag)) ||
+		    (c.backup[0] && !hb_deploy_backup_name_ok(c.backup)))
 			__builtin_trap();
 		json_decref(hb_deploy_cmd_encode(&c));
 	}
-	if (hb_deploy_state_decode(p, size, &s, err, sizeof(err)) == 0)
+	if (hb_deploy_state_decode(p, size, &s, err, sizeof(err)) == 0) {
 		json_decref(hb_deploy_state_encode(&s));
+		(void)hb_deploy_phase_final(s.phase);
+	}
+	if (hb_deploy_available_decode(p, size, tag, sizeof(tag), err,
+	    sizeof(err)) == 0) {
+		if (!hb_deploy_tag_ok(tag))
+			__builtin_trap();
+		json_decref(hb_deploy_available_encode(tag));
+	}
+	if (hb_health_check_decode(p, size, &hc, err, sizeof(err)) == 0)
+		json_decref(hb_health_check_encode(&hc));
 	return 0;
 }

@@ -968,6 +968,20 @@ hbt_mqtt_last(struct hbt_mqtt *m, const char *topic)
 	return found;
 }
 
+struct hbt_mqtt_msg *
+hbt_mqtt_nth(struct hbt_mqtt *m, const char *filter, size_t nth)
+{
+	struct hbt_mqtt_msg *found = NULL;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n && !found; i++)
+		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
+		    nth-- == 0)
+			found = copy_msg(&m->msgs[i]);
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
 long
 hbt_mqtt_index_empty(struct hbt_mqtt *m, const char *topic)
 {

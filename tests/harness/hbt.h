@@ -166,6 +166,9 @@ struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
 /* The same, for a payload that contains every string of `all` (NULL-terminated). */
 struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
     const char *const *all, int64_t timeout_ms);
+/* The nth (0: the first) message received on a topic matching filter (copy) or NULL. */
+struct hbt_mqtt_msg *hbt_mqtt_nth(struct hbt_mqtt *m, const char *filter,
+    size_t nth);
 /* The last message on exactly this topic (copy) or NULL. */
 struct hbt_mqtt_msg *hbt_mqtt_last(struct hbt_mqtt *m, const char *topic);
 /*

@@ -63,18 +63,20 @@ spin(struct event_base *base, int64_t ms)
 	} \
 	(cond); })
 
+/* A bus with these extra "bus" options (a JSON fragment, may be ""). */
 static struct hb_bus *
-make_bus(struct event_base *base, int port, struct state *st)
+make_bus_with(struct event_base *base, int port, struct state *st,
+    const char *extra)
 {
 	struct hb_bus_config bc;
 	struct hb_bus_opts bo = { 0 };
 	struct hb_config *cfg;
-	char text[256], err[256];
+	char text[1024], err[256];
 	struct hb_bus *bus;
 
 	snprintf(text, sizeof(text), "{\"bus\": {\"port\": %d, \"instance\": \"t1\", "
 	    "\"client_id\": \"test-bus-t1\", \"reconnect_min_ms\": 100, "
-	    "\"reconnect_max_ms\": 500, \"heartbeat_s\": 1}}", port);
+	    "\"reconnect_max_ms\": 500, \"heartbeat_s\": 1%s}}", port, extra);
 	cfg = hb_config_parse(text, strlen(text), "bus.json", err, sizeof(err));
 	HBT_REQUIRE(cfg != NULL, "%s", err);
 	hb_bus_config_read(&bc, cfg, "test", "host");
@@ -87,6 +89,54 @@ make_bus(struct event_base *base, int port, struct state *st)
 	hb_bus_config_free(&bc);
 	hb_config_free(cfg);
 	return bus;
+}
+
+static struct hb_bus *
+make_bus(struct event_base *base, int port, struct state *st)
+{
+	return make_bus_with(base, port, st, "");
+}
+
+/*
+ * TLS to the broker: with the broker's CA the bus connects and a message
+ * makes the round trip; without it (the system's CAs do not know a
+ * self-signed certificate) it never connects.
+ */
+static void
+test_tls(void)
+{
+	struct hbt_broker tb;
+	struct event_base *base = event_base_new();
+	struct state st = { 0 }, st2 = { 0 };
+	char cert[600], key[600], conf[1600], extra[800];
+	int tls_port = hbt_free_port();
+	struct hb_bus *bus, *blind;
+	struct hbt_mqtt *peer;
+
+	hbt_make_cert("broker", cert, key);
+	snprintf(conf, sizeof(conf), "listener %d 127.0.0.1\ncertfile %s\n"
+	    "keyfile %s\n", tls_port, cert, key);
+	HBT_REQUIRE(hbt_broker_start(&tb, conf) == 0, "a broker with TLS starts");
+	snprintf(extra, sizeof(extra), ", \"tls\": true, \"ca_file\": \"%s\"",
+	    cert);
+	bus = make_bus_with(base, tls_port, &st, extra);
+	hb_bus_subscribe(bus, "tls/#", 1, on_message, &st);
+	HBT_CHECK(SPIN_UNTIL(base, st.connects == 1, 10000), "connected over TLS");
+	spin(base, 300);
+	peer = hbt_mqtt_connect(tb.port, "peer-tls");
+	HBT_REQUIRE(peer != NULL, "peer connects (plain listener)");
+	hbt_mqtt_publish(peer, "tls/a", "secret", 6, 1, false);
+	HBT_CHECK(SPIN_UNTIL(base, st.received == 1, 5000) &&
+	    strcmp(st.last_payload, "secret") == 0, "a message over TLS");
+	hbt_mqtt_close(peer);
+	hb_bus_free(bus);
+
+	blind = make_bus_with(base, tls_port, &st2, ", \"tls\": true");
+	spin(base, 1500);
+	HBT_CHECK(st2.connects == 0, "without the CA: not connected");
+	hb_bus_free(blind);
+	hbt_broker_stop(&tb);
+	event_base_free(base);
 }
 
 /*
@@ -304,5 +354,6 @@ main(void)
 	test_last_will(&broker);
 	test_hold(&broker);
 	test_overlap(&broker);
+	test_tls();
 	hbt_exit();
 }

@@ -30,8 +30,21 @@ static const char *sources =
     "  \"timestamp_key\": \"Time\", \"timestamp_local\": false},"
     " {\"name\": \"ha\", \"topic\": \"homeassistant_statestream/+/+/+\", "
     "  \"format\": \"ha_statestream\"},"
+    " {\"name\": \"ha_options\", \"topic\": \"hass/+/+/+\", "
+    "  \"format\": \"ha_statestream\", \"influxdb\": {"
+    "    \"measurement_attr\": \"domain__device_class\", "
+    "    \"tags\": {\"source\": \"hass\"}, \"tags_attributes\": [\"friendly_name\"], "
+    "    \"exclude\": {\"entities\": [\"sensor.skip_me\"]}}},"
     " {\"name\": \"plain\", \"topic\": \"sensors/+/+\", \"format\": \"value\", "
     "  \"measurement\": \"{2}\", \"tags\": {\"room\": \"{1}\"}},"
+    " {\"name\": \"shelly\", \"topic\": \"shellies/+/relay/+/power\", "
+    "  \"format\": \"value\", \"measurement\": \"relay_power\", "
+    "  \"tags\": {\"device\": \"{1}\", \"relay\": \"{2}\"}},"
+    " {\"name\": \"rooms\", \"topic\": \"rooms/+/+\", \"format\": \"value\", "
+    "  \"measurement\": \"{1}\", \"field\": \"{2}\"},"
+    " {\"name\": \"stamped\", \"topic\": \"stamped/+\", \"format\": \"json\", "
+    "  \"measurement\": \"stamped\", \"tags\": {\"device\": \"{1}\"}, "
+    "  \"timestamp_key\": \"_tz\", \"timestamp_local\": false},"
     " {\"name\": \"lp\", \"topic\": \"lp/#\", \"format\": \"influx\"},"
     " {\"name\": \"esc\", \"topic\": \"esc/+/+\", \"format\": \"json\", "
     "  \"measurement\": \"{1}\", \"tags\": {\"t\": \"{2}\"}, \"strings\": \"tag\"}]";
@@ -55,6 +68,18 @@ row(struct fixture *f, const char *q)
 	}
 	json_decref(root);
 	return out;
+}
+
+/* The time of a row exactly, in ns, or -1. */
+static long long
+row_time(struct fixture *f, const char *q)
+{
+	json_t *r = row(f, q);
+	long long t = json_is_integer(json_object_get(r, "time")) ?
+	    (long long)json_integer_value(json_object_get(r, "time")) : -1;
+
+	json_decref(r);
+	return t;
 }
 
 /* Appends name as a double-quoted InfluxQL identifier. */
@@ -226,6 +251,55 @@ test_ha_statestream(struct fixture *f)
 	json_decref(r);
 }
 
+/*
+ * Home Assistant's influxdb options on a rule (issue 16), and the time of
+ * the state change from mqtt_statestream's last_updated, end to end.
+ */
+static void
+test_ha_options(struct fixture *f)
+{
+	json_t *r, *types;
+	char *dump;
+	long long t;
+
+	pub(f, "hass/sensor/kitchen_temp/unit_of_measurement", "\"\\u00b0C\"", false);
+	pub(f, "hass/sensor/kitchen_temp/device_class", "\"temperature\"", false);
+	pub(f, "hass/sensor/kitchen_temp/friendly_name", "\"Kitchen\"", false);
+	/* mqtt_statestream's order: the state, then last_updated */
+	pub(f, "hass/sensor/kitchen_temp/state", "21.5", false);
+	pub(f, "hass/sensor/kitchen_temp/last_updated",
+	    "2025-12-03T22:13:20.123456+00:00", false);
+	pub(f, "hass/sensor/kitchen_temp/state", "22.5", false);
+	pub(f, "hass/sensor/kitchen_temp/last_updated",
+	    "2025-12-03T22:14:20.654321+00:00", false);
+	pub(f, "hass/sensor/skip_me/state", "1", false);
+	HBT_REQUIRE(HBT_WAIT(count(f, "SELECT count(value) FROM sensor__temperature")
+	    == 2, 15000), "both states landed (%lld)",
+	    count(f, "SELECT count(value) FROM sensor__temperature"));
+	r = row(f, "SELECT * FROM sensor__temperature WHERE value = 22.5");
+	dump = json_dumps(r, JSON_COMPACT);
+	HBT_CHECK(json_str_is(r, "domain", "sensor") &&
+	    json_str_is(r, "entity_id", "kitchen_temp") &&
+	    json_str_is(r, "friendly_name", "Kitchen") && json_str_is(r, "source", "hass") &&
+	    json_str_is(r, "unit_of_measurement_str", "°C") &&
+	    json_object_get(r, "device_class_str") == NULL &&
+	    json_object_get(r, "friendly_name_str") == NULL, "row: %s", dump);
+	free(dump);
+	json_decref(r);
+	t = row_time(f, "SELECT * FROM sensor__temperature WHERE value = 22.5");
+	HBT_CHECK(t == 1764800060654321000LL, "the state's time is its last_updated "
+	    "(%lld)", t);
+	types = field_types(f, "sensor__temperature");
+	dump = json_dumps(types, JSON_COMPACT);
+	HBT_CHECK(json_str_is(types, "value", "float") &&
+	    json_str_is(types, "unit_of_measurement_str", "string") &&
+	    json_object_size(types) == 2, "fields: %s", dump);
+	free(dump);
+	json_decref(types);
+	HBT_CHECK(count(f, "SELECT count(value) FROM sensor") == 0,
+	    "the excluded entity wrote nothing");
+}
+
 static void
 test_value_and_influx(struct fixture *f)
 {
@@ -250,6 +324,80 @@ test_value_and_influx(struct fixture *f)
 	HBT_CHECK(json_num_is(r, "time", 1600000000e9) && json_num_is(r, "watts", 1200),
 	    "line protocol kept its time and values");
 	json_decref(r);
+}
+
+/*
+ * Issue 14: a topic level names the field; and on a fresh shard,
+ * "unavailable" before the numbers must not make the field a string for the
+ * shard's 7 days (it gave one row and 20 dead letters).
+ */
+static void
+test_value_rules(struct fixture *f)
+{
+	json_t *r, *types;
+	char payload[32], *dump;
+
+	pub(f, "rooms/kitchen/temperature", "21.5", false);
+	pub(f, "shellies/lock/relay/0/power", "unavailable", false);
+	hbt_sleep_ms(100);	/* the text first, as a fresh shard would see it */
+	for (int i = 0; i < 20; i++) {
+		snprintf(payload, sizeof(payload), "%d.5", 100 + i);
+		pub(f, "shellies/lock/relay/0/power", payload, false);
+	}
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(temperature) FROM kitchen") == 1,
+	    15000), "rooms/kitchen/temperature is field temperature of kitchen");
+	r = row(f, "SELECT * FROM kitchen");
+	HBT_CHECK(json_num_is(r, "temperature", 21.5) &&
+	    json_object_get(r, "value") == NULL, "kitchen temperature=21.5");
+	json_decref(r);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(value) FROM relay_power") == 20, 15000),
+	    "all 20 numbers landed after the text (%lld)",
+	    count(f, "SELECT count(value) FROM relay_power"));
+	HBT_CHECK(count(f, "SELECT count(value_str) FROM relay_power") == 1,
+	    "the text landed in a field of its own");
+	types = field_types(f, "relay_power");
+	dump = json_dumps(types, JSON_COMPACT);
+	HBT_CHECK(json_str_is(types, "value", "float") &&
+	    json_str_is(types, "value_str", "string"), "relay_power fields: %s", dump);
+	free(dump);
+	json_decref(types);
+	HBT_CHECK(hbt_metric(f->writer_http, "homebus_writer_points_dead_lettered_total")
+	    == 0, "no dead letter");
+}
+
+/*
+ * A device's own time is stored to the nanosecond it says: epoch ms through
+ * a double landed as 1764800000123000064, and a reading sent twice (a QoS 1
+ * redelivery) made two points (issue 14, item 13).
+ */
+static void
+test_exact_times(struct fixture *f)
+{
+	long long t;
+
+	pub(f, "stamped/ms", "{\"_tz\": 1764800000123, \"v\": 1}", false);
+	pub(f, "stamped/ms", "{\"_tz\": 1764800000123, \"v\": 1}", false);
+	pub(f, "stamped/iso", "{\"_tz\": \"2025-12-03T22:13:20.456789Z\", \"v\": 2}",
+	    false);
+	HBT_REQUIRE(HBT_WAIT(count(f, "SELECT count(v) FROM stamped WHERE device = "
+	    "'iso'") == 1, 15000), "the stamped readings landed");
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM stamped WHERE device = "
+	    "'ms'") == 1, 15000), "a reading sent twice is one point");
+	t = row_time(f, "SELECT * FROM stamped WHERE device = 'ms'");
+	HBT_CHECK(t == 1764800000123000000LL, "1764800000123 ms is stored as "
+	    "1764800000123000000 ns (%lld)", t);
+	t = row_time(f, "SELECT * FROM stamped WHERE device = 'iso'");
+	HBT_CHECK(t == 1764800000456789000LL, "ISO 8601 to the microsecond (%lld)", t);
+}
+
+/* Undated lines of one message are stamped apart (issue 14, item 11). */
+static void
+test_influx_undated(struct fixture *f)
+{
+	pub(f, "lp/collapse", "collapse v=1\ncollapse v=2\ncollapse v=3", false);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM collapse") == 3, 15000),
+	    "three undated lines of one series are three points (%lld)",
+	    count(f, "SELECT count(v) FROM collapse"));
 }
 
 /*
@@ -523,7 +671,11 @@ main(void)
 	    "'retained'") == 0, "the retained reading made no point");
 	test_tasmota(&f);
 	test_ha_statestream(&f);
+	test_ha_options(&f);
 	test_value_and_influx(&f);
+	test_value_rules(&f);
+	test_influx_undated(&f);
+	test_exact_times(&f);
 	test_escaping(&f);
 	test_bad_input(&f);
 	test_packing(&f);

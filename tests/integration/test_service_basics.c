@@ -6,6 +6,7 @@
 #include "hbt.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,6 +37,15 @@ test_check_config(void)
 	expect_error("{\n\"writer\": {\n\"batch_size\": \"lots\"}}",
 	    "check.json:3: writer.batch_size: expected an integer, got a string");
 	expect_error("{\"writer\": {\"batchsize\": 10}}", "writer.batchsize: unknown key");
+	/* a misspelt environment override: a warning, and the file is still OK */
+	setenv("HOMEBUS_WRITER_BATCHSIZE", "10", 1);
+	rc = hbt_check_config("writer", "{\"writer\": {\"batch_size\": 100}}",
+	    &out);
+	unsetenv("HOMEBUS_WRITER_BATCHSIZE");
+	HBT_CHECK(rc == 0 && strstr(out.data, "configuration OK") &&
+	    strstr(out.data, "HOMEBUS_WRITER_BATCHSIZE is ignored") &&
+	    strstr(out.data, "HOMEBUS_WRITER_BATCH_SIZE"), "env typo: %d %s", rc,
+	    out.data);
 	expect_error("{\"writer\": {\"influx\": {\"password_file\": \"/nonexistent/pw\"}}}",
 	    "writer.influx.password_file: cannot read secret file \"/nonexistent/pw\"");
 	expect_error("{\"writer\": {\"influx\": {\"url\": \"influx:8086\"}}}",

@@ -1,8 +1,9 @@
 /*
  * The writer and what InfluxDB refuses: a field type conflict in one line
  * of a batch (the others land, the bad one is in the dead-letter table), a
- * body larger than InfluxDB's max-body-size (split until it fits), and
- * garbage on P/points/... (counted, the writer stays up).
+ * body larger than InfluxDB's max-body-size (split until it fits), a line
+ * with an unterminated quote (that line alone refused), and garbage on
+ * P/points/... (counted, the writer stays up).
  */
 #include "hbt.h"
 
@@ -104,13 +105,14 @@ test_garbage(struct fixture *f)
 	huge[(1 << 20) - 2] = '"';
 	huge[(1 << 20) - 1] = '\0';
 
+	/* first, while the log's rate limit has room: the bad line is shown */
+	hbt_mqtt_publish(f->pub, "homebus/points/x", "ok v=1 1\nnot ok\nok v=2 2", 24, 1,
+	    false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", "this is not line protocol", 25, 1,
 	    false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", binary, sizeof(binary), 1, false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", huge, strlen(huge), 1, false);
 	hbt_mqtt_publish(f->pub, "homebus/points/x", "", 0, 1, false);
-	hbt_mqtt_publish(f->pub, "homebus/points/x", "ok v=1 1\nnot ok\nok v=2 2", 24, 1,
-	    false);
 	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM ok") == 2, 10000),
 	    "the valid lines of a mixed message landed");
 	after = hbt_metric(f->http, "homebus_writer_points_rejected_total");
@@ -121,7 +123,37 @@ test_garbage(struct fixture *f)
 	    hbt_http("GET", url, NULL, NULL) == 200, "the writer is up and healthy");
 	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "rejected line"),
 	    "rejections are logged");
+	/* line="not ok" in a text log, line=\"not ok\" in a JSON one */
+	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "line=\"not ok\"") ||
+	    hbt_proc_log_has(&f->writer.proc, "line=\\\"not ok\\\""),
+	    "the log shows the refused line, not the start of its message");
 	free(huge);
+}
+
+/* Line 51 of 100 opens a quote it never closes: that line alone is
+ * refused and counted, the 99 others land (issue 14 item 6). */
+static void
+test_unterminated(struct fixture *f)
+{
+	double before = hbt_metric(f->http, "homebus_writer_points_rejected_total");
+	struct hb_buf msg = { 0 };
+
+	for (int i = 1; i <= 100; i++)
+		if (i == 51)
+			hb_buf_printf(&msg, "poison,k=b s=\"unterminated %d000\n", i);
+		else
+			hb_buf_printf(&msg, "unterm,k=a seq=%di %d000\n", i, i);
+	hbt_mqtt_publish(f->pub, "homebus/points/unterm", msg.data, msg.len, 1,
+	    false);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(seq) FROM unterm") == 99, 10000),
+	    "the 99 good lines landed (count=%lld)",
+	    count(f, "SELECT count(seq) FROM unterm"));
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_rejected_total") -
+	    before == 1, "one line rejected: %g -> %g", before,
+	    hbt_metric(f->http, "homebus_writer_points_rejected_total"));
+	HBT_CHECK(count(f, "SELECT count(s) FROM poison") == 0, "the bad line did "
+	    "not land");
+	hb_buf_free(&msg);
 }
 
 int
@@ -150,6 +182,7 @@ main(void)
 	HBT_REQUIRE(f.pub != NULL, "publisher");
 	test_type_conflict(&f);
 	test_split(&f);
+	test_unterminated(&f);
 	test_garbage(&f);
 	hbt_mqtt_close(f.pub);
 	hb_buf_free(&cfg);

@@ -1,6 +1,7 @@
 /*
  * Configuration: typed getters, defaults, environment overrides, secrets
- * from files, and errors that name the JSON path and line.
+ * from files, errors that name the JSON path and line, and warnings for
+ * HOMEBUS_* variables that set nothing.
  */
 #include "hbt.h"
 #include "hb_config.h"
@@ -117,10 +118,97 @@ test_getters(void)
 	HBT_CHECK(cfg == NULL && strstr(err, "duplicate"), "duplicate keys: %s", err);
 }
 
+/* The warning about variable `name`. */
+static bool
+warned_about(struct hb_config *cfg, const char *name)
+{
+	char subject[200];
+
+	snprintf(subject, sizeof(subject), "environment: %s is ignored", name);
+	for (size_t i = 0; i < hb_config_warning_count(cfg); i++)
+		if (strstr(hb_config_warning(cfg, i), subject) != NULL)
+			return true;
+	return false;
+}
+
+static bool
+has_warning(struct hb_config *cfg, const char *needle)
+{
+	for (size_t i = 0; i < hb_config_warning_count(cfg); i++)
+		if (strstr(hb_config_warning(cfg, i), needle) != NULL)
+			return true;
+	return false;
+}
+
+/* HOMEBUS_* variables that set nothing are named, as unknown keys are; a
+ * variable for another service's section is that service's to judge. */
+static void
+test_env_typos(void)
+{
+	static const struct {
+		const char *name;
+		bool warned;		/* by the writer */
+		const char *says;	/* in its warning */
+	} vars[] = {
+		{ "HOMEBUS_WRITER_BATCHSIZE", true,
+		    "misspelt? writer.batch_size is HOMEBUS_WRITER_BATCH_SIZE" },
+		{ "HOMEBUS_WRITER_BATCH_SIZE", false, NULL },
+		{ "HOMEBUS_WRITER_INFLUX_URL", false, NULL },
+		{ "HOMEBUS_WRITER_NO_SUCH_OPTION", true, "matches no option of writer" },
+		{ "HOMEBUS_WRITER_INFLUX_TOKEN", true, "writer.influx.token is not set "
+		    "from the environment" },
+		{ "HOMEBUS_BUS_PORTT", true, "matches no option of bus" },
+		{ "HOMEBUS_DATA_DIR", false, NULL },
+		{ "HOMEBUS_WRITR_BATCH_SIZE", true, "names no section of the stack" },
+		{ "HOMEBUS_INSTANCE", true, "names no section of the stack" },
+		{ "HOMEBUS_INGEST_NO_SUCH_OPTION", false, NULL },
+		{ "HOMEBUS_NOTIFIER_HTTP_PORT", false, NULL },
+		{ "HOMEBUS_CONFIG", false, NULL },
+		{ "HOMEBUS_INFLUX_TOKEN", false, NULL },
+		{ "HOMEBUS_WEBHOOK_TOKEN", false, NULL },
+		{ "HOMEBUS_TEST_SECRET", false, NULL },	/* a secret's, read by name */
+	};
+	static const char *const sections[] = { "writer", "bus", "log", "http",
+	    "data_dir", NULL };
+	char err[256];
+	struct hb_config *cfg = hb_config_parse("{}", 2, "env.json", err,
+	    sizeof(err));
+	char *secret;
+	size_t warned = 0;
+
+	HBT_REQUIRE(cfg != NULL, "%s", err);
+	/* what is read must parse; what is warned about might be a secret */
+	for (size_t i = 0; i < HB_ARRAY_LEN(vars); i++)
+		setenv(vars[i].name, vars[i].warned ? "s3cret-value" : "1", 1);
+	hb_cfg_int(cfg, "writer.batch_size", 1, 1, 100);
+	hb_cfg_str(cfg, "writer.influx.url", NULL);
+	hb_cfg_str(cfg, "data_dir", NULL);
+	hb_cfg_int(cfg, "bus.port", 1883, 1, 65535);
+	secret = hb_cfg_secret(cfg, "writer.influx.token", "HOMEBUS_TEST_SECRET");
+	free(secret);
+	hb_config_finish(cfg, sections);
+	for (size_t i = 0; i < HB_ARRAY_LEN(vars); i++) {
+		HBT_CHECK(warned_about(cfg, vars[i].name) == vars[i].warned, "%s %s",
+		    vars[i].name, vars[i].warned ? "warned about" : "accepted");
+		if (vars[i].says)
+			HBT_CHECK(has_warning(cfg, vars[i].says), "%s: \"%s\"",
+			    vars[i].name, vars[i].says);
+		warned += vars[i].warned;
+		unsetenv(vars[i].name);
+	}
+	HBT_CHECK(hb_config_warning_count(cfg) == warned, "one warning a "
+	    "variable: %zu", hb_config_warning_count(cfg));
+	HBT_CHECK(!has_warning(cfg, "s3cret"), "values are never repeated");
+	HBT_CHECK(hb_config_error_count(cfg) == 0, "warnings, not errors: %d",
+	    hb_config_error_count(cfg));
+	hb_config_free(cfg);
+}
+
 int
 main(void)
 {
 	hbt_init("config");
 	test_getters();
+	test_env_typos();
 	hbt_exit();
 }

@@ -18,7 +18,7 @@ struct env {
 	struct hb_config *cfg;
 	struct rule_set rules;
 	struct hb_metrics *metrics;
-	struct ha_cache *ha;
+	struct convert_state *ha;
 	struct convert_out out;
 	int rc;
 };
@@ -34,13 +34,13 @@ env_init(struct env *e, const char *sources)
 	hb_buf_printf(&text, "{\"ingest\": {\"sources\": %s}}", sources);
 	e->cfg = hb_config_parse(text.data, text.len, "test.json", err, sizeof(err));
 	HBT_REQUIRE(e->cfg != NULL, "config parses: %s", err);
-	hb_rules_read(&e->rules, e->cfg);
+	rules_read(&e->rules, e->cfg);
 	if (hb_config_error_count(e->cfg))
 		hb_config_print_errors(e->cfg, stderr);
 	HBT_REQUIRE(hb_config_error_count(e->cfg) == 0, "rules are valid");
 	e->metrics = hb_metrics_new("t_");
-	hb_rules_metrics(&e->rules, e->metrics);
-	e->ha = hb_ha_cache_new(100);
+	rules_metrics(&e->rules, e->metrics);
+	e->ha = convert_state_new(100);
 	hb_buf_free(&text);
 }
 
@@ -48,8 +48,8 @@ static void
 env_free(struct env *e)
 {
 	hb_buf_free(&e->out.lines);
-	hb_ha_cache_free(e->ha);
-	hb_rules_free(&e->rules);
+	convert_state_free(e->ha);
+	rules_free(&e->rules);
 	hb_metrics_free(e->metrics);
 	hb_config_free(e->cfg);
 }
@@ -66,7 +66,7 @@ conv_n(struct env *e, const char *topic, const char *payload, size_t len)
 	hb_buf_reset(&e->out.lines);
 	e->out.points = 0;
 	e->out.skipped_fields = 0;
-	r = hb_rules_match(&e->rules, topic, caps, caplen, &ncaps);
+	r = rules_match(&e->rules, topic, caps, caplen, &ncaps);
 	HBT_REQUIRE(r != NULL, "a rule matches %s", topic);
 	in.rule = r;
 	in.topic = topic;
@@ -76,7 +76,7 @@ conv_n(struct env *e, const char *topic, const char *payload, size_t len)
 	in.payload = payload;
 	in.len = len;
 	in.now_ns = NOW;
-	e->rc = hb_convert(e->ha, &in, &e->out);
+	e->rc = convert_message(e->ha, &in, &e->out);
 	if (e->rc < 0)
 		return NULL;
 	return e->out.lines.data ? e->out.lines.data : "";
@@ -122,7 +122,7 @@ expect_error(struct env *e, const char *topic, const char *payload, size_t len,
 
 	HBT_CHECK(got == NULL && e->out.error == err,
 	    "%s: refused as %s (rc %d, error %s, lines \"%s\")", topic,
-	    hb_rule_error_name(err), e->rc, hb_rule_error_name(e->out.error),
+	    rule_error_name(err), e->rc, rule_error_name(e->out.error),
 	    e->out.lines.data ? e->out.lines.data : "");
 	HBT_CHECK(e->out.lines.len == 0, "nothing is written for a refused message");
 }
@@ -173,6 +173,31 @@ test_zigbee2mqtt(void)
 	env_free(&e);
 }
 
+/* More than 256 keys: the first 256 are kept, the rest counted (issue 14). */
+static void
+test_many_fields(void)
+{
+	struct hb_buf payload = { 0 };
+	struct env e;
+	const char *got;
+
+	env_init(&e, "[{\"topic\": \"many/+\", \"format\": \"json\", "
+	    "\"measurement\": \"m\"}]");
+	hb_buf_putc(&payload, '{');
+	for (int i = 0; i < 300; i++)
+		hb_buf_printf(&payload, "%s\"k%d\": %d", i ? "," : "", i, i);
+	hb_buf_putc(&payload, '}');
+	got = conv(&e, "many/x", payload.data);
+	HBT_CHECK(got != NULL && e.out.points == 1 && e.out.skipped_fields == 44 &&
+	    strstr(got, "k255=255 ") && !strstr(got, "k256"),
+	    "300 keys: one point of 256 fields, 44 counted (%d)",
+	    e.out.skipped_fields);
+	if (got)
+		all_valid(got);
+	hb_buf_free(&payload);
+	env_free(&e);
+}
+
 static void
 test_tasmota(void)
 {
@@ -205,6 +230,9 @@ test_tasmota(void)
 	    "\"tmp\":{\"tC\":40.5}}",
 	    "shelly,id=sh1,mode=relay meters=\"[1,2]\",tmp.tC=40.5 "
 	    "1700000001000000000\n");
+	/* epoch ms as an integer: exactly the millisecond (issue 14, item 13) */
+	expect(&e, "shellies/sh1/status", "{\"ts\":1764800000123,\"tmp\":{\"tC\":1}}",
+	    "shelly,id=sh1 tmp.tC=1 1764800000123000000\n");
 	/* a payload string that cannot be a tag (empty, the key "time", a
 	 * newline) is skipped and counted; the rest of the point is kept */
 	expect(&e, "shellies/sh1/status", "{\"old_version\":\"\",\"time\":\"12:00\","
@@ -225,10 +253,12 @@ test_value(void)
 	    "temperature,room=kitchen value=21.5 " T);
 	expect(&e, "sensors/kitchen/light", "ON", "light,room=kitchen value=true " T);
 	expect(&e, "sensors/kitchen/light", "off", "light,room=kitchen value=false " T);
+	/* text has a field of its own: numbers and text never share one */
 	expect(&e, "sensors/kitchen/mode", "heat \"eco\"",
-	    "mode,room=kitchen value=\"heat \\\"eco\\\"\" " T);
-	expect(&e, "sensors/kitchen/count", "0x10", "count,room=kitchen value=\"0x10\" " T);
-	expect(&e, "sensors/kitchen/x", "nan", "x,room=kitchen value=\"nan\" " T);
+	    "mode,room=kitchen value_str=\"heat \\\"eco\\\"\" " T);
+	expect(&e, "sensors/kitchen/count", "0x10",
+	    "count,room=kitchen value_str=\"0x10\" " T);
+	expect(&e, "sensors/kitchen/x", "nan", "x,room=kitchen value_str=\"nan\" " T);
 	expect_error(&e, "sensors/kitchen/empty", "  ", 2, ERR_WRONG_TYPE);
 	env_free(&e);
 
@@ -236,6 +266,70 @@ test_value(void)
 	    "\"measurement\": \"pulses\", \"field\": \"count\", "
 	    "\"integer_fields\": [\"count\"], \"tags\": {\"meter\": \"{1}\"}}]");
 	expect(&e, "counter/gas", "12345", "pulses,meter=gas count=12345i " T);
+	env_free(&e);
+}
+
+/*
+ * Topic levels name the field as they name the measurement and the tags
+ * (issue 14): sensors/kitchen/temperature -> kitchen temperature=...
+ */
+/*
+ * A field keeps the type of its first reading in an InfluxDB shard: text
+ * where numbers go ("unavailable" from Home Assistant, "nan" from ESPHome)
+ * must not share their field (issue 14), whatever comes first.
+ */
+static void
+test_value_text(void)
+{
+	struct env e;
+
+	env_init(&e, "[{\"topic\": \"shellies/+/relay/+/power\", \"format\": "
+	    "\"value\", \"measurement\": \"power\", \"tags\": {\"device\": \"{1}\"}}]");
+	expect(&e, "shellies/lock/relay/0/power", "unavailable",
+	    "power,device=lock value_str=\"unavailable\" " T);
+	expect(&e, "shellies/lock/relay/0/power", "100.5",
+	    "power,device=lock value=100.5 " T);
+	env_free(&e);
+
+	/* strings: drop, and a suffix of one's own */
+	env_init(&e, "[{\"topic\": \"a/+\", \"format\": \"value\", "
+	    "\"measurement\": \"m\", \"strings\": \"drop\"},"
+	    " {\"topic\": \"b/+\", \"format\": \"value\", \"measurement\": \"m\", "
+	    "\"field\": \"{1}\", \"string_suffix\": \"_text\"}]");
+	HBT_CHECK(conv(&e, "a/x", "unavailable") != NULL && e.out.points == 0 &&
+	    e.out.skipped_fields == 0, "strings: drop — no point, and no error");
+	expect(&e, "a/x", "7", "m value=7 " T);
+	expect(&e, "b/mode", "eco", "m mode_text=\"eco\" " T);
+	expect(&e, "b/mode", "1", "m mode=1 " T);
+	env_free(&e);
+
+	/* json rules keep a key's name for its text unless told otherwise */
+	env_init(&e, "[{\"topic\": \"j/+\", \"format\": \"json\", "
+	    "\"measurement\": \"m\", \"string_suffix\": \"_str\"}]");
+	expect(&e, "j/x", "{\"power\": \"unavailable\", \"on\": true}",
+	    "m power_str=\"unavailable\",on=true " T);
+	expect(&e, "j/x", "{\"power\": 100.5}", "m power=100.5 " T);
+	env_free(&e);
+}
+
+static void
+test_value_field_from_topic(void)
+{
+	struct env e;
+
+	env_init(&e, "[{\"topic\": \"sensors/+/+\", \"format\": \"value\", "
+	    "\"measurement\": \"{1}\", \"field\": \"{2}\"}]");
+	expect(&e, "sensors/kitchen/temperature", "21.5",
+	    "kitchen temperature=21.5 " T);
+	expect(&e, "sensors/kitchen/light", "ON", "kitchen light=true " T);
+	env_free(&e);
+
+	/* text around the level, and integer_fields naming the field by its
+	 * template: every reading of the rule is an integer */
+	env_init(&e, "[{\"topic\": \"meters/+/+\", \"format\": \"value\", "
+	    "\"measurement\": \"meter\", \"field\": \"{2}_total\", "
+	    "\"tags\": {\"id\": \"{1}\"}, \"integer_fields\": [\"{2}_total\"]}]");
+	expect(&e, "meters/m1/pulses", "42", "meter,id=m1 pulses_total=42i " T);
 	env_free(&e);
 }
 
@@ -257,8 +351,6 @@ test_ha_statestream(void)
 	    "\"temperature\"");
 	conv(&e, "homeassistant_statestream/sensor/outside_temp/state_class",
 	    "\"measurement\"");
-	conv(&e, "homeassistant_statestream/sensor/outside_temp/last_updated",
-	    "\"2023-11-14T22:13:20+00:00\"");
 	/* as Home Assistant's InfluxDB integration writes it: measurement is the
 	 * unit, tags domain and entity_id, value as float, other attributes as
 	 * <key>_str strings */
@@ -266,6 +358,11 @@ test_ha_statestream(void)
 	    "°C,domain=sensor,entity_id=outside_temp value=21.5,"
 	    "friendly_name_str=\"Outside temperature\","
 	    "device_class_str=\"temperature\",state_class_str=\"measurement\" " T);
+	/* a time is no attribute (mqtt_statestream's publish_timestamps sends
+	 * it after the state; test_ha_influx follows what it does) */
+	HBT_CHECK(conv(&e, "homeassistant_statestream/sensor/outside_temp/"
+	    "last_updated", "2023-11-14T22:13:20+00:00") != NULL &&
+	    e.out.points == 0, "last_updated makes no point of its own");
 
 	/* on/off: state as string and value as 0/1; no unit: the entity id */
 	expect(&e, "homeassistant_statestream/light/hall/state", "on",
@@ -297,10 +394,11 @@ test_ha_statestream(void)
 	    "[\"a\", 1, true, null, {\"b\": 2.5}]");
 	conv(&e, "homeassistant_statestream/sensor/meter/value", "3");
 	conv(&e, "homeassistant_statestream/sensor/meter/bad", "\"inf\"");
+	/* HA reads the digits of any str(value), a list's too: zones=12.5 */
 	expect(&e, "homeassistant_statestream/sensor/meter/state", "1234.5",
 	    "kWh,domain=sensor,entity_id=meter value=1234.5,last_reset_str=\"None\","
 	    "rate=0.25,tariff_str=\"peak 2\",note_str=\"a.b 12\",total_str=\"12.5 kWh\","
-	    "total=12.5,on=1,zones_str=\"['a', 1, True, None, {'b': 2.5}]\","
+	    "total=12.5,on=1,zones_str=\"['a', 1, True, None, {'b': 2.5}]\",zones=12.5,"
 	    "value_=3 " T);
 
 	/* an entity whose unit goes away: back to the entity id */
@@ -336,6 +434,19 @@ test_influx(void)
 	    "a v=1 5\nc s=\"x\" 6\n");
 	HBT_CHECK(e.out.skipped_fields == 1, "one bad line counted");
 	expect_error(&e, "lp/x", "nothing valid here", 18, ERR_BAD_LINE);
+	env_free(&e);
+
+	/*
+	 * Undated lines of one series in one message are stamped apart, as the
+	 * writer stamps them: one stamp made InfluxDB keep one of three (issue
+	 * 14, item 11). The next message carries on after the last stamp even
+	 * when its arrival time is not later.
+	 */
+	env_init(&e, "[{\"topic\": \"lp/#\", \"format\": \"influx\"}]");
+	expect(&e, "lp/x", "collapse v=1\ncollapse v=2 5\ncollapse v=3\ncollapse v=4",
+	    "collapse v=1 1700000000000000000\ncollapse v=2 5\n"
+	    "collapse v=3 1700000000000000001\ncollapse v=4 1700000000000000002\n");
+	expect(&e, "lp/x", "collapse v=5", "collapse v=5 1700000000000000003\n");
 	env_free(&e);
 }
 
@@ -399,31 +510,6 @@ next:
 	env_free(&e);
 }
 
-static void
-test_timestamps(void)
-{
-	HBT_CHECK(hb_parse_timestamp("2023-11-14T22:13:20Z", false) == NOW,
-	    "ISO 8601 UTC");
-	HBT_CHECK(hb_parse_timestamp("2023-11-14T23:13:20+01:00", false) == NOW,
-	    "ISO 8601 with an offset");
-	HBT_CHECK(hb_parse_timestamp("2023-11-14 22:13:20.250Z", false) ==
-	    NOW + 250000000, "fractions");
-	HBT_CHECK(hb_parse_timestamp("1700000000", false) == NOW, "epoch seconds");
-	HBT_CHECK(hb_parse_timestamp("1700000000000", false) == NOW, "epoch ms");
-	HBT_CHECK(hb_parse_timestamp("1700000000000000", false) == NOW, "epoch us");
-	HBT_CHECK(hb_parse_timestamp("1700000000000000000", false) == NOW, "epoch ns");
-	HBT_CHECK(hb_parse_timestamp("2023-13-14T22:13:20Z", false) == -1, "month 13");
-	HBT_CHECK(hb_parse_timestamp("yesterday", false) == -1, "words");
-	HBT_CHECK(hb_parse_timestamp("-5", false) == -1, "negative");
-	/* past InfluxDB's last instant (2262-04-11T23:47:16Z): refused, never
-	 * an overflow */
-	HBT_CHECK(hb_parse_timestamp("2262-12-31T00:00:00Z", false) == -1, "2262-12");
-	HBT_CHECK(hb_parse_timestamp("2262-04-10T00:00:00Z", false) > 0, "2262-04-10");
-	HBT_CHECK(hb_epoch_to_ns(5e10) == -1, "5e10 s is past 2262");
-	HBT_CHECK(hb_epoch_to_ns(9.3e12) == -1 && hb_epoch_to_ns(9.3e15) == -1 &&
-	    hb_epoch_to_ns(9.3e18) == -1, "ms, us, ns past 2262");
-}
-
 /* Rules that cannot work are refused at start-up, with the key named. */
 static void
 test_bad_rules(void)
@@ -455,6 +541,23 @@ test_bad_rules(void)
 		    "\"qos\": 2}]", "ingest.sources[0].qos", "" },
 		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
 		    "\"measurment\": \"typo\"}]", "ingest.sources[0].measurment", "unknown" },
+		/* text and numbers would share the field */
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"string_suffix\": \"\"}]", "ingest.sources[0].string_suffix", "share" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"strings\": \"tag\"}]", "ingest.sources[0].strings", "value" },
+		/* templates name levels the filter has, in the options that take
+		 * them; the others name payload keys and refuse one */
+		{ "[{\"topic\": \"a/+\", \"format\": \"value\", \"measurement\": \"m\", "
+		    "\"field\": \"{2}\"}]", "ingest.sources[0].field", "{2}" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"exclude\": [\"{1}\"]}]", "ingest.sources[0].exclude[0]", "template" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"timestamp_key\": \"{1}\"}]", "ingest.sources[0].timestamp_key",
+		    "template" },
+		{ "[{\"topic\": \"a/+\", \"format\": \"json\", \"measurement\": \"m\", "
+		    "\"tags\": {\"{1}\": \"x\"}}]", "ingest.sources[0].tags.{1}",
+		    "template" },
 	};
 
 	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
@@ -469,7 +572,7 @@ test_bad_rules(void)
 		hb_buf_printf(&text, "{\"ingest\": {\"sources\": %s}}", cases[i].sources);
 		cfg = hb_config_parse(text.data, text.len, "t.json", err, sizeof(err));
 		HBT_REQUIRE(cfg != NULL, "case %zu parses", i);
-		hb_rules_read(&rs, cfg);
+		rules_read(&rs, cfg);
 		hb_config_finish(cfg, sections);
 		f = open_memstream(&out, &outlen);
 		hb_config_print_errors(cfg, f);
@@ -477,7 +580,7 @@ test_bad_rules(void)
 		HBT_CHECK(strstr(out, cases[i].key) && strstr(out, cases[i].text),
 		    "case %zu names %s (%s): %s", i, cases[i].key, cases[i].text, out);
 		free(out);
-		hb_rules_free(&rs);
+		rules_free(&rs);
 		hb_config_free(cfg);
 		hb_buf_free(&text);
 	}
@@ -489,12 +592,14 @@ main(void)
 	hbt_init("convert");
 	setenv("TZ", "UTC", 1);
 	test_zigbee2mqtt();
+	test_many_fields();
 	test_tasmota();
 	test_value();
+	test_value_field_from_topic();
+	test_value_text();
 	test_ha_statestream();
 	test_influx();
 	test_escaping();
-	test_timestamps();
 	test_bad_rules();
 	hbt_exit();
 }

@@ -446,7 +446,8 @@ test_heartbeat(void)
 	struct target_list list;
 	struct page_info pi = { "hub", HB_HEALTH_OK, true, 15, 29000000LL * 60000,
 	    NULL };
-	struct hb_heartbeat beat = { INT64_MAX, 1, 1024, 0 };
+	struct hb_heartbeat beat = { .uptime_s = INT64_MAX, .interval_s = 1,
+	    .rss_kb = 1024 };
 	struct hb_buf b = { 0 };
 
 	target_heartbeat(t, &beat, 1000, pi.now_ms);

@@ -59,7 +59,6 @@ test_parse(void)
 	valid("m v=-9223372036854775808i", 1, false);
 	valid("m v=TRUE,w=False,x=f", 3, false);
 	valid("m\\ x,t\\,a=b\\ c f\\=g=1", 1, false);
-	valid("m s=\"multi\nline\"", 1, false);
 	valid("m s=\"quote \\\" and backslash \\\\\"", 1, false);
 	valid("m v=1 -5", 1, true);
 	valid("m v=1\r", 1, false);
@@ -82,6 +81,10 @@ test_parse(void)
 	invalid("temp value=1 abc", "bad timestamp");
 	invalid("temp value=1 1 2", "unexpected text");
 	invalid("temp value=\"open", "unterminated");
+	/* a quoted string does not cross a newline, escaped or not */
+	invalid("m s=\"multi\nline\"", "unterminated");
+	invalid("m s=\"escaped \\\nnewline\"", "unterminated");
+	invalid("m s=\"crlf\r\n\"", "unterminated");
 	invalid("temp time=1", "time");
 	invalid("temp,time=x v=1", "time");
 	invalid("temp value=1,", "invalid field");
@@ -103,6 +106,43 @@ test_parse(void)
 				skip++;
 		}
 		HBT_CHECK(ok == 2 && bad == 1, "ok=%zu bad=%zu skip=%zu", ok, bad, skip);
+	}
+	/* an unterminated quote costs its own line only: line 51 of 100 is
+	 * refused, the 49 after it are read as they are (issue 14 item 6) */
+	{
+		struct hb_buf msg = { 0 };
+		size_t pos = 0, ok = 0, bad = 0, after = 0, bad_at = 0;
+		int64_t last_time = 0;
+		enum hb_lp_result r;
+
+		for (int i = 1; i <= 100; i++)
+			if (i == 51)
+				hb_buf_printf(&msg, "poison,k=b s=\"unterminated %d\n",
+				    1700000000 + i);
+			else
+				hb_buf_printf(&msg, "good,k=a seq=%di %d\n", i,
+				    1700000000 + i);
+		while ((r = hb_lp_next(msg.data, msg.len, &pos, NULL, &line, err,
+		    sizeof(err))) != HB_LP_END) {
+			if (r == HB_LP_OK) {
+				ok++;
+				if (bad > 0)
+					after++;
+				last_time = line.time;
+			} else if (r == HB_LP_ERROR) {
+				bad++;
+				bad_at = ok + bad;
+				HBT_CHECK(strstr(err, "unterminated") != NULL, "error: %s",
+				    err);
+			}
+		}
+		HBT_CHECK(ok == 99 && bad == 1, "99 lines read and 1 refused, got "
+		    "%zu and %zu", ok, bad);
+		HBT_CHECK(bad_at == 51, "the refused line is line %zu", bad_at);
+		HBT_CHECK(after == 49 && last_time == 1700000100, "the 49 lines after "
+		    "it are read (%zu), the last with its own stamp (%lld)", after,
+		    (long long)last_time);
+		hb_buf_free(&msg);
 	}
 	/* the line length limit */
 	{
@@ -165,6 +205,8 @@ test_encode(void)
 	HBT_CHECK(hb_lp_put_key(&b, "a\\,b", 4) == -1, "backslash before comma refused");
 	HBT_CHECK(hb_lp_put_key(&b, "two\nlines", 9) == -1, "newline refused");
 	HBT_CHECK(hb_lp_put_key(&b, "time", 4) == -1, "time refused");
+	HBT_CHECK(hb_lp_put_string(&b, "two\nlines", 9) == -1, "a string with a "
+	    "newline refused: it would end the line");
 	HBT_CHECK(hb_lp_put_measurement(&b, "#x", 2) == -1, "comment measurement refused");
 	HBT_CHECK(hb_lp_put_measurement(&b, "\tx", 2) == -1, "leading tab refused");
 	HBT_CHECK(b.len == 0, "nothing written on refusal");

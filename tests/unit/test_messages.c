@@ -128,10 +128,75 @@ test_deploy(void)
 			    err);
 	}
 
+	{
+		/* what each action takes; a rejection still names the id */
+		const char *bad[][2] = {
+			{ "{\"id\":\"r1\",\"action\":\"rollback\",\"tag\":\"v1\"}", "deploy only" },
+			{ "{\"id\":\"r2\",\"action\":\"deploy\",\"tag\":\"v1\",\"backup\":\"x\"}",
+			    "backup" },
+			{ "{\"id\":\"r3\",\"action\":\"rollback\",\"backup\":\"../x\"}", "backup" },
+			{ "{\"id\":\"r4\",\"action\":\"deploy\",\"tag\":\"1.0\\nx\"}", "tag" },
+			{ "{\"id\":\"r5\",\"action\":\"status\",\"instance\":\"a/b\"}", "instance" },
+		};
+
+		for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++) {
+			char want[8];
+
+			snprintf(want, sizeof(want), "r%zu", i + 1);
+			HBT_CHECK(hb_deploy_cmd_decode(bad[i][0], strlen(bad[i][0]), &c, err,
+			    sizeof(err)) == -1 && strstr(err, bad[i][1]) &&
+			    strcmp(c.id, want) == 0, "%s: %s (id %s)", bad[i][0], err, c.id);
+		}
+	}
+	{
+		const char *rb = "{\"id\":\"r\",\"action\":\"rollback\",\"backup\":"
+		    "\"20261125T014532Z-v1.2\",\"instance\":\"nuc\"}";
+		const char *bk = "{\"id\":\"b\",\"action\":\"backup\"}";
+
+		HBT_CHECK(hb_deploy_cmd_decode(rb, strlen(rb), &c, err, sizeof(err)) == 0 &&
+		    c.action == HB_DEPLOY_ROLLBACK &&
+		    strcmp(c.backup, "20261125T014532Z-v1.2") == 0 &&
+		    strcmp(c.instance, "nuc") == 0, "rollback to a backup: %s", err);
+		o = hb_deploy_cmd_encode(&c);
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		HBT_CHECK(strcmp(s, "{\"action\":\"rollback\",\"backup\":"
+		    "\"20261125T014532Z-v1.2\",\"id\":\"r\",\"instance\":\"nuc\"}") == 0,
+		    "%s", s);
+		free(s);
+		json_decref(o);
+		HBT_CHECK(hb_deploy_cmd_decode(bk, strlen(bk), &c, err, sizeof(err)) == 0 &&
+		    c.action == HB_DEPLOY_BACKUP, "backup action: %s", err);
+	}
+	HBT_CHECK(!hb_deploy_phase_final("queued") && !hb_deploy_phase_final("verify") &&
+	    !hb_deploy_phase_final("rollback") && !hb_deploy_phase_final("running") &&
+	    hb_deploy_phase_final("done") && hb_deploy_phase_final("rolled_back") &&
+	    hb_deploy_phase_final("busy") && hb_deploy_phase_final("what"),
+	    "final phases");
+	{
+		char tag[129];
+
+		HBT_CHECK(hb_deploy_available_decode("{\"tag\":\"2026.12.1\"}", 19, tag,
+		    sizeof(tag), err, sizeof(err)) == 0 && strcmp(tag, "2026.12.1") == 0,
+		    "available: %s", err);
+		HBT_CHECK(hb_deploy_available_decode("{\"tag\":\"$(id)\"}", 15, tag,
+		    sizeof(tag), err, sizeof(err)) == -1 && tag[0] == '\0',
+		    "available refuses a hostile tag");
+		HBT_CHECK(hb_deploy_backup_name_ok("20261125T014532Z-v1") &&
+		    !hb_deploy_backup_name_ok("..") && !hb_deploy_backup_name_ok("a/b"),
+		    "backup names");
+	}
+
 	memset(&st, 0, sizeof(st));
 	snprintf(st.id, sizeof(st.id), "d-1");
 	st.action = HB_DEPLOY_ROLLBACK;
 	snprintf(st.phase, sizeof(st.phase), "running");
+	st.step_index = 3;
+	st.step_count = 4;
+	snprintf(st.log_tail, sizeof(st.log_tail), "line 1\nline 2");
+	snprintf(st.backup, sizeof(st.backup), "20261125T014532Z-v2");
+	snprintf(st.running_tag, sizeof(st.running_tag), "v2");
+	snprintf(st.previous_tag, sizeof(st.previous_tag), "v1");
+	snprintf(st.instance, sizeof(st.instance), "nuc");
 	snprintf(st.from_tag, sizeof(st.from_tag), "v2");
 	snprintf(st.to_tag, sizeof(st.to_tag), "v1");
 	snprintf(st.step, sizeof(st.step), "verify");
@@ -142,7 +207,11 @@ test_deploy(void)
 	HBT_CHECK(hb_deploy_state_decode(s, strlen(s), &back, err, sizeof(err)) == 0,
 	    "%s", err);
 	HBT_CHECK(back.action == HB_DEPLOY_ROLLBACK && strcmp(back.step, "verify") == 0 &&
-	    back.started_ms == st.started_ms && back.updated_ms == st.updated_ms,
+	    back.started_ms == st.started_ms && back.updated_ms == st.updated_ms &&
+	    back.step_index == 3 && back.step_count == 4 &&
+	    strcmp(back.log_tail, st.log_tail) == 0 &&
+	    strcmp(back.backup, st.backup) == 0 && strcmp(back.running_tag, "v2") == 0 &&
+	    strcmp(back.previous_tag, "v1") == 0 && strcmp(back.instance, "nuc") == 0,
 	    "state round trip: %s", s);
 	free(s);
 	json_decref(o);
@@ -169,6 +238,21 @@ test_health(void)
 	json_decref(o);
 	HBT_CHECK(hb_health_decode("{\"target\":\"x\",\"state\":\"meh\"}", 29, &back, err,
 	    sizeof(err)) == -1, "bad state");
+	{
+		/* a service target's start time, which a deploy's verify reads */
+		const char *svc = "{\"target\":\"ingest\",\"state\":\"ok\",\"type\":"
+		    "\"service\",\"started\":\"2025-11-24T16:00:00.250Z\"}";
+		const char *odd = "{\"target\":\"ingest\",\"state\":\"ok\",\"type\":5,"
+		    "\"started\":7}";
+
+		HBT_CHECK(hb_health_decode(svc, strlen(svc), &back, err, sizeof(err)) == 0 &&
+		    strcmp(back.type, "service") == 0 &&
+		    back.started_ms == 1764000000250LL, "started: %lld",
+		    (long long)back.started_ms);
+		HBT_CHECK(hb_health_decode(odd, strlen(odd), &back, err, sizeof(err)) == 0 &&
+		    back.type[0] == '\0' && back.started_ms < 0,
+		    "odd types leave them unknown");
+	}
 }
 
 static void

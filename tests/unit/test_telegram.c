@@ -194,37 +194,52 @@ test_me(void)
 	    -1, "a name longer than the buffer is refused, not cut");
 }
 
+/* How each answer of sendMessage is judged. */
+static const struct answer_case {
+	long status;
+	const char *body;		/* NULL: no answer at all */
+	long retry_after_header;	/* -1: none */
+	enum hb_telegram_verdict verdict;
+	long retry_after_s;		/* -1: not checked */
+	const char *description;	/* NULL: not checked */
+	const char *what;
+} answer_cases[] = {
+	{ 200, "{\"ok\":true,\"result\":{}}", -1, HB_TG_DELIVERED, -1, NULL,
+	    "200" },
+	{ 429, "{\"ok\":false,\"error_code\":429,\"description\":"
+	    "\"Too Many Requests: retry after 7\",\"parameters\":"
+	    "{\"retry_after\":7}}", 3, HB_TG_WAIT, 7, NULL,
+	    "429: parameters.retry_after wins over the header" },
+	{ 429, "", 3, HB_TG_WAIT, 3, NULL, "429: header" },
+	{ 400, "{\"ok\":false,\"error_code\":400,\"description\":"
+	    "\"Bad Request: chat not found\"}", -1, HB_TG_REFUSED, -1,
+	    "Bad Request: chat not found", "400" },
+	{ 403, "", -1, HB_TG_REFUSED, -1, "HTTP 403", "403" },
+	{ 401, "", -1, HB_TG_AUTH, -1, NULL, "401 keeps the message" },
+	{ 502, "<html>bad gateway</html>", -1, HB_TG_RETRY, -1, NULL, "502" },
+	{ 0, NULL, -1, HB_TG_RETRY, -1, NULL, "no answer" },
+	{ 200, "{\"ok\":false}", -1, HB_TG_RETRY, -1, NULL,
+	    "200 with ok false is not delivered" },
+};
+
 static void
 test_answers(void)
 {
-	struct hb_telegram_answer a;
-	const char *r429 = "{\"ok\":false,\"error_code\":429,\"description\":"
-	    "\"Too Many Requests: retry after 7\",\"parameters\":{\"retry_after\":7}}";
-	const char *r400 = "{\"ok\":false,\"error_code\":400,\"description\":"
-	    "\"Bad Request: chat not found\"}";
+	for (size_t i = 0; i < HB_ARRAY_LEN(answer_cases); i++) {
+		const struct answer_case *c = &answer_cases[i];
+		struct hb_telegram_answer a;
 
-	hb_telegram_answer(200, "{\"ok\":true,\"result\":{}}", 23, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_DELIVERED, "200");
-	hb_telegram_answer(429, r429, strlen(r429), 3, &a);
-	HBT_CHECK(a.verdict == HB_TG_WAIT && a.retry_after_s == 7,
-	    "429: parameters.retry_after wins over the header: %ld", a.retry_after_s);
-	hb_telegram_answer(429, "", 0, 3, &a);
-	HBT_CHECK(a.verdict == HB_TG_WAIT && a.retry_after_s == 3, "429: header");
-	hb_telegram_answer(400, r400, strlen(r400), -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_REFUSED &&
-	    strcmp(a.description, "Bad Request: chat not found") == 0, "400: %s",
-	    a.description);
-	hb_telegram_answer(403, "", 0, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_REFUSED && strcmp(a.description, "HTTP 403") == 0,
-	    "403");
-	hb_telegram_answer(401, "", 0, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_AUTH, "401 keeps the message");
-	hb_telegram_answer(502, "<html>bad gateway</html>", 24, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_RETRY, "502");
-	hb_telegram_answer(0, NULL, 0, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_RETRY, "no answer");
-	hb_telegram_answer(200, "{\"ok\":false}", 12, -1, &a);
-	HBT_CHECK(a.verdict == HB_TG_RETRY, "200 with ok false is not delivered");
+		hb_telegram_answer(c->status, c->body, c->body ? strlen(c->body) : 0,
+		    c->retry_after_header, &a);
+		HBT_CHECK(a.verdict == c->verdict, "%s: verdict %d", c->what,
+		    (int)a.verdict);
+		if (c->retry_after_s >= 0)
+			HBT_CHECK(a.retry_after_s == c->retry_after_s, "%s: %ld",
+			    c->what, a.retry_after_s);
+		if (c->description)
+			HBT_CHECK(strcmp(a.description, c->description) == 0, "%s: %s",
+			    c->what, a.description);
+	}
 }
 
 static void
@@ -259,67 +274,104 @@ test_updates(void)
 	    "not an object");
 }
 
+static const struct mask_case {
+	const char *in, *token, *want;
+} mask_cases[] = {
+	{ "https://api.telegram.org/bot123:ABC/sendMessage", "123:ABC",
+	    "https://api.telegram.org/bot***/sendMessage" },
+	{ "no token here", NULL, "no token here" },
+};
+
 static void
 test_mask(void)
 {
 	char out[200];
 
-	hb_telegram_mask("https://api.telegram.org/bot123:ABC/sendMessage", "123:ABC",
-	    out, sizeof(out));
-	HBT_CHECK(strcmp(out, "https://api.telegram.org/bot***/sendMessage") == 0,
-	    "%s", out);
-	hb_telegram_mask("no token here", NULL, out, sizeof(out));
-	HBT_CHECK(strcmp(out, "no token here") == 0, "%s", out);
+	for (size_t i = 0; i < HB_ARRAY_LEN(mask_cases); i++) {
+		hb_telegram_mask(mask_cases[i].in, mask_cases[i].token, out,
+		    sizeof(out));
+		HBT_CHECK(strcmp(out, mask_cases[i].want) == 0, "%s", out);
+	}
 }
+
+/* Whether a command was addressed to a bot by name, when a case checks it. */
+enum to_bot { TO_ANY, TO_NONE, TO_BOT };
+
+static const struct command_case {
+	const char *text;
+	enum hb_command_kind kind;
+	const char *tag;		/* NULL: not checked */
+	long minutes;			/* -1: not checked */
+	const char *name;		/* NULL: not checked */
+	const char *error_has;		/* NULL: not checked */
+	enum to_bot to;
+	const char *bot;		/* with TO_BOT: the name after '@' */
+	const char *what;
+} command_cases[] = {
+	{ "/deploy abc1234", HB_CMD_DEPLOY, "abc1234", -1, NULL, NULL, TO_NONE,
+	    NULL, "deploy" },
+	{ "  /deploy@homebus_bot   v1.2.3-rc_1 ", HB_CMD_DEPLOY, "v1.2.3-rc_1",
+	    -1, NULL, NULL, TO_BOT, "homebus_bot", "deploy@bot" },
+	{ "/status@", HB_CMD_STATUS, NULL, -1, NULL, NULL, TO_BOT, "",
+	    "addressed to no name" },
+	{ "/deploy", HB_CMD_BAD, NULL, -1, NULL, "usage", TO_ANY, NULL, "no tag" },
+	{ "/deploy ../etc", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "bad tag" },
+	{ "/deploy a;rm -rf /", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "shell" },
+	{ "/deploy a b", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "two tags" },
+	{ "/rollback", HB_CMD_ROLLBACK, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "rollback" },
+	{ "/rollback now", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "rollback takes nothing" },
+	{ "/mute 30", HB_CMD_MUTE, NULL, 30, NULL, NULL, TO_ANY, NULL, "mute" },
+	{ "/mute 0", HB_CMD_MUTE, NULL, 0, NULL, NULL, TO_ANY, NULL, "unmute" },
+	{ "/mute -5", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "negative" },
+	{ "/mute 99999999", HB_CMD_BAD, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "too long" },
+	{ "/STATUS", HB_CMD_STATUS, NULL, -1, NULL, NULL, TO_ANY, NULL, "case" },
+	{ "/start", HB_CMD_HELP, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "start is help" },
+	{ "/reboot", HB_CMD_UNKNOWN, NULL, -1, "reboot", NULL, TO_ANY, NULL,
+	    "unknown" },
+	{ "hello /deploy x", HB_CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL,
+	    "not at the start" },
+	{ "/", HB_CMD_NONE, NULL, -1, NULL, NULL, TO_ANY, NULL, "a slash" },
+	{ "/deploy\xe2\x80\x8b x", HB_CMD_UNKNOWN, NULL, -1, NULL, NULL, TO_ANY,
+	    NULL, "a zero-width space after the name" },
+};
 
 static void
 test_commands(void)
 {
-	struct hb_command c;
+	for (size_t i = 0; i < HB_ARRAY_LEN(command_cases); i++) {
+		const struct command_case *want = &command_cases[i];
+		struct hb_command c;
 
-	hb_command_parse("/deploy abc1234", &c);
-	HBT_CHECK(c.kind == HB_CMD_DEPLOY && strcmp(c.tag, "abc1234") == 0, "deploy");
-	HBT_CHECK(!c.to_bot && c.bot[0] == '\0', "not addressed to a bot");
-	hb_command_parse("  /deploy@homebus_bot   v1.2.3-rc_1 ", &c);
-	HBT_CHECK(c.kind == HB_CMD_DEPLOY && strcmp(c.tag, "v1.2.3-rc_1") == 0,
-	    "deploy@bot");
-	HBT_CHECK(c.to_bot && strcmp(c.bot, "homebus_bot") == 0, "addressed to "
-	    "@%s", c.bot);
-	hb_command_parse("/status@", &c);
-	HBT_CHECK(c.kind == HB_CMD_STATUS && c.to_bot && c.bot[0] == '\0',
-	    "addressed to no name");
-	hb_command_parse("/deploy", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD && strstr(c.error, "usage"), "no tag");
-	hb_command_parse("/deploy ../etc", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "bad tag");
-	hb_command_parse("/deploy a;rm -rf /", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "shell");
-	hb_command_parse("/deploy a b", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "two tags");
-	hb_command_parse("/rollback", &c);
-	HBT_CHECK(c.kind == HB_CMD_ROLLBACK, "rollback");
-	hb_command_parse("/rollback now", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "rollback takes nothing");
-	hb_command_parse("/mute 30", &c);
-	HBT_CHECK(c.kind == HB_CMD_MUTE && c.minutes == 30, "mute");
-	hb_command_parse("/mute 0", &c);
-	HBT_CHECK(c.kind == HB_CMD_MUTE && c.minutes == 0, "unmute");
-	hb_command_parse("/mute -5", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "negative");
-	hb_command_parse("/mute 99999999", &c);
-	HBT_CHECK(c.kind == HB_CMD_BAD, "too long");
-	hb_command_parse("/STATUS", &c);
-	HBT_CHECK(c.kind == HB_CMD_STATUS, "case");
-	hb_command_parse("/start", &c);
-	HBT_CHECK(c.kind == HB_CMD_HELP, "start is help");
-	hb_command_parse("/reboot", &c);
-	HBT_CHECK(c.kind == HB_CMD_UNKNOWN && strcmp(c.name, "reboot") == 0, "unknown");
-	hb_command_parse("hello /deploy x", &c);
-	HBT_CHECK(c.kind == HB_CMD_NONE, "not at the start");
-	hb_command_parse("/", &c);
-	HBT_CHECK(c.kind == HB_CMD_NONE, "a slash");
-	hb_command_parse("/deploy\xe2\x80\x8b x", &c);
-	HBT_CHECK(c.kind == HB_CMD_UNKNOWN, "a zero-width space after the name");
+		hb_command_parse(want->text, &c);
+		HBT_CHECK(c.kind == want->kind, "%s: kind %s", want->what,
+		    hb_command_kind_name(c.kind));
+		if (want->tag)
+			HBT_CHECK(strcmp(c.tag, want->tag) == 0, "%s: tag %s",
+			    want->what, c.tag);
+		if (want->minutes >= 0)
+			HBT_CHECK(c.minutes == want->minutes, "%s: %ld minutes",
+			    want->what, c.minutes);
+		if (want->name)
+			HBT_CHECK(strcmp(c.name, want->name) == 0, "%s: name %s",
+			    want->what, c.name);
+		if (want->error_has)
+			HBT_CHECK(strstr(c.error, want->error_has) != NULL, "%s: %s",
+			    want->what, c.error);
+		if (want->to == TO_NONE)
+			HBT_CHECK(!c.to_bot && c.bot[0] == '\0', "%s: not addressed "
+			    "to a bot", want->what);
+		else if (want->to == TO_BOT)
+			HBT_CHECK(c.to_bot && strcmp(c.bot, want->bot) == 0, "%s: "
+			    "addressed to @%s", want->what, c.bot);
+	}
 }
 
 int

@@ -1,0 +1,150 @@
+/*
+ * Writer options a user sets and what lands in InfluxDB because of them:
+ *
+ *   test_writer_options precision   writer.influx.precision "ms" takes the
+ *                                   nanosecond times on the bus (what ingest
+ *                                   stamps) and sends milliseconds
+ *   test_writer_options retained    a retained point is written once, not
+ *                                   again at every restart of the writer,
+ *                                   unless writer.accept_retained says so
+ */
+#include "hbt.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+	struct hbt_broker broker;
+	struct hbt_influx influx;
+	struct hbt_service writer;
+	struct hbt_mqtt *pub;
+	struct hb_buf cfg;
+	int http;
+};
+
+static long long
+count(struct fixture *f, const char *q)
+{
+	return hbt_influx_number(&f->influx, "homebus", q);
+}
+
+/* The time (ns) of the first row of q, or -1. */
+static long long
+first_time(struct fixture *f, const char *q)
+{
+	json_t *root, *rows = hbt_influx_rows(&f->influx, "homebus", q, &root);
+	long long t = -1;
+
+	if (json_array_size(rows) > 0)
+		t = json_integer_value(json_array_get(json_array_get(rows, 0), 0));
+	json_decref(root);
+	return t;
+}
+
+static void
+start_writer(struct fixture *f)
+{
+	HBT_REQUIRE(hbt_service_start(&f->writer, "writer", "writer", f->cfg.data,
+	    f->http) == 0, "writer");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_bus_connected") == 1,
+	    10000), "writer on the bus");
+}
+
+static void
+scenario_precision(struct fixture *f)
+{
+	/* what ingest publishes: nanoseconds, and a line without a time */
+	const char *body = "prec,k=ns v=1 1764800000123456789\n"
+	    "prec,k=neg v=2 -1500000\n"
+	    "prec,k=now v=3";
+	long long t;
+
+	setenv("HOMEBUS_WRITER_INFLUX_PRECISION", "ms", 1);
+	start_writer(f);
+	unsetenv("HOMEBUS_WRITER_INFLUX_PRECISION");
+	hbt_mqtt_publish(f->pub, "homebus/points/prec", body, strlen(body), 1, false);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM prec") == 3, 10000),
+	    "the three points landed (count=%lld)",
+	    count(f, "SELECT count(v) FROM prec"));
+	t = first_time(f, "SELECT v FROM prec WHERE k='ns'");
+	HBT_CHECK(t == 1764800000123000000LL, "a nanosecond time is stored to the "
+	    "millisecond, truncated: %lld", t);
+	t = first_time(f, "SELECT v FROM prec WHERE k='neg'");
+	HBT_CHECK(t == -2000000LL, "a time before 1970 is truncated toward the "
+	    "earlier millisecond: %lld", t);
+	t = first_time(f, "SELECT v FROM prec WHERE k='now'");
+	HBT_CHECK(t > 1700000000000000000LL && t % 1000000 == 0,
+	    "the writer's own stamp is in milliseconds: %lld", t);
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_dead_lettered_total") == 0,
+	    "nothing was dead-lettered");
+}
+
+static void
+scenario_retained(struct fixture *f)
+{
+	const char *line = "ret,k=a v=1";
+	int rc;
+
+	start_writer(f);
+	/* published while the writer listens: delivered live, written once */
+	hbt_mqtt_publish(f->pub, "homebus/points/ret", line, strlen(line), 1, true);
+	HBT_REQUIRE(HBT_WAIT(count(f, "SELECT count(v) FROM ret") == 1, 10000),
+	    "the retained point was written when it was published");
+
+	rc = hbt_proc_stop(&f->writer.proc, SIGTERM, 15000);
+	HBT_CHECK(rc == 0, "the writer stopped (%d)", rc);
+	HBT_REQUIRE(hbt_proc_restart(&f->writer.proc) == 0, "writer restarts");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_bus_connected") == 1,
+	    10000), "writer back on the bus");
+	/* the broker hands the retained copy over again at the subscribe */
+	HBT_CHECK(HBT_WAIT(hbt_metric(f->http,
+	    "homebus_writer_points_retained_skipped_total") == 1, 10000),
+	    "the retained copy was counted as skipped (%g)", hbt_metric(f->http,
+	    "homebus_writer_points_retained_skipped_total"));
+	HBT_CHECK(count(f, "SELECT count(v) FROM ret") == 1,
+	    "and not written again (count=%lld)", count(f, "SELECT count(v) FROM ret"));
+	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "skipped a retained message"),
+	    "the skip was logged");
+
+	/* asked for: the retained copy is written at the restart */
+	rc = hbt_proc_stop(&f->writer.proc, SIGTERM, 15000);
+	HBT_CHECK(rc == 0, "the writer stopped (%d)", rc);
+	setenv("HOMEBUS_WRITER_ACCEPT_RETAINED", "true", 1);
+	HBT_REQUIRE(hbt_proc_restart(&f->writer.proc) == 0, "writer restarts");
+	unsetenv("HOMEBUS_WRITER_ACCEPT_RETAINED");
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM ret") == 2, 10000),
+	    "with writer.accept_retained the retained copy is written again "
+	    "(count=%lld)", count(f, "SELECT count(v) FROM ret"));
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_retained_skipped_total") == 0,
+	    "and not counted as skipped");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fixture f;
+	const char *which = argc > 1 ? argv[1] : "precision";
+	char name[64];
+
+	memset(&f, 0, sizeof(f));
+	snprintf(name, sizeof(name), "writer_options_%s", which);
+	hbt_init(name);
+	HBT_REQUIRE(hbt_broker_start(&f.broker, NULL) == 0, "mosquitto");
+	HBT_REQUIRE(hbt_influx_start(&f.influx, NULL) == 0, "influxd");
+	HBT_REQUIRE(hbt_influx_create_db(&f.influx, "homebus") == 0, "database");
+	f.http = hbt_free_port();
+	hbt_writer_config(&f.cfg, "writer", f.broker.port, f.influx.url, f.http, NULL,
+	    NULL);
+	f.pub = hbt_mqtt_connect(f.broker.port, "pub");
+	HBT_REQUIRE(f.pub != NULL, "publisher");
+	if (strcmp(which, "precision") == 0)
+		scenario_precision(&f);
+	else if (strcmp(which, "retained") == 0)
+		scenario_retained(&f);
+	else
+		HBT_REQUIRE(false, "unknown scenario %s", which);
+	hbt_mqtt_close(f.pub);
+	hb_buf_free(&f.cfg);
+	hbt_exit();
+}
