@@ -4,9 +4,10 @@
 # Installs what is missing (Debian 12, apt), builds, starts a mosquitto and
 # an InfluxDB of its own on free loopback ports with their data under one
 # folder, creates the database, starts every homebus service that is built
-# with deploy/homebus.example.json, starts deploy/demo-feed.sh, and shows a
-# live status line until Ctrl-C. Then it stops everything it started and
-# says where the data is and how to look at it.
+# with deploy/homebus.example.json (its health targets made this stack's
+# own), starts deploy/demo-feed.sh, and shows a live status line until
+# Ctrl-C. Then it stops everything it started and says where the data is
+# and how to look at it.
 #
 #   deploy/quickstart.sh [--dir DIR] [--seconds N] [--no-build] [--bin-dir DIR]
 #
@@ -34,7 +35,7 @@ done
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-runtime=(mosquitto mosquitto-clients influxdb influxdb-client curl)
+runtime=(mosquitto mosquitto-clients influxdb influxdb-client curl jq)
 buildtime=(cmake make gcc pkg-config libpaho-mqtt-dev libssl-dev
   libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev)
 if [ $build = 1 ]; then
@@ -185,8 +186,28 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# deploy/homebus.example.json as it is, pointed at this stack by the
-# environment (every option can be set that way)
+# deploy/homebus.example.json, with the health watcher looking at what this
+# stack runs: its own InfluxDB, the disk under its folder, its broker and
+# its services; not the example's Home Assistant, systemd unit and
+# container, which are not part of it (lists cannot be set from the
+# environment, so the file is written)
+expected=()
+for s in "${services[@]}"; do
+  [ "$s" != health ] && expected+=("$s")
+done
+config=$dir/homebus.json
+jq --arg ping "http://127.0.0.1:$ix_port/ping" --arg data "$dir" \
+  --argjson expected "$(printf '%s\n' "${expected[@]}" | jq -R . | jq -s .)" '
+  .health.expected_services = $expected
+  | .health.targets |= [.[]
+      | select(.name == "influxdb" or .type == "disk" or .type == "mqtt")
+      | if .name == "influxdb" then .url = $ping
+        elif .type == "disk" then .path = $data | .min_free_mb = 256
+          | .warn_free_mb = 1024
+        else . end]' "$root/deploy/homebus.example.json" >"$config"
+
+# the rest pointed at this stack by the environment (every option but
+# lists can be set that way)
 export HOMEBUS_BUS_PORT=$mq_port
 export HOMEBUS_WRITER_INFLUX_URL=http://127.0.0.1:$ix_port
 export HOMEBUS_DATA_DIR=$dir/homebus
@@ -199,7 +220,7 @@ done
 
 echo "== starting ${services[*]} =="
 for s in "${services[@]}"; do
-  start "$s" "$dir/logs/$s.log" "$bindir/homebus-$s" -c "$root/deploy/homebus.example.json"
+  start "$s" "$dir/logs/$s.log" "$bindir/homebus-$s" -c "$config"
 done
 for s in "${services[@]}"; do
   wait_port "${http_port[$s]}" "$s"
@@ -251,6 +272,13 @@ while :; do
 done
 
 echo
+if [ -n "${http_port[health]:-}" ]; then
+  curl -s --max-time 2 "http://127.0.0.1:${http_port[health]}/health" 2>/dev/null |
+    jq -r '.targets // {} | to_entries | length as $n
+      | [.[] | select(.value != "ok") | "\(.key) \(.value)"]
+      | if length == 0 then "Health: all \($n) targets ok"
+        else "Health: not ok: " + join(", ") end' 2>/dev/null || true
+fi
 measurements=$(curl -s -G "http://127.0.0.1:$ix_port/query" --data-urlencode "db=homebus" \
   --data-urlencode "q=SHOW MEASUREMENTS" | sed -n 's/.*"values":\[\(.*\)\]}\].*/\1/p' |
   grep -o '\["[^]]*"\]' | tr -d '[]"' | paste -sd, -)

@@ -26,7 +26,6 @@ struct follow {
 	bool sent;
 	struct progress progress;
 	struct event *ev_tick;	/* redraws the live line */
-	char state_topic[HB_TOPIC_MAX];
 };
 
 /* The exit code a final phase means. */
@@ -173,16 +172,12 @@ send_command(struct cli *c)
 static void
 follow_connected(struct cli *c)
 {
-	struct follow *f = c->cmd;
 	char filter[HB_TOPIC_MAX];
 
 	hb_topic_svc(filter, sizeof(filter), c->prefix, "deployer", "+", "status");
 	cli_subscribe(c, filter, on_deployer_status);
 	hb_topic_deploy(filter, sizeof(filter), c->prefix, "state", NULL);
 	cli_subscribe(c, filter, on_state);
-	hb_topic_deploy(f->state_topic, sizeof(f->state_topic), c->prefix, "state",
-	    "+");
-	cli_subscribe(c, f->state_topic, on_state);
 	cli_sync(c, send_command);
 }
 

@@ -65,7 +65,7 @@ fail(struct check_ctx *c, const char *fmt, ...)
 }
 
 void
-hb_check_excerpt(const char *text, size_t len, bool last, char *out, size_t outlen)
+check_excerpt(const char *text, size_t len, bool last, char *out, size_t outlen)
 {
 	const char *start = text, *end = text + len, *p;
 	size_t n, o = 0;
@@ -244,7 +244,7 @@ proc_result_begin(struct check_ctx *c, const struct hb_proc_result *pr,
 	c->proc = NULL;
 	r->latency_ms = pr->elapsed_ms;
 	r->level = LEVEL_FAIL;
-	hb_check_excerpt(pr->output, pr->output_len, true, line, linelen);
+	check_excerpt(pr->output, pr->output_len, true, line, linelen);
 }
 
 static void
@@ -273,7 +273,7 @@ exec_done(const struct hb_proc_result *pr, void *arg)
 		    line[0] ? ": " : "", line);
 	} else if (t->expect_output && (pr->output_len == 0 ||
 	    strstr(pr->output, t->expect_output) == NULL)) {
-		hb_check_excerpt(pr->output, pr->output_len, false, line, sizeof(line));
+		check_excerpt(pr->output, pr->output_len, false, line, sizeof(line));
 		snprintf(r.reason, sizeof(r.reason), "output lacks \"%.60s\"%s%s",
 		    t->expect_output, line[0] ? ": " : "", line);
 	} else {
@@ -411,50 +411,8 @@ start_disk(struct check_env *env, struct check_ctx *c)
 		fail(c, "cannot look at %s: %s", c->t->path, err);
 }
 
-/* ---- mqtt probe ---- */
-
-int
-hb_probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
-    const char *name)
-{
-	int n = snprintf(out, outlen, "%llu %lld %s", (unsigned long long)seq,
-	    (long long)sent_us, name);
-
-	return n >= 0 && (size_t)n < outlen ? n : -1;
-}
-
-int
-hb_probe_decode(const char *payload, size_t len, uint64_t *seq, int64_t *sent_us,
-    char *name, size_t namelen)
-{
-	char num[24];
-	const char *p = payload, *end = payload + len, *sp;
-	long long v;
-
-	for (int field = 0; field < 2; field++) {
-		sp = memchr(p, ' ', (size_t)(end - p));
-		if (sp == NULL || sp == p || (size_t)(sp - p) >= sizeof(num))
-			return -1;
-		memcpy(num, p, (size_t)(sp - p));
-		num[sp - p] = '\0';
-		if (hb_parse_ll(num, 0, INT64_MAX, &v) != 0)
-			return -1;
-		if (field == 0)
-			*seq = (uint64_t)v;
-		else
-			*sent_us = (int64_t)v;
-		p = sp + 1;
-	}
-	if (p >= end || (size_t)(end - p) >= namelen || memchr(p, '\0',
-	    (size_t)(end - p)) != NULL)
-		return -1;
-	memcpy(name, p, (size_t)(end - p));
-	name[end - p] = '\0';
-	return 0;
-}
-
 void
-hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
+check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg)
 {
 	struct check_ctx *c = hb_xcalloc(1, sizeof(*c));
@@ -483,7 +441,7 @@ hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
 }
 
 void
-hb_check_cancel(struct target *t)
+check_cancel(struct target *t)
 {
 	struct check_ctx *c = t->pending;
 
@@ -498,7 +456,7 @@ hb_check_cancel(struct target *t)
 }
 
 bool
-hb_check_overdue(struct target *t, int64_t now_us)
+check_overdue(struct target *t, int64_t now_us)
 {
 	struct check_ctx *c = t->pending;
 	int64_t limit_ms = t->timeout_ms + CHECK_OVERDUE_MS;
@@ -524,9 +482,9 @@ hb_check_overdue(struct target *t, int64_t now_us)
 }
 
 void
-hb_check_release(struct target *t)
+check_release(struct target *t)
 {
-	hb_check_cancel(t);
+	check_cancel(t);
 	if (t->lingering) {
 		hb_proc_kill(t->lingering);
 		t->lingering = NULL;

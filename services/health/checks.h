@@ -29,40 +29,31 @@ typedef void (*check_done_fn)(struct target *t, const struct check_result *r,
 
 /*
  * Starts a check of t (type http, exec or disk). The result comes through
- * done exactly once, maybe before hb_check_start returns (a command that
+ * done exactly once, maybe before check_start returns (a command that
  * cannot be started, or the child of an earlier check still stuck after
  * SIGKILL: then no other is started). t->pending holds the check in flight
  * until then; t->lingering a child that outlived SIGKILL until it is reaped.
  */
-void hb_check_start(struct check_env *env, struct target *t, check_done_fn done,
+void check_start(struct check_env *env, struct target *t, check_done_fn done,
     void *arg);
 /* Aborts the check in flight of t, if any; done is not called. */
-void hb_check_cancel(struct target *t);
+void check_cancel(struct target *t);
 /*
  * The watchdog: when t's check has been in flight longer than its
  * timeout_ms plus CHECK_OVERDUE_MS at now_us (monotonic), it is abandoned
  * (its child killed and left to be reaped, its transfer cancelled) and
  * its done is called with a failure. Returns true then.
  */
-bool hb_check_overdue(struct target *t, int64_t now_us);
+bool check_overdue(struct target *t, int64_t now_us);
 /* Cancels the check in flight and gives up on a lingering child: before t is freed. */
-void hb_check_release(struct target *t);
+void check_release(struct target *t);
 
 /*
  * Copies one line of a child's or server's output into out, fit for a
  * reason: valid UTF-8, no control characters, at most outlen - 1 bytes.
  * last: the last non-empty line, else the first.
  */
-void hb_check_excerpt(const char *text, size_t len, bool last, char *out,
+void check_excerpt(const char *text, size_t len, bool last, char *out,
     size_t outlen);
-
-/*
- * The mqtt round trip's probe: "<seq> <sent, monotonic us> <target name>".
- * hb_probe_decode accepts any bytes and returns 0 only for a well-formed probe.
- */
-int hb_probe_encode(char *out, size_t outlen, uint64_t seq, int64_t sent_us,
-    const char *name);
-int hb_probe_decode(const char *payload, size_t len, uint64_t *seq,
-    int64_t *sent_us, char *name, size_t namelen);
 
 #endif

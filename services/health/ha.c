@@ -10,25 +10,25 @@
 #include <string.h>
 
 void
-hb_ha_device_id(const char *instance, char *out, size_t outlen)
+ha_device_id(const char *instance, char *out, size_t outlen)
 {
 	char id[TARGET_NAME_MAX + 16];
 
-	hb_target_ha_id(instance, id, sizeof(id));
+	target_ha_id(instance, id, sizeof(id));
 	snprintf(out, outlen, "homebus_health_%s", id);
 }
 
 void
-hb_ha_node_id(const char *instance, const char *ha_id, char *out, size_t outlen)
+ha_node_id(const char *instance, const char *ha_id, char *out, size_t outlen)
 {
 	char id[TARGET_NAME_MAX + 16];
 
-	hb_target_ha_id(instance, id, sizeof(id));
+	target_ha_id(instance, id, sizeof(id));
 	snprintf(out, outlen, "homebus_%s_%s", id, ha_id);
 }
 
 int
-hb_ha_config_topic(char *out, size_t outlen, const char *prefix,
+ha_config_topic(char *out, size_t outlen, const char *prefix,
     const char *node_id)
 {
 	int n = snprintf(out, outlen, "%s/binary_sensor/%s/health/config", prefix,
@@ -38,7 +38,7 @@ hb_ha_config_topic(char *out, size_t outlen, const char *prefix,
 }
 
 json_t *
-hb_ha_config(const struct ha_opts *o, const char *name, const char *node_id,
+ha_config(const struct ha_opts *o, const char *name, const char *node_id,
     const char *state_topic)
 {
 	json_t *c = json_object();
@@ -75,7 +75,7 @@ hb_ha_config(const struct ha_opts *o, const char *name, const char *node_id,
 }
 
 bool
-hb_ha_topic_node(const char *topic, const char *prefix, char *out, size_t outlen)
+ha_topic_node(const char *topic, const char *prefix, char *out, size_t outlen)
 {
 	static const char mid[] = "/binary_sensor/";
 	static const char node[] = "homebus_";
@@ -116,7 +116,7 @@ has_id(json_t *ids, const char *device_id)
 }
 
 bool
-hb_ha_config_is_ours(const char *payload, size_t len, const char *device_id)
+ha_config_is_ours(const char *payload, size_t len, const char *device_id)
 {
 	json_t *root, *dev;
 	bool ours = false;

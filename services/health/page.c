@@ -38,7 +38,7 @@ static const char style[] =
     ".t{background:#1d2126}.sum,.m{color:#aaa}.strip i{background:#33383f}}";
 
 void
-hb_page_escape(struct hb_buf *out, const char *s)
+page_escape(struct hb_buf *out, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
@@ -53,7 +53,7 @@ hb_page_escape(struct hb_buf *out, const char *s)
 }
 
 void
-hb_page_duration(int64_t ms, char *out, size_t outlen)
+page_duration(int64_t ms, char *out, size_t outlen)
 {
 	int64_t s = ms < 0 ? 0 : ms / 1000;
 
@@ -91,7 +91,7 @@ by_state_then_name(const void *a, const void *b)
 {
 	const struct target *x = *(const struct target *const *)a;
 	const struct target *y = *(const struct target *const *)b;
-	int rx = hb_health_state_rank(x->state), ry = hb_health_state_rank(y->state);
+	int rx = health_state_rank(x->state), ry = health_state_rank(y->state);
 
 	if (rx != ry)
 		return ry - rx;
@@ -107,17 +107,17 @@ render_target(struct hb_buf *out, const struct target *t,
 	char since[40], dur[40], lat[32];
 
 	clock_time(t->since_ms, pi->now_ms, since, sizeof(since));
-	hb_page_duration(pi->now_ms - t->since_ms, dur, sizeof(dur));
+	page_duration(pi->now_ms - t->since_ms, dur, sizeof(dur));
 	lat[0] = '\0';
 	if (t->latency_ms >= 0)
 		snprintf(lat, sizeof(lat), " · %.*f ms", t->latency_ms < 1 ? 2 :
 		    t->latency_ms < 10 ? 1 : 0, t->latency_ms);
 	hb_buf_printf(out, "<section class=\"t %s\" id=\"t-%s\" data-state=\"%s\">"
 	    "<div class=\"h\"><span class=\"n\">", st, t->ha_id, st);
-	hb_page_escape(out, t->name);
+	page_escape(out, t->name);
 	hb_buf_printf(out, "</span><span class=\"s %s\">%s</span></div>"
 	    "<div class=\"m\">%s · since %s (%s)%s", st, st,
-	    hb_target_type_name(t->type), since, dur, lat);
+	    target_type_name(t->type), since, dur, lat);
 	/* the figures a disk's reason leaves out */
 	if (t->type == TT_DISK && t->total_mb > 0) {
 		char free_s[32];
@@ -129,20 +129,21 @@ render_target(struct hb_buf *out, const struct target *t,
 		hb_buf_printf(out, " · %s free (%.0f %%)", free_s,
 		    t->free_mb * 100.0 / t->total_mb);
 	}
-	/* a service tells its uptime and memory in its heartbeat */
-	if (t->type == TT_SERVICE && t->heartbeat_ms > 0 && t->status == SVC_ONLINE) {
-		hb_page_duration(t->heartbeat.uptime_s * 1000, dur, sizeof(dur));
+	/* a service tells its start and memory in its heartbeat; the uptime
+	 * is counted from the start (the last heartbeat's may be old) */
+	if (target_started(t) >= 0) {
+		page_duration(pi->now_ms - target_started(t), dur, sizeof(dur));
 		hb_buf_printf(out, " · up %s", dur);
 		if (t->heartbeat.rss_kb > 0)
 			hb_buf_printf(out, ", %.1f MB", (double)t->heartbeat.rss_kb / 1024);
 	}
 	hb_buf_puts(out, "</div><div class=\"r\">");
-	hb_page_escape(out, t->reason);
+	page_escape(out, t->reason);
 	hb_buf_puts(out, "</div><div class=\"strip\" title=\"the last hour, "
 	    "a minute a cell\">");
 	for (int64_t m = minute - (HISTORY_SLOTS - 1); m <= minute; m++) {
 		unsigned checks = 0;
-		int worst = hb_target_history_at(t, m, &checks);
+		int worst = target_history_at(t, m, &checks);
 
 		if (worst < 0)
 			hb_buf_puts(out, "<i></i>");
@@ -154,7 +155,7 @@ render_target(struct hb_buf *out, const struct target *t,
 }
 
 void
-hb_page_render(struct hb_buf *out, struct target_list *targets,
+page_render(struct hb_buf *out, struct target_list *targets,
     const struct page_info *pi)
 {
 	const char *overall = hb_health_state_name(pi->overall);
@@ -193,7 +194,7 @@ hb_page_render(struct hb_buf *out, struct target_list *targets,
 	if (pi->other_watcher) {
 		hb_buf_puts(out, "<p class=\"sum\" id=\"warning\"><strong>Another "
 		    "health watcher (");
-		hb_page_escape(out, pi->other_watcher);
+		page_escape(out, pi->other_watcher);
 		hb_buf_puts(out, ") is online on this broker: both write the same "
 		    "states. Run one watcher per bus prefix.</strong></p>\n");
 	}
@@ -202,7 +203,7 @@ hb_page_render(struct hb_buf *out, struct target_list *targets,
 	if (n == 0)
 		hb_buf_puts(out, "<p>No targets yet.</p>\n");
 	hb_buf_puts(out, "</main><footer>homebus-health " HB_VERSION " on ");
-	hb_page_escape(out, pi->instance);
+	page_escape(out, pi->instance);
 	hb_buf_printf(out, " · reloads every %d s</footer>\n</body></html>\n",
 	    pi->refresh_s);
 	free(sorted);

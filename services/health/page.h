@@ -23,12 +23,12 @@ struct page_info {
 };
 
 /* Appends the whole page to out. */
-void hb_page_render(struct hb_buf *out, struct target_list *targets,
+void page_render(struct hb_buf *out, struct target_list *targets,
     const struct page_info *pi);
 
 /* Appends s with &, <, >, " and ' escaped. */
-void hb_page_escape(struct hb_buf *out, const char *s);
+void page_escape(struct hb_buf *out, const char *s);
 /* "42 s", "5 min", "3 h 12 min", "4 d 3 h". */
-void hb_page_duration(int64_t ms, char *out, size_t outlen);
+void page_duration(int64_t ms, char *out, size_t outlen);
 
 #endif

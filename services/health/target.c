@@ -13,13 +13,13 @@ static const char *const type_names[] = { "http", "exec", "disk", "mqtt",
 	"service" };
 
 const char *
-hb_target_type_name(enum target_type t)
+target_type_name(enum target_type t)
 {
 	return (size_t)t < HB_ARRAY_LEN(type_names) ? type_names[t] : "other";
 }
 
 int
-hb_health_state_rank(enum hb_health_state st)
+health_state_rank(enum hb_health_state st)
 {
 	switch (st) {
 	case HB_HEALTH_OK: return 0;
@@ -30,8 +30,20 @@ hb_health_state_rank(enum hb_health_state st)
 	return 1;
 }
 
+enum hb_health_state
+targets_worst(const struct target_list *list)
+{
+	enum hb_health_state worst = HB_HEALTH_OK;
+	const struct target *t;
+
+	TAILQ_FOREACH(t, list, entry)
+		if (health_state_rank(t->state) > health_state_rank(worst))
+			worst = t->state;
+	return worst;
+}
+
 int
-hb_svc_status_parse(const char *payload, size_t len)
+svc_status_parse(const char *payload, size_t len)
 {
 	if (len == 0)
 		return SVC_UNSEEN;
@@ -43,7 +55,7 @@ hb_svc_status_parse(const char *payload, size_t len)
 }
 
 bool
-hb_target_name_ok(const char *s)
+target_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -56,8 +68,14 @@ hb_target_name_ok(const char *s)
 	return true;
 }
 
+bool
+target_name_reserved(const char *s)
+{
+	return strcmp(s, TARGET_CHECK_LEVEL) == 0 || strcmp(s, "_all") == 0;
+}
+
 void
-hb_target_ha_id(const char *name, char *out, size_t outlen)
+target_ha_id(const char *name, char *out, size_t outlen)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */
 	bool changed = false;
@@ -90,7 +108,7 @@ target_alloc(const char *name, enum target_type type,
 	struct target *t = hb_xcalloc(1, sizeof(*t));
 
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	hb_target_ha_id(t->name, t->ha_id, sizeof(t->ha_id));
+	target_ha_id(t->name, t->ha_id, sizeof(t->ha_id));
 	t->type = type;
 	t->notify = true;
 	t->interval_ms = d->interval_ms;
@@ -108,7 +126,7 @@ target_alloc(const char *name, enum target_type type,
 }
 
 struct target *
-hb_target_new_service(const char *name, const char *service, const char *instance,
+target_new_service(const char *name, const char *service, const char *instance,
     const struct target_defaults *d)
 {
 	struct target *t = target_alloc(name, TT_SERVICE, d);
@@ -120,7 +138,7 @@ hb_target_new_service(const char *name, const char *service, const char *instanc
 }
 
 void
-hb_target_free(struct target *t)
+target_free(struct target *t)
 {
 	if (t == NULL)
 		return;
@@ -143,18 +161,18 @@ hb_target_free(struct target *t)
 }
 
 void
-hb_targets_free(struct target_list *list)
+targets_free(struct target_list *list)
 {
 	struct target *t;
 
 	while ((t = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, t, entry);
-		hb_target_free(t);
+		target_free(t);
 	}
 }
 
 struct target *
-hb_targets_find(struct target_list *list, const char *name)
+targets_find(struct target_list *list, const char *name)
 {
 	struct target *t;
 
@@ -252,6 +270,31 @@ read_disk(struct hb_config *cfg, const char *p, struct target *t)
 		    (long long)t->min_free_mb);
 }
 
+/* health.targets[N].name (p is "health.targets[N]"): a usable name, or NULL. */
+static const char *
+read_name(struct hb_config *cfg, const char *p, struct target_list *list)
+{
+	char key[200];
+	const char *name;
+
+	snprintf(key, sizeof(key), "%s.name", p);
+	name = hb_cfg_str(cfg, key, NULL);
+	if (name == NULL)
+		hb_cfg_error(cfg, key, "every target needs a name");
+	else if (!target_name_ok(name))
+		hb_cfg_error(cfg, key, "\"%s\": use 1 to 64 letters, digits, '_', '.' "
+		    "or '-', not starting with '_', '.' or '-'", name);
+	else if (target_name_reserved(name))
+		hb_cfg_error(cfg, key, "\"%s\" is reserved: <prefix>/health/%s is "
+		    "where the watcher takes check requests; choose another name",
+		    name, name);
+	else if (targets_find(list, name) != NULL)
+		hb_cfg_error(cfg, key, "\"%s\" is the name of another target too", name);
+	else
+		return name;
+	return NULL;
+}
+
 static struct target *
 read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
     struct target_list *list)
@@ -259,7 +302,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 	static const char *const types[] = { "http", "exec", "disk", "mqtt", NULL };
 	char p[64], key[200];
 	const char *name;
-	struct target *t, *other;
+	struct target *t;
 	int type;
 	double interval;
 
@@ -268,16 +311,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		if (hb_cfg_has(cfg, p))
 			return NULL;	/* the error says it is not an object */
 	}
-	snprintf(key, sizeof(key), "%s.name", p);
-	name = hb_cfg_str(cfg, key, NULL);
-	if (name == NULL)
-		hb_cfg_error(cfg, key, "every target needs a name");
-	else if (!hb_target_name_ok(name))
-		hb_cfg_error(cfg, key, "\"%s\": use 1 to 64 letters, digits, '_', '.' "
-		    "or '-', not starting with '_', '.' or '-'", name);
-	else if ((other = hb_targets_find(list, name)) != NULL)
-		hb_cfg_error(cfg, key, "\"%s\" is the name of another target too", name);
-
+	name = read_name(cfg, p, list);
 	snprintf(key, sizeof(key), "%s.type", p);
 	if (!hb_cfg_has(cfg, key)) {
 		hb_cfg_error(cfg, key, "every target needs a type: http, exec, disk "
@@ -290,7 +324,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		hb_cfg_json(cfg, p, JSON_OBJECT, false);
 		return NULL;
 	}
-	t = target_alloc(name && hb_target_name_ok(name) ? name : "invalid",
+	t = target_alloc(name ? name : "invalid",
 	    (enum target_type)type, d);
 	t->from_config = true;
 
@@ -335,7 +369,7 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 }
 
 void
-hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
+targets_read(struct hb_config *cfg, const struct target_defaults *d,
     struct target_list *list)
 {
 	size_t n = hb_cfg_array_len(cfg, "health.targets");
@@ -351,7 +385,7 @@ hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
 	}
 	if (!have_mqtt) {
 		/* The broker is always watched: everything else depends on it. */
-		t = target_alloc(hb_targets_find(list, "broker") ? "mqtt" : "broker",
+		t = target_alloc(targets_find(list, "broker") ? "mqtt" : "broker",
 		    TT_MQTT, d);
 		t->from_config = true;
 		if (t->timeout_ms >= t->interval_ms)
@@ -422,7 +456,7 @@ history_add(struct target *t, int level, int64_t now_ms)
 }
 
 int
-hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks)
+target_history_at(const struct target *t, int64_t minute, unsigned *checks)
 {
 	const struct history_slot *s;
 
@@ -437,7 +471,7 @@ hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks)
 }
 
 bool
-hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
+target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 {
 	enum hb_health_state next = t->state;
 	int cur = state_level(t->state), best, worst;
@@ -496,8 +530,8 @@ hb_target_record(struct target *t, const struct check_result *r, int64_t now_ms)
 }
 
 void
-hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
-    int64_t now_ms)
+target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
+    int64_t now_ms, int64_t wall_ms)
 {
 	t->heartbeat = *hb;
 	if (t->heartbeat.uptime_s < 0)
@@ -505,21 +539,57 @@ hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
 	if (t->heartbeat.uptime_s > HEARTBEAT_UPTIME_MAX_S)
 		t->heartbeat.uptime_s = HEARTBEAT_UPTIME_MAX_S;
 	t->heartbeat_ms = now_ms;
+	/* the start, not the uptime, is what stays true between heartbeats */
+	t->started_ms = wall_ms - t->heartbeat.uptime_s * 1000;
+}
+
+int64_t
+target_started(const struct target *t)
+{
+	if (t->type != TT_SERVICE || t->status != SVC_ONLINE ||
+	    t->heartbeat_ms == 0 || t->heartbeat_ms < t->status_ms)
+		return -1;
+	return t->started_ms;
 }
 
 bool
-hb_target_force(struct target *t, enum hb_health_state st, const char *reason,
+target_force(struct target *t, enum hb_health_state st, const char *reason,
     int64_t now_ms)
 {
 	snprintf(t->reason, sizeof(t->reason), "%s", reason);
 	t->nrecent = 0;
 	t->recent_head = 0;
-	if (st == HB_HEALTH_DOWN)
-		history_add(t, LEVEL_FAIL, now_ms);
+	if (st != HB_HEALTH_UNKNOWN)
+		history_add(t, state_level(st), now_ms);
 	t->checked_ms = now_ms;
 	if (t->state == st)
 		return false;
 	t->state = st;
 	t->since_ms = now_ms;
 	return true;
+}
+
+void
+target_hurry(struct target *t, int64_t interval_ms, int64_t until_ms,
+    int64_t now_ms)
+{
+	if (t->hurry_until_ms > now_ms) {
+		if (until_ms > t->hurry_until_ms)
+			t->hurry_until_ms = until_ms;
+		if (interval_ms < t->hurry_interval_ms)
+			t->hurry_interval_ms = interval_ms;
+		return;
+	}
+	t->hurry_interval_ms = interval_ms;
+	t->hurry_until_ms = until_ms;
+}
+
+int64_t
+target_next_ms(const struct target *t, int64_t now_ms)
+{
+	int64_t next = t->interval_ms;
+
+	if (t->hurry_until_ms > now_ms && t->hurry_interval_ms < next)
+		next = t->hurry_interval_ms;
+	return next;
 }

@@ -24,7 +24,7 @@ enum target_type {
 	TT_SERVICE,
 };
 
-const char *hb_target_type_name(enum target_type t);
+const char *target_type_name(enum target_type t);
 
 /* What one check found. Ordered: a larger level is worse. */
 enum check_level {
@@ -97,6 +97,7 @@ struct target {
 	int64_t status_ms;	/* monotonic: when the status last changed */
 	int64_t status_wall_ms;
 	int64_t heartbeat_ms;	/* monotonic: the last heartbeat, 0: none */
+	int64_t started_ms;	/* wall clock: its start, from that heartbeat */
 	struct hb_heartbeat heartbeat;
 
 	/* state */
@@ -113,22 +114,30 @@ struct target {
 	unsigned recent_head;	/* where the next one goes */
 	struct history_slot history[HISTORY_SLOTS];
 
+	/* a check request (P/health/check): checked this often until then */
+	int64_t hurry_interval_ms;
+	int64_t hurry_until_ms;		/* wall clock, 0: none */
+
 	/* notifications: the state the last notification (or a previous run) told */
 	enum hb_health_state notified;
 	int64_t notified_since_ms;
 
-	/* run-time, owned by health.c */
-	void *owner;		/* the health watcher */
+	/* run-time: the check timer and what is in flight (health.c) */
+	void *owner;		/* the health watcher: the check timer's */
 	struct event *ev_check;
-	struct event *ev_timeout;	/* the mqtt probe's */
 	bool in_flight;
-	void *pending;		/* the http transfer or child process in flight */
+	void *pending;		/* the transfer or child in flight (checks.c) */
 	void *lingering;	/* an earlier check's child that outlived SIGKILL */
+	/* the mqtt round trip (probe.c) */
+	void *prober;		/* the probe that sent the one in flight */
+	struct event *ev_timeout;
 	int64_t started_us;
 	uint64_t probe_seq;
+	/* metrics (health.c) */
 	struct hb_gauge *m_state;
 	char m_labels[TARGET_NAME_MAX + 16];
-	uint64_t published_hash;	/* state and reason last published */
+	/* the retained state last published (publish.c) */
+	uint64_t published_hash;	/* state and reason */
 	int64_t published_ms;		/* monotonic, 0: never */
 };
 
@@ -147,28 +156,34 @@ struct target_defaults {
  * is recorded in cfg with its JSON path. Adds a "broker" mqtt target when
  * the list has none.
  */
-void hb_targets_read(struct hb_config *cfg, const struct target_defaults *d,
+void targets_read(struct hb_config *cfg, const struct target_defaults *d,
     struct target_list *list);
 
 /*
  * A new service target (state unknown) for service/instance, named name.
- * The caller inserts it in its list and frees it with hb_target_free.
+ * The caller inserts it in its list and frees it with target_free.
  */
-struct target *hb_target_new_service(const char *name, const char *service,
+struct target *target_new_service(const char *name, const char *service,
     const char *instance, const struct target_defaults *d);
-void hb_target_free(struct target *t);
-void hb_targets_free(struct target_list *list);
-struct target *hb_targets_find(struct target_list *list, const char *name);
+void target_free(struct target *t);
+void targets_free(struct target_list *list);
+struct target *targets_find(struct target_list *list, const char *name);
 
 /* True when s can be a target name in the configuration: [A-Za-z0-9_.-], 1-64. */
-bool hb_target_name_ok(const char *s);
+bool target_name_ok(const char *s);
+/*
+ * P/health/<level> topics that are not a target's: "check" (requests to
+ * check now) and "_all" (the overall state). No target takes these names.
+ */
+#define TARGET_CHECK_LEVEL "check"
+bool target_name_reserved(const char *s);
 /*
  * The id Home Assistant allows in discovery topics and unique ids
  * ([a-zA-Z0-9_-]): the name with other characters replaced by '_', plus a
  * short hash of the name when anything was replaced, so that two names
  * never share an id.
  */
-void hb_target_ha_id(const char *name, char *out, size_t outlen);
+void target_ha_id(const char *name, char *out, size_t outlen);
 
 /*
  * Records a check result: history, hysteresis, reason and latency.
@@ -177,7 +192,7 @@ void hb_target_ha_id(const char *name, char *out, size_t outlen);
  * back; from unknown, the first good result is enough. Returns true when
  * the state changed (since is then now_ms).
  */
-bool hb_target_record(struct target *t, const struct check_result *r,
+bool target_record(struct target *t, const struct check_result *r,
     int64_t now_ms);
 
 /*
@@ -185,30 +200,48 @@ bool hb_target_record(struct target *t, const struct check_result *r,
  * forgets the recent results so that a recovery needs recover_after good
  * checks. Returns true when the state changed.
  */
-bool hb_target_force(struct target *t, enum hb_health_state st, const char *reason,
+bool target_force(struct target *t, enum hb_health_state st, const char *reason,
     int64_t now_ms);
+
+/*
+ * A check request: t is checked every interval_ms (when that is sooner
+ * than its own interval) until until_ms (wall clock). A request that
+ * overlaps one still running keeps the later end and the shorter interval.
+ */
+void target_hurry(struct target *t, int64_t interval_ms, int64_t until_ms,
+    int64_t now_ms);
+/* Milliseconds from now_ms (wall clock) to t's next check. */
+int64_t target_next_ms(const struct target *t, int64_t now_ms);
 
 /* A heartbeat's uptime is believed up to this (10 years). */
 #define HEARTBEAT_UPTIME_MAX_S (10LL * 366 * 86400)
 
 /*
  * Takes a service's heartbeat (zeroed when it could not be decoded),
- * received at now_ms (monotonic). uptime_s comes from the bus and is
- * multiplied into milliseconds: it is clamped to [0, 10 years].
+ * received at now_ms (monotonic) and wall_ms (wall clock), and with it when
+ * the service started. uptime_s comes from the bus and is multiplied into
+ * milliseconds: it is clamped to [0, 10 years].
  */
-void hb_target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
-    int64_t now_ms);
+void target_heartbeat(struct target *t, const struct hb_heartbeat *hb,
+    int64_t now_ms, int64_t wall_ms);
+/*
+ * When the service of t started (wall clock), from a heartbeat of the run
+ * its status says is online; -1 when that is not known.
+ */
+int64_t target_started(const struct target *t);
 
 /* The worst result of the minute `minute` (wall-clock minute number), or -1. */
-int hb_target_history_at(const struct target *t, int64_t minute, unsigned *checks);
+int target_history_at(const struct target *t, int64_t minute, unsigned *checks);
 
 /*
  * A retained status payload: "online", "offline", or empty (the retained
  * message was cleared: SVC_UNSEEN). Returns -1 for anything else.
  */
-int hb_svc_status_parse(const char *payload, size_t len);
+int svc_status_parse(const char *payload, size_t len);
 
 /* For sorting and the overall state: down > degraded > unknown > ok. */
-int hb_health_state_rank(enum hb_health_state st);
+int health_state_rank(enum hb_health_state st);
+/* The worst state of the targets in list (ok for none). */
+enum hb_health_state targets_worst(const struct target_list *list);
 
 #endif

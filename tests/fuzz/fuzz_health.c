@@ -10,6 +10,7 @@
 
 #include "checks.h"
 #include "ha.h"
+#include "probe.h"
 #include "hb_util.h"
 #include "target.h"
 
@@ -24,22 +25,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t us;
 	char *text;
 
-	if (hb_probe_decode(p, size, &seq, &us, name, sizeof(name)) == 0 &&
+	if (probe_decode(p, size, &seq, &us, name, sizeof(name)) == 0 &&
 	    strlen(name) >= sizeof(name))
 		__builtin_trap();
-	hb_svc_status_parse(p, size);
-	hb_ha_config_is_ours(p, size, "homebus_health_hub");
+	svc_status_parse(p, size);
+	ha_config_is_ours(p, size, "homebus_health_hub");
 
 	text = malloc(size + 1);
 	if (text == NULL)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (hb_ha_topic_node(text, "homeassistant", id, sizeof(id)) &&
+	if (ha_topic_node(text, "homeassistant", id, sizeof(id)) &&
 	    (strncmp(id, "homebus_", 8) != 0 || id[8] == '\0' ||
 	    strchr(id, '/') != NULL))
 		__builtin_trap();
-	hb_target_ha_id(text, id, sizeof(id));
+	target_ha_id(text, id, sizeof(id));
 	for (const char *c = id; *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
@@ -47,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 
 	for (int last = 0; last < 2; last++) {
-		hb_check_excerpt(p, size, last, out, sizeof(out));
+		check_excerpt(p, size, last, out, sizeof(out));
 		if (!hb_utf8_valid(out, strlen(out)))
 			__builtin_trap();
 	}

@@ -81,6 +81,12 @@ main(void)
 	    "health.targets[1].name: \"x\" is the name of another target too");
 	expect_error("{\"health\": {\"targets\": [{\"name\": \"bad name\", "
 	    "\"type\": \"mqtt\"}]}}", "health.targets[0].name: \"bad name\": use");
+	/* P/health/check takes requests and P/health/_all is the overall state */
+	expect_error("{\"health\": {\"targets\": [{\"name\": \"check\", "
+	    "\"type\": \"mqtt\"}]}}", "health.targets[0].name: \"check\" is reserved: "
+	    "<prefix>/health/check is where the watcher takes check requests");
+	expect_error("{\"health\": {\"targets\": [{\"name\": \"_all\", "
+	    "\"type\": \"mqtt\"}]}}", "health.targets[0].name: \"_all\": use");
 	expect_error("{\"health\": {\"targets\": [{\"name\": \"e\", \"type\": \"exec\"}]}}",
 	    "health.targets[0].argv: an exec target needs argv");
 	expect_error("{\"health\": {\"targets\": [{\"name\": \"e\", \"type\": \"exec\", "

@@ -11,7 +11,7 @@
  * nor touches configs that are not the watcher's. A second watcher on the
  * broker leaves the first one's entities alone, and is told about.
  */
-#include "hbt.h"
+#include "health_fixture.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -110,16 +110,6 @@ config_topic(const char *name, char *buf, size_t n)
 	return buf;
 }
 
-/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
-static size_t
-notifications(struct hbt_mqtt *notes, const char *key)
-{
-	char needle[160];
-
-	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
-	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
-}
-
 /* True when the config on topic was emptied before the state on state_topic. */
 static bool
 config_cleared_first(struct hbt_mqtt *m, const char *topic, const char *state_topic)
@@ -134,13 +124,13 @@ config_cleared_first(struct hbt_mqtt *m, const char *topic, const char *state_to
 int
 main(void)
 {
-	struct hbt_broker broker;
-	struct hbt_service health, ingest, second;
+	struct hfix f;
+	struct hbt_service second;
 	struct hbt_mqtt *ha, *notes, *late;
 	struct hbt_mqtt_msg *m;
 	struct hb_buf cfg = { 0 };
 	json_t *uids = json_object();
-	int hport = hbt_free_port(), iport = hbt_free_port(), sport = hbt_free_port();
+	int sport = hbt_free_port();
 	char topic[200], url[128];
 	struct hb_buf body = { 0 };
 	const char *foreign = "{\"name\":\"x\",\"state_topic\":\"y\",\"device\":"
@@ -157,27 +147,20 @@ main(void)
 	    "{\"name\": \"data\", \"type\": \"disk\", \"path\": \"/\", \"min_free_mb\": 1},"
 	    "{\"name\": \"broken\", \"type\": \"exec\", \"argv\": [\"false\"]}]";
 
-	hbt_init("health_discovery");
-	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
-	ha = hbt_mqtt_connect(broker.port, "test-ha");
-	notes = hbt_mqtt_connect(broker.port, "test-notes");
-	HBT_REQUIRE(ha && notes, "test clients");
+	hfix_init(&f, "health_discovery");
+	/* one client sees both the configs and the states, in order */
+	ha = f.states;
+	notes = f.notes;
 	/* somebody else's entity that happens to sit where ours would */
 	hbt_mqtt_publish(ha, HA "homebus_foreign/health/config", foreign,
 	    strlen(foreign), 1, true);
 	hbt_mqtt_publish(ha, HA "homebus_data/health/config", old_release,
 	    strlen(old_release), 1, true);
 	hbt_mqtt_subscribe(ha, "homeassistant/#", 1);
-	hbt_mqtt_subscribe(ha, "homebus/health/#", 1);
-	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
 	hbt_mqtt_clear(ha);
 
-	hbt_bus_service_config(&cfg, "ingest", broker.port, "hub", iport);
-	HBT_REQUIRE(hbt_service_start(&ingest, "ingest", "ingest", cfg.data, iport) == 0,
-	    "ingest");
-	hbt_health_config(&cfg, "health", broker.port, "hub", hport, targets_v1);
-	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
-	    "health");
+	hfix_start_ingest(&f);
+	hfix_start_health(&f, targets_v1);
 
 	/* one config per target, and what Home Assistant needs in each */
 	for (size_t i = 0; i < HB_ARRAY_LEN(names); i++) {
@@ -188,14 +171,14 @@ main(void)
 			check_config(m, names[i], uids);
 		hbt_mqtt_msg_free(m);
 	}
-	HBT_CHECK(HBT_WAIT(notifications(notes, "health/broken/down") == 1, 10000),
+	HBT_CHECK(HBT_WAIT(hfix_notifications(&f, "health/broken/down") == 1, 10000),
 	    "broken is told once");
 	HBT_CHECK(HBT_WAIT(hbt_mqtt_index_empty(ha, HA "homebus_data/health/config") >=
 	    0, 10000), "the config of the older release (no instance in its node "
 	    "id) is removed");
 
 	/* retained: what Home Assistant finds when it (re)subscribes */
-	late = hbt_mqtt_connect(broker.port, "test-late");
+	late = hbt_mqtt_connect(f.broker.port, "test-late");
 	HBT_REQUIRE(late != NULL, "a late client");
 	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
 	hbt_mqtt_subscribe(late, "homebus/svc/health/hub/status", 1);
@@ -230,11 +213,9 @@ main(void)
 	    hbt_mqtt_count(ha, HA "#"));
 
 	/* the job leaves the configuration: its entity goes, the rest stays */
-	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 10000) == 0, "stopped");
+	HBT_CHECK(hbt_proc_stop(&f.health.proc, SIGTERM, 10000) == 0, "stopped");
 	hbt_mqtt_clear(ha);
-	hbt_health_config(&cfg, "health", broker.port, "hub", hport, targets_v2);
-	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
-	    "health restarted without the job");
+	hfix_start_health(&f, targets_v2);
 	m = hbt_mqtt_wait(ha, config_topic("job", topic, sizeof(topic)), NULL, 20000);
 	HBT_CHECK(m && m->len == 0, "the job's config is emptied: %s",
 	    m ? m->payload : "(nothing)");
@@ -246,7 +227,7 @@ main(void)
 	m = hbt_mqtt_wait(ha, config_topic("data", topic, sizeof(topic)), NULL, 20000);
 	HBT_CHECK(m && m->len > 0, "data's config is published again");
 	hbt_mqtt_msg_free(m);
-	late = hbt_mqtt_connect(broker.port, "test-late2");
+	late = hbt_mqtt_connect(f.broker.port, "test-late2");
 	HBT_REQUIRE(late != NULL, "a late client");
 	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
 	hbt_mqtt_subscribe(late, "homebus/health/#", 1);
@@ -263,9 +244,9 @@ main(void)
 
 	/* a restart does not tell again what was told before it */
 	hbt_sleep_ms(3000);
-	HBT_CHECK(notifications(notes, "health/broken/down") == 1,
+	HBT_CHECK(hfix_notifications(&f, "health/broken/down") == 1,
 	    "broken, down before and after the restart, told once: %zu",
-	    notifications(notes, "health/broken/down"));
+	    hfix_notifications(&f, "health/broken/down"));
 
 	/* a service leaves the bus (its retained status is cleared): the same
 	 * order, config first */
@@ -278,7 +259,7 @@ main(void)
 
 	/* a second watcher on the same broker: its entities are its own, the
 	 * first one's stay; each is told about the other */
-	hbt_health_config(&cfg, "second", broker.port, "hub2", sport,
+	hbt_health_config(&cfg, "second", f.broker.port, "hub2", sport,
 	    "\"interval_s\": 1");
 	HBT_REQUIRE(hbt_service_start(&second, "health", "second", cfg.data, sport) == 0,
 	    "a second watcher");
@@ -292,15 +273,15 @@ main(void)
 	    hbt_mqtt_count_with(notes, "homebus/notify/warning",
 	    "\"key\":\"health/_watchers/hub\"") == 1, 10000),
 	    "each watcher warns of the other, once");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", hport);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", f.health_port);
 	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
 	    strstr(body.data, "\"other_watcher\":\"hub2\""), "/health names it: %s",
 	    body.data ? body.data : "");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hport);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", f.health_port);
 	hb_buf_reset(&body);
 	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
 	    strstr(body.data, "Another health watcher (hub2)"), "so does the page");
-	late = hbt_mqtt_connect(broker.port, "test-late3");
+	late = hbt_mqtt_connect(f.broker.port, "test-late3");
 	HBT_REQUIRE(late != NULL, "a late client");
 	hbt_mqtt_subscribe(late, "homeassistant/#", 1);
 	hbt_sleep_ms(1500);
@@ -313,15 +294,13 @@ main(void)
 	}
 	hbt_mqtt_close(late);
 	HBT_CHECK(hbt_proc_stop(&second.proc, SIGTERM, 10000) == 0, "second stopped");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", hport);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", f.health_port);
 	HBT_CHECK(HBT_WAIT((hb_buf_reset(&body), hbt_http("GET", url, NULL, &body)) ==
 	    200 && body.data && strstr(body.data, "other_watcher") == NULL, 10000),
 	    "gone from /health once it stopped");
 
-	hbt_mqtt_close(ha);
-	hbt_mqtt_close(notes);
 	json_decref(uids);
 	hb_buf_free(&cfg);
 	hb_buf_free(&body);
-	hbt_exit();
+	hfix_finish(&f);
 }

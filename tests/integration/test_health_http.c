@@ -7,7 +7,7 @@
  * breaks off its answers differently every time gets one reason, so that
  * its retained state is not published again on every check.
  */
-#include "hbt.h"
+#include "health_fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -52,7 +52,7 @@ answer(const char *path, const char *authorization, struct hb_buf *body,
 	return 404;
 }
 
-static struct hbt_mqtt *states, *notes;
+static struct hfix f;
 
 /*
  * A server that promises 100000 bytes and sends a different, short part of
@@ -104,62 +104,33 @@ partial_start(pthread_t *thread)
 	return ntohs(sa.sin_port);
 }
 
-static struct hbt_mqtt_msg *
-wait_state(const char *target, const char *a, const char *b, int64_t timeout_ms)
-{
-	const char *all[] = { a, b, NULL };
-	char topic[160];
-
-	snprintf(topic, sizeof(topic), "homebus/health/%s", target);
-	return hbt_mqtt_wait_all(states, topic, all, timeout_ms);
-}
-
 static void
 expect_state(const char *target, const char *state, const char *reason)
 {
-	char want[64];
-	struct hbt_mqtt_msg *m;
-
-	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
-	m = wait_state(target, want, reason, 20000);
-	HBT_CHECK(m != NULL, "%s is %s (%s)", target, state, reason ? reason : "");
-	hbt_mqtt_msg_free(m);
+	hfix_expect_state(&f, target, state, reason);
 }
 
-/* Notifications of one transition kind: keys "health/<target>/<state>/<since>". */
 static size_t
 notifications(const char *key)
 {
-	char needle[160];
-
-	snprintf(needle, sizeof(needle), "\"key\":\"%s/", key);
-	return hbt_mqtt_count_with(notes, "homebus/notify/#", needle);
+	return hfix_notifications(&f, key);
 }
 
 int
 main(void)
 {
-	struct hbt_broker broker;
-	struct hbt_service health;
 	struct hbt_web *web;
-	struct hb_buf cfg = { 0 }, targets = { 0 };
+	struct hb_buf targets = { 0 };
 	char token[600], url[200];
-	int hport = hbt_free_port();
 	const char *fail3[] = { "\"state\":\"ok\"", "(3 of 3 failed checks)", NULL };
 	struct hbt_mqtt_msg *m;
 	pthread_t partial_thread;
 	int partial_port;
 	long oks;
 
-	hbt_init("health_http");
-	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
+	hfix_init(&f, "health_http");
 	web = hbt_web_start(answer, NULL);
 	HBT_REQUIRE(web != NULL, "loopback server");
-	states = hbt_mqtt_connect(broker.port, "test-states");
-	notes = hbt_mqtt_connect(broker.port, "test-notes");
-	HBT_REQUIRE(states && notes, "test clients");
-	hbt_mqtt_subscribe(states, "homebus/health/#", 1);
-	hbt_mqtt_subscribe(notes, "homebus/notify/#", 1);
 	partial_port = partial_start(&partial_thread);
 	HBT_REQUIRE(partial_port > 0, "the server that breaks off");
 	snprintf(token, sizeof(token), "%s/ha-token", hbt_dir());
@@ -183,9 +154,7 @@ main(void)
 	    hbt_web_port(web), hbt_web_port(web), token, hbt_web_port(web),
 	    hbt_web_port(web), hbt_web_port(web), partial_port);
 #undef T
-	hbt_health_config(&cfg, "health", broker.port, "hub", hport, targets.data);
-	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
-	    "health");
+	hfix_start_health(&f, targets.data);
 
 	/* each answer gives its state */
 	expect_state("ok", "ok", "HTTP 200");
@@ -202,11 +171,11 @@ main(void)
 
 	/* an answer broken off differently every time: the same reason, so the
 	 * retained state is not published again on every check */
-	hbt_mqtt_clear(states);
+	hbt_mqtt_clear(f.states);
 	hbt_sleep_ms(3000);
-	HBT_CHECK(hbt_mqtt_count(states, "homebus/health/partial") == 0,
+	HBT_CHECK(hbt_mqtt_count(f.states, "homebus/health/partial") == 0,
 	    "no republishing while it stays down the same way: %zu messages in 3 s",
-	    hbt_mqtt_count(states, "homebus/health/partial"));
+	    hbt_mqtt_count(f.states, "homebus/health/partial"));
 
 	/* while one /hang check waits for its answer, /ok is checked on time */
 	HBT_REQUIRE(HBT_WAIT(atomic_load(&hang_requests) >= 4, 30000),
@@ -214,24 +183,24 @@ main(void)
 	oks = atomic_load(&ok_at_hang[3]) - atomic_load(&ok_at_hang[2]);
 	HBT_CHECK(oks >= 3, "%ld /ok checks during one hung /hang check (every 0.5 s "
 	    "over about 3 s)", oks);
-	HBT_CHECK(hbt_mqtt_count_with(states, "homebus/health/ok", "\"state\":\"ok\"") ==
-	    hbt_mqtt_count(states, "homebus/health/ok"),
+	HBT_CHECK(hbt_mqtt_count_with(f.states, "homebus/health/ok", "\"state\":\"ok\"") ==
+	    hbt_mqtt_count(f.states, "homebus/health/ok"),
 	    "the ok target was never anything but ok");
 
 	/* 500 from now: fail_after (3) failed checks to go down, each published */
-	hbt_mqtt_clear(states);
+	hbt_mqtt_clear(f.states);
 	atomic_store(&toggle_status, 500);
 	expect_state("toggle", "ok", "(1 of 3 failed checks)");
 	expect_state("toggle", "ok", "(2 of 3 failed checks)");
 	expect_state("toggle", "down", "HTTP 500, expected 2xx");
-	m = hbt_mqtt_wait_all(states, "homebus/health/toggle", fail3, 0);
+	m = hbt_mqtt_wait_all(f.states, "homebus/health/toggle", fail3, 0);
 	HBT_CHECK(m == NULL, "the third failed check is down, not ok");
 	hbt_mqtt_msg_free(m);
 	HBT_CHECK(HBT_WAIT(notifications("health/toggle/down") == 1, 5000),
 	    "one down notification");
 
 	/* 200 again: recover_after (2) good checks */
-	hbt_mqtt_clear(states);
+	hbt_mqtt_clear(f.states);
 	atomic_store(&toggle_status, 200);
 	expect_state("toggle", "down", "HTTP 200 (1 of 2 good checks)");
 	expect_state("toggle", "ok", "HTTP 200");
@@ -248,19 +217,16 @@ main(void)
 	    notifications("health/err/down"), notifications("health/hang/down"),
 	    notifications("health/toggle/down"), notifications("health/toggle/ok"));
 	HBT_CHECK(notifications("health/wrong/down") == 0, "notify: false is silent");
-	HBT_CHECK(hbt_metric(hport, "homebus_health_checks_total{type=\"http\"}") > 20,
+	HBT_CHECK(hbt_metric(f.health_port, "homebus_health_checks_total{type=\"http\"}") > 20,
 	    "checks are counted in /metrics");
 
-	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 10000) == 0, "clean exit "
+	HBT_CHECK(hbt_proc_stop(&f.health.proc, SIGTERM, 10000) == 0, "clean exit "
 	    "with a request in flight");
 	hbt_web_stop(web);
 	atomic_store(&partial_stop, true);
 	shutdown(partial_fd, SHUT_RDWR);
 	pthread_join(partial_thread, NULL);
 	close(partial_fd);
-	hbt_mqtt_close(states);
-	hbt_mqtt_close(notes);
-	hb_buf_free(&cfg);
 	hb_buf_free(&targets);
-	hbt_exit();
+	hfix_finish(&f);
 }

@@ -6,7 +6,7 @@
  * output cannot inject markup), the last hour as a strip, a self-refresh,
  * and nothing fetched from elsewhere.
  */
-#include "hbt.h"
+#include "health_fixture.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -113,25 +113,18 @@ expect_target(const char *dom, const char *id, const char *name,
 int
 main(void)
 {
-	struct hbt_broker broker;
-	struct hbt_service health, ingest;
+	struct hfix f;
 	struct hbt_mqtt *states;
 	struct hbt_mqtt_msg *m;
-	struct hb_buf cfg = { 0 }, body = { 0 };
-	int hport = hbt_free_port(), iport = hbt_free_port();
+	struct hb_buf body = { 0 };
 	char url[128], *dom, *sec;
 	const char *names[] = { "data", "almost-full", "backup-job", "writer",
 	    "ingest", "broker" };
 
-	hbt_init("health_page");
-	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
-	states = hbt_mqtt_connect(broker.port, "test-states");
-	HBT_REQUIRE(states != NULL, "test client");
-	hbt_mqtt_subscribe(states, "homebus/health/#", 1);
-	hbt_bus_service_config(&cfg, "ingest", broker.port, "hub", iport);
-	HBT_REQUIRE(hbt_service_start(&ingest, "ingest", "ingest", cfg.data, iport) == 0,
-	    "ingest");
-	hbt_health_config(&cfg, "health", broker.port, "hub", hport,
+	hfix_init(&f, "health_page");
+	states = f.states;
+	hfix_start_ingest(&f);
+	hfix_start_health(&f,
 	    "\"interval_s\": 1, \"fail_after\": 1, \"heartbeat_timeout_s\": 600, "
 	    "\"expected_services\": [\"writer\"], \"page_refresh_s\": 20, "
 	    "\"targets\": ["
@@ -140,8 +133,6 @@ main(void)
 	    "\"min_free_mb\": 1, \"warn_free_mb\": 1099511627776},"
 	    "{\"name\": \"backup-job\", \"type\": \"exec\", \"argv\": [\"sh\", \"-c\", "
 	    "\"echo '<b>boom</b> & done'; exit 1\"]}]");
-	HBT_REQUIRE(hbt_service_start(&health, "health", "health", cfg.data, hport) == 0,
-	    "health");
 
 	/* every state there is, on the bus first */
 	m = hbt_mqtt_wait(states, "homebus/health/backup-job", "\"state\":\"down\"",
@@ -158,7 +149,7 @@ main(void)
 	m = hbt_mqtt_wait(states, "homebus/health/broker", "\"state\":\"ok\"", 20000);
 	hbt_mqtt_msg_free(m);
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", hport);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", f.health_port);
 	HBT_CHECK(hbt_http("GET", url, NULL, &body) == 200 && body.data &&
 	    strstr(body.data, "<!doctype html>"), "GET / is the page");
 	HBT_CHECK(hbt_http("POST", url, "x", NULL) == 405, "POST / is refused");
@@ -204,8 +195,6 @@ main(void)
 		HBT_CHECK(strstr(dom, want) != NULL, "target %s on the page", names[i]);
 	}
 	free(dom);
-	hbt_mqtt_close(states);
-	hb_buf_free(&cfg);
 	hb_buf_free(&body);
-	hbt_exit();
+	hfix_finish(&f);
 }

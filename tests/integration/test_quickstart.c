@@ -1,8 +1,10 @@
 /*
  * deploy/quickstart.sh, the README's first command, run for real on the
  * binaries of this build: it must bring the stack up on loopback, feed it,
- * land points from every demo source in InfluxDB, and stop everything it
- * started, leaving no process behind.
+ * land points from every demo source in InfluxDB, show a status page that
+ * is all green once it settles (the watcher checks what the quickstart
+ * runs — its InfluxDB, its disk, its broker, its services — and nothing
+ * it does not), and stop everything it started, leaving no process behind.
  */
 #include "hbt.h"
 
@@ -11,14 +13,28 @@
 #include <string.h>
 #include <unistd.h>
 
+/* argv[0] is the script; the rest: no build, this build's binaries. */
+static void
+quickstart_argv(char **argv, const char *dir, const char *seconds)
+{
+	argv[1] = "--no-build";
+	argv[2] = "--bin-dir";
+	argv[3] = (char *)hbt_bin_dir();
+	argv[4] = "--dir";
+	argv[5] = (char *)dir;
+	argv[6] = "--seconds";
+	argv[7] = (char *)seconds;
+	argv[8] = NULL;
+}
+
 static int
 run_quickstart(const char *dir, const char *seconds, struct hb_buf *out)
 {
 	char script[600];
-	char *argv[] = { script, "--no-build", "--bin-dir", (char *)hbt_bin_dir(),
-	    "--dir", (char *)dir, "--seconds", (char *)seconds, NULL };
+	char *argv[9] = { script };
 
 	snprintf(script, sizeof(script), "%s/deploy/quickstart.sh", HBT_SOURCE_DIR);
+	quickstart_argv(argv, dir, seconds);
 	hb_buf_reset(out);
 	return hbt_run(argv, out, 240000);
 }
@@ -35,6 +51,133 @@ points_held(const char *out, const char **list)
 	return strtol(p + 15, NULL, 10);
 }
 
+/* The number after `after` in the quickstart's log so far, or -1. */
+static int
+number_after(const struct hbt_proc *p, const char *after)
+{
+	char *log = hb_read_file(p->log, 16 << 20, NULL);
+	const char *at = log ? strstr(log, after) : NULL;
+	int n = at ? (int)strtol(at + strlen(after), NULL, 10) : -1;
+
+	free(log);
+	return n;
+}
+
+/*
+ * The watcher's /health: true when it lists every target named in want
+ * and every target it lists is ok. The states it has are logged in seen.
+ */
+static bool
+all_ok(int port, const char *const *want, struct hb_buf *seen)
+{
+	struct hb_buf body = { 0 };
+	char url[128];
+	json_t *o = NULL, *targets, *v;
+	const char *name;
+	bool ok;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", port);
+	ok = hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    (o = json_loads(body.data, 0, NULL)) != NULL &&
+	    json_is_object(targets = json_object_get(o, "targets"));
+	hb_buf_reset(seen);
+	if (ok) {
+		json_object_foreach(targets, name, v) {
+			hb_buf_printf(seen, "%s=%s ", name, json_string_value(v));
+			ok &= json_is_string(v) && strcmp(json_string_value(v), "ok") == 0;
+		}
+		for (size_t i = 0; want[i]; i++)
+			ok &= json_object_get(targets, want[i]) != NULL;
+	}
+	json_decref(o);
+	hb_buf_free(&body);
+	return ok;
+}
+
+/* What the bus says: every retained state on homebus/health/# ok. */
+static void
+check_bus_states(int broker_port)
+{
+	struct hbt_mqtt *c = hbt_mqtt_connect(broker_port, "test-quickstart");
+	size_t n, ok;
+
+	HBT_REQUIRE(c != NULL, "a client on the quickstart's broker");
+	hbt_mqtt_subscribe(c, "homebus/health/#", 1);
+	hbt_sleep_ms(2000);
+	n = hbt_mqtt_count_with(c, "homebus/health/#", "\"state\"");
+	ok = hbt_mqtt_count_with(c, "homebus/health/#", "\"state\":\"ok\"");
+	HBT_CHECK(n >= 6 && ok == n, "every retained state on homebus/health/# "
+	    "is ok: %zu of %zu", ok, n);
+	hbt_mqtt_close(c);
+}
+
+/* The page a person opens: "N targets: N ok", nothing else. */
+static void
+check_page(int port)
+{
+	struct hb_buf body = { 0 };
+	char url[128];
+	const char *sum;
+	long n = -1, ok = -2;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	if (hbt_http("GET", url, NULL, &body) == 200 && body.data &&
+	    (sum = strstr(body.data, "<p class=\"sum\">")) != NULL) {
+		char *end;
+
+		n = strtol(sum + 15, &end, 10);
+		if (strncmp(end, " targets: ", 10) == 0)
+			ok = strtol(end + 10, NULL, 10);
+	}
+	HBT_CHECK(n > 0 && ok == n && !strstr(body.data, " down,") &&
+	    !strstr(body.data, " unknown ·"), "the status page is all green: "
+	    "%ld targets, %ld ok", n, ok);
+	hb_buf_free(&body);
+}
+
+/*
+ * The first run, in the background: while it runs, the status page and the
+ * bus are all green once it settles; then it ends by itself.
+ */
+static void
+first_run(const char *dir, struct hb_buf *out)
+{
+	static const char *const want[] = { "broker", "influxdb", "data-disk",
+	    "writer", "ingest", NULL };
+	static const char *const gone[] = { "home-assistant", "grafana",
+	    "mosquitto.service", NULL };
+	struct hbt_proc qs;
+	struct hb_buf seen = { 0 };
+	char script[600], *argv[9] = { script }, *log;
+	int page_port = -1, broker_port, rc;
+	bool settled;
+
+	snprintf(script, sizeof(script), "%s/deploy/quickstart.sh", HBT_SOURCE_DIR);
+	quickstart_argv(argv, dir, "40");
+	HBT_REQUIRE(hbt_proc_start(&qs, "quickstart", argv) == 0, "quickstart");
+	HBT_WAIT((page_port = number_after(&qs, "Status page: http://127.0.0.1:")) > 0,
+	    120000);
+	broker_port = number_after(&qs, "== starting mosquitto (127.0.0.1:");
+	HBT_REQUIRE(page_port > 0 && broker_port > 0, "the quickstart says where "
+	    "its status page (%d) and broker (%d) are", page_port, broker_port);
+	settled = HBT_WAIT(all_ok(page_port, want, &seen), 30000);
+	HBT_CHECK(settled, "every target is ok once it settles: %s",
+	    seen.data ? seen.data : "");
+	for (size_t i = 0; gone[i]; i++)
+		HBT_CHECK(seen.data && !strstr(seen.data, gone[i]), "%s, which the "
+		    "quickstart does not run, is not watched", gone[i]);
+	check_bus_states(broker_port);
+	check_page(page_port);
+	rc = hbt_proc_stop(&qs, 0, 180000);
+	log = hb_read_file(qs.log, 16 << 20, NULL);
+	hb_buf_reset(out);
+	hb_buf_puts(out, log ? log : "");
+	free(log);
+	hb_buf_free(&seen);
+	hbt_log("quickstart said:\n%s", out->data ? out->data : "");
+	HBT_REQUIRE(rc == 0, "quickstart exits 0 (rc %d)", rc);
+}
+
 int
 main(void)
 {
@@ -46,9 +189,7 @@ main(void)
 
 	hbt_init("quickstart");
 	snprintf(dir, sizeof(dir), "%s/qs", hbt_dir());
-	rc = run_quickstart(dir, "15", &out);
-	hbt_log("quickstart said:\n%s", out.data ? out.data : "");
-	HBT_REQUIRE(rc == 0, "quickstart exits 0 (rc %d)", rc);
+	first_run(dir, &out);
 	first = points_held(out.data, &list);
 	HBT_CHECK(first > 10, "points landed: %ld", first);
 	HBT_CHECK(list && strstr(list, "zigbee") && strstr(list, "tasmota") &&
@@ -56,6 +197,8 @@ main(void)
 	    "every demo source has its measurement: %s", list ? list : "(none)");
 	HBT_CHECK(strstr(out.data, "writer:ok") && strstr(out.data, "ingest:ok"),
 	    "the status line shows the services healthy");
+	HBT_CHECK(strstr(out.data, "Health: all ") != NULL,
+	    "it ends saying every target is ok");
 	HBT_CHECK(strstr(out.data, "did not stop") == NULL, "every process stopped");
 	HBT_CHECK(strstr(out.data, "influx -port") != NULL, "it says how to query");
 	snprintf(path, sizeof(path), "%s/homebus/writer-spool.db", dir);

@@ -1,0 +1,321 @@
+/*
+ * publish: retained states, the overall state and Home Assistant discovery.
+ */
+#include "publish.h"
+#include "hb_msg.h"
+#include "hb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+publish_read(struct publisher *p, struct hb_config *cfg)
+{
+	const char *s;
+
+	p->state_refresh_ms = hb_cfg_int(cfg, "health.state_refresh_s", 60, 1,
+	    86400) * 1000;
+	p->ha_enabled = hb_cfg_bool(cfg, "health.homeassistant.discovery", true);
+	s = hb_cfg_str(cfg, "health.homeassistant.prefix", "homeassistant");
+	if (*s == '\0' || strpbrk(s, "+#") || strlen(s) >= sizeof(p->ha_prefix))
+		hb_cfg_error(cfg, "health.homeassistant.prefix", "\"%s\" must be a topic "
+		    "without wildcards, at most %zu characters", s,
+		    sizeof(p->ha_prefix) - 1);
+	snprintf(p->ha_prefix, sizeof(p->ha_prefix), "%s", s);
+	s = hb_cfg_str(cfg, "health.homeassistant.status_topic",
+	    "homeassistant/status");
+	if (*s == '\0' || strpbrk(s, "+#") || strlen(s) >= sizeof(p->ha_status_topic))
+		hb_cfg_error(cfg, "health.homeassistant.status_topic", "\"%s\" must be "
+		    "a topic without wildcards", s);
+	snprintf(p->ha_status_topic, sizeof(p->ha_status_topic), "%s", s);
+	s = hb_cfg_str(cfg, "health.homeassistant.device_name", "homebus health");
+	snprintf(p->ha_device_name, sizeof(p->ha_device_name), "%s", s);
+}
+
+static void
+on_overall(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	publish_overall(arg, false);
+}
+
+void
+publish_start(struct publisher *p, struct event_base *base, struct hb_bus *bus,
+    struct target_list *targets, const char *prefix, const char *instance)
+{
+	p->ev_overall = evtimer_new(base, on_overall, p);
+	p->bus = bus;
+	p->targets = targets;
+	p->prefix = prefix;
+	p->instance = instance;
+	p->overall = HB_HEALTH_UNKNOWN;
+	p->overall_since_ms = hb_wall_ms();
+	hb_topic_svc(p->own_status_topic, sizeof(p->own_status_topic), prefix,
+	    "health", instance, "status");
+	ha_device_id(instance, p->device_id, sizeof(p->device_id));
+	p->ha.prefix = p->ha_prefix;
+	p->ha.device_id = p->device_id;
+	p->ha.device_name = p->ha_device_name;
+	p->ha.availability_topic = p->own_status_topic;
+}
+
+void
+publish_stop(struct publisher *p)
+{
+	p->open = false;
+	if (p->ev_overall)
+		evtimer_del(p->ev_overall);
+}
+
+void
+publish_free(struct publisher *p)
+{
+	if (p->ev_overall)
+		event_free(p->ev_overall);
+	p->ev_overall = NULL;
+	free(p->overall_published);
+	p->overall_published = NULL;
+}
+
+/* Retained JSON with latencies to the microsecond, not to 17 digits. */
+static void
+publish_json(struct publisher *p, const char *topic, const json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+
+	if (text == NULL)
+		return;
+	hb_bus_publish(p->bus, topic, text, strlen(text), 1, true);
+	free(text);
+}
+
+static json_t *
+state_json(const struct publisher *p, const struct target *t)
+{
+	struct hb_health_msg m;
+	json_t *o;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.target, sizeof(m.target), "%s", t->name);
+	m.state = t->state;
+	m.since_ms = t->since_ms;
+	snprintf(m.reason, sizeof(m.reason), "%s", t->reason);
+	m.latency_ms = t->latency_ms;
+	o = hb_health_encode(&m);
+	json_object_set_new(o, "type", json_string(target_type_name(t->type)));
+	json_object_set_new(o, "watcher", json_string(p->instance));
+	if (t->checked_ms > 0)
+		json_object_set_new(o, "checked", hb_msg_time(t->checked_ms));
+	/* the figures the reason leaves out, so that it stays the same */
+	if (t->type == TT_DISK && t->total_mb > 0) {
+		json_object_set_new(o, "free_mb", json_real(t->free_mb));
+		json_object_set_new(o, "total_mb", json_real(t->total_mb));
+		json_object_set_new(o, "free_percent", json_real(t->free_mb * 100.0 /
+		    t->total_mb));
+	}
+	/* when a service (re)started, from its heartbeat: a deploy can tell a
+	 * restarted service from one that was never stopped */
+	if (target_started(t) >= 0)
+		json_object_set_new(o, "started", hb_msg_time(target_started(t)));
+	return o;
+}
+
+static uint64_t
+state_hash(const struct target *t)
+{
+	uint64_t x = 1469598103934665603ULL ^ (uint64_t)t->state;	/* FNV-1a */
+
+	for (const char *c = t->reason; *c; c++)
+		x = (x ^ (unsigned char)*c) * 1099511628211ULL;
+	return x;
+}
+
+void
+publish_state(struct publisher *p, struct target *t, bool force)
+{
+	char topic[HB_TOPIC_MAX];
+	uint64_t hash = state_hash(t);
+	int64_t now = hb_mono_ms();
+	json_t *o;
+
+	if (!p->open)
+		return;
+	if (!force && t->published_ms && hash == t->published_hash &&
+	    now - t->published_ms < p->state_refresh_ms)
+		return;
+	t->published_hash = hash;
+	t->published_ms = now;
+	if (hb_topic_health(topic, sizeof(topic), p->prefix, t->name) != 0)
+		return;
+	o = state_json(p, t);
+	publish_json(p, topic, o);
+	json_decref(o);
+}
+
+void
+publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
+    size_t outlen)
+{
+	ha_node_id(p->instance, ha_id, out, outlen);
+}
+
+bool
+publish_ha_node_in_use(const struct publisher *p, const char *node)
+{
+	char mine[HB_TOPIC_MAX];
+	struct target *t;
+
+	publish_ha_node(p, "_all", mine, sizeof(mine));
+	if (strcmp(node, mine) == 0)
+		return true;
+	TAILQ_FOREACH(t, p->targets, entry) {
+		publish_ha_node(p, t->ha_id, mine, sizeof(mine));
+		if (strcmp(node, mine) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+publish_ha_config(struct publisher *p, const struct target *t)
+{
+	char topic[HB_TOPIC_MAX], state_topic[HB_TOPIC_MAX], node[HB_TOPIC_MAX];
+	const char *name = t ? t->name : "_all";
+	json_t *c;
+
+	if (!p->ha_enabled || !p->open)
+		return;
+	publish_ha_node(p, t ? t->ha_id : "_all", node, sizeof(node));
+	if (ha_config_topic(topic, sizeof(topic), p->ha_prefix, node) != 0 ||
+	    hb_topic_health(state_topic, sizeof(state_topic), p->prefix, name) != 0)
+		return;
+	c = ha_config(&p->ha, t ? name : "overall", node, state_topic);
+	hb_bus_publish_json(p->bus, topic, c, 1, true);
+	json_decref(c);
+}
+
+void
+publish_ha_all(struct publisher *p)
+{
+	struct target *t;
+
+	TAILQ_FOREACH(t, p->targets, entry)
+		publish_ha_config(p, t);
+	publish_ha_config(p, NULL);
+}
+
+void
+publish_clear(struct publisher *p, const char *name, const char *node)
+{
+	char topic[HB_TOPIC_MAX];
+
+	if (node && ha_config_topic(topic, sizeof(topic), p->ha_prefix, node) == 0)
+		hb_bus_publish(p->bus, topic, "", 0, 1, true);
+	if (name && hb_topic_health(topic, sizeof(topic), p->prefix, name) == 0)
+		hb_bus_publish(p->bus, topic, "", 0, 1, true);
+}
+
+/*
+ * True when _all may go out now; else the timer is set for when it may.
+ * The overall state and its since are kept current either way. Closed,
+ * nothing is due: publish_everything() sends it once open.
+ */
+static bool
+overall_due(struct publisher *p, bool force)
+{
+	enum hb_health_state st = targets_worst(p->targets);
+	int64_t wait = p->overall_sent_ms + PUBLISH_OVERALL_MS - hb_mono_ms();
+
+	if (st != p->overall) {
+		p->overall = st;
+		p->overall_since_ms = hb_wall_ms();
+	}
+	if (!p->open)
+		return false;
+	if (force || p->overall_sent_ms == 0 || wait <= 0) {
+		if (p->ev_overall)
+			evtimer_del(p->ev_overall);
+		return true;
+	}
+	if (p->ev_overall && !evtimer_pending(p->ev_overall, NULL)) {
+		struct timeval tv = { (time_t)(wait / 1000),
+		    (suseconds_t)((wait % 1000) * 1000) };
+
+		evtimer_add(p->ev_overall, &tv);
+	}
+	return false;
+}
+
+void
+publish_overall(struct publisher *p, bool force)
+{
+	json_t *o, *states, *counts;
+	size_t n[4] = { 0 };
+	struct hb_buf reason = { 0 };
+	struct target *t;
+	enum hb_health_state st;
+	char topic[HB_TOPIC_MAX], *sig;
+	int bad = 0;
+
+	if (!overall_due(p, force))
+		return;
+	st = p->overall;
+	states = json_object();
+	counts = json_object();
+	TAILQ_FOREACH(t, p->targets, entry) {
+		n[t->state]++;
+		json_object_set_new(states, t->name,
+		    json_string(hb_health_state_name(t->state)));
+		if (t->state == HB_HEALTH_DOWN || t->state == HB_HEALTH_DEGRADED) {
+			if (bad++ < 10)
+				hb_buf_printf(&reason, "%s%s %s", bad > 1 ? ", " : "",
+				    t->name, hb_health_state_name(t->state));
+		}
+	}
+	if (bad > 10)
+		hb_buf_printf(&reason, " and %d more", bad - 10);
+	if (bad == 0)
+		hb_buf_printf(&reason, "%zu of %zu ok", n[HB_HEALTH_OK],
+		    n[0] + n[1] + n[2] + n[3]);
+	sig = json_dumps(states, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!force && p->overall_published && sig &&
+	    strcmp(sig, p->overall_published) == 0) {
+		free(sig);
+		json_decref(states);
+		json_decref(counts);
+		hb_buf_free(&reason);
+		return;
+	}
+	if (p->open) {
+		free(p->overall_published);
+		p->overall_published = sig;
+		sig = NULL;
+	}
+	free(sig);
+	for (int i = 0; i < 4; i++)
+		json_object_set_new(counts, hb_health_state_name((enum hb_health_state)i),
+		    json_integer((json_int_t)n[i]));
+	o = json_pack("{s:s,s:s,s:o,s:s,s:s,s:o,s:o}", "target", "_all", "state",
+	    hb_health_state_name(st), "since", hb_msg_time(p->overall_since_ms),
+	    "reason", reason.data ? reason.data : "", "watcher", p->instance,
+	    "counts", counts, "targets", states);
+	if (p->open && hb_topic_health(topic, sizeof(topic), p->prefix, "_all") == 0) {
+		publish_json(p, topic, o);
+		p->overall_sent_ms = hb_mono_ms();
+	}
+	json_decref(o);
+	hb_buf_free(&reason);
+}
+
+void
+publish_everything(struct publisher *p)
+{
+	struct target *t;
+
+	TAILQ_FOREACH(t, p->targets, entry)
+		publish_state(p, t, true);
+	publish_overall(p, true);
+	publish_ha_all(p);
+}

@@ -1,0 +1,92 @@
+/*
+ * publish: what the watcher says on the bus about its targets — each one's
+ * retained state on P/health/<target>, the overall state on P/health/_all,
+ * Home Assistant discovery configs, and the emptying of what belongs to a
+ * target that is gone. Nothing is published while the publisher is closed
+ * (not connected, not settled yet, or stopping).
+ */
+#ifndef PUBLISH_H
+#define PUBLISH_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ha.h"
+#include "hb_bus.h"
+#include "hb_config.h"
+#include "hb_topic.h"
+#include "target.h"
+
+struct publisher {
+	/* options */
+	int64_t state_refresh_ms;
+	bool ha_enabled;
+	char ha_prefix[128];
+	char ha_status_topic[256];	/* where Home Assistant says "online" */
+	char ha_device_name[128];
+
+	struct hb_bus *bus;
+	struct target_list *targets;
+	const char *prefix;		/* bus.prefix */
+	const char *instance;		/* bus.instance */
+	char own_status_topic[HB_TOPIC_MAX];	/* the entities' availability */
+	char device_id[TARGET_NAME_MAX + 32];
+	struct ha_opts ha;
+	bool open;			/* set by the watcher: publishing allowed */
+
+	enum hb_health_state overall;
+	int64_t overall_since_ms;	/* wall clock */
+	char *overall_published;	/* the last _all states, to skip repeats */
+	int64_t overall_sent_ms;	/* monotonic, the last _all published */
+	struct event *ev_overall;	/* the next _all, when one was held back */
+};
+
+/* P/health/_all at most this often, however many targets change. */
+#define PUBLISH_OVERALL_MS 1000
+
+/* Reads health.state_refresh_s and health.homeassistant.* (errors into cfg). */
+void publish_read(struct publisher *p, struct hb_config *cfg);
+/* Ready to publish through bus (closed until p->open is set); strings and
+ * targets must outlive p. */
+void publish_start(struct publisher *p, struct event_base *base,
+    struct hb_bus *bus, struct target_list *targets, const char *prefix,
+    const char *instance);
+/* Nothing more is published later (SIGTERM). */
+void publish_stop(struct publisher *p);
+void publish_free(struct publisher *p);
+
+/*
+ * t's state, when it or its reason changed since it was last published, or
+ * state_refresh_s after that, or when forced (after connecting).
+ */
+void publish_state(struct publisher *p, struct target *t, bool force);
+/*
+ * P/health/_all: the worst state, the counts, every target's state; only
+ * when a target's state changed, unless forced, and at most once every
+ * PUBLISH_OVERALL_MS (what changes meanwhile goes out together at its end:
+ * a thousand services appearing at once are not a thousand payloads that
+ * each list them all).
+ */
+void publish_overall(struct publisher *p, bool force);
+/* The discovery config of t (of the overall state for t NULL). */
+void publish_ha_config(struct publisher *p, const struct target *t);
+/* Every discovery config (Home Assistant came online). */
+void publish_ha_all(struct publisher *p);
+/* Every state, the overall state and the discovery configs. */
+void publish_everything(struct publisher *p);
+
+/*
+ * Empties the retained messages of a target that is gone: its discovery
+ * config (node, if not NULL) first, then its state (name, if not NULL),
+ * or Home Assistant renders its template against an empty state. Published
+ * whenever connected, settled or not.
+ */
+void publish_clear(struct publisher *p, const char *name, const char *node);
+/* The node id (and unique_id) of a target of ours, from its ha_id. */
+void publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
+    size_t outlen);
+/* True when node is the node id of one of the targets or of _all. */
+bool publish_ha_node_in_use(const struct publisher *p, const char *node);
+
+#endif
