@@ -222,10 +222,15 @@ test(void)
 
 /* ---- measure: points/s, one writer and two in a share group ---- */
 
+/*
+ * A broker of its own for each run: the sessions of the writers of earlier
+ * runs (persistent, subscribed) would have it queue every point for them.
+ */
 static double
-measure_run(int broker_port, const char *url, int nwriters, int lines,
-    long points, const char *tag)
+measure_run(const char *url, int nwriters, int lines, long points,
+    const char *tag)
 {
+	struct hbt_broker broker;
 	struct hbt_service w[2];
 	struct hbt_load load;
 	int http[2];
@@ -233,9 +238,10 @@ measure_run(int broker_port, const char *url, int nwriters, int lines,
 	int64_t start, end;
 	double rate;
 
-	start_writers(w, http, nwriters, broker_port, url, tag);
+	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
+	start_writers(w, http, nwriters, broker.port, url, tag);
 	snprintf(meas, sizeof(meas), "m_%s", tag);
-	load_init(&load, broker_port, meas, tag, lines, points, 0);
+	load_init(&load, broker.port, meas, tag, lines, points, 0);
 	start = hb_mono_ms();
 	HBT_REQUIRE(hbt_load_start(&load) == 0, "load");
 	HBT_WAIT(sum_metric(http, nwriters, "homebus_writer_points_written_total") >=
@@ -246,20 +252,19 @@ measure_run(int broker_port, const char *url, int nwriters, int lines,
 	hbt_load_free(&load);
 	for (int i = 0; i < nwriters; i++)
 		hbt_proc_stop(&w[i].proc, SIGTERM, 15000);
+	hbt_broker_stop(&broker);
 	return rate;
 }
 
 static void
 measure(void)
 {
-	struct hbt_broker broker;
 	struct hbt_influx influx;
 	struct vm vm;
 	const long n = 200000;
 	static const int lines[] = { 1, 100 };
 	int k = 0;
 
-	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
 	HBT_REQUIRE(vm_start(&vm) == 0, "victoria-metrics");
 	HBT_REQUIRE(hbt_influx_start(&influx, NULL) == 0, "influxd");
 	HBT_REQUIRE(hbt_influx_create_db(&influx, "homebus") == 0, "database");
@@ -273,9 +278,9 @@ measure(void)
 			double one, two;
 
 			snprintf(t1, sizeof(t1), "r%d", k++);
-			one = measure_run(broker.port, url, 1, lines[i], n, t1);
+			one = measure_run(url, 1, lines[i], n, t1);
 			snprintf(t2, sizeof(t2), "r%d", k++);
-			two = measure_run(broker.port, url, 2, lines[i], n, t2);
+			two = measure_run(url, 2, lines[i], n, t2);
 			printf("| %s | %d | %.0f points/s | %.0f points/s |\n",
 			    b == 0 ? "InfluxDB 1.6" : "VictoriaMetrics 1.79", lines[i],
 			    one, two);
