@@ -54,7 +54,12 @@ drain(int fd, struct heard *h, int wait_ms)
 		if (n <= 0)
 			break;
 		buf[n] = '\0';
-		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		for (char *line = buf, *next; line && *line; line = next) {
+			size_t used = strlen(h->other);
+
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
 			if (strcmp(line, "READY=1") == 0) {
 				if (h->ready++ == 0 && h->watchdog == 0)
 					h->ready_first = true;
@@ -62,9 +67,9 @@ drain(int fd, struct heard *h, int wait_ms)
 				h->watchdog++;
 			} else if (strcmp(line, "STOPPING=1") == 0) {
 				h->stopping++;
-			} else if (strlen(h->other) + strlen(line) + 2 < sizeof(h->other)) {
-				strcat(h->other, line);
-				strcat(h->other, " ");
+			} else {
+				snprintf(h->other + used, sizeof(h->other) - used, "%s ",
+				    line);
 			}
 		}
 		wait_ms = 0;
