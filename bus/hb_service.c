@@ -138,8 +138,15 @@ hb_service_main(const struct hb_service_def *def, int argc, char **argv)
 	hb_bus_config_read(&svc.bus_cfg, svc.app.cfg, def->name, svc.app.hostname);
 	svc.self = def->create(&svc);
 	rc = hb_app_ready(&svc.app, sections);
-	if (rc == HB_APP_RUN)
-		rc = service_start(&svc) == 0 ? hb_app_run(&svc.app) : 1;
+	if (rc == HB_APP_RUN && service_start(&svc) == 0) {
+		/* Ready: the HTTP server listens and the bus is connecting. Not
+		 * "connected": a service runs (and queues) while the broker is
+		 * away, and a start that waited for it would fail under systemd. */
+		hb_sdnotify_send(svc.app.sd, "READY=1");
+		rc = hb_app_run(&svc.app);
+	} else if (rc == HB_APP_RUN) {
+		rc = 1;
+	}
 	/* the bus first: nothing calls into the service after this */
 	hb_bus_free(svc.bus);
 	if (def->destroy && svc.self)

@@ -185,6 +185,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	app->stopping = true;
 	hb_info("stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	/* systemd then waits TimeoutStopSec for the drain, not a start timeout */
+	hb_sdnotify_send(app->sd, "STOPPING=1");
 	if (app->on_stop)
 		app->on_stop(app, app->stop_arg);
 	else
@@ -268,6 +270,10 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	}
 	if (app->tool)
 		return HB_APP_RUN;
+	app->sd = hb_sdnotify_new(app->base);
+	if (app->sd)
+		hb_info("systemd notify watchdog_ms=%llu",
+		    (unsigned long long)(hb_sdnotify_watchdog_usec(app->sd) / 1000));
 	if (hb_mkdirs(app->data_dir) != 0)
 		hb_warn("cannot create data_dir=\"%s\": %s", app->data_dir,
 		    strerror(errno));
@@ -311,6 +317,7 @@ void
 hb_app_free(struct hb_app *app)
 {
 	hb_http_server_free(app->http);
+	hb_sdnotify_free(app->sd);
 	hb_metrics_free(app->metrics);
 	if (app->ev_term)
 		event_free(app->ev_term);

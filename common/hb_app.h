@@ -24,6 +24,7 @@
 #include "hb_config.h"
 #include "hb_http_server.h"
 #include "hb_metrics.h"
+#include "hb_sdnotify.h"
 
 #define HB_APP_RUN (-1)
 #define HB_EXIT_CONFIG 2
@@ -44,6 +45,7 @@ struct hb_app {
 	struct event_base *base;
 	struct hb_metrics *metrics;
 	struct hb_http_server *http;	/* NULL when http is disabled */
+	struct hb_sdnotify *sd;		/* NULL unless systemd listens (NOTIFY_SOCKET) */
 	char data_dir[PATH_MAX];
 	char hostname[128];
 	char http_bind[128];		/* <service>.http_bind, else http.bind */
@@ -84,6 +86,9 @@ int hb_app_load(struct hb_app *app, const char *service, const char *path);
  * returns 2, or prints "configuration OK" and returns 0 under
  * --check-config. Otherwise sets up logging, the loop, signals, metrics and
  * the HTTP server and returns HB_APP_RUN (or 1 if the HTTP port is taken).
+ * Under systemd (NOTIFY_SOCKET) the watchdog is pinged from the loop from
+ * then on; READY=1 is the caller's to send (hb_sdnotify_send(app->sd, ...))
+ * once it has started, and STOPPING=1 goes out on the first SIGTERM.
  */
 int hb_app_ready(struct hb_app *app, const char *const *sections);
 

@@ -248,6 +248,9 @@ tty=0
 [ -t 1 ] && tty=1
 started=$SECONDS
 last_in=0 last_out=0 last_t=$SECONDS
+# not on a terminal: a line every 5 s at most, the first at once (a loaded
+# machine takes more than a second a round, so a multiple of 5 may never come)
+last_print=$((SECONDS - 5))
 while :; do
   sleep 1
   now=$SECONDS
@@ -262,8 +265,9 @@ while :; do
     "$out_total" "$spool" "$states")
   if [ $tty = 1 ]; then
     printf '\r%s ' "$line"
-  elif (( (now - started) % 5 == 0 )); then
+  elif (( now - last_print >= 5 )); then
     echo "$line"
+    last_print=$now
   fi
   last_in=$in_total last_out=$out_total last_t=$now
   if [ "$seconds" -gt 0 ] && [ $((now - started)) -ge "$seconds" ]; then

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Installs homebus natively, run by systemd (the other way is compose:
+# `docker compose up -d`). Builds first if the binaries are not built.
+#
+#   sudo deploy/install.sh [--prefix DIR] [--dry-run] [--uninstall] [--build-dir DIR]
+#
+# Without --prefix (as root):
+#   /opt/homebus/releases/<tag>/    bin/ (the services and the CLI), share/doc/homebus/
+#   /opt/homebus/current            -> releases/<tag>: what the units run
+#   /usr/local/bin/homebus          -> the CLI
+#   /etc/homebus/homebus.json       the example config, never over an existing one
+#   /etc/homebus/examples/          homebus.example.json, mosquitto.conf, mosquitto.acl
+#   /etc/homebus/secrets/           a broker password per service (made once)
+#   /etc/systemd/system/            homebus-<service>.service (not enabled)
+#   /etc/polkit-1/rules.d/          50-homebus-deployer.rules (systemctl restart of homebus-*)
+#   /usr/local/share/bash-completion/completions/homebus
+#   the system user homebus and the data folder /var/lib/homebus
+# and says what to do next.
+#
+# --prefix DIR  everything under DIR: bin/, etc/homebus/, lib/systemd/system/,
+#               share/, var/lib/homebus/, with the paths inside the files
+#               pointing there. Nothing outside DIR is touched: no user, no
+#               systemctl, no chown.
+# --dry-run     prints what it would do (one "+ " line each), does nothing
+# --uninstall   removes what it installed; the data folder stays, and the
+#               configuration with its secrets is moved into it
+#               (etc-homebus.uninstalled/). The system user stays (it owns
+#               the data folder): `userdel homebus` removes it.
+# --build-dir   where the binaries are built (default build/ in the checkout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+prefix=""
+dry=0
+uninstall=0
+builddir=$root/build
+while [ $# -gt 0 ]; do
+  case $1 in
+    --prefix) prefix=${2:?--prefix needs a folder}; shift 2 ;;
+    --dry-run) dry=1; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    --build-dir) builddir=${2:?--build-dir needs a folder}; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+services=(writer ingest health notifier deployer)
+binaries=(homebus "${services[@]/#/homebus-}")
+
+if [ -n "$prefix" ]; then
+  case $prefix in /*) ;; *) prefix=$(pwd)/$prefix ;; esac
+  prefix=${prefix%/}
+  release=$prefix			# the program tree
+  current=$prefix			# what the units run
+  optdir=$prefix
+  confdir=$prefix/etc/homebus
+  unitdir=$prefix/lib/systemd/system
+  polkitdir=$prefix/etc/polkit-1/rules.d
+  complete=$prefix/share/bash-completion/completions
+  clilink=""
+  datadir=$prefix/var/lib/homebus
+else
+  if [ "$(id -u)" != 0 ] && [ $dry = 0 ]; then
+    echo "install.sh: run as root (sudo), or with --prefix DIR for a folder of your own" >&2
+    exit 1
+  fi
+  tag=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo local)
+  optdir=/opt/homebus
+  release=$optdir/releases/$tag
+  current=$optdir/current
+  confdir=/etc/homebus
+  unitdir=/etc/systemd/system
+  polkitdir=/etc/polkit-1/rules.d
+  complete=/usr/local/share/bash-completion/completions
+  clilink=/usr/local/bin/homebus
+  datadir=/var/lib/homebus
+fi
+
+# Every change goes through one of these, so that --dry-run shows them all.
+say() { echo "+ $*"; }
+act() {	# command...
+  say "$@"
+  [ $dry = 1 ] || "$@"
+}
+# Copies src to dst with mode, the paths inside rewritten for this layout.
+put() {	# mode src dst
+  say "install -m $1 $2 $3"
+  [ $dry = 1 ] && return
+  mkdir -p "$(dirname "$3")"
+  sed -e "s#/opt/homebus/current#$current#g" -e "s#/opt/homebus#$optdir#g" \
+      -e "s#/etc/homebus#$confdir#g" -e "s#/var/lib/homebus#$datadir#g" \
+      "$2" >"$3.tmp"
+  if [ -n "$prefix" ] && [ "${3%.service}" != "$3" ]; then
+    # StateDirectory= is always under /var/lib: a prefix gets its own folder
+    sed -i -e "s#^StateDirectory=homebus\$#ReadWritePaths=$datadir#" \
+      -e '/^StateDirectoryMode=/d' "$3.tmp"
+  fi
+  chmod "$1" "$3.tmp"
+  mv -f "$3.tmp" "$3"
+}
+system() { [ -z "$prefix" ]; }
+have_systemd() { system && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }
+
+# ---- uninstall ----
+
+if [ $uninstall = 1 ]; then
+  units=()
+  for s in "${services[@]}"; do
+    [ -e "$unitdir/homebus-$s.service" ] && units+=("homebus-$s.service")
+  done
+  if have_systemd && [ ${#units[@]} -gt 0 ]; then
+    act systemctl disable --now "${units[@]}" || true
+  fi
+  for u in "${units[@]}"; do act rm -f "$unitdir/$u"; done
+  [ -d "$unitdir/homebus-deployer.service.d" ] &&
+    act rm -rf "$unitdir/homebus-deployer.service.d"
+  have_systemd && act systemctl daemon-reload
+  [ -e "$polkitdir/50-homebus-deployer.rules" ] &&
+    act rm -f "$polkitdir/50-homebus-deployer.rules"
+  [ -e "$complete/homebus" ] && act rm -f "$complete/homebus"
+  [ -n "$clilink" ] && [ -L "$clilink" ] && act rm -f "$clilink"
+  if [ -n "$prefix" ]; then
+    for b in "${binaries[@]}"; do
+      [ -e "$prefix/bin/$b" ] && act rm -f "$prefix/bin/$b"
+    done
+    [ -d "$prefix/share/doc/homebus" ] && act rm -rf "$prefix/share/doc/homebus"
+  else
+    [ -d "$optdir/releases" ] && act rm -rf "$optdir/releases"
+    [ -L "$optdir/current" ] && act rm -f "$optdir/current"
+  fi
+  if [ -d "$confdir" ]; then
+    # what the owner wrote (the config, tokens) is kept, in the data folder
+    act mkdir -p "$datadir"
+    [ -e "$datadir/etc-homebus.uninstalled" ] &&
+      act rm -rf "$datadir/etc-homebus.uninstalled"
+    act mv "$confdir" "$datadir/etc-homebus.uninstalled"
+  fi
+  # the folders this script made, when nothing else is left in them
+  for d in "$prefix/bin" "$prefix/etc/polkit-1/rules.d" "$prefix/etc/polkit-1" \
+      "$prefix/etc" "$prefix/lib/systemd/system" "$prefix/lib/systemd" "$prefix/lib" \
+      "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
+      "$prefix/share/doc" "$prefix/share" "$optdir"; do
+    if [ -n "$prefix" ] || [ "$d" = "$optdir" ]; then
+      [ -d "$d" ] && [ -z "$(ls -A "$d")" ] && act rmdir "$d"
+    fi
+  done
+  echo "homebus is uninstalled. The data folder $datadir stays (delete it to remove the data too)."
+  [ -d "$datadir/etc-homebus.uninstalled" ] || [ $dry = 1 ] &&
+    echo "The configuration and secrets are in $datadir/etc-homebus.uninstalled/."
+  if system && getent passwd homebus >/dev/null; then
+    echo "The system user homebus stays (it owns the data folder): userdel homebus removes it."
+  fi
+  exit 0
+fi
+
+# ---- build ----
+
+if [ ! -x "$builddir/bin/homebus-writer" ]; then
+  if [ $dry = 1 ]; then
+    say "build: cmake -S $root -B $builddir -DHB_TESTS=OFF && cmake --build $builddir"
+  else
+    bash "$root/deploy/install-deps.sh" cmake make gcc pkg-config libpaho-mqtt-dev \
+      libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev \
+      zlib1g-dev
+    cmake -S "$root" -B "$builddir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHB_TESTS=OFF >/dev/null
+    cmake --build "$builddir" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+  fi
+fi
+
+# ---- the user and the data folder ----
+
+if system; then
+  if ! getent passwd homebus >/dev/null; then
+    act useradd --system --user-group --home-dir "$datadir" --no-create-home \
+      --shell /usr/sbin/nologin --comment "homebus services" homebus
+  fi
+  act install -d -o homebus -g homebus -m 0750 "$datadir"
+else
+  act mkdir -p "$datadir"
+fi
+
+# ---- programs ----
+
+installed=()
+for b in "${binaries[@]}"; do
+  if [ -x "$builddir/bin/$b" ]; then
+    act install -D -m 0755 -s "$builddir/bin/$b" "$release/bin/$b"
+    installed+=("$b")
+  elif [ $dry = 0 ] || [ "$b" = homebus-writer ]; then
+    echo "  ($b is not built: skipped, with its unit)"
+  fi
+done
+for doc in "$root"/docs/*.md "$root/README.md"; do
+  act install -D -m 0644 "$doc" "$release/share/doc/homebus/$(basename "$doc")"
+done
+if system; then
+  act ln -sfn "releases/$tag" "$current"
+  act ln -sfn "$current/bin/homebus" "$clilink"
+fi
+
+# ---- configuration ----
+
+act install -d -m 0755 "$confdir"
+put 0644 "$root/deploy/homebus.example.json" "$confdir/examples/homebus.example.json"
+put 0644 "$root/deploy/mosquitto.conf" "$confdir/examples/mosquitto.conf"
+put 0644 "$root/deploy/mosquitto.acl" "$confdir/examples/mosquitto.acl"
+if [ -e "$confdir/homebus.json" ]; then
+  echo "  $confdir/homebus.json exists: kept (the new example is $confdir/examples/homebus.example.json)"
+else
+  put 0640 "$root/deploy/homebus.example.json" "$confdir/homebus.json"
+  system && act chgrp homebus "$confdir/homebus.json"
+fi
+# a broker password per service, read through HOMEBUS_BUS_PASSWORD_FILE (the
+# units); made once, never replaced
+if system; then
+  act install -d -o root -g homebus -m 0750 "$confdir/secrets"
+else
+  act install -d -m 0750 "$confdir/secrets"
+fi
+for s in "${services[@]}"; do
+  f=$confdir/secrets/$s.password
+  [ -e "$f" ] && continue
+  say "make $f (a random password)"
+  if [ $dry = 0 ]; then
+    (umask 027; head -c 18 /dev/urandom | base64 >"$f")
+    system && chgrp homebus "$f"
+  fi
+done
+
+# ---- units, polkit, completion ----
+
+for s in "${services[@]}"; do
+  if printf '%s\n' "${installed[@]}" | grep -qx "homebus-$s" || [ $dry = 1 ]; then
+    put 0644 "$root/deploy/systemd/homebus-$s.service" "$unitdir/homebus-$s.service"
+  fi
+done
+if getent group docker >/dev/null; then
+  put 0644 "$root/deploy/systemd/homebus-deployer.service.d/docker.conf" \
+    "$unitdir/homebus-deployer.service.d/docker.conf"
+fi
+put 0644 "$root/deploy/systemd/homebus-deployer.rules" "$polkitdir/50-homebus-deployer.rules"
+put 0644 "$root/deploy/completion/homebus.bash" "$complete/homebus"
+have_systemd && act systemctl daemon-reload
+
+[ $dry = 1 ] && exit 0
+start="systemctl enable --now"
+# units outside systemd's folders are linked in first
+system || start="systemctl link $unitdir/homebus-*.service; systemctl enable --now"
+units=""
+for s in "${services[@]}"; do
+  [ -e "$unitdir/homebus-$s.service" ] && units="$units homebus-$s"
+done
+cat <<EOF
+
+homebus is installed in $release.
+What to do next:
+ 1. The broker: deploy/mosquitto.conf and its ACL are in $confdir/examples/.
+    Each service logs in as itself with the password in
+    $confdir/secrets/<service>.password; give them to mosquitto:
+      for s in ${services[*]}; do
+        mosquitto_passwd -b /etc/mosquitto/homebus.passwd \$s "\$(cat $confdir/secrets/\$s.password)"
+      done
+    (-c on the first to create the file), copy the ACL to /etc/mosquitto/homebus.acl
+    and restart mosquitto.
+ 2. Edit $confdir/homebus.json (InfluxDB, health's targets, Telegram's chat ids),
+    then check it: $current/bin/homebus-writer --check-config -c $confdir/homebus.json
+ 3. Telegram: the bot token in $confdir/secrets/telegram.token (group homebus, mode 0640)
+    and notifier.telegram.token_file set to that path.
+ 4. Start them: $start$units
+    and look: homebus doctor; journalctl -u 'homebus-*' -f
+EOF
