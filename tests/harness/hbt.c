@@ -463,29 +463,48 @@ port_open(int port)
 	return ok;
 }
 
-/* ---------------- mosquitto ---------------- */
-
+/*
+ * Starts a server (bin -<flag> <dir>/<conf>), or restarts it with the same
+ * command, and waits until ready(arg) says it answers or it died. 0 or -1.
+ */
 static int
-broker_spawn(struct hbt_broker *b, bool restart)
+server_spawn(struct hbt_proc *p, bool restart, const char *name,
+    const char *bin, const char *flag, const char *dir, const char *conf,
+    bool (*ready)(void *arg), void *arg, int64_t timeout_ms)
 {
 	bool up;
 
 	if (restart)
-		hbt_proc_restart(&b->proc);
+		hbt_proc_restart(p);
 	else {
-		char conf[600];
-		char *argv[] = { "/usr/sbin/mosquitto", "-c", conf, NULL };
+		char path[600];
+		char *argv[] = { (char *)bin, (char *)flag, path, NULL };
 
-		snprintf(conf, sizeof(conf), "%s/mosquitto.conf", b->dir);
-		hbt_proc_start(&b->proc, "mosquitto", argv);
+		snprintf(path, sizeof(path), "%s/%s", dir, conf);
+		hbt_proc_start(p, name, argv);
 	}
-	up = HBT_WAIT(port_open(b->port) || !hbt_proc_alive(&b->proc), 10000) &&
-	    hbt_proc_alive(&b->proc);
+	up = HBT_WAIT(ready(arg) || !hbt_proc_alive(p), timeout_ms) &&
+	    hbt_proc_alive(p);
 	if (!up) {
-		hbt_log("mosquitto did not start on port %d", b->port);
+		hbt_log("%s did not start", name);
 		return -1;
 	}
 	return 0;
+}
+
+/* ---------------- mosquitto ---------------- */
+
+static bool
+broker_ready(void *arg)
+{
+	return port_open(((struct hbt_broker *)arg)->port);
+}
+
+static int
+broker_spawn(struct hbt_broker *b, bool restart)
+{
+	return server_spawn(&b->proc, restart, "mosquitto", "/usr/sbin/mosquitto",
+	    "-c", b->dir, "mosquitto.conf", broker_ready, b, 10000);
 }
 
 int
@@ -533,29 +552,21 @@ hbt_broker_stop(struct hbt_broker *b)
 
 /* ---------------- influxd ---------------- */
 
+static bool
+influx_ready(void *arg)
+{
+	struct hbt_influx *ix = arg;
+	char url[200];
+
+	snprintf(url, sizeof(url), "%s/ping", ix->url);
+	return hbt_http("GET", url, NULL, NULL) == 204;
+}
+
 static int
 influx_spawn(struct hbt_influx *ix, bool restart)
 {
-	char url[200];
-	bool up;
-
-	if (restart)
-		hbt_proc_restart(&ix->proc);
-	else {
-		char conf[600];
-		char *argv[] = { "/usr/bin/influxd", "-config", conf, NULL };
-
-		snprintf(conf, sizeof(conf), "%s/influxdb.conf", ix->dir);
-		hbt_proc_start(&ix->proc, "influxd", argv);
-	}
-	snprintf(url, sizeof(url), "%s/ping", ix->url);
-	up = HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 204 ||
-	    !hbt_proc_alive(&ix->proc), 30000) && hbt_proc_alive(&ix->proc);
-	if (!up) {
-		hbt_log("influxd did not start on port %d", ix->port);
-		return -1;
-	}
-	return 0;
+	return server_spawn(&ix->proc, restart, "influxd", "/usr/bin/influxd",
+	    "-config", ix->dir, "influxdb.conf", influx_ready, ix, 30000);
 }
 
 int
@@ -1473,16 +1484,31 @@ hbt_load_landed(struct hbt_load *l, struct hbt_influx *ix, const char *db,
     struct hbt_landed *out)
 {
 	struct hb_buf q = { 0 };
-	uint8_t *seen = hb_xcalloc((size_t)l->points + 1, 1);
 	json_t *root, *rows, *row;
+	long *seqs;
 	size_t i;
 
-	memset(out, 0, sizeof(*out));
 	hb_buf_printf(&q, "SELECT seq FROM \"%s\" WHERE gen='%s'", l->measurement,
 	    l->gen);
 	rows = hbt_influx_rows(ix, db, q.data, &root);
-	json_array_foreach(rows, i, row) {
-		json_int_t s = json_integer_value(json_array_get(row, 1));
+	seqs = hb_xcalloc(json_array_size(rows) + 1, sizeof(long));
+	json_array_foreach(rows, i, row)
+		seqs[i] = (long)json_integer_value(json_array_get(row, 1));
+	hbt_load_tally(l, seqs, json_array_size(rows), out);
+	free(seqs);
+	json_decref(root);
+	hb_buf_free(&q);
+}
+
+void
+hbt_load_tally(struct hbt_load *l, const long *seqs, size_t n,
+    struct hbt_landed *out)
+{
+	uint8_t *seen = hb_xcalloc((size_t)l->points + 1, 1);
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		long s = seqs[i];
 
 		out->rows++;
 		if (s < 0 || s >= l->points)
@@ -1497,8 +1523,6 @@ hbt_load_landed(struct hbt_load *l, struct hbt_influx *ix, const char *db,
 	for (long s = 0; s < l->points; s++)
 		if (l->acked_map[s] && !seen[s])
 			out->missing++;
-	json_decref(root);
-	hb_buf_free(&q);
 	free(seen);
 }
 

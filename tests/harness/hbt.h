@@ -251,6 +251,9 @@ struct hbt_landed {
 
 void hbt_load_landed(struct hbt_load *l, struct hbt_influx *ix, const char *db,
     struct hbt_landed *out);
+/* The same for the seq values read back from any other backend. */
+void hbt_load_tally(struct hbt_load *l, const long *seqs, size_t n,
+    struct hbt_landed *out);
 
 /* ---- services ---- */
 

@@ -64,7 +64,8 @@ static void
 vm_landed(struct vm *v, struct hbt_load *l, struct hbt_landed *out)
 {
 	struct hb_buf body = { 0 };
-	uint8_t *seen = hb_xcalloc((size_t)l->points + 1, 1);
+	size_t n = 0, cap = 1024;
+	long *seqs = hb_xcalloc(cap, sizeof(long));
 	char url[300], name[128];
 	char *line, *next;
 
@@ -89,28 +90,20 @@ vm_landed(struct vm *v, struct hbt_load *l, struct hbt_landed *out)
 		vals = json_object_get(o, "values");
 		if (gen && strcmp(gen, l->gen) == 0) {
 			for (i = 0; i < json_array_size(vals); i++) {
-				double d = json_number_value(json_array_get(vals, i));
-				long s = (long)d;
-
-				out->rows++;
-				if (s < 0 || s >= l->points)
-					continue;
-				if (seen[s])
-					out->dups++;
-				else {
-					seen[s] = 1;
-					out->distinct++;
+				if (n == cap) {
+					cap *= 2;
+					seqs = hb_xrealloc(seqs, cap * sizeof(long));
 				}
+				seqs[n++] = (long)json_number_value(json_array_get(vals,
+				    i));
 			}
 		}
 		json_decref(o);
 	}
-	for (long s = 0; s < l->points; s++)
-		if (l->acked_map[s] && !seen[s])
-			out->missing++;
+	hbt_load_tally(l, seqs, n, out);
 done:
 	hb_buf_free(&body);
-	free(seen);
+	free(seqs);
 }
 
 static double
