@@ -248,6 +248,30 @@ run_follow(const struct global *g, struct follow *f, bool json,
 	return rc;
 }
 
+/* --services a,b: names checked as the deployer checks them. 0 or -1. */
+static int
+parse_services(const char *list, struct hb_deploy_cmd *cmd)
+{
+	const char *name, *end;
+
+	for (name = list; *name; name = *end ? end + 1 : end) {
+		char one[64];
+
+		end = strchr(name, ',');
+		if (end == NULL)
+			end = name + strlen(name);
+		snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
+		if (end - name >= 64 || !hb_deploy_tag_ok(one) ||
+		    cmd->nservices == HB_DEPLOY_MAX_SERVICES) {
+			cli_error("--services: \"%.*s\" is not a service name",
+			    (int)(end - name), name);
+			return -1;
+		}
+		snprintf(cmd->services[cmd->nservices++], 64, "%s", one);
+	}
+	return 0;
+}
+
 /* Options shared by deploy, rollback and backup. */
 static int
 parse(const struct command *cmd, int argc, char **argv, struct follow *f,
@@ -264,7 +288,6 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
-	const char *name, *end;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "wT:js:t:i:h", opts, NULL)) != -1) {
@@ -285,22 +308,8 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 		case 's':
 			if (f->cmd.action != HB_DEPLOY_DEPLOY)
 				goto bad;
-			for (name = optarg; *name; name = *end ? end + 1 : end) {
-				char one[64];
-
-				end = strchr(name, ',');
-				if (end == NULL)
-					end = name + strlen(name);
-				snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
-				if (end - name >= 64 || !hb_deploy_tag_ok(one) ||
-				    f->cmd.nservices == HB_DEPLOY_MAX_SERVICES) {
-					cli_error("--services: \"%.*s\" is not a service "
-					    "name", (int)(end - name), name);
-					return CLI_REFUSED;
-				}
-				snprintf(f->cmd.services[f->cmd.nservices++], 64, "%s",
-				    one);
-			}
+			if (parse_services(optarg, &f->cmd) != 0)
+				return CLI_REFUSED;
 			break;
 		case 't':
 			if (f->cmd.action != HB_DEPLOY_ROLLBACK)
