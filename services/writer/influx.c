@@ -55,7 +55,7 @@ is_loopback_url(const char *url)
 }
 
 void
-hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
+influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 {
 	static const char *const apis[] = { "v1", "v2", NULL };
 	static const char *const precisions[] = { "ns", "us", "ms", "s", NULL };
@@ -101,7 +101,7 @@ hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 }
 
 void
-hb_influx_config_free(struct influx_config *ic)
+influx_config_free(struct influx_config *ic)
 {
 	free(ic->url);
 	free(ic->db);
@@ -132,7 +132,7 @@ put_param(struct hb_buf *b, const char *name, const char *value)
 }
 
 struct influx *
-hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
+influx_new(struct hb_http_client *http, const struct influx_config *ic)
 {
 	struct influx *ix = hb_xcalloc(1, sizeof(*ix));
 	struct hb_buf b = { 0 };
@@ -181,7 +181,7 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 }
 
 void
-hb_influx_free(struct influx *ix)
+influx_free(struct influx *ix)
 {
 	if (ix == NULL)
 		return;
@@ -199,7 +199,7 @@ hb_influx_free(struct influx *ix)
 }
 
 const char *
-hb_influx_display_url(const struct influx *ix)
+influx_display_url(const struct influx *ix)
 {
 	return ix->display_url;
 }
@@ -224,7 +224,7 @@ error_text(const char *body, char *out, size_t outlen)
 }
 
 void
-hb_influx_classify(long status, int curl_code, const char *curl_error,
+influx_classify(long status, int curl_code, const char *curl_error,
     const char *body, long retry_after_s, struct influx_result *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -286,14 +286,14 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	struct call *c = arg;
 	struct influx_result res;
 
-	hb_influx_classify(resp->status, resp->curl_code, resp->error, resp->body,
+	influx_classify(resp->status, resp->curl_code, resp->error, resp->body,
 	    resp->retry_after_s, &res);
 	c->done(&res, resp->elapsed_s, c->arg);
 	call_free(c);
 }
 
 struct hb_http_xfer *
-hb_influx_write(struct influx *ix, const char *body, size_t len,
+influx_write(struct influx *ix, const char *body, size_t len,
     influx_done_fn done, void *arg)
 {
 	const char *headers[3] = { "Content-Type: text/plain; charset=utf-8", NULL,
@@ -321,7 +321,7 @@ hb_influx_write(struct influx *ix, const char *body, size_t len,
 }
 
 struct hb_http_xfer *
-hb_influx_ping(struct influx *ix, influx_done_fn done, void *arg)
+influx_ping(struct influx *ix, influx_done_fn done, void *arg)
 {
 	const char *headers[2] = { ix->auth_header, NULL };
 	struct hb_http_request req = { 0 };
@@ -471,7 +471,7 @@ next:
 }
 
 size_t
-hb_influx_bad_lines(const char *error, const char *body, size_t len, bool *bad,
+influx_bad_lines(const char *error, const char *body, size_t len, bool *bad,
     size_t nlines)
 {
 	return mark_unparsable(error, body, len, bad, nlines) +

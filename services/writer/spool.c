@@ -36,7 +36,7 @@ static const char *const migrations[] = {
  */
 #define RECENT 2
 
-/* Held batches moved to disk per hb_spool_retry(): the loop stays free. */
+/* Held batches moved to disk per spool_retry(): the loop stays free. */
 #define RETRY_BUDGET (4 * 1024 * 1024)
 
 /* A batch SQLite did not take; sent from here, written when it can be. */
@@ -317,7 +317,7 @@ limit_wal(struct spool *sp, char *err, size_t errlen)
 }
 
 struct spool *
-hb_spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
+spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 {
 	struct spool *sp = hb_xcalloc(1, sizeof(*sp));
 	const struct hb_sqlite_stmt stmts[] = {
@@ -369,12 +369,12 @@ hb_spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	    "max(id) FROM batch), 0))", 0) + 1;
 	return sp;
 err:
-	hb_spool_close(sp);
+	spool_close(sp);
 	return NULL;
 }
 
 void
-hb_spool_close(struct spool *sp)
+spool_close(struct spool *sp)
 {
 	struct held *h;
 
@@ -424,7 +424,7 @@ spool_checkpoint(struct spool *sp)
 /* ---------------- batches ---------------- */
 
 int64_t
-hb_spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
+spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
 {
 	struct spool_batch b = { .id = sp->next_id++, .created_ms = hb_wall_ms(),
 	    .points = points };
@@ -438,7 +438,7 @@ hb_spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
 }
 
 int64_t
-hb_spool_commit_buf(struct spool *sp, struct hb_buf *body, int64_t points)
+spool_commit_buf(struct spool *sp, struct hb_buf *body, int64_t points)
 {
 	struct spool_batch b = { .id = sp->next_id++, .created_ms = hb_wall_ms(),
 	    .points = points };
@@ -528,7 +528,7 @@ read_row(struct spool *sp, int64_t id, struct spool_batch *out)
 }
 
 int
-hb_spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
+spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 {
 	int64_t row = next_row(sp, after);
 	struct held *h;
@@ -553,7 +553,7 @@ hb_spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 }
 
 int
-hb_spool_delete(struct spool *sp, int64_t id)
+spool_delete(struct spool *sp, int64_t id)
 {
 	struct held *h = held_find(sp, id);
 	struct spool_batch info;
@@ -572,7 +572,7 @@ hb_spool_delete(struct spool *sp, int64_t id)
 	}
 	totals_add(&sp->disk, -1, -info.points, -bytes);
 	/* Deleting is worth trying even while commits wait: it makes room. A
-	 * row left behind is sent no more, and deleted by hb_spool_retry(). */
+	 * row left behind is sent no more, and deleted by spool_retry(). */
 	if (delete_row(sp, id) != 0)
 		undeleted_add(sp, id);
 	else if (sp->disk.batches == 0 && sp->mem.batches == 0)
@@ -581,7 +581,7 @@ hb_spool_delete(struct spool *sp, int64_t id)
 }
 
 int
-hb_spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
+spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
     int64_t points)
 {
 	struct held *h = held_find(sp, id);
@@ -617,7 +617,7 @@ hb_spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
 }
 
 int
-hb_spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
+spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
     size_t cut, int64_t points_first, int64_t points_second)
 {
 	struct spool_batch first = { .id = sp->next_id++, .created_ms = hb_wall_ms(),
@@ -642,7 +642,7 @@ hb_spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
 			sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	/* In memory already, or the disk said no: the halves are held. */
-	hb_spool_delete(sp, id);
+	spool_delete(sp, id);
 	held_copy(sp, first.id, first.created_ms, points_first, 0, body, cut);
 	held_copy(sp, second.id, second.created_ms, points_second, 0, body + cut,
 	    len - cut);
@@ -650,7 +650,7 @@ hb_spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
 }
 
 int
-hb_spool_note_attempt(struct spool *sp, int64_t id)
+spool_note_attempt(struct spool *sp, int64_t id)
 {
 	struct held *h = held_find(sp, id);
 
@@ -667,7 +667,7 @@ hb_spool_note_attempt(struct spool *sp, int64_t id)
 /* ---------------- back to disk ---------------- */
 
 int
-hb_spool_retry(struct spool *sp)
+spool_retry(struct spool *sp)
 {
 	size_t moved = 0;
 	int64_t moved_points = 0;
@@ -706,7 +706,7 @@ hb_spool_retry(struct spool *sp)
 }
 
 void
-hb_spool_state(const struct spool *sp, struct spool_state *out)
+spool_state(const struct spool *sp, struct spool_state *out)
 {
 	out->failing = sp->failing;
 	out->error = sp->failing ? sp->error : NULL;
@@ -718,7 +718,7 @@ hb_spool_state(const struct spool *sp, struct spool_state *out)
 }
 
 bool
-hb_spool_whole(const struct spool *sp)
+spool_whole(const struct spool *sp)
 {
 	return !sp->failing && TAILQ_EMPTY(&sp->held) && sp->nundeleted == 0;
 }
@@ -726,7 +726,7 @@ hb_spool_whole(const struct spool *sp)
 /* ---------------- caps ---------------- */
 
 int64_t
-hb_spool_file_bytes(struct spool *sp)
+spool_file_bytes(struct spool *sp)
 {
 	return (pragma_int(sp->st_pages) - pragma_int(sp->st_free_pages)) *
 	    sp->page_size;
@@ -760,14 +760,14 @@ kept(const int64_t *keep, size_t nkeep, int64_t id)
 }
 
 void
-hb_spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
+spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
     struct spool_drops *out)
 {
 	memset(out, 0, sizeof(*out));
 	/* a failing disk takes no writes, so the file does not grow */
 	if (sp->failing)
 		return;
-	while (hb_spool_file_bytes(sp) > sp->max_bytes) {
+	while (spool_file_bytes(sp) > sp->max_bytes) {
 		struct spool_batch info;
 		int64_t after = 0, id, points, bytes;
 		int r;
@@ -795,7 +795,7 @@ hb_spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
 }
 
 void
-hb_spool_enforce_held(struct spool *sp, int64_t max_bytes, const int64_t *keep,
+spool_enforce_held(struct spool *sp, int64_t max_bytes, const int64_t *keep,
     size_t nkeep, struct spool_drops *out)
 {
 	struct held *h, *next;
@@ -812,7 +812,7 @@ hb_spool_enforce_held(struct spool *sp, int64_t max_bytes, const int64_t *keep,
 }
 
 int
-hb_spool_dead_letter(struct spool *sp, const char *body, size_t len,
+spool_dead_letter(struct spool *sp, const char *body, size_t len,
     int64_t points, int status, const char *reason)
 {
 	if (sp->failing) {
@@ -832,31 +832,31 @@ hb_spool_dead_letter(struct spool *sp, const char *body, size_t len,
 /* ---------------- totals ---------------- */
 
 int64_t
-hb_spool_batches(const struct spool *sp)
+spool_batches(const struct spool *sp)
 {
 	return sp->disk.batches + sp->mem.batches;
 }
 
 int64_t
-hb_spool_points(const struct spool *sp)
+spool_points(const struct spool *sp)
 {
 	return sp->disk.points + sp->mem.points;
 }
 
 int64_t
-hb_spool_bytes(const struct spool *sp)
+spool_bytes(const struct spool *sp)
 {
 	return sp->disk.bytes + sp->mem.bytes;
 }
 
 int64_t
-hb_spool_dead_letters(struct spool *sp)
+spool_dead_letters(struct spool *sp)
 {
 	return hb_sqlite_scalar(sp->db, "SELECT count(*) FROM dead_letter", 0);
 }
 
 int64_t
-hb_spool_oldest_ms(struct spool *sp)
+spool_oldest_ms(struct spool *sp)
 {
 	int64_t row = next_row(sp, 0), disk = 0, bytes;
 	struct held *h = TAILQ_FIRST(&sp->held);

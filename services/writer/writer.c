@@ -142,7 +142,7 @@ writer_create(struct hb_service *svc)
 	const char *s;
 
 	w->svc = svc;
-	hb_influx_config_read(&w->influx_cfg, cfg);
+	influx_config_read(&w->influx_cfg, cfg);
 	w->batch_size = hb_cfg_int(cfg, "writer.batch_size", 5000, 1, 1000000);
 	w->flush_interval_ms = hb_cfg_int(cfg, "writer.flush_interval_ms", 1000, 1,
 	    600000);
@@ -204,11 +204,11 @@ set_influx(struct writer *w, bool ok, enum influx_verdict why, const char *reaso
 	if (ok != w->influx_ok || w->influx_since_ms == 0) {
 		if (ok && w->influx_since_ms != 0)
 			hb_info("influx reachable url=%s spooled_points=%lld",
-			    hb_influx_display_url(w->influx),
-			    (long long)hb_spool_points(w->spool));
+			    influx_display_url(w->influx),
+			    (long long)spool_points(w->spool));
 		else if (!ok)
 			hb_warn("influx unavailable url=%s reason=\"%s\" (spooling; "
-			    "nothing is lost)", hb_influx_display_url(w->influx), reason);
+			    "nothing is lost)", influx_display_url(w->influx), reason);
 		w->influx_since_ms = hb_wall_ms();
 	}
 	w->influx_ok = ok;
@@ -453,7 +453,7 @@ put_drops(struct writer *w, struct hb_buf *text, const struct spool_drops *d,
 
 	if (d->batches == 0)
 		return;
-	hb_spool_state(w->spool, &st);
+	spool_state(w->spool, &st);
 	if (text->len > 0)
 		hb_buf_puts(text, "; ");
 	hb_buf_printf(text, "%lld points (%lld batches) ", (long long)d->points,
@@ -553,8 +553,8 @@ enforce_limits(struct writer *w)
 	for (int i = 0; i < MAX_INFLIGHT; i++)
 		if (w->sends[i].busy)
 			keep[nkeep++] = w->sends[i].batch.id;
-	hb_spool_enforce_cap(w->spool, keep, nkeep, &cap);
-	hb_spool_enforce_held(w->spool, w->held_max_bytes, keep, nkeep, &held);
+	spool_enforce_cap(w->spool, keep, nkeep, &cap);
+	spool_enforce_held(w->spool, w->held_max_bytes, keep, nkeep, &held);
 	if (cap.dead_points > 0) {
 		hb_counter_add(w->m_dead_dropped, (uint64_t)cap.dead_points);
 		hb_log_limited(&w->drop_log, HB_LOG_WARN, "spool over "
@@ -596,7 +596,7 @@ on_spool_retry(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	hb_spool_retry(w->spool);
+	spool_retry(w->spool);
 	enforce_limits(w);
 	watch_spool(w);
 	pump(w);
@@ -607,8 +607,8 @@ watch_spool(struct writer *w)
 {
 	struct timeval tv = { 1, 0 };
 
-	hb_gauge_set(w->m_spool_ok, hb_spool_whole(w->spool) ? 1 : 0);
-	if (hb_spool_whole(w->spool))
+	hb_gauge_set(w->m_spool_ok, spool_whole(w->spool) ? 1 : 0);
+	if (spool_whole(w->spool))
 		return;
 	if (w->ev_spool_retry == NULL)
 		w->ev_spool_retry = evtimer_new(w->svc->app.base, on_spool_retry, w);
@@ -627,7 +627,7 @@ commit_pending(struct writer *w)
 
 	if (w->pending.len == 0)
 		return;
-	id = hb_spool_commit_buf(w->spool, &w->pending, w->pending_points);
+	id = spool_commit_buf(w->spool, &w->pending, w->pending_points);
 	if (w->first_id_this_run == 0)
 		w->first_id_this_run = id;
 	hb_counter_add(w->m_spooled, 1);
@@ -674,7 +674,7 @@ pump(struct writer *w)
 		/* While InfluxDB is failing, probe with one batch at a time. */
 		if (!w->influx_ok && w->ninflight > 0)
 			break;
-		r = hb_spool_next(w->spool, w->cursor, &s->batch);
+		r = spool_next(w->spool, w->cursor, &s->batch);
 		if (r != 1)
 			break;
 		if (in_flight(w, s->batch.id)) {
@@ -689,7 +689,7 @@ pump(struct writer *w)
 			break;
 		w->cursor = s->batch.id;
 		s->w = w;
-		s->xfer = hb_influx_write(w->influx, s->batch.body.data,
+		s->xfer = influx_write(w->influx, s->batch.body.data,
 		    s->batch.body.len, on_written, s);
 		if (s->xfer == NULL) {
 			hb_error("cannot start an InfluxDB request");
@@ -744,9 +744,9 @@ split_batch(struct writer *w, struct send *s, const struct influx_result *res)
 	if (b->points <= 1) {
 		hb_error("a single line is larger than InfluxDB accepts "
 		    "(max-body-size); dead-lettered batch=%lld", (long long)b->id);
-		hb_spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
+		spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
 		    (int)res->status, "line larger than the server's max-body-size");
-		hb_spool_delete(w->spool, b->id);
+		spool_delete(w->spool, b->id);
 		hb_counter_add(w->m_dead, (uint64_t)b->points);
 		return;
 	}
@@ -763,7 +763,7 @@ split_batch(struct writer *w, struct send *s, const struct influx_result *res)
 	hb_info("influx answered 413 (body too large); splitting batch=%lld "
 	    "points=%lld into %lld + %lld", (long long)b->id, (long long)b->points,
 	    (long long)n, (long long)(b->points - n));
-	if (hb_spool_split(w->spool, b->id, b->body.data, b->body.len, cut, n,
+	if (spool_split(w->spool, b->id, b->body.data, b->body.len, cut, n,
 	    b->points - n) != 0) {
 		w->cursor = b->id - 1 < w->cursor ? b->id - 1 : w->cursor;
 		schedule_retry(w, res);
@@ -781,15 +781,15 @@ drop_bad_points(struct writer *w, struct send *s, const struct influx_result *re
 	struct hb_lp_line line;
 	char err[128];
 
-	marked = hb_influx_bad_lines(res->reason, b->body.data, b->body.len, bad,
+	marked = influx_bad_lines(res->reason, b->body.data, b->body.len, bad,
 	    nlines);
 	if (marked == 0) {
 		hb_error("influx refused batch=%lld points=%lld status=%ld "
 		    "reason=\"%s\"; the whole batch is in the dead-letter table",
 		    (long long)b->id, (long long)b->points, res->status, res->reason);
-		hb_spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
+		spool_dead_letter(w->spool, b->body.data, b->body.len, b->points,
 		    (int)res->status, res->reason);
-		hb_spool_delete(w->spool, b->id);
+		spool_delete(w->spool, b->id);
 		hb_counter_add(w->m_dead, (uint64_t)b->points);
 		free(bad);
 		return;
@@ -813,13 +813,13 @@ drop_bad_points(struct writer *w, struct send *s, const struct influx_result *re
 	    "batch=%lld status=%ld reason=\"%s\"; those are in the dead-letter "
 	    "table, the other %lld are sent again", marked, (long long)b->id,
 	    res->status, res->reason, (long long)(b->points - (int64_t)marked));
-	hb_spool_dead_letter(w->spool, refused.data, refused.len, (int64_t)marked,
+	spool_dead_letter(w->spool, refused.data, refused.len, (int64_t)marked,
 	    (int)res->status, res->reason);
 	hb_counter_add(w->m_dead, marked);
 	if (good.len == 0)
-		hb_spool_delete(w->spool, b->id);
+		spool_delete(w->spool, b->id);
 	else {
-		hb_spool_replace(w->spool, b->id, good.data, good.len,
+		spool_replace(w->spool, b->id, good.data, good.len,
 		    b->points - (int64_t)marked);
 		if (b->id - 1 < w->cursor)
 			w->cursor = b->id - 1;
@@ -842,7 +842,7 @@ on_written(const struct influx_result *res, double elapsed_s, void *arg)
 	hb_histogram_observe(w->m_write_seconds, elapsed_s);
 	switch (res->verdict) {
 	case INFLUX_OK:
-		hb_spool_delete(w->spool, b->id);
+		spool_delete(w->spool, b->id);
 		hb_counter_add(w->m_written, (uint64_t)b->points);
 		hb_counter_add(w->m_batches_written, 1);
 		if (b->attempts > 0 || b->id < w->first_id_this_run ||
@@ -863,12 +863,12 @@ on_written(const struct influx_result *res, double elapsed_s, void *arg)
 	case INFLUX_REFUSED:
 	case INFLUX_RETRY:
 		hb_counter_add(w->m_write_errors, 1);
-		hb_spool_note_attempt(w->spool, b->id);
+		spool_note_attempt(w->spool, b->id);
 		set_influx(w, false, res->verdict, res->reason);
 		hb_log_limited(&w->write_log, HB_LOG_WARN, "influx write failed "
 		    "batch=%lld points=%lld status=%ld reason=\"%s\" spooled_points=%lld",
 		    (long long)b->id, (long long)b->points, res->status, res->reason,
-		    (long long)hb_spool_points(w->spool));
+		    (long long)spool_points(w->spool));
 		if (b->id - 1 < w->cursor)
 			w->cursor = b->id - 1;
 		schedule_retry(w, res);
@@ -926,7 +926,7 @@ on_ping_timer(evutil_socket_t fd, short what, void *arg)
 	if (!w->influx_ok || (idle && w->ninflight == 0 &&
 	    hb_mono_ms() - w->last_ping_ms > 10000)) {
 		w->last_ping_ms = hb_mono_ms();
-		w->ping = hb_influx_ping(w->influx, on_ping, w);
+		w->ping = influx_ping(w->influx, on_ping, w);
 	}
 }
 
@@ -938,12 +938,12 @@ refresh(void *arg)
 	struct writer *w = arg;
 	struct spool_state st;
 
-	hb_gauge_set(w->m_spool_bytes, (double)hb_spool_bytes(w->spool));
-	hb_gauge_set(w->m_spool_batches, (double)hb_spool_batches(w->spool));
-	hb_gauge_set(w->m_spool_points, (double)hb_spool_points(w->spool));
-	hb_gauge_set(w->m_spool_file_bytes, (double)hb_spool_file_bytes(w->spool));
-	hb_gauge_set(w->m_spool_ok, hb_spool_whole(w->spool) ? 1 : 0);
-	hb_spool_state(w->spool, &st);
+	hb_gauge_set(w->m_spool_bytes, (double)spool_bytes(w->spool));
+	hb_gauge_set(w->m_spool_batches, (double)spool_batches(w->spool));
+	hb_gauge_set(w->m_spool_points, (double)spool_points(w->spool));
+	hb_gauge_set(w->m_spool_file_bytes, (double)spool_file_bytes(w->spool));
+	hb_gauge_set(w->m_spool_ok, spool_whole(w->spool) ? 1 : 0);
+	spool_state(w->spool, &st);
 	hb_gauge_set(w->m_spool_held_points, (double)st.held_points);
 }
 
@@ -976,15 +976,15 @@ health(void *arg, json_t *out)
 {
 	struct writer *w = arg;
 	bool bus_ok = w->bus && hb_bus_connected(w->bus);
-	bool spool_ok = hb_spool_whole(w->spool);
+	bool spool_ok = spool_whole(w->spool);
 	json_t *influx = json_object(), *spool = json_object();
-	int64_t oldest = hb_spool_oldest_ms(w->spool);
+	int64_t oldest = spool_oldest_ms(w->spool);
 	bool ok = w->influx_ok && spool_ok;
 	struct spool_state st;
 	char why[768];
 	struct hb_buf reason = { 0 };
 
-	hb_spool_state(w->spool, &st);
+	spool_state(w->spool, &st);
 	spool_reason(w, &st, why, sizeof(why));
 	if (!bus_ok)
 		hb_buf_puts(&reason, "bus: not connected");
@@ -998,7 +998,7 @@ health(void *arg, json_t *out)
 	if (reason.len)
 		json_object_set_new(out, "reason", json_string(reason.data));
 	hb_buf_free(&reason);
-	json_object_set_new(influx, "url", json_string(hb_influx_display_url(w->influx)));
+	json_object_set_new(influx, "url", json_string(influx_display_url(w->influx)));
 	json_object_set_new(influx, "reachable", json_boolean(w->influx_ok));
 	json_object_set_new(influx, "state", json_string(w->influx_ok ? "ok" : "down"));
 	if (!w->influx_ok)
@@ -1011,18 +1011,18 @@ health(void *arg, json_t *out)
 		json_object_set_new(spool, "reason", json_string(why));
 	if (st.failing)
 		json_object_set_new(spool, "since", hb_msg_time(st.since_ms));
-	json_object_set_new(spool, "batches", json_integer(hb_spool_batches(w->spool)));
-	json_object_set_new(spool, "points", json_integer(hb_spool_points(w->spool)));
+	json_object_set_new(spool, "batches", json_integer(spool_batches(w->spool)));
+	json_object_set_new(spool, "points", json_integer(spool_points(w->spool)));
 	json_object_set_new(spool, "held_points", json_integer(st.held_points));
-	json_object_set_new(spool, "bytes", json_integer(hb_spool_bytes(w->spool)));
+	json_object_set_new(spool, "bytes", json_integer(spool_bytes(w->spool)));
 	json_object_set_new(spool, "file_bytes",
-	    json_integer(hb_spool_file_bytes(w->spool)));
+	    json_integer(spool_file_bytes(w->spool)));
 	json_object_set_new(spool, "oldest_age_s", json_integer(oldest ?
 	    (hb_wall_ms() - oldest) / 1000 : 0));
 	json_object_set_new(spool, "path", json_string(w->spool_path));
 	json_object_set_new(out, "spool", spool);
 	json_object_set_new(out, "dead_letters",
-	    json_integer(hb_spool_dead_letters(w->spool)));
+	    json_integer(spool_dead_letters(w->spool)));
 	json_object_set_new(out, "points_received", json_integer((json_int_t)w->m_received->value));
 	json_object_set_new(out, "points_written", json_integer((json_int_t)w->m_written->value));
 	return ok;
@@ -1036,7 +1036,7 @@ heartbeat(void *arg, json_t *hb)
 	json_object_set_new(hb, "points_received", json_integer((json_int_t)w->m_received->value));
 	json_object_set_new(hb, "points_written", json_integer((json_int_t)w->m_written->value));
 	json_object_set_new(hb, "points_rejected", json_integer((json_int_t)w->m_rejected->value));
-	json_object_set_new(hb, "spool_points", json_integer(hb_spool_points(w->spool)));
+	json_object_set_new(hb, "spool_points", json_integer(spool_points(w->spool)));
 	json_object_set_new(hb, "influx_ok", json_boolean(w->influx_ok));
 }
 
@@ -1108,8 +1108,8 @@ drain_done(struct writer *w)
 
 	/* a last chance for what the spool holds in memory */
 	do {
-		r = hb_spool_retry(w->spool);
-		hb_spool_state(w->spool, &st);
+		r = spool_retry(w->spool);
+		spool_state(w->spool, &st);
 	} while (r == 1 && !st.failing);
 	if (st.held_points > 0) {
 		hb_counter_add(w->m_dropped, (uint64_t)st.held_points);
@@ -1117,9 +1117,9 @@ drain_done(struct writer *w)
 		    "not write (%s): they are lost", (long long)st.held_points,
 		    st.error ? st.error : "?");
 	}
-	if (hb_spool_points(w->spool) - st.held_points > 0)
+	if (spool_points(w->spool) - st.held_points > 0)
 		hb_info("exiting with spooled_points=%lld in %s; they are sent at the "
-		    "next start", (long long)(hb_spool_points(w->spool) -
+		    "next start", (long long)(spool_points(w->spool) -
 		    st.held_points), w->spool_path);
 	else if (st.held_points == 0)
 		hb_info("drained: every point is in InfluxDB");
@@ -1131,7 +1131,7 @@ check_drained(struct writer *w)
 {
 	if (!w->bus_closed)
 		return;
-	if ((hb_spool_batches(w->spool) == 0 && w->ninflight == 0 &&
+	if ((spool_batches(w->spool) == 0 && w->ninflight == 0 &&
 	    w->pending.len == 0) || hb_mono_ms() >= w->drain_deadline_ms)
 		drain_done(w);
 }
@@ -1178,17 +1178,17 @@ start(void *arg)
 	hb_ratelimit_init(&w->bad_line_log, 20, 10);
 	hb_ratelimit_init(&w->write_log, 12, 5);
 	hb_backoff_init(&w->backoff, 250, w->retry_max_ms);
-	w->spool = hb_spool_open(w->spool_path, w->spool_max_bytes, err, sizeof(err));
+	w->spool = spool_open(w->spool_path, w->spool_max_bytes, err, sizeof(err));
 	if (w->spool == NULL) {
 		hb_error("spool: %s (set writer.spool.path or data_dir)", err);
 		return -1;
 	}
-	if (hb_spool_batches(w->spool) > 0)
+	if (spool_batches(w->spool) > 0)
 		hb_info("spool holds points=%lld batches=%lld from before; replaying "
-		    "oldest first", (long long)hb_spool_points(w->spool),
-		    (long long)hb_spool_batches(w->spool));
+		    "oldest first", (long long)spool_points(w->spool),
+		    (long long)spool_batches(w->spool));
 	w->http = hb_http_client_new(app->base);
-	w->influx = hb_influx_new(w->http, &w->influx_cfg);
+	w->influx = influx_new(w->http, &w->influx_cfg);
 	w->influx_ok = true;	/* until a write or ping says otherwise */
 	w->last_write_ms = hb_wall_ms();
 	hb_gauge_set(w->m_influx_up, 1);
@@ -1212,7 +1212,7 @@ start(void *arg)
 	if (hb_bus_subscribe(w->bus, filter, 1, on_message, w) != 0)
 		return -1;
 	hb_info("writer ready influx=%s api=v%d subscription=\"%s\" spool=%s",
-	    hb_influx_display_url(w->influx), w->influx_cfg.api, filter,
+	    influx_display_url(w->influx), w->influx_cfg.api, filter,
 	    w->spool_path);
 	pump(w);
 	return 0;
@@ -1227,9 +1227,9 @@ destroy(void *arg)
 		hb_buf_free(&w->sends[i].batch.body);
 	if (w->ping)
 		hb_http_cancel(w->ping);
-	hb_influx_free(w->influx);
+	influx_free(w->influx);
 	hb_http_client_free(w->http);
-	hb_spool_close(w->spool);
+	spool_close(w->spool);
 	if (w->ev_kick)
 		event_free(w->ev_kick);
 	if (w->ev_linger)
@@ -1247,7 +1247,7 @@ destroy(void *arg)
 	if (w->ev_drop_notify)
 		event_free(w->ev_drop_notify);
 	hb_buf_free(&w->pending);
-	hb_influx_config_free(&w->influx_cfg);
+	influx_config_free(&w->influx_cfg);
 	free(w);
 }
 
