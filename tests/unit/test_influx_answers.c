@@ -4,7 +4,7 @@
  * and 2.x write them).
  */
 #include "hbt.h"
-#include "influx.h"
+#include "influx_answer.h"
 
 #include <string.h>
 
