@@ -430,7 +430,7 @@ drop_oldest_batch(struct spool *sp, const int64_t *keep, size_t nkeep,
 	struct spool_batch info;
 	int64_t after = 0, id, bytes;
 
-	while ((id = next_row(sp, after)) > 0 && spool_id_kept(keep, nkeep, id))
+	while ((id = next_row(sp, after)) > 0 && hold_kept(keep, nkeep, id))
 		after = id;
 	if (id <= 0 || store_info(&sp->store, id, &info, &bytes) != 0)
 		return 0;

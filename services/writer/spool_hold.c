@@ -112,7 +112,7 @@ hold_enforce(struct spool_hold *h, int64_t max_bytes, const int64_t *keep,
 
 	for (hd = TAILQ_FIRST(&h->held); hd && h->mem.bytes > max_bytes; hd = next) {
 		next = TAILQ_NEXT(hd, entry);
-		if (spool_id_kept(keep, nkeep, hd->b.id))
+		if (hold_kept(keep, nkeep, hd->b.id))
 			continue;
 		out->batches++;
 		out->points += hd->b.points;
@@ -155,7 +155,7 @@ hold_undeleted_remove(struct spool_hold *h, int64_t id)
 }
 
 bool
-spool_id_kept(const int64_t *keep, size_t nkeep, int64_t id)
+hold_kept(const int64_t *keep, size_t nkeep, int64_t id)
 {
 	for (size_t i = 0; i < nkeep; i++)
 		if (keep[i] == id)

@@ -72,6 +72,6 @@ void hold_undeleted_add(struct spool_hold *h, int64_t id);
 void hold_undeleted_remove(struct spool_hold *h, int64_t id);
 
 /* True when id is one of keep[0, nkeep). */
-bool spool_id_kept(const int64_t *keep, size_t nkeep, int64_t id);
+bool hold_kept(const int64_t *keep, size_t nkeep, int64_t id);
 
 #endif
