@@ -1,13 +1,12 @@
 /*
- * influx: InfluxDB write requests and the reading of their answers.
+ * influx: InfluxDB's options, its write and ping requests, and the answer
+ * handed back read (influx_answer.c).
  */
 #include "influx.h"
 #include "hb_log.h"
-#include "hb_lp.h"
 #include "hb_util.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -55,7 +54,7 @@ is_loopback_url(const char *url)
 }
 
 void
-hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
+influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 {
 	static const char *const apis[] = { "v1", "v2", NULL };
 	static const char *const precisions[] = { "ns", "us", "ms", "s", NULL };
@@ -101,7 +100,7 @@ hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 }
 
 void
-hb_influx_config_free(struct influx_config *ic)
+influx_config_free(struct influx_config *ic)
 {
 	free(ic->url);
 	free(ic->db);
@@ -132,7 +131,7 @@ put_param(struct hb_buf *b, const char *name, const char *value)
 }
 
 struct influx *
-hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
+influx_new(struct hb_http_client *http, const struct influx_config *ic)
 {
 	struct influx *ix = hb_xcalloc(1, sizeof(*ix));
 	struct hb_buf b = { 0 };
@@ -181,7 +180,7 @@ hb_influx_new(struct hb_http_client *http, const struct influx_config *ic)
 }
 
 void
-hb_influx_free(struct influx *ix)
+influx_free(struct influx *ix)
 {
 	if (ix == NULL)
 		return;
@@ -199,66 +198,9 @@ hb_influx_free(struct influx *ix)
 }
 
 const char *
-hb_influx_display_url(const struct influx *ix)
+influx_display_url(const struct influx *ix)
 {
 	return ix->display_url;
-}
-
-/* The error text of an answer: v1 {"error": ...}, v2 {"message": ...}, else the body. */
-static void
-error_text(const char *body, char *out, size_t outlen)
-{
-	json_t *root = json_loads(body, 0, NULL);
-	const char *s = NULL;
-
-	if (root) {
-		s = json_string_value(json_object_get(root, "error"));
-		if (s == NULL)
-			s = json_string_value(json_object_get(root, "message"));
-	}
-	snprintf(out, outlen, "%s", s ? s : body);
-	json_decref(root);
-	for (char *p = out; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-}
-
-void
-hb_influx_classify(long status, int curl_code, const char *curl_error,
-    const char *body, long retry_after_s, struct influx_result *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->status = status;
-	out->retry_after_s = retry_after_s;
-	if (curl_code != 0) {
-		out->verdict = INFLUX_RETRY;
-		snprintf(out->reason, sizeof(out->reason), "%s",
-		    curl_error ? curl_error : "network error");
-		return;
-	}
-	if (status >= 200 && status < 300) {
-		out->verdict = INFLUX_OK;
-		return;
-	}
-	error_text(body ? body : "", out->reason, sizeof(out->reason));
-	if (out->reason[0] == '\0')
-		snprintf(out->reason, sizeof(out->reason), "HTTP %ld", status);
-	switch (status) {
-	case 413:
-		out->verdict = INFLUX_TOO_LARGE;
-		break;
-	case 400:
-	case 422:
-		out->verdict = INFLUX_BAD_POINTS;
-		break;
-	case 401:
-	case 403:
-	case 404:
-		out->verdict = INFLUX_REFUSED;
-		break;
-	default:
-		out->verdict = INFLUX_RETRY;
-	}
 }
 
 static struct call *
@@ -286,14 +228,14 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	struct call *c = arg;
 	struct influx_result res;
 
-	hb_influx_classify(resp->status, resp->curl_code, resp->error, resp->body,
+	influx_classify(resp->status, resp->curl_code, resp->error, resp->body,
 	    resp->retry_after_s, &res);
 	c->done(&res, resp->elapsed_s, c->arg);
 	call_free(c);
 }
 
 struct hb_http_xfer *
-hb_influx_write(struct influx *ix, const char *body, size_t len,
+influx_write(struct influx *ix, const char *body, size_t len,
     influx_done_fn done, void *arg)
 {
 	const char *headers[3] = { "Content-Type: text/plain; charset=utf-8", NULL,
@@ -321,7 +263,7 @@ hb_influx_write(struct influx *ix, const char *body, size_t len,
 }
 
 struct hb_http_xfer *
-hb_influx_ping(struct influx *ix, influx_done_fn done, void *arg)
+influx_ping(struct influx *ix, influx_done_fn done, void *arg)
 {
 	const char *headers[2] = { ix->auth_header, NULL };
 	struct hb_http_request req = { 0 };
@@ -337,143 +279,4 @@ hb_influx_ping(struct influx *ix, influx_done_fn done, void *arg)
 	if (x == NULL)
 		call_free(c);
 	return x;
-}
-
-/* "unable to parse '<line>': reason" -> mark lines equal to <line>. */
-static size_t
-mark_unparsable(const char *error, const char *body, size_t len, bool *bad,
-    size_t nlines)
-{
-	const char *tag = "unable to parse '";
-	const char *p = error;
-	size_t marked = 0;
-
-	while ((p = strstr(p, tag)) != NULL) {
-		const char *start = p + strlen(tag);
-		const char *end = strstr(start, "': ");
-		size_t pos = 0, idx = 0;
-
-		if (end == NULL)
-			break;
-		while (idx < nlines) {
-			struct hb_lp_line line;
-			char err[128];
-			enum hb_lp_result r = hb_lp_next(body, len, &pos, NULL, &line,
-			    err, sizeof(err));
-
-			if (r == HB_LP_END)
-				break;
-			if (r == HB_LP_SKIP)
-				continue;
-			if (r == HB_LP_OK && line.len == (size_t)(end - start) &&
-			    memcmp(line.start, start, line.len) == 0 && !bad[idx]) {
-				bad[idx] = true;
-				marked++;
-			}
-			idx++;
-		}
-		p = end;
-	}
-	return marked;
-}
-
-static int
-type_from_name(const char *s, size_t n)
-{
-	static const struct {
-		const char *name;
-		enum hb_lp_type type;
-	} names[] = {
-		{ "float", HB_LP_FLOAT }, { "integer", HB_LP_INT },
-		{ "unsigned", HB_LP_UINT }, { "string", HB_LP_STRING },
-		{ "boolean", HB_LP_BOOL },
-	};
-
-	for (size_t i = 0; i < HB_ARRAY_LEN(names); i++)
-		if (strlen(names[i].name) == n && memcmp(names[i].name, s, n) == 0)
-			return (int)names[i].type;
-	return -1;
-}
-
-/* Reads a "quoted" name that may contain \" escapes; returns past it. */
-static const char *
-read_quoted(const char *p, struct hb_buf *out)
-{
-	if (*p != '"')
-		return NULL;
-	for (p++; *p && *p != '"'; p++) {
-		if (*p == '\\' && p[1])
-			p++;
-		hb_buf_putc(out, *p);
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static size_t
-mark_conflicts(const char *error, const char *body, size_t len, bool *bad,
-    size_t nlines)
-{
-	const char *tag = "field type conflict: input field ";
-	const char *p = error;
-	size_t marked = 0;
-
-	while ((p = strstr(p, tag)) != NULL) {
-		struct hb_buf field = { 0 }, meas = { 0 }, tmp = { 0 };
-		const char *q = read_quoted(p + strlen(tag), &field);
-		size_t pos = 0, idx = 0, tn;
-		int type;
-
-		p += strlen(tag);
-		if (q == NULL || strncmp(q, " on measurement ", 16) != 0)
-			goto next;
-		q = read_quoted(q + 16, &meas);
-		if (q == NULL || strncmp(q, " is type ", 9) != 0)
-			goto next;
-		q += 9;
-		tn = strcspn(q, ", ");
-		if ((type = type_from_name(q, tn)) < 0)
-			goto next;
-		while (idx < nlines) {
-			struct hb_lp_line line;
-			char err[128];
-			enum hb_lp_result r = hb_lp_next(body, len, &pos, NULL, &line,
-			    err, sizeof(err));
-
-			if (r == HB_LP_END)
-				break;
-			if (r != HB_LP_OK) {
-				if (r == HB_LP_ERROR)
-					idx++;
-				continue;
-			}
-			hb_buf_reset(&tmp);
-			hb_lp_unescape(line.measurement, line.measurement_len, 'm', &tmp);
-			if (strcmp(tmp.data, meas.data ? meas.data : "") == 0) {
-				for (size_t f = 0; f < line.nfields; f++) {
-					hb_buf_reset(&tmp);
-					hb_lp_unescape(line.fields[f].key, line.fields[f].key_len,
-					    'k', &tmp);
-					if (strcmp(tmp.data, field.data ? field.data : "") == 0 &&
-					    (int)line.fields[f].type == type && !bad[idx]) {
-						bad[idx] = true;
-						marked++;
-					}
-				}
-			}
-			idx++;
-		}
-next:
-		hb_buf_free(&field);
-		hb_buf_free(&meas);
-		hb_buf_free(&tmp);
-	}
-	return marked;
-}
-
-size_t
-hb_influx_bad_lines(const char *error, const char *body, size_t len, bool *bad,
-    size_t nlines)
-{
-	return mark_unparsable(error, body, len, bad, nlines) +
-	    mark_conflicts(error, body, len, bad, nlines);
 }

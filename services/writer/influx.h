@@ -1,8 +1,9 @@
 /*
  * influx: the writer's InfluxDB client. Builds v1 (/write) and v2
- * (/api/v2/write) requests on the shared libcurl multi client, and reads an
- * answer into what the writer must do next: done, split, drop named lines,
- * or keep the batch and retry.
+ * (/api/v2/write) requests and sends them with homebus-http-lite, libevent's
+ * own HTTP client (evhttp; why not libcurl: design.md, "Two HTTP clients"),
+ * and reads an answer into what the writer must do next: done, split, drop
+ * named lines, or keep the batch and retry.
  */
 #ifndef WRITER_INFLUX_H
 #define WRITER_INFLUX_H
@@ -12,6 +13,7 @@
 
 #include "hb_config.h"
 #include "hb_http_client.h"
+#include "influx_answer.h"
 
 struct influx_config {
 	char *url;		/* base URL, "http://127.0.0.1:8086" */
@@ -24,53 +26,26 @@ struct influx_config {
 	char *ca_file;		/* https: PEM CA certificates; NULL: the system's */
 };
 
-void hb_influx_config_read(struct influx_config *ic, struct hb_config *cfg);
-void hb_influx_config_free(struct influx_config *ic);
-
-enum influx_verdict {
-	INFLUX_OK,		/* 2xx: the batch is in */
-	INFLUX_TOO_LARGE,	/* 413: split and retry */
-	INFLUX_BAD_POINTS,	/* 400/422: some or all lines refused for good */
-	INFLUX_REFUSED,		/* 401/403/404: keep spooling, report down */
-	INFLUX_RETRY,		/* 429, 5xx, network: back off and retry */
-};
-
-struct influx_result {
-	enum influx_verdict verdict;
-	long status;
-	long retry_after_s;	/* -1 if none */
-	char reason[512];	/* the server's or curl's words */
-};
+void influx_config_read(struct influx_config *ic, struct hb_config *cfg);
+void influx_config_free(struct influx_config *ic);
 
 struct influx;
 
-struct influx *hb_influx_new(struct hb_http_client *http,
+struct influx *influx_new(struct hb_http_client *http,
     const struct influx_config *ic);
-void hb_influx_free(struct influx *ix);
+void influx_free(struct influx *ix);
 
 typedef void (*influx_done_fn)(const struct influx_result *res, double elapsed_s,
     void *arg);
 
 /* Posts a batch of line protocol. See hb_http_request for the handle. */
-struct hb_http_xfer *hb_influx_write(struct influx *ix, const char *body,
+struct hb_http_xfer *influx_write(struct influx *ix, const char *body,
     size_t len, influx_done_fn done, void *arg);
 /* GET /ping (v1) or /health (v2); the result is OK or RETRY/REFUSED. */
-struct hb_http_xfer *hb_influx_ping(struct influx *ix, influx_done_fn done,
+struct hb_http_xfer *influx_ping(struct influx *ix, influx_done_fn done,
     void *arg);
 
-/* Reads an HTTP answer into a result (also used by the tests). */
-void hb_influx_classify(long status, int curl_code, const char *curl_error,
-    const char *body, long retry_after_s, struct influx_result *out);
-
-/*
- * Marks the lines of body (bad[i] for the i-th line, nlines of them) that
- * InfluxDB's error text names: "unable to parse '<line>'" and "field type
- * conflict: input field "F" on measurement "M" is type T". Returns how many.
- */
-size_t hb_influx_bad_lines(const char *error, const char *body, size_t len,
-    bool *bad, size_t nlines);
-
 /* The base URL with any credentials removed, for logs and /health. */
-const char *hb_influx_display_url(const struct influx *ix);
+const char *influx_display_url(const struct influx *ix);
 
 #endif

@@ -7,7 +7,7 @@
  * When SQLite cannot write (a full disk, a file size limit, a broken file)
  * the spool does not stop the writer: a batch it cannot commit is held in
  * memory and handed out like the others, a batch it cannot delete is
- * remembered and never handed out again, and hb_spool_retry() puts things
+ * remembered and never handed out again, and spool_retry() puts things
  * right once the disk takes writes again.
  */
 #ifndef WRITER_SPOOL_H
@@ -34,43 +34,43 @@ struct spool_batch {
  * max_bytes caps the file (batches, dead letters and SQLite's own pages);
  * the WAL beside it is kept to about a quarter of that.
  */
-struct spool *hb_spool_open(const char *path, int64_t max_bytes, char *err,
+struct spool *spool_open(const char *path, int64_t max_bytes, char *err,
     size_t errlen);
-/* Closes the spool; batches held in memory are gone (see hb_spool_state). */
-void hb_spool_close(struct spool *sp);
+/* Closes the spool; batches held in memory are gone (see spool_state). */
+void spool_close(struct spool *sp);
 
 /*
  * Commits a batch and returns its id (ids grow in commit order). Never
  * fails: a batch SQLite does not take is held in memory (the spool is then
- * failing, see hb_spool_state).
+ * failing, see spool_state).
  */
-int64_t hb_spool_commit(struct spool *sp, const char *body, size_t len,
+int64_t spool_commit(struct spool *sp, const char *body, size_t len,
     int64_t points);
 /*
  * The same, taking the body: *body is committed, kept in memory until first
  * sent, and replaced by an empty buffer.
  */
-int64_t hb_spool_commit_buf(struct spool *sp, struct hb_buf *body,
+int64_t spool_commit_buf(struct spool *sp, struct hb_buf *body,
     int64_t points);
 /*
  * Loads the oldest batch with id > after, on disk or held, into *out (body
  * appended to an empty buffer the caller frees). Returns 1 if found, 0 if
  * none, -1 on a read error (logged).
  */
-int hb_spool_next(struct spool *sp, int64_t after, struct spool_batch *out);
+int spool_next(struct spool *sp, int64_t after, struct spool_batch *out);
 /*
  * Removes a batch that InfluxDB took (or that was dead-lettered). A row
  * SQLite cannot delete is never handed out again and is deleted by
- * hb_spool_retry(). Returns 0.
+ * spool_retry(). Returns 0.
  */
-int hb_spool_delete(struct spool *sp, int64_t id);
+int spool_delete(struct spool *sp, int64_t id);
 /* Replaces a batch's body (after bad lines were taken out). 0, or -1 if unknown. */
-int hb_spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
+int spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
     int64_t points);
 /* Splits a batch in two batches (413); the halves get new ids. Returns 0. */
-int hb_spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
+int spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
     size_t cut, int64_t points_first, int64_t points_second);
-int hb_spool_note_attempt(struct spool *sp, int64_t id);
+int spool_note_attempt(struct spool *sp, int64_t id);
 
 /*
  * While the spool is not whole on disk (failing, or batches held, or rows
@@ -79,7 +79,7 @@ int hb_spool_note_attempt(struct spool *sp, int64_t id);
  * loop stays responsive). Returns 0 when the spool is whole on disk, 1 if
  * not yet.
  */
-int hb_spool_retry(struct spool *sp);
+int spool_retry(struct spool *sp);
 
 struct spool_state {
 	bool failing;		/* the last write failed; writes wait for retry */
@@ -89,9 +89,9 @@ struct spool_state {
 	size_t undeleted;	/* rows sent but not yet deleted */
 };
 
-void hb_spool_state(const struct spool *sp, struct spool_state *out);
+void spool_state(const struct spool *sp, struct spool_state *out);
 /* Not failing, nothing held, nothing left to delete. */
-bool hb_spool_whole(const struct spool *sp);
+bool spool_whole(const struct spool *sp);
 
 struct spool_drops {
 	int64_t batches, points;	/* batches dropped */
@@ -103,27 +103,27 @@ struct spool_drops {
  * the oldest batches (never those in `keep`, ids of batches in flight), and
  * checkpoints the WAL after a drop. Reports what was dropped.
  */
-void hb_spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
+void spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
     struct spool_drops *out);
 /*
  * Keeps the batches held in memory under max_bytes: drops the oldest held
  * batches not in `keep`. Reports what was dropped in out->batches/points.
  */
-void hb_spool_enforce_held(struct spool *sp, int64_t max_bytes,
+void spool_enforce_held(struct spool *sp, int64_t max_bytes,
     const int64_t *keep, size_t nkeep, struct spool_drops *out);
 
 /* Stores refused lines with the server's reason and status. 0 or -1 (logged). */
-int hb_spool_dead_letter(struct spool *sp, const char *body, size_t len,
+int spool_dead_letter(struct spool *sp, const char *body, size_t len,
     int64_t points, int status, const char *reason);
 
 /* What waits to be sent, on disk and held. */
-int64_t hb_spool_batches(const struct spool *sp);
-int64_t hb_spool_points(const struct spool *sp);
-int64_t hb_spool_bytes(const struct spool *sp);
+int64_t spool_batches(const struct spool *sp);
+int64_t spool_points(const struct spool *sp);
+int64_t spool_bytes(const struct spool *sp);
 /* Bytes of the file in use (what max_bytes caps). */
-int64_t hb_spool_file_bytes(struct spool *sp);
-int64_t hb_spool_dead_letters(struct spool *sp);
+int64_t spool_file_bytes(struct spool *sp);
+int64_t spool_dead_letters(struct spool *sp);
 /* Creation time of the oldest batch waiting, or 0. */
-int64_t hb_spool_oldest_ms(struct spool *sp);
+int64_t spool_oldest_ms(struct spool *sp);
 
 #endif

@@ -2,7 +2,7 @@
  * The writer's spool when SQLite cannot write: batches it cannot commit are
  * held in memory and handed out in order with the others, a batch it cannot
  * delete is never handed out again, replace and split carry on in memory,
- * and hb_spool_retry() puts everything on disk once the disk takes writes
+ * and spool_retry() puts everything on disk once the disk takes writes
  * again (a reopen finds exactly what was waiting). Then the cap: it covers
  * dead letters too, dead letters go first, and the WAL is truncated.
  *
@@ -43,7 +43,7 @@ make_body(struct hb_buf *b, const char *tag, int n)
 		hb_buf_printf(b, "%s v=%di %d\n", tag, i, i + 1);
 }
 
-/* The ids and first words of what hb_spool_next hands out, in order. */
+/* The ids and first words of what spool_next hands out, in order. */
 static void
 walk(struct spool *sp, char *out, size_t outlen)
 {
@@ -52,7 +52,7 @@ walk(struct spool *sp, char *out, size_t outlen)
 	size_t len = 0;
 
 	out[0] = '\0';
-	while (hb_spool_next(sp, after, &b) == 1) {
+	while (spool_next(sp, after, &b) == 1) {
 		size_t word = strcspn(b.body.data, " ");
 
 		len += (size_t)snprintf(out + len, outlen - len, "%s%.*s/%lld",
@@ -77,19 +77,19 @@ test_failing_disk(void)
 
 	snprintf(path, sizeof(path), "%s/spool.db", hbt_dir());
 	snprintf(wal, sizeof(wal), "%s-wal", path);
-	sp = hb_spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
+	sp = spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
 	HBT_REQUIRE(sp != NULL, "open: %s", err);
 	make_body(&body, "a", 10);
-	a = hb_spool_commit(sp, body.data, body.len, 10);
+	a = spool_commit(sp, body.data, body.len, 10);
 	make_body(&body, "b", 20);
-	b = hb_spool_commit_buf(sp, &body, 20);
-	HBT_CHECK(hb_spool_whole(sp), "both on disk");
+	b = spool_commit_buf(sp, &body, 20);
+	HBT_CHECK(spool_whole(sp), "both on disk");
 
 	/* the disk fills: the WAL cannot grow past what it is now */
 	limit_files((rlim_t)file_size(wal));
 	make_body(&body, "c", 2000);
-	c = hb_spool_commit_buf(sp, &body, 2000);
-	hb_spool_state(sp, &st);
+	c = spool_commit_buf(sp, &body, 2000);
+	spool_state(sp, &st);
 	HBT_CHECK(c > b && st.failing && st.error && st.error[0] &&
 	    st.held_points == 2000, "a batch SQLite refused is held in memory "
 	    "(failing=%d error=%s held=%lld)", st.failing, st.error ? st.error : "",
@@ -99,27 +99,27 @@ test_failing_disk(void)
 	    "the held batch is handed out after those on disk: %s", order);
 
 	/* sent: a's row cannot be deleted, and is never handed out again */
-	hb_spool_delete(sp, a);
-	hb_spool_state(sp, &st);
+	spool_delete(sp, a);
+	spool_state(sp, &st);
 	walk(sp, order, sizeof(order));
 	HBT_CHECK(strcmp(order, "b/20 c/2000") == 0 && st.undeleted <= 1,
 	    "a sent batch is gone from the queue whatever the disk did: %s", order);
-	HBT_CHECK(hb_spool_points(sp) == 2020 && hb_spool_batches(sp) == 2,
-	    "totals: %lld points in %lld batches", (long long)hb_spool_points(sp),
-	    (long long)hb_spool_batches(sp));
+	HBT_CHECK(spool_points(sp) == 2020 && spool_batches(sp) == 2,
+	    "totals: %lld points in %lld batches", (long long)spool_points(sp),
+	    (long long)spool_batches(sp));
 
 	make_body(&body, "d", 40);
-	d = hb_spool_commit(sp, body.data, body.len, 40);
+	d = spool_commit(sp, body.data, body.len, 40);
 	/* bad lines out of b: the disk cannot update it, memory can */
 	make_body(&body, "b2", 15);
-	HBT_CHECK(hb_spool_replace(sp, b, body.data, body.len, 15) == 0, "replace");
+	HBT_CHECK(spool_replace(sp, b, body.data, body.len, 15) == 0, "replace");
 	/* d was too large for InfluxDB: its halves are held */
 	make_body(&body, "d", 40);
 	cut = 0;
 	for (int lines = 0; lines < 20; cut++)
 		if (body.data[cut] == '\n')
 			lines++;
-	HBT_CHECK(hb_spool_split(sp, d, body.data, body.len, cut, 20, 20) == 0,
+	HBT_CHECK(spool_split(sp, d, body.data, body.len, cut, 20, 20) == 0,
 	    "split");
 	walk(sp, order, sizeof(order));
 	HBT_CHECK(strcmp(order, "b2/15 c/2000 d/20 d/20") == 0,
@@ -127,36 +127,36 @@ test_failing_disk(void)
 
 	/* the memory cap: the oldest held first, never one in flight */
 	keep[0] = b;
-	hb_spool_enforce_held(sp, 1, keep, 1, &drops);
+	spool_enforce_held(sp, 1, keep, 1, &drops);
 	walk(sp, order, sizeof(order));
 	HBT_CHECK(drops.batches == 3 && drops.points == 2040 &&
 	    strcmp(order, "b2/15") == 0, "over memory_max the oldest held batches "
 	    "not in flight go: dropped %lld/%lld, left %s", (long long)drops.batches,
 	    (long long)drops.points, order);
 	make_body(&body, "e", 30);
-	hb_spool_commit(sp, body.data, body.len, 30);
+	spool_commit(sp, body.data, body.len, 30);
 
 	/* the disk has room again */
 	limit_files(RLIM_INFINITY);
-	HBT_CHECK(hb_spool_retry(sp) == 0 && hb_spool_whole(sp),
+	HBT_CHECK(spool_retry(sp) == 0 && spool_whole(sp),
 	    "retry puts everything on disk");
-	hb_spool_state(sp, &st);
+	spool_state(sp, &st);
 	HBT_CHECK(!st.failing && st.held_points == 0 && st.undeleted == 0,
 	    "not failing, nothing held, nothing left to delete");
 	make_body(&body, "f", 5);
-	hb_spool_commit(sp, body.data, body.len, 5);
-	HBT_CHECK(hb_spool_whole(sp), "new batches go to disk");
-	hb_spool_close(sp);
+	spool_commit(sp, body.data, body.len, 5);
+	HBT_CHECK(spool_whole(sp), "new batches go to disk");
+	spool_close(sp);
 
 	/* a restart finds exactly what was waiting: a is not sent again */
-	sp = hb_spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
+	sp = spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
 	HBT_REQUIRE(sp != NULL, "reopen: %s", err);
 	walk(sp, order, sizeof(order));
 	HBT_CHECK(strcmp(order, "b2/15 e/30 f/5") == 0, "after a reopen: %s", order);
-	HBT_CHECK(hb_spool_points(sp) == 50 && hb_spool_batches(sp) == 3,
+	HBT_CHECK(spool_points(sp) == 50 && spool_batches(sp) == 3,
 	    "totals after a reopen: %lld points in %lld batches",
-	    (long long)hb_spool_points(sp), (long long)hb_spool_batches(sp));
-	hb_spool_close(sp);
+	    (long long)spool_points(sp), (long long)spool_batches(sp));
+	spool_close(sp);
 	hb_buf_free(&body);
 }
 
@@ -173,45 +173,45 @@ test_cap(void)
 
 	snprintf(path, sizeof(path), "%s/cap.db", hbt_dir());
 	snprintf(wal, sizeof(wal), "%s-wal", path);
-	sp = hb_spool_open(path, cap, err, sizeof(err));
+	sp = spool_open(path, cap, err, sizeof(err));
 	HBT_REQUIRE(sp != NULL, "open: %s", err);
 	/* 10 x 100 KB of dead letters, then as much in batches */
 	/* the writer enforces the cap after every commit and every answer */
 	make_body(&body, "dead", 4000);
 	for (int i = 0; i < 10; i++) {
-		HBT_CHECK(hb_spool_dead_letter(sp, body.data, body.len, 1000, 400,
+		HBT_CHECK(spool_dead_letter(sp, body.data, body.len, 1000, 400,
 		    "field type conflict") == 0, "dead letter %d", i);
-		hb_spool_enforce_cap(sp, NULL, 0, &drops);
+		spool_enforce_cap(sp, NULL, 0, &drops);
 		total.dead_points += drops.dead_points;
 	}
 	make_body(&body, "batch", 4000);
 	for (int i = 0; i < 10; i++) {
-		id = hb_spool_commit(sp, body.data, body.len, 1000);
+		id = spool_commit(sp, body.data, body.len, 1000);
 		if (first == 0)
 			first = id;
-		hb_spool_enforce_cap(sp, &first, 1, &drops);
+		spool_enforce_cap(sp, &first, 1, &drops);
 		total.batches += drops.batches;
 		total.points += drops.points;
 		total.dead_points += drops.dead_points;
 	}
 	hbt_log("file %lld bytes in use, %lld on disk, WAL %lld; dropped %lld "
-	    "batches, %lld dead-lettered points", (long long)hb_spool_file_bytes(sp),
+	    "batches, %lld dead-lettered points", (long long)spool_file_bytes(sp),
 	    (long long)file_size(path), (long long)file_size(wal),
 	    (long long)total.batches, (long long)total.dead_points);
-	HBT_CHECK(hb_spool_file_bytes(sp) <= cap, "the file in use stays under the "
-	    "cap: %lld", (long long)hb_spool_file_bytes(sp));
-	HBT_CHECK(total.dead_points == 10000 && hb_spool_dead_letters(sp) == 0,
+	HBT_CHECK(spool_file_bytes(sp) <= cap, "the file in use stays under the "
+	    "cap: %lld", (long long)spool_file_bytes(sp));
+	HBT_CHECK(total.dead_points == 10000 && spool_dead_letters(sp) == 0,
 	    "dead letters went first, all of them before a batch (%lld points)",
 	    (long long)total.dead_points);
-	HBT_CHECK(total.batches > 0 && hb_spool_batches(sp) == 10 - total.batches,
+	HBT_CHECK(total.batches > 0 && spool_batches(sp) == 10 - total.batches,
 	    "then the oldest batches (%lld dropped)", (long long)total.batches);
-	HBT_CHECK(hb_spool_next(sp, 0, &left) == 1, "something is left to send");
+	HBT_CHECK(spool_next(sp, 0, &left) == 1, "something is left to send");
 	hb_buf_free(&left.body);
 	HBT_CHECK(file_size(path) <= cap + 128 * 1024, "the file on disk is about "
 	    "the cap: %lld", (long long)file_size(path));
 	HBT_CHECK(file_size(wal) <= cap / 4 + 128 * 1024, "the WAL is kept to a "
 	    "quarter of the cap: %lld", (long long)file_size(wal));
-	hb_spool_close(sp);
+	spool_close(sp);
 	hb_buf_free(&body);
 }
 

@@ -1,0 +1,88 @@
+/*
+ * batch: group commit. Lines gather here until they go to the spool as one
+ * batch: at once when no write is in flight (a lone point never waits for
+ * a timer), when writer.batch_size is reached, at least every
+ * writer.spool.commit_ms (what a SIGKILL can lose), and, for a steady
+ * stream, writer.min_write_interval_ms after the previous write started,
+ * while the bus holds what arrives meanwhile (hb_bus_hold).
+ *
+ * What happens to a batch is the writer's (hooks); batch only decides when.
+ */
+#ifndef WRITER_BATCH_H
+#define WRITER_BATCH_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hb_bus.h"
+#include "hb_metrics.h"
+#include "hb_util.h"
+
+struct batch_hooks {
+	/*
+	 * Whether a write is in flight or a retry is waited for, and when
+	 * the last write started (monotonic ms).
+	 */
+	bool (*busy)(void *arg, int64_t *last_send_ms);
+	/* Takes the lines (leaving *lines empty, see spool_commit_buf). */
+	void (*commit)(void *arg, struct hb_buf *lines, int64_t points);
+	/* A write in flight: whatever may go out next, goes (see send_pump). */
+	void (*pump)(void *arg);
+	void *arg;
+};
+
+struct batch_policy {
+	int64_t size;			/* writer.batch_size */
+	int64_t min_interval_ms;	/* writer.min_write_interval_ms */
+	int64_t commit_ms;		/* writer.spool.commit_ms */
+};
+
+struct batch {
+	struct batch_policy policy;
+	struct batch_hooks hooks;
+	struct hb_bus *bus;		/* held while lingering; may be NULL */
+	struct hb_buf lines;		/* received, not yet committed */
+	int64_t points;
+	struct event *ev_kick;		/* after a burst: decide */
+	struct event *ev_linger;	/* the gathering of a steady stream ends */
+	struct event *ev_commit;	/* writer.spool.commit_ms */
+	struct hb_counter *spooled;	/* may be NULL */
+	struct hb_histogram *batch_points;	/* may be NULL */
+};
+
+void batch_init(struct batch *b, struct event_base *base,
+    const struct batch_policy *policy, const struct batch_hooks *hooks);
+void batch_free(struct batch *b);
+
+/* How many more lines fit before the batch is full (at least 1). */
+int64_t batch_room(const struct batch *b);
+/* n lines were appended to b->lines: a full batch is committed at once. */
+void batch_added(struct batch *b, int64_t n);
+/*
+ * A message is taken: commit within writer.spool.commit_ms at the latest,
+ * and decide on the loop's next pass (so a burst of messages is one batch).
+ */
+void batch_arrived(struct batch *b);
+/* Decide on the loop's next pass (after a write finished). */
+void batch_kick(struct batch *b);
+
+/*
+ * The decision, at now_ms (monotonic): while busy, pump and gather; else
+ * if the previous write started less than min_write_interval_ms ago and the
+ * batch is not full, gather until then and hold the bus; else commit.
+ * The kick calls it with hb_mono_ms().
+ */
+void batch_run(struct batch *b, int64_t now_ms);
+/* The gathering ended at now_ms: take what the bus held back, decide. */
+void batch_linger_end(struct batch *b, int64_t now_ms);
+/* Commits what has gathered, if anything. */
+void batch_commit(struct batch *b);
+
+static inline bool
+batch_empty(const struct batch *b)
+{
+	return b->lines.len == 0;
+}
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * status: what the writer says about itself: GET /health (ok, degraded
+ * while the spool cannot keep what flows, down without the bus or
+ * InfluxDB), the spool's gauges before each /metrics, and the heartbeat's
+ * counters. It only reads the parts.
+ */
+#ifndef WRITER_STATUS_H
+#define WRITER_STATUS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "hb_bus.h"
+#include "metrics.h"
+#include "retry.h"
+#include "spool.h"
+
+struct status {
+	struct hb_bus *bus;		/* NULL until started */
+	struct spool *spool;
+	const struct retry *retry;
+	const char *spool_path;
+	const struct writer_metrics *m;
+};
+
+/* Adds the writer's part of /health to out; true when it is healthy. */
+bool status_health(const struct status *s, json_t *out);
+void status_heartbeat(const struct status *s, json_t *hb);
+/* Sets the spool's gauges. */
+void status_refresh(const struct status *s);
+
+#endif
