@@ -125,9 +125,11 @@ status_health(const struct status *s, json_t *out)
 }
 
 void
-status_heartbeat(const struct status *s, json_t *hb)
+status_heartbeat(struct status *s, json_t *hb)
 {
 	const struct writer_metrics *m = s->m;
+	const struct hb_histogram *w = m->write_seconds;
+	int64_t oldest = spool_oldest_ms(s->spool);
 
 	json_object_set_new(hb, "points_received",
 	    json_integer((json_int_t)m->received->value));
@@ -137,5 +139,16 @@ status_heartbeat(const struct status *s, json_t *hb)
 	    json_integer((json_int_t)m->rejected->value));
 	json_object_set_new(hb, "spool_points", json_integer(spool_points(s->spool)));
 	json_object_set_new(hb, "influx_ok", json_boolean(s->retry->ok));
+	/* for Grafana: how long the oldest point has waited, and the mean
+	 * write to InfluxDB since the last heartbeat (none: no field) */
+	json_object_set_new(hb, "spool_oldest_age_s", json_integer(oldest > 0 ?
+	    (hb_wall_ms() - oldest) / 1000 : 0));
+	if (w && w->count > s->beat_writes)
+		json_object_set_new(hb, "write_ms", json_real((w->sum -
+		    s->beat_write_s) * 1000.0 / (double)(w->count - s->beat_writes)));
+	if (w) {
+		s->beat_writes = w->count;
+		s->beat_write_s = w->sum;
+	}
 }
 

@@ -21,11 +21,15 @@ struct status {
 	const struct retry *retry;
 	const char *spool_path;
 	const struct writer_metrics *m;
+	/* the writes' histogram at the last heartbeat, for the mean since */
+	uint64_t beat_writes;
+	double beat_write_s;
 };
 
 /* Adds the writer's part of /health to out; true when it is healthy. */
 bool status_health(const struct status *s, json_t *out);
-void status_heartbeat(const struct status *s, json_t *hb);
+/* The heartbeat's counters; it remembers where the last one was. */
+void status_heartbeat(struct status *s, json_t *hb);
 /* Sets the spool's gauges. */
 void status_refresh(const struct status *s);
 

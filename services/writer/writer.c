@@ -210,8 +210,8 @@ build_parts(struct writer *w, struct event_base *base)
 	drops_init(&w->drops, base, w->spool, &w->retry, o->spool_max_bytes,
 	    o->held_max_bytes, o->drop_notify_ms);
 	w->drops.bus = w->bus;
-	w->status = (struct status){ w->bus, w->spool, &w->retry, o->spool_path,
-	    &w->m };
+	w->status = (struct status){ .bus = w->bus, .spool = w->spool,
+	    .retry = &w->retry, .spool_path = o->spool_path, .m = &w->m };
 }
 
 static int
