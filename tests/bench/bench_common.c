@@ -248,7 +248,7 @@ hbb_counter_stop(struct hbt_proc *child)
 }
 
 double
-hbb_bus_ceiling(int port, int qos, long n, double *cpu_s)
+hbb_bus_ceiling(int port, int qos, const char *format, long n, double *cpu_s)
 {
 	struct hbt_proc child, gen;
 	struct hbb_stats before, after;
@@ -258,7 +258,7 @@ hbb_bus_ceiling(int port, int qos, long n, double *cpu_s)
 	hbb_counter_start(&child, port, qos, "bench/ceiling");
 	hbb_stats(child.pid, &before);
 	start = hb_mono_ms();
-	hbb_loadgen(&gen, port, "bench/ceiling", "ceiling", "lp", qos, 1, n);
+	hbb_loadgen(&gen, port, "bench/ceiling", "ceiling", format, qos, 1, n);
 	HBT_WAIT(atomic_load(&shm->counted) >= n, 120000);
 	/* stragglers: wait until nothing arrives for 1 s */
 	HBT_WAIT(hb_mono_ms() - atomic_load(&shm->last_ms) > 1000, 10000);

@@ -43,17 +43,22 @@ void hbb_reset_peak(void);
 /*
  * Starts bench_loadgen: n points, `lines` per message, on topic; format
  * "lp" (line protocol of measurement meas) or "z2m" (a zigbee2mqtt JSON
- * object a message).
+ * object a message). One connection; at QoS 1 a window of 1,000
+ * unacknowledged messages, waited for without paho's 100 ms sleep (see
+ * loadgen.c), so that the generator is not what limits a run. The ceilings
+ * and the services' runs use the same settings.
  */
 void hbb_loadgen(struct hbt_proc *p, int port, const char *topic,
     const char *meas, const char *format, int qos, int lines, long n);
 
 /*
- * Messages/s that mosquitto delivers from bench_loadgen to a subscriber in
- * a process of its own (persistent MQTT v5 session, like the services');
- * cpu_s (may be NULL): the CPU seconds that subscriber spent on them.
+ * Messages/s that mosquitto delivers from bench_loadgen (format as
+ * hbb_loadgen's, one line a message) to a subscriber in a process of its
+ * own (persistent MQTT v5 session, like the services'); cpu_s (may be
+ * NULL): the CPU seconds that subscriber spent on them.
  */
-double hbb_bus_ceiling(int port, int qos, long n, double *cpu_s);
+double hbb_bus_ceiling(int port, int qos, const char *format, long n,
+    double *cpu_s);
 
 /*
  * The counting subscriber on its own: a bare paho MQTTAsync client in a

@@ -174,7 +174,7 @@ main(int argc, char **argv)
 		latency_rows(&broker, &ix, lat_n);
 	}
 	if (hbb_want("QoS 0")) {
-		bus0 = hbb_bus_ceiling(broker.port, 0, n, NULL);
+		bus0 = hbb_bus_ceiling(broker.port, 0, "z2m", n, NULL);
 		hbb_row("bus ceiling, QoS 0", bus0, "msg/s", 0,
 		    "mosquitto -> counting subscriber");
 		run(&broker, &ix, &in, &w, "bench-q0", 0, n, &r);
@@ -185,7 +185,7 @@ main(int argc, char **argv)
 		    bus0, note);
 	}
 	if (hbb_want("QoS 1")) {
-		bus1 = hbb_bus_ceiling(broker.port, 1, n, NULL);
+		bus1 = hbb_bus_ceiling(broker.port, 1, "z2m", n, NULL);
 		hbb_row("bus ceiling, QoS 1", bus1, "msg/s", 0,
 		    "mosquitto -> counting subscriber");
 		run(&broker, &ix, &in, &w, "bench-q1", 1, n, &r);

@@ -170,13 +170,13 @@ main(int argc, char **argv)
 
 	bus0 = bus1 = influx = 0;
 	if (hbb_want("bus ceiling, QoS 0") || hbb_want("QoS 0, 1 line")) {
-		bus0 = hbb_bus_ceiling(broker.port, 0, n, &sub0_cpu);
+		bus0 = hbb_bus_ceiling(broker.port, 0, "lp", n, &sub0_cpu);
 		snprintf(note, sizeof(note), "mosquitto -> counting subscriber; "
 		    "it spent %.2f CPU-s/100k", sub0_cpu * 100000.0 / (double)n);
 		hbb_row("bus ceiling, QoS 0, 1 line/msg", bus0, "msg/s", 0, note);
 	}
 	if (hbb_want("bus ceiling, QoS 1") || hbb_want("QoS 1, 1 line")) {
-		bus1 = hbb_bus_ceiling(broker.port, 1, n, &sub1_cpu);
+		bus1 = hbb_bus_ceiling(broker.port, 1, "lp", n, &sub1_cpu);
 		snprintf(note, sizeof(note), "mosquitto -> counting subscriber; "
 		    "it spent %.2f CPU-s/100k", sub1_cpu * 100000.0 / (double)n);
 		hbb_row("bus ceiling, QoS 1, 1 line/msg", bus1, "msg/s", 0, note);

@@ -16,7 +16,9 @@
  * Output (one line, key=value): published, acked, seconds, points_per_s.
  */
 #include <MQTTClient.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,13 @@
 
 static atomic_long acked;
 static long lines_per_msg = 1;
+
+/* QoS 1: the messages published and acknowledged, and the window between */
+static atomic_long sent_msgs, acked_msgs;
+static long window = 1000;
+static atomic_bool waiting;
+static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t window_room = PTHREAD_COND_INITIALIZER;
 
 static int64_t
 now_us(void)
@@ -41,6 +50,35 @@ on_delivered(void *ctx, MQTTClient_deliveryToken tok)
 	(void)ctx;
 	(void)tok;
 	atomic_fetch_add(&acked, lines_per_msg);
+	/* wakes the publisher once half the window is free: one wake-up per
+	 * window/2 acknowledgements, not one per acknowledgement */
+	if (atomic_load(&sent_msgs) - (atomic_fetch_add(&acked_msgs, 1) + 1) <=
+	    window / 2 && atomic_load(&waiting)) {
+		pthread_mutex_lock(&window_lock);
+		pthread_cond_signal(&window_room);
+		pthread_mutex_unlock(&window_lock);
+	}
+}
+
+/* QoS 1: waits while the window is full, until half of it is free. */
+static void
+wait_for_window(void)
+{
+	if (atomic_load(&sent_msgs) - atomic_load(&acked_msgs) < window)
+		return;
+	pthread_mutex_lock(&window_lock);
+	atomic_store(&waiting, true);
+	while (atomic_load(&sent_msgs) - atomic_load(&acked_msgs) > window / 2) {
+		struct timespec until;
+
+		/* a lost acknowledgement (connection lost) must not hang us */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (pthread_cond_timedwait(&window_room, &window_lock, &until) != 0)
+			break;
+	}
+	atomic_store(&waiting, false);
+	pthread_mutex_unlock(&window_lock);
 }
 
 static int
@@ -76,7 +114,7 @@ main(int argc, char **argv)
 	long seq = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:f:")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:f:w:")) != -1) {
 		switch (c) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 't': topic = optarg; break;
@@ -88,6 +126,7 @@ main(int argc, char **argv)
 		case 'q': qos = strtol(optarg, NULL, 10); break;
 		case 'c': id = optarg; break;
 		case 'f': format = optarg; break;
+		case 'w': window = strtol(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: see the header of loadgen.c\n");
 			return 2;
@@ -101,6 +140,10 @@ main(int argc, char **argv)
 	}
 	if (lines_per_msg < 1)
 		lines_per_msg = 1;
+	if (window < 2 || window > 60000) {
+		fprintf(stderr, "loadgen: -w from 2 to 60000\n");
+		return 2;
+	}
 	if (n % lines_per_msg != 0)
 		n += lines_per_msg - n % lines_per_msg;	/* whole messages */
 	if (topic == NULL) {
@@ -120,7 +163,7 @@ main(int argc, char **argv)
 		MQTTClient_setCallbacks(client, NULL, on_lost, on_message, on_delivered);
 	co.cleansession = 1;
 	co.keepAliveInterval = 60;
-	co.maxInflightMessages = 1000;
+	co.maxInflightMessages = (int)window + 1;	/* never reached: see the header */
 	if (MQTTClient_connect(client, &co) != MQTTCLIENT_SUCCESS) {
 		fprintf(stderr, "loadgen: cannot connect to %s\n", uri);
 		return 1;
@@ -149,6 +192,8 @@ main(int argc, char **argv)
 				len += (size_t)snprintf(payload + len, cap - len,
 				    "%s%s,gen=%s seq=%ldi,v=%ld.5", i ? "\n" : "", meas, gen,
 				    seq, seq % 1000);
+		if (qos > 0)
+			wait_for_window();
 		while ((rc = MQTTClient_publish(client, topic, (int)len, payload,
 		    (int)qos, 0, NULL)) == MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
 			usleep(100);
@@ -158,6 +203,8 @@ main(int argc, char **argv)
 		}
 		if (qos == 0)
 			atomic_fetch_add(&acked, lines_per_msg);
+		else
+			atomic_fetch_add(&sent_msgs, 1);
 	}
 	/* QoS 1: wait for the last acknowledgements (up to 60 s) */
 	for (int i = 0; i < 60000 && atomic_load(&acked) < seq; i++)
