@@ -49,13 +49,68 @@ on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
 	start_connect(arg);
 }
 
+/* A shared subscription's filter without its "$share/<group>/". */
+static const char *
+plain_filter(const char *filter)
+{
+	const char *p;
+
+	if (strncmp(filter, "$share/", 7) != 0 ||
+	    (p = strchr(filter + 7, '/')) == NULL)
+		return filter;
+	return p + 1;
+}
+
+/* Whether some topic matches both filters. */
+static bool
+filters_overlap(const char *a, const char *b)
+{
+	a = plain_filter(a);
+	b = plain_filter(b);
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+
+		if ((la == 1 && *a == '#') || (lb == 1 && *b == '#'))
+			return true;
+		if (!(la == 1 && *a == '+') && !(lb == 1 && *b == '+') &&
+		    (la != lb || memcmp(a, b, la) != 0))
+			return false;
+		a += la;
+		b += lb;
+		if (*a == '\0' || *b == '\0') {
+			/* "x" and "x/#": '#' matches its parent level too */
+			const char *rest = *a ? a : b;
+
+			return *rest == '\0' || strcmp(rest, "/#") == 0;
+		}
+		a++;
+		b++;
+	}
+}
+
+static bool
+overlaps_another(const struct hb_bus *bus, size_t i)
+{
+	for (size_t k = 0; k < bus->nsubs; k++)
+		if (k != i && filters_overlap(bus->subs[i].filter, bus->subs[k].filter))
+			return true;
+	return false;
+}
+
+/*
+ * Sends subscription i, with its identifier if its filter overlaps
+ * another. resend: the broker has it already (without an identifier);
+ * replacing it hands over no retained message again.
+ */
 static void
-send_subscription(struct hb_bus *bus, size_t i)
+send_subscription(struct hb_bus *bus, size_t i, bool resend)
 {
 	struct cmd *c = bus__cmd_new(CMD_SUBSCRIBE, bus->subs[i].filter, NULL, 0);
 
 	c->qos = bus->subs[i].qos;
-	c->sub_id = (int)i + 1;
+	bus->subs[i].anon = !overlaps_another(bus, i);
+	c->sub_id = bus->subs[i].anon ? 0 : (int)i + 1;
+	c->resend = resend;
 	bus__enqueue(bus, c);
 }
 
@@ -140,7 +195,7 @@ handle_connected(struct hb_bus *bus, bool session_present)
 	hb_info("bus connected broker=%s client_id=%s session_present=%d",
 	    bus->uri, bus->cfg.client_id, session_present);
 	for (size_t i = 0; i < bus->nsubs; i++)
-		send_subscription(bus, i);
+		send_subscription(bus, i, false);
 	bus__publish_status(bus, "online");
 	if (!bus->opts.client)
 		send_heartbeat(bus);
@@ -186,8 +241,10 @@ deliver(struct hb_bus *bus, size_t i, struct mail *m)
 }
 
 /*
- * A message goes to the subscriptions the broker names in it; from a
- * broker that names none, to the first subscription whose filter matches.
+ * A message goes to the subscriptions the broker names in it; one that
+ * names none, to the first subscription whose filter matches: the one
+ * subscribed without an identifier (which overlaps no other), or any, from
+ * a broker that does not send identifiers.
  */
 static void
 route(struct hb_bus *bus, struct mail *m)
@@ -476,8 +533,14 @@ hb_bus_subscribe(struct hb_bus *bus, const char *filter, int qos,
 	s->qos = qos;
 	s->fn = fn;
 	s->arg = arg;
-	if (bus->state == ST_CONNECTED)
-		send_subscription(bus, bus->nsubs - 1);
+	s->anon = false;
+	if (bus->state != ST_CONNECTED)
+		return 0;	/* sent on connect */
+	send_subscription(bus, bus->nsubs - 1, false);
+	/* one that overlapped nothing until now needs its identifier */
+	for (size_t i = 0; i + 1 < bus->nsubs; i++)
+		if (bus->subs[i].anon && filters_overlap(bus->subs[i].filter, filter))
+			send_subscription(bus, i, true);
 	return 0;
 }
 

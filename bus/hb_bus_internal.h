@@ -89,7 +89,8 @@ struct cmd {
 	enum cmd_kind kind;
 	struct hb_bus *bus;
 	int64_t first_ms;	/* first attempt, for unrouted retries */
-	int sub_id;		/* CMD_SUBSCRIBE: the subscription identifier */
+	int sub_id;		/* CMD_SUBSCRIBE: the subscription identifier, 0 none */
+	bool resend;		/* CMD_SUBSCRIBE: replaces one the broker has */
 	int qos;
 	int retain;
 	size_t len;
@@ -109,14 +110,18 @@ enum bus_state {
 };
 
 /*
- * A subscription: its filter, and who takes what arrives on it. Its
- * identifier (MQTT v5) is its index + 1; the broker names it in every
- * message it sends for this subscription, so that overlapping filters
- * still reach the right callback.
+ * A subscription: its filter, and who takes what arrives on it. A filter
+ * that overlaps another has an identifier (MQTT v5), its index + 1: the
+ * broker names it in every message it sends for this subscription, so that
+ * overlapping filters still reach the right callback. A filter that
+ * overlaps none is subscribed without one (anon): its messages are routed
+ * by their topic, and paho copies and frees no property list per message
+ * (about 4,500 instructions of a message's 25,000 in Debian's build).
  */
 struct sub {
 	char *filter;
 	int qos;
+	bool anon;	/* the broker has it without an identifier */
 	hb_bus_message_fn fn;
 	void *arg;
 };

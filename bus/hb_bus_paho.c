@@ -27,7 +27,10 @@ on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
 
 	m->qos = pm->qos;
 	m->retained = pm->retained;
-	m->nsub_ids = MQTTProperties_propertyCount(&pm->properties,
+	/* each paho call costs a mutex and a copied name: none when there is
+	 * no property (a subscription without an identifier) */
+	m->nsub_ids = pm->properties.count == 0 ? 0 :
+	    MQTTProperties_propertyCount(&pm->properties,
 	    MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER);
 	if (m->nsub_ids > MAIL_SUB_IDS)
 		m->nsub_ids = MAIL_SUB_IDS;
@@ -342,8 +345,11 @@ worker_subscribe(struct hb_bus *bus, struct cmd *c)
 	ro.onSuccess5 = on_sub_ok;
 	ro.onFailure5 = on_sub_fail;
 	ro.context = sc;
+	if (c->resend)
+		ro.subscribeOptions.retainHandling = 1;	/* only if new: none */
 	id.value.integer4 = (unsigned int)c->sub_id;
-	MQTTProperties_add(&ro.properties, &id);
+	if (c->sub_id > 0)
+		MQTTProperties_add(&ro.properties, &id);
 	rc = MQTTAsync_subscribe(bus->client, c->topic, c->qos, &ro);
 	MQTTProperties_free(&ro.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
