@@ -145,9 +145,22 @@ bus__on_mail(evutil_socket_t fd, short what, void *arg)
 {
 	struct hb_bus *bus = arg;
 	uint64_t n;
+	bool held;
 
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		hb_debug("bus eventfd read: %s", strerror(errno));
+	/*
+	 * Posted just before the service held the mailbox: the hold's end
+	 * hands it over. A post that ends the hold early (half full) wakes
+	 * the loop again.
+	 */
+	pthread_mutex_lock(&bus->lock);
+	held = bus->held;
+	if (held)
+		bus->wake_pending = false;
+	pthread_mutex_unlock(&bus->lock);
+	if (held)
+		return;
 	/* Wait a moment for more to arrive, then take it all at once. */
 	if (bus->opts.coalesce_us > 0) {
 		struct timeval tv = { 0, bus->opts.coalesce_us };

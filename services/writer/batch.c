@@ -103,22 +103,30 @@ batch_run(struct batch *b, int64_t now_ms)
 
 	if (b->hooks.busy(b->hooks.arg, &last_send_ms)) {
 		b->hooks.pump(b->hooks.arg);
-		return;
-	}
-	wait_ms = last_send_ms + b->policy.min_interval_ms - now_ms;
-	if (wait_ms > 0 && b->points < b->policy.size) {
-		struct timeval tv = { 0, (suseconds_t)(wait_ms * 1000) };
+	} else {
+		wait_ms = last_send_ms + b->policy.min_interval_ms - now_ms;
+		if (wait_ms > 0 && b->points < b->policy.size) {
+			struct timeval tv = { 0, (suseconds_t)(wait_ms * 1000) };
 
-		if (!evtimer_pending(b->ev_linger, NULL)) {
-			evtimer_add(b->ev_linger, &tv);
-			/* Nothing is needed before then: let messages wait in
-			 * the bus's mailbox without waking the loop for each. */
-			if (b->bus)
-				hb_bus_hold(b->bus, (int)wait_ms);
+			if (!evtimer_pending(b->ev_linger, NULL)) {
+				evtimer_add(b->ev_linger, &tv);
+				/* Nothing is needed before then: let messages wait
+				 * in the bus's mailbox without waking the loop for
+				 * each. */
+				if (b->bus)
+					hb_bus_hold(b->bus, (int)wait_ms);
+			}
+			return;
 		}
-		return;
+		batch_commit(b);
+		if (!b->hooks.busy(b->hooks.arg, &last_send_ms))
+			return;
 	}
-	batch_commit(b);
+	/* A write is in flight: nothing is decided before it answers (its
+	 * answer kicks), so what arrives meanwhile waits in the mailbox,
+	 * min_write_interval_ms at a time, without waking the loop. */
+	if (b->bus && b->points < b->policy.size)
+		hb_bus_hold(b->bus, (int)b->policy.min_interval_ms);
 }
 
 void
