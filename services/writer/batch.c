@@ -77,6 +77,8 @@ batch_arrived(struct batch *b)
 
 	if (b->lines.len == 0)
 		return;
+	if (b->first_ms == 0)
+		b->first_ms = hb_mono_ms();
 	if (!evtimer_pending(b->ev_commit, NULL)) {
 		tv.tv_sec = (time_t)(b->policy.commit_ms / 1000);
 		tv.tv_usec = (suseconds_t)((b->policy.commit_ms % 1000) * 1000);
@@ -140,15 +142,16 @@ batch_linger_end(struct batch *b, int64_t now_ms)
 void
 batch_commit(struct batch *b)
 {
-	int64_t points = b->points;
+	int64_t points = b->points, first_ms = b->first_ms;
 
 	if (b->lines.len == 0)
 		return;
 	b->points = 0;
+	b->first_ms = 0;
 	evtimer_del(b->ev_commit);
 	if (b->spooled)
 		hb_counter_add(b->spooled, 1);
 	if (b->batch_points)
 		hb_histogram_observe(b->batch_points, (double)points);
-	b->hooks.commit(b->hooks.arg, &b->lines, points);
+	b->hooks.commit(b->hooks.arg, &b->lines, points, first_ms);
 }

@@ -25,8 +25,12 @@ struct batch_hooks {
 	 * the last write started (monotonic ms).
 	 */
 	bool (*busy)(void *arg, int64_t *last_send_ms);
-	/* Takes the lines (leaving *lines empty, see spool_commit_buf). */
-	void (*commit)(void *arg, struct hb_buf *lines, int64_t points);
+	/*
+	 * Takes the lines (leaving *lines empty, see spool_commit_buf);
+	 * first_ms: when the oldest of them arrived (monotonic; 0 unknown).
+	 */
+	void (*commit)(void *arg, struct hb_buf *lines, int64_t points,
+	    int64_t first_ms);
 	/* A write in flight: whatever may go out next, goes (see send_pump). */
 	void (*pump)(void *arg);
 	void *arg;
@@ -44,6 +48,7 @@ struct batch {
 	struct hb_bus *bus;		/* held while lingering; may be NULL */
 	struct hb_buf lines;		/* received, not yet committed */
 	int64_t points;
+	int64_t first_ms;		/* the oldest line's arrival (monotonic) */
 	struct event *ev_kick;		/* after a burst: decide */
 	struct event *ev_linger;	/* the gathering of a steady stream ends */
 	struct event *ev_commit;	/* writer.spool.commit_ms */

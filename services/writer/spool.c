@@ -25,6 +25,7 @@
 struct spool {
 	struct spool_store store;
 	struct spool_hold hold;
+	struct spool_hold staged;	/* sent from memory, on disk when due */
 	int64_t max_bytes;
 	struct spool_batch recent[RECENT];	/* id 0: empty */
 	size_t recent_next;
@@ -112,6 +113,7 @@ spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	struct store_totals t;
 
 	hold_init(&sp->hold);
+	hold_init(&sp->staged);
 	sp->max_bytes = max_bytes;
 	hb_ratelimit_init(&sp->log, 6, 3);
 	if (store_open(&sp->store, path, max_bytes, err, errlen) != 0)
@@ -132,8 +134,10 @@ spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
+	spool_write_due(sp, INT64_MAX);
 	for (size_t i = 0; i < RECENT; i++)
 		hb_buf_free(&sp->recent[i].body);
+	hold_clear(&sp->staged);
 	hold_clear(&sp->hold);
 	store_close(&sp->store);
 	free(sp);
@@ -180,10 +184,79 @@ spool_commit_buf(struct spool *sp, struct hb_buf *body, int64_t points)
 	return b.id;
 }
 
+/* ---------------- staged batches ---------------- */
+
+int64_t
+spool_stage_buf(struct spool *sp, struct hb_buf *body, int64_t points,
+    int64_t due_ms)
+{
+	int64_t id = sp->next_id++;
+	struct held *h = hold_add(&sp->staged, id, hb_wall_ms(), points, 0, body);
+
+	h->due_ms = due_ms;
+	return id;
+}
+
+/* A staged batch goes where spool_commit_buf would have put it. */
+static void
+unstage(struct spool *sp, struct held *h)
+{
+	struct spool_batch *b = &h->b;
+
+	TAILQ_REMOVE(&sp->staged.held, h, entry);
+	spool_totals_add(&sp->staged.mem, -1, -b->points, -(int64_t)b->body.len);
+	if (!sp->failing &&
+	    written(sp, store_insert(&sp->store, b, b->body.data, b->body.len)) == 0)
+		spool_totals_add(&sp->disk, 1, b->points, (int64_t)b->body.len);
+	else
+		hold_add(&sp->hold, b->id, b->created_ms, b->points, b->attempts,
+		    &b->body);
+	hb_buf_free(&b->body);
+	free(h);
+}
+
+/* A staged batch about to be changed in place is committed first. */
+static void
+unstage_id(struct spool *sp, int64_t id)
+{
+	struct held *h = hold_find(&sp->staged, id);
+
+	if (h)
+		unstage(sp, h);
+}
+
+int64_t
+spool_write_due(struct spool *sp, int64_t now_ms)
+{
+	struct held *h, *next;
+	int64_t next_due = 0;
+
+	for (h = TAILQ_FIRST(&sp->staged.held); h; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->due_ms <= now_ms)
+			unstage(sp, h);
+		else if (next_due == 0 || h->due_ms < next_due)
+			next_due = h->due_ms;
+	}
+	return next_due;
+}
+
+int64_t
+spool_staged_batches(const struct spool *sp)
+{
+	return sp->staged.mem.batches;
+}
+
+/* ---------------- on disk ---------------- */
+
 /* The oldest row with id > after that is still to be sent; 0 if none, -1. */
 static int64_t
 next_row(struct spool *sp, int64_t after)
 {
+	/* nothing waits on disk: no query (rows sent and not deleted are
+	 * not handed out anyway) */
+	if (sp->disk.batches == 0)
+		return 0;
 	for (;;) {
 		int64_t id = store_next(&sp->store, after);
 
@@ -222,11 +295,14 @@ int
 spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 {
 	int64_t row = next_row(sp, after);
-	struct held *h;
+	struct held *h, *st;
 
 	if (row < 0)
 		return -1;
 	h = hold_after(&sp->hold, after);
+	st = hold_after(&sp->staged, after);
+	if (st && (h == NULL || st->b.id < h->b.id))
+		h = st;
 	if (h && (row == 0 || h->b.id < row)) {
 		out->id = h->b.id;
 		out->created_ms = h->b.created_ms;
@@ -244,10 +320,15 @@ spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 int
 spool_delete(struct spool *sp, int64_t id)
 {
-	struct held *h = hold_find(&sp->hold, id);
+	struct held *h = hold_find(&sp->staged, id);
 	struct spool_batch info;
 	int64_t bytes;
 
+	if (h) {
+		hold_drop(&sp->staged, h);	/* taken before it was due: no disk */
+		return 0;
+	}
+	h = hold_find(&sp->hold, id);
 	forget(sp, id);
 	if (h)
 		hold_drop(&sp->hold, h);
@@ -273,10 +354,15 @@ int
 spool_replace(struct spool *sp, int64_t id, const char *body, size_t len,
     int64_t points)
 {
-	struct held *h = hold_find(&sp->hold, id);
+	struct held *h = hold_find(&sp->staged, id);
 	struct spool_batch info;
 	int64_t old_bytes;
 
+	if (h) {
+		hold_replace(&sp->staged, h, body, len, points);
+		return 0;
+	}
+	h = hold_find(&sp->hold, id);
 	forget(sp, id);
 	if (h) {
 		hold_replace(&sp->hold, h, body, len, points);
@@ -309,6 +395,7 @@ spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
 	struct spool_batch info;
 	int64_t old_bytes;
 
+	unstage_id(sp, id);	/* a 413: rare, and split on disk as ever */
 	forget(sp, id);
 	if (!sp->failing && hold_find(&sp->hold, id) == NULL &&
 	    !hold_undeleted_has(&sp->hold, id) &&
@@ -330,7 +417,11 @@ spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
 int
 spool_note_attempt(struct spool *sp, int64_t id)
 {
-	struct held *h = hold_find(&sp->hold, id);
+	struct held *h;
+
+	/* InfluxDB did not take it: it waits on disk from now on */
+	unstage_id(sp, id);
+	h = hold_find(&sp->hold, id);
 
 	if (h) {
 		h->b.attempts++;
@@ -495,19 +586,19 @@ spool_dead_letter(struct spool *sp, const char *body, size_t len,
 int64_t
 spool_batches(const struct spool *sp)
 {
-	return sp->disk.batches + sp->hold.mem.batches;
+	return sp->disk.batches + sp->hold.mem.batches + sp->staged.mem.batches;
 }
 
 int64_t
 spool_points(const struct spool *sp)
 {
-	return sp->disk.points + sp->hold.mem.points;
+	return sp->disk.points + sp->hold.mem.points + sp->staged.mem.points;
 }
 
 int64_t
 spool_bytes(const struct spool *sp)
 {
-	return sp->disk.bytes + sp->hold.mem.bytes;
+	return sp->disk.bytes + sp->hold.mem.bytes + sp->staged.mem.bytes;
 }
 
 int64_t
@@ -521,10 +612,13 @@ spool_oldest_ms(struct spool *sp)
 {
 	int64_t row = next_row(sp, 0), disk = 0, bytes;
 	struct held *h = TAILQ_FIRST(&sp->hold.held);
+	struct held *st = TAILQ_FIRST(&sp->staged.held);
 	struct spool_batch info;
 
 	if (row > 0 && store_info(&sp->store, row, &info, &bytes) == 0)
 		disk = info.created_ms;
+	if (st && (h == NULL || st->b.created_ms < h->b.created_ms))
+		h = st;
 
 	if (h && (disk == 0 || h->b.created_ms < disk))
 		return h->b.created_ms;

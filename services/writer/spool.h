@@ -1,8 +1,10 @@
 /*
- * spool: the writer's write-ahead spool in SQLite. Every batch is committed
- * here before it is sent to InfluxDB and deleted after InfluxDB took it, so
- * that an outage or a crash costs nothing but time. Batches that InfluxDB
- * refuses for good go to the dead-letter table with the server's reason.
+ * spool: the writer's spool in SQLite. A batch is committed here before it
+ * is sent to InfluxDB, or staged (kept in memory and sent) and committed
+ * only if InfluxDB has not taken it by the time it is due; it is deleted
+ * after InfluxDB took it, so that an outage or a crash costs nothing but
+ * time, within the writer's commit bound. Batches that InfluxDB refuses for
+ * good go to the dead-letter table with the server's reason.
  *
  * When SQLite cannot write (a full disk, a file size limit, a broken file)
  * the spool does not stop the writer: a batch it cannot commit is held in
@@ -36,7 +38,10 @@ struct spool_batch {
  */
 struct spool *spool_open(const char *path, int64_t max_bytes, char *err,
     size_t errlen);
-/* Closes the spool; batches held in memory are gone (see spool_state). */
+/*
+ * Commits what is staged, then closes the spool; batches held in memory are
+ * gone (see spool_state).
+ */
 void spool_close(struct spool *sp);
 
 /*
@@ -52,6 +57,23 @@ int64_t spool_commit(struct spool *sp, const char *body, size_t len,
  */
 int64_t spool_commit_buf(struct spool *sp, struct hb_buf *body,
     int64_t points);
+/*
+ * The same, staged: the batch is handed out like the others at once, and
+ * written to SQLite only if it is still here at due_ms (monotonic, by
+ * spool_write_due()). A batch InfluxDB takes before then never touches the
+ * disk: a steady stream into a healthy InfluxDB costs no SQLite transaction.
+ */
+int64_t spool_stage_buf(struct spool *sp, struct hb_buf *body, int64_t points,
+    int64_t due_ms);
+/*
+ * Commits the staged batches due at now_ms (every one with INT64_MAX), to
+ * disk or, if SQLite refuses, to memory as spool_commit does. Returns when
+ * the next staged batch is due, or 0 if none is staged.
+ */
+int64_t spool_write_due(struct spool *sp, int64_t now_ms);
+/* Staged batches waiting (not on disk yet). */
+int64_t spool_staged_batches(const struct spool *sp);
+
 /*
  * Loads the oldest batch with id > after, on disk or held, into *out (body
  * appended to an empty buffer the caller frees). Returns 1 if found, 0 if

@@ -27,10 +27,15 @@ spool_totals_add(struct spool_totals *t, int64_t batches, int64_t points,
 	t->bytes += bytes;
 }
 
-/* A batch SQLite did not take; sent from here, written when it can be. */
+/*
+ * A batch SQLite did not take; sent from here, written when it can be. The
+ * spool keeps its staged batches (spool_stage_buf) in a list of the same
+ * kind, each with the time it is due on disk.
+ */
 struct held {
 	TAILQ_ENTRY(held) entry;
 	struct spool_batch b;
+	int64_t due_ms;		/* staged: monotonic time it must be on disk */
 };
 
 struct spool_hold {

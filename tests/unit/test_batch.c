@@ -49,8 +49,9 @@ busy(void *arg, int64_t *last_send_ms)
 
 /* as the spool does: takes the buffer, leaves an empty one */
 static void
-commit(void *arg, struct hb_buf *lines, int64_t points)
+commit(void *arg, struct hb_buf *lines, int64_t points, int64_t first_ms)
 {
+	(void)first_ms;
 	(void)arg;
 	if (seen.commits < 16) {
 		seen.committed_points[seen.commits] = points;

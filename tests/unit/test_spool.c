@@ -4,7 +4,9 @@
  * delete is never handed out again, replace and split carry on in memory,
  * and spool_retry() puts everything on disk once the disk takes writes
  * again (a reopen finds exactly what was waiting). Then the cap: it covers
- * dead letters too, dead letters go first, and the WAL is truncated.
+ * dead letters too, dead letters go first, and the WAL is truncated. And
+ * staged batches: handed out in order with the rest, gone without a trace
+ * when taken before they are due, on disk when due or at close.
  *
  * "Cannot write" is a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored): the
  * WAL cannot grow, as on a full disk, and it needs no privileges.
@@ -215,6 +217,50 @@ test_cap(void)
 	hb_buf_free(&body);
 }
 
+static void
+test_staged(void)
+{
+	struct spool *sp;
+	struct hb_buf body = { 0 };
+	char path[600], err[256], order[512];
+	int64_t a;
+
+	snprintf(path, sizeof(path), "%s/staged.db", hbt_dir());
+	sp = spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
+	HBT_REQUIRE(sp != NULL, "open: %s", err);
+	make_body(&body, "a", 3);
+	a = spool_stage_buf(sp, &body, 3, 1000);
+	HBT_CHECK(body.len == 0, "staging takes the body");
+	make_body(&body, "b", 2);
+	spool_commit_buf(sp, &body, 2);
+	make_body(&body, "c", 1);
+	spool_stage_buf(sp, &body, 1, 5000);
+	walk(sp, order, sizeof(order));
+	HBT_CHECK(strcmp(order, "a/3 b/2 c/1") == 0, "staged batches are handed "
+	    "out in order with the committed one: %s", order);
+	HBT_CHECK(spool_batches(sp) == 3 && spool_points(sp) == 6 &&
+	    spool_staged_batches(sp) == 2, "they count as waiting (%lld batches)",
+	    (long long)spool_batches(sp));
+	HBT_CHECK(spool_write_due(sp, 999) == 1000 && spool_staged_batches(sp) == 2,
+	    "nothing is written before it is due; the next is due at 1000");
+	spool_delete(sp, a);	/* InfluxDB took it in time */
+	HBT_CHECK(spool_write_due(sp, 2000) == 5000 && spool_staged_batches(sp) == 1,
+	    "a batch taken before it was due is gone; the next is due at 5000");
+	HBT_CHECK(spool_write_due(sp, 5000) == 0 && spool_staged_batches(sp) == 0 &&
+	    spool_batches(sp) == 2, "a batch still here when due goes to disk");
+	make_body(&body, "d", 4);
+	spool_stage_buf(sp, &body, 4, 9000);
+	spool_close(sp);	/* d goes to disk at close */
+	sp = spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
+	HBT_REQUIRE(sp != NULL, "reopen: %s", err);
+	walk(sp, order, sizeof(order));
+	HBT_CHECK(strcmp(order, "b/2 c/1 d/4") == 0, "a reopen finds what was "
+	    "due or staged at close, not what was taken before it was due: %s",
+	    order);
+	spool_close(sp);
+	hb_buf_free(&body);
+}
+
 int
 main(void)
 {
@@ -222,5 +268,6 @@ main(void)
 	signal(SIGXFSZ, SIG_IGN);
 	test_failing_disk();
 	test_cap();
+	test_staged();
 	hbt_exit();
 }
