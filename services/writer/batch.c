@@ -149,6 +149,9 @@ batch_commit(struct batch *b)
 	b->points = 0;
 	b->first_ms = 0;
 	evtimer_del(b->ev_commit);
+	/* a gathering cut short (the hold ended first, the batch filled) must
+	 * not end later on its own: a wake-up for nothing, and no new linger */
+	evtimer_del(b->ev_linger);
 	if (b->spooled)
 		hb_counter_add(b->spooled, 1);
 	if (b->batch_points)

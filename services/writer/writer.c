@@ -165,6 +165,9 @@ answered(void *arg, enum influx_verdict verdict)
 {
 	struct writer *w = arg;
 
+	/* nothing staged is left to write: no wake-up for it */
+	if (spool_staged_batches(w->spool) == 0)
+		evtimer_del(w->ev_stage);
 	/* dead letters and the halves of a split take room too */
 	if (verdict == INFLUX_BAD_POINTS || verdict == INFLUX_TOO_LARGE)
 		caps_enforce(&w->caps);
