@@ -119,19 +119,29 @@ hbb_stats(pid_t pid, struct hbb_stats *ps)
 /* ---- the publisher: bench_loadgen, a process of its own ---- */
 
 void
-hbb_loadgen(struct hbt_proc *p, int port, const char *topic, const char *meas,
-    const char *format, int qos, int lines, long n)
+hbb_loadgen_rate(struct hbt_proc *p, int port, const char *topic,
+    const char *meas, const char *format, int qos, int lines, long n,
+    double rate)
 {
-	char bin[600], sport[16], sq[8], sl[16], sn[32];
+	char bin[600], sport[16], sq[8], sl[16], sn[32], sr[32];
 	char *argv[] = { bin, "-p", sport, "-q", sq, "-l", sl, "-n", sn, "-m",
-	    (char *)meas, "-t", (char *)topic, "-f", (char *)format, NULL };
+	    (char *)meas, "-t", (char *)topic, "-f", (char *)format, "-r", sr,
+	    NULL };
 
 	snprintf(bin, sizeof(bin), "%s/bench_loadgen", hbt_bin_dir());
 	snprintf(sport, sizeof(sport), "%d", port);
 	snprintf(sq, sizeof(sq), "%d", qos);
 	snprintf(sl, sizeof(sl), "%d", lines);
 	snprintf(sn, sizeof(sn), "%ld", n);
+	snprintf(sr, sizeof(sr), "%g", rate);
 	HBT_REQUIRE(hbt_proc_start(p, "loadgen", argv) == 0, "loadgen");
+}
+
+void
+hbb_loadgen(struct hbt_proc *p, int port, const char *topic, const char *meas,
+    const char *format, int qos, int lines, long n)
+{
+	hbb_loadgen_rate(p, port, topic, meas, format, qos, lines, n, 0);
 }
 
 /* ---- bus ceiling: publisher -> mosquitto -> counting subscriber ---- */
@@ -142,9 +152,10 @@ hbb_loadgen(struct hbt_proc *p, int port, const char *topic, const char *meas,
  * publisher's process would measure paho's threads, not the broker.
  */
 struct counter_shm {
-	atomic_long counted;
+	atomic_long counted;	/* the publisher: PUBACKs */
 	atomic_llong last_ms;
 	atomic_int ready;
+	atomic_int go;		/* the publisher starts */
 };
 
 static struct counter_shm *shm;
@@ -272,6 +283,137 @@ hbb_bus_ceiling(int port, int qos, const char *format, long n, double *cpu_s)
 	return rate;
 }
 
+void
+hbb_side_by_side(int port, const char *topic, const char *format, pid_t svc,
+    long n, double rate, double *svc_cpu, double *floor_cpu)
+{
+	struct hbt_proc counter, gen;
+	struct hbb_stats s0, s1, f0, f1;
+
+	hbb_counter_start(&counter, port, 1, topic);
+	hbb_stats(svc, &s0);
+	hbb_stats(counter.pid, &f0);
+	hbb_loadgen_rate(&gen, port, topic, "steady", format, 0, 1, n, rate);
+	hbt_proc_stop(&gen, 0, (int64_t)((double)n / rate * 1000) + 30000);
+	HBT_WAIT(hbb_counter_count() >= n, 10000);
+	hbt_sleep_ms(500);	/* what the service still gathers goes out */
+	hbb_stats(svc, &s1);
+	hbb_stats(counter.pid, &f1);
+	if (hbb_counter_count() < n)
+		hbt_log("side by side: the bare subscriber saw %ld of %ld",
+		    hbb_counter_count(), n);
+	hbb_counter_stop(&counter);
+	*svc_cpu = s1.cpu_s - s0.cpu_s;
+	*floor_cpu = f1.cpu_s - f0.cpu_s;
+}
+
+/* ---- the floor of publishing: a bare paho publisher ---- */
+
+static atomic_long pub_inflight;
+
+static void
+pub_acked(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)ctx;
+	(void)resp;
+	atomic_fetch_add(&shm->counted, 1);
+	atomic_fetch_sub(&pub_inflight, 1);
+}
+
+static void
+pub_failed(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	(void)resp;
+	pub_acked(ctx, NULL);
+}
+
+/* bench_* --publisher PORT FILE PACKS LINES MS: the child's whole life. */
+static void
+publisher_child(int port, const char *file, long packs, int lines, long ms)
+{
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
+	struct hb_buf body = { 0 };
+	MQTTAsync pub;
+	char uri[64];
+	int64_t start;
+
+	shm = map_counter(file, false);
+	if (shm == NULL)
+		exit(2);
+	/* as hb_bus sets paho up: MQTT v5, no in-memory trace */
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", port);
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+	MQTTAsync_createWithOptions(&pub, uri, "bench-publisher",
+	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+	co.cleanstart = 1;
+	MQTTAsync_connect(pub, &co);
+	HBT_WAIT(MQTTAsync_isConnected(pub), 5000);
+	atomic_store(&shm->ready, 1);
+	HBT_WAIT(atomic_load(&shm->go) == 1, 60000);
+	start = hb_mono_us();
+	for (long i = 0; i < packs; i++) {
+		MQTTAsync_message m = MQTTAsync_message_initializer;
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		int64_t due = start + (int64_t)((double)i * (double)ms * 1000.0 /
+		    (double)packs), now = hb_mono_us();
+
+		if (due > now)
+			hbt_sleep_ms((due - now) / 1000);
+		/* what ingest makes of a zigbee2mqtt climate reading */
+		hb_buf_reset(&body);
+		for (int l = 0; l < lines; l++)
+			hb_buf_printf(&body, "%szigbee,device=bench-steady battery=97i,"
+			    "humidity=%ld.5,seq=%ldi,temperature=21.%ld,voltage=2950i "
+			    "%lld", l ? "\n" : "", 40 + i % 20, i * lines + l, i % 10,
+			    (long long)hb_wall_ns());
+		m.payload = body.data;
+		m.payloadlen = (int)body.len;
+		m.qos = 1;
+		ro.onSuccess5 = pub_acked;
+		ro.onFailure5 = pub_failed;
+		while (atomic_load(&pub_inflight) > 500)	/* under the broker's
+								 * receive maximum */
+			hbt_sleep_ms(1);
+		atomic_fetch_add(&pub_inflight, 1);
+		if (MQTTAsync_sendMessage(pub, "bench/floor/packs", &m, &ro) !=
+		    MQTTASYNC_SUCCESS)
+			pub_acked(NULL, NULL);
+	}
+	for (;;)
+		hbt_sleep_ms(1000);	/* killed by the parent */
+}
+
+double
+hbb_publish_floor(int port, long packs, int lines, int64_t ms)
+{
+	char file[600], sport[16], spacks[32], slines[16], sms[32];
+	char *argv[] = { self_exe, "--publisher", sport, file, spacks, slines, sms,
+	    NULL };
+	struct hbt_proc child;
+	struct hbb_stats before, after;
+
+	snprintf(file, sizeof(file), "%s/publisher.shm", hbt_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	snprintf(spacks, sizeof(spacks), "%ld", packs);
+	snprintf(slines, sizeof(slines), "%d", lines < 1 ? 1 : lines);
+	snprintf(sms, sizeof(sms), "%lld", (long long)ms);
+	shm = map_counter(file, true);
+	HBT_REQUIRE(shm != NULL, "publisher file");
+	hbt_proc_start(&child, "publisher", argv);
+	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "publisher ready");
+	hbb_stats(child.pid, &before);
+	atomic_store(&shm->go, 1);
+	if (!HBT_WAIT(atomic_load(&shm->counted) >= packs, ms + 30000))
+		hbt_log("publisher floor: %ld of %ld acknowledged",
+		    atomic_load(&shm->counted), packs);
+	hbb_stats(child.pid, &after);
+	hbt_proc_stop(&child, SIGKILL, 2000);
+	munmap(shm, sizeof(*shm));
+	shm = NULL;
+	return after.cpu_s - before.cpu_s;
+}
+
 long
 hbb_peak_anon_kb(void)
 {
@@ -291,6 +433,11 @@ hbb_main(int argc, char **argv)
 		counter_child(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5]);
 		exit(0);
 	}
+	if (argc == 7 && strcmp(argv[1], "--publisher") == 0) {
+		publisher_child(atoi(argv[2]), argv[3], strtol(argv[4], NULL, 10),
+		    atoi(argv[5]), strtol(argv[6], NULL, 10));
+		exit(0);
+	}
 	if (realpath("/proc/self/exe", self_exe) == NULL)
 		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
 }
@@ -303,16 +450,9 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * The floor run (a bare paho subscriber) and the service's run follow each
- * other rather than run side by side, so that on two cores neither slows
- * the other; the floor run polls InfluxDB too: it sets the publisher's
- * rhythm.
- */
 void
 hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
 {
-	struct hbt_proc counter;
 	struct hbt_mqtt *pub = hbt_mqtt_connect(b->port, "bench-lat");
 	int64_t *sent = hb_xcalloc((size_t)l->n, sizeof(int64_t));
 	double *lat = hb_xcalloc((size_t)l->n, sizeof(double));
@@ -323,13 +463,9 @@ hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
 	int64_t start;
 
 	hb_buf_printf(&q, "SELECT count(seq) FROM %s", l->meas);
-	if (l->floor) {
-		hbb_counter_start(&counter, b->port, 1, l->topic);
-		pid = counter.pid;
-	}
 	hbb_stats(pid, &before);
 	start = hb_mono_ms();
-	while ((l->floor ? hbb_counter_count() : seen) < l->n &&
+	while (seen < l->n &&
 	    hb_mono_ms() - start < (int64_t)((double)l->n / l->rate * 1000) + 20000) {
 		int64_t now = hb_mono_ms();
 		long long have;
@@ -344,7 +480,7 @@ hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
 		}
 		have = hbt_influx_number(ix, "homebus", q.data);
 		now = hb_mono_us();
-		while (!l->floor && seen < have && seen < next) {
+		while (seen < have && seen < next) {
 			lat[seen] = (double)(now - sent[seen]) / 1000.0;
 			seen++;
 		}
@@ -352,19 +488,13 @@ hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
 	}
 	hbb_stats(pid, &after);
 	l->cpu_s = after.cpu_s - before.cpu_s;
-	if (l->floor) {
-		seen = hbb_counter_count();
-		hbb_counter_stop(&counter);
-	} else {
-		qsort(lat, (size_t)seen, sizeof(double), cmp_double);
-		l->p50 = seen ? lat[seen / 2] : NAN;
-		l->p99 = seen ? lat[(size_t)((double)seen * 0.99)] : NAN;
-		l->max = seen ? lat[seen - 1] : NAN;
-	}
+	qsort(lat, (size_t)seen, sizeof(double), cmp_double);
+	l->p50 = seen ? lat[seen / 2] : NAN;
+	l->p99 = seen ? lat[(size_t)((double)seen * 0.99)] : NAN;
+	l->max = seen ? lat[seen - 1] : NAN;
 	l->seen = seen;
 	if (seen < l->n)
-		hbt_log("latency run %s: only %ld of %ld %s", l->meas, seen, l->n,
-		    l->floor ? "reached the bare subscriber" : "seen");
+		hbt_log("latency run %s: only %ld of %ld seen", l->meas, seen, l->n);
 	hbt_mqtt_close(pub);
 	free(sent);
 	free(lat);

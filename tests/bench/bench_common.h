@@ -50,6 +50,10 @@ void hbb_reset_peak(void);
  */
 void hbb_loadgen(struct hbt_proc *p, int port, const char *topic,
     const char *meas, const char *format, int qos, int lines, long n);
+/* The same at rate messages/s (0: as fast as the broker takes them). */
+void hbb_loadgen_rate(struct hbt_proc *p, int port, const char *topic,
+    const char *meas, const char *format, int qos, int lines, long n,
+    double rate);
 
 /*
  * Messages/s that mosquitto delivers from bench_loadgen (format as
@@ -70,6 +74,26 @@ void hbb_counter_start(struct hbt_proc *child, int port, int qos,
 long hbb_counter_count(void);
 void hbb_counter_stop(struct hbt_proc *child);
 
+/*
+ * CPU per message against the floor, side by side: n messages at rate/s
+ * from bench_loadgen (QoS 0, as a device publishes; format as
+ * hbb_loadgen's) on topic, taken at the same time by the service (pid,
+ * subscribed to topic) and by the bare paho subscriber, so that both see
+ * the same messages at the same moments on the same loaded machine.
+ * *svc_cpu and *floor_cpu: the CPU seconds each spent meanwhile.
+ */
+void hbb_side_by_side(int port, const char *topic, const char *format,
+    pid_t svc, long n, double rate, double *svc_cpu, double *floor_cpu);
+
+/*
+ * The floor of publishing: a bare paho MQTTAsync client (MQTT v5, in a
+ * process of its own) publishes packs messages of `lines` lines of line
+ * protocol each at QoS 1, evenly over ms milliseconds, to a topic nobody
+ * takes, and waits for every PUBACK. Returns the CPU seconds it spent (not
+ * counting its connect).
+ */
+double hbb_publish_floor(int port, long packs, int lines, int64_t ms);
+
 /* ---- latency: published -> queryable in InfluxDB ---- */
 
 struct hbb_latency {
@@ -81,11 +105,8 @@ struct hbb_latency {
 	/* writes message seq into out (appended) */
 	void (*payload)(struct hb_buf *out, const char *meas, long seq, void *arg);
 	void *arg;
-	/* the process whose CPU is measured (the service); with floor set the
-	 * same stream goes to a bare paho subscriber on topic instead, whose
-	 * CPU is the floor of any paho subscriber's for it */
+	/* the process whose CPU is measured (the service) */
 	pid_t pid;
-	bool floor;
 	/* results */
 	double p50, p99, max;	/* ms */
 	long seen;
