@@ -6,7 +6,9 @@
  * counting subscriber; the end-to-end path crosses the broker twice).
  * Latency at a quiet house's pace (a reading a second, published ->
  * queryable in InfluxDB), through ingest and the writer, against the writer
- * alone in the same run. A tool that prints a table, not a test.
+ * alone in the same run. CPU at a steady 1,000 messages/s against paho's
+ * floor for receiving them and publishing what ingest made of them. A tool
+ * that prints a table, not a test.
  *
  *   bench_ingest [-n MESSAGES] [--quick] [--only STEP]
  */
@@ -23,6 +25,8 @@ struct e2e {
 	double msgs_per_s;
 	long landed;
 	double ingest_cpu_s, writer_cpu_s;
+	double packs, points;	/* what ingest published */
+	int64_t ms;		/* from the first message to the last point written */
 };
 
 /* Publishes n device messages at QoS qos and waits for the writer to have
@@ -35,6 +39,8 @@ run(struct hbt_broker *b, struct hbt_influx *ix, struct hbt_service *in,
 	struct hbb_stats in0, in1, w0, w1;
 	char topic[128], q[160];
 	double base = hbt_metric(w->http_port, "homebus_writer_points_written_total");
+	double m0 = hbt_metric(in->http_port, "homebus_ingest_messages_published_total");
+	double p0 = hbt_metric(in->http_port, "homebus_ingest_points_published_total");
 	double have = 0, prev = -1;
 	int64_t start, last_change;
 
@@ -65,6 +71,31 @@ run(struct hbt_broker *b, struct hbt_influx *ix, struct hbt_service *in,
 	res->msgs_per_s = have * 1000.0 / (double)(last_change - start);
 	res->ingest_cpu_s = in1.cpu_s - in0.cpu_s;
 	res->writer_cpu_s = w1.cpu_s - w0.cpu_s;
+	res->packs = hbt_metric(in->http_port,
+	    "homebus_ingest_messages_published_total") - m0;
+	res->points = hbt_metric(in->http_port,
+	    "homebus_ingest_points_published_total") - p0;
+	res->ms = last_change - start;
+}
+
+/*
+ * Ingest's CPU in a burst against paho's floor: what the bare subscriber
+ * spent on the same messages in the ceiling run, plus a bare publisher of
+ * as many packs of as many lines over the same time.
+ */
+static void
+burst_floor_row(int port, const char *name, const struct e2e *r,
+    double recv_floor, long n)
+{
+	int lines = r->packs > 0 ? (int)(r->points / r->packs + 0.5) : 1;
+	double pub = hbb_publish_floor(port, (long)r->packs, lines, r->ms);
+	char note[120];
+
+	snprintf(note, sizeof(note), "floors: receiving %.2f, publishing %.0f "
+	    "packs of %d lines %.2f", recv_floor * 1e5 / (double)n, r->packs, lines,
+	    pub * 1e5 / (double)n);
+	hbb_row(name, r->ingest_cpu_s * 1e5 / (double)n, "s/100k",
+	    (recv_floor + pub) * 1e5 / (double)n, note);
 }
 
 /* A zigbee2mqtt reading: what a climate sensor sends. */
@@ -107,6 +138,39 @@ latency_rows(struct hbt_broker *b, struct hbt_influx *ix, long n)
 	    note);
 }
 
+/*
+ * What ingest costs at a steady 1,000 messages/s against the floor of
+ * paho: a bare subscriber beside it on the same stream, plus a bare
+ * publisher of as many packs of as many lines as ingest published, at
+ * QoS 1, over the same time.
+ */
+static void
+steady_rows(struct hbt_broker *b, struct hbt_service *in, long n)
+{
+	double m0 = hbt_metric(in->http_port, "homebus_ingest_messages_published_total");
+	double p0 = hbt_metric(in->http_port, "homebus_ingest_points_published_total");
+	double cpu, recv_floor, pub_floor, packs, points;
+	int lines;
+	char note[120];
+
+	hbb_side_by_side(b->port, "zigbee2mqtt/bench-steady", "z2m", in->proc.pid,
+	    n, 1000, &cpu, &recv_floor);
+	packs = hbt_metric(in->http_port, "homebus_ingest_messages_published_total") - m0;
+	points = hbt_metric(in->http_port, "homebus_ingest_points_published_total") - p0;
+	lines = packs > 0 ? (int)(points / packs + 0.5) : 1;
+	pub_floor = hbb_publish_floor(b->port, (long)packs, lines,
+	    (int64_t)((double)n / 1000.0 * 1000.0));
+	hbb_row("bare paho subscriber CPU, same stream", recv_floor * 1e5 /
+	    (double)n, "s/100k", 0, "beside ingest: the floor for receiving");
+	snprintf(note, sizeof(note), "%.0f packs of %d lines at QoS 1, as ingest "
+	    "sent them: the floor for publishing", packs, lines);
+	hbb_row("bare paho publisher CPU, the same packs", pub_floor * 1e5 /
+	    (double)n, "s/100k", 0, note);
+	hbb_row("ingest CPU at a steady 1000 messages/s", cpu * 1e5 / (double)n,
+	    "s/100k", (recv_floor + pub_floor) * 1e5 / (double)n,
+	    "ratio: x (receiving + publishing floors)");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -120,9 +184,9 @@ main(int argc, char **argv)
 	struct hb_buf cfg = { 0 };
 	struct hbb_stats ps;
 	struct e2e r;
-	long n = 200000, lat_n = 30;
+	long n = 200000, lat_n = 30, steady_n = 10000;
 	int c;
-	double idle_pss, bus0, bus1, idle_rss, idle_anon;
+	double idle_pss, bus0, bus1, idle_rss, idle_anon, sub_cpu;
 	char note[80];
 
 	hbb_main(argc, argv);
@@ -134,6 +198,7 @@ main(int argc, char **argv)
 		else if (c == 'q') {
 			n = 5000;
 			lat_n = 3;
+			steady_n = 500;
 		}
 	}
 	hbt_init("bench_ingest");
@@ -173,6 +238,8 @@ main(int argc, char **argv)
 		hbt_sleep_ms(10);
 		latency_rows(&broker, &ix, lat_n);
 	}
+	if (hbb_want("steady"))
+		steady_rows(&broker, &in, steady_n);
 	if (hbb_want("QoS 0")) {
 		bus0 = hbb_bus_ceiling(broker.port, 0, "z2m", n, NULL);
 		hbb_row("bus ceiling, QoS 0", bus0, "msg/s", 0,
@@ -185,7 +252,7 @@ main(int argc, char **argv)
 		    bus0, note);
 	}
 	if (hbb_want("QoS 1")) {
-		bus1 = hbb_bus_ceiling(broker.port, 1, "z2m", n, NULL);
+		bus1 = hbb_bus_ceiling(broker.port, 1, "z2m", n, &sub_cpu);
 		hbb_row("bus ceiling, QoS 1", bus1, "msg/s", 0,
 		    "mosquitto -> counting subscriber");
 		run(&broker, &ix, &in, &w, "bench-q1", 1, n, &r);
@@ -194,6 +261,8 @@ main(int argc, char **argv)
 		    r.writer_cpu_s * 1e5 / (double)n);
 		hbb_row("z2m JSON, QoS 1 -> ingest -> writer", r.msgs_per_s, "msg/s",
 		    bus1, note);
+		burst_floor_row(broker.port, "ingest CPU in the QoS 1 burst", &r,
+		    sub_cpu, n);
 	}
 
 	hbb_stats(in.proc.pid, &ps);
