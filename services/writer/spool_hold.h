@@ -2,7 +2,9 @@
  * spool_hold: what the spool keeps in memory while its file refuses
  * writes: the batches SQLite did not take (in id order, handed out like
  * the others and written when the disk has room) and the ids of rows sent
- * but not yet deleted (never handed out again). No SQLite here.
+ * but not yet deleted (never handed out again). The spool's staged batches
+ * (sent from memory, written when due) are a list of the same kind. No
+ * SQLite here.
  */
 #ifndef WRITER_SPOOL_HOLD_H
 #define WRITER_SPOOL_HOLD_H
