@@ -12,6 +12,9 @@
  *                                 itself into v2 after; rollback -> v1
  *   test_native_deploy bad        a tag without a release: failed, nothing
  *                                 touched; v3-bad: rolled back, link back
+ *   test_native_deploy killed     the deployer killed in verify and started
+ *                                 again: it rolls the job back, then
+ *                                 restarts itself into the old release
  *   test_native_deploy dashboard INFLUX_URL
  *                                 one deploy, its homebus_deploy point
  *                                 written by a real writer into that
@@ -572,13 +575,14 @@ deploys(struct nat *f)
 }
 
 /*
- * After a job to `tag` ended at done_ms: the deployer is restarted once,
- * after that, into the release current points at, and finds no job to
- * finish.
+ * After job id ended (outcome, running `tag`) at done_ms: the deployer is
+ * restarted, the nth call about its unit, after that, into the release
+ * current points at, and finds no job to finish: no more "interrupted"
+ * notifications for id than `interrupted` (those before the restart).
  */
 static void
-expect_self_restart(struct nat *f, const char *id, const char *tag,
-    int64_t done_ms, size_t nth)
+expect_self_restart(struct nat *f, const char *id, const char *outcome_,
+    const char *tag, int64_t done_ms, size_t nth, size_t interrupted)
 {
 	char lines[4][256] = { "" }, exe[800], key[128];
 	int64_t ms[4] = { 0 };
@@ -589,7 +593,7 @@ expect_self_restart(struct nat *f, const char *id, const char *tag,
 	HBT_CHECK(calls_with(f, "homebus-deployer.service", lines, ms, 4) == nth &&
 	    strstr(lines[nth - 1], "restart --no-block homebus-deployer.service") &&
 	    ms[nth - 1] >= done_ms, "once, with --no-block, after the job ended "
-	    "(asked at %lld, done at %lld): %s", (long long)ms[nth - 1],
+	    "(asked at %lld, ended at %lld): %s", (long long)ms[nth - 1],
 	    (long long)done_ms, lines[nth - 1]);
 	HBT_CHECK(HBT_WAIT(runs_release(f, "homebus-deployer.service", "deployer",
 	    tag, exe, sizeof(exe)), 30000), "the deployer runs %s now: %s", tag, exe);
@@ -597,13 +601,13 @@ expect_self_restart(struct nat *f, const char *id, const char *tag,
 	d = deploys(f);
 	job = json_array_get(json_object_get(d, "deploys"), 0);
 	HBT_CHECK(strcmp(str(job, "id"), id) == 0 &&
-	    strcmp(str(job, "outcome"), "done") == 0 &&
+	    strcmp(str(job, "outcome"), outcome_) == 0 &&
 	    strcmp(str(d, "running_tag"), tag) == 0, "after its restart its "
-	    "journal's last job is %s, done, running %s", id, tag);
+	    "journal's last job is %s, %s, running %s", id, outcome_, tag);
 	json_decref(d);
-	snprintf(key, sizeof(key), "deploy/%s/interrupted", id);
-	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/notify/#", key) == 0,
-	    "no job was left to finish (no %s)", key);
+	snprintf(key, sizeof(key), "\"deploy/%s/interrupted\"", id);
+	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/notify/#", key) ==
+	    interrupted, "no job was left to finish (%zu %s)", interrupted, key);
 }
 
 /* good: v1 -> v2 done, the deployer restarts last; rollback -> v1 done. */
@@ -631,7 +635,7 @@ scenario_good(struct nat *f)
 	    sizeof(exe)), "ingest runs v2's binary: %s", exe);
 	done_ms = iso_ms(str(s, "updated"));
 	json_decref(s);
-	expect_self_restart(f, "g1", "v2", done_ms, 1);
+	expect_self_restart(f, "g1", "done", "v2", done_ms, 1, 0);
 
 	/* rollback: back to "previous", the link switched back */
 	clear_calls(f);
@@ -650,7 +654,7 @@ scenario_good(struct nat *f)
 	    sizeof(exe)), "ingest runs v1's binary: %s", exe);
 	done_ms = iso_ms(str(s, "updated"));
 	json_decref(s);
-	expect_self_restart(f, "r1", "v1", done_ms, 1);
+	expect_self_restart(f, "r1", "done", "v1", done_ms, 1, 0);
 }
 
 /* bad: no such release (failed, nothing touched); v3-bad (rolled back). */
@@ -702,6 +706,52 @@ scenario_bad(struct nat *f)
 	    "the deployer, on v1 all along, is not restarted");
 }
 
+/*
+ * killed: the deployer killed during verify, started again as systemd's
+ * Restart= would: it finds the job past up and rolls it back (switch to
+ * v1, every unit restarted, verify), then restarts itself into v1 after.
+ */
+static void
+scenario_killed(struct nat *f)
+{
+	char ph[256], link[256], exe[800], lines[4][256] = { "" };
+	long pid;
+	json_t *s;
+	int64_t done_ms;
+
+	command(f, "k1", "deploy", "v2");
+	json_decref(outcome(f, "k1", "verify", DEPLOY_MS));
+	pid = read_pid(f, "homebus-deployer.service", "mainpid");
+	HBT_REQUIRE(pid > 1 && kill((pid_t)pid, SIGKILL) == 0, "kill -9 the "
+	    "deployer (%ld)", pid);
+	HBT_REQUIRE(HBT_WAIT(!runs_release(f, "homebus-deployer.service",
+	    "deployer", "v1", exe, sizeof(exe)), 10000), "it is gone");
+	systemctl("start", "homebus-deployer.service");
+	s = outcome(f, "k1", "rolled_back", ROLLBACK_MS);
+	phases(f, "k1", ph, sizeof(ph));
+	HBT_CHECK(strcmp(ph, "queued,preflight,pull,backup,up,verify,rollback,"
+	    "rolled_back") == 0, "phases: %s", ph);
+	HBT_CHECK(s && strstr(str(s, "error"), "interrupted during verify") &&
+	    strcmp(str(s, "running_tag"), "v1") == 0, "rolled back because it was "
+	    "interrupted, v1 running: %s", s ? str(s, "error") : "-");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/warning",
+	    "\"deploy/k1/interrupted\"") == 1, 5000), "one warning: interrupted");
+	current_link(f, link, sizeof(link));
+	HBT_CHECK(strcmp(link, "releases/v1") == 0, "current back on releases/v1 "
+	    "(%s)", link);
+	HBT_CHECK(calls_with(f, "restart homebus-ingest.service", lines, NULL, 4)
+	    == 2 && strstr(lines[0], " current=releases/v2 ") &&
+	    strstr(lines[1], " current=releases/v1 "), "ingest restarted on v2, "
+	    "then on v1 by the restarted deployer: %s / %s", lines[0], lines[1]);
+	HBT_CHECK(runs_release(f, "homebus-ingest.service", "ingest", "v1", exe,
+	    sizeof(exe)), "ingest runs v1's binary: %s", exe);
+	done_ms = iso_ms(str(s, "updated"));
+	json_decref(s);
+	/* started from current (v2) by the test, so back to v1 after its job:
+	 * the test's start, then its own restart */
+	expect_self_restart(f, "k1", "rolled_back", "v1", done_ms, 2, 1);
+}
+
 /* dashboard: one deploy, its point in INFLUX_URL's database homebus. */
 static void
 scenario_dashboard(struct nat *f, const char *influx)
@@ -747,10 +797,12 @@ main(int argc, char **argv)
 		scenario_good(&f);
 	else if (strcmp(which, "bad") == 0)
 		scenario_bad(&f);
+	else if (strcmp(which, "killed") == 0)
+		scenario_killed(&f);
 	else if (strcmp(which, "dashboard") == 0)
 		scenario_dashboard(&f, argv[2]);
 	else
-		HBT_CHECK(false, "unknown scenario \"%s\" (good, bad, dashboard)",
+		HBT_CHECK(false, "unknown scenario \"%s\" (good, bad, killed, dashboard)",
 		    which);
 	teardown(&f);
 	hbt_exit();
