@@ -79,62 +79,75 @@ all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* Classifies an unquoted field value; returns false if it is none of them. */
+/* Numbers are copied out to be NUL-terminated for strtoll/strtod: no longer. */
+#define NUMBER_TEXT_MAX 64
+
+/* True when v is one of the spellings InfluxDB reads as a boolean. */
 static bool
-classify(const char *v, size_t n, const struct hb_lp_limits *lim,
-    enum hb_lp_type *type, char *err, size_t errlen)
+is_bool(const char *v, size_t n)
 {
 	static const char *const bools[] = { "t", "T", "true", "True", "TRUE",
 	    "f", "F", "false", "False", "FALSE" };
-	char tmp[64];
-	size_t k = 0, digits = 0, dots = 0, exps = 0;
 
-	if (n == 0) {
-		snprintf(err, errlen, "missing field value");
+	if (strchr("tTfF", v[0]) == NULL)
+		return false;
+	for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
+		if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A value ending in 'i' or 'u' (n < NUMBER_TEXT_MAX): sets *type to
+ * HB_LP_INT or HB_LP_UINT and returns true when it is a decimal integer in
+ * range that lim allows; else false with the reason in err.
+ */
+static bool
+classify_integer(const char *v, size_t n, const struct hb_lp_limits *lim,
+    enum hb_lp_type *type, char *err, size_t errlen)
+{
+	char tmp[NUMBER_TEXT_MAX];
+	bool neg = v[0] == '-';
+	const char *d = v + (neg ? 1 : 0);
+	size_t dn = n - 1 - (neg ? 1 : 0);
+
+	if (!all_digits(d, dn)) {
+		snprintf(err, errlen, "invalid integer \"%.*s\"", (int)n, v);
 		return false;
 	}
-	if (strchr("tTfF", v[0]) != NULL) {
-		for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
-			if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0) {
-				*type = HB_LP_BOOL;
-				return true;
-			}
+	memcpy(tmp, v, n - 1);
+	tmp[n - 1] = '\0';
+	errno = 0;
+	if (v[n - 1] == 'i') {
+		(void)strtoll(tmp, NULL, 10);
+		*type = HB_LP_INT;
+	} else {
+		if (!lim->allow_uint || neg) {
+			snprintf(err, errlen, "unsigned integer \"%.*s\" not "
+			    "accepted here", (int)n, v);
+			return false;
+		}
+		(void)strtoull(tmp, NULL, 10);
+		*type = HB_LP_UINT;
 	}
-	if (n >= sizeof(tmp)) {
-		snprintf(err, errlen, "field value too long for a number");
+	if (errno == ERANGE) {
+		snprintf(err, errlen, "integer out of range \"%.*s\"", (int)n, v);
 		return false;
 	}
-	if (v[n - 1] == 'i' || v[n - 1] == 'u') {
-		bool neg = v[0] == '-';
-		const char *d = v + (neg ? 1 : 0);
-		size_t dn = n - 1 - (neg ? 1 : 0);
+	return true;
+}
 
-		if (!all_digits(d, dn)) {
-			snprintf(err, errlen, "invalid integer \"%.*s\"", (int)n, v);
-			return false;
-		}
-		memcpy(tmp, v, n - 1);
-		tmp[n - 1] = '\0';
-		errno = 0;
-		if (v[n - 1] == 'i') {
-			(void)strtoll(tmp, NULL, 10);
-			*type = HB_LP_INT;
-		} else {
-			if (!lim->allow_uint || neg) {
-				snprintf(err, errlen, "unsigned integer \"%.*s\" not "
-				    "accepted here", (int)n, v);
-				return false;
-			}
-			(void)strtoull(tmp, NULL, 10);
-			*type = HB_LP_UINT;
-		}
-		if (errno == ERANGE) {
-			snprintf(err, errlen, "integer out of range \"%.*s\"", (int)n, v);
-			return false;
-		}
-		return true;
-	}
-	/* -?(digits(.digits?)?|.digits)([eE][+-]?digits)? */
+/*
+ * Matches -?(digits(.digits?)?|.digits)([eE][+-]?digits)? and returns the
+ * number of digits, 0 when v is not of that form; *exps is 1 when it has
+ * an exponent.
+ */
+static size_t
+float_digits(const char *v, size_t n, size_t *exps)
+{
+	size_t k = 0, digits = 0, dots = 0;
+
+	*exps = 0;
 	if (v[k] == '-')
 		k++;
 	for (; k < n; k++) {
@@ -142,31 +155,31 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 
 		if (ch >= '0' && ch <= '9') {
 			digits++;
-		} else if (ch == '.' && dots == 0 && exps == 0) {
+		} else if (ch == '.' && dots == 0 && *exps == 0) {
 			dots++;
-		} else if ((ch == 'e' || ch == 'E') && exps == 0 && digits > 0) {
-			exps++;
+		} else if ((ch == 'e' || ch == 'E') && *exps == 0 && digits > 0) {
+			(*exps)++;
 			if (k + 1 < n && (v[k + 1] == '+' || v[k + 1] == '-'))
 				k++;
-			if (k + 1 >= n) {
-				digits = 0;
-				break;
-			}
+			if (k + 1 >= n)
+				return 0;
 		} else {
-			digits = 0;
-			break;
+			return 0;
 		}
 	}
-	if (digits == 0) {
-		snprintf(err, errlen, "invalid field value \"%.*s\" (not a number, "
-		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
-		return false;
-	}
-	/* Up to 15 digits and no exponent cannot overflow a double. */
-	if (exps == 0 && digits <= 15) {
-		*type = HB_LP_FLOAT;
-		return true;
-	}
+	return digits;
+}
+
+/*
+ * A float of the form float_digits accepts (n < NUMBER_TEXT_MAX): true
+ * unless it overflows a double (underflow to zero is fine), with the
+ * reason in err.
+ */
+static bool
+float_in_range(const char *v, size_t n, char *err, size_t errlen)
+{
+	char tmp[NUMBER_TEXT_MAX];
+
 	memcpy(tmp, v, n);
 	tmp[n] = '\0';
 	errno = 0;
@@ -179,6 +192,43 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * Classifies an unquoted field value as a boolean, an integer or a float
+ * and sets *type; returns false, with the reason in err, if it is none of
+ * them.
+ */
+static bool
+classify(const char *v, size_t n, const struct hb_lp_limits *lim,
+    enum hb_lp_type *type, char *err, size_t errlen)
+{
+	size_t digits, exps;
+
+	if (n == 0) {
+		snprintf(err, errlen, "missing field value");
+		return false;
+	}
+	if (is_bool(v, n)) {
+		*type = HB_LP_BOOL;
+		return true;
+	}
+	if (n >= NUMBER_TEXT_MAX) {
+		snprintf(err, errlen, "field value too long for a number");
+		return false;
+	}
+	if (v[n - 1] == 'i' || v[n - 1] == 'u')
+		return classify_integer(v, n, lim, type, err, errlen);
+	digits = float_digits(v, n, &exps);
+	if (digits == 0) {
+		snprintf(err, errlen, "invalid field value \"%.*s\" (not a number, "
+		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
+		return false;
+	}
+	/* Up to 15 digits and no exponent cannot overflow a double. */
+	if ((exps != 0 || digits > 15) && !float_in_range(v, n, err, errlen))
+		return false;
 	*type = HB_LP_FLOAT;
 	return true;
 }
