@@ -241,6 +241,162 @@ skip_line(const char *buf, size_t len, size_t *pos)
 	*pos = nl ? (size_t)(nl - buf) + 1 : len;
 }
 
+/*
+ * What the scanning steps below return: NULL when their part of the line is
+ * good, else why it is not, or WHY_IN_ERR when classify already wrote the
+ * reason into the caller's err (compared by address; the text is unused).
+ */
+static const char WHY_IN_ERR[] = "(the reason is in err)";
+
+/* Where the next line starts after an error at c->i. */
+static void
+skip_after_error(const struct cursor *c, size_t *pos)
+{
+	*pos = c->i < c->n ? c->i : c->n;
+	if (*pos < c->n && c->s[*pos] != '\n')
+		skip_line(c->s, c->n, pos);
+	else if (*pos < c->n)
+		(*pos)++;
+}
+
+/* One ",key=value" tag, the cursor on its comma; counted in line->ntags. */
+static const char *
+scan_tag(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *k;
+	size_t kn;
+
+	c->i++;
+	k = c->s + c->i;
+	kn = scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
+	if (kn == 0 || c->i >= c->n || c->s[c->i] != '=')
+		return "invalid tag (expected key=value)";
+	if (is_time_key(k, kn))
+		return "tag key \"time\" is not allowed";
+	c->i++;
+	if (scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE) == 0 ||
+	    (c->i < c->n && c->s[c->i] == '='))
+		return "invalid tag value (empty or unescaped '=')";
+	line->ntags++;
+	return NULL;
+}
+
+/* The measurement and its tags, up to and past the space before the fields. */
+static const char *
+scan_series(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *why;
+
+	line->measurement = c->s + c->i;
+	line->measurement_len = scan_token(c, SEP_COMMA | SEP_SPACE);
+	if (line->measurement_len == 0)
+		return "empty measurement";
+	while (c->i < c->n && c->s[c->i] == ',')
+		if ((why = scan_tag(c, line)) != NULL)
+			return why;
+	if (at_eol(c) || c->s[c->i] != ' ')
+		return "missing fields";
+	c->i++;
+	return NULL;
+}
+
+/* A quoted string field value, the cursor on its opening quote. */
+static const char *
+scan_string_value(struct cursor *c, struct hb_lp_field *f)
+{
+	/* A quoted string ends on its own line (InfluxDB's would run on): a
+	 * lost quote then costs one line, not every line after it in the
+	 * message. */
+	c->i++;
+	while (c->i < c->n && c->s[c->i] != '"' && c->s[c->i] != '\n') {
+		if (c->s[c->i] == '\\' && c->i + 1 < c->n &&
+		    c->s[c->i + 1] != '\n')
+			c->i++;
+		c->i++;
+	}
+	if (c->i >= c->n || c->s[c->i] == '\n')
+		return "unterminated string field (a quoted string ends on its line)";
+	c->i++;
+	f->type = HB_LP_STRING;
+	f->value_len = (size_t)(c->s + c->i - f->value);
+	if (f->value_len - 2 > 65535)
+		return "string field longer than 64 KiB";
+	return NULL;
+}
+
+/* One key=value field into *f, its value typed. */
+static const char *
+scan_field(struct cursor *c, const struct hb_lp_limits *lim,
+    struct hb_lp_field *f, char *err, size_t errlen)
+{
+	f->key = c->s + c->i;
+	f->key_len = scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
+	if (f->key_len == 0 || c->i >= c->n || c->s[c->i] != '=')
+		return "invalid field (expected key=value)";
+	if (is_time_key(f->key, f->key_len))
+		return "field key \"time\" is not allowed";
+	c->i++;
+	f->value = c->s + c->i;
+	if (c->i < c->n && c->s[c->i] == '"')
+		return scan_string_value(c, f);
+	f->value_len = scan_token(c, SEP_COMMA | SEP_SPACE);
+	if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
+		return WHY_IN_ERR;
+	return NULL;
+}
+
+/* The comma-separated fields, at most HB_LP_MAX_FIELDS, into line. */
+static const char *
+scan_fields(struct cursor *c, const struct hb_lp_limits *lim,
+    struct hb_lp_line *line, char *err, size_t errlen)
+{
+	const char *why;
+
+	for (;;) {
+		if (line->nfields == HB_LP_MAX_FIELDS)
+			return "too many fields";
+		why = scan_field(c, lim, &line->fields[line->nfields], err, errlen);
+		if (why != NULL)
+			return why;
+		line->nfields++;
+		if (c->i < c->n && c->s[c->i] == ',') {
+			c->i++;
+			continue;
+		}
+		return NULL;
+	}
+}
+
+/* The optional timestamp (" -?digits", an int64) after the fields. */
+static const char *
+scan_timestamp(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *t;
+	char tmp[32];
+	long long ts;
+	size_t n;
+
+	if (c->i >= c->n || c->s[c->i] != ' ')
+		return NULL;
+	c->i++;
+	t = c->s + c->i;
+	n = scan_token(c, SEP_SPACE);
+	if (n == 0 || n >= sizeof(tmp) ||
+	    !all_digits(t + (t[0] == '-'), n - (t[0] == '-')))
+		return "bad timestamp";
+	memcpy(tmp, t, n);
+	tmp[n] = '\0';
+	if (hb_parse_ll(tmp, INT64_MIN, INT64_MAX, &ts) != 0)
+		return "timestamp out of range";
+	line->has_time = true;
+	line->time = ts;
+	return NULL;
+}
+
+/*
+ * As hb_lp.h says; blank and comment lines aside, a line is read as the
+ * series, the fields, the timestamp, then judged whole (length, UTF-8).
+ */
 enum hb_lp_result
 hb_lp_next(const char *buf, size_t len, size_t *pos,
     const struct hb_lp_limits *lim, struct hb_lp_line *line, char *err,
@@ -248,8 +404,8 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 {
 	static const struct hb_lp_limits deflim = { 0 };
 	struct cursor c = { buf, *pos, len };
-	size_t max_line, n, line_end;
-	const char *why = NULL;
+	size_t max_line;
+	const char *why;
 
 	if (lim == NULL)
 		lim = &deflim;
@@ -270,127 +426,13 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 	line->has_time = false;
 	line->time = 0;
 	line->start = buf + c.i;
-
-	/* measurement */
-	line->measurement = buf + c.i;
-	line->measurement_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
-	if (line->measurement_len == 0) {
-		why = "empty measurement";
-		goto bad;
-	}
-	/* tags */
-	while (c.i < len && buf[c.i] == ',') {
-		const char *k;
-		size_t kn;
-
-		c.i++;
-		k = buf + c.i;
-		kn = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
-		if (kn == 0 || c.i >= len || buf[c.i] != '=') {
-			why = "invalid tag (expected key=value)";
-			goto bad;
-		}
-		if (is_time_key(k, kn)) {
-			why = "tag key \"time\" is not allowed";
-			goto bad;
-		}
-		c.i++;
-		if (scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE) == 0 || (c.i < len && buf[c.i] == '=')) {
-			why = "invalid tag value (empty or unescaped '=')";
-			goto bad;
-		}
-		line->ntags++;
-	}
-	if (at_eol(&c) || buf[c.i] != ' ') {
-		why = "missing fields";
-		goto bad;
-	}
-	c.i++;
-	/* fields */
-	for (;;) {
-		struct hb_lp_field *f;
-
-		if (line->nfields == HB_LP_MAX_FIELDS) {
-			why = "too many fields";
-			goto bad;
-		}
-		f = &line->fields[line->nfields];
-		f->key = buf + c.i;
-		f->key_len = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
-		if (f->key_len == 0 || c.i >= len || buf[c.i] != '=') {
-			why = "invalid field (expected key=value)";
-			goto bad;
-		}
-		if (is_time_key(f->key, f->key_len)) {
-			why = "field key \"time\" is not allowed";
-			goto bad;
-		}
-		c.i++;
-		f->value = buf + c.i;
-		if (c.i < len && buf[c.i] == '"') {
-			/* A quoted string ends on its own line (InfluxDB's would
-			 * run on): a lost quote then costs one line, not every
-			 * line after it in the message. */
-			c.i++;
-			while (c.i < len && buf[c.i] != '"' && buf[c.i] != '\n') {
-				if (buf[c.i] == '\\' && c.i + 1 < len &&
-				    buf[c.i + 1] != '\n')
-					c.i++;
-				c.i++;
-			}
-			if (c.i >= len || buf[c.i] == '\n') {
-				why = "unterminated string field (a quoted string "
-				    "ends on its line)";
-				goto bad;
-			}
-			c.i++;
-			f->type = HB_LP_STRING;
-			f->value_len = (size_t)(buf + c.i - f->value);
-			if (f->value_len - 2 > 65535) {
-				why = "string field longer than 64 KiB";
-				goto bad;
-			}
-		} else {
-			f->value_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
-			if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
-				goto bad_err;
-		}
-		line->nfields++;
-		if (c.i < len && buf[c.i] == ',') {
-			c.i++;
-			continue;
-		}
-		break;
-	}
-	/* timestamp */
-	if (c.i < len && buf[c.i] == ' ') {
-		const char *t;
-		char tmp[32];
-		long long ts;
-
-		c.i++;
-		t = buf + c.i;
-		n = scan_token(&c, SEP_SPACE);
-		if (n == 0 || n >= sizeof(tmp) ||
-		    !all_digits(t + (t[0] == '-'), n - (t[0] == '-'))) {
-			why = "bad timestamp";
-			goto bad;
-		}
-		memcpy(tmp, t, n);
-		tmp[n] = '\0';
-		if (hb_parse_ll(tmp, INT64_MIN, INT64_MAX, &ts) != 0) {
-			why = "timestamp out of range";
-			goto bad;
-		}
-		line->has_time = true;
-		line->time = ts;
-	}
-	if (!at_eol(&c)) {
+	if ((why = scan_series(&c, line)) == NULL &&
+	    (why = scan_fields(&c, lim, line, err, errlen)) == NULL &&
+	    (why = scan_timestamp(&c, line)) == NULL && !at_eol(&c))
 		why = "unexpected text after the fields or timestamp";
+	if (why != NULL)
 		goto bad;
-	}
-	line_end = c.i;
-	line->len = (size_t)(buf + line_end - line->start);
+	line->len = (size_t)(buf + c.i - line->start);
 	if (line->len > max_line) {
 		snprintf(err, errlen, "line longer than %zu bytes", max_line);
 		*pos = c.i;
@@ -405,13 +447,9 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 	skip_line(buf, len, pos);
 	return HB_LP_OK;
 bad:
-	snprintf(err, errlen, "%s", why);
-bad_err:
-	*pos = c.i < len ? c.i : len;
-	if (*pos < len && buf[*pos] != '\n')
-		skip_line(buf, len, pos);
-	else if (*pos < len)
-		(*pos)++;
+	if (why != WHY_IN_ERR)
+		snprintf(err, errlen, "%s", why);
+	skip_after_error(&c, pos);
 	return HB_LP_ERROR;
 }
 
