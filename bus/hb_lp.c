@@ -79,7 +79,7 @@ all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* Numbers are copied out to be NUL-terminated for strtoll/strtod: no longer. */
+/* A number is copied out, NUL-terminated, for strtoll/strtod: under 64 bytes. */
 #define NUMBER_TEXT_MAX 64
 
 /* True when v is one of the spellings InfluxDB reads as a boolean. */
