@@ -651,17 +651,15 @@ on_soon(evutil_socket_t fd, short what, void *arg)
 	finish_error(x, x->code, x->error);
 }
 
-struct hb_http_xfer *
-hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
+/*
+ * A new transfer for req, counted in flight in c, with its timeout and its
+ * soon event made but not started.
+ */
+static struct hb_http_xfer *
+xfer_new(struct hb_http_client *c, const struct hb_http_request *req,
     hb_http_done_fn done, void *arg)
 {
 	struct hb_http_xfer *x = hb_xcalloc(1, sizeof(*x));
-	const char *method = req->method ? req->method : "GET";
-	struct evhttp_uri *u = evhttp_uri_parse(req->url);
-	const char *host, *scheme;
-	struct hb_buf line = { 0 };
-	struct timeval tv;
-	bool ok;
 
 	x->client = c;
 	x->done = done;
@@ -673,20 +671,34 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	x->soon = event_new(c->base, -1, 0, on_soon, x);
 	TAILQ_INSERT_TAIL(&c->xfers, x, entry);
 	c->n++;
-	x->type = method_type(method, &ok);
-	scheme = u ? evhttp_uri_get_scheme(u) : NULL;
-	host = u ? evhttp_uri_get_host(u) : NULL;
+	return x;
+}
+
+/*
+ * Where x goes, from the URL u (NULL: it did not parse): TLS or not, the
+ * host and port to connect to, and the target (path?query). Returns 0, or
+ * -1 when the URL or the method (method_ok false) cannot be sent, with the
+ * error on its way (fail_soon).
+ */
+static int
+set_destination(struct hb_http_xfer *x, const struct evhttp_uri *u,
+    bool method_ok)
+{
+	const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+	const char *host = u ? evhttp_uri_get_host(u) : NULL;
+	struct hb_buf target = { 0 };
+
 	if (scheme == NULL || host == NULL || host[0] == '\0') {
 		fail_soon(x, E_BAD_URL, "URL using bad/illegal format or missing URL");
-		goto out;
+		return -1;
 	}
 	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
 		fail_soon(x, E_UNSUPPORTED, "only http:// and https:// URLs");
-		goto out;
+		return -1;
 	}
-	if (!ok) {
+	if (!method_ok) {
 		fail_soon(x, E_UNSUPPORTED, "unsupported HTTP method");
-		goto out;
+		return -1;
 	}
 	x->tls = strcasecmp(scheme, "https") == 0;
 	x->port = evhttp_uri_get_port(u) >= 0 ? evhttp_uri_get_port(u) :
@@ -697,18 +709,31 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		    host + 1);
 	else
 		snprintf(x->host, sizeof(x->host), "%s", host);
-	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
-	hb_buf_printf(&line, "%s", evhttp_uri_get_path(u) &&
+	hb_buf_printf(&target, "%s", evhttp_uri_get_path(u) &&
 	    evhttp_uri_get_path(u)[0] ? evhttp_uri_get_path(u) : "/");
 	if (evhttp_uri_get_query(u))
-		hb_buf_printf(&line, "?%s", evhttp_uri_get_query(u));
-	x->target = hb_buf_steal(&line);
+		hb_buf_printf(&target, "?%s", evhttp_uri_get_query(u));
+	x->target = hb_buf_steal(&target);
+	return 0;
+}
+
+/*
+ * The headers x is sent with: Host as the URL u has it, User-Agent, the
+ * caller's "Name: value" headers, and basic auth from req->userpwd or
+ * else from user:password@ in the URL.
+ */
+static void
+add_request_headers(struct hb_http_xfer *x, const struct evhttp_uri *u,
+    const struct hb_http_request *req)
+{
+	struct hb_buf value = { 0 };
 
 	if (evhttp_uri_get_port(u) >= 0)
-		hb_buf_printf(&line, "%s:%d", host, evhttp_uri_get_port(u));
+		hb_buf_printf(&value, "%s:%d", evhttp_uri_get_host(u),
+		    evhttp_uri_get_port(u));
 	else
-		hb_buf_printf(&line, "%s", host);
-	add_header(x, "Host", 4, line.data);
+		hb_buf_printf(&value, "%s", evhttp_uri_get_host(u));
+	add_header(x, "Host", 4, value.data);
 	add_header(x, "User-Agent", 10, "homebus/" HB_VERSION);
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		const char *colon = strchr(req->headers[i], ':');
@@ -722,26 +747,54 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		char *ui = req->userpwd ? NULL :
 		    evhttp_uridecode(evhttp_uri_get_userinfo(u), 0, NULL);
 
-		hb_buf_reset(&line);
-		hb_buf_printf(&line, "Basic ");
-		put_base64(&line, req->userpwd ? req->userpwd : ui ? ui : "");
-		add_header(x, "Authorization", 13, line.data);
+		hb_buf_reset(&value);
+		hb_buf_printf(&value, "Basic ");
+		put_base64(&value, req->userpwd ? req->userpwd : ui ? ui : "");
+		add_header(x, "Authorization", 13, value.data);
 		free(ui);
 	}
-	if (req->body) {
-		struct hb_buf gz = { 0 };
+	hb_buf_free(&value);
+}
 
-		if (req->gzip && hb_gzip(req->body, req->body_len, &gz) == 0) {
-			add_header(x, "Content-Encoding", 16, "gzip");
-			x->body_len = gz.len;
-			x->body = hb_buf_steal(&gz);
-		} else {
-			x->body = hb_xmalloc(req->body_len + 1);
-			memcpy(x->body, req->body, req->body_len);
-			x->body_len = req->body_len;
-		}
-		hb_buf_free(&gz);
+/* x's copy of the body, gzip-compressed (and said so) when req asks. */
+static void
+set_body(struct hb_http_xfer *x, const struct hb_http_request *req)
+{
+	struct hb_buf gz = { 0 };
+
+	if (req->body == NULL)
+		return;
+	if (req->gzip && hb_gzip(req->body, req->body_len, &gz) == 0) {
+		add_header(x, "Content-Encoding", 16, "gzip");
+		x->body_len = gz.len;
+		x->body = hb_buf_steal(&gz);
+	} else {
+		x->body = hb_xmalloc(req->body_len + 1);
+		memcpy(x->body, req->body, req->body_len);
+		x->body_len = req->body_len;
 	}
+	hb_buf_free(&gz);
+}
+
+/*
+ * As hb_http_client.h says. Never NULL here: a request that cannot be
+ * sent fails from the loop, through its callback.
+ */
+struct hb_http_xfer *
+hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
+    hb_http_done_fn done, void *arg)
+{
+	struct hb_http_xfer *x = xfer_new(c, req, done, arg);
+	struct evhttp_uri *u = evhttp_uri_parse(req->url);
+	struct timeval tv;
+	bool ok;
+
+	x->type = method_type(req->method ? req->method : "GET", &ok);
+	if (set_destination(x, u, ok) != 0)
+		goto out;
+	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
+	add_request_headers(x, u, req);
+	set_body(x, req);
 	tv.tv_sec = x->timeout_ms / 1000;
 	tv.tv_usec = (x->timeout_ms % 1000) * 1000;
 	evtimer_add(x->timer, &tv);
@@ -749,7 +802,6 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 out:
 	if (u)
 		evhttp_uri_free(u);
-	hb_buf_free(&line);
 	return x;
 }
 
