@@ -212,6 +212,34 @@ route(struct hb_bus *bus, struct mail *m)
 		hb_debug("bus message on no subscription topic=\"%s\"", m->topic);
 }
 
+/*
+ * A kept publish that nobody took (or whose send failed): sent again every
+ * 0.5 s while connected, until opts.retry_unrouted_s have passed since the
+ * first attempt; then dropped, counted and logged. Takes c.
+ */
+static void
+keep_unrouted(struct hb_bus *bus, struct cmd *c)
+{
+	if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
+	    bus->state == ST_CLOSED || atomic_load(&bus->input_closed) ||
+	    bus->nretry >= (size_t)bus->cfg.queue_max) {
+		if (bus->m_unrouted_dropped)
+			hb_counter_add(bus->m_unrouted_dropped, 1);
+		hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
+		    "message nobody subscribed to for %ds topic=\"%s\" (is the "
+		    "writer running?)", bus->opts.retry_unrouted_s, c->topic);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&bus->retry, c, entry);
+	bus->nretry++;
+	if (!evtimer_pending(bus->ev_retry, NULL)) {
+		struct timeval tv = { 0, 500000 };
+
+		evtimer_add(bus->ev_retry, &tv);
+	}
+}
+
 void
 bus__dispatch(struct hb_bus *bus, struct mail *m)
 {
@@ -260,29 +288,9 @@ bus__dispatch(struct hb_bus *bus, struct mail *m)
 		if (bus->opts.on_publish_failed)
 			bus->opts.on_publish_failed(bus->opts.arg, m->code, m->text);
 		break;
-	case MAIL_PUB_UNROUTED: {
-		struct cmd *c = m->ptr;
-
-		if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
-		    bus->state == ST_CLOSED || atomic_load(&bus->input_closed) ||
-		    bus->nretry >= (size_t)bus->cfg.queue_max) {
-			if (bus->m_unrouted_dropped)
-				hb_counter_add(bus->m_unrouted_dropped, 1);
-			hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
-			    "message nobody subscribed to for %ds topic=\"%s\" (is the "
-			    "writer running?)", bus->opts.retry_unrouted_s, c->topic);
-			free(c);
-			break;
-		}
-		TAILQ_INSERT_TAIL(&bus->retry, c, entry);
-		bus->nretry++;
-		if (!evtimer_pending(bus->ev_retry, NULL)) {
-			struct timeval tv = { 0, 500000 };
-
-			evtimer_add(bus->ev_retry, &tv);
-		}
+	case MAIL_PUB_UNROUTED:
+		keep_unrouted(bus, m->ptr);
 		break;
-	}
 	case MAIL_PUB_REFUSED:
 		bus->refused++;
 		if (bus->m_refused)

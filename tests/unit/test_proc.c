@@ -624,8 +624,10 @@ main(void)
 			    r.lingering, r.exit_code, r.signal);
 			HBT_CHECK(strstr(r.reason, "400 ms after SIGKILL") != NULL,
 			    "with a reason: %s", r.reason);
-			HBT_CHECK(r.elapsed_ms >= 550 && r.elapsed_ms < 5000,
-			    "timeout + exit_wait_ms: %.0f ms", r.elapsed_ms);
+			/* not before the timeout and exit_wait_ms: no upper bound,
+			 * the machine may be slow */
+			HBT_CHECK(r.elapsed_ms >= 550, "timeout + exit_wait_ms: %.0f ms",
+			    r.elapsed_ms);
 			/* still held: not reaped, no second callback */
 			for (int i = 0; i < 5; i++) {
 				hbt_sleep_ms(50);
