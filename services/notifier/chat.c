@@ -277,18 +277,29 @@ chat_update(struct chat *c, const struct telegram_update *u,
 
 /* ---------------- deploy watches ---------------- */
 
+/*
+ * Each final phase of hb_deploy_phase_final() its own icon, so that the
+ * end of a deploy reads at a glance; a deploy still going, an hourglass.
+ */
+static const struct {
+	const char *phase;
+	const char *icon;
+} phase_icons[] = {
+	{ "done", "\xe2\x9c\x85" },				/* check mark */
+	{ "failed", "\xe2\x9d\x8c" },			/* cross */
+	{ "rolled_back", "\xe2\x86\xa9\xef\xb8\x8f" },	/* back arrow */
+	{ "rollback_failed", "\xf0\x9f\x86\x98" },		/* SOS: needs a person */
+	{ "rejected", "\xf0\x9f\x9a\xab" },		/* prohibited */
+	{ "busy", "\xe2\x9b\x94" },				/* no entry */
+};
+
 static const char *
 phase_icon(const char *phase)
 {
-	if (strcmp(phase, "succeeded") == 0)
-		return "\xe2\x9c\x85";
-	if (strcmp(phase, "failed") == 0)
-		return "\xe2\x9d\x8c";
-	if (strcmp(phase, "rolled_back") == 0)
-		return "\xe2\x86\xa9\xef\xb8\x8f";
-	if (strcmp(phase, "busy") == 0)
-		return "\xe2\x9b\x94";
-	return "\xe2\x8f\xb3";
+	for (size_t i = 0; i < HB_ARRAY_LEN(phase_icons); i++)
+		if (strcmp(phase, phase_icons[i].phase) == 0)
+			return phase_icons[i].icon;
+	return "\xe2\x8f\xb3";					/* hourglass */
 }
 
 void
