@@ -214,15 +214,27 @@ route_reply(struct router *r, long long chat_id, const char *icon,
 	return 0;
 }
 
-void
+int
 route_mute(struct router *r, int64_t until_ms)
 {
 	char val[32];
 
+	/* in memory first: whoever asked gets the mute they asked for now */
 	r->mute_until_ms = until_ms;
-	snprintf(val, sizeof(val), "%lld", (long long)until_ms);
-	hb_outbox_meta_set(r->outbox, MUTE_KEY, val);
 	hb_gauge_set(r->m_muted, until_ms > 0 ? 1 : 0);
+	snprintf(val, sizeof(val), "%lld", (long long)until_ms);
+	if (hb_outbox_meta_set(r->outbox, MUTE_KEY, val) != 0) {
+		if (until_ms > 0)
+			hb_error("cannot store the mute in %s (disk full? "
+			    "read-only?): in force until the notifier stops, not "
+			    "across a restart", r->cfg.outbox_path);
+		else
+			hb_error("cannot store the end of the mute in %s (disk full? "
+			    "read-only?): a restart brings back the mute stored "
+			    "before", r->cfg.outbox_path);
+		return -1;
+	}
+	return 0;
 }
 
 int64_t

@@ -57,9 +57,11 @@ int route_reply(struct router *r, long long chat_id, const char *icon,
 
 /*
  * Until until_ms (wall clock; 0 ends it) notifications arrive silently,
- * but critical ones. Kept in the outbox across restarts.
+ * but critical ones. Stored in the outbox to hold across restarts: 0, or
+ * -1 when it could not be stored (logged). Either way it is in force from
+ * now until the notifier stops.
  */
-void route_mute(struct router *r, int64_t until_ms);
+int route_mute(struct router *r, int64_t until_ms);
 /* When the mute ends (wall clock), or 0 when there is none now. */
 int64_t route_muted_until(const struct router *r);
 /* Puts the mute's gauge back to 0 once the mute ended by itself. */

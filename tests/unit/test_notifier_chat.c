@@ -9,8 +9,8 @@
  * last deploy, the mute and the outbox; /deploy publishes one command
  * named by the update and then sends back each change of its progress
  * until it ends (or two hours passed), each end with its own icon; a
- * deploy the bus refuses says so;
- * /mute sets the mute; /help and wrong commands are answered.
+ * deploy the bus refuses says so; /mute sets the mute, and says so when
+ * the outbox could not store it; /help and wrong commands are answered.
  */
 #include "hbt.h"
 #include "chat.h"
@@ -28,7 +28,7 @@ static struct reply {
 } replies[32];
 static int nreplies;
 static int64_t mute_until, muted_until;
-static int publish_rc;
+static int mute_rc, publish_rc;
 static char published_topic[256];
 static json_t *published;
 
@@ -47,11 +47,12 @@ route_reply(struct router *r, long long chat_id, const char *icon,
 	return 0;
 }
 
-void
+int
 route_mute(struct router *r, int64_t until_ms)
 {
 	(void)r;
 	mute_until = until_ms;
+	return mute_rc;
 }
 
 int64_t
@@ -360,8 +361,24 @@ test_mute_help_and_mistakes(void)
 	HBT_CHECK(strcmp(replies[4].title, "Not understood") == 0 &&
 	    strstr(replies[4].text, "usage: /deploy TAG"), "wrong arguments: "
 	    "what is wrong");
+
+	/* the outbox cannot store the mute (disk full): in force, and said so */
+	mute_rc = -1;
+	say(&g, 10, "/mute 15", "", 0);
+	HBT_CHECK(mute_until > 0, "muted all the same");
+	HBT_CHECK(strcmp(replies[5].title, "Muted") != 0 &&
+	    strstr(replies[5].title, "not saved") &&
+	    strstr(replies[5].text, "could not store") &&
+	    strstr(replies[5].text, "will not survive a restart") &&
+	    strstr(replies[5].text, "For 15 minutes"), "the chat is told it was "
+	    "not stored: %s: %s", replies[5].title, replies[5].text);
+	say(&g, 10, "/mute 0", "", 0);
+	HBT_CHECK(mute_until == 0 && strcmp(replies[6].title, "Unmuted") != 0 &&
+	    strstr(replies[6].text, "after a restart"), "nor its end: %s: %s",
+	    replies[6].title, replies[6].text);
+	mute_rc = 0;
 	HBT_CHECK(counter(&g, "commands_total", "command=\"other\"") == 2 &&
-	    counter(&g, "commands_total", "command=\"mute\"") == 2,
+	    counter(&g, "commands_total", "command=\"mute\"") == 4,
 	    "commands_total by command");
 	rig_close(&g);
 }

@@ -5,7 +5,8 @@
  *
  * What a user would notice: each chat and the webhook get a notification
  * only from their min_severity up; info and, while muted, everything but
- * critical arrive silently, and the mute survives a restart; a summary
+ * critical arrive silently, and the mute survives a restart (a mute the
+ * outbox cannot store is in force until then, and logged); a summary
  * tells the webhook how many it stands for; with no channel at all a
  * notification is only logged; a reply goes to the chat that asked,
  * outside the filters; a long text becomes parts; what the outbox cannot
@@ -13,6 +14,8 @@
  */
 #include "hbt.h"
 #include "route.h"
+
+#include "hb_log.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -245,6 +248,58 @@ test_mute(void)
 	rig_close(&g);
 }
 
+/* True when the log file at path holds s. */
+static bool
+logged(const char *path, const char *s)
+{
+	char *text = hb_read_file(path, 1 << 20, NULL);
+	bool found = text && strstr(text, s);
+
+	free(text);
+	return found;
+}
+
+/* The outbox cannot store the mute (disk full): in force, logged, said. */
+static void
+test_mute_not_stored(void)
+{
+	struct rig g;
+	struct route_config cfg = two_chats_and_webhook();
+	int64_t until = hb_wall_ms() + 3600 * 1000;
+	char log[700];
+	sqlite3 *db;
+	json_t *o;
+
+	snprintf(log, sizeof(log), "%s/mute_not_stored.log", hbt_dir());
+	HBT_REQUIRE(hb_log_setup("notifier", HB_LOG_INFO, HB_LOG_TEXT, log) == 0,
+	    "log to %s", log);
+	rig_open(&g, "mute_not_stored", &cfg);
+	HBT_REQUIRE(sqlite3_open(g.path, &db) == SQLITE_OK, "open");
+	HBT_CHECK(sqlite3_exec(db, "CREATE TRIGGER full BEFORE INSERT ON meta "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END", NULL, NULL, NULL) ==
+	    SQLITE_OK, "trigger: %s", sqlite3_errmsg(db));
+	HBT_CHECK(route_mute(g.r, until) == -1, "not stored: said so");
+	HBT_CHECK(logged(log, "cannot store the mute in test.db") &&
+	    logged(log, "not across a restart"), "and logged");
+	HBT_CHECK(route_muted_until(g.r) == until &&
+	    hb_metrics_gauge(g.m, "muted", "", NULL)->value == 1,
+	    "in force all the same");
+	notify(&g, HB_SEV_ERROR, "a", "b", 0);
+	o = take(&g, "telegram:1");
+	HBT_CHECK(o && silent(o), "an error arrives silently");
+	json_decref(o);
+	sqlite3_exec(db, "DROP TRIGGER full", NULL, NULL, NULL);
+	sqlite3_close(db);
+
+	/* a restart: what was said is what happens */
+	route_free(g.r);
+	g.r = route_new(&cfg, g.ob, NULL, g.ch, g.m);
+	HBT_CHECK(route_muted_until(g.r) == 0, "gone after a restart");
+	HBT_CHECK(route_mute(g.r, until) == 0, "stored once there is room");
+	rig_close(&g);
+	hb_log_setup("notifier", HB_LOG_INFO, HB_LOG_TEXT, NULL);
+}
+
 static void
 test_no_channel_and_replies(void)
 {
@@ -332,6 +387,7 @@ main(void)
 	hbt_init("notifier_route");
 	test_min_severity();
 	test_mute();
+	test_mute_not_stored();
 	test_no_channel_and_replies();
 	test_parts();
 	test_lost_whole();
