@@ -886,6 +886,9 @@ scenario_webhook(struct fx *f)
 		}
 	}
 	HBT_CHECK(warning_seen && summary_seen, "the first and the summary");
+	HBT_CHECK(hbt_metric(f->http, "homebus_notifier_notifications_folded_total")
+	    == 28, "folded for each destination: 14 for the chat, 14 for the "
+	    "webhook");
 	json_decref(hooks);
 	ok = sent_to(f, PRIVATE_CHAT, 200);
 	HBT_CHECK(json_array_size(ok) == 3, "telegram: info, first, summary; got %zu",
