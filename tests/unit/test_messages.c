@@ -433,6 +433,24 @@ test_wire_heartbeat(void)
 	    "what does not read is left out, not refused: %s", err);
 	HBT_CHECK(hb_heartbeat_decode(JS("[]"), &hb, err, sizeof(err)) == -1,
 	    "not an object");
+
+	/* encoded in the order hb_bus sends it, and read back whole */
+	HBT_CHECK(hb_heartbeat_decode(beat, strlen(beat), &hb, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(strcmp(hb.service, "writer") == 0 && strcmp(hb.instance, "nuc") == 0 &&
+	    strcmp(hb.version, "1.4.0") == 0 && hb.pid == 4242, "who sent it");
+	{
+		struct hb_heartbeat back;
+		char *s = wire(hb_heartbeat_encode(&hb));
+
+		HBT_CHECK(strcmp(s, "{\"service\":\"writer\",\"instance\":\"nuc\","
+		    "\"version\":\"1.4.0\",\"pid\":4242,\"uptime_s\":3600,"
+		    "\"rss_kb\":5120,\"cpu_s\":1.25,\"interval_s\":10,\"time\":"
+		    "\"2025-11-24T16:00:00.250Z\"}") == 0, "heartbeat: %s", s);
+		HBT_CHECK(hb_heartbeat_decode(s, strlen(s), &back, err, sizeof(err)) == 0 &&
+		    memcmp(&back, &hb, sizeof(hb)) == 0, "heartbeat read back");
+		free(s);
+	}
 }
 
 static void
@@ -523,6 +541,9 @@ test_wire_deploy(void)
 	HBT_CHECK(hb_deploy_available_decode(JS("{}"), tag, sizeof(tag), err,
 	    sizeof(err)) == -1 && strcmp(err, "\"tag\" is missing or not a valid "
 	    "tag") == 0, "%s", err);
+	HBT_CHECK(hb_deploy_available_decode(JS("{\"tag\":5}"), tag, sizeof(tag),
+	    err, sizeof(err)) == -1 && strcmp(err, "\"tag\" is missing or not a "
+	    "valid tag") == 0, "a tag of another type: %s", err);
 }
 
 static void
