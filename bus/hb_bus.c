@@ -70,19 +70,20 @@ bus__publish_status(struct hb_bus *bus, const char *status)
 static void
 send_heartbeat(struct hb_bus *bus)
 {
-	json_t *hb = json_object();
+	struct hb_heartbeat beat = { 0 };
+	json_t *hb;
 
-	json_object_set_new(hb, "service", json_string(bus->opts.service));
-	json_object_set_new(hb, "instance", json_string(bus->cfg.instance));
-	json_object_set_new(hb, "version", json_string(HB_VERSION));
-	json_object_set_new(hb, "pid", json_integer(getpid()));
-	json_object_set_new(hb, "uptime_s",
-	    json_integer((hb_mono_ms() - bus->started_ms) / 1000));
-	json_object_set_new(hb, "rss_kb", json_integer(hb_rss_kb()));
-	json_object_set_new(hb, "cpu_s", json_real(hb_cpu_seconds()));
-	json_object_set_new(hb, "interval_s", json_integer(bus->cfg.heartbeat_s));
+	snprintf(beat.service, sizeof(beat.service), "%s", bus->opts.service);
+	snprintf(beat.instance, sizeof(beat.instance), "%s", bus->cfg.instance);
+	snprintf(beat.version, sizeof(beat.version), "%s", HB_VERSION);
+	beat.pid = (long)getpid();
+	beat.uptime_s = (hb_mono_ms() - bus->started_ms) / 1000;
+	beat.rss_kb = hb_rss_kb();
+	beat.cpu_s = hb_cpu_seconds();
+	beat.interval_s = bus->cfg.heartbeat_s;
 	/* the sender's clock, so that a reader can see a clock that is off */
-	json_object_set_new(hb, "time", hb_msg_time(hb_wall_ms()));
+	beat.time_ms = hb_wall_ms();
+	hb = hb_heartbeat_encode(&beat);
 	if (bus->opts.on_heartbeat)
 		bus->opts.on_heartbeat(bus->opts.arg, hb);
 	hb_bus_publish_json(bus, bus->heartbeat_topic, hb, 0, false);

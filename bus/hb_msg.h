@@ -193,7 +193,7 @@ int hb_deploy_available_decode(const char *payload, size_t len, char *tag,
     size_t taglen, char *err, size_t errlen);
 json_t *hb_deploy_available_encode(const char *tag);
 
-/* Time fields travel as ISO 8601 UTC strings. */
+/* Time fields travel as ISO 8601 UTC strings; a time < 0 (unknown) as null. */
 json_t *hb_msg_time(int64_t wall_ms);
 int64_t hb_msg_parse_time(const char *s);	/* -1 if not ISO 8601 */
 
