@@ -125,19 +125,20 @@ bus__publish_status(struct hb_bus *bus, const char *status)
 static void
 send_heartbeat(struct hb_bus *bus)
 {
-	json_t *hb = json_object();
+	struct hb_heartbeat beat = { 0 };
+	json_t *hb;
 
-	json_object_set_new(hb, "service", json_string(bus->opts.service));
-	json_object_set_new(hb, "instance", json_string(bus->cfg.instance));
-	json_object_set_new(hb, "version", json_string(HB_VERSION));
-	json_object_set_new(hb, "pid", json_integer(getpid()));
-	json_object_set_new(hb, "uptime_s",
-	    json_integer((hb_mono_ms() - bus->started_ms) / 1000));
-	json_object_set_new(hb, "rss_kb", json_integer(hb_rss_kb()));
-	json_object_set_new(hb, "cpu_s", json_real(hb_cpu_seconds()));
-	json_object_set_new(hb, "interval_s", json_integer(bus->cfg.heartbeat_s));
+	snprintf(beat.service, sizeof(beat.service), "%s", bus->opts.service);
+	snprintf(beat.instance, sizeof(beat.instance), "%s", bus->cfg.instance);
+	snprintf(beat.version, sizeof(beat.version), "%s", HB_VERSION);
+	beat.pid = (long)getpid();
+	beat.uptime_s = (hb_mono_ms() - bus->started_ms) / 1000;
+	beat.rss_kb = hb_rss_kb();
+	beat.cpu_s = hb_cpu_seconds();
+	beat.interval_s = bus->cfg.heartbeat_s;
 	/* the sender's clock, so that a reader can see a clock that is off */
-	json_object_set_new(hb, "time", hb_msg_time(hb_wall_ms()));
+	beat.time_ms = hb_wall_ms();
+	hb = hb_heartbeat_encode(&beat);
 	if (bus->opts.on_heartbeat)
 		bus->opts.on_heartbeat(bus->opts.arg, hb);
 	hb_bus_publish_json(bus, bus->heartbeat_topic, hb, 0, false);
@@ -269,6 +270,34 @@ route(struct hb_bus *bus, struct mail *m)
 		hb_debug("bus message on no subscription topic=\"%s\"", m->topic);
 }
 
+/*
+ * A kept publish that nobody took (or whose send failed): sent again every
+ * 0.5 s while connected, until opts.retry_unrouted_s have passed since the
+ * first attempt; then dropped, counted and logged. Takes c.
+ */
+static void
+keep_unrouted(struct hb_bus *bus, struct cmd *c)
+{
+	if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
+	    bus->state == ST_CLOSED || atomic_load(&bus->input_closed) ||
+	    bus->nretry >= (size_t)bus->cfg.queue_max) {
+		if (bus->m_unrouted_dropped)
+			hb_counter_add(bus->m_unrouted_dropped, 1);
+		hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
+		    "message nobody subscribed to for %ds topic=\"%s\" (is the "
+		    "writer running?)", bus->opts.retry_unrouted_s, c->topic);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&bus->retry, c, entry);
+	bus->nretry++;
+	if (!evtimer_pending(bus->ev_retry, NULL)) {
+		struct timeval tv = { 0, 500000 };
+
+		evtimer_add(bus->ev_retry, &tv);
+	}
+}
+
 void
 bus__dispatch(struct hb_bus *bus, struct mail *m)
 {
@@ -317,29 +346,9 @@ bus__dispatch(struct hb_bus *bus, struct mail *m)
 		if (bus->opts.on_publish_failed)
 			bus->opts.on_publish_failed(bus->opts.arg, m->code, m->text);
 		break;
-	case MAIL_PUB_UNROUTED: {
-		struct cmd *c = m->ptr;
-
-		if (hb_mono_ms() - c->first_ms > (int64_t)bus->opts.retry_unrouted_s * 1000 ||
-		    bus->state == ST_CLOSED || atomic_load(&bus->input_closed) ||
-		    bus->nretry >= (size_t)bus->cfg.queue_max) {
-			if (bus->m_unrouted_dropped)
-				hb_counter_add(bus->m_unrouted_dropped, 1);
-			hb_log_limited(&bus->unrouted_log, HB_LOG_ERROR, "bus dropped a "
-			    "message nobody subscribed to for %ds topic=\"%s\" (is the "
-			    "writer running?)", bus->opts.retry_unrouted_s, c->topic);
-			free(c);
-			break;
-		}
-		TAILQ_INSERT_TAIL(&bus->retry, c, entry);
-		bus->nretry++;
-		if (!evtimer_pending(bus->ev_retry, NULL)) {
-			struct timeval tv = { 0, 500000 };
-
-			evtimer_add(bus->ev_retry, &tv);
-		}
+	case MAIL_PUB_UNROUTED:
+		keep_unrouted(bus, m->ptr);
 		break;
-	}
 	case MAIL_PUB_REFUSED:
 		bus->refused++;
 		if (bus->m_refused)

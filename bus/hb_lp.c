@@ -79,62 +79,75 @@ all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* Classifies an unquoted field value; returns false if it is none of them. */
+/* A number is copied out, NUL-terminated, for strtoll/strtod: under 64 bytes. */
+#define NUMBER_TEXT_MAX 64
+
+/* True when v is one of the spellings InfluxDB reads as a boolean. */
 static bool
-classify(const char *v, size_t n, const struct hb_lp_limits *lim,
-    enum hb_lp_type *type, char *err, size_t errlen)
+is_bool(const char *v, size_t n)
 {
 	static const char *const bools[] = { "t", "T", "true", "True", "TRUE",
 	    "f", "F", "false", "False", "FALSE" };
-	char tmp[64];
-	size_t k = 0, digits = 0, dots = 0, exps = 0;
 
-	if (n == 0) {
-		snprintf(err, errlen, "missing field value");
+	if (strchr("tTfF", v[0]) == NULL)
+		return false;
+	for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
+		if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A value ending in 'i' or 'u' (n < NUMBER_TEXT_MAX): sets *type to
+ * HB_LP_INT or HB_LP_UINT and returns true when it is a decimal integer in
+ * range that lim allows; else false with the reason in err.
+ */
+static bool
+classify_integer(const char *v, size_t n, const struct hb_lp_limits *lim,
+    enum hb_lp_type *type, char *err, size_t errlen)
+{
+	char tmp[NUMBER_TEXT_MAX];
+	bool neg = v[0] == '-';
+	const char *d = v + (neg ? 1 : 0);
+	size_t dn = n - 1 - (neg ? 1 : 0);
+
+	if (!all_digits(d, dn)) {
+		snprintf(err, errlen, "invalid integer \"%.*s\"", (int)n, v);
 		return false;
 	}
-	if (strchr("tTfF", v[0]) != NULL) {
-		for (size_t i = 0; i < HB_ARRAY_LEN(bools); i++)
-			if (strlen(bools[i]) == n && memcmp(v, bools[i], n) == 0) {
-				*type = HB_LP_BOOL;
-				return true;
-			}
+	memcpy(tmp, v, n - 1);
+	tmp[n - 1] = '\0';
+	errno = 0;
+	if (v[n - 1] == 'i') {
+		(void)strtoll(tmp, NULL, 10);
+		*type = HB_LP_INT;
+	} else {
+		if (!lim->allow_uint || neg) {
+			snprintf(err, errlen, "unsigned integer \"%.*s\" not "
+			    "accepted here", (int)n, v);
+			return false;
+		}
+		(void)strtoull(tmp, NULL, 10);
+		*type = HB_LP_UINT;
 	}
-	if (n >= sizeof(tmp)) {
-		snprintf(err, errlen, "field value too long for a number");
+	if (errno == ERANGE) {
+		snprintf(err, errlen, "integer out of range \"%.*s\"", (int)n, v);
 		return false;
 	}
-	if (v[n - 1] == 'i' || v[n - 1] == 'u') {
-		bool neg = v[0] == '-';
-		const char *d = v + (neg ? 1 : 0);
-		size_t dn = n - 1 - (neg ? 1 : 0);
+	return true;
+}
 
-		if (!all_digits(d, dn)) {
-			snprintf(err, errlen, "invalid integer \"%.*s\"", (int)n, v);
-			return false;
-		}
-		memcpy(tmp, v, n - 1);
-		tmp[n - 1] = '\0';
-		errno = 0;
-		if (v[n - 1] == 'i') {
-			(void)strtoll(tmp, NULL, 10);
-			*type = HB_LP_INT;
-		} else {
-			if (!lim->allow_uint || neg) {
-				snprintf(err, errlen, "unsigned integer \"%.*s\" not "
-				    "accepted here", (int)n, v);
-				return false;
-			}
-			(void)strtoull(tmp, NULL, 10);
-			*type = HB_LP_UINT;
-		}
-		if (errno == ERANGE) {
-			snprintf(err, errlen, "integer out of range \"%.*s\"", (int)n, v);
-			return false;
-		}
-		return true;
-	}
-	/* -?(digits(.digits?)?|.digits)([eE][+-]?digits)? */
+/*
+ * Matches -?(digits(.digits?)?|.digits)([eE][+-]?digits)? and returns the
+ * number of digits, 0 when v is not of that form; *exps is 1 when it has
+ * an exponent.
+ */
+static size_t
+float_digits(const char *v, size_t n, size_t *exps)
+{
+	size_t k = 0, digits = 0, dots = 0;
+
+	*exps = 0;
 	if (v[k] == '-')
 		k++;
 	for (; k < n; k++) {
@@ -142,31 +155,31 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 
 		if (ch >= '0' && ch <= '9') {
 			digits++;
-		} else if (ch == '.' && dots == 0 && exps == 0) {
+		} else if (ch == '.' && dots == 0 && *exps == 0) {
 			dots++;
-		} else if ((ch == 'e' || ch == 'E') && exps == 0 && digits > 0) {
-			exps++;
+		} else if ((ch == 'e' || ch == 'E') && *exps == 0 && digits > 0) {
+			(*exps)++;
 			if (k + 1 < n && (v[k + 1] == '+' || v[k + 1] == '-'))
 				k++;
-			if (k + 1 >= n) {
-				digits = 0;
-				break;
-			}
+			if (k + 1 >= n)
+				return 0;
 		} else {
-			digits = 0;
-			break;
+			return 0;
 		}
 	}
-	if (digits == 0) {
-		snprintf(err, errlen, "invalid field value \"%.*s\" (not a number, "
-		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
-		return false;
-	}
-	/* Up to 15 digits and no exponent cannot overflow a double. */
-	if (exps == 0 && digits <= 15) {
-		*type = HB_LP_FLOAT;
-		return true;
-	}
+	return digits;
+}
+
+/*
+ * A float of the form float_digits accepts (n < NUMBER_TEXT_MAX): true
+ * unless it overflows a double (underflow to zero is fine), with the
+ * reason in err.
+ */
+static bool
+float_in_range(const char *v, size_t n, char *err, size_t errlen)
+{
+	char tmp[NUMBER_TEXT_MAX];
+
 	memcpy(tmp, v, n);
 	tmp[n] = '\0';
 	errno = 0;
@@ -179,6 +192,43 @@ classify(const char *v, size_t n, const struct hb_lp_limits *lim,
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * Classifies an unquoted field value as a boolean, an integer or a float
+ * and sets *type; returns false, with the reason in err, if it is none of
+ * them.
+ */
+static bool
+classify(const char *v, size_t n, const struct hb_lp_limits *lim,
+    enum hb_lp_type *type, char *err, size_t errlen)
+{
+	size_t digits, exps;
+
+	if (n == 0) {
+		snprintf(err, errlen, "missing field value");
+		return false;
+	}
+	if (is_bool(v, n)) {
+		*type = HB_LP_BOOL;
+		return true;
+	}
+	if (n >= NUMBER_TEXT_MAX) {
+		snprintf(err, errlen, "field value too long for a number");
+		return false;
+	}
+	if (v[n - 1] == 'i' || v[n - 1] == 'u')
+		return classify_integer(v, n, lim, type, err, errlen);
+	digits = float_digits(v, n, &exps);
+	if (digits == 0) {
+		snprintf(err, errlen, "invalid field value \"%.*s\" (not a number, "
+		    "boolean or quoted string)", (int)(n > 40 ? 40 : n), v);
+		return false;
+	}
+	/* Up to 15 digits and no exponent cannot overflow a double. */
+	if ((exps != 0 || digits > 15) && !float_in_range(v, n, err, errlen))
+		return false;
 	*type = HB_LP_FLOAT;
 	return true;
 }
@@ -191,6 +241,162 @@ skip_line(const char *buf, size_t len, size_t *pos)
 	*pos = nl ? (size_t)(nl - buf) + 1 : len;
 }
 
+/*
+ * What the scanning steps below return: NULL when their part of the line is
+ * good, else why it is not, or WHY_IN_ERR when classify already wrote the
+ * reason into the caller's err (compared by address; the text is unused).
+ */
+static const char WHY_IN_ERR[] = "(the reason is in err)";
+
+/* Where the next line starts after an error at c->i. */
+static void
+skip_after_error(const struct cursor *c, size_t *pos)
+{
+	*pos = c->i < c->n ? c->i : c->n;
+	if (*pos < c->n && c->s[*pos] != '\n')
+		skip_line(c->s, c->n, pos);
+	else if (*pos < c->n)
+		(*pos)++;
+}
+
+/* One ",key=value" tag, the cursor on its comma; counted in line->ntags. */
+static const char *
+scan_tag(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *k;
+	size_t kn;
+
+	c->i++;
+	k = c->s + c->i;
+	kn = scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
+	if (kn == 0 || c->i >= c->n || c->s[c->i] != '=')
+		return "invalid tag (expected key=value)";
+	if (is_time_key(k, kn))
+		return "tag key \"time\" is not allowed";
+	c->i++;
+	if (scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE) == 0 ||
+	    (c->i < c->n && c->s[c->i] == '='))
+		return "invalid tag value (empty or unescaped '=')";
+	line->ntags++;
+	return NULL;
+}
+
+/* The measurement and its tags, up to and past the space before the fields. */
+static const char *
+scan_series(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *why;
+
+	line->measurement = c->s + c->i;
+	line->measurement_len = scan_token(c, SEP_COMMA | SEP_SPACE);
+	if (line->measurement_len == 0)
+		return "empty measurement";
+	while (c->i < c->n && c->s[c->i] == ',')
+		if ((why = scan_tag(c, line)) != NULL)
+			return why;
+	if (at_eol(c) || c->s[c->i] != ' ')
+		return "missing fields";
+	c->i++;
+	return NULL;
+}
+
+/* A quoted string field value, the cursor on its opening quote. */
+static const char *
+scan_string_value(struct cursor *c, struct hb_lp_field *f)
+{
+	/* A quoted string ends on its own line (InfluxDB's would run on): a
+	 * lost quote then costs one line, not every line after it in the
+	 * message. */
+	c->i++;
+	while (c->i < c->n && c->s[c->i] != '"' && c->s[c->i] != '\n') {
+		if (c->s[c->i] == '\\' && c->i + 1 < c->n &&
+		    c->s[c->i + 1] != '\n')
+			c->i++;
+		c->i++;
+	}
+	if (c->i >= c->n || c->s[c->i] == '\n')
+		return "unterminated string field (a quoted string ends on its line)";
+	c->i++;
+	f->type = HB_LP_STRING;
+	f->value_len = (size_t)(c->s + c->i - f->value);
+	if (f->value_len - 2 > 65535)
+		return "string field longer than 64 KiB";
+	return NULL;
+}
+
+/* One key=value field into *f, its value typed. */
+static const char *
+scan_field(struct cursor *c, const struct hb_lp_limits *lim,
+    struct hb_lp_field *f, char *err, size_t errlen)
+{
+	f->key = c->s + c->i;
+	f->key_len = scan_token(c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
+	if (f->key_len == 0 || c->i >= c->n || c->s[c->i] != '=')
+		return "invalid field (expected key=value)";
+	if (is_time_key(f->key, f->key_len))
+		return "field key \"time\" is not allowed";
+	c->i++;
+	f->value = c->s + c->i;
+	if (c->i < c->n && c->s[c->i] == '"')
+		return scan_string_value(c, f);
+	f->value_len = scan_token(c, SEP_COMMA | SEP_SPACE);
+	if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
+		return WHY_IN_ERR;
+	return NULL;
+}
+
+/* The comma-separated fields, at most HB_LP_MAX_FIELDS, into line. */
+static const char *
+scan_fields(struct cursor *c, const struct hb_lp_limits *lim,
+    struct hb_lp_line *line, char *err, size_t errlen)
+{
+	const char *why;
+
+	for (;;) {
+		if (line->nfields == HB_LP_MAX_FIELDS)
+			return "too many fields";
+		why = scan_field(c, lim, &line->fields[line->nfields], err, errlen);
+		if (why != NULL)
+			return why;
+		line->nfields++;
+		if (c->i < c->n && c->s[c->i] == ',') {
+			c->i++;
+			continue;
+		}
+		return NULL;
+	}
+}
+
+/* The optional timestamp (" -?digits", an int64) after the fields. */
+static const char *
+scan_timestamp(struct cursor *c, struct hb_lp_line *line)
+{
+	const char *t;
+	char tmp[32];
+	long long ts;
+	size_t n;
+
+	if (c->i >= c->n || c->s[c->i] != ' ')
+		return NULL;
+	c->i++;
+	t = c->s + c->i;
+	n = scan_token(c, SEP_SPACE);
+	if (n == 0 || n >= sizeof(tmp) ||
+	    !all_digits(t + (t[0] == '-'), n - (t[0] == '-')))
+		return "bad timestamp";
+	memcpy(tmp, t, n);
+	tmp[n] = '\0';
+	if (hb_parse_ll(tmp, INT64_MIN, INT64_MAX, &ts) != 0)
+		return "timestamp out of range";
+	line->has_time = true;
+	line->time = ts;
+	return NULL;
+}
+
+/*
+ * As hb_lp.h says; blank and comment lines aside, a line is read as the
+ * series, the fields, the timestamp, then judged whole (length, UTF-8).
+ */
 enum hb_lp_result
 hb_lp_next(const char *buf, size_t len, size_t *pos,
     const struct hb_lp_limits *lim, struct hb_lp_line *line, char *err,
@@ -198,8 +404,8 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 {
 	static const struct hb_lp_limits deflim = { 0 };
 	struct cursor c = { buf, *pos, len };
-	size_t max_line, n, line_end;
-	const char *why = NULL;
+	size_t max_line;
+	const char *why;
 
 	if (lim == NULL)
 		lim = &deflim;
@@ -220,127 +426,13 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 	line->has_time = false;
 	line->time = 0;
 	line->start = buf + c.i;
-
-	/* measurement */
-	line->measurement = buf + c.i;
-	line->measurement_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
-	if (line->measurement_len == 0) {
-		why = "empty measurement";
-		goto bad;
-	}
-	/* tags */
-	while (c.i < len && buf[c.i] == ',') {
-		const char *k;
-		size_t kn;
-
-		c.i++;
-		k = buf + c.i;
-		kn = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
-		if (kn == 0 || c.i >= len || buf[c.i] != '=') {
-			why = "invalid tag (expected key=value)";
-			goto bad;
-		}
-		if (is_time_key(k, kn)) {
-			why = "tag key \"time\" is not allowed";
-			goto bad;
-		}
-		c.i++;
-		if (scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE) == 0 || (c.i < len && buf[c.i] == '=')) {
-			why = "invalid tag value (empty or unescaped '=')";
-			goto bad;
-		}
-		line->ntags++;
-	}
-	if (at_eol(&c) || buf[c.i] != ' ') {
-		why = "missing fields";
-		goto bad;
-	}
-	c.i++;
-	/* fields */
-	for (;;) {
-		struct hb_lp_field *f;
-
-		if (line->nfields == HB_LP_MAX_FIELDS) {
-			why = "too many fields";
-			goto bad;
-		}
-		f = &line->fields[line->nfields];
-		f->key = buf + c.i;
-		f->key_len = scan_token(&c, SEP_COMMA | SEP_EQUALS | SEP_SPACE);
-		if (f->key_len == 0 || c.i >= len || buf[c.i] != '=') {
-			why = "invalid field (expected key=value)";
-			goto bad;
-		}
-		if (is_time_key(f->key, f->key_len)) {
-			why = "field key \"time\" is not allowed";
-			goto bad;
-		}
-		c.i++;
-		f->value = buf + c.i;
-		if (c.i < len && buf[c.i] == '"') {
-			/* A quoted string ends on its own line (InfluxDB's would
-			 * run on): a lost quote then costs one line, not every
-			 * line after it in the message. */
-			c.i++;
-			while (c.i < len && buf[c.i] != '"' && buf[c.i] != '\n') {
-				if (buf[c.i] == '\\' && c.i + 1 < len &&
-				    buf[c.i + 1] != '\n')
-					c.i++;
-				c.i++;
-			}
-			if (c.i >= len || buf[c.i] == '\n') {
-				why = "unterminated string field (a quoted string "
-				    "ends on its line)";
-				goto bad;
-			}
-			c.i++;
-			f->type = HB_LP_STRING;
-			f->value_len = (size_t)(buf + c.i - f->value);
-			if (f->value_len - 2 > 65535) {
-				why = "string field longer than 64 KiB";
-				goto bad;
-			}
-		} else {
-			f->value_len = scan_token(&c, SEP_COMMA | SEP_SPACE);
-			if (!classify(f->value, f->value_len, lim, &f->type, err, errlen))
-				goto bad_err;
-		}
-		line->nfields++;
-		if (c.i < len && buf[c.i] == ',') {
-			c.i++;
-			continue;
-		}
-		break;
-	}
-	/* timestamp */
-	if (c.i < len && buf[c.i] == ' ') {
-		const char *t;
-		char tmp[32];
-		long long ts;
-
-		c.i++;
-		t = buf + c.i;
-		n = scan_token(&c, SEP_SPACE);
-		if (n == 0 || n >= sizeof(tmp) ||
-		    !all_digits(t + (t[0] == '-'), n - (t[0] == '-'))) {
-			why = "bad timestamp";
-			goto bad;
-		}
-		memcpy(tmp, t, n);
-		tmp[n] = '\0';
-		if (hb_parse_ll(tmp, INT64_MIN, INT64_MAX, &ts) != 0) {
-			why = "timestamp out of range";
-			goto bad;
-		}
-		line->has_time = true;
-		line->time = ts;
-	}
-	if (!at_eol(&c)) {
+	if ((why = scan_series(&c, line)) == NULL &&
+	    (why = scan_fields(&c, lim, line, err, errlen)) == NULL &&
+	    (why = scan_timestamp(&c, line)) == NULL && !at_eol(&c))
 		why = "unexpected text after the fields or timestamp";
+	if (why != NULL)
 		goto bad;
-	}
-	line_end = c.i;
-	line->len = (size_t)(buf + line_end - line->start);
+	line->len = (size_t)(buf + c.i - line->start);
 	if (line->len > max_line) {
 		snprintf(err, errlen, "line longer than %zu bytes", max_line);
 		*pos = c.i;
@@ -355,13 +447,9 @@ hb_lp_next(const char *buf, size_t len, size_t *pos,
 	skip_line(buf, len, pos);
 	return HB_LP_OK;
 bad:
-	snprintf(err, errlen, "%s", why);
-bad_err:
-	*pos = c.i < len ? c.i : len;
-	if (*pos < len && buf[*pos] != '\n')
-		skip_line(buf, len, pos);
-	else if (*pos < len)
-		(*pos)++;
+	if (why != WHY_IN_ERR)
+		snprintf(err, errlen, "%s", why);
+	skip_after_error(&c, pos);
 	return HB_LP_ERROR;
 }
 

@@ -1,10 +1,18 @@
 /*
- * hb_msg: decode and encode the bus's JSON messages.
+ * hb_msg: decode and encode the bus's JSON messages. Each message type is
+ * a table of its fields, walked by one decoder and one encoder: a row says
+ * what a member is, how it travels, its limits, whether it is required and
+ * when it is left out. The rules that are a message's own (what a deploy
+ * command's action allows, the severity from the topic) are hooks beside
+ * its table.
  */
 #include "hb_msg.h"
+#include "hb_msg_fields.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
+#include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +68,9 @@ hb_msg_time(int64_t wall_ms)
 {
 	char ts[40];
 
+	/* -1 is "not known": null, never a time before 1970 */
+	if (wall_ms < 0)
+		return json_null();
 	hb_iso8601(wall_ms, ts, sizeof(ts));
 	return json_string(ts);
 }
@@ -93,224 +104,128 @@ hb_msg_parse_time(const char *s)
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
-/* Parses payload as a JSON object no larger than HB_MSG_MAX. */
-static json_t *
-load_object(const char *payload, size_t len, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root;
+/* ---------------- notify ---------------- */
 
-	if (len > HB_MSG_MAX) {
-		snprintf(err, errlen, "message of %zu bytes is over the %d limit", len,
-		    HB_MSG_MAX);
-		return NULL;
-	}
-	root = json_loadb(payload, len, 0, &jerr);
-	if (root == NULL) {
-		snprintf(err, errlen, "not JSON: %s", jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		snprintf(err, errlen, "not a JSON object");
-		json_decref(root);
-		return NULL;
-	}
-	return root;
-}
+static const struct field notify_fields[] = {
+	{ .name = "text", .type = FT_STRDUP, FIELD(struct hb_notify, text),
+	    .flags = F_REQUIRED, .invalid = "\"text\" is missing or empty" },
+	{ .name = "title", .type = FT_STRDUP, FIELD(struct hb_notify, title),
+	    .out = OUT_SET },
+	{ .name = "key", .type = FT_STRDUP, FIELD(struct hb_notify, key),
+	    .out = OUT_SET, .max = 256 },
+	{ .name = "source", .type = FT_STRDUP, FIELD(struct hb_notify, source),
+	    .out = OUT_SET },
+};
 
-/* An optional string member: NULL if absent or null; -1 if another type. */
-static int
-get_str(json_t *obj, const char *key, const char **out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "\"%s\" must be a string", key);
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int
-copy_str(json_t *obj, const char *key, char *dst, size_t dstlen, bool required,
-    char *err, size_t errlen)
-{
-	const char *s;
-
-	if (get_str(obj, key, &s, err, errlen) != 0)
-		return -1;
-	if (s == NULL) {
-		dst[0] = '\0';
-		if (required) {
-			snprintf(err, errlen, "\"%s\" is missing", key);
-			return -1;
-		}
-		return 0;
-	}
-	if (strlen(s) >= dstlen) {
-		snprintf(err, errlen, "\"%s\" is longer than %zu characters", key,
-		    dstlen - 1);
-		return -1;
-	}
-	memcpy(dst, s, strlen(s) + 1);
-	return 0;
-}
-
-/* ---- notify ---- */
+static const struct msg_type notify_msg = MSG_TYPE(struct hb_notify,
+    notify_fields, NULL);
 
 int
 hb_notify_decode(const char *payload, size_t len, enum hb_severity sev,
     struct hb_notify *out, char *err, size_t errlen)
 {
-	const char *text, *title, *key, *source;
-	json_t *root = load_object(payload, len, err, errlen);
-
-	memset(out, 0, sizeof(*out));
-	if (root == NULL)
+	if (msg__decode(&notify_msg, payload, len, out, err, errlen) != 0)
 		return -1;
-	if (get_str(root, "text", &text, err, errlen) != 0 ||
-	    get_str(root, "title", &title, err, errlen) != 0 ||
-	    get_str(root, "key", &key, err, errlen) != 0 ||
-	    get_str(root, "source", &source, err, errlen) != 0)
-		goto err;
-	if (text == NULL || *text == '\0') {
-		snprintf(err, errlen, "\"text\" is missing or empty");
-		goto err;
-	}
-	if (key && strlen(key) > 256) {
-		snprintf(err, errlen, "\"key\" is longer than 256 characters");
-		goto err;
-	}
+	/* P/notify/<severity>: the topic says it, not the payload */
 	out->severity = sev;
-	out->text = hb_xstrdup(text);
-	out->title = title && *title ? hb_xstrdup(title) : NULL;
-	out->key = key && *key ? hb_xstrdup(key) : NULL;
-	out->source = source && *source ? hb_xstrdup(source) : NULL;
-	json_decref(root);
 	return 0;
-err:
-	json_decref(root);
-	return -1;
 }
 
 json_t *
 hb_notify_encode(const struct hb_notify *n)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "text", json_string(n->text ? n->text : ""));
-	if (n->title)
-		json_object_set_new(o, "title", json_string(n->title));
-	if (n->key)
-		json_object_set_new(o, "key", json_string(n->key));
-	if (n->source)
-		json_object_set_new(o, "source", json_string(n->source));
-	return o;
+	return msg__encode(&notify_msg, n);
 }
 
 void
 hb_notify_free(struct hb_notify *n)
 {
-	free(n->text);
-	free(n->title);
-	free(n->key);
-	free(n->source);
+	msg__release(&notify_msg, n);
 	memset(n, 0, sizeof(*n));
 }
 
-/* ---- health ---- */
+/* ---------------- health ---------------- */
+
+static const struct names health_states = { states, HB_ARRAY_LEN(states), 0 };
+
+static const struct field health_fields[] = {
+	{ .name = "target", .type = FT_STR, FIELD(struct hb_health_msg, target),
+	    .flags = F_REQUIRED },
+	{ .name = "state", .type = FT_ENUM, FIELD(struct hb_health_msg, state),
+	    .flags = F_REQUIRED, .names = &health_states,
+	    .invalid = "\"state\" must be ok, degraded, down or unknown" },
+	{ .name = "since", .type = FT_TIME,
+	    FIELD(struct hb_health_msg, since_ms) },
+	{ .name = "reason", .type = FT_STR, FIELD(struct hb_health_msg, reason) },
+	/* facts a reader may use; one that does not read is unknown */
+	{ .name = "latency_ms", .type = FT_REAL,
+	    FIELD(struct hb_health_msg, latency_ms), .flags = F_LENIENT,
+	    .out = OUT_NONNEG, .def = -1 },
+	{ .name = "type", .type = FT_STR, FIELD(struct hb_health_msg, type),
+	    .flags = F_LENIENT, .out = OUT_SET },
+	{ .name = "started", .type = FT_TIME,
+	    FIELD(struct hb_health_msg, started_ms), .flags = F_LENIENT,
+	    .out = OUT_SET },
+};
+
+static const struct msg_type health_msg = MSG_TYPE(struct hb_health_msg,
+    health_fields, NULL);
 
 int
 hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
     char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-	const char *state, *since, *started, *type;
-	json_t *lat;
-	int st;
-
-	memset(out, 0, sizeof(*out));
-	out->latency_ms = -1;
-	if (root == NULL)
-		return -1;
-	if (copy_str(root, "target", out->target, sizeof(out->target), true, err,
-	    errlen) != 0 ||
-	    copy_str(root, "reason", out->reason, sizeof(out->reason), false, err,
-	    errlen) != 0 ||
-	    get_str(root, "state", &state, err, errlen) != 0 ||
-	    get_str(root, "since", &since, err, errlen) != 0)
-		goto err;
-	if (state == NULL || (st = hb_health_state_parse(state)) < 0) {
-		snprintf(err, errlen, "\"state\" must be ok, degraded, down or unknown");
-		goto err;
-	}
-	out->state = (enum hb_health_state)st;
-	out->since_ms = since ? hb_msg_parse_time(since) : -1;
-	/* optional facts a reader may use; a wrong type leaves them unknown */
-	started = json_string_value(json_object_get(root, "started"));
-	out->started_ms = started ? hb_msg_parse_time(started) : -1;
-	type = json_string_value(json_object_get(root, "type"));
-	if (type && strlen(type) < sizeof(out->type))
-		memcpy(out->type, type, strlen(type) + 1);
-	lat = json_object_get(root, "latency_ms");
-	if (json_is_number(lat))
-		out->latency_ms = json_number_value(lat);
-	json_decref(root);
-	return 0;
-err:
-	json_decref(root);
-	return -1;
+	return msg__decode(&health_msg, payload, len, out, err, errlen);
 }
 
 json_t *
 hb_health_encode(const struct hb_health_msg *h)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "target", json_string(h->target));
-	json_object_set_new(o, "state", json_string(hb_health_state_name(h->state)));
-	json_object_set_new(o, "since", hb_msg_time(h->since_ms));
-	json_object_set_new(o, "reason", json_string(h->reason));
-	if (h->latency_ms >= 0)
-		json_object_set_new(o, "latency_ms", json_real(h->latency_ms));
-	if (h->type[0])
-		json_object_set_new(o, "type", json_string(h->type));
-	if (h->started_ms > 0)
-		json_object_set_new(o, "started", hb_msg_time(h->started_ms));
-	return o;
+	return msg__encode(&health_msg, h);
 }
 
-/* ---- heartbeat ---- */
+/* ---------------- heartbeat ---------------- */
+
+/* In the order hb_bus sends them; every one optional on the way in. */
+static const struct field heartbeat_fields[] = {
+	{ .name = "service", .type = FT_STR, FIELD(struct hb_heartbeat, service),
+	    .flags = F_LENIENT },
+	{ .name = "instance", .type = FT_STR,
+	    FIELD(struct hb_heartbeat, instance), .flags = F_LENIENT },
+	{ .name = "version", .type = FT_STR, FIELD(struct hb_heartbeat, version),
+	    .flags = F_LENIENT },
+	{ .name = "pid", .type = FT_INT, FIELD(struct hb_heartbeat, pid),
+	    .flags = F_LENIENT, ANY_INT },
+	{ .name = "uptime_s", .type = FT_INT,
+	    FIELD(struct hb_heartbeat, uptime_s), .flags = F_LENIENT, ANY_INT },
+	{ .name = "rss_kb", .type = FT_INT, FIELD(struct hb_heartbeat, rss_kb),
+	    .flags = F_LENIENT, ANY_INT },
+	{ .name = "cpu_s", .type = FT_REAL, FIELD(struct hb_heartbeat, cpu_s),
+	    .flags = F_LENIENT },
+	{ .name = "interval_s", .type = FT_INT,
+	    FIELD(struct hb_heartbeat, interval_s), .flags = F_LENIENT, ANY_INT },
+	/* the sender's clock, so that a reader can see a clock that is off */
+	{ .name = "time", .type = FT_TIME, FIELD(struct hb_heartbeat, time_ms),
+	    .flags = F_LENIENT },
+};
+
+static const struct msg_type heartbeat_msg = MSG_TYPE(struct hb_heartbeat,
+    heartbeat_fields, NULL);
 
 int
 hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
     char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-	json_t *v;
-
-	memset(out, 0, sizeof(*out));
-	if (root == NULL)
-		return -1;
-	if (json_is_integer(v = json_object_get(root, "uptime_s")))
-		out->uptime_s = json_integer_value(v);
-	if (json_is_integer(v = json_object_get(root, "interval_s")))
-		out->interval_s = json_integer_value(v);
-	if (json_is_integer(v = json_object_get(root, "rss_kb")))
-		out->rss_kb = (long)json_integer_value(v);
-	if (json_is_number(v = json_object_get(root, "cpu_s")))
-		out->cpu_s = json_number_value(v);
-	out->time_ms = json_is_string(v = json_object_get(root, "time")) ?
-	    hb_msg_parse_time(json_string_value(v)) : -1;
-	json_decref(root);
-	return 0;
+	return msg__decode(&heartbeat_msg, payload, len, out, err, errlen);
 }
 
-/* ---- deploy ---- */
+json_t *
+hb_heartbeat_encode(const struct hb_heartbeat *hb)
+{
+	return msg__encode(&heartbeat_msg, hb);
+}
+
+/* ---------------- deploy ---------------- */
 
 /* [A-Za-z0-9][A-Za-z0-9._-]{0,max-1}: safe as an argument, an environment
  * value, a path component and a topic level. */
@@ -344,6 +259,12 @@ hb_deploy_backup_name_ok(const char *name)
 	return name_ok(name, HB_DEPLOY_BACKUP_MAX - 1);
 }
 
+static bool
+service_name_ok(const char *s)
+{
+	return name_ok(s, 63);
+}
+
 bool
 hb_deploy_phase_final(const char *phase)
 {
@@ -353,52 +274,17 @@ hb_deploy_phase_final(const char *phase)
 	return true;
 }
 
-static int
-parse_action(json_t *root, enum hb_deploy_action *out, char *err, size_t errlen)
-{
-	const char *a;
-
-	if (get_str(root, "action", &a, err, errlen) != 0)
-		return -1;
-	for (size_t i = 0; a && i < HB_ARRAY_LEN(actions); i++)
-		if (strcmp(a, actions[i]) == 0) {
-			*out = (enum hb_deploy_action)i;
-			return 0;
-		}
-	snprintf(err, errlen, "\"action\" must be deploy, rollback, backup or status");
-	return -1;
-}
-
-static int
-parse_services(json_t *root, struct hb_deploy_cmd *out, char *err, size_t errlen)
-{
-	json_t *svcs = json_object_get(root, "services"), *v;
-	size_t i;
-
-	if (svcs == NULL || json_is_null(svcs))
-		return 0;
-	if (!json_is_array(svcs) || json_array_size(svcs) > HB_DEPLOY_MAX_SERVICES) {
-		snprintf(err, errlen, "\"services\" must be a list of at most %d names",
-		    HB_DEPLOY_MAX_SERVICES);
-		return -1;
-	}
-	json_array_foreach(svcs, i, v) {
-		const char *s = json_string_value(v);
-
-		if (s == NULL || !name_ok(s, 63)) {
-			snprintf(err, errlen, "\"services\"[%zu] is not a valid service "
-			    "name", i);
-			return -1;
-		}
-		snprintf(out->services[out->nservices++], 64, "%s", s);
-	}
-	return 0;
-}
+/* An action out of range goes out as "status", which changes nothing. */
+static const struct names deploy_actions = { actions, HB_ARRAY_LEN(actions),
+    HB_DEPLOY_STATUS };
+#define ACTION_INVALID "\"action\" must be deploy, rollback, backup or status"
 
 /* What each action takes and refuses. */
 static int
-check_cmd(const struct hb_deploy_cmd *c, char *err, size_t errlen)
+check_cmd(const void *msg, char *err, size_t errlen)
 {
+	const struct hb_deploy_cmd *c = msg;
+
 	if (c->action == HB_DEPLOY_DEPLOY && !hb_deploy_tag_ok(c->tag)) {
 		snprintf(err, errlen, "\"tag\" must match [A-Za-z0-9][A-Za-z0-9._-]* "
 		    "(at most 128 characters)");
@@ -422,259 +308,180 @@ check_cmd(const struct hb_deploy_cmd *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* The id first: a rejection names it. */
+static const struct field deploy_cmd_fields[] = {
+	{ .name = "id", .type = FT_STR, FIELD(struct hb_deploy_cmd, id),
+	    .flags = F_REQUIRED },
+	{ .name = "action", .type = FT_ENUM, FIELD(struct hb_deploy_cmd, action),
+	    .flags = F_REQUIRED, .names = &deploy_actions,
+	    .invalid = ACTION_INVALID },
+	{ .name = "tag", .type = FT_STR, FIELD(struct hb_deploy_cmd, tag),
+	    .out = OUT_SET },
+	{ .name = "services", .type = FT_NAMES,
+	    LIST(struct hb_deploy_cmd, services, nservices), .out = OUT_SET,
+	    .valid = service_name_ok, .invalid = "is not a valid service name" },
+	{ .name = "instance", .type = FT_STR,
+	    FIELD(struct hb_deploy_cmd, instance), .out = OUT_SET },
+	{ .name = "backup", .type = FT_STR, FIELD(struct hb_deploy_cmd, backup),
+	    .out = OUT_SET },
+	{ .name = "requested_by", .type = FT_STR,
+	    FIELD(struct hb_deploy_cmd, requested_by), .out = OUT_SET },
+};
+
+static const struct msg_type deploy_cmd_msg = MSG_TYPE(struct hb_deploy_cmd,
+    deploy_cmd_fields, check_cmd);
+
 int
 hb_deploy_cmd_decode(const char *payload, size_t len, struct hb_deploy_cmd *out,
     char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-
-	memset(out, 0, sizeof(*out));
-	if (root == NULL)
-		return -1;
-	/* the id first: a rejection names it */
-	if (copy_str(root, "id", out->id, sizeof(out->id), true, err, errlen) != 0 ||
-	    parse_action(root, &out->action, err, errlen) != 0 ||
-	    copy_str(root, "tag", out->tag, sizeof(out->tag), false, err, errlen) != 0 ||
-	    copy_str(root, "instance", out->instance, sizeof(out->instance), false,
-	    err, errlen) != 0 ||
-	    copy_str(root, "backup", out->backup, sizeof(out->backup), false, err,
-	    errlen) != 0 ||
-	    copy_str(root, "requested_by", out->requested_by,
-	    sizeof(out->requested_by), false, err, errlen) != 0 ||
-	    parse_services(root, out, err, errlen) != 0 ||
-	    check_cmd(out, err, errlen) != 0)
-		goto err;
-	json_decref(root);
-	return 0;
-err:
-	json_decref(root);
-	return -1;
+	return msg__decode(&deploy_cmd_msg, payload, len, out, err, errlen);
 }
 
 json_t *
 hb_deploy_cmd_encode(const struct hb_deploy_cmd *c)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "id", json_string(c->id));
-	json_object_set_new(o, "action", json_string(hb_deploy_action_name(c->action)));
-	if (c->tag[0])
-		json_object_set_new(o, "tag", json_string(c->tag));
-	if (c->nservices) {
-		json_t *a = json_array();
-
-		for (size_t i = 0; i < c->nservices; i++)
-			json_array_append_new(a, json_string(c->services[i]));
-		json_object_set_new(o, "services", a);
-	}
-	if (c->instance[0])
-		json_object_set_new(o, "instance", json_string(c->instance));
-	if (c->backup[0])
-		json_object_set_new(o, "backup", json_string(c->backup));
-	if (c->requested_by[0])
-		json_object_set_new(o, "requested_by", json_string(c->requested_by));
-	return o;
+	return msg__encode(&deploy_cmd_msg, c);
 }
 
-/* An optional integer member in [0, 100]; absent or null: 0. */
-static int
-get_step_number(json_t *obj, const char *key, int *out, char *err, size_t errlen)
+/* Step n of m goes out only with an m. */
+static bool
+has_steps(const void *msg)
 {
-	json_t *v = json_object_get(obj, key);
-
-	*out = 0;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > 100) {
-		snprintf(err, errlen, "\"%s\" must be an integer from 0 to 100", key);
-		return -1;
-	}
-	*out = (int)json_integer_value(v);
-	return 0;
+	return ((const struct hb_deploy_state *)msg)->step_count > 0;
 }
+
+#define STATE_STR(m, o) { .name = #m, .type = FT_STR, \
+	FIELD(struct hb_deploy_state, m), .out = o }
+
+static const struct field deploy_state_fields[] = {
+	STATE_STR(id, OUT_ALWAYS),
+	{ .name = "action", .type = FT_ENUM,
+	    FIELD(struct hb_deploy_state, action), .flags = F_REQUIRED,
+	    .names = &deploy_actions, .invalid = ACTION_INVALID },
+	{ .name = "phase", .type = FT_STR, FIELD(struct hb_deploy_state, phase),
+	    .flags = F_REQUIRED },
+	STATE_STR(from_tag, OUT_ALWAYS),
+	STATE_STR(to_tag, OUT_ALWAYS),
+	STATE_STR(step, OUT_ALWAYS),
+	{ .name = "step_index", .type = FT_INT,
+	    FIELD(struct hb_deploy_state, step_index), .min = 0, .max = 100,
+	    .out = OUT_WHEN, .when = has_steps },
+	{ .name = "step_count", .type = FT_INT,
+	    FIELD(struct hb_deploy_state, step_count), .min = 0, .max = 100,
+	    .out = OUT_WHEN, .when = has_steps },
+	{ .name = "started", .type = FT_TIME,
+	    FIELD(struct hb_deploy_state, started_ms) },
+	{ .name = "updated", .type = FT_TIME,
+	    FIELD(struct hb_deploy_state, updated_ms) },
+	STATE_STR(error, OUT_SET),
+	STATE_STR(requested_by, OUT_SET),
+	STATE_STR(instance, OUT_SET),
+	STATE_STR(log_tail, OUT_SET),
+	STATE_STR(backup, OUT_SET),
+	STATE_STR(running_tag, OUT_SET),
+	STATE_STR(previous_tag, OUT_SET),
+};
+
+static const struct msg_type deploy_state_msg = MSG_TYPE(
+    struct hb_deploy_state, deploy_state_fields, NULL);
 
 int
 hb_deploy_state_decode(const char *payload, size_t len,
     struct hb_deploy_state *out, char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-	const char *started, *updated;
-
-	memset(out, 0, sizeof(*out));
-	if (root == NULL)
-		return -1;
-	if (copy_str(root, "id", out->id, sizeof(out->id), false, err, errlen) != 0 ||
-	    parse_action(root, &out->action, err, errlen) != 0 ||
-	    copy_str(root, "phase", out->phase, sizeof(out->phase), true, err,
-	    errlen) != 0 ||
-	    copy_str(root, "from_tag", out->from_tag, sizeof(out->from_tag), false,
-	    err, errlen) != 0 ||
-	    copy_str(root, "to_tag", out->to_tag, sizeof(out->to_tag), false, err,
-	    errlen) != 0 ||
-	    copy_str(root, "step", out->step, sizeof(out->step), false, err,
-	    errlen) != 0 ||
-	    get_step_number(root, "step_index", &out->step_index, err, errlen) != 0 ||
-	    get_step_number(root, "step_count", &out->step_count, err, errlen) != 0 ||
-	    copy_str(root, "error", out->error, sizeof(out->error), false, err,
-	    errlen) != 0 ||
-	    copy_str(root, "requested_by", out->requested_by,
-	    sizeof(out->requested_by), false, err, errlen) != 0 ||
-	    copy_str(root, "instance", out->instance, sizeof(out->instance), false,
-	    err, errlen) != 0 ||
-	    copy_str(root, "log_tail", out->log_tail, sizeof(out->log_tail), false,
-	    err, errlen) != 0 ||
-	    copy_str(root, "backup", out->backup, sizeof(out->backup), false, err,
-	    errlen) != 0 ||
-	    copy_str(root, "running_tag", out->running_tag, sizeof(out->running_tag),
-	    false, err, errlen) != 0 ||
-	    copy_str(root, "previous_tag", out->previous_tag,
-	    sizeof(out->previous_tag), false, err, errlen) != 0 ||
-	    get_str(root, "started", &started, err, errlen) != 0 ||
-	    get_str(root, "updated", &updated, err, errlen) != 0)
-		goto err;
-	out->started_ms = started ? hb_msg_parse_time(started) : -1;
-	out->updated_ms = updated ? hb_msg_parse_time(updated) : -1;
-	json_decref(root);
-	return 0;
-err:
-	json_decref(root);
-	return -1;
-}
-
-static void
-set_opt_str(json_t *o, const char *key, const char *v)
-{
-	if (v[0])
-		json_object_set_new(o, key, json_string(v));
+	return msg__decode(&deploy_state_msg, payload, len, out, err, errlen);
 }
 
 json_t *
 hb_deploy_state_encode(const struct hb_deploy_state *s)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "id", json_string(s->id));
-	json_object_set_new(o, "action", json_string(hb_deploy_action_name(s->action)));
-	json_object_set_new(o, "phase", json_string(s->phase));
-	json_object_set_new(o, "from_tag", json_string(s->from_tag));
-	json_object_set_new(o, "to_tag", json_string(s->to_tag));
-	json_object_set_new(o, "step", json_string(s->step));
-	if (s->step_count > 0) {
-		json_object_set_new(o, "step_index", json_integer(s->step_index));
-		json_object_set_new(o, "step_count", json_integer(s->step_count));
-	}
-	json_object_set_new(o, "started", hb_msg_time(s->started_ms));
-	json_object_set_new(o, "updated", hb_msg_time(s->updated_ms));
-	set_opt_str(o, "error", s->error);
-	set_opt_str(o, "requested_by", s->requested_by);
-	set_opt_str(o, "instance", s->instance);
-	set_opt_str(o, "log_tail", s->log_tail);
-	set_opt_str(o, "backup", s->backup);
-	set_opt_str(o, "running_tag", s->running_tag);
-	set_opt_str(o, "previous_tag", s->previous_tag);
-	return o;
+	return msg__encode(&deploy_state_msg, s);
 }
+
+/* P/deploy/available: the tag alone, which the caller keeps. */
+struct deploy_available {
+	char *tag;
+};
+
+#define TAG_INVALID "\"tag\" is missing or not a valid tag"
+
+static const struct field deploy_available_fields[] = {
+	{ .name = "tag", .type = FT_STRDUP, FIELD(struct deploy_available, tag),
+	    .flags = F_REQUIRED | F_LENIENT, .max = 128,
+	    .valid = hb_deploy_tag_ok, .invalid = TAG_INVALID },
+};
+
+static const struct msg_type deploy_available_msg = MSG_TYPE(
+    struct deploy_available, deploy_available_fields, NULL);
 
 int
 hb_deploy_available_decode(const char *payload, size_t len, char *tag,
     size_t taglen, char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-	const char *t;
+	struct deploy_available a;
+	int rc = 0;
 
 	tag[0] = '\0';
-	if (root == NULL)
+	if (msg__decode(&deploy_available_msg, payload, len, &a, err, errlen) != 0)
 		return -1;
-	t = json_string_value(json_object_get(root, "tag"));
-	if (t == NULL || !hb_deploy_tag_ok(t) || strlen(t) >= taglen) {
-		snprintf(err, errlen, "\"tag\" is missing or not a valid tag");
-		json_decref(root);
-		return -1;
+	if (strlen(a.tag) < taglen)
+		memcpy(tag, a.tag, strlen(a.tag) + 1);
+	else {
+		snprintf(err, errlen, "%s", TAG_INVALID);
+		rc = -1;
 	}
-	memcpy(tag, t, strlen(t) + 1);
-	json_decref(root);
-	return 0;
+	msg__release(&deploy_available_msg, &a);
+	return rc;
 }
 
+/* NULL when tag is NULL or not UTF-8: a message without its one field. */
 json_t *
 hb_deploy_available_encode(const char *tag)
 {
-	return json_pack("{s:s}", "tag", tag);
+	/* the encoder only reads it */
+	struct deploy_available a = { .tag = (char *)tag };
+	json_t *o;
+
+	if (tag == NULL)
+		return NULL;
+	o = msg__encode(&deploy_available_msg, &a);
+	if (json_object_get(o, "tag") == NULL) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
-/* ---- health check requests ---- */
+/* ---------------- health check requests ---------------- */
+
+static const struct field health_check_fields[] = {
+	/* always a list: an empty one asks for every target */
+	{ .name = "targets", .type = FT_NAMES,
+	    LIST(struct hb_health_check, targets, ntargets),
+	    .invalid = "is not a target name" },
+	{ .name = "until", .type = FT_TIME,
+	    FIELD(struct hb_health_check, until_ms), .out = OUT_NONNEG,
+	    .invalid = "\"until\" is not an ISO 8601 UTC time" },
+	{ .name = "interval_s", .type = FT_INT,
+	    FIELD(struct hb_health_check, interval_s), .min = 0, .max = 3600,
+	    .out = OUT_SET },
+	{ .name = "requested_by", .type = FT_STR,
+	    FIELD(struct hb_health_check, requested_by), .out = OUT_SET },
+};
+
+static const struct msg_type health_check_msg = MSG_TYPE(
+    struct hb_health_check, health_check_fields, NULL);
 
 int
 hb_health_check_decode(const char *payload, size_t len,
     struct hb_health_check *out, char *err, size_t errlen)
 {
-	json_t *root = load_object(payload, len, err, errlen);
-	json_t *targets, *v, *iv;
-	const char *until;
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	out->until_ms = -1;
-	if (root == NULL)
-		return -1;
-	if (get_str(root, "until", &until, err, errlen) != 0 ||
-	    copy_str(root, "requested_by", out->requested_by,
-	    sizeof(out->requested_by), false, err, errlen) != 0)
-		goto err;
-	if (until && (out->until_ms = hb_msg_parse_time(until)) < 0) {
-		snprintf(err, errlen, "\"until\" is not an ISO 8601 UTC time");
-		goto err;
-	}
-	iv = json_object_get(root, "interval_s");
-	if (iv && !json_is_null(iv)) {
-		if (!json_is_integer(iv) || json_integer_value(iv) < 0 ||
-		    json_integer_value(iv) > 3600) {
-			snprintf(err, errlen, "\"interval_s\" must be an integer from 0 "
-			    "to 3600");
-			goto err;
-		}
-		out->interval_s = (int)json_integer_value(iv);
-	}
-	targets = json_object_get(root, "targets");
-	if (targets && !json_is_null(targets)) {
-		if (!json_is_array(targets) ||
-		    json_array_size(targets) > HB_HEALTH_CHECK_MAX_TARGETS) {
-			snprintf(err, errlen, "\"targets\" must be a list of at most %d "
-			    "names", HB_HEALTH_CHECK_MAX_TARGETS);
-			goto err;
-		}
-		json_array_foreach(targets, i, v) {
-			const char *s = json_string_value(v);
-
-			if (s == NULL || *s == '\0' || strlen(s) >= 128) {
-				snprintf(err, errlen, "\"targets\"[%zu] is not a target "
-				    "name", i);
-				goto err;
-			}
-			snprintf(out->targets[out->ntargets++], 128, "%s", s);
-		}
-	}
-	json_decref(root);
-	return 0;
-err:
-	json_decref(root);
-	return -1;
+	return msg__decode(&health_check_msg, payload, len, out, err, errlen);
 }
 
 json_t *
 hb_health_check_encode(const struct hb_health_check *c)
 {
-	json_t *o = json_object(), *a = json_array();
-
-	for (size_t i = 0; i < c->ntargets; i++)
-		json_array_append_new(a, json_string(c->targets[i]));
-	json_object_set_new(o, "targets", a);
-	if (c->until_ms >= 0)
-		json_object_set_new(o, "until", hb_msg_time(c->until_ms));
-	if (c->interval_s > 0)
-		json_object_set_new(o, "interval_s", json_integer(c->interval_s));
-	if (c->requested_by[0])
-		json_object_set_new(o, "requested_by", json_string(c->requested_by));
-	return o;
+	return msg__encode(&health_check_msg, c);
 }

@@ -2,6 +2,11 @@
  * hb_msg: the JSON messages of the bus (DESIGN.md, topic table), decoded
  * with size and type checks before use, and encoded the same way by every
  * service. Unknown keys are ignored so that messages can grow.
+ *
+ * A decoder fills its struct whole (what is absent gets its default) and
+ * returns 0, or -1 with the reason in err; a struct it refused holds
+ * nothing to free. An encoder returns a new JSON object (the caller
+ * decrefs it).
  */
 #ifndef HB_MSG_H
 #define HB_MSG_H
@@ -89,16 +94,27 @@ json_t *hb_health_check_encode(const struct hb_health_check *c);
 
 /* ---- P/svc/<service>/<instance>/heartbeat ---- */
 
+/*
+ * Every fact is optional on the way in: one that is absent, of another
+ * type or too long is left at its default ("", 0, -1 for the time), never
+ * a reason to refuse the heartbeat.
+ */
 struct hb_heartbeat {
 	int64_t uptime_s;
 	int64_t interval_s;	/* the sender's heartbeat interval, 0 if absent */
 	long rss_kb;
 	double cpu_s;
 	int64_t time_ms;	/* the sender's wall clock when sent; -1 if absent */
+	char service[64];
+	char instance[64];
+	char version[64];
+	long pid;
 };
 
 int hb_heartbeat_decode(const char *payload, size_t len, struct hb_heartbeat *out,
     char *err, size_t errlen);
+/* The heartbeat's own facts; a service adds its counters to the object. */
+json_t *hb_heartbeat_encode(const struct hb_heartbeat *hb);
 
 /* ---- P/deploy/command and P/deploy/state ---- */
 
@@ -177,7 +193,7 @@ int hb_deploy_available_decode(const char *payload, size_t len, char *tag,
     size_t taglen, char *err, size_t errlen);
 json_t *hb_deploy_available_encode(const char *tag);
 
-/* Time fields travel as ISO 8601 UTC strings. */
+/* Time fields travel as ISO 8601 UTC strings; a time < 0 (unknown) as null. */
 json_t *hb_msg_time(int64_t wall_ms);
 int64_t hb_msg_parse_time(const char *s);	/* -1 if not ISO 8601 */
 

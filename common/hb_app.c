@@ -200,6 +200,41 @@ print_warnings(const struct hb_config *cfg)
 		fprintf(stderr, "%s\n", hb_config_warning(cfg, i));
 }
 
+/*
+ * The process's settings for a small daemon, and the loop with its signals
+ * and the heap trim. 0, or -1 (logged) when the loop cannot be made.
+ */
+static int
+start_loop(struct hb_app *app)
+{
+	struct timeval trim = { 2, 0 };
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
+	 * from mmap so that they go back to the system when freed. */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	/* libevent's own messages in our format (a JSON log stays JSON);
+	 * what they report, the service reports in its own words. */
+	event_set_log_callback(on_libevent_log);
+	app->base = event_base_new();
+	if (app->base == NULL) {
+		hb_error("cannot create the event loop");
+		return -1;
+	}
+	app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
+	app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
+	app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+	/* After a burst, give the freed heap back: glibc keeps it otherwise. */
+	app->ev_trim = event_new(app->base, -1, EV_PERSIST, on_trim, app);
+	event_add(app->ev_trim, &trim);
+	event_add(app->ev_term, NULL);
+	event_add(app->ev_int, NULL);
+	event_add(app->ev_hup, NULL);
+	return 0;
+}
+
 int
 hb_app_ready(struct hb_app *app, const char *const *sections)
 {
@@ -229,34 +264,8 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 	for (size_t i = 0; i < hb_config_warning_count(app->cfg); i++)
 		hb_warn("%s", hb_config_warning(app->cfg, i));
 
-	signal(SIGPIPE, SIG_IGN);
-	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
-	 * from mmap so that they go back to the system when freed. */
-	mallopt(M_ARENA_MAX, 1);
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
-	/* libevent's own messages in our format (a JSON log stays JSON);
-	 * what they report, the service reports in its own words. */
-	event_set_log_callback(on_libevent_log);
-	app->base = event_base_new();
-	if (app->base == NULL) {
-		hb_error("cannot create the event loop");
+	if (start_loop(app) != 0)
 		return 1;
-	}
-	app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
-	app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
-	app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
-	/* After a burst, give the freed heap back: glibc keeps it otherwise. */
-	app->ev_trim = event_new(app->base, -1, EV_PERSIST, on_trim, app);
-	{
-		struct timeval tv = { 2, 0 };
-
-		event_add(app->ev_trim, &tv);
-	}
-	event_add(app->ev_term, NULL);
-	event_add(app->ev_int, NULL);
-	event_add(app->ev_hup, NULL);
-
 	snprintf(err, sizeof(err), "homebus_%s_", app->service);
 	app->metrics = hb_metrics_new(err);
 	if (app->http_port >= 0) {

@@ -3,6 +3,7 @@
  * and errors that name the JSON path and the line it is on.
  */
 #include "hb_config.h"
+#include "hb_config_lines.h"
 #include "hb_util.h"
 
 #include <ctype.h>
@@ -19,11 +20,6 @@ static const char *const known_sections[] = {
 	"deployer", "notifier", "cli", NULL,
 };
 
-struct path_line {
-	char *path;
-	int line;
-};
-
 struct seen {
 	char *path;
 	bool whole;	/* the whole subtree was taken as JSON */
@@ -33,8 +29,7 @@ struct seen {
 struct hb_config {
 	char *name;
 	json_t *root;
-	struct path_line *lines;
-	size_t nlines, caplines;
+	struct config_lines lines;	/* where each path is in the file */
 	struct seen *seen;
 	size_t nseen, capseen;
 	char **errors;
@@ -52,146 +47,6 @@ is_comment_key(const char *key)
 	return key[0] == '/' && key[1] == '/';
 }
 
-/* ---- line map: path -> line, from a light second pass over the text ---- */
-
-struct scan {
-	const char *s;
-	size_t i, n;
-	int line;
-	int depth;
-	struct hb_config *cfg;
-};
-
-static void
-lines_add(struct hb_config *cfg, const char *path, int line)
-{
-	if (cfg->nlines == cfg->caplines) {
-		cfg->caplines = cfg->caplines ? cfg->caplines * 2 : 64;
-		cfg->lines = hb_xrealloc(cfg->lines, cfg->caplines * sizeof(*cfg->lines));
-	}
-	cfg->lines[cfg->nlines].path = hb_xstrdup(path);
-	cfg->lines[cfg->nlines].line = line;
-	cfg->nlines++;
-}
-
-static void
-scan_ws(struct scan *sc)
-{
-	while (sc->i < sc->n && isspace((unsigned char)sc->s[sc->i])) {
-		if (sc->s[sc->i] == '\n')
-			sc->line++;
-		sc->i++;
-	}
-}
-
-/* Reads a JSON string at sc->i into out (escapes reduced to the next char). */
-static void
-scan_string(struct scan *sc, struct hb_buf *out)
-{
-	sc->i++;
-	while (sc->i < sc->n && sc->s[sc->i] != '"') {
-		if (sc->s[sc->i] == '\\' && sc->i + 1 < sc->n)
-			sc->i++;
-		if (out)
-			hb_buf_putc(out, sc->s[sc->i]);
-		sc->i++;
-	}
-	sc->i++;
-}
-
-static void scan_value(struct scan *sc, const char *path);
-
-static void
-scan_object(struct scan *sc, const char *path)
-{
-	struct hb_buf key = { 0 }, sub = { 0 };
-
-	sc->i++;
-	for (;;) {
-		scan_ws(sc);
-		if (sc->i >= sc->n || sc->s[sc->i] == '}')
-			break;
-		if (sc->s[sc->i] != '"')
-			break;
-		hb_buf_reset(&key);
-		scan_string(sc, &key);
-		hb_buf_reset(&sub);
-		if (*path)
-			hb_buf_printf(&sub, "%s.%s", path, key.data ? key.data : "");
-		else
-			hb_buf_puts(&sub, key.data ? key.data : "");
-		lines_add(sc->cfg, sub.data, sc->line);
-		scan_ws(sc);
-		if (sc->i < sc->n && sc->s[sc->i] == ':')
-			sc->i++;
-		scan_value(sc, sub.data);
-		scan_ws(sc);
-		if (sc->i < sc->n && sc->s[sc->i] == ',')
-			sc->i++;
-	}
-	sc->i++;
-	hb_buf_free(&key);
-	hb_buf_free(&sub);
-}
-
-static void
-scan_array(struct scan *sc, const char *path)
-{
-	struct hb_buf sub = { 0 };
-	size_t k = 0;
-
-	sc->i++;
-	for (;;) {
-		scan_ws(sc);
-		if (sc->i >= sc->n || sc->s[sc->i] == ']')
-			break;
-		hb_buf_reset(&sub);
-		hb_buf_printf(&sub, "%s[%zu]", path, k++);
-		lines_add(sc->cfg, sub.data, sc->line);
-		scan_value(sc, sub.data);
-		scan_ws(sc);
-		if (sc->i < sc->n && sc->s[sc->i] == ',')
-			sc->i++;
-		else
-			break;
-	}
-	scan_ws(sc);
-	sc->i++;
-	hb_buf_free(&sub);
-}
-
-static void
-scan_value(struct scan *sc, const char *path)
-{
-	scan_ws(sc);
-	if (sc->i >= sc->n || ++sc->depth > 64)
-		return;
-	switch (sc->s[sc->i]) {
-	case '{':
-		scan_object(sc, path);
-		break;
-	case '[':
-		scan_array(sc, path);
-		break;
-	case '"':
-		scan_string(sc, NULL);
-		break;
-	default:
-		while (sc->i < sc->n && !strchr(",}] \t\r\n", sc->s[sc->i]))
-			sc->i++;
-	}
-	sc->depth--;
-}
-
-static int
-line_of(const struct hb_config *cfg, const char *path)
-{
-	for (size_t i = 0; i < cfg->nlines; i++)
-		if (strcmp(cfg->lines[i].path, path) == 0)
-			return cfg->lines[i].line;
-	return 0;
-}
-
 /* ---- loading ---- */
 
 struct hb_config *
@@ -201,7 +56,6 @@ hb_config_parse(const char *text, size_t len, const char *name, char *err,
 	struct hb_config *cfg;
 	json_error_t jerr;
 	json_t *root;
-	struct scan sc;
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
@@ -218,12 +72,7 @@ hb_config_parse(const char *text, size_t len, const char *name, char *err,
 	cfg = hb_xcalloc(1, sizeof(*cfg));
 	cfg->name = hb_xstrdup(name);
 	cfg->root = root;
-	memset(&sc, 0, sizeof(sc));
-	sc.s = text;
-	sc.n = len;
-	sc.line = 1;
-	sc.cfg = cfg;
-	scan_value(&sc, "");
+	config_lines_map(&cfg->lines, text, len);
 	return cfg;
 }
 
@@ -252,8 +101,6 @@ hb_config_free(struct hb_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < cfg->nlines; i++)
-		free(cfg->lines[i].path);
 	for (size_t i = 0; i < cfg->nseen; i++)
 		free(cfg->seen[i].path);
 	for (size_t i = 0; i < cfg->nerrors; i++)
@@ -262,7 +109,7 @@ hb_config_free(struct hb_config *cfg)
 		free(cfg->warnings[i]);
 	for (size_t i = 0; i < cfg->nenv_names; i++)
 		free(cfg->env_names[i]);
-	free(cfg->lines);
+	config_lines_free(&cfg->lines);
 	free(cfg->seen);
 	free(cfg->errors);
 	free(cfg->warnings);
@@ -287,7 +134,7 @@ static void
 verror(struct hb_config *cfg, const char *path, const char *fmt, va_list ap)
 {
 	struct hb_buf b = { 0 };
-	int line = line_of(cfg, path);
+	int line = config_lines_find(&cfg->lines, path);
 
 	if (line > 0)
 		hb_buf_printf(&b, "config: %s:%d: %s: ", cfg->name, line, path);

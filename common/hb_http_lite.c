@@ -26,227 +26,21 @@
  * separate one).
  */
 #include "hb_gzip.h"
-#include "hb_http_client.h"
+#include "hb_http_lite_internal.h"
 #include "hb_log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/http.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-
-/* Transport errors, numbered as libcurl numbers them (curl_code). */
-enum {
-	E_UNSUPPORTED = 1,	/* CURLE_UNSUPPORTED_PROTOCOL */
-	E_BAD_URL = 3,		/* CURLE_URL_MALFORMAT */
-	E_CONNECT = 7,		/* CURLE_COULDNT_CONNECT */
-	E_WEIRD = 8,		/* CURLE_WEIRD_SERVER_REPLY */
-	E_TIMEOUT = 28,		/* CURLE_OPERATION_TIMEDOUT */
-	E_TLS = 35,		/* CURLE_SSL_CONNECT_ERROR */
-	E_RECV = 56,		/* CURLE_RECV_ERROR */
-	E_TOO_LARGE = 63,	/* CURLE_FILESIZE_EXCEEDED */
-};
-
-#define MAX_CONNS 16
-
-struct conn {
-	TAILQ_ENTRY(conn) entry;
-	struct hb_http_client *client;
-	struct evhttp_connection *evcon;
-	struct bufferevent *bev;	/* TLS only */
-	char origin[320];		/* "https://host:port|ca_file" */
-	long uses;			/* requests sent on it */
-	bool busy;
-	bool dead;	/* closed or failed: freed, never reused */
-};
-
-struct hb_http_xfer {
-	TAILQ_ENTRY(hb_http_xfer) entry;
-	struct hb_http_client *client;
-	struct conn *conn;
-	struct evhttp_request *req;	/* evhttp's until it calls back */
-	struct event *timer;		/* the whole-transfer timeout */
-	struct event *soon;		/* an error to deliver, or a resend */
-	int64_t start_us;
-	long timeout_ms;
-	size_t max_response;
-	/* what is sent, kept for a resend */
-	enum evhttp_cmd_type type;
-	char host[256];			/* without IPv6 brackets */
-	int port;
-	bool tls;
-	char *ca_file;
-	char *target;			/* path?query */
-	struct hb_buf headers;		/* name\0value\0 ... */
-	char *body;
-	size_t body_len;
-	struct hb_buf resp;		/* the first max_response bytes */
-	bool starting;			/* inside evhttp_make_request */
-	bool resend;			/* soon: send again on a new connection */
-	bool resent;
-	int code;			/* a transport error, libcurl's numbers */
-	char error[256];
-	hb_http_done_fn done;
-	void *arg;
-};
-
-TAILQ_HEAD(conn_list, conn);
-TAILQ_HEAD(xfer_list, hb_http_xfer);
-
-struct hb_http_client {
-	struct event_base *base;
-	struct evdns_base *dns;
-	SSL_CTX *ssl;
-	char *ssl_ca;			/* the CA file ssl was made with */
-	struct conn_list conns;
-	struct xfer_list xfers;
-	size_t n, nconns;
-	struct event *ev_reap;
-};
-
-/* ---------------- connections ---------------- */
-
-static void
-conn_free(struct conn *k)
-{
-	struct hb_http_client *c = k->client;
-
-	TAILQ_REMOVE(&c->conns, k, entry);
-	c->nconns--;
-	/* frees the bufferevent too (BEV_OPT_CLOSE_ON_FREE and evhttp's own) */
-	evhttp_connection_free(k->evcon);
-	free(k);
-}
-
-/*
- * Dead connections are freed from the loop, never from inside one of
- * evhttp's callbacks: evhttp still uses the connection when they return.
- */
-static void
-on_reap(evutil_socket_t fd, short what, void *arg)
-{
-	struct hb_http_client *c = arg;
-	struct conn *k, *next;
-
-	(void)fd;
-	(void)what;
-	for (k = TAILQ_FIRST(&c->conns); k; k = next) {
-		next = TAILQ_NEXT(k, entry);
-		if (k->dead && !k->busy)
-			conn_free(k);
-	}
-}
-
-static void
-reap(struct hb_http_client *c)
-{
-	event_active(c->ev_reap, EV_TIMEOUT, 0);
-}
-
-/* The server closed a kept-alive connection: a TLS one cannot reconnect. */
-static void
-on_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct conn *k = arg;
-
-	(void)evcon;
-	if (k->bev)
-		k->dead = true;
-}
-
-static SSL_CTX *
-ssl_ctx(struct hb_http_client *c, const char *ca_file, char *err, size_t errlen)
-{
-	if (c->ssl && ((ca_file == NULL && c->ssl_ca == NULL) ||
-	    (ca_file && c->ssl_ca && strcmp(ca_file, c->ssl_ca) == 0)))
-		return c->ssl;
-	if (c->ssl)
-		SSL_CTX_free(c->ssl);
-	free(c->ssl_ca);
-	c->ssl_ca = ca_file ? hb_xstrdup(ca_file) : NULL;
-	c->ssl = SSL_CTX_new(TLS_client_method());
-	if (c->ssl == NULL) {
-		snprintf(err, errlen, "TLS: cannot create a context");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
-	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-	if (ca_file ? SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL) != 1 :
-	    SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
-		snprintf(err, errlen, "TLS: cannot load CA certificates%s%s",
-		    ca_file ? " from " : "", ca_file ? ca_file : "");
-		SSL_CTX_free(c->ssl);
-		c->ssl = NULL;
-		return NULL;
-	}
-	return c->ssl;
-}
-
-static struct conn *
-conn_new(struct hb_http_client *c, const char *origin, bool tls, const char *host,
-    int port, const char *ca_file, char *err, size_t errlen)
-{
-	struct conn *k;
-	struct bufferevent *bev = NULL;
-	struct evhttp_connection *evcon;
-
-	if (tls) {
-		struct in6_addr a6;
-		struct in_addr a4;
-		SSL_CTX *ctx = ssl_ctx(c, ca_file, err, errlen);
-		SSL *ssl;
-		bool ip = inet_pton(AF_INET, host, &a4) == 1 ||
-		    inet_pton(AF_INET6, host, &a6) == 1;
-
-		if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL)
-			return NULL;
-		/* The name (or address) in the certificate must be the URL's. */
-		if (ip)
-			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-		else {
-			SSL_set_tlsext_host_name(ssl, host);
-			SSL_set1_host(ssl, host);
-		}
-		bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (bev == NULL) {
-			SSL_free(ssl);
-			snprintf(err, errlen, "TLS: cannot create a connection");
-			return NULL;
-		}
-		/* Many servers close without a TLS close_notify. */
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	}
-	evcon = evhttp_connection_base_bufferevent_new(c->base, c->dns, bev, host,
-	    (unsigned short)port);
-	if (evcon == NULL) {
-		if (bev)
-			bufferevent_free(bev);
-		snprintf(err, errlen, "cannot create a connection to %s:%d", host, port);
-		return NULL;
-	}
-	k = hb_xcalloc(1, sizeof(*k));
-	k->client = c;
-	k->evcon = evcon;
-	k->bev = bev;
-	snprintf(k->origin, sizeof(k->origin), "%s", origin);
-	evhttp_connection_set_closecb(evcon, on_close, k);
-	TAILQ_INSERT_TAIL(&c->conns, k, entry);
-	c->nconns++;
-	return k;
-}
 
 /* ---------------- transfers ---------------- */
 
@@ -285,7 +79,7 @@ finish(struct hb_http_xfer *x, const struct hb_http_response *r)
 	}
 	x->done(&copy, x->arg);
 	xfer_free(x);
-	reap(c);
+	lite__reap(c);
 }
 
 static void
@@ -320,33 +114,6 @@ where(const struct hb_http_xfer *x, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * The most telling of the TLS errors the connection recorded ("certificate
- * verify failed" rather than the bare system error that follows it), as
- * text in err; false if there was none.
- */
-static bool
-tls_error(struct conn *k, char *err, size_t errlen)
-{
-	unsigned long e, best = 0;
-	char buf[200];
-
-	if (k == NULL || k->bev == NULL)
-		return false;
-	while ((e = bufferevent_get_openssl_error(k->bev)) != 0)
-		if (best == 0 || ERR_GET_LIB(e) != 0)
-			best = e;
-	if (best == 0)
-		return false;
-	if (ERR_GET_LIB(best) == 0)
-		snprintf(err, errlen, "TLS: the connection failed during the handshake");
-	else {
-		ERR_error_string_n(best, buf, sizeof(buf));
-		snprintf(err, errlen, "TLS: %s", buf);
-	}
-	return true;
-}
-
 static void
 on_error(enum evhttp_request_error e, void *arg)
 {
@@ -357,7 +124,7 @@ on_error(enum evhttp_request_error e, void *arg)
 		return;
 	if (x->conn)
 		x->conn->dead = true;
-	if (tls_error(x->conn, x->error, sizeof(x->error))) {
+	if (lite__tls_error(x->conn, x->error, sizeof(x->error))) {
 		x->code = E_TLS;
 		return;
 	}
@@ -416,7 +183,7 @@ on_response(struct evhttp_request *req, void *arg)
 		x->req = NULL;
 		if (x->conn)
 			x->conn->dead = true;
-		if (x->code == 0 && tls_error(x->conn, x->error, sizeof(x->error)))
+		if (x->code == 0 && lite__tls_error(x->conn, x->error, sizeof(x->error)))
 			x->code = E_TLS;
 		if (x->code == 0) {
 			/* a connection that never came up: no error callback */
@@ -527,26 +294,6 @@ add_header(struct hb_http_xfer *x, const char *name, size_t nlen, const char *va
 	hb_buf_putc(&x->headers, '\0');
 }
 
-/*
- * A request leaves in more than one segment when it is large; with Nagle's
- * algorithm the second waits for the server's delayed ACK (40 ms). evhttp
- * makes its socket when it connects (after an asynchronous DNS answer for
- * a name), and again when it reconnects: set on every request.
- */
-static void
-tune_socket(struct conn *k)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(k->evcon);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	int one = 1;
-
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* libevent writes 16 KB per loop turn by default; a batch of 5,000
-	 * points is 200 KB. Let the kernel take what it can at once. */
-	bufferevent_set_max_single_write(bev, 1 << 20);
-}
-
 /* Finds an idle connection to the origin, or opens one. */
 static struct conn *
 acquire(struct hb_http_client *c, struct hb_http_xfer *x, char *err, size_t errlen)
@@ -564,7 +311,7 @@ acquire(struct hb_http_client *c, struct hb_http_xfer *x, char *err, size_t errl
 		 * that may be inside evhttp's stack now, and is reaped soon */
 		TAILQ_FOREACH(k, &c->conns, entry)
 			if (!k->busy && !k->dead) {
-				conn_free(k);
+				lite__conn_free(k);
 				break;
 			}
 		if (c->nconns >= MAX_CONNS) {
@@ -572,7 +319,7 @@ acquire(struct hb_http_client *c, struct hb_http_xfer *x, char *err, size_t errl
 			return NULL;
 		}
 	}
-	return conn_new(c, origin, x->tls, x->host, x->port, x->ca_file, err, errlen);
+	return lite__conn_new(c, origin, x->tls, x->host, x->port, x->ca_file, err, errlen);
 }
 
 /*
@@ -628,7 +375,7 @@ send_request(struct hb_http_xfer *x)
 			fail_soon(x, x->code, x->error);
 		return;
 	}
-	tune_socket(x->conn);
+	lite__tune_socket(x->conn);
 }
 
 /* From the loop: an error to deliver, or the request to send again. */
@@ -651,17 +398,15 @@ on_soon(evutil_socket_t fd, short what, void *arg)
 	finish_error(x, x->code, x->error);
 }
 
-struct hb_http_xfer *
-hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
+/*
+ * A new transfer for req, counted in flight in c, with its timeout and its
+ * soon event made but not started.
+ */
+static struct hb_http_xfer *
+xfer_new(struct hb_http_client *c, const struct hb_http_request *req,
     hb_http_done_fn done, void *arg)
 {
 	struct hb_http_xfer *x = hb_xcalloc(1, sizeof(*x));
-	const char *method = req->method ? req->method : "GET";
-	struct evhttp_uri *u = evhttp_uri_parse(req->url);
-	const char *host, *scheme;
-	struct hb_buf line = { 0 };
-	struct timeval tv;
-	bool ok;
 
 	x->client = c;
 	x->done = done;
@@ -673,20 +418,34 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	x->soon = event_new(c->base, -1, 0, on_soon, x);
 	TAILQ_INSERT_TAIL(&c->xfers, x, entry);
 	c->n++;
-	x->type = method_type(method, &ok);
-	scheme = u ? evhttp_uri_get_scheme(u) : NULL;
-	host = u ? evhttp_uri_get_host(u) : NULL;
+	return x;
+}
+
+/*
+ * Where x goes, from the URL u (NULL: it did not parse): TLS or not, the
+ * host and port to connect to, and the target (path?query). Returns 0, or
+ * -1 when the URL or the method (method_ok false) cannot be sent, with the
+ * error on its way (fail_soon).
+ */
+static int
+set_destination(struct hb_http_xfer *x, const struct evhttp_uri *u,
+    bool method_ok)
+{
+	const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+	const char *host = u ? evhttp_uri_get_host(u) : NULL;
+	struct hb_buf target = { 0 };
+
 	if (scheme == NULL || host == NULL || host[0] == '\0') {
 		fail_soon(x, E_BAD_URL, "URL using bad/illegal format or missing URL");
-		goto out;
+		return -1;
 	}
 	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
 		fail_soon(x, E_UNSUPPORTED, "only http:// and https:// URLs");
-		goto out;
+		return -1;
 	}
-	if (!ok) {
+	if (!method_ok) {
 		fail_soon(x, E_UNSUPPORTED, "unsupported HTTP method");
-		goto out;
+		return -1;
 	}
 	x->tls = strcasecmp(scheme, "https") == 0;
 	x->port = evhttp_uri_get_port(u) >= 0 ? evhttp_uri_get_port(u) :
@@ -697,18 +456,31 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		    host + 1);
 	else
 		snprintf(x->host, sizeof(x->host), "%s", host);
-	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
-	hb_buf_printf(&line, "%s", evhttp_uri_get_path(u) &&
+	hb_buf_printf(&target, "%s", evhttp_uri_get_path(u) &&
 	    evhttp_uri_get_path(u)[0] ? evhttp_uri_get_path(u) : "/");
 	if (evhttp_uri_get_query(u))
-		hb_buf_printf(&line, "?%s", evhttp_uri_get_query(u));
-	x->target = hb_buf_steal(&line);
+		hb_buf_printf(&target, "?%s", evhttp_uri_get_query(u));
+	x->target = hb_buf_steal(&target);
+	return 0;
+}
+
+/*
+ * The headers x is sent with: Host as the URL u has it, User-Agent, the
+ * caller's "Name: value" headers, and basic auth from req->userpwd or
+ * else from user:password@ in the URL.
+ */
+static void
+add_request_headers(struct hb_http_xfer *x, const struct evhttp_uri *u,
+    const struct hb_http_request *req)
+{
+	struct hb_buf value = { 0 };
 
 	if (evhttp_uri_get_port(u) >= 0)
-		hb_buf_printf(&line, "%s:%d", host, evhttp_uri_get_port(u));
+		hb_buf_printf(&value, "%s:%d", evhttp_uri_get_host(u),
+		    evhttp_uri_get_port(u));
 	else
-		hb_buf_printf(&line, "%s", host);
-	add_header(x, "Host", 4, line.data);
+		hb_buf_printf(&value, "%s", evhttp_uri_get_host(u));
+	add_header(x, "Host", 4, value.data);
 	add_header(x, "User-Agent", 10, "homebus/" HB_VERSION);
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		const char *colon = strchr(req->headers[i], ':');
@@ -722,26 +494,54 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 		char *ui = req->userpwd ? NULL :
 		    evhttp_uridecode(evhttp_uri_get_userinfo(u), 0, NULL);
 
-		hb_buf_reset(&line);
-		hb_buf_printf(&line, "Basic ");
-		put_base64(&line, req->userpwd ? req->userpwd : ui ? ui : "");
-		add_header(x, "Authorization", 13, line.data);
+		hb_buf_reset(&value);
+		hb_buf_printf(&value, "Basic ");
+		put_base64(&value, req->userpwd ? req->userpwd : ui ? ui : "");
+		add_header(x, "Authorization", 13, value.data);
 		free(ui);
 	}
-	if (req->body) {
-		struct hb_buf gz = { 0 };
+	hb_buf_free(&value);
+}
 
-		if (req->gzip && hb_gzip(req->body, req->body_len, &gz) == 0) {
-			add_header(x, "Content-Encoding", 16, "gzip");
-			x->body_len = gz.len;
-			x->body = hb_buf_steal(&gz);
-		} else {
-			x->body = hb_xmalloc(req->body_len + 1);
-			memcpy(x->body, req->body, req->body_len);
-			x->body_len = req->body_len;
-		}
-		hb_buf_free(&gz);
+/* x's copy of the body, gzip-compressed (and said so) when req asks. */
+static void
+set_body(struct hb_http_xfer *x, const struct hb_http_request *req)
+{
+	struct hb_buf gz = { 0 };
+
+	if (req->body == NULL)
+		return;
+	if (req->gzip && hb_gzip(req->body, req->body_len, &gz) == 0) {
+		add_header(x, "Content-Encoding", 16, "gzip");
+		x->body_len = gz.len;
+		x->body = hb_buf_steal(&gz);
+	} else {
+		x->body = hb_xmalloc(req->body_len + 1);
+		memcpy(x->body, req->body, req->body_len);
+		x->body_len = req->body_len;
 	}
+	hb_buf_free(&gz);
+}
+
+/*
+ * As hb_http_client.h says. Never NULL here: a request that cannot be
+ * sent fails from the loop, through its callback.
+ */
+struct hb_http_xfer *
+hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
+    hb_http_done_fn done, void *arg)
+{
+	struct hb_http_xfer *x = xfer_new(c, req, done, arg);
+	struct evhttp_uri *u = evhttp_uri_parse(req->url);
+	struct timeval tv;
+	bool ok;
+
+	x->type = method_type(req->method ? req->method : "GET", &ok);
+	if (set_destination(x, u, ok) != 0)
+		goto out;
+	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
+	add_request_headers(x, u, req);
+	set_body(x, req);
 	tv.tv_sec = x->timeout_ms / 1000;
 	tv.tv_usec = (x->timeout_ms % 1000) * 1000;
 	evtimer_add(x->timer, &tv);
@@ -749,7 +549,6 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 out:
 	if (u)
 		evhttp_uri_free(u);
-	hb_buf_free(&line);
 	return x;
 }
 
@@ -768,7 +567,7 @@ hb_http_cancel(struct hb_http_xfer *x)
 	if (x->conn)
 		x->conn->dead = true;
 	xfer_free(x);
-	reap(c);
+	lite__reap(c);
 }
 
 struct hb_http_client *
@@ -782,7 +581,7 @@ hb_http_client_new(struct event_base *base)
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->xfers);
-	c->ev_reap = event_new(base, -1, 0, on_reap, c);
+	c->ev_reap = event_new(base, -1, 0, lite__on_reap, c);
 	return c;
 }
 
@@ -801,7 +600,7 @@ hb_http_client_free(struct hb_http_client *c)
 		xfer_free(x);
 	}
 	while ((k = TAILQ_FIRST(&c->conns)) != NULL)
-		conn_free(k);
+		lite__conn_free(k);
 	event_free(c->ev_reap);
 	if (c->dns)
 		evdns_base_free(c->dns, 0);

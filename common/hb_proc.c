@@ -338,23 +338,57 @@ open_pidfd(pid_t pid)
 #endif
 }
 
-struct hb_proc *
-hb_proc_start(struct event_base *base, const struct hb_proc_opts *opts,
-    hb_proc_done_fn done, hb_proc_output_fn on_output, void *arg, char *err,
-    size_t errlen)
+/*
+ * The child's descriptors: stdin from /dev/null, stdout and stderr into the
+ * pipe's write end, nothing else of ours (paho's and curl's sockets) open
+ * in it; and its working directory, if cwd is not NULL.
+ */
+static void
+child_descriptors(posix_spawn_file_actions_t *fa, int pipe_w, const char *cwd)
 {
-	struct hb_proc *p = NULL;
+	posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(fa, pipe_w, 1);
+	posix_spawn_file_actions_adddup2(fa, pipe_w, 2);
+	posix_spawn_file_actions_addclosefrom_np(fa, 3);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(fa, cwd);
+}
+
+/*
+ * The child's process group and signals: a group of its own (so that a
+ * timeout kills everything it started), no blocked signals, and default
+ * dispositions (we ignore SIGPIPE; a child must not inherit that).
+ */
+static void
+child_signals(posix_spawnattr_t *attr)
+{
+	sigset_t none, all;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	sigdelset(&all, SIGKILL);
+	sigdelset(&all, SIGSTOP);
+	posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(attr, 0);
+	posix_spawnattr_setsigmask(attr, &none);
+	posix_spawnattr_setsigdefault(attr, &all);
+}
+
+/*
+ * Spawns opts->argv (argv[0] set) with its output into a new pipe. Returns
+ * 0 with the child's pid and the pipe's read end (blocking, close-on-exec;
+ * the caller owns it), or -1 with a message in err and nothing left open.
+ */
+static int
+spawn_child(const struct hb_proc_opts *opts, pid_t *pid, int *out_fd,
+    char *err, size_t errlen)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int pipefd[2] = { -1, -1 }, rc;
 	bool fa_ok = false, attr_ok = false;
-	pid_t pid;
 
-	if (opts->argv == NULL || opts->argv[0] == NULL || opts->argv[0][0] == '\0') {
-		snprintf(err, errlen, "no command to run (empty argv)");
-		return NULL;
-	}
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "cannot run \"%s\": pipe: %s", opts->argv[0],
 		    strerror(errno));
@@ -366,46 +400,47 @@ hb_proc_start(struct event_base *base, const struct hb_proc_opts *opts,
 	if ((rc = posix_spawnattr_init(&attr)) != 0)
 		goto spawn_err;
 	attr_ok = true;
-	/* stdin from /dev/null, stdout and stderr into the pipe, nothing else
-	 * of ours (paho's and curl's sockets) open in the child */
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (opts->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
-	/* Its own process group (so that a timeout kills everything it started),
-	 * no blocked signals, and default dispositions: we ignore SIGPIPE, a
-	 * child must not inherit that. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-
-	rc = posix_spawnp(&pid, opts->argv[0], &fa, &attr,
+	child_descriptors(&fa, pipefd[1], opts->cwd);
+	child_signals(&attr);
+	rc = posix_spawnp(pid, opts->argv[0], &fa, &attr,
 	    (char *const *)(uintptr_t)opts->argv,
 	    opts->env ? (char *const *)(uintptr_t)opts->env : environ);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot run \"%s\": %s", opts->argv[0],
-		    strerror(rc));
-		goto err;
-	}
+	if (rc != 0)
+		goto spawn_err;
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	fa_ok = attr_ok = false;
 	close(pipefd[1]);
-	pipefd[1] = -1;
+	*out_fd = pipefd[0];
+	return 0;
+spawn_err:
+	snprintf(err, errlen, "cannot run \"%s\": %s", opts->argv[0],
+	    strerror(rc));
+err:
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (attr_ok)
+		posix_spawnattr_destroy(&attr);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	return -1;
+}
 
-	p = hb_xcalloc(1, sizeof(*p));
+/*
+ * The running child's state, watched on base: its output (out_fd, owned
+ * from now on), its exit (a pidfd, else a poll), and the timeout.
+ */
+static struct hb_proc *
+watch_child(struct event_base *base, const struct hb_proc_opts *opts,
+    pid_t pid, int out_fd, hb_proc_done_fn done, hb_proc_output_fn on_output,
+    void *arg)
+{
+	struct hb_proc *p = hb_xcalloc(1, sizeof(*p));
+
 	p->base = base;
 	p->pid = pid;
-	p->out_fd = pipefd[0];
-	pipefd[0] = -1;
+	p->out_fd = out_fd;
 	fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
 	p->max_output = opts->max_output ? opts->max_output : DEFAULT_MAX_OUTPUT;
 	p->grace_ms = opts->kill_grace_ms;
@@ -433,19 +468,24 @@ hb_proc_start(struct event_base *base, const struct hb_proc_opts *opts,
 		add_timer(p->ev_timeout, opts->timeout_ms);
 	}
 	return p;
-spawn_err:
-	snprintf(err, errlen, "cannot run \"%s\": %s", opts->argv[0],
-	    strerror(rc));
-err:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (attr_ok)
-		posix_spawnattr_destroy(&attr);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	return NULL;
+}
+
+/* As hb_proc.h says: checked, spawned, then watched on the loop. */
+struct hb_proc *
+hb_proc_start(struct event_base *base, const struct hb_proc_opts *opts,
+    hb_proc_done_fn done, hb_proc_output_fn on_output, void *arg, char *err,
+    size_t errlen)
+{
+	pid_t pid;
+	int out_fd;
+
+	if (opts->argv == NULL || opts->argv[0] == NULL || opts->argv[0][0] == '\0') {
+		snprintf(err, errlen, "no command to run (empty argv)");
+		return NULL;
+	}
+	if (spawn_child(opts, &pid, &out_fd, err, errlen) != 0)
+		return NULL;
+	return watch_child(base, opts, pid, out_fd, done, on_output, arg);
 }
 
 void

@@ -4,8 +4,13 @@
 #
 #   deploy/compose-init.sh
 #
+#   .env                   HOMEBUS_DIR, this folder: the deployer sees it at
+#                          the same path (compose reads .env for every
+#                          command, the deployer's too; put HOMEBUS_IMAGE
+#                          there as well, never only in a shell)
 #   deploy/homebus.json    the example config with the containers' addresses
-#                          for health's targets (InfluxDB, Grafana)
+#                          for health's targets (InfluxDB, Grafana), and the
+#                          deployer's compose profile (deploy/deployer-compose.json)
 #   deploy/secrets/        (mode 0700) a broker password per service, the
 #                          broker's password file with those users, Grafana's
 #                          admin password, an empty telegram.token
@@ -17,9 +22,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 services=(writer ingest health notifier deployer)
 
+if ! grep -qs '^HOMEBUS_DIR=' .env; then
+  printf '# made by deploy/compose-init.sh: this folder, for the deployer\nHOMEBUS_DIR=%s\n' \
+    "$(pwd)" >>.env
+  echo "made .env: HOMEBUS_DIR=$(pwd)"
+fi
+
 if [ ! -e deploy/homebus.json ]; then
+  command -v jq >/dev/null || { echo "compose-init.sh needs jq (apt install jq)" >&2; exit 1; }
+  # the deployer's compose profile over the example (lists cannot come from
+  # the environment)
   sed -e 's#"url": "http://127.0.0.1:8086/ping"#"url": "http://influxdb:8086/ping"#' \
-      deploy/homebus.example.json >deploy/homebus.json
+      deploy/homebus.example.json |
+    jq -s '.[0] * .[1]' - deploy/deployer-compose.json >deploy/homebus.json.tmp
+  mv deploy/homebus.json.tmp deploy/homebus.json
   echo "made deploy/homebus.json: edit health.targets (systemctl and docker do not"
   echo "  run inside a container), Telegram's chat ids, then check it with"
   echo "  docker compose run --rm writer homebus-writer --check-config -c /etc/homebus/homebus.json"

@@ -7,9 +7,14 @@
 # Without --prefix (as root):
 #   /opt/homebus/releases/<tag>/    bin/ (the services and the CLI), share/doc/homebus/
 #   /opt/homebus/current            -> releases/<tag>: what the units run
+#   /opt/homebus/libexec/homebus-release, /opt/homebus/dist/
+#                                   the native deploy profile's steps, and where
+#                                   release tarballs go (owned by homebus: the
+#                                   deployer installs releases and switches current)
 #   /usr/local/bin/homebus          -> the CLI
 #   /etc/homebus/homebus.json       the example config, never over an existing one
-#   /etc/homebus/examples/          homebus.example.json, mosquitto.conf, mosquitto.acl
+#   /etc/homebus/examples/          homebus.example.json, deployer-native.json,
+#                                   mosquitto.conf, mosquitto.acl
 #   /etc/homebus/secrets/           a broker password per service (made once)
 #   /etc/systemd/system/            homebus-<service>.service (not enabled)
 #   /etc/polkit-1/rules.d/          50-homebus-deployer.rules (systemctl restart of homebus-*)
@@ -18,7 +23,7 @@
 # and says what to do next.
 #
 # --prefix DIR  everything under DIR: bin/, etc/homebus/, lib/systemd/system/,
-#               share/, var/lib/homebus/, with the paths inside the files
+#               share/, libexec/, var/lib/homebus/, with the paths inside the files
 #               pointing there. Nothing outside DIR is touched: no user, no
 #               systemctl, no chown.
 # --dry-run     prints what it would do (one "+ " line each), does nothing
@@ -41,7 +46,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry=1; shift ;;
     --uninstall) uninstall=1; shift ;;
     --build-dir) builddir=${2:?--build-dir needs a folder}; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -129,7 +134,10 @@ if [ $uninstall = 1 ]; then
   else
     [ -d "$optdir/releases" ] && act rm -rf "$optdir/releases"
     [ -L "$optdir/current" ] && act rm -f "$optdir/current"
+    [ -d "$optdir/dist" ] && act rm -rf "$optdir/dist"
+    [ -e "$optdir/deployer-restart.log" ] && act rm -f "$optdir/deployer-restart.log"
   fi
+  [ -e "$optdir/libexec/homebus-release" ] && act rm -f "$optdir/libexec/homebus-release"
   if [ -d "$confdir" ]; then
     # what the owner wrote (the config, tokens) is kept, in the data folder
     act mkdir -p "$datadir"
@@ -141,8 +149,8 @@ if [ $uninstall = 1 ]; then
   for d in "$prefix/bin" "$prefix/etc/polkit-1/rules.d" "$prefix/etc/polkit-1" \
       "$prefix/etc" "$prefix/lib/systemd/system" "$prefix/lib/systemd" "$prefix/lib" \
       "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
-      "$prefix/share/doc" "$prefix/share" "$optdir"; do
-    if [ -n "$prefix" ] || [ "$d" = "$optdir" ]; then
+      "$prefix/share/doc" "$prefix/share" "$optdir/libexec" "$optdir"; do
+    if [ -n "$prefix" ] || [ "$d" = "$optdir" ] || [ "$d" = "$optdir/libexec" ]; then
       [ -d "$d" ] && [ -z "$(ls -A "$d")" ] && act rmdir "$d"
     fi
   done
@@ -195,15 +203,24 @@ done
 for doc in "$root"/docs/*.md "$root/README.md"; do
   act install -D -m 0644 "$doc" "$release/share/doc/homebus/$(basename "$doc")"
 done
+# the native deploy profile's steps (deploy/deployer-native.json)
+act install -D -m 0755 "$root/deploy/homebus-release" "$optdir/libexec/homebus-release"
 if system; then
-  act ln -sfn "releases/$tag" "$current"
+  # a new link renamed over the old: current is always one release or the other
+  act ln -sfn "releases/$tag" "$optdir/.current.new"
+  act mv -Tf "$optdir/.current.new" "$current"
   act ln -sfn "$current/bin/homebus" "$clilink"
+  # the deployer (user homebus, ReadWritePaths=/opt/homebus in its unit)
+  # installs releases and switches current; CI copies tarballs into dist/
+  act install -d -o homebus -g homebus -m 0755 "$optdir/dist"
+  act chown homebus:homebus "$optdir" "$optdir/releases"
 fi
 
 # ---- configuration ----
 
 act install -d -m 0755 "$confdir"
 put 0644 "$root/deploy/homebus.example.json" "$confdir/examples/homebus.example.json"
+put 0644 "$root/deploy/deployer-native.json" "$confdir/examples/deployer-native.json"
 put 0644 "$root/deploy/mosquitto.conf" "$confdir/examples/mosquitto.conf"
 put 0644 "$root/deploy/mosquitto.acl" "$confdir/examples/mosquitto.acl"
 if [ -e "$confdir/homebus.json" ]; then
@@ -270,4 +287,8 @@ What to do next:
     and notifier.telegram.token_file set to that path.
  4. Start them: $start$units
     and look: homebus doctor; journalctl -u 'homebus-*' -f
+ 5. Deploys from the bus (Home Assistant, Telegram, CI) for this native install:
+    merge $confdir/examples/deployer-native.json into $confdir/homebus.json
+    (jq -s '.[0] * .[1]' ...); a release is homebus-<tag>.tar.gz in $optdir/dist/
+    ($optdir/libexec/homebus-release pack makes one; docs/packaging.md).
 EOF

@@ -16,7 +16,7 @@ packages=(cmake make gcc clang pkg-config libclang-rt-14-dev
   libpaho-mqtt-dev libssl-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libevent-dev zlib1g-dev
   mosquitto mosquitto-clients influxdb influxdb-client sqlite3 curl openssl
-  chromium systemd python3-yaml victoria-metrics)
+  chromium systemd python3-yaml victoria-metrics tmux)
 
 bash "$root/deploy/install-deps.sh" "${packages[@]}"
 

@@ -103,7 +103,7 @@ on_state(void *arg, const struct hb_bus_msg *msg)
 
 		cli_print_json(o);
 		json_decref(o);
-	} else {
+	} else if (!hb_deploy_phase_final(s.phase)) {
 		progress_update(&f->progress, &s);
 	}
 	if (hb_deploy_phase_final(s.phase)) {

@@ -71,7 +71,7 @@ progress_start(struct progress *p, bool live, bool color,
 static void
 step_text(const struct progress *p, char *out, size_t n)
 {
-	if (p->step_count > 0)
+	if (p->step_count > 0 && p->step_index > 0)
 		snprintf(out, n, "step %d/%d", p->step_index, p->step_count);
 	else
 		out[0] = '\0';

@@ -141,21 +141,39 @@ static void
 set_mute(struct chat *c, long long chat_id, long minutes)
 {
 	int64_t until = minutes > 0 ? hb_wall_ms() + (int64_t)minutes * 60000 : 0;
-	char ts[40], text[300];
+	bool stored = route_mute(c->router, until) == 0;
+	char ts[40], text[400];
 
-	route_mute(c->router, until);
 	if (minutes == 0) {
-		hb_info("unmuted from telegram chat=%lld", chat_id);
-		reply(c, chat_id, "\xf0\x9f\x94\x94", "Unmuted",
-		    "Notifications ring again.");
+		hb_info("unmuted from telegram chat=%lld stored=%s", chat_id,
+		    stored ? "yes" : "no");
+		if (stored)
+			reply(c, chat_id, "\xf0\x9f\x94\x94", "Unmuted",
+			    "Notifications ring again.");
+		else
+			reply(c, chat_id, "\xe2\x9a\xa0\xef\xb8\x8f",
+			    "Unmuted, but not saved", "Notifications ring again, "
+			    "but the outbox could not store it (disk full?): after "
+			    "a restart of the notifier the earlier mute comes back "
+			    "until it ends. Send /mute 0 again once there is room.");
 		return;
 	}
 	hb_iso8601(until, ts, sizeof(ts));
-	hb_info("muted from telegram chat=%lld minutes=%ld", chat_id, minutes);
+	hb_info("muted from telegram chat=%lld minutes=%ld stored=%s", chat_id,
+	    minutes, stored ? "yes" : "no");
+	if (stored) {
+		snprintf(text, sizeof(text), "For %ld minutes, until %.16s UTC, "
+		    "notifications arrive silently; critical ones still ring. "
+		    "/mute 0 ends it.", minutes, ts);
+		reply(c, chat_id, "\xf0\x9f\x94\x95", "Muted", text);
+		return;
+	}
 	snprintf(text, sizeof(text), "For %ld minutes, until %.16s UTC, "
-	    "notifications arrive silently; critical ones still ring. /mute 0 "
-	    "ends it.", minutes, ts);
-	reply(c, chat_id, "\xf0\x9f\x94\x95", "Muted", text);
+	    "notifications arrive silently; critical ones still ring. But the "
+	    "outbox could not store the mute (disk full?): it will not survive "
+	    "a restart of the notifier. /mute 0 ends it.", minutes, ts);
+	reply(c, chat_id, "\xe2\x9a\xa0\xef\xb8\x8f", "Muted, but not saved",
+	    text);
 }
 
 /* ---------------- who is obeyed ---------------- */
@@ -277,18 +295,29 @@ chat_update(struct chat *c, const struct telegram_update *u,
 
 /* ---------------- deploy watches ---------------- */
 
+/*
+ * Each final phase of hb_deploy_phase_final() its own icon, so that the
+ * end of a deploy reads at a glance; a deploy still going, an hourglass.
+ */
+static const struct {
+	const char *phase;
+	const char *icon;
+} phase_icons[] = {
+	{ "done", "\xe2\x9c\x85" },				/* check mark */
+	{ "failed", "\xe2\x9d\x8c" },			/* cross */
+	{ "rolled_back", "\xe2\x86\xa9\xef\xb8\x8f" },	/* back arrow */
+	{ "rollback_failed", "\xf0\x9f\x86\x98" },		/* SOS: needs a person */
+	{ "rejected", "\xf0\x9f\x9a\xab" },		/* prohibited */
+	{ "busy", "\xe2\x9b\x94" },				/* no entry */
+};
+
 static const char *
 phase_icon(const char *phase)
 {
-	if (strcmp(phase, "succeeded") == 0)
-		return "\xe2\x9c\x85";
-	if (strcmp(phase, "failed") == 0)
-		return "\xe2\x9d\x8c";
-	if (strcmp(phase, "rolled_back") == 0)
-		return "\xe2\x86\xa9\xef\xb8\x8f";
-	if (strcmp(phase, "busy") == 0)
-		return "\xe2\x9b\x94";
-	return "\xe2\x8f\xb3";
+	for (size_t i = 0; i < HB_ARRAY_LEN(phase_icons); i++)
+		if (strcmp(phase, phase_icons[i].phase) == 0)
+			return phase_icons[i].icon;
+	return "\xe2\x8f\xb3";					/* hourglass */
 }
 
 void

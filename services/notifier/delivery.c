@@ -25,6 +25,7 @@ struct lane {
 	enum channel_kind channel;
 	long long chat_id;
 	bool group;		/* negative chat id: Telegram's group limit */
+	bool unknown;		/* neither "webhook" nor "telegram:<id>" */
 	bool configured;	/* its channel and chat are still configured */
 	bool has_items;		/* false once the outbox said it is empty */
 	bool busy;
@@ -119,9 +120,18 @@ lane_get(struct delivery *d, const char *name)
 		l->chat_id = id;
 		l->group = id < 0;
 		l->configured = telegram_on(d) && configured_chat(d, id);
-	} else {
+	} else if (strcmp(name, DELIVERY_WEBHOOK_LANE) == 0) {
 		l->channel = CH_WEBHOOK;
 		l->configured = webhook_on(d);
+	} else {
+		/*
+		 * A row put in the outbox by hand (a dead letter copied back
+		 * with a typo): it is for no channel we have, and the webhook
+		 * must not get what was meant for somewhere else.
+		 */
+		l->channel = CH_WEBHOOK;
+		l->unknown = true;
+		l->configured = false;
 	}
 	hb_rate_init(&l->per_chat, 1, d->cfg.chat_interval_ms);
 	hb_rate_init(&l->per_group, d->cfg.group_max,
@@ -212,17 +222,30 @@ lane_send(struct delivery *d, struct lane *l, int64_t now)
 }
 
 /*
- * A message on a lane its channel no longer has, or for a chat no longer
- * in chat_ids or command_chat_ids (the configuration changed).
+ * A message on a lane its channel no longer has, for a chat no longer in
+ * chat_ids or command_chat_ids (the configuration changed), or on a lane
+ * that names no channel at all.
  */
 static int
 lane_orphan(struct delivery *d, struct lane *l)
 {
-	if (hb_outbox_dead_letter(d->outbox, &l->item, 0,
+	char name[2 * HB_OUTBOX_LANE_MAX];
+
+	if (hb_outbox_dead_letter(d->outbox, &l->item, 0, l->unknown ?
+	    "unknown lane: neither webhook nor telegram:<chat id>" :
 	    "channel no longer configured") != 0)
 		return -1;
+	hb_log_sanitize(l->name, strlen(l->name), name, sizeof(name));
+	if (l->unknown) {
+		/* no channel of ours: not counted as the webhook's */
+		hb_error("outbox message on lane=\"%s\", which is neither webhook "
+		    "nor telegram:<chat id> (copied back by hand with a typo?): "
+		    "dead-lettered id=%lld label=\"%s\"", name,
+		    (long long)l->item.id, l->item.label);
+		return 0;
+	}
 	hb_error("outbox message for %s, which is no longer configured: "
-	    "dead-lettered id=%lld label=\"%s\"", l->name, (long long)l->item.id,
+	    "dead-lettered id=%lld label=\"%s\"", name, (long long)l->item.id,
 	    l->item.label);
 	hb_counter_add(d->ch[l->channel].m_dead, 1);
 	return 0;

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <sys/queue.h>
 
-/* Notifications with one key inside the dedupe window. */
+/* Notifications with one key inside the dedupe window, for one destination. */
 struct fold {
 	TAILQ_ENTRY(fold) entry;
+	size_t dest;
 	char *key;
 	int severity;
 	char *title;
@@ -44,10 +45,11 @@ fold_new(int64_t window_ms, fold_summary_fn summary, void *arg,
 	fs->arg = arg;
 	TAILQ_INIT(&fs->list);
 	fs->m_folded = hb_metrics_counter(m, "notifications_folded_total",
-	    "Notifications folded into an earlier one with the same key.", NULL);
+	    "Notifications folded into an earlier one with the same key, once "
+	    "for each destination that would have received them.", NULL);
 	fs->m_summaries = hb_metrics_counter(m, "summaries_total",
-	    "\"and N more like this\" summaries sent when a dedupe window closed.",
-	    NULL);
+	    "\"and N more like this\" summaries sent when a dedupe window closed, "
+	    "one for each destination.", NULL);
 	return fs;
 }
 
@@ -106,21 +108,22 @@ fold_close(struct folds *fs, struct fold *f)
 		s.source = f->source;
 		s.key = f->key;
 		hb_counter_add(fs->m_summaries, 1);
-		fs->summary(fs->arg, &s, f->count);
+		fs->summary(fs->arg, f->dest, &s, f->count);
 		hb_buf_free(&text);
 	}
 	fold_forget(fs, f);
 }
 
 bool
-fold_take(struct folds *fs, const struct hb_notify *n, int64_t now)
+fold_take(struct folds *fs, size_t dest, const struct hb_notify *n,
+    int64_t now)
 {
 	struct fold *f;
 
 	if (n->key == NULL || fs->window_ms == 0)
 		return false;
 	TAILQ_FOREACH(f, &fs->list, entry)
-		if (strcmp(f->key, n->key) == 0)
+		if (f->dest == dest && strcmp(f->key, n->key) == 0)
 			break;
 	if (f && now < f->window_end_ms && (int)n->severity <= f->severity) {
 		f->count++;
@@ -132,6 +135,7 @@ fold_take(struct folds *fs, const struct hb_notify *n, int64_t now)
 	if (f)		/* window over, or worse news: summarise, start again */
 		fold_close(fs, f);
 	f = hb_xcalloc(1, sizeof(*f));
+	f->dest = dest;
 	f->key = hb_xstrdup(n->key);
 	f->severity = (int)n->severity;
 	f->title = n->title ? hb_xstrdup(n->title) : NULL;

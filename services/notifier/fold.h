@@ -1,9 +1,15 @@
 /*
- * fold: dedupe. Notifications with one key inside the window are folded
- * into the first, which went out; when the window closes, one summary of
- * what was folded ("and 14 more like this in the last 5 min; the latest:
- * ...") is handed on. A worse severity is never folded into a milder one:
- * it closes the window and opens its own. Windows live in memory only.
+ * fold: dedupe, per destination. Notifications with one key inside the
+ * window are folded, for one destination, into the first it got; when the
+ * window closes, one summary of what was folded ("and 14 more like this in
+ * the last 5 min; the latest: ...") is handed on for that destination. A
+ * worse severity is never folded into a milder one: it closes the window
+ * and opens its own. Windows live in memory only.
+ *
+ * A destination is the router's number for a chat or the webhook (see
+ * route.h); the folds only keep them apart. Only notifications a
+ * destination takes are offered for it, so that a summary counts what it
+ * would have received.
  *
  * Time is the caller's: every call says what "now" is (monotonic ms).
  */
@@ -11,18 +17,19 @@
 #define NOTIFIER_FOLD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hb_metrics.h"
 #include "hb_msg.h"
 
 /*
- * Called with the summary of a closed window that folded anything; repeats
- * is how many were folded. summary and its strings are valid only during
- * the call, which must not call back into the folds.
+ * Called with the summary of a closed window of dest that folded
+ * anything; repeats is how many were folded. summary and its strings are
+ * valid only during the call, which must not call back into the folds.
  */
-typedef void (*fold_summary_fn)(void *arg, const struct hb_notify *summary,
-    int repeats);
+typedef void (*fold_summary_fn)(void *arg, size_t dest,
+    const struct hb_notify *summary, int repeats);
 
 struct folds;
 
@@ -36,11 +43,12 @@ struct folds *fold_new(int64_t window_ms, fold_summary_fn summary, void *arg,
 void fold_free(struct folds *fs);
 
 /*
- * True when n is folded into an open window (and so is not to be sent).
- * False when it is to be sent: it opened a window of its own, after the
- * summary of the window it closed, if any, was handed on.
+ * True when n is folded into an open window of dest (and so is not to be
+ * sent there). False when it is to be sent: it opened a window of its
+ * own, after the summary of the window it closed, if any, was handed on.
  */
-bool fold_take(struct folds *fs, const struct hb_notify *n, int64_t now);
+bool fold_take(struct folds *fs, size_t dest, const struct hb_notify *n,
+    int64_t now);
 
 /* Closes the windows that ended by now, each with its summary. */
 void fold_expire(struct folds *fs, int64_t now);

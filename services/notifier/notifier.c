@@ -1,7 +1,8 @@
 /*
  * notifier: the service's own file, wiring its parts together.
  *
- *   P/notify/<severity> -> fold (dedupe) -> route -> outbox
+ *   P/notify/<severity> -> route (filter, then fold: dedupe per
+ *     destination) -> outbox
  *   outbox lanes -> delivery (HTTP, paced) -> removed | retried | dead letter
  *   poller (getUpdates) -> chat (allow-listed commands) -> P/deploy/command,
  *     replies through route
@@ -109,8 +110,7 @@ on_notify(void *arg, const struct hb_bus_msg *msg)
 		    "topic=\"%.200s\" reason=\"%s\"", msg->topic, err);
 		return;
 	}
-	if (!fold_take(nf->folds, &n, hb_mono_ms()))
-		route_notify(nf->router, &n, 0);
+	route_notify(nf->router, &n);
 	hb_notify_free(&n);
 }
 
@@ -155,11 +155,23 @@ note_lane(void *arg, const char *lane)
 	delivery_note_lane(arg, lane);
 }
 
+/* Dedupe, asked by the router for each destination that takes n. */
+static bool
+hold(void *arg, size_t dest, const struct hb_notify *n)
+{
+	struct notifier *nf = arg;
+
+	return fold_take(nf->folds, dest, n, hb_mono_ms());
+}
+
 /* A dedupe window closed with folds in it: its summary goes out. */
 static void
-on_summary(void *arg, const struct hb_notify *summary, int repeats)
+on_summary(void *arg, size_t dest, const struct hb_notify *summary,
+    int repeats)
 {
-	route_notify(arg, summary, repeats);
+	struct notifier *nf = arg;
+
+	route_summary(nf->router, dest, summary, repeats);
 }
 
 static void
@@ -359,8 +371,10 @@ start_sending(struct notifier *nf)
 		.webhook_min_sev = nf->opt.webhook_min_sev,
 		.instance = nf->bus_cfg->instance,
 		.outbox_path = nf->opt.outbox_path,
+		.hold = hold,
+		.hold_arg = nf,
 	    }, nf->outbox, nf->delivery, nf->ch, app->metrics);
-	nf->folds = fold_new(nf->opt.dedupe_window_ms, on_summary, nf->router,
+	nf->folds = fold_new(nf->opt.dedupe_window_ms, on_summary, nf,
 	    app->metrics);
 }
 

@@ -127,7 +127,7 @@ poll_failed(struct poller *p, const struct hb_http_response *resp, char *err,
 {
 	struct telegram_answer a;
 	char masked[400];
-	int64_t delay = hb_backoff_next(&p->backoff);
+	int64_t delay = -1;
 
 	if (resp->status == 0)
 		snprintf(err, errlen, "%s", resp->error ? resp->error : "no answer");
@@ -142,6 +142,12 @@ poll_failed(struct poller *p, const struct hb_http_response *resp, char *err,
 			hb_counter_add(p->m_rate_limited, 1);
 		}
 	}
+	/*
+	 * A 429 says how long itself: it is no failure of ours, and growing
+	 * the backoff for it would make the next real failure wait longer.
+	 */
+	if (delay < 0)
+		delay = hb_backoff_next(&p->backoff);
 	telegram_mask(err, p->cfg.token, masked, sizeof(masked));
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||

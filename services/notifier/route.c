@@ -122,51 +122,71 @@ log_only(struct router *r, const struct hb_notify *n, const char *title)
 	    "text=\"%s\"", hb_severity_name(n->severity), title, text);
 }
 
+static bool
+log_only_mode(const struct router *r)
+{
+	return r->cfg.nchats == 0 && !webhook_on(r);
+}
+
+/* How many destinations there are: the chats, then the webhook or the log. */
+static size_t
+destinations(const struct router *r)
+{
+	return r->cfg.nchats + 1;
+}
+
+/* True when destination d takes severity sev. */
+static bool
+takes(const struct router *r, size_t d, enum hb_severity sev)
+{
+	if (d < r->cfg.nchats)
+		return (int)sev >= r->cfg.chats[d].min_sev;
+	if (d == r->cfg.nchats && webhook_on(r))
+		return (int)sev >= r->cfg.webhook_min_sev;
+	/* the log, with no channel at all, shows what would have been sent */
+	return d == r->cfg.nchats && log_only_mode(r);
+}
+
 /*
- * Adds n for every destination that takes it, inside the caller's
- * transaction. 0, or -1 when the outbox refused one. *any says whether
- * any destination took it.
+ * Adds n for each destination d with to[d], inside the caller's
+ * transaction. 0, or -1 when the outbox refused one.
  */
 static int
-queue_all(struct router *r, const struct hb_notify *n, int repeats,
-    const char *label, bool *any)
+queue_to(struct router *r, const struct hb_notify *n, int repeats,
+    const char *label, const bool *to)
 {
 	const char *title = default_title(n);
 	bool silent = n->severity == HB_SEV_INFO ||
 	    (muted(r) && n->severity < HB_SEV_CRITICAL);
 
-	*any = false;
 	for (size_t i = 0; i < r->cfg.nchats; i++) {
-		const struct recipient *c = &r->cfg.chats[i];
-
-		if ((int)n->severity < c->min_sev)
+		if (!to[i])
 			continue;
-		*any = true;
-		if (queue_telegram(r, c->id,
+		if (queue_telegram(r, r->cfg.chats[i].id,
 		    telegram_severity_icon((int)n->severity), title, n->text,
 		    silent, label) != 0)
 			return -1;
 	}
-	if (webhook_on(r) && (int)n->severity >= r->cfg.webhook_min_sev) {
-		*any = true;
-		if (queue_webhook(r, n, repeats, label) != 0)
-			return -1;
-	}
+	if (to[r->cfg.nchats] && webhook_on(r) &&
+	    queue_webhook(r, n, repeats, label) != 0)
+		return -1;
 	return 0;
 }
 
-void
-route_notify(struct router *r, const struct hb_notify *n, int repeats)
+/* Puts n in the outbox for the destinations d with to[d], all or nothing. */
+static void
+deliver(struct router *r, const struct hb_notify *n, int repeats,
+    const bool *to)
 {
 	const char *title = default_title(n);
 	char label[256], safe[200];
-	bool any;
 
 	hb_log_sanitize(title, strlen(title), safe, sizeof(safe));
 	snprintf(label, sizeof(label), "%s: %s", hb_severity_name(n->severity),
 	    safe);
-	if (r->cfg.nchats == 0 && !webhook_on(r)) {
-		log_only(r, n, safe);
+	if (log_only_mode(r)) {
+		if (to[0])
+			log_only(r, n, safe);
 		return;
 	}
 	if (hb_outbox_begin(r->outbox) != 0) {
@@ -175,7 +195,7 @@ route_notify(struct router *r, const struct hb_notify *n, int repeats)
 		    r->cfg.outbox_path, label);
 		return;
 	}
-	if (queue_all(r, n, repeats, label, &any) != 0) {
+	if (queue_to(r, n, repeats, label, to) != 0) {
 		hb_outbox_rollback(r->outbox);
 		hb_counter_add(r->m_lost, 1);
 		hb_error("cannot write to the outbox %s (disk full?): notification "
@@ -188,12 +208,57 @@ route_notify(struct router *r, const struct hb_notify *n, int repeats)
 		    label);
 		return;
 	}
+	delivery_pump(r->delivery);
+}
+
+void
+route_notify(struct router *r, const struct hb_notify *n)
+{
+	size_t nd = destinations(r);
+	bool *to = hb_xcalloc(nd, sizeof(*to));
+	bool any = false;
+
+	/*
+	 * Filter first, then dedupe: a destination that does not take n
+	 * neither opens a window for it nor counts it as folded, so that a
+	 * summary tells a destination only of what it would have received.
+	 */
+	for (size_t d = 0; d < nd; d++) {
+		to[d] = takes(r, d, n->severity);
+		any = any || to[d];
+	}
 	if (!any) {
 		hb_counter_add(r->m_filtered, 1);
-		hb_debug("no destination takes severity=%s label=\"%s\"",
-		    hb_severity_name(n->severity), label);
+		hb_debug("no destination takes severity=%s",
+		    hb_severity_name(n->severity));
+		goto out;
 	}
-	delivery_pump(r->delivery);
+	/* before our transaction: a hold may hand on summaries of its own */
+	any = false;
+	for (size_t d = 0; d < nd; d++) {
+		if (to[d] && r->cfg.hold && r->cfg.hold(r->cfg.hold_arg, d, n))
+			to[d] = false;
+		any = any || to[d];
+	}
+	if (any)
+		deliver(r, n, 0, to);
+out:
+	free(to);
+}
+
+void
+route_summary(struct router *r, size_t dest, const struct hb_notify *n,
+    int repeats)
+{
+	size_t nd = destinations(r);
+	bool *to;
+
+	if (dest >= nd)
+		return;
+	to = hb_xcalloc(nd, sizeof(*to));
+	to[dest] = true;
+	deliver(r, n, repeats, to);
+	free(to);
 }
 
 int
@@ -214,15 +279,27 @@ route_reply(struct router *r, long long chat_id, const char *icon,
 	return 0;
 }
 
-void
+int
 route_mute(struct router *r, int64_t until_ms)
 {
 	char val[32];
 
+	/* in memory first: whoever asked gets the mute they asked for now */
 	r->mute_until_ms = until_ms;
-	snprintf(val, sizeof(val), "%lld", (long long)until_ms);
-	hb_outbox_meta_set(r->outbox, MUTE_KEY, val);
 	hb_gauge_set(r->m_muted, until_ms > 0 ? 1 : 0);
+	snprintf(val, sizeof(val), "%lld", (long long)until_ms);
+	if (hb_outbox_meta_set(r->outbox, MUTE_KEY, val) != 0) {
+		if (until_ms > 0)
+			hb_error("cannot store the mute in %s (disk full? "
+			    "read-only?): in force until the notifier stops, not "
+			    "across a restart", r->cfg.outbox_path);
+		else
+			hb_error("cannot store the end of the mute in %s (disk full? "
+			    "read-only?): a restart brings back the mute stored "
+			    "before", r->cfg.outbox_path);
+		return -1;
+	}
+	return 0;
 }
 
 int64_t

@@ -27,7 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (hb_health_decode(p, size, &h, err, sizeof(err)) == 0)
 		json_decref(hb_health_encode(&h));
-	hb_heartbeat_decode(p, size, &hb, err, sizeof(err));
+	if (hb_heartbeat_decode(p, size, &hb, err, sizeof(err)) == 0)
+		json_decref(hb_heartbeat_encode(&hb));
 	if (hb_deploy_cmd_decode(p, size, &c, err, sizeof(err)) == 0) {
 		/* a command that decoded only carries safe tags */
 		if ((c.tag[0] && !hb_deploy_tag_ok(c.tag)) ||

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The Grafana dashboard against what the stack really writes: the quickstart
 # (deploy/homebus.example.json as it is, the demo feed) with heartbeats and
-# health checks every second, then InfluxDB started again on its data and
-# every measurement, field and tag the dashboard queries looked up there
+# health checks every second, then InfluxDB started again on its data, one
+# real deploy by the real deployer (the native profile: test_native_deploy
+# dashboard) whose homebus_deploy point a real writer puts there, and every
+# measurement, field and tag the dashboard queries looked up in it
 # (check_packaging.py dashboard).
 #
-#   test_dashboard.sh BIN_DIR
+#   test_dashboard.sh BIN_DIR TESTS_DIR
 set -uo pipefail
 bindir=${1:?bin dir}
+testsdir=${2:?tests dir}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/hbt-dashboard-XXXXXX)
 py=/usr/bin/python3
@@ -34,6 +37,17 @@ for _ in $(seq 1 300); do
   curl -sf "http://127.0.0.1:$port/ping" >/dev/null && break
   sleep 0.1
 done
+# a deploy, whose outcome the deployer writes as a homebus_deploy point
+HBT_BIN_DIR=$bindir "$testsdir/test_native_deploy" dashboard "http://127.0.0.1:$port" \
+  >"$tmp/deploy.log" 2>&1
+rc=$?
+if [ $rc != 0 ]; then
+  tail -40 "$tmp/deploy.log"
+  echo "FAIL: a deploy by the real deployer, its point in InfluxDB ($rc); kept $tmp"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+echo "ok: a deploy by the real deployer wrote its homebus_deploy point"
 $py "$root/tests/integration/check_packaging.py" dashboard "http://127.0.0.1:$port" homebus
 rc=$?
 if [ $rc = 0 ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi

@@ -378,7 +378,7 @@ scenario_busy(struct dfx *f)
 	    "\"phase\":\"done\"") == 0, "busy before the first is done, naming "
 	    "it: %s", busy ? dfx_str(busy, "error") : "-");
 	done = expect_outcome(f, "a1", "done", DEPLOY_MS);
-	HBT_CHECK(dfx_count_calls(f, "v3", NULL) == 0, "v3 never ran");
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v3 ", NULL) == 0, "v3 never ran");
 	json_decref(busy);
 	json_decref(done);
 }
@@ -399,7 +399,7 @@ scenario_repeat(struct dfx *f)
 	HBT_CHECK(s && strcmp(dfx_str(s, "to_tag"), "v2") == 0, "the first job's");
 	json_decref(s);
 	HBT_CHECK(dfx_count_calls(f, " pull ", NULL) == 1 &&
-	    dfx_count_calls(f, "v3", NULL) == 0, "run once");
+	    dfx_count_calls(f, "IMAGE_TAG=v3 ", NULL) == 0, "run once");
 }
 
 /* --dry-run: states as usual; commands logged, not run; nothing recorded. */
@@ -591,6 +591,103 @@ scenario_critical(struct dfx *f)
 
 /* The CLI against the deployer: `homebus deploy --wait`, `deploys`, `backups`
  * read the same configuration file (the deployer's port, the bus). */
+/* Lines of out that start with '{' all parse as JSON: how many, or -1. */
+static int
+json_lines_parse(const struct hb_buf *out)
+{
+	const char *p = out->data ? out->data : "";
+	int n = 0;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len && *p == '{') {
+			json_t *j = json_loadb(p, len, 0, NULL);
+
+			if (j == NULL)
+				return -1;
+			json_decref(j);
+			n++;
+		}
+		p += len + (nl != NULL);
+	}
+	return n;
+}
+
+/* tmux, on a server of this test's own, for a terminal the CLI draws on. */
+static int
+tmux(const char *sock, char *const args[], struct hb_buf *out)
+{
+	char *argv[16] = { "tmux", "-L", (char *)sock };
+	int n = 3;
+
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	{
+		char path[600];
+
+		/* hbt_run takes a path */
+		snprintf(path, sizeof(path), "/usr/bin/tmux");
+		argv[0] = path;
+		return hbt_run(argv, out, 20000);
+	}
+}
+
+/*
+ * The live display on a real terminal (a tmux pane): once the deploy is
+ * over, the screen holds one finished line per phase and the outcome, and
+ * no line a spinner still starts.
+ */
+static void
+scenario_cli_tty(struct dfx *f)
+{
+	char sock[64], cmd[1200], name[16] = "hb";
+	struct hb_buf screen = { 0 };
+	int64_t end = hb_mono_ms() + 90000;
+	const char *line;
+	bool spinner = false;
+
+	snprintf(sock, sizeof(sock), "hbt-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd), "%s/homebus -c %s deploy v2 --wait; "
+	    "echo EXIT=$?; sleep 120", hbt_bin_dir(), f->deployer.config);
+	HBT_REQUIRE(tmux(sock, (char *[]){ "new-session", "-d", "-s", name, "-x",
+	    "100", "-y", "30", cmd, NULL }, NULL) == 0, "tmux starts the CLI in "
+	    "a terminal");
+	while (hb_mono_ms() < end) {
+		hb_buf_reset(&screen);
+		tmux(sock, (char *[]){ "capture-pane", "-p", "-t", name, NULL },
+		    &screen);
+		if (screen.data && strstr(screen.data, "EXIT="))
+			break;
+		hbt_sleep_ms(250);
+	}
+	hbt_log("the terminal at the end:\n%s", screen.data ? screen.data : "");
+	HBT_CHECK(screen.data && strstr(screen.data, "EXIT=0"), "deploy --wait "
+	    "ended with 0 on the terminal");
+	HBT_CHECK(screen.data && strstr(screen.data, "deploy v2: done (from v1 to "
+	    "v2)"), "the outcome on one line");
+	for (const char *const *ph = (const char *const[]){ "preflight", "pull",
+	    "backup", "up", "verify", NULL }; *ph; ph++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "ok %s", *ph);
+		HBT_CHECK(screen.data && strstr(screen.data, want), "a finished line "
+		    "for %s", *ph);
+	}
+	for (line = screen.data ? screen.data : ""; *line; ) {
+		const char *nl = strchr(line, '\n');
+
+		if (strchr("|/-\\", line[0]) && line[1] == ' ')
+			spinner = true;
+		line = nl ? nl + 1 : line + strlen(line);
+	}
+	HBT_CHECK(!spinner, "no line still starts with the spinner");
+	tmux(sock, (char *[]){ "kill-server", NULL }, NULL);
+	hb_buf_free(&screen);
+}
+
 static void
 scenario_cli(struct dfx *f)
 {
@@ -599,6 +696,10 @@ scenario_cli(struct dfx *f)
 	    "--timeout", "60", NULL };
 	char *bad[] = { bin, "-c", f->deployer.config, "deploy", "v3-nopull",
 	    "--wait", NULL };
+	char *rolled[] = { bin, "-c", f->deployer.config, "deploy", "v3-bad",
+	    "--wait", NULL };
+	char *json[] = { bin, "-c", f->deployer.config, "deploy", "v4", "--wait",
+	    "--json", NULL };
 	char *deploys[] = { bin, "-c", f->deployer.config, "deploys", "-n", "1",
 	    "--json", NULL };
 	char *backups[] = { bin, "-c", f->deployer.config, "backups", "--json", NULL };
@@ -608,9 +709,25 @@ scenario_cli(struct dfx *f)
 
 	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
 	rc = hbt_run(deploy, &out, 90000);
-	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "deploy v2: done"),
 	    "homebus deploy v2 --wait: exit 0, done: %d %s", rc,
 	    out.data ? out.data : "");
+	/* not a terminal: one plain line per change, every phase named */
+	HBT_CHECK(out.data && strstr(out.data, "deploy v2: preflight") &&
+	    strstr(out.data, "deploy v2: pull") && strstr(out.data,
+	    "deploy v2: backup") && strstr(out.data, "deploy v2: up") &&
+	    strstr(out.data, "deploy v2: verify") && !strchr(out.data, '\r') &&
+	    !strstr(out.data, "\033["), "piped: a plain line for every phase, no "
+	    "redrawing: %s", out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(rolled, &out, 90000);
+	HBT_CHECK(rc == 1 && out.data && strstr(out.data, "rolled_back"),
+	    "a deploy rolled back: exit 1, says so: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(json, &out, 90000);
+	HBT_CHECK(rc == 0 && json_lines_parse(&out) >= 3, "deploy --wait --json: "
+	    "a JSON object a line: %d %s", rc, out.data ? out.data : "");
 	hb_buf_reset(&out);
 	rc = hbt_run(bad, &out, 90000);
 	HBT_CHECK(rc == 1, "a deploy that failed: exit 1: %d %s", rc,
@@ -625,9 +742,11 @@ scenario_cli(struct dfx *f)
 	hb_buf_reset(&out);
 	rc = hbt_run(backups, &out, 20000);
 	list = rc == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
-	HBT_CHECK(json_array_size(list) == 1 &&
-	    strcmp(dfx_str(json_array_get(list, 0), "from_tag"), "v1") == 0,
-	    "homebus backups: the one v2's deploy took of v1: %d %s", rc,
+	/* v2's deploy backed v1 up, v3-bad's and v4's v2; newest first */
+	HBT_CHECK(json_array_size(list) == 3 &&
+	    strcmp(dfx_str(json_array_get(list, 0), "from_tag"), "v2") == 0 &&
+	    strcmp(dfx_str(json_array_get(list, 2), "from_tag"), "v1") == 0,
+	    "homebus backups: the three deploys' backups, newest first: %d %s", rc,
 	    out.data ? out.data : "");
 	json_decref(list);
 	hb_buf_free(&out);
@@ -687,6 +806,8 @@ main(int argc, char **argv)
 		scenario_critical(&f);
 	else if (strcmp(sc, "cli") == 0)
 		scenario_cli(&f);
+	else if (strcmp(sc, "cli_tty") == 0)
+		scenario_cli_tty(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

@@ -6,7 +6,9 @@
 #
 # install: --dry-run names no path outside the prefix and runs no useradd or
 # systemctl; the installed binaries pass --check-config on the installed
-# example config with the environment their unit gives them; a second
+# example config with the environment their unit gives them; the native
+# deploy profile is installed with the prefix's paths and passes the
+# deployer's --check-config merged over that config; a second
 # install keeps an edited config and the passwords; --uninstall leaves
 # nothing but the data folder, with the config moved into it; nothing
 # outside the prefix changed.
@@ -116,6 +118,28 @@ for f in bin/homebus bin/homebus-writer etc/homebus/homebus.json \
   check "installed: $f" test -e "$prefix/$f"
 done
 check "the data folder" test -d "$prefix/var/lib/homebus"
+# the native deploy profile: its steps' tool, and the profile with the
+# prefix's paths, which the deployer takes merged over the installed config
+check "installed: libexec/homebus-release, executable" test -x "$prefix/libexec/homebus-release"
+profile=$prefix/etc/homebus/examples/deployer-native.json
+check "installed: the native profile" test -e "$profile"
+check "the profile's tree and config are the prefix's" /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["deployer"]
+sys.exit(not (d["workdir"] == sys.argv[2] and
+              d["steps"]["pull"]["argv"][-1] == sys.argv[2] + "/etc/homebus/homebus.json"))' \
+  "$profile" "$prefix"
+/usr/bin/python3 - "$prefix/etc/homebus/homebus.json" "$profile" >"$tmp/native.json" <<'PY'
+import json, sys
+def merge(a, b):
+    for k, v in b.items():
+        a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    return a
+print(json.dumps(merge(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))))
+PY
+got=$("$prefix/bin/homebus-deployer" --check-config -c "$tmp/native.json" 2>&1)
+check "the config with the native profile merged passes the deployer's --check-config: $got" \
+  test "$got" = "configuration OK"
 check "it says what to do next" grep -q "What to do next" "$tmp/install.log"
 check "the config's data_dir is the prefix's" \
   grep -q "\"data_dir\": \"$prefix/var/lib/homebus\"" "$prefix/etc/homebus/homebus.json"

@@ -520,7 +520,7 @@ scenario_commands(struct fx *f)
 	    "\"step\":\"pull\",\"started\":\"2026-01-01T10:00:00.000Z\","
 	    "\"updated\":\"2026-01-01T10:00:01.000Z\"}";
 	const char *state_done = "{\"id\":\"tg-501\",\"action\":\"deploy\","
-	    "\"phase\":\"succeeded\",\"from_tag\":\"v1\",\"to_tag\":\"abc1234\","
+	    "\"phase\":\"done\",\"from_tag\":\"v1\",\"to_tag\":\"abc1234\","
 	    "\"step\":\"record\",\"started\":\"2026-01-01T10:00:00.000Z\","
 	    "\"updated\":\"2026-01-01T10:00:30.000Z\"}";
 	const char *health = "{\"target\":\"influxdb\",\"state\":\"down\","
@@ -558,8 +558,8 @@ scenario_commands(struct fx *f)
 	    "progress: running");
 	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", state_done,
 	    strlen(state_done), 1, true);
-	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: succeeded"),
-	    10000), "progress: succeeded");
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: done"),
+	    10000), "progress: done");
 
 	/* /status: the retained health and the last deploy */
 	hbt_mqtt_publish(f->mqtt, "homebus/health/influxdb", health, strlen(health),
@@ -569,7 +569,7 @@ scenario_commands(struct fx *f)
 	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "influxdb: down (connection "
 	    "refused)"), 10000), "/status shows the health");
 	HBT_CHECK(reply_with(f, PRIVATE_CHAT, "Last deploy: deploy v1 -&gt; abc1234: "
-	    "succeeded"), "/status shows the last deploy");
+	    "done"), "/status shows the last deploy");
 
 	/* /mute: warnings arrive silently, critical still rings */
 	hbt_telegram_say(&f->tg, 503, PRIVATE_CHAT, 42, "alice", "/mute 30");
@@ -886,6 +886,9 @@ scenario_webhook(struct fx *f)
 		}
 	}
 	HBT_CHECK(warning_seen && summary_seen, "the first and the summary");
+	HBT_CHECK(hbt_metric(f->http, "homebus_notifier_notifications_folded_total")
+	    == 28, "folded for each destination: 14 for the chat, 14 for the "
+	    "webhook");
 	json_decref(hooks);
 	ok = sent_to(f, PRIVATE_CHAT, 200);
 	HBT_CHECK(json_array_size(ok) == 3, "telegram: info, first, summary; got %zu",

@@ -1,8 +1,10 @@
 /*
  * The HTTP client against a loopback HTTP server in the same loop: bodies,
  * gzip, Retry-After, basic auth, timeouts that do not hold up other
- * requests, refused connections, connection reuse, and HTTPS with the
- * certificate and the host name verified. Built twice, once on each
+ * requests, refused connections, connection reuse, what the server
+ * receives (method, target, headers, body), URLs refused before sending,
+ * cancelled requests, and HTTPS with the certificate and the host name
+ * verified. Built twice, once on each
  * implementation of hb_http_client.h (libcurl, and libevent's evhttp).
  */
 #include "hbt.h"
@@ -27,7 +29,34 @@ struct server {
 	struct evhttp_request *hung;	/* never answered; evhttp frees it */
 	size_t last_body_len;
 	char last_body[256];
+	int requests;			/* every request that reached on_request */
+	char last_method[16];
+	char last_uri[160];
 };
+
+static const char *
+method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default: return "other";
+	}
+}
+
+/* "name=value" of a request header for /inspect, "-" when absent. */
+static const char *
+header_or_dash(struct evkeyvalq *h, const char *name)
+{
+	const char *v = evhttp_find_header(h, name);
+
+	return v ? v : "-";
+}
 
 static void
 note_conn(struct server *s, struct evhttp_request *req)
@@ -53,6 +82,27 @@ on_request(struct evhttp_request *req, void *arg)
 	unsigned char *body = evbuffer_pullup(in, -1);
 
 	note_conn(s, req);
+	s->requests++;
+	snprintf(s->last_method, sizeof(s->last_method), "%s",
+	    method_name(evhttp_request_get_command(req)));
+	snprintf(s->last_uri, sizeof(s->last_uri), "%s", uri);
+	if (strncmp(uri, "/inspect", 8) == 0) {
+		/* what arrived, as one line the test compares; no body for HEAD
+		 * (evhttp's server would send one, and a client that reuses the
+		 * connection would read it as the next answer) */
+		if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+			evhttp_send_reply(req, 200, "OK", NULL);
+			evbuffer_free(out);
+			return;
+		}
+		evbuffer_add_printf(out, "%s %s|host=%s|ua=%s|x=%s|enc=%s|len=%zu",
+		    s->last_method, uri, header_or_dash(h, "Host"),
+		    header_or_dash(h, "User-Agent"), header_or_dash(h,
+		    "X-Homebus-Test"), header_or_dash(h, "Content-Encoding"), n);
+		evhttp_send_reply(req, 200, "OK", out);
+		evbuffer_free(out);
+		return;
+	}
 	if (strcmp(uri, "/hang") == 0) {
 		s->hung = req;
 		evbuffer_free(out);
@@ -220,6 +270,146 @@ run_until(struct event_base *base, bool *flag, int64_t timeout_ms)
 
 	while (!*flag && hb_mono_ms() < end)
 		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), hbt_sleep_ms(1);
+}
+
+/* Starts req and runs the loop until its callback. */
+static void
+fetch(struct event_base *base, struct hb_http_client *c,
+    const struct hb_http_request *req, struct result *r)
+{
+	memset(r, 0, sizeof(*r));
+	HBT_REQUIRE(hb_http_request(c, req, on_done, r) != NULL, "start %s",
+	    req->url);
+	run_until(base, &r->done, 5000);
+	HBT_CHECK(r->done, "%s answered", req->url);
+}
+
+/*
+ * What the server receives: the method, the target with its query, the
+ * Host and User-Agent, the caller's headers, the body as given; and URLs
+ * and methods that are refused before anything is sent.
+ */
+static void
+request_tests(struct event_base *base, struct hb_http_client *c,
+    struct server *srv)
+{
+	const char *const headers[] = { "X-Homebus-Test:  hall way", NULL };
+	struct hb_http_request req = { 0 };
+	char url[160], want[400];
+	struct result r;
+	int before;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/inspect?room=hall&n=2",
+	    srv->port);
+	req.url = url;
+	fetch(base, c, &req, &r);
+	snprintf(want, sizeof(want), "GET /inspect?room=hall&n=2|host=127.0.0.1:%d|"
+	    "ua=homebus/%s|x=-|enc=-|len=0", srv->port, HB_VERSION);
+	HBT_CHECK(r.status == 200 && strcmp(r.body, want) == 0, "GET: %s", r.body);
+
+	req.method = "PUT";
+	req.headers = headers;
+	req.body = "temp value=1";
+	req.body_len = 12;
+	fetch(base, c, &req, &r);
+	snprintf(want, sizeof(want), "PUT /inspect?room=hall&n=2|host=127.0.0.1:%d|"
+	    "ua=homebus/%s|x=hall way|enc=-|len=12", srv->port, HB_VERSION);
+	HBT_CHECK(r.status == 200 && strcmp(r.body, want) == 0, "PUT: %s", r.body);
+
+	req.method = "DELETE";
+	req.headers = NULL;
+	req.body = NULL;
+	req.body_len = 0;
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 200 && strncmp(r.body, "DELETE /inspect?", 16) == 0,
+	    "DELETE: %s", r.body);
+
+	req.method = "HEAD";
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 200 && r.body_len == 0 &&
+	    strcmp(srv->last_method, "HEAD") == 0, "HEAD: %ld %s", r.status,
+	    srv->last_method);
+
+	/* a body without gzip arrives as it is */
+	req.method = "POST";
+	req.body = "temp,room=hall value=19.5\n";
+	req.body_len = strlen(req.body);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", srv->port);
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 200 && strcmp(srv->last_body, req.body) == 0,
+	    "plain body: %ld %s, server saw \"%s\"", r.status, r.error,
+	    srv->last_body);
+	req.method = NULL;
+	req.body = NULL;
+	req.body_len = 0;
+
+	/* no path at all is "/" */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv->port);
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 200 && strcmp(srv->last_uri, "/") == 0,
+	    "no path: %ld %s", r.status, srv->last_uri);
+
+	/* refused before anything is sent: libcurl's codes in both */
+	before = srv->requests;
+	snprintf(url, sizeof(url), "http://");
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 0 && r.curl_code == 3 && r.error[0] != '\0',
+	    "no host: code %d \"%s\"", r.curl_code, r.error);
+	snprintf(url, sizeof(url), "nosuch://127.0.0.1:%d/", srv->port);
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 0 && r.curl_code == 1 && r.error[0] != '\0',
+	    "unknown scheme: code %d \"%s\"", r.curl_code, r.error);
+	HBT_CHECK(srv->requests == before, "nothing reached the server");
+
+	/* a method one implementation cannot send is refused by it, never
+	 * sent as another method */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/inspect", srv->port);
+	req.method = "BREW";
+	before = srv->requests;
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status != 200 && (srv->requests == before ||
+	    strcmp(srv->last_method, "GET") != 0), "BREW: status %ld code %d, "
+	    "server saw %s", r.status, r.curl_code, srv->last_method);
+	req.method = NULL;
+}
+
+/*
+ * A cancelled request calls nothing, in flight or refused at start, and
+ * the client goes on serving the next one.
+ */
+static void
+cancel_tests(struct event_base *base, struct hb_http_client *c,
+    struct server *srv)
+{
+	struct hb_http_request req = { 0 };
+	struct result hung = { 0 }, bad = { 0 }, r;
+	struct hb_http_xfer *x;
+	char url[160], bad_url[32];
+	int before = srv->requests;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hang", srv->port);
+	req.url = url;
+	x = hb_http_request(c, &req, on_done, &hung);
+	HBT_REQUIRE(x != NULL, "start /hang");
+	for (int64_t end = hb_mono_ms() + 5000; srv->requests == before &&
+	    hb_mono_ms() < end; hbt_sleep_ms(1))
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	HBT_REQUIRE(srv->requests > before, "the request reached the server");
+	hb_http_cancel(x);
+	HBT_CHECK(hb_http_inflight(c) == 0, "nothing in flight after the cancel");
+
+	snprintf(bad_url, sizeof(bad_url), "http://");
+	req.url = bad_url;
+	x = hb_http_request(c, &req, on_done, &bad);
+	HBT_REQUIRE(x != NULL, "start a bad URL");
+	hb_http_cancel(x);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv->port);
+	req.url = url;
+	fetch(base, c, &req, &r);
+	HBT_CHECK(r.status == 200 && strcmp(r.body, "hello") == 0 && !hung.done &&
+	    !bad.done, "after two cancels: %ld %s, callbacks %d %d", r.status,
+	    r.body, hung.done, bad.done);
 }
 
 static void
@@ -478,6 +668,8 @@ main(void)
 		evhttp_free(h6);
 	}
 
+	request_tests(base, c, &srv);
+	cancel_tests(base, c, &srv);
 	tls_tests(base, c);
 
 	/* freeing the client with a request in flight calls nothing */

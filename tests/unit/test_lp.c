@@ -170,6 +170,284 @@ test_parse(void)
 	    line.fields[3].type == HB_LP_BOOL, "types");
 }
 
+/* One line as the writer sees it, for comparing with what a case expects. */
+static void
+describe(const struct hb_lp_line *l, struct hb_buf *out)
+{
+	static const char types[] = "FIUSB";
+
+	hb_buf_printf(out, "m=%.*s tags=%zu", (int)l->measurement_len,
+	    l->measurement, l->ntags);
+	for (size_t i = 0; i < l->nfields; i++)
+		hb_buf_printf(out, " %.*s:%c:%.*s", (int)l->fields[i].key_len,
+		    l->fields[i].key, types[l->fields[i].type],
+		    (int)l->fields[i].value_len, l->fields[i].value);
+	if (l->has_time)
+		hb_buf_printf(out, " t=%lld", (long long)l->time);
+	hb_buf_printf(out, " len=%zu", l->len);
+}
+
+/*
+ * Every message the parser can give, every escape, every way a number is
+ * read, and where the next line starts after each: the exact text a user
+ * sees in the writer's log and in dead_letter. `next` is the position after
+ * the call (-1: the end of the input); `what` is the error, or the line.
+ */
+static const struct lp_case {
+	const char *in;
+	unsigned flags;		/* 1: allow_uint, 2: max_line 32 */
+	enum hb_lp_result r;
+	long next;
+	const char *what;
+} lp_cases[] = {
+	/* blanks, comments and the end */
+	{ "", 0, HB_LP_END, -1, "" },
+	{ " \t ", 0, HB_LP_END, -1, "" },
+	{ "\nm v=1", 0, HB_LP_SKIP, 1, "" },
+	{ "  # note\nm v=1", 0, HB_LP_SKIP, 9, "" },
+	{ "\r\nm v=1", 0, HB_LP_SKIP, 2, "" },
+	{ " \tm v=1\n", 0, HB_LP_OK, -1, "m=m tags=0 v:F:1 len=5" },
+	{ "m v=1\r\nn v=2", 0, HB_LP_OK, 7, "m=m tags=0 v:F:1 len=5" },
+	{ "m v=1\r", 0, HB_LP_OK, -1, "m=m tags=0 v:F:1 len=5" },
+	/* escapes: a backslash takes the next byte with it while scanning,
+	 * except a newline; the line keeps them as they are */
+	{ "m\\,x\\ y,t\\,k\\=\\ =v\\,\\=\\ w f\\,\\=\\ g=1", 0, HB_LP_OK, -1,
+	    "m=m\\,x\\ y tags=1 f\\,\\=\\ g:F:1 len=36" },
+	{ "m\\x,t=a\\b v=1", 0, HB_LP_OK, -1, "m=m\\x tags=1 v:F:1 len=13" },
+	{ "m s=\"a\\\"b\\\\c\\d\",t=\"\"", 0, HB_LP_OK, -1,
+	    "m=m tags=0 s:S:\"a\\\"b\\\\c\\d\" t:S:\"\" len=20" },
+	{ "m s=\"a,b c=d\" 7", 0, HB_LP_OK, -1, "m=m tags=0 s:S:\"a,b c=d\" "
+	    "t=7 len=15" },
+	{ "m\\\nv=1", 0, HB_LP_ERROR, 3, "missing fields" },
+	{ "m v=1\\", 0, HB_LP_ERROR, -1, "invalid field value \"1\\\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=1\\ 2", 0, HB_LP_ERROR, -1, "invalid field value \"1\\ 2\" (not "
+	    "a number, boolean or quoted string)" },
+	{ "m s=\"a\\\nb\"\nn v=1", 0, HB_LP_ERROR, 8, "unterminated string field "
+	    "(a quoted string ends on its line)" },
+	{ "m s=\"a\\", 0, HB_LP_ERROR, -1, "unterminated string field (a quoted "
+	    "string ends on its line)" },
+	/* measurement and tags */
+	{ ",t=a v=1\nn v=1", 0, HB_LP_ERROR, 9, "empty measurement" },
+	/* leading blanks are skipped: this is a measurement "v=1" */
+	{ " v=1", 0, HB_LP_ERROR, -1, "missing fields" },
+	{ "m\nn v=1", 0, HB_LP_ERROR, 2, "missing fields" },
+	{ "m,t=a\r\nn v=1", 0, HB_LP_ERROR, 7, "missing fields" },
+	{ "m,t=a", 0, HB_LP_ERROR, -1, "missing fields" },
+	{ "m, v=1", 0, HB_LP_ERROR, -1, "invalid tag (expected key=value)" },
+	{ "m,t v=1", 0, HB_LP_ERROR, -1, "invalid tag (expected key=value)" },
+	{ "m,t", 0, HB_LP_ERROR, -1, "invalid tag (expected key=value)" },
+	{ "m,t\nn v=1", 0, HB_LP_ERROR, 4, "invalid tag (expected key=value)" },
+	{ "m,time=a v=1", 0, HB_LP_ERROR, -1, "tag key \"time\" is not allowed" },
+	{ "m,timer=a,Time=b v=1", 0, HB_LP_OK, -1, "m=m tags=2 v:F:1 len=20" },
+	{ "m,t= v=1", 0, HB_LP_ERROR, -1, "invalid tag value (empty or "
+	    "unescaped '=')" },
+	{ "m,t=a=b v=1", 0, HB_LP_ERROR, -1, "invalid tag value (empty or "
+	    "unescaped '=')" },
+	{ "m,t=a\\=b v=1", 0, HB_LP_OK, -1, "m=m tags=1 v:F:1 len=12" },
+	/* field keys */
+	{ "m ", 0, HB_LP_ERROR, -1, "invalid field (expected key=value)" },
+	{ "m  v=1", 0, HB_LP_ERROR, -1, "invalid field (expected key=value)" },
+	{ "m =1", 0, HB_LP_ERROR, -1, "invalid field (expected key=value)" },
+	{ "m v", 0, HB_LP_ERROR, -1, "invalid field (expected key=value)" },
+	{ "m v=1,,w=2", 0, HB_LP_ERROR, -1, "invalid field (expected key=value)" },
+	{ "m v=1,w\nn v=1", 0, HB_LP_ERROR, 8, "invalid field (expected "
+	    "key=value)" },
+	{ "m time=1", 0, HB_LP_ERROR, -1, "field key \"time\" is not allowed" },
+	{ "m v=1,time=1", 0, HB_LP_ERROR, -1, "field key \"time\" is not allowed" },
+	/* field values: booleans */
+	{ "m a=t,b=T,c=true,d=True,e=TRUE", 0, HB_LP_OK, -1,
+	    "m=m tags=0 a:B:t b:B:T c:B:true d:B:True e:B:TRUE len=30" },
+	{ "m a=f,b=F,c=false,d=False,e=FALSE", 0, HB_LP_OK, -1,
+	    "m=m tags=0 a:B:f b:B:F c:B:false d:B:False e:B:FALSE len=33" },
+	{ "m v=tRUE", 0, HB_LP_ERROR, -1, "invalid field value \"tRUE\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=tr", 0, HB_LP_ERROR, -1, "invalid field value \"tr\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=", 0, HB_LP_ERROR, -1, "missing field value" },
+	{ "m v=,w=1", 0, HB_LP_ERROR, -1, "missing field value" },
+	{ "m v= 5", 0, HB_LP_ERROR, -1, "missing field value" },
+	/* integers */
+	{ "m a=1i,b=-1i,c=0i", 0, HB_LP_OK, -1,
+	    "m=m tags=0 a:I:1i b:I:-1i c:I:0i len=17" },
+	{ "m v=9223372036854775807i", 0, HB_LP_OK, -1,
+	    "m=m tags=0 v:I:9223372036854775807i len=24" },
+	{ "m v=9223372036854775808i", 0, HB_LP_ERROR, -1, "integer out of range "
+	    "\"9223372036854775808i\"" },
+	{ "m v=-9223372036854775809i", 0, HB_LP_ERROR, -1, "integer out of range "
+	    "\"-9223372036854775809i\"" },
+	{ "m v=1.5i", 0, HB_LP_ERROR, -1, "invalid integer \"1.5i\"" },
+	{ "m v=i", 0, HB_LP_ERROR, -1, "invalid integer \"i\"" },
+	{ "m v=-i", 0, HB_LP_ERROR, -1, "invalid integer \"-i\"" },
+	{ "m v=+1i", 0, HB_LP_ERROR, -1, "invalid integer \"+1i\"" },
+	{ "m v=1u", 0, HB_LP_ERROR, -1, "unsigned integer \"1u\" not accepted "
+	    "here" },
+	{ "m v=1u", 1, HB_LP_OK, -1, "m=m tags=0 v:U:1u len=6" },
+	{ "m v=-1u", 1, HB_LP_ERROR, -1, "unsigned integer \"-1u\" not accepted "
+	    "here" },
+	{ "m v=18446744073709551615u", 1, HB_LP_OK, -1,
+	    "m=m tags=0 v:U:18446744073709551615u len=25" },
+	{ "m v=18446744073709551616u", 1, HB_LP_ERROR, -1, "integer out of range "
+	    "\"18446744073709551616u\"" },
+	{ "m v=1.5u", 1, HB_LP_ERROR, -1, "invalid integer \"1.5u\"" },
+	/* floats */
+	{ "m a=1,b=-1.5,c=.5,d=1.,e=-.5,f=1e5,g=1E-5,h=1.e+5", 0, HB_LP_OK, -1,
+	    "m=m tags=0 a:F:1 b:F:-1.5 c:F:.5 d:F:1. e:F:-.5 f:F:1e5 g:F:1E-5 "
+	    "h:F:1.e+5 len=49" },
+	{ "m v=1234567890123456,w=1e-400", 0, HB_LP_OK, -1,
+	    "m=m tags=0 v:F:1234567890123456 w:F:1e-400 len=29" },
+	{ "m v=1e400", 0, HB_LP_ERROR, -1, "float out of range \"1e400\"" },
+	{ "m v=-1e400", 0, HB_LP_ERROR, -1, "float out of range \"-1e400\"" },
+	{ "m v=1e", 0, HB_LP_ERROR, -1, "invalid field value \"1e\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=1e+", 0, HB_LP_ERROR, -1, "invalid field value \"1e+\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=e5", 0, HB_LP_ERROR, -1, "invalid field value \"e5\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=1e5e5", 0, HB_LP_ERROR, -1, "invalid field value \"1e5e5\" (not "
+	    "a number, boolean or quoted string)" },
+	{ "m v=1.2.3", 0, HB_LP_ERROR, -1, "invalid field value \"1.2.3\" (not "
+	    "a number, boolean or quoted string)" },
+	{ "m v=.", 0, HB_LP_ERROR, -1, "invalid field value \".\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=-", 0, HB_LP_ERROR, -1, "invalid field value \"-\" (not a "
+	    "number, boolean or quoted string)" },
+	{ "m v=1\r\r\n", 0, HB_LP_ERROR, -1, "invalid field value \"1\r\" (not "
+	    "a number, boolean or quoted string)" },
+	/* an invalid value is quoted up to 40 bytes */
+	{ "m v=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", 0,
+	    HB_LP_ERROR, -1, "invalid field value \"abcdefghijklmnopqrstuvwxyz"
+	    "abcdefghijklmn\" (not a number, boolean or quoted string)" },
+	{ "m v=1111111111111111111111111111111111111111111111111111111111111111",
+	    0, HB_LP_ERROR, -1, "field value too long for a number" },
+	{ "m v=111111111111111111111111111111111111111111111111111111111111111",
+	    0, HB_LP_OK, -1, "m=m tags=0 v:F:11111111111111111111111111111111111"
+	    "1111111111111111111111111111 len=67" },
+	/* strings */
+	{ "m s=\"open", 0, HB_LP_ERROR, -1, "unterminated string field (a quoted "
+	    "string ends on its line)" },
+	{ "m s=\"x\"y", 0, HB_LP_ERROR, -1, "unexpected text after the fields or "
+	    "timestamp" },
+	/* timestamps */
+	{ "m v=1 -5", 0, HB_LP_OK, -1, "m=m tags=0 v:F:1 t=-5 len=8" },
+	{ "m v=1 9223372036854775807", 0, HB_LP_OK, -1,
+	    "m=m tags=0 v:F:1 t=9223372036854775807 len=25" },
+	{ "m v=1 -9223372036854775808", 0, HB_LP_OK, -1,
+	    "m=m tags=0 v:F:1 t=-9223372036854775808 len=26" },
+	{ "m v=1 9223372036854775808", 0, HB_LP_ERROR, -1, "timestamp out of "
+	    "range" },
+	{ "m v=1 1234567890123456789012345678901", 0, HB_LP_ERROR, -1,
+	    "timestamp out of range" },
+	{ "m v=1 12345678901234567890123456789012", 0, HB_LP_ERROR, -1,
+	    "bad timestamp" },
+	{ "m v=1 -", 0, HB_LP_ERROR, -1, "bad timestamp" },
+	{ "m v=1 1.5", 0, HB_LP_ERROR, -1, "bad timestamp" },
+	{ "m v=1  5", 0, HB_LP_ERROR, -1, "bad timestamp" },
+	{ "m v=1 \nn v=1", 0, HB_LP_ERROR, 7, "bad timestamp" },
+	{ "m v=1 5 ", 0, HB_LP_ERROR, -1, "unexpected text after the fields or "
+	    "timestamp" },
+	{ "m v=1 5\tx\nn v=1", 0, HB_LP_ERROR, 10, "bad timestamp" },
+	/* the line as a whole */
+	{ "m v=1 1700000000000000000", 2, HB_LP_OK, -1,
+	    "m=m tags=0 v:F:1 t=1700000000000000000 len=25" },
+	{ "measurement,t=a v=123456789012345", 2, HB_LP_ERROR, -1,
+	    "line longer than 32 bytes" },
+	{ "measurement,t=a v=1234567890123\nn v=1", 2, HB_LP_OK, 32,
+	    "m=measurement tags=1 v:F:1234567890123 len=31" },
+	{ "measurement,t=a v=12345678901234\nn v=1", 2, HB_LP_OK, 33,
+	    "m=measurement tags=1 v:F:12345678901234 len=32" },
+	{ "measurement,t=a v=123456789012345\nn v=1", 2, HB_LP_ERROR, 34,
+	    "line longer than 32 bytes" },
+	{ "m\xc3 v=1", 0, HB_LP_ERROR, -1, "invalid UTF-8" },
+	{ "m s=\"\xed\xa0\x80\"\nn v=1", 0, HB_LP_ERROR, 10, "invalid UTF-8" },
+	{ "m,t=\xc2\xb0\x43 s=\"\xe2\x82\xac\"", 0, HB_LP_OK, -1,
+	    "m=m tags=1 s:S:\"\xe2\x82\xac\" len=15" },
+};
+
+static void
+test_cases(void)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(lp_cases); i++) {
+		const struct lp_case *k = &lp_cases[i];
+		struct hb_lp_limits lim = { .allow_uint = (k->flags & 1) != 0,
+		    .max_line = (k->flags & 2) ? 32 : 0 };
+		static struct hb_lp_line line;
+		struct hb_buf got = { 0 };
+		size_t len = strlen(k->in), pos = 0;
+		size_t next = k->next < 0 ? len : (size_t)k->next;
+		char err[160];
+		enum hb_lp_result r = hb_lp_next(k->in, len, &pos, &lim, &line, err,
+		    sizeof(err));
+
+		if (r == HB_LP_OK)
+			describe(&line, &got);
+		else if (r == HB_LP_ERROR)
+			hb_buf_puts(&got, err);
+		else
+			hb_buf_puts(&got, "");
+		HBT_CHECK(r == k->r && pos == next && strcmp(got.data, k->what) == 0,
+		    "case %zu \"%s\": result %d (want %d), next %zu (want %zu), "
+		    "\"%s\" (want \"%s\")", i, k->in, (int)r, (int)k->r, pos, next,
+		    got.data, k->what);
+		hb_buf_free(&got);
+	}
+}
+
+/* The limits of a line: 256 fields, a string of 64 KiB, the error buffer. */
+static void
+test_limits(void)
+{
+	static struct hb_lp_line line;
+	struct hb_lp_limits big = { .max_line = 200000 };
+	struct hb_buf b = { 0 };
+	char err[160], small[12];
+	size_t pos;
+
+	hb_buf_puts(&b, "m f0=0");
+	for (int i = 1; i < HB_LP_MAX_FIELDS; i++)
+		hb_buf_printf(&b, ",f%d=%d", i, i);
+	pos = 0;
+	HBT_CHECK(hb_lp_next(b.data, b.len, &pos, NULL, &line, err, sizeof(err)) ==
+	    HB_LP_OK && line.nfields == HB_LP_MAX_FIELDS && pos == b.len,
+	    "256 fields: %s", err);
+	hb_buf_puts(&b, ",f256=256\nn v=1");
+	pos = 0;
+	HBT_CHECK(hb_lp_next(b.data, b.len, &pos, NULL, &line, err, sizeof(err)) ==
+	    HB_LP_ERROR && strcmp(err, "too many fields") == 0 &&
+	    pos == b.len - strlen("n v=1"), "257 fields: %s", err);
+
+	hb_buf_reset(&b);
+	hb_buf_puts(&b, "m s=\"");
+	for (int i = 0; i < 65535; i++)
+		hb_buf_putc(&b, 'x');
+	hb_buf_puts(&b, "\"");
+	pos = 0;
+	HBT_CHECK(hb_lp_next(b.data, b.len, &pos, &big, &line, err, sizeof(err)) ==
+	    HB_LP_OK && line.fields[0].value_len == 65537, "a 65535-byte string: "
+	    "%s", err);
+	pos = 0;
+	HBT_CHECK(hb_lp_next(b.data, b.len, &pos, NULL, &line, err, sizeof(err)) ==
+	    HB_LP_ERROR && strcmp(err, "line longer than 65536 bytes") == 0,
+	    "a 65535-byte string in a line over the default 64 KiB: %s", err);
+	b.len--;
+	hb_buf_puts(&b, "x\" 5");
+	pos = 0;
+	HBT_CHECK(hb_lp_next(b.data, b.len, &pos, &big, &line, err, sizeof(err)) ==
+	    HB_LP_ERROR && strcmp(err, "string field longer than 64 KiB") == 0 &&
+	    pos == b.len, "a 65536-byte string: %s", err);
+
+	/* a short error buffer gets the start of the message, terminated */
+	pos = 0;
+	HBT_CHECK(hb_lp_next("m v=abc", 7, &pos, NULL, &line, small, sizeof(small)) ==
+	    HB_LP_ERROR && strcmp(small, "invalid fie") == 0 && pos == 7,
+	    "cut message: \"%s\"", small);
+	pos = 0;
+	HBT_CHECK(hb_lp_next("m", 1, &pos, NULL, &line, small, sizeof(small)) ==
+	    HB_LP_ERROR && strcmp(small, "missing fie") == 0, "cut message: \"%s\"",
+	    small);
+	hb_buf_free(&b);
+}
+
 /* Encodes, parses back, unescapes: must give the original text. */
 static void
 roundtrip_key(const char *s)
@@ -269,6 +547,8 @@ main(void)
 {
 	hbt_init("lp");
 	test_parse();
+	test_cases();
+	test_limits();
 	test_encode();
 	hbt_exit();
 }

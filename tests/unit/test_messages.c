@@ -8,6 +8,9 @@
 
 #include <string.h>
 
+/* A literal payload and its length. */
+#define JS(lit) lit, (sizeof(lit) - 1)
+
 static void
 test_topics(void)
 {
@@ -287,6 +290,294 @@ test_health_check(void)
 	    sizeof(err)) == -1, "negative interval");
 }
 
+/* o as it goes on the wire (keys in the encoder's order); o is freed. */
+static char *
+wire(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return s;
+}
+
+static bool
+wire_is(json_t *o, const char *want)
+{
+	char *s = wire(o);
+	bool same = s && strcmp(s, want) == 0;
+
+	HBT_CHECK(same, "on the wire: %s\n  wanted: %s", s ? s : "(null)", want);
+	free(s);
+	return same;
+}
+
+/*
+ * Every message type, encoded byte for byte as it goes on the bus, and
+ * read back into what it was: the codecs may change inside, never on the
+ * wire.
+ */
+static void
+test_wire_notify(void)
+{
+	struct hb_notify n = { .severity = HB_SEV_ERROR,
+	    .text = (char *)"InfluxDB \"down\"\n<b>", .title = (char *)"Writer",
+	    .key = (char *)"influx", .source = (char *)"writer" };
+	struct hb_notify none = { 0 }, back;
+	char err[160], *s;
+
+	HBT_CHECK(wire_is(hb_notify_encode(&n), "{\"text\":\"InfluxDB "
+	    "\\\"down\\\"\\n<b>\",\"title\":\"Writer\",\"key\":\"influx\","
+	    "\"source\":\"writer\"}"), "notify, every field");
+	HBT_CHECK(wire_is(hb_notify_encode(&none), "{\"text\":\"\"}"),
+	    "notify, none");
+	s = wire(hb_notify_encode(&n));
+	HBT_CHECK(hb_notify_decode(s, strlen(s), HB_SEV_CRITICAL, &back, err,
+	    sizeof(err)) == 0, "%s", err);
+	HBT_CHECK(back.severity == HB_SEV_CRITICAL && strcmp(back.text, n.text) == 0 &&
+	    strcmp(back.title, "Writer") == 0 && strcmp(back.key, "influx") == 0 &&
+	    strcmp(back.source, "writer") == 0, "notify read back, the severity "
+	    "from the topic");
+	hb_notify_free(&back);
+	free(s);
+	HBT_CHECK(hb_notify_decode(JS("{\"text\":\"t\",\"title\":\"\",\"key\":null,"
+	    "\"source\":\"\"}"), HB_SEV_INFO, &back, err, sizeof(err)) == 0 &&
+	    back.title == NULL && back.key == NULL && back.source == NULL,
+	    "empty and null strings read as absent: %s", err);
+	hb_notify_free(&back);
+	{
+		char payload[400];
+
+		snprintf(payload, sizeof(payload), "{\"text\":\"t\",\"key\":\"%0257d\"}", 0);
+		HBT_CHECK(hb_notify_decode(payload, strlen(payload), HB_SEV_INFO, &back,
+		    err, sizeof(err)) == -1 && strcmp(err, "\"key\" is longer than 256 "
+		    "characters") == 0, "%s", err);
+		HBT_CHECK(back.text == NULL && back.title == NULL,
+		    "nothing left to free after an error");
+		snprintf(payload, sizeof(payload), "{\"text\":\"t\",\"key\":\"%0256d\"}", 0);
+		HBT_CHECK(hb_notify_decode(payload, strlen(payload), HB_SEV_INFO, &back,
+		    err, sizeof(err)) == 0 && strlen(back.key) == 256, "256 is fine");
+		hb_notify_free(&back);
+	}
+	HBT_CHECK(hb_notify_decode(JS("{\"text\":\"\"}"), HB_SEV_INFO, &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"text\" is missing or empty") == 0,
+	    "%s", err);
+	HBT_CHECK(hb_notify_decode(JS("{\"text\":\"t\",\"title\":[]}"), HB_SEV_INFO,
+	    &back, err, sizeof(err)) == -1 && strcmp(err, "\"title\" must be a "
+	    "string") == 0, "%s", err);
+}
+
+static void
+test_wire_health(void)
+{
+	struct hb_health_msg h = { .target = "nas", .state = HB_HEALTH_DEGRADED,
+	    .since_ms = 1764000000123, .reason = "slow", .latency_ms = 12.5,
+	    .type = "http", .started_ms = 1764000000250 };
+	struct hb_health_msg least = { .target = "x",
+	    .state = (enum hb_health_state)9, .latency_ms = -1 }, back;
+	char err[160], *s;
+
+	HBT_CHECK(wire_is(hb_health_encode(&h), "{\"target\":\"nas\",\"state\":"
+	    "\"degraded\",\"since\":\"2025-11-24T16:00:00.123Z\",\"reason\":\"slow\","
+	    "\"latency_ms\":12.5,\"type\":\"http\",\"started\":"
+	    "\"2025-11-24T16:00:00.250Z\"}"), "health, every field");
+	HBT_CHECK(wire_is(hb_health_encode(&least), "{\"target\":\"x\",\"state\":"
+	    "\"unknown\",\"since\":\"1970-01-01T00:00:00.000Z\",\"reason\":\"\"}"),
+	    "health, the least; a state out of range is unknown");
+	s = wire(hb_health_encode(&h));
+	HBT_CHECK(hb_health_decode(s, strlen(s), &back, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(strcmp(back.target, "nas") == 0 && back.state == HB_HEALTH_DEGRADED &&
+	    back.since_ms == h.since_ms && strcmp(back.reason, "slow") == 0 &&
+	    back.latency_ms == 12.5 && strcmp(back.type, "http") == 0 &&
+	    back.started_ms == h.started_ms, "health read back: %s", s);
+	free(s);
+	HBT_CHECK(hb_health_decode(JS("{\"target\":\"x\",\"state\":\"ok\"}"), &back,
+	    err, sizeof(err)) == 0 && back.since_ms == -1 && back.started_ms == -1 &&
+	    back.latency_ms < 0 && back.type[0] == '\0' && back.reason[0] == '\0',
+	    "health, the least read back: %s", err);
+	HBT_CHECK(hb_health_decode(JS("{\"target\":\"x\",\"state\":\"ok\",\"since\":"
+	    "\"yesterday\",\"latency_ms\":\"fast\",\"type\":\"a-type-too-long-to-"
+	    "keep\"}"), &back, err, sizeof(err)) == 0 && back.since_ms == -1 &&
+	    back.latency_ms < 0 && back.type[0] == '\0', "facts that do not read "
+	    "are unknown: %s", err);
+	HBT_CHECK(hb_health_decode(JS("{\"state\":\"ok\"}"), &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"target\" is missing") == 0, "%s",
+	    err);
+	HBT_CHECK(hb_health_decode(JS("{\"target\":\"x\",\"state\":\"ok\","
+	    "\"since\":5}"), &back, err, sizeof(err)) == -1 &&
+	    strcmp(err, "\"since\" must be "
+	    "a string") == 0, "%s", err);
+	HBT_CHECK(hb_health_decode(JS("{\"target\":\"x\"}"), &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"state\" must be ok, degraded, down "
+	    "or unknown") == 0, "%s", err);
+}
+
+static void
+test_wire_heartbeat(void)
+{
+	/* as hb_bus sends it, with a service's counters after */
+	const char *beat = "{\"service\":\"writer\",\"instance\":\"nuc\",\"version\":"
+	    "\"1.4.0\",\"pid\":4242,\"uptime_s\":3600,\"rss_kb\":5120,\"cpu_s\":1.25,"
+	    "\"interval_s\":10,\"time\":\"2025-11-24T16:00:00.250Z\",\"points\":7}";
+	struct hb_heartbeat hb;
+	char err[160];
+
+	HBT_CHECK(hb_heartbeat_decode(beat, strlen(beat), &hb, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(hb.uptime_s == 3600 && hb.rss_kb == 5120 && hb.cpu_s == 1.25 &&
+	    hb.interval_s == 10 && hb.time_ms == 1764000000250LL, "heartbeat read");
+	HBT_CHECK(hb_heartbeat_decode(JS("{\"uptime_s\":\"long\",\"rss_kb\":1.5,"
+	    "\"cpu_s\":2,\"interval_s\":null,\"time\":7}"), &hb, err,
+	    sizeof(err)) == 0 && hb.uptime_s == 0 && hb.rss_kb == 0 &&
+	    hb.cpu_s == 2 && hb.interval_s == 0 && hb.time_ms == -1,
+	    "what does not read is left out, not refused: %s", err);
+	HBT_CHECK(hb_heartbeat_decode(JS("[]"), &hb, err, sizeof(err)) == -1,
+	    "not an object");
+
+	/* encoded in the order hb_bus sends it, and read back whole */
+	HBT_CHECK(hb_heartbeat_decode(beat, strlen(beat), &hb, err, sizeof(err)) == 0,
+	    "%s", err);
+	HBT_CHECK(strcmp(hb.service, "writer") == 0 && strcmp(hb.instance, "nuc") == 0 &&
+	    strcmp(hb.version, "1.4.0") == 0 && hb.pid == 4242, "who sent it");
+	{
+		struct hb_heartbeat back;
+		char *s = wire(hb_heartbeat_encode(&hb));
+
+		HBT_CHECK(strcmp(s, "{\"service\":\"writer\",\"instance\":\"nuc\","
+		    "\"version\":\"1.4.0\",\"pid\":4242,\"uptime_s\":3600,"
+		    "\"rss_kb\":5120,\"cpu_s\":1.25,\"interval_s\":10,\"time\":"
+		    "\"2025-11-24T16:00:00.250Z\"}") == 0, "heartbeat: %s", s);
+		HBT_CHECK(hb_heartbeat_decode(s, strlen(s), &back, err, sizeof(err)) == 0 &&
+		    memcmp(&back, &hb, sizeof(hb)) == 0, "heartbeat read back");
+		free(s);
+	}
+}
+
+static void
+test_wire_deploy(void)
+{
+	struct hb_deploy_cmd c = { .id = "cli-7", .action = HB_DEPLOY_DEPLOY,
+	    .tag = "v1.2", .nservices = 2, .services = { "writer", "ingest" },
+	    .requested_by = "ci" };
+	struct hb_deploy_cmd least = { .id = "x",
+	    .action = (enum hb_deploy_action)9 }, cback;
+	struct hb_deploy_state st = { .id = "d-1", .action = HB_DEPLOY_ROLLBACK,
+	    .phase = "verify", .from_tag = "v2", .to_tag = "v1", .step = "verify",
+	    .step_index = 0, .step_count = 4, .started_ms = 1764000000123,
+	    .updated_ms = 1764000005456, .error = "e", .requested_by = "r",
+	    .instance = "nuc", .log_tail = "a\nb", .backup = "bk",
+	    .running_tag = "v2", .previous_tag = "v1" };
+	struct hb_deploy_state sleast = { .step_index = 3 }, sback;
+	char err[160], tag[129], small[4], *s;
+
+	HBT_CHECK(wire_is(hb_deploy_cmd_encode(&c), "{\"id\":\"cli-7\",\"action\":"
+	    "\"deploy\",\"tag\":\"v1.2\",\"services\":[\"writer\",\"ingest\"],"
+	    "\"requested_by\":\"ci\"}"), "command");
+	HBT_CHECK(wire_is(hb_deploy_cmd_encode(&least), "{\"id\":\"x\",\"action\":"
+	    "\"status\"}"), "command, the least; an action out of range is status");
+	s = wire(hb_deploy_cmd_encode(&c));
+	HBT_CHECK(hb_deploy_cmd_decode(s, strlen(s), &cback, err, sizeof(err)) == 0 &&
+	    memcmp(&cback, &c, sizeof(c)) == 0, "command read back: %s %s", s, err);
+	free(s);
+	snprintf(c.instance, sizeof(c.instance), "nuc");
+	c.action = HB_DEPLOY_ROLLBACK;
+	memset(c.tag, 0, sizeof(c.tag));
+	c.nservices = 0;
+	memset(c.services, 0, sizeof(c.services));
+	snprintf(c.backup, sizeof(c.backup), "20261125T014532Z-v1.2");
+	HBT_CHECK(wire_is(hb_deploy_cmd_encode(&c), "{\"id\":\"cli-7\",\"action\":"
+	    "\"rollback\",\"instance\":\"nuc\",\"backup\":\"20261125T014532Z-v1.2\","
+	    "\"requested_by\":\"ci\"}"), "a rollback to a backup");
+	s = wire(hb_deploy_cmd_encode(&c));
+	HBT_CHECK(hb_deploy_cmd_decode(s, strlen(s), &cback, err, sizeof(err)) == 0 &&
+	    memcmp(&cback, &c, sizeof(c)) == 0, "read back: %s %s", s, err);
+	free(s);
+	HBT_CHECK(hb_deploy_cmd_decode(JS("{\"id\":\"1\",\"action\":\"deploy\",\"tag\":"
+	    "\"v1\",\"services\":\"writer\"}"), &cback, err, sizeof(err)) == -1 &&
+	    strcmp(err, "\"services\" must be a list of at most 32 names") == 0,
+	    "%s", err);
+	HBT_CHECK(hb_deploy_cmd_decode(JS("{\"id\":\"1\",\"action\":\"deploy\",\"tag\":"
+	    "\"v1\",\"services\":[\"ok\",7]}"), &cback, err, sizeof(err)) == -1 &&
+	    strcmp(err, "\"services\"[1] is not a valid service name") == 0, "%s",
+	    err);
+
+	HBT_CHECK(wire_is(hb_deploy_state_encode(&st), "{\"id\":\"d-1\",\"action\":"
+	    "\"rollback\",\"phase\":\"verify\",\"from_tag\":\"v2\",\"to_tag\":\"v1\","
+	    "\"step\":\"verify\",\"step_index\":0,\"step_count\":4,\"started\":"
+	    "\"2025-11-24T16:00:00.123Z\",\"updated\":\"2025-11-24T16:00:05.456Z\","
+	    "\"error\":\"e\",\"requested_by\":\"r\",\"instance\":\"nuc\",\"log_tail\":"
+	    "\"a\\nb\",\"backup\":\"bk\",\"running_tag\":\"v2\",\"previous_tag\":"
+	    "\"v1\"}"), "state, every field");
+	HBT_CHECK(wire_is(hb_deploy_state_encode(&sleast), "{\"id\":\"\",\"action\":"
+	    "\"deploy\",\"phase\":\"\",\"from_tag\":\"\",\"to_tag\":\"\",\"step\":\"\","
+	    "\"started\":\"1970-01-01T00:00:00.000Z\",\"updated\":"
+	    "\"1970-01-01T00:00:00.000Z\"}"), "state, the least: no step numbers "
+	    "without a count");
+	s = wire(hb_deploy_state_encode(&st));
+	HBT_CHECK(hb_deploy_state_decode(s, strlen(s), &sback, err, sizeof(err)) == 0 &&
+	    memcmp(&sback, &st, sizeof(st)) == 0, "state read back: %s", err);
+	free(s);
+	HBT_CHECK(hb_deploy_state_decode(JS("{\"action\":\"deploy\",\"phase\":"
+	    "\"up\"}"), &sback, err, sizeof(err)) == 0 && sback.started_ms == -1 &&
+	    sback.updated_ms == -1 && sback.id[0] == '\0' && sback.step_count == 0,
+	    "state, the least read back: %s", err);
+	HBT_CHECK(hb_deploy_state_decode(JS("{\"action\":\"deploy\",\"phase\":\"up\","
+	    "\"step_index\":101}"), &sback, err, sizeof(err)) == -1 &&
+	    strcmp(err, "\"step_index\" must be an integer from 0 to 100") == 0,
+	    "%s", err);
+	HBT_CHECK(hb_deploy_state_decode(JS("{\"phase\":\"up\"}"), &sback, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"action\" must be deploy, rollback, "
+	    "backup or status") == 0, "%s", err);
+
+	HBT_CHECK(wire_is(hb_deploy_available_encode("2026.12.1"),
+	    "{\"tag\":\"2026.12.1\"}"), "available");
+	HBT_CHECK(hb_deploy_available_decode(JS("{\"tag\":\"2026.12.1\","
+	    "\"built\":1}"), tag, sizeof(tag), err, sizeof(err)) == 0 &&
+	    strcmp(tag, "2026.12.1") == 0, "available read back: %s", err);
+	HBT_CHECK(hb_deploy_available_decode(JS("{\"tag\":\"2026.12.1\"}"), small,
+	    sizeof(small), err, sizeof(err)) == -1 && small[0] == '\0' &&
+	    strcmp(err, "\"tag\" is missing or not a valid tag") == 0,
+	    "a tag longer than the caller's buffer: %s", err);
+	HBT_CHECK(hb_deploy_available_decode(JS("{}"), tag, sizeof(tag), err,
+	    sizeof(err)) == -1 && strcmp(err, "\"tag\" is missing or not a valid "
+	    "tag") == 0, "%s", err);
+	HBT_CHECK(hb_deploy_available_decode(JS("{\"tag\":5}"), tag, sizeof(tag),
+	    err, sizeof(err)) == -1 && strcmp(err, "\"tag\" is missing or not a "
+	    "valid tag") == 0, "a tag of another type: %s", err);
+}
+
+static void
+test_wire_health_check(void)
+{
+	struct hb_health_check c = { .ntargets = 2,
+	    .targets = { "writer", "grafana-http" }, .until_ms = 1764000300000,
+	    .interval_s = 2, .requested_by = "deployer/nuc" };
+	struct hb_health_check least = { .until_ms = -1, .interval_s = -3 },
+	    zero = { 0 }, back;
+	char err[160], *s;
+
+	HBT_CHECK(wire_is(hb_health_check_encode(&c), "{\"targets\":[\"writer\","
+	    "\"grafana-http\"],\"until\":\"2025-11-24T16:05:00.000Z\",\"interval_s\":2,"
+	    "\"requested_by\":\"deployer/nuc\"}"), "check, every field");
+	HBT_CHECK(wire_is(hb_health_check_encode(&least), "{\"targets\":[]}"),
+	    "check, the least: always a list");
+	HBT_CHECK(wire_is(hb_health_check_encode(&zero), "{\"targets\":[],\"until\":"
+	    "\"1970-01-01T00:00:00.000Z\"}"), "check, until 0 is a time");
+	s = wire(hb_health_check_encode(&c));
+	HBT_CHECK(hb_health_check_decode(s, strlen(s), &back, err, sizeof(err)) == 0 &&
+	    memcmp(&back, &c, sizeof(c)) == 0, "check read back: %s", err);
+	free(s);
+	HBT_CHECK(hb_health_check_decode(JS("{\"interval_s\":3601}"), &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"interval_s\" must be an integer "
+	    "from 0 to 3600") == 0, "%s", err);
+	HBT_CHECK(hb_health_check_decode(JS("{\"targets\":[\"a\",\"\"]}"), &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"targets\"[1] is not a target "
+	    "name") == 0, "%s", err);
+	HBT_CHECK(hb_health_check_decode(JS("{\"until\":\"soon\"}"), &back, err,
+	    sizeof(err)) == -1 && strcmp(err, "\"until\" is not an ISO 8601 UTC "
+	    "time") == 0, "%s", err);
+}
+
 int
 main(void)
 {
@@ -296,5 +587,10 @@ main(void)
 	test_deploy();
 	test_health();
 	test_health_check();
+	test_wire_notify();
+	test_wire_health();
+	test_wire_heartbeat();
+	test_wire_deploy();
+	test_wire_health_check();
 	hbt_exit();
 }

@@ -8,8 +8,9 @@
  * answered, one addressed to any); /status shows the health targets, the
  * last deploy, the mute and the outbox; /deploy publishes one command
  * named by the update and then sends back each change of its progress
- * until it ends (or two hours passed); a deploy the bus refuses says so;
- * /mute sets the mute; /help and wrong commands are answered.
+ * until it ends (or two hours passed), each end with its own icon; a
+ * deploy the bus refuses says so; /mute sets the mute, and says so when
+ * the outbox could not store it; /help and wrong commands are answered.
  */
 #include "hbt.h"
 #include "chat.h"
@@ -21,12 +22,13 @@
 
 static struct reply {
 	long long chat_id;
+	char icon[16];
 	char title[64];
 	char text[2048];
 } replies[32];
 static int nreplies;
 static int64_t mute_until, muted_until;
-static int publish_rc;
+static int mute_rc, publish_rc;
 static char published_topic[256];
 static json_t *published;
 
@@ -37,19 +39,20 @@ route_reply(struct router *r, long long chat_id, const char *icon,
 	struct reply *p = &replies[nreplies < 32 ? nreplies : 31];
 
 	(void)r;
-	(void)icon;
 	p->chat_id = chat_id;
+	snprintf(p->icon, sizeof(p->icon), "%s", icon);
 	snprintf(p->title, sizeof(p->title), "%s", title);
 	snprintf(p->text, sizeof(p->text), "%s", text);
 	nreplies++;
 	return 0;
 }
 
-void
+int
 route_mute(struct router *r, int64_t until_ms)
 {
 	(void)r;
 	mute_until = until_ms;
+	return mute_rc;
 }
 
 int64_t
@@ -202,7 +205,7 @@ test_status(void)
 	json_decref(o);
 	snprintf(s.id, sizeof(s.id), "cli-1");
 	s.action = HB_DEPLOY_DEPLOY;
-	snprintf(s.phase, sizeof(s.phase), "succeeded");
+	snprintf(s.phase, sizeof(s.phase), "done");
 	snprintf(s.from_tag, sizeof(s.from_tag), "v1");
 	snprintf(s.to_tag, sizeof(s.to_tag), "v2");
 	board_deploy(g.board, &s);
@@ -211,7 +214,7 @@ test_status(void)
 	say(&g, 10, "/status", "", 0);
 	HBT_CHECK(nreplies == 2 && strstr(replies[1].text, "nas: down (ping "
 	    "timeout) since 2023-11-14T22:13 UTC") &&
-	    strstr(replies[1].text, "Last deploy: deploy v1 -> v2: succeeded") &&
+	    strstr(replies[1].text, "Last deploy: deploy v1 -> v2: done") &&
 	    strstr(replies[1].text, "Muted until") &&
 	    strstr(replies[1].text, "Outbox: 1 waiting"), "the board: %s",
 	    replies[1].text);
@@ -268,8 +271,8 @@ test_deploy(void)
 	    strstr(replies[1].text, "running (step pull)"),
 	    "a change is sent once: %s", replies[1].text);
 	progress(&g, id, "running", "verify");
-	progress(&g, id, "succeeded", "verify");
-	HBT_CHECK(nreplies == 4 && strstr(replies[3].text, "succeeded"),
+	progress(&g, id, "done", "verify");
+	HBT_CHECK(nreplies == 4 && strstr(replies[3].text, "done"),
 	    "each change, up to the end");
 	progress(&g, id, "running", "again");
 	HBT_CHECK(nreplies == 4, "the watch ended with the deploy");
@@ -293,6 +296,42 @@ test_deploy(void)
 	progress(&g, id, "running", "pull");
 	HBT_CHECK(nreplies == 7, "and not watched");
 	publish_rc = 0;
+	rig_close(&g);
+}
+
+/* The end of a deploy reads at a glance: each final phase its own icon. */
+static void
+test_deploy_icons(void)
+{
+	static const char *const final[] = { "done", "failed", "rolled_back",
+	    "rollback_failed", "rejected", "busy" };
+	static const char hourglass[] = "\xe2\x8f\xb3";
+	char icons[HB_ARRAY_LEN(final)][16], id[32];
+	struct rig g;
+
+	rig_open(&g, "icons");
+	publish_rc = 0;
+	snprintf(id, sizeof(id), "tg-%lld", next_update);
+	say(&g, 10, "/deploy v2", "", 0);
+	progress(&g, id, "pull", "pull");
+	HBT_CHECK(nreplies == 2 && strcmp(replies[1].icon, hourglass) == 0,
+	    "a deploy still going: the hourglass");
+	for (size_t i = 0; i < HB_ARRAY_LEN(final); i++) {
+		HBT_REQUIRE(hb_deploy_phase_final(final[i]), "%s is final",
+		    final[i]);
+		nreplies = 0;
+		snprintf(id, sizeof(id), "tg-%lld", next_update);
+		say(&g, 10, "/deploy v2", "", 0);
+		progress(&g, id, final[i], "verify");
+		HBT_REQUIRE(nreplies == 2, "%s sent back", final[i]);
+		snprintf(icons[i], sizeof(icons[i]), "%s", replies[1].icon);
+		HBT_CHECK(strcmp(icons[i], hourglass) != 0, "%s: not the hourglass",
+		    final[i]);
+		for (size_t j = 0; j < i; j++)
+			HBT_CHECK(strcmp(icons[i], icons[j]) != 0, "%s and %s look "
+			    "alike", final[i], final[j]);
+	}
+	HBT_CHECK(strcmp(icons[0], "\xe2\x9c\x85") == 0, "done: a check mark");
 	rig_close(&g);
 }
 
@@ -322,8 +361,24 @@ test_mute_help_and_mistakes(void)
 	HBT_CHECK(strcmp(replies[4].title, "Not understood") == 0 &&
 	    strstr(replies[4].text, "usage: /deploy TAG"), "wrong arguments: "
 	    "what is wrong");
+
+	/* the outbox cannot store the mute (disk full): in force, and said so */
+	mute_rc = -1;
+	say(&g, 10, "/mute 15", "", 0);
+	HBT_CHECK(mute_until > 0, "muted all the same");
+	HBT_CHECK(strcmp(replies[5].title, "Muted") != 0 &&
+	    strstr(replies[5].title, "not saved") &&
+	    strstr(replies[5].text, "could not store") &&
+	    strstr(replies[5].text, "will not survive a restart") &&
+	    strstr(replies[5].text, "For 15 minutes"), "the chat is told it was "
+	    "not stored: %s: %s", replies[5].title, replies[5].text);
+	say(&g, 10, "/mute 0", "", 0);
+	HBT_CHECK(mute_until == 0 && strcmp(replies[6].title, "Unmuted") != 0 &&
+	    strstr(replies[6].text, "after a restart"), "nor its end: %s: %s",
+	    replies[6].title, replies[6].text);
+	mute_rc = 0;
 	HBT_CHECK(counter(&g, "commands_total", "command=\"other\"") == 2 &&
-	    counter(&g, "commands_total", "command=\"mute\"") == 2,
+	    counter(&g, "commands_total", "command=\"mute\"") == 4,
 	    "commands_total by command");
 	rig_close(&g);
 }
@@ -335,6 +390,7 @@ main(void)
 	test_who_is_obeyed();
 	test_status();
 	test_deploy();
+	test_deploy_icons();
 	test_mute_help_and_mistakes();
 	json_decref(published);
 	hbt_exit();

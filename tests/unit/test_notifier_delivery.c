@@ -12,8 +12,9 @@
  * message goes to the dead letters and the next one follows; failures keep
  * the message first in its lane with backoff, report the channel down and
  * never show the token; a message for a channel or a chat no longer
- * configured is dead-lettered; a lane the outbox could not be read for is
- * tried again by itself; after stop nothing new starts.
+ * configured is dead-lettered, and so is one on a lane that names no
+ * channel (never sent to the webhook); a lane the outbox could not be
+ * read for is tried again by itself; after stop nothing new starts.
  */
 #include "hbt.h"
 #include "stub_http.h"
@@ -476,6 +477,68 @@ test_orphans_and_refusals(void)
 	rig_close(&r);
 }
 
+/* The reason of dead letter n (1-based, in order), "" if none. */
+static const char *
+dead_reason(const char *name, int n)
+{
+	static char reason[256];
+	char path[600];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	reason[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s.db", hbt_dir(), name);
+	HBT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK, "open %s", path);
+	HBT_REQUIRE(sqlite3_prepare_v2(db, "SELECT reason FROM dead_letter "
+	    "ORDER BY id LIMIT 1 OFFSET ?", -1, &st, NULL) == SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	sqlite3_bind_int(st, 1, n - 1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(reason, sizeof(reason), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return reason;
+}
+
+/*
+ * Rows copied back by hand onto a lane that names no channel: never
+ * POSTed to the webhook, dead-lettered with a reason that says why.
+ */
+static void
+test_unknown_lanes(void)
+{
+	static const char *const bad[] = { "webhok", "telegram:abc",
+	    "telegram:", "Webhook" };
+	struct rig r;
+	struct delivery_config cfg = defaults();
+
+	cfg.webhook_url = "http://hook.test/homebus";
+	rig_open(&r, "unknown_lanes", &cfg);
+	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++) {
+		HBT_REQUIRE(hb_outbox_add(r.ob, bad[i], "copied back",
+		    "{\"text\":\"typo\"}", 15) > 0, "add");
+		delivery_note_lane(r.d, bad[i]);
+	}
+	add_webhook(&r, "w1");
+	delivery_pump(r.d);
+	HBT_CHECK(stub_http_count() == 1 && strcmp(text_of(to(0)), "w1") == 0,
+	    "only the webhook's own message is POSTed, got %zu requests",
+	    stub_http_count());
+	HBT_CHECK(hb_outbox_dead_count(r.ob) == HB_ARRAY_LEN(bad),
+	    "each dead-lettered, got %lld", (long long)hb_outbox_dead_count(r.ob));
+	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++)
+		HBT_CHECK(strstr(dead_reason("unknown_lanes", (int)i + 1),
+		    "unknown lane: neither webhook nor telegram:<chat id>") != NULL,
+		    "%s: the reason says why: %s", bad[i],
+		    dead_reason("unknown_lanes", (int)i + 1));
+	HBT_CHECK(counter(&r, "messages_dead_lettered_total",
+	    "channel=\"webhook\"") == 0, "not counted as the webhook's");
+	ok(to(0));
+	HBT_CHECK(hb_outbox_count(r.ob) == 0, "nothing left");
+	rig_close(&r);
+}
+
 /* Runs sql on the outbox's file through a connection of its own. */
 static void
 outbox_sql(const char *name, const char *sql)
@@ -552,6 +615,7 @@ main(void)
 	test_retry_after();
 	test_failures();
 	test_orphans_and_refusals();
+	test_unknown_lanes();
 	test_read_error();
 	test_stop();
 	hbt_exit();

@@ -3,8 +3,9 @@
  * else of the notifier): notifications with one key inside the window are
  * folded into the first, the summary comes when the window ends (not
  * before) with the count and the latest text, a worse severity closes the
- * window and opens its own while a milder one is folded, and closing every
- * window at once (SIGTERM) hands on only the summaries that hold folds.
+ * window and opens its own while a milder one is folded, each destination
+ * has windows and summaries of its own, and closing every window at once
+ * (SIGTERM) hands on only the summaries that hold folds.
  * Time is passed in: nothing here waits.
  */
 #include "hbt.h"
@@ -17,6 +18,7 @@
 
 /* The summaries handed on, in order. */
 static struct summary {
+	size_t dest;
 	int severity;
 	int repeats;
 	char text[512];
@@ -27,11 +29,12 @@ static struct summary {
 static int nseen;
 
 static void
-on_summary(void *arg, const struct hb_notify *s, int repeats)
+on_summary(void *arg, size_t dest, const struct hb_notify *s, int repeats)
 {
 	struct summary *out = &seen[nseen < 16 ? nseen : 15];
 
 	(void)arg;
+	out->dest = dest;
 	out->severity = (int)s->severity;
 	out->repeats = repeats;
 	snprintf(out->text, sizeof(out->text), "%s", s->text);
@@ -43,7 +46,7 @@ on_summary(void *arg, const struct hb_notify *s, int repeats)
 }
 
 static bool
-take(struct folds *fs, enum hb_severity sev, const char *key,
+take_for(struct folds *fs, size_t dest, enum hb_severity sev, const char *key,
     const char *text, int64_t now)
 {
 	struct hb_notify n = { 0 };
@@ -53,7 +56,15 @@ take(struct folds *fs, enum hb_severity sev, const char *key,
 	n.text = (char *)text;
 	n.title = (char *)"Disk";
 	n.source = (char *)"health";
-	return fold_take(fs, &n, now);
+	return fold_take(fs, dest, &n, now);
+}
+
+/* For destination 0, the only one most tests need. */
+static bool
+take(struct folds *fs, enum hb_severity sev, const char *key,
+    const char *text, int64_t now)
+{
+	return take_for(fs, 0, sev, key, text, now);
 }
 
 static struct folds *
@@ -166,6 +177,47 @@ test_not_folded(struct hb_metrics *m)
 	fold_free(off);
 }
 
+/*
+ * Each destination its own windows: what one was offered (the severities
+ * it takes) is what its summary counts, whatever another got.
+ */
+static void
+test_per_destination(struct hb_metrics *m)
+{
+	struct folds *fs = folds_new(m, WINDOW_MS);
+	struct hb_counter *folded = hb_metrics_counter(m,
+	    "notifications_folded_total", "", NULL);
+	uint64_t before = folded->value;
+
+	/* a warning for both; then infos, which only destination 0 takes */
+	HBT_CHECK(!take_for(fs, 0, HB_SEV_WARNING, "door", "open", 0) &&
+	    !take_for(fs, 1, HB_SEV_WARNING, "door", "open", 0),
+	    "the first goes to each");
+	HBT_CHECK(take_for(fs, 0, HB_SEV_INFO, "door", "still open 1", 10) &&
+	    take_for(fs, 0, HB_SEV_INFO, "door", "still open 2", 20),
+	    "folded for destination 0");
+	HBT_CHECK(fold_open_count(fs) == 2, "a window each");
+	HBT_CHECK(folded->value - before == 2, "two folded, got %llu",
+	    (unsigned long long)(folded->value - before));
+	fold_expire(fs, WINDOW_MS);
+	HBT_REQUIRE(nseen == 1, "one summary, for destination 0 alone: %d",
+	    nseen);
+	HBT_CHECK(seen[0].dest == 0 && seen[0].repeats == 2 &&
+	    strstr(seen[0].text, "and 2 more") && strstr(seen[0].text,
+	    "still open 2"), "destination 0: %zu %s", seen[0].dest, seen[0].text);
+
+	/* one key, two destinations, folds in both: a summary each */
+	take_for(fs, 0, HB_SEV_ERROR, "db", "down", 0);
+	take_for(fs, 1, HB_SEV_ERROR, "db", "down", 0);
+	take_for(fs, 0, HB_SEV_ERROR, "db", "down 2", 1);
+	take_for(fs, 1, HB_SEV_ERROR, "db", "down 2", 1);
+	take_for(fs, 1, HB_SEV_ERROR, "db", "down 3", 2);
+	HBT_CHECK(fold_close_all(fs) == 2 && nseen == 3 && seen[1].dest == 0 &&
+	    seen[1].repeats == 1 && seen[2].dest == 1 && seen[2].repeats == 2,
+	    "each destination's own count");
+	fold_free(fs);
+}
+
 /* SIGTERM: every window closed at once, summaries only where folded. */
 static void
 test_close_all(struct hb_metrics *m)
@@ -199,6 +251,7 @@ main(void)
 	test_window_edge(m);
 	test_severity(m);
 	test_not_folded(m);
+	test_per_destination(m);
 	test_close_all(m);
 	hb_metrics_free(m);
 	hbt_exit();

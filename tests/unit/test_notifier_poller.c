@@ -8,7 +8,7 @@
  * crash loses a command rather than running it twice; a batch that cannot
  * be confirmed is not acted on at all and asked for again; after a week
  * without updates Telegram's ids start lower and are still taken; a 429 is
- * waited out; a wrong token shows on the channel, another poller (409)
+ * waited out without growing the backoff of later failures; a wrong token shows on the channel, another poller (409)
  * does not; an answer too big to take is asked for one update at a time.
  */
 #include "hbt.h"
@@ -266,9 +266,21 @@ test_failures(void)
 	now = 6000;
 	poll_start(g.p);
 	HBT_CHECK(stub_http_find("/getMe") == NULL, "getMe waits its minute");
+	stub_http_answer(get_updates(), 429, "{\"ok\":false,\"error_code\":429,"
+	    "\"description\":\"Too Many Requests: retry after 1\","
+	    "\"parameters\":{\"retry_after\":1}}", -1, NULL);
+	HBT_CHECK(poll_next_ms(g.p) == 7000, "a second 429, its own retry_after: "
+	    "%lld", (long long)poll_next_ms(g.p));
+
+	/* the 429s were no failures: the first real one waits the least */
+	now = 7000;
+	poll_start(g.p);
 	stub_http_answer(get_updates(), 409, "{\"ok\":false,\"error_code\":409,"
 	    "\"description\":\"Conflict: terminated by other getUpdates\"}", -1,
 	    NULL);
+	HBT_CHECK(poll_next_ms(g.p) >= 7000 + 500 && poll_next_ms(g.p) <= 7000 +
+	    1000, "a failure after 429s waits the first backoff step, "
+	    "retry_min_ms/2 to retry_min_ms: %lld", (long long)poll_next_ms(g.p));
 	HBT_CHECK(g.tg.ok, "another poller does not make the channel down");
 
 	now = 60000;
