@@ -134,7 +134,7 @@ spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
-	spool_write_due(sp, INT64_MAX);
+	spool_write_due(sp, INT64_MAX, INT64_MAX);
 	for (size_t i = 0; i < RECENT; i++)
 		hb_buf_free(&sp->recent[i].body);
 	hold_clear(&sp->staged);
@@ -226,14 +226,14 @@ unstage_id(struct spool *sp, int64_t id)
 }
 
 int64_t
-spool_write_due(struct spool *sp, int64_t now_ms)
+spool_write_due(struct spool *sp, int64_t now_ms, int64_t max_batches)
 {
 	struct held *h, *next;
 	int64_t next_due = 0;
 
 	for (h = TAILQ_FIRST(&sp->staged.held); h; h = next) {
 		next = TAILQ_NEXT(h, entry);
-		if (h->due_ms <= now_ms)
+		if (h->due_ms <= now_ms && max_batches-- > 0)
 			unstage(sp, h);
 		else if (next_due == 0 || h->due_ms < next_due)
 			next_due = h->due_ms;

@@ -66,11 +66,13 @@ int64_t spool_commit_buf(struct spool *sp, struct hb_buf *body,
 int64_t spool_stage_buf(struct spool *sp, struct hb_buf *body, int64_t points,
     int64_t due_ms);
 /*
- * Commits the staged batches due at now_ms (every one with INT64_MAX), to
- * disk or, if SQLite refuses, to memory as spool_commit does. Returns when
- * the next staged batch is due, or 0 if none is staged.
+ * Commits up to max_batches of the staged batches due at now_ms (every one
+ * with INT64_MAX, INT64_MAX), oldest first, to disk or, if SQLite refuses,
+ * to memory as spool_commit does. Returns when the next staged batch is due
+ * (at or before now_ms if one due was left), or 0 if none is staged.
  */
-int64_t spool_write_due(struct spool *sp, int64_t now_ms);
+int64_t spool_write_due(struct spool *sp, int64_t now_ms,
+    int64_t max_batches);
 /* Staged batches waiting (not on disk yet). */
 int64_t spool_staged_batches(const struct spool *sp);
 

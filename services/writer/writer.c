@@ -68,19 +68,30 @@ batch_busy(void *arg, int64_t *last_send_ms)
 	return send_busy(&w->send, last_send_ms);
 }
 
-/* The staged batches that are due go to disk; the timer follows the next. */
+/*
+ * The staged batches that are due go to disk, one at a time with the cap
+ * enforced after each (as for a batch committed at once), so that a backlog
+ * written in one go does not carry the file past writer.spool.max_mb; the
+ * timer follows the next.
+ */
 static void
 write_due(struct writer *w)
 {
-	int64_t now = hb_mono_ms(), staged = spool_staged_batches(w->spool);
-	int64_t next = spool_write_due(w->spool, now);
+	int64_t now = hb_mono_ms(), next;
 
-	if (spool_staged_batches(w->spool) < staged) {
+	do {
+		int64_t staged = spool_staged_batches(w->spool);
+
+		next = spool_write_due(w->spool, now, 1);
+		if (spool_staged_batches(w->spool) == staged)
+			break;
 		/* the file grew, or the disk said no */
 		caps_watch(&w->caps);
 		caps_enforce(&w->caps);
-	}
+	} while (next > 0 && next <= now);
 	if (next > 0) {
+		if (next < now)
+			next = now;
 		struct timeval tv = { (time_t)((next - now) / 1000),
 		    (suseconds_t)(((next - now) % 1000) * 1000) };
 
@@ -334,7 +345,7 @@ drain_done(struct writer *w)
 
 	/* what is staged goes to disk now; a last chance for what the spool
 	 * holds in memory */
-	spool_write_due(w->spool, INT64_MAX);
+	spool_write_due(w->spool, INT64_MAX, INT64_MAX);
 	do {
 		r = spool_retry(w->spool);
 		spool_state(w->spool, &st);

@@ -241,20 +241,31 @@ test_staged(void)
 	HBT_CHECK(spool_batches(sp) == 3 && spool_points(sp) == 6 &&
 	    spool_staged_batches(sp) == 2, "they count as waiting (%lld batches)",
 	    (long long)spool_batches(sp));
-	HBT_CHECK(spool_write_due(sp, 999) == 1000 && spool_staged_batches(sp) == 2,
+	HBT_CHECK(spool_write_due(sp, 999, INT64_MAX) == 1000 &&
+	    spool_staged_batches(sp) == 2,
 	    "nothing is written before it is due; the next is due at 1000");
 	spool_delete(sp, a);	/* InfluxDB took it in time */
-	HBT_CHECK(spool_write_due(sp, 2000) == 5000 && spool_staged_batches(sp) == 1,
+	HBT_CHECK(spool_write_due(sp, 2000, INT64_MAX) == 5000 &&
+	    spool_staged_batches(sp) == 1,
 	    "a batch taken before it was due is gone; the next is due at 5000");
-	HBT_CHECK(spool_write_due(sp, 5000) == 0 && spool_staged_batches(sp) == 0 &&
-	    spool_batches(sp) == 2, "a batch still here when due goes to disk");
+	HBT_CHECK(spool_write_due(sp, 5000, INT64_MAX) == 0 &&
+	    spool_staged_batches(sp) == 0 && spool_batches(sp) == 2, "a batch still here when due goes to disk");
+	make_body(&body, "e", 1);
+	spool_stage_buf(sp, &body, 1, 6000);
+	make_body(&body, "f", 1);
+	spool_stage_buf(sp, &body, 1, 6000);
+	HBT_CHECK(spool_write_due(sp, 7000, 1) == 6000 &&
+	    spool_staged_batches(sp) == 1, "one at a time: the other due batch "
+	    "is left and said to be due");
+	HBT_CHECK(spool_write_due(sp, 7000, 1) == 0 &&
+	    spool_staged_batches(sp) == 0, "and written at the next call");
 	make_body(&body, "d", 4);
 	spool_stage_buf(sp, &body, 4, 9000);
 	spool_close(sp);	/* d goes to disk at close */
 	sp = spool_open(path, 64 * 1024 * 1024, err, sizeof(err));
 	HBT_REQUIRE(sp != NULL, "reopen: %s", err);
 	walk(sp, order, sizeof(order));
-	HBT_CHECK(strcmp(order, "b/2 c/1 d/4") == 0, "a reopen finds what was "
+	HBT_CHECK(strcmp(order, "b/2 c/1 e/1 f/1 d/4") == 0, "a reopen finds what was "
 	    "due or staged at close, not what was taken before it was due: %s",
 	    order);
 	spool_close(sp);
