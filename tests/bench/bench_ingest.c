@@ -144,6 +144,69 @@ latency_rows(struct hbt_broker *b, struct hbt_influx *ix, long n)
  * publisher of as many packs of as many lines as ingest published, at
  * QoS 1, over the same time.
  */
+/*
+ * Back on the bus: the broker stopped, down 1 s, started again; how long
+ * after it accepts connections again ingest and the writer are connected
+ * (their bus_connected gauges, read every 5 ms). The median of the runs.
+ */
+static void
+wait_back(int in_port, int w_port, double *in_ms, double *w_ms)
+{
+	int64_t t0 = hb_mono_ms();
+
+	*in_ms = *w_ms = -1;
+	while (hb_mono_ms() - t0 < 15000 && (*in_ms < 0 || *w_ms < 0)) {
+		if (*in_ms < 0 &&
+		    hbt_metric(in_port, "homebus_ingest_bus_connected") == 1)
+			*in_ms = (double)(hb_mono_ms() - t0);
+		if (*w_ms < 0 &&
+		    hbt_metric(w_port, "homebus_writer_bus_connected") == 1)
+			*w_ms = (double)(hb_mono_ms() - t0);
+		hbt_sleep_ms(5);
+	}
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+reconnect_rows(struct hbt_broker *b, struct hbt_service *in,
+    struct hbt_service *w, int runs)
+{
+	double back_in[3], back_w[3];
+	char note[160];
+
+	for (int i = 0; i < runs; i++) {
+		if (i > 0)
+			hbt_sleep_ms(6000);	/* past the fast-retry window */
+		hbt_broker_stop(b);
+		HBT_CHECK(HBT_WAIT(hbt_metric(in->http_port,
+		    "homebus_ingest_bus_connected") == 0 && hbt_metric(w->http_port,
+		    "homebus_writer_bus_connected") == 0, 10000),
+		    "both saw the broker go");
+		hbt_sleep_ms(1000);
+		HBT_REQUIRE(hbt_broker_restart(b) == 0, "mosquitto back");
+		wait_back(in->http_port, w->http_port, &back_in[i], &back_w[i]);
+		HBT_CHECK(back_in[i] >= 0 && back_w[i] >= 0, "both back (%g, %g)",
+		    back_in[i], back_w[i]);
+	}
+	qsort(back_in, (size_t)runs, sizeof(double), cmp_double);
+	qsort(back_w, (size_t)runs, sizeof(double), cmp_double);
+	snprintf(note, sizeof(note), "after the broker, down 1 s, accepts "
+	    "again; median of %d (%.0f-%.0f)", runs, back_in[0], back_in[runs - 1]);
+	hbb_row("ingest back on the bus after a broker restart",
+	    back_in[runs / 2], "ms", 0, note);
+	snprintf(note, sizeof(note), "median of %d (%.0f-%.0f)", runs, back_w[0],
+	    back_w[runs - 1]);
+	hbb_row("writer back on the bus after a broker restart", back_w[runs / 2],
+	    "ms", 0, note);
+}
+
 static void
 steady_rows(struct hbt_broker *b, struct hbt_service *in, long n)
 {
@@ -185,7 +248,7 @@ main(int argc, char **argv)
 	struct hbb_stats ps;
 	struct e2e r;
 	long n = 200000, lat_n = 30, steady_n = 10000;
-	int c;
+	int c, restarts = 3;
 	double idle_pss, bus0, bus1, idle_rss, idle_anon, sub_cpu;
 	char note[80];
 
@@ -199,6 +262,7 @@ main(int argc, char **argv)
 			n = 5000;
 			lat_n = 3;
 			steady_n = 500;
+			restarts = 1;
 		}
 	}
 	hbt_init("bench_ingest");
@@ -264,6 +328,8 @@ main(int argc, char **argv)
 		burst_floor_row(broker.port, "ingest CPU in the QoS 1 burst", &r,
 		    sub_cpu, n);
 	}
+	if (hbb_want("back on the bus"))
+		reconnect_rows(&broker, &in, &w, restarts);
 
 	hbb_stats(in.proc.pid, &ps);
 	hbb_row("ingest RSS idle (after start)", idle_rss, "MB", 0,
