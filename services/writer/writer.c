@@ -123,7 +123,10 @@ on_stage_timer(evutil_socket_t fd, short what, void *arg)
  * steady stream into a healthy InfluxDB costs no SQLite transaction: two
  * (the insert and the delete) per batch were most of what the writer spent
  * beyond paho's own cost per message. While InfluxDB is away, or the
- * writer stops, the batch is committed at once, as it always was.
+ * writer stops, the batch is committed at once, as it always was; so is a
+ * batch that would wait behind as many staged ones as writer.max_inflight
+ * lets be in flight: a burst into a slower InfluxDB waits on disk, not in
+ * memory.
  */
 static void
 batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
@@ -132,7 +135,8 @@ batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
 	struct writer *w = arg;
 	int64_t id, due;
 
-	if (w->retry.ok && !w->stopping) {
+	if (w->retry.ok && !w->stopping &&
+	    spool_staged_batches(w->spool) < w->opt.max_inflight) {
 		due = (first_ms > 0 ? first_ms : hb_mono_ms()) + w->opt.commit_ms -
 		    w->opt.min_interval_ms;
 		id = spool_stage_buf(w->spool, lines, points, due);
