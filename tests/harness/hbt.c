@@ -949,6 +949,58 @@ hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
 	return hbt_mqtt_wait_all(m, filter, all, timeout_ms);
 }
 
+const char *
+hbt_json_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+json_t *
+hbt_deploy_state(struct hbt_mqtt *m, const char *id, const char *phase,
+    int64_t timeout_ms)
+{
+	char want_id[128], want_phase[64];
+	const char *all[] = { want_id, phase ? want_phase : NULL, NULL };
+	struct hbt_mqtt_msg *msg;
+	json_t *o;
+
+	snprintf(want_id, sizeof(want_id), "\"id\":\"%s\"", id);
+	snprintf(want_phase, sizeof(want_phase), "\"phase\":\"%s\"",
+	    phase ? phase : "");
+	msg = hbt_mqtt_wait_all(m, "homebus/deploy/state", all, timeout_ms);
+	if (msg == NULL)
+		return NULL;
+	o = json_loads(msg->payload, 0, NULL);
+	hbt_mqtt_msg_free(msg);
+	return o;
+}
+
+void
+hbt_deploy_phases(struct hbt_mqtt *m, const char *id, char *out,
+    size_t outlen)
+{
+	char want[128], last[32] = "";
+	json_t *all, *s;
+	size_t i, len = 0;
+
+	snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
+	all = hbt_mqtt_payloads(m, "homebus/deploy/state", want);
+	out[0] = '\0';
+	json_array_foreach(all, i, s) {
+		json_t *o = json_loads(json_string_value(s), 0, NULL);
+		const char *ph = hbt_json_str(o, "phase");
+
+		if (strcmp(ph, last) != 0 && len < outlen)
+			len += (size_t)snprintf(out + len, outlen - len, "%s%s",
+			    len ? "," : "", ph);
+		snprintf(last, sizeof(last), "%s", ph);
+		json_decref(o);
+	}
+	json_decref(all);
+}
+
 struct hbt_mqtt_msg *
 hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
     const char *const *all, int64_t timeout_ms)

@@ -173,6 +173,18 @@ struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
 /* The same, for a payload that contains every string of `all` (NULL-terminated). */
 struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
     const char *const *all, int64_t timeout_ms);
+/* o[key] if it is a string, else "" (never NULL). */
+const char *hbt_json_str(json_t *o, const char *key);
+/*
+ * A deploy job's state on homebus/deploy/state: the first with job id and,
+ * unless phase is NULL, that phase, among all received and those to come;
+ * parsed (decref it) or NULL.
+ */
+json_t *hbt_deploy_state(struct hbt_mqtt *m, const char *id, const char *phase,
+    int64_t timeout_ms);
+/* The phases job id went through so far, repeats folded: "a,b,c". */
+void hbt_deploy_phases(struct hbt_mqtt *m, const char *id, char *out,
+    size_t outlen);
 /* The nth (0: the first) message received on a topic matching filter (copy) or NULL. */
 struct hbt_mqtt_msg *hbt_mqtt_nth(struct hbt_mqtt *m, const char *filter,
     size_t nth);

@@ -298,52 +298,20 @@ dfx_deploy(struct dfx *f, const char *id, const char *tag)
 const char *
 dfx_str(json_t *o, const char *key)
 {
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
+	return hbt_json_str(o, key);
 }
 
 json_t *
 dfx_wait_state(struct dfx *f, const char *id, const char *phase,
     int64_t timeout_ms)
 {
-	char want_id[128], want_phase[64];
-	const char *all[] = { want_id, phase ? want_phase : NULL, NULL };
-	struct hbt_mqtt_msg *m;
-	json_t *o;
-
-	snprintf(want_id, sizeof(want_id), "\"id\":\"%s\"", id);
-	snprintf(want_phase, sizeof(want_phase), "\"phase\":\"%s\"", phase ? phase :
-	    "");
-	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/state", all, timeout_ms);
-	if (m == NULL)
-		return NULL;
-	o = json_loads(m->payload, 0, NULL);
-	hbt_mqtt_msg_free(m);
-	return o;
+	return hbt_deploy_state(f->mqtt, id, phase, timeout_ms);
 }
 
 void
 dfx_phases(struct dfx *f, const char *id, char *out, size_t outlen)
 {
-	char want[128], last[32] = "";
-	json_t *all, *s;
-	size_t i, len = 0;
-
-	snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
-	all = hbt_mqtt_payloads(f->mqtt, "homebus/deploy/state", want);
-	out[0] = '\0';
-	json_array_foreach(all, i, s) {
-		json_t *o = json_loads(json_string_value(s), 0, NULL);
-		const char *ph = dfx_str(o, "phase");
-
-		if (strcmp(ph, last) != 0 && len < outlen)
-			len += (size_t)snprintf(out + len, outlen - len, "%s%s",
-			    len ? "," : "", ph);
-		snprintf(last, sizeof(last), "%s", ph);
-		json_decref(o);
-	}
-	json_decref(all);
+	hbt_deploy_phases(f->mqtt, id, out, outlen);
 }
 
 char *

@@ -491,56 +491,14 @@ command(struct nat *f, const char *id, const char *action, const char *tag)
 	json_decref(o);
 }
 
-static const char *
-str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : "";
-}
-
 /* The final state of job id: phase, checked; parsed (decref it) or NULL. */
 static json_t *
 outcome(struct nat *f, const char *id, const char *phase, int64_t ms)
 {
-	char want_id[128], want_phase[64];
-	const char *all[] = { want_id, want_phase, NULL };
-	struct hbt_mqtt_msg *m;
-	json_t *o;
+	json_t *o = hbt_deploy_state(f->mqtt, id, phase, ms);
 
-	snprintf(want_id, sizeof(want_id), "\"id\":\"%s\"", id);
-	snprintf(want_phase, sizeof(want_phase), "\"phase\":\"%s\"", phase);
-	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/state", all, ms);
-	HBT_CHECK(m != NULL, "job %s ends %s", id, phase);
-	if (m == NULL)
-		return NULL;
-	o = json_loads(m->payload, 0, NULL);
-	hbt_mqtt_msg_free(m);
+	HBT_CHECK(o != NULL, "job %s ends %s", id, phase);
 	return o;
-}
-
-/* The phases job id went through, repeats folded ("a,b,c"). */
-static void
-phases(struct nat *f, const char *id, char *out, size_t outlen)
-{
-	char want[128], last[32] = "";
-	json_t *all, *s;
-	size_t i, len = 0;
-
-	snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
-	all = hbt_mqtt_payloads(f->mqtt, "homebus/deploy/state", want);
-	out[0] = '\0';
-	json_array_foreach(all, i, s) {
-		json_t *o = json_loads(json_string_value(s), 0, NULL);
-		const char *ph = str(o, "phase");
-
-		if (strcmp(ph, last) != 0 && len < outlen)
-			len += (size_t)snprintf(out + len, outlen - len, "%s%s",
-			    len ? "," : "", ph);
-		snprintf(last, sizeof(last), "%s", ph);
-		json_decref(o);
-	}
-	json_decref(all);
 }
 
 /* ISO 8601 UTC with milliseconds to epoch ms (0 if not one). */
@@ -600,9 +558,9 @@ expect_self_restart(struct nat *f, const char *id, const char *outcome_,
 	wait_deployer(f);
 	d = deploys(f);
 	job = json_array_get(json_object_get(d, "deploys"), 0);
-	HBT_CHECK(strcmp(str(job, "id"), id) == 0 &&
-	    strcmp(str(job, "outcome"), outcome_) == 0 &&
-	    strcmp(str(d, "running_tag"), tag) == 0, "after its restart its "
+	HBT_CHECK(strcmp(hbt_json_str(job, "id"), id) == 0 &&
+	    strcmp(hbt_json_str(job, "outcome"), outcome_) == 0 &&
+	    strcmp(hbt_json_str(d, "running_tag"), tag) == 0, "after its restart its "
 	    "journal's last job is %s, %s, running %s", id, outcome_, tag);
 	json_decref(d);
 	snprintf(key, sizeof(key), "\"deploy/%s/interrupted\"", id);
@@ -620,11 +578,11 @@ scenario_good(struct nat *f)
 
 	command(f, "g1", "deploy", "v2");
 	s = outcome(f, "g1", "done", DEPLOY_MS);
-	phases(f, "g1", ph, sizeof(ph));
+	hbt_deploy_phases(f->mqtt, "g1", ph, sizeof(ph));
 	HBT_CHECK(strcmp(ph, "queued,preflight,pull,backup,up,verify,done") == 0,
 	    "every phase in order: %s", ph);
-	HBT_CHECK(s && strcmp(str(s, "running_tag"), "v2") == 0 &&
-	    strcmp(str(s, "previous_tag"), "v1") == 0, "running v2, previous v1");
+	HBT_CHECK(s && strcmp(hbt_json_str(s, "running_tag"), "v2") == 0 &&
+	    strcmp(hbt_json_str(s, "previous_tag"), "v1") == 0, "running v2, previous v1");
 	current_link(f, link, sizeof(link));
 	HBT_CHECK(strcmp(link, "releases/v2") == 0, "current -> releases/v2 (%s)",
 	    link);
@@ -633,7 +591,7 @@ scenario_good(struct nat *f)
 	    "once, with current at v2: %s", lines[0]);
 	HBT_CHECK(runs_release(f, "homebus-ingest.service", "ingest", "v2", exe,
 	    sizeof(exe)), "ingest runs v2's binary: %s", exe);
-	done_ms = iso_ms(str(s, "updated"));
+	done_ms = iso_ms(hbt_json_str(s, "updated"));
 	json_decref(s);
 	expect_self_restart(f, "g1", "done", "v2", done_ms, 1, 0);
 
@@ -641,8 +599,8 @@ scenario_good(struct nat *f)
 	clear_calls(f);
 	command(f, "r1", "rollback", NULL);
 	s = outcome(f, "r1", "done", DEPLOY_MS);
-	HBT_CHECK(s && strcmp(str(s, "running_tag"), "v1") == 0 &&
-	    strcmp(str(s, "previous_tag"), "v2") == 0, "rolled back: running v1, "
+	HBT_CHECK(s && strcmp(hbt_json_str(s, "running_tag"), "v1") == 0 &&
+	    strcmp(hbt_json_str(s, "previous_tag"), "v2") == 0, "rolled back: running v1, "
 	    "previous v2");
 	current_link(f, link, sizeof(link));
 	HBT_CHECK(strcmp(link, "releases/v1") == 0, "current -> releases/v1 (%s)",
@@ -652,7 +610,7 @@ scenario_good(struct nat *f)
 	    "with current at v1: %s", lines[0]);
 	HBT_CHECK(runs_release(f, "homebus-ingest.service", "ingest", "v1", exe,
 	    sizeof(exe)), "ingest runs v1's binary: %s", exe);
-	done_ms = iso_ms(str(s, "updated"));
+	done_ms = iso_ms(hbt_json_str(s, "updated"));
 	json_decref(s);
 	expect_self_restart(f, "r1", "done", "v1", done_ms, 1, 0);
 }
@@ -666,11 +624,11 @@ scenario_bad(struct nat *f)
 
 	command(f, "n1", "deploy", "v9");
 	s = outcome(f, "n1", "failed", DEPLOY_MS);
-	phases(f, "n1", ph, sizeof(ph));
+	hbt_deploy_phases(f->mqtt, "n1", ph, sizeof(ph));
 	HBT_CHECK(strcmp(ph, "queued,preflight,pull,failed") == 0, "failed in "
 	    "pull: %s", ph);
-	HBT_CHECK(s && strstr(str(s, "log_tail"), "no release v9"), "the reason "
-	    "is in the state: %s", s ? str(s, "log_tail") : "-");
+	HBT_CHECK(s && strstr(hbt_json_str(s, "log_tail"), "no release v9"), "the reason "
+	    "is in the state: %s", s ? hbt_json_str(s, "log_tail") : "-");
 	json_decref(s);
 	current_link(f, link, sizeof(link));
 	HBT_CHECK(strcmp(link, "releases/v1") == 0 &&
@@ -679,12 +637,12 @@ scenario_bad(struct nat *f)
 
 	command(f, "b1", "deploy", "v3-bad");
 	s = outcome(f, "b1", "rolled_back", ROLLBACK_MS);
-	phases(f, "b1", ph, sizeof(ph));
+	hbt_deploy_phases(f->mqtt, "b1", ph, sizeof(ph));
 	HBT_CHECK(strcmp(ph, "queued,preflight,pull,backup,up,verify,rollback,"
 	    "rolled_back") == 0, "phases: %s", ph);
-	HBT_CHECK(s && strstr(str(s, "error"), "ingest"), "the error names "
-	    "ingest: %s", s ? str(s, "error") : "-");
-	HBT_CHECK(s && strcmp(str(s, "running_tag"), "v1") == 0, "v1 still runs");
+	HBT_CHECK(s && strstr(hbt_json_str(s, "error"), "ingest"), "the error names "
+	    "ingest: %s", s ? hbt_json_str(s, "error") : "-");
+	HBT_CHECK(s && strcmp(hbt_json_str(s, "running_tag"), "v1") == 0, "v1 still runs");
 	json_decref(s);
 	current_link(f, link, sizeof(link));
 	HBT_CHECK(strcmp(link, "releases/v1") == 0, "current switched back to "
@@ -697,8 +655,8 @@ scenario_bad(struct nat *f)
 	    sizeof(exe)), "ingest runs v1's binary: %s", exe);
 	d = deploys(f);
 	job = json_array_get(json_object_get(d, "deploys"), 0);
-	HBT_CHECK(strcmp(str(job, "id"), "b1") == 0 &&
-	    strcmp(str(job, "outcome"), "rolled_back") == 0, "the journal says so");
+	HBT_CHECK(strcmp(hbt_json_str(job, "id"), "b1") == 0 &&
+	    strcmp(hbt_json_str(job, "outcome"), "rolled_back") == 0, "the journal says so");
 	json_decref(d);
 	/* the waiter the v3-bad switch started finds the deployer on current */
 	HBT_CHECK(HBT_WAIT(!waiter_running(f), 30000) &&
@@ -728,12 +686,12 @@ scenario_killed(struct nat *f)
 	    "deployer", "v1", exe, sizeof(exe)), 10000), "it is gone");
 	systemctl("start", "homebus-deployer.service");
 	s = outcome(f, "k1", "rolled_back", ROLLBACK_MS);
-	phases(f, "k1", ph, sizeof(ph));
+	hbt_deploy_phases(f->mqtt, "k1", ph, sizeof(ph));
 	HBT_CHECK(strcmp(ph, "queued,preflight,pull,backup,up,verify,rollback,"
 	    "rolled_back") == 0, "phases: %s", ph);
-	HBT_CHECK(s && strstr(str(s, "error"), "interrupted during verify") &&
-	    strcmp(str(s, "running_tag"), "v1") == 0, "rolled back because it was "
-	    "interrupted, v1 running: %s", s ? str(s, "error") : "-");
+	HBT_CHECK(s && strstr(hbt_json_str(s, "error"), "interrupted during verify") &&
+	    strcmp(hbt_json_str(s, "running_tag"), "v1") == 0, "rolled back because it was "
+	    "interrupted, v1 running: %s", s ? hbt_json_str(s, "error") : "-");
 	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/warning",
 	    "\"deploy/k1/interrupted\"") == 1, 5000), "one warning: interrupted");
 	current_link(f, link, sizeof(link));
@@ -745,7 +703,7 @@ scenario_killed(struct nat *f)
 	    "then on v1 by the restarted deployer: %s / %s", lines[0], lines[1]);
 	HBT_CHECK(runs_release(f, "homebus-ingest.service", "ingest", "v1", exe,
 	    sizeof(exe)), "ingest runs v1's binary: %s", exe);
-	done_ms = iso_ms(str(s, "updated"));
+	done_ms = iso_ms(hbt_json_str(s, "updated"));
 	json_decref(s);
 	/* started from current (v2) by the test, so back to v1 after its job:
 	 * the test's start, then its own restart */
