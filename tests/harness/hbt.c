@@ -949,6 +949,29 @@ hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter, const char *contains,
 	return hbt_mqtt_wait_all(m, filter, all, timeout_ms);
 }
 
+int
+hbt_json_lines(const struct hb_buf *out)
+{
+	const char *p = out->data ? out->data : "";
+	int n = 0;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len && *p == '{') {
+			json_t *j = json_loadb(p, len, 0, NULL);
+
+			if (j == NULL)
+				return -1;
+			json_decref(j);
+			n++;
+		}
+		p += len + (nl != NULL);
+	}
+	return n;
+}
+
 const char *
 hbt_json_str(json_t *o, const char *key)
 {

@@ -173,6 +173,11 @@ struct hbt_mqtt_msg *hbt_mqtt_wait(struct hbt_mqtt *m, const char *filter,
 /* The same, for a payload that contains every string of `all` (NULL-terminated). */
 struct hbt_mqtt_msg *hbt_mqtt_wait_all(struct hbt_mqtt *m, const char *filter,
     const char *const *all, int64_t timeout_ms);
+/*
+ * The lines of out that start with '{' (a command's --json output): how
+ * many, all parsing as JSON; -1 if one does not.
+ */
+int hbt_json_lines(const struct hb_buf *out);
 /* o[key] if it is a string, else "" (never NULL). */
 const char *hbt_json_str(json_t *o, const char *key);
 /*

@@ -59,29 +59,6 @@ has(const struct hb_buf *b, const char *s)
 	return b->data && strstr(b->data, s) != NULL;
 }
 
-/* Every line of out that starts with '{' parses as JSON; how many did. */
-static int
-json_lines(const struct hb_buf *out)
-{
-	const char *p = out->data ? out->data : "";
-	int n = 0;
-
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len && *p == '{') {
-			json_t *j = json_loadb(p, len, 0, NULL);
-
-			if (j == NULL)
-				return -1;
-			json_decref(j);
-			n++;
-		}
-		p += len + (nl != NULL);
-	}
-	return n;
-}
 
 static void
 write_config(int broker_port, const char *extra)
@@ -158,7 +135,7 @@ scenario_basic(void)
 	HBT_CHECK(rc == 1 && has(&out, "down") && has(&out, "connection refused"),
 	    "one down: exit 1, with the reason (%d): %s", rc, out.data);
 	rc = cli(&out, (const char *[]){ "status", "--json", NULL });
-	HBT_CHECK(rc == 1 && json_lines(&out) == 1 && has(&out, "\"targets\""),
+	HBT_CHECK(rc == 1 && hbt_json_lines(&out) == 1 && has(&out, "\"targets\""),
 	    "status --json parses (%d): %s", rc, out.data);
 
 	/* tail: a retained message with its flag, Ctrl-C ends it cleanly */
@@ -208,8 +185,8 @@ scenario_basic(void)
 		struct hb_buf b = { 0 };
 
 		hb_buf_puts(&b, text ? text : "");
-		HBT_CHECK(json_lines(&b) >= 3, "tail --json lines parse (%d)",
-		    json_lines(&b));
+		HBT_CHECK(hbt_json_lines(&b) >= 3, "tail --json lines parse (%d)",
+		    hbt_json_lines(&b));
 		hb_buf_free(&b);
 		free(text);
 	}
@@ -250,7 +227,7 @@ scenario_doctor(void)
 	    "InfluxDB with the writer's settings");
 	HBT_CHECK(has(&out, "writer on writer online"), "the writer heard");
 	rc = cli(&out, (const char *[]){ "doctor", "--json", NULL });
-	HBT_CHECK(rc == 0 && json_lines(&out) == 1, "doctor --json parses (%d)",
+	HBT_CHECK(rc == 0 && hbt_json_lines(&out) == 1, "doctor --json parses (%d)",
 	    rc);
 
 	hbt_proc_stop(&w.proc, SIGTERM, 10000);

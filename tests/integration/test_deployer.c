@@ -591,29 +591,6 @@ scenario_critical(struct dfx *f)
 
 /* The CLI against the deployer: `homebus deploy --wait`, `deploys`, `backups`
  * read the same configuration file (the deployer's port, the bus). */
-/* Lines of out that start with '{' all parse as JSON: how many, or -1. */
-static int
-json_lines_parse(const struct hb_buf *out)
-{
-	const char *p = out->data ? out->data : "";
-	int n = 0;
-
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len && *p == '{') {
-			json_t *j = json_loadb(p, len, 0, NULL);
-
-			if (j == NULL)
-				return -1;
-			json_decref(j);
-			n++;
-		}
-		p += len + (nl != NULL);
-	}
-	return n;
-}
 
 /* tmux, on a server of this test's own, for a terminal the CLI draws on. */
 static int
@@ -726,7 +703,7 @@ scenario_cli(struct dfx *f)
 	    out.data ? out.data : "");
 	hb_buf_reset(&out);
 	rc = hbt_run(json, &out, 90000);
-	HBT_CHECK(rc == 0 && json_lines_parse(&out) >= 3, "deploy --wait --json: "
+	HBT_CHECK(rc == 0 && hbt_json_lines(&out) >= 3, "deploy --wait --json: "
 	    "a JSON object a line: %d %s", rc, out.data ? out.data : "");
 	hb_buf_reset(&out);
 	rc = hbt_run(bad, &out, 90000);
