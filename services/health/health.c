@@ -352,14 +352,22 @@ on_svc_heartbeat(void *arg, const struct hb_bus_msg *msg)
 	struct health *h = arg;
 	char service[64], instance[64];
 	struct target *t;
+	bool judge;
 
 	if (!svc_names(h, msg, service, instance))
 		return;
-	/* a service that is back: judged now, not an interval later */
 	t = services_heartbeat(&h->services, service, instance, msg->payload,
-	    msg->len);
-	if (t)
+	    msg->len, &judge);
+	if (t == NULL)
+		return;
+	/* a service that is back: judged now, not an interval later */
+	if (judge)
 		check_now(h, t);
+	/* its first heartbeat since it came online says when it started: on
+	 * the bus at once (the deployer tells a restarted service by it),
+	 * not at the next refresh */
+	else if (!h->stopping)
+		publish_state(&h->pub, t, false);
 }
 
 /* ---------------- the rest of what arrives ---------------- */

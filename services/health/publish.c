@@ -125,7 +125,9 @@ state_json(const struct publisher *p, const struct target *t)
 static uint64_t
 state_hash(const struct target *t)
 {
-	uint64_t x = 1469598103934665603ULL ^ (uint64_t)t->state;	/* FNV-1a */
+	/* FNV-1a of the state, whether the start is known, and the reason */
+	uint64_t x = 1469598103934665603ULL ^ (uint64_t)t->state ^
+	    (target_started(t) >= 0 ? 0x100u : 0);
 
 	for (const char *c = t->reason; *c; c++)
 		x = (x ^ (unsigned char)*c) * 1099511628211ULL;

@@ -283,12 +283,13 @@ services_status(struct services *s, const char *service, const char *instance,
 
 struct target *
 services_heartbeat(struct services *s, const char *service, const char *instance,
-    const char *payload, size_t len)
+    const char *payload, size_t len, bool *judge)
 {
 	struct target *t = find_service(s, service, instance);
 	struct hb_heartbeat beat;
 	char err[128];
 
+	*judge = false;
 	if (t == NULL)
 		return NULL;
 	if (hb_heartbeat_decode(payload, len, &beat, err, sizeof(err)) != 0)
@@ -296,7 +297,8 @@ services_heartbeat(struct services *s, const char *service, const char *instance
 		    "service=%s instance=%s: %s", service, instance, err);
 	/* a heartbeat it could not read still says it is alive */
 	target_heartbeat(t, &beat, hb_mono_ms(), hb_wall_ms());
-	return t->status == SVC_ONLINE && t->state != HB_HEALTH_OK ? t : NULL;
+	*judge = t->status == SVC_ONLINE && t->state != HB_HEALTH_OK;
+	return t;
 }
 
 bool

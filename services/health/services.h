@@ -81,12 +81,12 @@ struct target *services_status(struct services *s, const char *service,
     const char *instance, const char *payload, size_t len, int *what);
 /*
  * P/svc/<service>/<instance>/heartbeat: taken by the service's target, if
- * any. Returns that target when it is to be judged now: it is online and
- * not ok (its online status and a heartbeat are the evidence of a return,
- * as the last will is of a loss), else NULL.
+ * any, which is returned (NULL if none). *judge says whether it is to be
+ * judged now: it is online and not ok (its online status and a heartbeat
+ * are the evidence of a return, as the last will is of a loss).
  */
 struct target *services_heartbeat(struct services *s, const char *service,
-    const char *instance, const char *payload, size_t len);
+    const char *instance, const char *payload, size_t len, bool *judge);
 /*
  * Judges the service target t now (monotonic now_ms): returns true with the
  * result in r, or false when there is nothing to judge (the watcher does

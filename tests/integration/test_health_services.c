@@ -63,6 +63,7 @@ main(void)
 	struct hbt_mqtt_msg *m, *ok, *m2;
 	struct hb_buf body = { 0 };
 	int64_t started, ghost_started;
+	const char *early_beat = "{\"uptime_s\": 5, \"rss_kb\": 1}";
 	char url[128], key1[160], key2[160];
 
 	hfix_init(&f, "health_services");
@@ -136,6 +137,27 @@ main(void)
 	    strstr(body.data, "up 3660 d 0 h"), "the page says up 10 years");
 	HBT_CHECK(hbt_proc_alive(&f.health.proc), "the watcher is still running");
 	hbt_mqtt_publish(notes, "homebus/svc/ghost/hub/status", "", 0, 1, true);
+
+	/* online before any heartbeat of this run (status and heartbeat travel
+	 * on topics of their own): ok at once, and "started" on the bus with
+	 * the first heartbeat, not a state refresh (60 s) later: the deployer
+	 * tells a restarted service by it */
+	hbt_mqtt_clear(f.states);
+	hbt_mqtt_publish(notes, "homebus/svc/early/hub/status", "online", 6, 1,
+	    true);
+	m = wait_state("early", STATE_OK, NULL, 5000);
+	HBT_CHECK(m != NULL && !strstr(m->payload, "\"started\""),
+	    "ok before its first heartbeat, start unknown: %s",
+	    m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_publish(notes, "homebus/svc/early/hub/heartbeat", early_beat,
+	    strlen(early_beat), 0, false);
+	m = wait_state("early", STATE_OK, "\"started\"", 2000);
+	HBT_CHECK(m != NULL && started_of(m) > hb_wall_ms() - 10000 &&
+	    started_of(m) < hb_wall_ms() - 3000, "its first heartbeat puts "
+	    "\"started\" on the bus at once: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	hbt_mqtt_publish(notes, "homebus/svc/early/hub/status", "", 0, 1, true);
 
 	/* SIGKILL: the broker publishes its last will, the target is down at once */
 	hbt_mqtt_clear(f.states);
