@@ -3,6 +3,7 @@
  */
 #include "stub_http.h"
 #include "hb_util.h"
+#include "hbt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,8 @@
 bool stub_http_refuse;
 static struct hb_http_xfer *first;
 
-static void
+/* Takes x off the pending list; false if it was not on it. */
+static bool
 unlink_xfer(struct hb_http_xfer *x)
 {
 	struct hb_http_xfer **pp;
@@ -19,8 +21,9 @@ unlink_xfer(struct hb_http_xfer *x)
 	for (pp = &first; *pp; pp = &(*pp)->next)
 		if (*pp == x) {
 			*pp = x->next;
-			break;
+			return true;
 		}
+	return false;
 }
 
 static void
@@ -38,7 +41,17 @@ hb_http_request(struct hb_http_client *client,
 	struct hb_http_xfer *x, **pp;
 
 	(void)client;
-	if (stub_http_refuse)
+	/* what the real client needs of every request: a URL it can parse, a
+	 * method it sends, a time limit that is not negative (0: its default)
+	 * and a callback */
+	HBT_CHECK(req->url && (strncmp(req->url, "http://", 7) == 0 ||
+	    strncmp(req->url, "https://", 8) == 0), "a request to an http(s) "
+	    "URL: %s", req->url ? req->url : "(null)");
+	HBT_CHECK(req->method == NULL || strcmp(req->method, "GET") == 0 ||
+	    strcmp(req->method, "POST") == 0, "GET or POST: %s", req->method);
+	HBT_CHECK(req->timeout_ms >= 0 && done != NULL, "a time limit (%ld ms) "
+	    "and a callback", (long)req->timeout_ms);
+	if (req->url == NULL || stub_http_refuse)
 		return NULL;
 	x = hb_xcalloc(1, sizeof(*x));
 	x->done = done;
@@ -59,7 +72,10 @@ hb_http_request(struct hb_http_client *client,
 void
 hb_http_cancel(struct hb_http_xfer *x)
 {
-	unlink_xfer(x);
+	/* the real client frees a transfer once it is answered: cancelling
+	 * one that is not pending would be a use after free there */
+	if (!HBT_CHECK(unlink_xfer(x), "cancel a pending transfer"))
+		return;
 	free_xfer(x);
 }
 
@@ -98,7 +114,7 @@ stub_http_answer(struct hb_http_xfer *x, long status, const char *body,
 {
 	struct hb_http_response resp = { 0 };
 
-	unlink_xfer(x);
+	HBT_REQUIRE(unlink_xfer(x), "answer a pending transfer");
 	resp.status = status;
 	resp.curl_code = status == 0 ? 7 : 0;
 	resp.error = error;
