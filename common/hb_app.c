@@ -128,6 +128,8 @@ hb_app_load(struct hb_app *app, const char *service, const char *path)
 	enum hb_log_format fmt;
 
 	app->service = service;
+	if (path == NULL)
+		path = getenv("HOMEBUS_CONFIG");	/* the CLI's way, and a test's */
 	app->config_path = path;
 	if (path == NULL) {
 		app->config_path = HB_DEFAULT_CONFIG;

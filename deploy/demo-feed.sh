@@ -5,12 +5,26 @@
 # until it is stopped.
 #
 #   deploy/demo-feed.sh [HOST] [PORT]
+#
+# HOMEBUS_DEMO_SECRETS=DIR: a broker with deploy/mosquitto.acl's accounts
+# (compose-init.sh's deploy/secrets/): each source logs in as its own user,
+# zigbee2mqtt, statestream or tasmota, with DIR/<user>.password.
 set -u
 host=${1:-127.0.0.1}
 port=${2:-1883}
+secrets=${HOMEBUS_DEMO_SECRETS:-}
 
 pub() {	# topic payload [retain]
-  mosquitto_pub -h "$host" -p "$port" -q 0 ${3:+-r} -t "$1" -m "$2" || true
+  local auth=() user
+  if [ -n "$secrets" ]; then
+    case $1 in
+      zigbee2mqtt/*) user=zigbee2mqtt ;;
+      homeassistant_statestream/*) user=statestream ;;
+      *) user=tasmota ;;
+    esac
+    auth=(-u "$user" -P "$(cat "$secrets/$user.password")")
+  fi
+  mosquitto_pub -h "$host" -p "$port" "${auth[@]}" -q 0 ${3:+-r} -t "$1" -m "$2" || true
 }
 
 # a reading that drifts: base + a slow wave + a little noise, 2 decimals

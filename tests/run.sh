@@ -2,12 +2,15 @@
 # The one test command. Installs what is missing (Debian 12, apt), builds,
 # runs the suite (unit tests, then integration tests against a real
 # mosquitto and influxd that the harness starts on free loopback ports),
-# then builds again with clang, AddressSanitizer + UndefinedBehaviorSanitizer
-# and the libFuzzer targets, and runs the suite again with a short fuzz run.
-# ctest's summary line ends the output.
+# then the system tier once (the compose and native installs on a real
+# Docker engine and systemd: tests/system/), then builds again with clang,
+# AddressSanitizer + UndefinedBehaviorSanitizer and the libFuzzer targets,
+# and runs the suite again with a short fuzz run. ctest's summary line ends
+# the output.
 #
 #   HB_FUZZ_SECONDS=N   seconds per fuzz target (default 15)
 #   HB_SKIP_ASAN=1      only the plain build (quicker, for development)
+#   HB_SYSTEM_TESTS=0   skip the system tier (it says so)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,7 +19,12 @@ packages=(cmake make gcc clang pkg-config libclang-rt-14-dev
   libpaho-mqtt-dev libssl-dev libcurl4-openssl-dev libjansson-dev
   libsqlite3-dev libevent-dev zlib1g-dev
   mosquitto mosquitto-clients influxdb influxdb-client sqlite3 curl openssl
-  chromium systemd python3-yaml victoria-metrics tmux)
+  chromium systemd python3-yaml victoria-metrics tmux jq)
+# the system tier's engine: Debian's dockerd, compose v1 behind a shim, and
+# debootstrap for the base image
+if [ "${HB_SYSTEM_TESTS:-1}" != 0 ]; then
+  packages+=(docker.io docker-compose debootstrap)
+fi
 
 bash "$root/deploy/install-deps.sh" "${packages[@]}"
 
@@ -29,13 +37,25 @@ cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DHB_WERROR=$werror >/dev/null
 cmake --build "$root/build" -j "$jobs"
 
+system_tier() {
+  if [ "${HB_SYSTEM_TESTS:-1}" = 0 ]; then
+    echo "== system tier skipped (HB_SYSTEM_TESTS=0): the compose and native installs were not tried =="
+    return 0
+  fi
+  echo "== system tier (a real Docker engine and systemd) =="
+  ctest --test-dir "$root/build" -L system --output-on-failure
+}
+
 if [ "${HB_SKIP_ASAN:-}" = "1" ]; then
-  ctest --test-dir "$root/build" --output-on-failure -j 2
+  ctest --test-dir "$root/build" -LE system --output-on-failure -j 2
+  system_tier
   exit $?
 fi
 
 echo "== tests (plain build) =="
-ctest --test-dir "$root/build" --output-on-failure -j 2 --progress
+ctest --test-dir "$root/build" -LE system --output-on-failure -j 2 --progress
+
+system_tier
 
 echo "== build (clang, ASan + UBSan, libFuzzer targets) =="
 CC=clang cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug \

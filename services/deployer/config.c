@@ -190,6 +190,23 @@ default_targets(struct deployer_config *c, struct hb_config *cfg,
 	}
 }
 
+/* Is name one of health.targets (a target the watcher checks and states)? */
+static bool
+health_target(struct hb_config *cfg, const char *name)
+{
+	size_t n = hb_cfg_array_len(cfg, "health.targets");
+	char key[96];
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+
+		snprintf(key, sizeof(key), "health.targets[%zu].name", i);
+		if ((s = hb_cfg_str(cfg, key, NULL)) != NULL && strcmp(s, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 read_verify(struct deployer_config *c, struct hb_config *cfg,
     const char *instance)
@@ -199,8 +216,17 @@ read_verify(struct deployer_config *c, struct hb_config *cfg,
 		size_t n = read_names(cfg, "deployer.verify.targets", names,
 		    DEPLOYER_MAX_TARGETS, NULL, "a health target's name");
 
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(names[i], "health") == 0 && !health_target(cfg, "health")) {
+				hb_cfg_error(cfg, "deployer.verify.targets", "\"health\" "
+				    "is the health watcher itself, which publishes no state "
+				    "about itself: leave it out (a watcher that does not come "
+				    "back leaves the other targets without a state since up, "
+				    "and the deploy is rolled back)");
+				continue;
+			}
 			add_target(c, cfg, "deployer.verify.targets", names[i]);
+		}
 	} else {
 		default_targets(c, cfg, instance);
 	}

@@ -7,7 +7,7 @@
  *
  *   bench_loadgen -p PORT [-t TOPIC] [-m MEASUREMENT] [-g GEN] [-n POINTS]
  *                 [-r POINTS_PER_S] [-l LINES_PER_MSG] [-q QOS] [-c CLIENT_ID]
- *                 [-f lp|z2m]
+ *                 [-f lp|z2m] [-u USER -P PASSWORD_FILE]
  *
  * Points (-f lp, the default): <measurement>,gen=<gen> seq=<i>i,v=<i%1000>.5
  * — no timestamp, the writer stamps them. With -f z2m each message is what
@@ -103,7 +103,8 @@ main(int argc, char **argv)
 {
 	MQTTClient_connectOptions co = MQTTClient_connectOptions_initializer;
 	const char *topic = NULL, *meas = "load", *gen = "g", *id = NULL;
-	const char *format = "lp";
+	const char *format = "lp", *user = NULL, *pwfile = NULL;
+	char password[256] = "";
 	long n = 100000, port = 1883, qos = 0;
 	double rate = 0;
 	char uri[64], topicbuf[256], idbuf[64];
@@ -114,7 +115,7 @@ main(int argc, char **argv)
 	long seq = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:f:w:")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:m:g:n:r:l:q:c:f:w:u:P:")) != -1) {
 		switch (c) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 't': topic = optarg; break;
@@ -127,11 +128,27 @@ main(int argc, char **argv)
 		case 'c': id = optarg; break;
 		case 'f': format = optarg; break;
 		case 'w': window = strtol(optarg, NULL, 10); break;
+		case 'u': user = optarg; break;
+		case 'P': pwfile = optarg; break;
 		default:
 			fprintf(stderr, "usage: see the header of loadgen.c\n");
 			return 2;
 		}
 	}
+	if (pwfile != NULL) {
+		FILE *f = fopen(pwfile, "r");
+		int got = f != NULL && fgets(password, sizeof(password), f) != NULL;
+
+		if (f != NULL)
+			fclose(f);
+		if (!got) {
+			fprintf(stderr, "loadgen: cannot read %s\n", pwfile);
+			return 2;
+		}
+		password[strcspn(password, "\r\n")] = '\0';
+	}
+	co.username = user;
+	co.password = pwfile != NULL ? password : NULL;
 	if (strcmp(format, "z2m") == 0)
 		lines_per_msg = 1;
 	else if (strcmp(format, "lp") != 0) {

@@ -143,12 +143,13 @@ def readme_ports():
 
 
 def host_port(spec):
-    """'127.0.0.1:8086:8086' -> '127.0.0.1:8086', '1883:1883' -> '1883'."""
+    """'127.0.0.1:8086:8086' -> '127.0.0.1:8086', '1883:1883' -> '1883';
+    a port from .env (${HOMEBUS_MQTT_PORT:-1883}) as its default."""
     if isinstance(spec, dict):
         ip = spec.get("host_ip")
         port = str(spec.get("published"))
         return ip + ":" + port if ip and ip != "0.0.0.0" else port
-    parts = str(spec).split(":")
+    parts = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(spec)).split(":")
     if len(parts) == 3:
         return parts[0] + ":" + parts[1]
     if len(parts) == 2:
