@@ -447,8 +447,8 @@ hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static bool
-port_open(int port)
+bool
+hbt_port_open(int port)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -497,7 +497,7 @@ server_spawn(struct hbt_proc *p, bool restart, const char *name,
 static bool
 broker_ready(void *arg)
 {
-	return port_open(((struct hbt_broker *)arg)->port);
+	return hbt_port_open(((struct hbt_broker *)arg)->port);
 }
 
 static int

@@ -41,6 +41,8 @@ const char *hbt_dir(void);
 const char *hbt_bin_dir(void);
 void hbt_sleep_ms(int64_t ms);
 int hbt_free_port(void);
+/* True when something accepts TCP connections on 127.0.0.1:port. */
+bool hbt_port_open(int port);
 /* Writes text to path (the test fails if it cannot). */
 void hbt_write_file(const char *path, const char *text);
 
