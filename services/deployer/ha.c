@@ -7,7 +7,7 @@
 #include "ha.h"
 #include "hb_log.h"
 #include "hb_msg.h"
-#include "hb_rate.h"
+#include "hb_restore.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
@@ -16,13 +16,9 @@
 #include <string.h>
 
 #define SUMMARY_MAX 255		/* Home Assistant shows no more */
-/*
- * Our discovery config published again when another's replaced it: at
- * most this many a minute (two deployers given one bus.instance would
- * answer each other for ever), and a log line at most once a minute.
- */
-#define REPUBLISH_MAX 60
-#define REPUBLISH_WINDOW_MS 60000
+/* Our discovery config put back at most this often (hb_restore). */
+#define RESTORE_MAX 60
+#define RESTORE_WINDOW_MS 60000
 
 struct ha {
 	struct hb_bus *bus;
@@ -40,10 +36,7 @@ struct ha {
 	int percent;
 	char summary[SUMMARY_MAX + 1];
 	char *published;		/* the state last published */
-	/* configs not ours found on our discovery topic */
-	struct hb_rate republish;
-	int64_t warned_ms;		/* monotonic, the last log line */
-	long foreign;			/* found since that line */
+	struct hb_restore restore;	/* of our discovery config */
 };
 
 static void
@@ -157,38 +150,18 @@ ha_announce(struct ha *h)
  * What is retained on our own discovery topic. Anything but our config
  * (another account's, which could point the Install button elsewhere, an
  * empty one that removes the entity, an older version's) is replaced by
- * ours at once, within REPUBLISH_MAX a minute.
+ * ours at once, within RESTORE_MAX a minute.
  */
 static void
 on_own_config(void *arg, const struct hb_bus_msg *msg)
 {
 	struct ha *h = arg;
-	json_t *mine = ha_discovery_config(h), *found = NULL;
-	int64_t now = hb_mono_ms();
-	bool again;
+	json_t *mine = ha_discovery_config(h);
 
-	if (msg->len > 0)
-		found = json_loadb(msg->payload, msg->len, 0, NULL);
-	if (found != NULL && json_equal(mine, found)) {
-		json_decref(found);
-		json_decref(mine);
-		return;
-	}
-	json_decref(found);
-	h->foreign++;
-	again = hb_rate_next(&h->republish, now) <= now;
-	if (now - h->warned_ms >= REPUBLISH_WINDOW_MS) {
-		hb_warn("the update entity's discovery config on %s is not this "
-		    "deployer's (%ld time(s) in the last minute): %s", msg->topic,
-		    h->foreign, again ? "publishing ours again" :
-		    "too often, leaving it until the limit allows");
-		h->warned_ms = now;
-		h->foreign = 0;
-	}
-	if (again) {
-		hb_rate_take(&h->republish, now);
+	if (!hb_msg_json_equal(msg->payload, msg->len, mine) &&
+	    hb_restore_take(&h->restore, "the update entity's discovery config",
+	    msg->topic))
 		publish_config(h, mine);
-	}
 	json_decref(mine);
 }
 
@@ -289,8 +262,7 @@ ha_new(struct hb_bus *bus, const struct ha_opts *o)
 	h->on_install = o->on_install;
 	h->arg = o->arg;
 	h->percent = -1;
-	hb_rate_init(&h->republish, REPUBLISH_MAX, REPUBLISH_WINDOW_MS);
-	h->warned_ms = -REPUBLISH_WINDOW_MS;
+	hb_restore_init(&h->restore, RESTORE_MAX, RESTORE_WINDOW_MS);
 	return h;
 }
 
@@ -300,7 +272,7 @@ ha_free(struct ha *h)
 	if (h == NULL)
 		return;
 	free(h->published);
-	hb_rate_free(&h->republish);
+	hb_restore_free(&h->restore);
 	free(h);
 }
 

@@ -95,6 +95,30 @@ hbt_acl_broker_start(struct hbt_proc *p, const char *dir, int port,
 	hb_buf_free(&out);
 }
 
+void
+hbt_acl_service_start(struct hbt_service *s, const char *service, int port,
+    int http_port, const char *section)
+{
+	struct hb_buf cfg = { 0 };
+	char pwfile[600], pw[64];
+
+	snprintf(pwfile, sizeof(pwfile), "%s/%s.pw", hbt_dir(), service);
+	snprintf(pw, sizeof(pw), "pw-%s\n", service);
+	hbt_write_file(pwfile, pw);
+	hb_buf_printf(&cfg,
+	    "{\"data_dir\": \"%s/%s\",\n"
+	    " \"log\": {\"format\": \"text\"},\n"
+	    " \"bus\": {\"port\": %d, \"instance\": \"hub\", \"username\": \"%s\",\n"
+	    "         \"password_file\": \"%s\", \"reconnect_min_ms\": 100,\n"
+	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1},\n"
+	    " \"%s\": {\"http_port\": %d%s%s}}\n", hbt_dir(), service, port,
+	    service, pwfile, service, http_port, section ? ", " : "",
+	    section ? section : "");
+	HBT_REQUIRE(hbt_service_start(s, service, service, cfg.data,
+	    http_port) == 0, "%s starts", service);
+	hb_buf_free(&cfg);
+}
+
 /* ---------------- a client logged in as a user ---------------- */
 
 static int

@@ -26,6 +26,16 @@ extern const char *const hbt_acl_users[];
 void hbt_acl_broker_start(struct hbt_proc *p, const char *dir, int port,
     const char *instance);
 
+/*
+ * Starts homebus-<service> logged in as user <service> (its password in a
+ * file of its own), instance hub, heartbeats every second, quick
+ * reconnects, the default client id, data_dir <test dir>/<service>, its
+ * http_port, and `section` spliced into its own section ("\"interval_s\":
+ * 1", may be NULL). Ends the test if it does not start.
+ */
+void hbt_acl_service_start(struct hbt_service *s, const char *service,
+    int port, int http_port, const char *section);
+
 struct hbt_user {
 	MQTTAsync client;
 	char name[32];

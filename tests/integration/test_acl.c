@@ -208,30 +208,6 @@ check_deploy(struct hbt_user *deployer, struct hbt_user *cli, struct hbt_user *w
 	    HBT_NOT_AUTHORIZED, "but no other points");
 }
 
-/* The health watcher, logged in as health, with its own password file. */
-static void
-start_health(struct hbt_service *s, int port, int http_port)
-{
-	struct hb_buf cfg = { 0 };
-	char pwfile[600];
-
-	snprintf(pwfile, sizeof(pwfile), "%s/health.pw", hbt_dir());
-	hbt_write_file(pwfile, "pw-health\n");
-	hb_buf_printf(&cfg,
-	    "{\"data_dir\": \"%s/health\",\n"
-	    " \"log\": {\"format\": \"text\"},\n"
-	    " \"bus\": {\"port\": %d, \"client_id\": \"health-hub\", \"instance\": "
-	    "\"hub\", \"username\": \"health\", \"password_file\": \"%s\",\n"
-	    "         \"reconnect_min_ms\": 100, \"reconnect_max_ms\": 1000,\n"
-	    "         \"heartbeat_s\": 1},\n"
-	    " \"health\": {\"http_port\": %d, \"interval_s\": 1, "
-	    "\"heartbeat_timeout_s\": 600}}\n", hbt_dir(), port, pwfile,
-	    http_port);
-	HBT_REQUIRE(hbt_service_start(s, "health", "health", cfg.data, http_port) == 0,
-	    "health");
-	hb_buf_free(&cfg);
-}
-
 /*
  * The watcher works under the ACL (its probe, its states, its discovery),
  * and 300 services announced by a user allowed to make 200 targets.
@@ -247,7 +223,8 @@ check_health(int port, struct hbt_user *cli)
 
 	HBT_REQUIRE(hbt_user_subscribe(ha, "homeassistant/binary_sensor/#") == 1,
 	    "Home Assistant reads discovery");
-	start_health(&health, port, hport);
+	hbt_acl_service_start(&health, "health", port, hport, "\"interval_s\": 1, "
+	    "\"heartbeat_timeout_s\": 600");
 	HBT_CHECK(HBT_WAIT(hbt_user_received(cli, "homebus/health/broker", "\"state\":\"ok\"") > 0,
 	    20000), "the watcher's probe goes round and its state is published");
 	HBT_CHECK(HBT_WAIT(hbt_user_received(ha, "homeassistant/binary_sensor/+/health/config",

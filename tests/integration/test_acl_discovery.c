@@ -7,8 +7,10 @@
  * on the deployer's discovery topic, pointing the button at
  * homebus/deploy/command with a deploy as its payload, is refused, and so
  * is one on the health watcher's. Home Assistant's own account may write
- * anywhere under homeassistant/: the same config from it is replaced by
- * the real deployer's at once, which is what stays retained.
+ * anywhere under homeassistant/: the same config from it, or an empty one
+ * that removes the entity, is replaced by the real deployer's at once,
+ * which is what stays retained; and the health watcher puts its sensors'
+ * configs back the same way.
  */
 #include "hbt_acl.h"
 
@@ -26,28 +28,6 @@ static const char forged[] =
     "\"command_topic\":\"homebus/deploy/command\","
     "\"payload_install\":\"{\\\"id\\\":\\\"x\\\",\\\"action\\\":\\\"deploy\\\","
     "\\\"tag\\\":\\\"evil\\\"}\",\"retain\":false}";
-
-static void
-start_deployer(struct hbt_service *s, int port)
-{
-	struct hb_buf cfg = { 0 };
-	char pwfile[600];
-	int http = hbt_free_port();
-
-	snprintf(pwfile, sizeof(pwfile), "%s/deployer.pw", hbt_dir());
-	hbt_write_file(pwfile, "pw-deployer\n");
-	hb_buf_printf(&cfg,
-	    "{\"data_dir\": \"%s/deployer\",\n"
-	    " \"log\": {\"format\": \"text\"},\n"
-	    " \"bus\": {\"port\": %d, \"instance\": \"hub\", \"username\": \"deployer\",\n"
-	    "         \"password_file\": \"%s\", \"reconnect_min_ms\": 100,\n"
-	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1},\n"
-	    " \"deployer\": {\"http_port\": %d, \"workdir\": \"%s\", "
-	    "\"initial_tag\": \"v1\"}}\n", hbt_dir(), port, pwfile, http, hbt_dir());
-	HBT_REQUIRE(hbt_service_start(s, "deployer", "deployer", cfg.data, http) == 0,
-	    "the deployer starts");
-	hb_buf_free(&cfg);
-}
 
 /* What Install publishes, as the retained config says: "topic payload". */
 static void
@@ -77,6 +57,19 @@ retained(int port, const char *topic)
 	return payload;
 }
 
+/* The health watcher's config of the broker target is retained on HEALTH_TOPIC. */
+static bool
+health_config_retained(int port)
+{
+	char *config = retained(port, HEALTH_TOPIC);
+	json_t *c = config ? json_loads(config, 0, NULL) : NULL;
+	bool ours = strcmp(hbt_json_str(c, "state_topic"), "homebus/health/broker") == 0;
+
+	json_decref(c);
+	free(config);
+	return ours;
+}
+
 static void
 expect_install(int port, const char *why)
 {
@@ -93,9 +86,9 @@ int
 main(void)
 {
 	struct hbt_proc broker;
-	struct hbt_service deployer;
+	struct hbt_service deployer, health;
 	struct hbt_user *z2m, *ha;
-	char dir[600];
+	char dir[600], section[700];
 	size_t before;
 	int port, refused = 0, rc;
 
@@ -110,7 +103,9 @@ main(void)
 	HBT_REQUIRE(hbt_user_subscribe(ha, "homeassistant/#") == 1,
 	    "Home Assistant reads discovery");
 
-	start_deployer(&deployer, port);
+	snprintf(section, sizeof(section), "\"workdir\": \"%s\", \"initial_tag\": "
+	    "\"v1\"", hbt_dir());
+	hbt_acl_service_start(&deployer, "deployer", port, hbt_free_port(), section);
 	HBT_REQUIRE(HBT_WAIT(hbt_user_received(ha, CONFIG_TOPIC,
 	    "homebus/deploy/install") > 0, 20000), "the deployer announces its "
 	    "update entity");
@@ -146,7 +141,21 @@ main(void)
 	    before, 10000), "a cleared config (the entity removed) is put back");
 	expect_install(port, "after the entity was removed");
 
-	HBT_CHECK(hbt_proc_stop(&deployer.proc, SIGTERM, 15000) == 0, "clean exit");
+	/* the health watcher's sensors too */
+	hbt_acl_service_start(&health, "health", port, hbt_free_port(),
+	    "\"interval_s\": 1");
+	HBT_REQUIRE(HBT_WAIT(hbt_user_received(ha, HEALTH_TOPIC,
+	    "homebus/health/broker") > 0, 20000), "the watcher announces the "
+	    "broker's sensor");
+	before = hbt_user_received(ha, HEALTH_TOPIC, "homebus/health/broker");
+	HBT_CHECK(hbt_user_publish(ha, HEALTH_TOPIC, "{\"name\":\"fine\","
+	    "\"state_topic\":\"homeassistant/fake\"}", 1, true) == 0 &&
+	    HBT_WAIT(hbt_user_received(ha, HEALTH_TOPIC, "homebus/health/broker") >
+	    before, 10000), "the watcher puts its own config back");
+	HBT_CHECK(health_config_retained(port), "its config is what is retained");
+
+	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 15000) == 0 &&
+	    hbt_proc_stop(&deployer.proc, SIGTERM, 15000) == 0, "clean exits");
 	hbt_user_close(z2m);
 	hbt_user_close(ha);
 	hbt_exit();

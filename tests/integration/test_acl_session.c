@@ -42,28 +42,17 @@ struct fixture {
 	long sent;		/* points published so far */
 };
 
+/* No bus.client_id: the default is what is under test. */
 static void
 start_writer(struct fixture *f)
 {
-	struct hb_buf cfg = { 0 };
-	char pwfile[600];
-	int http = hbt_free_port();
+	struct hb_buf section = { 0 };
 
-	snprintf(pwfile, sizeof(pwfile), "%s/writer.pw", hbt_dir());
-	hbt_write_file(pwfile, "pw-writer\n");
-	/* no bus.client_id: the default is what is under test */
-	hb_buf_printf(&cfg,
-	    "{\"data_dir\": \"%s/writer\",\n"
-	    " \"log\": {\"format\": \"text\"},\n"
-	    " \"bus\": {\"port\": %d, \"instance\": \"hub\", \"username\": \"writer\",\n"
-	    "         \"password_file\": \"%s\", \"reconnect_min_ms\": 100,\n"
-	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1},\n"
-	    " \"writer\": {\"http_port\": %d, \"retry_max_ms\": 2000,\n"
-	    "            \"influx\": {\"url\": \"%s\", \"db\": \"homebus\"}}}\n",
-	    hbt_dir(), f->port, pwfile, http, f->influx.url);
-	HBT_REQUIRE(hbt_service_start(&f->writer, "writer", "writer", cfg.data,
-	    http) == 0, "the writer starts");
-	hb_buf_free(&cfg);
+	hb_buf_printf(&section, "\"retry_max_ms\": 2000, \"influx\": "
+	    "{\"url\": \"%s\", \"db\": \"homebus\"}", f->influx.url);
+	hbt_acl_service_start(&f->writer, "writer", f->port, hbt_free_port(),
+	    section.data);
+	hb_buf_free(&section);
 }
 
 static long long
