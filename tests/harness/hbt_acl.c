@@ -127,35 +127,12 @@ on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *pm)
 	struct hbt_user *u = ctx;
 
 	pthread_mutex_lock(&u->lock);
-	if (u->nmsgs == u->cap) {
-		u->cap = u->cap ? u->cap * 2 : 256;
-		u->msgs = hb_xrealloc(u->msgs, u->cap * sizeof(*u->msgs));
-	}
-	{
-		struct hbt_mqtt_msg *m = &u->msgs[u->nmsgs++];
-
-		m->topic = tlen > 0 ? hb_xstrndup(topic, (size_t)tlen) :
-		    hb_xstrdup(topic);
-		m->payload = hb_xstrndup(pm->payload, (size_t)pm->payloadlen);
-		m->len = (size_t)pm->payloadlen;
-		m->retained = pm->retained;
-		m->at_ms = hb_mono_ms();
-	}
+	hbt_msgs_add(&u->msgs, &u->nmsgs, &u->cap, topic, tlen > 0 ? (size_t)tlen :
+	    strlen(topic), pm->payload, (size_t)pm->payloadlen, pm->retained != 0);
 	pthread_mutex_unlock(&u->lock);
 	MQTTAsync_freeMessage(&pm);
 	MQTTAsync_free(topic);
 	return 1;
-}
-
-static void
-on_lost(void *ctx, char *cause)
-{
-	struct hbt_user *u = ctx;
-
-	(void)cause;
-	pthread_mutex_lock(&u->lock);
-	u->lost++;
-	pthread_mutex_unlock(&u->lock);
 }
 
 static void
@@ -267,7 +244,7 @@ hbt_user_connect(int port, const char *name, const char *password,
 		hbt_user_close(u);
 		return NULL;
 	}
-	MQTTAsync_setCallbacks(u->client, u, on_lost, on_message, NULL);
+	MQTTAsync_setCallbacks(u->client, u, NULL, on_message, NULL);
 	co.cleanstart = session_expiry_s <= 0;
 	if (session_expiry_s > 0) {
 		expiry.value.integer4 = (unsigned int)session_expiry_s;
@@ -326,13 +303,10 @@ hbt_user_publish(struct hbt_user *u, const char *topic, const char *payload,
 size_t
 hbt_user_received(struct hbt_user *u, const char *filter, const char *has)
 {
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&u->lock);
-	for (size_t i = 0; i < u->nmsgs; i++)
-		if (hb_topic_match(filter, u->msgs[i].topic, NULL, NULL, NULL) &&
-		    (has == NULL || strstr(u->msgs[i].payload, has)))
-			n++;
+	n = hbt_msgs_count(u->msgs, u->nmsgs, filter, has);
 	pthread_mutex_unlock(&u->lock);
 	return n;
 }

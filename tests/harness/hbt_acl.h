@@ -45,7 +45,6 @@ struct hbt_user {
 	bool done;
 	int rc;			/* reason code of the last operation; -1: failed */
 	bool session_present;	/* of the last CONNACK */
-	int lost;		/* connections lost (paho's connectionLost) */
 	struct hbt_mqtt_msg *msgs;
 	size_t nmsgs, cap;
 };

@@ -88,19 +88,6 @@ publish_points(struct fixture *f, const char *gen, long first, long n, int per_s
 	}
 }
 
-/* How many times s is in the writer's log. */
-static int
-log_count(const struct hbt_proc *p, const char *s)
-{
-	char *text = hb_read_file(p->log, 64 << 20, NULL);
-	int n = 0;
-
-	for (const char *at = text; at && (at = strstr(at, s)) != NULL; at++)
-		n++;
-	free(text);
-	return n;
-}
-
 /* The client id the writer logged in with ("bus connected ... client_id=X"). */
 static void
 writer_client_id(const struct hbt_proc *p, char *out, size_t outlen)
@@ -229,8 +216,8 @@ impostor_run(void *arg)
 static void
 check_stream(struct fixture *f, const char *predictable)
 {
-	int connected = log_count(&f->writer.proc, "bus connected");
-	int lost = log_count(&f->writer.proc, "bus connection lost");
+	size_t connected = hbt_proc_log_count(&f->writer.proc, "bus connected");
+	size_t lost = hbt_proc_log_count(&f->writer.proc, "bus connection lost");
 	struct impostor im = { .f = f, .id = predictable };
 	pthread_t thread;
 
@@ -243,12 +230,12 @@ check_stream(struct fixture *f, const char *predictable)
 	HBT_CHECK(im.logins >= 4, "the impostor was there all through the stream");
 	HBT_CHECK(HBT_WAIT(landed(f, "s") >= STREAMED, 60000), "the %d points "
 	    "streamed are in InfluxDB: %lld", STREAMED, landed(f, "s"));
-	HBT_CHECK(log_count(&f->writer.proc, "bus connection lost") == lost &&
-	    log_count(&f->writer.proc, "bus connected") == connected,
-	    "the writer was never disconnected (its log: %d connection lost, "
-	    "%d connected, before %d and %d)",
-	    log_count(&f->writer.proc, "bus connection lost"),
-	    log_count(&f->writer.proc, "bus connected"), lost, connected);
+	HBT_CHECK(hbt_proc_log_count(&f->writer.proc, "bus connection lost") == lost &&
+	    hbt_proc_log_count(&f->writer.proc, "bus connected") == connected,
+	    "the writer was never disconnected (its log: %zu connection lost, "
+	    "%zu connected, before %zu and %zu)",
+	    hbt_proc_log_count(&f->writer.proc, "bus connection lost"),
+	    hbt_proc_log_count(&f->writer.proc, "bus connected"), lost, connected);
 	HBT_CHECK(landed(f, "q") == QUEUED && landed(f, "s") == STREAMED,
 	    "every point once");
 }
