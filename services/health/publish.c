@@ -59,7 +59,7 @@ publish_start(struct publisher *p, struct event_base *base, struct hb_bus *bus,
 	p->ha.device_id = p->device_id;
 	p->ha.device_name = p->ha_device_name;
 	p->ha.availability_topic = p->own_status_topic;
-	hb_restore_init(&p->ha_restore, PUBLISH_RESTORE_MAX, 60000);
+	hb_restore_init(&p->ha_restore, PUBLISH_RESTORE_MAX, 60 * 1000);
 }
 
 void
@@ -165,21 +165,34 @@ publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
 	ha_node_id(p->instance, ha_id, out, outlen);
 }
 
-bool
-publish_ha_node_in_use(const struct publisher *p, const char *node)
+/* True when node is ours: *t is its target, or NULL for _all's. */
+static bool
+ha_node_target(const struct publisher *p, const char *node,
+    const struct target **t)
 {
 	char mine[HB_TOPIC_MAX];
-	struct target *t;
+	const struct target *it;
 
+	*t = NULL;
 	publish_ha_node(p, "_all", mine, sizeof(mine));
 	if (strcmp(node, mine) == 0)
 		return true;
-	TAILQ_FOREACH(t, p->targets, entry) {
-		publish_ha_node(p, t->ha_id, mine, sizeof(mine));
-		if (strcmp(node, mine) == 0)
+	TAILQ_FOREACH(it, p->targets, entry) {
+		publish_ha_node(p, it->ha_id, mine, sizeof(mine));
+		if (strcmp(node, mine) == 0) {
+			*t = it;
 			return true;
+		}
 	}
 	return false;
+}
+
+bool
+publish_ha_node_in_use(const struct publisher *p, const char *node)
+{
+	const struct target *t;
+
+	return ha_node_target(p, node, &t);
 }
 
 /*
@@ -216,22 +229,13 @@ void
 publish_ha_config_found(struct publisher *p, const char *node,
     const char *payload, size_t len)
 {
-	char mine[HB_TOPIC_MAX], topic[HB_TOPIC_MAX];
-	const struct target *t, *found = NULL;
-	bool overall;
+	char topic[HB_TOPIC_MAX];
+	const struct target *t;
 	json_t *c;
 
-	if (!p->ha_enabled || !p->open)
-		return;
-	publish_ha_node(p, "_all", mine, sizeof(mine));
-	overall = strcmp(node, mine) == 0;
-	TAILQ_FOREACH(t, p->targets, entry) {
-		publish_ha_node(p, t->ha_id, mine, sizeof(mine));
-		if (strcmp(node, mine) == 0)
-			found = t;
-	}
 	/* not one of ours (any more): nothing to put back */
-	if ((!overall && found == NULL) || (c = ha_config_of(p, found, topic)) == NULL)
+	if (!p->ha_enabled || !p->open || !ha_node_target(p, node, &t) ||
+	    (c = ha_config_of(p, t, topic)) == NULL)
 		return;
 	if (!hb_msg_json_equal(payload, len, c) &&
 	    hb_restore_take(&p->ha_restore, "a health sensor's discovery config",
