@@ -20,7 +20,8 @@ hb_bus_client_id(char *out, size_t outlen, const char *base,
 	char tag[2 * HB_BUS_ID_TAG_BYTES + 1];
 	unsigned int maclen = 0;
 
-	if (password == NULL || *password == '\0' ||
+	/* too small for the tag is a caller's bug; the id stays usable */
+	if (password == NULL || *password == '\0' || outlen < sizeof(tag) + 2 ||
 	    HMAC(EVP_sha256(), password, (int)strlen(password),
 	    (const unsigned char *)base, strlen(base), mac, &maclen) == NULL ||
 	    maclen < HB_BUS_ID_TAG_BYTES) {
