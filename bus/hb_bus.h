@@ -42,10 +42,29 @@ struct hb_bus_config {
 	int coalesce_us;	/* -1: the service's default (hb_bus_opts) */
 };
 
-/* Reads the bus section; errors go to cfg. `service` names the defaults. */
+/*
+ * Reads the bus section; errors go to cfg. `service` names the defaults.
+ * The default client id is hb_bus_client_id("homebus-<service>-<hostname>",
+ * bus.password): a session no other account can take over; an explicit
+ * bus.client_id is used as it is.
+ */
 void hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
     const char *service, const char *hostname);
 void hb_bus_config_free(struct hb_bus_config *bc);
+
+/* Bytes of the HMAC in a client id: 128 bits, 32 hex digits. */
+#define HB_BUS_ID_TAG_BYTES 16
+
+/*
+ * A client id that only the holder of password can know, so that no other
+ * account can take over its session (mosquitto lets any user connect with
+ * any client id): "<base>-<HMAC-SHA256(password, base), its first
+ * HB_BUS_ID_TAG_BYTES in hex>", base cut to fit outlen (at least 64).
+ * Without a password (NULL or ""), base itself. The same base and password
+ * always give the same id, so a persistent session survives restarts.
+ */
+void hb_bus_client_id(char *out, size_t outlen, const char *base,
+    const char *password);
 
 /*
  * A message as a subscription's callback sees it. Everything points into

@@ -1,12 +1,42 @@
 /*
- * hb_bus_config: the bus section of the configuration.
+ * hb_bus_config: the bus section of the configuration, and the default
+ * client id that no other account on the broker can know.
  */
 #include "hb_bus.h"
 #include "hb_util.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void
+hb_bus_client_id(char *out, size_t outlen, const char *base,
+    const char *password)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	char tag[2 * HB_BUS_ID_TAG_BYTES + 1];
+	unsigned int maclen = 0;
+
+	/* too small for the tag is a caller's bug; the id stays usable */
+	if (password == NULL || *password == '\0' || outlen < sizeof(tag) + 2 ||
+	    HMAC(EVP_sha256(), password, (int)strlen(password),
+	    (const unsigned char *)base, strlen(base), mac, &maclen) == NULL ||
+	    maclen < HB_BUS_ID_TAG_BYTES) {
+		snprintf(out, outlen, "%s", base);
+		return;
+	}
+	for (size_t i = 0; i < HB_BUS_ID_TAG_BYTES; i++) {
+		tag[2 * i] = hex[mac[i] >> 4];
+		tag[2 * i + 1] = hex[mac[i] & 0x0f];
+	}
+	tag[sizeof(tag) - 1] = '\0';
+	explicit_bzero(mac, sizeof(mac));
+	/* the tag is never cut: without it the id is the guessable one */
+	snprintf(out, outlen, "%.*s-%s", (int)(outlen - sizeof(tag) - 1), base, tag);
+}
 
 void
 hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
@@ -30,11 +60,16 @@ hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
 		hb_cfg_error(cfg, "bus.prefix", "\"%s\" must be one topic level "
 		    "(no '/', '+', '#'), at most 63 characters", s);
 	snprintf(bc->prefix, sizeof(bc->prefix), "%s", s);
-	snprintf(def, sizeof(def), "homebus-%s-%s", service, hostname);
-	s = hb_cfg_str(cfg, "bus.client_id", def);
-	if (*s == '\0' || strlen(s) >= sizeof(bc->client_id))
+	s = hb_cfg_str(cfg, "bus.client_id", NULL);
+	if (s == NULL) {
+		snprintf(def, sizeof(def), "homebus-%.24s-%.64s", service, hostname);
+		hb_bus_client_id(bc->client_id, sizeof(bc->client_id), def,
+		    bc->password);
+	} else if (*s == '\0' || strlen(s) >= sizeof(bc->client_id)) {
 		hb_cfg_error(cfg, "bus.client_id", "must be 1 to 127 characters");
-	snprintf(bc->client_id, sizeof(bc->client_id), "%s", s);
+	} else {
+		snprintf(bc->client_id, sizeof(bc->client_id), "%s", s);
+	}
 	s = hb_cfg_str(cfg, "bus.instance", hostname);
 	if (!hb_topic_level_ok(s) || strlen(s) >= sizeof(bc->instance))
 		hb_cfg_error(cfg, "bus.instance", "\"%s\" must be one topic level "

@@ -485,3 +485,17 @@ hb_health_check_encode(const struct hb_health_check *c)
 {
 	return msg__encode(&health_check_msg, c);
 }
+
+bool
+hb_msg_json_equal(const char *payload, size_t len, const json_t *o)
+{
+	json_t *found;
+	bool equal;
+
+	if (len == 0 || len > HB_MSG_MAX)
+		return false;
+	found = json_loadb(payload, len, 0, NULL);
+	equal = found != NULL && json_equal(found, o);
+	json_decref(found);
+	return equal;
+}

@@ -197,4 +197,10 @@ json_t *hb_deploy_available_encode(const char *tag);
 json_t *hb_msg_time(int64_t wall_ms);
 int64_t hb_msg_parse_time(const char *s);	/* -1 if not ISO 8601 */
 
+/*
+ * True when payload (any bytes, at most HB_MSG_MAX) is JSON equal to o, keys
+ * in any order: a retained message is still the one we published.
+ */
+bool hb_msg_json_equal(const char *payload, size_t len, const json_t *o);
+
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before the first `docker compose up -d`: makes what docker-compose.yml
 # expects and the checkout does not hold, and never replaces what exists
-# (run it again after an upgrade: it makes only what is missing).
+# (run it again after an upgrade: it makes only what is missing, and writes
+# the broker's ACL again from deploy/mosquitto.acl).
 #
 #   deploy/compose-init.sh
 #
@@ -85,17 +86,15 @@ for s in "${accounts[@]}"; do
 done
 [ -e deploy/secrets/telegram.token ] || { (umask 022; : >deploy/secrets/telegram.token); made+=(deploy/secrets/telegram.token); }
 
-# the broker's ACL: the shipped one, with this box's instance where it names
-# homebus's own Home Assistant discovery
-if [ ! -e deploy/secrets/mosquitto.acl ]; then
-  if [ -x deploy/mosquitto-acl ]; then
-    (umask 077; deploy/mosquitto-acl "$instance" >deploy/secrets/mosquitto.acl.tmp)
-  else
-    (umask 077; cp deploy/mosquitto.acl deploy/secrets/mosquitto.acl.tmp)
-  fi
-  mv deploy/secrets/mosquitto.acl.tmp deploy/secrets/mosquitto.acl
+# the broker's ACL: the shipped one, with this box's instance where it keeps
+# homebus's own Home Assistant discovery from the devices' accounts; written
+# again at every run (the shipped one may have changed: add lines of your own
+# to deploy/mosquitto.acl, the template)
+(umask 077; deploy/mosquitto-acl "$instance" >deploy/secrets/mosquitto.acl.tmp)
+if ! cmp -s deploy/secrets/mosquitto.acl.tmp deploy/secrets/mosquitto.acl; then
   made+=(deploy/secrets/mosquitto.acl)
 fi
+mv deploy/secrets/mosquitto.acl.tmp deploy/secrets/mosquitto.acl
 
 # the broker's password file, every account in it, hashed by mosquitto's own
 # tool from its own image (as the owner's user, so the file stays theirs)

@@ -189,7 +189,7 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 	struct hb_bus_opts bo = { 0 };
 	struct timeval tv;
 	const char *s;
-	char err[512];
+	char err[512], id[96];
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -197,9 +197,6 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 	if (rc != HB_APP_RUN)
 		return rc;
 	hb_bus_config_read(&c->bus_cfg, c->app.cfg, "cli", c->app.hostname);
-	/* a session of its own: never the services' client id */
-	snprintf(c->bus_cfg.client_id, sizeof(c->bus_cfg.client_id),
-	    "homebus-cli-%.60s-%ld", c->app.hostname, (long)getpid());
 	s = hb_cfg_str(c->app.cfg, "cli.username", NULL);
 	if (s) {
 		free(c->bus_cfg.username);
@@ -211,6 +208,12 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 		c->bus_cfg.password = hb_cfg_secret(c->app.cfg, "cli.password",
 		    "HOMEBUS_CLI_PASSWORD");
 	}
+	/* a session of its own, never the services' client id, and one that
+	 * no other account can guess and close (the process id is no secret) */
+	snprintf(id, sizeof(id), "homebus-cli-%.60s-%ld", c->app.hostname,
+	    (long)getpid());
+	hb_bus_client_id(c->bus_cfg.client_id, sizeof(c->bus_cfg.client_id), id,
+	    c->bus_cfg.password);
 	c->connect_timeout_ms = (int)hb_cfg_int(c->app.cfg, "cli.connect_timeout_s",
 	    5, 1, 600) * 1000;
 	/* a person waits: reconnect quickly */

@@ -247,11 +247,12 @@ probe_new(struct doctor *d)
 	struct hb_bus_config bc = d->c->bus_cfg;
 	struct hb_bus_opts bo = { 0 };
 	struct hb_bus *b;
-	char err[256];
+	char err[256], id[96];
 
 	/* a persistent session of its own, gone a minute after the check */
-	snprintf(bc.client_id, sizeof(bc.client_id), "homebus-cli-doctor-%.60s-%ld",
+	snprintf(id, sizeof(id), "homebus-cli-doctor-%.60s-%ld",
 	    d->c->app.hostname, (long)getpid());
+	hb_bus_client_id(bc.client_id, sizeof(bc.client_id), id, bc.password);
 	bc.session_expiry_s = 60;
 	bo.service = "cli";
 	bo.client = true;

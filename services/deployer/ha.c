@@ -7,6 +7,7 @@
 #include "ha.h"
 #include "hb_log.h"
 #include "hb_msg.h"
+#include "hb_restore.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
@@ -15,6 +16,9 @@
 #include <string.h>
 
 #define SUMMARY_MAX 255		/* Home Assistant shows no more */
+/* Our discovery config put back at most this often (hb_restore). */
+#define RESTORE_MAX 60
+#define RESTORE_WINDOW_MS 60000
 
 struct ha {
 	struct hb_bus *bus;
@@ -32,6 +36,7 @@ struct ha {
 	int percent;
 	char summary[SUMMARY_MAX + 1];
 	char *published;		/* the state last published */
+	struct hb_restore restore;	/* of our discovery config */
 };
 
 static void
@@ -112,20 +117,52 @@ publish_state(struct ha *h, bool force)
 	h->published = text;
 }
 
+static int
+topic_config(const struct ha *h, char *out, size_t n)
+{
+	return hb_topic_ha_config(out, n, h->discovery_prefix, "update",
+	    h->node_id, "deploy");
+}
+
+static void
+publish_config(struct ha *h, const json_t *c)
+{
+	char topic[HB_TOPIC_MAX];
+
+	if (topic_config(h, topic, sizeof(topic)) == 0)
+		hb_bus_publish_json(h->bus, topic, c, 1, true);
+}
+
 void
 ha_announce(struct ha *h)
 {
-	char topic[HB_TOPIC_MAX];
 	json_t *c;
 
 	if (!h->discovery)
 		return;
 	c = ha_discovery_config(h);
-	if (hb_topic_ha_config(topic, sizeof(topic), h->discovery_prefix, "update",
-	    h->node_id, "deploy") == 0)
-		hb_bus_publish_json(h->bus, topic, c, 1, true);
+	publish_config(h, c);
 	json_decref(c);
 	publish_state(h, true);
+}
+
+/*
+ * What is retained on our own discovery topic. Anything but our config
+ * (another account's, which could point the Install button elsewhere, an
+ * empty one that removes the entity, an older version's) is replaced by
+ * ours at once, within RESTORE_MAX a minute.
+ */
+static void
+on_own_config(void *arg, const struct hb_bus_msg *msg)
+{
+	struct ha *h = arg;
+	json_t *mine = ha_discovery_config(h);
+
+	if (!hb_msg_json_equal(msg->payload, msg->len, mine) &&
+	    hb_restore_take(&h->restore, "the update entity's discovery config",
+	    msg->topic))
+		publish_config(h, mine);
+	json_decref(mine);
 }
 
 /* Cuts s to at most max bytes on a UTF-8 character boundary. */
@@ -225,6 +262,7 @@ ha_new(struct hb_bus *bus, const struct ha_opts *o)
 	h->on_install = o->on_install;
 	h->arg = o->arg;
 	h->percent = -1;
+	hb_restore_init(&h->restore, RESTORE_MAX, RESTORE_WINDOW_MS);
 	return h;
 }
 
@@ -234,6 +272,7 @@ ha_free(struct ha *h)
 	if (h == NULL)
 		return;
 	free(h->published);
+	hb_restore_free(&h->restore);
 	free(h);
 }
 
@@ -250,6 +289,8 @@ ha_subscribe(struct ha *h)
 	if (h->discovery) {
 		hb_topic_join(topic, sizeof(topic), h->discovery_prefix, "status");
 		rc |= hb_bus_subscribe(h->bus, topic, 1, on_ha_status, h);
+		if (topic_config(h, topic, sizeof(topic)) == 0)
+			rc |= hb_bus_subscribe(h->bus, topic, 1, on_own_config, h);
 	}
 	return rc;
 }

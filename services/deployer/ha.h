@@ -31,7 +31,11 @@ struct ha_opts {
 /* The bus is borrowed; the options are copied. */
 struct ha *ha_new(struct hb_bus *bus, const struct ha_opts *o);
 void ha_free(struct ha *h);
-/* P/deploy/available, P/deploy/install and homeassistant/status. */
+/*
+ * P/deploy/available, P/deploy/install, homeassistant/status and the
+ * entity's own discovery topic, whose config is put back when another
+ * account replaced it.
+ */
 int ha_subscribe(struct ha *h);
 /* (Re)announces the entity and its state (on connect, when HA restarts). */
 void ha_announce(struct ha *h);

@@ -424,15 +424,24 @@ on_old_state(void *arg, const struct hb_bus_msg *msg)
 	settle_note_state(&h->settle, name, msg->payload, msg->len);
 }
 
+/*
+ * The discovery configs retained under homeassistant/binary_sensor/: ours
+ * from before while settling, and after that, one put in our place by
+ * another account (Home Assistant's may write there), which is replaced.
+ */
 static void
-on_old_ha_config(void *arg, const struct hb_bus_msg *msg)
+on_ha_config(void *arg, const struct hb_bus_msg *msg)
 {
 	struct health *h = arg;
 	char node[TARGET_NAME_MAX + 160];
 
-	if (h->stopping || h->settled)
+	if (h->stopping ||
+	    !ha_topic_node(msg->topic, h->pub.ha_prefix, node, sizeof(node)))
 		return;
-	if (ha_topic_node(msg->topic, h->pub.ha_prefix, node, sizeof(node)))
+	/* once settled, what is there must be ours */
+	if (h->settled)
+		publish_ha_config_found(&h->pub, node, msg->payload, msg->len);
+	else
 		settle_note_ha(&h->settle, node, msg->payload, msg->len);
 }
 
@@ -593,7 +602,7 @@ subscribe(struct health *h)
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_check_request, h);
 	if (h->pub.ha_enabled) {
 		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix, "+");
-		rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_ha_config, h);
+		rc |= hb_bus_subscribe(h->bus, filter, 1, on_ha_config, h);
 		rc |= hb_bus_subscribe(h->bus, h->pub.ha_status_topic, 1,
 		    on_ha_status, h);
 	}

@@ -59,6 +59,7 @@ publish_start(struct publisher *p, struct event_base *base, struct hb_bus *bus,
 	p->ha.device_id = p->device_id;
 	p->ha.device_name = p->ha_device_name;
 	p->ha.availability_topic = p->own_status_topic;
+	hb_restore_init(&p->ha_restore, PUBLISH_RESTORE_MAX, 60 * 1000);
 }
 
 void
@@ -77,6 +78,7 @@ publish_free(struct publisher *p)
 	p->ev_overall = NULL;
 	free(p->overall_published);
 	p->overall_published = NULL;
+	hb_restore_free(&p->ha_restore);
 }
 
 /* Retained JSON with latencies to the microsecond, not to 17 digits. */
@@ -163,38 +165,82 @@ publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
 	ha_node_id(p->instance, ha_id, out, outlen);
 }
 
-bool
-publish_ha_node_in_use(const struct publisher *p, const char *node)
+/* True when node is ours: *t is its target, or NULL for _all's. */
+static bool
+ha_node_target(const struct publisher *p, const char *node,
+    const struct target **t)
 {
 	char mine[HB_TOPIC_MAX];
-	struct target *t;
+	const struct target *it;
 
+	*t = NULL;
 	publish_ha_node(p, "_all", mine, sizeof(mine));
 	if (strcmp(node, mine) == 0)
 		return true;
-	TAILQ_FOREACH(t, p->targets, entry) {
-		publish_ha_node(p, t->ha_id, mine, sizeof(mine));
-		if (strcmp(node, mine) == 0)
+	TAILQ_FOREACH(it, p->targets, entry) {
+		publish_ha_node(p, it->ha_id, mine, sizeof(mine));
+		if (strcmp(node, mine) == 0) {
+			*t = it;
 			return true;
+		}
 	}
 	return false;
+}
+
+bool
+publish_ha_node_in_use(const struct publisher *p, const char *node)
+{
+	const struct target *t;
+
+	return ha_node_target(p, node, &t);
+}
+
+/*
+ * The discovery config of t (of the overall state for t NULL), its topic
+ * in topic (HB_TOPIC_MAX bytes); NULL when a topic does not fit.
+ */
+static json_t *
+ha_config_of(const struct publisher *p, const struct target *t, char *topic)
+{
+	char state_topic[HB_TOPIC_MAX], node[HB_TOPIC_MAX];
+	const char *name = t ? t->name : "_all";
+
+	publish_ha_node(p, t ? t->ha_id : "_all", node, sizeof(node));
+	if (ha_config_topic(topic, HB_TOPIC_MAX, p->ha_prefix, node) != 0 ||
+	    hb_topic_health(state_topic, sizeof(state_topic), p->prefix, name) != 0)
+		return NULL;
+	return ha_config(&p->ha, t ? name : "overall", node, state_topic);
 }
 
 void
 publish_ha_config(struct publisher *p, const struct target *t)
 {
-	char topic[HB_TOPIC_MAX], state_topic[HB_TOPIC_MAX], node[HB_TOPIC_MAX];
-	const char *name = t ? t->name : "_all";
+	char topic[HB_TOPIC_MAX];
 	json_t *c;
 
-	if (!p->ha_enabled || !p->open)
+	if (!p->ha_enabled || !p->open ||
+	    (c = ha_config_of(p, t, topic)) == NULL)
 		return;
-	publish_ha_node(p, t ? t->ha_id : "_all", node, sizeof(node));
-	if (ha_config_topic(topic, sizeof(topic), p->ha_prefix, node) != 0 ||
-	    hb_topic_health(state_topic, sizeof(state_topic), p->prefix, name) != 0)
-		return;
-	c = ha_config(&p->ha, t ? name : "overall", node, state_topic);
 	hb_bus_publish_json(p->bus, topic, c, 1, true);
+	json_decref(c);
+}
+
+void
+publish_ha_config_found(struct publisher *p, const char *node,
+    const char *payload, size_t len)
+{
+	char topic[HB_TOPIC_MAX];
+	const struct target *t;
+	json_t *c;
+
+	/* not one of ours (any more): nothing to put back */
+	if (!p->ha_enabled || !p->open || !ha_node_target(p, node, &t) ||
+	    (c = ha_config_of(p, t, topic)) == NULL)
+		return;
+	if (!hb_msg_json_equal(payload, len, c) &&
+	    hb_restore_take(&p->ha_restore, "a health sensor's discovery config",
+	    topic))
+		hb_bus_publish_json(p->bus, topic, c, 1, true);
 	json_decref(c);
 }
 

@@ -15,6 +15,7 @@
 #include "ha.h"
 #include "hb_bus.h"
 #include "hb_config.h"
+#include "hb_restore.h"
 #include "hb_topic.h"
 #include "target.h"
 
@@ -33,6 +34,7 @@ struct publisher {
 	char own_status_topic[HB_TOPIC_MAX];	/* the entities' availability */
 	char device_id[TARGET_NAME_MAX + 32];
 	struct ha_opts ha;
+	struct hb_restore ha_restore;	/* our discovery configs put back */
 	bool open;			/* set by the watcher: publishing allowed */
 
 	enum hb_health_state overall;
@@ -41,6 +43,9 @@ struct publisher {
 	int64_t overall_sent_ms;	/* monotonic, the last _all published */
 	struct event *ev_overall;	/* the next _all, when one was held back */
 };
+
+/* Our discovery configs put back at most this many times a minute. */
+#define PUBLISH_RESTORE_MAX 60
 
 /* P/health/_all at most this often, however many targets change. */
 #define PUBLISH_OVERALL_MS 1000
@@ -71,6 +76,13 @@ void publish_state(struct publisher *p, struct target *t, bool force);
 void publish_overall(struct publisher *p, bool force);
 /* The discovery config of t (of the overall state for t NULL). */
 void publish_ha_config(struct publisher *p, const struct target *t);
+/*
+ * A discovery config found retained on node's topic: when node is one of
+ * ours and the config is not what we publish (another account's, or
+ * cleared), ours is published again (hb_restore).
+ */
+void publish_ha_config_found(struct publisher *p, const char *node,
+    const char *payload, size_t len);
 /* Every discovery config (Home Assistant came online). */
 void publish_ha_all(struct publisher *p);
 /* Every state, the overall state and the discovery configs. */

@@ -377,6 +377,18 @@ hbt_proc_log_has(const struct hbt_proc *p, const char *s)
 	return found;
 }
 
+size_t
+hbt_proc_log_count(const struct hbt_proc *p, const char *s)
+{
+	char *text = hb_read_file(p->log, 256 << 20, NULL);
+	size_t n = 0;
+
+	for (const char *at = text; at && (at = strstr(at, s)) != NULL; at++)
+		n++;
+	free(text);
+	return n;
+}
+
 void
 hbt_make_cert(const char *name, char *cert, char *key)
 {
@@ -447,8 +459,8 @@ hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static bool
-port_open(int port)
+bool
+hbt_port_open(int port)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -497,7 +509,7 @@ server_spawn(struct hbt_proc *p, bool restart, const char *name,
 static bool
 broker_ready(void *arg)
 {
-	return port_open(((struct hbt_broker *)arg)->port);
+	return hbt_port_open(((struct hbt_broker *)arg)->port);
 }
 
 static int
@@ -721,23 +733,33 @@ struct hbt_mqtt {
 	int result;
 };
 
+void
+hbt_msgs_add(struct hbt_mqtt_msg **msgs, size_t *n, size_t *cap,
+    const char *topic, size_t topiclen, const char *payload, size_t len,
+    bool retained)
+{
+	struct hbt_mqtt_msg *msg;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*msgs = hb_xrealloc(*msgs, *cap * sizeof(**msgs));
+	}
+	msg = &(*msgs)[(*n)++];
+	msg->topic = hb_xstrndup(topic, topiclen);
+	msg->payload = hb_xstrndup(payload, len);
+	msg->len = len;
+	msg->retained = retained;
+	msg->at_ms = hb_mono_ms();
+}
+
 static int
 on_msg(void *ctx, char *topic, int tlen, MQTTAsync_message *pm)
 {
 	struct hbt_mqtt *m = ctx;
-	struct hbt_mqtt_msg *msg;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 64;
-		m->msgs = hb_xrealloc(m->msgs, m->cap * sizeof(*m->msgs));
-	}
-	msg = &m->msgs[m->n++];
-	msg->topic = hb_xstrndup(topic, tlen > 0 ? (size_t)tlen : strlen(topic));
-	msg->payload = hb_xstrndup(pm->payload, (size_t)pm->payloadlen);
-	msg->len = (size_t)pm->payloadlen;
-	msg->retained = pm->retained != 0;
-	msg->at_ms = hb_mono_ms();
+	hbt_msgs_add(&m->msgs, &m->n, &m->cap, topic, tlen > 0 ? (size_t)tlen :
+	    strlen(topic), pm->payload, (size_t)pm->payloadlen, pm->retained != 0);
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	MQTTAsync_freeMessage(&pm);
@@ -892,15 +914,25 @@ hbt_mqtt_count(struct hbt_mqtt *m, const char *filter)
 }
 
 size_t
+hbt_msgs_count(const struct hbt_mqtt_msg *msgs, size_t n, const char *filter,
+    const char *contains)
+{
+	size_t found = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (hb_topic_match(filter, msgs[i].topic, NULL, NULL, NULL) &&
+		    (contains == NULL || strstr(msgs[i].payload, contains)))
+			found++;
+	return found;
+}
+
+size_t
 hbt_mqtt_count_with(struct hbt_mqtt *m, const char *filter, const char *contains)
 {
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&m->lock);
-	for (size_t i = 0; i < m->n; i++)
-		if (hb_topic_match(filter, m->msgs[i].topic, NULL, NULL, NULL) &&
-		    (contains == NULL || strstr(m->msgs[i].payload, contains)))
-			n++;
+	n = hbt_msgs_count(m->msgs, m->n, filter, contains);
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }

@@ -41,6 +41,8 @@ const char *hbt_dir(void);
 const char *hbt_bin_dir(void);
 void hbt_sleep_ms(int64_t ms);
 int hbt_free_port(void);
+/* True when something accepts TCP connections on 127.0.0.1:port. */
+bool hbt_port_open(int port);
 /* Writes text to path (the test fails if it cannot). */
 void hbt_write_file(const char *path, const char *text);
 
@@ -71,6 +73,8 @@ int hbt_proc_stop(struct hbt_proc *p, int sig, int64_t timeout_ms);
 bool hbt_proc_alive(struct hbt_proc *p);
 /* True when the log contains s. */
 bool hbt_proc_log_has(const struct hbt_proc *p, const char *s);
+/* How many times s is in the log. */
+size_t hbt_proc_log_count(const struct hbt_proc *p, const char *s);
 /* Runs argv to completion; captures output into out; returns exit code. */
 int hbt_run(char *const argv[], struct hb_buf *out, int64_t timeout_ms);
 /*
@@ -136,6 +140,20 @@ struct hbt_mqtt_msg {
 	bool retained;
 	int64_t at_ms;
 };
+
+/*
+ * Among msgs[0..n), those whose topic matches filter and whose payload
+ * contains `contains` (NULL: any). The caller holds whatever guards msgs.
+ */
+size_t hbt_msgs_count(const struct hbt_mqtt_msg *msgs, size_t n,
+    const char *filter, const char *contains);
+/*
+ * Appends a copy of a received message to msgs (n of cap, grown as
+ * needed), stamped now. The caller holds whatever guards msgs.
+ */
+void hbt_msgs_add(struct hbt_mqtt_msg **msgs, size_t *n, size_t *cap,
+    const char *topic, size_t topiclen, const char *payload, size_t len,
+    bool retained);
 
 struct hbt_mqtt;
 

@@ -84,19 +84,6 @@ setup_commands(struct fx *f, const char *command_chats)
 	    "the notifier polls getUpdates");
 }
 
-/* How many times s is in the log of p. */
-static size_t
-log_count(const struct hbt_proc *p, const char *s)
-{
-	char *text = hb_read_file(p->log, 256 << 20, NULL);
-	size_t n = 0;
-
-	for (const char *at = text; at && (at = strstr(at, s)) != NULL; at++)
-		n++;
-	free(text);
-	return n;
-}
-
 static void
 teardown(struct fx *f)
 {
@@ -847,8 +834,8 @@ scenario_webhook(struct fx *f)
 	}
 	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_notifier_bus_connected") == 1,
 	    10000), "on the bus");
-	HBT_CHECK(log_count(&f->nf.proc, "notifier ready") == 2, "the log holds both "
-	    "runs: %zu", log_count(&f->nf.proc, "notifier ready"));
+	HBT_CHECK(hbt_proc_log_count(&f->nf.proc, "notifier ready") == 2, "the log holds both "
+	    "runs: %zu", hbt_proc_log_count(&f->nf.proc, "notifier ready"));
 
 	notify(f, "info", NULL, "only telegram", NULL);
 	notify(f, "warning", "Door", "front door open 0", "door");

@@ -1,11 +1,14 @@
 /*
- * Bus messages and topics: filters with captured levels, and the JSON
- * codecs refusing what a careless or hostile publisher could send.
+ * Bus messages and topics: filters with captured levels, the JSON codecs
+ * refusing what a careless or hostile publisher could send, and client ids
+ * that no other account can know.
  */
 #include "hbt.h"
+#include "hb_bus.h"
 #include "hb_msg.h"
 #include "hb_topic.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A literal payload and its length. */
@@ -41,6 +44,59 @@ test_topics(void)
 	HBT_CHECK(strcmp(t, "homebus/svc/writer/nuc/status") == 0, "%s", t);
 	HBT_CHECK(!hb_topic_level_ok("a/b") && !hb_topic_level_ok("") &&
 	    hb_topic_level_ok("nuc-1"), "levels");
+}
+
+/* The id a service reads from a configuration, with its password in the environment. */
+static void
+client_id_of(const char *json, const char *password, char *out, size_t outlen)
+{
+	struct hb_bus_config bc;
+	struct hb_config *cfg;
+	char err[160];
+
+	if (password)
+		setenv("HOMEBUS_BUS_PASSWORD", password, 1);
+	else
+		unsetenv("HOMEBUS_BUS_PASSWORD");
+	cfg = hb_config_parse(json, strlen(json), "test.json", err, sizeof(err));
+	HBT_REQUIRE(cfg != NULL, "%s", err);
+	hb_bus_config_read(&bc, cfg, "writer", "nuc");
+	HBT_CHECK(hb_config_error_count(cfg) == 0, "no error in %s", json);
+	snprintf(out, outlen, "%s", bc.client_id);
+	hb_bus_config_free(&bc);
+	hb_config_free(cfg);
+}
+
+static void
+test_client_id(void)
+{
+	char id[160], again[160], other[160];
+
+	/* RFC 4231, test case 2: HMAC-SHA256("Jefe", ...) */
+	hb_bus_client_id(id, sizeof(id), "what do ya want for nothing?", "Jefe");
+	HBT_CHECK(strcmp(id, "what do ya want for nothing?-"
+	    "5bdcc146bf60754e6a042426089575c7") == 0, "HMAC-SHA256, 128 bits in "
+	    "hex: %s", id);
+	hb_bus_client_id(id, 64, "homebus-writer-a-very-long-host-name-that-goes-on"
+	    "-and-on-and-on", "pw");
+	HBT_CHECK(strlen(id) == 63 && strncmp(id, "homebus-writer-", 15) == 0,
+	    "a long base is cut, never the HMAC: %s", id);
+
+	client_id_of("{}", "s3cret", id, sizeof(id));
+	client_id_of("{}", "s3cret", again, sizeof(again));
+	client_id_of("{}", "other", other, sizeof(other));
+	HBT_CHECK(strncmp(id, "homebus-writer-nuc-", 19) == 0 && strlen(id) == 19 + 32,
+	    "the default: homebus-<service>-<host>-<HMAC>: %s", id);
+	HBT_CHECK(strcmp(id, again) == 0, "the same at every start (its session "
+	    "survives restarts)");
+	HBT_CHECK(strcmp(id, other) != 0, "another password, another id");
+	client_id_of("{}", NULL, id, sizeof(id));
+	HBT_CHECK(strcmp(id, "homebus-writer-nuc") == 0, "no password, nothing to "
+	    "derive it from: %s", id);
+	client_id_of("{\"bus\": {\"client_id\": \"writer-2\"}}", "s3cret", id,
+	    sizeof(id));
+	HBT_CHECK(strcmp(id, "writer-2") == 0, "bus.client_id as it is: %s", id);
+	unsetenv("HOMEBUS_BUS_PASSWORD");
 }
 
 static void
@@ -583,6 +639,7 @@ main(void)
 {
 	hbt_init("messages");
 	test_topics();
+	test_client_id();
 	test_notify();
 	test_deploy();
 	test_health();
