@@ -2,7 +2,8 @@
 # Installs homebus natively, run by systemd (the other way is compose:
 # `docker compose up -d`). Builds first if the binaries are not built.
 #
-#   sudo deploy/install.sh [--prefix DIR] [--dry-run] [--uninstall] [--build-dir DIR]
+#   sudo deploy/install.sh [--mosquitto] [--tag TAG] [--prefix DIR] [--dry-run]
+#                          [--uninstall] [--build-dir DIR]
 #
 # Without --prefix (as root):
 #   /opt/homebus/releases/<tag>/    bin/ (the services and the CLI), share/doc/homebus/
@@ -12,16 +13,31 @@
 #                                   release tarballs go (owned by homebus: the
 #                                   deployer installs releases and switches current)
 #   /usr/local/bin/homebus          -> the CLI
-#   /etc/homebus/homebus.json       the example config, never over an existing one
+#   /etc/homebus/homebus.json       the example config with the native deploy
+#                                   profile (deployer-native.json) merged in and
+#                                   the CLI's broker account; never over an
+#                                   existing one
 #   /etc/homebus/examples/          homebus.example.json, deployer-native.json,
 #                                   mosquitto.conf, mosquitto.acl
-#   /etc/homebus/secrets/           a broker password per service (made once)
-#   /etc/systemd/system/            homebus-<service>.service (not enabled)
+#   /etc/homebus/secrets/           a broker password for every account of
+#                                   mosquitto.acl: the services, cli,
+#                                   homeassistant, the devices' (made once)
+#   /etc/systemd/system/            homebus-<service>.service (not enabled), and
+#                                   homebus-deployer.service.d/release.conf: the
+#                                   installed version, the deployer's running one
+#                                   until its journal knows better
 #   /etc/polkit-1/rules.d/          50-homebus-deployer.rules (systemctl restart of homebus-*)
 #   /usr/local/share/bash-completion/completions/homebus
 #   the system user homebus and the data folder /var/lib/homebus
 # and says what to do next.
 #
+# --mosquitto   also sets up this host's mosquitto (Debian's package, installed
+#               when missing) for homebus: /etc/mosquitto/conf.d/homebus.conf
+#               (deploy/mosquitto.conf with Debian's paths), the ACL for this
+#               host's instance (deploy/mosquitto-acl), the password file with
+#               every account, then restarts it
+# --tag TAG     the version installed (default: the checkout's short commit,
+#               or "local")
 # --prefix DIR  everything under DIR: bin/, etc/homebus/, lib/systemd/system/,
 #               share/, libexec/, var/lib/homebus/, with the paths inside the files
 #               pointing there. Nothing outside DIR is touched: no user, no
@@ -40,18 +56,24 @@ prefix=""
 dry=0
 uninstall=0
 builddir=$root/build
+mosq=0
+tag=""
 while [ $# -gt 0 ]; do
   case $1 in
+    --mosquitto) mosq=1; shift ;;
+    --tag) tag=${2:?--tag needs a version}; shift 2 ;;
     --prefix) prefix=${2:?--prefix needs a folder}; shift 2 ;;
     --dry-run) dry=1; shift ;;
     --uninstall) uninstall=1; shift ;;
     --build-dir) builddir=${2:?--build-dir needs a folder}; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 services=(writer ingest health notifier deployer)
+# people and devices: the accounts of deploy/mosquitto.acl that are not services
+accounts=(cli homeassistant zigbee2mqtt tasmota shelly statestream)
 binaries=(homebus "${services[@]/#/homebus-}")
 
 if [ -n "$prefix" ]; then
@@ -71,7 +93,9 @@ else
     echo "install.sh: run as root (sudo), or with --prefix DIR for a folder of your own" >&2
     exit 1
   fi
-  tag=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo local)
+  [ -n "$tag" ] || tag=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo local)
+  [[ ${#tag} -le 128 && $tag =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+    { echo "install.sh: not a valid version: $tag" >&2; exit 2; }
   optdir=/opt/homebus
   release=$optdir/releases/$tag
   current=$optdir/current
@@ -223,20 +247,33 @@ put 0644 "$root/deploy/homebus.example.json" "$confdir/examples/homebus.example.
 put 0644 "$root/deploy/deployer-native.json" "$confdir/examples/deployer-native.json"
 put 0644 "$root/deploy/mosquitto.conf" "$confdir/examples/mosquitto.conf"
 put 0644 "$root/deploy/mosquitto.acl" "$confdir/examples/mosquitto.acl"
+put 0755 "$root/deploy/mosquitto-acl" "$confdir/examples/mosquitto-acl"
 if [ -e "$confdir/homebus.json" ]; then
   echo "  $confdir/homebus.json exists: kept (the new example is $confdir/examples/homebus.example.json)"
 else
-  put 0640 "$root/deploy/homebus.example.json" "$confdir/homebus.json"
-  system && act chgrp homebus "$confdir/homebus.json"
+  # the native deploy profile over the example, and the CLI's own account
+  say "make $confdir/homebus.json (homebus.example.json with deployer-native.json, cli.username cli)"
+  if [ $dry = 0 ]; then
+    command -v jq >/dev/null || bash "$root/deploy/install-deps.sh" jq
+    mkdir -p "$confdir"
+    jq -s --arg pw "$confdir/secrets/cli.password" \
+      '(.[0] * .[1]) | .cli.username = "cli" | .cli.password_file = $pw' \
+      "$confdir/examples/homebus.example.json" "$confdir/examples/deployer-native.json" \
+      >"$confdir/homebus.json.tmp"
+    chmod 0640 "$confdir/homebus.json.tmp"
+    mv "$confdir/homebus.json.tmp" "$confdir/homebus.json"
+    system && chgrp homebus "$confdir/homebus.json"
+  fi
 fi
-# a broker password per service, read through HOMEBUS_BUS_PASSWORD_FILE (the
-# units); made once, never replaced
+# a broker password for every account, services through
+# HOMEBUS_BUS_PASSWORD_FILE (the units), the CLI through cli.password_file,
+# the others for Home Assistant and the devices; made once, never replaced
 if system; then
   act install -d -o root -g homebus -m 0750 "$confdir/secrets"
 else
   act install -d -m 0750 "$confdir/secrets"
 fi
-for s in "${services[@]}"; do
+for s in "${services[@]}" "${accounts[@]}"; do
   f=$confdir/secrets/$s.password
   [ -e "$f" ] && continue
   say "make $f (a random password)"
@@ -245,6 +282,39 @@ for s in "${services[@]}"; do
     system && chgrp homebus "$f"
   fi
 done
+
+# ---- the local broker (--mosquitto) ----
+
+if [ $mosq = 1 ]; then
+  system || { echo "install.sh: --mosquitto sets up this host's broker: not with --prefix" >&2; exit 2; }
+  [ $dry = 1 ] || command -v mosquitto >/dev/null ||
+    bash "$root/deploy/install-deps.sh" mosquitto mosquitto-clients
+  instance=$(jq -r '.bus.instance // empty' "$confdir/homebus.json" 2>/dev/null || true)
+  instance=${instance:-$(hostname)}
+  # Debian's mosquitto.conf sets persistence, its folder and the log file:
+  # the drop-in leaves those out (mosquitto refuses a path set twice)
+  say "write /etc/mosquitto/conf.d/homebus.conf, /etc/mosquitto/homebus.acl (instance $instance), /etc/mosquitto/homebus.passwd"
+  if [ $dry = 0 ]; then
+    mkdir -p /etc/mosquitto/conf.d
+    sed -e 's#/mosquitto/config/homebus\.#/etc/mosquitto/homebus.#' \
+        -e '/^persistence_location /d' -e '/^persistence /d' -e '/^log_dest /d' \
+        "$root/deploy/mosquitto.conf" >/etc/mosquitto/conf.d/homebus.conf
+    (umask 077; "$root/deploy/mosquitto-acl" "$instance" >/etc/mosquitto/homebus.acl.tmp)
+    (umask 077
+     for s in "${services[@]}" "${accounts[@]}"; do
+       printf '%s:%s\n' "$s" "$(cat "$confdir/secrets/$s.password")"
+     done >/etc/mosquitto/homebus.passwd.tmp)
+    mosquitto_passwd -U /etc/mosquitto/homebus.passwd.tmp
+    chown mosquitto:mosquitto /etc/mosquitto/homebus.acl.tmp /etc/mosquitto/homebus.passwd.tmp
+    mv /etc/mosquitto/homebus.acl.tmp /etc/mosquitto/homebus.acl
+    mv /etc/mosquitto/homebus.passwd.tmp /etc/mosquitto/homebus.passwd
+    if have_systemd; then
+      systemctl restart mosquitto.service
+      systemctl is-active --quiet mosquitto.service ||
+        { echo "install.sh: mosquitto did not start: journalctl -u mosquitto" >&2; exit 1; }
+    fi
+  fi
+fi
 
 # ---- units, polkit, completion ----
 
@@ -258,6 +328,16 @@ if getent group docker >/dev/null; then
     "$unitdir/homebus-deployer.service.d/docker.conf"
 fi
 put 0644 "$root/deploy/systemd/homebus-deployer.rules" "$polkitdir/50-homebus-deployer.rules"
+if system; then
+  # the version just installed is the one that runs, until the deployer's
+  # journal records a deploy (a first rollback returns here)
+  say "write $unitdir/homebus-deployer.service.d/release.conf (HOMEBUS_DEPLOYER_INITIAL_TAG=$tag)"
+  if [ $dry = 0 ]; then
+    mkdir -p "$unitdir/homebus-deployer.service.d"
+    printf '# made by deploy/install.sh: the installed version\n[Service]\nEnvironment=HOMEBUS_DEPLOYER_INITIAL_TAG=%s\n' \
+      "$tag" >"$unitdir/homebus-deployer.service.d/release.conf"
+  fi
+fi
 put 0644 "$root/deploy/completion/homebus.bash" "$complete/homebus"
 have_systemd && act systemctl daemon-reload
 
@@ -269,26 +349,25 @@ units=""
 for s in "${services[@]}"; do
   [ -e "$unitdir/homebus-$s.service" ] && units="$units homebus-$s"
 done
-cat <<EOF
-
-homebus is installed in $release.
-What to do next:
- 1. The broker: deploy/mosquitto.conf and its ACL are in $confdir/examples/.
-    Each service logs in as itself with the password in
-    $confdir/secrets/<service>.password; give them to mosquitto:
-      for s in ${services[*]}; do
-        mosquitto_passwd -b /etc/mosquitto/homebus.passwd \$s "\$(cat $confdir/secrets/\$s.password)"
-      done
-    (-c on the first to create the file), copy the ACL to /etc/mosquitto/homebus.acl
-    and restart mosquitto.
- 2. Edit $confdir/homebus.json (InfluxDB, health's targets, Telegram's chat ids),
-    then check it: $current/bin/homebus-writer --check-config -c $confdir/homebus.json
- 3. Telegram: the bot token in $confdir/secrets/telegram.token (group homebus, mode 0640)
-    and notifier.telegram.token_file set to that path.
- 4. Start them: $start$units
-    and look: homebus doctor; journalctl -u 'homebus-*' -f
- 5. Deploys from the bus (Home Assistant, Telegram, CI) for this native install:
-    merge $confdir/examples/deployer-native.json into $confdir/homebus.json
-    (jq -s '.[0] * .[1]' ...); a release is homebus-<tag>.tar.gz in $optdir/dist/
-    ($optdir/libexec/homebus-release pack makes one; docs/packaging.md).
-EOF
+n=1
+step() { printf ' %d. %s\n' "$n" "$1"; shift; n=$((n + 1)); [ $# -eq 0 ] || printf '    %s\n' "$@"; }
+echo
+echo "homebus $tag is installed in $release."
+echo "What to do next:"
+if [ $mosq = 0 ]; then
+  step "The broker: on this host, run install.sh again with --mosquitto; on another," \
+    "give it $confdir/examples/mosquitto.conf, the ACL from" \
+    "$confdir/examples/mosquitto-acl <bus.instance>, and every account of" \
+    "$confdir/secrets/<user>.password (docs/security.md)."
+fi
+step "Edit $confdir/homebus.json (InfluxDB, health's targets, Telegram's chat ids)," \
+  "then check it: $current/bin/homebus-writer --check-config -c $confdir/homebus.json"
+step "Start them: $start$units" \
+  "and look: homebus status; homebus doctor; journalctl -u 'homebus-*' -f" \
+  "(the CLI logs in as cli with $confdir/secrets/cli.password: as root, or in group homebus)"
+step "Home Assistant's MQTT integration: user homeassistant, password in" \
+  "$confdir/secrets/homeassistant.password; the devices' accounts likewise (docs/security.md)."
+step "Telegram (optional): the bot token in $confdir/secrets/telegram.token (group homebus," \
+  "mode 0640) and notifier.telegram.token_file set to that path."
+echo "Deploys: a release is homebus-<tag>.tar.gz in $optdir/dist/ ($optdir/libexec/homebus-release"
+echo "pack makes one), then homebus deploy <tag> --wait (docs/packaging.md#the-native-profile)."
