@@ -130,6 +130,16 @@ put_param(struct hb_buf *b, const char *name, const char *value)
 	}
 }
 
+/*
+ * InfluxDB 1.x names microseconds "u" and reads a name it does not know
+ * ("us") as nanoseconds, without an error; v2 takes "us".
+ */
+static const char *
+v1_precision(const char *precision)
+{
+	return strcmp(precision, "us") == 0 ? "u" : precision;
+}
+
 struct influx *
 influx_new(struct hb_http_client *http, const struct influx_config *ic)
 {
@@ -144,7 +154,7 @@ influx_new(struct hb_http_client *http, const struct influx_config *ic)
 		hb_buf_printf(&b, "%s/write", ic->url);
 		put_param(&b, "db", ic->db);
 		put_param(&b, "rp", ic->rp);
-		put_param(&b, "precision", ic->precision);
+		put_param(&b, "precision", v1_precision(ic->precision));
 		if (ic->username) {
 			struct hb_buf up = { 0 };
 

@@ -7,6 +7,12 @@
  *   test_writer_options retained    a retained point is written once, not
  *                                   again at every restart of the writer,
  *                                   unless writer.accept_retained says so
+ *   test_writer_options us          precision "us" on the v1 API (InfluxDB
+ *                                   1.x calls it "u"): the points land, to
+ *                                   the microsecond
+ *   test_writer_options untimed     100 lines of one series without a time,
+ *                                   in one message, are 100 points in
+ *                                   InfluxDB with precision "ms" and "s"
  */
 #include "hbt.h"
 
@@ -80,6 +86,70 @@ scenario_precision(struct fixture *f)
 	    "nothing was dead-lettered");
 }
 
+/* Starts the writer with writer.influx.precision set to p. */
+static void
+start_writer_in(struct fixture *f, const char *p)
+{
+	setenv("HOMEBUS_WRITER_INFLUX_PRECISION", p, 1);
+	start_writer(f);
+	unsetenv("HOMEBUS_WRITER_INFLUX_PRECISION");
+}
+
+static void
+scenario_us(struct fixture *f)
+{
+	const char *body = "usec,k=ns v=1 1764800000123456789\nusec,k=now v=2";
+	long long t;
+
+	start_writer_in(f, "us");
+	hbt_mqtt_publish(f->pub, "homebus/points/usec", body, strlen(body), 1, false);
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM usec") == 2, 10000),
+	    "both points landed (count=%lld)", count(f, "SELECT count(v) FROM usec"));
+	t = first_time(f, "SELECT v FROM usec WHERE k='ns'");
+	HBT_CHECK(t == 1764800000123456000LL, "a nanosecond time is stored to the "
+	    "microsecond: %lld", t);
+	t = first_time(f, "SELECT v FROM usec WHERE k='now'");
+	HBT_CHECK(t > 1700000000000000000LL && t % 1000 == 0,
+	    "the writer's own stamp is in microseconds: %lld", t);
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_dead_lettered_total") == 0,
+	    "nothing was dead-lettered");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_influx_up") == 1,
+	    "InfluxDB is up for the writer");
+}
+
+/* 100 lines of one series without a time, in one message, at precision p. */
+static void
+untimed_at(struct fixture *f, const char *p)
+{
+	struct hb_buf msg = { 0 };
+	char q[96];
+	double written;
+
+	start_writer_in(f, p);
+	for (int i = 0; i < 100; i++)
+		hb_buf_printf(&msg, "untimed,p=%s seq=%di\n", p, i);
+	hbt_mqtt_publish(f->pub, "homebus/points/untimed", msg.data, msg.len - 1, 1,
+	    false);
+	hb_buf_free(&msg);
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_points_written_total")
+	    == 100, 10000), "the writer wrote 100 points at %s (%g)", p,
+	    hbt_metric(f->http, "homebus_writer_points_written_total"));
+	snprintf(q, sizeof(q), "SELECT count(seq) FROM untimed WHERE p='%s'", p);
+	written = hbt_metric(f->http, "homebus_writer_points_written_total");
+	HBT_CHECK(count(f, q) == 100, "precision %s: InfluxDB holds 100 points, "
+	    "as many as the writer counted written (%g): %lld", p, written,
+	    count(f, q));
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped");
+}
+
+static void
+scenario_untimed(struct fixture *f)
+{
+	untimed_at(f, "ms");
+	untimed_at(f, "s");
+}
+
 static void
 scenario_retained(struct fixture *f)
 {
@@ -142,6 +212,10 @@ main(int argc, char **argv)
 		scenario_precision(&f);
 	else if (strcmp(which, "retained") == 0)
 		scenario_retained(&f);
+	else if (strcmp(which, "us") == 0)
+		scenario_us(&f);
+	else if (strcmp(which, "untimed") == 0)
+		scenario_untimed(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	hbt_mqtt_close(f.pub);
