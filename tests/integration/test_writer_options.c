@@ -13,12 +13,19 @@
  *   test_writer_options untimed     100 lines of one series without a time,
  *                                   in one message, are 100 points in
  *                                   InfluxDB with precision "ms" and "s"
+ *   test_writer_options since       /health right after start, while the
+ *                                   first ping is unanswered, shows no
+ *                                   "since" for InfluxDB (it said 1970)
  */
 #include "hbt.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct fixture {
 	struct hbt_broker broker;
@@ -151,6 +158,39 @@ scenario_untimed(struct fixture *f)
 }
 
 static void
+scenario_since(struct fixture *f)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	struct hb_buf body = { 0 };
+	json_t *root, *influx;
+	char url[128];
+	int silent = socket(AF_INET, SOCK_STREAM, 0);
+	long st;
+
+	/* an InfluxDB that takes the connection and never answers */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	HBT_REQUIRE(silent >= 0 && bind(silent, (struct sockaddr *)&sa,
+	    sizeof(sa)) == 0 && listen(silent, 16) == 0 && getsockname(silent,
+	    (struct sockaddr *)&sa, &salen) == 0, "a silent listener");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	setenv("HOMEBUS_WRITER_INFLUX_URL", url, 1);
+	start_writer(f);
+	unsetenv("HOMEBUS_WRITER_INFLUX_URL");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", f->http);
+	st = hbt_http("GET", url, NULL, &body);
+	HBT_CHECK(st == 200 || st == 503, "/health answers (%ld)", st);
+	root = json_loads(body.data ? body.data : "", 0, NULL);
+	influx = json_object_get(root, "influx");
+	HBT_REQUIRE(influx != NULL, "/health has influx: %s", body.data);
+	HBT_CHECK(json_object_get(influx, "since") == NULL, "InfluxDB has no "
+	    "\"since\" before it ever answered: %s", body.data);
+	json_decref(root);
+	hb_buf_free(&body);
+	close(silent);
+}
+
+static void
 scenario_retained(struct fixture *f)
 {
 	const char *line = "ret,k=a v=1";
@@ -216,6 +256,8 @@ main(int argc, char **argv)
 		scenario_us(&f);
 	else if (strcmp(which, "untimed") == 0)
 		scenario_untimed(&f);
+	else if (strcmp(which, "since") == 0)
+		scenario_since(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	hbt_mqtt_close(f.pub);
