@@ -11,6 +11,7 @@
  */
 #include "writer.h"
 #include "batch.h"
+#include "database.h"
 #include "drops.h"
 #include "influx.h"
 #include "intake.h"
@@ -44,6 +45,7 @@ struct writer {
 	struct intake intake;
 	struct batch batch;
 	struct retry retry;
+	struct database database;
 	struct sender send;
 	struct caps caps;
 	struct drops drops;
@@ -265,7 +267,9 @@ build_parts(struct writer *w, struct event_base *base)
 	retry_init(&w->retry, base, w->influx, influx_display_url(w->influx),
 	    o->retry_max_ms, &rh);
 	w->retry.up = w->m.influx_up;
+	database_init(&w->database, w->influx, &w->retry, &o->influx);
 	send_init(&w->send, o, w->spool, w->influx, &w->retry, &sh);
+	w->send.database = &w->database;
 	w->send.written = w->m.written;
 	w->send.batches_written = w->m.batches_written;
 	w->send.replayed = w->m.replayed;
@@ -443,6 +447,7 @@ writer_destroy(void *arg)
 	struct writer *w = arg;
 
 	send_free(&w->send);
+	database_free(&w->database);
 	retry_free(&w->retry);
 	influx_free(w->influx);
 	hb_http_client_free(w->http);

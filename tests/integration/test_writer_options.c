@@ -13,6 +13,14 @@
  *   test_writer_options untimed     100 lines of one series without a time,
  *                                   in one message, are 100 points in
  *                                   InfluxDB with precision "ms" and "s"
+ *   test_writer_options createdb    a database that does not exist is
+ *                                   created, with writer.influx.retention
+ *                                   as its default retention policy, and the
+ *                                   points land in it
+ *   test_writer_options noadmin     a user who may not create it: /health
+ *                                   says why and what to do, points are
+ *                                   spooled, and land once an admin created
+ *                                   the database
  *   test_writer_options since       /health right after start, while the
  *                                   first ping is unanswered, shows no
  *                                   "since" for InfluxDB (it said 1970)
@@ -191,6 +199,104 @@ scenario_since(struct fixture *f)
 }
 
 static void
+scenario_createdb(struct fixture *f)
+{
+	json_t *root, *rows;
+	const char *line = "made,k=a v=1";
+
+	setenv("HOMEBUS_WRITER_INFLUX_DB", "made", 1);
+	setenv("HOMEBUS_WRITER_INFLUX_RETENTION", "730d", 1);
+	start_writer(f);
+	unsetenv("HOMEBUS_WRITER_INFLUX_DB");
+	unsetenv("HOMEBUS_WRITER_INFLUX_RETENTION");
+	hbt_mqtt_publish(f->pub, "homebus/points/made", line, strlen(line), 1, false);
+	HBT_CHECK(HBT_WAIT(hbt_influx_number(&f->influx, "made",
+	    "SELECT count(v) FROM made") == 1, 15000), "the point landed in the "
+	    "database the writer created");
+	rows = hbt_influx_rows(&f->influx, "made", "SHOW RETENTION POLICIES ON made",
+	    &root);
+	HBT_CHECK(json_array_size(rows) == 1, "one retention policy (%zu)",
+	    json_array_size(rows));
+	HBT_CHECK(strcmp(json_string_value(json_array_get(json_array_get(rows, 0),
+	    0)) ?: "", "homebus_730d") == 0 && strcmp(json_string_value(
+	    json_array_get(json_array_get(rows, 0), 1)) ?: "", "17520h0m0s") == 0 &&
+	    json_is_true(json_array_get(json_array_get(rows, 0), 4)),
+	    "homebus_730d, 730 days, the default: %s",
+	    json_dumps(rows, JSON_COMPACT));
+	json_decref(root);
+	HBT_CHECK(hbt_proc_log_has(&f->writer.proc, "influx database created"),
+	    "the creation was logged");
+}
+
+/* An InfluxQL statement as an admin of the auth-enabled influxd: its status. */
+static long
+as_admin(struct fixture *f, const char *q, struct hb_buf *out)
+{
+	struct hb_buf url = { 0 };
+	long st;
+
+	hb_buf_printf(&url, "%s/query?u=admin&p=apw&db=made&q=", f->influx.url);
+	for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9'))
+			hb_buf_putc(&url, (char)*p);
+		else
+			hb_buf_printf(&url, "%%%02X", *p);
+	st = hbt_http(strncmp(q, "SELECT", 6) == 0 ? "GET" : "POST", url.data, NULL,
+	    out);
+	hb_buf_free(&url);
+	return st;
+}
+
+static void
+scenario_noadmin(struct fixture *f)
+{
+	struct hb_buf body = { 0 };
+	const char *line = "made,k=a v=1";
+	char url[128];
+	bool told = false;
+
+	/* InfluxDB with users: an admin, and bob who may not create databases */
+	hbt_influx_kill(&f->influx);
+	HBT_REQUIRE(hbt_influx_start(&f->influx, "  auth-enabled = true") == 0,
+	    "influxd with auth");
+	HBT_REQUIRE(as_admin(f, "CREATE USER admin WITH PASSWORD 'apw' WITH ALL "
+	    "PRIVILEGES", NULL) == 200, "admin");
+	HBT_REQUIRE(as_admin(f, "CREATE USER bob WITH PASSWORD 'bpw'", NULL) == 200,
+	    "bob");
+	setenv("HOMEBUS_WRITER_INFLUX_URL", f->influx.url, 1);	/* a new port */
+	setenv("HOMEBUS_WRITER_INFLUX_DB", "made", 1);
+	setenv("HOMEBUS_WRITER_INFLUX_USERNAME", "bob", 1);
+	setenv("HOMEBUS_INFLUX_PASSWORD", "bpw", 1);
+	start_writer(f);
+	unsetenv("HOMEBUS_WRITER_INFLUX_URL");
+	unsetenv("HOMEBUS_WRITER_INFLUX_DB");
+	unsetenv("HOMEBUS_WRITER_INFLUX_USERNAME");
+	unsetenv("HOMEBUS_INFLUX_PASSWORD");
+	hbt_mqtt_publish(f->pub, "homebus/points/made", line, strlen(line), 1, false);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", f->http);
+	HBT_CHECK(HBT_WAIT((hb_buf_reset(&body), hbt_http("GET", url, NULL, &body) ==
+	    503 && body.data && strstr(body.data, "create it as an admin")), 15000),
+	    "/health says the database is missing and what to do: %s",
+	    body.data ? body.data : "");
+	told = body.data && strstr(body.data, "bob") && strstr(body.data,
+	    "requires admin privilege");
+	HBT_CHECK(told, "naming the user and InfluxDB's words");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_spool_points") == 1,
+	    "the point waits in the spool");
+
+	HBT_REQUIRE(as_admin(f, "CREATE DATABASE made", NULL) == 200 &&
+	    as_admin(f, "GRANT WRITE ON made TO bob", NULL) == 200, "an admin "
+	    "creates the database");
+	HBT_CHECK(HBT_WAIT((hb_buf_reset(&body), as_admin(f, "SELECT count(v) FROM "
+	    "made", &body) == 200 && body.data && strstr(body.data, ",1]")), 20000),
+	    "then the point landed: %s", body.data ? body.data : "");
+	HBT_CHECK(HBT_WAIT(hbt_http("GET", url, NULL, NULL) == 200, 10000),
+	    "and /health is 200");
+	hb_buf_free(&body);
+}
+
+static void
 scenario_retained(struct fixture *f)
 {
 	const char *line = "ret,k=a v=1";
@@ -258,6 +364,10 @@ main(int argc, char **argv)
 		scenario_untimed(&f);
 	else if (strcmp(which, "since") == 0)
 		scenario_since(&f);
+	else if (strcmp(which, "createdb") == 0)
+		scenario_createdb(&f);
+	else if (strcmp(which, "noadmin") == 0)
+		scenario_noadmin(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	hbt_mqtt_close(f.pub);
