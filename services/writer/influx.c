@@ -322,6 +322,29 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	call_free(c);
 }
 
+/*
+ * Sends req with what every request to InfluxDB shares (credentials, time
+ * limit, CA); on(resp, call) reads the answer for done. NULL if it could
+ * not start.
+ */
+static struct hb_http_xfer *
+request(struct influx *ix, struct hb_http_request *req, hb_http_done_fn on,
+    influx_done_fn done, void *arg)
+{
+	struct call *c = call_new(ix, done, arg);
+	struct hb_http_xfer *x;
+
+	req->method = "POST";
+	req->userpwd = ix->userpwd;
+	req->timeout_ms = ix->cfg.timeout_ms;
+	req->max_response = 64 * 1024;
+	req->ca_file = ix->cfg.ca_file;
+	x = hb_http_request(ix->http, req, on, c);
+	if (x == NULL)
+		call_free(c);
+	return x;
+}
+
 struct hb_http_xfer *
 influx_write(struct influx *ix, const char *body, size_t len,
     influx_done_fn done, void *arg)
@@ -329,25 +352,15 @@ influx_write(struct influx *ix, const char *body, size_t len,
 	const char *headers[3] = { "Content-Type: text/plain; charset=utf-8", NULL,
 	    NULL };
 	struct hb_http_request req = { 0 };
-	struct call *c = call_new(ix, done, arg);
-	struct hb_http_xfer *x;
 
 	if (ix->auth_header)
 		headers[1] = ix->auth_header;
-	req.method = "POST";
 	req.url = ix->write_url;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = len;
 	req.gzip = ix->cfg.gzip;
-	req.userpwd = ix->userpwd;
-	req.timeout_ms = ix->cfg.timeout_ms;
-	req.max_response = 64 * 1024;
-	req.ca_file = ix->cfg.ca_file;
-	x = hb_http_request(ix->http, &req, on_answer, c);
-	if (x == NULL)
-		call_free(c);
-	return x;
+	return request(ix, &req, on_answer, done, arg);
 }
 
 static void
@@ -366,22 +379,11 @@ struct hb_http_xfer *
 influx_create_db(struct influx *ix, influx_done_fn done, void *arg)
 {
 	struct hb_http_request req = { 0 };
-	struct call *c;
-	struct hb_http_xfer *x;
 
 	if (ix->create_url == NULL)
 		return NULL;
-	c = call_new(ix, done, arg);
-	req.method = "POST";
 	req.url = ix->create_url;
-	req.userpwd = ix->userpwd;
-	req.timeout_ms = ix->cfg.timeout_ms;
-	req.max_response = 64 * 1024;
-	req.ca_file = ix->cfg.ca_file;
-	x = hb_http_request(ix->http, &req, on_created, c);
-	if (x == NULL)
-		call_free(c);
-	return x;
+	return request(ix, &req, on_created, done, arg);
 }
 
 const char *

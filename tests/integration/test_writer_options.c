@@ -72,35 +72,6 @@ start_writer(struct fixture *f)
 	    10000), "writer on the bus");
 }
 
-static void
-scenario_precision(struct fixture *f)
-{
-	/* what ingest publishes: nanoseconds, and a line without a time */
-	const char *body = "prec,k=ns v=1 1764800000123456789\n"
-	    "prec,k=neg v=2 -1500000\n"
-	    "prec,k=now v=3";
-	long long t;
-
-	setenv("HOMEBUS_WRITER_INFLUX_PRECISION", "ms", 1);
-	start_writer(f);
-	unsetenv("HOMEBUS_WRITER_INFLUX_PRECISION");
-	hbt_mqtt_publish(f->pub, "homebus/points/prec", body, strlen(body), 1, false);
-	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM prec") == 3, 10000),
-	    "the three points landed (count=%lld)",
-	    count(f, "SELECT count(v) FROM prec"));
-	t = first_time(f, "SELECT v FROM prec WHERE k='ns'");
-	HBT_CHECK(t == 1764800000123000000LL, "a nanosecond time is stored to the "
-	    "millisecond, truncated: %lld", t);
-	t = first_time(f, "SELECT v FROM prec WHERE k='neg'");
-	HBT_CHECK(t == -2000000LL, "a time before 1970 is truncated toward the "
-	    "earlier millisecond: %lld", t);
-	t = first_time(f, "SELECT v FROM prec WHERE k='now'");
-	HBT_CHECK(t > 1700000000000000000LL && t % 1000000 == 0,
-	    "the writer's own stamp is in milliseconds: %lld", t);
-	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_dead_lettered_total") == 0,
-	    "nothing was dead-lettered");
-}
-
 /* Starts the writer with writer.influx.precision set to p. */
 static void
 start_writer_in(struct fixture *f, const char *p)
@@ -110,26 +81,58 @@ start_writer_in(struct fixture *f, const char *p)
 	unsetenv("HOMEBUS_WRITER_INFLUX_PRECISION");
 }
 
+/*
+ * What ingest publishes (nanoseconds, and a line without a time, plus
+ * `more`) lands in measurement m to the unit of precision p, unit_ns long.
+ */
 static void
-scenario_us(struct fixture *f)
+lands_in_unit(struct fixture *f, const char *m, const char *p, long long unit_ns,
+    const char *more, long long points)
 {
-	const char *body = "usec,k=ns v=1 1764800000123456789\nusec,k=now v=2";
+	struct hb_buf body = { 0 }, q = { 0 };
 	long long t;
 
-	start_writer_in(f, "us");
-	hbt_mqtt_publish(f->pub, "homebus/points/usec", body, strlen(body), 1, false);
-	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(v) FROM usec") == 2, 10000),
-	    "both points landed (count=%lld)", count(f, "SELECT count(v) FROM usec"));
-	t = first_time(f, "SELECT v FROM usec WHERE k='ns'");
-	HBT_CHECK(t == 1764800000123456000LL, "a nanosecond time is stored to the "
-	    "microsecond: %lld", t);
-	t = first_time(f, "SELECT v FROM usec WHERE k='now'");
-	HBT_CHECK(t > 1700000000000000000LL && t % 1000 == 0,
-	    "the writer's own stamp is in microseconds: %lld", t);
+	start_writer_in(f, p);
+	hb_buf_printf(&body, "%s,k=ns v=1 1764800000123456789\n%s,k=now v=3%s", m,
+	    m, more);
+	hbt_mqtt_publish(f->pub, "homebus/points/prec", body.data, body.len, 1,
+	    false);
+	hb_buf_printf(&q, "SELECT count(v) FROM %s", m);
+	HBT_CHECK(HBT_WAIT(count(f, q.data) == points, 10000), "%lld points landed "
+	    "(count=%lld)", points, count(f, q.data));
+	hb_buf_reset(&q);
+	hb_buf_printf(&q, "SELECT v FROM %s WHERE k='ns'", m);
+	t = first_time(f, q.data);
+	HBT_CHECK(t == 1764800000123456789LL / unit_ns * unit_ns, "a nanosecond "
+	    "time is stored to the %s, truncated: %lld", p, t);
+	hb_buf_reset(&q);
+	hb_buf_printf(&q, "SELECT v FROM %s WHERE k='now'", m);
+	t = first_time(f, q.data);
+	HBT_CHECK(t > 1700000000000000000LL && t % unit_ns == 0,
+	    "the writer's own stamp is in %s: %lld", p, t);
 	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_dead_lettered_total") == 0,
 	    "nothing was dead-lettered");
 	HBT_CHECK(hbt_metric(f->http, "homebus_writer_influx_up") == 1,
 	    "InfluxDB is up for the writer");
+	hb_buf_free(&body);
+	hb_buf_free(&q);
+}
+
+static void
+scenario_precision(struct fixture *f)
+{
+	long long t;
+
+	lands_in_unit(f, "prec", "ms", 1000000, "\nprec,k=neg v=2 -1500000", 3);
+	t = first_time(f, "SELECT v FROM prec WHERE k='neg'");
+	HBT_CHECK(t == -2000000LL, "a time before 1970 is truncated toward the "
+	    "earlier millisecond: %lld", t);
+}
+
+static void
+scenario_us(struct fixture *f)
+{
+	lands_in_unit(f, "usec", "us", 1000, "", 2);
 }
 
 /* 100 lines of one series without a time, in one message, at precision p. */

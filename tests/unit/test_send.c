@@ -418,20 +418,28 @@ test_bad_points_resent(struct event_base *base)
 	teardown();
 }
 
+#define MISSING "{\"error\":\"database not found: \\\"homebus\\\"\"}"
+
+/* A batch sent into a database that InfluxDB says is missing. */
+static void
+into_missing(struct event_base *base, struct database *db,
+    const struct influx_config *cfg)
+{
+	setup(base);
+	database_init(db, (struct influx *)(uintptr_t)cfg, &retry, cfg);
+	snd.database = db;
+	send_committed(&snd, add("a v=1 1\n", 1, hb_wall_ms()));
+	send_pump(&snd);
+	reply(0, 404, MISSING);
+}
+
 static void
 test_missing_database(struct event_base *base)
 {
-	const char *missing = "{\"error\":\"database not found: \\\"homebus\\\"\"}";
 	struct influx_config cfg = { .api = 1, .db = "homebus", .username = "bob" };
 	struct database db;
-	int64_t now = hb_wall_ms();
 
-	setup(base);
-	database_init(&db, (struct influx *)&cfg, &retry, &cfg);
-	snd.database = &db;
-	send_committed(&snd, add("a v=1 1\n", 1, now));
-	send_pump(&snd);
-	reply(0, 404, missing);
+	into_missing(base, &db, &cfg);
 	HBT_CHECK(ncalls == 2 && strcmp(calls[1].body, "CREATE") == 0,
 	    "a write into a missing database creates it (calls=%d)", ncalls);
 	reply(1, 403, "{\"error\":\"error authorizing query: bob not authorized "
@@ -444,7 +452,7 @@ test_missing_database(struct event_base *base)
 	    "InfluxDB's state says why and what to do: %s", retry_reason(&retry));
 	retry_resume(&retry);
 	send_pump(&snd);
-	reply(2, 404, missing);
+	reply(2, 404, MISSING);
 	HBT_CHECK(ncalls == 3, "not asked again at the next write (calls=%d)",
 	    ncalls);
 	HBT_CHECK(strstr(retry_reason(&retry), "create it as an admin") != NULL,
@@ -452,12 +460,7 @@ test_missing_database(struct event_base *base)
 	database_free(&db);
 	teardown();
 
-	setup(base);
-	database_init(&db, (struct influx *)&cfg, &retry, &cfg);
-	snd.database = &db;
-	send_committed(&snd, add("a v=1 1\n", 1, now));
-	send_pump(&snd);
-	reply(0, 404, missing);
+	into_missing(base, &db, &cfg);
 	reply(1, 200, "{\"results\":[{\"statement_id\":0}]}");
 	HBT_CHECK(retry_may_send(&retry), "created: the wait ends at once");
 	send_pump(&snd);
