@@ -138,6 +138,8 @@ forget_sent(struct spool *sp)
 	int64_t bytes;
 	size_t i;
 
+	if (sp->sent.n == 0)
+		return;
 	for (i = 0; i < sp->sent.n; i++)
 		if (written(sp, store_delete_range(&sp->store, sp->sent.ranges[i].lo,
 		    sp->sent.ranges[i].hi)) != 0)

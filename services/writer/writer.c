@@ -185,9 +185,10 @@ answered(void *arg, enum influx_verdict verdict)
 	/* nothing staged is left to write: no wake-up for it */
 	if (spool_staged_batches(w->spool) == 0)
 		evtimer_del(w->ev_stage);
-	/* dead letters and the halves of a split take room too */
-	if (verdict == INFLUX_BAD_POINTS || verdict == INFLUX_TOO_LARGE)
-		caps_enforce(&w->caps);
+	/* dead letters, the halves of a split and a staged batch committed
+	 * because its write failed take room too */
+	(void)verdict;
+	caps_enforce(&w->caps);
 	caps_watch(&w->caps);
 	/* the slot is free: what gathered meanwhile goes out as one batch */
 	if (!batch_empty(&w->batch) && w->send.ninflight == 0 &&
