@@ -9,6 +9,9 @@
  *       spool puts itself right afterwards on the same small disk: /health
  *       200, its WAL no longer filling the disk, nothing left to replay,
  *       and a restart sends nothing InfluxDB already has.
+ *   test_writer_spool smalldisk writer.spool.max_mb 2 on a 4 MB tmpfs: the
+ *       cap covers the file and its WAL, so the disk never fills, the
+ *       oldest points are dropped and counted, the rest land.
  *   test_writer_spool cap       writer.spool.max_mb: dead letters count
  *       against the cap and go first, the file and its WAL stay near the
  *       cap, and every point dropped is told on the bus once its window
@@ -55,15 +58,15 @@ unmount_at_exit(void)
 		rmdir(mounted);
 }
 
-/* A 3 MB file system for the writer's data_dir; false if not allowed. */
+/* A small file system of `bytes` for the writer's data_dir; false if not allowed. */
 static bool
-mount_small_disk(const char *dir)
+mount_small_disk(const char *dir, long bytes)
 {
 	char opts[64];
 
 	if (getenv("HBT_NO_MOUNT"))
 		return false;
-	snprintf(opts, sizeof(opts), "size=%d", DISK_BYTES);
+	snprintf(opts, sizeof(opts), "size=%ld", bytes);
 	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
 		hbt_log("cannot mount a tmpfs on %s (%s)", dir, strerror(errno));
 		return false;
@@ -173,28 +176,19 @@ health(struct fixture *f, bool *spool_trouble)
 	return st;
 }
 
-static void
-scenario_diskfull(struct fixture *f)
+/*
+ * 60,000 points of ~100 bytes (twice what a 3 MB disk holds), asking for
+ * /health and /metrics as they pour in: the points the broker
+ * acknowledged. *trouble as health() says, *unanswered when /health or
+ * /metrics did not answer, *spool_failed when homebus_writer_spool_ok was 0.
+ */
+static long
+pour_points(struct fixture *f, bool *trouble, bool *unanswered,
+    bool *spool_failed)
 {
-	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
 	struct hb_buf msg = { 0 };
-	struct stat st;
-	char wal[720];
 	long acked = 0;
-	int logged;
-	double dropped;
 
-	setup(f, NULL);
-	tmpfs = mount_small_disk(f->data_dir);
-	hbt_log("the spool's disk: %s", tmpfs ? "a 3 MB tmpfs" :
-	    "a 3 MB file size limit (no tmpfs here)");
-	start_writer(f);
-	if (!tmpfs)
-		limit_writer_files(f, DISK_BYTES);
-	hbt_log("killing influxd");
-	hbt_influx_kill(&f->influx);
-
-	/* 60,000 points of ~100 bytes: twice what the disk holds */
 	for (int m = 0; m < MESSAGES; m++) {
 		hb_buf_reset(&msg);
 		for (int i = 0; i < LINES; i++) {
@@ -207,14 +201,37 @@ scenario_diskfull(struct fixture *f)
 		    1, false) == 0)
 			acked += LINES;
 		if (m % 10 == 9) {
-			if (health(f, &trouble) == 0 || hbt_metric(f->http,
+			if (health(f, trouble) == 0 || hbt_metric(f->http,
 			    "homebus_writer_points_received_total") < 0)
-				unanswered = true;
+				*unanswered = true;
 			if (hbt_metric(f->http, "homebus_writer_spool_ok") == 0)
-				spool_failed = true;
+				*spool_failed = true;
 		}
 	}
 	hb_buf_free(&msg);
+	return acked;
+}
+
+static void
+scenario_diskfull(struct fixture *f)
+{
+	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
+	struct stat st;
+	char wal[720];
+	long acked;
+	int logged;
+	double dropped;
+
+	setup(f, NULL);
+	tmpfs = mount_small_disk(f->data_dir, DISK_BYTES);
+	hbt_log("the spool's disk: %s", tmpfs ? "a 3 MB tmpfs" :
+	    "a 3 MB file size limit (no tmpfs here)");
+	start_writer(f);
+	if (!tmpfs)
+		limit_writer_files(f, DISK_BYTES);
+	hbt_log("killing influxd");
+	hbt_influx_kill(&f->influx);
+	acked = pour_points(f, &trouble, &unanswered, &spool_failed);
 	HBT_CHECK(acked == (long)MESSAGES * LINES, "the broker acknowledged %ld "
 	    "points", acked);
 	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_writer_points_received_total")
@@ -266,6 +283,58 @@ scenario_diskfull(struct fixture *f)
 	    hbt_metric(f->http, "homebus_writer_points_written_total"));
 	HBT_CHECK(count(f, "SELECT count(seq) FROM full") == acked, "InfluxDB "
 	    "holds every point once: %lld", count(f, "SELECT count(seq) FROM full"));
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped cleanly");
+	if (tmpfs && umount2(f->data_dir, 0) == 0)
+		mounted[0] = '\0';
+}
+
+/*
+ * A 4 MB disk and writer.spool.max_mb 2: the cap, not the disk, bounds the
+ * spool. The file on disk never shrinks, so its size at the end is the
+ * most it ever took.
+ */
+static void
+scenario_smalldisk(struct fixture *f)
+{
+	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
+	struct stat st;
+	char wal[720];
+	long long file;
+	long acked;
+	double dropped;
+
+	setup(f, "\"spool\": {\"max_mb\": 2}");
+	tmpfs = mount_small_disk(f->data_dir, 4 * 1024 * 1024);
+	hbt_log("the spool's disk: %s", tmpfs ? "a 4 MB tmpfs" :
+	    "the test's own (no tmpfs here: the cap alone is checked)");
+	start_writer(f);
+	hbt_influx_kill(&f->influx);
+	acked = pour_points(f, &trouble, &unanswered, &spool_failed);
+	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_writer_points_received_total")
+	    == (double)acked, 60000), "the writer took them all");
+	dropped = hbt_metric(f->http, "homebus_writer_points_dropped_total");
+	HBT_CHECK(dropped > 0, "the cap dropped the oldest (%g points)", dropped);
+	HBT_CHECK(!spool_failed && hbt_metric(f->http, "homebus_writer_spool_ok") == 1,
+	    "the disk never refused a write: the cap held the spool under it");
+	memset(&st, 0, sizeof(st));
+	stat(f->spool, &st);
+	file = (long long)st.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", f->spool);
+	memset(&st, 0, sizeof(st));
+	stat(wal, &st);
+	hbt_log("file %lld bytes, WAL %lld", file, (long long)st.st_size);
+	HBT_CHECK(file + (long long)st.st_size <= 2 * 1024 * 1024, "the file, at "
+	    "the most it ever took, and its WAL are under the cap: %lld + %lld",
+	    file, (long long)st.st_size);
+	HBT_CHECK(st.st_size <= 512 * 1024, "the WAL is kept to a quarter of the "
+	    "cap (%lld)", (long long)st.st_size);
+
+	HBT_REQUIRE(hbt_influx_restart(&f->influx) == 0, "influxd restarts");
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(seq) FROM full") + (long long)dropped
+	    == acked, 60000), "every point not dropped landed: %lld + %g of %ld",
+	    count(f, "SELECT count(seq) FROM full"), dropped, acked);
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 30000), "/health is 200");
 	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
 	    "the writer stopped cleanly");
 	if (tmpfs && umount2(f->data_dir, 0) == 0)
@@ -392,6 +461,8 @@ main(int argc, char **argv)
 		scenario_diskfull(&f);
 	else if (strcmp(which, "cap") == 0)
 		scenario_cap(&f);
+	else if (strcmp(which, "smalldisk") == 0)
+		scenario_smalldisk(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	if (f.bus)
