@@ -173,6 +173,7 @@ spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 
 	hold_init(&sp->hold);
 	hold_init(&sp->staged);
+	sp->sent.fd = -1;
 	sp->max_bytes = max_bytes;
 	hb_ratelimit_init(&sp->log, 6, 3);
 	if (store_open(&sp->store, path, max_bytes, err, errlen) != 0)

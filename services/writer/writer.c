@@ -335,6 +335,8 @@ writer_start(void *arg)
 	w->influx = influx_new(w->http, &w->opt.influx);
 	w->bus = w->svc->bus;
 	build_parts(w, app->base);
+	/* a spool opened on a full disk with rows left to delete: retried */
+	caps_watch(&w->caps);
 	retry_start(&w->retry);
 	w->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, w);
 	w->ev_stage = evtimer_new(app->base, on_stage_timer, w);

@@ -12,6 +12,9 @@
  *   test_writer_spool smalldisk writer.spool.max_mb 2 on a 4 MB tmpfs: the
  *       cap covers the file and its WAL, so the disk never fills, the
  *       oldest points are dropped and counted, the rest land.
+ *   test_writer_spool sentrestart  a restart on a full disk with batches
+ *       that <spool>-sent names as taken by InfluxDB: none is sent again,
+ *       and once the disk has room the spool deletes them by itself.
  *   test_writer_spool cap       writer.spool.max_mb: dead letters count
  *       against the cap and go first, the file and its WAL stay near the
  *       cap, and every point dropped is told on the bus once its window
@@ -25,6 +28,7 @@
 #include "hbt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -341,6 +345,111 @@ scenario_smalldisk(struct fixture *f)
 		mounted[0] = '\0';
 }
 
+/* The largest batch id in the spool file (after the writer stopped), or -1. */
+static long long
+last_row(struct fixture *f)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long id = -1;
+
+	if (sqlite3_open_v2(f->spool, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM batch", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return id;
+}
+
+/* Fills what is left of the disk at dir with one file; its path in out. */
+static void
+fill_disk(const char *dir, char *out, size_t outlen)
+{
+	char block[4096];
+	int fd;
+
+	memset(block, 'x', sizeof(block));
+	snprintf(out, outlen, "%s/filler", dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	HBT_REQUIRE(fd >= 0, "filler: %s", strerror(errno));
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+}
+
+/*
+ * The writer is killed with batches on a full disk, which <spool>-sent
+ * names as taken by InfluxDB (written here the way the writer writes it
+ * when a delete fails): the next start sends none of them, /health says
+ * the spool's trouble, and once the disk has room the rows are deleted.
+ */
+static void
+scenario_sentrestart(struct fixture *f)
+{
+	struct {
+		char magic[8];
+		uint32_t n, reserved;
+		int64_t lo, hi;
+	} sent = { "HBSENT1\n", 1, 0, 1, 0 };
+	bool trouble = false;
+	char filler[800], path[800];
+	int fd;
+
+	setup(f, NULL);
+	if (!mount_small_disk(f->data_dir, DISK_BYTES)) {
+		hbt_log("SKIPPED: cannot mount a tmpfs here (this scenario needs a "
+		    "full disk that the writer's own files did not fill)");
+		return;
+	}
+	start_writer(f);
+	hbt_influx_kill(&f->influx);
+	for (int m = 0; m < 10; m++) {
+		char line[128];
+
+		snprintf(line, sizeof(line), "taken,run=s seq=%di %lld", m,
+		    1764800000000000000LL + m);
+		hbt_mqtt_publish(f->bus, "homebus/points/taken", line, strlen(line), 1,
+		    false);
+	}
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_spool_points") == 10,
+	    10000), "ten points spooled");
+	hbt_sleep_ms(500);	/* committed, not staged */
+	fill_disk(f->data_dir, filler, sizeof(filler));
+	HBT_REQUIRE(hbt_proc_stop(&f->writer.proc, SIGKILL, 5000) == 128 + SIGKILL,
+	    "killed");
+	sent.hi = last_row(f);
+	HBT_REQUIRE(sent.hi > 0, "batches on disk (%lld)", (long long)sent.hi);
+	snprintf(path, sizeof(path), "%s-sent", f->spool);
+	fd = open(path, O_WRONLY);
+	HBT_REQUIRE(fd >= 0 && pwrite(fd, &sent, sizeof(sent), 0) ==
+	    (ssize_t)sizeof(sent), "%s names them taken", path);
+	close(fd);
+
+	HBT_REQUIRE(hbt_influx_restart(&f->influx) == 0, "influxd restarts");
+	HBT_REQUIRE(hbt_proc_restart(&f->writer.proc) == 0, "the writer restarts");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_bus_connected") == 1,
+	    10000), "writer back on the bus");
+	HBT_CHECK(HBT_WAIT((health(f, &trouble), trouble), 10000), "/health names "
+	    "the spool's trouble: the disk will not let it delete them");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_spool_points") == 0,
+	    "nothing counts as waiting");
+	unlink(filler);
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 15000), "with room on the disk "
+	    "the spool is whole again by itself");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_written_total") == 0 &&
+	    count(f, "SELECT count(seq) FROM taken") <= 0, "and none of what "
+	    "InfluxDB had taken was sent again (%g)", hbt_metric(f->http,
+	    "homebus_writer_points_written_total"));
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped cleanly");
+	HBT_CHECK(rows_in_spool(f) == 0, "the rows were deleted (%lld)",
+	    rows_in_spool(f));
+	if (umount2(f->data_dir, 0) == 0)
+		mounted[0] = '\0';
+}
+
 /* Sum of the points told dropped in notifications so far. */
 static long
 told_dropped(struct fixture *f, int *notes)
@@ -463,6 +572,8 @@ main(int argc, char **argv)
 		scenario_cap(&f);
 	else if (strcmp(which, "smalldisk") == 0)
 		scenario_smalldisk(&f);
+	else if (strcmp(which, "sentrestart") == 0)
+		scenario_sentrestart(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	if (f.bus)
