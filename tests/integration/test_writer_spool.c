@@ -127,9 +127,9 @@ count(struct fixture *f, const char *q)
 	return hbt_influx_number(&f->influx, "homebus", q);
 }
 
-/* Batches left in the spool file (after the writer stopped). */
+/* One number from the spool file (after the writer stopped), or -1. */
 static long long
-rows_in_spool(struct fixture *f)
+spool_number(struct fixture *f, const char *sql)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -137,12 +137,19 @@ rows_in_spool(struct fixture *f)
 
 	if (sqlite3_open_v2(f->spool, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM batch", -1, &st, NULL) ==
-	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+/* Batches left in the spool file (after the writer stopped). */
+static long long
+rows_in_spool(struct fixture *f)
+{
+	return spool_number(f, "SELECT count(*) FROM batch");
 }
 
 /* How many lines of the writer's log hold s. */
@@ -345,24 +352,6 @@ scenario_smalldisk(struct fixture *f)
 		mounted[0] = '\0';
 }
 
-/* The largest batch id in the spool file (after the writer stopped), or -1. */
-static long long
-last_row(struct fixture *f)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	long long id = -1;
-
-	if (sqlite3_open_v2(f->spool, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT max(id) FROM batch", -1, &st, NULL) ==
-	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return id;
-}
-
 /* Fills what is left of the disk at dir with one file; its path in out. */
 static void
 fill_disk(const char *dir, char *out, size_t outlen)
@@ -419,7 +408,7 @@ scenario_sentrestart(struct fixture *f)
 	fill_disk(f->data_dir, filler, sizeof(filler));
 	HBT_REQUIRE(hbt_proc_stop(&f->writer.proc, SIGKILL, 5000) == 128 + SIGKILL,
 	    "killed");
-	sent.hi = last_row(f);
+	sent.hi = spool_number(f, "SELECT max(id) FROM batch");
 	HBT_REQUIRE(sent.hi > 0, "batches on disk (%lld)", (long long)sent.hi);
 	snprintf(path, sizeof(path), "%s-sent", f->spool);
 	fd = open(path, O_WRONLY);
