@@ -26,6 +26,8 @@ struct influx {
 	struct influx_config cfg;
 	char *write_url;
 	char *ping_url;
+	char *create_url;	/* v1: /query?q=CREATE DATABASE ... */
+	char *create_q;		/* the statement */
 	char *display_url;
 	char *auth_header;	/* v2 "Authorization: Token ..." */
 	char *userpwd;		/* v1 basic auth */
@@ -53,6 +55,29 @@ is_loopback_url(const char *url)
 	    strncmp(host, "[::1]", 5) == 0;
 }
 
+/*
+ * An InfluxQL duration InfluxDB takes for a retention policy: at least an
+ * hour, so whole hours, days or weeks ("730d", "1w2d"), or INF.
+ */
+static bool
+retention_ok(const char *s)
+{
+	if (strcmp(s, "INF") == 0)
+		return true;
+	if (*s == '\0' || strlen(s) > 32)
+		return false;
+	while (*s) {
+		const char *digits = s;
+
+		while (*s >= '0' && *s <= '9')
+			s++;
+		if (s == digits || !strchr("hdw", *s) || *s == '\0')
+			return false;
+		s++;
+	}
+	return true;
+}
+
 void
 influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 {
@@ -72,6 +97,12 @@ influx_config_read(struct influx_config *ic, struct hb_config *cfg)
 	ic->api = hb_cfg_enum(cfg, "writer.influx.api", apis, 0) + 1;
 	ic->db = dup_or_null(hb_cfg_str(cfg, "writer.influx.db", "homebus"));
 	ic->rp = dup_or_null(hb_cfg_str(cfg, "writer.influx.rp", NULL));
+	ic->retention = dup_or_null(hb_cfg_str(cfg, "writer.influx.retention",
+	    NULL));
+	if (ic->retention && !retention_ok(ic->retention))
+		hb_cfg_error(cfg, "writer.influx.retention", "\"%s\" must be a "
+		    "duration of whole hours, days or weeks (\"730d\", \"52w\", "
+		    "\"48h\"), \"INF\" to keep everything, or null", ic->retention);
 	ic->username = dup_or_null(hb_cfg_str(cfg, "writer.influx.username", NULL));
 	ic->password = hb_cfg_secret(cfg, "writer.influx.password",
 	    "HOMEBUS_INFLUX_PASSWORD");
@@ -105,6 +136,7 @@ influx_config_free(struct influx_config *ic)
 	free(ic->url);
 	free(ic->db);
 	free(ic->rp);
+	free(ic->retention);
 	free(ic->username);
 	free(ic->password);
 	free(ic->org);
@@ -130,6 +162,59 @@ put_param(struct hb_buf *b, const char *name, const char *value)
 	}
 }
 
+/*
+ * InfluxDB 1.x names microseconds "u" and reads a name it does not know
+ * ("us") as nanoseconds, without an error; v2 takes "us".
+ */
+static const char *
+v1_precision(const char *precision)
+{
+	return strcmp(precision, "us") == 0 ? "u" : precision;
+}
+
+/* An InfluxQL identifier in double quotes. */
+static void
+put_ident(struct hb_buf *b, const char *name)
+{
+	hb_buf_putc(b, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			hb_buf_putc(b, '\\');
+		hb_buf_putc(b, *p);
+	}
+	hb_buf_putc(b, '"');
+}
+
+/*
+ * CREATE DATABASE, with the retention policy writes go to as its default:
+ * writer.influx.rp if named, else homebus_<duration>.
+ */
+static void
+build_create(struct influx *ix, const struct influx_config *ic)
+{
+	struct hb_buf q = { 0 }, url = { 0 };
+
+	hb_buf_puts(&q, "CREATE DATABASE ");
+	put_ident(&q, ic->db);
+	if (ic->retention) {
+		hb_buf_printf(&q, " WITH DURATION %s REPLICATION 1 NAME ",
+		    ic->retention);
+		if (ic->rp)
+			put_ident(&q, ic->rp);
+		else {
+			struct hb_buf name = { 0 };
+
+			hb_buf_printf(&name, "homebus_%s", ic->retention);
+			put_ident(&q, name.data);
+			hb_buf_free(&name);
+		}
+	}
+	hb_buf_printf(&url, "%s/query", ic->url);
+	put_param(&url, "q", q.data);
+	ix->create_q = hb_buf_steal(&q);
+	ix->create_url = hb_buf_steal(&url);
+}
+
 struct influx *
 influx_new(struct hb_http_client *http, const struct influx_config *ic)
 {
@@ -144,7 +229,8 @@ influx_new(struct hb_http_client *http, const struct influx_config *ic)
 		hb_buf_printf(&b, "%s/write", ic->url);
 		put_param(&b, "db", ic->db);
 		put_param(&b, "rp", ic->rp);
-		put_param(&b, "precision", ic->precision);
+		put_param(&b, "precision", v1_precision(ic->precision));
+		build_create(ix, ic);
 		if (ic->username) {
 			struct hb_buf up = { 0 };
 
@@ -188,6 +274,8 @@ influx_free(struct influx *ix)
 		call_free(TAILQ_FIRST(&ix->calls));
 	free(ix->write_url);
 	free(ix->ping_url);
+	free(ix->create_url);
+	free(ix->create_q);
 	free(ix->display_url);
 	free(ix->auth_header);
 	if (ix->userpwd) {
@@ -234,6 +322,29 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	call_free(c);
 }
 
+/*
+ * Sends req with what every request to InfluxDB shares (credentials, time
+ * limit, CA); on(resp, call) reads the answer for done. NULL if it could
+ * not start.
+ */
+static struct hb_http_xfer *
+request(struct influx *ix, struct hb_http_request *req, hb_http_done_fn on,
+    influx_done_fn done, void *arg)
+{
+	struct call *c = call_new(ix, done, arg);
+	struct hb_http_xfer *x;
+
+	req->method = "POST";
+	req->userpwd = ix->userpwd;
+	req->timeout_ms = ix->cfg.timeout_ms;
+	req->max_response = 64 * 1024;
+	req->ca_file = ix->cfg.ca_file;
+	x = hb_http_request(ix->http, req, on, c);
+	if (x == NULL)
+		call_free(c);
+	return x;
+}
+
 struct hb_http_xfer *
 influx_write(struct influx *ix, const char *body, size_t len,
     influx_done_fn done, void *arg)
@@ -241,25 +352,44 @@ influx_write(struct influx *ix, const char *body, size_t len,
 	const char *headers[3] = { "Content-Type: text/plain; charset=utf-8", NULL,
 	    NULL };
 	struct hb_http_request req = { 0 };
-	struct call *c = call_new(ix, done, arg);
-	struct hb_http_xfer *x;
 
 	if (ix->auth_header)
 		headers[1] = ix->auth_header;
-	req.method = "POST";
 	req.url = ix->write_url;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = len;
 	req.gzip = ix->cfg.gzip;
-	req.userpwd = ix->userpwd;
-	req.timeout_ms = ix->cfg.timeout_ms;
-	req.max_response = 64 * 1024;
-	req.ca_file = ix->cfg.ca_file;
-	x = hb_http_request(ix->http, &req, on_answer, c);
-	if (x == NULL)
-		call_free(c);
-	return x;
+	return request(ix, &req, on_answer, done, arg);
+}
+
+static void
+on_created(const struct hb_http_response *resp, void *arg)
+{
+	struct call *c = arg;
+	struct influx_result res;
+
+	influx_classify_query(resp->status, resp->curl_code, resp->error,
+	    resp->body, resp->retry_after_s, &res);
+	c->done(&res, resp->elapsed_s, c->arg);
+	call_free(c);
+}
+
+struct hb_http_xfer *
+influx_create_db(struct influx *ix, influx_done_fn done, void *arg)
+{
+	struct hb_http_request req = { 0 };
+
+	if (ix->create_url == NULL)
+		return NULL;
+	req.url = ix->create_url;
+	return request(ix, &req, on_created, done, arg);
+}
+
+const char *
+influx_create_statement(const struct influx *ix)
+{
+	return ix->create_q ? ix->create_q : "";
 }
 
 struct hb_http_xfer *

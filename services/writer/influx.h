@@ -19,6 +19,7 @@ struct influx_config {
 	char *url;		/* base URL, "http://127.0.0.1:8086" */
 	int api;		/* 1 or 2 */
 	char *db, *rp, *username, *password;	/* v1 */
+	char *retention;	/* v1: a new database's default duration ("730d"); NULL */
 	char *org, *bucket, *token;		/* v2 */
 	char precision[3];	/* ns, us, ms, s */
 	bool gzip;
@@ -41,6 +42,17 @@ typedef void (*influx_done_fn)(const struct influx_result *res, double elapsed_s
 /* Posts a batch of line protocol. See hb_http_request for the handle. */
 struct hb_http_xfer *influx_write(struct influx *ix, const char *body,
     size_t len, influx_done_fn done, void *arg);
+/*
+ * v1: creates the database (POST /query, CREATE DATABASE), with
+ * writer.influx.retention as its default retention policy, named
+ * writer.influx.rp or homebus_<duration>. The result is OK, or REFUSED
+ * (a statement InfluxDB refused, a user without admin rights) or RETRY
+ * with InfluxDB's words.
+ */
+struct hb_http_xfer *influx_create_db(struct influx *ix, influx_done_fn done,
+    void *arg);
+/* The statement influx_create_db sends, for logs and /health. */
+const char *influx_create_statement(const struct influx *ix);
 /* GET /ping (v1) or /health (v2); the result is OK or RETRY/REFUSED. */
 struct hb_http_xfer *influx_ping(struct influx *ix, influx_done_fn done,
     void *arg);

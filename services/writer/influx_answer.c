@@ -68,6 +68,32 @@ influx_classify(long status, int client_code, const char *client_error,
 	}
 }
 
+void
+influx_classify_query(long status, int client_code, const char *client_error,
+    const char *body, long retry_after_s, struct influx_result *out)
+{
+	json_t *root, *results;
+	size_t i;
+	json_t *r;
+
+	influx_classify(status, client_code, client_error, body, retry_after_s,
+	    out);
+	if (out->verdict != INFLUX_OK || body == NULL)
+		return;
+	root = json_loads(body, 0, NULL);
+	results = json_object_get(root, "results");
+	json_array_foreach(results, i, r) {
+		const char *e = json_string_value(json_object_get(r, "error"));
+
+		if (e) {
+			out->verdict = INFLUX_REFUSED;
+			snprintf(out->reason, sizeof(out->reason), "%s", e);
+			break;
+		}
+	}
+	json_decref(root);
+}
+
 /* "unable to parse '<line>': reason" -> mark lines equal to <line>. */
 static size_t
 mark_unparsable(const char *error, const char *body, size_t len, bool *bad,

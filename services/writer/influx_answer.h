@@ -32,6 +32,14 @@ void influx_classify(long status, int client_code, const char *client_error,
     const char *body, long retry_after_s, struct influx_result *out);
 
 /*
+ * The same for an answer to /query: a 2xx whose results hold a statement's
+ * error ({"results":[{"error":...}]}) is REFUSED with that error.
+ */
+void influx_classify_query(long status, int client_code,
+    const char *client_error, const char *body, long retry_after_s,
+    struct influx_result *out);
+
+/*
  * Marks the lines of body (bad[i] for the i-th line, nlines of them) that
  * InfluxDB's error text names: "unable to parse '<line>'" and "field type
  * conflict: input field "F" on measurement "M" is type T". Returns how many.

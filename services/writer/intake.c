@@ -33,8 +33,24 @@ intake_init(struct intake *in, const struct hb_lp_limits *limits,
 	hb_ratelimit_init(&in->log, 20, 10);
 }
 
+/* ms and s: the series' next stamp, never one it was given before. */
+static int64_t
+series_stamp(struct intake *in, const char *series, size_t len, int64_t t)
+{
+	uint32_t h = 2166136261u;
+	int64_t *last;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)series[i]) * 16777619u;
+	last = &in->series_stamp[h % INTAKE_SERIES_SLOTS];
+	if (t <= *last)
+		t = *last + 1;
+	*last = t;
+	return t;
+}
+
 int64_t
-intake_stamp(struct intake *in, int64_t now_ns)
+intake_stamp(struct intake *in, const char *series, size_t len, int64_t now_ns)
 {
 	const char *p = in->precision;
 	int64_t t;
@@ -51,10 +67,8 @@ intake_stamp(struct intake *in, int64_t now_ns)
 	}
 	if (strcmp(p, "us") == 0)
 		t = now_ns / 1000;
-	else if (strcmp(p, "ms") == 0)
-		return now_ns / 1000000;
 	else
-		return now_ns / 1000000000;
+		return series_stamp(in, series, len, now_ns / in->unit_ns);
 	/* Points of one series stamped in the same tick would overwrite each
 	 * other in InfluxDB; keep fine-grained stamps strictly increasing. */
 	if (t <= in->last_stamp)
@@ -159,11 +173,21 @@ put_line(struct intake *in, const struct hb_lp_line *line,
 	else
 		hb_buf_append(out, line->start, line->len);
 	if (!line->has_time) {
-		/* in ms and s, one stamp for the message: its lines arrived together */
-		if (cur->stamp == 0 || in->unit_ns < 1000000)
-			cur->stamp = intake_stamp(in, in->wall_ns());
+		/* the series: the line up to the space before its fields */
+		size_t series = (size_t)(line->fields[0].key - line->start) - 1;
+		int64_t now_ns;
+
+		/* in ms and s, one arrival for the message: its lines arrived
+		 * together, and its series share a stamp where they can */
+		if (in->unit_ns < 1000000)
+			now_ns = in->wall_ns();
+		else {
+			if (cur->now_ns == 0)
+				cur->now_ns = in->wall_ns();
+			now_ns = cur->now_ns;
+		}
 		hb_buf_putc(out, ' ');
-		hb_buf_put_i64(out, cur->stamp);
+		hb_buf_put_i64(out, intake_stamp(in, line->start, series, now_ns));
 	}
 	hb_buf_putc(out, '\n');
 }

@@ -17,12 +17,20 @@
 #include "hb_metrics.h"
 #include "hb_util.h"
 
+/*
+ * Series slots for stamps in ms and s: a series hashes to a slot that
+ * remembers the last stamp given there. Two series in one slot are only
+ * stamped apart when they need not be; never alike when they must not be.
+ */
+#define INTAKE_SERIES_SLOTS 1024
+
 struct intake {
 	struct hb_lp_limits limits;
 	char precision[3];		/* ns, us, ms, s */
 	int64_t unit_ns;		/* nanoseconds in one unit of it */
 	int64_t stamp_slot;		/* 0-999: this writer's last digits in ns */
 	int64_t last_stamp;
+	int64_t series_stamp[INTAKE_SERIES_SLOTS];	/* ms and s: last stamp */
 	bool accept_retained;
 	int64_t (*wall_ns)(void);	/* the clock stamps read: hb_wall_ns */
 	struct hb_ratelimit log;
@@ -32,7 +40,7 @@ struct intake {
 /* Where intake is in one message. Start each message at { 0 }. */
 struct intake_cursor {
 	size_t pos;
-	int64_t stamp;		/* of its undated lines in ms and s; 0: none yet */
+	int64_t now_ns;		/* its arrival in ms and s; 0: not read yet */
 	bool done;		/* the message is read to its end */
 };
 
@@ -55,10 +63,15 @@ int64_t intake_lines(struct intake *in, const struct hb_bus_msg *msg,
     struct intake_cursor *cur, struct hb_buf *out, int64_t room);
 
 /*
- * The next stamp for an undated line, in the writer's precision, from the
- * clock's now_ns: in ns the microsecond time with the slot in the last three
- * digits; ns and us strictly increasing.
+ * The next stamp for an undated line of the series series[0, len)
+ * (measurement and tags, as in the line), in the writer's precision, from
+ * the clock's now_ns: in ns the microsecond time with the slot in the last
+ * three digits; ns and us strictly increasing; in ms and s strictly
+ * increasing per series, so that InfluxDB never keeps one point for two
+ * lines (a series given more than one line a unit runs ahead of the clock
+ * until it slows down).
  */
-int64_t intake_stamp(struct intake *in, int64_t now_ns);
+int64_t intake_stamp(struct intake *in, const char *series, size_t len,
+    int64_t now_ns);
 
 #endif

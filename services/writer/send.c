@@ -160,9 +160,13 @@ static void
 failed(struct sender *s, const struct spool_batch *b,
     const struct influx_result *res)
 {
+	struct influx_result why = *res;
+
 	count(s->write_errors, 1);
 	spool_note_attempt(s->spool, b->id);
-	retry_unreachable(s->retry, res);
+	if (s->database)
+		database_missing(s->database, &why, hb_mono_ms());
+	retry_unreachable(s->retry, &why);
 	hb_log_limited(&s->log, HB_LOG_WARN, "influx write failed "
 	    "batch=%lld points=%lld status=%ld reason=\"%s\" spooled_points=%lld",
 	    (long long)b->id, (long long)b->points, res->status, res->reason,

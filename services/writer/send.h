@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "database.h"
 #include "hb_log.h"
 #include "hb_metrics.h"
 #include "influx.h"
@@ -49,6 +50,7 @@ struct sender {
 	struct spool *spool;
 	struct influx *influx;
 	struct retry *retry;
+	struct database *database;	/* created when missing; may be NULL */
 	struct settle settle;
 	struct send_hooks hooks;
 	struct hb_ratelimit log;

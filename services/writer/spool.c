@@ -6,6 +6,7 @@
  */
 #include "spool.h"
 #include "spool_hold.h"
+#include "spool_sent.h"
 #include "spool_store.h"
 #include "hb_log.h"
 
@@ -26,7 +27,9 @@ struct spool {
 	struct spool_store store;
 	struct spool_hold hold;
 	struct spool_hold staged;	/* sent from memory, on disk when due */
+	struct spool_sent sent;		/* taken by InfluxDB, still on disk */
 	int64_t max_bytes;
+	int64_t largest;		/* bytes of the largest batch on disk */
 	struct spool_batch recent[RECENT];	/* id 0: empty */
 	size_t recent_next;
 	int64_t next_id;
@@ -83,8 +86,8 @@ read_failed(struct spool *sp)
 
 /*
  * Truncates the WAL when it has outgrown its limit (a large batch, a
- * checkpoint that could not finish): called when there is little to copy,
- * because the spool just emptied or was cut down to its cap.
+ * checkpoint that could not finish): after every write to disk, so that
+ * the file and its WAL stay under the cap. Only a stat() when it has not.
  */
 static void
 checkpoint(struct spool *sp)
@@ -92,6 +95,23 @@ checkpoint(struct spool *sp)
 	if (store_checkpoint(&sp->store) != 0)
 		hb_log_limited(&sp->log, HB_LOG_WARN, "spool checkpoint failed "
 		    "path=%s reason=\"%s\"", sp->store.wal_path, sp->store.error);
+}
+
+/* len bytes went to disk, in a batch or a dead letter. */
+static void
+grew(struct spool *sp, size_t len)
+{
+	if ((int64_t)len > sp->largest)
+		sp->largest = (int64_t)len;
+	checkpoint(sp);
+}
+
+/* A batch went to disk. */
+static void
+added(struct spool *sp, int64_t points, size_t len)
+{
+	spool_totals_add(&sp->disk, 1, points, (int64_t)len);
+	grew(sp, len);
 }
 
 static void
@@ -106,6 +126,45 @@ forget(struct spool *sp, int64_t id)
 
 /* ---------------- open, close ---------------- */
 
+/*
+ * At open: the rows InfluxDB took before the restart are deleted, or, on a
+ * disk still full, left out of the queue and the totals, to be deleted by
+ * spool_retry().
+ */
+static void
+forget_sent(struct spool *sp)
+{
+	struct spool_batch info;
+	int64_t bytes;
+	size_t i;
+
+	if (sp->sent.n == 0)
+		return;
+	for (i = 0; i < sp->sent.n; i++)
+		if (written(sp, store_delete_range(&sp->store, sp->sent.ranges[i].lo,
+		    sp->sent.ranges[i].hi)) != 0)
+			break;
+	if (i == sp->sent.n) {
+		struct store_totals t;
+
+		sent_clear(&sp->sent);
+		store_totals(&sp->store, &t);
+		sp->disk = (struct spool_totals){ t.batches, t.points, t.bytes };
+		return;
+	}
+	for (i = 0; i < sp->sent.n; i++) {
+		int64_t id = sp->sent.ranges[i].lo - 1;
+
+		while ((id = store_next(&sp->store, id)) > 0 &&
+		    id <= sp->sent.ranges[i].hi) {
+			if (store_info(&sp->store, id, &info, &bytes) != 0)
+				continue;
+			hold_undeleted_add(&sp->hold, id);
+			spool_totals_add(&sp->disk, -1, -info.points, -bytes);
+		}
+	}
+}
+
 struct spool *
 spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 {
@@ -114,15 +173,22 @@ spool_open(const char *path, int64_t max_bytes, char *err, size_t errlen)
 
 	hold_init(&sp->hold);
 	hold_init(&sp->staged);
+	sp->sent.fd = -1;
 	sp->max_bytes = max_bytes;
 	hb_ratelimit_init(&sp->log, 6, 3);
 	if (store_open(&sp->store, path, max_bytes, err, errlen) != 0)
 		goto err;
+	sent_open(&sp->sent, path, err, errlen);
+	if (err[0])
+		hb_warn("spool %s: a batch InfluxDB took while the disk was full "
+		    "is sent again after a restart", err);
+	err[0] = '\0';
 	store_totals(&sp->store, &t);
 	sp->disk.batches = t.batches;
 	sp->disk.points = t.points;
 	sp->disk.bytes = t.bytes;
 	sp->next_id = t.last_id + 1;
+	forget_sent(sp);
 	return sp;
 err:
 	spool_close(sp);
@@ -139,6 +205,7 @@ spool_close(struct spool *sp)
 		hb_buf_free(&sp->recent[i].body);
 	hold_clear(&sp->staged);
 	hold_clear(&sp->hold);
+	sent_close(&sp->sent);
 	store_close(&sp->store);
 	free(sp);
 }
@@ -153,7 +220,7 @@ spool_commit(struct spool *sp, const char *body, size_t len, int64_t points)
 
 	if (!sp->failing &&
 	    written(sp, store_insert(&sp->store, &b, body, len)) == 0) {
-		spool_totals_add(&sp->disk, 1, points, (int64_t)len);
+		added(sp, points, len);
 		return b.id;
 	}
 	hold_copy(&sp->hold, b.id, b.created_ms, points, 0, body, len);
@@ -173,7 +240,7 @@ spool_commit_buf(struct spool *sp, struct hb_buf *body, int64_t points)
 		hold_add(&sp->hold, b.id, b.created_ms, points, 0, body);
 		return b.id;
 	}
-	spool_totals_add(&sp->disk, 1, points, (int64_t)body->len);
+	added(sp, points, body->len);
 	slot = &sp->recent[sp->recent_next];
 	sp->recent_next = (sp->recent_next + 1) % RECENT;
 	spare = slot->body;
@@ -207,7 +274,7 @@ unstage(struct spool *sp, struct held *h)
 	spool_totals_add(&sp->staged.mem, -1, -b->points, -(int64_t)b->body.len);
 	if (!sp->failing &&
 	    written(sp, store_insert(&sp->store, b, b->body.data, b->body.len)) == 0)
-		spool_totals_add(&sp->disk, 1, b->points, (int64_t)b->body.len);
+		added(sp, b->points, b->body.len);
 	else
 		hold_add(&sp->hold, b->id, b->created_ms, b->points, b->attempts,
 		    &b->body);
@@ -317,8 +384,12 @@ spool_next(struct spool *sp, int64_t after, struct spool_batch *out)
 	return read_row(sp, row, out);
 }
 
-int
-spool_delete(struct spool *sp, int64_t id)
+/*
+ * Removes a batch; delivered: InfluxDB has its points (else they live on
+ * in memory, as the halves of a split do), so a restart must not send it.
+ */
+static void
+remove_batch(struct spool *sp, int64_t id, bool delivered)
 {
 	struct held *h = hold_find(&sp->staged, id);
 	struct spool_batch info;
@@ -326,27 +397,42 @@ spool_delete(struct spool *sp, int64_t id)
 
 	if (h) {
 		hold_drop(&sp->staged, h);	/* taken before it was due: no disk */
-		return 0;
+		return;
 	}
 	h = hold_find(&sp->hold, id);
 	forget(sp, id);
 	if (h)
 		hold_drop(&sp->hold, h);
 	if (store_info(&sp->store, id, &info, &bytes) != 0)
-		return 0;	/* held only, or gone already */
+		return;	/* held only, or gone already */
 	if (hold_undeleted_has(&sp->hold, id)) {
 		/* superseded, out of the totals already */
 		if (written(sp, store_delete(&sp->store, id)) == 0)
 			hold_undeleted_remove(&sp->hold, id);
-		return 0;
+		else if (delivered)
+			sent_add(&sp->sent, id);
+		return;
 	}
 	spool_totals_add(&sp->disk, -1, -info.points, -bytes);
 	/* Deleting is worth trying even while commits wait: it makes room. A
-	 * row left behind is sent no more, and deleted by spool_retry(). */
-	if (written(sp, store_delete(&sp->store, id)) != 0)
+	 * row left behind is sent no more (nor after a restart: sent), and
+	 * deleted by spool_retry(). */
+	if (written(sp, store_delete(&sp->store, id)) != 0) {
 		hold_undeleted_add(&sp->hold, id);
-	else if (sp->disk.batches == 0 && sp->hold.mem.batches == 0)
+		if (delivered && sent_add(&sp->sent, id) != 0 && !sp->sent.full_told) {
+			sp->sent.full_told = true;
+			hb_warn("spool cannot note more batches taken while the disk "
+			    "is full path=%s: a restart before the disk has room sends "
+			    "them again", sp->sent.path);
+		}
+	} else
 		checkpoint(sp);
+}
+
+int
+spool_delete(struct spool *sp, int64_t id)
+{
+	remove_batch(sp, id, true);
 	return 0;
 }
 
@@ -407,7 +493,7 @@ spool_split(struct spool *sp, int64_t id, const char *body, size_t len,
 		return 0;
 	}
 	/* In memory already, or the disk said no: the halves are held. */
-	spool_delete(sp, id);
+	remove_batch(sp, id, false);
 	hold_copy(&sp->hold, first.id, first.created_ms, points_first, 0, body, cut);
 	hold_copy(&sp->hold, second.id, second.created_ms, points_second, 0,
 	    body + cut, len - cut);
@@ -434,6 +520,39 @@ spool_note_attempt(struct spool *sp, int64_t id)
 
 /* ---------------- back to disk ---------------- */
 
+/* Dead letters kept when the file starts afresh: they are read into memory. */
+#define AFRESH_DEAD_MAX (16 * 1024 * 1024)
+
+/*
+ * The spool's WAL filled its disk and nothing on disk is needed any more
+ * but the dead letters (every batch was delivered): the file starts
+ * afresh. 0 when it did; 1 if it could not be made again (still failing).
+ */
+static int
+start_afresh(struct spool *sp)
+{
+	int64_t keep = sp->max_bytes / 2 < AFRESH_DEAD_MAX ? sp->max_bytes / 2 :
+	    AFRESH_DEAD_MAX;
+	int64_t dropped = 0, undeleted = (int64_t)sp->hold.nundeleted;
+	int rc = store_rebuild(&sp->store, sp->next_id - 1, keep, &dropped);
+
+	/* whatever came of it, the old rows are gone */
+	sp->hold.nundeleted = 0;
+	sp->disk = (struct spool_totals){ 0 };
+	for (size_t i = 0; i < RECENT; i++)
+		forget(sp, sp->recent[i].id);
+	sent_clear(&sp->sent);
+	if (rc != 0) {
+		spool_failed(sp);
+		return 1;
+	}
+	hb_warn("spool started afresh path=%s: the disk had no room to delete "
+	    "batches=%lld InfluxDB took; the file and its WAL were made again, "
+	    "dead letters kept%s%lld", sp->store.path, (long long)undeleted,
+	    dropped ? ", all but the oldest points=" : "", (long long)dropped);
+	return 0;
+}
+
 int
 spool_retry(struct spool *sp)
 {
@@ -441,6 +560,9 @@ spool_retry(struct spool *sp)
 	int64_t moved_points = 0;
 	struct held *h;
 
+	/* a file that could not be made again: try again */
+	if (sp->store.standin && start_afresh(sp) != 0)
+		return 1;
 	/* A WAL that filled the disk holds the rows to delete: copied into the
 	 * database (if the disk has room for that), it is written from its
 	 * start again, and the deletes below fit. */
@@ -449,10 +571,17 @@ spool_retry(struct spool *sp)
 	/* what was sent first: deleting makes room for the rest */
 	while (sp->hold.nundeleted > 0) {
 		if (written(sp, store_delete(&sp->store,
-		    sp->hold.undeleted[sp->hold.nundeleted - 1])) != 0)
+		    sp->hold.undeleted[sp->hold.nundeleted - 1])) == 0) {
+			sp->hold.nundeleted--;
+			continue;
+		}
+		/* A delete needs room in the WAL, and the WAL the room the
+		 * disk has not got: if nothing on disk is needed, start afresh. */
+		if (!TAILQ_EMPTY(&sp->hold.held) || sp->disk.batches > 0 ||
+		    start_afresh(sp) != 0)
 			return 1;
-		sp->hold.nundeleted--;
 	}
+	sent_clear(&sp->sent);
 	while ((h = TAILQ_FIRST(&sp->hold.held)) != NULL && moved < RETRY_BUDGET) {
 		int64_t points = h->b.points, bytes = (int64_t)h->b.body.len;
 
@@ -462,7 +591,7 @@ spool_retry(struct spool *sp)
 		moved += h->b.body.len;
 		moved_points += points;
 		hold_drop(&sp->hold, h);
-		spool_totals_add(&sp->disk, 1, points, bytes);
+		added(sp, points, (size_t)bytes);
 	}
 	if (sp->failing) {
 		sp->failing = false;
@@ -498,7 +627,7 @@ spool_whole(const struct spool *sp)
 int64_t
 spool_file_bytes(struct spool *sp)
 {
-	return store_file_bytes(&sp->store);
+	return store_file_bytes(&sp->store) + store_wal_bytes(&sp->store);
 }
 
 /* Deletes the oldest dead letter: 1 (its points in *points), 0 none, -1. */
@@ -538,11 +667,21 @@ void
 spool_enforce_cap(struct spool *sp, const int64_t *keep, size_t nkeep,
     struct spool_drops *out)
 {
+	/*
+	 * The cap covers the file and its WAL: the WAL is kept to its quarter
+	 * (checkpoint()), and the file in use to the rest less the largest
+	 * batch, so that the next one to come does not carry the file on disk
+	 * past it (free pages are reused, but not given back).
+	 */
+	int64_t budget = sp->max_bytes - sp->store.wal_limit - sp->largest;
+
 	memset(out, 0, sizeof(*out));
 	/* a failing disk takes no writes, so the file does not grow */
 	if (sp->failing)
 		return;
-	while (store_file_bytes(&sp->store) > sp->max_bytes) {
+	if (budget < sp->max_bytes / 4)
+		budget = sp->max_bytes / 4;
+	while (store_file_bytes(&sp->store) > budget) {
 		int64_t points;
 		int r;
 
@@ -577,8 +716,11 @@ spool_dead_letter(struct spool *sp, const char *body, size_t len,
 		    (long long)points);
 		return -1;
 	}
-	return written(sp, store_dead_letter(&sp->store, body, len, points,
-	    status, reason, hb_wall_ms()));
+	if (written(sp, store_dead_letter(&sp->store, body, len, points, status,
+	    reason, hb_wall_ms())) != 0)
+		return -1;
+	grew(sp, len);
+	return 0;
 }
 
 /* ---------------- totals ---------------- */

@@ -7,8 +7,10 @@
 #include "hb_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const migrations[] = {
 	/* 1 */
@@ -80,7 +82,12 @@ limit_wal(struct spool_store *st, int64_t max_bytes, char *err, size_t errlen)
 
 	st->wal_limit = max_bytes / 4 < 8 * 1024 * 1024 ? max_bytes / 4 :
 	    8 * 1024 * 1024;
-	pages = st->wal_limit / st->page_size;
+	/* SQLite checkpoints at half the limit, so that the WAL is reused
+	 * before it reaches it; store_checkpoint() truncates what a large
+	 * batch carried past it */
+	pages = st->wal_limit / st->page_size / 2;
+	if (pages < 1)
+		pages = 1;
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld; "
 	    "PRAGMA wal_autocheckpoint=%lld;", (long long)st->wal_limit,
 	    (long long)(pages < 1000 ? pages : 1000));
@@ -123,6 +130,7 @@ store_open(struct spool_store *st, const char *path, int64_t max_bytes,
 
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	snprintf(st->wal_path, sizeof(st->wal_path), "%s-wal", path);
+	st->max_bytes = max_bytes;
 	st->db = hb_sqlite_open(path, migrations, HB_ARRAY_LEN(migrations), err,
 	    errlen);
 	if (st->db == NULL)
@@ -186,6 +194,22 @@ store_delete(struct spool_store *st, int64_t id)
 {
 	sqlite3_bind_int64(st->st_delete, 1, id);
 	return step_done(st, st->st_delete, "delete");
+}
+
+int
+store_delete_range(struct spool_store *st, int64_t lo, int64_t hi)
+{
+	sqlite3_stmt *stmt = hb_sqlite_prepare(st->db,
+	    "DELETE FROM batch WHERE id BETWEEN ? AND ?");
+	int rc;
+
+	if (stmt == NULL)
+		return failed(st, "delete");
+	sqlite3_bind_int64(stmt, 1, lo);
+	sqlite3_bind_int64(stmt, 2, hi);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : failed(st, "delete");
 }
 
 int
@@ -329,12 +353,19 @@ store_file_bytes(struct spool_store *st)
 	    st->page_size;
 }
 
-int
-store_checkpoint(struct spool_store *st)
+int64_t
+store_wal_bytes(const struct spool_store *st)
 {
 	struct stat sb;
 
-	if (stat(st->wal_path, &sb) != 0 || sb.st_size <= st->wal_limit)
+	return st->standin || stat(st->wal_path, &sb) != 0 ? 0 :
+	    (int64_t)sb.st_size;
+}
+
+int
+store_checkpoint(struct spool_store *st)
+{
+	if (store_wal_bytes(st) <= st->wal_limit)
 		return 0;
 	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	    NULL, NULL) != SQLITE_OK)
@@ -347,4 +378,109 @@ store_checkpoint_passive(struct spool_store *st)
 {
 	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
 	    NULL);
+}
+
+/* ---------------- starting afresh ---------------- */
+
+struct kept_dead {
+	int64_t created_ms, points;
+	int status;
+	char *reason;
+	struct hb_buf body;
+};
+
+/* The newest dead letters, up to keep_bytes, newest first; *n of them. */
+static struct kept_dead *
+read_dead(struct spool_store *st, int64_t keep_bytes, size_t *n,
+    int64_t *dropped_points)
+{
+	sqlite3_stmt *stmt = hb_sqlite_prepare(st->db, "SELECT created_ms, "
+	    "points, status, reason, body FROM dead_letter ORDER BY id DESC");
+	struct kept_dead *kept = NULL;
+	size_t cap = 0;
+	int64_t bytes = 0;
+
+	*n = 0;
+	while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
+		int len = sqlite3_column_bytes(stmt, 4);
+		const char *reason = (const char *)sqlite3_column_text(stmt, 3);
+		struct kept_dead *k;
+
+		if (bytes + len > keep_bytes) {
+			*dropped_points += sqlite3_column_int64(stmt, 1);
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			kept = hb_xrealloc(kept, cap * sizeof(*kept));
+		}
+		k = &kept[(*n)++];
+		memset(k, 0, sizeof(*k));
+		k->created_ms = sqlite3_column_int64(stmt, 0);
+		k->points = sqlite3_column_int64(stmt, 1);
+		k->status = sqlite3_column_int(stmt, 2);
+		k->reason = hb_xstrdup(reason ? reason : "");
+		hb_buf_append(&k->body, sqlite3_column_blob(stmt, 4), (size_t)len);
+		bytes += len;
+	}
+	sqlite3_finalize(stmt);
+	return kept;
+}
+
+/* The ids after a rebuild go on from last_id: AUTOINCREMENT's record. */
+static int
+set_last_id(struct spool_store *st, int64_t last_id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO sqlite_sequence (name, seq) "
+	    "VALUES ('batch', %lld)", (long long)last_id);
+	return exec_quiet(st, sql, "rebuild");
+}
+
+int
+store_rebuild(struct spool_store *st, int64_t last_id, int64_t keep_bytes,
+    int64_t *dead_points_dropped)
+{
+	char path[PATH_MAX], shm[PATH_MAX + 8], err[256];
+	int64_t max_bytes = st->max_bytes;
+	struct kept_dead *kept;
+	size_t n;
+	int rc = 0;
+
+	*dead_points_dropped = 0;
+	kept = read_dead(st, keep_bytes, &n, dead_points_dropped);
+	snprintf(path, sizeof(path), "%s", st->path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	store_close(st);
+	unlink(st->wal_path);
+	unlink(shm);
+	unlink(path);
+	if (store_open(st, path, max_bytes, err, sizeof(err)) != 0) {
+		/* someone else took the room: an empty stand-in until the next try */
+		store_close(st);
+		if (store_open(st, ":memory:", max_bytes, err, sizeof(err)) != 0)
+			abort();	/* out of memory */
+		snprintf(st->path, sizeof(st->path), "%s", path);
+		snprintf(st->wal_path, sizeof(st->wal_path), "%s-wal", path);
+		st->standin = true;
+		snprintf(st->error, sizeof(st->error), "cannot make the file again: %s",
+		    err);
+		st->op = "rebuild";
+		rc = -1;
+	} else
+		st->standin = false;
+	if (rc == 0 && set_last_id(st, last_id) != 0)
+		rc = -1;
+	while (n > 0) {
+		struct kept_dead *k = &kept[--n];
+
+		if (rc == 0 && store_dead_letter(st, k->body.data, k->body.len,
+		    k->points, k->status, k->reason, k->created_ms) != 0)
+			rc = -1;
+		free(k->reason);
+		hb_buf_free(&k->body);
+	}
+	free(kept);
+	return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ struct spool_store {
 	char wal_path[PATH_MAX + 8];
 	int64_t wal_limit;
 	int64_t page_size;
+	int64_t max_bytes;	/* the cap the store was opened with */
+	bool standin;		/* a rebuild could not reopen the file: this is
+				 * an empty database in memory until it can */
 	char error[256];	/* SQLite's words for the last failure */
 	const char *op;		/* and what it was doing: "commit", "delete", ... */
 
@@ -59,6 +63,8 @@ void store_totals(struct spool_store *st, struct store_totals *out);
 int store_insert(struct spool_store *st, const struct spool_batch *b,
     const char *body, size_t len);
 int store_delete(struct spool_store *st, int64_t id);
+/* Deletes the rows with lo <= id <= hi. */
+int store_delete_range(struct spool_store *st, int64_t lo, int64_t hi);
 int store_replace(struct spool_store *st, int64_t id, const char *body,
     size_t len, int64_t points);
 int store_attempt(struct spool_store *st, int64_t id);
@@ -88,6 +94,8 @@ int64_t store_dead_letters(struct spool_store *st);
 
 /* Bytes of the file in use: pages less free pages. */
 int64_t store_file_bytes(struct spool_store *st);
+/* Bytes of the WAL on disk. */
+int64_t store_wal_bytes(const struct spool_store *st);
 /*
  * Truncates the WAL when it has outgrown its limit. 0, or -1 (error set)
  * if the checkpoint failed.
@@ -95,5 +103,19 @@ int64_t store_file_bytes(struct spool_store *st);
 int store_checkpoint(struct spool_store *st);
 /* Copies what the WAL holds into the file, if the disk has room for it. */
 void store_checkpoint_passive(struct spool_store *st);
+
+/*
+ * Starts the file afresh with no batches, for a spool whose WAL filled its
+ * disk when no batch on it is needed any more: the WAL cannot be copied
+ * into the file (that needs room) nor dropped alone (a checkpoint that
+ * failed half way left the file needing it), so the file, its WAL and
+ * shared memory are removed and made again. The newest dead letters are
+ * kept, up to keep_bytes (the points of those left out in
+ * *dead_points_dropped), and ids go on after last_id. 0, or -1 (error set)
+ * when the file cannot be made again: then the store is a stand-in in
+ * memory (standin) and a later call tries again.
+ */
+int store_rebuild(struct spool_store *st, int64_t last_id, int64_t keep_bytes,
+    int64_t *dead_points_dropped);
 
 #endif

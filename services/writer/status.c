@@ -54,7 +54,9 @@ influx_json(const struct status *s)
 	if (!r->ok)
 		json_object_set_new(influx, "reason", json_string(r->reason[0] ?
 		    r->reason : "not reached yet"));
-	json_object_set_new(influx, "since", hb_msg_time(r->since_ms));
+	/* no answer yet: nothing is known since any time */
+	if (r->since_ms != 0)
+		json_object_set_new(influx, "since", hb_msg_time(r->since_ms));
 	return influx;
 }
 

@@ -11,6 +11,7 @@
  */
 #include "writer.h"
 #include "batch.h"
+#include "database.h"
 #include "drops.h"
 #include "influx.h"
 #include "intake.h"
@@ -44,6 +45,7 @@ struct writer {
 	struct intake intake;
 	struct batch batch;
 	struct retry retry;
+	struct database database;
 	struct sender send;
 	struct caps caps;
 	struct drops drops;
@@ -183,9 +185,10 @@ answered(void *arg, enum influx_verdict verdict)
 	/* nothing staged is left to write: no wake-up for it */
 	if (spool_staged_batches(w->spool) == 0)
 		evtimer_del(w->ev_stage);
-	/* dead letters and the halves of a split take room too */
-	if (verdict == INFLUX_BAD_POINTS || verdict == INFLUX_TOO_LARGE)
-		caps_enforce(&w->caps);
+	/* dead letters, the halves of a split and a staged batch committed
+	 * because its write failed take room too */
+	(void)verdict;
+	caps_enforce(&w->caps);
 	caps_watch(&w->caps);
 	/* the slot is free: what gathered meanwhile goes out as one batch */
 	if (!batch_empty(&w->batch) && w->send.ninflight == 0 &&
@@ -265,7 +268,9 @@ build_parts(struct writer *w, struct event_base *base)
 	retry_init(&w->retry, base, w->influx, influx_display_url(w->influx),
 	    o->retry_max_ms, &rh);
 	w->retry.up = w->m.influx_up;
+	database_init(&w->database, w->influx, &w->retry, &o->influx);
 	send_init(&w->send, o, w->spool, w->influx, &w->retry, &sh);
+	w->send.database = &w->database;
 	w->send.written = w->m.written;
 	w->send.batches_written = w->m.batches_written;
 	w->send.replayed = w->m.replayed;
@@ -330,6 +335,8 @@ writer_start(void *arg)
 	w->influx = influx_new(w->http, &w->opt.influx);
 	w->bus = w->svc->bus;
 	build_parts(w, app->base);
+	/* a spool opened on a full disk with rows left to delete: retried */
+	caps_watch(&w->caps);
 	retry_start(&w->retry);
 	w->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, w);
 	w->ev_stage = evtimer_new(app->base, on_stage_timer, w);
@@ -443,6 +450,7 @@ writer_destroy(void *arg)
 	struct writer *w = arg;
 
 	send_free(&w->send);
+	database_free(&w->database);
 	retry_free(&w->retry);
 	influx_free(w->influx);
 	hb_http_client_free(w->http);

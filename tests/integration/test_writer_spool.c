@@ -6,7 +6,15 @@
  *       report dropped lands once InfluxDB is back, /health says why the
  *       spool is in trouble while it is, /health and /metrics answer while
  *       points pour in, the error is logged at a limited rate, and the
- *       spool is whole again afterwards (nothing left to replay).
+ *       spool puts itself right afterwards on the same small disk: /health
+ *       200, its WAL no longer filling the disk, nothing left to replay,
+ *       and a restart sends nothing InfluxDB already has.
+ *   test_writer_spool smalldisk writer.spool.max_mb 2 on a 4 MB tmpfs: the
+ *       cap covers the file and its WAL, so the disk never fills, the
+ *       oldest points are dropped and counted, the rest land.
+ *   test_writer_spool sentrestart  a restart on a full disk with batches
+ *       that <spool>-sent names as taken by InfluxDB: none is sent again,
+ *       and once the disk has room the spool deletes them by itself.
  *   test_writer_spool cap       writer.spool.max_mb: dead letters count
  *       against the cap and go first, the file and its WAL stay near the
  *       cap, and every point dropped is told on the bus once its window
@@ -20,6 +28,7 @@
 #include "hbt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -53,15 +62,15 @@ unmount_at_exit(void)
 		rmdir(mounted);
 }
 
-/* A 3 MB file system for the writer's data_dir; false if not allowed. */
+/* A small file system of `bytes` for the writer's data_dir; false if not allowed. */
 static bool
-mount_small_disk(const char *dir)
+mount_small_disk(const char *dir, long bytes)
 {
 	char opts[64];
 
 	if (getenv("HBT_NO_MOUNT"))
 		return false;
-	snprintf(opts, sizeof(opts), "size=%d", DISK_BYTES);
+	snprintf(opts, sizeof(opts), "size=%ld", bytes);
 	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
 		hbt_log("cannot mount a tmpfs on %s (%s)", dir, strerror(errno));
 		return false;
@@ -118,9 +127,9 @@ count(struct fixture *f, const char *q)
 	return hbt_influx_number(&f->influx, "homebus", q);
 }
 
-/* Batches left in the spool file (after the writer stopped). */
+/* One number from the spool file (after the writer stopped), or -1. */
 static long long
-rows_in_spool(struct fixture *f)
+spool_number(struct fixture *f, const char *sql)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -128,12 +137,19 @@ rows_in_spool(struct fixture *f)
 
 	if (sqlite3_open_v2(f->spool, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM batch", -1, &st, NULL) ==
-	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+/* Batches left in the spool file (after the writer stopped). */
+static long long
+rows_in_spool(struct fixture *f)
+{
+	return spool_number(f, "SELECT count(*) FROM batch");
 }
 
 /* How many lines of the writer's log hold s. */
@@ -171,26 +187,19 @@ health(struct fixture *f, bool *spool_trouble)
 	return st;
 }
 
-static void
-scenario_diskfull(struct fixture *f)
+/*
+ * 60,000 points of ~100 bytes (twice what a 3 MB disk holds), asking for
+ * /health and /metrics as they pour in: the points the broker
+ * acknowledged. *trouble as health() says, *unanswered when /health or
+ * /metrics did not answer, *spool_failed when homebus_writer_spool_ok was 0.
+ */
+static long
+pour_points(struct fixture *f, bool *trouble, bool *unanswered,
+    bool *spool_failed)
 {
-	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
 	struct hb_buf msg = { 0 };
 	long acked = 0;
-	int logged;
-	double dropped;
 
-	setup(f, NULL);
-	tmpfs = mount_small_disk(f->data_dir);
-	hbt_log("the spool's disk: %s", tmpfs ? "a 3 MB tmpfs" :
-	    "a 3 MB file size limit (no tmpfs here)");
-	start_writer(f);
-	if (!tmpfs)
-		limit_writer_files(f, DISK_BYTES);
-	hbt_log("killing influxd");
-	hbt_influx_kill(&f->influx);
-
-	/* 60,000 points of ~100 bytes: twice what the disk holds */
 	for (int m = 0; m < MESSAGES; m++) {
 		hb_buf_reset(&msg);
 		for (int i = 0; i < LINES; i++) {
@@ -203,14 +212,37 @@ scenario_diskfull(struct fixture *f)
 		    1, false) == 0)
 			acked += LINES;
 		if (m % 10 == 9) {
-			if (health(f, &trouble) == 0 || hbt_metric(f->http,
+			if (health(f, trouble) == 0 || hbt_metric(f->http,
 			    "homebus_writer_points_received_total") < 0)
-				unanswered = true;
+				*unanswered = true;
 			if (hbt_metric(f->http, "homebus_writer_spool_ok") == 0)
-				spool_failed = true;
+				*spool_failed = true;
 		}
 	}
 	hb_buf_free(&msg);
+	return acked;
+}
+
+static void
+scenario_diskfull(struct fixture *f)
+{
+	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
+	struct stat st;
+	char wal[720];
+	long acked;
+	int logged;
+	double dropped;
+
+	setup(f, NULL);
+	tmpfs = mount_small_disk(f->data_dir, DISK_BYTES);
+	hbt_log("the spool's disk: %s", tmpfs ? "a 3 MB tmpfs" :
+	    "a 3 MB file size limit (no tmpfs here)");
+	start_writer(f);
+	if (!tmpfs)
+		limit_writer_files(f, DISK_BYTES);
+	hbt_log("killing influxd");
+	hbt_influx_kill(&f->influx);
+	acked = pour_points(f, &trouble, &unanswered, &spool_failed);
 	HBT_CHECK(acked == (long)MESSAGES * LINES, "the broker acknowledged %ld "
 	    "points", acked);
 	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_writer_points_received_total")
@@ -234,16 +266,15 @@ scenario_diskfull(struct fixture *f)
 	HBT_CHECK(dropped == 0, "none had to be dropped (memory_max_mb holds them)");
 	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_writer_spool_points") == 0,
 	    30000), "nothing waits to be sent");
-	/* Still full: the WAL the spool filled the disk with holds the sent
-	 * batches, and deleting them needs room in it. The operator makes room. */
-	hbt_log("the spool's disk gets room");
-	if (tmpfs)
-		HBT_REQUIRE(mount("tmpfs", f->data_dir, "tmpfs", MS_REMOUNT,
-		    "size=16m") == 0, "remount: %s", strerror(errno));
-	else
-		limit_writer_files(f, RLIM_INFINITY);
-	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 30000),
-	    "the deletes were retried, the spool is whole and /health is 200 again");
+	/* No more room than before: the WAL the spool filled the disk with
+	 * holds the sent batches, and deleting them needed room in it. */
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 30000), "the spool put itself "
+	    "right on the same disk: whole, and /health is 200 again");
+	snprintf(wal, sizeof(wal), "%s-wal", f->spool);
+	memset(&st, 0, sizeof(st));
+	stat(wal, &st);
+	HBT_CHECK(st.st_size <= DISK_BYTES / 4, "its WAL no longer fills the disk "
+	    "(%lld bytes)", (long long)st.st_size);
 	logged = log_lines_with(f, "cannot write");
 	hbt_log("lines about the spool's trouble in the log: %d", logged);
 	HBT_CHECK(logged >= 1 && logged <= 30, "the trouble was logged at a limited "
@@ -253,7 +284,158 @@ scenario_diskfull(struct fixture *f)
 	    "the writer stopped cleanly");
 	HBT_CHECK(rows_in_spool(f) == 0, "no batch is left to be replayed at the "
 	    "next start (%lld)", rows_in_spool(f));
+	HBT_REQUIRE(hbt_proc_restart(&f->writer.proc) == 0, "the writer restarts");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_bus_connected") == 1,
+	    10000), "writer back on the bus");
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 10000), "/health is 200 at once");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_written_total") == 0 &&
+	    hbt_metric(f->http, "homebus_writer_batches_replayed_total") == 0,
+	    "and nothing InfluxDB took was sent again (%g points)",
+	    hbt_metric(f->http, "homebus_writer_points_written_total"));
+	HBT_CHECK(count(f, "SELECT count(seq) FROM full") == acked, "InfluxDB "
+	    "holds every point once: %lld", count(f, "SELECT count(seq) FROM full"));
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped cleanly");
 	if (tmpfs && umount2(f->data_dir, 0) == 0)
+		mounted[0] = '\0';
+}
+
+/*
+ * A 4 MB disk and writer.spool.max_mb 2: the cap, not the disk, bounds the
+ * spool. The file on disk never shrinks, so its size at the end is the
+ * most it ever took.
+ */
+static void
+scenario_smalldisk(struct fixture *f)
+{
+	bool tmpfs, trouble = false, unanswered = false, spool_failed = false;
+	struct stat st;
+	char wal[720];
+	long long file;
+	long acked;
+	double dropped;
+
+	setup(f, "\"spool\": {\"max_mb\": 2}");
+	tmpfs = mount_small_disk(f->data_dir, 4 * 1024 * 1024);
+	hbt_log("the spool's disk: %s", tmpfs ? "a 4 MB tmpfs" :
+	    "the test's own (no tmpfs here: the cap alone is checked)");
+	start_writer(f);
+	hbt_influx_kill(&f->influx);
+	acked = pour_points(f, &trouble, &unanswered, &spool_failed);
+	HBT_CHECK(HBT_WAIT(hbt_metric(f->http, "homebus_writer_points_received_total")
+	    == (double)acked, 60000), "the writer took them all");
+	dropped = hbt_metric(f->http, "homebus_writer_points_dropped_total");
+	HBT_CHECK(dropped > 0, "the cap dropped the oldest (%g points)", dropped);
+	HBT_CHECK(!spool_failed && hbt_metric(f->http, "homebus_writer_spool_ok") == 1,
+	    "the disk never refused a write: the cap held the spool under it");
+	memset(&st, 0, sizeof(st));
+	stat(f->spool, &st);
+	file = (long long)st.st_size;
+	snprintf(wal, sizeof(wal), "%s-wal", f->spool);
+	memset(&st, 0, sizeof(st));
+	stat(wal, &st);
+	hbt_log("file %lld bytes, WAL %lld", file, (long long)st.st_size);
+	HBT_CHECK(file + (long long)st.st_size <= 2 * 1024 * 1024, "the file, at "
+	    "the most it ever took, and its WAL are under the cap: %lld + %lld",
+	    file, (long long)st.st_size);
+	HBT_CHECK(st.st_size <= 512 * 1024, "the WAL is kept to a quarter of the "
+	    "cap (%lld)", (long long)st.st_size);
+
+	HBT_REQUIRE(hbt_influx_restart(&f->influx) == 0, "influxd restarts");
+	HBT_CHECK(HBT_WAIT(count(f, "SELECT count(seq) FROM full") + (long long)dropped
+	    == acked, 60000), "every point not dropped landed: %lld + %g of %ld",
+	    count(f, "SELECT count(seq) FROM full"), dropped, acked);
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 30000), "/health is 200");
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped cleanly");
+	if (tmpfs && umount2(f->data_dir, 0) == 0)
+		mounted[0] = '\0';
+}
+
+/* Fills what is left of the disk at dir with one file; its path in out. */
+static void
+fill_disk(const char *dir, char *out, size_t outlen)
+{
+	char block[4096];
+	int fd;
+
+	memset(block, 'x', sizeof(block));
+	snprintf(out, outlen, "%s/filler", dir);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	HBT_REQUIRE(fd >= 0, "filler: %s", strerror(errno));
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+}
+
+/*
+ * The writer is killed with batches on a full disk, which <spool>-sent
+ * names as taken by InfluxDB (written here the way the writer writes it
+ * when a delete fails): the next start sends none of them, /health says
+ * the spool's trouble, and once the disk has room the rows are deleted.
+ */
+static void
+scenario_sentrestart(struct fixture *f)
+{
+	struct {
+		char magic[8];
+		uint32_t n, reserved;
+		int64_t lo, hi;
+	} sent = { "HBSENT1\n", 1, 0, 1, 0 };
+	bool trouble = false;
+	char filler[800], path[800];
+	int fd;
+
+	setup(f, NULL);
+	if (!mount_small_disk(f->data_dir, DISK_BYTES)) {
+		hbt_log("SKIPPED: cannot mount a tmpfs here (this scenario needs a "
+		    "full disk that the writer's own files did not fill)");
+		return;
+	}
+	start_writer(f);
+	hbt_influx_kill(&f->influx);
+	for (int m = 0; m < 10; m++) {
+		char line[128];
+
+		snprintf(line, sizeof(line), "taken,run=s seq=%di %lld", m,
+		    1764800000000000000LL + m);
+		hbt_mqtt_publish(f->bus, "homebus/points/taken", line, strlen(line), 1,
+		    false);
+	}
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_spool_points") == 10,
+	    10000), "ten points spooled");
+	hbt_sleep_ms(500);	/* committed, not staged */
+	fill_disk(f->data_dir, filler, sizeof(filler));
+	HBT_REQUIRE(hbt_proc_stop(&f->writer.proc, SIGKILL, 5000) == 128 + SIGKILL,
+	    "killed");
+	sent.hi = spool_number(f, "SELECT max(id) FROM batch");
+	HBT_REQUIRE(sent.hi > 0, "batches on disk (%lld)", (long long)sent.hi);
+	snprintf(path, sizeof(path), "%s-sent", f->spool);
+	fd = open(path, O_WRONLY);
+	HBT_REQUIRE(fd >= 0 && pwrite(fd, &sent, sizeof(sent), 0) ==
+	    (ssize_t)sizeof(sent), "%s names them taken", path);
+	close(fd);
+
+	HBT_REQUIRE(hbt_influx_restart(&f->influx) == 0, "influxd restarts");
+	HBT_REQUIRE(hbt_proc_restart(&f->writer.proc) == 0, "the writer restarts");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_writer_bus_connected") == 1,
+	    10000), "writer back on the bus");
+	HBT_CHECK(HBT_WAIT((health(f, &trouble), trouble), 10000), "/health names "
+	    "the spool's trouble: the disk will not let it delete them");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_spool_points") == 0,
+	    "nothing counts as waiting");
+	unlink(filler);
+	HBT_CHECK(HBT_WAIT(health(f, NULL) == 200, 15000), "with room on the disk "
+	    "the spool is whole again by itself");
+	HBT_CHECK(hbt_metric(f->http, "homebus_writer_points_written_total") == 0 &&
+	    count(f, "SELECT count(seq) FROM taken") <= 0, "and none of what "
+	    "InfluxDB had taken was sent again (%g)", hbt_metric(f->http,
+	    "homebus_writer_points_written_total"));
+	HBT_CHECK(hbt_proc_stop(&f->writer.proc, SIGTERM, 15000) == 0,
+	    "the writer stopped cleanly");
+	HBT_CHECK(rows_in_spool(f) == 0, "the rows were deleted (%lld)",
+	    rows_in_spool(f));
+	if (umount2(f->data_dir, 0) == 0)
 		mounted[0] = '\0';
 }
 
@@ -290,6 +472,7 @@ scenario_cap(struct fixture *f)
 	double dropped = 0, dead_dropped;
 	int notes = 0;
 	long told;
+	long long file;
 	bool ok;
 
 	setup(f, "\"batch_size\": 500, \"spool\": {\"max_mb\": 1, "
@@ -346,13 +529,14 @@ scenario_cap(struct fixture *f)
 	 * not the order they are written in */
 	memset(&st, 0, sizeof(st));
 	ok = stat(f->spool, &st) == 0;
-	HBT_CHECK(ok && st.st_size <= 1048576 + 512 * 1024,
-	    "the file on disk is about the cap (%lld)", (long long)st.st_size);
+	file = (long long)st.st_size;
 	snprintf(wal, sizeof(wal), "%s-wal", f->spool);
 	memset(&st, 0, sizeof(st));
-	ok = stat(wal, &st) != 0;
-	HBT_CHECK(ok || st.st_size <= 256 * 1024 + 512 * 1024,
-	    "the WAL stays near a quarter of the cap (%lld)", (long long)st.st_size);
+	stat(wal, &st);
+	HBT_CHECK(ok && file + (long long)st.st_size <= 1048576, "the cap covers "
+	    "the file on disk and its WAL: %lld + %lld", file, (long long)st.st_size);
+	HBT_CHECK(st.st_size <= 256 * 1024, "the WAL is kept to a quarter of the "
+	    "cap (%lld)", (long long)st.st_size);
 
 	/* the drops stopped; the last window still tells its total */
 	HBT_CHECK(HBT_WAIT((told = told_dropped(f, &notes)) == (long)dropped, 15000),
@@ -375,6 +559,10 @@ main(int argc, char **argv)
 		scenario_diskfull(&f);
 	else if (strcmp(which, "cap") == 0)
 		scenario_cap(&f);
+	else if (strcmp(which, "smalldisk") == 0)
+		scenario_smalldisk(&f);
+	else if (strcmp(which, "sentrestart") == 0)
+		scenario_sentrestart(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	if (f.bus)

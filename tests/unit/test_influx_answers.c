@@ -37,6 +37,21 @@ test_classify(void)
 	influx_classify(0, 7, "Failed to connect to 127.0.0.1 port 8086", NULL, -1, &r);
 	HBT_CHECK(r.verdict == INFLUX_RETRY && strstr(r.reason, "Failed to connect"),
 	    "network");
+
+	/* /query: a 200 can hold a statement's error */
+	influx_classify_query(200, 0, NULL, "{\"results\":[{\"statement_id\":0}]}",
+	    -1, &r);
+	HBT_CHECK(r.verdict == INFLUX_OK, "query 200");
+	influx_classify_query(200, 0, NULL, "{\"results\":[{\"statement_id\":0,"
+	    "\"error\":\"retention policy conflicts with an existing policy\"}]}",
+	    -1, &r);
+	HBT_CHECK(r.verdict == INFLUX_REFUSED && strcmp(r.reason, "retention policy "
+	    "conflicts with an existing policy") == 0, "query 200 with an error: %s",
+	    r.reason);
+	influx_classify_query(403, 0, NULL, "{\"error\":\"error authorizing query: "
+	    "requires admin privilege\"}", -1, &r);
+	HBT_CHECK(r.verdict == INFLUX_REFUSED && strstr(r.reason, "admin"),
+	    "query 403: %s", r.reason);
 }
 
 static void

@@ -2,7 +2,8 @@
  * Lines taken off the bus (services/writer/intake.c alone, its clock
  * injected): an undated line is stamped in writer.influx.precision (in ns
  * with the writer's slot in the last three digits, ns and us strictly
- * increasing, ms and s one stamp per message); a dated one is converted
+ * increasing, ms and s strictly increasing per series, one stamp for the
+ * message's series where they differ); a dated one is converted
  * from ns, toward the earlier time; an invalid line is counted and left
  * out while its neighbours go on; a message is read in parts when a batch
  * fills; a retained copy is skipped unless writer.accept_retained.
@@ -76,14 +77,27 @@ test_stamps(void)
 	hb_buf_free(&out);
 
 	setup(&in, "ms", 0);
-	take(&in, "t v=1\nt v=2\n", &out);
-	HBT_CHECK(strcmp(out.data, "t v=1 1764800000123\nt v=2 1764800000123\n") == 0,
-	    "ms: one stamp for the message: [%s]", out.data);
+	take(&in, "t v=1\nt,k=b v=2\nu v=3\n", &out);
+	HBT_CHECK(strcmp(out.data, "t v=1 1764800000123\nt,k=b v=2 1764800000123\n"
+	    "u v=3 1764800000123\n") == 0,
+	    "ms: one stamp for the message's series: [%s]", out.data);
 	hb_buf_reset(&out);
-	clock_ns += 2000000;
-	take(&in, "t v=3\n", &out);
-	HBT_CHECK(strcmp(out.data, "t v=3 1764800000125\n") == 0,
-	    "the next message its own: [%s]", out.data);
+	take(&in, "t v=4\nt v=5\nt,k=b v=6\n", &out);
+	HBT_CHECK(strcmp(out.data, "t v=4 1764800000124\nt v=5 1764800000125\n"
+	    "t,k=b v=6 1764800000124\n") == 0,
+	    "ms: lines of one series in one unit are stamped apart, each series "
+	    "on its own: [%s]", out.data);
+	hb_buf_reset(&out);
+	clock_ns += 5000000;
+	take(&in, "t v=7\n", &out);
+	HBT_CHECK(strcmp(out.data, "t v=7 1764800000128\n") == 0,
+	    "the clock again once it is ahead: [%s]", out.data);
+	hb_buf_free(&out);
+
+	setup(&in, "s", 0);
+	take(&in, "t v=1\nt v=2\nt v=3\n", &out);
+	HBT_CHECK(strcmp(out.data, "t v=1 1764800000\nt v=2 1764800001\n"
+	    "t v=3 1764800002\n") == 0, "s: a second apart: [%s]", out.data);
 	hb_buf_free(&out);
 }
 

@@ -7,7 +7,10 @@
  * before the restart or retried; a batch taken is deleted; a failure keeps
  * the batch, waits, and sends the same batch again, one at a time while
  * InfluxDB fails; a 413 sends the halves; a 400 sends the lines InfluxDB
- * did not name again under the same id and dead-letters the one it named.
+ * did not name again under the same id and dead-letters the one it named;
+ * a 404 naming a missing database creates it (database.c) and the batch
+ * goes again, or, when InfluxDB refuses, InfluxDB's state says how to put
+ * it right while the batch stays.
  */
 #include "hbt.h"
 #include "send.h"
@@ -179,6 +182,26 @@ influx_ping(struct influx *ix, influx_done_fn done, void *arg)
 	(void)done;
 	(void)arg;
 	return NULL;
+}
+
+struct hb_http_xfer *
+influx_create_db(struct influx *ix, influx_done_fn done, void *arg)
+{
+	struct call *c = &calls[ncalls++];
+
+	(void)ix;
+	c->done = done;
+	c->arg = arg;
+	c->answered = false;
+	snprintf(c->body, sizeof(c->body), "CREATE");
+	return (struct hb_http_xfer *)c;
+}
+
+const char *
+influx_create_statement(const struct influx *ix)
+{
+	(void)ix;
+	return "CREATE DATABASE \"homebus\"";
 }
 
 void
@@ -395,6 +418,60 @@ test_bad_points_resent(struct event_base *base)
 	teardown();
 }
 
+#define MISSING "{\"error\":\"database not found: \\\"homebus\\\"\"}"
+
+/* A batch sent into a database that InfluxDB says is missing. */
+static void
+into_missing(struct event_base *base, struct database *db,
+    const struct influx_config *cfg)
+{
+	setup(base);
+	database_init(db, (struct influx *)(uintptr_t)cfg, &retry, cfg);
+	snd.database = db;
+	send_committed(&snd, add("a v=1 1\n", 1, hb_wall_ms()));
+	send_pump(&snd);
+	reply(0, 404, MISSING);
+}
+
+static void
+test_missing_database(struct event_base *base)
+{
+	struct influx_config cfg = { .api = 1, .db = "homebus", .username = "bob" };
+	struct database db;
+
+	into_missing(base, &db, &cfg);
+	HBT_CHECK(ncalls == 2 && strcmp(calls[1].body, "CREATE") == 0,
+	    "a write into a missing database creates it (calls=%d)", ncalls);
+	reply(1, 403, "{\"error\":\"error authorizing query: bob not authorized "
+	    "to execute statement 'CREATE DATABASE homebus', requires admin "
+	    "privilege\"}");
+	HBT_CHECK(find(1) != NULL, "refused: the batch stays in the spool");
+	HBT_CHECK(!retry.ok && strstr(retry_reason(&retry), "create it as an "
+	    "admin: CREATE DATABASE \"homebus\"") && strstr(retry_reason(&retry),
+	    "user \"bob\"") && strstr(retry_reason(&retry), "requires admin"),
+	    "InfluxDB's state says why and what to do: %s", retry_reason(&retry));
+	retry_resume(&retry);
+	send_pump(&snd);
+	reply(2, 404, MISSING);
+	HBT_CHECK(ncalls == 3, "not asked again at the next write (calls=%d)",
+	    ncalls);
+	HBT_CHECK(strstr(retry_reason(&retry), "create it as an admin") != NULL,
+	    "and the reason stays: %s", retry_reason(&retry));
+	database_free(&db);
+	teardown();
+
+	into_missing(base, &db, &cfg);
+	reply(1, 200, "{\"results\":[{\"statement_id\":0}]}");
+	HBT_CHECK(retry_may_send(&retry), "created: the wait ends at once");
+	send_pump(&snd);
+	HBT_CHECK(ncalls == 3 && strcmp(calls[2].body, "a v=1 1\n") == 0,
+	    "and the batch goes again (calls=%d)", ncalls);
+	reply(2, 204, "");
+	HBT_CHECK(find(1) == NULL && retry.ok, "taken");
+	database_free(&db);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -407,6 +484,7 @@ main(void)
 	test_failure_kept_and_resent(base);
 	test_too_large_sends_halves(base);
 	test_bad_points_resent(base);
+	test_missing_database(base);
 	for (int i = 0; i < NB; i++)
 		hb_buf_free(&fb[i].b.body);
 	event_base_free(base);
