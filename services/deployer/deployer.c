@@ -223,6 +223,9 @@ deployer_start(void *arg)
 	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
 	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
 	    app->dry_run ? " dry_run=yes (steps are logged, not run)" : "");
+	/* a backup the last run was killed in is no backup */
+	if (!app->dry_run)
+		backup_discard_incomplete(d->cfg.backup_dir);
 	job_recover(d->job);
 	return 0;
 }

@@ -3,13 +3,20 @@
  * `up` and restarted, stopped (SIGTERM) in the middle of a step, the broker
  * restarted in the middle of a deploy. Same stage as test_deployer.
  *
- *   test_deployer_faults sigkill|sigterm|broker
+ * A backup that fails for want of space (backup_dir on a 2 MB tmpfs, a
+ * 4 MB SQLite file).
+ *
+ *   test_deployer_faults sigkill|sigterm|broker|nospace
  */
 #include "deployer_fx.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #define DEPLOY_MS 40000
 #define ROLLBACK_MS 70000
@@ -136,6 +143,107 @@ scenario_broker(struct dfx *f)
 	hbt_mqtt_close(notes);
 }
 
+static char tmpfs_dir[600];	/* mounted for nospace, unmounted at exit */
+
+static void
+unmount_tmpfs(void)
+{
+	if (tmpfs_dir[0])
+		umount2(tmpfs_dir, MNT_DETACH);
+	tmpfs_dir[0] = '\0';
+}
+
+/* backup_dir on a 2 MB tmpfs, so that a 4 MB SQLite file cannot fit. */
+static void
+small_backup_dir(void)
+{
+	snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s/backups", hbt_dir());
+	HBT_REQUIRE(mkdir(tmpfs_dir, 0750) == 0, "mkdir %s", tmpfs_dir);
+	HBT_REQUIRE(mount("tmpfs", tmpfs_dir, "tmpfs", 0, "size=2m") == 0,
+	    "a 2 MB tmpfs on %s (needs root)", tmpfs_dir);
+	atexit(unmount_tmpfs);
+}
+
+/* A SQLite file of about `kb` KiB of rows (0: emptied and vacuumed). */
+static void
+fill_sqlite(const char *path, int kb)
+{
+	char sql[256];
+	sqlite3 *db;
+
+	HBT_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK, "open %s", path);
+	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS t (b BLOB);"
+	    "DELETE FROM t; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	    "FROM n WHERE i < %d) INSERT INTO t SELECT randomblob(1000) FROM n "
+	    "WHERE %d > 0; VACUUM;", kb > 0 ? kb : 1, kb);
+	HBT_REQUIRE(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK,
+	    "rows in %s: %s", path, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* The entries of dir, space-separated ("" when empty). */
+static void
+folders(const char *dir, char *out, size_t outlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t len = 0;
+
+	out[0] = '\0';
+	HBT_REQUIRE(d != NULL, "opendir %s", dir);
+	while ((e = readdir(d)) != NULL && len < outlen)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			len += (size_t)snprintf(out + len, outlen - len, "%s ",
+			    e->d_name);
+	closedir(d);
+}
+
+/* A backup that fails leaves no folder behind: the next deploy has the
+ * space it had; an incomplete folder is listed as such, and one a killed
+ * deployer left is gone at its next start. */
+static void
+scenario_nospace(struct dfx *f, const char *big)
+{
+	char bin[700], list[1024], partial[800];
+	char *backups[] = { bin, "-c", f->deployer.config, "backups", NULL };
+	struct hb_buf out = { 0 };
+	json_t *s;
+	int rc;
+
+	dfx_deploy(f, "n1", "v2");
+	s = dfx_wait_state(f, "n1", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strcmp(dfx_str(s, "step"), "backup") == 0, "4 MB cannot "
+	    "go into 2 MB: failed in backup: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(s && dfx_str(s, "backup")[0] == '\0', "the state names no "
+	    "backup: %s", s ? dfx_str(s, "backup") : "-");
+	json_decref(s);
+	folders(f->backups, list, sizeof(list));
+	HBT_CHECK(list[0] == '\0', "the failed backup's folder is gone: %s", list);
+
+	/* a backup being written (or one a killed deployer left) */
+	snprintf(partial, sizeof(partial), "%s/20200101T000000Z-v0", f->backups);
+	HBT_REQUIRE(mkdir(partial, 0750) == 0, "mkdir %s", partial);
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(backups, &out, 20000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "20200101T000000Z-v0") &&
+	    strstr(out.data, "INCOMPLETE"), "homebus backups says the folder "
+	    "without a manifest is incomplete: %d %s", rc, out.data ? out.data : "");
+	hb_buf_free(&out);
+	HBT_CHECK(hbt_proc_stop(&f->deployer.proc, SIGKILL, 5000) >= 0, "killed");
+	dfx_restart_deployer(f);
+	HBT_CHECK(access(partial, F_OK) != 0, "the incomplete folder is removed "
+	    "at the next start");
+
+	/* the file fits now: the next deploy is not refused for space */
+	fill_sqlite(big, 0);
+	dfx_deploy(f, "n2", "v2");
+	s = dfx_wait_state(f, "n2", NULL, DEPLOY_MS);
+	json_decref(s);
+	s = dfx_wait_state(f, "n2", "done", DEPLOY_MS);
+	HBT_CHECK(s != NULL, "the next deploy is done (not failed in preflight)");
+	json_decref(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +253,20 @@ main(int argc, char **argv)
 
 	snprintf(name, sizeof(name), "deployer_%s", sc);
 	hbt_init(name);
+	if (strcmp(sc, "nospace") == 0) {
+		char big[700], extra[900];
+
+		small_backup_dir();
+		snprintf(big, sizeof(big), "%s/big.db", hbt_dir());
+		fill_sqlite(big, 4100);
+		snprintf(extra, sizeof(extra), "{\"sqlite_backups\": [\"%s\"]}", big);
+		dfx_setup(&f, extra, NULL, false);
+		scenario_nospace(&f, big);
+		HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
+		dfx_teardown(&f);
+		unmount_tmpfs();
+		hbt_exit();
+	}
 	/* a verify that lasts long enough to be killed in */
 	dfx_setup(&f, NULL, strcmp(sc, "sigkill") == 0 ?
 	    "{\"stable_s\": 8, \"timeout_s\": 20}" : NULL, false);
