@@ -6,7 +6,9 @@
  * A backup that fails for want of space (backup_dir on a 2 MB tmpfs, a
  * 4 MB SQLite file).
  *
- *   test_deployer_faults sigkill|sigterm|broker|nospace
+ * A deployer killed while its `up` runs (8 s) and restarted at once.
+ *
+ *   test_deployer_faults sigkill|sigterm|broker|nospace|orphan
  */
 #include "deployer_fx.h"
 
@@ -143,6 +145,57 @@ scenario_broker(struct dfx *f)
 	hbt_mqtt_close(notes);
 }
 
+/* Whether pid is a live process (not gone, not a zombie). */
+static bool
+alive(long pid)
+{
+	char path[64], *stat, *p;
+	bool live;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((stat = hb_read_file(path, 4096, NULL)) == NULL)
+		return false;
+	p = strrchr(stat, ')');
+	live = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	free(stat);
+	return live;
+}
+
+/* The `up` a killed deployer left running is ended at its next start: it
+ * never brings up the version the rollback undid. */
+static void
+scenario_orphan(struct dfx *f)
+{
+	char path[700], tag[64], *text;
+	long up = 0;
+	json_t *s;
+
+	dfx_deploy(f, "o1", "v2-sleepup");
+	s = dfx_wait_state(f, "o1", "up", DEPLOY_MS);
+	HBT_REQUIRE(s != NULL, "o1 reaches up (8 s)");
+	json_decref(s);
+	snprintf(path, sizeof(path), "%s/up.pid", f->docker_dir);
+	HBT_REQUIRE(HBT_WAIT((text = hb_read_file(path, 64, NULL)) != NULL, 5000),
+	    "up runs");
+	up = strtol(text, NULL, 10);
+	free(text);
+	hbt_sleep_ms(1000);
+	HBT_CHECK(hbt_proc_stop(&f->deployer.proc, SIGKILL, 5000) >= 0, "killed");
+	hbt_sleep_ms(500);
+	dfx_restart_deployer(f);
+	s = dfx_wait_state(f, "o1", "rolled_back", ROLLBACK_MS);
+	HBT_CHECK(s && strcmp(dfx_str(s, "running_tag"), "v1") == 0,
+	    "rolled back to v1: %s", s ? dfx_str(s, "phase") : "-");
+	json_decref(s);
+	/* however long the orphan would have taken */
+	HBT_CHECK(HBT_WAIT(!alive(up), 20000), "the orphaned up is gone");
+	dfx_ingest_tag(f, tag, sizeof(tag));
+	HBT_CHECK(strcmp(tag, "v1") == 0, "the stack ends on v1, as the journal "
+	    "says, not on the orphan's version: %s", tag);
+	HBT_CHECK(dfx_count_calls(f, "IMAGE_TAG=v2-sleepup", " up ") == 1,
+	    "up v2-sleepup ran once");
+}
+
 static char tmpfs_dir[600];	/* mounted for nospace, unmounted at exit */
 
 static void
@@ -276,6 +329,8 @@ main(int argc, char **argv)
 		scenario_sigterm(&f);
 	else if (strcmp(sc, "broker") == 0)
 		scenario_broker(&f);
+	else if (strcmp(sc, "orphan") == 0)
+		scenario_orphan(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
