@@ -53,6 +53,13 @@ struct cli {
 	 */
 	cli_fn on_unreachable;
 	char unreachable[512];
+	/*
+	 * When set, the session outlives the broker: once connected, a broker
+	 * that goes away is waited for (the command's own deadline decides),
+	 * and this is called at each reconnect, the subscriptions made again
+	 * (deploy --wait asks after its job).
+	 */
+	cli_fn on_reconnected;
 };
 
 /*

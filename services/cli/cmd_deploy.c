@@ -66,9 +66,13 @@ no_answer(struct cli *c)
 	struct follow *f = c->cmd;
 
 	progress_abort(&f->progress);
-	cli_error("no answer from a deployer within %lld s%s%s (is it running? "
-	    "homebus status shows its health)", (long long)(f->timeout_ms / 1000),
-	    f->progress.phase[0] ? "; last phase: " : "", f->progress.phase);
+	cli_error("no answer from the deployer within %lld s%s%s: the %s (id %s) "
+	    "was sent and may still run when the deployer gets to it; look with "
+	    "\"homebus deploys\" or \"homebus tail %s/deploy/state\" (is the "
+	    "deployer running? \"homebus status\" shows its health)",
+	    (long long)(f->timeout_ms / 1000), f->progress.phase[0] ?
+	    "; last phase: " : "", f->progress.phase,
+	    hb_deploy_action_name(f->cmd.action), f->cmd.id, c->prefix);
 	cli_done(c, CLI_UNREACHABLE);
 }
 
@@ -113,14 +117,42 @@ on_state(void *arg, const struct hb_bus_msg *msg)
 	}
 }
 
+/* The command on P/deploy/command; 0 or -1 (said on stderr). */
+static int
+publish_command(struct cli *c)
+{
+	struct follow *f = c->cmd;
+	char topic[HB_TOPIC_MAX];
+	json_t *o = hb_deploy_cmd_encode(&f->cmd);
+	int rc;
+
+	hb_topic_deploy(topic, sizeof(topic), c->prefix, "command", NULL);
+	rc = cli_publish_json(c, topic, o, false);
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * Back on the bus after the broker went away: the states published
+ * meanwhile are lost to this session, so the command goes again, same
+ * id. The deployer never runs an id twice: it answers with that job's
+ * state (running or ended), and the following goes on from there.
+ */
+static void
+follow_reconnected(struct cli *c)
+{
+	struct follow *f = c->cmd;
+
+	if (f->sent && f->wait)
+		publish_command(c);
+}
+
 /* Every retained status is in: is a deployer there to take the command? */
 static void
 send_command(struct cli *c)
 {
 	struct follow *f = c->cmd;
-	char topic[HB_TOPIC_MAX];
 	bool for_us = f->nonline > 0;
-	json_t *o;
 
 	if (f->cmd.instance[0]) {
 		for_us = false;
@@ -135,14 +167,10 @@ send_command(struct cli *c)
 		cli_done(c, CLI_UNREACHABLE);
 		return;
 	}
-	hb_topic_deploy(topic, sizeof(topic), c->prefix, "command", NULL);
-	o = hb_deploy_cmd_encode(&f->cmd);
-	if (cli_publish_json(c, topic, o, false) != 0) {
-		json_decref(o);
+	if (publish_command(c) != 0) {
 		cli_done(c, CLI_REFUSED);
 		return;
 	}
-	json_decref(o);
 	f->sent = true;
 	if (!f->wait) {
 		if (c->json) {
@@ -239,6 +267,8 @@ run_follow(const struct global *g, struct follow *f, bool json,
 		return rc;
 	c.cmd = f;
 	c.json = json;
+	if (f->wait)
+		c.on_reconnected = follow_reconnected;
 	f->timeout_ms = timeout_ms > 0 ? timeout_ms : default_timeout_ms(&c);
 	rc = cli_run_keep(&c);
 	if (f->ev_tick)

@@ -8,7 +8,10 @@
  *
  * A deployer killed while its `up` runs (8 s) and restarted at once.
  *
- *   test_deployer_faults sigkill|sigterm|broker|nospace|orphan
+ * `homebus deploy --wait` across a broker restart and a paused deployer.
+ *
+ *   test_deployer_faults sigkill|sigterm|broker|nospace|orphan|cli_broker|
+ *   cli_paused
  */
 #include "deployer_fx.h"
 
@@ -196,6 +199,73 @@ scenario_orphan(struct dfx *f)
 	    "up v2-sleepup ran once");
 }
 
+/* Starts `homebus deploy TAG --wait --timeout S` in the background. */
+static void
+start_cli(struct dfx *f, struct hbt_proc *cli, const char *tag,
+    const char *timeout_s)
+{
+	char bin[700];
+	char *argv[] = { bin, "-c", f->deployer.config, "deploy", (char *)tag,
+	    "--wait", "--timeout", (char *)timeout_s, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	HBT_REQUIRE(hbt_proc_start(cli, tag, argv) == 0, "homebus deploy %s", tag);
+}
+
+/* The broker restarts while the CLI follows a deploy: it reconnects and
+ * follows the deploy to its end. */
+static void
+scenario_cli_broker(struct dfx *f)
+{
+	struct hbt_proc cli;
+	struct hbt_mqtt_msg *m;
+	int rc;
+
+	start_cli(f, &cli, "v2-slow", "60");
+	m = hbt_mqtt_wait(f->mqtt, "homebus/deploy/state", "\"phase\":\"pull\"",
+	    DEPLOY_MS);
+	HBT_REQUIRE(m != NULL, "the deploy pulls (3 s)");
+	hbt_mqtt_msg_free(m);
+	/* down long enough for the CLI to try again and fail */
+	hbt_broker_stop(&f->broker);
+	hbt_sleep_ms(2000);
+	HBT_REQUIRE(hbt_broker_restart(&f->broker) == 0, "broker restarted");
+	rc = hbt_proc_stop(&cli, 0, 90000);
+	HBT_CHECK(rc == 0 && hbt_proc_log_has(&cli, "deploy v2-slow: done"),
+	    "homebus deploy --wait: exit 0, done, across the restart: %d", rc);
+}
+
+/* A paused deployer: the CLI waits for it and follows the deploy once it
+ * goes on; past --timeout it says the command may still run, and how to
+ * look. */
+static void
+scenario_cli_paused(struct dfx *f)
+{
+	struct hbt_proc cli;
+	struct hbt_mqtt_msg *m;
+	int rc;
+
+	HBT_REQUIRE(kill(f->deployer.proc.pid, SIGSTOP) == 0, "deployer paused");
+	start_cli(f, &cli, "v2", "30");
+	hbt_sleep_ms(3000);
+	kill(f->deployer.proc.pid, SIGCONT);
+	rc = hbt_proc_stop(&cli, 0, 90000);
+	HBT_CHECK(rc == 0 && hbt_proc_log_has(&cli, "deploy v2: done"),
+	    "paused for 3 s, then on: the CLI follows the deploy to done: %d", rc);
+
+	HBT_REQUIRE(kill(f->deployer.proc.pid, SIGSTOP) == 0, "deployer paused");
+	start_cli(f, &cli, "v3", "2");
+	rc = hbt_proc_stop(&cli, 0, 30000);
+	kill(f->deployer.proc.pid, SIGCONT);
+	HBT_CHECK(rc == 3 && hbt_proc_log_has(&cli, "may still run") &&
+	    hbt_proc_log_has(&cli, "homebus deploys"), "past --timeout: exit 3, "
+	    "the command may still run, and where to look: %d", rc);
+	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/state", (const char *const[]){
+	    "\"to_tag\":\"v3\"", "\"phase\":\"done\"", NULL }, DEPLOY_MS);
+	HBT_CHECK(m != NULL, "and it did run: v3 done");
+	hbt_mqtt_msg_free(m);
+}
+
 static char tmpfs_dir[600];	/* mounted for nospace, unmounted at exit */
 
 static void
@@ -331,6 +401,10 @@ main(int argc, char **argv)
 		scenario_broker(&f);
 	else if (strcmp(sc, "orphan") == 0)
 		scenario_orphan(&f);
+	else if (strcmp(sc, "cli_broker") == 0)
+		scenario_cli_broker(&f);
+	else if (strcmp(sc, "cli_paused") == 0)
+		scenario_cli_paused(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
