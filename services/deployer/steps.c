@@ -323,7 +323,9 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 		run_backup_part(s);
 		break;
 	case JS_UP:
-		run_command(s, STEP_UP, s->p.cfg->backup_dir);
+		/* the version running again: nothing would be replaced */
+		run_command(s, strcmp(in->from_tag, in->to_tag) == 0 ?
+		    STEP_RECREATE : STEP_UP, s->p.cfg->backup_dir);
 		break;
 	case JS_RESTORE:
 		snprintf(dir, sizeof(dir), "%s/%s", s->p.cfg->backup_dir, in->backup);
