@@ -147,6 +147,7 @@ on_connection(void *arg, bool up)
 {
 	struct cli *c = arg;
 
+	c->online = up;
 	if (!up) {
 		if (c->connected && !c->ended)
 			cli_error("lost the connection to the broker; reconnecting");

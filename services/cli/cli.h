@@ -37,7 +37,8 @@ struct cli {
 	bool json;			/* --json */
 	int connect_timeout_ms;
 	int exit_code;
-	bool connected;
+	bool connected;			/* once, at least */
+	bool online;			/* now */
 	bool ended;
 	char sync_topic[256];		/* P/cli/<client id>/sync */
 	unsigned sync_seq;

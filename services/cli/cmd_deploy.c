@@ -69,13 +69,14 @@ no_answer(struct cli *c)
 	struct follow *f = c->cmd;
 
 	progress_abort(&f->progress);
-	cli_error("no answer from the deployer within %lld s%s%s: the %s (id %s) "
-	    "was sent and may still run when the deployer gets to it; look with "
-	    "\"homebus deploys\" or \"homebus tail %s/deploy/state\" (is the "
-	    "deployer running? \"homebus status\" shows its health)",
-	    (long long)(f->timeout_ms / 1000), f->progress.phase[0] ?
-	    "; last phase: " : "", f->progress.phase,
-	    hb_deploy_action_name(f->cmd.action), f->cmd.id, c->prefix);
+	cli_error("no answer from the deployer within %lld s%s%s%s: the %s (id "
+	    "%s) was sent and may still run when the deployer gets to it; look "
+	    "with \"homebus deploys\" or \"homebus tail %s/deploy/state\" (is "
+	    "the deployer running? \"homebus status\" shows its health)",
+	    (long long)(f->timeout_ms / 1000), c->online ? "" :
+	    " (the broker is away)", f->progress.phase[0] ? "; last phase: " : "",
+	    f->progress.phase, hb_deploy_action_name(f->cmd.action), f->cmd.id,
+	    c->prefix);
 	cli_done(c, CLI_UNREACHABLE);
 }
 

@@ -372,33 +372,29 @@ main(int argc, char **argv)
 {
 	struct dfx f;
 	const char *sc = argc > 1 ? argv[1] : "sigkill";
-	char name[64];
+	char name[64], big[700], extra[900];
 
 	snprintf(name, sizeof(name), "deployer_%s", sc);
 	hbt_init(name);
+	snprintf(big, sizeof(big), "%s/big.db", hbt_dir());
 	if (strcmp(sc, "nospace") == 0) {
-		char big[700], extra[900];
-
 		small_backup_dir();
-		snprintf(big, sizeof(big), "%s/big.db", hbt_dir());
 		fill_sqlite(big, 4100);
 		snprintf(extra, sizeof(extra), "{\"sqlite_backups\": [\"%s\"]}", big);
 		dfx_setup(&f, extra, NULL, false);
-		scenario_nospace(&f, big);
-		HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
-		dfx_teardown(&f);
-		unmount_tmpfs();
-		hbt_exit();
+	} else {
+		/* a verify that lasts long enough to be killed in */
+		dfx_setup(&f, NULL, strcmp(sc, "sigkill") == 0 ?
+		    "{\"stable_s\": 8, \"timeout_s\": 20}" : NULL, false);
 	}
-	/* a verify that lasts long enough to be killed in */
-	dfx_setup(&f, NULL, strcmp(sc, "sigkill") == 0 ?
-	    "{\"stable_s\": 8, \"timeout_s\": 20}" : NULL, false);
 	if (strcmp(sc, "sigkill") == 0)
 		scenario_sigkill(&f);
 	else if (strcmp(sc, "sigterm") == 0)
 		scenario_sigterm(&f);
 	else if (strcmp(sc, "broker") == 0)
 		scenario_broker(&f);
+	else if (strcmp(sc, "nospace") == 0)
+		scenario_nospace(&f, big);
 	else if (strcmp(sc, "orphan") == 0)
 		scenario_orphan(&f);
 	else if (strcmp(sc, "cli_broker") == 0)
@@ -409,5 +405,6 @@ main(int argc, char **argv)
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer runs");
 	dfx_teardown(&f);
+	unmount_tmpfs();
 	hbt_exit();
 }
