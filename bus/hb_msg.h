@@ -79,6 +79,12 @@ json_t *hb_health_encode(const struct hb_health_msg *h);
  * for a 30 s check interval). No targets: every target.
  */
 #define HB_HEALTH_CHECK_MAX_TARGETS 64
+/*
+ * The level of P/health/<level> that carries these requests. It shares
+ * the filter P/health/+ (and #) with the targets' states, and no target
+ * takes its name: a reader of the states skips it.
+ */
+#define HB_HEALTH_CHECK_LEVEL "check"
 
 struct hb_health_check {
 	size_t ntargets;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -117,6 +118,25 @@ hb_app_init(struct hb_app *app, const char *service, const char *dry_run,
 	return hb_app_load(app, service, explicit_path ? app->config_path : NULL);
 }
 
+/*
+ * What exists under the paths must be of the right kind: a log.file that
+ * is a folder would send every line to stderr, a data_dir that is a file
+ * would fail each service's databases later, far from the cause.
+ */
+static void
+check_paths(struct hb_app *app)
+{
+	struct stat sb;
+
+	if (app->log_file && stat(app->log_file, &sb) == 0 && S_ISDIR(sb.st_mode))
+		hb_cfg_error(app->cfg, "log.file", "%s is a directory: name a file "
+		    "(for example %s/homebus-%s.log)", app->log_file, app->log_file,
+		    app->service);
+	if (stat(app->data_dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		hb_cfg_error(app->cfg, "data_dir", "%s is not a directory: name the "
+		    "folder where the services keep their files", app->data_dir);
+}
+
 int
 hb_app_load(struct hb_app *app, const char *service, const char *path)
 {
@@ -152,6 +172,7 @@ hb_app_load(struct hb_app *app, const char *service, const char *path)
 	}
 	snprintf(app->data_dir, sizeof(app->data_dir), "%s",
 	    hb_cfg_str(app->cfg, "data_dir", "/var/lib/homebus"));
+	check_paths(app);
 	/* <service>.http_bind: one service's port exposed (health's page)
 	 * without exposing the others', which keep http.bind. */
 	snprintf(key, sizeof(key), "%s.http_bind", service);

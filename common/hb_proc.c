@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,4 +534,113 @@ pid_t
 hb_proc_pid(const struct hb_proc *p)
 {
 	return p->pid;
+}
+
+/* state, group and start time of pid from /proc/PID/stat; -1 if gone. */
+static int
+read_stat(pid_t pid, char *state, pid_t *pgrp, unsigned long long *start)
+{
+	char path[64], buf[1024], *p, *end;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	/* the command name may hold spaces and ')': the fields follow the last */
+	if (n <= 0 || (buf[n] = '\0', p = strrchr(buf, ')')) == NULL)
+		return -1;
+	p++;
+	for (field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return -1;
+		if (field == 3)
+			*state = *p;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (field == 5)
+			*pgrp = (pid_t)v;
+		p = field == 3 ? p + 1 : end;
+	}
+	*start = errno == 0 ? v : 0;
+	return 0;
+}
+
+unsigned long long
+hb_proc_start_time(pid_t pid)
+{
+	unsigned long long start;
+	pid_t pgrp;
+	char state;
+
+	return read_stat(pid, &state, &pgrp, &start) == 0 ? start : 0;
+}
+
+/* Live processes of our group pgid; -1 when pid pgid is another's now. */
+static int
+group_alive(pid_t pgid, unsigned long long leader_start)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char *end, state;
+		long pid = strtol(e->d_name, &end, 10);
+		unsigned long long start;
+		pid_t pgrp;
+
+		if (*end != '\0' || pid <= 0 ||
+		    read_stat((pid_t)pid, &state, &pgrp, &start) != 0 ||
+		    pgrp != pgid || state == 'Z' || state == 'X')
+			continue;
+		if (pid == pgid && start != leader_start) {
+			n = -1;
+			break;
+		}
+		if (start >= leader_start)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits up to ms for the group to be gone; its live count then. */
+static int
+group_wait(pid_t pgid, unsigned long long leader_start, int64_t ms)
+{
+	int64_t until = hb_mono_ms() + ms;
+	int n;
+
+	while ((n = group_alive(pgid, leader_start)) > 0 && hb_mono_ms() < until)
+		usleep(20 * 1000);
+	return n;
+}
+
+int
+hb_proc_end_group(pid_t pgid, unsigned long long leader_start, int64_t grace_ms)
+{
+	int n;
+
+	if (pgid <= 1 || leader_start == 0 ||
+	    (n = group_alive(pgid, leader_start)) <= 0)
+		return 0;
+	hb_warn("process group %d of an earlier run is still alive (%d "
+	    "processes): SIGTERM", (int)pgid, n);
+	kill(-pgid, SIGTERM);
+	if (group_wait(pgid, leader_start, grace_ms) > 0) {
+		hb_warn("process group %d still alive %lld ms after SIGTERM: SIGKILL",
+		    (int)pgid, (long long)grace_ms);
+		kill(-pgid, SIGKILL);
+		if (group_wait(pgid, leader_start, 1000) > 0)
+			hb_warn("process group %d did not die on SIGKILL", (int)pgid);
+	}
+	return n;
 }

@@ -106,4 +106,24 @@ void hb_proc_abandon(struct hb_proc *p);
 
 pid_t hb_proc_pid(const struct hb_proc *p);
 
+/*
+ * When process pid started (field 22 of /proc/PID/stat, clock ticks since
+ * boot). With the pid it names one process: a pid the kernel hands out
+ * again later has a later start. 0 when pid is gone or cannot be read.
+ */
+unsigned long long hb_proc_start_time(pid_t pid);
+
+/*
+ * Ends a process group that an earlier run of the caller left behind (it
+ * was killed while a child ran, and whatever supervised it did not take
+ * the group down): when a live process of group pgid started no earlier
+ * than its leader did (leader_start, from hb_proc_start_time) and the pid
+ * pgid is not now another process's (a different start), the group gets
+ * SIGTERM, then SIGKILL grace_ms later if any of it is left. Blocks up to
+ * grace_ms and a second more: for start-up only. Returns how many of the
+ * group's processes were alive (0: nothing was signalled).
+ */
+int hb_proc_end_group(pid_t pgid, unsigned long long leader_start,
+    int64_t grace_ms);
+
 #endif

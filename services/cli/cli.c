@@ -98,6 +98,8 @@ on_connect_failed(void *arg, int code, const char *reason)
 
 	if (c->ended || c->unreachable[0])
 		return;
+	if (c->connected && c->on_reconnected)
+		return;		/* still trying: the command's deadline decides */
 	if (code == 0x86 || code == 0x87 || code == 0x8C || code == 4 || code == 5) {
 		snprintf(c->unreachable, sizeof(c->unreachable), "the broker at %s:%d "
 		    "refused user \"%s\": %s (check cli.username and "
@@ -145,13 +147,18 @@ on_connection(void *arg, bool up)
 {
 	struct cli *c = arg;
 
+	c->online = up;
 	if (!up) {
 		if (c->connected && !c->ended)
 			cli_error("lost the connection to the broker; reconnecting");
 		return;
 	}
-	if (c->connected)
-		return;		/* a reconnect: the command goes on */
+	if (c->connected) {
+		/* a reconnect: the command goes on */
+		if (c->on_reconnected && !c->ended)
+			c->on_reconnected(c);
+		return;
+	}
 	c->connected = true;
 	if (c->on_connected && !c->ended)
 		c->on_connected(c);

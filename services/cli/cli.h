@@ -37,7 +37,8 @@ struct cli {
 	bool json;			/* --json */
 	int connect_timeout_ms;
 	int exit_code;
-	bool connected;
+	bool connected;			/* once, at least */
+	bool online;			/* now */
 	bool ended;
 	char sync_topic[256];		/* P/cli/<client id>/sync */
 	unsigned sync_seq;
@@ -53,6 +54,13 @@ struct cli {
 	 */
 	cli_fn on_unreachable;
 	char unreachable[512];
+	/*
+	 * When set, the session outlives the broker: once connected, a broker
+	 * that goes away is waited for (the command's own deadline decides),
+	 * and this is called at each reconnect, the subscriptions made again
+	 * (deploy --wait asks after its job).
+	 */
+	cli_fn on_reconnected;
 };
 
 /*

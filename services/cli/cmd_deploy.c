@@ -19,6 +19,9 @@
 
 struct follow {
 	struct hb_deploy_cmd cmd;
+	bool force;		/* deploy the running version again */
+	char available[129];	/* retained on P/deploy/available */
+	char running[129];	/* the retained state's running_tag */
 	bool wait;
 	int64_t timeout_ms;	/* without a sign of progress */
 	char online[ONLINE_MAX][64];	/* deployer instances online */
@@ -66,9 +69,14 @@ no_answer(struct cli *c)
 	struct follow *f = c->cmd;
 
 	progress_abort(&f->progress);
-	cli_error("no answer from a deployer within %lld s%s%s (is it running? "
-	    "homebus status shows its health)", (long long)(f->timeout_ms / 1000),
-	    f->progress.phase[0] ? "; last phase: " : "", f->progress.phase);
+	cli_error("no answer from the deployer within %lld s%s%s%s: the %s (id "
+	    "%s) was sent and may still run when the deployer gets to it; look "
+	    "with \"homebus deploys\" or \"homebus tail %s/deploy/state\" (is "
+	    "the deployer running? \"homebus status\" shows its health)",
+	    (long long)(f->timeout_ms / 1000), c->online ? "" :
+	    " (the broker is away)", f->progress.phase[0] ? "; last phase: " : "",
+	    f->progress.phase, hb_deploy_action_name(f->cmd.action), f->cmd.id,
+	    c->prefix);
 	cli_done(c, CLI_UNREACHABLE);
 }
 
@@ -92,9 +100,15 @@ on_state(void *arg, const struct hb_bus_msg *msg)
 	struct hb_deploy_state s;
 	char err[160];
 
-	if (!f->sent || c->ended || msg->len == 0 ||
-	    hb_deploy_state_decode(msg->payload, msg->len, &s, err, sizeof(err)) != 0 ||
-	    strcmp(s.id, f->cmd.id) != 0)
+	if (c->ended || msg->len == 0 ||
+	    hb_deploy_state_decode(msg->payload, msg->len, &s, err, sizeof(err)) != 0)
+		return;
+	if (!f->sent) {
+		/* the retained state, before the command: what runs now */
+		snprintf(f->running, sizeof(f->running), "%s", s.running_tag);
+		return;
+	}
+	if (strcmp(s.id, f->cmd.id) != 0)
 		return;
 	/* progress: the deployer is alive and at it */
 	cli_deadline(c, f->timeout_ms, no_answer);
@@ -113,14 +127,85 @@ on_state(void *arg, const struct hb_bus_msg *msg)
 	}
 }
 
+/* P/deploy/available, retained: what `deploy` without a tag deploys. */
+static void
+on_available(void *arg, const struct hb_bus_msg *msg)
+{
+	struct cli *c = arg;
+	struct follow *f = c->cmd;
+	char err[160];
+
+	if (msg->len == 0 || hb_deploy_available_decode(msg->payload, msg->len,
+	    f->available, sizeof(f->available), err, sizeof(err)) != 0)
+		f->available[0] = '\0';
+}
+
+/*
+ * deploy: the tag given, else the available one, else (--force) the one
+ * running. A tag that runs already goes only with --force: `up` would
+ * replace nothing. Returns -1 to go on, or the exit code (said why).
+ */
+static int
+choose_tag(struct cli *c)
+{
+	struct follow *f = c->cmd;
+
+	if (f->cmd.action != HB_DEPLOY_DEPLOY)
+		return -1;
+	if (f->cmd.tag[0] == '\0')
+		snprintf(f->cmd.tag, sizeof(f->cmd.tag), "%s", f->available[0] ?
+		    f->available : f->force ? f->running : "");
+	if (f->cmd.tag[0] == '\0') {
+		cli_error("no tag given, and no version available (nothing retained "
+		    "on %s/deploy/available; \"homebus available TAG\" sets it): "
+		    "nothing was sent", c->prefix);
+		return CLI_REFUSED;
+	}
+	if (strcmp(f->cmd.tag, f->running) == 0 && !f->force) {
+		printf("%s runs already: nothing to deploy (--force deploys it again, "
+		    "every service recreated)\n", f->cmd.tag);
+		return CLI_OK;
+	}
+	return -1;
+}
+
+/* The command on P/deploy/command; 0 or -1 (said on stderr). */
+static int
+publish_command(struct cli *c)
+{
+	struct follow *f = c->cmd;
+	char topic[HB_TOPIC_MAX];
+	json_t *o = hb_deploy_cmd_encode(&f->cmd);
+	int rc;
+
+	hb_topic_deploy(topic, sizeof(topic), c->prefix, "command", NULL);
+	rc = cli_publish_json(c, topic, o, false);
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * Back on the bus after the broker went away: the states published
+ * meanwhile are lost to this session, so the command goes again, same
+ * id. The deployer never runs an id twice: it answers with that job's
+ * state (running or ended), and the following goes on from there.
+ */
+static void
+follow_reconnected(struct cli *c)
+{
+	struct follow *f = c->cmd;
+
+	if (f->sent && f->wait)
+		publish_command(c);
+}
+
 /* Every retained status is in: is a deployer there to take the command? */
 static void
 send_command(struct cli *c)
 {
 	struct follow *f = c->cmd;
-	char topic[HB_TOPIC_MAX];
 	bool for_us = f->nonline > 0;
-	json_t *o;
+	int rc;
 
 	if (f->cmd.instance[0]) {
 		for_us = false;
@@ -135,14 +220,14 @@ send_command(struct cli *c)
 		cli_done(c, CLI_UNREACHABLE);
 		return;
 	}
-	hb_topic_deploy(topic, sizeof(topic), c->prefix, "command", NULL);
-	o = hb_deploy_cmd_encode(&f->cmd);
-	if (cli_publish_json(c, topic, o, false) != 0) {
-		json_decref(o);
+	if ((rc = choose_tag(c)) >= 0) {
+		cli_done(c, rc);
+		return;
+	}
+	if (publish_command(c) != 0) {
 		cli_done(c, CLI_REFUSED);
 		return;
 	}
-	json_decref(o);
 	f->sent = true;
 	if (!f->wait) {
 		if (c->json) {
@@ -178,6 +263,8 @@ follow_connected(struct cli *c)
 	cli_subscribe(c, filter, on_deployer_status);
 	hb_topic_deploy(filter, sizeof(filter), c->prefix, "state", NULL);
 	cli_subscribe(c, filter, on_state);
+	hb_topic_deploy(filter, sizeof(filter), c->prefix, "available", NULL);
+	cli_subscribe(c, filter, on_available);
 	cli_sync(c, send_command);
 }
 
@@ -239,6 +326,8 @@ run_follow(const struct global *g, struct follow *f, bool json,
 		return rc;
 	c.cmd = f;
 	c.json = json;
+	if (f->wait)
+		c.on_reconnected = follow_reconnected;
 	f->timeout_ms = timeout_ms > 0 ? timeout_ms : default_timeout_ms(&c);
 	rc = cli_run_keep(&c);
 	if (f->ev_tick)
@@ -279,6 +368,7 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 {
 	static const struct option opts[] = {
 		{ "wait", no_argument, NULL, 'w' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "services", required_argument, NULL, 's' },
@@ -290,8 +380,13 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 	long long v;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "wT:js:t:i:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "wfT:js:t:i:h", opts, NULL)) != -1) {
 		switch (o) {
+		case 'f':
+			if (f->cmd.action != HB_DEPLOY_DEPLOY)
+				goto bad;
+			f->force = true;
+			break;
 		case 'w':
 			f->wait = true;
 			break;
@@ -354,11 +449,12 @@ run_action(const struct global *g, const struct command *cmd, int argc,
 	f.cmd.action = action;
 	if ((rc = parse(cmd, argc, argv, &f, &json, &timeout_ms)) >= 0)
 		return rc;
-	if (action == HB_DEPLOY_DEPLOY) {
-		if (optind != argc - 1) {
-			command_usage(cmd, stderr);
-			return CLI_REFUSED;
-		}
+	/* deploy without a tag: the available one, chosen once connected */
+	if (optind < argc - 1 || (optind == argc - 1 && action != HB_DEPLOY_DEPLOY)) {
+		command_usage(cmd, stderr);
+		return CLI_REFUSED;
+	}
+	if (optind == argc - 1) {
 		if (!hb_deploy_tag_ok(argv[optind])) {
 			cli_error("\"%s\" is not a valid tag: letters, digits, '.', '_' "
 			    "and '-', starting with a letter or digit, at most 128 "
@@ -366,9 +462,6 @@ run_action(const struct global *g, const struct command *cmd, int argc,
 			return CLI_REFUSED;
 		}
 		snprintf(f.cmd.tag, sizeof(f.cmd.tag), "%s", argv[optind]);
-	} else if (optind != argc) {
-		command_usage(cmd, stderr);
-		return CLI_REFUSED;
 	}
 	return run_follow(g, &f, json, timeout_ms);
 }

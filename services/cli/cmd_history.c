@@ -71,8 +71,11 @@ print_backups(json_t *list)
 	json_array_foreach(list, i, b) {
 		json_int_t bytes = json_integer_value(json_object_get(b, "bytes"));
 
+		bool whole = json_is_true(json_object_get(b, "complete"));
+
 		printf("%-40s %-16s %-10.1f %s\n", str(b, "name"), str(b, "from_tag"),
-		    (double)bytes / (1024.0 * 1024.0),
+		    (double)bytes / (1024.0 * 1024.0), !whole ? "MB INCOMPLETE (no "
+		    "manifest: that backup failed; not usable)" :
 		    json_is_true(json_object_get(b, "keep")) ? "MB (kept: the last "
 		    "verified version's)" : "MB");
 	}

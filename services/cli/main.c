@@ -13,8 +13,9 @@
 #include <string.h>
 
 static const struct command commands[] = {
-	{ "deploy", "TAG [--services a,b] [--wait] [--timeout S] [--json]",
-	    "deploy TAG, and with --wait follow it to the end", cmd_deploy },
+	{ "deploy", "[TAG] [--force] [--services a,b] [--wait] [--timeout S] "
+	    "[--json]", "deploy TAG (none: the available one; --force: again, "
+	    "every service recreated), and with --wait follow it", cmd_deploy },
 	{ "rollback", "[--to BACKUP] [--wait] [--timeout S] [--json]",
 	    "go back to the version before the last deploy (or a backup's)",
 	    cmd_rollback },

@@ -537,6 +537,43 @@ backup_prune(const char *root, int keep, const char *const *protect,
 	return removed;
 }
 
+int
+backup_discard(const char *root, const char *name)
+{
+	int rootfd, rc;
+
+	if (name_tag(name) == NULL || strchr(name, '/') != NULL)
+		return -1;
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -1;
+	rc = remove_tree(rootfd, name);
+	if (rc != 0 && errno == ENOENT)
+		rc = 0;		/* never made */
+	else if (rc == 0)
+		hb_info("backup removed folder=%s/%s (incomplete: that backup failed)",
+		    root, name);
+	else
+		hb_warn("backup cannot remove folder=%s/%s: %s", root, name,
+		    strerror(errno));
+	close(rootfd);
+	return rc;
+}
+
+int
+backup_discard_incomplete(const char *root)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!complete(root, names[i]) && backup_discard(root, names[i]) == 0)
+			removed++;
+	free_list(names, n);
+	return removed;
+}
+
 void
 backup_newest_of(const char *root, const char *tag, char *out, size_t outlen)
 {

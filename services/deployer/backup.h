@@ -70,6 +70,20 @@ int backup_write_manifest(struct backup *b, const char *root, const char *name,
 int backup_prune(const char *root, int keep, const char *const *protect,
     size_t nprotect);
 
+/*
+ * Removes the backup folder root/name at once (a backup that failed: its
+ * partial copies must not hold the space the next backup needs). Does
+ * nothing to a name that is not a backup folder's. 0, or -1 (logged).
+ */
+int backup_discard(const char *root, const char *name);
+
+/*
+ * At start: removes every backup folder without a manifest (left by a
+ * deployer killed while it backed up; no backup runs yet). Returns how
+ * many were removed.
+ */
+int backup_discard_incomplete(const char *root);
+
 /* The newest complete backup taken while `tag` ran ("" if none). */
 void backup_newest_of(const char *root, const char *tag, char *out,
     size_t outlen);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const step_names[STEP_KINDS] = { "pull", "backup", "up",
-    "restore" };
+    "restore", "recreate" };
 
 /* What a step template may say in braces (see docs/deployer.md). */
 static const char *const placeholders[] = { "{tag}", "{service}", "{services}",
@@ -21,7 +21,9 @@ static const char *const default_pull[] = { "docker", "compose", "-f",
     "{compose_file}", "pull", "{services}", NULL };
 static const char *const default_up[] = { "docker", "compose", "-f",
     "{compose_file}", "up", "-d", "{services}", NULL };
-static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900 };
+static const char *const default_recreate[] = { "docker", "compose", "-f",
+    "{compose_file}", "up", "-d", "--force-recreate", "{services}", NULL };
+static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900, 300 };
 
 const char *
 step_kind_name(enum step_kind k)
@@ -58,7 +60,8 @@ static void
 read_step(struct step_template *t, struct hb_config *cfg, enum step_kind k)
 {
 	const char *const *def = k == STEP_PULL ? default_pull :
-	    k == STEP_UP ? default_up : NULL;
+	    k == STEP_UP ? default_up : k == STEP_RECREATE ? default_recreate :
+	    NULL;
 	char path[96], key[128], why[256];
 	size_t n;
 
@@ -273,6 +276,10 @@ deployer_config_read(struct deployer_config *c, struct hb_app *app,
 	    DEPLOYER_MAX_SQLITE, absolute_path, "an absolute path to a SQLite file");
 	for (int k = 0; k < STEP_KINDS; k++)
 		read_step(&c->steps[k], cfg, (enum step_kind)k);
+	/* a configured up without a recreate of its own recreates as it is */
+	if (hb_cfg_has(cfg, "deployer.steps.up.argv") &&
+	    !hb_cfg_has(cfg, "deployer.steps.recreate.argv"))
+		c->steps[STEP_RECREATE] = c->steps[STEP_UP];
 	c->kill_grace_s = (int)hb_cfg_int(cfg, "deployer.kill_grace_s", 10, 0, 600);
 	read_verify(c, cfg, instance);
 	c->restore_on_rollback = hb_cfg_bool(cfg, "deployer.restore_on_rollback",

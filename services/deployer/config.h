@@ -24,6 +24,14 @@ enum step_kind {
 	STEP_BACKUP,
 	STEP_UP,
 	STEP_RESTORE,
+	/*
+	 * up when the version deployed is the one running (a redeploy): every
+	 * service is recreated, since a plain `up -d` of an unchanged
+	 * configuration replaces nothing and verify would find no restart.
+	 * By default the default up with --force-recreate, or a configured up
+	 * as it is (compose-up recreates, systemctl restart restarts).
+	 */
+	STEP_RECREATE,
 	STEP_KINDS,
 };
 

@@ -163,7 +163,7 @@ build_parts(struct deployer *d)
 	if (d->backup == NULL)
 		return -1;
 	snprintf(who, sizeof(who), "deployer/%s", instance);
-	d->runner = runner_new(app->base, &d->cfg, app->dry_run);
+	d->runner = runner_new(app->base, &d->cfg, d->journal, app->dry_run);
 	d->verify = verify_new(app->base, d->svc->bus, prefix, who);
 	d->report = report_new(d->svc->bus, prefix, instance);
 	ho.prefix = prefix;
@@ -223,6 +223,12 @@ deployer_start(void *arg)
 	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
 	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
 	    app->dry_run ? " dry_run=yes (steps are logged, not run)" : "");
+	/* a step the last run was killed in must not finish behind the
+	 * rollback (an `up` of the version being undone) */
+	runner_end_orphan(d->runner);
+	/* a backup the last run was killed in is no backup */
+	if (!app->dry_run)
+		backup_discard_incomplete(d->cfg.backup_dir);
 	job_recover(d->job);
 	return 0;
 }

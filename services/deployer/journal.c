@@ -53,6 +53,13 @@ static const char *const migrations[] = {
 	"  duration_ms REAL NOT NULL,"
 	"  output_tail TEXT NOT NULL DEFAULT '',"
 	"  PRIMARY KEY (job, n));",
+	/* the process group of the command running: one row at most */
+	"CREATE TABLE step_group ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  pgid INTEGER NOT NULL,"
+	"  leader_start INTEGER NOT NULL,"
+	"  step TEXT NOT NULL,"
+	"  started_ms INTEGER NOT NULL);",
 };
 
 #define JOB_COLUMNS "seq, id, action, from_tag, to_tag, services, " \
@@ -280,6 +287,53 @@ journal_add_step(struct journal *j, int64_t seq, const struct journal_step *s)
 		return -1;
 	}
 	return 0;
+}
+
+int
+journal_set_group(struct journal *j, const struct journal_group *g)
+{
+	sqlite3_stmt *st = hb_sqlite_prepare(j->db, g ?
+	    "INSERT OR REPLACE INTO step_group (one, pgid, leader_start, step, "
+	    "started_ms) VALUES (1, ?, ?, ?, ?)" : "DELETE FROM step_group");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (g) {
+		sqlite3_bind_int64(st, 1, g->pgid);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)g->leader_start);
+		sqlite3_bind_text(st, 3, g->step, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, g->started_ms);
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		hb_warn("journal: step process group not recorded: %s",
+		    sqlite3_errmsg(j->db));
+		return -1;
+	}
+	return 0;
+}
+
+bool
+journal_group(struct journal *j, struct journal_group *out)
+{
+	sqlite3_stmt *st = hb_sqlite_prepare(j->db, "SELECT pgid, leader_start, "
+	    "step, started_ms FROM step_group");
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	if (st == NULL)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->pgid = sqlite3_column_int64(st, 0);
+		out->leader_start = (unsigned long long)sqlite3_column_int64(st, 1);
+		copy_col(st, 2, out->step, sizeof(out->step));
+		out->started_ms = sqlite3_column_int64(st, 3);
+		found = true;
+	}
+	sqlite3_finalize(st);
+	return found;
 }
 
 void

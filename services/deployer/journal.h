@@ -63,6 +63,24 @@ int journal_begin(struct journal *j, struct journal_job *job);
 int journal_save(struct journal *j, const struct journal_job *job);
 int journal_add_step(struct journal *j, int64_t seq, const struct journal_step *s);
 
+/*
+ * The process group of the step command running (its leader's pid and
+ * start time, hb_proc_start_time), so that a deployer killed in a step
+ * can end that step at its next start instead of letting it finish
+ * behind the rollback's back.
+ */
+struct journal_group {
+	int64_t pgid;
+	unsigned long long leader_start;
+	char step[32];
+	int64_t started_ms;
+};
+
+/* Records the group of the command that starts; NULL: none runs now. */
+int journal_set_group(struct journal *j, const struct journal_group *g);
+/* The group recorded, if any. */
+bool journal_group(struct journal *j, struct journal_group *out);
+
 /* The job with this id, if any. */
 bool journal_find(struct journal *j, const char *id, struct journal_job *out);
 /* The newest job, if any. */

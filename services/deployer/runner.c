@@ -2,6 +2,7 @@
  * runner: step templates, expanded and run (see runner.h).
  */
 #include "runner.h"
+#include "journal.h"
 #include "hb_log.h"
 #include "hb_proc.h"
 #include "hb_util.h"
@@ -19,6 +20,7 @@ extern char **environ;
 struct runner {
 	struct event_base *base;
 	const struct deployer_config *cfg;
+	struct journal *journal;
 	bool dry_run;
 
 	/* the step running */
@@ -42,12 +44,13 @@ static void run_next(struct runner *r);
 
 struct runner *
 runner_new(struct event_base *base, const struct deployer_config *cfg,
-    bool dry_run)
+    struct journal *journal, bool dry_run)
 {
 	struct runner *r = hb_xcalloc(1, sizeof(*r));
 
 	r->base = base;
 	r->cfg = cfg;
+	r->journal = journal;
 	r->dry_run = dry_run;
 	return r;
 }
@@ -57,7 +60,10 @@ runner_free(struct runner *r)
 {
 	if (r == NULL)
 		return;
-	hb_proc_kill(r->proc);
+	if (r->proc) {
+		hb_proc_kill(r->proc);
+		journal_set_group(r->journal, NULL);
+	}
 	if (r->ev_dry)
 		event_free(r->ev_dry);
 	hb_buf_free(&r->output);
@@ -190,6 +196,8 @@ on_proc_exit(const struct hb_proc_result *pr, void *arg)
 	size_t room = MAX_OUTPUT > r->output.len ? MAX_OUTPUT - r->output.len : 0;
 
 	r->proc = NULL;
+	/* hb_proc killed what the command left in its group */
+	journal_set_group(r->journal, NULL);
 	hb_buf_append(&r->output, pr->output, pr->output_len < room ?
 	    pr->output_len : room);
 	if (pr->exit_code == 0 && !pr->timed_out) {
@@ -221,6 +229,25 @@ on_dry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	run_next(arg);
+}
+
+/*
+ * The command's group in the journal before it can do anything that
+ * matters: a deployer killed now ends it at its next start
+ * (runner_end_orphan). Its pid is our unreaped child: not reused yet.
+ */
+static void
+record_group(struct runner *r)
+{
+	struct journal_group g;
+	pid_t pid = hb_proc_pid(r->proc);
+
+	memset(&g, 0, sizeof(g));
+	g.pgid = pid;
+	g.leader_start = hb_proc_start_time(pid);
+	snprintf(g.step, sizeof(g.step), "%s", step_kind_name(r->kind));
+	g.started_ms = hb_wall_ms();
+	journal_set_group(r->journal, &g);
 }
 
 /* Starts one command; false (r->error set) when it cannot start. */
@@ -259,7 +286,10 @@ spawn(struct runner *r, char **args, int nargs)
 	    r->cfg->tag_env, r->params.tag, r->argv_json);
 	r->proc = hb_proc_start(r->base, &o, on_proc_exit, NULL, r, r->error,
 	    sizeof(r->error));
-	return r->proc != NULL;
+	if (r->proc == NULL)
+		return false;
+	record_group(r);
+	return true;
 }
 
 /* Runs the next command of the step, or finishes it. */
@@ -295,6 +325,29 @@ run_next(struct runner *r)
 		return;
 	}
 	free_args(args, n);
+}
+
+int
+runner_end_orphan(struct runner *r)
+{
+	struct journal_group g;
+	int n;
+
+	if (!journal_group(r->journal, &g))
+		return 0;
+	if (r->dry_run) {
+		hb_info("dry-run: the process group %lld of step %s is left alone",
+		    (long long)g.pgid, g.step);
+		return 0;
+	}
+	n = hb_proc_end_group((pid_t)g.pgid, g.leader_start,
+	    (int64_t)r->cfg->kill_grace_s * 1000);
+	if (n > 0)
+		hb_warn("step %s of the last run (process group %lld, started "
+		    "%.1f s ago) was still running: ended", g.step,
+		    (long long)g.pgid, (double)(hb_wall_ms() - g.started_ms) / 1000.0);
+	journal_set_group(r->journal, NULL);
+	return n;
 }
 
 int

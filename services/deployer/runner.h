@@ -42,9 +42,14 @@ struct runner_result {
 /* Called once on the loop when the step is over; r is valid during the call. */
 typedef void (*runner_done_fn)(const struct runner_result *r, void *arg);
 
-/* cfg is borrowed and outlives the runner. */
+struct journal;
+
+/*
+ * cfg and journal are borrowed and outlive the runner. The journal holds
+ * the process group of the command running, for runner_end_orphan.
+ */
 struct runner *runner_new(struct event_base *base,
-    const struct deployer_config *cfg, bool dry_run);
+    const struct deployer_config *cfg, struct journal *journal, bool dry_run);
 /* Kills a command still running (its group), without a callback. */
 void runner_free(struct runner *r);
 
@@ -57,6 +62,15 @@ int runner_start(struct runner *r, enum step_kind kind,
     const struct runner_params *p, runner_done_fn done, void *arg, char *err,
     size_t errlen);
 bool runner_busy(const struct runner *r);
+
+/*
+ * At start, before anything runs: the command a killed deployer left
+ * running (its process group, recorded in the journal) is ended, SIGTERM
+ * then SIGKILL after deployer.kill_grace_s, whatever supervises the
+ * deployer, so that it cannot finish behind a rollback. Blocks until the
+ * group is gone. Returns how many of its processes were alive.
+ */
+int runner_end_orphan(struct runner *r);
 
 /*
  * The step as a person would type it ("IMAGE_TAG=v1 docker compose -f

@@ -34,6 +34,23 @@ steps_name(enum job_step s)
 	return (size_t)s < HB_ARRAY_LEN(names) ? names[s] : "?";
 }
 
+/*
+ * A backup part that failed takes its folder with it at once: its partial
+ * copies would hold the space the next preflight asks for, and a listing
+ * would show them. The job then names no backup.
+ */
+static void
+discard_failed_backup(struct steps *s, bool ok)
+{
+	bool part = s->kind == JS_SQLITE || s->kind == JS_BACKUP_CMD ||
+	    s->kind == JS_MANIFEST;
+
+	if (ok || !part || s->p.dry_run || s->in->backup[0] == '\0')
+		return;
+	backup_discard(s->p.cfg->backup_dir, s->in->backup);
+	s->in->backup[0] = '\0';
+}
+
 /* The end of a step that ran no command. */
 static void
 report(struct steps *s, bool ok, const char *error, const char *tail)
@@ -47,6 +64,7 @@ report(struct steps *s, bool ok, const char *error, const char *tail)
 	r.argv_json = "";
 	r.exit_code = -1;
 	s->waiting = false;
+	discard_failed_backup(s, ok);
 	s->done(&r, s->arg);
 }
 
@@ -68,6 +86,7 @@ on_runner_done(const struct runner_result *rr, void *arg)
 	r.signal = rr->signal;
 	r.timed_out = rr->timed_out;
 	s->waiting = false;
+	discard_failed_backup(s, rr->ok);
 	s->done(&r, s->arg);
 }
 
@@ -304,7 +323,9 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 		run_backup_part(s);
 		break;
 	case JS_UP:
-		run_command(s, STEP_UP, s->p.cfg->backup_dir);
+		/* the version running again: nothing would be replaced */
+		run_command(s, strcmp(in->from_tag, in->to_tag) == 0 ?
+		    STEP_RECREATE : STEP_UP, s->p.cfg->backup_dir);
 		break;
 	case JS_RESTORE:
 		snprintf(dir, sizeof(dir), "%s/%s", s->p.cfg->backup_dir, in->backup);

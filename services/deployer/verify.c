@@ -246,7 +246,8 @@ request_checks(struct verify *v)
 	c.interval_s = v->req.interval_s;
 	snprintf(c.requested_by, sizeof(c.requested_by), "%s", v->requested_by);
 	o = hb_health_check_encode(&c);
-	if (hb_topic_health(topic, sizeof(topic), v->prefix, "check") == 0)
+	if (hb_topic_health(topic, sizeof(topic), v->prefix,
+	    HB_HEALTH_CHECK_LEVEL) == 0)
 		hb_bus_publish_json(v->bus, topic, o, 1, false);
 	json_decref(o);
 }

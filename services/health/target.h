@@ -175,7 +175,7 @@ bool target_name_ok(const char *s);
  * P/health/<level> topics that are not a target's: "check" (requests to
  * check now) and "_all" (the overall state). No target takes these names.
  */
-#define TARGET_CHECK_LEVEL "check"
+#define TARGET_CHECK_LEVEL HB_HEALTH_CHECK_LEVEL
 bool target_name_reserved(const char *s);
 /*
  * The id Home Assistant allows in discovery topics and unique ids

@@ -52,6 +52,9 @@ board_health(struct board *b, const char *name, const void *payload,
 	struct hb_health_msg h;
 	struct target *t;
 
+	/* the deployer's request to check now, on the same filter */
+	if (strcmp(name, HB_HEALTH_CHECK_LEVEL) == 0)
+		return 0;
 	TAILQ_FOREACH(t, &b->targets, entry)
 		if (strcmp(t->health.target, name) == 0)
 			break;

@@ -20,7 +20,8 @@ void board_free(struct board *b);
 /*
  * P/health/<target> said payload (len 0: its retained message was
  * cleared, and the target is forgotten). 0, or -1 with a reason in err
- * when payload is not a health message (the board is unchanged).
+ * when payload is not a health message (the board is unchanged). The
+ * check request (HB_HEALTH_CHECK_LEVEL) is no target's: 0, ignored.
  */
 int board_health(struct board *b, const char *target, const void *payload,
     size_t len, char *err, size_t errlen);

@@ -86,6 +86,15 @@ kill_fake_services(void)
 		}
 		free(pid);
 	}
+	snprintf(path, sizeof(path), "%s/up.pid", current->docker_dir);
+	pid = hb_read_file(path, 64, NULL);
+	if (pid) {
+		long p = strtol(pid, NULL, 10);
+
+		if (p > 1)
+			kill(-(pid_t)p, SIGKILL);
+		free(pid);
+	}
 	snprintf(path, sizeof(path), "%s/hang.pids", current->docker_dir);
 	pid = hb_read_file(path, 64, NULL);
 	if (pid) {
@@ -345,6 +354,17 @@ void
 dfx_clear_calls(struct dfx *f)
 {
 	hbt_write_file(f->calls, "");
+}
+
+void
+dfx_ingest_tag(struct dfx *f, char *out, size_t outlen)
+{
+	char path[700], *t;
+
+	snprintf(path, sizeof(path), "%s/ingest.tag", f->docker_dir);
+	t = hb_read_file(path, 256, NULL);
+	snprintf(out, outlen, "%.*s", t ? (int)strcspn(t, "\n") : 0, t ? t : "");
+	free(t);
 }
 
 long

@@ -58,6 +58,8 @@ size_t dfx_count_calls(struct dfx *f, const char *a, const char *b);
 /* Forgets the calls so far. */
 void dfx_clear_calls(struct dfx *f);
 
+/* The version of the ingest the fake started last ("" if none). */
+void dfx_ingest_tag(struct dfx *f, char *out, size_t outlen);
 /* The pid of the ingest the fake runs now (0 if none). */
 long dfx_ingest_pid(struct dfx *f);
 /* GET /deploys of the deployer, parsed (decref it) or NULL. */

@@ -729,6 +729,61 @@ scenario_cli(struct dfx *f)
 	hb_buf_free(&out);
 }
 
+/* `homebus CMD...` with the deployer's configuration; its exit code. */
+static int
+homebus(struct dfx *f, struct hb_buf *out, const char *a, const char *b,
+    const char *c)
+{
+	char bin[700];
+	char *argv[] = { bin, "-c", f->deployer.config, (char *)a, (char *)b,
+	    (char *)c, NULL };
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	hb_buf_reset(out);
+	return hbt_run(argv, out, 90000);
+}
+
+/*
+ * `homebus deploy` without a tag deploys the available one; the running
+ * one again is nothing to do, unless --force: then every service is
+ * recreated (compose's `up -d` of an unchanged service replaces nothing,
+ * and verify would find no restart), and it verifies.
+ */
+static void
+scenario_redeploy(struct dfx *f)
+{
+	struct hb_buf out = { 0 };
+	char tag[64];
+	long pid;
+	int rc;
+
+	rc = homebus(f, &out, "deploy", "--wait", NULL);
+	HBT_CHECK(rc == 2 && out.data && strstr(out.data, "no version available"),
+	    "no tag and none available: refused: %d %s", rc, out.data ? out.data : "");
+	rc = homebus(f, &out, "available", "v2", NULL);
+	HBT_REQUIRE(rc == 0, "homebus available v2: %d %s", rc,
+	    out.data ? out.data : "");
+	rc = homebus(f, &out, "deploy", "--wait", NULL);
+	dfx_ingest_tag(f, tag, sizeof(tag));
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "deploy v2: done") &&
+	    strcmp(tag, "v2") == 0, "homebus deploy: the available v2, done: %d "
+	    "%s %s", rc, tag, out.data ? out.data : "");
+	dfx_clear_calls(f);
+	rc = homebus(f, &out, "deploy", "--wait", NULL);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "v2 runs already") &&
+	    dfx_count_calls(f, " up ", NULL) == 0, "v2 again: nothing to do: %d %s",
+	    rc, out.data ? out.data : "");
+	pid = dfx_ingest_pid(f);
+	rc = homebus(f, &out, "deploy", "--force", "--wait");
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "deploy v2: done") &&
+	    strstr(out.data, "from v2 to v2"), "--force: v2 again, done: %d %s",
+	    rc, out.data ? out.data : "");
+	HBT_CHECK(dfx_ingest_pid(f) != pid && dfx_count_calls(f, "IMAGE_TAG=v2",
+	    "--force-recreate") == 1, "every service recreated: pid %ld -> %ld",
+	    pid, dfx_ingest_pid(f));
+	hb_buf_free(&out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -750,7 +805,11 @@ main(int argc, char **argv)
 		    NULL, false);
 	else if (strcmp(sc, "critical") == 0)
 		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
-	else
+	else if (strcmp(sc, "redeploy") == 0) {
+		/* compose's up -d: an unchanged service is left as it is */
+		setenv("FAKE_DOCKER_KEEP_SAME", "1", 1);
+		dfx_setup(&f, NULL, NULL, false);
+	} else
 		dfx_setup(&f, NULL, NULL, strcmp(sc, "dryrun") == 0);
 	if (strcmp(sc, "good") == 0)
 		scenario_good(&f);
@@ -785,6 +844,8 @@ main(int argc, char **argv)
 		scenario_cli(&f);
 	else if (strcmp(sc, "cli_tty") == 0)
 		scenario_cli_tty(&f);
+	else if (strcmp(sc, "redeploy") == 0)
+		scenario_redeploy(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

@@ -65,6 +65,20 @@ test_check_config(void)
 		HBT_CHECK(rc == 2 && lines == 4, "three errors -> %d lines:\n%s", lines,
 		    out.data);
 	}
+	/* a log file that is a folder, a data_dir that is a file: named with
+	 * the line and path, as every other error */
+	{
+		char text[1400];
+
+		snprintf(text, sizeof(text), "{\n\"log\": {\"file\": \"%s\"},\n"
+		    "\"data_dir\": \"%s/missing.json.d\"}", hbt_dir(), hbt_dir());
+		snprintf(json, sizeof(json), "%s/missing.json.d", hbt_dir());
+		hbt_write_file(json, "not a folder");
+		expect_error(text, "check.json:2: log.file: ");
+		expect_error(text, "is a directory");
+		expect_error(text, "check.json:3: data_dir: ");
+		expect_error(text, "is not a directory");
+	}
 	snprintf(json, sizeof(json), "%s/missing.json", hbt_dir());
 	{
 		char bin[600];

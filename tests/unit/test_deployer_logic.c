@@ -119,6 +119,28 @@ test_expand(void)
 	parsed_free(pc);
 }
 
+/* The running version again: the default up recreates; a configured up
+ * (compose-up, systemctl restart) is used as it is. */
+static void
+test_recreate(void)
+{
+	int errors;
+	struct parsed *pc = config_of("{\"deployer\": {}}", &errors);
+	const struct step_template *t = &pc->c.steps[STEP_RECREATE];
+
+	HBT_CHECK(errors == 0 && t->argc == 8 &&
+	    strcmp(t->argv[6], "--force-recreate") == 0 &&
+	    strcmp(t->argv[7], "{services}") == 0, "default: up -d "
+	    "--force-recreate {services} (%zu)", t->argc);
+	parsed_free(pc);
+	pc = config_of("{\"deployer\": {\"steps\": {\"up\": {\"argv\": "
+	    "[\"systemctl\", \"restart\", \"homebus-{service}\"]}}}}", &errors);
+	t = &pc->c.steps[STEP_RECREATE];
+	HBT_CHECK(errors == 0 && t->argc == 3 &&
+	    strcmp(t->argv[0], "systemctl") == 0, "a configured up: as it is");
+	parsed_free(pc);
+}
+
 static void
 test_config_errors(void)
 {
@@ -273,6 +295,7 @@ main(void)
 	hbt_init("deployer_logic");
 	test_sha256();
 	test_expand();
+	test_recreate();
 	test_config_errors();
 	test_tail();
 	test_journal();

@@ -203,6 +203,21 @@ test_status(void)
 	    "not a health message");
 	free(payload);
 	json_decref(o);
+	{
+		/* the deployer's request on P/health/check, during every verify */
+		struct hb_health_check c = { .ntargets = 1, .until_ms = -1,
+		    .interval_s = 2 };
+
+		snprintf(c.targets[0], sizeof(c.targets[0]), "ingest");
+		o = hb_health_check_encode(&c);
+		payload = json_dumps(o, JSON_COMPACT);
+		err[0] = '\0';
+		HBT_CHECK(board_health(g.board, "check", payload, strlen(payload),
+		    err, sizeof(err)) == 0, "a check request is no state, and no "
+		    "invalid one either: %s", err);
+		free(payload);
+		json_decref(o);
+	}
 	snprintf(s.id, sizeof(s.id), "cli-1");
 	s.action = HB_DEPLOY_DEPLOY;
 	snprintf(s.phase, sizeof(s.phase), "done");
@@ -214,6 +229,7 @@ test_status(void)
 	say(&g, 10, "/status", "", 0);
 	HBT_CHECK(nreplies == 2 && strstr(replies[1].text, "nas: down (ping "
 	    "timeout) since 2023-11-14T22:13 UTC") &&
+	    !strstr(replies[1].text, "check") &&
 	    strstr(replies[1].text, "Last deploy: deploy v1 -> v2: done") &&
 	    strstr(replies[1].text, "Muted until") &&
 	    strstr(replies[1].text, "Outbox: 1 waiting"), "the board: %s",

@@ -412,6 +412,44 @@ test_lingering_after_grace(struct event_base *base)
 	HBT_CHECK(was_reaped && reaped(pid), "reaped when it let go");
 }
 
+/*
+ * A group left by an earlier run: ended only when its leader is the process
+ * recorded (a pid taken by another process is left alone); SIGTERM, and
+ * SIGKILL after the grace for a group that ignores it.
+ */
+static void
+test_end_group(struct event_base *base)
+{
+	const char *const argv[] = { "sh", "-c", "trap '' TERM; sleep 60 & "
+	    "echo $!; sleep 60", NULL };
+	struct hb_proc_opts o = { 0 };
+	unsigned long long start;
+	struct hb_proc *p;
+	struct result r;
+	char err[256];
+	pid_t pid, bg = 0;
+
+	memset(&r, 0, sizeof(r));
+	o.argv = argv;
+	p = hb_proc_start(base, &o, on_done, NULL, &r, err, sizeof(err));
+	HBT_REQUIRE(p != NULL, "%s", err);
+	pid = hb_proc_pid(p);
+	start = hb_proc_start_time(pid);
+	HBT_CHECK(start > 0, "the start time of %d", (int)pid);
+	HBT_CHECK(hb_proc_start_time(pid) == start, "the same each time");
+	HBT_CHECK(hb_proc_end_group(pid, start + 1, 200) == 0 && !dead(pid),
+	    "another process's start: not ours, left alone");
+	HBT_CHECK(hb_proc_end_group(pid, start, 300) >= 1, "ours: ended");
+	run_until(base, &r.done, 10000);
+	bg = first_number(r.output);
+	HBT_CHECK(r.done && r.signal == SIGKILL, "SIGTERM ignored: SIGKILL after "
+	    "the grace: signal %d", r.signal);
+	HBT_CHECK(bg > 0 && HBT_WAIT(dead(bg), 5000), "the whole group: %d",
+	    (int)bg);
+	HBT_CHECK(hb_proc_end_group(pid, start, 300) == 0, "nothing left to end");
+	HBT_CHECK(hb_proc_start_time(pid) == 0, "a reaped pid has no start time");
+}
+
 int
 main(void)
 {
@@ -429,6 +467,7 @@ main(void)
 	test_inherited(base);
 	test_without_pidfd();
 	test_lingering_after_grace(base);
+	test_end_group(base);
 
 	/* exit code and both output streams */
 	{
