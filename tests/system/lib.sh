@@ -56,3 +56,11 @@ r=json.load(sys.stdin)["results"][0]
 s=r.get("series")
 print(s[0]["values"][0][1] if s else 0)'
 }
+
+# The running container of a compose service of the project homebus, by the
+# labels compose puts on it (as v1 and v2 both do), without asking compose:
+# v1's `ps` fails while another compose recreates a container.
+cid() {
+	docker ps -q --filter label=com.docker.compose.project=homebus \
+		--filter "label=com.docker.compose.service=$1" | head -n 1
+}

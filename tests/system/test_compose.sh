@@ -61,7 +61,7 @@ homebus_services=(writer ingest health notifier deployer)
 all_healthy() {
 	local s st
 	for s in "${homebus_services[@]}" mosquitto; do
-		st=$(docker inspect -f '{{.State.Health.Status}}' "$(docker compose ps -q "$s")") || return 1
+		st=$(docker inspect -f '{{.State.Health.Status}}' "$(cid "$s")") || return 1
 		[[ $st = healthy ]] || return 1
 	done
 }
@@ -89,7 +89,7 @@ ok "homebus status from the host, as user cli"
 
 # ---- no container as root; no read-only-root error -----------------------
 for s in "${homebus_services[@]}"; do
-	uid=$(docker exec "$(docker compose ps -q "$s")" id -u)
+	uid=$(docker exec "$(cid "$s")" id -u)
 	[[ $uid != 0 ]] || fail "$s runs as root"
 done
 ok "no homebus container runs as root"
@@ -108,7 +108,7 @@ docker compose stop writer >/dev/null 2>&1
 pub_points sys_persist 1000
 docker compose restart mosquitto >/dev/null 2>&1
 wait_until 30 "a healthy broker after its restart" \
-	bash -c "[[ \$(docker inspect -f '{{.State.Health.Status}}' $(docker compose ps -q mosquitto)) != starting ]] && mosquitto_sub -h 127.0.0.1 -p $mqtt -t x -C 1 -W 1 2>&1 | grep -q 'not authori'"
+	bash -c "[[ \$(docker inspect -f '{{.State.Health.Status}}' $(cid mosquitto)) != starting ]] && mosquitto_sub -h 127.0.0.1 -p $mqtt -t x -C 1 -W 1 2>&1 | grep -q 'not authori'"
 docker compose start writer >/dev/null 2>&1
 n_is() { [[ $(count "$1" "${3:-n}") = "$2" ]]; }	# measurement n [field]
 wait_until 60 "1,000 points of sys_persist (have $(count sys_persist))" n_is sys_persist 1000
@@ -119,14 +119,14 @@ if docker compose logs mosquitto 2>&1 | grep -qi 'permission denied\|error savin
 fi
 
 # ---- a writer killed under load: at most the commit window lost ----------
-wid=$(docker compose ps -q writer)
+wid=$(cid writer)
 pid0=$(docker inspect -f '{{.State.Pid}}' "$wid")
 peak_file=$T/peak
 sample_peaks() {	# container memory peaks from the cgroup (v1) while the load runs
 	local s id f
 	while :; do
 		for s in "${homebus_services[@]}"; do
-			id=$(docker compose ps -q "$s" 2>/dev/null) || continue
+			id=$(cid "$s") || continue
 			f=/sys/fs/cgroup/memory/docker/$id/memory.max_usage_in_bytes
 			[[ -r $f ]] && echo "$s $(cat "$f")"
 		done
@@ -164,7 +164,7 @@ ok "a writer killed under load loses at most the commit window, and the engine r
 wait_until 120 "100,000 burst points in InfluxDB" n_is sys_burst 100000 seq
 kill "$sampler" 2>/dev/null || true
 for s in "${homebus_services[@]}"; do
-	limit=$(docker inspect -f '{{.HostConfig.Memory}}' "$(docker compose ps -q "$s")")
+	limit=$(docker inspect -f '{{.HostConfig.Memory}}' "$(cid "$s")")
 	peak=$(awk -v s="$s" '$1 == s && $2 > m { m = $2 } END { print m + 0 }' "$peak_file")
 	say "$s: peak $((peak / 1024)) KiB of $((limit / 1024)) KiB"
 	echo "peak_kib $s $((peak / 1024)) limit_kib $((limit / 1024))" >>"$figures"

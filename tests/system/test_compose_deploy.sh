@@ -81,7 +81,7 @@ docker compose up -d >"$T/up.log" 2>&1 || { cat "$T/up.log" >&2; fail "docker co
 healthy() {
 	local s
 	for s in writer ingest health notifier deployer; do
-		[[ $(docker inspect -f '{{.State.Health.Status}}' "$(docker compose ps -q "$s")") = healthy ]] || return 1
+		[[ $(docker inspect -f '{{.State.Health.Status}}' "$(cid "$s")") = healthy ]] || return 1
 	done
 }
 wait_until 90 "healthy containers on v1" healthy
@@ -91,7 +91,7 @@ export HOMEBUS_CONFIG=$T/homebus/deploy/homebus.json
 images_are() {	# tag: every deployed service's container runs HOMEBUS_IMAGE:tag
 	local s
 	for s in writer ingest health notifier; do
-		[[ $(docker inspect -f '{{.Config.Image}}' "$(docker compose ps -q "$s")") = "$R/homebus:$1" ]] || return 1
+		[[ $(docker inspect -f '{{.Config.Image}}' "$(cid "$s")") = "$R/homebus:$1" ]] || return 1
 	done
 }
 
@@ -101,10 +101,10 @@ rc=0
 "$bin/homebus" deploy v2 --wait >"$T/deploy-v2.log" 2>&1 || rc=$?
 [[ $rc = 0 ]] || fail "homebus deploy v2 --wait exited $rc: $(tail -n 5 "$T/deploy-v2.log")"
 grep -q 'done' "$T/deploy-v2.log" || fail "deploy v2 did not end done: $(tail -n 3 "$T/deploy-v2.log")"
-images_are v2 || fail "after deploy v2 the services do not run $R/homebus:v2"
+wait_until 30 "every service on $R/homebus:v2 after deploy v2" images_are v2
 say "deploy v2: $(tail -n 1 "$T/deploy-v2.log")"
 echo "deploy_v2_s $((SECONDS - t0))" >>"$figures"
-deployer_on() { [[ $(docker inspect -f '{{.Config.Image}}' "$(docker compose ps -q deployer)") = "$R/homebus-deployer:$1" ]]; }
+deployer_on() { [[ $(docker inspect -f '{{.Config.Image}}' "$(cid deployer)") = "$R/homebus-deployer:$1" ]]; }
 wait_until 90 "the deployer itself on v2 (deployer-restart)" deployer_on v2
 ok "homebus deploy v2 --wait: done, pulled through the proxy, every service and the deployer on v2"
 
