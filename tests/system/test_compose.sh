@@ -140,7 +140,8 @@ sampler=$!
 load=$!
 sleep 6
 # a crash, as the kernel's OOM killer or a segfault ends it: the engine's
-# restart policy must bring it back
+# restart policy must bring it back (`docker kill` would not do: Docker
+# counts it as a stop by hand, which unless-stopped leaves stopped)
 kill -KILL "$pid0"
 wait "$load" || { cat "$T/load.log" >&2; fail "the load generator failed"; }
 acked=$(sed -n 's/.*acked=\([0-9]*\).*/\1/p' "$T/load.log")
