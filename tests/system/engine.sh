@@ -23,17 +23,21 @@ source "$(dirname "$0")/lib.sh"
 
 data=$sys_state/docker
 execroot=/run/homebus-engine
-pidfile=$sys_run/dockerd.pid
+# the engine that runs on this data root, whichever checkout started it:
+# one at a time (a crashed run's is stopped first)
+pidfile=$sys_state/dockerd.pid
+sockfile=$sys_state/dockerd.sock-path
 sock=$sys_run/docker.sock
 log=$sys_run/dockerd.log
 
 stop_engine() {
-	local pid
+	local pid old
 	[[ -r $pidfile ]] || return 0
 	pid=$(cat "$pidfile")
+	old=$(cat "$sockfile" 2>/dev/null || echo "$sock")
 	if kill -0 "$pid" 2>/dev/null; then
-		if DOCKER_HOST=unix://$sock /usr/bin/docker info >/dev/null 2>&1; then
-			export DOCKER_HOST=unix://$sock
+		if DOCKER_HOST=unix://$old /usr/bin/docker info >/dev/null 2>&1; then
+			export DOCKER_HOST=unix://$old
 			local c
 			c=$(/usr/bin/docker ps -aq)
 			[[ -z $c ]] || /usr/bin/docker rm -f $c >/dev/null 2>&1 || true
@@ -49,7 +53,7 @@ stop_engine() {
 		kill -KILL "$pid" 2>/dev/null || true
 		say "dockerd ($pid) stopped"
 	fi
-	rm -f "$pidfile" "$sys_run/engine.env"
+	rm -f "$pidfile" "$sockfile" "$sys_run/engine.env"
 }
 
 base_image() {
@@ -95,6 +99,7 @@ start_engine() {
 	mkdir -p "$sys_run" "$data" "$execroot"
 	stop_engine
 	rm -f "$sock"
+	echo "$sock" >"$sockfile"
 	say "starting dockerd (data root $data)"
 	dockerd --data-root "$data" --exec-root "$execroot" --host "unix://$sock" \
 		--pidfile "$pidfile" --log-level warn >"$log" 2>&1 &
