@@ -15,6 +15,9 @@
 #define ROLLBACK_MS 70000
 #define CONFIG_TOPIC "homeassistant/update/homebus_hub/deploy/config"
 #define STATE_TOPIC "homebus/deploy/update/hub"
+#define ATTRS_TOPIC "homebus/deploy/update/hub/attributes"
+/* http.public_url and health's default port (http.port_base + 3) */
+#define STATUS_PAGE "http://nuc.local:9103/"
 
 /* The keys Home Assistant's MQTT update platform takes in discovery. */
 static const char *const discovery_keys[] = {
@@ -77,8 +80,14 @@ check_discovery(json_t *c)
 	    "command_topic is a topic one can publish to");
 	HBT_CHECK(strcmp(dfx_str(c, "payload_install"), "hub") == 0,
 	    "the button names this deployer");
-	HBT_CHECK(strcmp(dfx_str(c, "device_class"), "firmware") == 0,
-	    "device_class is one of update's (firmware)");
+	HBT_CHECK(json_object_get(c, "device_class") == NULL,
+	    "no device_class: a software stack is not device firmware");
+	HBT_CHECK(strcmp(dfx_str(c, "release_url"), STATUS_PAGE) == 0,
+	    "release_url: health's status page under http.public_url (%s)",
+	    dfx_str(c, "release_url"));
+	HBT_CHECK(publish_topic(c, "json_attributes_topic") &&
+	    strcmp(dfx_str(c, "json_attributes_topic"), ATTRS_TOPIC) == 0,
+	    "attributes on a topic of their own");
 	v = json_object_get(c, "qos");
 	HBT_CHECK(json_is_integer(v) && json_integer_value(v) >= 0 &&
 	    json_integer_value(v) <= 2, "qos 0-2");
@@ -93,6 +102,8 @@ check_discovery(json_t *c)
 	dev = json_object_get(c, "device");
 	HBT_CHECK(json_is_object(dev) && strcmp(dfx_str(dev, "name"), "homebus") == 0,
 	    "device homebus");
+	HBT_CHECK(strcmp(dfx_str(dev, "configuration_url"), STATUS_PAGE) == 0,
+	    "the device's configuration_url is the status page");
 	json_array_foreach(json_object_get(dev, "identifiers"), i, v)
 		HBT_CHECK(json_is_string(v), "identifiers are strings");
 	HBT_CHECK(json_array_size(json_object_get(dev, "identifiers")) >= 1,
@@ -186,6 +197,7 @@ main(void)
 	static const char v2[] = "{\"tag\":\"v2\"}", bad[] = "{\"tag\":\"v3-bad\"}";
 
 	hbt_init("deployer_ha");
+	setenv("HOMEBUS_HTTP_PUBLIC_URL", "http://nuc.local/", 1);
 	dfx_setup(&f, NULL, NULL, false);
 
 	check_announced(&f);
@@ -230,11 +242,22 @@ main(void)
 	HBT_CHECK(m != NULL, "v3-bad rolled back");
 	hbt_mqtt_msg_free(m);
 	s = wait_state(&f, (const char *const[]){ "\"installed_version\":\"v2\"",
-	    "\"latest_version\":\"v3-bad\"", "rolled_back", NULL });
-	HBT_CHECK(s && strstr(dfx_str(s, "release_summary"), "ingest"),
-	    "the entity still has v2 and says what failed: %s",
+	    "\"latest_version\":\"v3-bad\"", NULL });
+	HBT_CHECK(s && strcmp(dfx_str(s, "release_summary"),
+	    "homebus v3-bad is available; v2 runs") == 0,
+	    "the entity still has v2; the summary says what the version is: %s",
 	    s ? dfx_str(s, "release_summary") : "-");
 	json_decref(s);
+	m = hbt_mqtt_wait(f.mqtt, ATTRS_TOPIC, "ingest", 10000);
+	HBT_CHECK(m != NULL, "the failure is the entity's last_failure attribute");
+	if (m) {
+		s = json_loads(m->payload, 0, NULL);
+		HBT_CHECK(strstr(dfx_str(s, "last_failure"), "rolled_back") &&
+		    json_object_size(s) == 1, "last_failure says what failed: %s",
+		    m->payload);
+		json_decref(s);
+	}
+	hbt_mqtt_msg_free(m);
 	json_decref(check_states(&f));
 
 	/* Home Assistant restarts: it reads the discovery again */
