@@ -7,6 +7,7 @@
  * latest, and the Install button deploys it.
  */
 #include "deployer_fx.h"
+#include "hbt_ha.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,33 +19,6 @@
 #define ATTRS_TOPIC "homebus/deploy/update/hub/attributes"
 /* http.public_url and health's default port (http.port_base + 3) */
 #define STATUS_PAGE "http://nuc.local:9103/"
-
-/* The keys Home Assistant's MQTT update platform takes in discovery. */
-static const char *const discovery_keys[] = {
-	"availability", "availability_mode", "availability_template",
-	"availability_topic", "command_topic", "device", "device_class",
-	"display_precision", "enabled_by_default", "encoding", "entity_category",
-	"entity_picture", "icon", "json_attributes_template",
-	"json_attributes_topic", "latest_version_template", "latest_version_topic",
-	"name", "object_id", "default_entity_id", "origin", "payload_install",
-	"qos", "release_summary", "release_url", "retain", "state_topic", "title",
-	"unique_id", "value_template",
-};
-
-/* ... and in the JSON on its state topic. */
-static const char *const state_keys[] = {
-	"installed_version", "latest_version", "title", "release_summary",
-	"release_url", "entity_picture", "in_progress", "update_percentage",
-};
-
-static bool
-listed(const char *key, const char *const *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
-}
 
 static bool
 is_str(json_t *o, const char *key)
@@ -64,13 +38,12 @@ publish_topic(json_t *o, const char *key)
 static void
 check_discovery(json_t *c)
 {
-	const char *key;
 	json_t *v, *avail, *dev;
 	size_t i;
+	char err[256];
 
-	json_object_foreach(c, key, v)
-		HBT_CHECK(listed(key, discovery_keys, HB_ARRAY_LEN(discovery_keys)),
-		    "discovery key %s is one Home Assistant knows", key);
+	HBT_CHECK(hbt_ha_discovery_ok("update", c, err, sizeof(err)),
+	    "Home Assistant's update schema takes the config: %s", err);
 	HBT_CHECK(is_str(c, "name") && is_str(c, "unique_id") &&
 	    is_str(c, "payload_install") && is_str(c, "title"), "strings");
 	HBT_CHECK(publish_topic(c, "state_topic") &&
@@ -113,21 +86,10 @@ check_discovery(json_t *c)
 static void
 check_state(json_t *s)
 {
-	const char *key;
-	json_t *v, *pct;
+	char err[256];
 
-	json_object_foreach(s, key, v) {
-		HBT_CHECK(listed(key, state_keys, HB_ARRAY_LEN(state_keys)),
-		    "state key %s is one Home Assistant takes", key);
-		if (strcmp(key, "in_progress") == 0)
-			HBT_CHECK(json_is_boolean(v), "in_progress is a boolean");
-		else if (strcmp(key, "update_percentage") != 0)
-			HBT_CHECK(json_is_string(v), "%s is a string (never null)", key);
-	}
-	pct = json_object_get(s, "update_percentage");
-	HBT_CHECK(pct == NULL || json_is_null(pct) || (json_is_integer(pct) &&
-	    json_integer_value(pct) >= 0 && json_integer_value(pct) <= 100),
-	    "update_percentage: null or 0-100");
+	HBT_CHECK(hbt_ha_update_state_ok(s, err, sizeof(err)), "Home Assistant's "
+	    "update state schema takes the state: %s", err);
 	HBT_CHECK(strlen(dfx_str(s, "release_summary")) <= 255,
 	    "release_summary fits in 255");
 }
