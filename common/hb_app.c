@@ -205,12 +205,13 @@ hb_app_service_port(struct hb_config *cfg, const char *service)
 	char key[64];
 	int port_base, offset = 0;
 
+	/* read by every program, so that none calls it an unknown key */
+	port_base = (int)hb_cfg_int(cfg, "http.port_base", 9100, 1, 65000);
 	for (size_t i = 0; i < HB_ARRAY_LEN(port_offsets); i++)
 		if (strcmp(port_offsets[i].service, service) == 0)
 			offset = port_offsets[i].offset;
 	if (offset == 0)
 		return -1;
-	port_base = (int)hb_cfg_int(cfg, "http.port_base", 9100, 1, 65000);
 	snprintf(key, sizeof(key), "%s.http_port", service);
 	return (int)hb_cfg_int(cfg, key, port_base + offset, -1, 65535);
 }
