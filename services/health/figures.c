@@ -53,7 +53,11 @@ figures_heartbeat(struct target *t, const char *payload, size_t len,
 	json_t *hb;
 	int64_t written;
 
-	if (t->type != TT_SERVICE || len > HB_MSG_MAX)
+	/* most services have no figure: their heartbeat is not read twice */
+	if (!figure_of(t, FIG_POINTS_PER_S) && !figure_of(t, FIG_SPOOL_POINTS) &&
+	    !figure_of(t, FIG_OUTBOX))
+		return;
+	if (len > HB_MSG_MAX)
 		return;
 	hb = json_loadb(payload, len, 0, NULL);
 	if (!json_is_object(hb)) {

@@ -178,6 +178,9 @@ static const char *const state_classes[] = {
 	"measurement", "measurement_angle", "total", "total_increasing", NULL
 };
 
+static bool fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static bool
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
