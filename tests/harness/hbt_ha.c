@@ -13,7 +13,10 @@
  *                     suggested_display_precision, state_class, name and
  *                     unit_of_measurement that may be null)
  *   update.py         0092b921db79c0e64f351d5ed14dc87e48b1660e
- *                     (PLATFORM_SCHEMA_MODERN), and the state handler of the
+ *                     (PLATFORM_SCHEMA_MODERN), and the later one that adds
+ *                     display_precision and lets name and device_class be
+ *                     null (taken here: a key either takes), and the state
+ *                     handler of the
  *                     release that validates with MQTT_JSON_UPDATE_SCHEMA
  *                     (installed_version, latest_version, title,
  *                     release_summary: cv.string; release_url,
@@ -111,10 +114,11 @@ static const struct key sensor_keys[] = {
 static const struct key update_keys[] = {
 	{ "command_topic", K_PUB_TOPIC, false },
 	{ "device_class", K_UPDATE_CLASS, false },
+	{ "display_precision", K_POSINT, false },
 	{ "entity_picture", K_STR, false },
 	{ "latest_version_template", K_TEMPLATE, false },
 	{ "latest_version_topic", K_SUB_TOPIC, false },
-	{ "name", K_STR, false },
+	{ "name", K_STR_NULL, false },
 	{ "payload_install", K_STR, false },
 	{ "release_summary", K_STR, false },
 	{ "release_url", K_STR, false },
@@ -413,7 +417,7 @@ value_ok(const char *key, enum kind k, json_t *v, json_t *config, char *err,
 		return json_is_null(v) || in_list(s, state_classes) ? true :
 		    fail(err, errlen, "%s: not a state class", key);
 	case K_UPDATE_CLASS:
-		return s && strcmp(s, "firmware") == 0 ? true :
+		return json_is_null(v) || (s && strcmp(s, "firmware") == 0) ? true :
 		    fail(err, errlen, "%s: not an update device class", key);
 	}
 	return fail(err, errlen, "%s: unchecked", key);
