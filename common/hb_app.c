@@ -142,9 +142,9 @@ hb_app_load(struct hb_app *app, const char *service, const char *path)
 {
 	static const char *const formats[] = { "text", "json", "auto", NULL };
 	static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
-	char key[64], err[512];
-	int port_base, offset = 0;
+	char err[512], key[64];
 	const char *s;
+	size_t n;
 	enum hb_log_format fmt;
 
 	app->service = service;
@@ -179,14 +179,60 @@ hb_app_load(struct hb_app *app, const char *service, const char *path)
 	s = hb_cfg_str(app->cfg, "http.bind", "127.0.0.1");
 	snprintf(app->http_bind, sizeof(app->http_bind), "%s",
 	    hb_cfg_str(app->cfg, key, s));
-	port_base = (int)hb_cfg_int(app->cfg, "http.port_base", 9100, 1, 65000);
+	app->http_port = hb_app_service_port(app->cfg, service);
+	/* every service reads it, so that none calls it an unknown key */
+	s = hb_cfg_str(app->cfg, "http.public_url", NULL);
+	if (s != NULL && strncmp(s, "http://", 7) != 0 &&
+	    strncmp(s, "https://", 8) != 0)
+		hb_cfg_error(app->cfg, "http.public_url", "\"%s\" must start with "
+		    "http:// or https:// (the host as a browser reaches it, "
+		    "no port: \"http://nuc.local\")", s);
+	else if (s != NULL && strchr(strchr(s, ':') + 3, ':') != NULL)
+		hb_cfg_error(app->cfg, "http.public_url", "\"%s\" names a port: "
+		    "each service's own is added (give \"http://nuc.local\")", s);
+	else if (s != NULL) {
+		snprintf(app->public_url, sizeof(app->public_url), "%s", s);
+		n = strlen(app->public_url);
+		while (n > 0 && app->public_url[n - 1] == '/')
+			app->public_url[--n] = '\0';
+	}
+	return HB_APP_RUN;
+}
+
+int
+hb_app_service_port(struct hb_config *cfg, const char *service)
+{
+	char key[64];
+	int port_base, offset = 0;
+
+	/* read by every program, so that none calls it an unknown key */
+	port_base = (int)hb_cfg_int(cfg, "http.port_base", 9100, 1, 65000);
 	for (size_t i = 0; i < HB_ARRAY_LEN(port_offsets); i++)
 		if (strcmp(port_offsets[i].service, service) == 0)
 			offset = port_offsets[i].offset;
+	if (offset == 0)
+		return -1;
 	snprintf(key, sizeof(key), "%s.http_port", service);
-	app->http_port = offset ? (int)hb_cfg_int(app->cfg, key, port_base + offset,
-	    -1, 65535) : -1;
-	return HB_APP_RUN;
+	return (int)hb_cfg_int(cfg, key, port_base + offset, -1, 65535);
+}
+
+int
+hb_app_public_url(const struct hb_app *app, const char *service,
+    const char *path, char *out, size_t outlen)
+{
+	int port = hb_app_service_port(app->cfg, service), n;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (app->public_url[0] == '\0' || port <= 0)
+		return -1;
+	n = snprintf(out, outlen, "%s:%d%s", app->public_url, port, path);
+	if (n < 0 || (size_t)n >= outlen) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 static void

@@ -50,6 +50,7 @@ struct hb_app {
 	char hostname[128];
 	char http_bind[128];		/* <service>.http_bind, else http.bind */
 	int http_port;			/* -1: disabled, 0: any free port */
+	char public_url[256];	/* http.public_url, no trailing '/'; "": none */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_trim;
 	hb_stop_fn on_stop;
 	void *stop_arg;
@@ -101,6 +102,21 @@ void hb_app_on_hup(struct hb_app *app, hb_hup_fn fn, void *arg);
 int hb_app_run(struct hb_app *app);
 void hb_app_exit(struct hb_app *app, int code);
 void hb_app_free(struct hb_app *app);
+
+/*
+ * The port `service` ("health") listens on by the configuration:
+ * <service>.http_port, else http.port_base + the service's offset. -1 when
+ * it is off or the service has no HTTP server; 0: any free port.
+ */
+int hb_app_service_port(struct hb_config *cfg, const char *service);
+/*
+ * The address a person's browser or Home Assistant reaches `service`'s
+ * `path` ("/") at: http.public_url, the service's port, the path. 0, or -1
+ * (out "") when there is no public_url, the service's port is off or any
+ * free one, or out is too small.
+ */
+int hb_app_public_url(const struct hb_app *app, const char *service,
+    const char *path, char *out, size_t outlen);
 
 /* Joins data_dir and a relative path (absolute paths are kept). */
 void hb_app_data_path(const struct hb_app *app, const char *rel, char *out,

@@ -86,6 +86,7 @@ if [ -n "$prefix" ]; then
   unitdir=$prefix/lib/systemd/system
   polkitdir=$prefix/etc/polkit-1/rules.d
   complete=$prefix/share/bash-completion/completions
+  mandir=$prefix/share/man
   clilink=""
   datadir=$prefix/var/lib/homebus
 else
@@ -103,6 +104,7 @@ else
   unitdir=/etc/systemd/system
   polkitdir=/etc/polkit-1/rules.d
   complete=/usr/local/share/bash-completion/completions
+  mandir=/usr/local/share/man
   clilink=/usr/local/bin/homebus
   datadir=/var/lib/homebus
 fi
@@ -149,6 +151,9 @@ if [ $uninstall = 1 ]; then
   [ -e "$polkitdir/50-homebus-deployer.rules" ] &&
     act rm -f "$polkitdir/50-homebus-deployer.rules"
   [ -e "$complete/homebus" ] && act rm -f "$complete/homebus"
+  for page in "$mandir"/man1/homebus.1 "$mandir"/man8/homebus-*.8; do
+    [ -e "$page" ] && act rm -f "$page"
+  done
   [ -n "$clilink" ] && [ -L "$clilink" ] && act rm -f "$clilink"
   if [ -n "$prefix" ]; then
     for b in "${binaries[@]}"; do
@@ -173,6 +178,7 @@ if [ $uninstall = 1 ]; then
   for d in "$prefix/bin" "$prefix/etc/polkit-1/rules.d" "$prefix/etc/polkit-1" \
       "$prefix/etc" "$prefix/lib/systemd/system" "$prefix/lib/systemd" "$prefix/lib" \
       "$prefix/share/bash-completion/completions" "$prefix/share/bash-completion" \
+      "$prefix/share/man/man1" "$prefix/share/man/man8" "$prefix/share/man" \
       "$prefix/share/doc" "$prefix/share" "$optdir/libexec" "$optdir"; do
     if [ -n "$prefix" ] || [ "$d" = "$optdir" ] || [ "$d" = "$optdir/libexec" ]; then
       [ -d "$d" ] && [ -z "$(ls -A "$d")" ] && act rmdir "$d"
@@ -195,7 +201,7 @@ if [ ! -x "$builddir/bin/homebus-writer" ]; then
   else
     bash "$root/deploy/install-deps.sh" cmake make gcc pkg-config libpaho-mqtt-dev \
       libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev \
-      zlib1g-dev
+      zlib1g-dev go-md2man
     cmake -S "$root" -B "$builddir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHB_TESTS=OFF >/dev/null
     cmake --build "$builddir" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
   fi
@@ -226,6 +232,12 @@ for b in "${binaries[@]}"; do
 done
 for doc in "$root"/docs/*.md "$root/README.md"; do
   act install -D -m 0644 "$doc" "$release/share/doc/homebus/$(basename "$doc")"
+done
+# the man pages, when the build made them (go-md2man): man homebus,
+# man homebus-health, ...
+for page in "$builddir"/man/homebus*.[18]; do
+  [ -e "$page" ] || continue
+  act install -D -m 0644 "$page" "$mandir/man${page##*.}/$(basename "$page")"
 done
 # the native deploy profile's steps (deploy/deployer-native.json)
 act install -D -m 0755 "$root/deploy/homebus-release" "$optdir/libexec/homebus-release"

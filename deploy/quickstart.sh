@@ -34,6 +34,7 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+[ -d "$bindir" ] && bindir=$(cd "$bindir" && pwd)
 
 runtime=(mosquitto mosquitto-clients influxdb influxdb-client curl jq)
 buildtime=(cmake make gcc pkg-config libpaho-mqtt-dev libssl-dev
@@ -186,37 +187,57 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# deploy/homebus.example.json, with the health watcher looking at what this
-# stack runs: its own InfluxDB, the disk under its folder, its broker and
+# deploy/homebus.example.json pointed at this stack: its broker, InfluxDB,
+# folder and ports written in (a second terminal's `homebus` reads the same
+# file through HOMEBUS_CONFIG), the health watcher looking at what this
+# stack runs (its own InfluxDB, the disk under its folder, its broker and
 # its services; not the example's Home Assistant, systemd unit and
-# container, which are not part of it (lists cannot be set from the
-# environment, so the file is written)
+# container, which are not part of it), and a deployer whose steps only say
+# what they would do, so that `homebus deploy` goes through every phase (it
+# verifies InfluxDB and the broker: the services, never restarted, would
+# fail "not restarted since up")
 expected=()
 for s in "${services[@]}"; do
   [ "$s" != health ] && expected+=("$s")
 done
+declare -A http_port
+ports='{}'
+for s in "${services[@]}"; do
+  http_port[$s]=$(free_port)
+  ports=$(jq --arg s "$s" --argjson p "${http_port[$s]}" '.[$s] = $p' <<<"$ports")
+done
+mkdir -p "$dir/homebus/deploy"
 config=$dir/homebus.json
 jq --arg ping "http://127.0.0.1:$ix_port/ping" --arg data "$dir" \
+  --arg influx "http://127.0.0.1:$ix_port" --argjson mq "$mq_port" \
+  --argjson ports "$ports" \
   --argjson expected "$(printf '%s\n' "${expected[@]}" | jq -R . | jq -s .)" '
-  .health.expected_services = $expected
+  .data_dir = ($data + "/homebus")
+  | .log.format = "text"
+  | .bus.host = "127.0.0.1" | .bus.port = $mq
+  | .writer.influx.url = $influx
+  | reduce ($ports | to_entries[]) as $e (.; .[$e.key].http_port = $e.value)
+  | .health.expected_services = $expected
   | .health.targets |= [.[]
       | select(.name == "influxdb" or .type == "disk" or .type == "mqtt")
       | if .name == "influxdb" then .url = $ping
         elif .type == "disk" then .path = $data | .min_free_mb = 256
           | .warn_free_mb = 1024
-        else . end]' "$root/deploy/homebus.example.json" >"$config"
-
-# the rest pointed at this stack by the environment (every option but
-# lists can be set that way)
-export HOMEBUS_BUS_PORT=$mq_port
-export HOMEBUS_WRITER_INFLUX_URL=http://127.0.0.1:$ix_port
-export HOMEBUS_DATA_DIR=$dir/homebus
-export HOMEBUS_LOG_FORMAT=text
-declare -A http_port
-for s in "${services[@]}"; do
-  http_port[$s]=$(free_port)
-  export "HOMEBUS_${s^^}_HTTP_PORT=${http_port[$s]}"
-done
+        else . end]
+  | .deployer.workdir = ($data + "/homebus/deploy")
+  | .deployer.compose_file = "compose.yml"
+  | .deployer.backup_dir = ($data + "/homebus/backups")
+  | .deployer.sqlite_backups = []
+  | .deployer.min_free_mb = 64
+  | .deployer.steps = {
+      pull: {argv: ["echo", "quickstart: would pull", "{tag}"], timeout_s: 10},
+      backup: {argv: ["mkdir", "-p", "{backup_dir}"], timeout_s: 10},
+      up: {argv: ["echo", "quickstart: would start", "{tag}"], timeout_s: 10},
+      restore: {argv: ["echo", "quickstart: would restore", "{backup_dir}"],
+        timeout_s: 10}}
+  | .deployer.verify = {targets: ["influxdb", "broker"], timeout_s: 60,
+      stable_s: 3, interval_s: 1}' \
+  "$root/deploy/homebus.example.json" >"$config"
 
 echo "== starting ${services[*]} =="
 for s in "${services[@]}"; do
@@ -243,6 +264,11 @@ num() { printf '%.0f' "${1:-0}" 2>/dev/null || echo 0; }
 if [ -n "${http_port[health]:-}" ]; then
   echo "Status page: http://127.0.0.1:${http_port[health]}/ (every target, its state and the last hour)"
 fi
+cat <<EOF
+In a second terminal, the command line on this stack:
+  export HOMEBUS_CONFIG=$config PATH=$bindir:\$PATH
+  homebus status; homebus tail 'homebus/#'; homebus deploy 2026.12.1 --wait
+EOF
 echo "Live status (Ctrl-C stops everything); logs in $dir/logs/"
 tty=0
 [ -t 1 ] && tty=1

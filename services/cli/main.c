@@ -13,13 +13,14 @@
 #include <string.h>
 
 static const struct command commands[] = {
-	{ "deploy", "[TAG] [--force] [--services a,b] [--wait] [--timeout S] "
-	    "[--json]", "deploy TAG (none: the available one; --force: again, "
+	{ "deploy", "[TAG] [--force] [--services a,b] [--instance NAME] [--wait] "
+	    "[--timeout S] [--json]", "deploy TAG (none: the available one; --force: again, "
 	    "every service recreated), and with --wait follow it", cmd_deploy },
-	{ "rollback", "[--to BACKUP] [--wait] [--timeout S] [--json]",
+	{ "rollback", "[--to BACKUP] [--instance NAME] [--wait] [--timeout S] "
+	    "[--json]",
 	    "go back to the version before the last deploy (or a backup's)",
 	    cmd_rollback },
-	{ "backup", "[--wait] [--timeout S] [--json]",
+	{ "backup", "[--instance NAME] [--wait] [--timeout S] [--json]",
 	    "back up now, as before a deploy", cmd_backup },
 	{ "available", "TAG", "tell Home Assistant that TAG is the newest version",
 	    cmd_available },
@@ -43,13 +44,17 @@ usage(FILE *out)
 	fprintf(out, "usage: homebus [-c FILE] [-v] COMMAND [ARGS]\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-10s %s\n", "help", "what COMMAND takes and does");
 	fprintf(out, "\n"
 	    "  -c, --config FILE  the stack's configuration (default\n"
 	    "                     $HOMEBUS_CONFIG, or /etc/homebus/homebus.json)\n"
 	    "  -v, --verbose      the bus's own log lines on stderr\n"
 	    "  -V, --version      print the version\n\n"
-	    "\"homebus COMMAND --help\" says more. Exit codes: 0 done, 1 failed,\n"
-	    "2 refused (usage, bad tag, rejected, busy), 3 no broker or no answer.\n");
+	    "\"homebus help COMMAND\" (or \"homebus COMMAND --help\") says more,\n"
+	    "man homebus everything; --instance NAME: the deployer of that\n"
+	    "bus.instance, when several share the bus. Exit codes: 0 done,\n"
+	    "1 failed, 2 refused (usage, bad tag, rejected, busy), 3 no broker\n"
+	    "or no answer.\n");
 }
 
 const struct command *
@@ -139,6 +144,22 @@ main(int argc, char **argv)
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
+	}
+	/* homebus help [COMMAND]: as COMMAND --help, without a broker */
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 >= argc) {
+			usage(stdout);
+			return 0;
+		}
+		cmd = command_find(argv[optind + 1]);
+		if (cmd == NULL || optind + 2 < argc) {
+			fprintf(stderr, "homebus: help takes one command; \"%s\" is "
+			    "not one\n\n", argv[optind + 1]);
+			usage(stderr);
+			return 2;
+		}
+		command_usage(cmd, stdout);
+		return 0;
 	}
 	cmd = command_find(argv[optind]);
 	if (cmd == NULL) {

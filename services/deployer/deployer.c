@@ -157,7 +157,7 @@ build_parts(struct deployer *d)
 	struct ha_opts ho = { 0 };
 	struct job_parts jp = { 0 };
 	struct intake_parts ip = { 0 };
-	char who[128];
+	char who[128], page[320];
 
 	d->backup = backup_new(app->base);
 	if (d->backup == NULL)
@@ -170,6 +170,8 @@ build_parts(struct deployer *d)
 	ho.instance = instance;
 	ho.discovery_prefix = d->cfg.ha_prefix;
 	ho.discovery = d->cfg.ha_discovery;
+	hb_app_public_url(app, "health", "/", page, sizeof(page));
+	ho.status_url = page;
 	ho.on_install = deployer_install;
 	ho.arg = d;
 	d->ha = ha_new(d->svc->bus, &ho);

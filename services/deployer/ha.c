@@ -34,8 +34,10 @@ struct ha {
 	char installed[129];
 	bool in_progress;
 	int percent;
-	char summary[SUMMARY_MAX + 1];
+	char failure[SUMMARY_MAX + 1];	/* what the last job that failed said */
+	char status_url[320];		/* health's status page; "": none */
 	char *published;		/* the state last published */
+	char *published_attrs;		/* the attributes last published */
 	struct hb_restore restore;	/* of our discovery config */
 };
 
@@ -45,23 +47,37 @@ topic_state(const struct ha *h, char *out, size_t n)
 	hb_topic_deploy(out, n, h->prefix, "update", h->instance);
 }
 
+/* P/deploy/update/<instance>/attributes: the state takes no other keys */
+static void
+topic_attributes(const struct ha *h, char *out, size_t n)
+{
+	char state[HB_TOPIC_MAX];
+
+	topic_state(h, state, sizeof(state));
+	snprintf(out, n, "%s/attributes", state);
+}
+
 json_t *
 ha_discovery_config(const struct ha *h)
 {
 	char state[HB_TOPIC_MAX], install[HB_TOPIC_MAX], avail[HB_TOPIC_MAX];
-	char uid[128];
-	json_t *c = json_object();
+	char attrs[HB_TOPIC_MAX], uid[128];
+	json_t *c = json_object(), *dev;
 
 	topic_state(h, state, sizeof(state));
+	topic_attributes(h, attrs, sizeof(attrs));
 	hb_topic_deploy(install, sizeof(install), h->prefix, "install", NULL);
 	hb_topic_svc(avail, sizeof(avail), h->prefix, "deployer", h->instance,
 	    "status");
 	snprintf(uid, sizeof(uid), "%s_deploy", h->node_id);
 	json_object_set_new(c, "name", json_string("Deploy"));
 	json_object_set_new(c, "unique_id", json_string(uid));
-	json_object_set_new(c, "device_class", json_string("firmware"));
+	/* no device_class: "firmware" is a device's, not a software stack's */
 	json_object_set_new(c, "title", json_string("homebus"));
 	json_object_set_new(c, "state_topic", json_string(state));
+	json_object_set_new(c, "json_attributes_topic", json_string(attrs));
+	if (h->status_url[0])
+		json_object_set_new(c, "release_url", json_string(h->status_url));
 	json_object_set_new(c, "command_topic", json_string(install));
 	/* several deployers may share a bus: the button names this one */
 	json_object_set_new(c, "payload_install", json_string(h->instance));
@@ -71,9 +87,13 @@ ha_discovery_config(const struct ha *h)
 	json_object_set_new(c, "availability", json_pack("[{s:s,s:s,s:s}]",
 	    "topic", avail, "payload_available", "online",
 	    "payload_not_available", "offline"));
-	json_object_set_new(c, "device", json_pack("{s:[s],s:s,s:s,s:s,s:s}",
-	    "identifiers", h->node_id, "name", "homebus", "manufacturer", "homebus",
-	    "model", "homebus-deployer", "sw_version", HB_VERSION));
+	dev = json_pack("{s:[s],s:s,s:s,s:s,s:s}", "identifiers", h->node_id,
+	    "name", "homebus", "manufacturer", "homebus", "model",
+	    "homebus-deployer", "sw_version", HB_VERSION);
+	if (h->status_url[0])
+		json_object_set_new(dev, "configuration_url",
+		    json_string(h->status_url));
+	json_object_set_new(c, "device", dev);
 	json_object_set_new(c, "origin", json_pack("{s:s,s:s}", "name",
 	    "homebus-deployer", "sw_version", HB_VERSION));
 	return c;
@@ -84,6 +104,7 @@ ha_state(const struct ha *h)
 {
 	json_t *s = json_object();
 	const char *latest = h->latest[0] ? h->latest : h->installed;
+	char summary[SUMMARY_MAX + 1];
 
 	/* a version nobody knows is left out: null is not a string */
 	if (h->installed[0])
@@ -91,30 +112,55 @@ ha_state(const struct ha *h)
 	if (latest[0])
 		json_object_set_new(s, "latest_version", json_string(latest));
 	json_object_set_new(s, "title", json_string("homebus"));
-	json_object_set_new(s, "release_summary", json_string(h->summary));
+	/* what the version is; what failed is an attribute (ha_attributes) */
+	if (latest[0] && strcmp(latest, h->installed) != 0)
+		snprintf(summary, sizeof(summary), "homebus %s is available; %s "
+		    "runs", latest, h->installed[0] ? h->installed : "another");
+	else if (latest[0])
+		snprintf(summary, sizeof(summary), "homebus %s runs", latest);
+	else
+		summary[0] = '\0';
+	json_object_set_new(s, "release_summary", json_string(summary));
 	json_object_set_new(s, "in_progress", json_boolean(h->in_progress));
 	json_object_set_new(s, "update_percentage", h->in_progress && h->percent >= 0 ?
 	    json_integer(h->percent) : json_null());
 	return s;
 }
 
-static void
-publish_state(struct ha *h, bool force)
+json_t *
+ha_attributes(const struct ha *h)
 {
-	json_t *s = ha_state(h);
-	char *text = json_dumps(s, JSON_COMPACT), topic[HB_TOPIC_MAX];
+	return json_pack("{s:s}", "last_failure", h->failure);
+}
 
-	json_decref(s);
+/* Publishes j (retained, stolen) on topic unless it is *last already. */
+static void
+publish_changed(struct ha *h, const char *topic, json_t *j, char **last,
+    bool force)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
 	if (text == NULL)
 		return;
-	if (!force && h->published && strcmp(text, h->published) == 0) {
+	if (!force && *last && strcmp(text, *last) == 0) {
 		free(text);
 		return;
 	}
-	topic_state(h, topic, sizeof(topic));
 	hb_bus_publish(h->bus, topic, text, strlen(text), 1, true);
-	free(h->published);
-	h->published = text;
+	free(*last);
+	*last = text;
+}
+
+static void
+publish_state(struct ha *h, bool force)
+{
+	char topic[HB_TOPIC_MAX];
+
+	topic_attributes(h, topic, sizeof(topic));
+	publish_changed(h, topic, ha_attributes(h), &h->published_attrs, force);
+	topic_state(h, topic, sizeof(topic));
+	publish_changed(h, topic, ha_state(h), &h->published, force);
 }
 
 static int
@@ -189,7 +235,7 @@ ha_update(struct ha *h, const char *installed, bool in_progress, int percent,
 	snprintf(h->installed, sizeof(h->installed), "%s", installed);
 	h->in_progress = in_progress;
 	h->percent = percent > 100 ? 100 : percent;
-	copy_cut(h->summary, sizeof(h->summary), summary, SUMMARY_MAX);
+	copy_cut(h->failure, sizeof(h->failure), summary, SUMMARY_MAX);
 	publish_state(h, false);
 }
 
@@ -258,6 +304,8 @@ ha_new(struct hb_bus *bus, const struct ha_opts *o)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		    (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
 			*c = '_';
+	snprintf(h->status_url, sizeof(h->status_url), "%s",
+	    o->status_url ? o->status_url : "");
 	h->discovery = o->discovery;
 	h->on_install = o->on_install;
 	h->arg = o->arg;
@@ -272,6 +320,7 @@ ha_free(struct ha *h)
 	if (h == NULL)
 		return;
 	free(h->published);
+	free(h->published_attrs);
 	hb_restore_free(&h->restore);
 	free(h);
 }

@@ -1,8 +1,9 @@
 /*
  * ha: the deployer as a Home Assistant `update` entity, through MQTT
  * discovery (device "homebus"). Its state (installed and latest version,
- * in progress, percentage, what failed) is retained on
- * P/deploy/update/<instance>; the latest version is the tag retained on
+ * in progress, percentage, what the version is) is retained on
+ * P/deploy/update/<instance>, what the last failed job said on
+ * P/deploy/update/<instance>/attributes (the entity's attributes); the latest version is the tag retained on
  * P/deploy/available; the entity's Install button publishes its
  * payload_install (this deployer's instance) on P/deploy/install, which is
  * handed to the deployer as a deploy of the latest version.
@@ -24,6 +25,8 @@ struct ha_opts {
 	const char *instance;		/* bus.instance */
 	const char *discovery_prefix;	/* "homeassistant" */
 	bool discovery;			/* announce the entity */
+	const char *status_url;		/* health's status page: the release
+					 * and configuration URL; NULL: none */
 	ha_install_fn on_install;
 	void *arg;
 };
@@ -42,7 +45,8 @@ void ha_announce(struct ha *h);
 
 /*
  * What the entity shows; published (retained) when it changed. percent < 0:
- * none; summary "" when there is nothing to tell.
+ * none; summary: what the last job failed of ("" after one that worked),
+ * the entity's `last_failure` attribute.
  */
 void ha_update(struct ha *h, const char *installed, bool in_progress,
     int percent, const char *summary);
@@ -56,5 +60,6 @@ const char *ha_latest(const struct ha *h);
  */
 json_t *ha_discovery_config(const struct ha *h);
 json_t *ha_state(const struct ha *h);
+json_t *ha_attributes(const struct ha *h);
 
 #endif

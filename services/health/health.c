@@ -296,6 +296,8 @@ service_removed(struct health *h, struct target *t)
 	h->ntargets--;
 	if (h->connected) {
 		publish_ha_node(&h->pub, t->ha_id, node, sizeof(node));
+		if (h->pub.ha_enabled)
+			publish_ha_clear_figures(&h->pub, t);
 		publish_clear(&h->pub, t->name, h->pub.ha_enabled ? node : NULL);
 	}
 	hb_metrics_remove(h->app->metrics, "target_state", t->m_labels);
@@ -433,7 +435,7 @@ static void
 on_ha_config(void *arg, const struct hb_bus_msg *msg)
 {
 	struct health *h = arg;
-	char node[TARGET_NAME_MAX + 160];
+	char node[HB_TOPIC_MAX];
 
 	if (h->stopping ||
 	    !ha_topic_node(msg->topic, h->pub.ha_prefix, node, sizeof(node)))
@@ -601,7 +603,11 @@ subscribe(struct health *h)
 	hb_topic_health(filter, sizeof(filter), p, TARGET_CHECK_LEVEL);
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_check_request, h);
 	if (h->pub.ha_enabled) {
-		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix, "+");
+		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix,
+		    HA_BINARY_SENSOR "/+");
+		rc |= hb_bus_subscribe(h->bus, filter, 1, on_ha_config, h);
+		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix,
+		    HA_SENSOR "/+");
 		rc |= hb_bus_subscribe(h->bus, filter, 1, on_ha_config, h);
 		rc |= hb_bus_subscribe(h->bus, h->pub.ha_status_topic, 1,
 		    on_ha_status, h);
@@ -678,6 +684,8 @@ start(void *arg)
 	h->env.base = app->base;
 	h->env.http = h->http;
 	h->ev_settle = evtimer_new(app->base, on_settled, h);
+	hb_app_public_url(app, "health", "/", h->pub.status_url,
+	    sizeof(h->pub.status_url));
 	publish_start(&h->pub, app->base, h->bus, &h->targets, prefix, instance);
 	alerts_start(&h->alerts, app->base, h->bus, app->metrics, &h->targets,
 	    prefix, instance);

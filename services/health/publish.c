@@ -2,6 +2,7 @@
  * publish: retained states, the overall state and Home Assistant discovery.
  */
 #include "publish.h"
+#include "figures.h"
 #include "hb_msg.h"
 #include "hb_util.h"
 
@@ -59,6 +60,7 @@ publish_start(struct publisher *p, struct event_base *base, struct hb_bus *bus,
 	p->ha.device_id = p->device_id;
 	p->ha.device_name = p->ha_device_name;
 	p->ha.availability_topic = p->own_status_topic;
+	p->ha.status_url = p->status_url;
 	hb_restore_init(&p->ha_restore, PUBLISH_RESTORE_MAX, 60 * 1000);
 }
 
@@ -121,6 +123,7 @@ state_json(const struct publisher *p, const struct target *t)
 	 * restarted service from one that was never stopped */
 	if (target_started(t) >= 0)
 		json_object_set_new(o, "started", hb_msg_time(target_started(t)));
+	figures_state(t, o);
 	return o;
 }
 
@@ -158,58 +161,114 @@ publish_state(struct publisher *p, struct target *t, bool force)
 	json_decref(o);
 }
 
+/* The binary sensor of a target, or of _all. */
+#define ENTITY_STATE (-1)
+/* The sensor of the last deploy, beside _all's binary sensor. */
+#define ENTITY_DEPLOY FIG_COUNT
+
 void
 publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
     size_t outlen)
 {
-	ha_node_id(p->instance, ha_id, out, outlen);
-}
+	char node[HB_TOPIC_MAX];
 
-/* True when node is ours: *t is its target, or NULL for _all's. */
-static bool
-ha_node_target(const struct publisher *p, const char *node,
-    const struct target **t)
-{
-	char mine[HB_TOPIC_MAX];
-	const struct target *it;
-
-	*t = NULL;
-	publish_ha_node(p, "_all", mine, sizeof(mine));
-	if (strcmp(node, mine) == 0)
-		return true;
-	TAILQ_FOREACH(it, p->targets, entry) {
-		publish_ha_node(p, it->ha_id, mine, sizeof(mine));
-		if (strcmp(node, mine) == 0) {
-			*t = it;
-			return true;
-		}
-	}
-	return false;
-}
-
-bool
-publish_ha_node_in_use(const struct publisher *p, const char *node)
-{
-	const struct target *t;
-
-	return ha_node_target(p, node, &t);
+	ha_node_id(p->instance, ha_id, node, sizeof(node));
+	ha_key(out, outlen, HA_BINARY_SENSOR, node);
 }
 
 /*
- * The discovery config of t (of the overall state for t NULL), its topic
+ * The key of an entity of t (of _all for t NULL): its binary sensor for
+ * ENTITY_STATE, else a figure's sensor (ENTITY_DEPLOY for _all's). -1
+ * when it does not fit.
+ */
+static int
+entity_key(const struct publisher *p, const struct target *t, int entity,
+    char *out, size_t outlen)
+{
+	char node[HB_TOPIC_MAX], id[HB_TOPIC_MAX];
+
+	if (entity == ENTITY_STATE) {
+		publish_ha_node(p, t ? t->ha_id : "_all", out, outlen);
+		return 0;
+	}
+	snprintf(id, sizeof(id), "%s_%s", t ? t->ha_id : "_all",
+	    entity == ENTITY_DEPLOY ? "last_deploy" : figure_defs[entity].key);
+	ha_node_id(p->instance, id, node, sizeof(node));
+	return ha_key(out, outlen, HA_SENSOR, node);
+}
+
+/* Whether t (_all for NULL) has the entity. */
+static bool
+has_entity(const struct target *t, int entity)
+{
+	if (entity == ENTITY_STATE)
+		return true;
+	if (t == NULL)
+		return entity == ENTITY_DEPLOY;
+	return entity < FIG_COUNT && figure_of(t, (enum figure_id)entity);
+}
+
+/* True when key is ours: *t is its target (NULL for _all's), *entity which. */
+static bool
+ha_key_target(const struct publisher *p, const char *key,
+    const struct target **t, int *entity)
+{
+	char mine[HB_TOPIC_MAX];
+	const struct target *it = NULL;
+
+	for (;;) {
+		for (int e = ENTITY_STATE; e <= ENTITY_DEPLOY; e++) {
+			if (!has_entity(it, e) ||
+			    entity_key(p, it, e, mine, sizeof(mine)) != 0 ||
+			    strcmp(key, mine) != 0)
+				continue;
+			*t = it;
+			*entity = e;
+			return true;
+		}
+		it = it ? TAILQ_NEXT(it, entry) : TAILQ_FIRST(p->targets);
+		if (it == NULL)
+			return false;
+	}
+}
+
+bool
+publish_ha_node_in_use(const struct publisher *p, const char *key)
+{
+	const struct target *t;
+	int entity;
+
+	return ha_key_target(p, key, &t, &entity);
+}
+
+/*
+ * The discovery config of an entity of t (of _all for t NULL), its topic
  * in topic (HB_TOPIC_MAX bytes); NULL when a topic does not fit.
  */
 static json_t *
-ha_config_of(const struct publisher *p, const struct target *t, char *topic)
+ha_config_of(const struct publisher *p, const struct target *t, int entity,
+    char *topic)
 {
-	char state_topic[HB_TOPIC_MAX], node[HB_TOPIC_MAX];
-	const char *name = t ? t->name : "_all";
+	char state_topic[HB_TOPIC_MAX], key[HB_TOPIC_MAX], name[TARGET_NAME_MAX + 64];
+	const char *node;
 
-	publish_ha_node(p, t ? t->ha_id : "_all", node, sizeof(node));
-	if (ha_config_topic(topic, HB_TOPIC_MAX, p->ha_prefix, node) != 0 ||
-	    hb_topic_health(state_topic, sizeof(state_topic), p->prefix, name) != 0)
+	if (entity_key(p, t, entity, key, sizeof(key)) != 0 ||
+	    ha_config_topic(topic, HB_TOPIC_MAX, p->ha_prefix, key) != 0 ||
+	    hb_topic_health(state_topic, sizeof(state_topic), p->prefix,
+	    t ? t->name : "_all") != 0)
 		return NULL;
-	return ha_config(&p->ha, t ? name : "overall", node, state_topic);
+	node = strchr(key, '/') + 1;
+	if (entity == ENTITY_STATE)
+		return ha_config(&p->ha, t ? t->name : "overall", node, state_topic);
+	if (entity == ENTITY_DEPLOY) {
+		if (hb_topic_deploy(state_topic, sizeof(state_topic), p->prefix,
+		    "state", NULL) != 0)
+			return NULL;
+		return ha_deploy_sensor_config(&p->ha, node, state_topic);
+	}
+	snprintf(name, sizeof(name), "%s %s", t->name, figure_defs[entity].name);
+	return ha_sensor_config(&p->ha, name, node, state_topic,
+	    &figure_defs[entity]);
 }
 
 void
@@ -218,30 +277,45 @@ publish_ha_config(struct publisher *p, const struct target *t)
 	char topic[HB_TOPIC_MAX];
 	json_t *c;
 
-	if (!p->ha_enabled || !p->open ||
-	    (c = ha_config_of(p, t, topic)) == NULL)
+	if (!p->ha_enabled || !p->open)
 		return;
-	hb_bus_publish_json(p->bus, topic, c, 1, true);
-	json_decref(c);
+	for (int e = ENTITY_STATE; e <= ENTITY_DEPLOY; e++) {
+		if (!has_entity(t, e) || (c = ha_config_of(p, t, e, topic)) == NULL)
+			continue;
+		hb_bus_publish_json(p->bus, topic, c, 1, true);
+		json_decref(c);
+	}
 }
 
 void
-publish_ha_config_found(struct publisher *p, const char *node,
+publish_ha_config_found(struct publisher *p, const char *key,
     const char *payload, size_t len)
 {
 	char topic[HB_TOPIC_MAX];
 	const struct target *t;
+	int entity;
 	json_t *c;
 
 	/* not one of ours (any more): nothing to put back */
-	if (!p->ha_enabled || !p->open || !ha_node_target(p, node, &t) ||
-	    (c = ha_config_of(p, t, topic)) == NULL)
+	if (!p->ha_enabled || !p->open || !ha_key_target(p, key, &t, &entity) ||
+	    (c = ha_config_of(p, t, entity, topic)) == NULL)
 		return;
 	if (!hb_msg_json_equal(payload, len, c) &&
 	    hb_restore_take(&p->ha_restore, "a health sensor's discovery config",
 	    topic))
 		hb_bus_publish_json(p->bus, topic, c, 1, true);
 	json_decref(c);
+}
+
+void
+publish_ha_clear_figures(struct publisher *p, const struct target *t)
+{
+	char key[HB_TOPIC_MAX], topic[HB_TOPIC_MAX];
+
+	for (int e = 0; e < FIG_COUNT; e++)
+		if (has_entity(t, e) && entity_key(p, t, e, key, sizeof(key)) == 0 &&
+		    ha_config_topic(topic, sizeof(topic), p->ha_prefix, key) == 0)
+			hb_bus_publish(p->bus, topic, "", 0, 1, true);
 }
 
 void
@@ -255,11 +329,11 @@ publish_ha_all(struct publisher *p)
 }
 
 void
-publish_clear(struct publisher *p, const char *name, const char *node)
+publish_clear(struct publisher *p, const char *name, const char *key)
 {
 	char topic[HB_TOPIC_MAX];
 
-	if (node && ha_config_topic(topic, sizeof(topic), p->ha_prefix, node) == 0)
+	if (key && ha_config_topic(topic, sizeof(topic), p->ha_prefix, key) == 0)
 		hb_bus_publish(p->bus, topic, "", 0, 1, true);
 	if (name && hb_topic_health(topic, sizeof(topic), p->prefix, name) == 0)
 		hb_bus_publish(p->bus, topic, "", 0, 1, true);

@@ -26,6 +26,7 @@ struct publisher {
 	char ha_prefix[128];
 	char ha_status_topic[256];	/* where Home Assistant says "online" */
 	char ha_device_name[128];
+	char status_url[320];		/* the status page (http.public_url) */
 
 	struct hb_bus *bus;
 	struct target_list *targets;
@@ -74,14 +75,19 @@ void publish_state(struct publisher *p, struct target *t, bool force);
  * each list them all).
  */
 void publish_overall(struct publisher *p, bool force);
-/* The discovery config of t (of the overall state for t NULL). */
-void publish_ha_config(struct publisher *p, const struct target *t);
 /*
- * A discovery config found retained on node's topic: when node is one of
- * ours and the config is not what we publish (another account's, or
+ * The discovery configs of t: its binary sensor and a sensor per figure
+ * (figures.h); for t NULL, the overall state's and the last deploy's.
+ */
+void publish_ha_config(struct publisher *p, const struct target *t);
+/* Empties the configs of t's figures' sensors (before publish_clear). */
+void publish_ha_clear_figures(struct publisher *p, const struct target *t);
+/*
+ * A discovery config found retained on the topic of the entity key (ha.h):
+ * when it is one of ours and the config is not what we publish (another account's, or
  * cleared), ours is published again (hb_restore).
  */
-void publish_ha_config_found(struct publisher *p, const char *node,
+void publish_ha_config_found(struct publisher *p, const char *key,
     const char *payload, size_t len);
 /* Every discovery config (Home Assistant came online). */
 void publish_ha_all(struct publisher *p);
@@ -90,15 +96,15 @@ void publish_everything(struct publisher *p);
 
 /*
  * Empties the retained messages of a target that is gone: its discovery
- * config (node, if not NULL) first, then its state (name, if not NULL),
+ * config (the entity key, if not NULL) first, then its state (name, if not NULL),
  * or Home Assistant renders its template against an empty state. Published
  * whenever connected, settled or not.
  */
-void publish_clear(struct publisher *p, const char *name, const char *node);
-/* The node id (and unique_id) of a target of ours, from its ha_id. */
+void publish_clear(struct publisher *p, const char *name, const char *key);
+/* The key of the binary sensor of a target of ours, from its ha_id. */
 void publish_ha_node(const struct publisher *p, const char *ha_id, char *out,
     size_t outlen);
-/* True when node is the node id of one of the targets or of _all. */
-bool publish_ha_node_in_use(const struct publisher *p, const char *node);
+/* True when key is an entity's of one of the targets or of _all. */
+bool publish_ha_node_in_use(const struct publisher *p, const char *key);
 
 #endif

@@ -2,6 +2,7 @@
  * services: status, heartbeats, expected and discovered services.
  */
 #include "services.h"
+#include "figures.h"
 #include "hb_log.h"
 #include "hb_msg.h"
 #include "hb_topic.h"
@@ -297,6 +298,7 @@ services_heartbeat(struct services *s, const char *service, const char *instance
 		    "service=%s instance=%s: %s", service, instance, err);
 	/* a heartbeat it could not read still says it is alive */
 	target_heartbeat(t, &beat, hb_mono_ms(), hb_wall_ms());
+	figures_heartbeat(t, payload, len, hb_mono_ms());
 	*judge = t->status == SVC_ONLINE && t->state != HB_HEALTH_OK;
 	return t;
 }

@@ -15,7 +15,7 @@
 struct leftover {
 	TAILQ_ENTRY(leftover) entry;
 	bool is_ha;		/* a discovery config (else a P/health state) */
-	char name[TARGET_NAME_MAX + 160];	/* target name, or node id */
+	char name[HB_TOPIC_MAX];	/* target name, or entity key (ha.h) */
 	enum hb_health_state state;
 	int64_t since_ms;
 	char reason[256];

@@ -119,6 +119,10 @@ target_alloc(const char *name, enum target_type type,
 	t->notified = HB_HEALTH_UNKNOWN;
 	t->since_ms = hb_wall_ms();
 	t->latency_ms = -1;
+	t->points_per_s = -1;
+	t->spool_points = -1;
+	t->outbox = -1;
+	t->written_prev = -1;
 	snprintf(t->reason, sizeof(t->reason), "not checked yet");
 	for (size_t i = 0; i < HISTORY_SLOTS; i++)
 		t->history[i].minute = -1;

@@ -99,6 +99,12 @@ struct target {
 	int64_t heartbeat_ms;	/* monotonic: the last heartbeat, 0: none */
 	int64_t started_ms;	/* wall clock: its start, from that heartbeat */
 	struct hb_heartbeat heartbeat;
+	/* its figures from the heartbeat (figures.c); < 0: not known */
+	double points_per_s;
+	int64_t spool_points;
+	int64_t outbox;
+	int64_t written_prev;	/* points_written at the last heartbeat */
+	int64_t written_prev_ms;	/* monotonic */
 
 	/* state */
 	enum hb_health_state state;

@@ -37,8 +37,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	if (ha_topic_node(text, "homeassistant", id, sizeof(id)) &&
-	    (strncmp(id, "homebus_", 8) != 0 || id[8] == '\0' ||
-	    strchr(id, '/') != NULL))
+	    (strchr(id, '/') == NULL || strncmp(strchr(id, '/') + 1, "homebus_", 8)
+	    != 0 || strchr(id, '/')[9] == '\0' || strchr(strchr(id, '/') + 1, '/')
+	    != NULL))
 		__builtin_trap();
 	target_ha_id(text, id, sizeof(id));
 	for (const char *c = id; *c; c++)

@@ -20,6 +20,8 @@
 
 #define CONFIG_TOPIC "homeassistant/update/homebus_hub/deploy/config"
 #define HEALTH_TOPIC "homeassistant/binary_sensor/homebus_hub_broker/health/config"
+/* the broker's round trip, charted */
+#define SENSOR_TOPIC "homeassistant/sensor/homebus_hub_broker_latency_ms/health/config"
 
 /* The attacker's entity: Install deploys the attacker's tag. */
 static const char forged[] =
@@ -121,6 +123,9 @@ main(void)
 	rc = hbt_user_publish(z2m, HEALTH_TOPIC, "{\"name\":\"fine\"}", 1, true);
 	HBT_CHECK(rc == HBT_NOT_AUTHORIZED, "and one for the health watcher's "
 	    "(PUBACK %d)", rc);
+	rc = hbt_user_publish(z2m, SENSOR_TOPIC, "{\"name\":\"fine\"}", 1, true);
+	HBT_CHECK(rc == HBT_NOT_AUTHORIZED, "and one for the watcher's sensors "
+	    "(PUBACK %d)", rc);
 	HBT_CHECK(HBT_WAIT(hbt_user_received(ha, "homeassistant/sensor/#", NULL) > 0,
 	    10000), "Home Assistant has zigbee2mqtt's device");
 	expect_install(port, "after zigbee2mqtt's attempt");
@@ -153,6 +158,13 @@ main(void)
 	    HBT_WAIT(hbt_user_received(ha, HEALTH_TOPIC, "homebus/health/broker") >
 	    before, 10000), "the watcher puts its own config back");
 	HBT_CHECK(health_config_retained(port), "its config is what is retained");
+	HBT_REQUIRE(HBT_WAIT(hbt_user_received(ha, SENSOR_TOPIC,
+	    "\"state_class\":\"measurement\"") > 0, 20000), "the watcher "
+	    "announces the round trip's sensor");
+	before = hbt_user_received(ha, SENSOR_TOPIC, "\"state_class\"");
+	HBT_CHECK(hbt_user_publish(ha, SENSOR_TOPIC, "", 1, true) == 0 &&
+	    HBT_WAIT(hbt_user_received(ha, SENSOR_TOPIC, "\"state_class\"") >
+	    before, 10000), "the watcher puts its sensor's config back");
 
 	HBT_CHECK(hbt_proc_stop(&health.proc, SIGTERM, 15000) == 0 &&
 	    hbt_proc_stop(&deployer.proc, SIGTERM, 15000) == 0, "clean exits");

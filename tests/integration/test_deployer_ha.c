@@ -7,6 +7,7 @@
  * latest, and the Install button deploys it.
  */
 #include "deployer_fx.h"
+#include "hbt_ha.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,33 +16,9 @@
 #define ROLLBACK_MS 70000
 #define CONFIG_TOPIC "homeassistant/update/homebus_hub/deploy/config"
 #define STATE_TOPIC "homebus/deploy/update/hub"
-
-/* The keys Home Assistant's MQTT update platform takes in discovery. */
-static const char *const discovery_keys[] = {
-	"availability", "availability_mode", "availability_template",
-	"availability_topic", "command_topic", "device", "device_class",
-	"display_precision", "enabled_by_default", "encoding", "entity_category",
-	"entity_picture", "icon", "json_attributes_template",
-	"json_attributes_topic", "latest_version_template", "latest_version_topic",
-	"name", "object_id", "default_entity_id", "origin", "payload_install",
-	"qos", "release_summary", "release_url", "retain", "state_topic", "title",
-	"unique_id", "value_template",
-};
-
-/* ... and in the JSON on its state topic. */
-static const char *const state_keys[] = {
-	"installed_version", "latest_version", "title", "release_summary",
-	"release_url", "entity_picture", "in_progress", "update_percentage",
-};
-
-static bool
-listed(const char *key, const char *const *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
-}
+#define ATTRS_TOPIC "homebus/deploy/update/hub/attributes"
+/* http.public_url and health's default port (http.port_base + 3) */
+#define STATUS_PAGE "http://nuc.local:9103/"
 
 static bool
 is_str(json_t *o, const char *key)
@@ -61,13 +38,12 @@ publish_topic(json_t *o, const char *key)
 static void
 check_discovery(json_t *c)
 {
-	const char *key;
 	json_t *v, *avail, *dev;
 	size_t i;
+	char err[256];
 
-	json_object_foreach(c, key, v)
-		HBT_CHECK(listed(key, discovery_keys, HB_ARRAY_LEN(discovery_keys)),
-		    "discovery key %s is one Home Assistant knows", key);
+	HBT_CHECK(hbt_ha_discovery_ok("update", c, err, sizeof(err)),
+	    "Home Assistant's update schema takes the config: %s", err);
 	HBT_CHECK(is_str(c, "name") && is_str(c, "unique_id") &&
 	    is_str(c, "payload_install") && is_str(c, "title"), "strings");
 	HBT_CHECK(publish_topic(c, "state_topic") &&
@@ -77,8 +53,14 @@ check_discovery(json_t *c)
 	    "command_topic is a topic one can publish to");
 	HBT_CHECK(strcmp(dfx_str(c, "payload_install"), "hub") == 0,
 	    "the button names this deployer");
-	HBT_CHECK(strcmp(dfx_str(c, "device_class"), "firmware") == 0,
-	    "device_class is one of update's (firmware)");
+	HBT_CHECK(json_object_get(c, "device_class") == NULL,
+	    "no device_class: a software stack is not device firmware");
+	HBT_CHECK(strcmp(dfx_str(c, "release_url"), STATUS_PAGE) == 0,
+	    "release_url: health's status page under http.public_url (%s)",
+	    dfx_str(c, "release_url"));
+	HBT_CHECK(publish_topic(c, "json_attributes_topic") &&
+	    strcmp(dfx_str(c, "json_attributes_topic"), ATTRS_TOPIC) == 0,
+	    "attributes on a topic of their own");
 	v = json_object_get(c, "qos");
 	HBT_CHECK(json_is_integer(v) && json_integer_value(v) >= 0 &&
 	    json_integer_value(v) <= 2, "qos 0-2");
@@ -93,6 +75,8 @@ check_discovery(json_t *c)
 	dev = json_object_get(c, "device");
 	HBT_CHECK(json_is_object(dev) && strcmp(dfx_str(dev, "name"), "homebus") == 0,
 	    "device homebus");
+	HBT_CHECK(strcmp(dfx_str(dev, "configuration_url"), STATUS_PAGE) == 0,
+	    "the device's configuration_url is the status page");
 	json_array_foreach(json_object_get(dev, "identifiers"), i, v)
 		HBT_CHECK(json_is_string(v), "identifiers are strings");
 	HBT_CHECK(json_array_size(json_object_get(dev, "identifiers")) >= 1,
@@ -102,21 +86,10 @@ check_discovery(json_t *c)
 static void
 check_state(json_t *s)
 {
-	const char *key;
-	json_t *v, *pct;
+	char err[256];
 
-	json_object_foreach(s, key, v) {
-		HBT_CHECK(listed(key, state_keys, HB_ARRAY_LEN(state_keys)),
-		    "state key %s is one Home Assistant takes", key);
-		if (strcmp(key, "in_progress") == 0)
-			HBT_CHECK(json_is_boolean(v), "in_progress is a boolean");
-		else if (strcmp(key, "update_percentage") != 0)
-			HBT_CHECK(json_is_string(v), "%s is a string (never null)", key);
-	}
-	pct = json_object_get(s, "update_percentage");
-	HBT_CHECK(pct == NULL || json_is_null(pct) || (json_is_integer(pct) &&
-	    json_integer_value(pct) >= 0 && json_integer_value(pct) <= 100),
-	    "update_percentage: null or 0-100");
+	HBT_CHECK(hbt_ha_update_state_ok(s, err, sizeof(err)), "Home Assistant's "
+	    "update state schema takes the state: %s", err);
 	HBT_CHECK(strlen(dfx_str(s, "release_summary")) <= 255,
 	    "release_summary fits in 255");
 }
@@ -186,6 +159,7 @@ main(void)
 	static const char v2[] = "{\"tag\":\"v2\"}", bad[] = "{\"tag\":\"v3-bad\"}";
 
 	hbt_init("deployer_ha");
+	setenv("HOMEBUS_HTTP_PUBLIC_URL", "http://nuc.local/", 1);
 	dfx_setup(&f, NULL, NULL, false);
 
 	check_announced(&f);
@@ -230,11 +204,22 @@ main(void)
 	HBT_CHECK(m != NULL, "v3-bad rolled back");
 	hbt_mqtt_msg_free(m);
 	s = wait_state(&f, (const char *const[]){ "\"installed_version\":\"v2\"",
-	    "\"latest_version\":\"v3-bad\"", "rolled_back", NULL });
-	HBT_CHECK(s && strstr(dfx_str(s, "release_summary"), "ingest"),
-	    "the entity still has v2 and says what failed: %s",
+	    "\"latest_version\":\"v3-bad\"", NULL });
+	HBT_CHECK(s && strcmp(dfx_str(s, "release_summary"),
+	    "homebus v3-bad is available; v2 runs") == 0,
+	    "the entity still has v2; the summary says what the version is: %s",
 	    s ? dfx_str(s, "release_summary") : "-");
 	json_decref(s);
+	m = hbt_mqtt_wait(f.mqtt, ATTRS_TOPIC, "ingest", 10000);
+	HBT_CHECK(m != NULL, "the failure is the entity's last_failure attribute");
+	if (m) {
+		s = json_loads(m->payload, 0, NULL);
+		HBT_CHECK(strstr(dfx_str(s, "last_failure"), "rolled_back") &&
+		    json_object_size(s) == 1, "last_failure says what failed: %s",
+		    m->payload);
+		json_decref(s);
+	}
+	hbt_mqtt_msg_free(m);
 	json_decref(check_states(&f));
 
 	/* Home Assistant restarts: it reads the discovery again */

@@ -39,6 +39,16 @@ main(void)
 
 	hbt_init("health_config");
 
+	/* http.public_url: a host as a browser reaches it, the port is each
+	 * service's own */
+	expect_error("{\"http\": {\"public_url\": \"nuc.local\"}}",
+	    "http.public_url: \"nuc.local\" must start with http:// or https://");
+	expect_error("{\"http\": {\"public_url\": \"http://nuc.local:8123\"}}",
+	    "http.public_url: \"http://nuc.local:8123\" names a port");
+	rc = hbt_check_config("health", "{\"http\": {\"public_url\": "
+	    "\"https://nuc.local/\"}}", &out);
+	HBT_CHECK(rc == 0, "a public_url is taken: %d %s", rc, out.data);
+
 	rc = hbt_check_config("health",
 	    "{\"health\": {\"interval_s\": 10, \"targets\": ["
 	    "{\"name\": \"influxdb\", \"type\": \"http\", \"url\": "

@@ -160,6 +160,25 @@ done
 check "a unit for each built service ($n)" test $n -ge 4
 got=$("$prefix/bin/homebus" -c "$prefix/etc/homebus/homebus.json" --help 2>&1)
 check "the CLI runs" grep -q "usage: homebus" <<<"$got"
+got=$("$prefix/bin/homebus" help deploy 2>&1)
+check "homebus help deploy names --instance: $got" grep -q -- "--instance NAME" <<<"$got"
+"$prefix/bin/homebus" help nosuch >/dev/null 2>&1
+check "homebus help of no command exits 2" test $? = 2
+# the man pages, made at build time from the manuals (go-md2man)
+if command -v go-md2man >/dev/null; then
+  for page in man1/homebus.1 man8/homebus-health.8 man8/homebus-deployer.8 \
+      man8/homebus-writer.8 man8/homebus-ingest.8 man8/homebus-notifier.8; do
+    check "installed: share/man/$page" test -s "$prefix/share/man/$page"
+  done
+  got=$(MANWIDTH=80 man -l "$prefix/share/man/man1/homebus.1" 2>/dev/null | head -5)
+  check "man homebus shows HOMEBUS(1) and its NAME: $got" \
+    grep -q "HOMEBUS(1)" <<<"$got"
+  got=$(MANWIDTH=80 man -l "$prefix/share/man/man8/homebus-health.8" 2>/dev/null)
+  check "man homebus-health has the manual's sections" \
+    grep -q "^Home Assistant" <<<"$got"
+else
+  echo "go-md2man is not installed: the man pages are not checked"
+fi
 
 # a second install keeps what the owner changed
 sed -i 's#^{#{\n  "//mine": "edited by the owner",#' "$prefix/etc/homebus/homebus.json"

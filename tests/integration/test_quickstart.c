@@ -5,6 +5,9 @@
  * is all green once it settles (the watcher checks what the quickstart
  * runs — its InfluxDB, its disk, its broker, its services — and nothing
  * it does not), and stop everything it started, leaving no process behind.
+ * In a second terminal, with the HOMEBUS_CONFIG it prints, `homebus status`
+ * shows the stack's targets and `homebus deploy` goes through every phase
+ * on the deployer's stand-in steps.
  */
 #include "hbt.h"
 
@@ -157,6 +160,47 @@ check_page(int port)
 	hb_buf_free(&body);
 }
 
+/* The word after `after` in the quickstart's log so far, or "". */
+static void
+word_after(const struct hbt_proc *p, const char *after, char *out, size_t n)
+{
+	char *log = hb_read_file(p->log, 16 << 20, NULL);
+	const char *at = log ? strstr(log, after) : NULL;
+	size_t len = at ? strcspn(at + strlen(after), " \n") : 0;
+
+	snprintf(out, n, "%.*s", (int)len, at ? at + strlen(after) : "");
+	free(log);
+}
+
+/* The README's "Day to day", from a second terminal with the printed export. */
+static void
+second_terminal(const struct hbt_proc *qs)
+{
+	char config[700], cli[700];
+	char *status[] = { cli, "status", NULL };
+	char *deploy[] = { cli, "deploy", "2026.12.1", "--wait", NULL };
+	struct hb_buf out = { 0 };
+	int rc;
+
+	word_after(qs, "export HOMEBUS_CONFIG=", config, sizeof(config));
+	HBT_REQUIRE(config[0] != '\0', "the quickstart prints "
+	    "export HOMEBUS_CONFIG=...");
+	setenv("HOMEBUS_CONFIG", config, 1);
+	snprintf(cli, sizeof(cli), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(status, &out, 30000);
+	hbt_log("homebus status:\n%s", out.data ? out.data : "");
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "broker ") &&
+	    strstr(out.data, "influxdb ") && strstr(out.data, "writer ") &&
+	    strstr(out.data, " ok "), "homebus status shows the quickstart's "
+	    "targets (rc %d)", rc);
+	rc = hbt_run(deploy, &out, 90000);
+	hbt_log("homebus deploy:\n%s", out.data ? out.data : "");
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "deploy 2026.12.1: done"),
+	    "homebus deploy --wait ends done on the stand-in steps (rc %d)", rc);
+	unsetenv("HOMEBUS_CONFIG");
+	hb_buf_free(&out);
+}
+
 /*
  * The first run, in the background: while it runs, the status page and the
  * bus are all green once it settles; then it ends by itself.
@@ -175,7 +219,7 @@ first_run(const char *dir, struct hb_buf *out)
 	bool settled;
 
 	snprintf(script, sizeof(script), "%s/deploy/quickstart.sh", HBT_SOURCE_DIR);
-	quickstart_argv(argv, dir, "40");
+	quickstart_argv(argv, dir, "60");
 	HBT_REQUIRE(hbt_proc_start(&qs, "quickstart", argv) == 0, "quickstart");
 	HBT_WAIT((page_port = number_after(&qs, "Status page: http://127.0.0.1:")) > 0,
 	    120000);
@@ -190,6 +234,7 @@ first_run(const char *dir, struct hb_buf *out)
 		    "quickstart does not run, is not watched", gone[i]);
 	check_bus_states(broker_port);
 	check_page(page_port);
+	second_terminal(&qs);
 	rc = hbt_proc_stop(&qs, 0, 180000);
 	log = hb_read_file(qs.log, 16 << 20, NULL);
 	hb_buf_reset(out);

@@ -207,8 +207,8 @@ static void
 test_ha(void)
 {
 	struct ha_opts o = { "homeassistant", "homebus_health_hub", "homebus health",
-	    "homebus/svc/health/hub/status" };
-	char id[200], topic[300], node[200], other[200];
+	    "homebus/svc/health/hub/status", NULL };
+	char id[200], topic[300], node[200], other[200], key[220];
 	json_t *c;
 	char *text;
 
@@ -224,15 +224,21 @@ test_ha(void)
 	    other);
 	c = ha_config(&o, "influxdb", node, "homebus/health/influxdb");
 	text = json_dumps(c, JSON_COMPACT);
-	HBT_CHECK(ha_config_topic(topic, sizeof(topic), "homeassistant", node) == 0 &&
+	HBT_CHECK(ha_key(key, sizeof(key), HA_BINARY_SENSOR, node) == 0 &&
+	    ha_config_topic(topic, sizeof(topic), "homeassistant", key) == 0 &&
 	    strcmp(topic, "homeassistant/binary_sensor/homebus_hub_influxdb/health/config")
 	    == 0, "topic %s", topic);
 	HBT_CHECK(ha_topic_node(topic, "homeassistant", id, sizeof(id)) &&
-	    strcmp(id, "homebus_hub_influxdb") == 0, "node from the topic: %s", id);
+	    strcmp(id, "binary_sensor/homebus_hub_influxdb") == 0,
+	    "key from the topic: %s", id);
+	HBT_CHECK(ha_topic_node("homeassistant/sensor/homebus_hub_disk_free_mb/"
+	    "health/config", "homeassistant", id, sizeof(id)) &&
+	    strcmp(id, "sensor/homebus_hub_disk_free_mb") == 0,
+	    "a sensor's key from its topic: %s", id);
 	HBT_CHECK(ha_topic_node("homeassistant/binary_sensor/homebus_influxdb/"
 	    "health/config", "homeassistant", id, sizeof(id)) &&
-	    strcmp(id, "homebus_influxdb") == 0, "an old node id (without the "
-	    "instance) is found too, to be removed: %s", id);
+	    strcmp(id, "binary_sensor/homebus_influxdb") == 0, "an old node id "
+	    "(without the instance) is found too, to be removed: %s", id);
 	HBT_CHECK(!ha_topic_node("homeassistant/binary_sensor/zigbee_x/health/config",
 	    "homeassistant", id, sizeof(id)) &&
 	    !ha_topic_node("homeassistant/binary_sensor/homebus_/health/config",
@@ -240,6 +246,10 @@ test_ha(void)
 	    !ha_topic_node("homeassistant/binary_sensor/homebus_a/b/health/config",
 	    "homeassistant", id, sizeof(id)) &&
 	    !ha_topic_node("other/binary_sensor/homebus_a/health/config",
+	    "homeassistant", id, sizeof(id)) &&
+	    !ha_topic_node("homeassistant/switch/homebus_a/health/config",
+	    "homeassistant", id, sizeof(id)) &&
+	    !ha_topic_node("homeassistant/sensor/homebus_a/b/health/config",
 	    "homeassistant", id, sizeof(id)), "other topics are not ours");
 	HBT_CHECK(ha_config_is_ours(text, strlen(text), "homebus_health_hub"),
 	    "our config is recognised");
