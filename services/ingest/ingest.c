@@ -44,6 +44,8 @@ struct ingest {
 	struct pack packs[MAX_PACKS];
 	size_t npacks;
 	struct event *ev_pack;
+	int64_t last_send_ms;	/* when a pack last went out (monotonic) */
+	bool gathered;		/* the gathering ended: the held messages come */
 	int64_t last_stamp;
 	struct convert_out conv;
 	struct hb_ratelimit bad_log;
@@ -97,6 +99,7 @@ publish_pack(struct ingest *in, struct pack *p)
 	    false) == 0) {
 		hb_counter_add(in->m_published, (uint64_t)p->points);
 		hb_counter_add(in->m_messages_out, 1);
+		in->last_send_ms = hb_mono_ms();
 	} else {
 		hb_counter_add(in->m_pack_errors, (uint64_t)p->points);
 		hb_log_limited(&in->bad_log, HB_LOG_ERROR, "publish refused topic=%s "
@@ -119,12 +122,18 @@ flush_packs(struct ingest *in)
 	evtimer_del(in->ev_pack);
 }
 
+/* The gathering ends: what the bus held back is packed, and all goes. */
 static void
 on_pack_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct ingest *in = arg;
+
 	(void)fd;
 	(void)what;
-	flush_packs(arg);
+	in->gathered = true;
+	hb_bus_take(in->bus);
+	in->gathered = false;
+	flush_packs(in);
 }
 
 static struct pack *
@@ -192,22 +201,24 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	}
 	hb_buf_free(&meas);
 	/*
-	 * Group commit, as the writer's: out at once when nothing of ours is
-	 * in flight to the broker (a quiet house: a reading is on its way in a
-	 * millisecond); gathered while a publish waits for its acknowledgement
-	 * (a busy one: fewer, fuller messages), until that acknowledgement
-	 * (idle()) or pack_ms at most.
+	 * Out at once after a quiet spell (nothing sent for pack_ms: a reading
+	 * a second is on its way in a millisecond, whatever its QoS). While
+	 * messages come faster, they gather until pack_ms after the previous
+	 * pack went out, and the bus holds them meanwhile without waking the
+	 * loop for each: 1,000 messages/s make 20 packs a second, not 1,000.
 	 */
-	if (in->npacks > 0 && hb_bus_inflight(in->bus) == 0) {
-		flush_packs(in);
-		return;
-	}
-	if (in->npacks > 0 && in->pack_ms > 0 &&
-	    !evtimer_pending(in->ev_pack, NULL)) {
-		struct timeval tv = { (time_t)(in->pack_ms / 1000),
-		    (suseconds_t)((in->pack_ms % 1000) * 1000) };
+	if (in->npacks > 0 && !in->gathered && !evtimer_pending(in->ev_pack, NULL)) {
+		int64_t wait = in->last_send_ms + in->pack_ms - hb_mono_ms();
 
-		evtimer_add(in->ev_pack, &tv);
+		if (wait <= 0) {
+			flush_packs(in);
+		} else {
+			struct timeval tv = { (time_t)(wait / 1000),
+			    (suseconds_t)((wait % 1000) * 1000) };
+
+			evtimer_add(in->ev_pack, &tv);
+			hb_bus_hold(in->bus, (int)wait);
+		}
 	}
 }
 
@@ -317,16 +328,6 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 		flush_held(in);
 }
 
-/* Everything published was acknowledged: what gathered meanwhile goes. */
-static void
-idle(void *arg)
-{
-	struct ingest *in = arg;
-
-	if (in->npacks > 0)
-		flush_packs(in);
-}
-
 static void
 refresh(void *arg)
 {
@@ -389,6 +390,7 @@ stop(void *arg)
 	flush_held(in);
 	flush_packs(in);
 	in->pack_ms = 0;
+	hb_bus_take(in->bus);	/* what the gathering held back */
 }
 
 static int
@@ -461,6 +463,5 @@ const struct hb_service_def ingest_service = {
 	.health = health,
 	.refresh = refresh,
 	.heartbeat = heartbeat,
-	.idle = idle,
 	.destroy = destroy,
 };

@@ -292,8 +292,8 @@ hbb_bus_ceiling(int port, int qos, const char *format, long n, double *cpu_s)
 }
 
 void
-hbb_side_by_side(int port, const char *topic, const char *format, pid_t svc,
-    long n, double rate, double *svc_cpu, double *floor_cpu)
+hbb_side_by_side(int port, const char *topic, const char *format, int qos,
+    pid_t svc, long n, double rate, double *svc_cpu, double *floor_cpu)
 {
 	struct hbt_proc counter, gen;
 	struct hbb_stats s0, s1, f0, f1;
@@ -301,7 +301,7 @@ hbb_side_by_side(int port, const char *topic, const char *format, pid_t svc,
 	hbb_counter_start(&counter, port, 1, topic);
 	hbb_stats(svc, &s0);
 	hbb_stats(counter.pid, &f0);
-	hbb_loadgen_rate(&gen, port, topic, "steady", format, 0, 1, n, rate);
+	hbb_loadgen_rate(&gen, port, topic, "steady", format, qos, 1, n, rate);
 	hbt_proc_stop(&gen, 0, (int64_t)((double)n / rate * 1000) + 30000);
 	HBT_WAIT(hbb_counter_count() >= n, 10000);
 	hbt_sleep_ms(500);	/* what the service still gathers goes out */
@@ -584,7 +584,7 @@ hbb_latency_streams(struct hbt_broker *b, struct hbt_influx *ix,
 		for (size_t k = 0; k < ns; k++) {
 			struct lat_stream *s = &st[k];
 
-			if (s->next < n && now >= start + s->next * period_us +
+			while (s->next < n && now >= start + s->next * period_us +
 			    (int64_t)(s->l->offset_s * 1e6)) {
 				hb_buf_reset(&msg);
 				s->l->payload(&msg, s->l->meas, s->next, s->l->arg);

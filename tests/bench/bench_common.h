@@ -76,14 +76,14 @@ void hbb_counter_stop(struct hbt_proc *child);
 
 /*
  * CPU per message against the floor, side by side: n messages at rate/s
- * from bench_loadgen (QoS 0, as a device publishes; format as
- * hbb_loadgen's) on topic, taken at the same time by the service (pid,
+ * from bench_loadgen (at qos; format as hbb_loadgen's) on topic, taken at the same time by the service (pid,
  * subscribed to topic) and by the bare paho subscriber, so that both see
  * the same messages at the same moments on the same loaded machine.
  * *svc_cpu and *floor_cpu: the CPU seconds each spent meanwhile.
  */
 void hbb_side_by_side(int port, const char *topic, const char *format,
-    pid_t svc, long n, double rate, double *svc_cpu, double *floor_cpu);
+    int qos, pid_t svc, long n, double rate, double *svc_cpu,
+    double *floor_cpu);
 
 /*
  * The floor of publishing: a bare paho MQTTAsync client (MQTT v5, in a

@@ -250,30 +250,45 @@ reconnect_rows(struct hbt_broker *b, struct hbt_service *in,
 }
 
 static void
-steady_rows(struct hbt_broker *b, struct hbt_service *in, long n)
+steady_rows(struct hbt_broker *b, struct hbt_influx *ix, struct hbt_service *in,
+    long n)
 {
 	double m0 = hbt_metric(in->http_port, "homebus_ingest_messages_published_total");
 	double p0 = hbt_metric(in->http_port, "homebus_ingest_points_published_total");
-	double cpu, recv_floor, pub_floor, packs, points;
+	double cpu, recv_floor, pub_floor, bridge_floor, packs, points;
+	int64_t ms = (int64_t)((double)n / 1000.0 * 1000.0);
+	struct hbb_latency fast = { .topic = "zigbee2mqtt/lat-1000",
+	    .meas = "zigbee", .query = "SELECT count(seq) FROM zigbee WHERE "
+	    "device = 'lat-1000'", .rate = 1000, .n = n / 2, .qos = 1,
+	    .payload = z2m_reading };
 	int lines;
 	char note[120];
 
-	hbb_side_by_side(b->port, "zigbee2mqtt/bench-steady", "z2m", in->proc.pid,
-	    n, 1000, &cpu, &recv_floor);
+	hbb_side_by_side(b->port, "zigbee2mqtt/bench-steady", "z2m", 1,
+	    in->proc.pid, n, 1000, &cpu, &recv_floor);
 	packs = hbt_metric(in->http_port, "homebus_ingest_messages_published_total") - m0;
 	points = hbt_metric(in->http_port, "homebus_ingest_points_published_total") - p0;
 	lines = packs > 0 ? (int)(points / packs + 0.5) : 1;
-	pub_floor = hbb_publish_floor(b->port, (long)packs, lines,
-	    (int64_t)((double)n / 1000.0 * 1000.0));
+	pub_floor = hbb_publish_floor(b->port, (long)packs, lines, ms);
+	bridge_floor = hbb_publish_floor(b->port, n, 1, ms);
 	hbb_row("bare paho subscriber CPU, same stream", recv_floor * 1e5 /
-	    (double)n, "s/100k", 0, "beside ingest: the floor for receiving");
+	    (double)n, "s/100k", 0, "QoS 1, beside ingest: the floor for receiving");
 	snprintf(note, sizeof(note), "%.0f packs of %d lines at QoS 1, as ingest "
-	    "sent them: the floor for publishing", packs, lines);
+	    "sent them", packs, lines);
 	hbb_row("bare paho publisher CPU, the same packs", pub_floor * 1e5 /
 	    (double)n, "s/100k", 0, note);
+	hbb_row("bare paho publisher CPU, a message each", bridge_floor * 1e5 /
+	    (double)n, "s/100k", 0, "what a one-hop bridge sends on");
+	snprintf(note, sizeof(note), "x a bare bridge (receiving + a publish "
+	    "each); x %.2f receiving + the same packs", cpu / (recv_floor +
+	    pub_floor));
 	hbb_row("ingest CPU at a steady 1000 messages/s", cpu * 1e5 / (double)n,
-	    "s/100k", (recv_floor + pub_floor) * 1e5 / (double)n,
-	    "ratio: x (receiving + publishing floors)");
+	    "s/100k", (recv_floor + bridge_floor) * 1e5 / (double)n, note);
+	/* what the gathering costs a reading at that rate */
+	hbb_latency(b, ix, &fast);
+	snprintf(note, sizeof(note), "QoS 1; p50 %.1f, p90 %.1f, max %.1f ms; "
+	    "%ld of %ld", fast.p50, fast.p90, fast.max, fast.seen, fast.n);
+	hbb_row("through ingest at 1000 messages/s: p99", fast.p99, "ms", 0, note);
 }
 
 int
@@ -355,7 +370,7 @@ main(int argc, char **argv)
 		latency_rows(&broker, &ix, lat_n);
 	}
 	if (hbb_want("steady"))
-		steady_rows(&broker, &in, steady_n);
+		steady_rows(&broker, &ix, &in, steady_n);
 	if (hbb_want("QoS 0")) {
 		bus0 = hbb_bus_ceiling(broker.port, 0, "z2m", n, NULL);
 		hbb_row("bus ceiling, QoS 0", bus0, "msg/s", 0,
