@@ -35,15 +35,13 @@ bus__paho_sleep_us(bool receive_thread, unsigned long asked_us,
 /*
  * paho 1.3.12 (and upstream since) ends each poll of its receive thread
  * that found nothing to read, a second without a packet, with a 100 ms
- * sleep; a packet that arrives meanwhile waits for the end of it. At a
- * reading a second the poll's second often ends just before the next
- * reading: one reading in four waited ~100 ms in ingest or in the writer.
- * paho sleeps through usleep(), which the dynamic linker resolves to this
- * one before libc's: on paho's receive thread (it names itself
- * MQTTAsync_rcv) that sleep is cut to 1 ms when it follows a second of
- * polling (bus__paho_sleep_us); back-to-back ones (nothing to poll while
- * disconnected, a socket whose writes are stuck) stay as paho meant them.
- * Every other caller sleeps as with libc's.
+ * sleep, and a packet that arrives meanwhile waits for the end of it: a
+ * reading a second often arrives just then. paho sleeps through usleep(),
+ * which the dynamic linker resolves to this one before libc's: on paho's
+ * receive thread (it names itself MQTTAsync_rcv) that sleep is 1 ms when
+ * it follows a second of polling (bus__paho_sleep_us); back-to-back ones
+ * (nothing to poll while disconnected, a socket whose writes are stuck)
+ * stay as paho meant them. Every other caller sleeps as with libc's.
  */
 int
 usleep(useconds_t usec)
@@ -73,12 +71,12 @@ usleep(useconds_t usec)
 /*
  * paho never sets TCP_NODELAY. Its receive thread acknowledges a QoS 1
  * message (a 4-byte PUBACK) and what the service publishes for it follows
- * at once: Nagle's algorithm held that publish until the broker's kernel
- * acknowledged the PUBACK, 40 ms later (delayed ACK: the broker has nothing
- * to answer a PUBACK with). Every QoS 1 reading waited ~45 ms in ingest.
- * Called on paho's receive thread when a connection is up: the process's
- * TCP sockets to the broker's port send at once. paho gives no access to
- * its socket, so they are found among the process's descriptors.
+ * at once: Nagle's algorithm would hold that publish until the broker's
+ * kernel acknowledges the PUBACK, which it delays (the broker has nothing
+ * to answer a PUBACK with). Called on paho's receive thread when a
+ * connection is up: the process's TCP sockets to the broker's port send
+ * at once. paho gives no access to its socket, so they are found among the
+ * process's descriptors.
  */
 static void
 paho_sockets_nodelay(int port)

@@ -205,7 +205,8 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	 * a second is on its way in a millisecond, whatever its QoS). While
 	 * messages come faster, they gather until pack_ms after the previous
 	 * pack went out, and the bus holds them meanwhile without waking the
-	 * loop for each: 1,000 messages/s make 20 packs a second, not 1,000.
+	 * loop for each: a steady stream makes a pack per measurement every
+	 * pack_ms, not one per message.
 	 */
 	if (in->npacks > 0 && !in->gathered && !evtimer_pending(in->ev_pack, NULL)) {
 		int64_t wait = in->last_send_ms + in->pack_ms - hb_mono_ms();
