@@ -24,6 +24,12 @@ struct pack {
 
 #define MAX_PACKS 64
 
+/*
+ * More messages than this within pack_ms make a busy stream, whose packs
+ * gather; a house's readings, a few a second, never do.
+ */
+#define BUSY_MESSAGES 8
+
 /* One per rule: what a rule's subscription hands its messages to. */
 struct source {
 	struct ingest *in;
@@ -45,6 +51,8 @@ struct ingest {
 	size_t npacks;
 	struct event *ev_pack;
 	int64_t last_send_ms;	/* when a pack last went out (monotonic) */
+	int64_t window_ms;	/* arrivals counted per pack_ms from here */
+	int arrivals, arrivals_before;	/* in this window, in the one before */
 	bool gathered;		/* the gathering ended: the held messages come */
 	int64_t last_stamp;
 	struct convert_out conv;
@@ -171,6 +179,8 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	struct hb_buf meas = { 0 };
 	size_t pos = 0;
 	char err[128];
+	int64_t now;
+	bool busy;
 
 	for (;;) {
 		size_t start = pos;
@@ -201,17 +211,26 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	}
 	hb_buf_free(&meas);
 	/*
-	 * Out at once after a quiet spell (nothing sent for pack_ms: a reading
-	 * a second is on its way in a millisecond, whatever its QoS). While
-	 * messages come faster, they gather until pack_ms after the previous
-	 * pack went out, and the bus holds them meanwhile without waking the
-	 * loop for each: a steady stream makes a pack per measurement every
-	 * pack_ms, not one per message.
+	 * Out at once unless the stream is busy (a reading a second, among a
+	 * house's other traffic, is on its way in a millisecond, whatever its
+	 * QoS). A busy stream gathers until pack_ms after the previous pack
+	 * went out, and the bus holds it meanwhile without waking the loop for
+	 * each message: a pack per measurement every pack_ms, not one per
+	 * message.
 	 */
+	now = hb_mono_ms();
+	if (now - in->window_ms >= in->pack_ms) {
+		in->arrivals_before = now - in->window_ms < 2 * in->pack_ms ?
+		    in->arrivals : 0;
+		in->arrivals = 0;
+		in->window_ms = now;
+	}
+	in->arrivals++;
+	busy = in->arrivals > BUSY_MESSAGES || in->arrivals_before > BUSY_MESSAGES;
 	if (in->npacks > 0 && !in->gathered && !evtimer_pending(in->ev_pack, NULL)) {
-		int64_t wait = in->last_send_ms + in->pack_ms - hb_mono_ms();
+		int64_t wait = in->last_send_ms + in->pack_ms - now;
 
-		if (wait <= 0) {
+		if (!busy || wait <= 0) {
 			flush_packs(in);
 		} else {
 			struct timeval tv = { (time_t)(wait / 1000),

@@ -552,6 +552,67 @@ test_packing(struct fixture *f)
 	HBT_CHECK(pts == 200 && msgs < 100, "200 points in %g bus messages", msgs);
 }
 
+/* Lines in the messages seen on topic, and how many messages. */
+static int
+lines_seen(struct hbt_mqtt *tap, const char *topic, int *msgs)
+{
+	struct hbt_mqtt_msg *m;
+	int lines = 0;
+
+	*msgs = 0;
+	while ((m = hbt_mqtt_nth(tap, topic, (size_t)*msgs)) != NULL) {
+		lines++;
+		for (const char *c = m->payload; *c; c++)
+			lines += *c == '\n';
+		(*msgs)++;
+		hbt_mqtt_msg_free(m);
+	}
+	return lines;
+}
+
+/*
+ * Packing as the user sees it on the bus, with a pack_ms (8 s) that no
+ * wait here reaches: a lone QoS 1 reading is published before any pack
+ * timer could fire, and a burst that follows gathers into few messages.
+ */
+static void
+test_lone_reading(struct fixture *f)
+{
+	struct hbt_service lone;
+	struct hbt_mqtt *tap = hbt_mqtt_connect(f->broker.port, "tap-lone");
+	struct hbt_mqtt_msg *m;
+	struct hb_buf cfg = { 0 };
+	int http = hbt_free_port(), msgs = 0;
+	char payload[32];
+
+	hb_buf_printf(&cfg, "{\"data_dir\": \"%s/ingest-lone\", \"log\": "
+	    "{\"format\": \"text\"}, \"bus\": {\"port\": %d, \"client_id\": "
+	    "\"ingest-lone\"}, \"ingest\": {\"http_port\": %d, \"pack_ms\": 8000, "
+	    "\"sources\": [{\"topic\": \"lone/+\", \"format\": \"json\", "
+	    "\"measurement\": \"lone\"}]}}", hbt_dir(), f->broker.port, http);
+	HBT_REQUIRE(tap != NULL && hbt_service_start(&lone, "ingest", "ingest-lone",
+	    cfg.data, http) == 0, "a second ingest");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(http, "homebus_ingest_bus_connected") == 1,
+	    10000), "on the bus");
+	hbt_mqtt_subscribe(tap, "homebus/points/lone", 1);
+	hbt_sleep_ms(300);
+	HBT_CHECK(hbt_mqtt_publish(f->dev, "lone/a", "{\"v\": 0}", 8, 1, false) ==
+	    0, "a lone QoS 1 reading");
+	m = hbt_mqtt_wait(tap, "homebus/points/lone", "v=0", 6000);
+	HBT_CHECK(m != NULL, "published before the 8 s pack timer could fire");
+	hbt_mqtt_msg_free(m);
+	for (int i = 1; i <= 40; i++) {
+		snprintf(payload, sizeof(payload), "{\"v\": %d}", i);
+		hbt_mqtt_publish(f->dev, "lone/a", payload, strlen(payload), 1, false);
+	}
+	HBT_CHECK(HBT_WAIT(lines_seen(tap, "homebus/points/lone", &msgs) == 41,
+	    20000) && msgs <= 12, "a burst of 40 gathered: %d lines in %d "
+	    "messages", lines_seen(tap, "homebus/points/lone", &msgs), msgs);
+	hbt_proc_stop(&lone.proc, SIGTERM, 10000);
+	hbt_mqtt_close(tap);
+	hb_buf_free(&cfg);
+}
+
 /*
  * A QoS 1 reading's pack goes out at once, as a QoS 0 one's: ingest's
  * socket to the broker has TCP_NODELAY. Without it, the pack written right
@@ -730,6 +791,7 @@ main(void)
 	test_bad_input(&f);
 	test_packing(&f);
 	test_sends_at_once(&f);
+	test_lone_reading(&f);
 	test_restart(&f);
 	test_restart_under_load(&f);
 	hbt_mqtt_close(f.dev);
