@@ -225,6 +225,14 @@ int bus__paho_start(struct hb_bus *bus, char *err, size_t errlen);
 /* Stops the worker, then paho; frees what either still held. */
 void bus__paho_stop(struct hb_bus *bus);
 
+/*
+ * How long paho's usleep(asked_us) sleeps: a 100 ms sleep of its receive
+ * thread that comes since_last_ms >= 500 after the previous one ended
+ * (the poll before it waited a whole second) is 1 ms; the rest as asked.
+ */
+int bus__paho_sleep_us(bool receive_thread, unsigned long asked_us,
+    int64_t since_last_ms);
+
 /* hb_bus_mailbox.c: any thread may post; the loop drains */
 struct mail *bus__mail_new(enum mail_kind kind, const char *a, size_t alen,
     const char *b, size_t blen);

@@ -8,12 +8,109 @@
 #include "hb_bus_internal.h"
 #include "hb_log.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static void worker_connect(struct hb_bus *bus);
+
+/* ---------------- where paho waits for nothing ---------------- */
+
+int
+bus__paho_sleep_us(bool receive_thread, unsigned long asked_us,
+    int64_t since_last_ms)
+{
+	if (receive_thread && asked_us == 100000 && since_last_ms >= 500)
+		return 1000;
+	return (int)(asked_us > 1000000000ul ? 1000000000ul : asked_us);
+}
+
+/*
+ * paho 1.3.12 (and upstream since) ends each poll of its receive thread
+ * that found nothing to read, a second without a packet, with a 100 ms
+ * sleep, and a packet that arrives meanwhile waits for the end of it: a
+ * reading a second often arrives just then. paho sleeps through usleep(),
+ * which the dynamic linker resolves to this one before libc's: on paho's
+ * receive thread (it names itself MQTTAsync_rcv) that sleep is 1 ms when
+ * it follows a second of polling (bus__paho_sleep_us); back-to-back ones
+ * (nothing to poll while disconnected, a socket whose writes are stuck)
+ * stay as paho meant them. Every other caller sleeps as with libc's.
+ */
+int
+usleep(useconds_t usec)
+{
+	static _Thread_local int receive_thread = -1;
+	static _Thread_local int64_t last_end_ms;
+	struct timespec ts;
+	long us;
+	int rc;
+
+	if (receive_thread < 0) {
+		char name[17] = "";
+
+		receive_thread = prctl(PR_GET_NAME, name) == 0 &&
+		    strcmp(name, "MQTTAsync_rcv") == 0;
+	}
+	us = bus__paho_sleep_us(receive_thread == 1, usec, hb_mono_ms() -
+	    last_end_ms);
+	ts.tv_sec = us / 1000000;
+	ts.tv_nsec = (us % 1000000) * 1000;
+	rc = nanosleep(&ts, NULL);
+	if (receive_thread == 1)
+		last_end_ms = hb_mono_ms();
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * paho never sets TCP_NODELAY. Its receive thread acknowledges a QoS 1
+ * message (a 4-byte PUBACK) and what the service publishes for it follows
+ * at once: Nagle's algorithm would hold that publish until the broker's
+ * kernel acknowledges the PUBACK, which it delays (the broker has nothing
+ * to answer a PUBACK with). Called on paho's receive thread when a
+ * connection is up: the process's TCP sockets to the broker's port send
+ * at once. paho gives no access to its socket, so they are found among the
+ * process's descriptors.
+ */
+static void
+paho_sockets_nodelay(int port)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer), tlen;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		int type = 0, one = 1, pport;
+
+		if (end == e->d_name || *end != '\0' || fd == dirfd(d))
+			continue;
+		tlen = sizeof(type);
+		if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+		    type != SOCK_STREAM ||
+		    getpeername((int)fd, (struct sockaddr *)&peer, &plen) != 0)
+			continue;
+		if (peer.ss_family == AF_INET)
+			pport = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+		else if (peer.ss_family == AF_INET6)
+			pport = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+		else
+			continue;
+		if (pport == port)
+			setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	closedir(d);
+}
 
 /* ---------------- paho's callbacks (paho's threads) ---------------- */
 
@@ -75,6 +172,7 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *resp)
 	struct mail *m = bus__mail_new(MAIL_CONNECTED, "", 0, NULL, 0);
 	int rmax = 65535;
 
+	paho_sockets_nodelay(bus->cfg.port);
 	if (resp && MQTTProperties_hasProperty(&resp->properties,
 	    MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
 		rmax = MQTTProperties_getNumericValue(&resp->properties,

@@ -24,6 +24,12 @@ struct pack {
 
 #define MAX_PACKS 64
 
+/*
+ * More messages than this within pack_ms make a busy stream, whose packs
+ * gather; a house's readings, a few a second, never do.
+ */
+#define BUSY_MESSAGES 8
+
 /* One per rule: what a rule's subscription hands its messages to. */
 struct source {
 	struct ingest *in;
@@ -44,6 +50,10 @@ struct ingest {
 	struct pack packs[MAX_PACKS];
 	size_t npacks;
 	struct event *ev_pack;
+	int64_t last_send_ms;	/* when a pack last went out (monotonic) */
+	int64_t window_ms;	/* arrivals counted per pack_ms from here */
+	int arrivals, arrivals_before;	/* in this window, in the one before */
+	bool gathered;		/* the gathering ended: the held messages come */
 	int64_t last_stamp;
 	struct convert_out conv;
 	struct hb_ratelimit bad_log;
@@ -97,6 +107,7 @@ publish_pack(struct ingest *in, struct pack *p)
 	    false) == 0) {
 		hb_counter_add(in->m_published, (uint64_t)p->points);
 		hb_counter_add(in->m_messages_out, 1);
+		in->last_send_ms = hb_mono_ms();
 	} else {
 		hb_counter_add(in->m_pack_errors, (uint64_t)p->points);
 		hb_log_limited(&in->bad_log, HB_LOG_ERROR, "publish refused topic=%s "
@@ -119,12 +130,18 @@ flush_packs(struct ingest *in)
 	evtimer_del(in->ev_pack);
 }
 
+/* The gathering ends: what the bus held back is packed, and all goes. */
 static void
 on_pack_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct ingest *in = arg;
+
 	(void)fd;
 	(void)what;
-	flush_packs(arg);
+	in->gathered = true;
+	hb_bus_take(in->bus);
+	in->gathered = false;
+	flush_packs(in);
 }
 
 static struct pack *
@@ -162,6 +179,8 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	struct hb_buf meas = { 0 };
 	size_t pos = 0;
 	char err[128];
+	int64_t now;
+	bool busy;
 
 	for (;;) {
 		size_t start = pos;
@@ -192,22 +211,34 @@ pack_lines(struct ingest *in, const char *buf, size_t len)
 	}
 	hb_buf_free(&meas);
 	/*
-	 * Group commit, as the writer's: out at once when nothing of ours is
-	 * in flight to the broker (a quiet house: a reading is on its way in a
-	 * millisecond); gathered while a publish waits for its acknowledgement
-	 * (a busy one: fewer, fuller messages), until that acknowledgement
-	 * (idle()) or pack_ms at most.
+	 * Out at once unless the stream is busy (a reading a second, among a
+	 * house's other traffic, is on its way in a millisecond, whatever its
+	 * QoS). A busy stream gathers until pack_ms after the previous pack
+	 * went out, and the bus holds it meanwhile without waking the loop for
+	 * each message: a pack per measurement every pack_ms, not one per
+	 * message.
 	 */
-	if (in->npacks > 0 && hb_bus_inflight(in->bus) == 0) {
-		flush_packs(in);
-		return;
+	now = hb_mono_ms();
+	if (now - in->window_ms >= in->pack_ms) {
+		in->arrivals_before = now - in->window_ms < 2 * in->pack_ms ?
+		    in->arrivals : 0;
+		in->arrivals = 0;
+		in->window_ms = now;
 	}
-	if (in->npacks > 0 && in->pack_ms > 0 &&
-	    !evtimer_pending(in->ev_pack, NULL)) {
-		struct timeval tv = { (time_t)(in->pack_ms / 1000),
-		    (suseconds_t)((in->pack_ms % 1000) * 1000) };
+	in->arrivals++;
+	busy = in->arrivals > BUSY_MESSAGES || in->arrivals_before > BUSY_MESSAGES;
+	if (in->npacks > 0 && !in->gathered && !evtimer_pending(in->ev_pack, NULL)) {
+		int64_t wait = in->last_send_ms + in->pack_ms - now;
 
-		evtimer_add(in->ev_pack, &tv);
+		if (!busy || wait <= 0) {
+			flush_packs(in);
+		} else {
+			struct timeval tv = { (time_t)(wait / 1000),
+			    (suseconds_t)((wait % 1000) * 1000) };
+
+			evtimer_add(in->ev_pack, &tv);
+			hb_bus_hold(in->bus, (int)wait);
+		}
 	}
 }
 
@@ -317,16 +348,6 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 		flush_held(in);
 }
 
-/* Everything published was acknowledged: what gathered meanwhile goes. */
-static void
-idle(void *arg)
-{
-	struct ingest *in = arg;
-
-	if (in->npacks > 0)
-		flush_packs(in);
-}
-
 static void
 refresh(void *arg)
 {
@@ -389,6 +410,7 @@ stop(void *arg)
 	flush_held(in);
 	flush_packs(in);
 	in->pack_ms = 0;
+	hb_bus_take(in->bus);	/* what the gathering held back */
 }
 
 static int
@@ -461,6 +483,5 @@ const struct hb_service_def ingest_service = {
 	.health = health,
 	.refresh = refresh,
 	.heartbeat = heartbeat,
-	.idle = idle,
 	.destroy = destroy,
 };

@@ -5,6 +5,11 @@
 #include "bench_common.h"
 
 #include <MQTTAsync.h>
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -161,6 +166,9 @@ struct counter_shm {
 static struct counter_shm *shm;
 static char self_exe[600];
 
+static void floor_child(int port, const char *topic, const char *url,
+    const char *file);
+
 static struct counter_shm *
 map_counter(const char *path, bool create)
 {
@@ -284,8 +292,8 @@ hbb_bus_ceiling(int port, int qos, const char *format, long n, double *cpu_s)
 }
 
 void
-hbb_side_by_side(int port, const char *topic, const char *format, pid_t svc,
-    long n, double rate, double *svc_cpu, double *floor_cpu)
+hbb_side_by_side(int port, const char *topic, const char *format, int qos,
+    pid_t svc, long n, double rate, double *svc_cpu, double *floor_cpu)
 {
 	struct hbt_proc counter, gen;
 	struct hbb_stats s0, s1, f0, f1;
@@ -293,7 +301,7 @@ hbb_side_by_side(int port, const char *topic, const char *format, pid_t svc,
 	hbb_counter_start(&counter, port, 1, topic);
 	hbb_stats(svc, &s0);
 	hbb_stats(counter.pid, &f0);
-	hbb_loadgen_rate(&gen, port, topic, "steady", format, 0, 1, n, rate);
+	hbb_loadgen_rate(&gen, port, topic, "steady", format, qos, 1, n, rate);
 	hbt_proc_stop(&gen, 0, (int64_t)((double)n / rate * 1000) + 30000);
 	HBT_WAIT(hbb_counter_count() >= n, 10000);
 	hbt_sleep_ms(500);	/* what the service still gathers goes out */
@@ -438,8 +446,83 @@ hbb_main(int argc, char **argv)
 		    atoi(argv[5]), strtol(argv[6], NULL, 10));
 		exit(0);
 	}
+	if (argc == 6 && strcmp(argv[1], "--floor") == 0)
+		floor_child(atoi(argv[2]), argv[3], argv[4], argv[5]);
 	if (realpath("/proc/self/exe", self_exe) == NULL)
 		snprintf(self_exe, sizeof(self_exe), "%s", argv[0]);
+}
+
+/* ---- latency: published -> queryable ---- */
+
+/* The latency runs' publisher: paho's asynchronous client, never waiting. */
+static MQTTAsync
+lat_publisher(int port)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync pub;
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", port);
+	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+	MQTTAsync_create(&pub, uri, "bench-lat", MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	co.cleansession = 1;
+	co.keepAliveInterval = 60;
+	MQTTAsync_connect(pub, &co);
+	HBT_REQUIRE(HBT_WAIT(MQTTAsync_isConnected(pub), 5000), "latency publisher");
+	return pub;
+}
+
+static void
+lat_publish(MQTTAsync pub, const char *topic, const struct hb_buf *body, int qos)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+
+	m.payload = body->data;
+	m.payloadlen = (int)body->len;
+	m.qos = qos;
+	if (MQTTAsync_sendMessage(pub, topic, &m, NULL) != MQTTASYNC_SUCCESS)
+		hbt_log("latency: publish to %s refused", topic);
+}
+
+/* The other traffic of a house in slot `tick` (four a second) of the run. */
+static void
+lat_traffic(MQTTAsync pub, long tick, int qos, struct hb_buf *msg)
+{
+	static const char *const services[] = { "health", "notifier",
+	    "deployer", "writer2", "ingest2", "health2" };
+	long sec = tick / 4;
+
+	hb_buf_reset(msg);
+	switch (tick % 4) {
+	case 1:
+		if (sec % 5 != 0)
+			return;
+		hb_buf_printf(msg, "{\"service\":\"%s\",\"instance\":\"bench\","
+		    "\"version\":\"bench\",\"pid\":1,\"uptime_s\":%ld,\"rss_kb\":6200,"
+		    "\"cpu_s\":1.25,\"interval_s\":30,\"messages\":%ld,\"points\":%ld}",
+		    services[(sec / 5) % 6], sec, sec * 3, sec * 3);
+		{
+			char topic[128];
+
+			snprintf(topic, sizeof(topic), "homebus/svc/%s/bench/heartbeat",
+			    services[(sec / 5) % 6]);
+			lat_publish(pub, topic, msg, 0);
+		}
+		break;
+	case 2:
+		hb_buf_printf(msg, "lat_other,room=hall power=%ld.5,seq=%ldi", 100 +
+		    sec % 50, sec);
+		lat_publish(pub, "homebus/points/lat_other", msg, 1);
+		break;
+	case 3:
+		hb_buf_printf(msg, "{\"temperature\":%.1f,\"humidity\":%ld.0,"
+		    "\"battery\":88,\"linkquality\":90,\"seq\":%ld}", 19.0 +
+		    (double)(sec % 20) / 10.0, 50 + sec % 10, sec);
+		lat_publish(pub, "zigbee2mqtt/lat-other", msg, qos);
+		break;
+	default:
+		break;
+	}
 }
 
 static int
@@ -450,54 +533,284 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double
+percentile(const double *sorted, long n, double p)
+{
+	long i = (long)ceil(p * (double)n) - 1;
+
+	if (n == 0)
+		return NAN;
+	return sorted[i < 0 ? 0 : (i >= n ? n - 1 : i)];
+}
+
+struct lat_stream {
+	struct hbb_latency *l;
+	int64_t *sent;
+	double *lat;
+	long next, seen;
+	long long base;		/* counted before the run: the warm-up reading */
+	char query[200];
+};
+
+void
+hbb_latency_streams(struct hbt_broker *b, struct hbt_influx *ix,
+    struct hbb_latency *streams, size_t ns, bool traffic)
+{
+	MQTTAsync pub = lat_publisher(b->port);
+	struct lat_stream st[8];
+	struct hbb_stats before, after;
+	struct hb_buf msg = { 0 };
+	double rate = streams[0].rate;
+	long n = streams[0].n, tick = 0, left = (long)ns * n;
+	int64_t start, period_us = (int64_t)(1e6 / rate);
+
+	HBT_REQUIRE(ns >= 1 && ns <= 8, "1 to 8 streams");
+	memset(st, 0, sizeof(st));
+	for (size_t k = 0; k < ns; k++) {
+		st[k].l = &streams[k];
+		st[k].sent = hb_xcalloc((size_t)n, sizeof(int64_t));
+		st[k].lat = hb_xcalloc((size_t)n, sizeof(double));
+		if (streams[k].query[0])
+			snprintf(st[k].query, sizeof(st[k].query), "%s", streams[k].query);
+		else
+			snprintf(st[k].query, sizeof(st[k].query),
+			    "SELECT count(seq) FROM %s", streams[k].meas);
+	}
+	/*
+	 * A reading of each stream first, untimed: the first point of a
+	 * series makes InfluxDB create it, which a house's readings, whose
+	 * series exist, never wait for.
+	 */
+	for (size_t k = 0; k < ns; k++) {
+		hb_buf_reset(&msg);
+		streams[k].payload(&msg, streams[k].meas, n, streams[k].arg);
+		lat_publish(pub, streams[k].topic, &msg, streams[k].qos);
+	}
+	for (size_t k = 0; k < ns; k++) {
+		HBT_WAIT((st[k].base = hbt_influx_number(ix, "homebus",
+		    st[k].query)) >= 1, 10000);
+		if (st[k].base < 0)
+			st[k].base = 0;
+	}
+	hbb_stats(streams[0].pid, &before);
+	start = hb_mono_us();
+	while (left > 0 && hb_mono_us() - start < (int64_t)n * period_us +
+	    20000000) {
+		int64_t now = hb_mono_us();
+
+		for (size_t k = 0; k < ns; k++) {
+			struct lat_stream *s = &st[k];
+
+			while (s->next < n && now >= start + s->next * period_us +
+			    (int64_t)(s->l->offset_s * 1e6)) {
+				hb_buf_reset(&msg);
+				s->l->payload(&msg, s->l->meas, s->next, s->l->arg);
+				s->sent[s->next] = hb_mono_us();
+				lat_publish(pub, s->l->topic, &msg, s->l->qos);
+				s->next++;
+			}
+		}
+		/* the house's traffic: four slots a second */
+		if (traffic && tick < n * 4 && now >= start + tick * period_us / 4) {
+			lat_traffic(pub, tick, streams[0].qos, &msg);
+			tick++;
+		}
+		for (size_t k = 0; k < ns; k++) {
+			struct lat_stream *s = &st[k];
+			long long have;
+
+			if (s->seen >= s->next)
+				continue;	/* nothing outstanding: no query */
+			have = hbt_influx_number(ix, "homebus", s->query) - s->base;
+			now = hb_mono_us();
+			while (s->seen < have && s->seen < s->next) {
+				s->lat[s->seen] = (double)(now - s->sent[s->seen]) / 1000.0;
+				if (rate < 100 && s->lat[s->seen] > 30)
+					hbt_log("latency %s: reading %ld took %.1f ms", s->l->meas,
+					    s->seen, s->lat[s->seen]);
+				s->seen++;
+				left--;
+			}
+		}
+		hbt_sleep_ms(rate >= 100 ? 1 : 2);
+	}
+	hbb_stats(streams[0].pid, &after);
+	for (size_t k = 0; k < ns; k++) {
+		struct lat_stream *s = &st[k];
+		struct hbb_latency *l = s->l;
+
+		l->cpu_s = after.cpu_s - before.cpu_s;
+		qsort(s->lat, (size_t)s->seen, sizeof(double), cmp_double);
+		l->p50 = percentile(s->lat, s->seen, 0.50);
+		l->p90 = percentile(s->lat, s->seen, 0.90);
+		l->p99 = percentile(s->lat, s->seen, 0.99);
+		l->max = s->seen ? s->lat[s->seen - 1] : NAN;
+		l->seen = s->seen;
+		if (s->seen < n)
+			hbt_log("latency run %s: only %ld of %ld seen", l->meas,
+			    s->seen, n);
+		free(s->sent);
+		free(s->lat);
+	}
+	MQTTAsync_disconnect(pub, NULL);
+	hbt_sleep_ms(100);
+	MQTTAsync_destroy(&pub);
+	hb_buf_free(&msg);
+}
+
 void
 hbb_latency(struct hbt_broker *b, struct hbt_influx *ix, struct hbb_latency *l)
 {
-	struct hbt_mqtt *pub = hbt_mqtt_connect(b->port, "bench-lat");
-	int64_t *sent = hb_xcalloc((size_t)l->n, sizeof(int64_t));
-	double *lat = hb_xcalloc((size_t)l->n, sizeof(double));
-	struct hbb_stats before, after;
-	struct hb_buf q = { 0 }, msg = { 0 };
-	long next = 0, seen = 0;
-	pid_t pid = l->pid;
-	int64_t start;
+	hbb_latency_streams(b, ix, l, 1, false);
+}
 
-	hb_buf_printf(&q, "SELECT count(seq) FROM %s", l->meas);
-	hbb_stats(pid, &before);
-	start = hb_mono_ms();
-	while (seen < l->n &&
-	    hb_mono_ms() - start < (int64_t)((double)l->n / l->rate * 1000) + 20000) {
-		int64_t now = hb_mono_ms();
-		long long have;
+/* ---- the floor: a bare MQTT client that POSTs what it takes ---- */
 
-		while (next < l->n && now >= start + (int64_t)((double)next * 1000.0 /
-		    l->rate)) {
-			hb_buf_reset(&msg);
-			l->payload(&msg, l->meas, next, l->arg);
-			sent[next] = hb_mono_us();
-			hbt_mqtt_publish(pub, l->topic, msg.data, msg.len, 0, false);
-			next++;
-		}
-		have = hbt_influx_number(ix, "homebus", q.data);
-		now = hb_mono_us();
-		while (seen < have && seen < next) {
-			lat[seen] = (double)(now - sent[seen]) / 1000.0;
-			seen++;
-		}
-		hbt_sleep_ms(l->rate >= 100 ? 1 : 2);
+static bool
+read_full(int fd, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = read(fd, p, len);
+
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= (size_t)r;
 	}
-	hbb_stats(pid, &after);
-	l->cpu_s = after.cpu_s - before.cpu_s;
-	qsort(lat, (size_t)seen, sizeof(double), cmp_double);
-	l->p50 = seen ? lat[seen / 2] : NAN;
-	l->p99 = seen ? lat[(size_t)((double)seen * 0.99)] : NAN;
-	l->max = seen ? lat[seen - 1] : NAN;
-	l->seen = seen;
-	if (seen < l->n)
-		hbt_log("latency run %s: only %ld of %ld seen", l->meas, seen, l->n);
-	hbt_mqtt_close(pub);
-	free(sent);
-	free(lat);
-	hb_buf_free(&q);
-	hb_buf_free(&msg);
+	return true;
+}
+
+/* One MQTT packet: its first byte in *type, its body in body. */
+static bool
+read_packet(int fd, unsigned char *type, struct hb_buf *body)
+{
+	size_t len = 0;
+	unsigned char c;
+	int shift = 0;
+
+	if (!read_full(fd, type, 1))
+		return false;
+	do {
+		if (!read_full(fd, &c, 1) || shift > 21)
+			return false;
+		len |= (size_t)(c & 0x7f) << shift;
+		shift += 7;
+	} while (c & 0x80);
+	hb_buf_reset(body);
+	hb_buf_reserve(body, len + 1);
+	if (!read_full(fd, body->data, len))
+		return false;
+	body->len = len;
+	return true;
+}
+
+static void
+put_str(struct hb_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	hb_buf_putc(b, (char)(n >> 8));
+	hb_buf_putc(b, (char)(n & 0xff));
+	hb_buf_append(b, s, n);
+}
+
+/* A packet: type byte, remaining length, body. */
+static bool
+send_packet(int fd, unsigned char type, const struct hb_buf *body)
+{
+	unsigned char head[5];
+	size_t n = 0, len = body->len;
+
+	head[n++] = type;
+	do {
+		head[n] = (unsigned char)(len & 0x7f);
+		len >>= 7;
+		if (len)
+			head[n] |= 0x80;
+		n++;
+	} while (len);
+	return write(fd, head, n) == (ssize_t)n && (body->len == 0 ||
+	    write(fd, body->data, body->len) == (ssize_t)body->len);
+}
+
+/* bench_* --floor PORT TOPIC URL FILE: the child's whole life. */
+static void
+floor_child(int port, const char *topic, const char *url, const char *file)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct hb_buf pkt = { 0 }, body = { 0 };
+	char write_url[300];
+	unsigned char type;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	CURL *c = curl_easy_init();
+
+	shm = map_counter(file, false);
+	if (shm == NULL || fd < 0 || c == NULL)
+		exit(2);
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		exit(2);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* CONNECT: MQTT 3.1.1, clean session, no keep-alive */
+	put_str(&pkt, "MQTT");
+	hb_buf_append(&pkt, "\x04\x02\x00\x00", 4);
+	put_str(&pkt, "bench-floor");
+	if (!send_packet(fd, 0x10, &pkt) || !read_packet(fd, &type, &body) ||
+	    type != 0x20)
+		exit(2);
+	hb_buf_reset(&pkt);
+	hb_buf_append(&pkt, "\x00\x01", 2);
+	put_str(&pkt, topic);
+	hb_buf_putc(&pkt, 1);
+	if (!send_packet(fd, 0x82, &pkt) || !read_packet(fd, &type, &body) ||
+	    type != 0x90)
+		exit(2);
+	snprintf(write_url, sizeof(write_url), "%s/write?db=homebus", url);
+	curl_easy_setopt(c, CURLOPT_URL, write_url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	atomic_store(&shm->ready, 1);
+	while (read_packet(fd, &type, &body)) {
+		size_t tl, off;
+		int qos = (type >> 1) & 3;
+
+		if ((type & 0xf0) != 0x30 || body.len < 2)
+			continue;
+		tl = ((size_t)(unsigned char)body.data[0] << 8) |
+		    (unsigned char)body.data[1];
+		off = 2 + tl + (qos ? 2 : 0);
+		if (off > body.len)
+			continue;
+		if (qos) {
+			hb_buf_reset(&pkt);
+			hb_buf_append(&pkt, body.data + 2 + tl, 2);
+			send_packet(fd, 0x40, &pkt);
+		}
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data + off);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body.len - off));
+		curl_easy_perform(c);
+		atomic_fetch_add(&shm->counted, 1);
+	}
+	exit(0);
+}
+
+void
+hbb_floor_start(struct hbt_proc *child, int port, const char *topic,
+    const char *influx_url)
+{
+	char file[600], sport[16];
+	char *argv[] = { self_exe, "--floor", sport, (char *)topic,
+	    (char *)influx_url, file, NULL };
+
+	snprintf(file, sizeof(file), "%s/floor.shm", hbt_dir());
+	snprintf(sport, sizeof(sport), "%d", port);
+	shm = map_counter(file, true);
+	HBT_REQUIRE(shm != NULL, "floor file");
+	hbt_proc_start(child, "floor", argv);
+	HBT_REQUIRE(HBT_WAIT(atomic_load(&shm->ready) == 1, 10000), "floor ready");
+	munmap(shm, sizeof(*shm));
+	shm = NULL;
 }

@@ -76,14 +76,14 @@ void hbb_counter_stop(struct hbt_proc *child);
 
 /*
  * CPU per message against the floor, side by side: n messages at rate/s
- * from bench_loadgen (QoS 0, as a device publishes; format as
- * hbb_loadgen's) on topic, taken at the same time by the service (pid,
+ * from bench_loadgen (at qos; format as hbb_loadgen's) on topic, taken at the same time by the service (pid,
  * subscribed to topic) and by the bare paho subscriber, so that both see
  * the same messages at the same moments on the same loaded machine.
  * *svc_cpu and *floor_cpu: the CPU seconds each spent meanwhile.
  */
 void hbb_side_by_side(int port, const char *topic, const char *format,
-    pid_t svc, long n, double rate, double *svc_cpu, double *floor_cpu);
+    int qos, pid_t svc, long n, double rate, double *svc_cpu,
+    double *floor_cpu);
 
 /*
  * The floor of publishing: a bare paho MQTTAsync client (MQTT v5, in a
@@ -100,26 +100,52 @@ struct hbb_latency {
 	/* settings */
 	char topic[128];	/* where the points are published */
 	const char *meas;	/* the measurement counted in database homebus */
+	/* how many have landed; empty: SELECT count(seq) FROM <meas> */
+	char query[200];
 	double rate;		/* messages/s */
 	long n;
+	int qos;		/* the publisher's QoS */
+	double offset_s;	/* beside other streams: when in each period */
 	/* writes message seq into out (appended) */
 	void (*payload)(struct hb_buf *out, const char *meas, long seq, void *arg);
 	void *arg;
 	/* the process whose CPU is measured (the service) */
 	pid_t pid;
 	/* results */
-	double p50, p99, max;	/* ms */
+	double p50, p90, p99, max;	/* ms */
 	long seen;
 	double cpu_s;
 };
 
 /*
- * Publishes l->n messages at l->rate/s (QoS 0, as a device does) and polls
- * InfluxDB for the count; a message is queryable no later than the first
- * poll that counts it.
+ * Publishes l->n messages at l->rate/s (at l->qos, never waiting for an
+ * acknowledgement) and polls InfluxDB for the count every 2 ms (1 ms from
+ * 100/s); a message is queryable no later than the first poll that counts
+ * it.
  */
 void hbb_latency(struct hbt_broker *b, struct hbt_influx *ix,
     struct hbb_latency *l);
+
+/*
+ * The same for several streams at once, each at its offset within the
+ * period, all at streams[0].rate and .n. With traffic, a house's other
+ * traffic goes on the bus meanwhile: every second a line-protocol point
+ * of another measurement straight to homebus/points/lat_other (QoS 1) and
+ * a reading of a second device on zigbee2mqtt/lat-other (at streams[0]'s
+ * QoS), half and three quarters of a second after streams[0]'s reading,
+ * and a service's heartbeat every 5 s (six services at the default 30 s).
+ */
+void hbb_latency_streams(struct hbt_broker *b, struct hbt_influx *ix,
+    struct hbb_latency *streams, size_t n, bool traffic);
+
+/*
+ * The floor of publish -> queryable: a bare client (a plain MQTT 3.1.1
+ * socket in a process of its own, no library loop) subscribed to topic at
+ * QoS 1 that POSTs each message's payload to InfluxDB's /write (database
+ * homebus) the moment it arrives, on one kept-alive connection.
+ */
+void hbb_floor_start(struct hbt_proc *child, int port, const char *topic,
+    const char *influx_url);
 
 /*
  * Call first in main: when the tool was started as the counting subscriber

@@ -10,7 +10,7 @@
  * floor for receiving them and publishing what ingest made of them. A tool
  * that prints a table, not a test.
  *
- *   bench_ingest [-n MESSAGES] [--quick] [--only STEP]
+ *   bench_ingest [-n MESSAGES] [-l READINGS] [--quick] [--only STEP]
  */
 #include "bench_common.h"
 
@@ -116,26 +116,68 @@ lp_reading(struct hb_buf *out, const char *meas, long seq, void *arg)
 	hb_buf_printf(out, "%s,device=lat temperature=21.5,seq=%ldi", meas, seq);
 }
 
-/* A reading a second, through ingest and the writer, and to the writer
- * alone: p50 and max of published -> queryable. */
+/* One latency row: the p99 with the rest of the distribution beside it. */
+static void
+latency_row(const char *path, int qos, bool traffic, const struct hbb_latency *l)
+{
+	char name[64], note[80];
+
+	snprintf(name, sizeof(name), "%s, QoS %d, %s: p99", path, qos,
+	    traffic ? "busy" : "quiet");
+	snprintf(note, sizeof(note), "p50 %.1f, p90 %.1f, max %.1f ms; %ld of %ld",
+	    l->p50, l->p90, l->max, l->seen, l->n);
+	hbb_row(name, l->p99, "ms", 0, note);
+}
+
+/*
+ * A reading a second, published -> queryable, with the shipped defaults:
+ * through ingest and the writer (a zigbee2mqtt reading) with the floor
+ * beside it (a bare client that POSTs each message to InfluxDB at once),
+ * then straight to the writer (line protocol on homebus/points/...); at
+ * publisher QoS 0 and 1, on a quiet bus and with a house's other traffic
+ * (hbb_latency_streams).
+ */
 static void
 latency_rows(struct hbt_broker *b, struct hbt_influx *ix, long n)
 {
-	struct hbb_latency direct = { .topic = "homebus/points/lat_direct",
-	    .meas = "lat_direct", .rate = 1, .n = n, .payload = lp_reading };
-	struct hbb_latency through = { .topic = "zigbee2mqtt/lat-sensor",
-	    .meas = "lat_ingest", .rate = 1, .n = n, .payload = z2m_reading };
-	char note[120];
+	struct hbt_proc floor;
 
-	hbb_latency(b, ix, &direct);
-	hbb_latency(b, ix, &through);
-	snprintf(note, sizeof(note), "writer alone: p50 %.1f, max %.1f ms",
-	    direct.p50, direct.max);
-	hbb_row("latency at 1 reading/s through ingest, p50", through.p50, "ms", 0,
-	    note);
-	snprintf(note, sizeof(note), "%ld of %ld readings seen", through.seen, n);
-	hbb_row("latency at 1 reading/s through ingest, max", through.max, "ms", 0,
-	    note);
+	hbb_floor_start(&floor, b->port, "bench/floor", ix->url);
+	for (int qos = 0; qos <= 1; qos++) {
+		for (int busy = 0; busy <= 1; busy++) {
+			struct hbb_latency pair[2] = {
+				{ .meas = "zigbee", .rate = 1, .n = n, .qos = qos,
+				    .payload = z2m_reading },
+				{ .rate = 1, .n = n, .qos = qos, .offset_s = 0.4,
+				    .payload = lp_reading },
+			};
+			struct hbb_latency direct = { .rate = 1, .n = n, .qos = qos,
+			    .payload = lp_reading };
+			char device[32], meas_floor[32], meas_direct[32];
+
+			snprintf(device, sizeof(device), "lat-q%d-%s", qos,
+			    busy ? "busy" : "quiet");
+			snprintf(pair[0].topic, sizeof(pair[0].topic),
+			    "zigbee2mqtt/%s", device);
+			snprintf(pair[0].query, sizeof(pair[0].query), "SELECT "
+			    "count(seq) FROM zigbee WHERE device = '%s'", device);
+			snprintf(meas_floor, sizeof(meas_floor), "lat_floor_q%d_%d",
+			    qos, busy);
+			pair[1].meas = meas_floor;
+			snprintf(pair[1].topic, sizeof(pair[1].topic), "bench/floor");
+			snprintf(meas_direct, sizeof(meas_direct), "lat_direct_q%d_%d",
+			    qos, busy);
+			direct.meas = meas_direct;
+			snprintf(direct.topic, sizeof(direct.topic),
+			    "homebus/points/%s", meas_direct);
+			hbb_latency_streams(b, ix, pair, 2, busy);
+			hbb_latency_streams(b, ix, &direct, 1, busy);
+			latency_row("through ingest", qos, busy, &pair[0]);
+			latency_row("straight to the writer", qos, busy, &direct);
+			latency_row("floor: bare client POSTs", qos, busy, &pair[1]);
+		}
+	}
+	hbt_proc_stop(&floor, SIGKILL, 2000);
 }
 
 /*
@@ -208,30 +250,45 @@ reconnect_rows(struct hbt_broker *b, struct hbt_service *in,
 }
 
 static void
-steady_rows(struct hbt_broker *b, struct hbt_service *in, long n)
+steady_rows(struct hbt_broker *b, struct hbt_influx *ix, struct hbt_service *in,
+    long n)
 {
 	double m0 = hbt_metric(in->http_port, "homebus_ingest_messages_published_total");
 	double p0 = hbt_metric(in->http_port, "homebus_ingest_points_published_total");
-	double cpu, recv_floor, pub_floor, packs, points;
+	double cpu, recv_floor, pub_floor, bridge_floor, packs, points;
+	int64_t ms = (int64_t)((double)n / 1000.0 * 1000.0);
+	struct hbb_latency fast = { .topic = "zigbee2mqtt/lat-1000",
+	    .meas = "zigbee", .query = "SELECT count(seq) FROM zigbee WHERE "
+	    "device = 'lat-1000'", .rate = 1000, .n = n / 2, .qos = 1,
+	    .payload = z2m_reading };
 	int lines;
 	char note[120];
 
-	hbb_side_by_side(b->port, "zigbee2mqtt/bench-steady", "z2m", in->proc.pid,
-	    n, 1000, &cpu, &recv_floor);
+	hbb_side_by_side(b->port, "zigbee2mqtt/bench-steady", "z2m", 1,
+	    in->proc.pid, n, 1000, &cpu, &recv_floor);
 	packs = hbt_metric(in->http_port, "homebus_ingest_messages_published_total") - m0;
 	points = hbt_metric(in->http_port, "homebus_ingest_points_published_total") - p0;
 	lines = packs > 0 ? (int)(points / packs + 0.5) : 1;
-	pub_floor = hbb_publish_floor(b->port, (long)packs, lines,
-	    (int64_t)((double)n / 1000.0 * 1000.0));
+	pub_floor = hbb_publish_floor(b->port, (long)packs, lines, ms);
+	bridge_floor = hbb_publish_floor(b->port, n, 1, ms);
 	hbb_row("bare paho subscriber CPU, same stream", recv_floor * 1e5 /
-	    (double)n, "s/100k", 0, "beside ingest: the floor for receiving");
+	    (double)n, "s/100k", 0, "QoS 1, beside ingest: the floor for receiving");
 	snprintf(note, sizeof(note), "%.0f packs of %d lines at QoS 1, as ingest "
-	    "sent them: the floor for publishing", packs, lines);
+	    "sent them", packs, lines);
 	hbb_row("bare paho publisher CPU, the same packs", pub_floor * 1e5 /
 	    (double)n, "s/100k", 0, note);
+	hbb_row("bare paho publisher CPU, a message each", bridge_floor * 1e5 /
+	    (double)n, "s/100k", 0, "what a one-hop bridge sends on");
+	snprintf(note, sizeof(note), "x a bare bridge (receiving + a publish "
+	    "each); x %.2f receiving + the same packs", cpu / (recv_floor +
+	    pub_floor));
 	hbb_row("ingest CPU at a steady 1000 messages/s", cpu * 1e5 / (double)n,
-	    "s/100k", (recv_floor + pub_floor) * 1e5 / (double)n,
-	    "ratio: x (receiving + publishing floors)");
+	    "s/100k", (recv_floor + bridge_floor) * 1e5 / (double)n, note);
+	/* what the gathering costs a reading at that rate */
+	hbb_latency(b, ix, &fast);
+	snprintf(note, sizeof(note), "QoS 1; p50 %.1f, p90 %.1f, max %.1f ms; "
+	    "%ld of %ld", fast.p50, fast.p90, fast.max, fast.seen, fast.n);
+	hbb_row("through ingest at 1000 messages/s: p99", fast.p99, "ms", 0, note);
 }
 
 int
@@ -239,7 +296,8 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
-		{ "only", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
+		{ "only", required_argument, NULL, 'o' },
+		{ "readings", required_argument, NULL, 'l' }, { NULL, 0, NULL, 0 },
 	};
 	struct hbt_broker broker;
 	struct hbt_influx ix;
@@ -247,15 +305,17 @@ main(int argc, char **argv)
 	struct hb_buf cfg = { 0 };
 	struct hbb_stats ps;
 	struct e2e r;
-	long n = 200000, lat_n = 30, steady_n = 10000;
+	long n = 200000, lat_n = 60, steady_n = 10000;
 	int c, restarts = 3;
 	double idle_pss, bus0, bus1, idle_rss, idle_anon, sub_cpu;
 	char note[80];
 
 	hbb_main(argc, argv);
-	while ((c = getopt_long(argc, argv, "n:qo:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:qo:l:", opts, NULL)) != -1) {
 		if (c == 'n')
 			n = strtol(optarg, NULL, 10);
+		else if (c == 'l')
+			lat_n = strtol(optarg, NULL, 10);
 		else if (c == 'o')
 			hbb_only(optarg);
 		else if (c == 'q') {
@@ -269,22 +329,29 @@ main(int argc, char **argv)
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
 	HBT_REQUIRE(hbt_influx_start(&ix, NULL) == 0, "influxd");
 	hbt_influx_create_db(&ix, "homebus");
+	/*
+	 * One configuration file for both, with the shipped defaults
+	 * (deploy/homebus.example.json's): a zigbee2mqtt rule and the rule
+	 * that makes every service's heartbeat a point.
+	 */
 	w.http_port = hbt_free_port();
-	hbt_writer_config(&cfg, "writer", broker.port, ix.url, w.http_port, NULL, NULL);
-	HBT_REQUIRE(hbt_service_start(&w, "writer", "writer", cfg.data, w.http_port) == 0,
-	    "writer");
 	in.http_port = hbt_free_port();
-	hb_buf_reset(&cfg);
-	hb_buf_printf(&cfg, "{\"data_dir\": \"%s/ingest\", \"log\": {\"format\": "
-	    "\"text\"}, \"bus\": {\"port\": %d, \"client_id\": \"ingest\"}, "
+	hb_buf_printf(&cfg, "{\"data_dir\": \"%s/stack\", \"log\": {\"format\": "
+	    "\"text\"}, \"bus\": {\"port\": %d}, "
+	    "\"writer\": {\"http_port\": %d, \"influx\": {\"url\": \"%s\", "
+	    "\"db\": \"homebus\"}}, "
 	    "\"ingest\": {\"http_port\": %d, \"sources\": [{\"name\": \"z2m\", "
-	    "\"topic\": \"zigbee2mqtt/lat-sensor\", \"format\": \"json\", "
-	    "\"measurement\": \"lat_ingest\", \"exclude\": [\"linkquality\"], "
-	    "\"integer_fields\": [\"seq\", \"battery\"]}, {\"name\": \"z2m-all\", "
 	    "\"topic\": \"zigbee2mqtt/+\", \"format\": \"json\", \"measurement\": "
 	    "\"zigbee\", \"tags\": {\"device\": \"{1}\"}, \"exclude\": "
-	    "[\"linkquality\"], \"integer_fields\": [\"seq\", \"battery\"]}]}}",
-	    hbt_dir(), broker.port, in.http_port);
+	    "[\"linkquality\"], \"integer_fields\": [\"seq\", \"battery\"]}, "
+	    "{\"name\": \"homebus-heartbeat\", \"topic\": \"homebus/svc/+/+/heartbeat\", "
+	    "\"format\": \"json\", \"qos\": 0, \"measurement\": \"homebus_service\", "
+	    "\"tags\": {\"service\": \"{1}\", \"instance\": \"{2}\"}, \"tag_keys\": "
+	    "[\"version\"], \"exclude\": [\"service\", \"instance\", \"pid\", "
+	    "\"time\", \"interval_s\"]}]}}",
+	    hbt_dir(), broker.port, w.http_port, ix.url, in.http_port);
+	HBT_REQUIRE(hbt_service_start(&w, "writer", "writer", cfg.data, w.http_port) == 0,
+	    "writer");
 	HBT_REQUIRE(hbt_service_start(&in, "ingest", "ingest", cfg.data, in.http_port) ==
 	    0, "ingest");
 	HBT_WAIT(hbt_metric(w.http_port, "homebus_writer_bus_connected") == 1 &&
@@ -303,7 +370,7 @@ main(int argc, char **argv)
 		latency_rows(&broker, &ix, lat_n);
 	}
 	if (hbb_want("steady"))
-		steady_rows(&broker, &in, steady_n);
+		steady_rows(&broker, &ix, &in, steady_n);
 	if (hbb_want("QoS 0")) {
 		bus0 = hbb_bus_ceiling(broker.port, 0, "z2m", n, NULL);
 		hbb_row("bus ceiling, QoS 0", bus0, "msg/s", 0,

@@ -212,7 +212,7 @@ main(int argc, char **argv)
 	}
 	if (hbb_want("steady")) {
 		/* the writer and the bare subscriber side by side on one stream */
-		hbb_side_by_side(broker.port, "homebus/points/steady", "lp",
+		hbb_side_by_side(broker.port, "homebus/points/steady", "lp", 0,
 		    w.proc.pid, lat_fast, 1000, &cpu, &floor_cpu);
 		hbb_row("bare paho subscriber CPU, same stream", floor_cpu * 100000.0 /
 		    (double)lat_fast, "s/100k", 0, "beside the writer: the floor");

@@ -3,17 +3,25 @@
  * through the broker, reconnection and re-subscription after the broker is
  * restarted, publishes queued while it is away, the last will that
  * marks a killed service offline, messages held back (hb_bus_hold), and
- * overlapping subscriptions each reaching their own callback.
+ * overlapping subscriptions each reaching their own callback, and nothing
+ * held back inside paho (TCP_NODELAY, its receive thread's sleep).
  */
 #include "hbt.h"
 #include "hb_bus.h"
+#include "hb_bus_internal.h"
 #include "hb_config.h"
 #include "hb_log.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct state {
 	int connects;
@@ -305,6 +313,65 @@ test_round_trip_and_restart(struct hbt_broker *broker)
 	event_base_free(base);
 }
 
+/* The process's TCP sockets to port, and how many of them send at once. */
+static void
+sockets_to(int port, int *n, int *nodelay)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	*n = *nodelay = 0;
+	HBT_REQUIRE(d != NULL, "/proc/self/fd");
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer), olen = sizeof(int);
+		int fd = atoi(e->d_name), on = 0;
+
+		if (fd <= 2 || getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+		    peer.sin_family != AF_INET || ntohs(peer.sin_port) != port)
+			continue;
+		(*n)++;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &olen) == 0 && on)
+			(*nodelay)++;
+	}
+	closedir(d);
+}
+
+/*
+ * Nothing waits inside paho. Its socket to the broker sends at once
+ * (TCP_NODELAY), so a publish right after the PUBACK of a QoS 1 message is
+ * not held back until the broker's kernel acknowledges the PUBACK; and
+ * paho's receive thread sleeps through the bus's usleep, whose 100 ms
+ * after a second of polling is 1 ms.
+ */
+static void
+test_no_waits(struct hbt_broker *broker)
+{
+	struct event_base *base = event_base_new();
+	struct state st = { 0 };
+	struct hb_bus *bus = make_bus(base, broker->port, &st);
+	Dl_info in_usleep = { 0 }, in_bus = { 0 };
+	int n, nodelay;
+
+	HBT_REQUIRE(SPIN_UNTIL(base, st.connects == 1, 10000), "connected");
+	sockets_to(broker->port, &n, &nodelay);
+	HBT_CHECK(n == 1 && nodelay == 1, "the socket to the broker sends at once "
+	    "(%d of %d with TCP_NODELAY)", nodelay, n);
+	HBT_CHECK(dladdr(dlsym(RTLD_DEFAULT, "usleep"), &in_usleep) != 0 &&
+	    dladdr((void *)sockets_to, &in_bus) != 0 &&
+	    in_usleep.dli_fbase == in_bus.dli_fbase,
+	    "paho's usleep is the bus's, not libc's (%s)", in_usleep.dli_fname);
+	HBT_CHECK(bus__paho_sleep_us(true, 100000, 1000) == 1000,
+	    "after a second of polling, paho's receive thread sleeps 1 ms");
+	HBT_CHECK(bus__paho_sleep_us(true, 100000, 3) == 100000,
+	    "back-to-back sleeps (nothing to poll) are taken in full");
+	HBT_CHECK(bus__paho_sleep_us(false, 100000, 1000) == 100000 &&
+	    bus__paho_sleep_us(true, 250000, 1000) == 250000,
+	    "any other sleep is as asked");
+	hb_bus_free(bus);
+	event_base_free(base);
+}
+
 static void
 test_last_will(struct hbt_broker *broker)
 {
@@ -350,6 +417,7 @@ main(void)
 	hbt_init("bus");
 	hb_log_setup("test", HB_LOG_INFO, HB_LOG_TEXT, NULL);
 	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto starts");
+	test_no_waits(&broker);
 	test_round_trip_and_restart(&broker);
 	test_last_will(&broker);
 	test_hold(&broker);

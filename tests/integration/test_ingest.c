@@ -6,9 +6,15 @@
  */
 #include "hbt.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define DB "homebus"
 
@@ -546,6 +552,110 @@ test_packing(struct fixture *f)
 	HBT_CHECK(pts == 200 && msgs < 100, "200 points in %g bus messages", msgs);
 }
 
+/* Lines in the messages seen on topic, and how many messages. */
+static int
+lines_seen(struct hbt_mqtt *tap, const char *topic, int *msgs)
+{
+	struct hbt_mqtt_msg *m;
+	int lines = 0;
+
+	*msgs = 0;
+	while ((m = hbt_mqtt_nth(tap, topic, (size_t)*msgs)) != NULL) {
+		lines++;
+		for (const char *c = m->payload; *c; c++)
+			lines += *c == '\n';
+		(*msgs)++;
+		hbt_mqtt_msg_free(m);
+	}
+	return lines;
+}
+
+/*
+ * Packing as the user sees it on the bus, with a pack_ms (8 s) that no
+ * wait here reaches: a lone QoS 1 reading is published before any pack
+ * timer could fire, and a burst that follows gathers into few messages.
+ */
+static void
+test_lone_reading(struct fixture *f)
+{
+	struct hbt_service lone;
+	struct hbt_mqtt *tap = hbt_mqtt_connect(f->broker.port, "tap-lone");
+	struct hbt_mqtt_msg *m;
+	struct hb_buf cfg = { 0 };
+	int http = hbt_free_port(), msgs = 0;
+	char payload[32];
+
+	hb_buf_printf(&cfg, "{\"data_dir\": \"%s/ingest-lone\", \"log\": "
+	    "{\"format\": \"text\"}, \"bus\": {\"port\": %d, \"client_id\": "
+	    "\"ingest-lone\"}, \"ingest\": {\"http_port\": %d, \"pack_ms\": 8000, "
+	    "\"sources\": [{\"topic\": \"lone/+\", \"format\": \"json\", "
+	    "\"measurement\": \"lone\"}]}}", hbt_dir(), f->broker.port, http);
+	HBT_REQUIRE(tap != NULL && hbt_service_start(&lone, "ingest", "ingest-lone",
+	    cfg.data, http) == 0, "a second ingest");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(http, "homebus_ingest_bus_connected") == 1,
+	    10000), "on the bus");
+	hbt_mqtt_subscribe(tap, "homebus/points/lone", 1);
+	hbt_sleep_ms(300);
+	HBT_CHECK(hbt_mqtt_publish(f->dev, "lone/a", "{\"v\": 0}", 8, 1, false) ==
+	    0, "a lone QoS 1 reading");
+	m = hbt_mqtt_wait(tap, "homebus/points/lone", "v=0", 6000);
+	HBT_CHECK(m != NULL, "published before the 8 s pack timer could fire");
+	hbt_mqtt_msg_free(m);
+	for (int i = 1; i <= 40; i++) {
+		snprintf(payload, sizeof(payload), "{\"v\": %d}", i);
+		hbt_mqtt_publish(f->dev, "lone/a", payload, strlen(payload), 1, false);
+	}
+	HBT_CHECK(HBT_WAIT(lines_seen(tap, "homebus/points/lone", &msgs) == 41,
+	    20000) && msgs <= 12, "a burst of 40 gathered: %d lines in %d "
+	    "messages", lines_seen(tap, "homebus/points/lone", &msgs), msgs);
+	hbt_proc_stop(&lone.proc, SIGTERM, 10000);
+	hbt_mqtt_close(tap);
+	hb_buf_free(&cfg);
+}
+
+/*
+ * A QoS 1 reading's pack goes out at once, as a QoS 0 one's: ingest's
+ * socket to the broker has TCP_NODELAY. Without it, the pack written right
+ * after the reading's PUBACK waited for the broker's delayed ACK of that
+ * PUBACK (about 45 ms a reading). Read from the running ingest's own
+ * socket (pidfd_getfd).
+ */
+static void
+test_sends_at_once(struct fixture *f)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, f->ingest.proc.pid, 0);
+	int n = 0, nodelay = 0;
+	char dir[64];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)f->ingest.proc.pid);
+	d = opendir(dir);
+	HBT_REQUIRE(pidfd >= 0 && d != NULL, "ingest's descriptors");
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer), olen = sizeof(int);
+		int on = 0, fd = atoi(e->d_name) > 2 ? (int)syscall(SYS_pidfd_getfd,
+		    pidfd, atoi(e->d_name), 0) : -1;
+
+		if (fd < 0)
+			continue;
+		if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+		    peer.sin_family == AF_INET &&
+		    ntohs(peer.sin_port) == f->broker.port) {
+			n++;
+			if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &olen) == 0 &&
+			    on)
+				nodelay++;
+		}
+		close(fd);
+	}
+	closedir(d);
+	close(pidfd);
+	HBT_CHECK(n >= 1 && nodelay == n, "ingest's sockets to the broker send at "
+	    "once (%d of %d with TCP_NODELAY)", nodelay, n);
+}
+
 /*
  * Ingest restarts: what devices publish at QoS 0 meanwhile is queued by the
  * broker for ingest's persistent session, and lands.
@@ -680,6 +790,8 @@ main(void)
 	test_escaping(&f);
 	test_bad_input(&f);
 	test_packing(&f);
+	test_sends_at_once(&f);
+	test_lone_reading(&f);
 	test_restart(&f);
 	test_restart_under_load(&f);
 	hbt_mqtt_close(f.dev);
