@@ -99,6 +99,13 @@ void
 hbt_acl_service_start(struct hbt_service *s, const char *service, int port,
     int http_port, const char *section)
 {
+	hbt_acl_service_start_bus(s, service, port, http_port, NULL, section);
+}
+
+void
+hbt_acl_service_start_bus(struct hbt_service *s, const char *service, int port,
+    int http_port, const char *bus_extra, const char *section)
+{
 	struct hb_buf cfg = { 0 };
 	char pwfile[600], pw[64];
 
@@ -110,10 +117,10 @@ hbt_acl_service_start(struct hbt_service *s, const char *service, int port,
 	    " \"log\": {\"format\": \"text\"},\n"
 	    " \"bus\": {\"port\": %d, \"instance\": \"hub\", \"username\": \"%s\",\n"
 	    "         \"password_file\": \"%s\", \"reconnect_min_ms\": 100,\n"
-	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1},\n"
+	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1%s%s},\n"
 	    " \"%s\": {\"http_port\": %d%s%s}}\n", hbt_dir(), service, port,
-	    service, pwfile, service, http_port, section ? ", " : "",
-	    section ? section : "");
+	    service, pwfile, bus_extra ? ", " : "", bus_extra ? bus_extra : "",
+	    service, http_port, section ? ", " : "", section ? section : "");
 	HBT_REQUIRE(hbt_service_start(s, service, service, cfg.data,
 	    http_port) == 0, "%s starts", service);
 	hb_buf_free(&cfg);

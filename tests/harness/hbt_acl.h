@@ -35,6 +35,9 @@ void hbt_acl_broker_start(struct hbt_proc *p, const char *dir, int port,
  */
 void hbt_acl_service_start(struct hbt_service *s, const char *service,
     int port, int http_port, const char *section);
+/* ... with bus_extra spliced into its bus section (may be NULL). */
+void hbt_acl_service_start_bus(struct hbt_service *s, const char *service,
+    int port, int http_port, const char *bus_extra, const char *section);
 
 struct hbt_user {
 	MQTTAsync client;
