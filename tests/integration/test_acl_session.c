@@ -190,6 +190,10 @@ check_queued(struct fixture *f, const char *predictable, const char *real_id)
 	HBT_CHECK(HBT_WAIT(landed(f, "q") >= QUEUED, 60000), "the %d points queued "
 	    "while the writer was away are in InfluxDB: %lld", QUEUED,
 	    landed(f, "q"));
+	/* once per start it takes over the old id's session, an impostor's now,
+	 * and ends it (hb_bus_legacy.c): done before the impostor below */
+	HBT_CHECK(HBT_WAIT(hbt_proc_log_count(&f->writer.proc, "session of the old "
+	    "client id") >= 1, 20000), "the writer ended the old id's session");
 }
 
 struct impostor {
