@@ -365,6 +365,7 @@ void
 bus__legacy_subscribed(struct hb_bus *bus, const char *filter)
 {
 	struct bus_legacy *lg = bus->legacy;
+	char id[sizeof(bus->cfg.client_id)];
 	bool all = true;
 
 	if (bus->cfg.old_client_id[0] == '\0' || !bus->opts.persistent ||
@@ -372,6 +373,11 @@ bus__legacy_subscribed(struct hb_bus *bus, const char *filter)
 	    (lg != NULL && lg->started))
 		return;
 	if (lg == NULL) {
+		/* a caller that made an id of its own has no old one */
+		hb_bus_client_id(id, sizeof(id), bus->cfg.old_client_id,
+		    bus->cfg.password);
+		if (strcmp(id, bus->cfg.client_id) != 0)
+			return;
 		lg = bus->legacy = hb_xcalloc(1, sizeof(*lg));
 		pthread_mutex_init(&lg->lock, NULL);
 		pthread_cond_init(&lg->cond, NULL);
