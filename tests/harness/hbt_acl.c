@@ -343,3 +343,38 @@ hbt_user_saw(struct hbt_user *u, const char *s)
 	pthread_mutex_unlock(&u->lock);
 	return saw;
 }
+
+/* ---------------- points through the broker to the writer ---------------- */
+
+void
+hbt_acl_publish_points(struct hbt_user *u, const char *measurement,
+    const char *gen, long first, long n, int per_s, int64_t *next_ns)
+{
+	int64_t start = hb_mono_ms();
+	char topic[160], line[200];
+
+	snprintf(topic, sizeof(topic), "homebus/points/%s", measurement);
+	for (long i = first; i < first + n; i++) {
+		if (per_s > 0 && (i - first) % 50 == 0) {
+			int64_t due = start + (i - first) * 1000 / per_s;
+
+			if (due > hb_mono_ms())
+				hbt_sleep_ms(due - hb_mono_ms());
+		}
+		snprintf(line, sizeof(line), "%s,gen=%s seq=%ldi %lld", measurement,
+		    gen, i, (long long)(*next_ns)++);
+		HBT_REQUIRE(hbt_user_publish(u, topic, line, 1, false) == 0,
+		    "the broker takes point %ld", i);
+	}
+}
+
+long long
+hbt_acl_points_landed(struct hbt_influx *influx, const char *measurement,
+    const char *gen)
+{
+	char q[200];
+
+	snprintf(q, sizeof(q), "SELECT count(seq) FROM %s WHERE gen='%s'",
+	    measurement, gen);
+	return hbt_influx_number(influx, "homebus", q);
+}

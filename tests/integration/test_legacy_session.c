@@ -25,8 +25,7 @@ struct fixture {
 	struct hbt_influx influx;
 	struct hbt_user *ingest;
 	int port;
-	int64_t stamp;		/* ns of the first point */
-	long sent;
+	int64_t next_ns;	/* the next point's timestamp */
 };
 
 static void
@@ -47,24 +46,13 @@ start_writer(struct fixture *f, struct hbt_service *w, const char *client_id)
 static long long
 landed(struct fixture *f, const char *gen)
 {
-	char q[128];
-
-	snprintf(q, sizeof(q), "SELECT count(seq) FROM legacy WHERE gen='%s'", gen);
-	return hbt_influx_number(&f->influx, "homebus", q);
+	return hbt_acl_points_landed(&f->influx, "legacy", gen);
 }
 
-/* Points 0..n-1 of generator gen, as ingest, at QoS 1, as fast as taken. */
 static void
 publish_points(struct fixture *f, const char *gen, long n)
 {
-	char line[160];
-
-	for (long i = 0; i < n; i++) {
-		snprintf(line, sizeof(line), "legacy,gen=%s seq=%ldi %lld", gen, i,
-		    (long long)(f->stamp + f->sent++));
-		HBT_REQUIRE(hbt_user_publish(f->ingest, "homebus/points/legacy", line,
-		    1, false) == 0, "the broker takes point %ld", i);
-	}
+	hbt_acl_publish_points(f->ingest, "legacy", gen, 0, n, 0, &f->next_ns);
 }
 
 int
@@ -84,7 +72,7 @@ main(void)
 	HBT_REQUIRE(hbt_influx_create_db(&f.influx, "homebus") == 0, "database");
 	f.ingest = hbt_user_connect(f.port, "ingest", NULL, NULL, 0, &refused);
 	HBT_REQUIRE(f.ingest != NULL, "ingest logs in");
-	f.stamp = hb_wall_ms() * 1000000;
+	f.next_ns = hb_wall_ms() * 1000000;
 	hb_hostname(host, sizeof(host));
 	snprintf(old_id, sizeof(old_id), "homebus-writer-%s", host);
 
