@@ -299,9 +299,10 @@ legacy_main(void *arg)
 	}
 	MQTTAsync_setCallbacks(client, lg, on_lost, on_message, NULL);
 	MQTTAsync_setDisconnected(client, lg, on_broker_disconnect);
+	/* no paho call under lg->lock: paho's receive thread takes it */
+	ok = legacy_connect(lg, client) == 0;
 	pthread_mutex_lock(&lg->lock);
-	ok = legacy_connect(lg, client) == 0 &&
-	    wait_for(lg, answered, LEGACY_CONNECT_MS) && lg->connected;
+	ok = ok && wait_for(lg, answered, LEGACY_CONNECT_MS) && lg->connected;
 	present = lg->session_present;
 	pthread_mutex_unlock(&lg->lock);
 	if (!ok)
