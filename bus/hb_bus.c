@@ -333,6 +333,7 @@ bus__dispatch(struct hb_bus *bus, struct mail *m)
 			    MQTTReasonCode_toString((enum MQTTReasonCodes)m->code));
 		else
 			hb_debug("bus subscribed filter=\"%s\" qos=%d", m->topic, m->code);
+		bus__legacy_subscribed(bus, m->topic);
 		break;
 	case MAIL_QUIET:
 		/* shutting down: bus__drain() looks again once the mailbox is
@@ -470,6 +471,7 @@ hb_bus_free(struct hb_bus *bus)
 	if (bus == NULL)
 		return;
 	bus__paho_stop(bus);
+	bus__legacy_free(bus);
 	while ((m = TAILQ_FIRST(&bus->mail)) != NULL) {
 		TAILQ_REMOVE(&bus->mail, m, entry);
 		if (m->kind == MAIL_MESSAGE)

@@ -31,6 +31,12 @@ struct hb_bus_config {
 	char *password;		/* owned, from password_file / env */
 	char prefix[64];
 	char client_id[128];
+	/*
+	 * The default id before ids carried an HMAC ("homebus-<service>-<host>")
+	 * when client_id is the HMAC default and differs from it, else "": the
+	 * bus ends that id's session (hb_bus_legacy.c).
+	 */
+	char old_client_id[128];
 	char instance[64];
 	int keepalive_s;
 	int heartbeat_s;

@@ -65,6 +65,8 @@ hb_bus_config_read(struct hb_bus_config *bc, struct hb_config *cfg,
 		snprintf(def, sizeof(def), "homebus-%.24s-%.64s", service, hostname);
 		hb_bus_client_id(bc->client_id, sizeof(bc->client_id), def,
 		    bc->password);
+		if (strcmp(bc->client_id, def) != 0)
+			snprintf(bc->old_client_id, sizeof(bc->old_client_id), "%s", def);
 	} else if (*s == '\0' || strlen(s) >= sizeof(bc->client_id)) {
 		hb_cfg_error(cfg, "bus.client_id", "must be 1 to 127 characters");
 	} else {

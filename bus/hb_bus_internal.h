@@ -17,6 +17,8 @@
  *	                   routing, publishing, status and heartbeat
  *	hb_bus_shutdown.c  the loop thread: the drain-then-disconnect sequence
  *	hb_bus_config.c    the bus section of the configuration
+ *	hb_bus_legacy.c    a thread of its own with a second paho client: the
+ *	                   session of the id before HMAC ids, drained and ended
  */
 #ifndef HB_BUS_INTERNAL_H
 #define HB_BUS_INTERNAL_H
@@ -207,6 +209,8 @@ struct hb_bus {
 	unsigned long long refused;
 	unsigned long long connects;
 
+	struct bus_legacy *legacy;	/* hb_bus_legacy.c; NULL until needed */
+
 	struct hb_counter *m_received;
 	struct hb_counter *m_published;
 	struct hb_counter *m_refused;
@@ -244,6 +248,17 @@ void bus__on_hold_end(evutil_socket_t fd, short what, void *arg);
 /* hb_bus.c: the loop thread */
 void bus__dispatch(struct hb_bus *bus, struct mail *m);
 void bus__publish_status(struct hb_bus *bus, const char *status);
+
+/*
+ * hb_bus_legacy.c. Loop thread: the broker answered the subscription of
+ * filter; once it has answered every subscription (the new session gets
+ * what is published from now on), the session of cfg.old_client_id is
+ * taken over, what it queued is posted to the mailbox as if the main
+ * connection had received it, and the session is ended. Once per bus.
+ */
+void bus__legacy_subscribed(struct hb_bus *bus, const char *filter);
+/* After bus__paho_stop (the mailbox no longer waits for room). */
+void bus__legacy_free(struct hb_bus *bus);
 
 /* hb_bus_shutdown.c */
 void bus__finish_shutdown(struct hb_bus *bus);

@@ -99,6 +99,13 @@ void
 hbt_acl_service_start(struct hbt_service *s, const char *service, int port,
     int http_port, const char *section)
 {
+	hbt_acl_service_start_bus(s, service, port, http_port, NULL, section);
+}
+
+void
+hbt_acl_service_start_bus(struct hbt_service *s, const char *service, int port,
+    int http_port, const char *bus_extra, const char *section)
+{
 	struct hb_buf cfg = { 0 };
 	char pwfile[600], pw[64];
 
@@ -110,10 +117,10 @@ hbt_acl_service_start(struct hbt_service *s, const char *service, int port,
 	    " \"log\": {\"format\": \"text\"},\n"
 	    " \"bus\": {\"port\": %d, \"instance\": \"hub\", \"username\": \"%s\",\n"
 	    "         \"password_file\": \"%s\", \"reconnect_min_ms\": 100,\n"
-	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1},\n"
+	    "         \"reconnect_max_ms\": 1000, \"heartbeat_s\": 1%s%s},\n"
 	    " \"%s\": {\"http_port\": %d%s%s}}\n", hbt_dir(), service, port,
-	    service, pwfile, service, http_port, section ? ", " : "",
-	    section ? section : "");
+	    service, pwfile, bus_extra ? ", " : "", bus_extra ? bus_extra : "",
+	    service, http_port, section ? ", " : "", section ? section : "");
 	HBT_REQUIRE(hbt_service_start(s, service, service, cfg.data,
 	    http_port) == 0, "%s starts", service);
 	hb_buf_free(&cfg);
@@ -335,4 +342,39 @@ hbt_user_saw(struct hbt_user *u, const char *s)
 		    strstr(u->msgs[i].payload, s) != NULL;
 	pthread_mutex_unlock(&u->lock);
 	return saw;
+}
+
+/* ---------------- points through the broker to the writer ---------------- */
+
+void
+hbt_acl_publish_points(struct hbt_user *u, const char *measurement,
+    const char *gen, long first, long n, int per_s, int64_t *next_ns)
+{
+	int64_t start = hb_mono_ms();
+	char topic[160], line[200];
+
+	snprintf(topic, sizeof(topic), "homebus/points/%s", measurement);
+	for (long i = first; i < first + n; i++) {
+		if (per_s > 0 && (i - first) % 50 == 0) {
+			int64_t due = start + (i - first) * 1000 / per_s;
+
+			if (due > hb_mono_ms())
+				hbt_sleep_ms(due - hb_mono_ms());
+		}
+		snprintf(line, sizeof(line), "%s,gen=%s seq=%ldi %lld", measurement,
+		    gen, i, (long long)(*next_ns)++);
+		HBT_REQUIRE(hbt_user_publish(u, topic, line, 1, false) == 0,
+		    "the broker takes point %ld", i);
+	}
+}
+
+long long
+hbt_acl_points_landed(struct hbt_influx *influx, const char *measurement,
+    const char *gen)
+{
+	char q[200];
+
+	snprintf(q, sizeof(q), "SELECT count(seq) FROM %s WHERE gen='%s'",
+	    measurement, gen);
+	return hbt_influx_number(influx, "homebus", q);
 }

@@ -35,6 +35,9 @@ void hbt_acl_broker_start(struct hbt_proc *p, const char *dir, int port,
  */
 void hbt_acl_service_start(struct hbt_service *s, const char *service,
     int port, int http_port, const char *section);
+/* ... with bus_extra spliced into its bus section (may be NULL). */
+void hbt_acl_service_start_bus(struct hbt_service *s, const char *service,
+    int port, int http_port, const char *bus_extra, const char *section);
 
 struct hbt_user {
 	MQTTAsync client;
@@ -71,5 +74,18 @@ size_t hbt_user_received(struct hbt_user *u, const char *filter, const char *has
 char *hbt_user_last(struct hbt_user *u, const char *topic);
 /* True when some topic or payload received so far contains s. */
 bool hbt_user_saw(struct hbt_user *u, const char *s);
+
+/*
+ * Publishes, as u at QoS 1, points first..first+n-1 of generator gen on
+ * homebus/points/<measurement> ("<measurement>,gen=<gen> seq=<i>i <ns>"),
+ * per_s a second (0: as fast as the broker takes them). *next_ns is the
+ * next point's timestamp, advanced by one per point: no two points share
+ * a series and a time, so InfluxDB keeps each once.
+ */
+void hbt_acl_publish_points(struct hbt_user *u, const char *measurement,
+    const char *gen, long first, long n, int per_s, int64_t *next_ns);
+/* How many points of gen InfluxDB's database homebus holds in measurement. */
+long long hbt_acl_points_landed(struct hbt_influx *influx,
+    const char *measurement, const char *gen);
 
 #endif

@@ -46,9 +46,13 @@ test_topics(void)
 	    hb_topic_level_ok("nuc-1"), "levels");
 }
 
-/* The id a service reads from a configuration, with its password in the environment. */
+/*
+ * The id a service reads from a configuration, with its password in the
+ * environment, and the old id whose session it ends (160 bytes).
+ */
 static void
-client_id_of(const char *json, const char *password, char *out, size_t outlen)
+client_id_of(const char *json, const char *password, char *out, size_t outlen,
+    char old[160])
 {
 	struct hb_bus_config bc;
 	struct hb_config *cfg;
@@ -63,6 +67,7 @@ client_id_of(const char *json, const char *password, char *out, size_t outlen)
 	hb_bus_config_read(&bc, cfg, "writer", "nuc");
 	HBT_CHECK(hb_config_error_count(cfg) == 0, "no error in %s", json);
 	snprintf(out, outlen, "%s", bc.client_id);
+	snprintf(old, 160, "%s", bc.old_client_id);
 	hb_bus_config_free(&bc);
 	hb_config_free(cfg);
 }
@@ -70,7 +75,7 @@ client_id_of(const char *json, const char *password, char *out, size_t outlen)
 static void
 test_client_id(void)
 {
-	char id[160], again[160], other[160];
+	char id[160], again[160], other[160], old[160];
 
 	/* RFC 4231, test case 2: HMAC-SHA256("Jefe", ...) */
 	hb_bus_client_id(id, sizeof(id), "what do ya want for nothing?", "Jefe");
@@ -82,20 +87,24 @@ test_client_id(void)
 	HBT_CHECK(strlen(id) == 63 && strncmp(id, "homebus-writer-", 15) == 0,
 	    "a long base is cut, never the HMAC: %s", id);
 
-	client_id_of("{}", "s3cret", id, sizeof(id));
-	client_id_of("{}", "s3cret", again, sizeof(again));
-	client_id_of("{}", "other", other, sizeof(other));
+	client_id_of("{}", "s3cret", again, sizeof(again), old);
+	client_id_of("{}", "other", other, sizeof(other), old);
+	client_id_of("{}", "s3cret", id, sizeof(id), old);
+	HBT_CHECK(strcmp(old, "homebus-writer-nuc") == 0, "the old default's "
+	    "session is ended: %s", old);
 	HBT_CHECK(strncmp(id, "homebus-writer-nuc-", 19) == 0 && strlen(id) == 19 + 32,
 	    "the default: homebus-<service>-<host>-<HMAC>: %s", id);
 	HBT_CHECK(strcmp(id, again) == 0, "the same at every start (its session "
 	    "survives restarts)");
 	HBT_CHECK(strcmp(id, other) != 0, "another password, another id");
-	client_id_of("{}", NULL, id, sizeof(id));
+	client_id_of("{}", NULL, id, sizeof(id), old);
 	HBT_CHECK(strcmp(id, "homebus-writer-nuc") == 0, "no password, nothing to "
 	    "derive it from: %s", id);
+	HBT_CHECK(old[0] == '\0', "no password: the id is the old one: %s", old);
 	client_id_of("{\"bus\": {\"client_id\": \"writer-2\"}}", "s3cret", id,
-	    sizeof(id));
+	    sizeof(id), old);
 	HBT_CHECK(strcmp(id, "writer-2") == 0, "bus.client_id as it is: %s", id);
+	HBT_CHECK(old[0] == '\0', "bus.client_id: no old id to end: %s", old);
 	unsetenv("HOMEBUS_BUS_PASSWORD");
 }
 
