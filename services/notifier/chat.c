@@ -37,7 +37,7 @@ struct chat {
 	char command_topic[HB_TOPIC_MAX];
 	struct watch_list watches;
 	struct hb_ratelimit ignored_log;
-	struct hb_counter *m_updates, *m_ignored;
+	struct hb_counter *m_updates, *m_ignored, *m_stale;
 };
 
 static const char help_text[] =
@@ -251,15 +251,45 @@ command_label(enum command_kind kind)
 	}
 }
 
+/*
+ * True when u was sent longer ago than the chat allows (by message.date):
+ * Telegram keeps updates for a day, and a command typed while the notifier
+ * was down means nothing hours later. The chat is told why.
+ */
+static bool
+too_old(struct chat *c, const struct telegram_update *u,
+    const struct command *cmd, int64_t wall_now)
+{
+	int64_t age_s;
+	char text[400];
+
+	if (c->cfg.max_age_ms <= 0 || u->date <= 0)
+		return false;
+	age_s = wall_now / 1000 - u->date;
+	if (age_s * 1000 <= c->cfg.max_age_ms)
+		return false;
+	hb_counter_add(c->m_stale, 1);
+	hb_info("telegram command=%s chat=%lld update_id=%lld not run: sent "
+	    "age_s=%lld ago, max_command_age_s=%lld", command_kind_name(cmd->kind),
+	    u->chat_id, u->update_id, (long long)age_s,
+	    (long long)(c->cfg.max_age_ms / 1000));
+	snprintf(text, sizeof(text), "/%s was sent %lld min ago, while the "
+	    "notifier could not read it; commands older than %lld s are not run. "
+	    "Send it again if you still want it.", cmd->name,
+	    (long long)(age_s / 60), (long long)(c->cfg.max_age_ms / 1000));
+	reply(c, u->chat_id, "\xe2\x8c\x9b", "Too old, not run", text);
+	return true;
+}
+
 void
 chat_update(struct chat *c, const struct telegram_update *u,
-    const char *bot_name, int64_t now)
+    const char *bot_name, int64_t now, int64_t wall_now)
 {
 	struct command cmd;
 	char text[300];
 
 	hb_counter_add(c->m_updates, 1);
-	if (!obeyed(c, u, bot_name, &cmd))
+	if (!obeyed(c, u, bot_name, &cmd) || too_old(c, u, &cmd, wall_now))
 		return;
 	hb_counter_add(hb_metrics_counter(c->metrics, "commands_total",
 	    "Commands taken from allowed Telegram chats, by command.",
@@ -385,6 +415,9 @@ chat_new(const struct chat_config *cfg, struct hb_bus *bus, struct router *r,
 	c->m_ignored = hb_metrics_counter(m, "telegram_ignored_total",
 	    "Updates ignored: from chats not in command_chat_ids, not commands, "
 	    "from bots.", NULL);
+	c->m_stale = hb_metrics_counter(m, "telegram_commands_too_old_total",
+	    "Commands not run because they were older than "
+	    "notifier.telegram.max_command_age_s.", NULL);
 	return c;
 }
 

@@ -179,7 +179,8 @@ on_update(void *arg, const struct telegram_update *u)
 {
 	struct notifier *nf = arg;
 
-	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms());
+	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms(),
+	    hb_wall_ms());
 }
 
 static void
@@ -389,6 +390,7 @@ start_listening(struct notifier *nf)
 		.cmd_chats = nf->opt.cmd_chats,
 		.ncmd_chats = nf->opt.ncmd_chats,
 		.prefix = nf->bus_cfg->prefix,
+		.max_age_ms = nf->opt.max_command_age_ms,
 	    }, nf->svc->bus, nf->router, nf->board, nf->outbox, app->metrics);
 	if (telegram_on(nf) && nf->opt.poll)
 		nf->poller = poll_new(&(struct poll_config){

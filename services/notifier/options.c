@@ -109,6 +109,10 @@ read_telegram(struct notifier_options *o, struct hb_config *cfg)
 	read_command_chats(o, cfg);
 	o->tg_timeout_ms = (long)hb_cfg_int(cfg, "notifier.telegram.timeout_ms",
 	    10000, 100, 600000);
+	/* Telegram keeps updates a day: a /deploy sent while we were down must
+	 * not run hours later */
+	o->max_command_age_ms = hb_cfg_int(cfg,
+	    "notifier.telegram.max_command_age_s", 300, 0, 86400) * 1000;
 	o->poll = hb_cfg_bool(cfg, "notifier.telegram.poll", true);
 	o->poll_timeout_s = (int)hb_cfg_int(cfg, "notifier.telegram.poll_timeout_s",
 	    25, 1, 600);

@@ -215,6 +215,9 @@ parse_message(json_t *msg, struct telegram_update *u)
 		return;
 	u->has_message = true;
 	u->message_id = get_int(msg, "message_id", &ok);
+	u->date = get_int(msg, "date", &ok);
+	if (!ok)
+		u->date = 0;
 	copy_str(chat, "type", u->chat_type, sizeof(u->chat_type));
 	if (json_is_object(from)) {
 		u->from_id = get_int(from, "id", &u->has_from);

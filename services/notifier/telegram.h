@@ -66,6 +66,7 @@ struct telegram_update {
 	long long update_id;
 	bool has_message;	/* a "message" with a chat */
 	long long message_id;
+	long long date;		/* message.date, Unix seconds; 0 if none */
 	long long chat_id;
 	char chat_type[16];	/* private, group, supergroup, channel */
 	bool has_from;

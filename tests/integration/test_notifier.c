@@ -4,7 +4,8 @@
  * recorded arrival times, answers and bodies — and what is on the bus.
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
- *                 long|webhook|hang|global|offset|fold_shutdown|addressed
+ *                 long|webhook|hang|global|offset|fold_shutdown|addressed|
+ *                 stale
  *
  * Every scenario ends by checking that the bot token is in no log line
  * (the log of every run: a restart appends to it).
@@ -16,6 +17,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOKEN "987654:SECRET-tok3n_abcXYZ"
 #define PRIVATE_CHAT 1001LL
@@ -607,6 +609,30 @@ scenario_commands(struct fx *f)
 	hbt_sleep_ms(1000);
 	HBT_CHECK(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
 	    "no command published twice");
+}
+
+/*
+ * A /deploy sent two hours ago (Telegram keeps updates a day, and the
+ * notifier was down): not run, and the chat is told why.
+ */
+static void
+scenario_stale(struct fx *f)
+{
+	setup_commands(f, "[1001]");
+	hbt_telegram_say_at(&f->tg, 601, PRIVATE_CHAT, 42, "alice",
+	    "/deploy abc1234", (long long)time(NULL) - 7200);
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "/deploy was sent 120 min "
+	    "ago"), 10000), "the chat is told the command was too old");
+	HBT_CHECK(reply_with(f, PRIVATE_CHAT, "commands older than 300 s are not "
+	    "run"), "the answer names the limit");
+	/* a fresh command after it is taken: the old one had its turn before */
+	hbt_telegram_say(&f->tg, 602, PRIVATE_CHAT, 42, "alice", "/rollback");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") >= 1,
+	    10000), "a fresh /rollback is published");
+	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/command",
+	    "abc1234") == 0, "the old /deploy is not on homebus/deploy/command");
+	HBT_CHECK(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
+	    "only the fresh command on the bus");
 }
 
 /* A sendMessage straight to the fake: its status, Telegram's description. */
@@ -1239,6 +1265,8 @@ main(int argc, char **argv)
 		scenario_fold_shutdown(&f);
 	else if (strcmp(which, "addressed") == 0)
 		scenario_addressed(&f);
+	else if (strcmp(which, "stale") == 0)
+		scenario_stale(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);

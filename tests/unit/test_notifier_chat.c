@@ -127,7 +127,7 @@ say(struct rig *g, long long chat, const char *text, const char *bot_name,
 	u.from_id = 7;
 	snprintf(u.username, sizeof(u.username), "ann");
 	u.text = (char *)text;
-	chat_update(g->chat, &u, bot_name, now);
+	chat_update(g->chat, &u, bot_name, now, 0);
 }
 
 static uint64_t
@@ -149,11 +149,11 @@ test_who_is_obeyed(void)
 	HBT_CHECK(nreplies == 0, "a chat not allowed gets no answer");
 	u.update_id = 1;
 	u.chat_id = 10;
-	chat_update(g.chat, &u, "homebus_bot", 0);
+	chat_update(g.chat, &u, "homebus_bot", 0, 0);
 	u.has_message = true;
 	u.from_bot = true;
 	u.text = (char *)"/status";
-	chat_update(g.chat, &u, "homebus_bot", 0);
+	chat_update(g.chat, &u, "homebus_bot", 0, 0);
 	HBT_CHECK(nreplies == 0, "nor an update without a message, nor a bot");
 	say(&g, 10, "hello there", "homebus_bot", 0);
 	HBT_CHECK(nreplies == 0, "chatter is not answered");
