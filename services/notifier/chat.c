@@ -38,16 +38,8 @@ struct chat {
 	struct watch_list watches;
 	struct hb_ratelimit ignored_log;
 	struct hb_counter *m_updates, *m_ignored, *m_stale;
+	struct hb_buf help;		/* the list of commands, for /help */
 };
-
-static const char help_text[] =
-    "/status - health of every target and the last deploy\n"
-    "/deploy TAG - deploy that image tag (verified by health, rolled back on "
-    "failure)\n"
-    "/rollback - back to the version before the last deploy\n"
-    "/mute MINUTES - notifications arrive silently for a while (0 ends it); "
-    "critical ones still ring\n"
-    "/help - this list";
 
 static void
 reply(struct chat *c, long long chat_id, const char *icon, const char *title,
@@ -300,7 +292,7 @@ chat_update(struct chat *c, const struct telegram_update *u,
 	switch (cmd.kind) {
 	case CMD_HELP:
 		reply(c, u->chat_id, "\xe2\x84\xb9\xef\xb8\x8f", "homebus commands",
-		    help_text);
+		    c->help.data);
 		break;
 	case CMD_STATUS:
 		send_status(c, u->chat_id);
@@ -317,7 +309,7 @@ chat_update(struct chat *c, const struct telegram_update *u,
 		break;
 	default:
 		snprintf(text, sizeof(text), "/%s is not a command here.\n\n%s",
-		    cmd.name, help_text);
+		    cmd.name, c->help.data);
 		reply(c, u->chat_id, "\xe2\x9d\x93", "Unknown command", text);
 		break;
 	}
@@ -410,6 +402,10 @@ chat_new(const struct chat_config *cfg, struct hb_bus *bus, struct router *r,
 	hb_topic_join(c->command_topic, sizeof(c->command_topic), cfg->prefix,
 	    "deploy/command");
 	hb_ratelimit_init(&c->ignored_log, 20, 10);
+	for (size_t i = 0; i < command_count; i++)
+		hb_buf_printf(&c->help, "%s/%s%s - %s", i ? "\n" : "",
+		    command_list[i].name, command_list[i].args,
+		    command_list[i].description);
 	c->m_updates = hb_metrics_counter(m, "telegram_updates_total",
 	    "Updates received from getUpdates.", NULL);
 	c->m_ignored = hb_metrics_counter(m, "telegram_ignored_total",
@@ -432,5 +428,6 @@ chat_free(struct chat *c)
 		TAILQ_REMOVE(&c->watches, w, entry);
 		free(w);
 	}
+	hb_buf_free(&c->help);
 	free(c);
 }

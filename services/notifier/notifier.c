@@ -17,6 +17,7 @@
 #include "chat.h"
 #include "delivery.h"
 #include "fold.h"
+#include "menu.h"
 #include "options.h"
 #include "poller.h"
 #include "route.h"
@@ -49,6 +50,7 @@ struct notifier {
 	struct board *board;
 	struct chat *chat;
 	struct poller *poller;		/* NULL: no token, or poll off */
+	struct menu *menu;		/* NULL: no token */
 	long long *lane_chats;		/* chat_ids and command_chat_ids */
 
 	struct event *ev_tick, *ev_drain;
@@ -313,6 +315,9 @@ stop(void *arg)
 	delivery_stop(nf->delivery, on_answered, nf);
 	if (nf->poller)
 		poll_stop(nf->poller);
+	/* what is not registered yet is at the next start */
+	menu_free(nf->menu);
+	nf->menu = NULL;
 }
 
 static void
@@ -403,6 +408,16 @@ start_listening(struct notifier *nf)
 			.outbox_path = nf->opt.outbox_path,
 		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
 		    app->metrics, on_update, nf);
+	if (telegram_on(nf))
+		nf->menu = menu_new(&(struct menu_config){
+			.api_url = nf->opt.api_url,
+			.token = nf->opt.token,
+			.tg_timeout_ms = nf->opt.tg_timeout_ms,
+			.retry_min_ms = nf->opt.retry_min_ms,
+			.retry_max_ms = nf->opt.retry_max_ms,
+			.chats = nf->opt.cmd_chats,
+			.nchats = nf->opt.ncmd_chats,
+		    }, app->base, nf->http, nf->outbox);
 }
 
 static int
@@ -467,6 +482,8 @@ start(void *arg)
 	log_ready(nf);
 	if (nf->poller)
 		poll_start(nf->poller);
+	if (nf->menu)
+		menu_start(nf->menu);
 	delivery_pump(nf->delivery);
 	return 0;
 }
@@ -484,6 +501,7 @@ destroy(void *arg)
 		close_folds(nf);
 	}
 	poll_free(nf->poller);
+	menu_free(nf->menu);
 	chat_free(nf->chat);
 	board_free(nf->board);
 	fold_free(nf->folds);

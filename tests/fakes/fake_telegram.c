@@ -1,7 +1,8 @@
 /*
  * fake_telegram: a Telegram Bot API stand-in for the tests, on loopback.
- * It answers getMe, sendMessage and getUpdates (long polling, "limit",
- * offsets confirmed the way Telegram does) for one token, takes webhook
+ * It answers getMe, sendMessage, setMyCommands, deleteMyCommands and
+ * getUpdates (long polling, "limit", offsets confirmed the way Telegram
+ * does) for one token, takes webhook
  * POSTs on /hook/..., and records every request it gets — arrival time,
  * what it answered, the body — as JSON lines in a file that outlives a
  * restart of the fake.
@@ -10,6 +11,11 @@
  * than 4096 UTF-16 units once its entities are parsed ("message is too
  * long"), or, in parse_mode HTML, with a '<' or '&' that starts no tag or
  * entity, an unknown tag or unbalanced tags ("can't parse entities").
+ * setMyCommands refuses a list that is empty or past 100, a command that is
+ * not 1-32 of a-z, 0-9 and '_', a description not 1-256 characters, and a
+ * scope that is not one of Telegram's (a chat scope needs its chat_id);
+ * deleteMyCommands checks the scope the same way. Any other method is 404
+ * "method not found", as Telegram answers.
  *
  *   fake_telegram --port N --record FILE [--token TOKEN] [--username NAME]
  *
@@ -431,6 +437,106 @@ on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 	hb_buf_free(&raw);
 }
 
+/* A BotCommandScope as Telegram takes it: 0, or -1 with desc. */
+static int
+check_scope(json_t *scope, char *desc, size_t desclen)
+{
+	static const char *const types[] = { "default", "all_private_chats",
+	    "all_group_chats", "all_chat_administrators", "chat",
+	    "chat_administrators", "chat_member" };
+	const char *type = json_string_value(json_object_get(scope, "type"));
+	size_t i;
+
+	if (scope == NULL)
+		return 0;
+	for (i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(type, types[i]) == 0)
+			break;
+	if (!json_is_object(scope) || type == NULL ||
+	    i == sizeof(types) / sizeof(types[0])) {
+		snprintf(desc, desclen, "Bad Request: can't parse BotCommandScope "
+		    "JSON object");
+		return -1;
+	}
+	if (strncmp(type, "chat", 4) == 0 &&
+	    !json_is_integer(json_object_get(scope, "chat_id")) &&
+	    !json_is_string(json_object_get(scope, "chat_id"))) {
+		snprintf(desc, desclen, "Bad Request: chat_id is empty");
+		return -1;
+	}
+	return 0;
+}
+
+/* What Telegram says about a setMyCommands body: 0, or -1 with desc. */
+static int
+check_commands(json_t *body, char *desc, size_t desclen)
+{
+	json_t *list = json_object_get(body, "commands"), *c;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > 100) {
+		snprintf(desc, desclen, "Bad Request: commands must be a non-empty "
+		    "list of at most 100");
+		return -1;
+	}
+	json_array_foreach(list, i, c) {
+		const char *name = json_string_value(json_object_get(c, "command"));
+		json_t *jd = json_object_get(c, "description");
+		size_t n = name ? strlen(name) : 0, units = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (!((name[k] >= 'a' && name[k] <= 'z') ||
+			    (name[k] >= '0' && name[k] <= '9') || name[k] == '_'))
+				n = 0;
+		if (n == 0 || n > 32) {
+			snprintf(desc, desclen, "Bad Request: BOT_COMMAND_INVALID");
+			return -1;
+		}
+		for (size_t k = 0; json_is_string(jd) && k < json_string_length(jd);
+		    k++)
+			units += units_of((unsigned char)json_string_value(jd)[k]);
+		if (units == 0 || units > 256) {
+			snprintf(desc, desclen, "Bad Request: "
+			    "BOT_COMMAND_DESCRIPTION_INVALID");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* setMyCommands and deleteMyCommands: true, or 400 as Telegram says. */
+static void
+on_my_commands(struct fake *f, struct evhttp_request *req, const char *method)
+{
+	int64_t at = hb_mono_ms();
+	struct hb_buf raw = { 0 };
+	json_t *body = body_json(req, &raw), *rule;
+	char desc[300];
+	int status = 200;
+
+	rule = match_rule(f, method, raw.data);
+	if (rule)
+		status = answer_by_rule(req, rule);
+	else if (!json_is_object(body) ||
+	    check_scope(json_object_get(body, "scope"), desc, sizeof(desc)) != 0 ||
+	    (strcmp(method, "setMyCommands") == 0 &&
+	    check_commands(body, desc, sizeof(desc)) != 0)) {
+		if (!json_is_object(body))
+			snprintf(desc, sizeof(desc), "Bad Request: no parameters");
+		status = 400;
+		reply_error(req, status, desc, -1);
+	} else {
+		json_t *o = json_pack("{s:b, s:b}", "ok", 1, "result", 1);
+
+		reply_json(req, 200, o);
+		json_decref(o);
+	}
+	record(f, at, method, status, raw.data, body, -1);
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
 /*
  * Telegram forgets updates below the offset a client confirms, and hands
  * over at most limit of the rest. An offset beyond the newest update is
@@ -669,6 +775,10 @@ on_request(struct evhttp_request *req, void *arg)
 		on_get_me(f, req);
 	else if (strcasecmp(uri + pl, "getUpdates") == 0)
 		on_get_updates(f, req);
+	else if (strcasecmp(uri + pl, "setMyCommands") == 0)
+		on_my_commands(f, req, "setMyCommands");
+	else if (strcasecmp(uri + pl, "deleteMyCommands") == 0)
+		on_my_commands(f, req, "deleteMyCommands");
 	else
 		reply_error(req, 404, "Not Found: method not found", -1);
 }

@@ -5,7 +5,7 @@
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
  *                 long|webhook|hang|global|offset|fold_shutdown|addressed|
- *                 stale
+ *                 stale|menu
  *
  * Every scenario ends by checking that the bot token is in no log line
  * (the log of every run: a restart appends to it).
@@ -635,26 +635,166 @@ scenario_stale(struct fx *f)
 	    "only the fresh command on the bus");
 }
 
-/* A sendMessage straight to the fake: its status, Telegram's description. */
-static long
-fake_send(struct fx *f, const char *text, char *desc, size_t desclen)
+/* setMyCommands (and deleteMyCommands) records answered 200 for chat. */
+static size_t
+menu_calls(struct fx *f, const char *method, long long chat)
 {
-	json_t *o = json_pack("{s:I, s:s, s:s}", "chat_id", (json_int_t)9, "text",
-	    text, "parse_mode", "HTML"), *a;
-	char url[300], *s = json_dumps(o, JSON_COMPACT);
-	struct hb_buf out = { 0 };
+	json_t *all = hbt_telegram_select(&f->tg, method, 200), *r;
+	size_t i, n = 0;
+
+	json_array_foreach(all, i, r) {
+		json_t *scope = json_object_get(json_object_get(r, "body"), "scope");
+
+		if (strcmp(json_string_value(json_object_get(scope, "type")) ?
+		    json_string_value(json_object_get(scope, "type")) : "", "chat") == 0 &&
+		    json_integer_value(json_object_get(scope, "chat_id")) == chat)
+			n++;
+	}
+	json_decref(all);
+	return n;
+}
+
+static long fake_post(struct fx *f, const char *method, const char *body,
+    char *desc, size_t desclen);
+
+/* The fake refuses the menus and methods Telegram refuses. */
+static void
+check_fake_refuses_menu(struct fx *f)
+{
+	static const struct {
+		const char *method, *body;
+		long status;
+		const char *desc;
+	} cases[] = {
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"ok_1\","
+		    "\"description\":\"fine\"}],\"scope\":{\"type\":\"chat\","
+		    "\"chat_id\":5}}", 200, "" },
+		{ "setMyCommands", "{\"commands\":[]}", 400, "commands" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"Deploy\","
+		    "\"description\":\"x\"}]}", 400, "BOT_COMMAND_INVALID" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"deploy\","
+		    "\"description\":\"\"}]}", 400, "DESCRIPTION_INVALID" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"deploy\","
+		    "\"description\":\"x\"}],\"scope\":{\"type\":\"chat\"}}",
+		    400, "chat_id is empty" },
+		{ "deleteMyCommands", "{\"scope\":{\"type\":\"room\"}}", 400,
+		    "BotCommandScope" },
+		{ "setMyCommandz", "{}", 404, "method not found" },
+	};
+	char desc[300];
 	long st;
 
-	snprintf(url, sizeof(url), "%s/bot%s/sendMessage", f->tg.url, TOKEN);
-	st = hbt_http("POST", url, s, &out);
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		st = fake_post(f, cases[i].method, cases[i].body, desc, sizeof(desc));
+		HBT_CHECK(st == cases[i].status && strstr(desc, cases[i].desc),
+		    "fake Telegram on %s %s: %ld %s", cases[i].method, cases[i].body,
+		    st, desc);
+	}
+}
+
+/* Restarts the notifier after SIGTERM, with its configuration edited. */
+static void
+restart_with(struct fx *f, const char *from, const char *to)
+{
+	char *at;
+
+	HBT_REQUIRE(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "clean exit");
+	if (from) {
+		at = strstr(f->cfg.data, from);
+		HBT_REQUIRE(at != NULL && strlen(from) == strlen(to), "config edit");
+		memcpy(at, to, strlen(to));
+		hbt_write_file(f->nf.config, f->cfg.data);
+	}
+	HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "restart");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_notifier_bus_connected")
+	    == 1, 10000), "back on the bus");
+}
+
+/*
+ * Telegram's "/" menu: each allowed chat gets the commands at start, once;
+ * a restart with the same allow-list registers nothing, a changed one
+ * registers again and takes the menu away from a chat no longer allowed.
+ */
+static void
+scenario_menu(struct fx *f)
+{
+	json_t *all, *body, *cmds, *c;
+	size_t i, polls;
+	bool deploy_seen = false;
+
+	setup_commands(f, "[1001, -1002]");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "setMyCommands", PRIVATE_CHAT) == 1 &&
+	    menu_calls(f, "setMyCommands", GROUP_CHAT) == 1, 10000),
+	    "each allowed chat gets its menu");
+	all = hbt_telegram_select(&f->tg, "setMyCommands", 200);
+	body = json_object_get(json_array_get(all, 0), "body");
+	cmds = json_object_get(body, "commands");
+	HBT_CHECK(json_array_size(cmds) == 5, "five commands: %zu",
+	    json_array_size(cmds));
+	json_array_foreach(cmds, i, c)
+		if (strcmp(json_string_value(json_object_get(c, "command")), "deploy")
+		    == 0 && strstr(json_string_value(json_object_get(c,
+		    "description")), "deploy that image tag"))
+			deploy_seen = true;
+	HBT_CHECK(deploy_seen, "/deploy with its description");
+	json_decref(all);
+
+	/* the same list: nothing registered again */
+	polls = hbt_telegram_count(&f->tg, "getUpdates", 0);
+	restart_with(f, NULL, NULL);
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) > polls,
+	    10000), "polls again");
+	hbt_sleep_ms(1000);
+	HBT_CHECK(hbt_telegram_count(&f->tg, "setMyCommands", 0) == 2,
+	    "no setMyCommands after a restart with the same list: %zu",
+	    hbt_telegram_count(&f->tg, "setMyCommands", 0));
+
+	/* the group dropped: its menu deleted, the private chat's set again */
+	restart_with(f, "[1001, -1002]", "[1001]       ");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "setMyCommands", PRIVATE_CHAT) == 2,
+	    10000), "the changed list is registered again");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "deleteMyCommands", GROUP_CHAT) == 1,
+	    10000), "the chat no longer allowed loses its menu");
+	HBT_CHECK(menu_calls(f, "setMyCommands", GROUP_CHAT) == 1,
+	    "nothing set for the chat no longer allowed");
+	HBT_CHECK(hbt_telegram_count(&f->tg, "setMyCommands", 400) == 0 &&
+	    hbt_telegram_count(&f->tg, "deleteMyCommands", 400) == 0,
+	    "Telegram refused nothing");
+	check_fake_refuses_menu(f);
+}
+
+/* A request straight to the fake: its status, Telegram's description. */
+static long
+fake_post(struct fx *f, const char *method, const char *body, char *desc,
+    size_t desclen)
+{
+	char url[300];
+	struct hb_buf out = { 0 };
+	json_t *a;
+	long st;
+
+	snprintf(url, sizeof(url), "%s/bot%s/%s", f->tg.url, TOKEN, method);
+	st = hbt_http("POST", url, body, &out);
 	a = out.data ? json_loadb(out.data, out.len, 0, NULL) : NULL;
 	snprintf(desc, desclen, "%s", json_string_value(json_object_get(a,
 	    "description")) ? json_string_value(json_object_get(a, "description")) :
 	    "");
 	json_decref(a);
+	hb_buf_free(&out);
+	return st;
+}
+
+/* A sendMessage straight to the fake in HTML to chat 9. */
+static long
+fake_send(struct fx *f, const char *text, char *desc, size_t desclen)
+{
+	json_t *o = json_pack("{s:I, s:s, s:s}", "chat_id", (json_int_t)9, "text",
+	    text, "parse_mode", "HTML");
+	char *s = json_dumps(o, JSON_COMPACT);
+	long st = fake_post(f, "sendMessage", s, desc, desclen);
+
 	json_decref(o);
 	free(s);
-	hb_buf_free(&out);
 	return st;
 }
 
@@ -1267,6 +1407,8 @@ main(int argc, char **argv)
 		scenario_addressed(&f);
 	else if (strcmp(which, "stale") == 0)
 		scenario_stale(&f);
+	else if (strcmp(which, "menu") == 0)
+		scenario_menu(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);
