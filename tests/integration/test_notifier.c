@@ -5,7 +5,7 @@
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
  *                 long|webhook|hang|global|offset|fold_shutdown|addressed|
- *                 stale|menu
+ *                 stale|menu|chats_file
  *
  * Every scenario ends by checking that the bot token is in no log line
  * (the log of every run: a restart appends to it).
@@ -633,6 +633,49 @@ scenario_stale(struct fx *f)
 	    "abc1234") == 0, "the old /deploy is not on homebus/deploy/command");
 	HBT_CHECK(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
 	    "only the fresh command on the bus");
+}
+
+/*
+ * Chats from notifier.telegram.chat_ids_file join those of chat_ids: a
+ * notification reaches every one, once; a line that is no chat id is an
+ * error naming the file and the line.
+ */
+static void
+scenario_chats_file(struct fx *f)
+{
+	char path[600], extra[800], json[1400];
+	struct hb_buf out = { 0 };
+	json_t *s;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/chats", hbt_dir());
+	hbt_write_file(path, "# the family\n1001\n\n  -1002   # the house group\n"
+	    "3003\n");
+	snprintf(extra, sizeof(extra), "\"chat_ids\": [3003, 4004], "
+	    "\"chat_ids_file\": \"%s\", \"chat_interval_ms\": 50", path);
+	setup(f, NULL, extra);
+	notify(f, "warning", "From the file", "to every chat", NULL);
+	HBT_CHECK(HBT_WAIT(hbt_telegram_count(&f->tg, "sendMessage", 200) >= 4,
+	    10000), "four chats reached");
+	hbt_sleep_ms(500);
+	for (size_t i = 0; i < 4; i++) {
+		static const long long chats[] = { 1001, -1002, 3003, 4004 };
+
+		s = sent_to(f, chats[i], 200);
+		HBT_CHECK(json_array_size(s) == 1, "chat %lld got %zu messages",
+		    chats[i], json_array_size(s));
+		json_decref(s);
+	}
+
+	hbt_write_file(path, "1001\n# fine\n12ab\n");
+	snprintf(json, sizeof(json), "{\"notifier\": {\"telegram\": "
+	    "{\"chat_ids_file\": \"%s\"}}}", path);
+	setenv("TELEGRAM_BOT_TOKEN", "1:x", 1);
+	rc = hbt_check_config("notifier", json, &out);
+	unsetenv("TELEGRAM_BOT_TOKEN");
+	HBT_CHECK(rc == 2 && out.data && strstr(out.data, "chats:3: \"12ab\" is "
+	    "not a chat id"), "a bad line named: %d %s", rc, out.data);
+	hb_buf_free(&out);
 }
 
 /* setMyCommands (and deleteMyCommands) records answered 200 for chat. */
@@ -1409,6 +1452,8 @@ main(int argc, char **argv)
 		scenario_stale(&f);
 	else if (strcmp(which, "menu") == 0)
 		scenario_menu(&f);
+	else if (strcmp(which, "chats_file") == 0)
+		scenario_chats_file(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);
