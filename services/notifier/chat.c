@@ -15,13 +15,30 @@
 #include <sys/queue.h>
 
 #define DEPLOY_WATCH_MS (2 * 3600 * 1000)
+#define EDIT_MIN_MS 2000	/* at most one edit of a progress message */
+#define WATCH_STEPS 16
 
-/* A deploy asked for from Telegram, whose progress goes back to the chat. */
+/*
+ * A deploy asked for from Telegram. Its progress is one message, the
+ * answer to the command, edited in place (each step on a line of its own
+ * as it ends); its outcome a new message replying to the command.
+ */
 struct watch {
 	TAILQ_ENTRY(watch) entry;
 	char id[65];
 	long long chat_id;
+	long long command_message_id;	/* the /deploy the outcome answers */
+	char header[300];		/* the first line of the progress */
+	char title[32];
 	char last[200];
+	char steps[WATCH_STEPS][48];	/* the steps seen, in order */
+	size_t nsteps;
+	char current[300];		/* the latest state, as a line */
+	const char *current_icon;
+	bool edit_pending;		/* current is not shown yet */
+	bool edited;
+	int64_t edited_ms;
+	bool done;			/* the outcome is sent */
 	int64_t expires_ms;
 };
 
@@ -80,12 +97,16 @@ requested_by(const struct telegram_update *u, char *out, size_t outlen)
 }
 
 static void
-watch_add(struct chat *c, const char *id, long long chat_id, int64_t now)
+watch_add(struct chat *c, const char *id, const struct telegram_update *u,
+    const char *title, const char *header, int64_t now)
 {
 	struct watch *w = hb_xcalloc(1, sizeof(*w));
 
 	snprintf(w->id, sizeof(w->id), "%s", id);
-	w->chat_id = chat_id;
+	w->chat_id = u->chat_id;
+	w->command_message_id = u->message_id;
+	snprintf(w->title, sizeof(w->title), "%s", title);
+	snprintf(w->header, sizeof(w->header), "%s", header);
 	w->expires_ms = now + DEPLOY_WATCH_MS;
 	TAILQ_INSERT_TAIL(&c->watches, w, entry);
 }
@@ -124,9 +145,12 @@ request_deploy(struct chat *c, const struct telegram_update *u,
 	else
 		snprintf(text, sizeof(text), "Rollback requested (id %s). Progress "
 		    "follows here.", cmd.id);
-	reply(c, u->chat_id, "\xf0\x9f\x9a\x80", cmd.action == HB_DEPLOY_DEPLOY ?
-	    "Deploy" : "Rollback", text);
-	watch_add(c, cmd.id, u->chat_id, now);
+	/* it rings: the start; its edits do not; the outcome rings again */
+	route_reply_how(c->router, u->chat_id, "\xf0\x9f\x9a\x80",
+	    cmd.action == HB_DEPLOY_DEPLOY ? "Deploy" : "Rollback", text,
+	    &(struct reply_how){ .progress = cmd.id });
+	watch_add(c, cmd.id, u, cmd.action == HB_DEPLOY_DEPLOY ? "Deploy" :
+	    "Rollback", text, now);
 }
 
 static void
@@ -342,45 +366,96 @@ phase_icon(const char *phase)
 	return "\xe2\x8f\xb3";					/* hourglass */
 }
 
+/* The progress message's text: the request, each step ended, the latest. */
+static void
+watch_render(const struct watch *w, struct hb_buf *out)
+{
+	hb_buf_puts(out, w->header);
+	for (size_t i = 0; i + 1 < w->nsteps; i++)
+		hb_buf_printf(out, "\n\xe2\x9c\x94\xef\xb8\x8f %s", w->steps[i]);
+	if (w->current[0])
+		hb_buf_printf(out, "\n%s %s", w->current_icon, w->current);
+}
+
+/* Shows the latest state by an edit, if one is due and allowed now. */
+static void
+watch_flush(struct chat *c, struct watch *w, int64_t now)
+{
+	struct hb_buf t = { 0 };
+
+	if (!w->edit_pending || (w->edited && now - w->edited_ms < EDIT_MIN_MS))
+		return;
+	watch_render(w, &t);
+	route_reply_how(c->router, w->chat_id, "\xf0\x9f\x9a\x80", w->title,
+	    t.data, &(struct reply_how){ .progress = w->id, .edit = true });
+	hb_buf_free(&t);
+	w->edit_pending = false;
+	w->edited = true;
+	w->edited_ms = now;
+}
+
+static void
+watch_free(struct chat *c, struct watch *w)
+{
+	TAILQ_REMOVE(&c->watches, w, entry);
+	free(w);
+}
+
+/* A new state of w's deploy: a line in the progress, the outcome at the end. */
+static void
+watch_state(struct chat *c, struct watch *w, const struct hb_deploy_state *s,
+    int64_t now)
+{
+	struct hb_buf line = { 0 };
+	char key[200];
+
+	/* one change of phase, step or error is one line, not each repeat */
+	snprintf(key, sizeof(key), "%s/%s/%s", s->phase, s->step, s->error);
+	if (w->done || strcmp(key, w->last) == 0)
+		return;
+	snprintf(w->last, sizeof(w->last), "%s", key);
+	if (s->step[0] && w->nsteps < WATCH_STEPS && (w->nsteps == 0 ||
+	    strcmp(w->steps[w->nsteps - 1], s->step) != 0))
+		snprintf(w->steps[w->nsteps++], sizeof(w->steps[0]), "%s", s->step);
+	board_deploy_line(&line, s);
+	snprintf(w->current, sizeof(w->current), "%s", line.data);
+	w->current_icon = phase_icon(s->phase);
+	w->edit_pending = true;
+	if (hb_deploy_phase_final(s->phase)) {
+		w->done = true;
+		route_reply_how(c->router, w->chat_id, w->current_icon, s->id,
+		    line.data, &(struct reply_how){
+			.reply_to = w->command_message_id });
+	}
+	hb_buf_free(&line);
+	watch_flush(c, w, now);
+}
+
 void
-chat_deploy_state(struct chat *c, const struct hb_deploy_state *s)
+chat_deploy_state(struct chat *c, const struct hb_deploy_state *s, int64_t now)
 {
 	struct watch *w, *next;
 
 	for (w = TAILQ_FIRST(&c->watches); w; w = next) {
-		char key[200];
-
 		next = TAILQ_NEXT(w, entry);
 		if (strcmp(w->id, s->id) != 0)
 			continue;
-		/* one message per change of phase, step or error, not per repeat */
-		snprintf(key, sizeof(key), "%s/%s/%s", s->phase, s->step, s->error);
-		if (strcmp(key, w->last) != 0) {
-			struct hb_buf line = { 0 };
-
-			snprintf(w->last, sizeof(w->last), "%s", key);
-			board_deploy_line(&line, s);
-			reply(c, w->chat_id, phase_icon(s->phase), s->id, line.data);
-			hb_buf_free(&line);
-		}
-		if (hb_deploy_phase_final(s->phase)) {
-			TAILQ_REMOVE(&c->watches, w, entry);
-			free(w);
-		}
+		watch_state(c, w, s, now);
+		if (w->done && !w->edit_pending)
+			watch_free(c, w);
 	}
 }
 
 void
-chat_expire(struct chat *c, int64_t now)
+chat_tick(struct chat *c, int64_t now)
 {
 	struct watch *w, *next;
 
 	for (w = TAILQ_FIRST(&c->watches); w; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (now >= w->expires_ms) {
-			TAILQ_REMOVE(&c->watches, w, entry);
-			free(w);
-		}
+		watch_flush(c, w, now);
+		if ((w->done && !w->edit_pending) || now >= w->expires_ms)
+			watch_free(c, w);
 	}
 }
 

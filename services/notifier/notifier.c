@@ -146,7 +146,7 @@ on_deploy_state(void *arg, const struct hb_bus_msg *msg)
 		return;
 	}
 	board_deploy(nf->board, &s);
-	chat_deploy_state(nf->chat, &s);
+	chat_deploy_state(nf->chat, &s, hb_mono_ms());
 }
 
 /* ---------------- between the parts ---------------- */
@@ -194,7 +194,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	fold_expire(nf->folds, now);
-	chat_expire(nf->chat, now);
+	chat_tick(nf->chat, now);
 	route_tick(nf->router);
 }
 

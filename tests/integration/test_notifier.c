@@ -497,6 +497,78 @@ reply_with(struct fx *f, long long chat, const char *needle)
 	return found;
 }
 
+/* Whether an editMessageText of chat (answered 200) has needle. */
+static bool
+edited_with(struct fx *f, long long chat, const char *needle)
+{
+	json_t *all = hbt_telegram_select(&f->tg, "editMessageText", 200), *r;
+	size_t i;
+	bool found = false;
+
+	json_array_foreach(all, i, r) {
+		json_t *b = json_object_get(r, "body");
+
+		if (json_integer_value(json_object_get(b, "chat_id")) == chat &&
+		    strstr(rec_text(r), needle))
+			found = true;
+	}
+	json_decref(all);
+	return found;
+}
+
+/*
+ * A deploy from the chat rang twice: the answer to the command (then
+ * edited in place, each step on its own line) and the outcome, a new
+ * message replying to the command (command_id). Nothing else was sent.
+ */
+static void
+check_deploy_rings_twice(struct fx *f, long long command_id)
+{
+	json_t *sent, *edits, *first = NULL, *outcome = NULL, *last, *r, *b;
+	long long progress_id = 0;
+	size_t i;
+
+	HBT_REQUIRE(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "done"), 10000),
+	    "the progress shows the end");
+	sent = sent_to(f, PRIVATE_CHAT, 200);
+	json_array_foreach(sent, i, r) {
+		if (strstr(rec_text(r), "Deploy of abc1234 requested"))
+			first = r;
+		if (strstr(rec_text(r), "v1 -&gt; abc1234: done"))
+			outcome = r;
+		HBT_CHECK(!strstr(rec_text(r), "running (step pull)"),
+		    "no new message for a step: %s", rec_text(r));
+	}
+	HBT_REQUIRE(first && outcome, "the request and the outcome were sent");
+	progress_id = json_integer_value(json_object_get(first, "message_id"));
+	b = json_object_get(first, "body");
+	HBT_CHECK(!json_is_true(json_object_get(b, "disable_notification")),
+	    "the start rings");
+	b = json_object_get(outcome, "body");
+	HBT_CHECK(!json_is_true(json_object_get(b, "disable_notification")),
+	    "the end rings");
+	HBT_CHECK(json_integer_value(json_object_get(json_object_get(b,
+	    "reply_parameters"), "message_id")) == command_id, "the outcome "
+	    "replies to the command %lld", command_id);
+	edits = hbt_telegram_select(&f->tg, "editMessageText", 0);
+	HBT_CHECK(json_array_size(edits) >= 1, "edits: %zu",
+	    json_array_size(edits));
+	json_array_foreach(edits, i, r)
+		HBT_CHECK(json_integer_value(json_object_get(json_object_get(r,
+		    "body"), "message_id")) == progress_id && json_integer_value(
+		    json_object_get(r, "status")) == 200, "each edit of the "
+		    "request's message (%lld), taken: %s", progress_id,
+		    rec_text(r));
+	last = json_array_get(edits, json_array_size(edits) - 1);
+	HBT_CHECK(last && strstr(rec_text(last), "Deploy of abc1234 requested") &&
+	    strstr(rec_text(last), "\xe2\x9c\x94\xef\xb8\x8f pull\n") &&
+	    strstr(rec_text(last), "v1 -&gt; abc1234: done"), "the last edit: "
+	    "the request, each step on its line, the end: %s",
+	    last ? rec_text(last) : "");
+	json_decref(edits);
+	json_decref(sent);
+}
+
 /* Telegram commands: only from allowed chats, exactly the contract's JSON. */
 static void
 scenario_commands(struct fx *f)
@@ -540,15 +612,16 @@ scenario_commands(struct fx *f)
 	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "Deploy of abc1234 requested"),
 	    10000), "the chat is told");
 
-	/* progress as it happens, from P/deploy/state */
+	/* progress as it happens, from P/deploy/state: edits of that message */
 	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", state_running,
 	    strlen(state_running), 1, true);
-	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "running (step pull)"), 10000),
-	    "progress: running");
+	HBT_CHECK(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "running (step pull)"),
+	    10000), "progress: running, an edit");
 	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", state_done,
 	    strlen(state_done), 1, true);
 	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: done"),
-	    10000), "progress: done");
+	    10000), "the outcome: done");
+	check_deploy_rings_twice(f, 5010);
 
 	/* /status: the retained health and the last deploy */
 	hbt_mqtt_publish(f->mqtt, "homebus/health/influxdb", health, strlen(health),
@@ -699,6 +772,47 @@ menu_calls(struct fx *f, const char *method, long long chat)
 
 static long fake_post(struct fx *f, const char *method, const char *body,
     char *desc, size_t desclen);
+static long long fake_last_id;	/* result.message_id of fake_post's answer */
+
+/* editMessageText and reply_parameters, refused as Telegram refuses them. */
+static void
+check_fake_refuses_edits(struct fx *f)
+{
+	char desc[300], body[200];
+	long long id;
+	long st;
+
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"one\"}",
+	    desc, sizeof(desc));
+	id = fake_last_id;
+	HBT_REQUIRE(st == 200 && id > 0, "a message to edit: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":9,\"message_id\":%lld,"
+	    "\"text\":\"one\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message is not modified"),
+	    "the same text again: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":9,\"message_id\":%lld,"
+	    "\"text\":\"two\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 200, "a new text: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":8,\"message_id\":%lld,"
+	    "\"text\":\"three\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message to edit not found"),
+	    "a message of another chat: %ld %s", st, desc);
+	st = fake_post(f, "editMessageText", "{\"chat_id\":9,\"text\":\"x\"}",
+	    desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message identifier"),
+	    "no message_id: %ld %s", st, desc);
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"r\","
+	    "\"reply_parameters\":{\"message_id\":999999}}", desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message to be replied not found"),
+	    "a reply to no message: %ld %s", st, desc);
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"r\","
+	    "\"reply_parameters\":{\"message_id\":999999,"
+	    "\"allow_sending_without_reply\":true}}", desc, sizeof(desc));
+	HBT_CHECK(st == 200, "allowed without it: %ld %s", st, desc);
+}
 
 /* The fake refuses the menus and methods Telegram refuses. */
 static void
@@ -733,6 +847,7 @@ check_fake_refuses_menu(struct fx *f)
 		    "fake Telegram on %s %s: %ld %s", cases[i].method, cases[i].body,
 		    st, desc);
 	}
+	check_fake_refuses_edits(f);
 }
 
 /* Restarts the notifier after SIGTERM, with its configuration edited. */
@@ -822,6 +937,8 @@ fake_post(struct fx *f, const char *method, const char *body, char *desc,
 	snprintf(desc, desclen, "%s", json_string_value(json_object_get(a,
 	    "description")) ? json_string_value(json_object_get(a, "description")) :
 	    "");
+	fake_last_id = json_integer_value(json_object_get(json_object_get(a,
+	    "result"), "message_id"));
 	json_decref(a);
 	hb_buf_free(&out);
 	return st;
