@@ -194,15 +194,6 @@ set_mute(struct chat *c, long long chat_id, long minutes)
 
 /* ---------------- who is obeyed ---------------- */
 
-static bool
-in_list(const long long *ids, size_t n, long long id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
 static void
 ignore(struct chat *c, const struct telegram_update *u, const char *why)
 {
@@ -229,7 +220,7 @@ obeyed(struct chat *c, const struct telegram_update *u, const char *bot_name,
 		ignore(c, u, "from-a-bot");
 		return false;
 	}
-	if (!in_list(c->cfg.cmd_chats, c->cfg.ncmd_chats, u->chat_id)) {
+	if (!telegram_chat_in(c->cfg.cmd_chats, c->cfg.ncmd_chats, u->chat_id)) {
 		ignore(c, u, "chat-not-allowed");
 		return false;
 	}

@@ -70,15 +70,6 @@ menu_key(const long long *chats, size_t nchats, char out[17])
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static bool
-listed(const long long *ids, size_t n, long long id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
 /*
  * The steps from what the outbox says was registered (stored, or NULL) to
  * the configured chats: a delete for each chat no longer listed, a set for
@@ -99,7 +90,7 @@ plan(struct menu *m, const char *stored)
 
 		if (end == p + 1)
 			break;
-		if (!listed(m->cfg.chats, m->cfg.nchats, id)) {
+		if (!telegram_chat_in(m->cfg.chats, m->cfg.nchats, id)) {
 			if (m->nsteps == cap) {
 				cap *= 2;
 				m->steps = hb_xrealloc(m->steps, cap * sizeof(*m->steps));
@@ -164,7 +155,7 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	if (resp->status == 0)
 		snprintf(a.description, sizeof(a.description), "%s",
 		    resp->error ? resp->error : "no answer");
-	telegram_mask(a.description, m->cfg.token, masked, sizeof(masked));
+	telegram_mask(a.description, m->cfg.api.token, masked, sizeof(masked));
 	switch (a.verdict) {
 	case TG_DELIVERED:
 		hb_backoff_reset(&m->backoff);
@@ -185,7 +176,7 @@ on_answer(const struct hb_http_response *resp, void *arg)
 
 		hb_warn("telegram %s failed chat=%lld url=%s/bot***/%s "
 		    "reason=\"%s\" retry_in_ms=%lld", method, st->chat_id,
-		    m->cfg.api_url, method, masked, (long long)delay);
+		    m->cfg.api.url, method, masked, (long long)delay);
 		retry_in(m, delay);
 		return;
 	}
@@ -230,14 +221,14 @@ send_next(struct menu *m)
 	}
 	st = &m->steps[m->next];
 	body = step_body(st);
-	hb_buf_printf(&url, "%s/bot%s/%s", m->cfg.api_url, m->cfg.token,
+	hb_buf_printf(&url, "%s/bot%s/%s", m->cfg.api.url, m->cfg.api.token,
 	    st->remove ? "deleteMyCommands" : "setMyCommands");
 	req.method = "POST";
 	req.url = url.data;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = strlen(body);
-	req.timeout_ms = m->cfg.tg_timeout_ms;
+	req.timeout_ms = m->cfg.api.timeout_ms;
 	m->xfer = hb_http_request(m->http, &req, on_answer, m);
 	hb_buf_free(&url);
 	free(body);
@@ -264,7 +255,7 @@ menu_new(const struct menu_config *cfg, struct event_base *base,
 	m->http = http;
 	m->outbox = outbox;
 	m->ev_retry = evtimer_new(base, on_retry, m);
-	hb_backoff_init(&m->backoff, cfg->retry_min_ms, cfg->retry_max_ms);
+	hb_backoff_init(&m->backoff, cfg->api.retry_min_ms, cfg->api.retry_max_ms);
 	menu_key(cfg->chats, cfg->nchats, m->key);
 	stored = hb_outbox_meta_get(outbox, MENU_META);
 	plan(m, stored);

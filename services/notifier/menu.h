@@ -13,15 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "telegram.h"
+
 #include "hb_http_client.h"
 #include "hb_outbox.h"
 
 /* The pointers are borrowed and must outlive the menu. */
 struct menu_config {
-	const char *api_url;		/* without a trailing '/' */
-	const char *token;		/* never logged */
-	long tg_timeout_ms;
-	int64_t retry_min_ms, retry_max_ms;
+	struct telegram_api api;
 	const long long *chats;		/* command_chat_ids */
 	size_t nchats;
 };

@@ -389,6 +389,13 @@ static void
 start_listening(struct notifier *nf)
 {
 	struct hb_app *app = nf->app;
+	struct telegram_api api = {
+		.url = nf->opt.api_url,
+		.token = nf->opt.token,
+		.timeout_ms = nf->opt.tg_timeout_ms,
+		.retry_min_ms = nf->opt.retry_min_ms,
+		.retry_max_ms = nf->opt.retry_max_ms,
+	};
 
 	nf->board = board_new();
 	nf->chat = chat_new(&(struct chat_config){
@@ -399,22 +406,14 @@ start_listening(struct notifier *nf)
 	    }, nf->svc->bus, nf->router, nf->board, nf->outbox, app->metrics);
 	if (telegram_on(nf) && nf->opt.poll)
 		nf->poller = poll_new(&(struct poll_config){
-			.api_url = nf->opt.api_url,
-			.token = nf->opt.token,
-			.tg_timeout_ms = nf->opt.tg_timeout_ms,
+			.api = api,
 			.poll_timeout_s = nf->opt.poll_timeout_s,
-			.retry_min_ms = nf->opt.retry_min_ms,
-			.retry_max_ms = nf->opt.retry_max_ms,
 			.outbox_path = nf->opt.outbox_path,
 		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
 		    app->metrics, on_update, nf);
 	if (telegram_on(nf))
 		nf->menu = menu_new(&(struct menu_config){
-			.api_url = nf->opt.api_url,
-			.token = nf->opt.token,
-			.tg_timeout_ms = nf->opt.tg_timeout_ms,
-			.retry_min_ms = nf->opt.retry_min_ms,
-			.retry_max_ms = nf->opt.retry_max_ms,
+			.api = api,
 			.chats = nf->opt.cmd_chats,
 			.nchats = nf->opt.ncmd_chats,
 		    }, app->base, nf->http, nf->outbox);

@@ -344,3 +344,12 @@ telegram_mask(const char *s, const char *token, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 }
+
+bool
+telegram_chat_in(const long long *ids, size_t n, long long id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
