@@ -34,7 +34,7 @@ struct watch {
 	char steps[WATCH_STEPS][48];	/* the steps seen, in order */
 	size_t nsteps;
 	char current[300];		/* the latest state, as a line */
-	const char *current_icon;
+	char phase[32];			/* of the latest state */
 	bool edit_pending;		/* current is not shown yet */
 	bool edited;
 	int64_t edited_ms;
@@ -96,6 +96,95 @@ requested_by(const struct telegram_update *u, char *out, size_t outlen)
 		    u->chat_id);
 }
 
+/* ---------------- watches kept across a restart ---------------- */
+
+#define WATCHES_KEY "deploy_watches"
+
+static json_t *
+watch_json(const struct watch *w, int64_t now)
+{
+	json_t *steps = json_array();
+
+	for (size_t i = 0; i < w->nsteps; i++)
+		json_array_append_new(steps, json_string(w->steps[i]));
+	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:b, "
+	    "s:b, s:I}", "id", w->id, "chat", (json_int_t)w->chat_id,
+	    "command_message_id", (json_int_t)w->command_message_id, "title",
+	    w->title, "header", w->header, "last", w->last, "steps", steps,
+	    "current", w->current, "phase", w->phase, "edit_pending",
+	    w->edit_pending, "done", w->done, "expires", (json_int_t)(hb_wall_ms()
+	    + (w->expires_ms - now)));
+}
+
+static void
+copy_json_str(json_t *o, const char *key, char *out, size_t outlen)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(out, outlen, "%s", v ? v : "");
+}
+
+/*
+ * Keeps the watches in the outbox, so that a deploy asked for before a
+ * restart still gets its progress and its outcome after it. Not kept
+ * (disk full): they hold until the notifier stops, logged.
+ */
+static void
+watches_save(struct chat *c, int64_t now)
+{
+	json_t *all = json_array();
+	struct watch *w;
+	char *text;
+
+	TAILQ_FOREACH(w, &c->watches, entry)
+		json_array_append_new(all, watch_json(w, now));
+	text = json_dumps(all, JSON_COMPACT);
+	json_decref(all);
+	if (text == NULL || hb_outbox_meta_set(c->outbox, WATCHES_KEY, text) != 0)
+		hb_log_limited(&c->ignored_log, HB_LOG_WARN, "cannot store the "
+		    "deploys watched for Telegram in the outbox: a restart of the "
+		    "notifier forgets them");
+	free(text);
+}
+
+/* The watches the outbox kept, still within their two hours. */
+static void
+watches_load(struct chat *c, int64_t now)
+{
+	char *text = hb_outbox_meta_get(c->outbox, WATCHES_KEY);
+	json_t *all = text ? json_loads(text, 0, NULL) : NULL, *o, *st;
+	int64_t wall = hb_wall_ms();
+	size_t i, k;
+
+	json_array_foreach(all, i, o) {
+		struct watch *w;
+		int64_t expires = json_integer_value(json_object_get(o, "expires"));
+
+		if (expires <= wall || !json_is_string(json_object_get(o, "id")))
+			continue;
+		w = hb_xcalloc(1, sizeof(*w));
+		copy_json_str(o, "id", w->id, sizeof(w->id));
+		w->chat_id = json_integer_value(json_object_get(o, "chat"));
+		w->command_message_id = json_integer_value(json_object_get(o,
+		    "command_message_id"));
+		copy_json_str(o, "title", w->title, sizeof(w->title));
+		copy_json_str(o, "header", w->header, sizeof(w->header));
+		copy_json_str(o, "last", w->last, sizeof(w->last));
+		copy_json_str(o, "current", w->current, sizeof(w->current));
+		copy_json_str(o, "phase", w->phase, sizeof(w->phase));
+		json_array_foreach(json_object_get(o, "steps"), k, st)
+			if (w->nsteps < WATCH_STEPS && json_is_string(st))
+				snprintf(w->steps[w->nsteps++], sizeof(w->steps[0]), "%s",
+				    json_string_value(st));
+		w->edit_pending = json_is_true(json_object_get(o, "edit_pending"));
+		w->done = json_is_true(json_object_get(o, "done"));
+		w->expires_ms = now + (expires - wall);
+		TAILQ_INSERT_TAIL(&c->watches, w, entry);
+	}
+	json_decref(all);
+	free(text);
+}
+
 static void
 watch_add(struct chat *c, const char *id, const struct telegram_update *u,
     const char *title, const char *header, int64_t now)
@@ -109,6 +198,7 @@ watch_add(struct chat *c, const char *id, const struct telegram_update *u,
 	snprintf(w->header, sizeof(w->header), "%s", header);
 	w->expires_ms = now + DEPLOY_WATCH_MS;
 	TAILQ_INSERT_TAIL(&c->watches, w, entry);
+	watches_save(c, now);
 }
 
 static void
@@ -365,7 +455,7 @@ watch_render(const struct watch *w, struct hb_buf *out)
 	for (size_t i = 0; i + 1 < w->nsteps; i++)
 		hb_buf_printf(out, "\n\xe2\x9c\x94\xef\xb8\x8f %s", w->steps[i]);
 	if (w->current[0])
-		hb_buf_printf(out, "\n%s %s", w->current_icon, w->current);
+		hb_buf_printf(out, "\n%s %s", phase_icon(w->phase), w->current);
 }
 
 /* Shows the latest state by an edit, if one is due and allowed now. */
@@ -410,11 +500,11 @@ watch_state(struct chat *c, struct watch *w, const struct hb_deploy_state *s,
 		snprintf(w->steps[w->nsteps++], sizeof(w->steps[0]), "%s", s->step);
 	board_deploy_line(&line, s);
 	snprintf(w->current, sizeof(w->current), "%s", line.data);
-	w->current_icon = phase_icon(s->phase);
+	snprintf(w->phase, sizeof(w->phase), "%s", s->phase);
 	w->edit_pending = true;
 	if (hb_deploy_phase_final(s->phase)) {
 		w->done = true;
-		route_reply_how(c->router, w->chat_id, w->current_icon, s->id,
+		route_reply_how(c->router, w->chat_id, phase_icon(w->phase), s->id,
 		    line.data, &(struct reply_how){
 			.reply_to = w->command_message_id });
 	}
@@ -434,6 +524,7 @@ chat_deploy_state(struct chat *c, const struct hb_deploy_state *s, int64_t now)
 		watch_state(c, w, s, now);
 		if (w->done && !w->edit_pending)
 			watch_free(c, w);
+		watches_save(c, now);
 	}
 }
 
@@ -441,13 +532,21 @@ void
 chat_tick(struct chat *c, int64_t now)
 {
 	struct watch *w, *next;
+	bool changed = false;
 
 	for (w = TAILQ_FIRST(&c->watches); w; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		watch_flush(c, w, now);
-		if ((w->done && !w->edit_pending) || now >= w->expires_ms)
+		if (w->edit_pending) {
+			watch_flush(c, w, now);
+			changed |= !w->edit_pending;
+		}
+		if ((w->done && !w->edit_pending) || now >= w->expires_ms) {
 			watch_free(c, w);
+			changed = true;
+		}
 	}
+	if (changed)
+		watches_save(c, now);
 }
 
 /* ---------------- life ---------------- */
@@ -465,9 +564,10 @@ chat_new(const struct chat_config *cfg, struct hb_bus *bus, struct router *r,
 	c->outbox = outbox;
 	c->metrics = m;
 	TAILQ_INIT(&c->watches);
+	hb_ratelimit_init(&c->ignored_log, 20, 10);
+	watches_load(c, hb_mono_ms());
 	hb_topic_join(c->command_topic, sizeof(c->command_topic), cfg->prefix,
 	    "deploy/command");
-	hb_ratelimit_init(&c->ignored_log, 20, 10);
 	for (size_t i = 0; i < command_count; i++)
 		hb_buf_printf(&c->help, "%s/%s%s - %s", i ? "\n" : "",
 		    command_list[i].name, command_list[i].args,

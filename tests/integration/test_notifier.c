@@ -5,7 +5,7 @@
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
  *                 long|webhook|hang|global|offset|fold_shutdown|addressed|
- *                 stale|menu|chats_file
+ *                 stale|menu|chats_file|deploy_restart
  *
  * Every scenario ends by checking that the bot token is in no log line
  * (the log of every run: a restart appends to it).
@@ -706,6 +706,43 @@ scenario_stale(struct fx *f)
 	    "abc1234") == 0, "the old /deploy is not on homebus/deploy/command");
 	HBT_CHECK(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
 	    "only the fresh command on the bus");
+}
+
+static void restart_with(struct fx *f, const char *from, const char *to);
+
+/* P/deploy/state for deploy id in phase at step, retained as the deployer's. */
+static void
+deploy_state(struct fx *f, const char *id, const char *phase, const char *step)
+{
+	char s[400];
+
+	snprintf(s, sizeof(s), "{\"id\":\"%s\",\"action\":\"deploy\","
+	    "\"phase\":\"%s\",\"from_tag\":\"v1\",\"to_tag\":\"abc1234\","
+	    "\"step\":\"%s\",\"started\":\"2026-01-01T10:00:00.000Z\","
+	    "\"updated\":\"2026-01-01T10:00:01.000Z\"}", id, phase, step);
+	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", s, strlen(s), 1, true);
+}
+
+/*
+ * The notifier restarts in the middle of a deploy asked for from the chat:
+ * the progress goes on editing the same message, and the outcome still
+ * comes, replying to the command.
+ */
+static void
+scenario_deploy_restart(struct fx *f)
+{
+	setup_commands(f, "[1001]");
+	hbt_telegram_say(&f->tg, 501, PRIVATE_CHAT, 42, "alice", "/deploy abc1234");
+	HBT_REQUIRE(HBT_WAIT(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
+	    10000), "the deploy on the bus");
+	deploy_state(f, "tg-501", "running", "pull");
+	HBT_REQUIRE(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "running (step pull)"),
+	    10000), "progress before the restart");
+	restart_with(f, NULL, NULL);
+	deploy_state(f, "tg-501", "done", "record");
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: done"),
+	    10000), "the outcome after the restart");
+	check_deploy_rings_twice(f, 5010);
 }
 
 /*
@@ -1571,6 +1608,8 @@ main(int argc, char **argv)
 		scenario_menu(&f);
 	else if (strcmp(which, "chats_file") == 0)
 		scenario_chats_file(&f);
+	else if (strcmp(which, "deploy_restart") == 0)
+		scenario_deploy_restart(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);

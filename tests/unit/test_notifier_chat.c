@@ -359,6 +359,36 @@ test_deploy(void)
 	rig_close(&g);
 }
 
+/* A deploy watched before a restart is watched after it (the outbox keeps it). */
+static void
+test_deploy_restart(void)
+{
+	struct rig g;
+	char id[32];
+	long long command;
+
+	rig_open(&g, "restart");
+	publish_rc = 0;
+	snprintf(id, sizeof(id), "tg-%lld", next_update);
+	command = next_update * 10;
+	say(&g, 10, "/deploy v2", "", 0);
+	progress(&g, id, "running", "pull");
+	HBT_REQUIRE(nreplies == 2, "request and first edit");
+	chat_free(g.chat);
+	g.chat = chat_new(&(struct chat_config){ .cmd_chats = allowed,
+	    .ncmd_chats = 2, .prefix = "homebus" }, NULL, NULL, g.board, g.ob,
+	    g.m);
+	progress(&g, id, "running", "pull");
+	HBT_CHECK(nreplies == 2, "the state seen before is not shown again");
+	progress_at(&g, id, "done", "verify", 3000);
+	HBT_CHECK(nreplies == 4 && replies[2].reply_to == command &&
+	    strstr(replies[2].text, "done") && replies[3].edit &&
+	    strstr(replies[3].text, "\xe2\x9c\x94\xef\xb8\x8f pull\n"),
+	    "after the restart: the outcome replies to the command, the edit "
+	    "keeps the steps before it (%d replies)", nreplies);
+	rig_close(&g);
+}
+
 /* The end of a deploy reads at a glance: each final phase its own icon. */
 static void
 test_deploy_icons(void)
@@ -451,6 +481,7 @@ main(void)
 	test_who_is_obeyed();
 	test_status();
 	test_deploy();
+	test_deploy_restart();
 	test_deploy_icons();
 	test_mute_help_and_mistakes();
 	json_decref(published);
