@@ -337,6 +337,7 @@ hb_app_ready(struct hb_app *app, const char *const *sections)
 		return 1;
 	snprintf(err, sizeof(err), "homebus_%s_", app->service);
 	app->metrics = hb_metrics_new(err);
+	hb_metrics_build_info(app->metrics, app->service, HB_VERSION);
 	if (app->http_port >= 0) {
 		app->http = hb_http_server_new(app->base, app->http_bind,
 		    app->http_port, app->metrics, err, sizeof(err));

@@ -170,7 +170,9 @@ on_metrics(struct evhttp_request *req, void *arg)
 	if (srv->refresh)
 		srv->refresh(srv->refresh_arg);
 	hb_metrics_render(srv->metrics, &b);
-	hb_http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+	/* the exposition format's own type, as Prometheus negotiates it */
+	hb_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    b.data, b.len);
 	hb_buf_free(&b);
 }
 

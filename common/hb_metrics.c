@@ -4,9 +4,11 @@
 #include "hb_metrics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 enum series_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
 
@@ -29,7 +31,41 @@ struct hb_metrics {
 	char *prefix;
 	struct series_list all;
 	int64_t started_ms;
+	double start_time_s;	/* wall clock, Unix seconds */
+	char *build_labels;	/* NULL, or service="...",version="..." */
 };
+
+/*
+ * When this process started, Unix seconds: the kernel's start time in
+ * clock ticks after boot (/proc/self/stat, field 22) plus the boot time
+ * (/proc/stat btime), as Prometheus's own clients read it; the time now
+ * where /proc says nothing.
+ */
+static double
+process_start_s(void)
+{
+	char *stat = hb_read_file("/proc/self/stat", 4096, NULL);
+	char *boot = hb_read_file("/proc/stat", 1 << 20, NULL);
+	char *p = stat ? strrchr(stat, ')') : NULL, *b;
+	long ticks = sysconf(_SC_CLK_TCK);
+	double out = (double)hb_wall_ms() / 1000.0;
+	unsigned long long start = 0, btime = 0;
+	int field = 2;
+
+	/* fields after the command name, which may hold spaces and ')' */
+	while (p && *p && field < 22) {
+		p = strchr(p + 1, ' ');
+		if (p)
+			field++;
+	}
+	b = boot ? strstr(boot, "\nbtime ") : NULL;
+	if (p && b && ticks > 0 && sscanf(p + 1, "%llu", &start) == 1 &&
+	    sscanf(b + 7, "%llu", &btime) == 1)
+		out = (double)btime + (double)start / (double)ticks;
+	free(stat);
+	free(boot);
+	return out;
+}
 
 struct hb_metrics *
 hb_metrics_new(const char *prefix)
@@ -39,6 +75,7 @@ hb_metrics_new(const char *prefix)
 	m->prefix = hb_xstrdup(prefix ? prefix : "");
 	TAILQ_INIT(&m->all);
 	m->started_ms = hb_mono_ms();
+	m->start_time_s = process_start_s();
 	return m;
 }
 
@@ -57,6 +94,7 @@ hb_metrics_free(struct hb_metrics *m)
 		free(s);
 	}
 	free(m->prefix);
+	free(m->build_labels);
 	free(m);
 }
 
@@ -208,6 +246,29 @@ render_hist(struct hb_buf *out, const struct series *s)
 	    lab, s->labels ? "}" : "", (unsigned long long)h->count);
 }
 
+/* v with what would end a label value (", \\, a newline) replaced by '_'. */
+static void
+label_value(struct hb_buf *out, const char *v)
+{
+	for (; *v; v++)
+		hb_buf_putc(out, *v == '"' || *v == '\\' || *v == '\n' ? '_' : *v);
+}
+
+void
+hb_metrics_build_info(struct hb_metrics *m, const char *service,
+    const char *version)
+{
+	struct hb_buf b = { 0 };
+
+	hb_buf_puts(&b, "service=\"");
+	label_value(&b, service);
+	hb_buf_puts(&b, "\",version=\"");
+	label_value(&b, version);
+	hb_buf_putc(&b, '"');
+	free(m->build_labels);
+	m->build_labels = b.data;
+}
+
 void
 hb_metrics_render(struct hb_metrics *m, struct hb_buf *out)
 {
@@ -235,6 +296,16 @@ hb_metrics_render(struct hb_metrics *m, struct hb_buf *out)
 			render_value(out, s->u.gauge.value);
 		hb_buf_putc(out, '\n');
 	}
+	if (m->build_labels)
+		hb_buf_printf(out, "# HELP homebus_build_info The homebus program "
+		    "running and its version; always 1.\n"
+		    "# TYPE homebus_build_info gauge\n"
+		    "homebus_build_info{%s} 1\n", m->build_labels);
+	hb_buf_printf(out,
+	    "# HELP process_start_time_seconds Start time of the process since "
+	    "unix epoch in seconds.\n"
+	    "# TYPE process_start_time_seconds gauge\n"
+	    "process_start_time_seconds %.2f\n", m->start_time_s);
 	hb_buf_printf(out,
 	    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 	    "# TYPE process_resident_memory_bytes gauge\n"

@@ -73,7 +73,17 @@ void hb_histogram_observe(struct hb_histogram *h, double v);
 /* The q-quantile (0..1) estimated from the buckets (upper bound of its bucket). */
 double hb_histogram_quantile(const struct hb_histogram *h, double q);
 
-/* Appends every series, plus process RSS/CPU/uptime, to out. */
+/*
+ * Names the program for homebus_build_info{service,version} (the
+ * Prometheus convention for what is running: a gauge always 1). Copied.
+ */
+void hb_metrics_build_info(struct hb_metrics *m, const char *service,
+    const char *version);
+
+/*
+ * Appends every series, plus homebus_build_info, process RSS/CPU,
+ * process_start_time_seconds and uptime, to out.
+ */
 void hb_metrics_render(struct hb_metrics *m, struct hb_buf *out);
 
 #endif

@@ -128,8 +128,7 @@ static void
 transitioned(struct health *h, struct target *t)
 {
 	hb_counter_add(h->m_transitions, 1);
-	if (t->m_state)
-		hb_gauge_set(t->m_state, (double)t->state);
+	target_show_state(t);
 	hb_info("target=%s state=%s reason=\"%s\"", t->name,
 	    hb_health_state_name(t->state), t->reason);
 	publish_overall(&h->pub, false);
@@ -236,6 +235,14 @@ schedule(struct health *h, struct target *t, int64_t first_ms)
 	evtimer_add(t->ev_check, &tv);
 }
 
+/* The labels of t's series for state i: target="x",state="ok". */
+static void
+state_labels(const struct target *t, int i, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s,state=\"%s\"", t->m_labels,
+	    hb_health_state_name((enum hb_health_state)i));
+}
+
 static void
 target_metrics(struct health *h, struct target *t)
 {
@@ -243,10 +250,15 @@ target_metrics(struct health *h, struct target *t)
 	for (char *c = t->m_labels + 8; c[1]; c++)
 		if (*c == '"' || *c == '\\' || *c == '\n')
 			*c = '_';
-	t->m_state = hb_metrics_gauge(h->app->metrics, "target_state",
-	    "State of each target: 0 unknown, 1 ok, 2 degraded, 3 down.",
-	    t->m_labels);
-	hb_gauge_set(t->m_state, (double)t->state);
+	for (int i = 0; i < TARGET_STATES; i++) {
+		char labels[sizeof(t->m_labels) + 32];
+
+		state_labels(t, i, labels, sizeof(labels));
+		t->m_state[i] = hb_metrics_gauge(h->app->metrics, "target_state",
+		    "State of each target, one series per state (a StateSet): 1 "
+		    "for the state it is in, 0 for the others.", labels);
+	}
+	target_show_state(t);
 }
 
 /*
@@ -300,7 +312,12 @@ service_removed(struct health *h, struct target *t)
 			publish_ha_clear_figures(&h->pub, t);
 		publish_clear(&h->pub, t->name, h->pub.ha_enabled ? node : NULL);
 	}
-	hb_metrics_remove(h->app->metrics, "target_state", t->m_labels);
+	for (int i = 0; i < TARGET_STATES; i++) {
+		char labels[sizeof(t->m_labels) + 32];
+
+		state_labels(t, i, labels, sizeof(labels));
+		hb_metrics_remove(h->app->metrics, "target_state", labels);
+	}
 	target_free(t);
 	publish_overall(&h->pub, false);
 }

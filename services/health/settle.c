@@ -107,8 +107,7 @@ take_leftover(struct publisher *p, struct target_list *targets,
 			t->state = l->state;
 			t->since_ms = l->since_ms;
 			snprintf(t->reason, sizeof(t->reason), "%s", l->reason);
-			if (t->m_state)
-				hb_gauge_set(t->m_state, (double)t->state);
+			target_show_state(t);
 		} else if (t->state == l->state) {
 			t->since_ms = l->since_ms;
 		}

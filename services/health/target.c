@@ -142,6 +142,14 @@ target_new_service(const char *name, const char *service, const char *instance,
 }
 
 void
+target_show_state(struct target *t)
+{
+	for (int i = 0; i < TARGET_STATES; i++)
+		if (t->m_state[i])
+			hb_gauge_set(t->m_state[i], (int)t->state == i ? 1 : 0);
+}
+
+void
 target_free(struct target *t)
 {
 	if (t == NULL)

@@ -64,6 +64,9 @@ struct history_slot {
 	uint8_t worst;		/* enum check_level */
 };
 
+/* the states of enum hb_health_state, unknown to down */
+#define TARGET_STATES (HB_HEALTH_DOWN + 1)
+
 struct target {
 	TAILQ_ENTRY(target) entry;
 	char name[TARGET_NAME_MAX];
@@ -139,8 +142,9 @@ struct target {
 	struct event *ev_timeout;
 	int64_t started_us;
 	uint64_t probe_seq;
-	/* metrics (health.c) */
-	struct hb_gauge *m_state;
+	/* metrics (health.c): target_state{target,state}, one series per
+	 * state, 1 for the one it is in (a Prometheus StateSet) */
+	struct hb_gauge *m_state[TARGET_STATES];
 	char m_labels[TARGET_NAME_MAX + 16];
 	/* the retained state last published (publish.c) */
 	uint64_t published_hash;	/* state and reason */
@@ -148,6 +152,9 @@ struct target {
 };
 
 TAILQ_HEAD(target_list, target);
+
+/* Sets t's target_state series to its state (nothing before they exist). */
+void target_show_state(struct target *t);
 
 /* Defaults of health.*, applied to every target that does not say. */
 struct target_defaults {

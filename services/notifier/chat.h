@@ -25,6 +25,7 @@ struct chat_config {
 	const long long *cmd_chats;	/* the only chats obeyed */
 	size_t ncmd_chats;
 	const char *prefix;		/* the bus prefix, for P/deploy/command */
+	int64_t max_age_ms;		/* older commands are refused; 0: any */
 };
 
 struct chat;
@@ -41,15 +42,25 @@ void chat_free(struct chat *c);
 /*
  * One update from getUpdates. bot_name is this bot's username, "" while
  * unknown (then no command addressed to a bot by name is obeyed); now is
- * monotonic ms.
+ * monotonic ms, wall_now wall-clock ms (a command older than max_age_ms by
+ * its message.date is answered, not run).
  */
 void chat_update(struct chat *c, const struct telegram_update *u,
-    const char *bot_name, int64_t now);
+    const char *bot_name, int64_t now, int64_t wall_now);
 
-/* P/deploy/state: progress of a deploy a chat asked for goes back to it. */
-void chat_deploy_state(struct chat *c, const struct hb_deploy_state *s);
+/*
+ * P/deploy/state: progress of a deploy a chat asked for goes back to it,
+ * as edits of the message that answered the command (at most one every
+ * 2 s), and its outcome as a new message replying to the command. now is
+ * monotonic ms.
+ */
+void chat_deploy_state(struct chat *c, const struct hb_deploy_state *s,
+    int64_t now);
 
-/* Forgets deploys watched for longer than they may take. */
-void chat_expire(struct chat *c, int64_t now);
+/*
+ * Shows progress held back by the 2 s between edits, and forgets deploys
+ * watched for longer than they may take. Call it often (every 250 ms).
+ */
+void chat_tick(struct chat *c, int64_t now);
 
 #endif

@@ -10,6 +10,17 @@
 
 #define MAX_ARGS 4
 
+const struct command_info command_list[] = {
+	{ "status", "", "health of every target and the last deploy" },
+	{ "deploy", " TAG", "deploy that image tag (verified by health, rolled "
+	    "back on failure)" },
+	{ "rollback", "", "back to the version before the last deploy" },
+	{ "mute", " MINUTES", "notifications arrive silently for a while (0 ends "
+	    "it); critical ones still ring" },
+	{ "help", "", "this list" },
+};
+const size_t command_count = HB_ARRAY_LEN(command_list);
+
 static bool
 is_space(char c)
 {

@@ -32,6 +32,17 @@ struct command {
 	char error[160];	/* for CMD_BAD: what is wrong, for the user */
 };
 
+/* A command as a person sees it: in /help and in Telegram's menu. */
+struct command_info {
+	const char *name;	/* without '/': lower case, digits, '_' */
+	const char *args;	/* " TAG", or "" */
+	const char *description;	/* one line, at most 256 characters */
+};
+
+/* Every command the notifier obeys, in the order /help lists them. */
+extern const struct command_info command_list[];
+extern const size_t command_count;
+
 /* Reads text (NUL-terminated, any bytes) into *out. Never fails. */
 void command_parse(const char *text, struct command *out);
 

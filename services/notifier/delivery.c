@@ -8,6 +8,7 @@
 #include "hb_rate.h"
 #include "hb_util.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ struct lane {
 	struct hb_rate per_group;
 	struct hb_backoff backoff;
 	struct hb_outbox_item item;	/* the message in flight */
+	char progress[160];		/* meta key of its message_id, or "" */
+	bool edit;			/* it is an editMessageText */
 	struct hb_http_xfer *xfer;
 	int64_t sent_ms;		/* when it started */
 };
@@ -177,6 +180,54 @@ lane_ready_at(struct delivery *d, struct lane *l, int64_t now)
 
 static void on_sent(const struct hb_http_response *resp, void *arg);
 
+/*
+ * The Telegram request for the lane's head message: its method and body
+ * (malloc'd, caller frees) with the private keys of delivery.h read and
+ * removed. A body that is not JSON goes as it is (Telegram judges it).
+ */
+static char *
+telegram_request(struct delivery *d, struct lane *l, const char **method)
+{
+	json_t *o = json_loadb(l->item.body.data, l->item.body.len, 0, NULL);
+	const char *progress, *edit;
+	char *out, *v;
+	long long id;
+
+	*method = "sendMessage";
+	l->progress[0] = '\0';
+	l->edit = false;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return hb_xstrndup(l->item.body.data, l->item.body.len);
+	}
+	progress = json_string_value(json_object_get(o, DELIVERY_PROGRESS_KEY));
+	edit = json_string_value(json_object_get(o, DELIVERY_EDIT_KEY));
+	if (progress)
+		snprintf(l->progress, sizeof(l->progress), "progress:%lld:%s",
+		    l->chat_id, progress);
+	if (edit) {
+		char key[160];
+
+		snprintf(key, sizeof(key), "progress:%lld:%s", l->chat_id, edit);
+		v = hb_outbox_meta_get(d->outbox, key);
+		if (v && hb_parse_ll(v, 1, LLONG_MAX, &id) == 0) {
+			*method = "editMessageText";
+			l->edit = true;
+			json_object_set_new(o, "message_id", json_integer(id));
+			json_object_del(o, "disable_notification");
+		} else {
+			/* no message to edit: the progress goes anew, quietly */
+			json_object_set_new(o, "disable_notification", json_true());
+		}
+		free(v);
+	}
+	json_object_del(o, DELIVERY_PROGRESS_KEY);
+	json_object_del(o, DELIVERY_EDIT_KEY);
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
 /* Starts the request for the lane's head message. 0, or -1 if it did not. */
 static int
 lane_send(struct delivery *d, struct lane *l, int64_t now)
@@ -184,12 +235,15 @@ lane_send(struct delivery *d, struct lane *l, int64_t now)
 	struct hb_http_request req = { 0 };
 	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
 	struct hb_buf url = { 0 }, auth = { 0 };
+	const char *method;
+	char *body = NULL;
 
 	if (!l->configured)
 		return -1;
 	if (l->channel == CH_TELEGRAM) {
-		hb_buf_printf(&url, "%s/bot%s/sendMessage", d->cfg.api_url,
-		    d->cfg.token);
+		body = telegram_request(d, l, &method);
+		hb_buf_printf(&url, "%s/bot%s/%s", d->cfg.api_url, d->cfg.token,
+		    method);
 		req.timeout_ms = d->cfg.tg_timeout_ms;
 	} else {
 		hb_buf_puts(&url, d->cfg.webhook_url);
@@ -203,12 +257,13 @@ lane_send(struct delivery *d, struct lane *l, int64_t now)
 	req.method = "POST";
 	req.url = url.data;
 	req.headers = headers;
-	req.body = l->item.body.data;
-	req.body_len = l->item.body.len;
+	req.body = body ? body : l->item.body.data;
+	req.body_len = body ? strlen(body) : l->item.body.len;
 	req.max_response = MAX_ANSWER;
 	l->xfer = hb_http_request(d->http, &req, on_sent, l);
 	hb_buf_free(&url);
 	hb_buf_free(&auth);
+	free(body);
 	if (l->xfer == NULL)
 		return -1;
 	l->busy = true;
@@ -393,6 +448,23 @@ lane_judge(struct lane *l, const struct hb_http_response *resp, int64_t now,
 		snprintf(a->description, sizeof(a->description), "%s", reason);
 }
 
+/* A progress message delivered: its message_id kept for the edits. */
+static void
+keep_progress(struct lane *l, const struct hb_http_response *resp)
+{
+	json_t *o = json_loadb(resp->body, resp->body_len, 0, NULL);
+	json_t *id = json_object_get(json_object_get(o, "result"), "message_id");
+	char val[32];
+
+	if (json_is_integer(id)) {
+		snprintf(val, sizeof(val), "%lld", (long long)json_integer_value(id));
+		if (hb_outbox_meta_set(l->d->outbox, l->progress, val) != 0)
+			hb_warn("cannot store %s in the outbox: its progress comes as "
+			    "new messages", l->progress);
+	}
+	json_decref(o);
+}
+
 static void
 lane_delivered(struct lane *l)
 {
@@ -483,6 +555,12 @@ on_sent(const struct hb_http_response *resp, void *arg)
 	l->xfer = NULL;
 	l->busy = false;
 	lane_judge(l, resp, now, &a);
+	/* an edit to the text it already has: nothing left to do */
+	if (l->edit && a.verdict == TG_REFUSED &&
+	    strstr(a.description, "message is not modified"))
+		a.verdict = TG_DELIVERED;
+	if (a.verdict == TG_DELIVERED && l->progress[0])
+		keep_progress(l, resp);
 	switch (a.verdict) {
 	case TG_DELIVERED:
 		lane_delivered(l);

@@ -24,6 +24,18 @@
 
 #define DELIVERY_WEBHOOK_LANE "webhook"
 
+/*
+ * Private keys of a Telegram body in the outbox, removed before it is
+ * sent. A sendMessage with DELIVERY_PROGRESS_KEY "<name>" is a progress
+ * message: once Telegram answered, its message_id is kept in the outbox's
+ * meta ("progress:<chat>:<name>"). A body with DELIVERY_EDIT_KEY "<name>"
+ * is that message's new text: sent as editMessageText (Telegram's "message
+ * is not modified" counts as delivered), or as a new silent sendMessage
+ * when no message_id is known (the first was dead-lettered).
+ */
+#define DELIVERY_PROGRESS_KEY "homebus_progress"
+#define DELIVERY_EDIT_KEY "homebus_edit"
+
 /* The strings are borrowed and must outlive the delivery. */
 struct delivery_config {
 	const char *api_url;		/* Telegram's, without a trailing '/' */

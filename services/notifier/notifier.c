@@ -17,6 +17,7 @@
 #include "chat.h"
 #include "delivery.h"
 #include "fold.h"
+#include "menu.h"
 #include "options.h"
 #include "poller.h"
 #include "route.h"
@@ -49,6 +50,7 @@ struct notifier {
 	struct board *board;
 	struct chat *chat;
 	struct poller *poller;		/* NULL: no token, or poll off */
+	struct menu *menu;		/* NULL: no token */
 	long long *lane_chats;		/* chat_ids and command_chat_ids */
 
 	struct event *ev_tick, *ev_drain;
@@ -144,7 +146,7 @@ on_deploy_state(void *arg, const struct hb_bus_msg *msg)
 		return;
 	}
 	board_deploy(nf->board, &s);
-	chat_deploy_state(nf->chat, &s);
+	chat_deploy_state(nf->chat, &s, hb_mono_ms());
 }
 
 /* ---------------- between the parts ---------------- */
@@ -179,7 +181,8 @@ on_update(void *arg, const struct telegram_update *u)
 {
 	struct notifier *nf = arg;
 
-	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms());
+	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms(),
+	    hb_wall_ms());
 }
 
 static void
@@ -191,7 +194,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	fold_expire(nf->folds, now);
-	chat_expire(nf->chat, now);
+	chat_tick(nf->chat, now);
 	route_tick(nf->router);
 }
 
@@ -312,6 +315,9 @@ stop(void *arg)
 	delivery_stop(nf->delivery, on_answered, nf);
 	if (nf->poller)
 		poll_stop(nf->poller);
+	/* what is not registered yet is at the next start */
+	menu_free(nf->menu);
+	nf->menu = NULL;
 }
 
 static void
@@ -383,24 +389,34 @@ static void
 start_listening(struct notifier *nf)
 {
 	struct hb_app *app = nf->app;
+	struct telegram_api api = {
+		.url = nf->opt.api_url,
+		.token = nf->opt.token,
+		.timeout_ms = nf->opt.tg_timeout_ms,
+		.retry_min_ms = nf->opt.retry_min_ms,
+		.retry_max_ms = nf->opt.retry_max_ms,
+	};
 
 	nf->board = board_new();
 	nf->chat = chat_new(&(struct chat_config){
 		.cmd_chats = nf->opt.cmd_chats,
 		.ncmd_chats = nf->opt.ncmd_chats,
 		.prefix = nf->bus_cfg->prefix,
+		.max_age_ms = nf->opt.max_command_age_ms,
 	    }, nf->svc->bus, nf->router, nf->board, nf->outbox, app->metrics);
 	if (telegram_on(nf) && nf->opt.poll)
 		nf->poller = poll_new(&(struct poll_config){
-			.api_url = nf->opt.api_url,
-			.token = nf->opt.token,
-			.tg_timeout_ms = nf->opt.tg_timeout_ms,
+			.api = api,
 			.poll_timeout_s = nf->opt.poll_timeout_s,
-			.retry_min_ms = nf->opt.retry_min_ms,
-			.retry_max_ms = nf->opt.retry_max_ms,
 			.outbox_path = nf->opt.outbox_path,
 		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
 		    app->metrics, on_update, nf);
+	if (telegram_on(nf))
+		nf->menu = menu_new(&(struct menu_config){
+			.api = api,
+			.chats = nf->opt.cmd_chats,
+			.nchats = nf->opt.ncmd_chats,
+		    }, app->base, nf->http, nf->outbox);
 }
 
 static int
@@ -465,6 +481,8 @@ start(void *arg)
 	log_ready(nf);
 	if (nf->poller)
 		poll_start(nf->poller);
+	if (nf->menu)
+		menu_start(nf->menu);
 	delivery_pump(nf->delivery);
 	return 0;
 }
@@ -482,6 +500,7 @@ destroy(void *arg)
 		close_folds(nf);
 	}
 	poll_free(nf->poller);
+	menu_free(nf->menu);
 	chat_free(nf->chat);
 	board_free(nf->board);
 	fold_free(nf->folds);

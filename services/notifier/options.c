@@ -8,6 +8,7 @@
 #include "hb_msg.h"
 #include "hb_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,77 @@ read_chats(struct notifier_options *o, struct hb_config *cfg)
 	}
 }
 
+/* True when id is already among o's chats. */
+static bool
+has_chat(const struct notifier_options *o, long long id)
+{
+	for (size_t i = 0; i < o->nchats; i++)
+		if (o->chats[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * notifier.telegram.chat_ids_file: one chat id a line, '#' to the end of a
+ * line a comment, blank lines skipped. Its chats are added to chat_ids
+ * (a chat in both keeps the JSON's min_severity), each at min_severity.
+ * The file is read as the token's is: kept outside the JSON so that a
+ * secret store or a provisioning tool can own it.
+ */
+static void
+read_chats_file(struct notifier_options *o, struct hb_config *cfg)
+{
+	const char *key = "notifier.telegram.chat_ids_file";
+	const char *file = hb_cfg_str(cfg, key, NULL);
+	char *text, *line, *next;
+	size_t cap;
+	int lineno = 0;
+
+	if (file == NULL || *file == '\0')
+		return;
+	text = hb_read_file(file, 1 << 20, NULL);
+	if (text == NULL) {
+		hb_cfg_error(cfg, key, "cannot read chat ids file \"%s\": %s", file,
+		    strerror(errno));
+		return;
+	}
+	cap = o->nchats + 1;
+	for (line = text; line; line = next) {
+		char *hash, *end;
+		long long id;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
+		    end[-1] == '\r'))
+			*--end = '\0';
+		if (*line == '\0')
+			continue;
+		if (hb_parse_ll(line, -TELEGRAM_CHAT_ID_MAX, TELEGRAM_CHAT_ID_MAX,
+		    &id) != 0 || id == 0) {
+			hb_cfg_error(cfg, key, "%s:%d: \"%s\" is not a chat id (one "
+			    "integer a line, negative for groups; '#' starts a "
+			    "comment)", file, lineno, line);
+			continue;
+		}
+		if (has_chat(o, id))
+			continue;
+		if (o->nchats + 1 >= cap) {
+			cap = cap * 2 + 8;
+			o->chats = hb_xrealloc(o->chats, cap * sizeof(*o->chats));
+		}
+		o->chats[o->nchats++] = (struct recipient){ id, o->min_sev };
+	}
+	free(text);
+}
+
 static void
 read_command_chats(struct notifier_options *o, struct hb_config *cfg)
 {
@@ -106,9 +178,14 @@ read_telegram(struct notifier_options *o, struct hb_config *cfg)
 	o->token = hb_cfg_secret(cfg, "notifier.telegram.token",
 	    "TELEGRAM_BOT_TOKEN");
 	read_chats(o, cfg);
+	read_chats_file(o, cfg);
 	read_command_chats(o, cfg);
 	o->tg_timeout_ms = (long)hb_cfg_int(cfg, "notifier.telegram.timeout_ms",
 	    10000, 100, 600000);
+	/* Telegram keeps updates a day: a /deploy sent while we were down must
+	 * not run hours later */
+	o->max_command_age_ms = hb_cfg_int(cfg,
+	    "notifier.telegram.max_command_age_s", 300, 0, 86400) * 1000;
 	o->poll = hb_cfg_bool(cfg, "notifier.telegram.poll", true);
 	o->poll_timeout_s = (int)hb_cfg_int(cfg, "notifier.telegram.poll_timeout_s",
 	    25, 1, 600);

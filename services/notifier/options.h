@@ -33,6 +33,7 @@ struct notifier_options {
 	long long *cmd_chats;		/* owned: whose commands are obeyed */
 	size_t ncmd_chats;
 	long tg_timeout_ms;
+	int64_t max_command_age_ms;	/* older commands are refused; 0: any age */
 	bool poll;
 	int poll_timeout_s;
 	int64_t chat_interval_ms;

@@ -148,14 +148,14 @@ poll_failed(struct poller *p, const struct hb_http_response *resp, char *err,
 	 */
 	if (delay < 0)
 		delay = hb_backoff_next(&p->backoff);
-	telegram_mask(err, p->cfg.token, masked, sizeof(masked));
+	telegram_mask(err, p->cfg.api.token, masked, sizeof(masked));
 	/* unreachable, or a wrong token: the sends would fail the same way */
 	if (resp->status == 0 || resp->status >= 500 || resp->status == 401 ||
 	    resp->status == 404)
 		channel_set(p->telegram, false, masked);
 	hb_log_limited(&p->log, HB_LOG_WARN, "telegram getUpdates failed "
 	    "url=%s/bot***/getUpdates reason=\"%s\" retry_in_ms=%lld%s",
-	    p->cfg.api_url, masked, (long long)delay, resp->status == 409 ?
+	    p->cfg.api.url, masked, (long long)delay, resp->status == 409 ?
 	    " (another program polls this bot, or it has a webhook set: one bot "
 	    "token per notifier)" : "");
 	schedule(p, delay);
@@ -222,13 +222,13 @@ start_poll(struct poller *p)
 	json_object_set_new(o, "allowed_updates", types);
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	hb_buf_printf(&url, "%s/bot%s/getUpdates", p->cfg.api_url, p->cfg.token);
+	hb_buf_printf(&url, "%s/bot%s/getUpdates", p->cfg.api.url, p->cfg.api.token);
 	req.method = "POST";
 	req.url = url.data;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = strlen(body);
-	req.timeout_ms = (long)p->cfg.poll_timeout_s * 1000 + p->cfg.tg_timeout_ms;
+	req.timeout_ms = (long)p->cfg.poll_timeout_s * 1000 + p->cfg.api.timeout_ms;
 	req.max_response = POLL_MAX_RESPONSE;
 	p->poll_xfer = hb_http_request(p->http, &req, on_polled, p);
 	hb_buf_free(&url);
@@ -258,11 +258,11 @@ on_me(const struct hb_http_response *resp, void *arg)
 			    "no answer");
 		else if (resp->status != 200)
 			snprintf(err, sizeof(err), "status %ld", resp->status);
-		telegram_mask(err, p->cfg.token, masked, sizeof(masked));
+		telegram_mask(err, p->cfg.api.token, masked, sizeof(masked));
 		p->me_retry_ms = now_ms(p) + GETME_RETRY_MS;
 		hb_warn("telegram getMe failed url=%s/bot***/getMe reason=\"%s\": "
 		    "commands addressed to a bot by name (/status@name_bot) are "
-		    "ignored until it answers; retry in %d s", p->cfg.api_url,
+		    "ignored until it answers; retry in %d s", p->cfg.api.url,
 		    masked, GETME_RETRY_MS / 1000);
 	}
 	start_poll(p);
@@ -274,10 +274,10 @@ start_me(struct poller *p)
 	struct hb_http_request req = { 0 };
 	struct hb_buf url = { 0 };
 
-	hb_buf_printf(&url, "%s/bot%s/getMe", p->cfg.api_url, p->cfg.token);
+	hb_buf_printf(&url, "%s/bot%s/getMe", p->cfg.api.url, p->cfg.api.token);
 	req.method = "GET";
 	req.url = url.data;
-	req.timeout_ms = p->cfg.tg_timeout_ms;
+	req.timeout_ms = p->cfg.api.timeout_ms;
 	p->me_xfer = hb_http_request(p->http, &req, on_me, p);
 	hb_buf_free(&url);
 	if (p->me_xfer == NULL) {
@@ -346,7 +346,7 @@ poll_new(const struct poll_config *cfg, struct event_base *base,
 	p->fn = fn;
 	p->arg = arg;
 	p->poll_limit = POLL_LIMIT;
-	hb_backoff_init(&p->backoff, cfg->retry_min_ms, cfg->retry_max_ms);
+	hb_backoff_init(&p->backoff, cfg->api.retry_min_ms, cfg->api.retry_max_ms);
 	hb_ratelimit_init(&p->log, 12, 5);
 	p->ev_poll = evtimer_new(base, on_timer, p);
 	p->m_rate_limited = hb_metrics_counter(m, "rate_limited_total",

@@ -21,11 +21,9 @@
 
 /* The strings are borrowed and must outlive the poller. */
 struct poll_config {
-	const char *api_url;		/* without a trailing '/' */
-	const char *token;		/* never logged */
-	long tg_timeout_ms;		/* getMe, and on top of the long poll */
+	struct telegram_api api;	/* its timeout: getMe, and on top of
+					 * the long poll */
 	int poll_timeout_s;		/* the long poll */
-	int64_t retry_min_ms, retry_max_ms;
 	const char *outbox_path;	/* for log lines */
 	int64_t (*clock)(void);		/* monotonic ms; NULL: hb_mono_ms */
 };

@@ -51,7 +51,8 @@ default_title(const struct hb_notify *n)
 /* Adds the parts of one Telegram message to the outbox (in a transaction). */
 static int
 queue_telegram(struct router *r, long long chat_id, const char *icon,
-    const char *title, const char *text, bool silent, const char *label)
+    const char *title, const char *text, bool silent, const char *label,
+    const struct reply_how *how)
 {
 	struct telegram_text t = { chat_id, icon, title, text, silent };
 	json_t *parts = telegram_render(&t, TELEGRAM_MAX_CHARS), *part;
@@ -61,7 +62,19 @@ queue_telegram(struct router *r, long long chat_id, const char *icon,
 
 	delivery_telegram_lane(chat_id, lane, sizeof(lane));
 	json_array_foreach(parts, i, part) {
-		char *body = json_dumps(part, JSON_COMPACT);
+		char *body;
+
+		/* delivery reads these private keys and sends without them */
+		if (how && how->progress && i == 0)
+			json_object_set_new(part, how->edit ? DELIVERY_EDIT_KEY :
+			    DELIVERY_PROGRESS_KEY, json_string(how->progress));
+		if (how && how->edit && i > 0)
+			break;		/* an edit is one message */
+		if (how && how->reply_to > 0 && i == 0)
+			json_object_set_new(part, "reply_parameters", json_pack(
+			    "{s:I, s:b}", "message_id", (json_int_t)how->reply_to,
+			    "allow_sending_without_reply", 1));
+		body = json_dumps(part, JSON_COMPACT);
 
 		if (body == NULL || hb_outbox_add(r->outbox, lane, label, body,
 		    strlen(body)) < 0)
@@ -164,7 +177,7 @@ queue_to(struct router *r, const struct hb_notify *n, int repeats,
 			continue;
 		if (queue_telegram(r, r->cfg.chats[i].id,
 		    telegram_severity_icon((int)n->severity), title, n->text,
-		    silent, label) != 0)
+		    silent, label, NULL) != 0)
 			return -1;
 	}
 	if (to[r->cfg.nchats] && webhook_on(r) &&
@@ -265,11 +278,19 @@ int
 route_reply(struct router *r, long long chat_id, const char *icon,
     const char *title, const char *text)
 {
+	return route_reply_how(r, chat_id, icon, title, text, NULL);
+}
+
+int
+route_reply_how(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text, const struct reply_how *how)
+{
 	if (!r->cfg.telegram)
 		return -1;
 	if (hb_outbox_begin(r->outbox) != 0)
 		return -1;
-	if (queue_telegram(r, chat_id, icon, title, text, false, "reply") != 0 ||
+	if (queue_telegram(r, chat_id, icon, title, text, how && how->edit,
+	    how && how->edit ? "progress" : "reply", how) != 0 ||
 	    hb_outbox_commit(r->outbox) != 0) {
 		hb_outbox_rollback(r->outbox);
 		hb_error("cannot queue a Telegram reply chat=%lld", chat_id);

@@ -78,6 +78,21 @@ int route_reply(struct router *r, long long chat_id, const char *icon,
     const char *title, const char *text);
 
 /*
+ * How a reply goes beyond route_reply's: a progress message (its
+ * message_id kept in the outbox's meta under progress, once Telegram
+ * answered) or an edit of one, and the message it answers.
+ */
+struct reply_how {
+	const char *progress;	/* NULL, or the name of a progress message */
+	bool edit;		/* edit that progress message (silent, one part) */
+	long long reply_to;	/* 0, or the message_id this one answers */
+};
+
+/* route_reply, as how says. 0 or -1. */
+int route_reply_how(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text, const struct reply_how *how);
+
+/*
  * Until until_ms (wall clock; 0 ends it) notifications arrive silently,
  * but critical ones. Stored in the outbox to hold across restarts: 0, or
  * -1 when it could not be stored (logged). Either way it is in force from

@@ -215,6 +215,9 @@ parse_message(json_t *msg, struct telegram_update *u)
 		return;
 	u->has_message = true;
 	u->message_id = get_int(msg, "message_id", &ok);
+	u->date = get_int(msg, "date", &ok);
+	if (!ok)
+		u->date = 0;
 	copy_str(chat, "type", u->chat_type, sizeof(u->chat_type));
 	if (json_is_object(from)) {
 		u->from_id = get_int(from, "id", &u->has_from);
@@ -340,4 +343,13 @@ telegram_mask(const char *s, const char *token, char *out, size_t outlen)
 		out[o++] = *s++;
 	}
 	out[o] = '\0';
+}
+
+bool
+telegram_chat_in(const long long *ids, size_t n, long long id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
 }

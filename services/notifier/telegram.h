@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Telegram's limit for one message, in UTF-16 units after entity parsing. */
 #define TELEGRAM_MAX_CHARS 4096
@@ -66,6 +67,7 @@ struct telegram_update {
 	long long update_id;
 	bool has_message;	/* a "message" with a chat */
 	long long message_id;
+	long long date;		/* message.date, Unix seconds; 0 if none */
 	long long chat_id;
 	char chat_type[16];	/* private, group, supergroup, channel */
 	bool has_from;
@@ -94,6 +96,17 @@ void telegram_updates_free(struct telegram_update *u, size_t n);
  */
 int telegram_me_parse(const char *body, size_t len, char *out, size_t outlen,
     char *err, size_t errlen);
+
+/* Where the Bot API is, and how its requests wait and retry; borrowed. */
+struct telegram_api {
+	const char *url;		/* without a trailing '/' */
+	const char *token;		/* never logged */
+	long timeout_ms;		/* per request (on top of a long poll) */
+	int64_t retry_min_ms, retry_max_ms;	/* backoff after a failure */
+};
+
+/* True when id is among the n chat ids. */
+bool telegram_chat_in(const long long *ids, size_t n, long long id);
 
 /* Copies s into out with every occurrence of token replaced by "***". */
 void telegram_mask(const char *s, const char *token, char *out, size_t outlen);

@@ -1,7 +1,8 @@
 /*
  * fake_telegram: a Telegram Bot API stand-in for the tests, on loopback.
- * It answers getMe, sendMessage and getUpdates (long polling, "limit",
- * offsets confirmed the way Telegram does) for one token, takes webhook
+ * It answers getMe, sendMessage, editMessageText, setMyCommands,
+ * deleteMyCommands and getUpdates (long polling, "limit", offsets confirmed the way Telegram
+ * does) for one token, takes webhook
  * POSTs on /hook/..., and records every request it gets — arrival time,
  * what it answered, the body — as JSON lines in a file that outlives a
  * restart of the fake.
@@ -10,6 +11,17 @@
  * than 4096 UTF-16 units once its entities are parsed ("message is too
  * long"), or, in parse_mode HTML, with a '<' or '&' that starts no tag or
  * entity, an unknown tag or unbalanced tags ("can't parse entities").
+ * setMyCommands refuses a list that is empty or past 100, a command that is
+ * not 1-32 of a-z, 0-9 and '_', a description not 1-256 characters, and a
+ * scope that is not one of Telegram's (a chat scope needs its chat_id);
+ * deleteMyCommands checks the scope the same way. It keeps the text of
+ * every message sent and of every message in an update: editMessageText
+ * of a message it does not know is 400 "message to edit not found", of
+ * the text the message already has 400 "message is not modified", and a
+ * sendMessage whose reply_parameters name an unknown message is 400
+ * "message to be replied not found" unless allow_sending_without_reply.
+ * A sendMessage's record carries the message_id it was given. Any other method is 404
+ * "method not found", as Telegram answers.
  *
  *   fake_telegram --port N --record FILE [--token TOKEN] [--username NAME]
  *
@@ -72,7 +84,21 @@ struct fake {
 	long long newest_id;	/* of the current sequence */
 	long long seq;
 	struct held_list held;
+	json_t *messages;	/* "<chat>:<message_id>" -> text */
+	long long record_message_id;	/* for the next record; 0: none */
 };
+
+/* The key of a message in f->messages. */
+static void
+message_key(json_t *chat_id, long long message_id, char *out, size_t outlen)
+{
+	if (json_is_integer(chat_id))
+		snprintf(out, outlen, "%lld:%lld",
+		    (long long)json_integer_value(chat_id), message_id);
+	else
+		snprintf(out, outlen, "%s:%lld", json_string_value(chat_id) ?
+		    json_string_value(chat_id) : "", message_id);
+}
 
 static json_t *
 body_json(struct evhttp_request *req, struct hb_buf *raw)
@@ -134,6 +160,10 @@ record(struct fake *f, int64_t at_ms, const char *method, int status,
 		json_object_set_new(r, "raw", json_string(raw ? raw : ""));
 	if (offset >= 0)
 		json_object_set_new(r, "offset", json_integer(offset));
+	if (f->record_message_id > 0)
+		json_object_set_new(r, "message_id",
+		    json_integer(f->record_message_id));
+	f->record_message_id = 0;
 	line = json_dumps(r, JSON_COMPACT);
 	fprintf(f->record, "%s\n", line);
 	fflush(f->record);
@@ -397,6 +427,9 @@ check_message(json_t *body, char *desc, size_t desclen)
 	return 200;
 }
 
+static int check_reply_to(struct fake *f, json_t *body, char *desc,
+    size_t desclen);
+
 static void
 on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 {
@@ -410,7 +443,8 @@ on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 	if (rule)
 		status = answer_by_rule(req, rule);
 	else if (strcmp(method, "sendMessage") == 0 &&
-	    (status = check_message(body, desc, sizeof(desc))) != 200)
+	    ((status = check_message(body, desc, sizeof(desc))) != 200 ||
+	    (status = check_reply_to(f, body, desc, sizeof(desc))) != 200))
 		reply_error(req, status, desc, -1);
 	else {
 		status = 200;
@@ -423,6 +457,188 @@ on_send_message(struct fake *f, struct evhttp_request *req, const char *method)
 			    json_object_get(body, "chat_id") : json_null(), "text",
 			    json_object_get(body, "text") ? json_object_get(body, "text") :
 			    json_null());
+		reply_json(req, 200, o);
+		json_decref(o);
+		if (strcmp(method, "sendMessage") == 0) {
+			char key[100];
+
+			message_key(json_object_get(body, "chat_id"), f->seq + 1, key,
+			    sizeof(key));
+			json_object_set(f->messages, key, json_object_get(body, "text"));
+			f->record_message_id = f->seq + 1;
+		}
+	}
+	record(f, at, method, status, raw.data, body, -1);
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
+/* editMessageText: the new text of a message the bot sent. */
+static void
+on_edit_message(struct fake *f, struct evhttp_request *req)
+{
+	int64_t at = hb_mono_ms();
+	struct hb_buf raw = { 0 };
+	json_t *body = body_json(req, &raw), *rule, *id, *old;
+	char desc[300], key[100];
+	int status;
+
+	rule = match_rule(f, "editMessageText", raw.data);
+	id = json_object_get(body, "message_id");
+	if (json_is_integer(id))
+		message_key(json_object_get(body, "chat_id"),
+		    (long long)json_integer_value(id), key, sizeof(key));
+	old = json_is_integer(id) ? json_object_get(f->messages, key) : NULL;
+	if (rule)
+		status = answer_by_rule(req, rule);
+	else if (!json_is_integer(id) || json_object_get(body, "chat_id") == NULL) {
+		status = 400;
+		reply_error(req, status, "Bad Request: message identifier is not "
+		    "specified", -1);
+	} else if ((status = check_message(body, desc, sizeof(desc))) != 200)
+		reply_error(req, status, desc, -1);
+	else if (old == NULL) {
+		status = 400;
+		reply_error(req, status, "Bad Request: message to edit not found", -1);
+	} else if (json_equal(old, json_object_get(body, "text"))) {
+		status = 400;
+		reply_error(req, status, "Bad Request: message is not modified: "
+		    "specified new message content and reply markup are exactly the "
+		    "same as a current content and reply markup of the message", -1);
+	} else {
+		json_t *o = json_pack("{s:b, s:{s:O, s:I, s:O}}", "ok", 1, "result",
+		    "message_id", id, "edit_date", (json_int_t)time(NULL), "text",
+		    json_object_get(body, "text"));
+
+		json_object_set(f->messages, key, json_object_get(body, "text"));
+		reply_json(req, 200, o);
+		json_decref(o);
+	}
+	record(f, at, "editMessageText", status, raw.data, body, -1);
+	json_decref(body);
+	hb_buf_free(&raw);
+}
+
+/*
+ * sendMessage's reply_parameters: 200, or 400 with desc when they name a
+ * message this chat does not have (and sending without it is not allowed).
+ */
+static int
+check_reply_to(struct fake *f, json_t *body, char *desc, size_t desclen)
+{
+	json_t *rp = json_object_get(body, "reply_parameters"), *id;
+	char key[100];
+
+	if (rp == NULL)
+		return 200;
+	id = json_object_get(rp, "message_id");
+	if (!json_is_object(rp) || !json_is_integer(id)) {
+		snprintf(desc, desclen, "Bad Request: can't parse reply parameters "
+		    "JSON object");
+		return 400;
+	}
+	message_key(json_object_get(body, "chat_id"),
+	    (long long)json_integer_value(id), key, sizeof(key));
+	if (json_object_get(f->messages, key) == NULL &&
+	    !json_is_true(json_object_get(rp, "allow_sending_without_reply"))) {
+		snprintf(desc, desclen, "Bad Request: message to be replied not found");
+		return 400;
+	}
+	return 200;
+}
+
+/* A BotCommandScope as Telegram takes it: 0, or -1 with desc. */
+static int
+check_scope(json_t *scope, char *desc, size_t desclen)
+{
+	static const char *const types[] = { "default", "all_private_chats",
+	    "all_group_chats", "all_chat_administrators", "chat",
+	    "chat_administrators", "chat_member" };
+	const char *type = json_string_value(json_object_get(scope, "type"));
+	size_t i;
+
+	if (scope == NULL)
+		return 0;
+	for (i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(type, types[i]) == 0)
+			break;
+	if (!json_is_object(scope) || type == NULL ||
+	    i == sizeof(types) / sizeof(types[0])) {
+		snprintf(desc, desclen, "Bad Request: can't parse BotCommandScope "
+		    "JSON object");
+		return -1;
+	}
+	if (strncmp(type, "chat", 4) == 0 &&
+	    !json_is_integer(json_object_get(scope, "chat_id")) &&
+	    !json_is_string(json_object_get(scope, "chat_id"))) {
+		snprintf(desc, desclen, "Bad Request: chat_id is empty");
+		return -1;
+	}
+	return 0;
+}
+
+/* What Telegram says about a setMyCommands body: 0, or -1 with desc. */
+static int
+check_commands(json_t *body, char *desc, size_t desclen)
+{
+	json_t *list = json_object_get(body, "commands"), *c;
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > 100) {
+		snprintf(desc, desclen, "Bad Request: commands must be a non-empty "
+		    "list of at most 100");
+		return -1;
+	}
+	json_array_foreach(list, i, c) {
+		const char *name = json_string_value(json_object_get(c, "command"));
+		json_t *jd = json_object_get(c, "description");
+		size_t n = name ? strlen(name) : 0, units = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (!((name[k] >= 'a' && name[k] <= 'z') ||
+			    (name[k] >= '0' && name[k] <= '9') || name[k] == '_'))
+				n = 0;
+		if (n == 0 || n > 32) {
+			snprintf(desc, desclen, "Bad Request: BOT_COMMAND_INVALID");
+			return -1;
+		}
+		for (size_t k = 0; json_is_string(jd) && k < json_string_length(jd);
+		    k++)
+			units += units_of((unsigned char)json_string_value(jd)[k]);
+		if (units == 0 || units > 256) {
+			snprintf(desc, desclen, "Bad Request: "
+			    "BOT_COMMAND_DESCRIPTION_INVALID");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* setMyCommands and deleteMyCommands: true, or 400 as Telegram says. */
+static void
+on_my_commands(struct fake *f, struct evhttp_request *req, const char *method)
+{
+	int64_t at = hb_mono_ms();
+	struct hb_buf raw = { 0 };
+	json_t *body = body_json(req, &raw), *rule;
+	char desc[300];
+	int status = 200;
+
+	rule = match_rule(f, method, raw.data);
+	if (rule)
+		status = answer_by_rule(req, rule);
+	else if (!json_is_object(body) ||
+	    check_scope(json_object_get(body, "scope"), desc, sizeof(desc)) != 0 ||
+	    (strcmp(method, "setMyCommands") == 0 &&
+	    check_commands(body, desc, sizeof(desc)) != 0)) {
+		if (!json_is_object(body))
+			snprintf(desc, sizeof(desc), "Bad Request: no parameters");
+		status = 400;
+		reply_error(req, status, desc, -1);
+	} else {
+		json_t *o = json_pack("{s:b, s:b}", "ok", 1, "result", 1);
+
 		reply_json(req, 200, o);
 		json_decref(o);
 	}
@@ -613,6 +829,19 @@ on_control(struct fake *f, struct evhttp_request *req, const char *what)
 				json_object_set_new(c, "update_id",
 				    json_integer(f->next_update_id++));
 			f->newest_id = f->next_update_id - 1;
+			{
+				json_t *msg = json_object_get(c, "message");
+				json_t *mid = json_object_get(msg, "message_id");
+				char key[100];
+
+				if (json_is_integer(mid)) {
+					message_key(json_object_get(json_object_get(msg,
+					    "chat"), "id"), (long long)json_integer_value(mid),
+					    key, sizeof(key));
+					json_object_set(f->messages, key, json_object_get(msg,
+					    "text") ? json_object_get(msg, "text") : json_null());
+				}
+			}
 			json_array_append_new(f->updates, c);
 		}
 		/* wake the long polls */
@@ -669,6 +898,12 @@ on_request(struct evhttp_request *req, void *arg)
 		on_get_me(f, req);
 	else if (strcasecmp(uri + pl, "getUpdates") == 0)
 		on_get_updates(f, req);
+	else if (strcasecmp(uri + pl, "editMessageText") == 0)
+		on_edit_message(f, req);
+	else if (strcasecmp(uri + pl, "setMyCommands") == 0)
+		on_my_commands(f, req, "setMyCommands");
+	else if (strcasecmp(uri + pl, "deleteMyCommands") == 0)
+		on_my_commands(f, req, "deleteMyCommands");
 	else
 		reply_error(req, 404, "Not Found: method not found", -1);
 }
@@ -709,6 +944,7 @@ main(int argc, char **argv)
 	f.rules = json_array();
 	f.updates = json_array();
 	f.requests = json_array();
+	f.messages = json_object();
 	f.next_update_id = 1000;
 	f.newest_id = f.next_update_id - 1;
 	TAILQ_INIT(&f.held);

@@ -697,12 +697,17 @@ collect(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-long
-hbt_http(const char *method, const char *url, const char *body, struct hb_buf *out)
+/* A blocking request; the answer's Content-Type into ctype if not NULL. */
+static long
+http_request(const char *method, const char *url, const char *body,
+    struct hb_buf *out, char *ctype, size_t ctypelen)
 {
 	CURL *c = curl_easy_init();
 	long status = 0;
+	char *type = NULL;
 
+	if (ctype && ctypelen)
+		ctype[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body)
@@ -715,10 +720,26 @@ hbt_http(const char *method, const char *url, const char *body, struct hb_buf *o
 	 * tested (the writer) verifies it. */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	if (curl_easy_perform(c) == CURLE_OK)
+	if (curl_easy_perform(c) == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		if (ctype && ctypelen && curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE,
+		    &type) == CURLE_OK && type)
+			snprintf(ctype, ctypelen, "%s", type);
+	}
 	curl_easy_cleanup(c);
 	return status;
+}
+
+long
+hbt_http(const char *method, const char *url, const char *body, struct hb_buf *out)
+{
+	return http_request(method, url, body, out, NULL, 0);
+}
+
+long
+hbt_http_get(const char *url, struct hb_buf *out, char *ctype, size_t ctypelen)
+{
+	return http_request("GET", url, NULL, out, ctype, ctypelen);
 }
 
 /* ---------------- MQTT ---------------- */

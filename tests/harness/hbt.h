@@ -130,6 +130,9 @@ json_t *hbt_influx_rows(struct hbt_influx *ix, const char *db, const char *q,
 /* Blocking request for tests. Returns the status (0 on transport error). */
 long hbt_http(const char *method, const char *url, const char *body,
     struct hb_buf *out);
+/* A GET, with the answer's Content-Type in ctype ("" if none). */
+long hbt_http_get(const char *url, struct hb_buf *out, char *ctype,
+    size_t ctypelen);
 
 /* ---- MQTT (paho synchronous client, for the test's own view of the bus) ---- */
 

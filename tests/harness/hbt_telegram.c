@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int
 wait_up(struct hbt_telegram *tg)
@@ -72,12 +73,13 @@ hbt_telegram_rules(struct hbt_telegram *tg, const char *json)
 }
 
 int
-hbt_telegram_say(struct hbt_telegram *tg, long long update_id, long long chat_id,
-    long long user_id, const char *username, const char *text)
+hbt_telegram_say_at(struct hbt_telegram *tg, long long update_id,
+    long long chat_id, long long user_id, const char *username,
+    const char *text, long long date)
 {
 	json_t *u = json_pack("[{s:I, s:{s:I, s:I, s:{s:I, s:b, s:s, s:s}, "
 	    "s:{s:I, s:s}, s:s}}]", "update_id", (json_int_t)update_id, "message",
-	    "message_id", (json_int_t)update_id * 10, "date", (json_int_t)1700000000,
+	    "message_id", (json_int_t)update_id * 10, "date", (json_int_t)date,
 	    "from", "id", (json_int_t)user_id, "is_bot", 0, "first_name", "Test",
 	    "username", username, "chat", "id", (json_int_t)chat_id, "type",
 	    chat_id < 0 ? "group" : "private", "text", text);
@@ -87,6 +89,14 @@ hbt_telegram_say(struct hbt_telegram *tg, long long update_id, long long chat_id
 	free(s);
 	json_decref(u);
 	return rc;
+}
+
+int
+hbt_telegram_say(struct hbt_telegram *tg, long long update_id, long long chat_id,
+    long long user_id, const char *username, const char *text)
+{
+	return hbt_telegram_say_at(tg, update_id, chat_id, user_id, username, text,
+	    (long long)time(NULL));
 }
 
 json_t *

@@ -21,9 +21,14 @@ int hbt_telegram_restart(struct hbt_telegram *tg);
 void hbt_telegram_kill(struct hbt_telegram *tg);
 /* Replaces the answer rules (a JSON list, see fake_telegram.c). 0 or -1. */
 int hbt_telegram_rules(struct hbt_telegram *tg, const char *json);
-/* Queues a text message from user in chat; update_id is chosen by the test. */
+/* Queues a text message from user in chat, sent now (message.date);
+ * update_id is chosen by the test. */
 int hbt_telegram_say(struct hbt_telegram *tg, long long update_id,
     long long chat_id, long long user_id, const char *username, const char *text);
+/* The same, sent at date (Unix seconds). */
+int hbt_telegram_say_at(struct hbt_telegram *tg, long long update_id,
+    long long chat_id, long long user_id, const char *username,
+    const char *text, long long date);
 /* Every request recorded so far (a JSON list; decref it). */
 json_t *hbt_telegram_records(struct hbt_telegram *tg);
 /* Records of one method ("sendMessage", "webhook", "getUpdates") answered

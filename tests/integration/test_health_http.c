@@ -219,6 +219,20 @@ main(void)
 	HBT_CHECK(notifications("health/wrong/down") == 0, "notify: false is silent");
 	HBT_CHECK(hbt_metric(f.health_port, "homebus_health_checks_total{type=\"http\"}") > 20,
 	    "checks are counted in /metrics");
+	/* the state as a StateSet: one series per state, 1 for the one it is in */
+	HBT_CHECK(hbt_metric(f.health_port, "homebus_health_target_state{target="
+	    "\"ok\",state=\"ok\"}") == 1 && hbt_metric(f.health_port,
+	    "homebus_health_target_state{target=\"ok\",state=\"down\"}") == 0 &&
+	    hbt_metric(f.health_port, "homebus_health_target_state{target=\"ok\","
+	    "state=\"degraded\"}") == 0 && hbt_metric(f.health_port,
+	    "homebus_health_target_state{target=\"ok\",state=\"unknown\"}") == 0,
+	    "target ok: state=\"ok\" 1, the others 0");
+	HBT_CHECK(hbt_metric(f.health_port, "homebus_health_target_state{target="
+	    "\"err\",state=\"down\"}") == 1 && hbt_metric(f.health_port,
+	    "homebus_health_target_state{target=\"err\",state=\"ok\"}") == 0,
+	    "target err: state=\"down\" 1, ok 0");
+	HBT_CHECK(hbt_metric(f.health_port, "homebus_health_target_state{target="
+	    "\"err\"}") == -1, "no 0-3 code series left");
 
 	HBT_CHECK(hbt_proc_stop(&f.health.proc, SIGTERM, 10000) == 0, "clean exit "
 	    "with a request in flight");

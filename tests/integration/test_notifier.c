@@ -4,7 +4,8 @@
  * recorded arrival times, answers and bodies — and what is on the bus.
  *
  *   test_notifier burst|retry_after|sigkill|outage|dead_letter|commands|
- *                 long|webhook|hang|global|offset|fold_shutdown|addressed
+ *                 long|webhook|hang|global|offset|fold_shutdown|addressed|
+ *                 stale|menu|chats_file|deploy_restart
  *
  * Every scenario ends by checking that the bot token is in no log line
  * (the log of every run: a restart appends to it).
@@ -16,6 +17,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOKEN "987654:SECRET-tok3n_abcXYZ"
 #define PRIVATE_CHAT 1001LL
@@ -495,6 +497,78 @@ reply_with(struct fx *f, long long chat, const char *needle)
 	return found;
 }
 
+/* Whether an editMessageText of chat (answered 200) has needle. */
+static bool
+edited_with(struct fx *f, long long chat, const char *needle)
+{
+	json_t *all = hbt_telegram_select(&f->tg, "editMessageText", 200), *r;
+	size_t i;
+	bool found = false;
+
+	json_array_foreach(all, i, r) {
+		json_t *b = json_object_get(r, "body");
+
+		if (json_integer_value(json_object_get(b, "chat_id")) == chat &&
+		    strstr(rec_text(r), needle))
+			found = true;
+	}
+	json_decref(all);
+	return found;
+}
+
+/*
+ * A deploy from the chat rang twice: the answer to the command (then
+ * edited in place, each step on its own line) and the outcome, a new
+ * message replying to the command (command_id). Nothing else was sent.
+ */
+static void
+check_deploy_rings_twice(struct fx *f, long long command_id)
+{
+	json_t *sent, *edits, *first = NULL, *outcome = NULL, *last, *r, *b;
+	long long progress_id = 0;
+	size_t i;
+
+	HBT_REQUIRE(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "done"), 10000),
+	    "the progress shows the end");
+	sent = sent_to(f, PRIVATE_CHAT, 200);
+	json_array_foreach(sent, i, r) {
+		if (strstr(rec_text(r), "Deploy of abc1234 requested"))
+			first = r;
+		if (strstr(rec_text(r), "v1 -&gt; abc1234: done"))
+			outcome = r;
+		HBT_CHECK(!strstr(rec_text(r), "running (step pull)"),
+		    "no new message for a step: %s", rec_text(r));
+	}
+	HBT_REQUIRE(first && outcome, "the request and the outcome were sent");
+	progress_id = json_integer_value(json_object_get(first, "message_id"));
+	b = json_object_get(first, "body");
+	HBT_CHECK(!json_is_true(json_object_get(b, "disable_notification")),
+	    "the start rings");
+	b = json_object_get(outcome, "body");
+	HBT_CHECK(!json_is_true(json_object_get(b, "disable_notification")),
+	    "the end rings");
+	HBT_CHECK(json_integer_value(json_object_get(json_object_get(b,
+	    "reply_parameters"), "message_id")) == command_id, "the outcome "
+	    "replies to the command %lld", command_id);
+	edits = hbt_telegram_select(&f->tg, "editMessageText", 0);
+	HBT_CHECK(json_array_size(edits) >= 1, "edits: %zu",
+	    json_array_size(edits));
+	json_array_foreach(edits, i, r)
+		HBT_CHECK(json_integer_value(json_object_get(json_object_get(r,
+		    "body"), "message_id")) == progress_id && json_integer_value(
+		    json_object_get(r, "status")) == 200, "each edit of the "
+		    "request's message (%lld), taken: %s", progress_id,
+		    rec_text(r));
+	last = json_array_get(edits, json_array_size(edits) - 1);
+	HBT_CHECK(last && strstr(rec_text(last), "Deploy of abc1234 requested") &&
+	    strstr(rec_text(last), "\xe2\x9c\x94\xef\xb8\x8f pull\n") &&
+	    strstr(rec_text(last), "v1 -&gt; abc1234: done"), "the last edit: "
+	    "the request, each step on its line, the end: %s",
+	    last ? rec_text(last) : "");
+	json_decref(edits);
+	json_decref(sent);
+}
+
 /* Telegram commands: only from allowed chats, exactly the contract's JSON. */
 static void
 scenario_commands(struct fx *f)
@@ -538,15 +612,16 @@ scenario_commands(struct fx *f)
 	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "Deploy of abc1234 requested"),
 	    10000), "the chat is told");
 
-	/* progress as it happens, from P/deploy/state */
+	/* progress as it happens, from P/deploy/state: edits of that message */
 	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", state_running,
 	    strlen(state_running), 1, true);
-	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "running (step pull)"), 10000),
-	    "progress: running");
+	HBT_CHECK(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "running (step pull)"),
+	    10000), "progress: running, an edit");
 	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", state_done,
 	    strlen(state_done), 1, true);
 	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: done"),
-	    10000), "progress: done");
+	    10000), "the outcome: done");
+	check_deploy_rings_twice(f, 5010);
 
 	/* /status: the retained health and the last deploy */
 	hbt_mqtt_publish(f->mqtt, "homebus/health/influxdb", health, strlen(health),
@@ -609,26 +684,314 @@ scenario_commands(struct fx *f)
 	    "no command published twice");
 }
 
-/* A sendMessage straight to the fake: its status, Telegram's description. */
-static long
-fake_send(struct fx *f, const char *text, char *desc, size_t desclen)
+/*
+ * A /deploy sent two hours ago (Telegram keeps updates a day, and the
+ * notifier was down): not run, and the chat is told why.
+ */
+static void
+scenario_stale(struct fx *f)
 {
-	json_t *o = json_pack("{s:I, s:s, s:s}", "chat_id", (json_int_t)9, "text",
-	    text, "parse_mode", "HTML"), *a;
-	char url[300], *s = json_dumps(o, JSON_COMPACT);
+	setup_commands(f, "[1001]");
+	hbt_telegram_say_at(&f->tg, 601, PRIVATE_CHAT, 42, "alice",
+	    "/deploy abc1234", (long long)time(NULL) - 7200);
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "/deploy was sent 120 min "
+	    "ago"), 10000), "the chat is told the command was too old");
+	HBT_CHECK(reply_with(f, PRIVATE_CHAT, "commands older than 300 s are not "
+	    "run"), "the answer names the limit");
+	/* a fresh command after it is taken: the old one had its turn before */
+	hbt_telegram_say(&f->tg, 602, PRIVATE_CHAT, 42, "alice", "/rollback");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") >= 1,
+	    10000), "a fresh /rollback is published");
+	HBT_CHECK(hbt_mqtt_count_with(f->mqtt, "homebus/deploy/command",
+	    "abc1234") == 0, "the old /deploy is not on homebus/deploy/command");
+	HBT_CHECK(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
+	    "only the fresh command on the bus");
+}
+
+static void restart_with(struct fx *f, const char *from, const char *to);
+
+/* P/deploy/state for deploy id in phase at step, retained as the deployer's. */
+static void
+deploy_state(struct fx *f, const char *id, const char *phase, const char *step)
+{
+	char s[400];
+
+	snprintf(s, sizeof(s), "{\"id\":\"%s\",\"action\":\"deploy\","
+	    "\"phase\":\"%s\",\"from_tag\":\"v1\",\"to_tag\":\"abc1234\","
+	    "\"step\":\"%s\",\"started\":\"2026-01-01T10:00:00.000Z\","
+	    "\"updated\":\"2026-01-01T10:00:01.000Z\"}", id, phase, step);
+	hbt_mqtt_publish(f->mqtt, "homebus/deploy/state", s, strlen(s), 1, true);
+}
+
+/*
+ * The notifier restarts in the middle of a deploy asked for from the chat:
+ * the progress goes on editing the same message, and the outcome still
+ * comes, replying to the command.
+ */
+static void
+scenario_deploy_restart(struct fx *f)
+{
+	setup_commands(f, "[1001]");
+	hbt_telegram_say(&f->tg, 501, PRIVATE_CHAT, 42, "alice", "/deploy abc1234");
+	HBT_REQUIRE(HBT_WAIT(hbt_mqtt_count(f->mqtt, "homebus/deploy/command") == 1,
+	    10000), "the deploy on the bus");
+	deploy_state(f, "tg-501", "running", "pull");
+	HBT_REQUIRE(HBT_WAIT(edited_with(f, PRIVATE_CHAT, "running (step pull)"),
+	    10000), "progress before the restart");
+	restart_with(f, NULL, NULL);
+	deploy_state(f, "tg-501", "done", "record");
+	HBT_CHECK(HBT_WAIT(reply_with(f, PRIVATE_CHAT, "v1 -&gt; abc1234: done"),
+	    10000), "the outcome after the restart");
+	check_deploy_rings_twice(f, 5010);
+}
+
+/*
+ * Chats from notifier.telegram.chat_ids_file join those of chat_ids: a
+ * notification reaches every one, once; a line that is no chat id is an
+ * error naming the file and the line.
+ */
+static void
+scenario_chats_file(struct fx *f)
+{
+	char path[600], extra[800], json[1400];
 	struct hb_buf out = { 0 };
+	json_t *s;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/chats", hbt_dir());
+	hbt_write_file(path, "# the family\n1001\n\n  -1002   # the house group\n"
+	    "3003\n");
+	snprintf(extra, sizeof(extra), "\"chat_ids\": [3003, 4004], "
+	    "\"chat_ids_file\": \"%s\", \"chat_interval_ms\": 50", path);
+	setup(f, NULL, extra);
+	notify(f, "warning", "From the file", "to every chat", NULL);
+	HBT_CHECK(HBT_WAIT(hbt_telegram_count(&f->tg, "sendMessage", 200) >= 4,
+	    10000), "four chats reached");
+	hbt_sleep_ms(500);
+	for (size_t i = 0; i < 4; i++) {
+		static const long long chats[] = { 1001, -1002, 3003, 4004 };
+
+		s = sent_to(f, chats[i], 200);
+		HBT_CHECK(json_array_size(s) == 1, "chat %lld got %zu messages",
+		    chats[i], json_array_size(s));
+		json_decref(s);
+	}
+
+	hbt_write_file(path, "1001\n# fine\n12ab\n");
+	snprintf(json, sizeof(json), "{\"notifier\": {\"telegram\": "
+	    "{\"chat_ids_file\": \"%s\"}}}", path);
+	setenv("TELEGRAM_BOT_TOKEN", "1:x", 1);
+	rc = hbt_check_config("notifier", json, &out);
+	unsetenv("TELEGRAM_BOT_TOKEN");
+	HBT_CHECK(rc == 2 && out.data && strstr(out.data, "chats:3: \"12ab\" is "
+	    "not a chat id"), "a bad line named: %d %s", rc, out.data);
+	hb_buf_free(&out);
+}
+
+/* setMyCommands (and deleteMyCommands) records answered 200 for chat. */
+static size_t
+menu_calls(struct fx *f, const char *method, long long chat)
+{
+	json_t *all = hbt_telegram_select(&f->tg, method, 200), *r;
+	size_t i, n = 0;
+
+	json_array_foreach(all, i, r) {
+		json_t *scope = json_object_get(json_object_get(r, "body"), "scope");
+
+		if (strcmp(json_string_value(json_object_get(scope, "type")) ?
+		    json_string_value(json_object_get(scope, "type")) : "", "chat") == 0 &&
+		    json_integer_value(json_object_get(scope, "chat_id")) == chat)
+			n++;
+	}
+	json_decref(all);
+	return n;
+}
+
+static long fake_post(struct fx *f, const char *method, const char *body,
+    char *desc, size_t desclen);
+static long long fake_last_id;	/* result.message_id of fake_post's answer */
+
+/* editMessageText and reply_parameters, refused as Telegram refuses them. */
+static void
+check_fake_refuses_edits(struct fx *f)
+{
+	char desc[300], body[200];
+	long long id;
 	long st;
 
-	snprintf(url, sizeof(url), "%s/bot%s/sendMessage", f->tg.url, TOKEN);
-	st = hbt_http("POST", url, s, &out);
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"one\"}",
+	    desc, sizeof(desc));
+	id = fake_last_id;
+	HBT_REQUIRE(st == 200 && id > 0, "a message to edit: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":9,\"message_id\":%lld,"
+	    "\"text\":\"one\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message is not modified"),
+	    "the same text again: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":9,\"message_id\":%lld,"
+	    "\"text\":\"two\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 200, "a new text: %ld %s", st, desc);
+	snprintf(body, sizeof(body), "{\"chat_id\":8,\"message_id\":%lld,"
+	    "\"text\":\"three\"}", id);
+	st = fake_post(f, "editMessageText", body, desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message to edit not found"),
+	    "a message of another chat: %ld %s", st, desc);
+	st = fake_post(f, "editMessageText", "{\"chat_id\":9,\"text\":\"x\"}",
+	    desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message identifier"),
+	    "no message_id: %ld %s", st, desc);
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"r\","
+	    "\"reply_parameters\":{\"message_id\":999999}}", desc, sizeof(desc));
+	HBT_CHECK(st == 400 && strstr(desc, "message to be replied not found"),
+	    "a reply to no message: %ld %s", st, desc);
+	st = fake_post(f, "sendMessage", "{\"chat_id\":9,\"text\":\"r\","
+	    "\"reply_parameters\":{\"message_id\":999999,"
+	    "\"allow_sending_without_reply\":true}}", desc, sizeof(desc));
+	HBT_CHECK(st == 200, "allowed without it: %ld %s", st, desc);
+}
+
+/* The fake refuses the menus and methods Telegram refuses. */
+static void
+check_fake_refuses_menu(struct fx *f)
+{
+	static const struct {
+		const char *method, *body;
+		long status;
+		const char *desc;
+	} cases[] = {
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"ok_1\","
+		    "\"description\":\"fine\"}],\"scope\":{\"type\":\"chat\","
+		    "\"chat_id\":5}}", 200, "" },
+		{ "setMyCommands", "{\"commands\":[]}", 400, "commands" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"Deploy\","
+		    "\"description\":\"x\"}]}", 400, "BOT_COMMAND_INVALID" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"deploy\","
+		    "\"description\":\"\"}]}", 400, "DESCRIPTION_INVALID" },
+		{ "setMyCommands", "{\"commands\":[{\"command\":\"deploy\","
+		    "\"description\":\"x\"}],\"scope\":{\"type\":\"chat\"}}",
+		    400, "chat_id is empty" },
+		{ "deleteMyCommands", "{\"scope\":{\"type\":\"room\"}}", 400,
+		    "BotCommandScope" },
+		{ "setMyCommandz", "{}", 404, "method not found" },
+	};
+	char desc[300];
+	long st;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		st = fake_post(f, cases[i].method, cases[i].body, desc, sizeof(desc));
+		HBT_CHECK(st == cases[i].status && strstr(desc, cases[i].desc),
+		    "fake Telegram on %s %s: %ld %s", cases[i].method, cases[i].body,
+		    st, desc);
+	}
+	check_fake_refuses_edits(f);
+}
+
+/* Restarts the notifier after SIGTERM, with its configuration edited. */
+static void
+restart_with(struct fx *f, const char *from, const char *to)
+{
+	char *at;
+
+	HBT_REQUIRE(hbt_proc_stop(&f->nf.proc, SIGTERM, 15000) == 0, "clean exit");
+	if (from) {
+		at = strstr(f->cfg.data, from);
+		HBT_REQUIRE(at != NULL && strlen(from) == strlen(to), "config edit");
+		memcpy(at, to, strlen(to));
+		hbt_write_file(f->nf.config, f->cfg.data);
+	}
+	HBT_REQUIRE(hbt_proc_restart(&f->nf.proc) == 0, "restart");
+	HBT_REQUIRE(HBT_WAIT(hbt_metric(f->http, "homebus_notifier_bus_connected")
+	    == 1, 10000), "back on the bus");
+}
+
+/*
+ * Telegram's "/" menu: each allowed chat gets the commands at start, once;
+ * a restart with the same allow-list registers nothing, a changed one
+ * registers again and takes the menu away from a chat no longer allowed.
+ */
+static void
+scenario_menu(struct fx *f)
+{
+	json_t *all, *body, *cmds, *c;
+	size_t i, polls;
+	bool deploy_seen = false;
+
+	setup_commands(f, "[1001, -1002]");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "setMyCommands", PRIVATE_CHAT) == 1 &&
+	    menu_calls(f, "setMyCommands", GROUP_CHAT) == 1, 10000),
+	    "each allowed chat gets its menu");
+	all = hbt_telegram_select(&f->tg, "setMyCommands", 200);
+	body = json_object_get(json_array_get(all, 0), "body");
+	cmds = json_object_get(body, "commands");
+	HBT_CHECK(json_array_size(cmds) == 5, "five commands: %zu",
+	    json_array_size(cmds));
+	json_array_foreach(cmds, i, c)
+		if (strcmp(json_string_value(json_object_get(c, "command")), "deploy")
+		    == 0 && strstr(json_string_value(json_object_get(c,
+		    "description")), "deploy that image tag"))
+			deploy_seen = true;
+	HBT_CHECK(deploy_seen, "/deploy with its description");
+	json_decref(all);
+
+	/* the same list: nothing registered again */
+	polls = hbt_telegram_count(&f->tg, "getUpdates", 0);
+	restart_with(f, NULL, NULL);
+	HBT_REQUIRE(HBT_WAIT(hbt_telegram_count(&f->tg, "getUpdates", 0) > polls,
+	    10000), "polls again");
+	hbt_sleep_ms(1000);
+	HBT_CHECK(hbt_telegram_count(&f->tg, "setMyCommands", 0) == 2,
+	    "no setMyCommands after a restart with the same list: %zu",
+	    hbt_telegram_count(&f->tg, "setMyCommands", 0));
+
+	/* the group dropped: its menu deleted, the private chat's set again */
+	restart_with(f, "[1001, -1002]", "[1001]       ");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "setMyCommands", PRIVATE_CHAT) == 2,
+	    10000), "the changed list is registered again");
+	HBT_CHECK(HBT_WAIT(menu_calls(f, "deleteMyCommands", GROUP_CHAT) == 1,
+	    10000), "the chat no longer allowed loses its menu");
+	HBT_CHECK(menu_calls(f, "setMyCommands", GROUP_CHAT) == 1,
+	    "nothing set for the chat no longer allowed");
+	HBT_CHECK(hbt_telegram_count(&f->tg, "setMyCommands", 400) == 0 &&
+	    hbt_telegram_count(&f->tg, "deleteMyCommands", 400) == 0,
+	    "Telegram refused nothing");
+	check_fake_refuses_menu(f);
+}
+
+/* A request straight to the fake: its status, Telegram's description. */
+static long
+fake_post(struct fx *f, const char *method, const char *body, char *desc,
+    size_t desclen)
+{
+	char url[300];
+	struct hb_buf out = { 0 };
+	json_t *a;
+	long st;
+
+	snprintf(url, sizeof(url), "%s/bot%s/%s", f->tg.url, TOKEN, method);
+	st = hbt_http("POST", url, body, &out);
 	a = out.data ? json_loadb(out.data, out.len, 0, NULL) : NULL;
 	snprintf(desc, desclen, "%s", json_string_value(json_object_get(a,
 	    "description")) ? json_string_value(json_object_get(a, "description")) :
 	    "");
+	fake_last_id = json_integer_value(json_object_get(json_object_get(a,
+	    "result"), "message_id"));
 	json_decref(a);
+	hb_buf_free(&out);
+	return st;
+}
+
+/* A sendMessage straight to the fake in HTML to chat 9. */
+static long
+fake_send(struct fx *f, const char *text, char *desc, size_t desclen)
+{
+	json_t *o = json_pack("{s:I, s:s, s:s}", "chat_id", (json_int_t)9, "text",
+	    text, "parse_mode", "HTML");
+	char *s = json_dumps(o, JSON_COMPACT);
+	long st = fake_post(f, "sendMessage", s, desc, desclen);
+
 	json_decref(o);
 	free(s);
-	hb_buf_free(&out);
 	return st;
 }
 
@@ -1239,6 +1602,14 @@ main(int argc, char **argv)
 		scenario_fold_shutdown(&f);
 	else if (strcmp(which, "addressed") == 0)
 		scenario_addressed(&f);
+	else if (strcmp(which, "stale") == 0)
+		scenario_stale(&f);
+	else if (strcmp(which, "menu") == 0)
+		scenario_menu(&f);
+	else if (strcmp(which, "chats_file") == 0)
+		scenario_chats_file(&f);
+	else if (strcmp(which, "deploy_restart") == 0)
+		scenario_deploy_restart(&f);
 	else
 		HBT_REQUIRE(false, "unknown scenario %s", which);
 	teardown(&f);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void
@@ -120,6 +121,67 @@ test_example_config(void)
 	hb_buf_free(&out);
 }
 
+/*
+ * The Prometheus conventions every service keeps on /metrics: the
+ * exposition format's Content-Type, homebus_build_info{service,version} 1
+ * and process_start_time_seconds, a moment of this test.
+ */
+static void
+check_prometheus(int http, const char *service)
+{
+	struct hb_buf body = { 0 };
+	char url[128], ctype[128], want[160];
+	const char *at;
+	double started = 0, now = (double)time(NULL);
+	long st;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", http);
+	st = hbt_http_get(url, &body, ctype, sizeof(ctype));
+	HBT_CHECK(st == 200 && strcmp(ctype, "text/plain; version=0.0.4; "
+	    "charset=utf-8") == 0, "%s /metrics: %ld Content-Type: %s", service,
+	    st, ctype);
+	snprintf(want, sizeof(want), "\nhomebus_build_info{service=\"%s\","
+	    "version=\"%s\"} 1\n", service, HB_VERSION);
+	HBT_CHECK(body.data && strstr(body.data, want) &&
+	    strstr(body.data, "# TYPE homebus_build_info gauge\n"),
+	    "%s: no %s", service, want + 1);
+	at = body.data ? strstr(body.data, "\nprocess_start_time_seconds ") : NULL;
+	if (at)
+		started = strtod(at + 28, NULL);
+	HBT_CHECK(at && strstr(body.data, "# TYPE process_start_time_seconds "
+	    "gauge\n") && started > now - 600 && started <= now + 1,
+	    "%s: process_start_time_seconds %.2f (now %.0f)", service, started, now);
+	hb_buf_free(&body);
+}
+
+/* ingest, health, notifier and deployer on a broker: their /metrics */
+static void
+test_prometheus_conventions(void)
+{
+	static const char *const services[] = { "ingest", "health", "notifier",
+	    "deployer" };
+	struct hbt_broker broker;
+	char cfg[1024], bin[600];
+
+	HBT_REQUIRE(hbt_broker_start(&broker, NULL) == 0, "mosquitto");
+	for (size_t i = 0; i < HB_ARRAY_LEN(services); i++) {
+		struct hbt_service s;
+		int http = hbt_free_port();
+
+		snprintf(bin, sizeof(bin), "%s/homebus-%s", hbt_bin_dir(), services[i]);
+		if (access(bin, X_OK) != 0)
+			continue;
+		snprintf(cfg, sizeof(cfg), "{\"data_dir\": \"%s/%s\", \"bus\": "
+		    "{\"port\": %d}, \"%s\": {\"http_port\": %d}}", hbt_dir(),
+		    services[i], broker.port, services[i], http);
+		HBT_CHECK(hbt_service_start(&s, services[i], services[i], cfg, http)
+		    == 0, "%s starts", services[i]);
+		check_prometheus(http, services[i]);
+		HBT_CHECK(hbt_proc_stop(&s.proc, SIGTERM, 15000) == 0, "%s stops",
+		    services[i]);
+	}
+}
+
 static void
 test_health_metrics(void)
 {
@@ -152,6 +214,7 @@ test_health_metrics(void)
 	HBT_CHECK(st == 200 && strstr(body.data, "# TYPE homebus_writer_points_written_total counter") &&
 	    strstr(body.data, "process_resident_memory_bytes") &&
 	    strstr(body.data, "homebus_writer_bus_connected 1"), "metrics:\n%.400s", body.data);
+	check_prometheus(http, "writer");
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", http);
 	HBT_CHECK(hbt_http("GET", url, NULL, NULL) == 404, "unknown path is 404");
@@ -176,5 +239,6 @@ main(void)
 	test_check_config();
 	test_example_config();
 	test_health_metrics();
+	test_prometheus_conventions();
 	hbt_exit();
 }

@@ -7,8 +7,10 @@
  * bot, never a command addressed to another bot (nor, before getMe
  * answered, one addressed to any); /status shows the health targets, the
  * last deploy, the mute and the outbox; /deploy publishes one command
- * named by the update and then sends back each change of its progress
- * until it ends (or two hours passed), each end with its own icon; a
+ * named by the update and then shows each change of its progress as an
+ * edit of its answer (at most one every 2 s) until it ends (or two hours
+ * passed), the end as a new message replying to the command, each end
+ * with its own icon; a
  * deploy the bus refuses says so; /mute sets the mute, and says so when
  * the outbox could not store it; /help and wrong commands are answered.
  */
@@ -25,6 +27,9 @@ static struct reply {
 	char icon[16];
 	char title[64];
 	char text[2048];
+	char progress[64];	/* "" unless a progress message or its edit */
+	bool edit;
+	long long reply_to;
 } replies[32];
 static int nreplies;
 static int64_t mute_until, muted_until;
@@ -43,7 +48,24 @@ route_reply(struct router *r, long long chat_id, const char *icon,
 	snprintf(p->icon, sizeof(p->icon), "%s", icon);
 	snprintf(p->title, sizeof(p->title), "%s", title);
 	snprintf(p->text, sizeof(p->text), "%s", text);
+	p->progress[0] = '\0';
+	p->edit = false;
+	p->reply_to = 0;
 	nreplies++;
+	return 0;
+}
+
+int
+route_reply_how(struct router *r, long long chat_id, const char *icon,
+    const char *title, const char *text, const struct reply_how *how)
+{
+	struct reply *p = &replies[nreplies < 32 ? nreplies : 31];
+
+	route_reply(r, chat_id, icon, title, text);
+	snprintf(p->progress, sizeof(p->progress), "%s", how->progress ?
+	    how->progress : "");
+	p->edit = how->edit;
+	p->reply_to = how->reply_to;
 	return 0;
 }
 
@@ -121,13 +143,14 @@ say(struct rig *g, long long chat, const char *text, const char *bot_name,
 	struct telegram_update u = { 0 };
 
 	u.update_id = next_update++;
+	u.message_id = u.update_id * 10;
 	u.has_message = true;
 	u.chat_id = chat;
 	u.has_from = true;
 	u.from_id = 7;
 	snprintf(u.username, sizeof(u.username), "ann");
 	u.text = (char *)text;
-	chat_update(g->chat, &u, bot_name, now);
+	chat_update(g->chat, &u, bot_name, now, 0);
 }
 
 static uint64_t
@@ -149,11 +172,11 @@ test_who_is_obeyed(void)
 	HBT_CHECK(nreplies == 0, "a chat not allowed gets no answer");
 	u.update_id = 1;
 	u.chat_id = 10;
-	chat_update(g.chat, &u, "homebus_bot", 0);
+	chat_update(g.chat, &u, "homebus_bot", 0, 0);
 	u.has_message = true;
 	u.from_bot = true;
 	u.text = (char *)"/status";
-	chat_update(g.chat, &u, "homebus_bot", 0);
+	chat_update(g.chat, &u, "homebus_bot", 0, 0);
 	HBT_CHECK(nreplies == 0, "nor an update without a message, nor a bot");
 	say(&g, 10, "hello there", "homebus_bot", 0);
 	HBT_CHECK(nreplies == 0, "chatter is not answered");
@@ -243,7 +266,8 @@ test_status(void)
 }
 
 static void
-progress(struct rig *g, const char *id, const char *phase, const char *step)
+progress_at(struct rig *g, const char *id, const char *phase,
+    const char *step, int64_t now)
 {
 	struct hb_deploy_state s = { 0 };
 
@@ -252,7 +276,13 @@ progress(struct rig *g, const char *id, const char *phase, const char *step)
 	snprintf(s.phase, sizeof(s.phase), "%s", phase);
 	snprintf(s.step, sizeof(s.step), "%s", step);
 	snprintf(s.to_tag, sizeof(s.to_tag), "v2");
-	chat_deploy_state(g->chat, &s);
+	chat_deploy_state(g->chat, &s, now);
+}
+
+static void
+progress(struct rig *g, const char *id, const char *phase, const char *step)
+{
+	progress_at(g, id, phase, step, 0);
 }
 
 static void
@@ -275,32 +305,46 @@ test_deploy(void)
 	    "requested_by")), "telegram:@ann") == 0, "named by the update, "
 	    "with the tag and who asked");
 	HBT_CHECK(nreplies == 1 && strstr(replies[0].text, "Deploy of v2 "
-	    "requested") && strstr(replies[0].text, id), "acknowledged: %s",
+	    "requested") && strstr(replies[0].text, id) &&
+	    strcmp(replies[0].progress, id) == 0 && !replies[0].edit,
+	    "acknowledged by the message its progress will edit: %s",
 	    replies[0].text);
 
 	progress(&g, "someone-else", "pulling", "pull");
 	HBT_CHECK(nreplies == 1, "another deploy's progress is not sent");
 	progress(&g, id, "running", "pull");
 	progress(&g, id, "running", "pull");
-	HBT_CHECK(nreplies == 2 && replies[1].chat_id == 10 &&
-	    strcmp(replies[1].title, id) == 0 &&
+	HBT_CHECK(nreplies == 2 && replies[1].chat_id == 10 && replies[1].edit &&
+	    strcmp(replies[1].progress, id) == 0 &&
+	    strstr(replies[1].text, "Deploy of v2 requested") &&
 	    strstr(replies[1].text, "running (step pull)"),
-	    "a change is sent once: %s", replies[1].text);
-	progress(&g, id, "running", "verify");
-	progress(&g, id, "done", "verify");
-	HBT_CHECK(nreplies == 4 && strstr(replies[3].text, "done"),
-	    "each change, up to the end");
-	progress(&g, id, "running", "again");
+	    "a change is an edit, once: %s", replies[1].text);
+	progress_at(&g, id, "running", "verify", 1000);
+	HBT_CHECK(nreplies == 2, "no second edit within 2 s");
+	progress_at(&g, id, "done", "verify", 1500);
+	HBT_CHECK(nreplies == 3 && !replies[2].edit && replies[2].reply_to ==
+	    (next_update - 1) * 10 && strcmp(replies[2].title, id) == 0 &&
+	    strstr(replies[2].text, "done"), "the outcome at once, a new message "
+	    "replying to the /deploy: %s", replies[2].text);
+	chat_tick(g.chat, 1999);
+	HBT_CHECK(nreplies == 3, "the edit waits its 2 s");
+	chat_tick(g.chat, 2000);
+	HBT_CHECK(nreplies == 4 && replies[3].edit && strstr(replies[3].text,
+	    "\xe2\x9c\x94\xef\xb8\x8f pull\n") && strstr(replies[3].text,
+	    "done"), "then the last edit: each step ended on its line: %s",
+	    replies[3].text);
+	progress_at(&g, id, "running", "again", 5000);
+	chat_tick(g.chat, 9000);
 	HBT_CHECK(nreplies == 4, "the watch ended with the deploy");
 
 	say(&g, 10, "/rollback", "", 1000);
 	snprintf(id, sizeof(id), "tg-%lld", next_update - 1);
 	HBT_CHECK(strcmp(json_string_value(json_object_get(published,
 	    "action")), "rollback") == 0, "a rollback");
-	chat_expire(g.chat, 1000 + 2 * 3600 * 1000 - 1);
+	chat_tick(g.chat, 1000 + 2 * 3600 * 1000 - 1);
 	progress(&g, id, "running", "pull");
 	HBT_CHECK(nreplies == 6, "watched for two hours");
-	chat_expire(g.chat, 1000 + 2 * 3600 * 1000);
+	chat_tick(g.chat, 1000 + 2 * 3600 * 1000);
 	progress(&g, id, "running", "verify");
 	HBT_CHECK(nreplies == 6, "and no longer");
 
@@ -312,6 +356,36 @@ test_deploy(void)
 	progress(&g, id, "running", "pull");
 	HBT_CHECK(nreplies == 7, "and not watched");
 	publish_rc = 0;
+	rig_close(&g);
+}
+
+/* A deploy watched before a restart is watched after it (the outbox keeps it). */
+static void
+test_deploy_restart(void)
+{
+	struct rig g;
+	char id[32];
+	long long command;
+
+	rig_open(&g, "restart");
+	publish_rc = 0;
+	snprintf(id, sizeof(id), "tg-%lld", next_update);
+	command = next_update * 10;
+	say(&g, 10, "/deploy v2", "", 0);
+	progress(&g, id, "running", "pull");
+	HBT_REQUIRE(nreplies == 2, "request and first edit");
+	chat_free(g.chat);
+	g.chat = chat_new(&(struct chat_config){ .cmd_chats = allowed,
+	    .ncmd_chats = 2, .prefix = "homebus" }, NULL, NULL, g.board, g.ob,
+	    g.m);
+	progress(&g, id, "running", "pull");
+	HBT_CHECK(nreplies == 2, "the state seen before is not shown again");
+	progress_at(&g, id, "done", "verify", 3000);
+	HBT_CHECK(nreplies == 4 && replies[2].reply_to == command &&
+	    strstr(replies[2].text, "done") && replies[3].edit &&
+	    strstr(replies[3].text, "\xe2\x9c\x94\xef\xb8\x8f pull\n"),
+	    "after the restart: the outcome replies to the command, the edit "
+	    "keeps the steps before it (%d replies)", nreplies);
 	rig_close(&g);
 }
 
@@ -330,7 +404,7 @@ test_deploy_icons(void)
 	snprintf(id, sizeof(id), "tg-%lld", next_update);
 	say(&g, 10, "/deploy v2", "", 0);
 	progress(&g, id, "pull", "pull");
-	HBT_CHECK(nreplies == 2 && strcmp(replies[1].icon, hourglass) == 0,
+	HBT_CHECK(nreplies == 2 && strstr(replies[1].text, hourglass),
 	    "a deploy still going: the hourglass");
 	for (size_t i = 0; i < HB_ARRAY_LEN(final); i++) {
 		HBT_REQUIRE(hb_deploy_phase_final(final[i]), "%s is final",
@@ -339,7 +413,8 @@ test_deploy_icons(void)
 		snprintf(id, sizeof(id), "tg-%lld", next_update);
 		say(&g, 10, "/deploy v2", "", 0);
 		progress(&g, id, final[i], "verify");
-		HBT_REQUIRE(nreplies == 2, "%s sent back", final[i]);
+		HBT_REQUIRE(nreplies == 3 && replies[1].reply_to > 0, "%s sent back",
+		    final[i]);
 		snprintf(icons[i], sizeof(icons[i]), "%s", replies[1].icon);
 		HBT_CHECK(strcmp(icons[i], hourglass) != 0, "%s: not the hourglass",
 		    final[i]);
@@ -406,6 +481,7 @@ main(void)
 	test_who_is_obeyed();
 	test_status();
 	test_deploy();
+	test_deploy_restart();
 	test_deploy_icons();
 	test_mute_help_and_mistakes();
 	json_decref(published);

@@ -77,12 +77,10 @@ rig_open(struct rig *g, const char *name)
 	HBT_REQUIRE(g->ob != NULL, "outbox: %s", err);
 	channel_init(&g->tg, CH_TELEGRAM, g->m, g->ob);
 	g->p = poll_new(&(struct poll_config){
-		.api_url = "http://tg.test",
-		.token = TOKEN,
-		.tg_timeout_ms = 10000,
+		.api = { .url = "http://tg.test", .token = TOKEN,
+		    .timeout_ms = 10000, .retry_min_ms = 1000,
+		    .retry_max_ms = 60000 },
 		.poll_timeout_s = 25,
-		.retry_min_ms = 1000,
-		.retry_max_ms = 60000,
 		.outbox_path = g->path,
 		.clock = clock_now,
 	    }, g->base, NULL, g->ob, &g->tg, g->m, on_update, NULL);
