@@ -198,24 +198,44 @@ tls_bev(struct event_base *base, void *arg)
  * second request arrives on it: a server that dropped an idle connection
  * just as the client reused it.
  */
+struct dropper_conn;
 struct dropper {
 	struct evconnlistener *lis;
 	int port;
 	int conns;
+	/* connections still open, freed at the end of the test when the client
+	 * has not closed them yet */
+	struct bufferevent *open[8];
 };
+
+struct dropper_conn {
+	struct dropper *d;
+	struct bufferevent *bev;
+	long served;		/* requests answered on it */
+};
+
+/* Frees a connection of the dropper's and forgets it. */
+static void
+dropper_close(struct dropper_conn *dc)
+{
+	for (size_t i = 0; i < 8; i++)
+		if (dc->d->open[i] == dc->bev)
+			dc->d->open[i] = NULL;
+	bufferevent_free(dc->bev);
+	free(dc);
+}
 
 static void
 dropper_read(struct bufferevent *bev, void *arg)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
-	long *served = arg;
+	struct dropper_conn *dc = arg;
 	struct evbuffer_ptr end;
 
 	while ((end = evbuffer_search(in, "\r\n\r\n", 4, NULL)).pos >= 0) {
 		evbuffer_drain(in, (size_t)end.pos + 4);
-		if ((*served)++ > 0) {
-			bufferevent_free(bev);
-			free(served);
+		if (dc->served++ > 0) {
+			dropper_close(dc);
 			return;
 		}
 		bufferevent_write(bev, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
@@ -226,9 +246,9 @@ dropper_read(struct bufferevent *bev, void *arg)
 static void
 dropper_event(struct bufferevent *bev, short what, void *arg)
 {
+	(void)bev;
 	(void)what;
-	bufferevent_free(bev);
-	free(arg);
+	dropper_close(arg);
 }
 
 static void
@@ -236,14 +256,21 @@ dropper_accept(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	struct dropper *d = arg;
+	struct dropper_conn *dc = hb_xcalloc(1, sizeof(*dc));
 	struct bufferevent *bev = bufferevent_socket_new(
 	    evconnlistener_get_base(lis), fd, BEV_OPT_CLOSE_ON_FREE);
 
 	(void)sa;
 	(void)len;
 	d->conns++;
-	bufferevent_setcb(bev, dropper_read, NULL, dropper_event,
-	    hb_xcalloc(1, sizeof(long)));
+	dc->d = d;
+	dc->bev = bev;
+	for (size_t i = 0; i < 8; i++)
+		if (d->open[i] == NULL) {
+			d->open[i] = bev;
+			break;
+		}
+	bufferevent_setcb(bev, dropper_read, NULL, dropper_event, dc);
 	bufferevent_enable(bev, EV_READ);
 }
 
@@ -640,6 +667,14 @@ main(void)
 		}
 		HBT_CHECK(d.conns == 3, "one connection each (%d)", d.conns);
 		evconnlistener_free(d.lis);
+		for (size_t i = 0; i < 8; i++) {
+			struct dropper_conn *dc = NULL;
+
+			if (d.open[i] == NULL)
+				continue;
+			bufferevent_getcb(d.open[i], NULL, NULL, NULL, (void **)&dc);
+			dropper_close(dc);
+		}
 	}
 
 	/* a connect that fails at once (port 0): an error, once, no crash */
