@@ -109,7 +109,11 @@ pub_points sys_persist 1000
 docker compose restart mosquitto >/dev/null 2>&1
 # back when it answers a CONNECT again (its healthcheck says so only at its
 # next interval)
-broker_answers() { mosquitto_sub -h 127.0.0.1 -p "$mqtt" -t x -C 1 -W 1 2>&1 | grep -q 'not authori'; }
+broker_answers() {
+	local out
+	out=$(mosquitto_sub -h 127.0.0.1 -p "$mqtt" -t x -C 1 -W 1 2>&1) || true
+	[[ $out == *"not authori"* ]]
+}
 wait_until 30 "the broker answering after its restart" broker_answers
 docker compose start writer >/dev/null 2>&1
 n_is() { [[ $(count "$1" "${3:-n}") = "$2" ]]; }	# measurement n [field]

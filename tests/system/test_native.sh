@@ -114,7 +114,8 @@ state() {
 		-t homebus/deploy/state -C 1 -W 3'
 }
 phase_is() { state | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s.get("phase") in sys.argv[1:] else 1)' "$@"; }
-in_host homebus deploy v4 >/dev/null 2>&1 || true
+# the deployer restarted itself after the last job: asked until it takes it
+wait_until 60 "the deployer taking a deploy of v4" in_host homebus deploy v4
 wait_until 60 "the v4 deploy in verify" phase_is verify
 in_host systemctl stop homebus-deployer
 in_host systemctl start homebus-deployer
