@@ -28,7 +28,7 @@
 #define TIME_LEN 16		/* "20261125T014532Z" */
 #define MAX_FOLDERS 4096
 
-enum job_kind { JOB_COPY, JOB_MANIFEST };
+enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE };
 
 /* What the worker thread reads and writes; the loop only after the join. */
 struct job {
@@ -37,6 +37,7 @@ struct job {
 	char *files[32];
 	size_t nfiles;
 	json_t *meta;		/* manifest fields (JOB_MANIFEST) */
+	char stamp[TIME_LEN + 1];	/* JOB_RESTORE: names the kept files */
 	bool ok;
 	char error[1024];
 	atomic_bool cancel;
@@ -178,12 +179,109 @@ list_files(struct job *j, const char *dir, const char *rel, json_t *files)
 	return rc;
 }
 
-/* The SQLite copies say where they came from and that they verified. */
-static void
-annotate(json_t *files, json_t *sqlite)
+/*
+ * The sha256 of a SQLite file's schema: every row of sqlite_master (type,
+ * name, table, SQL) in a fixed order, so that two files with the same
+ * tables, indexes and triggers hash alike whatever their rows.
+ */
+static int
+schema_hash(sqlite3 *db, char hex[65])
+{
+	sqlite3_stmt *st = NULL;
+	struct sha256 h;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM "
+	    "sqlite_master ORDER BY type, name", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sha256_init(&h);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int c = 0; c < 4; c++) {
+			const unsigned char *v = sqlite3_column_text(st, c);
+
+			/* a NUL between columns and rows: no two schemas run together */
+			sha256_update(&h, v ? (const char *)v : "", v ?
+			    (size_t)sqlite3_column_bytes(st, c) + 1 : 1);
+		}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sha256_hex(&h, hex);
+	return 0;
+}
+
+/* Rows of every table of db: {"readings": 5000, ...}. NULL on error. */
+static json_t *
+row_counts(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *rows = json_object();
+
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = "
+	    "'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		json_decref(rows);
+		return NULL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", name);
+		sqlite3_stmt *cnt = NULL;
+
+		if (sql && sqlite3_prepare_v2(db, sql, -1, &cnt, NULL) == SQLITE_OK &&
+		    sqlite3_step(cnt) == SQLITE_ROW)
+			json_object_set_new(rows, name,
+			    json_integer(sqlite3_column_int64(cnt, 0)));
+		sqlite3_finalize(cnt);
+		sqlite3_free(sql);
+	}
+	sqlite3_finalize(st);
+	return rows;
+}
+
+/*
+ * What the manifest records of a SQLite file: user_version, schema_sha256
+ * and, with rows, the rows of each table. 0, or -1 with err.
+ */
+static int
+sqlite_facts(const char *path, bool rows, json_t *out, char *err,
+    size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char hex[65];
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s", path);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (schema_hash(db, hex) != 0) {
+		snprintf(err, errlen, "cannot read the schema of %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	json_object_set_new(out, "user_version", json_integer(hb_sqlite_scalar(db,
+	    "PRAGMA user_version", 0)));
+	json_object_set_new(out, "schema_sha256", json_string(hex));
+	if (rows)
+		json_object_set_new(out, "rows", row_counts(db));
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * The SQLite copies say where they came from, that they verified, and
+ * their user_version, schema hash and rows (what a rollback compares).
+ */
+static int
+annotate(struct job *j, json_t *files, json_t *sqlite)
 {
 	size_t i, k;
 	json_t *f, *src;
+	char path[PATH_MAX];
 
 	json_array_foreach(files, i, f) {
 		const char *p = json_string_value(json_object_get(f, "path"));
@@ -192,8 +290,13 @@ annotate(json_t *files, json_t *sqlite)
 			if (strcmp(p, base_name(json_string_value(src))) == 0) {
 				json_object_set(f, "source", src);
 				json_object_set_new(f, "integrity_check", json_string("ok"));
+				snprintf(path, sizeof(path), "%s/%s", j->folder, p);
+				if (sqlite_facts(path, true, f, j->error,
+				    sizeof(j->error)) != 0)
+					return -1;
 			}
 	}
+	return 0;
 }
 
 static int
@@ -231,7 +334,10 @@ run_manifest(struct job *j)
 		json_decref(files);
 		return;
 	}
-	annotate(files, json_object_get(j->meta, "sqlite"));
+	if (annotate(j, files, json_object_get(j->meta, "sqlite")) != 0) {
+		json_decref(files);
+		return;
+	}
 	json_object_del(j->meta, "sqlite");
 	json_object_set_new(j->meta, "files", files);
 	text = json_dumps(j->meta, JSON_INDENT(2));
@@ -239,6 +345,72 @@ run_manifest(struct job *j)
 	if (text && write_atomically(path, text, j->error, sizeof(j->error)) == 0)
 		j->ok = true;
 	free(text);
+}
+
+/* integrity_check of a live file, left in its journal mode. */
+static int
+check_live(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const char *verdict;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "integrity_check of %s could not run", path);
+		goto out;
+	}
+	verdict = (const char *)sqlite3_column_text(st, 0);
+	if (verdict == NULL || strcmp(verdict, "ok") != 0) {
+		snprintf(err, errlen, "%s does not verify after the restore: %.200s",
+		    path, verdict ? verdict : "?");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * Each live file: kept beside as <file>.failed-<time> (online backup of it
+ * as the failed version left it), then the backup's copy written into it
+ * through the online backup API, then integrity_check. On success
+ * j->error lists what was restored, for the job's messages.
+ */
+static void
+run_restore(struct job *j)
+{
+	char copy[PATH_MAX], kept[PATH_MAX], err[768];
+	size_t len = 0;
+
+	for (size_t i = 0; i < j->nfiles; i++) {
+		snprintf(copy, sizeof(copy), "%s/%s", j->folder, base_name(j->files[i]));
+		snprintf(kept, sizeof(kept), "%s.failed-%s", j->files[i], j->stamp);
+		if (access(copy, R_OK) != 0) {
+			snprintf(j->error, sizeof(j->error), "the backup has no copy of %s",
+			    j->files[i]);
+			return;
+		}
+		if ((access(j->files[i], F_OK) == 0 &&
+		    hb_sqlite_backup(j->files[i], kept, err, sizeof(err)) != 0) ||
+		    hb_sqlite_backup(copy, j->files[i], err, sizeof(err)) != 0 ||
+		    check_live(j->files[i], err, sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "restoring %s: %s",
+			    j->files[i], err);
+			return;
+		}
+		hb_info("restored %s from %s (the failed version's kept as %s)",
+		    j->files[i], j->folder, kept);
+	}
+	for (size_t i = 0; i < j->nfiles && len < sizeof(j->error); i++)
+		len += (size_t)snprintf(j->error + len, sizeof(j->error) - len,
+		    "%s%s (the failed version's kept as %s.failed-%s)", i ? ", " : "",
+		    j->files[i], base_name(j->files[i]), j->stamp);
+	j->ok = true;
 }
 
 static void *
@@ -249,6 +421,8 @@ worker(void *arg)
 
 	if (b->job.kind == JOB_COPY)
 		run_copy(&b->job);
+	else if (b->job.kind == JOB_RESTORE)
+		run_restore(&b->job);
 	else
 		run_manifest(&b->job);
 	/* the loop joins us when it reads this */
@@ -409,6 +583,67 @@ backup_write_manifest(struct backup *b, const char *root, const char *name,
 	    "instance", meta->instance, "created", hb_msg_time(hb_wall_ms()),
 	    "sqlite", sqlite);
 	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_restore_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, int64_t wall_ms, backup_done_fn done,
+    void *arg, char *err, size_t errlen)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	if (b->running || n > HB_ARRAY_LEN(b->job.files)) {
+		snprintf(err, errlen, b->running ? "a backup job is running" :
+		    "too many SQLite files");
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = JOB_RESTORE;
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	gmtime_r(&t, &tm);
+	strftime(b->job.stamp, sizeof(b->job.stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (size_t i = 0; i < n; i++)
+		b->job.files[b->job.nfiles++] = hb_xstrdup(files[i]);
+	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_schema_changed(const char *root, const char *name, const char *live,
+    bool *changed, char *err, size_t errlen)
+{
+	char path[PATH_MAX], hex[65];
+	json_t *m, *files, *f, *facts;
+	const char *was = NULL;
+	size_t i;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	files = json_object_get(m, "files");
+	json_array_foreach(files, i, f)
+		if (json_is_string(json_object_get(f, "source")) &&
+		    strcmp(json_string_value(json_object_get(f, "source")), live) == 0)
+			was = json_string_value(json_object_get(f, "schema_sha256"));
+	if (m == NULL) {
+		snprintf(err, errlen, "cannot read %s", path);
+		goto out;
+	}
+	if (was == NULL) {
+		snprintf(err, errlen, "backup %s records no schema of %s", name, live);
+		goto out;
+	}
+	facts = json_object();
+	rc = sqlite_facts(live, false, facts, err, errlen);
+	if (rc == 0) {
+		snprintf(hex, sizeof(hex), "%s",
+		    json_string_value(json_object_get(facts, "schema_sha256")));
+		*changed = strcmp(hex, was) != 0;
+	}
+	json_decref(facts);
+out:
+	json_decref(m);
+	return rc;
 }
 
 /* ---------------- retention and lookups (loop thread, quick) ---------------- */

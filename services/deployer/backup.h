@@ -44,6 +44,28 @@ int backup_copy_sqlite(struct backup *b, const char *root, const char *name,
     const char *const *files, size_t n, backup_done_fn done, void *arg,
     char *err, size_t errlen);
 
+/*
+ * Restores each SQLite file of files[n] (their live paths) from its copy
+ * in root/name/, with the services that use it stopped: the live file as
+ * it is now kept beside as <file>.failed-<UTC time of wall_ms> (never
+ * deleted), the copy written into it through the online backup API, then
+ * integrity_check. done gets ok with, in `error`, the list of what was
+ * restored and where the failed version's file was kept; or the reason it
+ * failed. 0 (done comes later), or -1 with err when a job is running.
+ */
+int backup_restore_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, int64_t wall_ms, backup_done_fn done,
+    void *arg, char *err, size_t errlen);
+
+/*
+ * Whether the schema of the live SQLite file differs from the one the
+ * manifest of root/name recorded for it (schema_sha256). Quick enough for
+ * the loop thread (it reads sqlite_master only). 0, or -1 with err (no
+ * manifest, the file is not in it, the live file cannot be read).
+ */
+int backup_schema_changed(const char *root, const char *name, const char *live,
+    bool *changed, char *err, size_t errlen);
+
 /* What the manifest says besides the files. */
 struct backup_meta {
 	const char *id;		/* the job that took it */
@@ -56,7 +78,9 @@ struct backup_meta {
 
 /*
  * Writes root/name/manifest.json: meta, and every file in the folder with
- * its size and sha256 (the SQLite copies with their source and check).
+ * its size and sha256; the SQLite copies with their source, their check,
+ * user_version, schema_sha256 (the SQL of sqlite_master) and the rows of
+ * each table.
  */
 int backup_write_manifest(struct backup *b, const char *root, const char *name,
     const struct backup_meta *meta, backup_done_fn done, void *arg, char *err,

@@ -43,9 +43,15 @@ struct job {
 	void (*stopped)(void *arg);
 	void *stopped_arg;
 	char summary[256];		/* what Home Assistant says after it */
+	/* what going back restores from the job's backup (plan_restore) */
+	const char *restore[DEPLOYER_MAX_SQLITE];
+	size_t nrestore;
+	bool restore_cmd;
+	char restored[1024];		/* what the SQLite restore did */
 };
 
 static void run_step(struct job *j);
+static void plan_add(struct job *j, enum job_step kind, int index);
 static void step_ok(struct job *j);
 static void step_failed(struct job *j, const char *error, const char *tail);
 
@@ -165,6 +171,12 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
 	    cmd[0] ? "; run by hand: " : "", cmd);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	if (j->restored[0] && strcmp(outcome, "rolled_back") == 0) {
+		size_t len = strlen(j->rec.error);
+
+		snprintf(j->rec.error + len, sizeof(j->rec.error) - len,
+		    "; restored from %s: %s", j->rec.backup, j->restored);
+	}
 	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	if (strcmp(outcome, "done") == 0)
 		j->summary[0] = '\0';
@@ -184,6 +196,7 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	o.cause = j->cause;
 	o.cause_tail = j->cause_tail;
 	o.backup = j->rec.backup;
+	o.restored = j->restored;
 	o.by_hand = cmd;
 	o.quiet = strcmp(j->rec.requested_by, "schedule") == 0;
 	o.duration_s = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
@@ -240,11 +253,68 @@ step_ok(struct job *j)
 	schedule(j);
 }
 
+/*
+ * What going back restores from the job's backup (restore_on_rollback):
+ * "never" nothing; "always" every SQLite file and the restore command;
+ * "changed" the SQLite files whose schema differs from the backup's (the
+ * failed version migrated them), leaving alone those it only wrote rows
+ * to, and no restore command (InfluxDB's readings since stay).
+ */
+static void
+plan_restore(struct job *j)
+{
+	const struct deployer_config *c = j->p.cfg;
+	char err[512];
+	bool changed;
+
+	j->nrestore = 0;
+	j->restore_cmd = false;
+	j->restored[0] = '\0';
+	if (j->rec.backup[0] == '\0' || c->restore_on_rollback == RESTORE_NEVER ||
+	    j->p.dry_run)
+		return;
+	j->restore_cmd = c->restore_on_rollback == RESTORE_ALWAYS &&
+	    c->steps[STEP_RESTORE].argc > 0;
+	for (size_t i = 0; i < c->nsqlite; i++) {
+		if (c->restore_on_rollback == RESTORE_CHANGED) {
+			if (backup_schema_changed(c->backup_dir, j->rec.backup,
+			    c->sqlite[i], &changed, err, sizeof(err)) != 0) {
+				hb_warn("job id=%s not restored: %s", j->rec.id, err);
+				continue;
+			}
+			hb_info("job id=%s %s: schema %s since backup %s", j->rec.id,
+			    c->sqlite[i], changed ? "changed" : "unchanged",
+			    j->rec.backup);
+			if (!changed)
+				continue;
+		}
+		j->restore[j->nrestore++] = c->sqlite[i];
+	}
+}
+
+/*
+ * The steps of going back from index n on: the services stopped and
+ * their SQLite files restored (if any), up, the restore command (if
+ * "always"), verify. Returns the last index.
+ */
+static int
+plan_going_back(struct job *j, int n)
+{
+	if (j->nrestore > 0) {
+		plan_add(j, JS_STOP, ++n);
+		plan_add(j, JS_RESTORE_SQLITE, ++n);
+	}
+	plan_add(j, JS_UP, ++n);
+	if (j->restore_cmd)
+		plan_add(j, JS_RESTORE, ++n);
+	plan_add(j, JS_VERIFY, ++n);
+	return n;
+}
+
 /* Goes back to the version that ran before the job. */
 static void
 start_rollback(struct job *j, const char *error, const char *tail)
 {
-	const struct deployer_config *c = j->p.cfg;
 	int n = 0;
 
 	snprintf(j->cause, sizeof(j->cause), "%s", error);
@@ -259,11 +329,13 @@ start_rollback(struct job *j, const char *error, const char *tail)
 	j->rolling_back = true;
 	j->nplan = 0;
 	j->pos = 0;
-	j->plan[j->nplan++] = (struct plan_step){ JS_UP, ++n };
-	if (c->restore_on_rollback && j->rec.backup[0])
-		j->plan[j->nplan++] = (struct plan_step){ JS_RESTORE, ++n };
-	j->plan[j->nplan++] = (struct plan_step){ JS_VERIFY, ++n };
-	j->count = n;
+	/* a rollback's backup is of the version it went to, not of the one
+	 * it goes back to: nothing to restore from it */
+	j->nrestore = 0;
+	j->restore_cmd = false;
+	if (j->rec.action == HB_DEPLOY_DEPLOY)
+		plan_restore(j);
+	j->count = plan_going_back(j, n);
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
 	schedule(j);
@@ -335,7 +407,7 @@ run_step(struct job *j)
 	j->rec.step_count = j->count;
 	j->step_started_ms = hb_wall_ms();
 	j->step_started_us = hb_mono_us();
-	if (ps->kind == JS_UP) {
+	if (ps->kind == JS_UP || ps->kind == JS_STOP) {
 		/* in the journal before anything is stopped: a kill from here on
 		 * is rolled back at the next start */
 		j->up_ms = j->step_started_ms;
@@ -361,6 +433,10 @@ run_step(struct job *j)
 	in->up_ms = j->up_ms;
 	in->backup = j->rec.backup;
 	in->backup_len = sizeof(j->rec.backup);
+	in->restore_files = j->restore;
+	in->nrestore = j->nrestore;
+	in->restored = j->restored;
+	in->restored_len = sizeof(j->restored);
 	steps_run(j->steps, ps->kind, in, on_step_done, j);
 }
 
@@ -390,11 +466,8 @@ build_plan(struct job *j)
 		plan_add(j, JS_RECORD, 6);
 		break;
 	case HB_DEPLOY_ROLLBACK:
-		plan_add(j, JS_UP, 2);
-		if (j->p.cfg->restore_on_rollback && j->rec.backup[0])
-			plan_add(j, JS_RESTORE, 3);
-		plan_add(j, JS_VERIFY, j->count + 1);
-		plan_add(j, JS_RECORD, j->count + 1);
+		plan_restore(j);
+		plan_add(j, JS_RECORD, plan_going_back(j, 1) + 1);
 		break;
 	default:
 		plan_add(j, JS_SQLITE, 2);
@@ -485,6 +558,7 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	j->rolling_back = false;
 	j->up_ms = 0;
 	j->summary[0] = '\0';
+	j->restored[0] = '\0';
 	build_plan(j);
 	j->rec.step_count = j->count;
 	publish(j);

@@ -125,6 +125,8 @@ outcome_text(const struct report *r, const struct report_outcome *o,
 		hb_buf_printf(text, "%s %s on %s done in %.0f s%s%s.", what, vers,
 		    r->instance, o->duration_s, o->backup[0] ? ", backup " : "",
 		    o->backup);
+		if (o->restored && o->restored[0])
+			hb_buf_printf(text, " Restored from the backup: %s.", o->restored);
 		return HB_SEV_INFO;
 	}
 	if (strcmp(o->outcome, "failed") == 0) {
@@ -140,6 +142,9 @@ outcome_text(const struct report *r, const struct report_outcome *o,
 	if (strcmp(o->outcome, "rolled_back") == 0) {
 		hb_buf_printf(text, "%s %s on %s did not hold: %s. Rolled back to %s, "
 		    "which verified.", what, vers, r->instance, o->cause, o->from_tag);
+		if (o->restored && o->restored[0])
+			hb_buf_printf(text, " Restored from backup %s: %s.", o->backup,
+			    o->restored);
 		if (o->cause_tail[0])
 			hb_buf_printf(text, "\n\n%s", o->cause_tail);
 		return HB_SEV_ERROR;

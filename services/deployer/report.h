@@ -44,6 +44,7 @@ struct report_outcome {
 	const char *cause;	/* why it rolled back */
 	const char *cause_tail;
 	const char *backup;	/* the folder it took, or "" */
+	const char *restored;	/* the SQLite files restored from it, or "" */
 	const char *by_hand;	/* rollback_failed: the command to run */
 	bool quiet;		/* a done nobody waits for (the nightly backup) */
 	double duration_s;

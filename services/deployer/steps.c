@@ -15,7 +15,7 @@
 #define TAIL_LINES 20
 
 static const char *const names[] = { "preflight", "pull", "backup", "backup",
-    "backup", "up", "restore", "verify", "record" };
+    "backup", "up", "restore", "stop", "restore", "verify", "record" };
 
 struct steps {
 	struct job_parts p;
@@ -233,6 +233,37 @@ run_backup_part(struct steps *s)
 		report(s, false, s->error, s->error);
 }
 
+/* ---------------- restoring SQLite files ---------------- */
+
+static void
+on_restored(bool ok, const char *what, void *arg)
+{
+	struct steps *s = arg;
+
+	if (ok) {
+		snprintf(s->in->restored, s->in->restored_len, "%s", what);
+		report(s, true, NULL, what);
+		return;
+	}
+	snprintf(s->error, sizeof(s->error), "%s", what);
+	report(s, false, s->error, s->error);
+}
+
+static void
+run_restore_sqlite(struct steps *s)
+{
+	if (s->p.dry_run || s->in->nrestore == 0) {
+		report(s, true, NULL, s->p.dry_run ? "dry run: nothing restored" :
+		    "no SQLite file to restore");
+		return;
+	}
+	s->waiting = true;
+	if (backup_restore_sqlite(s->p.backup, s->p.cfg->backup_dir, s->in->backup,
+	    s->in->restore_files, s->in->nrestore, hb_wall_ms(), on_restored, s,
+	    s->error, sizeof(s->error)) != 0)
+		report(s, false, s->error, s->error);
+}
+
 /* ---------------- verify ---------------- */
 
 static void
@@ -330,6 +361,12 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 	case JS_RESTORE:
 		snprintf(dir, sizeof(dir), "%s/%s", s->p.cfg->backup_dir, in->backup);
 		run_command(s, STEP_RESTORE, dir);
+		break;
+	case JS_STOP:
+		run_command(s, STEP_STOP, s->p.cfg->backup_dir);
+		break;
+	case JS_RESTORE_SQLITE:
+		run_restore_sqlite(s);
 		break;
 	case JS_VERIFY:
 		run_verify(s);

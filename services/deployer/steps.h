@@ -20,12 +20,17 @@ enum job_step {
 	JS_BACKUP_CMD,		/* the configured backup command */
 	JS_MANIFEST,		/* the backup's manifest, then retention */
 	JS_UP,
-	JS_RESTORE,
+	JS_RESTORE,		/* the configured restore command */
+	JS_STOP,		/* the job's services, before their files are restored */
+	JS_RESTORE_SQLITE,	/* the SQLite files of restore_files, from the backup */
 	JS_VERIFY,
 	JS_RECORD,		/* the job's own: nothing runs */
 };
 
-/* What the state calls it: the three parts of a backup are all "backup". */
+/*
+ * What the state calls it: the three parts of a backup are all "backup",
+ * the SQLite files and the command both "restore".
+ */
 const char *steps_name(enum job_step s);
 
 /* What a step needs to know of its job; valid until the step is done. */
@@ -42,6 +47,10 @@ struct step_input {
 	int64_t up_ms;			/* verify: restarts must come after it */
 	char *backup;			/* the backup folder's name: JS_SQLITE */
 	size_t backup_len;		/* writes it, the others read it */
+	const char *const *restore_files;	/* JS_RESTORE_SQLITE: live paths */
+	size_t nrestore;
+	char *restored;			/* JS_RESTORE_SQLITE writes what it did */
+	size_t restored_len;
 };
 
 struct step_result {

@@ -7,7 +7,8 @@
  * and the Home Assistant entity.
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
- *                 dryrun|rollback|backup|schedule|critical|cli
+ *                 dryrun|rollback|backup|schedule|critical|cli|
+ *                 migrate|rows
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -97,12 +98,17 @@ check_backup(struct dfx *f, const char *name)
 		hb_buf_free(&out);
 		if (strcmp(dfx_str(e, "path"), "app.db") == 0)
 			db_listed = strcmp(dfx_str(e, "integrity_check"), "ok") == 0 &&
-			    strcmp(dfx_str(e, "source"), f->app_db) == 0;
+			    strcmp(dfx_str(e, "source"), f->app_db) == 0 &&
+			    strlen(dfx_str(e, "schema_sha256")) == 64 &&
+			    json_integer_value(json_object_get(e, "user_version")) == 0 &&
+			    json_integer_value(json_object_get(json_object_get(e,
+			    "rows"), "readings")) == 5000;
 		if (strcmp(dfx_str(e, "path"), "volumes/influxdb.tar") == 0)
 			tar_listed = true;
 	}
 	HBT_CHECK(db_listed && tar_listed, "the manifest lists the SQLite copy "
-	    "(checked, with its source) and what the backup step wrote: %s",
+	    "(checked, with its source, schema hash, user_version and rows) and "
+	    "what the backup step wrote: %s",
 	    manifest ? manifest : "-");
 	HBT_CHECK(strcmp(dfx_str(m, "from_tag"), "v1") == 0 &&
 	    strcmp(dfx_str(m, "to_tag"), "v2") == 0, "manifest from/to");
@@ -457,8 +463,8 @@ scenario_rollback(struct dfx *f)
 	dfx_command(f, "{\"id\":\"rb1\",\"action\":\"rollback\"}");
 	s = expect_outcome(f, "rb1", "done", DEPLOY_MS);
 	dfx_phases(f, "rb1", phases, sizeof(phases));
-	HBT_CHECK(strcmp(phases, "queued,preflight,up,restore,verify,done") == 0,
-	    "phases: %s", phases);
+	HBT_CHECK(strcmp(phases, "queued,preflight,stop,restore,up,restore,verify,"
+	    "done") == 0, "phases: %s", phases);
 	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v2") == 0, "to v2: %s",
 	    dfx_str(s, "to_tag"));
 	expect_versions(s, "v2", "v3");
@@ -488,6 +494,143 @@ scenario_rollback(struct dfx *f)
 	s = expect_outcome(f, "rb3", "failed", DEPLOY_MS);
 	HBT_CHECK(s && strstr(dfx_str(s, "error"), "no complete backup"),
 	    "a missing backup fails: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+}
+
+/* What app.db holds: its columns of readings, rows, their sum, user_version. */
+struct app_db_facts {
+	int columns, rows, user_version, tables;
+	double sum;
+};
+
+static long long
+scalar(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+app_db_facts(const char *path, struct app_db_facts *o)
+{
+	sqlite3 *db;
+
+	memset(o, 0, sizeof(*o));
+	HBT_REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK, "%s opens", path);
+	o->columns = (int)scalar(db, "SELECT count(*) FROM "
+	    "pragma_table_info('readings')");
+	o->rows = (int)scalar(db, "SELECT count(*) FROM readings");
+	o->sum = (double)scalar(db, "SELECT CAST(sum(v) * 2 AS INTEGER) "
+	    "FROM readings") / 2;
+	o->user_version = (int)scalar(db, "PRAGMA user_version");
+	o->tables = (int)scalar(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table'");
+	sqlite3_close(db);
+}
+
+/* The files beside app.db that a restore kept ("app.db.failed-*"). */
+static int
+kept_files(struct dfx *f, char *first, size_t firstlen)
+{
+	char cmd[900];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct hb_buf b = { 0 };
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "ls %s.failed-* 2>/dev/null", f->app_db);
+	hbt_run(argv, &b, 5000);
+	first[0] = '\0';
+	for (char *p = b.data; p && *p; n++) {
+		char *nl = strchr(p, '\n');
+
+		if (n == 0)
+			snprintf(first, firstlen, "%.*s", nl ? (int)(nl - p) :
+			    (int)strlen(p), p);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	hb_buf_free(&b);
+	return n;
+}
+
+/*
+ * migrate: a version that migrates app.db (a column, a table, user_version,
+ * rows dropped) and fails verify: the rollback stops the services, puts
+ * the old schema and every old row back, keeps the migrated file beside,
+ * and the state and the notification say so.
+ */
+static void
+scenario_migrate(struct dfx *f)
+{
+	struct app_db_facts now, kept;
+	char path[900], keptpath[900], *calls, *stop, *back_up;
+	json_t *s;
+
+	snprintf(path, sizeof(path), "%s/up-v2-bad.sql", f->docker_dir);
+	hbt_write_file(path, "ALTER TABLE readings ADD COLUMN unit TEXT;\n"
+	    "CREATE TABLE units (name TEXT);\n"
+	    "DELETE FROM readings WHERE id > 4000;\n"
+	    "PRAGMA user_version = 7;\n");
+	dfx_deploy(f, "mg1", "v2-bad");
+	s = expect_outcome(f, "mg1", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.columns == 2 && now.tables == 1 && now.user_version == 0 &&
+	    now.rows == 5000 && now.sum == 5000.0 * 5001 / 4, "the old schema and "
+	    "rows are back: columns=%d tables=%d user_version=%d rows=%d sum=%.1f",
+	    now.columns, now.tables, now.user_version, now.rows, now.sum);
+	HBT_CHECK(kept_files(f, keptpath, sizeof(keptpath)) == 1,
+	    "the migrated file is kept beside app.db");
+	if (keptpath[0]) {
+		app_db_facts(keptpath, &kept);
+		HBT_CHECK(kept.columns == 3 && kept.rows == 4000 &&
+		    kept.user_version == 7, "%s is the file as v2-bad left it", keptpath);
+	}
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "restored from") &&
+	    strstr(dfx_str(s, "error"), f->app_db), "the state says what was "
+	    "restored: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(notified(f, "error", "deploy/mg1/rolled_back") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "Restored from backup") == 1, "the notification says what was restored");
+	calls = dfx_calls(f);
+	stop = strstr(calls, "compose -f compose.yml stop ingest");
+	back_up = strstr(calls, "IMAGE_TAG=v1 compose -f compose.yml up -d ingest");
+	HBT_CHECK(stop && back_up && stop < back_up, "ingest stopped before the "
+	    "restore, then up with v1:\n%s", calls);
+	free(calls);
+	expect_versions(s, "v1", "");
+	json_decref(s);
+}
+
+/*
+ * rows: a version that only writes rows and fails verify: app.db is left
+ * as it is (the rows written since stay), nothing stopped, nothing kept.
+ */
+static void
+scenario_rows(struct dfx *f)
+{
+	struct app_db_facts now;
+	char path[900], keptpath[900];
+	json_t *s;
+
+	snprintf(path, sizeof(path), "%s/up-v2-bad.sql", f->docker_dir);
+	hbt_write_file(path, "INSERT INTO readings (v) VALUES (1), (2), (3);\n");
+	dfx_deploy(f, "rw1", "v2-bad");
+	s = expect_outcome(f, "rw1", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.columns == 2 && now.rows == 5003, "the rows written since "
+	    "stay: rows=%d", now.rows);
+	HBT_CHECK(kept_files(f, keptpath, sizeof(keptpath)) == 0 &&
+	    dfx_count_calls(f, " stop ", NULL) == 0, "nothing stopped or kept");
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "restored") == NULL,
+	    "the state restores nothing: %s", s ? dfx_str(s, "error") : "-");
 	json_decref(s);
 }
 
@@ -805,6 +948,13 @@ main(int argc, char **argv)
 		    NULL, false);
 	else if (strcmp(sc, "critical") == 0)
 		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
+	else if (strcmp(sc, "migrate") == 0 || strcmp(sc, "rows") == 0) {
+		char db[700];
+
+		snprintf(db, sizeof(db), "%s/app.db", hbt_dir());
+		setenv("FAKE_DOCKER_APP_DB", db, 1);
+		dfx_setup(&f, NULL, NULL, false);
+	}
 	else if (strcmp(sc, "redeploy") == 0) {
 		/* compose's up -d: an unchanged service is left as it is */
 		setenv("FAKE_DOCKER_KEEP_SAME", "1", 1);
@@ -846,6 +996,10 @@ main(int argc, char **argv)
 		scenario_cli_tty(&f);
 	else if (strcmp(sc, "redeploy") == 0)
 		scenario_redeploy(&f);
+	else if (strcmp(sc, "migrate") == 0)
+		scenario_migrate(&f);
+	else if (strcmp(sc, "rows") == 0)
+		scenario_rows(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

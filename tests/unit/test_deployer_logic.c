@@ -141,6 +141,43 @@ test_recreate(void)
 	parsed_free(pc);
 }
 
+/* restore_on_rollback: the three words, and the old true and false. */
+static void
+test_restore_modes(void)
+{
+	static const struct {
+		const char *json;
+		int errors;
+		enum deployer_restore mode;
+	} cases[] = {
+		{ "{}", 0, RESTORE_CHANGED },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"never\"}}", 0,
+		    RESTORE_NEVER },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"always\", "
+		    "\"sqlite_backups\": [\"/var/lib/homebus/a.db\"]}}", 0,
+		    RESTORE_ALWAYS },
+		{ "{\"deployer\": {\"restore_on_rollback\": true, "
+		    "\"sqlite_backups\": [\"/var/lib/homebus/a.db\"]}}", 0,
+		    RESTORE_ALWAYS },
+		{ "{\"deployer\": {\"restore_on_rollback\": false}}", 0,
+		    RESTORE_NEVER },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"sometimes\"}}", 1,
+		    RESTORE_CHANGED },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"always\"}}", 1,
+		    RESTORE_ALWAYS },
+	};
+	struct parsed *p;
+	int errors;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		p = config_of(cases[i].json, &errors);
+		HBT_CHECK(errors == cases[i].errors &&
+		    p->c.restore_on_rollback == cases[i].mode, "%s: %d errors, mode %d",
+		    cases[i].json, errors, (int)p->c.restore_on_rollback);
+		parsed_free(p);
+	}
+}
+
 static void
 test_config_errors(void)
 {
@@ -158,7 +195,7 @@ test_config_errors(void)
 	p = config_of("{\"deployer\": {\"restore_on_rollback\": true, "
 	    "\"initial_tag\": \"1.0;x\", \"tag_env\": \"IMAGE-TAG\", "
 	    "\"verify\": {\"timeout_s\": 10, \"stable_s\": 10}}}", &errors);
-	HBT_CHECK(errors == 4, "restore without a command, a bad tag, a bad "
+	HBT_CHECK(errors == 4, "\"always\" with nothing to restore, a bad tag, a bad "
 	    "variable name, stable_s that cannot fit: %d", errors);
 	parsed_free(p);
 	p = config_of("{\"health\": {\"expected_services\": [\"writer\", "
@@ -297,6 +334,7 @@ main(void)
 	test_expand();
 	test_recreate();
 	test_config_errors();
+	test_restore_modes();
 	test_tail();
 	test_journal();
 	test_retention();
