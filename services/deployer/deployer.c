@@ -11,6 +11,7 @@
 #include "ha.h"
 #include "intake.h"
 #include "job.h"
+#include "joblog.h"
 #include "journal.h"
 #include "report.h"
 #include "runner.h"
@@ -22,6 +23,7 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <limits.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +132,45 @@ deployer_deploys(struct evhttp_request *req, void *arg)
 	    query_n(req, RECENT_JOBS, MAX_JOBS))));
 }
 
+/*
+ * GET /deploys/log?id=ID: the job's whole log (text/plain; every step's
+ * command, outcome and output, at most 1 MiB), 404 when there is no such
+ * job or its log was pruned.
+ */
+static void
+deployer_log(struct evhttp_request *req, void *arg)
+{
+	struct deployer *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	struct journal_job *job = hb_xcalloc(1, sizeof(*job));
+	char dir[PATH_MAX], msg[200];
+	const char *id = NULL;
+	char *text = NULL;
+	size_t len = 0;
+
+	bool parsed = q != NULL && evhttp_parse_query_str(q, &params) == 0;
+
+	if (parsed)
+		id = evhttp_find_header(&params, "id");
+	joblog_dir(d->cfg.journal_path, dir, sizeof(dir));
+	if (id && journal_find(d->journal, id, job))
+		text = joblog_read(dir, job->seq, &len);
+	if (text) {
+		hb_http_reply(req, 200, "text/plain; charset=utf-8", text, len);
+	} else {
+		snprintf(msg, sizeof(msg), "%s\n", id == NULL ? "?id=<job id> is "
+		    "needed" : "no log of that job (an unknown id, or a log pruned)");
+		hb_http_reply(req, id == NULL ? 400 : 404, "text/plain", msg,
+		    strlen(msg));
+	}
+	free(text);
+	free(job);
+	if (parsed)
+		evhttp_clear_headers(&params);
+}
+
 /* GET /backups: the backup folders, and which one retention keeps anyway. */
 static void
 deployer_backups(struct evhttp_request *req, void *arg)
@@ -215,6 +256,7 @@ deployer_start(void *arg)
 	if (app->http) {
 		hb_http_server_route(app->http, "/deploys", deployer_deploys, d);
 		hb_http_server_route(app->http, "/backups", deployer_backups, d);
+		hb_http_server_route(app->http, "/deploys/log", deployer_log, d);
 	}
 	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
 	if (d->cfg.backup_every_h > 0)

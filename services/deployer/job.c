@@ -2,11 +2,14 @@
  * job: the steps of one deploy, rollback or backup (see job.h).
  */
 #include "job.h"
+#include "joblog.h"
 #include "steps.h"
 #include "hb_log.h"
 #include "hb_util.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,10 +51,13 @@ struct job {
 	size_t nrestore;
 	bool restore_cmd;
 	char restored[1024];		/* what the SQLite restore did */
+	char logdir[PATH_MAX];		/* every job's whole output (joblog) */
 };
 
 static void run_step(struct job *j);
 static void plan_add(struct job *j, enum job_step kind, int index);
+static void log_line(struct job *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void step_ok(struct job *j);
 static void step_failed(struct job *j, const char *error, const char *tail);
 
@@ -183,6 +189,7 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	else
 		snprintf(j->summary, sizeof(j->summary), "%s %s: %s: %s",
 		    hb_deploy_action_name(j->rec.action), vers, outcome, j->rec.error);
+	log_line(j, "%s%s%s", outcome, j->rec.error[0] ? ": " : "", j->rec.error);
 	j->active = false;
 	publish(j);
 	memset(&o, 0, sizeof(o));
@@ -208,6 +215,43 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 		j->stopped(j->stopped_arg);
 }
 
+/* A line of the job's log: "== <UTC time> <what>\n". */
+static void
+log_line(struct job *j, const char *fmt, ...)
+{
+	char line[3072], when[32];
+	va_list ap;
+	int n;
+
+	hb_iso8601(hb_wall_ms(), when, sizeof(when));
+	n = snprintf(line, sizeof(line), "== %s ", when);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	joblog_append(j->logdir, j->rec.seq, line, (size_t)n);
+}
+
+/* The step's whole output into the job's log, after a line about it. */
+static void
+log_step(struct job *j, const char *name, const struct step_result *r)
+{
+	log_line(j, "%s: %s%s%s exit=%d%s%s argv=%s", name, r->ok ? "ok" : "failed",
+	    r->error[0] ? ": " : "", r->error, r->exit_code, r->signal ? " signal" :
+	    "", r->timed_out ? " timed out" : "", r->argv_json[0] ? r->argv_json :
+	    "-");
+	if (r->output_len > 0) {
+		joblog_append(j->logdir, j->rec.seq, r->output, r->output_len);
+		if (r->output[r->output_len - 1] != '\n')
+			joblog_append(j->logdir, j->rec.seq, "\n", 1);
+	}
+}
+
 /* Records what a step did in the journal (and the job as it is now). */
 static void
 record_step(struct job *j, const struct step_result *r)
@@ -225,6 +269,7 @@ record_step(struct job *j, const struct step_result *r)
 	s.started_ms = j->step_started_ms;
 	s.duration_ms = (double)(hb_mono_us() - j->step_started_us) / 1000.0;
 	snprintf(s.output_tail, sizeof(s.output_tail), "%s", r->tail);
+	log_step(j, s.name, r);
 	journal_add_step(j->p.journal, j->rec.seq, &s);
 	journal_save(j->p.journal, &j->rec);
 }
@@ -326,6 +371,7 @@ start_rollback(struct job *j, const char *error, const char *tail)
 	}
 	hb_warn("job id=%s rolling back to %s: %s", j->rec.id, j->rec.from_tag,
 	    error);
+	log_line(j, "rolling back to %s: %s", j->rec.from_tag, error);
 	j->rolling_back = true;
 	j->nplan = 0;
 	j->pos = 0;
@@ -555,6 +601,11 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		return -1;
 	}
 	j->active = true;
+	joblog_prune(j->logdir, j->rec.seq, JOBLOG_KEEP);
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
+	log_line(j, "%s %s id=%s requested_by=%s services=\"%s\"%s",
+	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
+	    j->rec.requested_by, j->rec.services, j->p.dry_run ? " (dry run)" : "");
 	j->rolling_back = false;
 	j->up_ms = 0;
 	j->summary[0] = '\0';
@@ -691,6 +742,7 @@ job_new(struct event_base *base, const struct job_parts *parts)
 
 	j->base = base;
 	j->p = *parts;
+	joblog_dir(parts->cfg->journal_path, j->logdir, sizeof(j->logdir));
 	j->steps = steps_new(parts);
 	j->ev_next = event_new(base, -1, 0, on_next, j);
 	return j;

@@ -61,6 +61,8 @@ report(struct steps *s, bool ok, const char *error, const char *tail)
 	r.ok = ok;
 	r.error = error ? error : "";
 	r.tail = tail ? tail : "";
+	r.output = r.tail;
+	r.output_len = strlen(r.tail);
 	r.argv_json = "";
 	r.exit_code = -1;
 	s->waiting = false;
@@ -81,6 +83,8 @@ on_runner_done(const struct runner_result *rr, void *arg)
 	r.ok = rr->ok;
 	r.error = rr->error;
 	r.tail = s->tail;
+	r.output = rr->output;
+	r.output_len = rr->output_len;
 	r.argv_json = rr->argv_json;
 	r.exit_code = rr->exit_code;
 	r.signal = rr->signal;

@@ -57,6 +57,8 @@ struct step_result {
 	bool ok;
 	const char *error;		/* why not ("" when ok) */
 	const char *tail;		/* the last lines of output, or details */
+	const char *output;		/* all of its output (the job's log) */
+	size_t output_len;
 	const char *argv_json;		/* the command as run, or "" */
 	int exit_code;			/* -1: no command ran */
 	int signal;

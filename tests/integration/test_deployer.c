@@ -8,7 +8,7 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows
+ *                 migrate|rows|log
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -634,6 +634,58 @@ scenario_rows(struct dfx *f)
 	json_decref(s);
 }
 
+/*
+ * log: a step's whole output is in the job's log (homebus deploys --log,
+ * GET /deploys/log), beyond the 20-line tail the journal and state keep.
+ */
+static void
+scenario_log(struct dfx *f)
+{
+	char bin[700], url[200];
+	char *log[] = { bin, "-c", f->deployer.config, "deploys", "--log", "lg1",
+	    NULL };
+	char *nolog[] = { bin, "-c", f->deployer.config, "deploys", "--log",
+	    "no-such-job", NULL };
+	struct hb_buf out = { 0 };
+	json_t *s, *d, *job, *st;
+	const char *pull_tail = "";
+	size_t i;
+	long status;
+	int rc;
+
+	dfx_deploy(f, "lg1", "v2-chatty");
+	s = expect_outcome(f, "lg1", "done", DEPLOY_MS);
+	json_decref(s);
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	json_array_foreach(json_object_get(job, "steps"), i, st)
+		if (strcmp(dfx_str(st, "name"), "pull") == 0)
+			pull_tail = dfx_str(st, "output_tail");
+	HBT_CHECK(strstr(pull_tail, "layer 60 of 60") &&
+	    !strstr(pull_tail, "layer 1 of 60"), "the journal keeps the tail: %s",
+	    pull_tail);
+	json_decref(d);
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(log, &out, 20000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "layer 1 of 60 pulled") &&
+	    strstr(out.data, "layer 60 of 60 pulled") && strstr(out.data,
+	    "pull: ok") && strstr(out.data, "verify: ok") && strstr(out.data,
+	    "== ") && strstr(out.data, " done"), "homebus deploys --log lg1: every "
+	    "step and all of pull's output: %d %s", rc, out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(nolog, &out, 20000);
+	HBT_CHECK(rc != 0 && out.data && strstr(out.data, "no log of job "
+	    "no-such-job"), "an unknown job: an error, not an empty log: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/deploys/log?id=lg1", f->dport);
+	status = hbt_http("GET", url, NULL, &out);
+	HBT_CHECK(status == 200 && out.data && strstr(out.data, "layer 1 of 60"),
+	    "GET /deploys/log?id=lg1: %ld", status);
+	hb_buf_free(&out);
+}
+
 /* backup on demand; retention keeps the newest and the last verified one's */
 static void
 scenario_backup(struct dfx *f)
@@ -1000,6 +1052,8 @@ main(int argc, char **argv)
 		scenario_migrate(&f);
 	else if (strcmp(sc, "rows") == 0)
 		scenario_rows(&f);
+	else if (strcmp(sc, "log") == 0)
+		scenario_log(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

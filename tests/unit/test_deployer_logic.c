@@ -7,6 +7,7 @@
 #include "hbt.h"
 #include "backup.h"
 #include "config.h"
+#include "joblog.h"
 #include "journal.h"
 #include "runner.h"
 #include "sha256.h"
@@ -326,6 +327,34 @@ test_retention(void)
 	    sizeof(err)) == -1 && strstr(err, "manifest"), "an incomplete backup");
 }
 
+/* A job's log: capped at 1 MiB with a line saying so; old ones pruned. */
+static void
+test_joblog(void)
+{
+	char dir[600], path[700], *chunk = hb_xmalloc(64 * 1024), *text;
+	struct stat sb;
+	size_t len = 0;
+
+	snprintf(dir, sizeof(dir), "%s/deploy-logs", hbt_dir());
+	memset(chunk, 'x', 64 * 1024);
+	for (int i = 0; i < 40; i++)		/* 2.5 MiB offered */
+		joblog_append(dir, 7, chunk, 64 * 1024);
+	snprintf(path, sizeof(path), "%s/7.log", dir);
+	HBT_CHECK(stat(path, &sb) == 0 && sb.st_size == JOBLOG_MAX,
+	    "a job's log stops at 1 MiB: %lld", (long long)sb.st_size);
+	text = joblog_read(dir, 7, &len);
+	HBT_CHECK(text && strstr(text, "reached 1 MiB"), "and says so at its end");
+	free(text);
+	for (int seq = 1; seq <= 6; seq++)
+		joblog_append(dir, seq, "ok\n", 3);
+	HBT_CHECK(joblog_prune(dir, 7, 3) == 4 && joblog_read(dir, 4, &len) == NULL,
+	    "the logs of all but the newest 3 jobs pruned");
+	text = joblog_read(dir, 5, &len);
+	HBT_CHECK(text && len == 3, "the newer ones stay");
+	free(text);
+	free(chunk);
+}
+
 int
 main(void)
 {
@@ -338,5 +367,6 @@ main(void)
 	test_tail();
 	test_journal();
 	test_retention();
+	test_joblog();
 	hbt_exit();
 }
