@@ -129,6 +129,7 @@ enum hb_deploy_action {
 	HB_DEPLOY_ROLLBACK,
 	HB_DEPLOY_STATUS,
 	HB_DEPLOY_BACKUP,	/* the backup step alone, on demand or on schedule */
+	HB_DEPLOY_RESTORE,	/* a backup put back, the version kept */
 };
 
 const char *hb_deploy_action_name(enum hb_deploy_action a);
@@ -139,7 +140,8 @@ bool hb_deploy_backup_name_ok(const char *name);
 
 /*
  * Phases a deploy goes through (queued, preflight, pull, backup, up,
- * verify, rollback) are not final; done, failed, rolled_back,
+ * verify, rollback, and check, stop, restore of a restore or a rollback
+ * that restores) are not final; done, failed, rolled_back,
  * rollback_failed, rejected and busy are, and so is anything unknown (a
  * follower must not wait for ever on a phase it does not know).
  */
@@ -147,6 +149,8 @@ bool hb_deploy_phase_final(const char *phase);
 
 #define HB_DEPLOY_MAX_SERVICES 32
 #define HB_DEPLOY_BACKUP_MAX 192
+#define HB_DEPLOY_MAX_FILES 16		/* a restore's "only" */
+#define HB_DEPLOY_FILE_MAX 128
 
 struct hb_deploy_cmd {
 	char id[65];
@@ -155,7 +159,10 @@ struct hb_deploy_cmd {
 	size_t nservices;
 	char services[HB_DEPLOY_MAX_SERVICES][64];
 	char instance[64];	/* "" (any deployer) or one bus.instance */
-	char backup[HB_DEPLOY_BACKUP_MAX];	/* rollback: to this backup's version */
+	char backup[HB_DEPLOY_BACKUP_MAX];	/* rollback: to this backup's version;
+						 * restore: the one put back */
+	size_t nonly;		/* restore: only these SQLite copies (base */
+	char only[HB_DEPLOY_MAX_FILES][HB_DEPLOY_FILE_MAX];	/* names); none: all */
 	char requested_by[128];
 };
 

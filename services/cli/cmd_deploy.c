@@ -1,5 +1,5 @@
 /*
- * cmd_deploy: deploy, rollback and backup — publish the command, and with
+ * cmd_deploy: deploy, rollback, backup and restore — publish the command, and with
  * --wait follow the deployer's state for that command to its end — and
  * `available`, which tells Home Assistant the newest version.
  */
@@ -361,7 +361,32 @@ parse_services(const char *list, struct hb_deploy_cmd *cmd)
 	return 0;
 }
 
-/* Options shared by deploy, rollback and backup. */
+/* --only a.db[,b.db], repeatable: the restore's SQLite copies by name. */
+static int
+parse_only(const char *list, struct hb_deploy_cmd *cmd)
+{
+	const char *name, *end;
+
+	for (name = list; *name; name = *end ? end + 1 : end) {
+		char one[HB_DEPLOY_FILE_MAX];
+
+		end = strchr(name, ',');
+		if (end == NULL)
+			end = name + strlen(name);
+		snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
+		if (end - name >= HB_DEPLOY_FILE_MAX || !hb_deploy_tag_ok(one) ||
+		    cmd->nonly == HB_DEPLOY_MAX_FILES) {
+			cli_error("--only: \"%.*s\" is not a SQLite file's name as in "
+			    "the backup (app.db, not a path; at most %d)",
+			    (int)(end - name), name, HB_DEPLOY_MAX_FILES);
+			return -1;
+		}
+		snprintf(cmd->only[cmd->nonly++], HB_DEPLOY_FILE_MAX, "%s", one);
+	}
+	return 0;
+}
+
+/* Options shared by deploy, rollback, backup and restore. */
 static int
 parse(const struct command *cmd, int argc, char **argv, struct follow *f,
     bool *json, int64_t *timeout_ms)
@@ -374,13 +399,14 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 		{ "services", required_argument, NULL, 's' },
 		{ "to", required_argument, NULL, 't' },
 		{ "instance", required_argument, NULL, 'i' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "wfT:js:t:i:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "wfT:js:t:i:o:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
 			if (f->cmd.action != HB_DEPLOY_DEPLOY)
@@ -424,6 +450,12 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 			}
 			snprintf(f->cmd.instance, sizeof(f->cmd.instance), "%s", optarg);
 			break;
+		case 'o':
+			if (f->cmd.action != HB_DEPLOY_RESTORE)
+				goto bad;
+			if (parse_only(optarg, &f->cmd) != 0)
+				return CLI_REFUSED;
+			break;
 		case 'h':
 			command_usage(cmd, stdout);
 			return CLI_OK;
@@ -449,6 +481,19 @@ run_action(const struct global *g, const struct command *cmd, int argc,
 	f.cmd.action = action;
 	if ((rc = parse(cmd, argc, argv, &f, &json, &timeout_ms)) >= 0)
 		return rc;
+	if (action == HB_DEPLOY_RESTORE) {
+		if (optind != argc - 1) {
+			command_usage(cmd, stderr);
+			return CLI_REFUSED;
+		}
+		if (!hb_deploy_backup_name_ok(argv[optind])) {
+			cli_error("\"%s\" is not a backup's name (homebus backups lists "
+			    "them); nothing was sent", argv[optind]);
+			return CLI_REFUSED;
+		}
+		snprintf(f.cmd.backup, sizeof(f.cmd.backup), "%s", argv[optind]);
+		return run_follow(g, &f, json, timeout_ms);
+	}
 	/* deploy without a tag: the available one, chosen once connected */
 	if (optind < argc - 1 || (optind == argc - 1 && action != HB_DEPLOY_DEPLOY)) {
 		command_usage(cmd, stderr);
@@ -478,6 +523,13 @@ cmd_rollback(const struct global *g, const struct command *cmd, int argc,
     char **argv)
 {
 	return run_action(g, cmd, argc, argv, HB_DEPLOY_ROLLBACK);
+}
+
+int
+cmd_restore(const struct global *g, const struct command *cmd, int argc,
+    char **argv)
+{
+	return run_action(g, cmd, argc, argv, HB_DEPLOY_RESTORE);
 }
 
 int

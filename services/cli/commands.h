@@ -51,6 +51,8 @@ int cmd_available(const struct global *g, const struct command *cmd, int argc,
 int cmd_status(const struct global *g, const struct command *cmd, int argc,
     char **argv);
 /* cmd_history.c */
+int cmd_restore(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
 int cmd_deploys(const struct global *g, const struct command *cmd, int argc,
     char **argv);
 int cmd_backups(const struct global *g, const struct command *cmd, int argc,

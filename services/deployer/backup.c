@@ -28,7 +28,7 @@
 #define TIME_LEN 16		/* "20261125T014532Z" */
 #define MAX_FOLDERS 4096
 
-enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE };
+enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE, JOB_VERIFY };
 
 /* What the worker thread reads and writes; the loop only after the join. */
 struct job {
@@ -38,6 +38,7 @@ struct job {
 	size_t nfiles;
 	json_t *meta;		/* manifest fields (JOB_MANIFEST) */
 	char stamp[TIME_LEN + 1];	/* JOB_RESTORE: names the kept files */
+	char kept[32];			/* "failed", "before-restore" */
 	bool ok;
 	char error[1024];
 	atomic_bool cancel;
@@ -376,7 +377,7 @@ out:
 }
 
 /*
- * Each live file: kept beside as <file>.failed-<time> (online backup of it
+ * Each live file: kept beside as <file>.<kept>-<time> (online backup of it
  * as the failed version left it), then the backup's copy written into it
  * through the online backup API, then integrity_check. On success
  * j->error lists what was restored, for the job's messages.
@@ -389,7 +390,8 @@ run_restore(struct job *j)
 
 	for (size_t i = 0; i < j->nfiles; i++) {
 		snprintf(copy, sizeof(copy), "%s/%s", j->folder, base_name(j->files[i]));
-		snprintf(kept, sizeof(kept), "%s.failed-%s", j->files[i], j->stamp);
+		snprintf(kept, sizeof(kept), "%s.%s-%s", j->files[i], j->kept,
+		    j->stamp);
 		if (access(copy, R_OK) != 0) {
 			snprintf(j->error, sizeof(j->error), "the backup has no copy of %s",
 			    j->files[i]);
@@ -403,14 +405,70 @@ run_restore(struct job *j)
 			    j->files[i], err);
 			return;
 		}
-		hb_info("restored %s from %s (the failed version's kept as %s)",
+		hb_info("restored %s from %s (the file it replaced kept as %s)",
 		    j->files[i], j->folder, kept);
 	}
 	for (size_t i = 0; i < j->nfiles && len < sizeof(j->error); i++)
 		len += (size_t)snprintf(j->error + len, sizeof(j->error) - len,
-		    "%s%s (the failed version's kept as %s.failed-%s)", i ? ", " : "",
-		    j->files[i], base_name(j->files[i]), j->stamp);
+		    "%s%s (the file it replaced kept as %s.%s-%s)", i ? ", " : "",
+		    j->files[i], base_name(j->files[i]), j->kept, j->stamp);
 	j->ok = true;
+}
+
+/* The backup's files against its manifest, hashed again. */
+static void
+run_verify(struct job *j)
+{
+	char path[PATH_MAX], hex[65], err[768];
+	json_t *m, *files, *f;
+	size_t i, n = 0;
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", j->folder, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	files = json_object_get(m, "files");
+	if (!json_is_array(files)) {
+		snprintf(j->error, sizeof(j->error), "%s is missing or not a manifest",
+		    path);
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		const char *rel = json_string_value(json_object_get(f, "path"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		json_int_t size = json_integer_value(json_object_get(f, "size"));
+
+		if (rel == NULL || want == NULL || strstr(rel, "..")) {
+			snprintf(j->error, sizeof(j->error), "the manifest of %s has an "
+			    "entry without path or sha256", j->folder);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s", j->folder, rel);
+		if (atomic_load(&j->cancel)) {
+			snprintf(j->error, sizeof(j->error), "stopped before %s", rel);
+			goto out;
+		}
+		if (stat(path, &sb) != 0 || sb.st_size != (off_t)size) {
+			snprintf(j->error, sizeof(j->error), "%s: %s", path, errno == ENOENT ?
+			    "missing" : "not the size the manifest says");
+			goto out;
+		}
+		if (sha256_file(path, hex) != 0 || strcmp(hex, want) != 0) {
+			snprintf(j->error, sizeof(j->error), "%s: its sha256 is not the "
+			    "manifest's (changed or damaged since the backup)", path);
+			goto out;
+		}
+		if (json_object_get(f, "source") && check_live(path, err,
+		    sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "%s", err);
+			goto out;
+		}
+		n++;
+	}
+	snprintf(j->error, sizeof(j->error), "%zu files match the manifest of %s",
+	    n, j->folder);
+	j->ok = true;
+out:
+	json_decref(m);
 }
 
 static void *
@@ -423,6 +481,8 @@ worker(void *arg)
 		run_copy(&b->job);
 	else if (b->job.kind == JOB_RESTORE)
 		run_restore(&b->job);
+	else if (b->job.kind == JOB_VERIFY)
+		run_verify(&b->job);
 	else
 		run_manifest(&b->job);
 	/* the loop joins us when it reads this */
@@ -587,8 +647,8 @@ backup_write_manifest(struct backup *b, const char *root, const char *name,
 
 int
 backup_restore_sqlite(struct backup *b, const char *root, const char *name,
-    const char *const *files, size_t n, int64_t wall_ms, backup_done_fn done,
-    void *arg, char *err, size_t errlen)
+    const char *const *files, size_t n, const char *kept, int64_t wall_ms,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
 {
 	time_t t = (time_t)(wall_ms / 1000);
 	struct tm tm;
@@ -600,12 +660,46 @@ backup_restore_sqlite(struct backup *b, const char *root, const char *name,
 	}
 	job_clear(&b->job);
 	b->job.kind = JOB_RESTORE;
+	snprintf(b->job.kept, sizeof(b->job.kept), "%s", kept);
 	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
 	gmtime_r(&t, &tm);
 	strftime(b->job.stamp, sizeof(b->job.stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (size_t i = 0; i < n; i++)
 		b->job.files[b->job.nfiles++] = hb_xstrdup(files[i]);
 	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_verify(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	if (b->running) {
+		snprintf(err, errlen, "a backup job is running");
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = JOB_VERIFY;
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	return start_job(b, done, arg, err, errlen);
+}
+
+bool
+backup_lists_source(const char *root, const char *name, const char *live)
+{
+	char path[PATH_MAX];
+	json_t *m, *f;
+	size_t i;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	json_array_foreach(json_object_get(m, "files"), i, f) {
+		const char *src = json_string_value(json_object_get(f, "source"));
+
+		found = found || (src && strcmp(src, live) == 0);
+	}
+	json_decref(m);
+	return found;
 }
 
 int

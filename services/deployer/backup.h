@@ -47,15 +47,15 @@ int backup_copy_sqlite(struct backup *b, const char *root, const char *name,
 /*
  * Restores each SQLite file of files[n] (their live paths) from its copy
  * in root/name/, with the services that use it stopped: the live file as
- * it is now kept beside as <file>.failed-<UTC time of wall_ms> (never
- * deleted), the copy written into it through the online backup API, then
+ * it is now kept beside as <file>.<kept>-<UTC time of wall_ms> (kept:
+ * "failed" after a failed deploy, "before-restore"; never deleted), the copy written into it through the online backup API, then
  * integrity_check. done gets ok with, in `error`, the list of what was
  * restored and where the failed version's file was kept; or the reason it
  * failed. 0 (done comes later), or -1 with err when a job is running.
  */
 int backup_restore_sqlite(struct backup *b, const char *root, const char *name,
-    const char *const *files, size_t n, int64_t wall_ms, backup_done_fn done,
-    void *arg, char *err, size_t errlen);
+    const char *const *files, size_t n, const char *kept, int64_t wall_ms,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
 
 /*
  * Whether the schema of the live SQLite file differs from the one the
@@ -65,6 +65,18 @@ int backup_restore_sqlite(struct backup *b, const char *root, const char *name,
  */
 int backup_schema_changed(const char *root, const char *name, const char *live,
     bool *changed, char *err, size_t errlen);
+
+/*
+ * Checks root/name against its manifest again: every file listed is there
+ * with its size and sha256, and every SQLite copy passes integrity_check.
+ * done gets ok with a summary, or the first mismatch. 0 (done comes
+ * later), or -1 with err when a job is running.
+ */
+int backup_verify(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
+
+/* Whether the manifest of root/name lists a copy of the SQLite file live. */
+bool backup_lists_source(const char *root, const char *name, const char *live);
 
 /* What the manifest says besides the files. */
 struct backup_meta {

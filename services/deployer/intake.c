@@ -114,6 +114,7 @@ static void
 take(struct intake *in, const struct hb_deploy_cmd *c)
 {
 	const char *services[HB_DEPLOY_MAX_SERVICES];
+	const char *only[HB_DEPLOY_MAX_FILES];
 	struct job_request rq;
 	char err[512];
 
@@ -142,6 +143,10 @@ take(struct intake *in, const struct hb_deploy_cmd *c)
 	rq.services = services;
 	rq.nservices = c->nservices;
 	rq.backup = c->backup;
+	for (size_t i = 0; i < c->nonly; i++)
+		only[i] = c->only[i];
+	rq.only = only;
+	rq.nonly = c->nonly;
 	rq.requested_by = c->requested_by;
 	if (job_start(in->p.job, &rq, err, sizeof(err)) != 0) {
 		answer_busy(in, c);

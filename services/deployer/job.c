@@ -7,9 +7,10 @@
 #include "hb_log.h"
 #include "hb_util.h"
 
+#include <assert.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@ struct plan_step {
 	int index;		/* n of "step n of m" */
 };
 
-#define MAX_PLAN 10
+#define MAX_PLAN 16	/* a restore: 11 steps */
 
 struct job {
 	struct event_base *base;
@@ -52,6 +53,9 @@ struct job {
 	bool restore_cmd;
 	char restored[1024];		/* what the SQLite restore did */
 	char logdir[PATH_MAX];		/* every job's whole output (joblog) */
+	/* a restore: the backup of the data as it was, taken first, which a
+	 * restore that does not verify is rolled back to */
+	char safety[HB_DEPLOY_BACKUP_MAX];
 };
 
 static void run_step(struct job *j);
@@ -181,7 +185,8 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 		size_t len = strlen(j->rec.error);
 
 		snprintf(j->rec.error + len, sizeof(j->rec.error) - len,
-		    "; restored from %s: %s", j->rec.backup, j->restored);
+		    "; restored from %s: %s", j->rec.action == HB_DEPLOY_RESTORE ?
+		    j->safety : j->rec.backup, j->restored);
 	}
 	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	if (strcmp(outcome, "done") == 0)
@@ -356,6 +361,90 @@ plan_going_back(struct job *j, int n)
 	return n;
 }
 
+/* base name of a path */
+static const char *
+file_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/*
+ * A restore: the SQLite files of deployer.sqlite_backups the backup holds
+ * (those named by `only`, or all), and the restore command when it puts
+ * back everything. Why it cannot go into no_target.
+ */
+static void
+restore_target(struct job *j, const struct job_request *rq)
+{
+	const struct deployer_config *c = j->p.cfg;
+	char tag[129], err[256];
+
+	j->nrestore = 0;
+	j->restore_cmd = rq->nonly == 0 && c->steps[STEP_RESTORE].argc > 0;
+	if (backup_tag_of(c->backup_dir, j->rec.backup, tag, sizeof(tag), err,
+	    sizeof(err)) != 0) {
+		snprintf(j->no_target, sizeof(j->no_target), "%s", err);
+		return;
+	}
+	for (size_t k = 0; k < rq->nonly; k++) {
+		bool known = false;
+
+		for (size_t i = 0; i < c->nsqlite; i++)
+			known = known || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
+		if (!known) {
+			snprintf(j->no_target, sizeof(j->no_target), "%s is not one of "
+			    "deployer.sqlite_backups", rq->only[k]);
+			return;
+		}
+	}
+	for (size_t i = 0; i < c->nsqlite; i++) {
+		bool wanted = rq->nonly == 0;
+
+		for (size_t k = 0; k < rq->nonly; k++)
+			wanted = wanted || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
+		if (!wanted)
+			continue;
+		if (!backup_lists_source(c->backup_dir, j->rec.backup, c->sqlite[i])) {
+			if (rq->nonly > 0) {
+				snprintf(j->no_target, sizeof(j->no_target), "backup %s has "
+				    "no copy of %s", j->rec.backup, c->sqlite[i]);
+				return;
+			}
+			continue;
+		}
+		j->restore[j->nrestore++] = c->sqlite[i];
+	}
+	if (j->nrestore == 0 && !j->restore_cmd)
+		snprintf(j->no_target, sizeof(j->no_target), "nothing to restore from "
+		    "%s: none of deployer.sqlite_backups is in it, and no "
+		    "deployer.steps.restore", j->rec.backup);
+}
+
+/*
+ * A restore that did not hold goes back to the data as it was: every SQLite
+ * file from the backup the restore took first (after a restart, the newest
+ * of the running version: that one), and the restore command with it.
+ */
+static void
+plan_restore_back(struct job *j)
+{
+	const struct deployer_config *c = j->p.cfg;
+
+	if (j->safety[0] == '\0')
+		backup_newest_of(c->backup_dir, j->rec.from_tag, j->safety,
+		    sizeof(j->safety));
+	j->nrestore = 0;
+	j->restored[0] = '\0';
+	if (j->safety[0] == '\0' || j->p.dry_run)
+		return;
+	j->restore_cmd = c->steps[STEP_RESTORE].argc > 0;
+	for (size_t i = 0; i < c->nsqlite; i++)
+		if (backup_lists_source(c->backup_dir, j->safety, c->sqlite[i]))
+			j->restore[j->nrestore++] = c->sqlite[i];
+}
+
 /* Goes back to the version that ran before the job. */
 static void
 start_rollback(struct job *j, const char *error, const char *tail)
@@ -381,6 +470,8 @@ start_rollback(struct job *j, const char *error, const char *tail)
 	j->restore_cmd = false;
 	if (j->rec.action == HB_DEPLOY_DEPLOY)
 		plan_restore(j);
+	else if (j->rec.action == HB_DEPLOY_RESTORE)
+		plan_restore_back(j);
 	j->count = plan_going_back(j, n);
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
@@ -477,12 +568,22 @@ run_step(struct job *j)
 		in->backs_up = in->backs_up || j->plan[i].kind == JS_SQLITE;
 	in->no_target = j->no_target;
 	in->up_ms = j->up_ms;
-	in->backup = j->rec.backup;
-	in->backup_len = sizeof(j->rec.backup);
+	/* a restore's own backup, and where a restore that failed goes back
+	 * from, is j->safety; the backup it puts back is the job's */
+	if (j->rec.action == HB_DEPLOY_RESTORE && (j->rolling_back ||
+	    ps->kind == JS_SQLITE || ps->kind == JS_BACKUP_CMD ||
+	    ps->kind == JS_MANIFEST)) {
+		in->backup = j->safety;
+		in->backup_len = sizeof(j->safety);
+	} else {
+		in->backup = j->rec.backup;
+		in->backup_len = sizeof(j->rec.backup);
+	}
 	in->restore_files = j->restore;
 	in->nrestore = j->nrestore;
 	in->restored = j->restored;
 	in->restored_len = sizeof(j->restored);
+	in->rolling_back = j->rolling_back;
 	steps_run(j->steps, ps->kind, in, on_step_done, j);
 }
 
@@ -491,6 +592,7 @@ run_step(struct job *j)
 static void
 plan_add(struct job *j, enum job_step kind, int index)
 {
+	assert(j->nplan < MAX_PLAN);
 	j->plan[j->nplan++] = (struct plan_step){ kind, index };
 	j->count = index;
 }
@@ -514,6 +616,14 @@ build_plan(struct job *j)
 	case HB_DEPLOY_ROLLBACK:
 		plan_restore(j);
 		plan_add(j, JS_RECORD, plan_going_back(j, 1) + 1);
+		break;
+	case HB_DEPLOY_RESTORE:
+		/* restore_target chose the files */
+		plan_add(j, JS_CHECK, 2);
+		plan_add(j, JS_SQLITE, 3);
+		plan_add(j, JS_BACKUP_CMD, 3);
+		plan_add(j, JS_MANIFEST, 3);
+		plan_add(j, JS_RECORD, plan_going_back(j, 3) + 1);
 		break;
 	default:
 		plan_add(j, JS_SQLITE, 2);
@@ -593,6 +703,13 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	else if (rq->action == HB_DEPLOY_ROLLBACK)
 		rollback_target(j, rq->backup, previous, verified);
 	set_services(j, rq->services, rq->nservices);
+	j->safety[0] = '\0';
+	if (rq->action == HB_DEPLOY_RESTORE) {
+		/* the version stays; its services are recreated */
+		snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", j->rec.from_tag);
+		snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", rq->backup);
+		restore_target(j, rq);
+	}
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "queued");
 	j->rec.started_ms = j->rec.updated_ms = hb_wall_ms();
 	if (journal_begin(j->p.journal, &j->rec) != 0) {
@@ -624,7 +741,8 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		    hb_deploy_action_name(rq->action), vers, j->p.instance,
 		    j->rec.requested_by[0] ? ", requested by " : "", j->rec.requested_by);
 		notify(j, HB_SEV_INFO, "started", rq->action == HB_DEPLOY_ROLLBACK ?
-		    "Rollback started" : "Deploy started", text);
+		    "Rollback started" : rq->action == HB_DEPLOY_RESTORE ?
+		    "Restore started" : "Deploy started", text);
 	}
 	schedule(j);
 	return 0;

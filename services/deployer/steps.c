@@ -15,7 +15,8 @@
 #define TAIL_LINES 20
 
 static const char *const names[] = { "preflight", "pull", "backup", "backup",
-    "backup", "up", "restore", "stop", "restore", "verify", "record" };
+    "backup", "up", "restore", "stop", "restore", "check", "verify",
+    "record" };
 
 struct steps {
 	struct job_parts p;
@@ -129,6 +130,10 @@ preflight(struct steps *s)
 		    *in->no_target ? in->no_target : "no previous version to go back to");
 		return false;
 	}
+	if (in->action == HB_DEPLOY_RESTORE && in->no_target && *in->no_target) {
+		snprintf(s->error, sizeof(s->error), "%s", in->no_target);
+		return false;
+	}
 	if (!in->backs_up)
 		return true;
 	if (s->p.dry_run && access(c->backup_dir, F_OK) != 0) {
@@ -179,7 +184,9 @@ on_backup_done(bool ok, const char *error, void *arg)
 	if (ok && s->kind == JS_MANIFEST)
 		prune(s);
 	snprintf(s->error, sizeof(s->error), "%s", error);
-	report(s, ok, s->error, ok ? "" : s->error);
+	/* a check that passed says what it checked */
+	report(s, ok, ok ? NULL : s->error, ok && s->kind != JS_CHECK ? "" :
+	    s->error);
 }
 
 static int
@@ -263,7 +270,9 @@ run_restore_sqlite(struct steps *s)
 	}
 	s->waiting = true;
 	if (backup_restore_sqlite(s->p.backup, s->p.cfg->backup_dir, s->in->backup,
-	    s->in->restore_files, s->in->nrestore, hb_wall_ms(), on_restored, s,
+	    s->in->restore_files, s->in->nrestore, s->in->action ==
+	    HB_DEPLOY_RESTORE && !s->in->rolling_back ? "before-restore" : "failed",
+	    hb_wall_ms(), on_restored, s,
 	    s->error, sizeof(s->error)) != 0)
 		report(s, false, s->error, s->error);
 }
@@ -371,6 +380,14 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 		break;
 	case JS_RESTORE_SQLITE:
 		run_restore_sqlite(s);
+		break;
+	case JS_CHECK:
+		s->waiting = true;
+		if (s->p.dry_run)
+			report(s, true, NULL, "dry run: not checked");
+		else if (backup_verify(s->p.backup, s->p.cfg->backup_dir, in->backup,
+		    on_backup_done, s, s->error, sizeof(s->error)) != 0)
+			report(s, false, s->error, s->error);
 		break;
 	case JS_VERIFY:
 		run_verify(s);

@@ -23,6 +23,7 @@ enum job_step {
 	JS_RESTORE,		/* the configured restore command */
 	JS_STOP,		/* the job's services, before their files are restored */
 	JS_RESTORE_SQLITE,	/* the SQLite files of restore_files, from the backup */
+	JS_CHECK,		/* a restore's backup against its manifest */
 	JS_VERIFY,
 	JS_RECORD,		/* the job's own: nothing runs */
 };
@@ -43,13 +44,15 @@ struct step_input {
 	const char *const *services;	/* the job's services */
 	size_t nservices;		/* 0: all of compose's */
 	bool backs_up;			/* preflight: the job takes a backup */
-	const char *no_target;		/* preflight: why a rollback has no target */
+	const char *no_target;		/* preflight: why a rollback or a restore
+					 * has no target */
 	int64_t up_ms;			/* verify: restarts must come after it */
 	char *backup;			/* the backup folder's name: JS_SQLITE */
 	size_t backup_len;		/* writes it, the others read it */
 	const char *const *restore_files;	/* JS_RESTORE_SQLITE: live paths */
 	size_t nrestore;
 	char *restored;			/* JS_RESTORE_SQLITE writes what it did */
+	bool rolling_back;		/* the job goes back after a failure */
 	size_t restored_len;
 };
 

@@ -8,7 +8,7 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows|log
+ *                 migrate|rows|log|restore
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -686,6 +686,108 @@ scenario_log(struct dfx *f)
 	hb_buf_free(&out);
 }
 
+static void
+app_db_exec(struct dfx *f, const char *sql)
+{
+	sqlite3 *db;
+
+	HBT_REQUIRE(sqlite3_open(f->app_db, &db) == SQLITE_OK &&
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s", sql);
+	sqlite3_close(db);
+}
+
+/*
+ * restore: homebus restore BACKUP --wait puts the backup's SQLite copy and
+ * InfluxDB (the restore step) back, the version kept; one whose restore
+ * step fails goes back to the data as it was; a damaged backup or an
+ * unknown --only is refused before anything is stopped.
+ */
+static void
+scenario_restore(struct dfx *f)
+{
+	char bin[700], b1[200], dir[900], path[900], cmd[512];
+	char *restore[] = { bin, "-c", f->deployer.config, "restore", b1, "--wait",
+	    NULL };
+	struct hb_buf out = { 0 };
+	struct app_db_facts now;
+	json_t *s;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));	/* of v1 */
+	json_decref(s);
+	snprintf(dir, sizeof(dir), "%s/%s", f->backups, b1);
+	app_db_exec(f, "INSERT INTO readings (v) VALUES (1), (2);"
+	    "CREATE TABLE later (x INTEGER);");
+	dfx_clear_calls(f);
+
+	rc = hbt_run(restore, &out, 90000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
+	    "homebus restore %s --wait: exit 0, done: %d %s", b1, rc,
+	    out.data ? out.data : "");
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5000 && now.tables == 1, "app.db as backed up: "
+	    "rows=%d tables=%d", now.rows, now.tables);
+	snprintf(path, sizeof(path), "ls %s.before-restore-* >/dev/null", f->app_db);
+	{
+		char *argv[] = { "/bin/sh", "-c", path, NULL };
+
+		HBT_CHECK(hbt_run(argv, NULL, 5000) == 0, "the file it replaced is "
+		    "kept beside");
+	}
+	HBT_CHECK(dfx_count_calls(f, " stop ingest", NULL) == 1 &&
+	    dfx_count_calls(f, " restore ", dir) == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v2", "--force-recreate") == 1,
+	    "ingest stopped, InfluxDB's restore step on %s, v2 recreated", b1);
+
+	/* a restore whose restore step fails: back to the data as it was */
+	app_db_exec(f, "INSERT INTO readings (v) VALUES (3), (4), (5);");
+	snprintf(path, sizeof(path), "%s/restore-fails", dir);
+	hbt_write_file(path, "x\n");
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r2\",\"action\":\"restore\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r2", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5003, "the rows from before the restore are back: %d",
+	    now.rows);
+	HBT_CHECK(s && strstr(dfx_str(s, "log_tail"), "volman: restore of"),
+	    "the state says why: %s", s ? dfx_str(s, "log_tail") : "-");
+	expect_versions(s, "v2", "v1");
+	json_decref(s);
+	unlink(path);
+
+	/* --only a file that is not one of sqlite_backups */
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r3\",\"action\":\"restore\","
+	    "\"backup\":\"%s\",\"only\":[\"nope.db\"]}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r3", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "nope.db is not one of "
+	    "deployer.sqlite_backups"), "an unknown --only: %s",
+	    s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+
+	/* a backup damaged since: refused, nothing stopped */
+	snprintf(path, sizeof(path), "%s/volumes/influxdb.tar", dir);
+	hbt_write_file(path, "influx backup of v9\n");	/* same size */
+	dfx_clear_calls(f);
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r4\",\"action\":\"restore\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r4", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "sha256") &&
+	    strstr(dfx_str(s, "error"), "influxdb.tar"), "a damaged backup is "
+	    "refused: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(dfx_count_calls(f, " stop ", NULL) == 0 &&
+	    dfx_count_calls(f, " up ", NULL) == 0, "nothing stopped or started");
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5003, "app.db untouched: %d", now.rows);
+	json_decref(s);
+	hb_buf_free(&out);
+}
+
 /* backup on demand; retention keeps the newest and the last verified one's */
 static void
 scenario_backup(struct dfx *f)
@@ -1054,6 +1156,8 @@ main(int argc, char **argv)
 		scenario_rows(&f);
 	else if (strcmp(sc, "log") == 0)
 		scenario_log(&f);
+	else if (strcmp(sc, "restore") == 0)
+		scenario_restore(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
