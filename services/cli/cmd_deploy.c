@@ -337,33 +337,14 @@ run_follow(const struct global *g, struct follow *f, bool json,
 	return rc;
 }
 
-/* --services a,b: names checked as the deployer checks them. 0 or -1. */
+/*
+ * A comma-separated list of names (each a tag's characters, shorter than
+ * size) appended to names[max][size] and *n; -1 with an error naming
+ * `option` and `what` a name must be.
+ */
 static int
-parse_services(const char *list, struct hb_deploy_cmd *cmd)
-{
-	const char *name, *end;
-
-	for (name = list; *name; name = *end ? end + 1 : end) {
-		char one[64];
-
-		end = strchr(name, ',');
-		if (end == NULL)
-			end = name + strlen(name);
-		snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
-		if (end - name >= 64 || !hb_deploy_tag_ok(one) ||
-		    cmd->nservices == HB_DEPLOY_MAX_SERVICES) {
-			cli_error("--services: \"%.*s\" is not a service name",
-			    (int)(end - name), name);
-			return -1;
-		}
-		snprintf(cmd->services[cmd->nservices++], 64, "%s", one);
-	}
-	return 0;
-}
-
-/* --only a.db[,b.db], repeatable: the restore's SQLite copies by name. */
-static int
-parse_only(const char *list, struct hb_deploy_cmd *cmd)
+parse_names(const char *list, char *names, size_t size, size_t max, size_t *n,
+    const char *option, const char *what)
 {
 	const char *name, *end;
 
@@ -374,16 +355,33 @@ parse_only(const char *list, struct hb_deploy_cmd *cmd)
 		if (end == NULL)
 			end = name + strlen(name);
 		snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
-		if (end - name >= HB_DEPLOY_FILE_MAX || !hb_deploy_tag_ok(one) ||
-		    cmd->nonly == HB_DEPLOY_MAX_FILES) {
-			cli_error("--only: \"%.*s\" is not a SQLite file's name as in "
-			    "the backup (app.db, not a path; at most %d)",
-			    (int)(end - name), name, HB_DEPLOY_MAX_FILES);
+		if ((size_t)(end - name) >= size || !hb_deploy_tag_ok(one) ||
+		    *n == max) {
+			cli_error("%s: \"%.*s\" is not %s", option, (int)(end - name),
+			    name, what);
 			return -1;
 		}
-		snprintf(cmd->only[cmd->nonly++], HB_DEPLOY_FILE_MAX, "%s", one);
+		snprintf(names + *n * size, size, "%s", one);
+		(*n)++;
 	}
 	return 0;
+}
+
+static int
+parse_services(const char *list, struct hb_deploy_cmd *cmd)
+{
+	return parse_names(list, cmd->services[0], sizeof(cmd->services[0]),
+	    HB_DEPLOY_MAX_SERVICES, &cmd->nservices, "--services",
+	    "a service name");
+}
+
+/* --only a.db[,b.db], repeatable: the restore's SQLite copies by name. */
+static int
+parse_only(const char *list, struct hb_deploy_cmd *cmd)
+{
+	return parse_names(list, cmd->only[0], sizeof(cmd->only[0]),
+	    HB_DEPLOY_MAX_FILES, &cmd->nonly, "--only", "a SQLite file's name as "
+	    "in the backup (app.db, not a path; at most 16)");
 }
 
 /* Options shared by deploy, rollback, backup and restore. */
@@ -523,6 +521,18 @@ cmd_rollback(const struct global *g, const struct command *cmd, int argc,
     char **argv)
 {
 	return run_action(g, cmd, argc, argv, HB_DEPLOY_ROLLBACK);
+}
+
+int
+cmd_deploy_check(const struct global *g, enum hb_deploy_action action,
+    const char *backup, bool json)
+{
+	struct follow f = { 0 };
+
+	f.cmd.action = action;
+	f.wait = true;
+	snprintf(f.cmd.backup, sizeof(f.cmd.backup), "%s", backup ? backup : "");
+	return run_follow(g, &f, json, 0);
 }
 
 int

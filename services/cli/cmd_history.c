@@ -4,7 +4,9 @@
  * http.bind : deployer.http_port of the same configuration file). Over HTTP
  * rather than the bus: the journal is the deployer's, it answers at once,
  * and the answer can be long. `deploys --log ID` prints one job's whole
- * log (GET /deploys/log?id=ID) as the deployer keeps it.
+ * log (GET /deploys/log?id=ID) as the deployer keeps it. `backups --verify
+ * NAME` and `backups --drill` are jobs of the deployer's, sent on the bus
+ * and followed (cmd_deploy_check).
  */
 #include "commands.h"
 
@@ -185,10 +187,22 @@ run(const struct global *g, const struct command *cmd, int argc, char **argv,
 	struct history h = { .what = what };
 	long long n = 0;
 	char **rest = hb_xcalloc((size_t)argc + 1, sizeof(*rest));
+	const char *verify = NULL;
+	bool drill = false;
 	int nrest = 0, rc;
 
-	/* --log ID (or --log=ID), deploys only; the rest as every command's */
+	/* --log ID (deploys), --verify NAME, --drill (backups); the rest as
+	 * every command's */
 	for (int i = 0; i < argc; i++) {
+		if (strcmp(what, "backups") == 0 && strcmp(argv[i], "--verify") == 0 &&
+		    i + 1 < argc) {
+			verify = argv[++i];
+			continue;
+		}
+		if (strcmp(what, "backups") == 0 && strcmp(argv[i], "--drill") == 0) {
+			drill = true;
+			continue;
+		}
 		if (strcmp(what, "deploys") == 0 && strcmp(argv[i], "--log") == 0 &&
 		    i + 1 < argc)
 			h.log_id = argv[++i];
@@ -201,6 +215,14 @@ run(const struct global *g, const struct command *cmd, int argc, char **argv,
 	rc = command_options(cmd, nrest, rest, &h.json, strcmp(what, "deploys") == 0 ?
 	    &n : NULL, 0);
 	free(rest);
+	if (rc < 0 && verify && !hb_deploy_backup_name_ok(verify)) {
+		cli_error("--verify: \"%s\" is not a backup's name (homebus backups "
+		    "lists them)", verify);
+		return CLI_REFUSED;
+	}
+	if (rc < 0 && (verify || drill))
+		return cmd_deploy_check(g, verify ? HB_DEPLOY_VERIFY : HB_DEPLOY_DRILL,
+		    verify, h.json);
 	if (rc >= 0)
 		return rc;
 	h.limit = (int)n;

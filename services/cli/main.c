@@ -30,7 +30,8 @@ static const struct command commands[] = {
 	    cmd_status },
 	{ "deploys", "[-n N] [--json] | --log ID", "the deploy history, or one "
 	    "job's whole log", cmd_deploys },
-	{ "backups", "[--json]", "the deployer's backups", cmd_backups },
+	{ "backups", "[--json] | --verify NAME | --drill", "the deployer's backups; "
+	    "check one again, or a restore drill of the newest", cmd_backups },
 	{ "notify", "[--severity S] [--title T] [--key K] TEXT|-",
 	    "send a notification (TEXT - reads standard input)", cmd_notify },
 	{ "tail", "[--json] [FILTER...]", "messages as they pass (default P/#)",

@@ -28,7 +28,7 @@
 #define TIME_LEN 16		/* "20261125T014532Z" */
 #define MAX_FOLDERS 4096
 
-enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE, JOB_VERIFY };
+enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE, JOB_VERIFY, JOB_DRILL };
 
 /* What the worker thread reads and writes; the loop only after the join. */
 struct job {
@@ -74,9 +74,13 @@ base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* integrity_check on the copy, made a self-contained file (no WAL) first. */
+/*
+ * PRAGMA integrity_check of the SQLite file at path; with self_contained,
+ * made a file without WAL first (a backup's copy must stand alone), else
+ * left in its journal mode (a live file). 0, or -1 with err.
+ */
 static int
-check_copy(const char *path, char *err, size_t errlen)
+integrity(const char *path, bool self_contained, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -84,11 +88,11 @@ check_copy(const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open the copy %s", path);
+		snprintf(err, errlen, "cannot open %s", path);
 		goto out;
 	}
-	if (sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
-	    SQLITE_OK ||
+	if ((self_contained && sqlite3_exec(db, "PRAGMA journal_mode=DELETE",
+	    NULL, NULL, NULL) != SQLITE_OK) ||
 	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(err, errlen, "integrity_check of %s could not run: %s", path,
@@ -97,7 +101,7 @@ check_copy(const char *path, char *err, size_t errlen)
 	}
 	verdict = (const char *)sqlite3_column_text(st, 0);
 	if (verdict == NULL || strcmp(verdict, "ok") != 0) {
-		snprintf(err, errlen, "the copy %s does not verify: %.200s", path,
+		snprintf(err, errlen, "%s does not verify: %.200s", path,
 		    verdict ? verdict : "?");
 		goto out;
 	}
@@ -127,7 +131,7 @@ run_copy(struct job *j)
 			return;
 		}
 		if (hb_sqlite_backup(j->files[i], dst, err, sizeof(err)) != 0 ||
-		    check_copy(dst, err, sizeof(err)) != 0) {
+		    integrity(dst, true, err, sizeof(err)) != 0) {
 			snprintf(j->error, sizeof(j->error), "%s", err);
 			return;
 		}
@@ -348,34 +352,6 @@ run_manifest(struct job *j)
 	free(text);
 }
 
-/* integrity_check of a live file, left in its journal mode. */
-static int
-check_live(const char *path, char *err, size_t errlen)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	const char *verdict;
-	int rc = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
-	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errlen, "integrity_check of %s could not run", path);
-		goto out;
-	}
-	verdict = (const char *)sqlite3_column_text(st, 0);
-	if (verdict == NULL || strcmp(verdict, "ok") != 0) {
-		snprintf(err, errlen, "%s does not verify after the restore: %.200s",
-		    path, verdict ? verdict : "?");
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
 /*
  * Each live file: kept beside as <file>.<kept>-<time> (online backup of it
  * as the failed version left it), then the backup's copy written into it
@@ -400,7 +376,7 @@ run_restore(struct job *j)
 		if ((access(j->files[i], F_OK) == 0 &&
 		    hb_sqlite_backup(j->files[i], kept, err, sizeof(err)) != 0) ||
 		    hb_sqlite_backup(copy, j->files[i], err, sizeof(err)) != 0 ||
-		    check_live(j->files[i], err, sizeof(err)) != 0) {
+		    integrity(j->files[i], false, err, sizeof(err)) != 0) {
 			snprintf(j->error, sizeof(j->error), "restoring %s: %s",
 			    j->files[i], err);
 			return;
@@ -457,7 +433,7 @@ run_verify(struct job *j)
 			    "manifest's (changed or damaged since the backup)", path);
 			goto out;
 		}
-		if (json_object_get(f, "source") && check_live(path, err,
+		if (json_object_get(f, "source") && integrity(path, false, err,
 		    sizeof(err)) != 0) {
 			snprintf(j->error, sizeof(j->error), "%s", err);
 			goto out;
@@ -468,6 +444,101 @@ run_verify(struct job *j)
 	    n, j->folder);
 	j->ok = true;
 out:
+	json_decref(m);
+}
+
+/* The scratch folder of a drill, emptied (its files are ours alone). */
+static void
+empty_scratch(const char *scratch)
+{
+	DIR *d = opendir(scratch);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", scratch, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/* Verify, then each SQLite copy restored into a scratch folder, counted. */
+static void
+run_drill(struct job *j)
+{
+	char path[PATH_MAX], scratch[PATH_MAX], copy[PATH_MAX], err[768];
+	char *slash;
+	json_t *m = NULL, *f;
+	size_t i, nfiles = 0;
+	long long nrows = 0;
+
+	run_verify(j);
+	if (!j->ok)
+		return;
+	j->ok = false;
+	snprintf(scratch, sizeof(scratch), "%s", j->folder);
+	slash = strrchr(scratch, '/');
+	if (slash)
+		snprintf(slash, sizeof(scratch) - (size_t)(slash - scratch), "/.drill");
+	if (hb_mkdirs(scratch) != 0) {
+		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", scratch,
+		    strerror(errno));
+		return;
+	}
+	empty_scratch(scratch);
+	snprintf(path, sizeof(path), "%s/%s", j->folder, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	json_array_foreach(json_object_get(m, "files"), i, f) {
+		const char *rel = json_string_value(json_object_get(f, "path"));
+		json_t *want = json_object_get(f, "rows"), *got;
+		sqlite3 *db = NULL;
+		const char *table;
+		json_t *count;
+
+		if (json_object_get(f, "source") == NULL || rel == NULL)
+			continue;
+		snprintf(copy, sizeof(copy), "%s/%s", j->folder, rel);
+		snprintf(path, sizeof(path), "%s/%s", scratch, base_name(rel));
+		if (hb_sqlite_backup(copy, path, err, sizeof(err)) != 0 ||
+		    integrity(path, false, err, sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "drill of %s: %s", rel, err);
+			goto out;
+		}
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+			sqlite3_close(db);
+			snprintf(j->error, sizeof(j->error), "drill: cannot open %s", path);
+			goto out;
+		}
+		got = row_counts(db);
+		sqlite3_close(db);
+		json_object_foreach(want, table, count) {
+			json_t *g = json_object_get(got, table);
+
+			if (!json_is_integer(g) || json_integer_value(g) !=
+			    json_integer_value(count)) {
+				snprintf(j->error, sizeof(j->error), "drill of %s: table %s "
+				    "has %lld rows restored, the manifest says %lld", rel,
+				    table, g ? (long long)json_integer_value(g) : -1LL,
+				    (long long)json_integer_value(count));
+				json_decref(got);
+				goto out;
+			}
+			nrows += json_integer_value(count);
+		}
+		json_decref(got);
+		nfiles++;
+	}
+	snprintf(j->error, sizeof(j->error), "%zu SQLite files restored into %s, "
+	    "integrity_check ok, %lld rows as the manifest says", nfiles, scratch,
+	    nrows);
+	j->ok = true;
+out:
+	empty_scratch(scratch);
+	rmdir(scratch);
 	json_decref(m);
 }
 
@@ -483,6 +554,8 @@ worker(void *arg)
 		run_restore(&b->job);
 	else if (b->job.kind == JOB_VERIFY)
 		run_verify(&b->job);
+	else if (b->job.kind == JOB_DRILL)
+		run_drill(&b->job);
 	else
 		run_manifest(&b->job);
 	/* the loop joins us when it reads this */
@@ -669,18 +742,32 @@ backup_restore_sqlite(struct backup *b, const char *root, const char *name,
 	return start_job(b, done, arg, err, errlen);
 }
 
-int
-backup_verify(struct backup *b, const char *root, const char *name,
-    backup_done_fn done, void *arg, char *err, size_t errlen)
+static int
+start_check(struct backup *b, enum job_kind kind, const char *root,
+    const char *name, backup_done_fn done, void *arg, char *err, size_t errlen)
 {
 	if (b->running) {
 		snprintf(err, errlen, "a backup job is running");
 		return -1;
 	}
 	job_clear(&b->job);
-	b->job.kind = JOB_VERIFY;
+	b->job.kind = kind;
 	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
 	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_drill(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	return start_check(b, JOB_DRILL, root, name, done, arg, err, errlen);
+}
+
+int
+backup_verify(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	return start_check(b, JOB_VERIFY, root, name, done, arg, err, errlen);
 }
 
 bool
@@ -830,9 +917,68 @@ remove_tree(int parent, const char *name)
 	return unlinkat(parent, name, AT_REMOVEDIR);
 }
 
+/* When a backup folder was made, from its name (UTC); -1 if not one. */
+static int64_t
+name_time_ms(const char *name)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (name_tag(name) == NULL ||
+	    (end = strptime(name, "%Y%m%dT%H%M%SZ", &tm)) == NULL || *end != '-')
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int64_t
+backup_time_ms(const char *name)
+{
+	return name_time_ms(name);
+}
+
+void
+backup_newest(const char *root, char *out, size_t outlen)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (complete(root, names[i])) {
+			snprintf(out, outlen, "%s", names[i]);
+			break;
+		}
+	free_list(names, n);
+}
+
+long
+backup_next_at(int hour, int minute, time_t now)
+{
+	struct tm tm;
+	time_t at;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	at = mktime(&tm);
+	if (at <= now) {
+		localtime_r(&now, &tm);
+		tm.tm_mday += 1;
+		tm.tm_hour = hour;
+		tm.tm_min = minute;
+		tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		at = mktime(&tm);
+	}
+	return (long)(at - now);
+}
+
 int
-backup_prune(const char *root, int keep, const char *const *protect,
-    size_t nprotect)
+backup_prune(const char *root, int keep, int keep_days, int64_t now_ms,
+    const char *const *protect, size_t nprotect)
 {
 	char **names;
 	size_t n = list_folders(root, &names);
@@ -849,12 +995,16 @@ backup_prune(const char *root, int keep, const char *const *protect,
 			kept++;
 			continue;
 		}
+		if (whole && keep_days > 0 && name_time_ms(names[i]) >= now_ms -
+		    (int64_t)keep_days * 86400 * 1000)
+			continue;
 		if (protected)
 			continue;
 		if (remove_tree(rootfd, names[i]) == 0) {
 			removed++;
 			hb_info("backup removed folder=%s/%s (%s)", root, names[i], whole ?
-			    "past deployer.keep_backups" : "incomplete: that backup failed");
+			    "past deployer.keep_backups and keep_days" : "incomplete: that "
+			    "backup failed");
 		} else {
 			hb_warn("backup cannot remove folder=%s/%s: %s", root, names[i],
 			    strerror(errno));

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct backup;
 
@@ -75,6 +76,22 @@ int backup_schema_changed(const char *root, const char *name, const char *live,
 int backup_verify(struct backup *b, const char *root, const char *name,
     backup_done_fn done, void *arg, char *err, size_t errlen);
 
+/*
+ * A restore drill of root/name: checked as backup_verify does, then every
+ * SQLite copy restored through the online backup API into a scratch
+ * folder (root/.drill, emptied before and after), integrity_check on the
+ * restored file, and its rows per table compared with the manifest's.
+ * done gets ok with a summary, or what differs. 0, or -1 with err.
+ */
+int backup_drill(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
+
+/* The newest complete backup of any version ("" if none). */
+void backup_newest(const char *root, char *out, size_t outlen);
+
+/* When the backup folder `name` was taken (from its name); -1 if unknown. */
+int64_t backup_time_ms(const char *name);
+
 /* Whether the manifest of root/name lists a copy of the SQLite file live. */
 bool backup_lists_source(const char *root, const char *name, const char *live);
 
@@ -99,12 +116,19 @@ int backup_write_manifest(struct backup *b, const char *root, const char *name,
     size_t errlen);
 
 /*
- * Retention: keeps the newest `keep` backup folders with a manifest and
- * every protected name; removes the rest, and folders without a manifest
- * (backups that failed). Returns how many were removed.
+ * Retention: keeps the newest `keep` backup folders with a manifest, every
+ * one taken within the last keep_days days before now_ms (0: none by age),
+ * and every protected name; removes the rest, and folders without a
+ * manifest (backups that failed). Returns how many were removed.
  */
-int backup_prune(const char *root, int keep, const char *const *protect,
-    size_t nprotect);
+int backup_prune(const char *root, int keep, int keep_days, int64_t now_ms,
+    const char *const *protect, size_t nprotect);
+
+/*
+ * Seconds from now until the next hour:minute of local time (a day at
+ * most; never 0: the minute that runs now counts as tomorrow's).
+ */
+long backup_next_at(int hour, int minute, time_t now);
 
 /*
  * Removes the backup folder root/name at once (a backup that failed: its

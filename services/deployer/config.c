@@ -7,6 +7,7 @@
 #include "hb_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const step_names[STEP_KINDS] = { "pull", "backup", "up",
@@ -57,6 +58,34 @@ arg_ok(const char *arg, char *why, size_t whylen)
 		return false;
 	}
 	return true;
+}
+
+/* deployer.backup_at: "HH:MM", local time; not with backup_every_h. */
+static void
+read_backup_at(struct deployer_config *c, struct hb_config *cfg)
+{
+	const char *s = hb_cfg_str(cfg, "deployer.backup_at", "");
+	char *end;
+	long h, m;
+
+	c->backup_at_h = c->backup_at_m = -1;
+	if (*s == '\0')
+		return;
+	h = strtol(s, &end, 10);
+	if (end != s + 2 || *end != ':' || h < 0 || h > 23 ||
+	    (m = strtol(end + 1, &end, 10), *end != '\0') || end != s + 5 ||
+	    m < 0 || m > 59) {
+		hb_cfg_error(cfg, "deployer.backup_at", "\"%s\" is not a time of "
+		    "day \"HH:MM\" (local time, e.g. \"02:30\")", s);
+		return;
+	}
+	if (c->backup_every_h > 0) {
+		hb_cfg_error(cfg, "deployer.backup_at", "set backup_at (a time of "
+		    "day) or backup_every_h (an interval), not both");
+		return;
+	}
+	c->backup_at_h = (int)h;
+	c->backup_at_m = (int)m;
 }
 
 /*
@@ -311,6 +340,9 @@ deployer_config_read(struct deployer_config *c, struct hb_app *app,
 		    "deployer.steps.restore.argv");
 	c->backup_every_h = hb_cfg_double(cfg, "deployer.backup_every_h", 0, 0,
 	    24 * 365);
+	read_backup_at(c, cfg);
+	c->keep_days = (int)hb_cfg_int(cfg, "deployer.keep_days", 0, 0, 3650);
+	c->drill_every_d = hb_cfg_double(cfg, "deployer.drill_every_d", 0, 0, 365);
 	c->ha_discovery = hb_cfg_bool(cfg, "deployer.homeassistant.discovery", true);
 	s = hb_cfg_str(cfg, "deployer.homeassistant.discovery_prefix",
 	    "homeassistant");

@@ -77,6 +77,9 @@ struct deployer_config {
 	int interval_s;
 	enum deployer_restore restore_on_rollback;
 	double backup_every_h;	/* 0: no scheduled backups */
+	int backup_at_h, backup_at_m;	/* a backup daily then, local; -1: none */
+	int keep_days;		/* backups this young are kept too; 0: none */
+	double drill_every_d;	/* a restore drill this often; 0: none */
 	bool ha_discovery;
 	const char *ha_prefix;	/* "homeassistant" */
 };

@@ -44,6 +44,7 @@ struct deployer {
 	struct job *job;
 	struct intake *intake;
 	struct event *ev_schedule;
+	struct event *ev_drill;		/* deployer.drill_every_d */
 	bool job_stopped;
 	bool bus_closed;
 	struct hb_gauge *m_active;
@@ -76,6 +77,30 @@ arm_schedule(struct deployer *d, double seconds)
 }
 
 static void
+on_drill(evutil_socket_t fd, short what, void *arg)
+{
+	struct deployer *d = arg;
+	struct timeval tv = { SCHEDULE_RETRY_S, 0 };
+
+	(void)fd;
+	(void)what;
+	if (intake_scheduled_drill(d->intake))
+		tv.tv_sec = (time_t)(d->cfg.drill_every_d * 86400);
+	evtimer_add(d->ev_drill, &tv);
+}
+
+/* The next scheduled backup: at backup_at, or backup_every_h from now. */
+static void
+arm_next(struct deployer *d)
+{
+	if (d->cfg.backup_at_h >= 0)
+		arm_schedule(d, (double)backup_next_at(d->cfg.backup_at_h,
+		    d->cfg.backup_at_m, time(NULL)));
+	else if (d->cfg.backup_every_h > 0)
+		arm_schedule(d, d->cfg.backup_every_h * 3600);
+}
+
+static void
 on_schedule(evutil_socket_t fd, short what, void *arg)
 {
 	struct deployer *d = arg;
@@ -83,7 +108,7 @@ on_schedule(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (intake_scheduled_backup(d->intake))
-		arm_schedule(d, d->cfg.backup_every_h * 3600);
+		arm_next(d);
 	else
 		arm_schedule(d, SCHEDULE_RETRY_S);
 }
@@ -259,8 +284,13 @@ deployer_start(void *arg)
 		hb_http_server_route(app->http, "/deploys/log", deployer_log, d);
 	}
 	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
-	if (d->cfg.backup_every_h > 0)
-		arm_schedule(d, d->cfg.backup_every_h * 3600);
+	arm_next(d);
+	d->ev_drill = evtimer_new(app->base, on_drill, d);
+	if (d->cfg.drill_every_d > 0) {
+		struct timeval tv = { (time_t)(d->cfg.drill_every_d * 86400), 0 };
+
+		evtimer_add(d->ev_drill, &tv);
+	}
 	hb_info("deployer ready compose_file=%s services=%zu targets=%zu "
 	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
 	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
@@ -309,6 +339,8 @@ deployer_stop(void *arg)
 
 	if (d->ev_schedule)
 		evtimer_del(d->ev_schedule);
+	if (d->ev_drill)
+		evtimer_del(d->ev_drill);
 	job_stop(d->job, deployer_job_stopped, d);
 }
 
@@ -359,6 +391,8 @@ deployer_destroy(void *arg)
 
 	if (d->ev_schedule)
 		event_free(d->ev_schedule);
+	if (d->ev_drill)
+		event_free(d->ev_drill);
 	intake_free(d->intake);
 	job_free(d->job);
 	ha_free(d->ha);

@@ -206,8 +206,9 @@ intake_install(struct intake *in, const char *latest)
 	take(in, &c);
 }
 
-bool
-intake_scheduled_backup(struct intake *in)
+/* A job of the schedule's, id "<action>-<time>", unless one runs. */
+static bool
+scheduled(struct intake *in, enum hb_deploy_action action, const char *who)
 {
 	struct hb_deploy_cmd c;
 	char when[40];
@@ -215,12 +216,24 @@ intake_scheduled_backup(struct intake *in)
 	if (job_active(in->p.job))
 		return false;
 	memset(&c, 0, sizeof(c));
-	c.action = HB_DEPLOY_BACKUP;
+	c.action = action;
 	hb_iso8601(hb_wall_ms(), when, sizeof(when));
-	snprintf(c.id, sizeof(c.id), "backup-%s", when);
-	snprintf(c.requested_by, sizeof(c.requested_by), "schedule");
+	snprintf(c.id, sizeof(c.id), "%s-%s", hb_deploy_action_name(action), when);
+	snprintf(c.requested_by, sizeof(c.requested_by), "%s", who);
 	take(in, &c);
 	return true;
+}
+
+bool
+intake_scheduled_backup(struct intake *in)
+{
+	return scheduled(in, HB_DEPLOY_BACKUP, "schedule");
+}
+
+bool
+intake_scheduled_drill(struct intake *in)
+{
+	return scheduled(in, HB_DEPLOY_DRILL, "drill schedule");
 }
 
 struct intake *

@@ -56,6 +56,7 @@ struct job {
 	/* a restore: the backup of the data as it was, taken first, which a
 	 * restore that does not verify is rolled back to */
 	char safety[HB_DEPLOY_BACKUP_MAX];
+	char detail[1024];		/* what a check or drill found */
 };
 
 static void run_step(struct job *j);
@@ -95,6 +96,42 @@ job_state_of(struct job *j, const struct journal_job *row,
 	    backup, sizeof(backup));
 }
 
+/* Backups, checks and drills: no version changes, no rollback. */
+static bool
+about_backups(enum hb_deploy_action a)
+{
+	return a == HB_DEPLOY_BACKUP || a == HB_DEPLOY_VERIFY ||
+	    a == HB_DEPLOY_DRILL;
+}
+
+/*
+ * P/deploy/backups: the newest complete backup and the last drill (from
+ * the journal), for the health watcher's backups target.
+ */
+static void
+publish_backups(struct job *j)
+{
+	struct hb_backups_state b;
+	struct journal_job *drill = hb_xcalloc(1, sizeof(*drill));
+
+	memset(&b, 0, sizeof(b));
+	backup_newest(j->p.cfg->backup_dir, b.newest, sizeof(b.newest));
+	b.newest_ms = b.newest[0] ? backup_time_ms(b.newest) : -1;
+	b.drill_ms = -1;
+	if (journal_last_of(j->p.journal, HB_DEPLOY_DRILL, drill)) {
+		bool ok = strcmp(drill->outcome, "done") == 0;
+
+		snprintf(b.drill, sizeof(b.drill), "%s", ok ? "ok" : "failed");
+		snprintf(b.drill_backup, sizeof(b.drill_backup), "%s", drill->backup);
+		b.drill_ms = drill->finished_ms;
+		if (!ok)
+			snprintf(b.drill_error, sizeof(b.drill_error), "%s",
+			    drill->error);
+	}
+	report_backups(j->p.report, &b);
+	free(drill);
+}
+
 static void
 tell_ha(struct job *j, const struct hb_deploy_state *s)
 {
@@ -132,6 +169,7 @@ job_announce(struct job *j)
 		job_state_of(j, &idle, &s);
 	}
 	tell_ha(j, &s);
+	publish_backups(j);
 }
 
 static void
@@ -140,7 +178,7 @@ notify(struct job *j, enum hb_severity sev, const char *what, const char *title,
 {
 	char key[160];
 
-	snprintf(key, sizeof(key), "%s/%s/%s", j->rec.action == HB_DEPLOY_BACKUP ?
+	snprintf(key, sizeof(key), "%s/%s/%s", about_backups(j->rec.action) ?
 	    "backup" : "deploy", j->rec.id, what);
 	report_notify(j->p.report, sev, key, title, text);
 }
@@ -209,6 +247,9 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	o.cause_tail = j->cause_tail;
 	o.backup = j->rec.backup;
 	o.restored = j->restored;
+	/* a check or a drill that passed says what it found */
+	o.detail = strcmp(outcome, "done") == 0 && (j->rec.action ==
+	    HB_DEPLOY_VERIFY || j->rec.action == HB_DEPLOY_DRILL) ? j->detail : "";
 	o.by_hand = cmd;
 	o.quiet = strcmp(j->rec.requested_by, "schedule") == 0;
 	o.duration_s = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
@@ -216,6 +257,7 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	    j->rec.id, hb_deploy_action_name(j->rec.action), vers, outcome,
 	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
 	report_outcome(j->p.report, &o);
+	publish_backups(j);
 	if (j->stopping && j->stopped)
 		j->stopped(j->stopped_arg);
 }
@@ -488,7 +530,7 @@ step_failed(struct job *j, const char *error, const char *tail)
 	}
 	if (j->rolling_back)
 		finish(j, "rollback_failed", error, tail);
-	else if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP)
+	else if (j->rec.up_ms > 0 && !about_backups(j->rec.action))
 		start_rollback(j, error, tail);
 	else
 		finish(j, "failed", error, tail);
@@ -525,6 +567,9 @@ on_step_done(const struct step_result *r, void *arg)
 	struct job *j = arg;
 
 	record_step(j, r);
+	if (r->ok && (j->plan[j->pos].kind == JS_CHECK ||
+	    j->plan[j->pos].kind == JS_DRILL))
+		snprintf(j->detail, sizeof(j->detail), "%s", r->tail);
 	if (r->ok)
 		step_ok(j);
 	else
@@ -617,6 +662,14 @@ build_plan(struct job *j)
 		plan_restore(j);
 		plan_add(j, JS_RECORD, plan_going_back(j, 1) + 1);
 		break;
+	case HB_DEPLOY_VERIFY:
+		plan_add(j, JS_CHECK, 2);
+		plan_add(j, JS_RECORD, 3);
+		break;
+	case HB_DEPLOY_DRILL:
+		plan_add(j, JS_DRILL, 2);
+		plan_add(j, JS_RECORD, 3);
+		break;
 	case HB_DEPLOY_RESTORE:
 		/* restore_target chose the files */
 		plan_add(j, JS_CHECK, 2);
@@ -704,6 +757,23 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		rollback_target(j, rq->backup, previous, verified);
 	set_services(j, rq->services, rq->nservices);
 	j->safety[0] = '\0';
+	j->detail[0] = '\0';
+	if (rq->action == HB_DEPLOY_VERIFY || rq->action == HB_DEPLOY_DRILL) {
+		char tag[129], why[256];
+
+		/* a drill without a name: the newest backup */
+		if (rq->backup && *rq->backup)
+			snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", rq->backup);
+		else
+			backup_newest(j->p.cfg->backup_dir, j->rec.backup,
+			    sizeof(j->rec.backup));
+		if (j->rec.backup[0] == '\0')
+			snprintf(j->no_target, sizeof(j->no_target), "no complete "
+			    "backup under %s", j->p.cfg->backup_dir);
+		else if (backup_tag_of(j->p.cfg->backup_dir, j->rec.backup, tag,
+		    sizeof(tag), why, sizeof(why)) != 0)
+			snprintf(j->no_target, sizeof(j->no_target), "%s", why);
+	}
 	if (rq->action == HB_DEPLOY_RESTORE) {
 		/* the version stays; its services are recreated */
 		snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", j->rec.from_tag);
@@ -734,7 +804,7 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	hb_info("job started id=%s action=%s %s requested_by=%s services=\"%s\"",
 	    j->rec.id, hb_deploy_action_name(j->rec.action), vers,
 	    j->rec.requested_by, j->rec.services);
-	if (rq->action != HB_DEPLOY_BACKUP) {
+	if (!about_backups(rq->action)) {
 		char text[512];
 
 		snprintf(text, sizeof(text), "%s %s on %s started%s%s.",
@@ -777,7 +847,7 @@ job_recover(struct job *j)
 	snprintf(text, sizeof(text), "The deployer stopped during %s (step %s) of "
 	    "%s %s, id %s. %s", j->rec.phase, j->rec.step,
 	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
-	    j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP ?
+	    j->rec.up_ms > 0 && !about_backups(j->rec.action) ?
 	    "It had reached up: going back to the version that ran before." :
 	    "Nothing had been stopped.");
 	hb_warn("unfinished job found id=%s phase=%s step=%s up_reached=%s",
@@ -786,7 +856,7 @@ job_recover(struct job *j)
 	    "stopped during %s", j->rec.phase);
 	publish(j);
 	notify(j, HB_SEV_WARNING, "interrupted", "Deploy interrupted", text);
-	if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP) {
+	if (j->rec.up_ms > 0 && !about_backups(j->rec.action)) {
 		snprintf(text, sizeof(text), "interrupted during %s", j->rec.phase);
 		start_rollback(j, text, NULL);
 	} else {

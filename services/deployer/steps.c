@@ -15,8 +15,8 @@
 #define TAIL_LINES 20
 
 static const char *const names[] = { "preflight", "pull", "backup", "backup",
-    "backup", "up", "restore", "stop", "restore", "check", "verify",
-    "record" };
+    "backup", "up", "restore", "stop", "restore", "check", "drill",
+    "verify", "record" };
 
 struct steps {
 	struct job_parts p;
@@ -120,7 +120,13 @@ preflight(struct steps *s)
 	const struct step_input *in = s->in;
 	long long free_mb;
 
-	if (in->action != HB_DEPLOY_BACKUP && in->from_tag[0] == '\0') {
+	if ((in->action == HB_DEPLOY_VERIFY || in->action == HB_DEPLOY_DRILL) &&
+	    in->no_target && *in->no_target) {
+		snprintf(s->error, sizeof(s->error), "%s", in->no_target);
+		return false;
+	}
+	if (in->action != HB_DEPLOY_BACKUP && in->action != HB_DEPLOY_VERIFY &&
+	    in->action != HB_DEPLOY_DRILL && in->from_tag[0] == '\0') {
 		snprintf(s->error, sizeof(s->error), "the running version is unknown "
 		    "(no verified deploy yet): set deployer.initial_tag");
 		return false;
@@ -173,7 +179,8 @@ prune(struct steps *s)
 	keep[0] = verified;
 	keep[1] = newest;
 	keep[2] = s->in->backup;
-	backup_prune(c->backup_dir, c->keep_backups, keep, HB_ARRAY_LEN(keep));
+	backup_prune(c->backup_dir, c->keep_backups, c->keep_days, hb_wall_ms(),
+	    keep, HB_ARRAY_LEN(keep));
 }
 
 static void
@@ -185,8 +192,8 @@ on_backup_done(bool ok, const char *error, void *arg)
 		prune(s);
 	snprintf(s->error, sizeof(s->error), "%s", error);
 	/* a check that passed says what it checked */
-	report(s, ok, ok ? NULL : s->error, ok && s->kind != JS_CHECK ? "" :
-	    s->error);
+	report(s, ok, ok ? NULL : s->error, ok && s->kind != JS_CHECK &&
+	    s->kind != JS_DRILL ? "" : s->error);
 }
 
 static int
@@ -274,6 +281,26 @@ run_restore_sqlite(struct steps *s)
 	    HB_DEPLOY_RESTORE && !s->in->rolling_back ? "before-restore" : "failed",
 	    hb_wall_ms(), on_restored, s,
 	    s->error, sizeof(s->error)) != 0)
+		report(s, false, s->error, s->error);
+}
+
+/* A backup checked against its manifest, or drilled, on the worker. */
+static void
+run_backup_check(struct steps *s)
+{
+	const char *root = s->p.cfg->backup_dir;
+	int rc;
+
+	s->waiting = true;
+	if (s->p.dry_run) {
+		report(s, true, NULL, "dry run: nothing checked");
+		return;
+	}
+	rc = s->kind == JS_CHECK ? backup_verify(s->p.backup, root, s->in->backup,
+	    on_backup_done, s, s->error, sizeof(s->error)) : backup_drill(
+	    s->p.backup, root, s->in->backup, on_backup_done, s, s->error,
+	    sizeof(s->error));
+	if (rc != 0)
 		report(s, false, s->error, s->error);
 }
 
@@ -382,12 +409,8 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 		run_restore_sqlite(s);
 		break;
 	case JS_CHECK:
-		s->waiting = true;
-		if (s->p.dry_run)
-			report(s, true, NULL, "dry run: not checked");
-		else if (backup_verify(s->p.backup, s->p.cfg->backup_dir, in->backup,
-		    on_backup_done, s, s->error, sizeof(s->error)) != 0)
-			report(s, false, s->error, s->error);
+	case JS_DRILL:
+		run_backup_check(s);
 		break;
 	case JS_VERIFY:
 		run_verify(s);

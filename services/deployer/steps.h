@@ -24,6 +24,7 @@ enum job_step {
 	JS_STOP,		/* the job's services, before their files are restored */
 	JS_RESTORE_SQLITE,	/* the SQLite files of restore_files, from the backup */
 	JS_CHECK,		/* a restore's backup against its manifest */
+	JS_DRILL,		/* a backup restored into a scratch folder */
 	JS_VERIFY,
 	JS_RECORD,		/* the job's own: nothing runs */
 };

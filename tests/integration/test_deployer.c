@@ -8,13 +8,14 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows|log|restore
+ *                 migrate|rows|log|restore|drill
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -430,16 +431,31 @@ scenario_dryrun(struct dfx *f)
 	json_decref(s);
 }
 
+/* What a shell command line prints (out, reset first); its exit code. */
+static int sh(struct hb_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+sh(struct hb_buf *out, const char *fmt, ...)
+{
+	char cmd[1200];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	hb_buf_reset(out);
+	return hbt_run(argv, out, 5000);
+}
+
 /* The backup folders under deployer.backup_dir, sorted, as "a b c". */
 static void
 backup_folders(struct dfx *f, char *out, size_t outlen)
 {
-	char cmd[700];
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 	struct hb_buf b = { 0 };
 
-	snprintf(cmd, sizeof(cmd), "ls %s | sort | tr '\\n' ' '", f->backups);
-	hbt_run(argv, &b, 5000);
+	sh(&b, "ls %s | sort | tr '\\n' ' '", f->backups);
 	snprintf(out, outlen, "%s", b.data ? b.data : "");
 	hb_buf_free(&b);
 }
@@ -539,13 +555,10 @@ app_db_facts(const char *path, struct app_db_facts *o)
 static int
 kept_files(struct dfx *f, char *first, size_t firstlen)
 {
-	char cmd[900];
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 	struct hb_buf b = { 0 };
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "ls %s.failed-* 2>/dev/null", f->app_db);
-	hbt_run(argv, &b, 5000);
+	sh(&b, "ls %s.failed-* 2>/dev/null", f->app_db);
 	first[0] = '\0';
 	for (char *p = b.data; p && *p; n++) {
 		char *nl = strchr(p, '\n');
@@ -730,13 +743,8 @@ scenario_restore(struct dfx *f)
 	app_db_facts(f->app_db, &now);
 	HBT_CHECK(now.rows == 5000 && now.tables == 1, "app.db as backed up: "
 	    "rows=%d tables=%d", now.rows, now.tables);
-	snprintf(path, sizeof(path), "ls %s.before-restore-* >/dev/null", f->app_db);
-	{
-		char *argv[] = { "/bin/sh", "-c", path, NULL };
-
-		HBT_CHECK(hbt_run(argv, NULL, 5000) == 0, "the file it replaced is "
-		    "kept beside");
-	}
+	HBT_CHECK(sh(&out, "ls %s.before-restore-*", f->app_db) == 0,
+	    "the file it replaced is kept beside");
 	HBT_CHECK(dfx_count_calls(f, " stop ingest", NULL) == 1 &&
 	    dfx_count_calls(f, " restore ", dir) == 1 &&
 	    dfx_count_calls(f, "IMAGE_TAG=v2", "--force-recreate") == 1,
@@ -785,6 +793,99 @@ scenario_restore(struct dfx *f)
 	app_db_facts(f->app_db, &now);
 	HBT_CHECK(now.rows == 5003, "app.db untouched: %d", now.rows);
 	json_decref(s);
+	hb_buf_free(&out);
+}
+
+/* P/deploy/backups once it names newest and says drill is `drill`. */
+static json_t *
+backups_state(struct dfx *f, const char *newest, const char *drill)
+{
+	char needle[64], name[256];
+	const char *all[] = { needle, name, NULL };
+	struct hbt_mqtt_msg *m;
+	json_t *o;
+
+	snprintf(needle, sizeof(needle), "\"drill\":\"%s\"", drill);
+	snprintf(name, sizeof(name), "\"newest\":\"%s\"", newest);
+	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/backups", all, 10000);
+	o = m ? json_loads(m->payload, 0, NULL) : NULL;
+	hbt_mqtt_msg_free(m);
+	return o;
+}
+
+/*
+ * drill: homebus backups --verify NAME and --drill check a backup again
+ * and restore it into a scratch folder; P/deploy/backups says the newest
+ * backup and the last drill; a backup whose rows or files differ from its
+ * manifest fails, with a notification.
+ */
+static void
+scenario_drill(struct dfx *f)
+{
+	char bin[700], b1[200], path[900];
+	char *verify[] = { bin, "-c", f->deployer.config, "backups", "--verify", b1,
+	    NULL };
+	char *drill[] = { bin, "-c", f->deployer.config, "backups", "--drill",
+	    NULL };
+	struct hb_buf out = { 0 };
+	char *manifest, *at;
+	json_t *s;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	s = backups_state(f, b1, "");
+	HBT_CHECK(s && strcmp(dfx_str(s, "newest"), b1) == 0 &&
+	    strlen(dfx_str(s, "newest_at")) > 0, "P/deploy/backups: the newest "
+	    "backup, no drill yet");
+	json_decref(s);
+
+	rc = hbt_run(verify, &out, 60000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"), "homebus "
+	    "backups --verify %s: exit 0: %d %s", b1, rc, out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(drill, &out, 60000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"), "homebus "
+	    "backups --drill: exit 0: %d %s", rc, out.data ? out.data : "");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/info",
+	    "5000 rows as the manifest says") == 1, 5000), "the drill reports "
+	    "what it restored and counted");
+	s = backups_state(f, b1, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), b1) == 0,
+	    "P/deploy/backups: the drill passed on %s", b1);
+	json_decref(s);
+
+	/* the manifest's rows no longer those of the copy */
+	snprintf(path, sizeof(path), "%s/%s/manifest.json", f->backups, b1);
+	manifest = hb_read_file(path, 1 << 20, NULL);
+	HBT_REQUIRE(manifest && (at = strstr(manifest, "\"readings\": 5000")),
+	    "the manifest counts readings");
+	memcpy(at + strlen("\"readings\": "), "4999", 4);
+	hbt_write_file(path, manifest);
+	free(manifest);
+	hb_buf_reset(&out);
+	rc = hbt_run(drill, &out, 60000);
+	HBT_CHECK(rc == 1, "a drill that finds other rows: exit 1: %d %s", rc,
+	    out.data ? out.data : "");
+	s = backups_state(f, b1, "failed");
+	HBT_CHECK(s && strstr(dfx_str(s, "drill_error"), "has 5000 rows restored, "
+	    "the manifest says 4999"), "P/deploy/backups: the drill failed, and "
+	    "why: %s", s ? dfx_str(s, "drill_error") : "-");
+	json_decref(s);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "the manifest says 4999") == 1, 5000), "an error notification");
+
+	/* a file changed since the backup: --verify says which */
+	snprintf(path, sizeof(path), "%s/%s/volumes/influxdb.tar", f->backups, b1);
+	hbt_write_file(path, "influx backup of v9\n");	/* same size */
+	hb_buf_reset(&out);
+	rc = hbt_run(verify, &out, 60000);
+	HBT_CHECK(rc == 1 && out.data && strstr(out.data, "influxdb.tar") &&
+	    strstr(out.data, "sha256"), "--verify names the damaged file: %d %s",
+	    rc, out.data ? out.data : "");
 	hb_buf_free(&out);
 }
 
@@ -1158,6 +1259,8 @@ main(int argc, char **argv)
 		scenario_log(&f);
 	else if (strcmp(sc, "restore") == 0)
 		scenario_restore(&f);
+	else if (strcmp(sc, "drill") == 0)
+		scenario_drill(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

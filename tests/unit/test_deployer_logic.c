@@ -311,7 +311,7 @@ test_retention(void)
 	make_backup(root, "20260104T000000Z-v3", false);
 	make_backup(root, "20260105T000000Z-v3", true);
 	make_backup(root, "not-a-backup", false);
-	HBT_CHECK(backup_prune(root, 2, keep, 1) == 2, "two removed");
+	HBT_CHECK(backup_prune(root, 2, 0, 0, keep, 1) == 2, "two removed");
 	HBT_CHECK(exists(root, "20260105T000000Z-v3") &&
 	    exists(root, "20260103T000000Z-v2") && exists(root, "20260101T000000Z-v1")
 	    && !exists(root, "20260102T000000Z-v2") &&
@@ -325,6 +325,47 @@ test_retention(void)
 	    sizeof(err)) == -1, "not a backup name");
 	HBT_CHECK(backup_tag_of(root, "20260104T000000Z-v3", tag, sizeof(tag), err,
 	    sizeof(err)) == -1 && strstr(err, "manifest"), "an incomplete backup");
+}
+
+/* keep_days keeps what is young enough beyond keep_backups. */
+static void
+test_retention_days(void)
+{
+	char root[600];
+	/* 2026-01-10T00:00:00Z */
+	int64_t now_ms = 1768003200LL * 1000;
+
+	snprintf(root, sizeof(root), "%s/backups-days", hbt_dir());
+	make_backup(root, "20260101T000000Z-v1", true);
+	make_backup(root, "20260105T000000Z-v1", true);
+	make_backup(root, "20260108T000000Z-v2", true);
+	make_backup(root, "20260109T000000Z-v2", true);
+	HBT_CHECK(backup_prune(root, 1, 7, now_ms, NULL, 0) == 1 &&
+	    !exists(root, "20260101T000000Z-v1") &&
+	    exists(root, "20260105T000000Z-v1") &&
+	    exists(root, "20260108T000000Z-v2"), "the last 7 days kept, beyond "
+	    "keep_backups 1; the 9-day-old one removed");
+}
+
+/* backup_at: the next 02:30 of local time. */
+static void
+test_backup_at(void)
+{
+	/* 2026-12-07T22:00:00Z */
+	time_t now = 1796680800;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	HBT_CHECK(backup_next_at(2, 30, now) == 4 * 3600 + 1800, "02:30 is "
+	    "4.5 h later: %ld", backup_next_at(2, 30, now));
+	HBT_CHECK(backup_next_at(23, 0, now) == 3600, "23:00 is 1 h later");
+	HBT_CHECK(backup_next_at(22, 0, now) == 86400, "the minute now: tomorrow");
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	HBT_CHECK(backup_next_at(2, 30, now) == 3 * 3600 + 1800, "02:30 in "
+	    "Berlin (23:00 there now) is 3.5 h later: %ld", backup_next_at(2, 30, now));
+	unsetenv("TZ");
+	tzset();
 }
 
 /* A job's log: capped at 1 MiB with a line saying so; old ones pruned. */
@@ -367,6 +408,8 @@ main(void)
 	test_tail();
 	test_journal();
 	test_retention();
+	test_retention_days();
+	test_backup_at();
 	test_joblog();
 	hbt_exit();
 }

@@ -246,6 +246,24 @@ test_deploy(void)
 		free(s);
 		json_decref(o);
 	}
+	{
+		struct hb_backups_state b = { .newest_ms = 1796680800000,
+		    .drill_ms = -1 }, bread;
+
+		snprintf(b.newest, sizeof(b.newest), "20261207T220000Z-v1");
+		snprintf(b.drill, sizeof(b.drill), "failed");
+		o = hb_backups_state_encode(&b);
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		HBT_CHECK(strcmp(s, "{\"drill\":\"failed\",\"drill_at\":null,"
+		    "\"newest\":\"20261207T220000Z-v1\",\"newest_at\":"
+		    "\"2026-12-07T22:00:00.000Z\"}") == 0, "P/deploy/backups: %s", s);
+		HBT_CHECK(hb_backups_state_decode(s, strlen(s), &bread, err,
+		    sizeof(err)) == 0 && bread.newest_ms == b.newest_ms &&
+		    bread.drill_ms == -1 && strcmp(bread.drill, "failed") == 0,
+		    "read bread: %s", err);
+		free(s);
+		json_decref(o);
+	}
 	/* a follower (homebus ... --wait) must not stop at a restore's steps */
 	HBT_CHECK(!hb_deploy_phase_final("stop") && !hb_deploy_phase_final("restore") &&
 	    !hb_deploy_phase_final("check"), "stop, restore and check go on");
@@ -606,7 +624,7 @@ test_wire_deploy(void)
 	    "%s", err);
 	HBT_CHECK(hb_deploy_state_decode(JS("{\"phase\":\"up\"}"), &sback, err,
 	    sizeof(err)) == -1 && strcmp(err, "\"action\" must be deploy, rollback, "
-	    "backup, restore or status") == 0, "%s", err);
+	    "backup, restore, verify, drill or status") == 0, "%s", err);
 
 	HBT_CHECK(wire_is(hb_deploy_available_encode("2026.12.1"),
 	    "{\"tag\":\"2026.12.1\"}"), "available");
