@@ -20,10 +20,12 @@
 
 static const char *const severities[] = { "info", "warning", "error", "critical" };
 static const char *const states[] = { "unknown", "ok", "degraded", "down" };
-static const char *const actions[] = { "deploy", "rollback", "status", "backup" };
+static const char *const actions[] = { "deploy", "rollback", "status", "backup",
+    "restore", "verify", "drill" };
 /* the phases of a deploy that is still going (hb_deploy_phase_final) */
 static const char *const busy_phases[] = { "queued", "preflight", "pull",
-    "backup", "up", "verify", "rollback", "running" };
+    "backup", "up", "verify", "rollback", "running", "check", "stop",
+    "restore", "drill" };
 
 int
 hb_severity_parse(const char *s)
@@ -265,6 +267,13 @@ service_name_ok(const char *s)
 	return name_ok(s, 63);
 }
 
+/* A SQLite copy's name in a backup folder: no path, no leading dot. */
+static bool
+file_name_ok(const char *s)
+{
+	return name_ok(s, HB_DEPLOY_FILE_MAX - 1);
+}
+
 bool
 hb_deploy_phase_final(const char *phase)
 {
@@ -277,7 +286,8 @@ hb_deploy_phase_final(const char *phase)
 /* An action out of range goes out as "status", which changes nothing. */
 static const struct names deploy_actions = { actions, HB_ARRAY_LEN(actions),
     HB_DEPLOY_STATUS };
-#define ACTION_INVALID "\"action\" must be deploy, rollback, backup or status"
+#define ACTION_INVALID "\"action\" must be deploy, rollback, backup, restore, " \
+    "verify, drill or status"
 
 /* What each action takes and refuses. */
 static int
@@ -295,10 +305,23 @@ check_cmd(const void *msg, char *err, size_t errlen)
 		    "back to the previous version, or to a backup's)");
 		return -1;
 	}
-	if (c->backup[0] && (c->action != HB_DEPLOY_ROLLBACK ||
+	if (c->backup[0] && ((c->action != HB_DEPLOY_ROLLBACK &&
+	    c->action != HB_DEPLOY_RESTORE && c->action != HB_DEPLOY_VERIFY &&
+	    c->action != HB_DEPLOY_DRILL) ||
 	    !hb_deploy_backup_name_ok(c->backup))) {
 		snprintf(err, errlen, "\"backup\" must be a backup folder's name, "
-		    "with rollback only");
+		    "with rollback, restore, verify or drill only");
+		return -1;
+	}
+	if ((c->action == HB_DEPLOY_RESTORE || c->action == HB_DEPLOY_VERIFY) &&
+	    c->backup[0] == '\0') {
+		snprintf(err, errlen, "a %s needs \"backup\": the backup "
+		    "folder's name (homebus backups lists them)",
+		    hb_deploy_action_name(c->action));
+		return -1;
+	}
+	if (c->nonly > 0 && c->action != HB_DEPLOY_RESTORE) {
+		snprintf(err, errlen, "\"only\" is for restore only");
 		return -1;
 	}
 	if (c->instance[0] && !hb_topic_level_ok(c->instance)) {
@@ -324,6 +347,10 @@ static const struct field deploy_cmd_fields[] = {
 	    FIELD(struct hb_deploy_cmd, instance), .out = OUT_SET },
 	{ .name = "backup", .type = FT_STR, FIELD(struct hb_deploy_cmd, backup),
 	    .out = OUT_SET },
+	{ .name = "only", .type = FT_NAMES,
+	    LIST(struct hb_deploy_cmd, only, nonly), .out = OUT_SET,
+	    .valid = file_name_ok, .invalid = "is not a SQLite file's name in a "
+	    "backup" },
 	{ .name = "requested_by", .type = FT_STR,
 	    FIELD(struct hb_deploy_cmd, requested_by), .out = OUT_SET },
 };
@@ -397,6 +424,37 @@ json_t *
 hb_deploy_state_encode(const struct hb_deploy_state *s)
 {
 	return msg__encode(&deploy_state_msg, s);
+}
+
+#define BK_STR(m, o) { .name = #m, .type = FT_STR, \
+	FIELD(struct hb_backups_state, m), .out = o }
+
+static const struct field backups_state_fields[] = {
+	BK_STR(instance, OUT_SET),
+	BK_STR(newest, OUT_ALWAYS),
+	{ .name = "newest_at", .type = FT_TIME,
+	    FIELD(struct hb_backups_state, newest_ms) },
+	BK_STR(drill, OUT_ALWAYS),
+	BK_STR(drill_backup, OUT_SET),
+	{ .name = "drill_at", .type = FT_TIME,
+	    FIELD(struct hb_backups_state, drill_ms) },
+	BK_STR(drill_error, OUT_SET),
+};
+
+static const struct msg_type backups_state_msg = MSG_TYPE(
+    struct hb_backups_state, backups_state_fields, NULL);
+
+int
+hb_backups_state_decode(const char *payload, size_t len,
+    struct hb_backups_state *out, char *err, size_t errlen)
+{
+	return msg__decode(&backups_state_msg, payload, len, out, err, errlen);
+}
+
+json_t *
+hb_backups_state_encode(const struct hb_backups_state *s)
+{
+	return msg__encode(&backups_state_msg, s);
 }
 
 /* P/deploy/available: the tag alone, which the caller keeps. */

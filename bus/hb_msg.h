@@ -129,6 +129,9 @@ enum hb_deploy_action {
 	HB_DEPLOY_ROLLBACK,
 	HB_DEPLOY_STATUS,
 	HB_DEPLOY_BACKUP,	/* the backup step alone, on demand or on schedule */
+	HB_DEPLOY_RESTORE,	/* a backup put back, the version kept */
+	HB_DEPLOY_VERIFY,	/* a backup checked against its manifest again */
+	HB_DEPLOY_DRILL,	/* a backup restored into a scratch folder, checked */
 };
 
 const char *hb_deploy_action_name(enum hb_deploy_action a);
@@ -139,7 +142,8 @@ bool hb_deploy_backup_name_ok(const char *name);
 
 /*
  * Phases a deploy goes through (queued, preflight, pull, backup, up,
- * verify, rollback) are not final; done, failed, rolled_back,
+ * verify, rollback, and check, stop, restore of a restore or a rollback
+ * that restores) are not final; done, failed, rolled_back,
  * rollback_failed, rejected and busy are, and so is anything unknown (a
  * follower must not wait for ever on a phase it does not know).
  */
@@ -147,6 +151,8 @@ bool hb_deploy_phase_final(const char *phase);
 
 #define HB_DEPLOY_MAX_SERVICES 32
 #define HB_DEPLOY_BACKUP_MAX 192
+#define HB_DEPLOY_MAX_FILES 16		/* a restore's "only" */
+#define HB_DEPLOY_FILE_MAX 128
 
 struct hb_deploy_cmd {
 	char id[65];
@@ -155,7 +161,11 @@ struct hb_deploy_cmd {
 	size_t nservices;
 	char services[HB_DEPLOY_MAX_SERVICES][64];
 	char instance[64];	/* "" (any deployer) or one bus.instance */
-	char backup[HB_DEPLOY_BACKUP_MAX];	/* rollback: to this backup's version */
+	char backup[HB_DEPLOY_BACKUP_MAX];	/* rollback: to this backup's version;
+						 * restore, verify, drill: the
+						 * backup (drill: none, the newest) */
+	size_t nonly;		/* restore: only these SQLite copies (base */
+	char only[HB_DEPLOY_MAX_FILES][HB_DEPLOY_FILE_MAX];	/* names); none: all */
 	char requested_by[128];
 };
 
@@ -192,6 +202,31 @@ struct hb_deploy_state {
 int hb_deploy_state_decode(const char *payload, size_t len,
     struct hb_deploy_state *out, char *err, size_t errlen);
 json_t *hb_deploy_state_encode(const struct hb_deploy_state *s);
+
+/*
+ * ---- P/deploy/backups (retained): the deployer's backups at a glance ----
+ *
+ * Published by the deployer at start and after every job. The health
+ * watcher's `backups` target reads it and relies on:
+ *   - newest_ms: when the newest complete backup was taken (its manifest
+ *     written after every SQLite copy passed integrity_check: a verified
+ *     backup); -1 (null) when there is none, which counts as too old;
+ *   - drill: the outcome of the last restore drill, "ok" or "failed", ""
+ *     before the first; "failed" turns the target down until a drill passes.
+ */
+struct hb_backups_state {
+	char instance[64];
+	char newest[HB_DEPLOY_BACKUP_MAX];	/* its folder's name, "" none */
+	int64_t newest_ms;
+	char drill[16];
+	char drill_backup[HB_DEPLOY_BACKUP_MAX];	/* the backup drilled */
+	int64_t drill_ms;		/* when the last drill ended; -1 none */
+	char drill_error[512];		/* what it found, when failed */
+};
+
+int hb_backups_state_decode(const char *payload, size_t len,
+    struct hb_backups_state *out, char *err, size_t errlen);
+json_t *hb_backups_state_encode(const struct hb_backups_state *s);
 
 /* ---- P/deploy/available (retained: the newest version built) ---- */
 

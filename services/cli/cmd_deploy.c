@@ -1,5 +1,5 @@
 /*
- * cmd_deploy: deploy, rollback and backup — publish the command, and with
+ * cmd_deploy: deploy, rollback, backup and restore — publish the command, and with
  * --wait follow the deployer's state for that command to its end — and
  * `available`, which tells Home Assistant the newest version.
  */
@@ -337,31 +337,54 @@ run_follow(const struct global *g, struct follow *f, bool json,
 	return rc;
 }
 
-/* --services a,b: names checked as the deployer checks them. 0 or -1. */
+/*
+ * A comma-separated list of names (each a tag's characters, shorter than
+ * size) appended to names[max][size] and *n; -1 with an error naming
+ * `option` and `what` a name must be.
+ */
 static int
-parse_services(const char *list, struct hb_deploy_cmd *cmd)
+parse_names(const char *list, char *names, size_t size, size_t max, size_t *n,
+    const char *option, const char *what)
 {
 	const char *name, *end;
 
 	for (name = list; *name; name = *end ? end + 1 : end) {
-		char one[64];
+		char one[HB_DEPLOY_FILE_MAX];
 
 		end = strchr(name, ',');
 		if (end == NULL)
 			end = name + strlen(name);
 		snprintf(one, sizeof(one), "%.*s", (int)(end - name), name);
-		if (end - name >= 64 || !hb_deploy_tag_ok(one) ||
-		    cmd->nservices == HB_DEPLOY_MAX_SERVICES) {
-			cli_error("--services: \"%.*s\" is not a service name",
-			    (int)(end - name), name);
+		if ((size_t)(end - name) >= size || !hb_deploy_tag_ok(one) ||
+		    *n == max) {
+			cli_error("%s: \"%.*s\" is not %s", option, (int)(end - name),
+			    name, what);
 			return -1;
 		}
-		snprintf(cmd->services[cmd->nservices++], 64, "%s", one);
+		snprintf(names + *n * size, size, "%s", one);
+		(*n)++;
 	}
 	return 0;
 }
 
-/* Options shared by deploy, rollback and backup. */
+static int
+parse_services(const char *list, struct hb_deploy_cmd *cmd)
+{
+	return parse_names(list, cmd->services[0], sizeof(cmd->services[0]),
+	    HB_DEPLOY_MAX_SERVICES, &cmd->nservices, "--services",
+	    "a service name");
+}
+
+/* --only a.db[,b.db], repeatable: the restore's SQLite copies by name. */
+static int
+parse_only(const char *list, struct hb_deploy_cmd *cmd)
+{
+	return parse_names(list, cmd->only[0], sizeof(cmd->only[0]),
+	    HB_DEPLOY_MAX_FILES, &cmd->nonly, "--only", "a SQLite file's name as "
+	    "in the backup (app.db, not a path; at most 16)");
+}
+
+/* Options shared by deploy, rollback, backup and restore. */
 static int
 parse(const struct command *cmd, int argc, char **argv, struct follow *f,
     bool *json, int64_t *timeout_ms)
@@ -374,13 +397,14 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 		{ "services", required_argument, NULL, 's' },
 		{ "to", required_argument, NULL, 't' },
 		{ "instance", required_argument, NULL, 'i' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "wfT:js:t:i:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "wfT:js:t:i:o:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
 			if (f->cmd.action != HB_DEPLOY_DEPLOY)
@@ -424,6 +448,12 @@ parse(const struct command *cmd, int argc, char **argv, struct follow *f,
 			}
 			snprintf(f->cmd.instance, sizeof(f->cmd.instance), "%s", optarg);
 			break;
+		case 'o':
+			if (f->cmd.action != HB_DEPLOY_RESTORE)
+				goto bad;
+			if (parse_only(optarg, &f->cmd) != 0)
+				return CLI_REFUSED;
+			break;
 		case 'h':
 			command_usage(cmd, stdout);
 			return CLI_OK;
@@ -449,6 +479,19 @@ run_action(const struct global *g, const struct command *cmd, int argc,
 	f.cmd.action = action;
 	if ((rc = parse(cmd, argc, argv, &f, &json, &timeout_ms)) >= 0)
 		return rc;
+	if (action == HB_DEPLOY_RESTORE) {
+		if (optind != argc - 1) {
+			command_usage(cmd, stderr);
+			return CLI_REFUSED;
+		}
+		if (!hb_deploy_backup_name_ok(argv[optind])) {
+			cli_error("\"%s\" is not a backup's name (homebus backups lists "
+			    "them); nothing was sent", argv[optind]);
+			return CLI_REFUSED;
+		}
+		snprintf(f.cmd.backup, sizeof(f.cmd.backup), "%s", argv[optind]);
+		return run_follow(g, &f, json, timeout_ms);
+	}
 	/* deploy without a tag: the available one, chosen once connected */
 	if (optind < argc - 1 || (optind == argc - 1 && action != HB_DEPLOY_DEPLOY)) {
 		command_usage(cmd, stderr);
@@ -478,6 +521,25 @@ cmd_rollback(const struct global *g, const struct command *cmd, int argc,
     char **argv)
 {
 	return run_action(g, cmd, argc, argv, HB_DEPLOY_ROLLBACK);
+}
+
+int
+cmd_deploy_check(const struct global *g, enum hb_deploy_action action,
+    const char *backup, bool json)
+{
+	struct follow f = { 0 };
+
+	f.cmd.action = action;
+	f.wait = true;
+	snprintf(f.cmd.backup, sizeof(f.cmd.backup), "%s", backup ? backup : "");
+	return run_follow(g, &f, json, 0);
+}
+
+int
+cmd_restore(const struct global *g, const struct command *cmd, int argc,
+    char **argv)
+{
+	return run_action(g, cmd, argc, argv, HB_DEPLOY_RESTORE);
 }
 
 int

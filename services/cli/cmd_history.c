@@ -3,7 +3,10 @@
  * HTTP port (GET /deploys and GET /backups, on cli.deployer_url, by default
  * http.bind : deployer.http_port of the same configuration file). Over HTTP
  * rather than the bus: the journal is the deployer's, it answers at once,
- * and the answer can be long.
+ * and the answer can be long. `deploys --log ID` prints one job's whole
+ * log (GET /deploys/log?id=ID) as the deployer keeps it. `backups --verify
+ * NAME` and `backups --drill` are jobs of the deployer's, sent on the bus
+ * and followed (cmd_deploy_check).
  */
 #include "commands.h"
 
@@ -12,6 +15,7 @@
 #include "hb_msg.h"
 #include "hb_util.h"
 
+#include <event2/http.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -19,6 +23,7 @@
 struct history {
 	struct event_base *base;
 	const char *what;		/* "deploys" or "backups" */
+	const char *log_id;		/* deploys --log ID: that job's log */
 	bool json;
 	int limit;
 	int exit_code;
@@ -88,6 +93,17 @@ on_answer(const struct hb_http_response *resp, void *arg)
 	json_t *root, *list;
 
 	event_base_loopexit(h->base, NULL);
+	if (h->log_id && resp->status == 404) {
+		cli_error("the deployer has no log of job %s (an unknown id, or a "
+		    "log pruned: it keeps the newest 200)", h->log_id);
+		h->exit_code = CLI_FAILED;
+		return;
+	}
+	if (h->log_id && resp->status == 200) {
+		fwrite(resp->body, 1, resp->body_len, stdout);
+		h->exit_code = CLI_OK;
+		return;
+	}
 	if (resp->status != 200) {
 		cli_error("the deployer at %s did not answer: %s", h->url,
 		    resp->curl_code ? resp->error : "an unexpected status");
@@ -139,7 +155,14 @@ fetch(const struct global *g, struct history *h)
 		snprintf(h->url, sizeof(h->url), "http://%s:%lld/%s",
 		    strcmp(bind, "0.0.0.0") == 0 ? "127.0.0.1" : bind, port, h->what);
 	}
-	if (h->limit > 0 && strlen(h->url) + 16 < sizeof(h->url))
+	if (h->log_id) {
+		char *id = evhttp_uriencode(h->log_id, -1, 0);
+
+		if (id && strlen(h->url) + strlen(id) + 10 < sizeof(h->url))
+			snprintf(h->url + strlen(h->url), sizeof(h->url) - strlen(h->url),
+			    "/log?id=%s", id);
+		free(id);
+	} else if (h->limit > 0 && strlen(h->url) + 16 < sizeof(h->url))
 		snprintf(h->url + strlen(h->url), sizeof(h->url) - strlen(h->url),
 		    "?n=%d", h->limit);
 	h->base = event_base_new();
@@ -163,10 +186,43 @@ run(const struct global *g, const struct command *cmd, int argc, char **argv,
 {
 	struct history h = { .what = what };
 	long long n = 0;
-	int rc;
+	char **rest = hb_xcalloc((size_t)argc + 1, sizeof(*rest));
+	const char *verify = NULL;
+	bool drill = false;
+	int nrest = 0, rc;
 
-	rc = command_options(cmd, argc, argv, &h.json, strcmp(what, "deploys") == 0 ?
+	/* --log ID (deploys), --verify NAME, --drill (backups); the rest as
+	 * every command's */
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(what, "backups") == 0 && strcmp(argv[i], "--verify") == 0 &&
+		    i + 1 < argc) {
+			verify = argv[++i];
+			continue;
+		}
+		if (strcmp(what, "backups") == 0 && strcmp(argv[i], "--drill") == 0) {
+			drill = true;
+			continue;
+		}
+		if (strcmp(what, "deploys") == 0 && strcmp(argv[i], "--log") == 0 &&
+		    i + 1 < argc)
+			h.log_id = argv[++i];
+		else if (strcmp(what, "deploys") == 0 &&
+		    strncmp(argv[i], "--log=", 6) == 0)
+			h.log_id = argv[i] + 6;
+		else
+			rest[nrest++] = argv[i];
+	}
+	rc = command_options(cmd, nrest, rest, &h.json, strcmp(what, "deploys") == 0 ?
 	    &n : NULL, 0);
+	free(rest);
+	if (rc < 0 && verify && !hb_deploy_backup_name_ok(verify)) {
+		cli_error("--verify: \"%s\" is not a backup's name (homebus backups "
+		    "lists them)", verify);
+		return CLI_REFUSED;
+	}
+	if (rc < 0 && (verify || drill))
+		return cmd_deploy_check(g, verify ? HB_DEPLOY_VERIFY : HB_DEPLOY_DRILL,
+		    verify, h.json);
 	if (rc >= 0)
 		return rc;
 	h.limit = (int)n;

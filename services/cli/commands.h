@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "hb_msg.h"
 
 /* Options given before the command. */
 struct global {
@@ -51,6 +52,14 @@ int cmd_available(const struct global *g, const struct command *cmd, int argc,
 int cmd_status(const struct global *g, const struct command *cmd, int argc,
     char **argv);
 /* cmd_history.c */
+int cmd_restore(const struct global *g, const struct command *cmd, int argc,
+    char **argv);
+/*
+ * A verify (backup required) or a drill (backup NULL: the newest) sent to
+ * the deployer and followed to its end, as `deploy --wait` is.
+ */
+int cmd_deploy_check(const struct global *g, enum hb_deploy_action action,
+    const char *backup, bool json);
 int cmd_deploys(const struct global *g, const struct command *cmd, int argc,
     char **argv);
 int cmd_backups(const struct global *g, const struct command *cmd, int argc,

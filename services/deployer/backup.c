@@ -28,7 +28,7 @@
 #define TIME_LEN 16		/* "20261125T014532Z" */
 #define MAX_FOLDERS 4096
 
-enum job_kind { JOB_COPY, JOB_MANIFEST };
+enum job_kind { JOB_COPY, JOB_MANIFEST, JOB_RESTORE, JOB_VERIFY, JOB_DRILL };
 
 /* What the worker thread reads and writes; the loop only after the join. */
 struct job {
@@ -37,6 +37,8 @@ struct job {
 	char *files[32];
 	size_t nfiles;
 	json_t *meta;		/* manifest fields (JOB_MANIFEST) */
+	char stamp[TIME_LEN + 1];	/* JOB_RESTORE: names the kept files */
+	char kept[32];			/* "failed", "before-restore" */
 	bool ok;
 	char error[1024];
 	atomic_bool cancel;
@@ -72,9 +74,13 @@ base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* integrity_check on the copy, made a self-contained file (no WAL) first. */
+/*
+ * PRAGMA integrity_check of the SQLite file at path; with self_contained,
+ * made a file without WAL first (a backup's copy must stand alone), else
+ * left in its journal mode (a live file). 0, or -1 with err.
+ */
 static int
-check_copy(const char *path, char *err, size_t errlen)
+integrity(const char *path, bool self_contained, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -82,11 +88,11 @@ check_copy(const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open the copy %s", path);
+		snprintf(err, errlen, "cannot open %s", path);
 		goto out;
 	}
-	if (sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) !=
-	    SQLITE_OK ||
+	if ((self_contained && sqlite3_exec(db, "PRAGMA journal_mode=DELETE",
+	    NULL, NULL, NULL) != SQLITE_OK) ||
 	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
 		snprintf(err, errlen, "integrity_check of %s could not run: %s", path,
@@ -95,7 +101,7 @@ check_copy(const char *path, char *err, size_t errlen)
 	}
 	verdict = (const char *)sqlite3_column_text(st, 0);
 	if (verdict == NULL || strcmp(verdict, "ok") != 0) {
-		snprintf(err, errlen, "the copy %s does not verify: %.200s", path,
+		snprintf(err, errlen, "%s does not verify: %.200s", path,
 		    verdict ? verdict : "?");
 		goto out;
 	}
@@ -125,7 +131,7 @@ run_copy(struct job *j)
 			return;
 		}
 		if (hb_sqlite_backup(j->files[i], dst, err, sizeof(err)) != 0 ||
-		    check_copy(dst, err, sizeof(err)) != 0) {
+		    integrity(dst, true, err, sizeof(err)) != 0) {
 			snprintf(j->error, sizeof(j->error), "%s", err);
 			return;
 		}
@@ -178,12 +184,109 @@ list_files(struct job *j, const char *dir, const char *rel, json_t *files)
 	return rc;
 }
 
-/* The SQLite copies say where they came from and that they verified. */
-static void
-annotate(json_t *files, json_t *sqlite)
+/*
+ * The sha256 of a SQLite file's schema: every row of sqlite_master (type,
+ * name, table, SQL) in a fixed order, so that two files with the same
+ * tables, indexes and triggers hash alike whatever their rows.
+ */
+static int
+schema_hash(sqlite3 *db, char hex[65])
+{
+	sqlite3_stmt *st = NULL;
+	struct sha256 h;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM "
+	    "sqlite_master ORDER BY type, name", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sha256_init(&h);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int c = 0; c < 4; c++) {
+			const unsigned char *v = sqlite3_column_text(st, c);
+
+			/* a NUL between columns and rows: no two schemas run together */
+			sha256_update(&h, v ? (const char *)v : "", v ?
+			    (size_t)sqlite3_column_bytes(st, c) + 1 : 1);
+		}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	sha256_hex(&h, hex);
+	return 0;
+}
+
+/* Rows of every table of db: {"readings": 5000, ...}. NULL on error. */
+static json_t *
+row_counts(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *rows = json_object();
+
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = "
+	    "'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		json_decref(rows);
+		return NULL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", name);
+		sqlite3_stmt *cnt = NULL;
+
+		if (sql && sqlite3_prepare_v2(db, sql, -1, &cnt, NULL) == SQLITE_OK &&
+		    sqlite3_step(cnt) == SQLITE_ROW)
+			json_object_set_new(rows, name,
+			    json_integer(sqlite3_column_int64(cnt, 0)));
+		sqlite3_finalize(cnt);
+		sqlite3_free(sql);
+	}
+	sqlite3_finalize(st);
+	return rows;
+}
+
+/*
+ * What the manifest records of a SQLite file: user_version, schema_sha256
+ * and, with rows, the rows of each table. 0, or -1 with err.
+ */
+static int
+sqlite_facts(const char *path, bool rows, json_t *out, char *err,
+    size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char hex[65];
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s", path);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (schema_hash(db, hex) != 0) {
+		snprintf(err, errlen, "cannot read the schema of %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	json_object_set_new(out, "user_version", json_integer(hb_sqlite_scalar(db,
+	    "PRAGMA user_version", 0)));
+	json_object_set_new(out, "schema_sha256", json_string(hex));
+	if (rows)
+		json_object_set_new(out, "rows", row_counts(db));
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * The SQLite copies say where they came from, that they verified, and
+ * their user_version, schema hash and rows (what a rollback compares).
+ */
+static int
+annotate(struct job *j, json_t *files, json_t *sqlite)
 {
 	size_t i, k;
 	json_t *f, *src;
+	char path[PATH_MAX];
 
 	json_array_foreach(files, i, f) {
 		const char *p = json_string_value(json_object_get(f, "path"));
@@ -192,8 +295,13 @@ annotate(json_t *files, json_t *sqlite)
 			if (strcmp(p, base_name(json_string_value(src))) == 0) {
 				json_object_set(f, "source", src);
 				json_object_set_new(f, "integrity_check", json_string("ok"));
+				snprintf(path, sizeof(path), "%s/%s", j->folder, p);
+				if (sqlite_facts(path, true, f, j->error,
+				    sizeof(j->error)) != 0)
+					return -1;
 			}
 	}
+	return 0;
 }
 
 static int
@@ -231,7 +339,10 @@ run_manifest(struct job *j)
 		json_decref(files);
 		return;
 	}
-	annotate(files, json_object_get(j->meta, "sqlite"));
+	if (annotate(j, files, json_object_get(j->meta, "sqlite")) != 0) {
+		json_decref(files);
+		return;
+	}
 	json_object_del(j->meta, "sqlite");
 	json_object_set_new(j->meta, "files", files);
 	text = json_dumps(j->meta, JSON_INDENT(2));
@@ -239,6 +350,196 @@ run_manifest(struct job *j)
 	if (text && write_atomically(path, text, j->error, sizeof(j->error)) == 0)
 		j->ok = true;
 	free(text);
+}
+
+/*
+ * Each live file: kept beside as <file>.<kept>-<time> (online backup of it
+ * as the failed version left it), then the backup's copy written into it
+ * through the online backup API, then integrity_check. On success
+ * j->error lists what was restored, for the job's messages.
+ */
+static void
+run_restore(struct job *j)
+{
+	char copy[PATH_MAX], kept[PATH_MAX], err[768];
+	size_t len = 0;
+
+	for (size_t i = 0; i < j->nfiles; i++) {
+		snprintf(copy, sizeof(copy), "%s/%s", j->folder, base_name(j->files[i]));
+		snprintf(kept, sizeof(kept), "%s.%s-%s", j->files[i], j->kept,
+		    j->stamp);
+		if (access(copy, R_OK) != 0) {
+			snprintf(j->error, sizeof(j->error), "the backup has no copy of %s",
+			    j->files[i]);
+			return;
+		}
+		if ((access(j->files[i], F_OK) == 0 &&
+		    hb_sqlite_backup(j->files[i], kept, err, sizeof(err)) != 0) ||
+		    hb_sqlite_backup(copy, j->files[i], err, sizeof(err)) != 0 ||
+		    integrity(j->files[i], false, err, sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "restoring %s: %s",
+			    j->files[i], err);
+			return;
+		}
+		hb_info("restored %s from %s (the file it replaced kept as %s)",
+		    j->files[i], j->folder, kept);
+	}
+	for (size_t i = 0; i < j->nfiles && len < sizeof(j->error); i++)
+		len += (size_t)snprintf(j->error + len, sizeof(j->error) - len,
+		    "%s%s (the file it replaced kept as %s.%s-%s)", i ? ", " : "",
+		    j->files[i], base_name(j->files[i]), j->kept, j->stamp);
+	j->ok = true;
+}
+
+/* The backup's files against its manifest, hashed again. */
+static void
+run_verify(struct job *j)
+{
+	char path[PATH_MAX], hex[65], err[768];
+	json_t *m, *files, *f;
+	size_t i, n = 0;
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", j->folder, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	files = json_object_get(m, "files");
+	if (!json_is_array(files)) {
+		snprintf(j->error, sizeof(j->error), "%s is missing or not a manifest",
+		    path);
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		const char *rel = json_string_value(json_object_get(f, "path"));
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		json_int_t size = json_integer_value(json_object_get(f, "size"));
+
+		if (rel == NULL || want == NULL || strstr(rel, "..")) {
+			snprintf(j->error, sizeof(j->error), "the manifest of %s has an "
+			    "entry without path or sha256", j->folder);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s", j->folder, rel);
+		if (atomic_load(&j->cancel)) {
+			snprintf(j->error, sizeof(j->error), "stopped before %s", rel);
+			goto out;
+		}
+		if (stat(path, &sb) != 0 || sb.st_size != (off_t)size) {
+			snprintf(j->error, sizeof(j->error), "%s: %s", path, errno == ENOENT ?
+			    "missing" : "not the size the manifest says");
+			goto out;
+		}
+		if (sha256_file(path, hex) != 0 || strcmp(hex, want) != 0) {
+			snprintf(j->error, sizeof(j->error), "%s: its sha256 is not the "
+			    "manifest's (changed or damaged since the backup)", path);
+			goto out;
+		}
+		if (json_object_get(f, "source") && integrity(path, false, err,
+		    sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "%s", err);
+			goto out;
+		}
+		n++;
+	}
+	snprintf(j->error, sizeof(j->error), "%zu files match the manifest of %s",
+	    n, j->folder);
+	j->ok = true;
+out:
+	json_decref(m);
+}
+
+/* The scratch folder of a drill, emptied (its files are ours alone). */
+static void
+empty_scratch(const char *scratch)
+{
+	DIR *d = opendir(scratch);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", scratch, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/* Verify, then each SQLite copy restored into a scratch folder, counted. */
+static void
+run_drill(struct job *j)
+{
+	char path[PATH_MAX], scratch[PATH_MAX], copy[PATH_MAX], err[768];
+	char *slash;
+	json_t *m = NULL, *f;
+	size_t i, nfiles = 0;
+	long long nrows = 0;
+
+	run_verify(j);
+	if (!j->ok)
+		return;
+	j->ok = false;
+	snprintf(scratch, sizeof(scratch), "%s", j->folder);
+	slash = strrchr(scratch, '/');
+	if (slash)
+		snprintf(slash, sizeof(scratch) - (size_t)(slash - scratch), "/.drill");
+	if (hb_mkdirs(scratch) != 0) {
+		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", scratch,
+		    strerror(errno));
+		return;
+	}
+	empty_scratch(scratch);
+	snprintf(path, sizeof(path), "%s/%s", j->folder, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	json_array_foreach(json_object_get(m, "files"), i, f) {
+		const char *rel = json_string_value(json_object_get(f, "path"));
+		json_t *want = json_object_get(f, "rows"), *got;
+		sqlite3 *db = NULL;
+		const char *table;
+		json_t *count;
+
+		if (json_object_get(f, "source") == NULL || rel == NULL)
+			continue;
+		snprintf(copy, sizeof(copy), "%s/%s", j->folder, rel);
+		snprintf(path, sizeof(path), "%s/%s", scratch, base_name(rel));
+		if (hb_sqlite_backup(copy, path, err, sizeof(err)) != 0 ||
+		    integrity(path, false, err, sizeof(err)) != 0) {
+			snprintf(j->error, sizeof(j->error), "drill of %s: %s", rel, err);
+			goto out;
+		}
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+			sqlite3_close(db);
+			snprintf(j->error, sizeof(j->error), "drill: cannot open %s", path);
+			goto out;
+		}
+		got = row_counts(db);
+		sqlite3_close(db);
+		json_object_foreach(want, table, count) {
+			json_t *g = json_object_get(got, table);
+
+			if (!json_is_integer(g) || json_integer_value(g) !=
+			    json_integer_value(count)) {
+				snprintf(j->error, sizeof(j->error), "drill of %s: table %s "
+				    "has %lld rows restored, the manifest says %lld", rel,
+				    table, g ? (long long)json_integer_value(g) : -1LL,
+				    (long long)json_integer_value(count));
+				json_decref(got);
+				goto out;
+			}
+			nrows += json_integer_value(count);
+		}
+		json_decref(got);
+		nfiles++;
+	}
+	snprintf(j->error, sizeof(j->error), "%zu SQLite files restored into %s, "
+	    "integrity_check ok, %lld rows as the manifest says", nfiles, scratch,
+	    nrows);
+	j->ok = true;
+out:
+	empty_scratch(scratch);
+	rmdir(scratch);
+	json_decref(m);
 }
 
 static void *
@@ -249,6 +550,12 @@ worker(void *arg)
 
 	if (b->job.kind == JOB_COPY)
 		run_copy(&b->job);
+	else if (b->job.kind == JOB_RESTORE)
+		run_restore(&b->job);
+	else if (b->job.kind == JOB_VERIFY)
+		run_verify(&b->job);
+	else if (b->job.kind == JOB_DRILL)
+		run_drill(&b->job);
 	else
 		run_manifest(&b->job);
 	/* the loop joins us when it reads this */
@@ -411,6 +718,115 @@ backup_write_manifest(struct backup *b, const char *root, const char *name,
 	return start_job(b, done, arg, err, errlen);
 }
 
+int
+backup_restore_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, const char *kept, int64_t wall_ms,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	if (b->running || n > HB_ARRAY_LEN(b->job.files)) {
+		snprintf(err, errlen, b->running ? "a backup job is running" :
+		    "too many SQLite files");
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = JOB_RESTORE;
+	snprintf(b->job.kept, sizeof(b->job.kept), "%s", kept);
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	gmtime_r(&t, &tm);
+	strftime(b->job.stamp, sizeof(b->job.stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (size_t i = 0; i < n; i++)
+		b->job.files[b->job.nfiles++] = hb_xstrdup(files[i]);
+	return start_job(b, done, arg, err, errlen);
+}
+
+static int
+start_check(struct backup *b, enum job_kind kind, const char *root,
+    const char *name, backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	if (b->running) {
+		snprintf(err, errlen, "a backup job is running");
+		return -1;
+	}
+	job_clear(&b->job);
+	b->job.kind = kind;
+	snprintf(b->job.folder, sizeof(b->job.folder), "%s/%s", root, name);
+	return start_job(b, done, arg, err, errlen);
+}
+
+int
+backup_drill(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	return start_check(b, JOB_DRILL, root, name, done, arg, err, errlen);
+}
+
+int
+backup_verify(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen)
+{
+	return start_check(b, JOB_VERIFY, root, name, done, arg, err, errlen);
+}
+
+bool
+backup_lists_source(const char *root, const char *name, const char *live)
+{
+	char path[PATH_MAX];
+	json_t *m, *f;
+	size_t i;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	json_array_foreach(json_object_get(m, "files"), i, f) {
+		const char *src = json_string_value(json_object_get(f, "source"));
+
+		found = found || (src && strcmp(src, live) == 0);
+	}
+	json_decref(m);
+	return found;
+}
+
+int
+backup_schema_changed(const char *root, const char *name, const char *live,
+    bool *changed, char *err, size_t errlen)
+{
+	char path[PATH_MAX], hex[65];
+	json_t *m, *files, *f, *facts;
+	const char *was = NULL;
+	size_t i;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, MANIFEST);
+	m = json_load_file(path, 0, NULL);
+	files = json_object_get(m, "files");
+	json_array_foreach(files, i, f)
+		if (json_is_string(json_object_get(f, "source")) &&
+		    strcmp(json_string_value(json_object_get(f, "source")), live) == 0)
+			was = json_string_value(json_object_get(f, "schema_sha256"));
+	if (m == NULL) {
+		snprintf(err, errlen, "cannot read %s", path);
+		goto out;
+	}
+	if (was == NULL) {
+		snprintf(err, errlen, "backup %s records no schema of %s", name, live);
+		goto out;
+	}
+	facts = json_object();
+	rc = sqlite_facts(live, false, facts, err, errlen);
+	if (rc == 0) {
+		snprintf(hex, sizeof(hex), "%s",
+		    json_string_value(json_object_get(facts, "schema_sha256")));
+		*changed = strcmp(hex, was) != 0;
+	}
+	json_decref(facts);
+out:
+	json_decref(m);
+	return rc;
+}
+
 /* ---------------- retention and lookups (loop thread, quick) ---------------- */
 
 /* "20261125T014532Z-<tag>": the tag, or NULL if name is not a backup folder. */
@@ -501,9 +917,68 @@ remove_tree(int parent, const char *name)
 	return unlinkat(parent, name, AT_REMOVEDIR);
 }
 
+/* When a backup folder was made, from its name (UTC); -1 if not one. */
+static int64_t
+name_time_ms(const char *name)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (name_tag(name) == NULL ||
+	    (end = strptime(name, "%Y%m%dT%H%M%SZ", &tm)) == NULL || *end != '-')
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+int64_t
+backup_time_ms(const char *name)
+{
+	return name_time_ms(name);
+}
+
+void
+backup_newest(const char *root, char *out, size_t outlen)
+{
+	char **names;
+	size_t n = list_folders(root, &names);
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (complete(root, names[i])) {
+			snprintf(out, outlen, "%s", names[i]);
+			break;
+		}
+	free_list(names, n);
+}
+
+long
+backup_next_at(int hour, int minute, time_t now)
+{
+	struct tm tm;
+	time_t at;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	at = mktime(&tm);
+	if (at <= now) {
+		localtime_r(&now, &tm);
+		tm.tm_mday += 1;
+		tm.tm_hour = hour;
+		tm.tm_min = minute;
+		tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		at = mktime(&tm);
+	}
+	return (long)(at - now);
+}
+
 int
-backup_prune(const char *root, int keep, const char *const *protect,
-    size_t nprotect)
+backup_prune(const char *root, int keep, int keep_days, int64_t now_ms,
+    const char *const *protect, size_t nprotect)
 {
 	char **names;
 	size_t n = list_folders(root, &names);
@@ -520,12 +995,16 @@ backup_prune(const char *root, int keep, const char *const *protect,
 			kept++;
 			continue;
 		}
+		if (whole && keep_days > 0 && name_time_ms(names[i]) >= now_ms -
+		    (int64_t)keep_days * 86400 * 1000)
+			continue;
 		if (protected)
 			continue;
 		if (remove_tree(rootfd, names[i]) == 0) {
 			removed++;
 			hb_info("backup removed folder=%s/%s (%s)", root, names[i], whole ?
-			    "past deployer.keep_backups" : "incomplete: that backup failed");
+			    "past deployer.keep_backups and keep_days" : "incomplete: that "
+			    "backup failed");
 		} else {
 			hb_warn("backup cannot remove folder=%s/%s: %s", root, names[i],
 			    strerror(errno));

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct backup;
 
@@ -44,6 +45,56 @@ int backup_copy_sqlite(struct backup *b, const char *root, const char *name,
     const char *const *files, size_t n, backup_done_fn done, void *arg,
     char *err, size_t errlen);
 
+/*
+ * Restores each SQLite file of files[n] (their live paths) from its copy
+ * in root/name/, with the services that use it stopped: the live file as
+ * it is now kept beside as <file>.<kept>-<UTC time of wall_ms> (kept:
+ * "failed" after a failed deploy, "before-restore"; never deleted), the copy written into it through the online backup API, then
+ * integrity_check. done gets ok with, in `error`, the list of what was
+ * restored and where the failed version's file was kept; or the reason it
+ * failed. 0 (done comes later), or -1 with err when a job is running.
+ */
+int backup_restore_sqlite(struct backup *b, const char *root, const char *name,
+    const char *const *files, size_t n, const char *kept, int64_t wall_ms,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
+
+/*
+ * Whether the schema of the live SQLite file differs from the one the
+ * manifest of root/name recorded for it (schema_sha256). Quick enough for
+ * the loop thread (it reads sqlite_master only). 0, or -1 with err (no
+ * manifest, the file is not in it, the live file cannot be read).
+ */
+int backup_schema_changed(const char *root, const char *name, const char *live,
+    bool *changed, char *err, size_t errlen);
+
+/*
+ * Checks root/name against its manifest again: every file listed is there
+ * with its size and sha256, and every SQLite copy passes integrity_check.
+ * done gets ok with a summary, or the first mismatch. 0 (done comes
+ * later), or -1 with err when a job is running.
+ */
+int backup_verify(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
+
+/*
+ * A restore drill of root/name: checked as backup_verify does, then every
+ * SQLite copy restored through the online backup API into a scratch
+ * folder (root/.drill, emptied before and after), integrity_check on the
+ * restored file, and its rows per table compared with the manifest's.
+ * done gets ok with a summary, or what differs. 0, or -1 with err.
+ */
+int backup_drill(struct backup *b, const char *root, const char *name,
+    backup_done_fn done, void *arg, char *err, size_t errlen);
+
+/* The newest complete backup of any version ("" if none). */
+void backup_newest(const char *root, char *out, size_t outlen);
+
+/* When the backup folder `name` was taken (from its name); -1 if unknown. */
+int64_t backup_time_ms(const char *name);
+
+/* Whether the manifest of root/name lists a copy of the SQLite file live. */
+bool backup_lists_source(const char *root, const char *name, const char *live);
+
 /* What the manifest says besides the files. */
 struct backup_meta {
 	const char *id;		/* the job that took it */
@@ -56,19 +107,28 @@ struct backup_meta {
 
 /*
  * Writes root/name/manifest.json: meta, and every file in the folder with
- * its size and sha256 (the SQLite copies with their source and check).
+ * its size and sha256; the SQLite copies with their source, their check,
+ * user_version, schema_sha256 (the SQL of sqlite_master) and the rows of
+ * each table.
  */
 int backup_write_manifest(struct backup *b, const char *root, const char *name,
     const struct backup_meta *meta, backup_done_fn done, void *arg, char *err,
     size_t errlen);
 
 /*
- * Retention: keeps the newest `keep` backup folders with a manifest and
- * every protected name; removes the rest, and folders without a manifest
- * (backups that failed). Returns how many were removed.
+ * Retention: keeps the newest `keep` backup folders with a manifest, every
+ * one taken within the last keep_days days before now_ms (0: none by age),
+ * and every protected name; removes the rest, and folders without a
+ * manifest (backups that failed). Returns how many were removed.
  */
-int backup_prune(const char *root, int keep, const char *const *protect,
-    size_t nprotect);
+int backup_prune(const char *root, int keep, int keep_days, int64_t now_ms,
+    const char *const *protect, size_t nprotect);
+
+/*
+ * Seconds from now until the next hour:minute of local time (a day at
+ * most; never 0: the minute that runs now counts as tomorrow's).
+ */
+long backup_next_at(int hour, int minute, time_t now);
 
 /*
  * Removes the backup folder root/name at once (a backup that failed: its

@@ -7,10 +7,11 @@
 #include "hb_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const step_names[STEP_KINDS] = { "pull", "backup", "up",
-    "restore", "recreate" };
+    "restore", "recreate", "stop" };
 
 /* What a step template may say in braces (see docs/deployer.md). */
 static const char *const placeholders[] = { "{tag}", "{service}", "{services}",
@@ -23,7 +24,10 @@ static const char *const default_up[] = { "docker", "compose", "-f",
     "{compose_file}", "up", "-d", "{services}", NULL };
 static const char *const default_recreate[] = { "docker", "compose", "-f",
     "{compose_file}", "up", "-d", "--force-recreate", "{services}", NULL };
-static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900, 300 };
+static const char *const default_stop[] = { "docker", "compose", "-f",
+    "{compose_file}", "stop", "{services}", NULL };
+static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900, 300,
+    120 };
 
 const char *
 step_kind_name(enum step_kind k)
@@ -56,12 +60,58 @@ arg_ok(const char *arg, char *why, size_t whylen)
 	return true;
 }
 
+/* deployer.backup_at: "HH:MM", local time; not with backup_every_h. */
+static void
+read_backup_at(struct deployer_config *c, struct hb_config *cfg)
+{
+	const char *s = hb_cfg_str(cfg, "deployer.backup_at", "");
+	char *end;
+	long h, m;
+
+	c->backup_at_h = c->backup_at_m = -1;
+	if (*s == '\0')
+		return;
+	h = strtol(s, &end, 10);
+	if (end != s + 2 || *end != ':' || h < 0 || h > 23 ||
+	    (m = strtol(end + 1, &end, 10), *end != '\0') || end != s + 5 ||
+	    m < 0 || m > 59) {
+		hb_cfg_error(cfg, "deployer.backup_at", "\"%s\" is not a time of "
+		    "day \"HH:MM\" (local time, e.g. \"02:30\")", s);
+		return;
+	}
+	if (c->backup_every_h > 0) {
+		hb_cfg_error(cfg, "deployer.backup_at", "set backup_at (a time of "
+		    "day) or backup_every_h (an interval), not both");
+		return;
+	}
+	c->backup_at_h = (int)h;
+	c->backup_at_m = (int)m;
+}
+
+/*
+ * deployer.restore_on_rollback: "changed", "always" or "never"; the old
+ * true and false mean "always" (the backup was restored, command and all)
+ * and "never".
+ */
+static enum deployer_restore
+read_restore(struct hb_config *cfg)
+{
+	static const char *const modes[] = { "changed", "always", "never", NULL };
+	const char *path = "deployer.restore_on_rollback";
+	json_t *d = hb_cfg_json(cfg, "deployer", JSON_OBJECT, true);
+	json_t *v = json_object_get(d, "restore_on_rollback");
+
+	if (json_is_boolean(v))
+		return hb_cfg_bool(cfg, path, false) ? RESTORE_ALWAYS : RESTORE_NEVER;
+	return (enum deployer_restore)hb_cfg_enum(cfg, path, modes, 0);
+}
+
 static void
 read_step(struct step_template *t, struct hb_config *cfg, enum step_kind k)
 {
 	const char *const *def = k == STEP_PULL ? default_pull :
 	    k == STEP_UP ? default_up : k == STEP_RECREATE ? default_recreate :
-	    NULL;
+	    k == STEP_STOP ? default_stop : NULL;
 	char path[96], key[128], why[256];
 	size_t n;
 
@@ -282,13 +332,17 @@ deployer_config_read(struct deployer_config *c, struct hb_app *app,
 		c->steps[STEP_RECREATE] = c->steps[STEP_UP];
 	c->kill_grace_s = (int)hb_cfg_int(cfg, "deployer.kill_grace_s", 10, 0, 600);
 	read_verify(c, cfg, instance);
-	c->restore_on_rollback = hb_cfg_bool(cfg, "deployer.restore_on_rollback",
-	    false);
-	if (c->restore_on_rollback && c->steps[STEP_RESTORE].argc == 0)
-		hb_cfg_error(cfg, "deployer.restore_on_rollback", "true needs a "
-		    "restore command in deployer.steps.restore.argv");
+	c->restore_on_rollback = read_restore(cfg);
+	if (c->restore_on_rollback == RESTORE_ALWAYS &&
+	    c->steps[STEP_RESTORE].argc == 0 && c->nsqlite == 0)
+		hb_cfg_error(cfg, "deployer.restore_on_rollback", "\"always\" has "
+		    "nothing to restore: no deployer.sqlite_backups and no "
+		    "deployer.steps.restore.argv");
 	c->backup_every_h = hb_cfg_double(cfg, "deployer.backup_every_h", 0, 0,
 	    24 * 365);
+	read_backup_at(c, cfg);
+	c->keep_days = (int)hb_cfg_int(cfg, "deployer.keep_days", 0, 0, 3650);
+	c->drill_every_d = hb_cfg_double(cfg, "deployer.drill_every_d", 0, 0, 365);
 	c->ha_discovery = hb_cfg_bool(cfg, "deployer.homeassistant.discovery", true);
 	s = hb_cfg_str(cfg, "deployer.homeassistant.discovery_prefix",
 	    "homeassistant");

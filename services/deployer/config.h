@@ -32,10 +32,22 @@ enum step_kind {
 	 * as it is (compose-up recreates, systemctl restart restarts).
 	 */
 	STEP_RECREATE,
+	/*
+	 * stops the services of the job before their SQLite files are restored
+	 * (a rollback that restores any); the up that follows starts them.
+	 */
+	STEP_STOP,
 	STEP_KINDS,
 };
 
 const char *step_kind_name(enum step_kind k);
+
+/* deployer.restore_on_rollback: which SQLite files a rollback restores. */
+enum deployer_restore {
+	RESTORE_CHANGED,	/* those whose schema changed since the backup */
+	RESTORE_ALWAYS,		/* all of them, and the restore command runs */
+	RESTORE_NEVER,
+};
 
 struct step_template {
 	const char *argv[DEPLOYER_MAX_ARGV + 1];
@@ -63,8 +75,11 @@ struct deployer_config {
 	int verify_timeout_s;
 	int stable_s;
 	int interval_s;
-	bool restore_on_rollback;
+	enum deployer_restore restore_on_rollback;
 	double backup_every_h;	/* 0: no scheduled backups */
+	int backup_at_h, backup_at_m;	/* a backup daily then, local; -1: none */
+	int keep_days;		/* backups this young are kept too; 0: none */
+	double drill_every_d;	/* a restore drill this often; 0: none */
 	bool ha_discovery;
 	const char *ha_prefix;	/* "homeassistant" */
 };

@@ -11,6 +11,7 @@
 #include "ha.h"
 #include "intake.h"
 #include "job.h"
+#include "joblog.h"
 #include "journal.h"
 #include "report.h"
 #include "runner.h"
@@ -22,6 +23,7 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <limits.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ struct deployer {
 	struct job *job;
 	struct intake *intake;
 	struct event *ev_schedule;
+	struct event *ev_drill;		/* deployer.drill_every_d */
 	bool job_stopped;
 	bool bus_closed;
 	struct hb_gauge *m_active;
@@ -74,6 +77,30 @@ arm_schedule(struct deployer *d, double seconds)
 }
 
 static void
+on_drill(evutil_socket_t fd, short what, void *arg)
+{
+	struct deployer *d = arg;
+	struct timeval tv = { SCHEDULE_RETRY_S, 0 };
+
+	(void)fd;
+	(void)what;
+	if (intake_scheduled_drill(d->intake))
+		tv.tv_sec = (time_t)(d->cfg.drill_every_d * 86400);
+	evtimer_add(d->ev_drill, &tv);
+}
+
+/* The next scheduled backup: at backup_at, or backup_every_h from now. */
+static void
+arm_next(struct deployer *d)
+{
+	if (d->cfg.backup_at_h >= 0)
+		arm_schedule(d, (double)backup_next_at(d->cfg.backup_at_h,
+		    d->cfg.backup_at_m, time(NULL)));
+	else if (d->cfg.backup_every_h > 0)
+		arm_schedule(d, d->cfg.backup_every_h * 3600);
+}
+
+static void
 on_schedule(evutil_socket_t fd, short what, void *arg)
 {
 	struct deployer *d = arg;
@@ -81,7 +108,7 @@ on_schedule(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (intake_scheduled_backup(d->intake))
-		arm_schedule(d, d->cfg.backup_every_h * 3600);
+		arm_next(d);
 	else
 		arm_schedule(d, SCHEDULE_RETRY_S);
 }
@@ -128,6 +155,45 @@ deployer_deploys(struct evhttp_request *req, void *arg)
 	reply_json(req, json_pack("{s:s,s:s,s:o}", "running_tag", running,
 	    "previous_tag", previous, "deploys", journal_recent(d->journal,
 	    query_n(req, RECENT_JOBS, MAX_JOBS))));
+}
+
+/*
+ * GET /deploys/log?id=ID: the job's whole log (text/plain; every step's
+ * command, outcome and output, at most 1 MiB), 404 when there is no such
+ * job or its log was pruned.
+ */
+static void
+deployer_log(struct evhttp_request *req, void *arg)
+{
+	struct deployer *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	struct journal_job *job = hb_xcalloc(1, sizeof(*job));
+	char dir[PATH_MAX], msg[200];
+	const char *id = NULL;
+	char *text = NULL;
+	size_t len = 0;
+
+	bool parsed = q != NULL && evhttp_parse_query_str(q, &params) == 0;
+
+	if (parsed)
+		id = evhttp_find_header(&params, "id");
+	joblog_dir(d->cfg.journal_path, dir, sizeof(dir));
+	if (id && journal_find(d->journal, id, job))
+		text = joblog_read(dir, job->seq, &len);
+	if (text) {
+		hb_http_reply(req, 200, "text/plain; charset=utf-8", text, len);
+	} else {
+		snprintf(msg, sizeof(msg), "%s\n", id == NULL ? "?id=<job id> is "
+		    "needed" : "no log of that job (an unknown id, or a log pruned)");
+		hb_http_reply(req, id == NULL ? 400 : 404, "text/plain", msg,
+		    strlen(msg));
+	}
+	free(text);
+	free(job);
+	if (parsed)
+		evhttp_clear_headers(&params);
 }
 
 /* GET /backups: the backup folders, and which one retention keeps anyway. */
@@ -217,10 +283,16 @@ deployer_start(void *arg)
 	if (app->http) {
 		hb_http_server_route(app->http, "/deploys", deployer_deploys, d);
 		hb_http_server_route(app->http, "/backups", deployer_backups, d);
+		hb_http_server_route(app->http, "/deploys/log", deployer_log, d);
 	}
 	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
-	if (d->cfg.backup_every_h > 0)
-		arm_schedule(d, d->cfg.backup_every_h * 3600);
+	arm_next(d);
+	d->ev_drill = evtimer_new(app->base, on_drill, d);
+	if (d->cfg.drill_every_d > 0) {
+		struct timeval tv = { (time_t)(d->cfg.drill_every_d * 86400), 0 };
+
+		evtimer_add(d->ev_drill, &tv);
+	}
 	hb_info("deployer ready compose_file=%s services=%zu targets=%zu "
 	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
 	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
@@ -269,6 +341,8 @@ deployer_stop(void *arg)
 
 	if (d->ev_schedule)
 		evtimer_del(d->ev_schedule);
+	if (d->ev_drill)
+		evtimer_del(d->ev_drill);
 	job_stop(d->job, deployer_job_stopped, d);
 }
 
@@ -319,6 +393,8 @@ deployer_destroy(void *arg)
 
 	if (d->ev_schedule)
 		event_free(d->ev_schedule);
+	if (d->ev_drill)
+		event_free(d->ev_drill);
 	intake_free(d->intake);
 	job_free(d->job);
 	ha_free(d->ha);

@@ -114,6 +114,7 @@ static void
 take(struct intake *in, const struct hb_deploy_cmd *c)
 {
 	const char *services[HB_DEPLOY_MAX_SERVICES];
+	const char *only[HB_DEPLOY_MAX_FILES];
 	struct job_request rq;
 	char err[512];
 
@@ -142,6 +143,10 @@ take(struct intake *in, const struct hb_deploy_cmd *c)
 	rq.services = services;
 	rq.nservices = c->nservices;
 	rq.backup = c->backup;
+	for (size_t i = 0; i < c->nonly; i++)
+		only[i] = c->only[i];
+	rq.only = only;
+	rq.nonly = c->nonly;
 	rq.requested_by = c->requested_by;
 	if (job_start(in->p.job, &rq, err, sizeof(err)) != 0) {
 		answer_busy(in, c);
@@ -201,8 +206,9 @@ intake_install(struct intake *in, const char *latest)
 	take(in, &c);
 }
 
-bool
-intake_scheduled_backup(struct intake *in)
+/* A job of the schedule's, id "<action>-<time>", unless one runs. */
+static bool
+scheduled(struct intake *in, enum hb_deploy_action action, const char *who)
 {
 	struct hb_deploy_cmd c;
 	char when[40];
@@ -210,12 +216,24 @@ intake_scheduled_backup(struct intake *in)
 	if (job_active(in->p.job))
 		return false;
 	memset(&c, 0, sizeof(c));
-	c.action = HB_DEPLOY_BACKUP;
+	c.action = action;
 	hb_iso8601(hb_wall_ms(), when, sizeof(when));
-	snprintf(c.id, sizeof(c.id), "backup-%s", when);
-	snprintf(c.requested_by, sizeof(c.requested_by), "schedule");
+	snprintf(c.id, sizeof(c.id), "%s-%s", hb_deploy_action_name(action), when);
+	snprintf(c.requested_by, sizeof(c.requested_by), "%s", who);
 	take(in, &c);
 	return true;
+}
+
+bool
+intake_scheduled_backup(struct intake *in)
+{
+	return scheduled(in, HB_DEPLOY_BACKUP, "schedule");
+}
+
+bool
+intake_scheduled_drill(struct intake *in)
+{
+	return scheduled(in, HB_DEPLOY_DRILL, "drill schedule");
 }
 
 struct intake *

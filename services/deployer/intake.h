@@ -37,6 +37,11 @@ int intake_subscribe(struct intake *in);
 /* Install pressed in Home Assistant: deploy `latest` unless it runs. */
 void intake_install(struct intake *in, const char *latest);
 /* The schedule's backup (deployer.backup_every_h). false: a job runs. */
+/*
+ * The restore drill's schedule: a drill of the newest backup, unless a job
+ * runs (false: try again later).
+ */
+bool intake_scheduled_drill(struct intake *in);
 bool intake_scheduled_backup(struct intake *in);
 
 #endif

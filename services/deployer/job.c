@@ -2,10 +2,14 @@
  * job: the steps of one deploy, rollback or backup (see job.h).
  */
 #include "job.h"
+#include "joblog.h"
 #include "steps.h"
 #include "hb_log.h"
 #include "hb_util.h"
 
+#include <assert.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,7 @@ struct plan_step {
 	int index;		/* n of "step n of m" */
 };
 
-#define MAX_PLAN 10
+#define MAX_PLAN 16	/* a restore: 11 steps */
 
 struct job {
 	struct event_base *base;
@@ -43,9 +47,22 @@ struct job {
 	void (*stopped)(void *arg);
 	void *stopped_arg;
 	char summary[256];		/* what Home Assistant says after it */
+	/* what going back restores from the job's backup (plan_restore) */
+	const char *restore[DEPLOYER_MAX_SQLITE];
+	size_t nrestore;
+	bool restore_cmd;
+	char restored[1024];		/* what the SQLite restore did */
+	char logdir[PATH_MAX];		/* every job's whole output (joblog) */
+	/* a restore: the backup of the data as it was, taken first, which a
+	 * restore that does not verify is rolled back to */
+	char safety[HB_DEPLOY_BACKUP_MAX];
+	char detail[1024];		/* what a check or drill found */
 };
 
 static void run_step(struct job *j);
+static void plan_add(struct job *j, enum job_step kind, int index);
+static void log_line(struct job *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void step_ok(struct job *j);
 static void step_failed(struct job *j, const char *error, const char *tail);
 
@@ -77,6 +94,42 @@ job_state_of(struct job *j, const struct journal_job *row,
 	journal_versions(j->p.journal, j->p.cfg->initial_tag, out->running_tag,
 	    sizeof(out->running_tag), out->previous_tag, sizeof(out->previous_tag),
 	    backup, sizeof(backup));
+}
+
+/* Backups, checks and drills: no version changes, no rollback. */
+static bool
+about_backups(enum hb_deploy_action a)
+{
+	return a == HB_DEPLOY_BACKUP || a == HB_DEPLOY_VERIFY ||
+	    a == HB_DEPLOY_DRILL;
+}
+
+/*
+ * P/deploy/backups: the newest complete backup and the last drill (from
+ * the journal), for the health watcher's backups target.
+ */
+static void
+publish_backups(struct job *j)
+{
+	struct hb_backups_state b;
+	struct journal_job *drill = hb_xcalloc(1, sizeof(*drill));
+
+	memset(&b, 0, sizeof(b));
+	backup_newest(j->p.cfg->backup_dir, b.newest, sizeof(b.newest));
+	b.newest_ms = b.newest[0] ? backup_time_ms(b.newest) : -1;
+	b.drill_ms = -1;
+	if (journal_last_of(j->p.journal, HB_DEPLOY_DRILL, drill)) {
+		bool ok = strcmp(drill->outcome, "done") == 0;
+
+		snprintf(b.drill, sizeof(b.drill), "%s", ok ? "ok" : "failed");
+		snprintf(b.drill_backup, sizeof(b.drill_backup), "%s", drill->backup);
+		b.drill_ms = drill->finished_ms;
+		if (!ok)
+			snprintf(b.drill_error, sizeof(b.drill_error), "%s",
+			    drill->error);
+	}
+	report_backups(j->p.report, &b);
+	free(drill);
 }
 
 static void
@@ -116,6 +169,7 @@ job_announce(struct job *j)
 		job_state_of(j, &idle, &s);
 	}
 	tell_ha(j, &s);
+	publish_backups(j);
 }
 
 static void
@@ -124,7 +178,7 @@ notify(struct job *j, enum hb_severity sev, const char *what, const char *title,
 {
 	char key[160];
 
-	snprintf(key, sizeof(key), "%s/%s/%s", j->rec.action == HB_DEPLOY_BACKUP ?
+	snprintf(key, sizeof(key), "%s/%s/%s", about_backups(j->rec.action) ?
 	    "backup" : "deploy", j->rec.id, what);
 	report_notify(j->p.report, sev, key, title, text);
 }
@@ -165,12 +219,20 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
 	    cmd[0] ? "; run by hand: " : "", cmd);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	if (j->restored[0] && strcmp(outcome, "rolled_back") == 0) {
+		size_t len = strlen(j->rec.error);
+
+		snprintf(j->rec.error + len, sizeof(j->rec.error) - len,
+		    "; restored from %s: %s", j->rec.action == HB_DEPLOY_RESTORE ?
+		    j->safety : j->rec.backup, j->restored);
+	}
 	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	if (strcmp(outcome, "done") == 0)
 		j->summary[0] = '\0';
 	else
 		snprintf(j->summary, sizeof(j->summary), "%s %s: %s: %s",
 		    hb_deploy_action_name(j->rec.action), vers, outcome, j->rec.error);
+	log_line(j, "%s%s%s", outcome, j->rec.error[0] ? ": " : "", j->rec.error);
 	j->active = false;
 	publish(j);
 	memset(&o, 0, sizeof(o));
@@ -184,6 +246,10 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	o.cause = j->cause;
 	o.cause_tail = j->cause_tail;
 	o.backup = j->rec.backup;
+	o.restored = j->restored;
+	/* a check or a drill that passed says what it found */
+	o.detail = strcmp(outcome, "done") == 0 && (j->rec.action ==
+	    HB_DEPLOY_VERIFY || j->rec.action == HB_DEPLOY_DRILL) ? j->detail : "";
 	o.by_hand = cmd;
 	o.quiet = strcmp(j->rec.requested_by, "schedule") == 0;
 	o.duration_s = (double)(j->rec.finished_ms - j->rec.started_ms) / 1000.0;
@@ -191,8 +257,46 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	    j->rec.id, hb_deploy_action_name(j->rec.action), vers, outcome,
 	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
 	report_outcome(j->p.report, &o);
+	publish_backups(j);
 	if (j->stopping && j->stopped)
 		j->stopped(j->stopped_arg);
+}
+
+/* A line of the job's log: "== <UTC time> <what>\n". */
+static void
+log_line(struct job *j, const char *fmt, ...)
+{
+	char line[3072], when[32];
+	va_list ap;
+	int n;
+
+	hb_iso8601(hb_wall_ms(), when, sizeof(when));
+	n = snprintf(line, sizeof(line), "== %s ", when);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	joblog_append(j->logdir, j->rec.seq, line, (size_t)n);
+}
+
+/* The step's whole output into the job's log, after a line about it. */
+static void
+log_step(struct job *j, const char *name, const struct step_result *r)
+{
+	log_line(j, "%s: %s%s%s exit=%d%s%s argv=%s", name, r->ok ? "ok" : "failed",
+	    r->error[0] ? ": " : "", r->error, r->exit_code, r->signal ? " signal" :
+	    "", r->timed_out ? " timed out" : "", r->argv_json[0] ? r->argv_json :
+	    "-");
+	if (r->output_len > 0) {
+		joblog_append(j->logdir, j->rec.seq, r->output, r->output_len);
+		if (r->output[r->output_len - 1] != '\n')
+			joblog_append(j->logdir, j->rec.seq, "\n", 1);
+	}
 }
 
 /* Records what a step did in the journal (and the job as it is now). */
@@ -212,6 +316,7 @@ record_step(struct job *j, const struct step_result *r)
 	s.started_ms = j->step_started_ms;
 	s.duration_ms = (double)(hb_mono_us() - j->step_started_us) / 1000.0;
 	snprintf(s.output_tail, sizeof(s.output_tail), "%s", r->tail);
+	log_step(j, s.name, r);
 	journal_add_step(j->p.journal, j->rec.seq, &s);
 	journal_save(j->p.journal, &j->rec);
 }
@@ -240,11 +345,152 @@ step_ok(struct job *j)
 	schedule(j);
 }
 
+/*
+ * What going back restores from the job's backup (restore_on_rollback):
+ * "never" nothing; "always" every SQLite file and the restore command;
+ * "changed" the SQLite files whose schema differs from the backup's (the
+ * failed version migrated them), leaving alone those it only wrote rows
+ * to, and no restore command (InfluxDB's readings since stay).
+ */
+static void
+plan_restore(struct job *j)
+{
+	const struct deployer_config *c = j->p.cfg;
+	char err[512];
+	bool changed;
+
+	j->nrestore = 0;
+	j->restore_cmd = false;
+	j->restored[0] = '\0';
+	if (j->rec.backup[0] == '\0' || c->restore_on_rollback == RESTORE_NEVER ||
+	    j->p.dry_run)
+		return;
+	j->restore_cmd = c->restore_on_rollback == RESTORE_ALWAYS &&
+	    c->steps[STEP_RESTORE].argc > 0;
+	for (size_t i = 0; i < c->nsqlite; i++) {
+		if (c->restore_on_rollback == RESTORE_CHANGED) {
+			if (backup_schema_changed(c->backup_dir, j->rec.backup,
+			    c->sqlite[i], &changed, err, sizeof(err)) != 0) {
+				hb_warn("job id=%s not restored: %s", j->rec.id, err);
+				continue;
+			}
+			hb_info("job id=%s %s: schema %s since backup %s", j->rec.id,
+			    c->sqlite[i], changed ? "changed" : "unchanged",
+			    j->rec.backup);
+			if (!changed)
+				continue;
+		}
+		j->restore[j->nrestore++] = c->sqlite[i];
+	}
+}
+
+/*
+ * The steps of going back from index n on: the services stopped and
+ * their SQLite files restored (if any), up, the restore command (if
+ * "always"), verify. Returns the last index.
+ */
+static int
+plan_going_back(struct job *j, int n)
+{
+	if (j->nrestore > 0) {
+		plan_add(j, JS_STOP, ++n);
+		plan_add(j, JS_RESTORE_SQLITE, ++n);
+	}
+	plan_add(j, JS_UP, ++n);
+	if (j->restore_cmd)
+		plan_add(j, JS_RESTORE, ++n);
+	plan_add(j, JS_VERIFY, ++n);
+	return n;
+}
+
+/* base name of a path */
+static const char *
+file_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/*
+ * A restore: the SQLite files of deployer.sqlite_backups the backup holds
+ * (those named by `only`, or all), and the restore command when it puts
+ * back everything. Why it cannot go into no_target.
+ */
+static void
+restore_target(struct job *j, const struct job_request *rq)
+{
+	const struct deployer_config *c = j->p.cfg;
+	char tag[129], err[256];
+
+	j->nrestore = 0;
+	j->restore_cmd = rq->nonly == 0 && c->steps[STEP_RESTORE].argc > 0;
+	if (backup_tag_of(c->backup_dir, j->rec.backup, tag, sizeof(tag), err,
+	    sizeof(err)) != 0) {
+		snprintf(j->no_target, sizeof(j->no_target), "%s", err);
+		return;
+	}
+	for (size_t k = 0; k < rq->nonly; k++) {
+		bool known = false;
+
+		for (size_t i = 0; i < c->nsqlite; i++)
+			known = known || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
+		if (!known) {
+			snprintf(j->no_target, sizeof(j->no_target), "%s is not one of "
+			    "deployer.sqlite_backups", rq->only[k]);
+			return;
+		}
+	}
+	for (size_t i = 0; i < c->nsqlite; i++) {
+		bool wanted = rq->nonly == 0;
+
+		for (size_t k = 0; k < rq->nonly; k++)
+			wanted = wanted || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
+		if (!wanted)
+			continue;
+		if (!backup_lists_source(c->backup_dir, j->rec.backup, c->sqlite[i])) {
+			if (rq->nonly > 0) {
+				snprintf(j->no_target, sizeof(j->no_target), "backup %s has "
+				    "no copy of %s", j->rec.backup, c->sqlite[i]);
+				return;
+			}
+			continue;
+		}
+		j->restore[j->nrestore++] = c->sqlite[i];
+	}
+	if (j->nrestore == 0 && !j->restore_cmd)
+		snprintf(j->no_target, sizeof(j->no_target), "nothing to restore from "
+		    "%s: none of deployer.sqlite_backups is in it, and no "
+		    "deployer.steps.restore", j->rec.backup);
+}
+
+/*
+ * A restore that did not hold goes back to the data as it was: every SQLite
+ * file from the backup the restore took first (after a restart, the newest
+ * of the running version: that one), and the restore command with it.
+ */
+static void
+plan_restore_back(struct job *j)
+{
+	const struct deployer_config *c = j->p.cfg;
+
+	if (j->safety[0] == '\0')
+		backup_newest_of(c->backup_dir, j->rec.from_tag, j->safety,
+		    sizeof(j->safety));
+	j->nrestore = 0;
+	j->restored[0] = '\0';
+	if (j->safety[0] == '\0' || j->p.dry_run)
+		return;
+	j->restore_cmd = c->steps[STEP_RESTORE].argc > 0;
+	for (size_t i = 0; i < c->nsqlite; i++)
+		if (backup_lists_source(c->backup_dir, j->safety, c->sqlite[i]))
+			j->restore[j->nrestore++] = c->sqlite[i];
+}
+
 /* Goes back to the version that ran before the job. */
 static void
 start_rollback(struct job *j, const char *error, const char *tail)
 {
-	const struct deployer_config *c = j->p.cfg;
 	int n = 0;
 
 	snprintf(j->cause, sizeof(j->cause), "%s", error);
@@ -256,14 +502,19 @@ start_rollback(struct job *j, const char *error, const char *tail)
 	}
 	hb_warn("job id=%s rolling back to %s: %s", j->rec.id, j->rec.from_tag,
 	    error);
+	log_line(j, "rolling back to %s: %s", j->rec.from_tag, error);
 	j->rolling_back = true;
 	j->nplan = 0;
 	j->pos = 0;
-	j->plan[j->nplan++] = (struct plan_step){ JS_UP, ++n };
-	if (c->restore_on_rollback && j->rec.backup[0])
-		j->plan[j->nplan++] = (struct plan_step){ JS_RESTORE, ++n };
-	j->plan[j->nplan++] = (struct plan_step){ JS_VERIFY, ++n };
-	j->count = n;
+	/* a rollback's backup is of the version it went to, not of the one
+	 * it goes back to: nothing to restore from it */
+	j->nrestore = 0;
+	j->restore_cmd = false;
+	if (j->rec.action == HB_DEPLOY_DEPLOY)
+		plan_restore(j);
+	else if (j->rec.action == HB_DEPLOY_RESTORE)
+		plan_restore_back(j);
+	j->count = plan_going_back(j, n);
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
 	schedule(j);
@@ -279,7 +530,7 @@ step_failed(struct job *j, const char *error, const char *tail)
 	}
 	if (j->rolling_back)
 		finish(j, "rollback_failed", error, tail);
-	else if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP)
+	else if (j->rec.up_ms > 0 && !about_backups(j->rec.action))
 		start_rollback(j, error, tail);
 	else
 		finish(j, "failed", error, tail);
@@ -316,6 +567,9 @@ on_step_done(const struct step_result *r, void *arg)
 	struct job *j = arg;
 
 	record_step(j, r);
+	if (r->ok && (j->plan[j->pos].kind == JS_CHECK ||
+	    j->plan[j->pos].kind == JS_DRILL))
+		snprintf(j->detail, sizeof(j->detail), "%s", r->tail);
 	if (r->ok)
 		step_ok(j);
 	else
@@ -335,7 +589,7 @@ run_step(struct job *j)
 	j->rec.step_count = j->count;
 	j->step_started_ms = hb_wall_ms();
 	j->step_started_us = hb_mono_us();
-	if (ps->kind == JS_UP) {
+	if (ps->kind == JS_UP || ps->kind == JS_STOP) {
 		/* in the journal before anything is stopped: a kill from here on
 		 * is rolled back at the next start */
 		j->up_ms = j->step_started_ms;
@@ -359,8 +613,22 @@ run_step(struct job *j)
 		in->backs_up = in->backs_up || j->plan[i].kind == JS_SQLITE;
 	in->no_target = j->no_target;
 	in->up_ms = j->up_ms;
-	in->backup = j->rec.backup;
-	in->backup_len = sizeof(j->rec.backup);
+	/* a restore's own backup, and where a restore that failed goes back
+	 * from, is j->safety; the backup it puts back is the job's */
+	if (j->rec.action == HB_DEPLOY_RESTORE && (j->rolling_back ||
+	    ps->kind == JS_SQLITE || ps->kind == JS_BACKUP_CMD ||
+	    ps->kind == JS_MANIFEST)) {
+		in->backup = j->safety;
+		in->backup_len = sizeof(j->safety);
+	} else {
+		in->backup = j->rec.backup;
+		in->backup_len = sizeof(j->rec.backup);
+	}
+	in->restore_files = j->restore;
+	in->nrestore = j->nrestore;
+	in->restored = j->restored;
+	in->restored_len = sizeof(j->restored);
+	in->rolling_back = j->rolling_back;
 	steps_run(j->steps, ps->kind, in, on_step_done, j);
 }
 
@@ -369,6 +637,7 @@ run_step(struct job *j)
 static void
 plan_add(struct job *j, enum job_step kind, int index)
 {
+	assert(j->nplan < MAX_PLAN);
 	j->plan[j->nplan++] = (struct plan_step){ kind, index };
 	j->count = index;
 }
@@ -390,11 +659,24 @@ build_plan(struct job *j)
 		plan_add(j, JS_RECORD, 6);
 		break;
 	case HB_DEPLOY_ROLLBACK:
-		plan_add(j, JS_UP, 2);
-		if (j->p.cfg->restore_on_rollback && j->rec.backup[0])
-			plan_add(j, JS_RESTORE, 3);
-		plan_add(j, JS_VERIFY, j->count + 1);
-		plan_add(j, JS_RECORD, j->count + 1);
+		plan_restore(j);
+		plan_add(j, JS_RECORD, plan_going_back(j, 1) + 1);
+		break;
+	case HB_DEPLOY_VERIFY:
+		plan_add(j, JS_CHECK, 2);
+		plan_add(j, JS_RECORD, 3);
+		break;
+	case HB_DEPLOY_DRILL:
+		plan_add(j, JS_DRILL, 2);
+		plan_add(j, JS_RECORD, 3);
+		break;
+	case HB_DEPLOY_RESTORE:
+		/* restore_target chose the files */
+		plan_add(j, JS_CHECK, 2);
+		plan_add(j, JS_SQLITE, 3);
+		plan_add(j, JS_BACKUP_CMD, 3);
+		plan_add(j, JS_MANIFEST, 3);
+		plan_add(j, JS_RECORD, plan_going_back(j, 3) + 1);
 		break;
 	default:
 		plan_add(j, JS_SQLITE, 2);
@@ -474,6 +756,30 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	else if (rq->action == HB_DEPLOY_ROLLBACK)
 		rollback_target(j, rq->backup, previous, verified);
 	set_services(j, rq->services, rq->nservices);
+	j->safety[0] = '\0';
+	j->detail[0] = '\0';
+	if (rq->action == HB_DEPLOY_VERIFY || rq->action == HB_DEPLOY_DRILL) {
+		char tag[129], why[256];
+
+		/* a drill without a name: the newest backup */
+		if (rq->backup && *rq->backup)
+			snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", rq->backup);
+		else
+			backup_newest(j->p.cfg->backup_dir, j->rec.backup,
+			    sizeof(j->rec.backup));
+		if (j->rec.backup[0] == '\0')
+			snprintf(j->no_target, sizeof(j->no_target), "no complete "
+			    "backup under %s", j->p.cfg->backup_dir);
+		else if (backup_tag_of(j->p.cfg->backup_dir, j->rec.backup, tag,
+		    sizeof(tag), why, sizeof(why)) != 0)
+			snprintf(j->no_target, sizeof(j->no_target), "%s", why);
+	}
+	if (rq->action == HB_DEPLOY_RESTORE) {
+		/* the version stays; its services are recreated */
+		snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", j->rec.from_tag);
+		snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", rq->backup);
+		restore_target(j, rq);
+	}
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "queued");
 	j->rec.started_ms = j->rec.updated_ms = hb_wall_ms();
 	if (journal_begin(j->p.journal, &j->rec) != 0) {
@@ -482,9 +788,15 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		return -1;
 	}
 	j->active = true;
+	joblog_prune(j->logdir, j->rec.seq, JOBLOG_KEEP);
+	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
+	log_line(j, "%s %s id=%s requested_by=%s services=\"%s\"%s",
+	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
+	    j->rec.requested_by, j->rec.services, j->p.dry_run ? " (dry run)" : "");
 	j->rolling_back = false;
 	j->up_ms = 0;
 	j->summary[0] = '\0';
+	j->restored[0] = '\0';
 	build_plan(j);
 	j->rec.step_count = j->count;
 	publish(j);
@@ -492,14 +804,15 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	hb_info("job started id=%s action=%s %s requested_by=%s services=\"%s\"",
 	    j->rec.id, hb_deploy_action_name(j->rec.action), vers,
 	    j->rec.requested_by, j->rec.services);
-	if (rq->action != HB_DEPLOY_BACKUP) {
+	if (!about_backups(rq->action)) {
 		char text[512];
 
 		snprintf(text, sizeof(text), "%s %s on %s started%s%s.",
 		    hb_deploy_action_name(rq->action), vers, j->p.instance,
 		    j->rec.requested_by[0] ? ", requested by " : "", j->rec.requested_by);
 		notify(j, HB_SEV_INFO, "started", rq->action == HB_DEPLOY_ROLLBACK ?
-		    "Rollback started" : "Deploy started", text);
+		    "Rollback started" : rq->action == HB_DEPLOY_RESTORE ?
+		    "Restore started" : "Deploy started", text);
 	}
 	schedule(j);
 	return 0;
@@ -534,7 +847,7 @@ job_recover(struct job *j)
 	snprintf(text, sizeof(text), "The deployer stopped during %s (step %s) of "
 	    "%s %s, id %s. %s", j->rec.phase, j->rec.step,
 	    hb_deploy_action_name(j->rec.action), vers, j->rec.id,
-	    j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP ?
+	    j->rec.up_ms > 0 && !about_backups(j->rec.action) ?
 	    "It had reached up: going back to the version that ran before." :
 	    "Nothing had been stopped.");
 	hb_warn("unfinished job found id=%s phase=%s step=%s up_reached=%s",
@@ -543,7 +856,7 @@ job_recover(struct job *j)
 	    "stopped during %s", j->rec.phase);
 	publish(j);
 	notify(j, HB_SEV_WARNING, "interrupted", "Deploy interrupted", text);
-	if (j->rec.up_ms > 0 && j->rec.action != HB_DEPLOY_BACKUP) {
+	if (j->rec.up_ms > 0 && !about_backups(j->rec.action)) {
 		snprintf(text, sizeof(text), "interrupted during %s", j->rec.phase);
 		start_rollback(j, text, NULL);
 	} else {
@@ -617,6 +930,7 @@ job_new(struct event_base *base, const struct job_parts *parts)
 
 	j->base = base;
 	j->p = *parts;
+	joblog_dir(parts->cfg->journal_path, j->logdir, sizeof(j->logdir));
 	j->steps = steps_new(parts);
 	j->ev_next = event_new(base, -1, 0, on_next, j);
 	return j;

@@ -4,6 +4,8 @@
  *   deploy    preflight, pull, backup, up, verify, record
  *   rollback  preflight, up, [restore], verify, record
  *   backup    preflight, backup, record
+ *   restore   preflight, check, backup, stop, restore, up, [restore],
+ *             verify, record
  *
  * A failure at or after `up` goes back by itself to the version that ran
  * before the job (up, [restore], verify: phase "rollback"); a rollback
@@ -52,7 +54,10 @@ struct job_request {
 	const char *tag;		/* deploy */
 	const char *const *services;	/* a subset of deployer.services; */
 	size_t nservices;		/* none: all of them */
-	const char *backup;		/* rollback to this backup's version, or "" */
+	const char *backup;		/* rollback to this backup's version, or "";
+					 * restore: the backup put back */
+	const char *const *only;	/* restore: these SQLite copies (base */
+	size_t nonly;			/* names); none: every one */
 	const char *requested_by;
 };
 

@@ -166,6 +166,15 @@ journal_find(struct journal *j, const char *id, struct journal_job *out)
 }
 
 bool
+journal_last_of(struct journal *j, enum hb_deploy_action action,
+    struct journal_job *out)
+{
+	return one_job(j, "SELECT " JOB_COLUMNS " FROM jobs WHERE action = ? AND "
+	    "outcome IS NOT NULL ORDER BY seq DESC LIMIT 1",
+	    hb_deploy_action_name(action), out);
+}
+
+bool
 journal_last(struct journal *j, struct journal_job *out)
 {
 	return one_job(j, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY seq DESC "

@@ -83,6 +83,9 @@ bool journal_group(struct journal *j, struct journal_group *out);
 
 /* The job with this id, if any. */
 bool journal_find(struct journal *j, const char *id, struct journal_job *out);
+/* The newest finished job of this action, if any. */
+bool journal_last_of(struct journal *j, enum hb_deploy_action action,
+    struct journal_job *out);
 /* The newest job, if any. */
 bool journal_last(struct journal *j, struct journal_job *out);
 /* The job without an outcome (the lock), if any. */

@@ -48,6 +48,29 @@ report_state(struct report *r, const struct hb_deploy_state *s, bool retained)
 }
 
 void
+report_backups(struct report *r, const struct hb_backups_state *s)
+{
+	char topic[HB_TOPIC_MAX];
+	struct hb_backups_state mine = *s;
+	json_t *o;
+
+	snprintf(mine.instance, sizeof(mine.instance), "%s", r->instance);
+	o = hb_backups_state_encode(&mine);
+	if (hb_topic_deploy(topic, sizeof(topic), r->prefix, "backups", NULL) == 0 &&
+	    hb_bus_publish_json(r->bus, topic, o, 1, true) != 0)
+		hb_warn("P/deploy/backups not published");
+	json_decref(o);
+}
+
+/* Backups, verifies and drills are about backups, not versions. */
+static bool
+about_backups(enum hb_deploy_action a)
+{
+	return a == HB_DEPLOY_BACKUP || a == HB_DEPLOY_VERIFY ||
+	    a == HB_DEPLOY_DRILL;
+}
+
+void
 report_notify(struct report *r, enum hb_severity sev, const char *key,
     const char *title, const char *text)
 {
@@ -125,12 +148,16 @@ outcome_text(const struct report *r, const struct report_outcome *o,
 		hb_buf_printf(text, "%s %s on %s done in %.0f s%s%s.", what, vers,
 		    r->instance, o->duration_s, o->backup[0] ? ", backup " : "",
 		    o->backup);
+		if (o->restored && o->restored[0])
+			hb_buf_printf(text, " Restored from the backup: %s.", o->restored);
+		if (o->detail && o->detail[0])
+			hb_buf_printf(text, " %s.", o->detail);
 		return HB_SEV_INFO;
 	}
 	if (strcmp(o->outcome, "failed") == 0) {
 		hb_buf_printf(text, "%s %s on %s failed: %s.", what, vers, r->instance,
 		    o->error);
-		if (o->action != HB_DEPLOY_BACKUP)
+		if (!about_backups(o->action))
 			hb_buf_printf(text, " Nothing was stopped: %s still runs.",
 			    o->from_tag);
 		if (o->tail[0])
@@ -140,6 +167,9 @@ outcome_text(const struct report *r, const struct report_outcome *o,
 	if (strcmp(o->outcome, "rolled_back") == 0) {
 		hb_buf_printf(text, "%s %s on %s did not hold: %s. Rolled back to %s, "
 		    "which verified.", what, vers, r->instance, o->cause, o->from_tag);
+		if (o->restored && o->restored[0])
+			hb_buf_printf(text, " Restored from backup %s: %s.", o->backup,
+			    o->restored);
 		if (o->cause_tail[0])
 			hb_buf_printf(text, "\n\n%s", o->cause_tail);
 		return HB_SEV_ERROR;
@@ -161,14 +191,16 @@ report_outcome(struct report *r, const struct report_outcome *o)
 
 	report_point(r, hb_deploy_action_name(o->action), o->outcome, o->to_tag,
 	    o->from_tag, o->duration_s, o->id);
-	snprintf(key, sizeof(key), "%s/%s/%s", o->action == HB_DEPLOY_BACKUP ?
+	snprintf(key, sizeof(key), "%s/%s/%s", about_backups(o->action) ?
 	    "backup" : "deploy", o->id, o->outcome);
 	if (sev == HB_SEV_CRITICAL)
 		snprintf(title, sizeof(title), "Rollback failed");
 	else
 		snprintf(title, sizeof(title), "%s %s", o->action == HB_DEPLOY_BACKUP ?
-		    "Backup" : o->action == HB_DEPLOY_ROLLBACK ? "Rollback" : "Deploy",
-		    o->outcome);
+		    "Backup" : o->action == HB_DEPLOY_ROLLBACK ? "Rollback" :
+		    o->action == HB_DEPLOY_RESTORE ? "Restore" : o->action ==
+		    HB_DEPLOY_VERIFY ? "Backup check" : o->action == HB_DEPLOY_DRILL ?
+		    "Restore drill" : "Deploy", o->outcome);
 	if (!(sev == HB_SEV_INFO && o->quiet))
 		report_notify(r, sev, key, title, text.data);
 	hb_buf_free(&text);

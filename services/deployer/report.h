@@ -44,6 +44,8 @@ struct report_outcome {
 	const char *cause;	/* why it rolled back */
 	const char *cause_tail;
 	const char *backup;	/* the folder it took, or "" */
+	const char *restored;	/* the SQLite files restored from it, or "" */
+	const char *detail;	/* done: what a check or drill found, or "" */
 	const char *by_hand;	/* rollback_failed: the command to run */
 	bool quiet;		/* a done nobody waits for (the nightly backup) */
 	double duration_s;
@@ -57,6 +59,9 @@ struct report_outcome {
  * duration_s=..,id=".." (stamped by the writer when it takes it).
  */
 void report_outcome(struct report *r, const struct report_outcome *o);
+
+/* P/deploy/backups, retained (see bus/hb_msg.h). */
+void report_backups(struct report *r, const struct hb_backups_state *s);
 
 /* "A -> B", or the one tag there is. */
 void report_versions(const char *from_tag, const char *to_tag, char *out,

@@ -15,7 +15,8 @@
 #define TAIL_LINES 20
 
 static const char *const names[] = { "preflight", "pull", "backup", "backup",
-    "backup", "up", "restore", "verify", "record" };
+    "backup", "up", "restore", "stop", "restore", "check", "drill",
+    "verify", "record" };
 
 struct steps {
 	struct job_parts p;
@@ -61,6 +62,8 @@ report(struct steps *s, bool ok, const char *error, const char *tail)
 	r.ok = ok;
 	r.error = error ? error : "";
 	r.tail = tail ? tail : "";
+	r.output = r.tail;
+	r.output_len = strlen(r.tail);
 	r.argv_json = "";
 	r.exit_code = -1;
 	s->waiting = false;
@@ -81,6 +84,8 @@ on_runner_done(const struct runner_result *rr, void *arg)
 	r.ok = rr->ok;
 	r.error = rr->error;
 	r.tail = s->tail;
+	r.output = rr->output;
+	r.output_len = rr->output_len;
 	r.argv_json = rr->argv_json;
 	r.exit_code = rr->exit_code;
 	r.signal = rr->signal;
@@ -115,7 +120,13 @@ preflight(struct steps *s)
 	const struct step_input *in = s->in;
 	long long free_mb;
 
-	if (in->action != HB_DEPLOY_BACKUP && in->from_tag[0] == '\0') {
+	if ((in->action == HB_DEPLOY_VERIFY || in->action == HB_DEPLOY_DRILL) &&
+	    in->no_target && *in->no_target) {
+		snprintf(s->error, sizeof(s->error), "%s", in->no_target);
+		return false;
+	}
+	if (in->action != HB_DEPLOY_BACKUP && in->action != HB_DEPLOY_VERIFY &&
+	    in->action != HB_DEPLOY_DRILL && in->from_tag[0] == '\0') {
 		snprintf(s->error, sizeof(s->error), "the running version is unknown "
 		    "(no verified deploy yet): set deployer.initial_tag");
 		return false;
@@ -123,6 +134,10 @@ preflight(struct steps *s)
 	if (in->action == HB_DEPLOY_ROLLBACK && in->to_tag[0] == '\0') {
 		snprintf(s->error, sizeof(s->error), "%s", in->no_target &&
 		    *in->no_target ? in->no_target : "no previous version to go back to");
+		return false;
+	}
+	if (in->action == HB_DEPLOY_RESTORE && in->no_target && *in->no_target) {
+		snprintf(s->error, sizeof(s->error), "%s", in->no_target);
 		return false;
 	}
 	if (!in->backs_up)
@@ -164,7 +179,8 @@ prune(struct steps *s)
 	keep[0] = verified;
 	keep[1] = newest;
 	keep[2] = s->in->backup;
-	backup_prune(c->backup_dir, c->keep_backups, keep, HB_ARRAY_LEN(keep));
+	backup_prune(c->backup_dir, c->keep_backups, c->keep_days, hb_wall_ms(),
+	    keep, HB_ARRAY_LEN(keep));
 }
 
 static void
@@ -175,7 +191,9 @@ on_backup_done(bool ok, const char *error, void *arg)
 	if (ok && s->kind == JS_MANIFEST)
 		prune(s);
 	snprintf(s->error, sizeof(s->error), "%s", error);
-	report(s, ok, s->error, ok ? "" : s->error);
+	/* a check that passed says what it checked */
+	report(s, ok, ok ? NULL : s->error, ok && s->kind != JS_CHECK &&
+	    s->kind != JS_DRILL ? "" : s->error);
 }
 
 static int
@@ -229,6 +247,59 @@ run_backup_part(struct steps *s)
 	} else {
 		rc = start_manifest(s);
 	}
+	if (rc != 0)
+		report(s, false, s->error, s->error);
+}
+
+/* ---------------- restoring SQLite files ---------------- */
+
+static void
+on_restored(bool ok, const char *what, void *arg)
+{
+	struct steps *s = arg;
+
+	if (ok) {
+		snprintf(s->in->restored, s->in->restored_len, "%s", what);
+		report(s, true, NULL, what);
+		return;
+	}
+	snprintf(s->error, sizeof(s->error), "%s", what);
+	report(s, false, s->error, s->error);
+}
+
+static void
+run_restore_sqlite(struct steps *s)
+{
+	if (s->p.dry_run || s->in->nrestore == 0) {
+		report(s, true, NULL, s->p.dry_run ? "dry run: nothing restored" :
+		    "no SQLite file to restore");
+		return;
+	}
+	s->waiting = true;
+	if (backup_restore_sqlite(s->p.backup, s->p.cfg->backup_dir, s->in->backup,
+	    s->in->restore_files, s->in->nrestore, s->in->action ==
+	    HB_DEPLOY_RESTORE && !s->in->rolling_back ? "before-restore" : "failed",
+	    hb_wall_ms(), on_restored, s,
+	    s->error, sizeof(s->error)) != 0)
+		report(s, false, s->error, s->error);
+}
+
+/* A backup checked against its manifest, or drilled, on the worker. */
+static void
+run_backup_check(struct steps *s)
+{
+	const char *root = s->p.cfg->backup_dir;
+	int rc;
+
+	s->waiting = true;
+	if (s->p.dry_run) {
+		report(s, true, NULL, "dry run: nothing checked");
+		return;
+	}
+	rc = s->kind == JS_CHECK ? backup_verify(s->p.backup, root, s->in->backup,
+	    on_backup_done, s, s->error, sizeof(s->error)) : backup_drill(
+	    s->p.backup, root, s->in->backup, on_backup_done, s, s->error,
+	    sizeof(s->error));
 	if (rc != 0)
 		report(s, false, s->error, s->error);
 }
@@ -330,6 +401,16 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 	case JS_RESTORE:
 		snprintf(dir, sizeof(dir), "%s/%s", s->p.cfg->backup_dir, in->backup);
 		run_command(s, STEP_RESTORE, dir);
+		break;
+	case JS_STOP:
+		run_command(s, STEP_STOP, s->p.cfg->backup_dir);
+		break;
+	case JS_RESTORE_SQLITE:
+		run_restore_sqlite(s);
+		break;
+	case JS_CHECK:
+	case JS_DRILL:
+		run_backup_check(s);
 		break;
 	case JS_VERIFY:
 		run_verify(s);

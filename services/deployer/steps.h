@@ -20,12 +20,19 @@ enum job_step {
 	JS_BACKUP_CMD,		/* the configured backup command */
 	JS_MANIFEST,		/* the backup's manifest, then retention */
 	JS_UP,
-	JS_RESTORE,
+	JS_RESTORE,		/* the configured restore command */
+	JS_STOP,		/* the job's services, before their files are restored */
+	JS_RESTORE_SQLITE,	/* the SQLite files of restore_files, from the backup */
+	JS_CHECK,		/* a restore's backup against its manifest */
+	JS_DRILL,		/* a backup restored into a scratch folder */
 	JS_VERIFY,
 	JS_RECORD,		/* the job's own: nothing runs */
 };
 
-/* What the state calls it: the three parts of a backup are all "backup". */
+/*
+ * What the state calls it: the three parts of a backup are all "backup",
+ * the SQLite files and the command both "restore".
+ */
 const char *steps_name(enum job_step s);
 
 /* What a step needs to know of its job; valid until the step is done. */
@@ -38,16 +45,24 @@ struct step_input {
 	const char *const *services;	/* the job's services */
 	size_t nservices;		/* 0: all of compose's */
 	bool backs_up;			/* preflight: the job takes a backup */
-	const char *no_target;		/* preflight: why a rollback has no target */
+	const char *no_target;		/* preflight: why a rollback or a restore
+					 * has no target */
 	int64_t up_ms;			/* verify: restarts must come after it */
 	char *backup;			/* the backup folder's name: JS_SQLITE */
 	size_t backup_len;		/* writes it, the others read it */
+	const char *const *restore_files;	/* JS_RESTORE_SQLITE: live paths */
+	size_t nrestore;
+	char *restored;			/* JS_RESTORE_SQLITE writes what it did */
+	bool rolling_back;		/* the job goes back after a failure */
+	size_t restored_len;
 };
 
 struct step_result {
 	bool ok;
 	const char *error;		/* why not ("" when ok) */
 	const char *tail;		/* the last lines of output, or details */
+	const char *output;		/* all of its output (the job's log) */
+	size_t output_len;
 	const char *argv_json;		/* the command as run, or "" */
 	int exit_code;			/* -1: no command ran */
 	int signal;

@@ -434,6 +434,7 @@ check_start(struct check_env *env, struct target *t, check_done_fn done,
 		break;
 	case TT_MQTT:
 	case TT_SERVICE:
+	case TT_BACKUPS:
 		t->pending = NULL;
 		free(c);	/* checked by health.c itself */
 		break;

@@ -12,6 +12,7 @@
  */
 #include "health.h"
 #include "alerts.h"
+#include "backups_watch.h"
 #include "checkreq.h"
 #include "checks.h"
 #include "page.h"
@@ -51,12 +52,13 @@ struct health {
 	struct alerts alerts;
 	struct settle settle;
 	struct checkreq checkreq;
+	struct backups_watch backups;	/* P/deploy/backups, for backups targets */
 	bool connected;
 	bool settled;
 	bool stopping;		/* SIGTERM: nothing new is published */
 	struct event *ev_settle;
 
-	struct hb_counter *m_checks[5], *m_failures[5];
+	struct hb_counter *m_checks[6], *m_failures[6];
 	struct hb_counter *m_skipped, *m_transitions, *m_requests, *m_refused;
 	struct hb_gauge *m_targets[4], *m_discovered;
 };
@@ -186,6 +188,10 @@ run_check(struct health *h, struct target *t)
 	case TT_SERVICE:
 		if (services_judge(&h->services, t, hb_mono_ms(), &r))
 			handle_result(h, t, &r);
+		break;
+	case TT_BACKUPS:
+		backups_watch_judge(&h->backups, t, hb_wall_ms(), &r);
+		handle_result(h, t, &r);
 		break;
 	}
 }
@@ -603,6 +609,28 @@ stop(void *arg)
 	}
 }
 
+static bool
+have_backups_target(struct health *h)
+{
+	struct target *t;
+
+	TAILQ_FOREACH(t, &h->targets, entry)
+		if (t->type == TT_BACKUPS)
+			return true;
+	return false;
+}
+
+/* P/deploy/backups (retained): what backups targets are judged by. */
+static void
+on_backups(void *arg, const struct hb_bus_msg *msg)
+{
+	struct health *h = arg;
+
+	if (msg->len > 0 && backups_watch_take(&h->backups, msg->payload,
+	    msg->len) != 0)
+		hb_debug("deploy/backups: a message that does not decode, ignored");
+}
+
 static int
 subscribe(struct health *h)
 {
@@ -619,6 +647,10 @@ subscribe(struct health *h)
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_old_state, h);
 	hb_topic_health(filter, sizeof(filter), p, TARGET_CHECK_LEVEL);
 	rc |= hb_bus_subscribe(h->bus, filter, 1, on_check_request, h);
+	if (have_backups_target(h)) {
+		hb_topic_deploy(filter, sizeof(filter), p, "backups", NULL);
+		rc |= hb_bus_subscribe(h->bus, filter, 1, on_backups, h);
+	}
 	if (h->pub.ha_enabled) {
 		ha_config_topic(filter, sizeof(filter), h->pub.ha_prefix,
 		    HA_BINARY_SENSOR "/+");
@@ -637,7 +669,7 @@ make_metrics(struct health *h, struct hb_metrics *m)
 {
 	char labels[64];
 
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < 6; k++) {
 		snprintf(labels, sizeof(labels), "type=\"%s\"",
 		    target_type_name((enum target_type)k));
 		h->m_checks[k] = hb_metrics_counter(m, "checks_total",

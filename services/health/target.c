@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const type_names[] = { "http", "exec", "disk", "mqtt",
-	"service" };
+	"service", "backups" };
 
 const char *
 target_type_name(enum target_type t)
@@ -311,7 +311,8 @@ static struct target *
 read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
     struct target_list *list)
 {
-	static const char *const types[] = { "http", "exec", "disk", "mqtt", NULL };
+	static const char *const types[] = { "http", "exec", "disk", "mqtt",
+	    "backups", NULL };
 	char p[64], key[200];
 	const char *name;
 	struct target *t;
@@ -326,12 +327,14 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 	name = read_name(cfg, p, list);
 	snprintf(key, sizeof(key), "%s.type", p);
 	if (!hb_cfg_has(cfg, key)) {
-		hb_cfg_error(cfg, key, "every target needs a type: http, exec, disk "
-		    "or mqtt");
+		hb_cfg_error(cfg, key, "every target needs a type: http, exec, disk, "
+		    "mqtt or backups");
 		hb_cfg_json(cfg, p, JSON_OBJECT, false);	/* no noise about its keys */
 		return NULL;
 	}
 	type = hb_cfg_enum(cfg, key, types, -1);
+	if (type == 4)
+		type = TT_BACKUPS;	/* services are found, never configured */
 	if (type < 0) {
 		hb_cfg_json(cfg, p, JSON_OBJECT, false);
 		return NULL;
@@ -372,6 +375,11 @@ read_target(struct hb_config *cfg, size_t i, const struct target_defaults *d,
 		break;
 	case TT_DISK:
 		read_disk(cfg, p, t);
+		break;
+	case TT_BACKUPS:
+		snprintf(key, sizeof(key), "%s.max_age_h", p);
+		t->max_age_ms = (int64_t)(hb_cfg_double(cfg, key, 26, 0.1, 24 * 366) *
+		    3600000.0);
 		break;
 	case TT_MQTT:
 	case TT_SERVICE:

@@ -22,6 +22,7 @@ enum target_type {
 	TT_DISK,
 	TT_MQTT,
 	TT_SERVICE,
+	TT_BACKUPS,	/* the deployer's backups (backups_watch) */
 };
 
 const char *target_type_name(enum target_type t);
@@ -93,6 +94,8 @@ struct target {
 	char *path;
 	int64_t min_free_mb;
 	int64_t warn_free_mb;
+	/* backups */
+	int64_t max_age_ms;	/* the newest backup may be this old */
 	/* service */
 	char service[64];
 	char instance[64];

@@ -7,13 +7,15 @@
  * and the Home Assistant entity.
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
- *                 dryrun|rollback|backup|schedule|critical|cli
+ *                 dryrun|rollback|backup|schedule|critical|cli|
+ *                 migrate|rows|log|restore|drill
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,12 +99,17 @@ check_backup(struct dfx *f, const char *name)
 		hb_buf_free(&out);
 		if (strcmp(dfx_str(e, "path"), "app.db") == 0)
 			db_listed = strcmp(dfx_str(e, "integrity_check"), "ok") == 0 &&
-			    strcmp(dfx_str(e, "source"), f->app_db) == 0;
+			    strcmp(dfx_str(e, "source"), f->app_db) == 0 &&
+			    strlen(dfx_str(e, "schema_sha256")) == 64 &&
+			    json_integer_value(json_object_get(e, "user_version")) == 0 &&
+			    json_integer_value(json_object_get(json_object_get(e,
+			    "rows"), "readings")) == 5000;
 		if (strcmp(dfx_str(e, "path"), "volumes/influxdb.tar") == 0)
 			tar_listed = true;
 	}
 	HBT_CHECK(db_listed && tar_listed, "the manifest lists the SQLite copy "
-	    "(checked, with its source) and what the backup step wrote: %s",
+	    "(checked, with its source, schema hash, user_version and rows) and "
+	    "what the backup step wrote: %s",
 	    manifest ? manifest : "-");
 	HBT_CHECK(strcmp(dfx_str(m, "from_tag"), "v1") == 0 &&
 	    strcmp(dfx_str(m, "to_tag"), "v2") == 0, "manifest from/to");
@@ -424,16 +431,31 @@ scenario_dryrun(struct dfx *f)
 	json_decref(s);
 }
 
+/* What a shell command line prints (out, reset first); its exit code. */
+static int sh(struct hb_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+sh(struct hb_buf *out, const char *fmt, ...)
+{
+	char cmd[1200];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	hb_buf_reset(out);
+	return hbt_run(argv, out, 5000);
+}
+
 /* The backup folders under deployer.backup_dir, sorted, as "a b c". */
 static void
 backup_folders(struct dfx *f, char *out, size_t outlen)
 {
-	char cmd[700];
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 	struct hb_buf b = { 0 };
 
-	snprintf(cmd, sizeof(cmd), "ls %s | sort | tr '\\n' ' '", f->backups);
-	hbt_run(argv, &b, 5000);
+	sh(&b, "ls %s | sort | tr '\\n' ' '", f->backups);
 	snprintf(out, outlen, "%s", b.data ? b.data : "");
 	hb_buf_free(&b);
 }
@@ -457,8 +479,8 @@ scenario_rollback(struct dfx *f)
 	dfx_command(f, "{\"id\":\"rb1\",\"action\":\"rollback\"}");
 	s = expect_outcome(f, "rb1", "done", DEPLOY_MS);
 	dfx_phases(f, "rb1", phases, sizeof(phases));
-	HBT_CHECK(strcmp(phases, "queued,preflight,up,restore,verify,done") == 0,
-	    "phases: %s", phases);
+	HBT_CHECK(strcmp(phases, "queued,preflight,stop,restore,up,restore,verify,"
+	    "done") == 0, "phases: %s", phases);
 	HBT_CHECK(strcmp(dfx_str(s, "to_tag"), "v2") == 0, "to v2: %s",
 	    dfx_str(s, "to_tag"));
 	expect_versions(s, "v2", "v3");
@@ -489,6 +511,382 @@ scenario_rollback(struct dfx *f)
 	HBT_CHECK(s && strstr(dfx_str(s, "error"), "no complete backup"),
 	    "a missing backup fails: %s", s ? dfx_str(s, "error") : "-");
 	json_decref(s);
+}
+
+/* What app.db holds: its columns of readings, rows, their sum, user_version. */
+struct app_db_facts {
+	int columns, rows, user_version, tables;
+	double sum;
+};
+
+static long long
+scalar(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+app_db_facts(const char *path, struct app_db_facts *o)
+{
+	sqlite3 *db;
+
+	memset(o, 0, sizeof(*o));
+	HBT_REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK, "%s opens", path);
+	o->columns = (int)scalar(db, "SELECT count(*) FROM "
+	    "pragma_table_info('readings')");
+	o->rows = (int)scalar(db, "SELECT count(*) FROM readings");
+	o->sum = (double)scalar(db, "SELECT CAST(sum(v) * 2 AS INTEGER) "
+	    "FROM readings") / 2;
+	o->user_version = (int)scalar(db, "PRAGMA user_version");
+	o->tables = (int)scalar(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table'");
+	sqlite3_close(db);
+}
+
+/* The files beside app.db that a restore kept ("app.db.failed-*"). */
+static int
+kept_files(struct dfx *f, char *first, size_t firstlen)
+{
+	struct hb_buf b = { 0 };
+	int n = 0;
+
+	sh(&b, "ls %s.failed-* 2>/dev/null", f->app_db);
+	first[0] = '\0';
+	for (char *p = b.data; p && *p; n++) {
+		char *nl = strchr(p, '\n');
+
+		if (n == 0)
+			snprintf(first, firstlen, "%.*s", nl ? (int)(nl - p) :
+			    (int)strlen(p), p);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	hb_buf_free(&b);
+	return n;
+}
+
+/*
+ * migrate: a version that migrates app.db (a column, a table, user_version,
+ * rows dropped) and fails verify: the rollback stops the services, puts
+ * the old schema and every old row back, keeps the migrated file beside,
+ * and the state and the notification say so.
+ */
+static void
+scenario_migrate(struct dfx *f)
+{
+	struct app_db_facts now, kept;
+	char path[900], keptpath[900], *calls, *stop, *back_up;
+	json_t *s;
+
+	snprintf(path, sizeof(path), "%s/up-v2-bad.sql", f->docker_dir);
+	hbt_write_file(path, "ALTER TABLE readings ADD COLUMN unit TEXT;\n"
+	    "CREATE TABLE units (name TEXT);\n"
+	    "DELETE FROM readings WHERE id > 4000;\n"
+	    "PRAGMA user_version = 7;\n");
+	dfx_deploy(f, "mg1", "v2-bad");
+	s = expect_outcome(f, "mg1", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.columns == 2 && now.tables == 1 && now.user_version == 0 &&
+	    now.rows == 5000 && now.sum == 5000.0 * 5001 / 4, "the old schema and "
+	    "rows are back: columns=%d tables=%d user_version=%d rows=%d sum=%.1f",
+	    now.columns, now.tables, now.user_version, now.rows, now.sum);
+	HBT_CHECK(kept_files(f, keptpath, sizeof(keptpath)) == 1,
+	    "the migrated file is kept beside app.db");
+	if (keptpath[0]) {
+		app_db_facts(keptpath, &kept);
+		HBT_CHECK(kept.columns == 3 && kept.rows == 4000 &&
+		    kept.user_version == 7, "%s is the file as v2-bad left it", keptpath);
+	}
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "restored from") &&
+	    strstr(dfx_str(s, "error"), f->app_db), "the state says what was "
+	    "restored: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(notified(f, "error", "deploy/mg1/rolled_back") &&
+	    hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "Restored from backup") == 1, "the notification says what was restored");
+	calls = dfx_calls(f);
+	stop = strstr(calls, "compose -f compose.yml stop ingest");
+	back_up = strstr(calls, "IMAGE_TAG=v1 compose -f compose.yml up -d ingest");
+	HBT_CHECK(stop && back_up && stop < back_up, "ingest stopped before the "
+	    "restore, then up with v1:\n%s", calls);
+	free(calls);
+	expect_versions(s, "v1", "");
+	json_decref(s);
+}
+
+/*
+ * rows: a version that only writes rows and fails verify: app.db is left
+ * as it is (the rows written since stay), nothing stopped, nothing kept.
+ */
+static void
+scenario_rows(struct dfx *f)
+{
+	struct app_db_facts now;
+	char path[900], keptpath[900];
+	json_t *s;
+
+	snprintf(path, sizeof(path), "%s/up-v2-bad.sql", f->docker_dir);
+	hbt_write_file(path, "INSERT INTO readings (v) VALUES (1), (2), (3);\n");
+	dfx_deploy(f, "rw1", "v2-bad");
+	s = expect_outcome(f, "rw1", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.columns == 2 && now.rows == 5003, "the rows written since "
+	    "stay: rows=%d", now.rows);
+	HBT_CHECK(kept_files(f, keptpath, sizeof(keptpath)) == 0 &&
+	    dfx_count_calls(f, " stop ", NULL) == 0, "nothing stopped or kept");
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "restored") == NULL,
+	    "the state restores nothing: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+}
+
+/*
+ * log: a step's whole output is in the job's log (homebus deploys --log,
+ * GET /deploys/log), beyond the 20-line tail the journal and state keep.
+ */
+static void
+scenario_log(struct dfx *f)
+{
+	char bin[700], url[200];
+	char *log[] = { bin, "-c", f->deployer.config, "deploys", "--log", "lg1",
+	    NULL };
+	char *nolog[] = { bin, "-c", f->deployer.config, "deploys", "--log",
+	    "no-such-job", NULL };
+	struct hb_buf out = { 0 };
+	json_t *s, *d, *job, *st;
+	const char *pull_tail = "";
+	size_t i;
+	long status;
+	int rc;
+
+	dfx_deploy(f, "lg1", "v2-chatty");
+	s = expect_outcome(f, "lg1", "done", DEPLOY_MS);
+	json_decref(s);
+	d = dfx_deploys(f);
+	job = json_array_get(json_object_get(d, "deploys"), 0);
+	json_array_foreach(json_object_get(job, "steps"), i, st)
+		if (strcmp(dfx_str(st, "name"), "pull") == 0)
+			pull_tail = dfx_str(st, "output_tail");
+	HBT_CHECK(strstr(pull_tail, "layer 60 of 60") &&
+	    !strstr(pull_tail, "layer 1 of 60"), "the journal keeps the tail: %s",
+	    pull_tail);
+	json_decref(d);
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	rc = hbt_run(log, &out, 20000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "layer 1 of 60 pulled") &&
+	    strstr(out.data, "layer 60 of 60 pulled") && strstr(out.data,
+	    "pull: ok") && strstr(out.data, "verify: ok") && strstr(out.data,
+	    "== ") && strstr(out.data, " done"), "homebus deploys --log lg1: every "
+	    "step and all of pull's output: %d %s", rc, out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(nolog, &out, 20000);
+	HBT_CHECK(rc != 0 && out.data && strstr(out.data, "no log of job "
+	    "no-such-job"), "an unknown job: an error, not an empty log: %d %s", rc,
+	    out.data ? out.data : "");
+	hb_buf_reset(&out);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/deploys/log?id=lg1", f->dport);
+	status = hbt_http("GET", url, NULL, &out);
+	HBT_CHECK(status == 200 && out.data && strstr(out.data, "layer 1 of 60"),
+	    "GET /deploys/log?id=lg1: %ld", status);
+	hb_buf_free(&out);
+}
+
+static void
+app_db_exec(struct dfx *f, const char *sql)
+{
+	sqlite3 *db;
+
+	HBT_REQUIRE(sqlite3_open(f->app_db, &db) == SQLITE_OK &&
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s", sql);
+	sqlite3_close(db);
+}
+
+/*
+ * restore: homebus restore BACKUP --wait puts the backup's SQLite copy and
+ * InfluxDB (the restore step) back, the version kept; one whose restore
+ * step fails goes back to the data as it was; a damaged backup or an
+ * unknown --only is refused before anything is stopped.
+ */
+static void
+scenario_restore(struct dfx *f)
+{
+	char bin[700], b1[200], dir[900], path[900], cmd[512];
+	char *restore[] = { bin, "-c", f->deployer.config, "restore", b1, "--wait",
+	    NULL };
+	struct hb_buf out = { 0 };
+	struct app_db_facts now;
+	json_t *s;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));	/* of v1 */
+	json_decref(s);
+	snprintf(dir, sizeof(dir), "%s/%s", f->backups, b1);
+	app_db_exec(f, "INSERT INTO readings (v) VALUES (1), (2);"
+	    "CREATE TABLE later (x INTEGER);");
+	dfx_clear_calls(f);
+
+	rc = hbt_run(restore, &out, 90000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
+	    "homebus restore %s --wait: exit 0, done: %d %s", b1, rc,
+	    out.data ? out.data : "");
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5000 && now.tables == 1, "app.db as backed up: "
+	    "rows=%d tables=%d", now.rows, now.tables);
+	HBT_CHECK(sh(&out, "ls %s.before-restore-*", f->app_db) == 0,
+	    "the file it replaced is kept beside");
+	HBT_CHECK(dfx_count_calls(f, " stop ingest", NULL) == 1 &&
+	    dfx_count_calls(f, " restore ", dir) == 1 &&
+	    dfx_count_calls(f, "IMAGE_TAG=v2", "--force-recreate") == 1,
+	    "ingest stopped, InfluxDB's restore step on %s, v2 recreated", b1);
+
+	/* a restore whose restore step fails: back to the data as it was */
+	app_db_exec(f, "INSERT INTO readings (v) VALUES (3), (4), (5);");
+	snprintf(path, sizeof(path), "%s/restore-fails", dir);
+	hbt_write_file(path, "x\n");
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r2\",\"action\":\"restore\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r2", "rolled_back", ROLLBACK_MS);
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5003, "the rows from before the restore are back: %d",
+	    now.rows);
+	HBT_CHECK(s && strstr(dfx_str(s, "log_tail"), "volman: restore of"),
+	    "the state says why: %s", s ? dfx_str(s, "log_tail") : "-");
+	expect_versions(s, "v2", "v1");
+	json_decref(s);
+	unlink(path);
+
+	/* --only a file that is not one of sqlite_backups */
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r3\",\"action\":\"restore\","
+	    "\"backup\":\"%s\",\"only\":[\"nope.db\"]}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r3", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "nope.db is not one of "
+	    "deployer.sqlite_backups"), "an unknown --only: %s",
+	    s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+
+	/* a backup damaged since: refused, nothing stopped */
+	snprintf(path, sizeof(path), "%s/volumes/influxdb.tar", dir);
+	hbt_write_file(path, "influx backup of v9\n");	/* same size */
+	dfx_clear_calls(f);
+	snprintf(cmd, sizeof(cmd), "{\"id\":\"r4\",\"action\":\"restore\","
+	    "\"backup\":\"%s\"}", b1);
+	dfx_command(f, cmd);
+	s = expect_outcome(f, "r4", "failed", DEPLOY_MS);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), "sha256") &&
+	    strstr(dfx_str(s, "error"), "influxdb.tar"), "a damaged backup is "
+	    "refused: %s", s ? dfx_str(s, "error") : "-");
+	HBT_CHECK(dfx_count_calls(f, " stop ", NULL) == 0 &&
+	    dfx_count_calls(f, " up ", NULL) == 0, "nothing stopped or started");
+	app_db_facts(f->app_db, &now);
+	HBT_CHECK(now.rows == 5003, "app.db untouched: %d", now.rows);
+	json_decref(s);
+	hb_buf_free(&out);
+}
+
+/* P/deploy/backups once it names newest and says drill is `drill`. */
+static json_t *
+backups_state(struct dfx *f, const char *newest, const char *drill)
+{
+	char needle[64], name[256];
+	const char *all[] = { needle, name, NULL };
+	struct hbt_mqtt_msg *m;
+	json_t *o;
+
+	snprintf(needle, sizeof(needle), "\"drill\":\"%s\"", drill);
+	snprintf(name, sizeof(name), "\"newest\":\"%s\"", newest);
+	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/backups", all, 10000);
+	o = m ? json_loads(m->payload, 0, NULL) : NULL;
+	hbt_mqtt_msg_free(m);
+	return o;
+}
+
+/*
+ * drill: homebus backups --verify NAME and --drill check a backup again
+ * and restore it into a scratch folder; P/deploy/backups says the newest
+ * backup and the last drill; a backup whose rows or files differ from its
+ * manifest fails, with a notification.
+ */
+static void
+scenario_drill(struct dfx *f)
+{
+	char bin[700], b1[200], path[900];
+	char *verify[] = { bin, "-c", f->deployer.config, "backups", "--verify", b1,
+	    NULL };
+	char *drill[] = { bin, "-c", f->deployer.config, "backups", "--drill",
+	    NULL };
+	struct hb_buf out = { 0 };
+	char *manifest, *at;
+	json_t *s;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/homebus", hbt_bin_dir());
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	s = backups_state(f, b1, "");
+	HBT_CHECK(s && strcmp(dfx_str(s, "newest"), b1) == 0 &&
+	    strlen(dfx_str(s, "newest_at")) > 0, "P/deploy/backups: the newest "
+	    "backup, no drill yet");
+	json_decref(s);
+
+	rc = hbt_run(verify, &out, 60000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"), "homebus "
+	    "backups --verify %s: exit 0: %d %s", b1, rc, out.data ? out.data : "");
+	hb_buf_reset(&out);
+	rc = hbt_run(drill, &out, 60000);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"), "homebus "
+	    "backups --drill: exit 0: %d %s", rc, out.data ? out.data : "");
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/info",
+	    "5000 rows as the manifest says") == 1, 5000), "the drill reports "
+	    "what it restored and counted");
+	s = backups_state(f, b1, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), b1) == 0,
+	    "P/deploy/backups: the drill passed on %s", b1);
+	json_decref(s);
+
+	/* the manifest's rows no longer those of the copy */
+	snprintf(path, sizeof(path), "%s/%s/manifest.json", f->backups, b1);
+	manifest = hb_read_file(path, 1 << 20, NULL);
+	HBT_REQUIRE(manifest && (at = strstr(manifest, "\"readings\": 5000")),
+	    "the manifest counts readings");
+	memcpy(at + strlen("\"readings\": "), "4999", 4);
+	hbt_write_file(path, manifest);
+	free(manifest);
+	hb_buf_reset(&out);
+	rc = hbt_run(drill, &out, 60000);
+	HBT_CHECK(rc == 1, "a drill that finds other rows: exit 1: %d %s", rc,
+	    out.data ? out.data : "");
+	s = backups_state(f, b1, "failed");
+	HBT_CHECK(s && strstr(dfx_str(s, "drill_error"), "has 5000 rows restored, "
+	    "the manifest says 4999"), "P/deploy/backups: the drill failed, and "
+	    "why: %s", s ? dfx_str(s, "drill_error") : "-");
+	json_decref(s);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/error",
+	    "the manifest says 4999") == 1, 5000), "an error notification");
+
+	/* a file changed since the backup: --verify says which */
+	snprintf(path, sizeof(path), "%s/%s/volumes/influxdb.tar", f->backups, b1);
+	hbt_write_file(path, "influx backup of v9\n");	/* same size */
+	hb_buf_reset(&out);
+	rc = hbt_run(verify, &out, 60000);
+	HBT_CHECK(rc == 1 && out.data && strstr(out.data, "influxdb.tar") &&
+	    strstr(out.data, "sha256"), "--verify names the damaged file: %d %s",
+	    rc, out.data ? out.data : "");
+	hb_buf_free(&out);
 }
 
 /* backup on demand; retention keeps the newest and the last verified one's */
@@ -805,6 +1203,13 @@ main(int argc, char **argv)
 		    NULL, false);
 	else if (strcmp(sc, "critical") == 0)
 		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
+	else if (strcmp(sc, "migrate") == 0 || strcmp(sc, "rows") == 0) {
+		char db[700];
+
+		snprintf(db, sizeof(db), "%s/app.db", hbt_dir());
+		setenv("FAKE_DOCKER_APP_DB", db, 1);
+		dfx_setup(&f, NULL, NULL, false);
+	}
 	else if (strcmp(sc, "redeploy") == 0) {
 		/* compose's up -d: an unchanged service is left as it is */
 		setenv("FAKE_DOCKER_KEEP_SAME", "1", 1);
@@ -846,6 +1251,16 @@ main(int argc, char **argv)
 		scenario_cli_tty(&f);
 	else if (strcmp(sc, "redeploy") == 0)
 		scenario_redeploy(&f);
+	else if (strcmp(sc, "migrate") == 0)
+		scenario_migrate(&f);
+	else if (strcmp(sc, "rows") == 0)
+		scenario_rows(&f);
+	else if (strcmp(sc, "log") == 0)
+		scenario_log(&f);
+	else if (strcmp(sc, "restore") == 0)
+		scenario_restore(&f);
+	else if (strcmp(sc, "drill") == 0)
+		scenario_drill(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

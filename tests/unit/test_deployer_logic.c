@@ -7,6 +7,7 @@
 #include "hbt.h"
 #include "backup.h"
 #include "config.h"
+#include "joblog.h"
 #include "journal.h"
 #include "runner.h"
 #include "sha256.h"
@@ -141,6 +142,43 @@ test_recreate(void)
 	parsed_free(pc);
 }
 
+/* restore_on_rollback: the three words, and the old true and false. */
+static void
+test_restore_modes(void)
+{
+	static const struct {
+		const char *json;
+		int errors;
+		enum deployer_restore mode;
+	} cases[] = {
+		{ "{}", 0, RESTORE_CHANGED },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"never\"}}", 0,
+		    RESTORE_NEVER },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"always\", "
+		    "\"sqlite_backups\": [\"/var/lib/homebus/a.db\"]}}", 0,
+		    RESTORE_ALWAYS },
+		{ "{\"deployer\": {\"restore_on_rollback\": true, "
+		    "\"sqlite_backups\": [\"/var/lib/homebus/a.db\"]}}", 0,
+		    RESTORE_ALWAYS },
+		{ "{\"deployer\": {\"restore_on_rollback\": false}}", 0,
+		    RESTORE_NEVER },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"sometimes\"}}", 1,
+		    RESTORE_CHANGED },
+		{ "{\"deployer\": {\"restore_on_rollback\": \"always\"}}", 1,
+		    RESTORE_ALWAYS },
+	};
+	struct parsed *p;
+	int errors;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		p = config_of(cases[i].json, &errors);
+		HBT_CHECK(errors == cases[i].errors &&
+		    p->c.restore_on_rollback == cases[i].mode, "%s: %d errors, mode %d",
+		    cases[i].json, errors, (int)p->c.restore_on_rollback);
+		parsed_free(p);
+	}
+}
+
 static void
 test_config_errors(void)
 {
@@ -158,7 +196,7 @@ test_config_errors(void)
 	p = config_of("{\"deployer\": {\"restore_on_rollback\": true, "
 	    "\"initial_tag\": \"1.0;x\", \"tag_env\": \"IMAGE-TAG\", "
 	    "\"verify\": {\"timeout_s\": 10, \"stable_s\": 10}}}", &errors);
-	HBT_CHECK(errors == 4, "restore without a command, a bad tag, a bad "
+	HBT_CHECK(errors == 4, "\"always\" with nothing to restore, a bad tag, a bad "
 	    "variable name, stable_s that cannot fit: %d", errors);
 	parsed_free(p);
 	p = config_of("{\"health\": {\"expected_services\": [\"writer\", "
@@ -273,7 +311,7 @@ test_retention(void)
 	make_backup(root, "20260104T000000Z-v3", false);
 	make_backup(root, "20260105T000000Z-v3", true);
 	make_backup(root, "not-a-backup", false);
-	HBT_CHECK(backup_prune(root, 2, keep, 1) == 2, "two removed");
+	HBT_CHECK(backup_prune(root, 2, 0, 0, keep, 1) == 2, "two removed");
 	HBT_CHECK(exists(root, "20260105T000000Z-v3") &&
 	    exists(root, "20260103T000000Z-v2") && exists(root, "20260101T000000Z-v1")
 	    && !exists(root, "20260102T000000Z-v2") &&
@@ -289,6 +327,75 @@ test_retention(void)
 	    sizeof(err)) == -1 && strstr(err, "manifest"), "an incomplete backup");
 }
 
+/* keep_days keeps what is young enough beyond keep_backups. */
+static void
+test_retention_days(void)
+{
+	char root[600];
+	/* 2026-01-10T00:00:00Z */
+	int64_t now_ms = 1768003200LL * 1000;
+
+	snprintf(root, sizeof(root), "%s/backups-days", hbt_dir());
+	make_backup(root, "20260101T000000Z-v1", true);
+	make_backup(root, "20260105T000000Z-v1", true);
+	make_backup(root, "20260108T000000Z-v2", true);
+	make_backup(root, "20260109T000000Z-v2", true);
+	HBT_CHECK(backup_prune(root, 1, 7, now_ms, NULL, 0) == 1 &&
+	    !exists(root, "20260101T000000Z-v1") &&
+	    exists(root, "20260105T000000Z-v1") &&
+	    exists(root, "20260108T000000Z-v2"), "the last 7 days kept, beyond "
+	    "keep_backups 1; the 9-day-old one removed");
+}
+
+/* backup_at: the next 02:30 of local time. */
+static void
+test_backup_at(void)
+{
+	/* 2026-12-07T22:00:00Z */
+	time_t now = 1796680800;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	HBT_CHECK(backup_next_at(2, 30, now) == 4 * 3600 + 1800, "02:30 is "
+	    "4.5 h later: %ld", backup_next_at(2, 30, now));
+	HBT_CHECK(backup_next_at(23, 0, now) == 3600, "23:00 is 1 h later");
+	HBT_CHECK(backup_next_at(22, 0, now) == 86400, "the minute now: tomorrow");
+	setenv("TZ", "Europe/Berlin", 1);
+	tzset();
+	HBT_CHECK(backup_next_at(2, 30, now) == 3 * 3600 + 1800, "02:30 in "
+	    "Berlin (23:00 there now) is 3.5 h later: %ld", backup_next_at(2, 30, now));
+	unsetenv("TZ");
+	tzset();
+}
+
+/* A job's log: capped at 1 MiB with a line saying so; old ones pruned. */
+static void
+test_joblog(void)
+{
+	char dir[600], path[700], *chunk = hb_xmalloc(64 * 1024), *text;
+	struct stat sb;
+	size_t len = 0;
+
+	snprintf(dir, sizeof(dir), "%s/deploy-logs", hbt_dir());
+	memset(chunk, 'x', 64 * 1024);
+	for (int i = 0; i < 40; i++)		/* 2.5 MiB offered */
+		joblog_append(dir, 7, chunk, 64 * 1024);
+	snprintf(path, sizeof(path), "%s/7.log", dir);
+	HBT_CHECK(stat(path, &sb) == 0 && sb.st_size == JOBLOG_MAX,
+	    "a job's log stops at 1 MiB: %lld", (long long)sb.st_size);
+	text = joblog_read(dir, 7, &len);
+	HBT_CHECK(text && strstr(text, "reached 1 MiB"), "and says so at its end");
+	free(text);
+	for (int seq = 1; seq <= 6; seq++)
+		joblog_append(dir, seq, "ok\n", 3);
+	HBT_CHECK(joblog_prune(dir, 7, 3) == 4 && joblog_read(dir, 4, &len) == NULL,
+	    "the logs of all but the newest 3 jobs pruned");
+	text = joblog_read(dir, 5, &len);
+	HBT_CHECK(text && len == 3, "the newer ones stay");
+	free(text);
+	free(chunk);
+}
+
 int
 main(void)
 {
@@ -297,8 +404,12 @@ main(void)
 	test_expand();
 	test_recreate();
 	test_config_errors();
+	test_restore_modes();
 	test_tail();
 	test_journal();
 	test_retention();
+	test_retention_days();
+	test_backup_at();
+	test_joblog();
 	hbt_exit();
 }

@@ -205,6 +205,11 @@ test_deploy(void)
 			{ "{\"id\":\"r3\",\"action\":\"rollback\",\"backup\":\"../x\"}", "backup" },
 			{ "{\"id\":\"r4\",\"action\":\"deploy\",\"tag\":\"1.0\\nx\"}", "tag" },
 			{ "{\"id\":\"r5\",\"action\":\"status\",\"instance\":\"a/b\"}", "instance" },
+			{ "{\"id\":\"r6\",\"action\":\"restore\"}", "needs \"backup\"" },
+			{ "{\"id\":\"r7\",\"action\":\"restore\",\"backup\":\"b\","
+			    "\"only\":[\"../app.db\"]}", "only" },
+			{ "{\"id\":\"r8\",\"action\":\"rollback\",\"only\":[\"a.db\"]}",
+			    "restore only" },
 		};
 
 		for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++) {
@@ -235,6 +240,42 @@ test_deploy(void)
 		HBT_CHECK(hb_deploy_cmd_decode(bk, strlen(bk), &c, err, sizeof(err)) == 0 &&
 		    c.action == HB_DEPLOY_BACKUP, "backup action: %s", err);
 	}
+	{
+		const char *rs = "{\"id\":\"s\",\"action\":\"restore\",\"backup\":"
+		    "\"20261125T014532Z-v1.2\",\"only\":[\"app.db\",\"outbox.db\"]}";
+
+		HBT_CHECK(hb_deploy_cmd_decode(rs, strlen(rs), &c, err, sizeof(err)) == 0 &&
+		    c.action == HB_DEPLOY_RESTORE && c.nonly == 2 &&
+		    strcmp(c.only[1], "outbox.db") == 0, "a restore with only: %s", err);
+		o = hb_deploy_cmd_encode(&c);
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		HBT_CHECK(strcmp(s, "{\"action\":\"restore\",\"backup\":"
+		    "\"20261125T014532Z-v1.2\",\"id\":\"s\",\"only\":[\"app.db\","
+		    "\"outbox.db\"]}") == 0, "%s", s);
+		free(s);
+		json_decref(o);
+	}
+	{
+		struct hb_backups_state b = { .newest_ms = 1796680800000,
+		    .drill_ms = -1 }, bread;
+
+		snprintf(b.newest, sizeof(b.newest), "20261207T220000Z-v1");
+		snprintf(b.drill, sizeof(b.drill), "failed");
+		o = hb_backups_state_encode(&b);
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		HBT_CHECK(strcmp(s, "{\"drill\":\"failed\",\"drill_at\":null,"
+		    "\"newest\":\"20261207T220000Z-v1\",\"newest_at\":"
+		    "\"2026-12-07T22:00:00.000Z\"}") == 0, "P/deploy/backups: %s", s);
+		HBT_CHECK(hb_backups_state_decode(s, strlen(s), &bread, err,
+		    sizeof(err)) == 0 && bread.newest_ms == b.newest_ms &&
+		    bread.drill_ms == -1 && strcmp(bread.drill, "failed") == 0,
+		    "read bread: %s", err);
+		free(s);
+		json_decref(o);
+	}
+	/* a follower (homebus ... --wait) must not stop at a restore's steps */
+	HBT_CHECK(!hb_deploy_phase_final("stop") && !hb_deploy_phase_final("restore") &&
+	    !hb_deploy_phase_final("check"), "stop, restore and check go on");
 	HBT_CHECK(!hb_deploy_phase_final("queued") && !hb_deploy_phase_final("verify") &&
 	    !hb_deploy_phase_final("rollback") && !hb_deploy_phase_final("running") &&
 	    hb_deploy_phase_final("done") && hb_deploy_phase_final("rolled_back") &&
@@ -592,7 +633,7 @@ test_wire_deploy(void)
 	    "%s", err);
 	HBT_CHECK(hb_deploy_state_decode(JS("{\"phase\":\"up\"}"), &sback, err,
 	    sizeof(err)) == -1 && strcmp(err, "\"action\" must be deploy, rollback, "
-	    "backup or status") == 0, "%s", err);
+	    "backup, restore, verify, drill or status") == 0, "%s", err);
 
 	HBT_CHECK(wire_is(hb_deploy_available_encode("2026.12.1"),
 	    "{\"tag\":\"2026.12.1\"}"), "available");
