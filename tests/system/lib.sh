@@ -61,6 +61,6 @@ print(s[0]["values"][0][1] if s else 0)'
 # labels compose puts on it (as v1 and v2 both do), without asking compose:
 # v1's `ps` fails while another compose recreates a container.
 cid() {
-	docker ps -q --filter label=com.docker.compose.project=homebus \
+	docker ps -q --no-trunc --filter label=com.docker.compose.project=homebus \
 		--filter "label=com.docker.compose.service=$1" | head -n 1
 }
