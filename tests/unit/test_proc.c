@@ -417,6 +417,24 @@ test_lingering_after_grace(struct event_base *base)
  * recorded (a pid taken by another process is left alone); SIGTERM, and
  * SIGKILL after the grace for a group that ignores it.
  */
+/* Has pid set SIGTERM to be ignored yet (its shell has run the trap)? */
+static bool
+term_ignored(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "SigIgn: %llx", &mask) == 1)
+			break;
+	fclose(f);
+	return (mask & (1ULL << (SIGTERM - 1))) != 0;
+}
+
 static void
 test_end_group(struct event_base *base)
 {
@@ -439,6 +457,9 @@ test_end_group(struct event_base *base)
 	HBT_CHECK(hb_proc_start_time(pid) == start, "the same each time");
 	HBT_CHECK(hb_proc_end_group(pid, start + 1, 200) == 0 && !dead(pid),
 	    "another process's start: not ours, left alone");
+	/* the shell must have run its trap before the SIGTERM, or the test
+	 * races it on a loaded machine */
+	HBT_REQUIRE(HBT_WAIT(term_ignored(pid), 5000), "the shell ignores SIGTERM");
 	HBT_CHECK(hb_proc_end_group(pid, start, 300) >= 1, "ours: ended");
 	run_until(base, &r.done, 10000);
 	bg = first_number(r.output);
