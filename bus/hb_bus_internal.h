@@ -240,6 +240,10 @@ int bus__paho_sleep_us(bool receive_thread, unsigned long asked_us,
 /* hb_bus_mailbox.c: any thread may post; the loop drains */
 struct mail *bus__mail_new(enum mail_kind kind, const char *a, size_t alen,
     const char *b, size_t blen);
+/* hb_bus_paho.c: a message paho handed over, as mail (topic, payload, QoS,
+ * retain); pm and topic stay the caller's to free */
+struct mail *bus__mail_from_paho(const char *topic, int topiclen,
+    const MQTTAsync_message *pm);
 void bus__post(struct hb_bus *bus, struct mail *m, bool wait_for_room);
 void bus__drain(evutil_socket_t fd, short what, void *arg);
 void bus__on_mail(evutil_socket_t fd, short what, void *arg);

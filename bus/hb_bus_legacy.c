@@ -73,12 +73,8 @@ static int
 on_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
 {
 	struct bus_legacy *lg = ctx;
-	size_t tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
-	struct mail *m = bus__mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
-	    pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0);
+	struct mail *m = bus__mail_from_paho(topic, topiclen, pm);
 
-	m->qos = pm->qos;
-	m->retained = pm->retained;
 	MQTTAsync_freeMessage(&pm);
 	MQTTAsync_free(topic);
 	pthread_mutex_lock(&lg->lock);

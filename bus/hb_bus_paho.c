@@ -114,16 +114,24 @@ paho_sockets_nodelay(int port)
 
 /* ---------------- paho's callbacks (paho's threads) ---------------- */
 
-static int
-on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
+struct mail *
+bus__mail_from_paho(const char *topic, int topiclen, const MQTTAsync_message *pm)
 {
-	struct hb_bus *bus = ctx;
 	size_t tl = topiclen > 0 ? (size_t)topiclen : strlen(topic);
 	struct mail *m = bus__mail_new(MAIL_MESSAGE, topic, tl, pm->payload,
 	    pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0);
 
 	m->qos = pm->qos;
 	m->retained = pm->retained;
+	return m;
+}
+
+static int
+on_paho_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *pm)
+{
+	struct hb_bus *bus = ctx;
+	struct mail *m = bus__mail_from_paho(topic, topiclen, pm);
+
 	/* each paho call costs a mutex and a copied name: none when there is
 	 * no property (a subscription without an identifier) */
 	m->nsub_ids = pm->properties.count == 0 ? 0 :
