@@ -276,8 +276,6 @@ print_warnings(const struct hb_config *cfg)
 static int
 start_loop(struct hb_app *app)
 {
-	struct timeval trim = { 2, 0 };
-
 	signal(SIGPIPE, SIG_IGN);
 	/* Small daemons: few malloc arenas, and large buffers (batches, bodies)
 	 * from mmap so that they go back to the system when freed. */
@@ -297,7 +295,7 @@ start_loop(struct hb_app *app)
 	app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
 	/* After a burst, give the freed heap back: glibc keeps it otherwise. */
 	app->ev_trim = event_new(app->base, -1, EV_PERSIST, on_trim, app);
-	event_add(app->ev_trim, &trim);
+	hb_timer_add_ms(app->ev_trim, 2000);
 	event_add(app->ev_term, NULL);
 	event_add(app->ev_int, NULL);
 	event_add(app->ev_hup, NULL);

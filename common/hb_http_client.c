@@ -6,6 +6,7 @@
 #include "hb_gzip.h"
 #include "hb_http_client.h"
 #include "hb_log.h"
+#include "hb_util.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -155,16 +156,13 @@ static int
 timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
 	struct hb_http_client *c = userp;
-	struct timeval tv;
 
 	(void)multi;
 	if (timeout_ms < 0) {
 		evtimer_del(c->timer);
 		return 0;
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(c->timer, &tv);
+	hb_timer_add_ms(c->timer, timeout_ms);
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "hb_gzip.h"
 #include "hb_http_lite_internal.h"
 #include "hb_log.h"
+#include "hb_util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -533,7 +534,6 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 {
 	struct hb_http_xfer *x = xfer_new(c, req, done, arg);
 	struct evhttp_uri *u = evhttp_uri_parse(req->url);
-	struct timeval tv;
 	bool ok;
 
 	x->type = method_type(req->method ? req->method : "GET", &ok);
@@ -542,9 +542,7 @@ hb_http_request(struct hb_http_client *c, const struct hb_http_request *req,
 	x->ca_file = req->ca_file ? hb_xstrdup(req->ca_file) : NULL;
 	add_request_headers(x, u, req);
 	set_body(x, req);
-	tv.tv_sec = x->timeout_ms / 1000;
-	tv.tv_usec = (x->timeout_ms % 1000) * 1000;
-	evtimer_add(x->timer, &tv);
+	hb_timer_add_ms(x->timer, x->timeout_ms);
 	send_request(x);
 out:
 	if (u)

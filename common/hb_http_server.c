@@ -281,9 +281,7 @@ conn_victim(struct hb_http_server *srv)
 static void
 conn_arm_deadline(struct http_conn *c)
 {
-	struct timeval tv = { REQUEST_DEADLINE_S, 0 };
-
-	evtimer_add(c->deadline, &tv);
+	hb_timer_add_ms(c->deadline, REQUEST_DEADLINE_S * 1000);
 }
 
 /* A request took longer than the deadline, or a kept connection idled. */
@@ -393,7 +391,6 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 	struct hb_http_server *srv = server_of(lev);
 	struct http_conn *victim;
-	struct timeval tv;
 	int64_t now = hb_mono_ms();
 	int pause_ms;
 
@@ -406,9 +403,7 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 	hb_counter_add(srv->m_accept_errors, 1);
 	if (victim)
 		conn_drop(victim, srv->m_dropped_fds);
-	tv.tv_sec = pause_ms / 1000;
-	tv.tv_usec = (pause_ms % 1000) * 1000;
-	evtimer_add(srv->resume, &tv);
+	hb_timer_add_ms(srv->resume, pause_ms);
 	if (srv->last_warn_ms == 0 || now - srv->last_warn_ms >= WARN_EVERY_MS) {
 		srv->last_warn_ms = now;
 		hb_warn("http: accept failed (%s): new connections paused for %d ms%s",

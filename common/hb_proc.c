@@ -80,13 +80,6 @@ proc_free(struct hb_proc *p)
 	free(p);
 }
 
-static void
-add_timer(struct event *ev, int64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
-	evtimer_add(ev, &tv);
-}
 
 /* Reads what is in the pipe now. Returns false at EOF (the pipe is closed). */
 static bool
@@ -228,7 +221,7 @@ on_exit_ready(evutil_socket_t fd, short what, void *arg)
 			close(p->pidfd);
 			p->pidfd = -1;
 		}
-		add_timer(p->ev_poll, p->lingering ? LINGER_POLL_MS : POLL_MS);
+		hb_timer_add_ms(p->ev_poll, p->lingering ? LINGER_POLL_MS : POLL_MS);
 		return;
 	}
 	if (p->lingering)
@@ -285,7 +278,7 @@ linger(struct hb_proc *p)
 	hb_buf_free(&p->out);
 	free_event(&p->ev_exit_wait);
 	if (p->pidfd < 0)
-		add_timer(p->ev_poll, LINGER_POLL_MS);
+		hb_timer_add_ms(p->ev_poll, LINGER_POLL_MS);
 }
 
 /* SIGKILL to the group and to the child itself (should it have left the
@@ -297,7 +290,7 @@ send_kill(struct hb_proc *p)
 	kill(p->pid, SIGKILL);
 	if (p->ev_exit_wait == NULL) {
 		p->ev_exit_wait = evtimer_new(p->base, on_exit_wait, p);
-		add_timer(p->ev_exit_wait, p->exit_wait_ms);
+		hb_timer_add_ms(p->ev_exit_wait, p->exit_wait_ms);
 	}
 }
 
@@ -320,7 +313,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	if (p->grace_ms > 0) {
 		kill(-p->pid, SIGTERM);
 		p->ev_kill = evtimer_new(p->base, on_kill, p);
-		add_timer(p->ev_kill, p->grace_ms);
+		hb_timer_add_ms(p->ev_kill, p->grace_ms);
 	} else {
 		send_kill(p);
 	}
@@ -462,11 +455,11 @@ watch_child(struct event_base *base, const struct hb_proc_opts *opts,
 		p->ev_exit = event_new(base, p->pidfd, EV_READ, on_exit_ready, p);
 		event_add(p->ev_exit, NULL);
 	} else {
-		add_timer(p->ev_poll, POLL_MS);
+		hb_timer_add_ms(p->ev_poll, POLL_MS);
 	}
 	if (opts->timeout_ms > 0) {
 		p->ev_timeout = evtimer_new(base, on_timeout, p);
-		add_timer(p->ev_timeout, opts->timeout_ms);
+		hb_timer_add_ms(p->ev_timeout, opts->timeout_ms);
 	}
 	return p;
 }

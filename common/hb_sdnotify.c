@@ -91,12 +91,8 @@ hb_sdnotify_new(struct event_base *base)
 	if (n->watchdog_usec > 0) {
 		/* half the interval, as sd_watchdog_enabled(3) advises: a late
 		 * wake-up of a busy loop is not taken for a hang */
-		uint64_t half = n->watchdog_usec / 2;
-		struct timeval tv = { (time_t)(half / 1000000),
-		    (suseconds_t)(half % 1000000) };
-
 		n->ev_watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, n);
-		event_add(n->ev_watchdog, &tv);
+		hb_timer_add_ms(n->ev_watchdog, (int64_t)(n->watchdog_usec / 2000));
 	}
 	return n;
 }

@@ -3,6 +3,8 @@
  */
 #include "hb_util.h"
 
+#include <event2/event.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -45,6 +47,18 @@ int64_t
 hb_wall_ms(void)
 {
 	return hb_wall_ns() / 1000000;
+}
+
+int
+hb_timer_add_ms(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return evtimer_add(ev, &tv);
 }
 
 void

@@ -19,6 +19,9 @@ int64_t hb_mono_us(void);
 /* Wall clock, for timestamps that leave the process. */
 int64_t hb_wall_ns(void);
 int64_t hb_wall_ms(void);
+/* Arms a libevent timer to fire ms milliseconds from now (negative: 0). */
+struct event;
+int hb_timer_add_ms(struct event *ev, int64_t ms);
 /* Formats a wall time in ms as ISO 8601 UTC ("2026-11-25T01:45:32.123Z"). */
 void hb_iso8601(int64_t wall_ms, char *out, size_t outlen);
 

@@ -194,7 +194,6 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 	static const char *const sections[] = { "cli", "bus", "log", "http",
 	    "data_dir", NULL };
 	struct hb_bus_opts bo = { 0 };
-	struct timeval tv;
 	const char *s;
 	char err[512], id[96];
 	int rc;
@@ -255,9 +254,8 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 	}
 	hb_bus_subscribe(c->bus, c->sync_topic, 1, on_sync, c);
 	c->ev_connect = evtimer_new(c->app.base, on_connect_timeout, c);
-	tv.tv_sec = c->connect_timeout_ms / 1000;
-	tv.tv_usec = 0;
-	evtimer_add(c->ev_connect, &tv);
+	/* whole seconds */
+	hb_timer_add_ms(c->ev_connect, c->connect_timeout_ms / 1000 * 1000);
 	return HB_APP_RUN;
 }
 
@@ -331,12 +329,10 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 void
 cli_deadline(struct cli *c, int64_t ms, cli_fn fn)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
 	if (c->ev_deadline == NULL)
 		c->ev_deadline = evtimer_new(c->app.base, on_deadline, c);
 	c->on_deadline = fn;
-	evtimer_add(c->ev_deadline, &tv);
+	hb_timer_add_ms(c->ev_deadline, ms);
 }
 
 int

@@ -211,9 +211,7 @@ static void probe_step(evutil_socket_t fd, short what, void *arg);
 static void
 later(struct doctor *d, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	evtimer_add(d->ev_probe, &tv);
+	hb_timer_add_ms(d->ev_probe, ms);
 }
 
 static void
@@ -339,10 +337,9 @@ static void
 after_sync(struct cli *c)
 {
 	struct doctor *d = c->cmd;
-	struct timeval tv = { doctor_heartbeat_window_s(c), 0 };
 
 	d->ev_heartbeats = evtimer_new(c->app.base, on_heartbeat_window, d);
-	evtimer_add(d->ev_heartbeats, &tv);
+	hb_timer_add_ms(d->ev_heartbeats, doctor_heartbeat_window_s(c) * 1000LL);
 	doctor_begin(d);	/* the heartbeat window */
 	close_window_if_heard(d);
 	d->ev_probe = evtimer_new(c->app.base, probe_step, d);

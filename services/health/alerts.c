@@ -245,10 +245,10 @@ alerts_flush(struct alerts *a)
 		return;
 	room = a->per_minute - a->sent_in_window;
 	if (room <= 0) {
-		struct timeval tv = { (time_t)((a->window_ms + 60000 - now) / 1000 + 1), 0 };
-
+		/* on the second after the window ends */
 		if (!evtimer_pending(a->ev_window, NULL))
-			evtimer_add(a->ev_window, &tv);
+			hb_timer_add_ms(a->ev_window, ((a->window_ms + 60000 - now) /
+			    1000 + 1) * 1000);
 		return;
 	}
 	TAILQ_FOREACH(t, a->targets, entry) {

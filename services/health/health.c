@@ -201,13 +201,10 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct target *t = arg;
 	struct health *h = t->owner;
-	int64_t next = target_next_ms(t, hb_wall_ms());
-	struct timeval tv = { (time_t)(next / 1000),
-	    (suseconds_t)((next % 1000) * 1000) };
 
 	(void)fd;
 	(void)what;
-	evtimer_add(t->ev_check, &tv);
+	hb_timer_add_ms(t->ev_check, target_next_ms(t, hb_wall_ms()));
 	if (t->in_flight) {
 		/* a check slower than the interval: never two at once; one far
 		 * past its timeout is given up (its failure is recorded) */
@@ -222,23 +219,18 @@ on_check_timer(evutil_socket_t fd, short what, void *arg)
 static void
 check_now(void *arg, struct target *t)
 {
-	struct timeval tv = { 0, 0 };
-
 	(void)arg;
 	if (t->ev_check)
-		evtimer_add(t->ev_check, &tv);
+		hb_timer_add_ms(t->ev_check, 0);
 }
 
 /* Starts checking t: its first check comes after `first_ms`. */
 static void
 schedule(struct health *h, struct target *t, int64_t first_ms)
 {
-	struct timeval tv = { (time_t)(first_ms / 1000),
-	    (suseconds_t)((first_ms % 1000) * 1000) };
-
 	t->owner = h;
 	t->ev_check = evtimer_new(h->app->base, on_check_timer, t);
-	evtimer_add(t->ev_check, &tv);
+	hb_timer_add_ms(t->ev_check, first_ms);
 }
 
 /* The labels of t's series for state i: target="x",state="ok". */
@@ -280,14 +272,11 @@ check_mqtt_now(struct health *h)
 	struct target *t;
 
 	TAILQ_FOREACH(t, &h->targets, entry) {
-		struct timeval tv = { (time_t)(t->interval_ms / 1000),
-		    (suseconds_t)((t->interval_ms % 1000) * 1000) };
-
 		if (t->type != TT_MQTT || t->ev_check == NULL)
 			continue;
 		/* a probe sent before the connection dropped is lost */
 		probe_forget(t);
-		evtimer_add(t->ev_check, &tv);
+		hb_timer_add_ms(t->ev_check, t->interval_ms);
 		probe_start(&h->probe, t);
 	}
 }
@@ -363,12 +352,8 @@ on_svc_status(void *arg, const struct hb_bus_msg *msg)
 	if (what & SERVICES_ADDED)
 		service_added(h, t);
 	/* the last will: judged once it is believed */
-	if ((what & SERVICES_OFFLINE) && t->ev_check) {
-		struct timeval tv = { SERVICES_OFFLINE_CONFIRM_MS / 1000,
-		    (SERVICES_OFFLINE_CONFIRM_MS % 1000) * 1000 };
-
-		evtimer_add(t->ev_check, &tv);
-	}
+	if ((what & SERVICES_OFFLINE) && t->ev_check)
+		hb_timer_add_ms(t->ev_check, SERVICES_OFFLINE_CONFIRM_MS);
 }
 
 static void
@@ -507,10 +492,8 @@ on_connection(void *arg, bool connected)
 	if (!connected)
 		return;
 	if (!h->settled) {
-		struct timeval tv = { SETTLE_MS / 1000, (SETTLE_MS % 1000) * 1000 };
-
 		if (!evtimer_pending(h->ev_settle, NULL))
-			evtimer_add(h->ev_settle, &tv);
+			hb_timer_add_ms(h->ev_settle, SETTLE_MS);
 	} else {
 		publish_everything(&h->pub);
 		alerts_flush(&h->alerts);

@@ -57,8 +57,6 @@ void
 probe_start(struct probe *p, struct target *t)
 {
 	char payload[TARGET_NAME_MAX + 48], reason[160];
-	struct timeval tv = { (time_t)(t->timeout_ms / 1000),
-	    (suseconds_t)((t->timeout_ms % 1000) * 1000) };
 
 	if (!p->connected) {
 		snprintf(reason, sizeof(reason), "not connected to the broker %s:%d",
@@ -78,7 +76,7 @@ probe_start(struct probe *p, struct target *t)
 	t->prober = p;
 	if (t->ev_timeout == NULL)
 		t->ev_timeout = evtimer_new(p->base, on_timeout, t);
-	evtimer_add(t->ev_timeout, &tv);
+	hb_timer_add_ms(t->ev_timeout, t->timeout_ms);
 }
 
 void

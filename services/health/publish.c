@@ -361,12 +361,8 @@ overall_due(struct publisher *p, bool force)
 			evtimer_del(p->ev_overall);
 		return true;
 	}
-	if (p->ev_overall && !evtimer_pending(p->ev_overall, NULL)) {
-		struct timeval tv = { (time_t)(wait / 1000),
-		    (suseconds_t)((wait % 1000) * 1000) };
-
-		evtimer_add(p->ev_overall, &tv);
-	}
+	if (p->ev_overall && !evtimer_pending(p->ev_overall, NULL))
+		hb_timer_add_ms(p->ev_overall, wait);
 	return false;
 }
 
