@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ha.h"
+#include "ha_discovery.h"
 #include "target.h"
 
 enum figure_id {

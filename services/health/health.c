@@ -1,12 +1,12 @@
 /*
  * health: the watcher's wiring. It builds the parts — the targets
  * (target.c) and their checks (checks.c, probe.c), the services on the bus
- * (services.c), check requests (checkreq.c), settling (settle.c),
+ * (services.c), check requests (checkreq.c), what a previous run left (leftovers.c),
  * publishing (publish.c) and notifications (alerts.c) — runs every target's check timer, hands what
  * arrives on the bus to the part it is for, records each result, and
  * serves the status page.
  *
- * Nothing is published or told before settling ends (settle.h), and
+ * Nothing is published or told before settling ends (leftovers.h), and
  * nothing new after SIGTERM; notifications are "state now" against "state
  * last told", and only while connected.
  */
@@ -19,7 +19,7 @@
 #include "probe.h"
 #include "publish.h"
 #include "services.h"
-#include "settle.h"
+#include "leftovers.h"
 #include "target.h"
 
 #include "hb_bus.h"
@@ -50,7 +50,7 @@ struct health {
 	struct probe probe;
 	struct publisher pub;
 	struct alerts alerts;
-	struct settle settle;
+	struct leftovers settle;
 	struct checkreq checkreq;
 	struct backups_watch backups;	/* P/deploy/backups, for backups targets */
 	bool connected;
@@ -431,7 +431,7 @@ on_old_state(void *arg, const struct hb_bus_msg *msg)
 	    hb_bus_msg_level(msg, 0, name, sizeof(name)) != 0 ||
 	    strcmp(name, TARGET_CHECK_LEVEL) == 0)
 		return;
-	settle_note_state(&h->settle, name, msg->payload, msg->len);
+	leftovers_note_state(&h->settle, name, msg->payload, msg->len);
 }
 
 /*
@@ -452,7 +452,7 @@ on_ha_config(void *arg, const struct hb_bus_msg *msg)
 	if (h->settled)
 		publish_ha_config_found(&h->pub, node, msg->payload, msg->len);
 	else
-		settle_note_ha(&h->settle, node, msg->payload, msg->len);
+		leftovers_note_ha(&h->settle, node, msg->payload, msg->len);
 }
 
 /*
@@ -469,7 +469,7 @@ on_settled(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	h->settled = true;
 	update_open(h);
-	settle_finish(&h->settle, &h->pub, &h->targets);
+	leftovers_finish(&h->settle, &h->pub, &h->targets);
 	hb_info("settled targets=%zu; publishing", h->ntargets);
 	/* what was seen of the services while settling counts now: the
 	 * offline are down, the online ok, not an interval later */
@@ -723,7 +723,7 @@ start(void *arg)
 	    prefix, instance);
 	probe_init(&h->probe, app->base, h->bus, &h->targets, prefix, instance,
 	    h->bus_cfg->host, h->bus_cfg->port, on_check_done, h);
-	settle_init(&h->settle, instance, h->pub.device_id);
+	leftovers_init(&h->settle, instance, h->pub.device_id);
 	checkreq_init(&h->checkreq, &h->targets);
 	if (subscribe(h) != 0)
 		return -1;
@@ -748,7 +748,7 @@ destroy(void *arg)
 		check_release(t);
 	targets_free(&h->targets);
 	hb_http_client_free(h->http);
-	settle_free(&h->settle);
+	leftovers_free(&h->settle);
 	alerts_free(&h->alerts);
 	publish_free(&h->pub);
 	if (h->ev_settle)

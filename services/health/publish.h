@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ha.h"
+#include "ha_discovery.h"
 #include "hb_bus.h"
 #include "hb_config.h"
 #include "hb_restore.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "checks.h"
-#include "ha.h"
+#include "ha_discovery.h"
 #include "probe.h"
 #include "hb_util.h"
 #include "target.h"

@@ -6,7 +6,7 @@
  * binary sensor per target, a sensor per figure, the last deploy's.
  */
 #include "figures.h"
-#include "ha.h"
+#include "ha_discovery.h"
 #include "hbt.h"
 #include "hbt_ha.h"
 

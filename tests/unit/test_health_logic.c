@@ -12,7 +12,7 @@
 #include "hbt.h"
 #include "checkreq.h"
 #include "checks.h"
-#include "ha.h"
+#include "ha_discovery.h"
 #include "hb_http_client.h"
 #include "hb_metrics.h"
 #include "hb_proc.h"

@@ -1,8 +1,8 @@
 /*
- * settle: what a previous run left retained, taken over or cleared.
+ * leftovers: what a previous run left retained, taken over or cleared.
  */
-#include "settle.h"
-#include "ha.h"
+#include "leftovers.h"
+#include "ha_discovery.h"
 #include "hb_log.h"
 #include "hb_msg.h"
 #include "hb_util.h"
@@ -22,7 +22,7 @@ struct leftover {
 };
 
 void
-settle_init(struct settle *s, const char *instance, const char *device_id)
+leftovers_init(struct leftovers *s, const char *instance, const char *device_id)
 {
 	TAILQ_INIT(&s->leftovers);
 	s->instance = instance;
@@ -30,7 +30,7 @@ settle_init(struct settle *s, const char *instance, const char *device_id)
 }
 
 void
-settle_free(struct settle *s)
+leftovers_free(struct leftovers *s)
 {
 	struct leftover *l;
 
@@ -41,7 +41,7 @@ settle_free(struct settle *s)
 }
 
 static struct leftover *
-leftover_new(struct settle *s, bool is_ha, const char *name)
+leftover_new(struct leftovers *s, bool is_ha, const char *name)
 {
 	struct leftover *l = hb_xcalloc(1, sizeof(*l));
 
@@ -52,7 +52,7 @@ leftover_new(struct settle *s, bool is_ha, const char *name)
 }
 
 void
-settle_note_state(struct settle *s, const char *name, const char *payload,
+leftovers_note_state(struct leftovers *s, const char *name, const char *payload,
     size_t len)
 {
 	struct hb_health_msg m;
@@ -78,7 +78,7 @@ settle_note_state(struct settle *s, const char *name, const char *payload,
 }
 
 void
-settle_note_ha(struct settle *s, const char *node, const char *payload,
+leftovers_note_ha(struct leftovers *s, const char *node, const char *payload,
     size_t len)
 {
 	if (len == 0 || !ha_config_is_ours(payload, len, s->device_id))
@@ -119,7 +119,7 @@ take_leftover(struct publisher *p, struct target_list *targets,
 }
 
 void
-settle_finish(struct settle *s, struct publisher *p, struct target_list *targets)
+leftovers_finish(struct leftovers *s, struct publisher *p, struct target_list *targets)
 {
 	/* discovery configs first: a config must never point at a state that
 	 * was emptied before it (and old node ids, of a release before the

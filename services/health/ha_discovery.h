@@ -1,5 +1,5 @@
 /*
- * ha: Home Assistant MQTT discovery for the targets. One binary_sensor of
+ * ha_discovery: Home Assistant MQTT discovery for the targets. One binary_sensor of
  * device class "problem" per target (on: down or degraded, off: ok, None:
  * unknown), a sensor per figure a target has (free space, round trip,
  * points/s, ...) and one of the last deploy, all under one device,
@@ -9,8 +9,8 @@
  * "<component>/<node id>": its discovery topic is
  * <prefix>/<key>/health/config.
  */
-#ifndef HA_H
-#define HA_H
+#ifndef HA_DISCOVERY_H
+#define HA_DISCOVERY_H
 
 #include <jansson.h>
 #include <stdbool.h>

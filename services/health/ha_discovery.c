@@ -1,7 +1,7 @@
 /*
- * ha: Home Assistant discovery configs, and recognising our own.
+ * ha_discovery: Home Assistant discovery configs, and recognising our own.
  */
-#include "ha.h"
+#include "ha_discovery.h"
 #include "hb_msg.h"
 #include "hb_util.h"
 #include "target.h"
