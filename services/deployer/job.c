@@ -39,7 +39,7 @@ struct job {
 	void (*stopped)(void *arg);
 	void *stopped_arg;
 	char summary[256];		/* what Home Assistant says after it */
-	char restored[1024];		/* what the SQLite restore did */
+	char restored[HB_DEPLOY_RESTORED_MAX];	/* what the SQLite restore did */
 	char logdir[PATH_MAX];		/* every job's whole output (joblog) */
 	/* a restore: the backup of the data as it was, taken first, which a
 	 * restore that does not verify is rolled back to */
@@ -78,6 +78,7 @@ job_state_of(struct job *j, const struct journal_job *row,
 	snprintf(out->instance, sizeof(out->instance), "%s", j->p.instance);
 	snprintf(out->log_tail, sizeof(out->log_tail), "%s", row->log_tail);
 	snprintf(out->backup, sizeof(out->backup), "%s", row->backup);
+	snprintf(out->restored, sizeof(out->restored), "%s", row->restored);
 	journal_versions(j->p.journal, j->p.cfg->initial_tag, out->running_tag,
 	    sizeof(out->running_tag), out->previous_tag, sizeof(out->previous_tag),
 	    backup, sizeof(backup));
@@ -206,6 +207,9 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
 	    cmd[0] ? "; run by hand: " : "", cmd);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	if (j->restored[0] && (strcmp(outcome, "rolled_back") == 0 ||
+	    (strcmp(outcome, "done") == 0 && j->rec.action == HB_DEPLOY_RESTORE)))
+		snprintf(j->rec.restored, sizeof(j->rec.restored), "%s", j->restored);
 	if (j->restored[0] && strcmp(outcome, "rolled_back") == 0) {
 		size_t len = strlen(j->rec.error);
 

@@ -721,6 +721,7 @@ scenario_restore(struct dfx *f)
 	char bin[700], b1[200], dir[900], path[900], cmd[512];
 	char *restore[] = { bin, "-c", f->deployer.config, "restore", b1, "--wait",
 	    NULL };
+	char *deploys[] = { bin, "-c", f->deployer.config, "deploys", NULL };
 	struct hb_buf out = { 0 };
 	struct app_db_facts now;
 	json_t *s;
@@ -740,6 +741,10 @@ scenario_restore(struct dfx *f)
 	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
 	    "homebus restore %s --wait: exit 0, done: %d %s", b1, rc,
 	    out.data ? out.data : "");
+	snprintf(path, sizeof(path), "restored: %s (the file it replaced kept as "
+	    "app.db.before-restore-", f->app_db);
+	HBT_CHECK(out.data && strstr(out.data, path), "--wait says what it put "
+	    "back, on a line of its own: %s", out.data ? out.data : "");
 	app_db_facts(f->app_db, &now);
 	HBT_CHECK(now.rows == 5000 && now.tables == 1, "app.db as backed up: "
 	    "rows=%d tables=%d", now.rows, now.tables);
@@ -749,6 +754,20 @@ scenario_restore(struct dfx *f)
 	    dfx_count_calls(f, " restore ", dir) == 1 &&
 	    dfx_count_calls(f, "IMAGE_TAG=v2", "--force-recreate") == 1,
 	    "ingest stopped, InfluxDB's restore step on %s, v2 recreated", b1);
+	{
+		const char *all[] = { "\"action\":\"restore\"",
+		    "\"phase\":\"done\"", NULL };
+		struct hbt_mqtt_msg *m = hbt_mqtt_wait_all(f->mqtt,
+		    "homebus/deploy/state", all, 5000);
+
+		s = m ? json_loads(m->payload, 0, NULL) : NULL;
+		HBT_CHECK(s && strstr(dfx_str(s, "restored"), f->app_db) &&
+		    strstr(dfx_str(s, "restored"), "kept as app.db.before-restore-"),
+		    "the state of the restore says what it put back: %s",
+		    m ? m->payload : "-");
+		json_decref(s);
+		hbt_mqtt_msg_free(m);
+	}
 
 	/* a restore whose restore step fails: back to the data as it was */
 	app_db_exec(f, "INSERT INTO readings (v) VALUES (3), (4), (5);");
@@ -763,6 +782,19 @@ scenario_restore(struct dfx *f)
 	    now.rows);
 	HBT_CHECK(s && strstr(dfx_str(s, "log_tail"), "volman: restore of"),
 	    "the state says why: %s", s ? dfx_str(s, "log_tail") : "-");
+	HBT_CHECK(s && strstr(dfx_str(s, "restored"), f->app_db) &&
+	    strstr(dfx_str(s, "restored"), "kept as app.db.failed-") &&
+	    strstr(dfx_str(s, "error"), "restored from "), "going back says what "
+	    "it put back, in restored and in error: %s / %s",
+	    s ? dfx_str(s, "restored") : "-", s ? dfx_str(s, "error") : "-");
+	hb_buf_reset(&out);
+	rc = hbt_run(deploys, &out, 30000);
+	snprintf(cmd, sizeof(cmd), "restored: %s (the file it replaced kept as "
+	    "app.db.failed-", f->app_db);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, cmd) &&
+	    strstr(out.data, "kept as "
+	    "app.db.before-restore-"), "homebus deploys says what each restore "
+	    "put back, from the journal: %s", out.data ? out.data : "");
 	expect_versions(s, "v2", "v1");
 	json_decref(s);
 	unlink(path);
