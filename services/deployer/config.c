@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const step_names[STEP_KINDS] = { "pull", "backup", "up",
-    "restore", "recreate", "stop" };
+    "restore", "recreate", "stop", "drill" };
 
 /* What a step template may say in braces (see docs/deployer.md). */
 static const char *const placeholders[] = { "{tag}", "{service}", "{services}",
@@ -27,7 +27,7 @@ static const char *const default_recreate[] = { "docker", "compose", "-f",
 static const char *const default_stop[] = { "docker", "compose", "-f",
     "{compose_file}", "stop", "{services}", NULL };
 static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900, 300,
-    120 };
+    120, 900 };
 
 const char *
 step_kind_name(enum step_kind k)

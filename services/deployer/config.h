@@ -37,6 +37,12 @@ enum step_kind {
 	 * (a rollback that restores any); the up that follows starts them.
 	 */
 	STEP_STOP,
+	/*
+	 * a drill's own part, after the SQLite copies were restored and
+	 * counted: restores the rest of the backup ({backup_dir}, InfluxDB's
+	 * part) into a scratch place and checks it; none by default
+	 */
+	STEP_DRILL,
 	STEP_KINDS,
 };
 

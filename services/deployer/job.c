@@ -430,16 +430,58 @@ on_next(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------- the steps ---------------- */
 
+/* Output's lines as one line, "; " between them, into out (appended). */
+static void
+append_lines(char *out, size_t outlen, const char *text)
+{
+	size_t len = strlen(out);
+
+	for (const char *p = text; *p && len + 1 < outlen; p++) {
+		if (*p != '\n') {
+			out[len++] = *p;
+		} else if (p[1] != '\0' && len + 3 < outlen) {
+			memcpy(out + len, "; ", 2);
+			len += 2;
+		}
+	}
+	out[len] = '\0';
+}
+
+/*
+ * The drill command: what it printed joins what the SQLite part found (the
+ * detail of a drill that passed); one that failed says it in the error.
+ */
+static void
+drill_cmd_done(struct job *j, const struct step_result *r)
+{
+	char error[sizeof(j->rec.error)];
+
+	if (r->ok) {
+		if (r->tail[0]) {
+			append_lines(j->detail, sizeof(j->detail), j->detail[0] ?
+			    "\ndeployer.steps.drill: " : "deployer.steps.drill: ");
+			append_lines(j->detail, sizeof(j->detail), r->tail);
+		}
+		step_ok(j);
+		return;
+	}
+	snprintf(error, sizeof(error), "%s%s", r->error, r->tail[0] ? ": " : "");
+	append_lines(error, sizeof(error), r->tail);
+	step_failed(j, error, r->tail);
+}
+
 static void
 on_step_done(const struct step_result *r, void *arg)
 {
 	struct job *j = arg;
+	enum job_step kind = j->plan.step[j->plan.pos].kind;
 
 	record_step(j, r);
-	if (r->ok && (j->plan.step[j->plan.pos].kind == JS_CHECK ||
-	    j->plan.step[j->plan.pos].kind == JS_DRILL))
+	if (r->ok && (kind == JS_CHECK || kind == JS_DRILL))
 		snprintf(j->detail, sizeof(j->detail), "%s", r->tail);
-	if (r->ok)
+	if (kind == JS_DRILL_CMD)
+		drill_cmd_done(j, r);
+	else if (r->ok)
 		step_ok(j);
 	else
 		step_failed(j, r->error, r->tail);

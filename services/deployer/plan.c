@@ -159,6 +159,8 @@ plan_build(struct plan *p, const struct plan_job *pj)
 		break;
 	case HB_DEPLOY_DRILL:
 		plan_add(p, JS_DRILL, 2);
+		if (pj->cfg->steps[STEP_DRILL].argc > 0)
+			plan_add(p, JS_DRILL_CMD, 2);
 		plan_add(p, JS_RECORD, 3);
 		break;
 	case HB_DEPLOY_RESTORE:

@@ -8,12 +8,13 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows|log|restore|drill
+ *                 migrate|rows|log|restore|drill|drillcmd
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -921,6 +922,87 @@ scenario_drill(struct dfx *f)
 	hb_buf_free(&out);
 }
 
+/*
+ * The drill command (deployer.steps.drill) test_deployer writes: it checks
+ * that {backup_dir} is a complete backup folder, prints a line naming it,
+ * and fails while <hbt_dir>/drill-fails exists.
+ */
+static void
+write_drill_command(char *path, size_t pathlen)
+{
+	char script[2048];
+
+	snprintf(path, pathlen, "%s/drill-influx", hbt_dir());
+	snprintf(script, sizeof(script), "#!/bin/sh\n"
+	    "[ -f \"$1/manifest.json\" ] || { echo \"no backup at $1\"; exit 2; }\n"
+	    "if [ -e %s/drill-fails ]; then\n"
+	    "  echo \"influx: restore of $(basename \"$1\") refused\"; exit 1\n"
+	    "fi\n"
+	    "echo \"influx: 42 points restored from $(basename \"$1\")\"\n",
+	    hbt_dir());
+	hbt_write_file(path, script);
+	HBT_REQUIRE(chmod(path, 0755) == 0, "chmod %s", path);
+}
+
+/*
+ * drillcmd: a drill runs deployer.steps.drill on the backup after its
+ * SQLite part; what the command printed is in what the drill reports, and
+ * a command that fails fails the drill, saying what it printed.
+ */
+static void
+scenario_drillcmd(struct dfx *f)
+{
+	char b1[200], line[300], path[700];
+	struct hbt_mqtt_msg *m;
+	json_t *s;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+
+	dfx_command(f, "{\"id\":\"dr1\",\"action\":\"drill\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "dr1", "done", DEPLOY_MS);
+	HBT_CHECK(s && strcmp(dfx_str(s, "backup"), b1) == 0 &&
+	    json_integer_value(json_object_get(s, "step_count")) == 3,
+	    "the drill of %s, its command a part of step 2 of 3", b1);
+	json_decref(s);
+	snprintf(line, sizeof(line), "deployer.steps.drill: influx: 42 points "
+	    "restored from %s", b1);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/info", "backup/dr1/done", 5000);
+	HBT_CHECK(m && strstr(m->payload, "5000 rows as the manifest says") &&
+	    strstr(m->payload, line), "the drill says what the SQLite part and the "
+	    "command found: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	s = backups_state(f, b1, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), b1) == 0,
+	    "P/deploy/backups: the drill passed");
+	json_decref(s);
+
+	snprintf(path, sizeof(path), "%s/drill-fails", hbt_dir());
+	hbt_write_file(path, "x\n");
+	dfx_command(f, "{\"id\":\"dr2\",\"action\":\"drill\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "dr2", "failed", DEPLOY_MS);
+	snprintf(line, sizeof(line), "drill exited 1: influx: restore of %s "
+	    "refused", b1);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), line) && strcmp(dfx_str(s,
+	    "step"), "drill") == 0, "the drill failed, naming what the command "
+	    "printed: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+	s = backups_state(f, b1, "failed");
+	HBT_CHECK(s && strstr(dfx_str(s, "drill_error"), line),
+	    "P/deploy/backups: the drill failed, and why: %s",
+	    s ? dfx_str(s, "drill_error") : "-");
+	json_decref(s);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/error", "backup/dr2/failed",
+	    5000);
+	HBT_CHECK(m && strstr(m->payload, "refused"), "an error notification: %s",
+	    m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+}
+
 /* backup on demand; retention keeps the newest and the last verified one's */
 static void
 scenario_backup(struct dfx *f)
@@ -1242,7 +1324,14 @@ main(int argc, char **argv)
 		setenv("FAKE_DOCKER_APP_DB", db, 1);
 		dfx_setup(&f, NULL, NULL, false);
 	}
-	else if (strcmp(sc, "redeploy") == 0) {
+	else if (strcmp(sc, "drillcmd") == 0) {
+		char cmd[700], extra[1024];
+
+		write_drill_command(cmd, sizeof(cmd));
+		snprintf(extra, sizeof(extra), "{\"steps\": {\"drill\": {\"argv\": "
+		    "[\"%s\", \"{backup_dir}\"]}}}", cmd);
+		dfx_setup(&f, extra, NULL, false);
+	} else if (strcmp(sc, "redeploy") == 0) {
 		/* compose's up -d: an unchanged service is left as it is */
 		setenv("FAKE_DOCKER_KEEP_SAME", "1", 1);
 		dfx_setup(&f, NULL, NULL, false);
@@ -1293,6 +1382,8 @@ main(int argc, char **argv)
 		scenario_restore(&f);
 	else if (strcmp(sc, "drill") == 0)
 		scenario_drill(&f);
+	else if (strcmp(sc, "drillcmd") == 0)
+		scenario_drillcmd(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
