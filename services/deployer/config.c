@@ -343,6 +343,7 @@ deployer_config_read(struct deployer_config *c, struct hb_app *app,
 	read_backup_at(c, cfg);
 	c->keep_days = (int)hb_cfg_int(cfg, "deployer.keep_days", 0, 0, 3650);
 	c->drill_every_d = hb_cfg_double(cfg, "deployer.drill_every_d", 0, 0, 365);
+	c->catch_up_s = (int)hb_cfg_int(cfg, "deployer.catch_up_s", 120, 0, 86400);
 	c->ha_discovery = hb_cfg_bool(cfg, "deployer.homeassistant.discovery", true);
 	s = hb_cfg_str(cfg, "deployer.homeassistant.discovery_prefix",
 	    "homeassistant");

@@ -86,6 +86,8 @@ struct deployer_config {
 	int backup_at_h, backup_at_m;	/* a backup daily then, local; -1: none */
 	int keep_days;		/* backups this young are kept too; 0: none */
 	double drill_every_d;	/* a restore drill this often; 0: none */
+	int catch_up_s;		/* a backup or drill missed runs this long
+				 * after start (or after a job) */
 	bool ha_discovery;
 	const char *ha_prefix;	/* "homeassistant" */
 };

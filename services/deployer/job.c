@@ -249,6 +249,8 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
 	report_outcome(j->p.report, &o);
 	publish_backups(j);
+	if (j->p.ended)
+		j->p.ended(j->p.ended_arg);
 	if (j->stopping && j->stopped)
 		j->stopped(j->stopped_arg);
 }

@@ -8,7 +8,7 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows|log|restore|drill|drillcmd
+ *                 migrate|rows|log|restore|drill|drillcmd|catchup
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEPLOY_MS 40000		/* a deploy of a good tag, generously */
@@ -1003,6 +1004,85 @@ scenario_drillcmd(struct dfx *f)
 	hbt_mqtt_msg_free(m);
 }
 
+/* The scheduled drills' states on the bus that reached preflight. */
+static size_t
+scheduled_drills(struct dfx *f)
+{
+	json_t *all = hbt_mqtt_payloads(f->mqtt, "homebus/deploy/state",
+	    "\"requested_by\":\"drill schedule\"");
+	size_t i, n = 0;
+	json_t *p;
+
+	json_array_foreach(all, i, p)
+		n += strstr(json_string_value(p), "\"phase\":\"preflight\"") != NULL;
+	json_decref(all);
+	return n;
+}
+
+/*
+ * catchup: the drill schedule comes from what is persisted, not from the
+ * start. A backup younger than an hour and no drill yet: no drill. The
+ * deployer restarted with that backup 2 h old and still no drill in the
+ * journal: it drills by itself catch_up_s after its start. Restarted again,
+ * the drill in its journal: no other one.
+ */
+static void
+scenario_catchup(struct dfx *f)
+{
+	char b1[200], older[200], from[900], to[900];
+	const char *done[] = { "\"action\":\"drill\"", "\"phase\":\"done\"",
+	    "\"requested_by\":\"drill schedule\"", NULL };
+	struct hbt_mqtt_msg *m;
+	struct tm tm;
+	time_t t;
+	json_t *s;
+
+	dfx_command(f, "{\"id\":\"bk1\",\"action\":\"backup\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "bk1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	hbt_sleep_ms(3000);
+	HBT_CHECK(scheduled_drills(f) == 0, "a backup of a moment ago: no drill "
+	    "before an hour has passed");
+
+	/* the backup as if taken 2 h ago, while the deployer was down */
+	HBT_REQUIRE(hbt_proc_stop(&f->deployer.proc, SIGTERM, 15000) == 0,
+	    "the deployer stops");
+	memset(&tm, 0, sizeof(tm));
+	HBT_REQUIRE(strptime(b1, "%Y%m%dT%H%M%SZ", &tm) != NULL, "%s", b1);
+	t = timegm(&tm) - 2 * 3600;
+	gmtime_r(&t, &tm);
+	strftime(older, sizeof(older), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(older + strlen(older), sizeof(older) - strlen(older), "%s",
+	    b1 + strlen(older));
+	snprintf(from, sizeof(from), "%s/%s", f->backups, b1);
+	snprintf(to, sizeof(to), "%s/%s", f->backups, older);
+	HBT_REQUIRE(rename(from, to) == 0, "%s -> %s", b1, older);
+	dfx_restart_deployer(f);
+	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/state", done, 20000);
+	HBT_CHECK(m && strstr(m->payload, older), "restarted, it drills %s by "
+	    "itself: %s", older, m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	s = backups_state(f, older, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), older) == 0 &&
+	    strlen(dfx_str(s, "drill_at")) > 0, "P/deploy/backups: the drill "
+	    "passed on %s", older);
+	json_decref(s);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/info",
+	    "5000 rows as the manifest says") == 1, 5000), "and says what it "
+	    "counted");
+	HBT_CHECK(scheduled_drills(f) == 1, "one drill");
+
+	/* a restart with a recent drill in the journal: none due for 7 days */
+	HBT_REQUIRE(hbt_proc_stop(&f->deployer.proc, SIGTERM, 15000) == 0,
+	    "the deployer stops again");
+	dfx_restart_deployer(f);
+	hbt_sleep_ms(5000);
+	HBT_CHECK(scheduled_drills(f) == 1, "restarted after a drill: no other "
+	    "drill (%zu)", scheduled_drills(f));
+}
+
 /* backup on demand; retention keeps the newest and the last verified one's */
 static void
 scenario_backup(struct dfx *f)
@@ -1313,8 +1393,8 @@ main(int argc, char **argv)
 	else if (strcmp(sc, "backup") == 0)
 		dfx_setup(&f, "{\"keep_backups\": 2}", NULL, false);
 	else if (strcmp(sc, "schedule") == 0)
-		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2}",
-		    NULL, false);
+		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2, "
+		    "\"catch_up_s\": 1}", NULL, false);
 	else if (strcmp(sc, "critical") == 0)
 		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
 	else if (strcmp(sc, "migrate") == 0 || strcmp(sc, "rows") == 0) {
@@ -1324,6 +1404,9 @@ main(int argc, char **argv)
 		setenv("FAKE_DOCKER_APP_DB", db, 1);
 		dfx_setup(&f, NULL, NULL, false);
 	}
+	else if (strcmp(sc, "catchup") == 0)
+		dfx_setup(&f, "{\"drill_every_d\": 7, \"catch_up_s\": 1}", NULL,
+		    false);
 	else if (strcmp(sc, "drillcmd") == 0) {
 		char cmd[700], extra[1024];
 
@@ -1384,6 +1467,8 @@ main(int argc, char **argv)
 		scenario_drill(&f);
 	else if (strcmp(sc, "drillcmd") == 0)
 		scenario_drillcmd(&f);
+	else if (strcmp(sc, "catchup") == 0)
+		scenario_catchup(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");
