@@ -104,7 +104,8 @@ static int
 parse_action(const char *s)
 {
 	static const enum hb_deploy_action all[] = { HB_DEPLOY_DEPLOY,
-	    HB_DEPLOY_ROLLBACK, HB_DEPLOY_STATUS, HB_DEPLOY_BACKUP };
+	    HB_DEPLOY_ROLLBACK, HB_DEPLOY_STATUS, HB_DEPLOY_BACKUP,
+	    HB_DEPLOY_RESTORE, HB_DEPLOY_VERIFY, HB_DEPLOY_DRILL };
 
 	for (size_t i = 0; i < HB_ARRAY_LEN(all); i++)
 		if (strcmp(s, hb_deploy_action_name(all[i])) == 0)

@@ -277,6 +277,28 @@ test_journal(void)
 	HBT_CHECK(strcmp(running, "v2") == 0 && strcmp(previous, "v1") == 0 &&
 	    strcmp(backup, "20261125T014532Z-v1") == 0,
 	    "a rolled back deploy changes nothing: %s, %s", running, previous);
+	b.action = HB_DEPLOY_RESTORE;
+	snprintf(b.id, sizeof(b.id), "r");
+	b.outcome[0] = '\0';
+	HBT_CHECK(journal_begin(j, &b) == 0, "a restore begins");
+	HBT_CHECK(journal_unfinished(j, &found) &&
+	    found.action == HB_DEPLOY_RESTORE, "an unfinished restore is read "
+	    "back as a restore (%d): the next start goes back as a restore does",
+	    (int)found.action);
+	snprintf(b.outcome, sizeof(b.outcome), "done");
+	snprintf(b.restored, sizeof(b.restored), "/d/a.db (kept as a.db.x)");
+	journal_save(j, &b);
+	HBT_CHECK(journal_find(j, "r", &found) && strcmp(found.restored,
+	    b.restored) == 0, "what it restored is kept");
+	b.action = HB_DEPLOY_DRILL;
+	snprintf(b.id, sizeof(b.id), "dr");
+	b.outcome[0] = '\0';
+	HBT_CHECK(journal_begin(j, &b) == 0, "a drill begins");
+	snprintf(b.outcome, sizeof(b.outcome), "done");
+	journal_save(j, &b);
+	HBT_CHECK(journal_last_of(j, HB_DEPLOY_DRILL, &found) &&
+	    found.action == HB_DEPLOY_DRILL && strcmp(found.id, "dr") == 0,
+	    "the last drill, a drill");
 	journal_close(j);
 }
 
