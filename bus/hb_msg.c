@@ -406,6 +406,7 @@ static const struct field deploy_state_fields[] = {
 	STATE_STR(instance, OUT_SET),
 	STATE_STR(log_tail, OUT_SET),
 	STATE_STR(backup, OUT_SET),
+	STATE_STR(restored, OUT_SET),
 	STATE_STR(running_tag, OUT_SET),
 	STATE_STR(previous_tag, OUT_SET),
 };

@@ -178,6 +178,7 @@ int hb_deploy_cmd_decode(const char *payload, size_t len,
 json_t *hb_deploy_cmd_encode(const struct hb_deploy_cmd *c);
 
 #define HB_DEPLOY_LOG_TAIL_MAX 4096
+#define HB_DEPLOY_RESTORED_MAX 1024
 
 struct hb_deploy_state {
 	char id[65];
@@ -195,6 +196,13 @@ struct hb_deploy_state {
 	char instance[64];	/* the deployer's bus.instance */
 	char log_tail[HB_DEPLOY_LOG_TAIL_MAX];	/* last lines of the failing step */
 	char backup[HB_DEPLOY_BACKUP_MAX];	/* folder of the backup taken or used */
+	/*
+	 * what was put back: the SQLite files restored and where the files they
+	 * replaced were kept; set by a restore that ended done and by a deploy,
+	 * rollback or restore that rolled back and restored any ("" otherwise;
+	 * error says it too, as it did before this field)
+	 */
+	char restored[HB_DEPLOY_RESTORED_MAX];
 	char running_tag[129];	/* the version verified last */
 	char previous_tag[129];	/* the one before it (where rollback goes) */
 };

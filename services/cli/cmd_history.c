@@ -59,6 +59,8 @@ print_deploys(json_t *list)
 		    str(d, "requested_by"));
 		if (*str(d, "error"))
 			printf("%20s %s\n", "", str(d, "error"));
+		if (*str(d, "restored"))
+			printf("%20s restored: %s\n", "", str(d, "restored"));
 	}
 }
 

@@ -184,6 +184,8 @@ progress_end(struct progress *p, const struct hb_deploy_state *s)
 		fprintf(p->out, "  %s\n", s->error);
 	if (s->backup[0])
 		fprintf(p->out, "  backup: %s\n", s->backup);
+	if (s->restored[0])
+		fprintf(p->out, "  restored: %s\n", s->restored);
 	print_tail(p, s->log_tail);
 	fflush(p->out);
 }

@@ -131,6 +131,33 @@ int backup_prune(const char *root, int keep, int keep_days, int64_t now_ms,
 long backup_next_at(int hour, int minute, time_t now);
 
 /*
+ * The backup schedule, from what outlives a restart: seconds from now
+ * until the next scheduled backup, -1 when none is scheduled (every_h 0,
+ * at_h -1). newest: when the newest complete backup was taken (a deploy's
+ * counts); tried: when the last scheduled backup began, whatever became of
+ * it (one that failed is not tried again at once); -1 for none, and the
+ * later of the two counts.
+ *   every_h > 0: due every_h hours after it.
+ *   at_h >= 0: due at the most recent at_h:at_m of local time if it is
+ *   older than that (a host off then missed it; none at all: missed),
+ *   else at the next one.
+ * Due now or in the past: catch_up_s (0: now); else never 0.
+ */
+long backup_due_in(time_t now, time_t newest, time_t tried, double every_h,
+    int at_h, int at_m, long catch_up_s);
+
+/*
+ * The drill schedule, every every_d days (-1 when every_d is 0): seconds
+ * from now until the next restore drill. last: when the last drill ended
+ * (-1: none yet), then due every_d days later; before the first, an hour
+ * after the newest complete backup (newest; -1: none); with no backup
+ * either, 3600: a look again in an hour, nothing due. Due now or in the
+ * past: catch_up_s (0: now); else never 0.
+ */
+long backup_drill_due_in(time_t now, time_t last, time_t newest,
+    double every_d, long catch_up_s);
+
+/*
  * Removes the backup folder root/name at once (a backup that failed: its
  * partial copies must not hold the space the next backup needs). Does
  * nothing to a name that is not a backup folder's. 0, or -1 (logged).

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,73 @@ backup_next_at(int hour, int minute, time_t now)
 		at = mktime(&tm);
 	}
 	return (long)(at - now);
+}
+
+/* The most recent hour:minute of local time at or before now. */
+static time_t
+last_at(int hour, int minute, time_t now)
+{
+	struct tm tm;
+	time_t at;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	at = mktime(&tm);
+	if (at > now) {
+		localtime_r(&now, &tm);
+		tm.tm_mday -= 1;
+		tm.tm_hour = hour;
+		tm.tm_min = minute;
+		tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		at = mktime(&tm);
+	}
+	return at;
+}
+
+/* Seconds until due (rounded up), or catch_up_s when it is due already. */
+static long
+until(double due, time_t now, long catch_up_s)
+{
+	double left = due - (double)now;
+
+	if (left <= 0)
+		return catch_up_s;
+	return (long)ceil(left);
+}
+
+long
+backup_due_in(time_t now, time_t newest, time_t tried, double every_h,
+    int at_h, int at_m, long catch_up_s)
+{
+	time_t last = tried > newest ? tried : newest;
+
+	if (every_h > 0) {
+		if (last < 0)
+			return catch_up_s;
+		return until((double)last + every_h * 3600, now, catch_up_s);
+	}
+	if (at_h < 0)
+		return -1;
+	if (last < last_at(at_h, at_m, now))
+		return catch_up_s;
+	return backup_next_at(at_h, at_m, now);
+}
+
+long
+backup_drill_due_in(time_t now, time_t last, time_t newest, double every_d,
+    long catch_up_s)
+{
+	if (every_d <= 0)
+		return -1;
+	if (last >= 0)
+		return until((double)last + every_d * 86400, now, catch_up_s);
+	if (newest >= 0)
+		return until((double)newest + 3600, now, catch_up_s);
+	return 3600;
 }
 
 int

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const step_names[STEP_KINDS] = { "pull", "backup", "up",
-    "restore", "recreate", "stop" };
+    "restore", "recreate", "stop", "drill" };
 
 /* What a step template may say in braces (see docs/deployer.md). */
 static const char *const placeholders[] = { "{tag}", "{service}", "{services}",
@@ -27,7 +27,7 @@ static const char *const default_recreate[] = { "docker", "compose", "-f",
 static const char *const default_stop[] = { "docker", "compose", "-f",
     "{compose_file}", "stop", "{services}", NULL };
 static const int default_timeouts[STEP_KINDS] = { 600, 900, 300, 900, 300,
-    120 };
+    120, 900 };
 
 const char *
 step_kind_name(enum step_kind k)
@@ -343,6 +343,7 @@ deployer_config_read(struct deployer_config *c, struct hb_app *app,
 	read_backup_at(c, cfg);
 	c->keep_days = (int)hb_cfg_int(cfg, "deployer.keep_days", 0, 0, 3650);
 	c->drill_every_d = hb_cfg_double(cfg, "deployer.drill_every_d", 0, 0, 365);
+	c->catch_up_s = (int)hb_cfg_int(cfg, "deployer.catch_up_s", 120, 0, 86400);
 	c->ha_discovery = hb_cfg_bool(cfg, "deployer.homeassistant.discovery", true);
 	s = hb_cfg_str(cfg, "deployer.homeassistant.discovery_prefix",
 	    "homeassistant");

@@ -37,6 +37,12 @@ enum step_kind {
 	 * (a rollback that restores any); the up that follows starts them.
 	 */
 	STEP_STOP,
+	/*
+	 * a drill's own part, after the SQLite copies were restored and
+	 * counted: restores the rest of the backup ({backup_dir}, InfluxDB's
+	 * part) into a scratch place and checks it; none by default
+	 */
+	STEP_DRILL,
 	STEP_KINDS,
 };
 
@@ -80,6 +86,8 @@ struct deployer_config {
 	int backup_at_h, backup_at_m;	/* a backup daily then, local; -1: none */
 	int keep_days;		/* backups this young are kept too; 0: none */
 	double drill_every_d;	/* a restore drill this often; 0: none */
+	int catch_up_s;		/* a backup or drill missed runs this long
+				 * after start (or after a job) */
 	bool ha_discovery;
 	const char *ha_prefix;	/* "homeassistant" */
 };

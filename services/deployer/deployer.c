@@ -30,7 +30,7 @@
 
 #define RECENT_JOBS 50		/* GET /deploys */
 #define MAX_JOBS 1000		/* GET /deploys?n= at most */
-#define SCHEDULE_RETRY_S 600	/* a scheduled backup that met a job */
+#define SCHEDULE_RETRY_S 600	/* a scheduled backup or drill that met a job */
 
 struct deployer {
 	struct hb_service *svc;
@@ -45,6 +45,7 @@ struct deployer {
 	struct intake *intake;
 	struct event *ev_schedule;
 	struct event *ev_drill;		/* deployer.drill_every_d */
+	bool stopping;
 	bool job_stopped;
 	bool bus_closed;
 	struct hb_gauge *m_active;
@@ -69,48 +70,119 @@ deployer_install(const char *tag, void *arg)
 }
 
 static void
-arm_schedule(struct deployer *d, double seconds)
+arm(struct event *ev, long seconds)
 {
-	struct timeval tv = { (time_t)seconds, 0 };
-
-	evtimer_add(d->ev_schedule, &tv);
+	hb_timer_add_ms(ev, (int64_t)seconds * 1000);
 }
 
-static void
-on_drill(evutil_socket_t fd, short what, void *arg)
+/* When the newest complete backup was taken (from its name); -1: none. */
+static time_t
+newest_backup(struct deployer *d)
 {
-	struct deployer *d = arg;
-	struct timeval tv = { SCHEDULE_RETRY_S, 0 };
+	char name[HB_DEPLOY_BACKUP_MAX];
+	int64_t ms;
 
-	(void)fd;
-	(void)what;
-	if (intake_scheduled_drill(d->intake))
-		tv.tv_sec = (time_t)(d->cfg.drill_every_d * 86400);
-	evtimer_add(d->ev_drill, &tv);
+	backup_newest(d->cfg.backup_dir, name, sizeof(name));
+	ms = name[0] ? backup_time_ms(name) : -1;
+	return ms < 0 ? -1 : (time_t)(ms / 1000);
 }
 
-/* The next scheduled backup: at backup_at, or backup_every_h from now. */
-static void
-arm_next(struct deployer *d)
+/*
+ * From the journal: when the last drill ended (drill true), or when the
+ * last scheduled backup began; -1: none.
+ */
+static time_t
+journal_time(struct deployer *d, bool drill)
 {
-	if (d->cfg.backup_at_h >= 0)
-		arm_schedule(d, (double)backup_next_at(d->cfg.backup_at_h,
-		    d->cfg.backup_at_m, time(NULL)));
-	else if (d->cfg.backup_every_h > 0)
-		arm_schedule(d, d->cfg.backup_every_h * 3600);
+	struct journal_job *jb = hb_xcalloc(1, sizeof(*jb));
+	time_t t = -1;
+
+	if (journal_last_of(d->journal, drill ? HB_DEPLOY_DRILL : HB_DEPLOY_BACKUP,
+	    jb) && (drill || strcmp(jb->requested_by, "schedule") == 0))
+		t = (time_t)((drill ? jb->finished_ms : jb->started_ms) / 1000);
+	free(jb);
+	return t;
+}
+
+/* Seconds until the next scheduled backup (see backup_due_in); -1: none. */
+static long
+backup_due(struct deployer *d, long catch_up_s)
+{
+	return backup_due_in(time(NULL), newest_backup(d), journal_time(d, false),
+	    d->cfg.backup_every_h, d->cfg.backup_at_h, d->cfg.backup_at_m,
+	    catch_up_s);
+}
+
+/* Seconds until the next drill (see backup_drill_due_in); -1: none. */
+static long
+drill_due(struct deployer *d, long catch_up_s)
+{
+	return backup_drill_due_in(time(NULL), journal_time(d, true),
+	    newest_backup(d), d->cfg.drill_every_d, catch_up_s);
+}
+
+/*
+ * Both timers from what is persisted (the backups folder, the journal), at
+ * start and after every job: what is due already runs catch_up_s from now.
+ */
+static void
+arm_from_facts(struct deployer *d)
+{
+	long backup = backup_due(d, d->cfg.catch_up_s);
+	long drill = drill_due(d, d->cfg.catch_up_s);
+
+	if (backup >= 0)
+		arm(d->ev_schedule, backup);
+	if (drill >= 0)
+		arm(d->ev_drill, drill);
+	if (backup >= 0 || drill >= 0)
+		hb_info("schedule next_backup_in_s=%ld next_drill_in_s=%ld", backup,
+		    drill);
+}
+
+/*
+ * The timer of a scheduled job: run it if it is still due (a deploy's
+ * backup since may have moved the next one), else wait the rest; a job
+ * running: again later. The job's end arms the timers again.
+ */
+static void
+on_timer(struct deployer *d, bool drill)
+{
+	struct event *ev = drill ? d->ev_drill : d->ev_schedule;
+	long left = drill ? drill_due(d, 0) : backup_due(d, 0);
+
+	if (left > 0) {
+		arm(ev, left);
+		return;
+	}
+	if (!(drill ? intake_scheduled_drill(d->intake) :
+	    intake_scheduled_backup(d->intake)) || !job_active(d->job))
+		arm(ev, SCHEDULE_RETRY_S);
 }
 
 static void
 on_schedule(evutil_socket_t fd, short what, void *arg)
 {
-	struct deployer *d = arg;
-
 	(void)fd;
 	(void)what;
-	if (intake_scheduled_backup(d->intake))
-		arm_next(d);
-	else
-		arm_schedule(d, SCHEDULE_RETRY_S);
+	on_timer(arg, false);
+}
+
+static void
+on_drill(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	on_timer(arg, true);
+}
+
+static void
+deployer_job_ended(void *arg)
+{
+	struct deployer *d = arg;
+
+	if (!d->stopping)
+		arm_from_facts(d);
 }
 
 /* ?n=N of a request, within [1, max]; def when absent or not a number. */
@@ -250,6 +322,8 @@ build_parts(struct deployer *d)
 	jp.ha = d->ha;
 	jp.instance = instance;
 	jp.dry_run = app->dry_run;
+	jp.ended = deployer_job_ended;
+	jp.ended_arg = d;
 	d->job = job_new(app->base, &jp);
 	ip.cfg = &d->cfg;
 	ip.journal = d->journal;
@@ -286,13 +360,7 @@ deployer_start(void *arg)
 		hb_http_server_route(app->http, "/deploys/log", deployer_log, d);
 	}
 	d->ev_schedule = evtimer_new(app->base, on_schedule, d);
-	arm_next(d);
 	d->ev_drill = evtimer_new(app->base, on_drill, d);
-	if (d->cfg.drill_every_d > 0) {
-		struct timeval tv = { (time_t)(d->cfg.drill_every_d * 86400), 0 };
-
-		evtimer_add(d->ev_drill, &tv);
-	}
 	hb_info("deployer ready compose_file=%s services=%zu targets=%zu "
 	    "journal=%s backup_dir=%s%s", d->cfg.compose_file, d->cfg.nservices,
 	    d->cfg.ntargets, d->cfg.journal_path, d->cfg.backup_dir,
@@ -304,6 +372,7 @@ deployer_start(void *arg)
 	if (!app->dry_run)
 		backup_discard_incomplete(d->cfg.backup_dir);
 	job_recover(d->job);
+	arm_from_facts(d);
 	return 0;
 }
 
@@ -339,6 +408,7 @@ deployer_stop(void *arg)
 {
 	struct deployer *d = arg;
 
+	d->stopping = true;
 	if (d->ev_schedule)
 		evtimer_del(d->ev_schedule);
 	if (d->ev_drill)

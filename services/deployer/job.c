@@ -3,6 +3,7 @@
  */
 #include "job.h"
 #include "joblog.h"
+#include "plan.h"
 #include "steps.h"
 #include "hb_log.h"
 #include "hb_util.h"
@@ -13,13 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct plan_step {
-	enum job_step kind;
-	int index;		/* n of "step n of m" */
-};
-
-#define MAX_PLAN 16	/* a restore: 11 steps */
 
 struct job {
 	struct event_base *base;
@@ -34,9 +28,7 @@ struct job {
 	char services[HB_DEPLOY_MAX_SERVICES][64];
 	const char *svc[HB_DEPLOY_MAX_SERVICES];
 	size_t nservices;		/* 0: all of them */
-	struct plan_step plan[MAX_PLAN];
-	size_t nplan, pos;
-	int count;			/* m of "step n of m" */
+	struct plan plan;
 	bool rolling_back;
 	char cause[512];		/* why it rolled back */
 	char cause_tail[HB_DEPLOY_LOG_TAIL_MAX];
@@ -47,11 +39,7 @@ struct job {
 	void (*stopped)(void *arg);
 	void *stopped_arg;
 	char summary[256];		/* what Home Assistant says after it */
-	/* what going back restores from the job's backup (plan_restore) */
-	const char *restore[DEPLOYER_MAX_SQLITE];
-	size_t nrestore;
-	bool restore_cmd;
-	char restored[1024];		/* what the SQLite restore did */
+	char restored[HB_DEPLOY_RESTORED_MAX];	/* what the SQLite restore did */
 	char logdir[PATH_MAX];		/* every job's whole output (joblog) */
 	/* a restore: the backup of the data as it was, taken first, which a
 	 * restore that does not verify is rolled back to */
@@ -60,7 +48,6 @@ struct job {
 };
 
 static void run_step(struct job *j);
-static void plan_add(struct job *j, enum job_step kind, int index);
 static void log_line(struct job *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void step_ok(struct job *j);
@@ -91,6 +78,7 @@ job_state_of(struct job *j, const struct journal_job *row,
 	snprintf(out->instance, sizeof(out->instance), "%s", j->p.instance);
 	snprintf(out->log_tail, sizeof(out->log_tail), "%s", row->log_tail);
 	snprintf(out->backup, sizeof(out->backup), "%s", row->backup);
+	snprintf(out->restored, sizeof(out->restored), "%s", row->restored);
 	journal_versions(j->p.journal, j->p.cfg->initial_tag, out->running_tag,
 	    sizeof(out->running_tag), out->previous_tag, sizeof(out->previous_tag),
 	    backup, sizeof(backup));
@@ -219,6 +207,9 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s%s%s", error ? error : "",
 	    cmd[0] ? "; run by hand: " : "", cmd);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
+	if (j->restored[0] && (strcmp(outcome, "rolled_back") == 0 ||
+	    (strcmp(outcome, "done") == 0 && j->rec.action == HB_DEPLOY_RESTORE)))
+		snprintf(j->rec.restored, sizeof(j->rec.restored), "%s", j->restored);
 	if (j->restored[0] && strcmp(outcome, "rolled_back") == 0) {
 		size_t len = strlen(j->rec.error);
 
@@ -258,6 +249,8 @@ finish(struct job *j, const char *outcome, const char *error, const char *tail)
 	    o.duration_s, j->rec.error[0] ? " error=" : "", j->rec.error);
 	report_outcome(j->p.report, &o);
 	publish_backups(j);
+	if (j->p.ended)
+		j->p.ended(j->p.ended_arg);
 	if (j->stopping && j->stopped)
 		j->stopped(j->stopped_arg);
 }
@@ -307,7 +300,7 @@ record_step(struct job *j, const struct step_result *r)
 
 	memset(&s, 0, sizeof(s));
 	snprintf(s.name, sizeof(s.name), "%s%s", j->rolling_back ? "rollback " : "",
-	    steps_name(j->plan[j->pos].kind));
+	    steps_name(j->plan.step[j->plan.pos].kind));
 	snprintf(s.argv, sizeof(s.argv), "%s", r->argv_json);
 	s.exit_code = r->exit_code;
 	s.signal = r->signal;
@@ -337,7 +330,7 @@ stop_now(struct job *j)
 static void
 step_ok(struct job *j)
 {
-	j->pos++;
+	j->plan.pos++;
 	if (j->stopping) {
 		stop_now(j);
 		return;
@@ -345,153 +338,22 @@ step_ok(struct job *j)
 	schedule(j);
 }
 
-/*
- * What going back restores from the job's backup (restore_on_rollback):
- * "never" nothing; "always" every SQLite file and the restore command;
- * "changed" the SQLite files whose schema differs from the backup's (the
- * failed version migrated them), leaving alone those it only wrote rows
- * to, and no restore command (InfluxDB's readings since stay).
- */
+/* What the job's plan is made for. */
 static void
-plan_restore(struct job *j)
+plan_of(struct job *j, struct plan_job *pj)
 {
-	const struct deployer_config *c = j->p.cfg;
-	char err[512];
-	bool changed;
-
-	j->nrestore = 0;
-	j->restore_cmd = false;
-	j->restored[0] = '\0';
-	if (j->rec.backup[0] == '\0' || c->restore_on_rollback == RESTORE_NEVER ||
-	    j->p.dry_run)
-		return;
-	j->restore_cmd = c->restore_on_rollback == RESTORE_ALWAYS &&
-	    c->steps[STEP_RESTORE].argc > 0;
-	for (size_t i = 0; i < c->nsqlite; i++) {
-		if (c->restore_on_rollback == RESTORE_CHANGED) {
-			if (backup_schema_changed(c->backup_dir, j->rec.backup,
-			    c->sqlite[i], &changed, err, sizeof(err)) != 0) {
-				hb_warn("job id=%s not restored: %s", j->rec.id, err);
-				continue;
-			}
-			hb_info("job id=%s %s: schema %s since backup %s", j->rec.id,
-			    c->sqlite[i], changed ? "changed" : "unchanged",
-			    j->rec.backup);
-			if (!changed)
-				continue;
-		}
-		j->restore[j->nrestore++] = c->sqlite[i];
-	}
-}
-
-/*
- * The steps of going back from index n on: the services stopped and
- * their SQLite files restored (if any), up, the restore command (if
- * "always"), verify. Returns the last index.
- */
-static int
-plan_going_back(struct job *j, int n)
-{
-	if (j->nrestore > 0) {
-		plan_add(j, JS_STOP, ++n);
-		plan_add(j, JS_RESTORE_SQLITE, ++n);
-	}
-	plan_add(j, JS_UP, ++n);
-	if (j->restore_cmd)
-		plan_add(j, JS_RESTORE, ++n);
-	plan_add(j, JS_VERIFY, ++n);
-	return n;
-}
-
-/* base name of a path */
-static const char *
-file_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
-/*
- * A restore: the SQLite files of deployer.sqlite_backups the backup holds
- * (those named by `only`, or all), and the restore command when it puts
- * back everything. Why it cannot go into no_target.
- */
-static void
-restore_target(struct job *j, const struct job_request *rq)
-{
-	const struct deployer_config *c = j->p.cfg;
-	char tag[129], err[256];
-
-	j->nrestore = 0;
-	j->restore_cmd = rq->nonly == 0 && c->steps[STEP_RESTORE].argc > 0;
-	if (backup_tag_of(c->backup_dir, j->rec.backup, tag, sizeof(tag), err,
-	    sizeof(err)) != 0) {
-		snprintf(j->no_target, sizeof(j->no_target), "%s", err);
-		return;
-	}
-	for (size_t k = 0; k < rq->nonly; k++) {
-		bool known = false;
-
-		for (size_t i = 0; i < c->nsqlite; i++)
-			known = known || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
-		if (!known) {
-			snprintf(j->no_target, sizeof(j->no_target), "%s is not one of "
-			    "deployer.sqlite_backups", rq->only[k]);
-			return;
-		}
-	}
-	for (size_t i = 0; i < c->nsqlite; i++) {
-		bool wanted = rq->nonly == 0;
-
-		for (size_t k = 0; k < rq->nonly; k++)
-			wanted = wanted || strcmp(file_name(c->sqlite[i]), rq->only[k]) == 0;
-		if (!wanted)
-			continue;
-		if (!backup_lists_source(c->backup_dir, j->rec.backup, c->sqlite[i])) {
-			if (rq->nonly > 0) {
-				snprintf(j->no_target, sizeof(j->no_target), "backup %s has "
-				    "no copy of %s", j->rec.backup, c->sqlite[i]);
-				return;
-			}
-			continue;
-		}
-		j->restore[j->nrestore++] = c->sqlite[i];
-	}
-	if (j->nrestore == 0 && !j->restore_cmd)
-		snprintf(j->no_target, sizeof(j->no_target), "nothing to restore from "
-		    "%s: none of deployer.sqlite_backups is in it, and no "
-		    "deployer.steps.restore", j->rec.backup);
-}
-
-/*
- * A restore that did not hold goes back to the data as it was: every SQLite
- * file from the backup the restore took first (after a restart, the newest
- * of the running version: that one), and the restore command with it.
- */
-static void
-plan_restore_back(struct job *j)
-{
-	const struct deployer_config *c = j->p.cfg;
-
-	if (j->safety[0] == '\0')
-		backup_newest_of(c->backup_dir, j->rec.from_tag, j->safety,
-		    sizeof(j->safety));
-	j->nrestore = 0;
-	j->restored[0] = '\0';
-	if (j->safety[0] == '\0' || j->p.dry_run)
-		return;
-	j->restore_cmd = c->steps[STEP_RESTORE].argc > 0;
-	for (size_t i = 0; i < c->nsqlite; i++)
-		if (backup_lists_source(c->backup_dir, j->safety, c->sqlite[i]))
-			j->restore[j->nrestore++] = c->sqlite[i];
+	pj->cfg = j->p.cfg;
+	pj->id = j->rec.id;
+	pj->action = j->rec.action;
+	pj->backup = j->rec.backup;
+	pj->dry_run = j->p.dry_run;
 }
 
 /* Goes back to the version that ran before the job. */
 static void
 start_rollback(struct job *j, const char *error, const char *tail)
 {
-	int n = 0;
+	struct plan_job pj;
 
 	snprintf(j->cause, sizeof(j->cause), "%s", error);
 	snprintf(j->cause_tail, sizeof(j->cause_tail), "%s", tail ? tail : "");
@@ -504,17 +366,26 @@ start_rollback(struct job *j, const char *error, const char *tail)
 	    error);
 	log_line(j, "rolling back to %s: %s", j->rec.from_tag, error);
 	j->rolling_back = true;
-	j->nplan = 0;
-	j->pos = 0;
+	j->plan.n = 0;
+	j->plan.pos = 0;
 	/* a rollback's backup is of the version it went to, not of the one
 	 * it goes back to: nothing to restore from it */
-	j->nrestore = 0;
-	j->restore_cmd = false;
-	if (j->rec.action == HB_DEPLOY_DEPLOY)
-		plan_restore(j);
-	else if (j->rec.action == HB_DEPLOY_RESTORE)
-		plan_restore_back(j);
-	j->count = plan_going_back(j, n);
+	j->plan.nrestore = 0;
+	j->plan.restore_cmd = false;
+	plan_of(j, &pj);
+	if (j->rec.action == HB_DEPLOY_DEPLOY) {
+		j->restored[0] = '\0';
+		plan_restore(&j->plan, &pj);
+	} else if (j->rec.action == HB_DEPLOY_RESTORE) {
+		/* the backup the restore took first (after a restart, the newest
+		 * of the running version: that one) */
+		if (j->safety[0] == '\0')
+			backup_newest_of(j->p.cfg->backup_dir, j->rec.from_tag,
+			    j->safety, sizeof(j->safety));
+		j->restored[0] = '\0';
+		plan_restore_back(&j->plan, j->p.cfg, j->safety, j->p.dry_run);
+	}
+	plan_going_back(&j->plan, 0);
 	snprintf(j->rec.error, sizeof(j->rec.error), "%s", error);
 	snprintf(j->rec.log_tail, sizeof(j->rec.log_tail), "%s", tail ? tail : "");
 	schedule(j);
@@ -549,7 +420,7 @@ on_next(evutil_socket_t fd, short what, void *arg)
 		stop_now(j);
 		return;
 	}
-	if (j->pos == j->nplan) {
+	if (j->plan.pos == j->plan.n) {
 		if (j->rolling_back)
 			finish(j, "rolled_back", j->cause, j->cause_tail);
 		else
@@ -561,16 +432,58 @@ on_next(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------- the steps ---------------- */
 
+/* Output's lines as one line, "; " between them, into out (appended). */
+static void
+append_lines(char *out, size_t outlen, const char *text)
+{
+	size_t len = strlen(out);
+
+	for (const char *p = text; *p && len + 1 < outlen; p++) {
+		if (*p != '\n') {
+			out[len++] = *p;
+		} else if (p[1] != '\0' && len + 3 < outlen) {
+			memcpy(out + len, "; ", 2);
+			len += 2;
+		}
+	}
+	out[len] = '\0';
+}
+
+/*
+ * The drill command: what it printed joins what the SQLite part found (the
+ * detail of a drill that passed); one that failed says it in the error.
+ */
+static void
+drill_cmd_done(struct job *j, const struct step_result *r)
+{
+	char error[sizeof(j->rec.error)];
+
+	if (r->ok) {
+		if (r->tail[0]) {
+			append_lines(j->detail, sizeof(j->detail), j->detail[0] ?
+			    "\ndeployer.steps.drill: " : "deployer.steps.drill: ");
+			append_lines(j->detail, sizeof(j->detail), r->tail);
+		}
+		step_ok(j);
+		return;
+	}
+	snprintf(error, sizeof(error), "%s%s", r->error, r->tail[0] ? ": " : "");
+	append_lines(error, sizeof(error), r->tail);
+	step_failed(j, error, r->tail);
+}
+
 static void
 on_step_done(const struct step_result *r, void *arg)
 {
 	struct job *j = arg;
+	enum job_step kind = j->plan.step[j->plan.pos].kind;
 
 	record_step(j, r);
-	if (r->ok && (j->plan[j->pos].kind == JS_CHECK ||
-	    j->plan[j->pos].kind == JS_DRILL))
+	if (r->ok && (kind == JS_CHECK || kind == JS_DRILL))
 		snprintf(j->detail, sizeof(j->detail), "%s", r->tail);
-	if (r->ok)
+	if (kind == JS_DRILL_CMD)
+		drill_cmd_done(j, r);
+	else if (r->ok)
 		step_ok(j);
 	else
 		step_failed(j, r->error, r->tail);
@@ -579,14 +492,14 @@ on_step_done(const struct step_result *r, void *arg)
 static void
 run_step(struct job *j)
 {
-	const struct plan_step *ps = &j->plan[j->pos];
+	const struct plan_step *ps = &j->plan.step[j->plan.pos];
 	struct step_input *in = &j->in;
 
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "%s", j->rolling_back ?
 	    "rollback" : steps_name(ps->kind));
 	snprintf(j->rec.step, sizeof(j->rec.step), "%s", steps_name(ps->kind));
 	j->rec.step_index = ps->index;
-	j->rec.step_count = j->count;
+	j->rec.step_count = j->plan.count;
 	j->step_started_ms = hb_wall_ms();
 	j->step_started_us = hb_mono_us();
 	if (ps->kind == JS_UP || ps->kind == JS_STOP) {
@@ -609,8 +522,8 @@ run_step(struct job *j)
 	    j->rec.to_tag : j->rec.from_tag;
 	in->services = j->svc;
 	in->nservices = j->nservices;
-	for (size_t i = 0; i < j->nplan; i++)
-		in->backs_up = in->backs_up || j->plan[i].kind == JS_SQLITE;
+	for (size_t i = 0; i < j->plan.n; i++)
+		in->backs_up = in->backs_up || j->plan.step[i].kind == JS_SQLITE;
 	in->no_target = j->no_target;
 	in->up_ms = j->up_ms;
 	/* a restore's own backup, and where a restore that failed goes back
@@ -624,8 +537,8 @@ run_step(struct job *j)
 		in->backup = j->rec.backup;
 		in->backup_len = sizeof(j->rec.backup);
 	}
-	in->restore_files = j->restore;
-	in->nrestore = j->nrestore;
+	in->restore_files = j->plan.restore;
+	in->nrestore = j->plan.nrestore;
 	in->restored = j->restored;
 	in->restored_len = sizeof(j->restored);
 	in->rolling_back = j->rolling_back;
@@ -633,59 +546,6 @@ run_step(struct job *j)
 }
 
 /* ---------------- starting, recovering, stopping ---------------- */
-
-static void
-plan_add(struct job *j, enum job_step kind, int index)
-{
-	assert(j->nplan < MAX_PLAN);
-	j->plan[j->nplan++] = (struct plan_step){ kind, index };
-	j->count = index;
-}
-
-static void
-build_plan(struct job *j)
-{
-	j->nplan = 0;
-	j->pos = 0;
-	plan_add(j, JS_PREFLIGHT, 1);
-	switch (j->rec.action) {
-	case HB_DEPLOY_DEPLOY:
-		plan_add(j, JS_PULL, 2);
-		plan_add(j, JS_SQLITE, 3);
-		plan_add(j, JS_BACKUP_CMD, 3);
-		plan_add(j, JS_MANIFEST, 3);
-		plan_add(j, JS_UP, 4);
-		plan_add(j, JS_VERIFY, 5);
-		plan_add(j, JS_RECORD, 6);
-		break;
-	case HB_DEPLOY_ROLLBACK:
-		plan_restore(j);
-		plan_add(j, JS_RECORD, plan_going_back(j, 1) + 1);
-		break;
-	case HB_DEPLOY_VERIFY:
-		plan_add(j, JS_CHECK, 2);
-		plan_add(j, JS_RECORD, 3);
-		break;
-	case HB_DEPLOY_DRILL:
-		plan_add(j, JS_DRILL, 2);
-		plan_add(j, JS_RECORD, 3);
-		break;
-	case HB_DEPLOY_RESTORE:
-		/* restore_target chose the files */
-		plan_add(j, JS_CHECK, 2);
-		plan_add(j, JS_SQLITE, 3);
-		plan_add(j, JS_BACKUP_CMD, 3);
-		plan_add(j, JS_MANIFEST, 3);
-		plan_add(j, JS_RECORD, plan_going_back(j, 3) + 1);
-		break;
-	default:
-		plan_add(j, JS_SQLITE, 2);
-		plan_add(j, JS_BACKUP_CMD, 2);
-		plan_add(j, JS_MANIFEST, 2);
-		plan_add(j, JS_RECORD, 3);
-		break;
-	}
-}
 
 /* services: the command's subset, as a list and as the journal's text. */
 static void
@@ -735,6 +595,7 @@ int
 job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 {
 	char previous[129], verified[HB_DEPLOY_BACKUP_MAX], vers[300];
+	struct plan_job pj;
 
 	if (j->active || j->stopping) {
 		snprintf(err, errlen, "%s", j->stopping ? "the deployer is stopping" :
@@ -778,7 +639,8 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 		/* the version stays; its services are recreated */
 		snprintf(j->rec.to_tag, sizeof(j->rec.to_tag), "%s", j->rec.from_tag);
 		snprintf(j->rec.backup, sizeof(j->rec.backup), "%s", rq->backup);
-		restore_target(j, rq);
+		plan_restore_target(&j->plan, j->p.cfg, j->rec.backup, rq->only,
+		    rq->nonly, j->no_target, sizeof(j->no_target));
 	}
 	snprintf(j->rec.phase, sizeof(j->rec.phase), "queued");
 	j->rec.started_ms = j->rec.updated_ms = hb_wall_ms();
@@ -797,8 +659,9 @@ job_start(struct job *j, const struct job_request *rq, char *err, size_t errlen)
 	j->up_ms = 0;
 	j->summary[0] = '\0';
 	j->restored[0] = '\0';
-	build_plan(j);
-	j->rec.step_count = j->count;
+	plan_of(j, &pj);
+	plan_build(&j->plan, &pj);
+	j->rec.step_count = j->plan.count;
 	publish(j);
 	report_versions(j->rec.from_tag, j->rec.to_tag, vers, sizeof(vers));
 	hb_info("job started id=%s action=%s %s requested_by=%s services=\"%s\"",
@@ -860,8 +723,8 @@ job_recover(struct job *j)
 		snprintf(text, sizeof(text), "interrupted during %s", j->rec.phase);
 		start_rollback(j, text, NULL);
 	} else {
-		j->nplan = 0;
-		j->pos = 0;
+		j->plan.n = 0;
+		j->plan.pos = 0;
 		snprintf(text, sizeof(text), "interrupted during %s (the deployer "
 		    "stopped)", j->rec.phase);
 		finish(j, "failed", text, NULL);

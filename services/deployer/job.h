@@ -45,6 +45,9 @@ struct job_parts {
 	 * version in the journal.
 	 */
 	bool dry_run;
+	/* called on the loop after every job's end (may be NULL) */
+	void (*ended)(void *arg);
+	void *ended_arg;
 };
 
 /* What a command (or the schedule, or Home Assistant) asks for. */

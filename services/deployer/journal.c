@@ -60,12 +60,14 @@ static const char *const migrations[] = {
 	"  leader_start INTEGER NOT NULL,"
 	"  step TEXT NOT NULL,"
 	"  started_ms INTEGER NOT NULL);",
+	/* what a job put back (hb_deploy_state.restored) */
+	"ALTER TABLE jobs ADD COLUMN restored TEXT NOT NULL DEFAULT '';",
 };
 
 #define JOB_COLUMNS "seq, id, action, from_tag, to_tag, services, " \
 	"requested_by, backup, phase, step, step_index, step_count, " \
 	"coalesce(outcome, ''), error, log_tail, started_ms, updated_ms, " \
-	"coalesce(finished_ms, 0), up_ms, dry_run"
+	"coalesce(finished_ms, 0), up_ms, dry_run, restored"
 
 struct journal *
 journal_open(const char *path, char *err, size_t errlen)
@@ -102,7 +104,8 @@ static int
 parse_action(const char *s)
 {
 	static const enum hb_deploy_action all[] = { HB_DEPLOY_DEPLOY,
-	    HB_DEPLOY_ROLLBACK, HB_DEPLOY_STATUS, HB_DEPLOY_BACKUP };
+	    HB_DEPLOY_ROLLBACK, HB_DEPLOY_STATUS, HB_DEPLOY_BACKUP,
+	    HB_DEPLOY_RESTORE, HB_DEPLOY_VERIFY, HB_DEPLOY_DRILL };
 
 	for (size_t i = 0; i < HB_ARRAY_LEN(all); i++)
 		if (strcmp(s, hb_deploy_action_name(all[i])) == 0)
@@ -137,6 +140,7 @@ read_job(sqlite3_stmt *st, struct journal_job *out)
 	out->finished_ms = sqlite3_column_int64(st, 17);
 	out->up_ms = sqlite3_column_int64(st, 18);
 	out->dry_run = sqlite3_column_int(st, 19) != 0;
+	copy_col(st, 20, out->restored, sizeof(out->restored));
 }
 
 /* One job from a query whose only parameter (if any) is text. */
@@ -227,7 +231,8 @@ journal_save(struct journal *j, const struct journal_job *job)
 	sqlite3_stmt *st = hb_sqlite_prepare(j->db,
 	    "UPDATE jobs SET from_tag = ?, to_tag = ?, backup = ?, phase = ?, "
 	    "step = ?, step_index = ?, step_count = ?, outcome = ?, error = ?, "
-	    "log_tail = ?, updated_ms = ?, finished_ms = ?, up_ms = ? WHERE seq = ?");
+	    "log_tail = ?, updated_ms = ?, finished_ms = ?, up_ms = ?, restored = ? "
+	    "WHERE seq = ?");
 	int rc;
 
 	if (st == NULL)
@@ -251,7 +256,8 @@ journal_save(struct journal *j, const struct journal_job *job)
 	else
 		sqlite3_bind_null(st, 12);
 	sqlite3_bind_int64(st, 13, job->up_ms);
-	sqlite3_bind_int64(st, 14, job->seq);
+	sqlite3_bind_text(st, 14, job->restored, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 15, job->seq);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -428,6 +434,8 @@ job_json(struct journal *j, const struct journal_job *jb)
 	json_object_set_new(o, "error", json_string(jb->error));
 	json_object_set_new(o, "backup", json_string(jb->backup));
 	json_object_set_new(o, "log_tail", json_string(jb->log_tail));
+	if (jb->restored[0])
+		json_object_set_new(o, "restored", json_string(jb->restored));
 	json_object_set_new(o, "started", hb_msg_time(jb->started_ms));
 	json_object_set_new(o, "updated", hb_msg_time(jb->updated_ms));
 	json_object_set_new(o, "finished", jb->finished_ms > 0 ?

@@ -32,6 +32,7 @@ struct journal_job {
 	char outcome[32];		/* "" while it runs */
 	char error[512];
 	char log_tail[HB_DEPLOY_LOG_TAIL_MAX];
+	char restored[HB_DEPLOY_RESTORED_MAX];	/* what it put back, at its end */
 	int64_t started_ms, updated_ms, finished_ms;
 	int64_t up_ms;			/* wall time its (first) up began; 0: not yet */
 	bool dry_run;			/* nothing ran: it changes no version */

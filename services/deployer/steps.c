@@ -15,7 +15,7 @@
 #define TAIL_LINES 20
 
 static const char *const names[] = { "preflight", "pull", "backup", "backup",
-    "backup", "up", "restore", "stop", "restore", "check", "drill",
+    "backup", "up", "restore", "stop", "restore", "check", "drill", "drill",
     "verify", "record" };
 
 struct steps {
@@ -404,6 +404,10 @@ steps_run(struct steps *s, enum job_step kind, const struct step_input *in,
 		break;
 	case JS_STOP:
 		run_command(s, STEP_STOP, s->p.cfg->backup_dir);
+		break;
+	case JS_DRILL_CMD:
+		snprintf(dir, sizeof(dir), "%s/%s", s->p.cfg->backup_dir, in->backup);
+		run_command(s, STEP_DRILL, dir);
 		break;
 	case JS_RESTORE_SQLITE:
 		run_restore_sqlite(s);

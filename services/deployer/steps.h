@@ -25,13 +25,15 @@ enum job_step {
 	JS_RESTORE_SQLITE,	/* the SQLite files of restore_files, from the backup */
 	JS_CHECK,		/* a restore's backup against its manifest */
 	JS_DRILL,		/* a backup restored into a scratch folder */
+	JS_DRILL_CMD,		/* the configured drill command, on that backup */
 	JS_VERIFY,
 	JS_RECORD,		/* the job's own: nothing runs */
 };
 
 /*
  * What the state calls it: the three parts of a backup are all "backup",
- * the SQLite files and the command both "restore".
+ * the SQLite files and the command both "restore", the two parts of a
+ * drill both "drill".
  */
 const char *steps_name(enum job_step s);
 

@@ -8,16 +8,18 @@
  *
  *   test_deployer good|bad|keep|nopull|nobackup|hang|hostile|busy|repeat|
  *                 dryrun|rollback|backup|schedule|critical|cli|
- *                 migrate|rows|log|restore|drill
+ *                 migrate|rows|log|restore|drill|drillcmd|catchup
  */
 #include "deployer_fx.h"
 #include "hb_msg.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEPLOY_MS 40000		/* a deploy of a good tag, generously */
@@ -721,6 +723,7 @@ scenario_restore(struct dfx *f)
 	char bin[700], b1[200], dir[900], path[900], cmd[512];
 	char *restore[] = { bin, "-c", f->deployer.config, "restore", b1, "--wait",
 	    NULL };
+	char *deploys[] = { bin, "-c", f->deployer.config, "deploys", NULL };
 	struct hb_buf out = { 0 };
 	struct app_db_facts now;
 	json_t *s;
@@ -740,6 +743,10 @@ scenario_restore(struct dfx *f)
 	HBT_CHECK(rc == 0 && out.data && strstr(out.data, "done"),
 	    "homebus restore %s --wait: exit 0, done: %d %s", b1, rc,
 	    out.data ? out.data : "");
+	snprintf(path, sizeof(path), "restored: %s (the file it replaced kept as "
+	    "app.db.before-restore-", f->app_db);
+	HBT_CHECK(out.data && strstr(out.data, path), "--wait says what it put "
+	    "back, on a line of its own: %s", out.data ? out.data : "");
 	app_db_facts(f->app_db, &now);
 	HBT_CHECK(now.rows == 5000 && now.tables == 1, "app.db as backed up: "
 	    "rows=%d tables=%d", now.rows, now.tables);
@@ -749,6 +756,20 @@ scenario_restore(struct dfx *f)
 	    dfx_count_calls(f, " restore ", dir) == 1 &&
 	    dfx_count_calls(f, "IMAGE_TAG=v2", "--force-recreate") == 1,
 	    "ingest stopped, InfluxDB's restore step on %s, v2 recreated", b1);
+	{
+		const char *all[] = { "\"action\":\"restore\"",
+		    "\"phase\":\"done\"", NULL };
+		struct hbt_mqtt_msg *m = hbt_mqtt_wait_all(f->mqtt,
+		    "homebus/deploy/state", all, 5000);
+
+		s = m ? json_loads(m->payload, 0, NULL) : NULL;
+		HBT_CHECK(s && strstr(dfx_str(s, "restored"), f->app_db) &&
+		    strstr(dfx_str(s, "restored"), "kept as app.db.before-restore-"),
+		    "the state of the restore says what it put back: %s",
+		    m ? m->payload : "-");
+		json_decref(s);
+		hbt_mqtt_msg_free(m);
+	}
 
 	/* a restore whose restore step fails: back to the data as it was */
 	app_db_exec(f, "INSERT INTO readings (v) VALUES (3), (4), (5);");
@@ -763,6 +784,19 @@ scenario_restore(struct dfx *f)
 	    now.rows);
 	HBT_CHECK(s && strstr(dfx_str(s, "log_tail"), "volman: restore of"),
 	    "the state says why: %s", s ? dfx_str(s, "log_tail") : "-");
+	HBT_CHECK(s && strstr(dfx_str(s, "restored"), f->app_db) &&
+	    strstr(dfx_str(s, "restored"), "kept as app.db.failed-") &&
+	    strstr(dfx_str(s, "error"), "restored from "), "going back says what "
+	    "it put back, in restored and in error: %s / %s",
+	    s ? dfx_str(s, "restored") : "-", s ? dfx_str(s, "error") : "-");
+	hb_buf_reset(&out);
+	rc = hbt_run(deploys, &out, 30000);
+	snprintf(cmd, sizeof(cmd), "restored: %s (the file it replaced kept as "
+	    "app.db.failed-", f->app_db);
+	HBT_CHECK(rc == 0 && out.data && strstr(out.data, cmd) &&
+	    strstr(out.data, "kept as "
+	    "app.db.before-restore-"), "homebus deploys says what each restore "
+	    "put back, from the journal: %s", out.data ? out.data : "");
 	expect_versions(s, "v2", "v1");
 	json_decref(s);
 	unlink(path);
@@ -887,6 +921,166 @@ scenario_drill(struct dfx *f)
 	    strstr(out.data, "sha256"), "--verify names the damaged file: %d %s",
 	    rc, out.data ? out.data : "");
 	hb_buf_free(&out);
+}
+
+/*
+ * The drill command (deployer.steps.drill) test_deployer writes: it checks
+ * that {backup_dir} is a complete backup folder, prints a line naming it,
+ * and fails while <hbt_dir>/drill-fails exists.
+ */
+static void
+write_drill_command(char *path, size_t pathlen)
+{
+	char script[2048];
+
+	snprintf(path, pathlen, "%s/drill-influx", hbt_dir());
+	snprintf(script, sizeof(script), "#!/bin/sh\n"
+	    "[ -f \"$1/manifest.json\" ] || { echo \"no backup at $1\"; exit 2; }\n"
+	    "if [ -e %s/drill-fails ]; then\n"
+	    "  echo \"influx: restore of $(basename \"$1\") refused\"; exit 1\n"
+	    "fi\n"
+	    "echo \"influx: 42 points restored from $(basename \"$1\")\"\n",
+	    hbt_dir());
+	hbt_write_file(path, script);
+	HBT_REQUIRE(chmod(path, 0755) == 0, "chmod %s", path);
+}
+
+/*
+ * drillcmd: a drill runs deployer.steps.drill on the backup after its
+ * SQLite part; what the command printed is in what the drill reports, and
+ * a command that fails fails the drill, saying what it printed.
+ */
+static void
+scenario_drillcmd(struct dfx *f)
+{
+	char b1[200], line[300], path[700];
+	struct hbt_mqtt_msg *m;
+	json_t *s;
+
+	dfx_deploy(f, "d1", "v2");
+	s = expect_outcome(f, "d1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+
+	dfx_command(f, "{\"id\":\"dr1\",\"action\":\"drill\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "dr1", "done", DEPLOY_MS);
+	HBT_CHECK(s && strcmp(dfx_str(s, "backup"), b1) == 0 &&
+	    json_integer_value(json_object_get(s, "step_count")) == 3,
+	    "the drill of %s, its command a part of step 2 of 3", b1);
+	json_decref(s);
+	snprintf(line, sizeof(line), "deployer.steps.drill: influx: 42 points "
+	    "restored from %s", b1);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/info", "backup/dr1/done", 5000);
+	HBT_CHECK(m && strstr(m->payload, "5000 rows as the manifest says") &&
+	    strstr(m->payload, line), "the drill says what the SQLite part and the "
+	    "command found: %s", m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	s = backups_state(f, b1, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), b1) == 0,
+	    "P/deploy/backups: the drill passed");
+	json_decref(s);
+
+	snprintf(path, sizeof(path), "%s/drill-fails", hbt_dir());
+	hbt_write_file(path, "x\n");
+	dfx_command(f, "{\"id\":\"dr2\",\"action\":\"drill\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "dr2", "failed", DEPLOY_MS);
+	snprintf(line, sizeof(line), "drill exited 1: influx: restore of %s "
+	    "refused", b1);
+	HBT_CHECK(s && strstr(dfx_str(s, "error"), line) && strcmp(dfx_str(s,
+	    "step"), "drill") == 0, "the drill failed, naming what the command "
+	    "printed: %s", s ? dfx_str(s, "error") : "-");
+	json_decref(s);
+	s = backups_state(f, b1, "failed");
+	HBT_CHECK(s && strstr(dfx_str(s, "drill_error"), line),
+	    "P/deploy/backups: the drill failed, and why: %s",
+	    s ? dfx_str(s, "drill_error") : "-");
+	json_decref(s);
+	m = hbt_mqtt_wait(f->mqtt, "homebus/notify/error", "backup/dr2/failed",
+	    5000);
+	HBT_CHECK(m && strstr(m->payload, "refused"), "an error notification: %s",
+	    m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+}
+
+/* The scheduled drills' states on the bus that reached preflight. */
+static size_t
+scheduled_drills(struct dfx *f)
+{
+	json_t *all = hbt_mqtt_payloads(f->mqtt, "homebus/deploy/state",
+	    "\"requested_by\":\"drill schedule\"");
+	size_t i, n = 0;
+	json_t *p;
+
+	json_array_foreach(all, i, p)
+		n += strstr(json_string_value(p), "\"phase\":\"preflight\"") != NULL;
+	json_decref(all);
+	return n;
+}
+
+/*
+ * catchup: the drill schedule comes from what is persisted, not from the
+ * start. A backup younger than an hour and no drill yet: no drill. The
+ * deployer restarted with that backup 2 h old and still no drill in the
+ * journal: it drills by itself catch_up_s after its start. Restarted again,
+ * the drill in its journal: no other one.
+ */
+static void
+scenario_catchup(struct dfx *f)
+{
+	char b1[200], older[200], from[900], to[900];
+	const char *done[] = { "\"action\":\"drill\"", "\"phase\":\"done\"",
+	    "\"requested_by\":\"drill schedule\"", NULL };
+	struct hbt_mqtt_msg *m;
+	struct tm tm;
+	time_t t;
+	json_t *s;
+
+	dfx_command(f, "{\"id\":\"bk1\",\"action\":\"backup\","
+	    "\"requested_by\":\"test\"}");
+	s = expect_outcome(f, "bk1", "done", DEPLOY_MS);
+	snprintf(b1, sizeof(b1), "%s", dfx_str(s, "backup"));
+	json_decref(s);
+	hbt_sleep_ms(3000);
+	HBT_CHECK(scheduled_drills(f) == 0, "a backup of a moment ago: no drill "
+	    "before an hour has passed");
+
+	/* the backup as if taken 2 h ago, while the deployer was down */
+	HBT_REQUIRE(hbt_proc_stop(&f->deployer.proc, SIGTERM, 15000) == 0,
+	    "the deployer stops");
+	memset(&tm, 0, sizeof(tm));
+	HBT_REQUIRE(strptime(b1, "%Y%m%dT%H%M%SZ", &tm) != NULL, "%s", b1);
+	t = timegm(&tm) - 2 * 3600;
+	gmtime_r(&t, &tm);
+	strftime(older, sizeof(older), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(older + strlen(older), sizeof(older) - strlen(older), "%s",
+	    b1 + strlen(older));
+	snprintf(from, sizeof(from), "%s/%s", f->backups, b1);
+	snprintf(to, sizeof(to), "%s/%s", f->backups, older);
+	HBT_REQUIRE(rename(from, to) == 0, "%s -> %s", b1, older);
+	dfx_restart_deployer(f);
+	m = hbt_mqtt_wait_all(f->mqtt, "homebus/deploy/state", done, 20000);
+	HBT_CHECK(m && strstr(m->payload, older), "restarted, it drills %s by "
+	    "itself: %s", older, m ? m->payload : "-");
+	hbt_mqtt_msg_free(m);
+	s = backups_state(f, older, "ok");
+	HBT_CHECK(s && strcmp(dfx_str(s, "drill_backup"), older) == 0 &&
+	    strlen(dfx_str(s, "drill_at")) > 0, "P/deploy/backups: the drill "
+	    "passed on %s", older);
+	json_decref(s);
+	HBT_CHECK(HBT_WAIT(hbt_mqtt_count_with(f->mqtt, "homebus/notify/info",
+	    "5000 rows as the manifest says") == 1, 5000), "and says what it "
+	    "counted");
+	HBT_CHECK(scheduled_drills(f) == 1, "one drill");
+
+	/* a restart with a recent drill in the journal: none due for 7 days */
+	HBT_REQUIRE(hbt_proc_stop(&f->deployer.proc, SIGTERM, 15000) == 0,
+	    "the deployer stops again");
+	dfx_restart_deployer(f);
+	hbt_sleep_ms(5000);
+	HBT_CHECK(scheduled_drills(f) == 1, "restarted after a drill: no other "
+	    "drill (%zu)", scheduled_drills(f));
 }
 
 /* backup on demand; retention keeps the newest and the last verified one's */
@@ -1199,8 +1393,8 @@ main(int argc, char **argv)
 	else if (strcmp(sc, "backup") == 0)
 		dfx_setup(&f, "{\"keep_backups\": 2}", NULL, false);
 	else if (strcmp(sc, "schedule") == 0)
-		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2}",
-		    NULL, false);
+		dfx_setup(&f, "{\"backup_every_h\": 0.0006, \"keep_backups\": 2, "
+		    "\"catch_up_s\": 1}", NULL, false);
 	else if (strcmp(sc, "critical") == 0)
 		dfx_setup(&f, "{\"initial_tag\": \"v0-bad\"}", NULL, false);
 	else if (strcmp(sc, "migrate") == 0 || strcmp(sc, "rows") == 0) {
@@ -1210,7 +1404,17 @@ main(int argc, char **argv)
 		setenv("FAKE_DOCKER_APP_DB", db, 1);
 		dfx_setup(&f, NULL, NULL, false);
 	}
-	else if (strcmp(sc, "redeploy") == 0) {
+	else if (strcmp(sc, "catchup") == 0)
+		dfx_setup(&f, "{\"drill_every_d\": 7, \"catch_up_s\": 1}", NULL,
+		    false);
+	else if (strcmp(sc, "drillcmd") == 0) {
+		char cmd[700], extra[1024];
+
+		write_drill_command(cmd, sizeof(cmd));
+		snprintf(extra, sizeof(extra), "{\"steps\": {\"drill\": {\"argv\": "
+		    "[\"%s\", \"{backup_dir}\"]}}}", cmd);
+		dfx_setup(&f, extra, NULL, false);
+	} else if (strcmp(sc, "redeploy") == 0) {
 		/* compose's up -d: an unchanged service is left as it is */
 		setenv("FAKE_DOCKER_KEEP_SAME", "1", 1);
 		dfx_setup(&f, NULL, NULL, false);
@@ -1261,6 +1465,10 @@ main(int argc, char **argv)
 		scenario_restore(&f);
 	else if (strcmp(sc, "drill") == 0)
 		scenario_drill(&f);
+	else if (strcmp(sc, "drillcmd") == 0)
+		scenario_drillcmd(&f);
+	else if (strcmp(sc, "catchup") == 0)
+		scenario_catchup(&f);
 	else
 		HBT_CHECK(false, "unknown scenario %s", sc);
 	HBT_CHECK(hbt_proc_alive(&f.deployer.proc), "the deployer still runs");

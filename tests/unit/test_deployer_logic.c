@@ -208,6 +208,14 @@ test_config_errors(void)
 	    strcmp(p->c.targets[3], "grafana-http") == 0,
 	    "default targets: what health watches, named as it names them");
 	parsed_free(p);
+	p = config_of("{\"deployer\": {}}", &errors);
+	HBT_CHECK(errors == 0 && p->c.catch_up_s == 120 &&
+	    p->c.steps[STEP_DRILL].argc == 0, "catch_up_s 120, no drill command, "
+	    "by default");
+	parsed_free(p);
+	p = config_of("{\"deployer\": {\"catch_up_s\": 86401}}", &errors);
+	HBT_CHECK(errors == 1, "catch_up_s past a day is an error");
+	parsed_free(p);
 }
 
 static void
@@ -269,6 +277,28 @@ test_journal(void)
 	HBT_CHECK(strcmp(running, "v2") == 0 && strcmp(previous, "v1") == 0 &&
 	    strcmp(backup, "20261125T014532Z-v1") == 0,
 	    "a rolled back deploy changes nothing: %s, %s", running, previous);
+	b.action = HB_DEPLOY_RESTORE;
+	snprintf(b.id, sizeof(b.id), "r");
+	b.outcome[0] = '\0';
+	HBT_CHECK(journal_begin(j, &b) == 0, "a restore begins");
+	HBT_CHECK(journal_unfinished(j, &found) &&
+	    found.action == HB_DEPLOY_RESTORE, "an unfinished restore is read "
+	    "back as a restore (%d): the next start goes back as a restore does",
+	    (int)found.action);
+	snprintf(b.outcome, sizeof(b.outcome), "done");
+	snprintf(b.restored, sizeof(b.restored), "/d/a.db (kept as a.db.x)");
+	journal_save(j, &b);
+	HBT_CHECK(journal_find(j, "r", &found) && strcmp(found.restored,
+	    b.restored) == 0, "what it restored is kept");
+	b.action = HB_DEPLOY_DRILL;
+	snprintf(b.id, sizeof(b.id), "dr");
+	b.outcome[0] = '\0';
+	HBT_CHECK(journal_begin(j, &b) == 0, "a drill begins");
+	snprintf(b.outcome, sizeof(b.outcome), "done");
+	journal_save(j, &b);
+	HBT_CHECK(journal_last_of(j, HB_DEPLOY_DRILL, &found) &&
+	    found.action == HB_DEPLOY_DRILL && strcmp(found.id, "dr") == 0,
+	    "the last drill, a drill");
 	journal_close(j);
 }
 
@@ -368,6 +398,72 @@ test_backup_at(void)
 	tzset();
 }
 
+/*
+ * The schedule from what outlives a restart: the newest backup, the last
+ * scheduled backup tried, the last drill; what was missed catches up.
+ */
+static void
+test_schedule(void)
+{
+	/* 2026-12-07T22:00:00Z, a Monday */
+	time_t now = 1796680800, h = 3600, d = 86400;
+	time_t today_0235 = now - 19 * h - 25 * 60, yesterday_0300 = now - d - 19 * h;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	/* backup_every_h */
+	HBT_CHECK(backup_due_in(now, now - h, -1, 6, -1, -1, 120) == 5 * h,
+	    "every 6 h, the newest 1 h old: in 5 h: %ld",
+	    backup_due_in(now, now - h, -1, 6, -1, -1, 120));
+	HBT_CHECK(backup_due_in(now, now - 7 * h, -1, 6, -1, -1, 120) == 120,
+	    "every 6 h, the newest 7 h old (restarts reset nothing): missed, "
+	    "catch_up_s");
+	HBT_CHECK(backup_due_in(now, -1, -1, 6, -1, -1, 120) == 120,
+	    "no backup at all: missed");
+	HBT_CHECK(backup_due_in(now, now - 7 * h, now - 600, 6, -1, -1, 120) ==
+	    6 * h - 600, "a scheduled backup tried 10 min ago (and failed): 6 h "
+	    "after it, not at once again");
+	HBT_CHECK(backup_due_in(now, now - 6 * h, -1, 6, -1, -1, 0) == 0,
+	    "due this second, no catch-up delay: now");
+	HBT_CHECK(backup_due_in(now, now - 1, -1, 0.0006, -1, -1, 120) == 2,
+	    "2.16 s after a backup 1 s old: in 2 s, rounded up");
+	HBT_CHECK(backup_due_in(now, now - h, -1, 0, -1, -1, 120) == -1,
+	    "no schedule: -1");
+	/* backup_at "02:30", local time (UTC here) */
+	HBT_CHECK(backup_due_in(now, today_0235, -1, 0, 2, 30, 120) ==
+	    4 * h + 1800, "today's 02:30 backup there: the next 02:30, in 4.5 h: "
+	    "%ld", backup_due_in(now, today_0235, -1, 0, 2, 30, 120));
+	HBT_CHECK(backup_due_in(now, yesterday_0300, -1, 0, 2, 30, 120) == 120,
+	    "the host was off at 02:30 today: missed, catch_up_s");
+	HBT_CHECK(backup_due_in(now, -1, -1, 0, 2, 30, 7) == 7,
+	    "no backup at all: missed");
+	HBT_CHECK(backup_due_in(now, yesterday_0300, today_0235, 0, 2, 30, 120)
+	    == 4 * h + 1800, "today's 02:30 tried (and failed): tomorrow's");
+	HBT_CHECK(backup_due_in(now, now - 21 * h, -1, 0, 23, 0, 120) == h,
+	    "23:00, the newest from 01:00 today, after yesterday's 23:00: in 1 h");
+	HBT_CHECK(backup_due_in(now, now - 23 * h - 60, -1, 0, 23, 0, 120) == 120,
+	    "23:00, the newest from before yesterday's 23:00: missed");
+	HBT_CHECK(backup_due_in(now, now - d, -1, 0, 22, 0, 0) == 0,
+	    "22:00 now, the last backup yesterday at 22:00: due now");
+	/* drill_every_d */
+	HBT_CHECK(backup_drill_due_in(now, now - d, now - h, 7, 120) == 6 * d,
+	    "a drill a day ago, every 7 d: in 6 days");
+	HBT_CHECK(backup_drill_due_in(now, now - 8 * d, now - h, 7, 120) == 120,
+	    "the last drill 8 days ago (restarts reset nothing): missed");
+	HBT_CHECK(backup_drill_due_in(now, -1, now - 600, 7, 120) == 3000,
+	    "no drill yet: an hour after the newest backup");
+	HBT_CHECK(backup_drill_due_in(now, -1, now - 2 * h, 7, 120) == 120,
+	    "no drill yet, the newest backup 2 h old: missed");
+	HBT_CHECK(backup_drill_due_in(now, -1, -1, 7, 120) == 3600,
+	    "no drill, no backup: look again in an hour");
+	HBT_CHECK(backup_drill_due_in(now, now - 7 * d, now - h, 7, 0) == 0,
+	    "due this second, no catch-up delay: now");
+	HBT_CHECK(backup_drill_due_in(now, now - d, now - h, 0, 120) == -1,
+	    "no drills: -1");
+	unsetenv("TZ");
+	tzset();
+}
+
 /* A job's log: capped at 1 MiB with a line saying so; old ones pruned. */
 static void
 test_joblog(void)
@@ -410,6 +506,7 @@ main(void)
 	test_retention();
 	test_retention_days();
 	test_backup_at();
+	test_schedule();
 	test_joblog();
 	hbt_exit();
 }

@@ -572,7 +572,9 @@ test_wire_deploy(void)
 	    .step_index = 0, .step_count = 4, .started_ms = 1764000000123,
 	    .updated_ms = 1764000005456, .error = "e", .requested_by = "r",
 	    .instance = "nuc", .log_tail = "a\nb", .backup = "bk",
-	    .running_tag = "v2", .previous_tag = "v1" };
+	    .restored = "/d/app.db (the file it replaced kept as "
+	    "app.db.failed-20261125T014532Z)", .running_tag = "v2",
+	    .previous_tag = "v1" };
 	struct hb_deploy_state sleast = { .step_index = 3 }, sback;
 	char err[160], tag[129], small[4], *s;
 
@@ -612,8 +614,9 @@ test_wire_deploy(void)
 	    "\"step\":\"verify\",\"step_index\":0,\"step_count\":4,\"started\":"
 	    "\"2025-11-24T16:00:00.123Z\",\"updated\":\"2025-11-24T16:00:05.456Z\","
 	    "\"error\":\"e\",\"requested_by\":\"r\",\"instance\":\"nuc\",\"log_tail\":"
-	    "\"a\\nb\",\"backup\":\"bk\",\"running_tag\":\"v2\",\"previous_tag\":"
-	    "\"v1\"}"), "state, every field");
+	    "\"a\\nb\",\"backup\":\"bk\",\"restored\":\"/d/app.db (the file it "
+	    "replaced kept as app.db.failed-20261125T014532Z)\",\"running_tag\":"
+	    "\"v2\",\"previous_tag\":\"v1\"}"), "state, every field");
 	HBT_CHECK(wire_is(hb_deploy_state_encode(&sleast), "{\"id\":\"\",\"action\":"
 	    "\"deploy\",\"phase\":\"\",\"from_tag\":\"\",\"to_tag\":\"\",\"step\":\"\","
 	    "\"started\":\"1970-01-01T00:00:00.000Z\",\"updated\":"
@@ -623,6 +626,10 @@ test_wire_deploy(void)
 	HBT_CHECK(hb_deploy_state_decode(s, strlen(s), &sback, err, sizeof(err)) == 0 &&
 	    memcmp(&sback, &st, sizeof(st)) == 0, "state read back: %s", err);
 	free(s);
+	HBT_CHECK(hb_deploy_state_decode(JS("{\"action\":\"restore\",\"phase\":"
+	    "\"done\",\"restored\":\"/d/a.db\"}"), &sback, err, sizeof(err)) == 0 &&
+	    strcmp(sback.restored, "/d/a.db") == 0 && sback.error[0] == '\0',
+	    "what a restore put back, read: %s", err);
 	HBT_CHECK(hb_deploy_state_decode(JS("{\"action\":\"deploy\",\"phase\":"
 	    "\"up\"}"), &sback, err, sizeof(err)) == 0 && sback.started_ms == -1 &&
 	    sback.updated_ms == -1 && sback.id[0] == '\0' && sback.step_count == 0,
