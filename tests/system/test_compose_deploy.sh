@@ -138,14 +138,16 @@ wait_until 60 "the services on v1" images_are v1
 ok "Install, pressed as homeassistant, deployed the available version v1"
 
 # ---- InfluxDB in the backups: a drill, then a restore -----------------------
-rc=0
-"$bin/homebus" backups --drill >"$T/drill.log" 2>&1 || rc=$?
+# the deployer brings itself to v1 after Install's job: asked until it is back
+wait_until 90 "the deployer itself on v1" deployer_on v1
+drill() { rc=0; "$bin/homebus" backups --drill >"$T/drill.log" 2>&1 || rc=$?; [[ $rc != 3 ]]; }
+wait_until 60 "a deployer online to take the drill" drill
 [[ $rc = 0 ]] || fail "homebus backups --drill exited $rc: $(tail -n 5 "$T/drill.log")"
 grep -q 'as counted at backup time' "$T/drill.log" ||
 	fail "the drill did not restore InfluxDB's part aside: $(tail -n 5 "$T/drill.log")"
 say "drill: $(grep -o 'influxdb: [^.]*' "$T/drill.log" | head -n 1)"
 ok "homebus backups --drill: the SQLite copies and InfluxDB restored aside, counts as at backup time"
-backup=$("$bin/homebus" backups --json | jq -r '[.backups[] | select(.complete) | .name] | sort | last')
+backup=$("$bin/homebus" backups --json | jq -r '[.[] | select(.complete) | .name] | sort | last')
 [[ $backup = 20* ]] || fail "no complete backup listed: $backup"
 docker exec "$(cid influxdb)" influx -database homebus -execute 'DROP MEASUREMENT restore_probe'
 [[ $(influx_count "$influx" homebus 'SELECT count(value) FROM restore_probe') = 0 ]] ||

@@ -118,7 +118,7 @@ in_host homebus backups --drill >"$sys_run/native-drill.log" 2>&1 || rc=$?
 [[ $rc = 0 ]] && grep -q 'as counted at backup time' "$sys_run/native-drill.log" ||
 	fail "homebus backups --drill exited $rc: $(tail -n 5 "$sys_run/native-drill.log")"
 ok "homebus backups --drill: InfluxDB's part restored aside, counts as at backup time"
-backup=$(in_host homebus backups --json | jq -r '[.backups[] | select(.complete) | .name] | sort | last')
+backup=$(in_host homebus backups --json | jq -r '[.[] | select(.complete) | .name] | sort | last')
 [[ $backup = 20* ]] || fail "no complete backup listed: $backup"
 in_host influx -database homebus -execute 'DROP MEASUREMENT restore_probe'
 [[ -z $(probes) ]] || fail "restore_probe was not dropped: $(probes)"
