@@ -167,6 +167,7 @@ if [ $uninstall = 1 ]; then
     [ -e "$optdir/deployer-restart.log" ] && act rm -f "$optdir/deployer-restart.log"
   fi
   [ -e "$optdir/libexec/homebus-release" ] && act rm -f "$optdir/libexec/homebus-release"
+  [ -e "$optdir/libexec/homebus-influx" ] && act rm -f "$optdir/libexec/homebus-influx"
   if [ -d "$confdir" ]; then
     # what the owner wrote (the config, tokens) is kept, in the data folder
     act mkdir -p "$datadir"
@@ -241,6 +242,7 @@ for page in "$builddir"/man/homebus*.[18]; do
 done
 # the native deploy profile's steps (deploy/deployer-native.json)
 act install -D -m 0755 "$root/deploy/homebus-release" "$optdir/libexec/homebus-release"
+act install -D -m 0755 "$root/deploy/homebus-influx" "$optdir/libexec/homebus-influx"
 if system; then
   # a new link renamed over the old: current is always one release or the other
   act ln -sfn "releases/$tag" "$optdir/.current.new"

@@ -121,6 +121,7 @@ check "the data folder" test -d "$prefix/var/lib/homebus"
 # the native deploy profile: its steps' tool, and the profile with the
 # prefix's paths, which the deployer takes merged over the installed config
 check "installed: libexec/homebus-release, executable" test -x "$prefix/libexec/homebus-release"
+check "installed: libexec/homebus-influx, executable" test -x "$prefix/libexec/homebus-influx"
 profile=$prefix/etc/homebus/examples/deployer-native.json
 check "installed: the native profile" test -e "$profile"
 check "the profile's tree and config are the prefix's" /usr/bin/python3 -c '

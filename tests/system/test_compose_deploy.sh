@@ -86,6 +86,11 @@ healthy() {
 }
 wait_until 90 "healthy containers on v1" healthy
 ok "the stack runs v1"
+# readings every backup from here on holds: a restore must bring them back
+influx=http://127.0.0.1:$(sed -n 's/^HOMEBUS_INFLUX_PORT=//p' .env)
+for i in $(seq 100); do echo "restore_probe,room=attic value=$i $((1700000000 + i))000000000"; done |
+	curl -fsS -XPOST "$influx/write?db=homebus" --data-binary @- ||
+	fail "100 readings into InfluxDB on $influx"
 
 export HOMEBUS_CONFIG=$T/homebus/deploy/homebus.json
 images_are() {	# tag: every deployed service's container runs HOMEBUS_IMAGE:tag
@@ -131,3 +136,31 @@ sys.exit(0 if s.get("phase") == "done" and s.get("to_tag") == "v1" else 1)'
 wait_until 180 "a done deploy of v1 after Install" state_done_v1
 wait_until 60 "the services on v1" images_are v1
 ok "Install, pressed as homeassistant, deployed the available version v1"
+
+# ---- InfluxDB in the backups: a drill, then a restore -----------------------
+# the deployer brings itself to v1 after Install's job: asked until it is back
+wait_until 90 "the deployer itself on v1" deployer_on v1
+drill() { rc=0; "$bin/homebus" backups --drill >"$T/drill.log" 2>&1 || rc=$?; [[ $rc != 3 ]]; }
+wait_until 60 "a deployer online to take the drill" drill
+[[ $rc = 0 ]] || fail "homebus backups --drill exited $rc: $(tail -n 5 "$T/drill.log")"
+grep -q 'as counted at backup time' "$T/drill.log" ||
+	fail "the drill did not restore InfluxDB's part aside: $(tail -n 5 "$T/drill.log")"
+say "drill: $(grep -o 'influxdb: [^.]*' "$T/drill.log" | head -n 1)"
+ok "homebus backups --drill: the SQLite copies and InfluxDB restored aside, counts as at backup time"
+backup=$("$bin/homebus" backups --json | jq -r '[.[] | select(.complete) | .name] | sort | last')
+[[ $backup = 20* ]] || fail "no complete backup listed: $backup"
+docker exec "$(cid influxdb)" influx -database homebus -execute 'DROP MEASUREMENT restore_probe'
+[[ $(influx_count "$influx" homebus 'SELECT count(value) FROM restore_probe') = 0 ]] ||
+	fail "restore_probe was not dropped"
+t0=$SECONDS
+rc=0
+"$bin/homebus" restore "$backup" --wait >"$T/restore.log" 2>&1 || rc=$?
+[[ $rc = 0 ]] || fail "homebus restore $backup --wait exited $rc: $(tail -n 6 "$T/restore.log")"
+grep -q 'done' "$T/restore.log" || fail "the restore did not end done: $(tail -n 4 "$T/restore.log")"
+echo "restore_s $((SECONDS - t0))" >>"$figures"
+n=$(influx_count "$influx" homebus 'SELECT count(value) FROM restore_probe')
+[[ $n = 100 ]] || fail "after the restore restore_probe has $n readings, not 100"
+grep -q 'restored: .*notifier-outbox.db' "$T/restore.log" ||
+	fail "the CLI does not say which files were restored: $(tail -n 4 "$T/restore.log")"
+wait_until 60 "healthy containers after the restore" healthy
+ok "homebus restore $backup --wait: done in $((SECONDS - t0)) s, the dropped readings back in InfluxDB, the outbox restored, healthy"

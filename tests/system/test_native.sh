@@ -47,6 +47,10 @@ grep -q 'Start them: systemctl enable --now' "$sys_run/native-install.log" ||
 ! grep -q 'mosquitto_passwd' "$sys_run/native-install.log" ||
 	fail "install.sh --mosquitto still asks the owner to make broker passwords"
 in_host influx -execute 'CREATE DATABASE homebus'
+# readings every backup from here on holds: a restore must bring them back
+in_host sh -c 'for i in $(seq 100); do echo "restore_probe,room=attic value=$i $((1700000000 + i))000000000"; done |
+	curl -fsS -XPOST "http://127.0.0.1:8086/write?db=homebus" --data-binary @-' ||
+	fail "100 readings into the host's InfluxDB"
 # a quick verify, as an owner may set it, and the health watcher's targets
 # on this host (no Home Assistant, no Grafana here)
 in_host sh -c 'jq ".deployer.verify.stable_s = 5 | .deployer.verify.timeout_s = 45
@@ -106,6 +110,26 @@ grep -q rolled_back "$sys_run/native-deploy-v3.log" || fail "v3 was not rolled b
 [[ $(in_host readlink /opt/homebus/current) = releases/v2 ]] || fail "current does not point back at releases/v2"
 wait_until 30 "every unit active after the rollback" all_active
 ok "a release whose writer exits at start is rolled back: current -> releases/v2, every unit active"
+
+# ---- InfluxDB in the backups: a drill, then a restore -------------------------
+probes() { in_host influx -database homebus -format csv -execute 'SELECT count(value) FROM restore_probe' | sed -n '2s/.*,//p'; }
+rc=0
+in_host homebus backups --drill >"$sys_run/native-drill.log" 2>&1 || rc=$?
+[[ $rc = 0 ]] && grep -q 'as counted at backup time' "$sys_run/native-drill.log" ||
+	fail "homebus backups --drill exited $rc: $(tail -n 5 "$sys_run/native-drill.log")"
+ok "homebus backups --drill: InfluxDB's part restored aside, counts as at backup time"
+backup=$(in_host homebus backups --json | jq -r '[.[] | select(.complete) | .name] | sort | last')
+[[ $backup = 20* ]] || fail "no complete backup listed: $backup"
+in_host influx -database homebus -execute 'DROP MEASUREMENT restore_probe'
+[[ -z $(probes) ]] || fail "restore_probe was not dropped: $(probes)"
+rc=0
+in_host homebus restore "$backup" --wait >"$sys_run/native-restore.log" 2>&1 || rc=$?
+[[ $rc = 0 ]] || fail "homebus restore $backup --wait exited $rc: $(tail -n 6 "$sys_run/native-restore.log")"
+[[ $(probes) = 100 ]] || fail "after the restore restore_probe has '$(probes)' readings, not 100"
+grep -q 'restored: .*notifier-outbox.db' "$sys_run/native-restore.log" ||
+	fail "the CLI does not say which files were restored: $(tail -n 4 "$sys_run/native-restore.log")"
+wait_until 30 "every unit active after the restore" all_active
+ok "homebus restore $backup --wait: done, the dropped readings back, the outbox restored, every unit active"
 
 # ---- the deployer stopped in the middle of a deploy ---------------------------
 in_host /opt/homebus/libexec/homebus-release pack /homebus-build/bin v4 /opt/homebus/dist >/dev/null
