@@ -147,7 +147,10 @@ grep -q 'as counted at backup time' "$T/drill.log" ||
 	fail "the drill did not restore InfluxDB's part aside: $(tail -n 5 "$T/drill.log")"
 say "drill: $(grep -o 'influxdb: [^.]*' "$T/drill.log" | head -n 1)"
 ok "homebus backups --drill: the SQLite copies and InfluxDB restored aside, counts as at backup time"
-backup=$("$bin/homebus" backups --json | jq -r '[.[] | select(.complete) | .name] | sort | last')
+# the deployer may be replacing itself (deployer-restart) after the drill
+listed() { "$bin/homebus" backups --json >"$T/backups.json" 2>/dev/null; }
+wait_until 90 "the deployer's backups listed" listed
+backup=$(jq -r '[.[] | select(.complete) | .name] | sort | last' "$T/backups.json")
 [[ $backup = 20* ]] || fail "no complete backup listed: $backup"
 docker exec "$(cid influxdb)" influx -database homebus -execute 'DROP MEASUREMENT restore_probe'
 [[ $(influx_count "$influx" homebus 'SELECT count(value) FROM restore_probe') = 0 ]] ||
