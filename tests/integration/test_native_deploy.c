@@ -42,6 +42,7 @@
 
 struct nat {
 	struct hbt_broker broker;
+	struct hbt_influx influx;	/* what the profile backs up */
 	struct hbt_service health;
 	struct hbt_service writer;
 	struct hbt_mqtt *mqtt;
@@ -353,6 +354,11 @@ set_env(struct nat *f)
 	    "are executable");
 	snprintf(path, sizeof(path), "%s:%s", FAKES, old ? old : "/usr/bin:/bin");
 	setenv("PATH", path, 1);
+	/* the backup step's homebus-influx, to this test's influxd */
+	snprintf(port, sizeof(port), "%d", f->influx.port);
+	setenv("HOMEBUS_INFLUX_PORT", port, 1);
+	snprintf(path, sizeof(path), "127.0.0.1:%d", f->influx.rpc_port);
+	setenv("HOMEBUS_INFLUX_RPC", path, 1);
 	setenv("FAKE_SYSTEMCTL_LOG", f->calls, 1);
 	setenv("FAKE_SYSTEMCTL_DIR", f->state, 1);
 	setenv("FAKE_SYSTEMCTL_UNITS", f->units, 1);
@@ -424,12 +430,19 @@ setup(struct nat *f)
 	hbt_mqtt_subscribe(f->mqtt, "homebus/points/#", 1);
 	hbt_mqtt_subscribe(f->mqtt, "homebus/health/#", 1);
 
-	/* the tree install.sh makes: the release tool in libexec/ */
+	HBT_REQUIRE(hbt_influx_start(&f->influx, NULL) == 0, "influxd");
+	json_decref(hbt_influx_query(&f->influx, NULL, "CREATE DATABASE homebus"));
+	/* the tree install.sh makes: the profile's tools in libexec/ */
 	{
 		char *argv[] = { "/usr/bin/install", "-D", "-m", "0755", RELEASE_TOOL, tool,
 		    NULL };
+		char influx[700];
+		char *argv2[] = { "/usr/bin/install", "-D", "-m", "0755",
+		    HBT_SOURCE_DIR "/deploy/homebus-influx", influx, NULL };
 
 		run_ok(argv, "install homebus-release");
+		snprintf(influx, sizeof(influx), "%s/libexec/homebus-influx", f->root);
+		run_ok(argv2, "install homebus-influx");
 	}
 	make_releases(f);
 	f->dport = hbt_free_port();
@@ -470,6 +483,7 @@ teardown(struct nat *f)
 {
 	kill_units();
 	hbt_mqtt_close(f->mqtt);
+	hbt_influx_kill(&f->influx);
 	current = NULL;
 }
 
@@ -591,6 +605,11 @@ scenario_good(struct nat *f)
 	    "once, with current at v2: %s", lines[0]);
 	HBT_CHECK(runs_release(f, "homebus-ingest.service", "ingest", "v2", exe,
 	    sizeof(exe)), "ingest runs v2's binary: %s", exe);
+	/* the profile's backup step: InfluxDB backed up and counted */
+	snprintf(exe, sizeof(exe), "%s/data/backups/%s/influxdb/counts.csv",
+	    hbt_dir(), s ? hbt_json_str(s, "backup") : "-");
+	HBT_CHECK(access(exe, R_OK) == 0, "InfluxDB in the deploy's backup: %s",
+	    exe);
 	done_ms = iso_ms(hbt_json_str(s, "updated"));
 	json_decref(s);
 	expect_self_restart(f, "g1", "done", "v2", done_ms, 1, 0);
