@@ -202,7 +202,7 @@ if [ ! -x "$builddir/bin/homebus-writer" ]; then
   else
     bash "$root/deploy/install-deps.sh" cmake make gcc pkg-config libpaho-mqtt-dev \
       libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev \
-      zlib1g-dev go-md2man
+      zlib1g-dev nettle-dev go-md2man
     cmake -S "$root" -B "$builddir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHB_TESTS=OFF >/dev/null
     cmake --build "$builddir" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
   fi

@@ -38,7 +38,7 @@ dir=$(cd "$dir" && pwd)
 
 runtime=(mosquitto mosquitto-clients influxdb influxdb-client curl jq)
 buildtime=(cmake make gcc pkg-config libpaho-mqtt-dev libssl-dev
-  libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev)
+  libcurl4-openssl-dev libjansson-dev libsqlite3-dev libevent-dev zlib1g-dev nettle-dev)
 if [ $build = 1 ]; then
   bash "$root/deploy/install-deps.sh" "${buildtime[@]}" "${runtime[@]}"
   echo "== building =="

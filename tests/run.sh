@@ -17,7 +17,7 @@ root=$(pwd)
 
 packages=(cmake make gcc clang pkg-config libclang-rt-14-dev
   libpaho-mqtt-dev libssl-dev libcurl4-openssl-dev libjansson-dev
-  libsqlite3-dev libevent-dev zlib1g-dev
+  libsqlite3-dev libevent-dev zlib1g-dev nettle-dev
   mosquitto mosquitto-clients influxdb influxdb-client sqlite3 curl openssl
   chromium systemd python3-yaml victoria-metrics tmux jq go-md2man)
 # the system tier's engine: Debian's dockerd, compose v1 behind a shim, and

@@ -193,7 +193,7 @@ static int
 schema_hash(sqlite3 *db, char hex[65])
 {
 	sqlite3_stmt *st = NULL;
-	struct sha256 h;
+	struct sha256_ctx h;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM "
@@ -205,8 +205,8 @@ schema_hash(sqlite3 *db, char hex[65])
 			const unsigned char *v = sqlite3_column_text(st, c);
 
 			/* a NUL between columns and rows: no two schemas run together */
-			sha256_update(&h, v ? (const char *)v : "", v ?
-			    (size_t)sqlite3_column_bytes(st, c) + 1 : 1);
+			sha256_update(&h, v ? (size_t)sqlite3_column_bytes(st, c) + 1 :
+			    1, v ? v : (const uint8_t *)"");
 		}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

@@ -1,125 +1,38 @@
 /*
- * sha256: SHA-256 as FIPS 180-4 describes it, one 64-byte block at a time.
+ * sha256: hex digests of nettle's SHA-256, of a buffer or a whole file.
  */
 #include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
-static const uint32_t k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t
-ror(uint32_t x, unsigned n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void
-compress(struct sha256 *s, const uint8_t *p)
-{
-	uint32_t w[64], a, b, c, d, e, f, g, h;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[i * 4] << 24 | (uint32_t)p[i * 4 + 1] << 16 |
-		    (uint32_t)p[i * 4 + 2] << 8 | (uint32_t)p[i * 4 + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3];
-	e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) +
-		    ((e & f) ^ (~e & g)) + k[i] + w[i];
-		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) +
-		    ((a & b) ^ (a & c) ^ (b & c));
-
-		h = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
-	}
-	s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d;
-	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
-}
-
 void
-sha256_init(struct sha256 *s)
-{
-	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-	    0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-
-	memset(s, 0, sizeof(*s));
-	memcpy(s->h, iv, sizeof(iv));
-}
-
-void
-sha256_update(struct sha256 *s, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	s->bytes += len;
-	while (len > 0) {
-		size_t take = 64 - s->used < len ? 64 - s->used : len;
-
-		memcpy(s->block + s->used, p, take);
-		s->used += take;
-		p += take;
-		len -= take;
-		if (s->used == 64) {
-			compress(s, s->block);
-			s->used = 0;
-		}
-	}
-}
-
-void
-sha256_hex(struct sha256 *s, char hex[65])
+sha256_hex(struct sha256_ctx *ctx, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
-	uint64_t bits = s->bytes * 8;
-	uint8_t pad[72] = { 0x80 };
-	size_t padlen = (s->used < 56 ? 56 : 120) - s->used;
+	uint8_t d[SHA256_DIGEST_SIZE];
 
-	for (int i = 0; i < 8; i++)
-		pad[padlen + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(s, pad, padlen + 8);
-	for (int i = 0; i < 8; i++)
-		for (int j = 0; j < 4; j++) {
-			uint8_t byte = (uint8_t)(s->h[i] >> (24 - 8 * j));
-
-			hex[i * 8 + j * 2] = digits[byte >> 4];
-			hex[i * 8 + j * 2 + 1] = digits[byte & 15];
-		}
+	sha256_digest(ctx, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
 	hex[64] = '\0';
 }
 
 int
 sha256_file(const char *path, char hex[65])
 {
-	struct sha256 s;
-	char buf[65536];
+	struct sha256_ctx ctx;
+	uint8_t buf[65536];
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -1;
-	sha256_init(&s);
+	sha256_init(&ctx);
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
 			int e = errno;
@@ -130,9 +43,9 @@ sha256_file(const char *path, char hex[65])
 			errno = e;
 			return -1;
 		}
-		sha256_update(&s, buf, (size_t)n);
+		sha256_update(&ctx, (size_t)n, buf);
 	}
 	close(fd);
-	sha256_hex(&s, hex);
+	sha256_hex(&ctx, hex);
 	return 0;
 }
