@@ -142,15 +142,16 @@ progress_update(struct progress *p, const struct hb_deploy_state *s)
 	}
 }
 
-/* The last lines of the failing step's output, indented. */
+/* The last lines of the failing step's output (of a check or a drill
+ * that passed: what it found), indented. */
 static void
-print_tail(struct progress *p, const char *tail)
+print_tail(struct progress *p, const char *tail, bool ok)
 {
 	const char *line = tail, *nl;
 
 	if (*tail == '\0')
 		return;
-	fprintf(p->out, "  output of the failing step:\n");
+	fprintf(p->out, "  %s:\n", ok ? "found" : "output of the failing step");
 	while (*line) {
 		nl = strchr(line, '\n');
 		if (nl == NULL)
@@ -186,7 +187,7 @@ progress_end(struct progress *p, const struct hb_deploy_state *s)
 		fprintf(p->out, "  backup: %s\n", s->backup);
 	if (s->restored[0])
 		fprintf(p->out, "  restored: %s\n", s->restored);
-	print_tail(p, s->log_tail);
+	print_tail(p, s->log_tail, ok);
 	fflush(p->out);
 }
 

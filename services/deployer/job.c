@@ -424,7 +424,9 @@ on_next(evutil_socket_t fd, short what, void *arg)
 		if (j->rolling_back)
 			finish(j, "rolled_back", j->cause, j->cause_tail);
 		else
-			finish(j, "done", NULL, NULL);
+			/* a check or a drill: what it found, as the tail */
+			finish(j, "done", NULL, j->rec.action == HB_DEPLOY_VERIFY ||
+			    j->rec.action == HB_DEPLOY_DRILL ? j->detail : NULL);
 		return;
 	}
 	run_step(j);
