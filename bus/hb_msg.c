@@ -180,6 +180,12 @@ hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
 	return msg__decode(&health_msg, payload, len, out, err, errlen);
 }
 
+bool
+hb_health_started_since(const struct hb_health_msg *h, int64_t since_ms)
+{
+	return h->started_ms > 0 && h->started_ms >= since_ms;
+}
+
 json_t *
 hb_health_encode(const struct hb_health_msg *h)
 {

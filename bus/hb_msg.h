@@ -63,9 +63,24 @@ struct hb_health_msg {
 	char reason[256];
 	double latency_ms;	/* < 0: none */
 	char type[16];		/* "service", "http", ...; "" when absent */
-	/* a service target: when it (re)started, wall clock; <= 0: unknown */
+	/* a service target: when it (re)started, wall clock; <= 0: unknown
+	 * (the contract below) */
 	int64_t started_ms;
 };
+
+/*
+ * The contract between health and the deployer on `started`: for a target
+ * of type "service", started is the start time the service itself gives
+ * in its status and heartbeats (P/svc/<service>/<instance>/...). Health
+ * publishes the target's state again as soon as it learns a new one (a
+ * new process saying online), not at its next check interval. The
+ * deployer's verify takes a service as replaced by a deploy only when its
+ * state is ok and this returns true for the moment `up` began: a started
+ * at or after it. No started (<= 0) is "unknown", never "replaced"; a
+ * health watcher that sends it late makes a good deploy time out in
+ * verify and be rolled back.
+ */
+bool hb_health_started_since(const struct hb_health_msg *h, int64_t since_ms);
 
 int hb_health_decode(const char *payload, size_t len, struct hb_health_msg *out,
     char *err, size_t errlen);

@@ -17,10 +17,7 @@
 /* The last state the watcher published for one target. */
 struct known {
 	char name[128];
-	enum hb_health_state state;
-	char type[16];
-	int64_t started_ms;
-	char reason[256];
+	struct hb_health_msg h;		/* its last state */
 };
 
 struct verify {
@@ -66,20 +63,21 @@ target_good(struct verify *v, size_t i, char *why, size_t whylen)
 			    "it one of its targets? is homebus-health running?)", name);
 		return false;
 	}
-	if (k->state != HB_HEALTH_OK) {
+	if (k->h.state != HB_HEALTH_OK) {
 		if (why)
 			snprintf(why, whylen, "%s: %s%s%s%s", name,
-			    hb_health_state_name(k->state), k->reason[0] ? " (" : "",
-			    k->reason, k->reason[0] ? ")" : "");
+			    hb_health_state_name(k->h.state), k->h.reason[0] ? " (" : "",
+			    k->h.reason, k->h.reason[0] ? ")" : "");
 		return false;
 	}
-	if (v->restart[i] && strcmp(k->type, "service") == 0 &&
-	    k->started_ms < v->req.since_ms) {
+	/* the contract on started: bus/hb_msg.h */
+	if (v->restart[i] && strcmp(k->h.type, "service") == 0 &&
+	    !hb_health_started_since(&k->h, v->req.since_ms)) {
 		if (why) {
-			hb_iso8601(k->started_ms, started, sizeof(started));
+			hb_iso8601(k->h.started_ms, started, sizeof(started));
 			hb_iso8601(v->req.since_ms, up, sizeof(up));
 			snprintf(why, whylen, "%s: ok, but not restarted since up (%s "
-			    "started %s, up began %s)", name, name, k->started_ms > 0 ?
+			    "started %s, up began %s)", name, name, k->h.started_ms > 0 ?
 			    started : "at an unknown time", up);
 		}
 		return false;
@@ -186,10 +184,7 @@ on_health(void *arg, const struct hb_bus_msg *msg)
 		k = &v->known[v->nknown++];
 		snprintf(k->name, sizeof(k->name), "%s", name);
 	}
-	k->state = h.state;
-	k->started_ms = h.started_ms;
-	snprintf(k->type, sizeof(k->type), "%s", h.type);
-	snprintf(k->reason, sizeof(k->reason), "%s", h.reason);
+	k->h = h;
 	if (v->busy)
 		evaluate(v);
 }

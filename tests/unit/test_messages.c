@@ -361,6 +361,16 @@ test_health(void)
 		HBT_CHECK(hb_health_decode(odd, strlen(odd), &back, err, sizeof(err)) == 0 &&
 		    back.type[0] == '\0' && back.started_ms < 0,
 		    "odd types leave them unknown");
+		HBT_CHECK(!hb_health_started_since(&back, 0), "an unknown start is "
+		    "never a restart, even since the epoch");
+		/* the contract on started (hb_msg.h): a message in, the answer out */
+		hb_health_decode(svc, strlen(svc), &back, err, sizeof(err));
+		HBT_CHECK(hb_health_started_since(&back, 1764000000000LL),
+		    "started after up began: replaced");
+		HBT_CHECK(hb_health_started_since(&back, 1764000000250LL),
+		    "started the same millisecond: replaced");
+		HBT_CHECK(!hb_health_started_since(&back, 1764000000251LL),
+		    "started before up began: not replaced");
 	}
 }
 
