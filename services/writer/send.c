@@ -16,7 +16,7 @@ count(struct hb_counter *c, uint64_t n)
 void
 send_init(struct sender *s, const struct writer_options *o,
     struct spool *spool, struct influx *influx, struct retry *retry,
-    const struct send_hooks *hooks)
+    struct writer *w)
 {
 	memset(s, 0, sizeof(*s));
 	s->max_inflight = o->max_inflight;
@@ -25,7 +25,7 @@ send_init(struct sender *s, const struct writer_options *o,
 	s->spool = spool;
 	s->influx = influx;
 	s->retry = retry;
-	s->hooks = *hooks;
+	s->writer = w;
 	hb_ratelimit_init(&s->log, 12, 5);
 	s->settle.spool = spool;
 	s->settle.log = &s->log;
@@ -205,5 +205,5 @@ send_answered(struct send_slot *slot, const struct influx_result *res)
 		failed(s, b, res);
 		break;
 	}
-	s->hooks.answered(s->hooks.arg, res->verdict);
+	writer_answered(s->writer);
 }

@@ -31,11 +31,13 @@ struct send_slot {
 	bool busy;
 };
 
-struct send_hooks {
-	/* An answer was acted on: the spool may have changed, a slot is free. */
-	void (*answered)(void *arg, enum influx_verdict verdict);
-	void *arg;
-};
+struct writer;
+
+/*
+ * An answer was acted on (writer.c): the spool may have changed, a slot is
+ * free.
+ */
+void writer_answered(struct writer *w);
 
 struct sender {
 	struct send_slot slots[WRITER_MAX_INFLIGHT];
@@ -52,7 +54,7 @@ struct sender {
 	struct retry *retry;
 	struct database *database;	/* created when missing; may be NULL */
 	struct settle settle;
-	struct send_hooks hooks;
+	struct writer *writer;		/* told of each answer (writer_answered) */
 	struct hb_ratelimit log;
 
 	/* may be NULL */
@@ -63,7 +65,7 @@ struct sender {
 
 void send_init(struct sender *s, const struct writer_options *o,
     struct spool *spool, struct influx *influx, struct retry *retry,
-    const struct send_hooks *hooks);
+    struct writer *w);
 /* Frees the slots' bodies; the transfers go with the HTTP client. */
 void send_free(struct sender *s);
 

@@ -6,8 +6,9 @@
  *   caps keep the spool in bounds, drops tell what they dropped,
  *   status answers /health and /metrics.
  *
- * Each part has its own state and header and knows nothing above it; what
- * one part needs from another goes through the hooks set here.
+ * Each part has its own state and header and calls the parts it needs
+ * directly; what concerns the whole writer comes back here: a batch to
+ * commit (writer_commit) and an answer acted on (writer_answered).
  */
 #include "writer.h"
 #include "batch.h"
@@ -61,14 +62,6 @@ struct writer {
 static void check_drained(struct writer *w);
 
 /* ---------------- between the parts ---------------- */
-
-static bool
-batch_busy(void *arg, int64_t *last_send_ms)
-{
-	struct writer *w = arg;
-
-	return send_busy(&w->send, last_send_ms);
-}
 
 /*
  * The staged batches that are due go to disk, one at a time with the cap
@@ -130,11 +123,10 @@ on_stage_timer(evutil_socket_t fd, short what, void *arg)
  * lets be in flight: a burst into a slower InfluxDB waits on disk, not in
  * memory.
  */
-static void
-batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
+void
+writer_commit(struct writer *w, struct hb_buf *lines, int64_t points,
     int64_t first_ms)
 {
-	struct writer *w = arg;
 	int64_t id, due;
 
 	if (w->retry.ok && !w->stopping &&
@@ -153,41 +145,14 @@ batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
 	send_pump(&w->send);
 }
 
-static void
-pump(void *arg)
+void
+writer_answered(struct writer *w)
 {
-	struct writer *w = arg;
-
-	send_pump(&w->send);
-}
-
-static int
-inflight(void *arg)
-{
-	struct writer *w = arg;
-
-	return w->send.ninflight;
-}
-
-static int64_t
-waiting_points(void *arg)
-{
-	struct writer *w = arg;
-
-	return spool_points(w->spool);
-}
-
-static void
-answered(void *arg, enum influx_verdict verdict)
-{
-	struct writer *w = arg;
-
 	/* nothing staged is left to write: no wake-up for it */
 	if (spool_staged_batches(w->spool) == 0)
 		evtimer_del(w->ev_stage);
 	/* dead letters, the halves of a split and a staged batch committed
 	 * because its write failed take room too */
-	(void)verdict;
 	caps_enforce(&w->caps);
 	caps_watch(&w->caps);
 	/* the slot is free: what gathered meanwhile goes out as one batch */
@@ -198,22 +163,6 @@ answered(void *arg, enum influx_verdict verdict)
 		send_pump(&w->send);
 	if (w->stopping)
 		check_drained(w);
-}
-
-static size_t
-in_flight(void *arg, int64_t *ids, size_t max)
-{
-	struct writer *w = arg;
-
-	return send_in_flight(&w->send, ids, max);
-}
-
-static void
-dropped(void *arg, const struct spool_drops *cap, const struct spool_drops *held)
-{
-	struct writer *w = arg;
-
-	drops_note(&w->drops, cap, held, hb_mono_ms());
 }
 
 /* ---------------- taking points ---------------- */
@@ -251,25 +200,21 @@ build_parts(struct writer *w, struct event_base *base)
 	const struct writer_options *o = &w->opt;
 	const struct batch_policy policy = { o->batch_size, o->min_interval_ms,
 	    o->commit_ms };
-	const struct batch_hooks bh = { batch_busy, batch_commit_to_spool, pump, w };
-	const struct retry_hooks rh = { inflight, pump, waiting_points, w };
-	const struct send_hooks sh = { answered, w };
-	const struct caps_hooks lh = { in_flight, dropped, pump, w };
 
 	intake_init(&w->intake, &o->limits, o->influx.precision, o->stamp_slot,
 	    o->accept_retained);
 	w->intake.received = w->m.received;
 	w->intake.rejected = w->m.rejected;
 	w->intake.retained = w->m.retained;
-	batch_init(&w->batch, base, &policy, &bh);
+	batch_init(&w->batch, base, &policy, w, &w->send);
 	w->batch.bus = w->bus;
 	w->batch.spooled = w->m.spooled;
 	w->batch.batch_points = w->m.batch_points;
 	retry_init(&w->retry, base, w->influx, influx_display_url(w->influx),
-	    o->retry_max_ms, &rh);
+	    o->retry_max_ms, &w->send, w->spool);
 	w->retry.up = w->m.influx_up;
 	database_init(&w->database, w->influx, &w->retry, &o->influx);
-	send_init(&w->send, o, w->spool, w->influx, &w->retry, &sh);
+	send_init(&w->send, o, w->spool, w->influx, &w->retry, w);
 	w->send.database = &w->database;
 	w->send.written = w->m.written;
 	w->send.batches_written = w->m.batches_written;
@@ -279,7 +224,7 @@ build_parts(struct writer *w, struct event_base *base)
 	w->send.write_seconds = w->m.write_seconds;
 	w->send.settle.dead = w->m.dead;
 	caps_init(&w->caps, base, w->spool, o->spool_max_bytes,
-	    o->held_max_bytes, &lh);
+	    o->held_max_bytes, &w->send, &w->drops);
 	w->caps.dropped = w->m.dropped;
 	w->caps.dead_dropped = w->m.dead_dropped;
 	w->caps.batches_dropped = w->m.batches_dropped;
