@@ -2,7 +2,7 @@
  * database: InfluxDB 1.x's database, created when a write finds it missing
  * (CREATE DATABASE, with writer.influx.retention as its default retention
  * policy), at most once every 30 s. Where InfluxDB refuses (a user without
- * admin rights) the writer spools as before and /health says why and what
+ * admin rights) the writer keeps spooling and /health says why and what
  * to do.
  */
 #ifndef WRITER_DATABASE_H

@@ -31,7 +31,8 @@ struct spool_sent {
 /*
  * Opens or creates spool_path-sent and reads the ranges it holds. Never
  * fails: without the file (a disk full before it was ever made) nothing is
- * noted, as before it existed; err says why (empty when all is well).
+ * noted, and what InfluxDB took is sent again after a restart; err says
+ * why (empty when all is well).
  */
 void sent_open(struct spool_sent *s, const char *spool_path, char *err,
     size_t errlen);

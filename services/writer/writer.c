@@ -108,19 +108,13 @@ on_stage_timer(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The spool takes the batch whatever the disk does (in memory when SQLite
- * cannot write), so that what is received is always sent.
- *
- * While InfluxDB takes writes, the batch is staged: sent from memory, and
- * committed to SQLite only if InfluxDB has not taken it when it is due,
- * writer.spool.commit_ms after its oldest point arrived (less the
- * min_write_interval_ms a point may wait in the bus's mailbox first). So a
- * SIGKILL still loses at most what arrived in the last commit_ms, and a
- * steady stream into a healthy InfluxDB costs no SQLite transaction: two
- * (the insert and the delete) per batch were most of what the writer spent
- * beyond paho's own cost per message. While InfluxDB is away, or the
- * writer stops, the batch is committed at once, as it always was; so is a
- * batch that would wait behind as many staged ones as writer.max_inflight
- * lets be in flight: a burst into a slower InfluxDB waits on disk, not in
+ * cannot write), so that what is received is always sent. While InfluxDB
+ * takes writes the batch is staged: sent from memory, and committed to
+ * SQLite only if InfluxDB has not taken it writer.spool.commit_ms after its
+ * oldest point arrived (less the min_write_interval_ms a point may wait in
+ * the bus's mailbox), so a SIGKILL loses at most the last commit_ms. While
+ * InfluxDB is away, while the writer stops, and behind writer.max_inflight
+ * staged batches, it is committed at once: a burst waits on disk, not in
  * memory.
  */
 void
