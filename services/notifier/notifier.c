@@ -177,15 +177,6 @@ on_summary(void *arg, size_t dest, const struct hb_notify *summary,
 }
 
 static void
-on_update(void *arg, const struct telegram_update *u)
-{
-	struct notifier *nf = arg;
-
-	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms(),
-	    hb_wall_ms());
-}
-
-static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct notifier *nf = arg;
@@ -410,7 +401,7 @@ start_listening(struct notifier *nf)
 			.poll_timeout_s = nf->opt.poll_timeout_s,
 			.outbox_path = nf->opt.outbox_path,
 		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
-		    app->metrics, on_update, nf);
+		    app->metrics, nf->chat);
 	if (telegram_on(nf))
 		nf->menu = menu_new(&(struct menu_config){
 			.api = api,
