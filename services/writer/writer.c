@@ -12,12 +12,10 @@
  */
 #include "writer.h"
 #include "batch.h"
-#include "database.h"
 #include "drops.h"
 #include "influx.h"
 #include "intake.h"
 #include "caps.h"
-#include "metrics.h"
 #include "options.h"
 #include "retry.h"
 #include "send.h"
