@@ -23,7 +23,8 @@ struct caps {
 	struct spool *spool;
 	int64_t max_bytes;		/* writer.spool.max_mb */
 	int64_t held_max_bytes;		/* writer.spool.memory_max_mb */
-	struct sender *send;		/* its batches are kept; pumped after a retry */
+	struct sender *send;		/* its writes in flight are never dropped;
+					 * pumped after the disk is tried again */
 	struct drops *drops;		/* told of what was dropped */
 	struct event *ev_retry;		/* once a second while not whole */
 	struct hb_ratelimit log;	/* a cap reached under load drops a

@@ -22,7 +22,8 @@ struct sender;
 struct spool;
 
 struct retry {
-	struct sender *send;		/* pumped when the wait is over */
+	struct sender *send;		/* pumped when the wait is over; its
+					 * writes in flight outrank a ping */
 	struct spool *spool;		/* for the log line when InfluxDB is back */
 	struct influx *influx;		/* pings; may be NULL (no pings) */
 	const char *url;		/* without credentials, for logs */
