@@ -117,8 +117,7 @@ enum bus_state {
  * broker names it in every message it sends for this subscription, so that
  * overlapping filters still reach the right callback. A filter that
  * overlaps none is subscribed without one (anon): its messages are routed
- * by their topic, and paho copies and frees no property list per message
- * (about 4,500 instructions of a message's 25,000 in Debian's build).
+ * by their topic, and paho copies and frees no property list per message.
  */
 struct sub {
 	char *filter;
@@ -160,10 +159,9 @@ struct hb_bus {
 	atomic_bool out_stop;	/* read by the worker under fly_lock too */
 
 	/*
-	 * QoS 1 publishes not yet acknowledged. paho 1.3.12's send thread, once
-	 * the broker's receive maximum is reached, sleeps up to a second unless
-	 * another publish wakes it (fixed upstream after 1.3.12); the worker
-	 * keeps under the limit so that paho never gets there.
+	 * QoS 1 publishes not yet acknowledged, which the worker keeps under
+	 * the broker's receive maximum: at the maximum, paho 1.3.12's send
+	 * thread sleeps up to a second unless another publish wakes it.
 	 */
 	pthread_mutex_t fly_lock;
 	pthread_cond_t fly_cond;

@@ -84,8 +84,46 @@ convert_emit(struct point *p, struct convert_out *out)
 {
 	if (!point_emit(p, &out->lines))
 		return false;
-	out->points++;
+	convert_point_add(out, p->meas.data, p->meas.len);
 	return true;
+}
+
+void
+convert_point_add(struct convert_out *out, const char *meas, size_t len)
+{
+	struct convert_point *cp;
+
+	if (out->npoint == out->point_max) {
+		out->point_max = out->point_max ? 2 * out->point_max : 16;
+		out->point = hb_xrealloc(out->point,
+		    out->point_max * sizeof(*out->point));
+	}
+	cp = &out->point[out->npoint++];
+	cp->end = out->lines.len;
+	cp->meas = out->names.len;
+	cp->meas_len = len;
+	hb_buf_append(&out->names, meas ? meas : "", len);
+	out->points++;
+}
+
+void
+convert_out_reset(struct convert_out *out)
+{
+	hb_buf_reset(&out->lines);
+	hb_buf_reset(&out->names);
+	out->npoint = 0;
+	out->points = 0;
+	out->skipped_fields = 0;
+}
+
+void
+convert_out_free(struct convert_out *out)
+{
+	hb_buf_free(&out->lines);
+	hb_buf_free(&out->names);
+	free(out->point);
+	out->point = NULL;
+	out->npoint = out->point_max = 0;
 }
 
 int
@@ -98,7 +136,8 @@ int
 convert_message(struct convert_state *ha, const struct convert_in *in,
     struct convert_out *out)
 {
-	size_t mark = out->lines.len;
+	size_t mark = out->lines.len, names_mark = out->names.len;
+	size_t npoint_before = out->npoint;
 	int points_before = out->points;
 	int rc;
 
@@ -125,6 +164,8 @@ convert_message(struct convert_state *ha, const struct convert_in *in,
 	}
 	if (rc < 0) {
 		buf_cut(&out->lines, mark);
+		buf_cut(&out->names, names_mark);
+		out->npoint = npoint_before;
 		out->points = points_before;
 		return -1;
 	}

@@ -38,8 +38,22 @@ struct convert_in {
 	bool retained;
 };
 
+/* One point of convert_out's lines: where its line ends, its measurement. */
+struct convert_point {
+	size_t end;		/* just past the line's '\n' in lines */
+	size_t meas;		/* where its measurement starts in names */
+	size_t meas_len;
+};
+
+/*
+ * What the converters wrote. lines, names and point grow across messages
+ * until convert_out_reset; points counts this message's only.
+ */
 struct convert_out {
 	struct hb_buf lines;	/* points, each line ending in '\n' */
+	struct hb_buf names;	/* the points' measurements, unescaped */
+	struct convert_point *point;	/* [npoint], in the order of lines */
+	size_t npoint, point_max;
 	int points;
 	int skipped_fields;	/* values the rule dropped or could not encode */
 	enum rule_error error;	/* when the result is -1 */
@@ -61,5 +75,10 @@ int convert_message(struct convert_state *ha, const struct convert_in *in,
  * it has taken must go out.
  */
 int convert_flush(struct convert_state *ha, struct convert_out *out);
+
+/* Empties out, keeping its memory. */
+void convert_out_reset(struct convert_out *out);
+/* Frees what out holds; out may be used again. */
+void convert_out_free(struct convert_out *out);
 
 #endif

@@ -384,13 +384,13 @@ ha_static_tags(struct ha_point *hp, const struct convert_in *in)
 static void
 emit_held(struct convert_out *out, json_t *held, int64_t t)
 {
-	json_t *line = json_array_get(held, 0);
+	json_t *line = json_array_get(held, 0), *meas = json_array_get(held, 2);
 
 	hb_buf_append(&out->lines, json_string_value(line), json_string_length(line));
 	hb_buf_putc(&out->lines, ' ');
 	hb_buf_put_i64(&out->lines, t);
 	hb_buf_putc(&out->lines, '\n');
-	out->points++;
+	convert_point_add(out, json_string_value(meas), json_string_length(meas));
 }
 
 /*
@@ -444,11 +444,12 @@ convert_ha_flush(struct convert_state *ha, struct convert_out *out)
 
 /*
  * Holds a finished line for its entity's last_updated when the entity sends
- * one, keeping the line without its time. False when the line goes out now.
+ * one, keeping its measurement and the line without its time. False when
+ * the line goes out now.
  */
 static bool
 ha_hold(struct convert_state *ha, const struct ha_topic *t, const struct hb_buf *line,
-    int64_t now)
+    const struct hb_buf *meas, int64_t now)
 {
 	const char *space;
 
@@ -456,8 +457,9 @@ ha_hold(struct convert_state *ha, const struct ha_topic *t, const struct hb_buf 
 	    json_object_size(ha->held) >= ha->max)
 		return false;
 	space = memrchr(line->data, ' ', line->len);
-	json_object_set_new(ha->held, t->entity, json_pack("[s%,I]", line->data,
-	    (size_t)(space - line->data), (json_int_t)now));
+	json_object_set_new(ha->held, t->entity, json_pack("[s%,I,s%]",
+	    line->data, (size_t)(space - line->data), (json_int_t)now,
+	    meas->data ? meas->data : "", meas->len));
 	return true;
 }
 
@@ -490,9 +492,9 @@ ha_emit(struct convert_state *ha, struct ha_point *hp, const struct convert_in *
 	else if (!point_emit(&p, &line))
 		rc = convert_fail(out, ERR_UNENCODABLE, "entity %s: measurement not "
 		    "encodable", t->entity);
-	else if (!ha_hold(ha, t, &line, in->now_ns)) {
+	else if (!ha_hold(ha, t, &line, &p.meas, in->now_ns)) {
 		hb_buf_append(&out->lines, line.data, line.len);
-		out->points++;
+		convert_point_add(out, p.meas.data, p.meas.len);
 	}
 	out->skipped_fields += p.skipped;
 	hb_buf_free(&line);

@@ -28,6 +28,7 @@ convert_influx(struct convert_state *state, const struct convert_in *in,
     struct convert_out *out)
 {
 	struct hb_lp_line line;
+	struct hb_buf meas = { 0 };
 	size_t pos = 0;
 	int bad = 0;
 	char err[160];
@@ -53,8 +54,11 @@ convert_influx(struct convert_state *state, const struct convert_in *in,
 			hb_buf_put_i64(&out->lines, next_stamp(last, in->now_ns));
 		}
 		hb_buf_putc(&out->lines, '\n');
-		out->points++;
+		hb_buf_reset(&meas);
+		hb_lp_unescape(line.measurement, line.measurement_len, 'm', &meas);
+		convert_point_add(out, meas.data, meas.len);
 	}
+	hb_buf_free(&meas);
 	if (bad && out->points == 0) {
 		out->error = ERR_BAD_LINE;
 		return -1;

@@ -53,5 +53,10 @@ int convert_point_start(struct point *p, const struct convert_in *in,
 
 /* Appends the point to out->lines and counts it; false if not writable. */
 bool convert_emit(struct point *p, struct convert_out *out);
+/*
+ * The line just appended to out->lines is a point of measurement meas
+ * (unescaped, len bytes): recorded, and counted in out->points.
+ */
+void convert_point_add(struct convert_out *out, const char *meas, size_t len);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include "hb_bus.h"
 #include "hb_log.h"
-#include "hb_lp.h"
 #include "hb_msg.h"
 #include "hb_topic.h"
 #include "hb_util.h"
@@ -165,51 +164,25 @@ pack_for(struct ingest *in, const char *meas, size_t len)
 	return &in->packs[in->npacks++];
 }
 
-/*
- * Routes converted lines into the packs of their measurements. The lines
- * were written by the converters and are valid; the limit only has to let
- * the longest through (an influx line with the stamp added).
- */
+/* Routes the converted points into the packs of their measurements. */
 static void
-pack_lines(struct ingest *in, const char *buf, size_t len)
+pack_points(struct ingest *in, const struct convert_out *out)
 {
-	static const struct hb_lp_limits lim = { .max_line = 16 << 20,
-	    .allow_uint = true };
-	struct hb_lp_line line;
-	struct hb_buf meas = { 0 };
-	size_t pos = 0;
-	char err[128];
+	size_t start = 0;
 	int64_t now;
 	bool busy;
 
-	for (;;) {
-		size_t start = pos;
-		enum hb_lp_result r = hb_lp_next(buf, len, &pos, &lim, &line, err,
-		    sizeof(err));
-		struct pack *p;
+	for (size_t i = 0; i < out->npoint; i++) {
+		const struct convert_point *cp = &out->point[i];
+		struct pack *p = pack_for(in, out->names.data ?
+		    out->names.data + cp->meas : "", cp->meas_len);
 
-		if (r == HB_LP_END)
-			break;
-		if (r == HB_LP_SKIP)
-			continue;
-		if (r != HB_LP_OK) {
-			/* a converter bug: say so, never drop in silence */
-			hb_counter_add(in->m_pack_errors, 1);
-			hb_log_limited(&in->bad_log, HB_LOG_ERROR, "a converted line does "
-			    "not parse (%s), point dropped: please report it", err);
-			continue;
-		}
-		hb_buf_reset(&meas);
-		hb_lp_unescape(line.measurement, line.measurement_len, 'm', &meas);
-		p = pack_for(in, meas.data, meas.len);
-		hb_buf_append(&p->lines, buf + start, pos - start);
-		if (p->lines.data[p->lines.len - 1] != '\n')
-			hb_buf_putc(&p->lines, '\n');
+		hb_buf_append(&p->lines, out->lines.data + start, cp->end - start);
+		start = cp->end;
 		p->points++;
 		if (p->points >= in->pack_max || in->pack_ms == 0)
 			publish_pack(in, p);
 	}
-	hb_buf_free(&meas);
 	/*
 	 * Out at once unless the stream is busy (a reading a second, among a
 	 * house's other traffic, is on its way in a millisecond, whatever its
@@ -252,13 +225,12 @@ flush_held(struct ingest *in)
 {
 	int n;
 
-	hb_buf_reset(&in->conv.lines);
-	in->conv.points = 0;
+	convert_out_reset(&in->conv);
 	n = convert_flush(in->cstate, &in->conv);
 	if (n <= 0)
 		return;
 	in->points += (uint64_t)n;
-	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
+	pack_points(in, &in->conv);
 }
 
 /* A state, not an attribute: HA statestream's <base>/<domain>/<id>/state. */
@@ -323,9 +295,7 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 	ci.len = msg->len;
 	ci.now_ns = stamp(in);
 	ci.retained = msg->retained;
-	hb_buf_reset(&in->conv.lines);
-	in->conv.points = 0;
-	in->conv.skipped_fields = 0;
+	convert_out_reset(&in->conv);
 	n = convert_message(in->cstate, &ci, &in->conv);
 	if (n < 0) {
 		hb_counter_add(r->m_errors[in->conv.error], 1);
@@ -343,7 +313,7 @@ on_source(void *arg, const struct hb_bus_msg *msg)
 		return;
 	hb_counter_add(r->m_points, (uint64_t)n);
 	in->points += (uint64_t)n;
-	pack_lines(in, in->conv.lines.data, in->conv.lines.len);
+	pack_points(in, &in->conv);
 	if (in->stopping)
 		flush_held(in);
 }
@@ -463,7 +433,7 @@ destroy(void *arg)
 	if (in->ev_pack)
 		event_free(in->ev_pack);
 	convert_state_free(in->cstate);
-	hb_buf_free(&in->conv.lines);
+	convert_out_free(&in->conv);
 	rules_free(&in->rules);
 	free(in->sources);
 	free(in);

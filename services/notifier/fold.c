@@ -2,6 +2,7 @@
  * fold: dedupe windows and their summaries (see fold.h).
  */
 #include "fold.h"
+#include "route.h"
 
 #include "hb_util.h"
 
@@ -27,22 +28,19 @@ TAILQ_HEAD(fold_list, fold);
 
 struct folds {
 	int64_t window_ms;
-	fold_summary_fn summary;
-	void *arg;
+	struct router *router;		/* takes the summaries */
 	struct fold_list list;
 	int open;
 	struct hb_counter *m_folded, *m_summaries;
 };
 
 struct folds *
-fold_new(int64_t window_ms, fold_summary_fn summary, void *arg,
-    struct hb_metrics *m)
+fold_new(int64_t window_ms, struct router *router, struct hb_metrics *m)
 {
 	struct folds *fs = hb_xcalloc(1, sizeof(*fs));
 
 	fs->window_ms = window_ms;
-	fs->summary = summary;
-	fs->arg = arg;
+	fs->router = router;
 	TAILQ_INIT(&fs->list);
 	fs->m_folded = hb_metrics_counter(m, "notifications_folded_total",
 	    "Notifications folded into an earlier one with the same key, once "
@@ -108,7 +106,7 @@ fold_close(struct folds *fs, struct fold *f)
 		s.source = f->source;
 		s.key = f->key;
 		hb_counter_add(fs->m_summaries, 1);
-		fs->summary(fs->arg, f->dest, &s, f->count);
+		route_summary(fs->router, f->dest, &s, f->count);
 		hb_buf_free(&text);
 	}
 	fold_forget(fs, f);

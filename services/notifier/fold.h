@@ -23,21 +23,17 @@
 #include "hb_metrics.h"
 #include "hb_msg.h"
 
-/*
- * Called with the summary of a closed window of dest that folded
- * anything; repeats is how many were folded. summary and its strings are
- * valid only during the call, which must not call back into the folds.
- */
-typedef void (*fold_summary_fn)(void *arg, size_t dest,
-    const struct hb_notify *summary, int repeats);
-
 struct folds;
+struct router;
 
 /*
- * Windows of window_ms (0: nothing is ever folded), summaries handed to
- * summary(arg), counters registered in m. Free with fold_free.
+ * Windows of window_ms (0: nothing is ever folded), counters registered in
+ * m. The summary of a closed window of dest that folded anything goes to
+ * route_summary(router) with how many were folded; it and its strings are
+ * valid only during that call, which must not call back into the folds.
+ * router is borrowed. Free with fold_free.
  */
-struct folds *fold_new(int64_t window_ms, fold_summary_fn summary, void *arg,
+struct folds *fold_new(int64_t window_ms, struct router *router,
     struct hb_metrics *m);
 /* Forgets every open window, without summaries (see fold_close_all). */
 void fold_free(struct folds *fs);

@@ -166,25 +166,6 @@ hold(void *arg, size_t dest, const struct hb_notify *n)
 	return fold_take(nf->folds, dest, n, hb_mono_ms());
 }
 
-/* A dedupe window closed with folds in it: its summary goes out. */
-static void
-on_summary(void *arg, size_t dest, const struct hb_notify *summary,
-    int repeats)
-{
-	struct notifier *nf = arg;
-
-	route_summary(nf->router, dest, summary, repeats);
-}
-
-static void
-on_update(void *arg, const struct telegram_update *u)
-{
-	struct notifier *nf = arg;
-
-	chat_update(nf->chat, u, poll_bot_name(nf->poller), hb_mono_ms(),
-	    hb_wall_ms());
-}
-
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -380,8 +361,7 @@ start_sending(struct notifier *nf)
 		.hold = hold,
 		.hold_arg = nf,
 	    }, nf->outbox, nf->delivery, nf->ch, app->metrics);
-	nf->folds = fold_new(nf->opt.dedupe_window_ms, on_summary, nf,
-	    app->metrics);
+	nf->folds = fold_new(nf->opt.dedupe_window_ms, nf->router, app->metrics);
 }
 
 /* The parts that listen: the board, chat commands, and their poller. */
@@ -410,7 +390,7 @@ start_listening(struct notifier *nf)
 			.poll_timeout_s = nf->opt.poll_timeout_s,
 			.outbox_path = nf->opt.outbox_path,
 		    }, app->base, nf->http, nf->outbox, &nf->ch[CH_TELEGRAM],
-		    app->metrics, on_update, nf);
+		    app->metrics, nf->chat);
 	if (telegram_on(nf))
 		nf->menu = menu_new(&(struct menu_config){
 			.api = api,

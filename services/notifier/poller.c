@@ -2,6 +2,7 @@
  * poller: getUpdates, its offset, and getMe (see poller.h).
  */
 #include "poller.h"
+#include "chat.h"
 
 #include "hb_log.h"
 #include "hb_util.h"
@@ -21,8 +22,7 @@ struct poller {
 	struct hb_http_client *http;
 	struct hb_outbox *outbox;
 	struct channel *telegram;
-	poll_update_fn fn;
-	void *arg;
+	struct chat *chat;		/* takes each update */
 	bool stopping;
 	struct hb_http_xfer *poll_xfer;
 	long long offset;
@@ -110,7 +110,7 @@ take_updates(struct poller *p, struct telegram_update *u, size_t n)
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		p->fn(p->arg, &u[i]);
+		chat_update(p->chat, &u[i], p->bot_name, now_ms(p), hb_wall_ms());
 	schedule(p, 0);
 }
 
@@ -332,8 +332,7 @@ schedule(struct poller *p, int64_t delay_ms)
 struct poller *
 poll_new(const struct poll_config *cfg, struct event_base *base,
     struct hb_http_client *http, struct hb_outbox *outbox,
-    struct channel *telegram, struct hb_metrics *m, poll_update_fn fn,
-    void *arg)
+    struct channel *telegram, struct hb_metrics *m, struct chat *chat)
 {
 	struct poller *p = hb_xcalloc(1, sizeof(*p));
 	char *v;
@@ -343,8 +342,7 @@ poll_new(const struct poll_config *cfg, struct event_base *base,
 	p->http = http;
 	p->outbox = outbox;
 	p->telegram = telegram;
-	p->fn = fn;
-	p->arg = arg;
+	p->chat = chat;
 	p->poll_limit = POLL_LIMIT;
 	hb_backoff_init(&p->backoff, cfg->api.retry_min_ms, cfg->api.retry_max_ms);
 	hb_ratelimit_init(&p->log, 12, 5);

@@ -28,20 +28,18 @@ struct poll_config {
 	int64_t (*clock)(void);		/* monotonic ms; NULL: hb_mono_ms */
 };
 
-/* One update of a confirmed batch; u is valid only during the call. */
-typedef void (*poll_update_fn)(void *arg, const struct telegram_update *u);
-
+struct chat;
 struct poller;
 
 /*
  * A poller over http and outbox (the offset is read from it now), its
- * timer on base, reporting into the telegram channel; each update goes to
- * fn(arg). All borrowed, all outlive it. Free with poll_free.
+ * timer on base, reporting into the telegram channel; each update of a
+ * confirmed batch goes to chat_update(chat). All borrowed, all outlive it.
+ * Free with poll_free.
  */
 struct poller *poll_new(const struct poll_config *cfg, struct event_base *base,
     struct hb_http_client *http, struct hb_outbox *outbox,
-    struct channel *telegram, struct hb_metrics *m, poll_update_fn fn,
-    void *arg);
+    struct channel *telegram, struct hb_metrics *m, struct chat *chat);
 /* Cancels what is in flight. */
 void poll_free(struct poller *p);
 

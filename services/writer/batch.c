@@ -4,6 +4,7 @@
  * and the commit timer.
  */
 #include "batch.h"
+#include "send.h"
 
 #include <string.h>
 
@@ -33,11 +34,12 @@ on_commit_timer(evutil_socket_t fd, short what, void *arg)
 
 void
 batch_init(struct batch *b, struct event_base *base,
-    const struct batch_policy *policy, const struct batch_hooks *hooks)
+    const struct batch_policy *policy, struct writer *w, struct sender *send)
 {
 	memset(b, 0, sizeof(*b));
 	b->policy = *policy;
-	b->hooks = *hooks;
+	b->writer = w;
+	b->send = send;
 	b->ev_kick = event_new(base, -1, 0, on_kick, b);
 	b->ev_linger = evtimer_new(base, on_linger, b);
 	b->ev_commit = evtimer_new(base, on_commit_timer, b);
@@ -103,8 +105,8 @@ batch_run(struct batch *b, int64_t now_ms)
 {
 	int64_t last_send_ms = 0, wait_ms;
 
-	if (b->hooks.busy(b->hooks.arg, &last_send_ms)) {
-		b->hooks.pump(b->hooks.arg);
+	if (send_busy(b->send, &last_send_ms)) {
+		send_pump(b->send);
 	} else {
 		wait_ms = last_send_ms + b->policy.min_interval_ms - now_ms;
 		if (wait_ms > 0 && b->points < b->policy.size) {
@@ -121,7 +123,7 @@ batch_run(struct batch *b, int64_t now_ms)
 			return;
 		}
 		batch_commit(b);
-		if (!b->hooks.busy(b->hooks.arg, &last_send_ms))
+		if (!send_busy(b->send, &last_send_ms))
 			return;
 	}
 	/* A write is in flight: nothing is decided before it answers (its
@@ -156,5 +158,5 @@ batch_commit(struct batch *b)
 		hb_counter_add(b->spooled, 1);
 	if (b->batch_points)
 		hb_histogram_observe(b->batch_points, (double)points);
-	b->hooks.commit(b->hooks.arg, &b->lines, points, first_ms);
+	writer_commit(b->writer, &b->lines, points, first_ms);
 }

@@ -6,7 +6,7 @@
  * stream, writer.min_write_interval_ms after the previous write started,
  * while the bus holds what arrives meanwhile (hb_bus_hold).
  *
- * What happens to a batch is the writer's (hooks); batch only decides when.
+ * Batch only decides when; a batch goes to writer_commit (writer.c).
  */
 #ifndef WRITER_BATCH_H
 #define WRITER_BATCH_H
@@ -19,22 +19,16 @@
 #include "hb_metrics.h"
 #include "hb_util.h"
 
-struct batch_hooks {
-	/*
-	 * Whether a write is in flight or a retry is waited for, and when
-	 * the last write started (monotonic ms).
-	 */
-	bool (*busy)(void *arg, int64_t *last_send_ms);
-	/*
-	 * Takes the lines (leaving *lines empty, see spool_commit_buf);
-	 * first_ms: when the oldest of them arrived (monotonic; 0 unknown).
-	 */
-	void (*commit)(void *arg, struct hb_buf *lines, int64_t points,
-	    int64_t first_ms);
-	/* A write in flight: whatever may go out next, goes (see send_pump). */
-	void (*pump)(void *arg);
-	void *arg;
-};
+struct sender;
+struct writer;
+
+/*
+ * Where a batch goes (writer.c): takes the lines, leaving *lines empty (see
+ * spool_commit_buf); first_ms: when the oldest of them arrived (monotonic;
+ * 0 unknown).
+ */
+void writer_commit(struct writer *w, struct hb_buf *lines, int64_t points,
+    int64_t first_ms);
 
 struct batch_policy {
 	int64_t size;			/* writer.batch_size */
@@ -44,7 +38,8 @@ struct batch_policy {
 
 struct batch {
 	struct batch_policy policy;
-	struct batch_hooks hooks;
+	struct writer *writer;		/* takes each batch (writer_commit) */
+	struct sender *send;		/* busy or not (send_busy, send_pump) */
 	struct hb_bus *bus;		/* held while lingering; may be NULL */
 	struct hb_buf lines;		/* received, not yet committed */
 	int64_t points;
@@ -57,7 +52,7 @@ struct batch {
 };
 
 void batch_init(struct batch *b, struct event_base *base,
-    const struct batch_policy *policy, const struct batch_hooks *hooks);
+    const struct batch_policy *policy, struct writer *w, struct sender *send);
 void batch_free(struct batch *b);
 
 /* How many more lines fit before the batch is full (at least 1). */

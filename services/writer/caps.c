@@ -3,7 +3,9 @@
  * memory, and the once-a-second retry of a disk that refused writes.
  */
 #include "caps.h"
+#include "drops.h"
 #include "options.h"
+#include "send.h"
 
 #include <string.h>
 
@@ -24,18 +26,20 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	spool_retry(l->spool);
 	caps_enforce(l);
 	caps_watch(l);
-	l->hooks.ready(l->hooks.arg);
+	send_pump(l->send);
 }
 
 void
 caps_init(struct caps *l, struct event_base *base, struct spool *spool,
-    int64_t max_bytes, int64_t held_max_bytes, const struct caps_hooks *hooks)
+    int64_t max_bytes, int64_t held_max_bytes, struct sender *send,
+    struct drops *drops)
 {
 	memset(l, 0, sizeof(*l));
 	l->spool = spool;
 	l->max_bytes = max_bytes;
 	l->held_max_bytes = held_max_bytes;
-	l->hooks = *hooks;
+	l->send = send;
+	l->drops = drops;
 	l->ev_retry = evtimer_new(base, on_retry, l);
 	hb_ratelimit_init(&l->log, 12, 5);
 }
@@ -75,7 +79,8 @@ caps_enforce(struct caps *l)
 {
 	int64_t keep[WRITER_MAX_INFLIGHT];
 	struct spool_drops cap, held;
-	size_t nkeep = l->hooks.in_flight(l->hooks.arg, keep, HB_ARRAY_LEN(keep));
+	size_t nkeep = send_in_flight(l->send, keep,
+	    HB_ARRAY_LEN(keep));
 
 	spool_enforce_cap(l->spool, keep, nkeep, &cap);
 	spool_enforce_held(l->spool, l->held_max_bytes, keep, nkeep, &held);
@@ -85,7 +90,7 @@ caps_enforce(struct caps *l)
 		return;
 	count(l->batches_dropped, cap.batches + held.batches);
 	count(l->dropped, cap.points + held.points);
-	l->hooks.dropped(l->hooks.arg, &cap, &held);
+	drops_note(l->drops, &cap, &held, hb_mono_ms());
 }
 
 void

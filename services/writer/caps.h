@@ -16,22 +16,16 @@
 #include "hb_metrics.h"
 #include "spool.h"
 
-struct caps_hooks {
-	/* Ids of the batches in flight into ids[0, max); returns how many. */
-	size_t (*in_flight)(void *arg, int64_t *ids, size_t max);
-	/* Something was dropped (to be told on the bus). */
-	void (*dropped)(void *arg, const struct spool_drops *cap,
-	    const struct spool_drops *held);
-	/* The disk was tried again: batches may have moved. */
-	void (*ready)(void *arg);
-	void *arg;
-};
+struct drops;
+struct sender;
 
 struct caps {
 	struct spool *spool;
 	int64_t max_bytes;		/* writer.spool.max_mb */
 	int64_t held_max_bytes;		/* writer.spool.memory_max_mb */
-	struct caps_hooks hooks;
+	struct sender *send;		/* its writes in flight are never dropped;
+					 * pumped after the disk is tried again */
+	struct drops *drops;		/* told of what was dropped */
 	struct event *ev_retry;		/* once a second while not whole */
 	struct hb_ratelimit log;	/* a cap reached under load drops a
 					 * batch per commit: a flood */
@@ -42,10 +36,10 @@ struct caps {
 
 void caps_init(struct caps *l, struct event_base *base,
     struct spool *spool, int64_t max_bytes, int64_t held_max_bytes,
-    const struct caps_hooks *hooks);
+    struct sender *send, struct drops *drops);
 void caps_free(struct caps *l);
 
-/* Drops what is over either limit: counted, logged, and hooks.dropped. */
+/* Drops what is over either limit: counted, logged, and drops_note. */
 void caps_enforce(struct caps *l);
 /* Tries the disk again in a second if the spool is not whole on disk. */
 void caps_watch(struct caps *l);

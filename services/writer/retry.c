@@ -3,6 +3,8 @@
  * ping timer.
  */
 #include "retry.h"
+#include "send.h"
+#include "spool.h"
 #include "hb_log.h"
 
 #include <stdio.h>
@@ -17,7 +19,7 @@ set_state(struct retry *r, bool ok, enum influx_verdict why, const char *reason)
 	if (ok != r->ok || r->since_ms == 0) {
 		if (ok && r->since_ms != 0)
 			hb_info("influx reachable url=%s spooled_points=%lld", r->url,
-			    (long long)r->hooks.waiting_points(r->hooks.arg));
+			    (long long)spool_points(r->spool));
 		else if (!ok)
 			hb_warn("influx unavailable url=%s reason=\"%s\" (spooling; "
 			    "nothing is lost)", r->url, reason);
@@ -66,10 +68,12 @@ on_ping_timer(evutil_socket_t fd, short what, void *arg)
 
 void
 retry_init(struct retry *r, struct event_base *base, struct influx *influx,
-    const char *url, int64_t retry_max_ms, const struct retry_hooks *hooks)
+    const char *url, int64_t retry_max_ms, struct sender *send,
+    struct spool *spool)
 {
 	memset(r, 0, sizeof(*r));
-	r->hooks = *hooks;
+	r->send = send;
+	r->spool = spool;
 	r->influx = influx;
 	r->url = url;
 	r->ok = true;	/* until a write or ping says otherwise */
@@ -149,7 +153,7 @@ void
 retry_resume(struct retry *r)
 {
 	r->waiting = false;
-	r->hooks.ready(r->hooks.arg);
+	send_pump(r->send);
 }
 
 bool
@@ -157,7 +161,7 @@ retry_pinged(struct retry *r, const struct influx_result *res, int64_t now_ms)
 {
 	if (res->verdict != INFLUX_OK) {
 		/* a write in flight will say better than a ping */
-		if (r->hooks.inflight(r->hooks.arg) == 0 && r->ok)
+		if (r->send->ninflight == 0 && r->ok)
 			set_state(r, false, res->verdict, res->reason);
 		return false;
 	}
@@ -169,7 +173,7 @@ retry_pinged(struct retry *r, const struct influx_result *res, int64_t now_ms)
 		evtimer_del(r->ev_retry);
 		r->waiting = false;
 	}
-	r->hooks.ready(r->hooks.arg);
+	send_pump(r->send);
 	return true;
 }
 
@@ -181,6 +185,6 @@ retry_ping_due(const struct retry *r, int64_t now_ms, int64_t now_wall_ms)
 	if (r->ping || r->stopping)
 		return false;
 	/* Every second while InfluxDB is away; every 10 s when idle. */
-	return !r->ok || (idle && r->hooks.inflight(r->hooks.arg) == 0 &&
+	return !r->ok || (idle && r->send->ninflight == 0 &&
 	    now_ms - r->last_ping_ms > 10000);
 }

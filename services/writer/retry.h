@@ -18,18 +18,13 @@
 #include "hb_util.h"
 #include "influx.h"
 
-struct retry_hooks {
-	/* Writes in flight now. */
-	int (*inflight)(void *arg);
-	/* The wait is over: writes may go again. */
-	void (*ready)(void *arg);
-	/* Points waiting in the spool, for the log line when InfluxDB is back. */
-	int64_t (*waiting_points)(void *arg);
-	void *arg;
-};
+struct sender;
+struct spool;
 
 struct retry {
-	struct retry_hooks hooks;
+	struct sender *send;		/* pumped when the wait is over; its
+					 * writes in flight outrank a ping */
+	struct spool *spool;		/* for the log line when InfluxDB is back */
 	struct influx *influx;		/* pings; may be NULL (no pings) */
 	const char *url;		/* without credentials, for logs */
 
@@ -53,10 +48,12 @@ struct retry {
 
 /*
  * InfluxDB counts as reachable until a write or ping says otherwise.
- * influx may be NULL (then no ping goes out); url is kept, not copied.
+ * influx may be NULL (then no ping goes out); url is kept, not copied;
+ * send and spool are borrowed.
  */
 void retry_init(struct retry *r, struct event_base *base, struct influx *influx,
-    const char *url, int64_t retry_max_ms, const struct retry_hooks *hooks);
+    const char *url, int64_t retry_max_ms, struct sender *send,
+    struct spool *spool);
 void retry_free(struct retry *r);
 /* Starts the ping timer (once a second). */
 void retry_start(struct retry *r);
@@ -83,12 +80,12 @@ void retry_unreachable(struct retry *r, const struct influx_result *res);
  */
 int64_t retry_schedule(struct retry *r, const struct influx_result *res,
     int64_t now_ms);
-/* The retry timer fired: writes may go again (hooks.ready). */
+/* The retry timer fired: writes may go again (send_pump). */
 void retry_resume(struct retry *r);
 
 /*
  * A ping's answer at now_ms (monotonic). Returns true when it ended the
- * wait (then hooks.ready was called).
+ * wait (then send_pump was called).
  */
 bool retry_pinged(struct retry *r, const struct influx_result *res,
     int64_t now_ms);

@@ -5,6 +5,12 @@
  * for a retry (retry.h). The second concurrent write is only for a batch
  * that is full, older than writer.flush_interval_ms, left from before a
  * restart, or being retried; while InfluxDB fails, one batch at a time.
+ *
+ * database: InfluxDB 1.x's database, created when a write finds it missing
+ * (CREATE DATABASE, with writer.influx.retention as its default retention
+ * policy), at most once every 30 s. Where InfluxDB refuses (a user without
+ * admin rights) the writer keeps spooling and /health says why and what
+ * to do.
  */
 #ifndef WRITER_SEND_H
 #define WRITER_SEND_H
@@ -13,7 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "database.h"
 #include "hb_log.h"
 #include "hb_metrics.h"
 #include "influx.h"
@@ -21,6 +26,33 @@
 #include "retry.h"
 #include "settle.h"
 #include "spool.h"
+
+/* ---------------- the database (InfluxDB 1.x) ---------------- */
+
+struct database {
+	struct influx *influx;
+	struct retry *retry;		/* resumed once the database exists */
+	const struct influx_config *cfg;
+	struct hb_http_xfer *xfer;	/* CREATE DATABASE in flight */
+	int64_t last_try_ms;		/* monotonic; 0: never */
+	char refused[512];		/* why InfluxDB would not create it; "" */
+};
+
+/* influx may be NULL or v2 (then nothing is ever created). */
+void database_init(struct database *d, struct influx *influx,
+    struct retry *retry, const struct influx_config *cfg);
+/* Cancels a request in flight. */
+void database_free(struct database *d);
+
+/*
+ * A write failed with *res at now_ms (monotonic). If InfluxDB said the
+ * database is missing, creates it (unless tried in the last 30 s), and if
+ * InfluxDB refused to, res->reason says so and how to put it right.
+ */
+void database_missing(struct database *d, struct influx_result *res,
+    int64_t now_ms);
+
+/* ---------------- the sender ---------------- */
 
 struct sender;
 
@@ -31,11 +63,13 @@ struct send_slot {
 	bool busy;
 };
 
-struct send_hooks {
-	/* An answer was acted on: the spool may have changed, a slot is free. */
-	void (*answered)(void *arg, enum influx_verdict verdict);
-	void *arg;
-};
+struct writer;
+
+/*
+ * An answer was acted on (writer.c): the spool may have changed, a slot is
+ * free.
+ */
+void writer_answered(struct writer *w);
 
 struct sender {
 	struct send_slot slots[WRITER_MAX_INFLIGHT];
@@ -52,7 +86,7 @@ struct sender {
 	struct retry *retry;
 	struct database *database;	/* created when missing; may be NULL */
 	struct settle settle;
-	struct send_hooks hooks;
+	struct writer *writer;		/* told of each answer (writer_answered) */
 	struct hb_ratelimit log;
 
 	/* may be NULL */
@@ -63,7 +97,7 @@ struct sender {
 
 void send_init(struct sender *s, const struct writer_options *o,
     struct spool *spool, struct influx *influx, struct retry *retry,
-    const struct send_hooks *hooks);
+    struct writer *w);
 /* Frees the slots' bodies; the transfers go with the HTTP client. */
 void send_free(struct sender *s);
 

@@ -1,18 +1,1006 @@
 /*
- * spool: batches on disk (spool_store.c), oldest first, and in memory when
- * the disk refuses them (spool_hold.c); what to do when SQLite cannot
- * write, the cap, and totals kept in memory so that /metrics never scans
- * the table.
+ * spool: batches on disk (the store), oldest first, and in memory when
+ * the disk refuses them (the hold); the ids InfluxDB took that a full disk
+ * kept (<spool>-sent); what to do when SQLite cannot write, the cap, and
+ * totals kept in memory so that /metrics never scans the table.
  */
 #include "spool.h"
-#include "spool_hold.h"
-#include "spool_sent.h"
-#include "spool_store.h"
 #include "hb_log.h"
+#include "hb_sqlite.h"
+#include "hb_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ================ the store: the SQLite file ================ */
+
+/*
+ * The store: the spool's SQLite file and nothing else: the batch and
+ * dead_letter tables, their prepared statements, the WAL's size. It logs
+ * nothing and decides nothing: a write that fails returns -1 and leaves
+ * SQLite's words and the operation in the store (error, op), for the
+ * spool to report and to hold what the disk did not take.
+ */
+
+struct spool_store {
+	sqlite3 *db;
+	char path[PATH_MAX];
+	char wal_path[PATH_MAX + 8];
+	int64_t wal_limit;
+	int64_t page_size;
+	int64_t max_bytes;	/* the cap the store was opened with */
+	bool standin;		/* a rebuild could not reopen the file: this is
+				 * an empty database in memory until it can */
+	char error[256];	/* SQLite's words for the last failure */
+	const char *op;		/* and what it was doing: "commit", "delete", ... */
+
+	sqlite3_stmt *st_next_id;
+	sqlite3_stmt *st_get;
+	sqlite3_stmt *st_insert;
+	sqlite3_stmt *st_delete;
+	sqlite3_stmt *st_size;
+	sqlite3_stmt *st_replace;
+	sqlite3_stmt *st_attempt;
+	sqlite3_stmt *st_dead;
+	sqlite3_stmt *st_dead_oldest;
+	sqlite3_stmt *st_dead_delete;
+	sqlite3_stmt *st_pages;
+	sqlite3_stmt *st_free_pages;
+};
+
+/* What waits in the batch table. */
+struct store_totals {
+	int64_t batches, points, bytes;
+	int64_t last_id;	/* the largest id ever given, 0 if none */
+};
+
+/*
+ * Opens or creates the file; 0, or -1 with a message naming it in err
+ * (then store_close() frees what was opened). The WAL is kept to a quarter
+ * of max_bytes (8 MB at most).
+ */
+static int store_open(struct spool_store *st, const char *path,
+    int64_t max_bytes, char *err, size_t errlen);
+static void store_close(struct spool_store *st);
+/* Counts what the batch table holds (at open: the totals are kept in memory). */
+static void store_totals(struct spool_store *st, struct store_totals *out);
+
+/* Rows of the batch table. Writes return 0, or -1 (error and op set). */
+static int store_insert(struct spool_store *st, const struct spool_batch *b,
+    const char *body, size_t len);
+static int store_delete(struct spool_store *st, int64_t id);
+/* Deletes the rows with lo <= id <= hi. */
+static int store_delete_range(struct spool_store *st, int64_t lo, int64_t hi);
+static int store_replace(struct spool_store *st, int64_t id, const char *body,
+    size_t len, int64_t points);
+static int store_attempt(struct spool_store *st, int64_t id);
+/*
+ * Replaces row id by two rows, first (body[0, cut)) and second (the rest),
+ * in one transaction: all or nothing.
+ */
+static int store_split(struct spool_store *st, int64_t id,
+    const struct spool_batch *first, const struct spool_batch *second,
+    const char *body, size_t len, size_t cut);
+
+/* The first row id > after: the id, 0 if none, -1 on a read error (error set). */
+static int64_t store_next(struct spool_store *st, int64_t after);
+/* A row's points, created_ms and attempts into *out, its body's size into *bytes; -1 if none. */
+static int store_info(struct spool_store *st, int64_t id,
+    struct spool_batch *out, int64_t *bytes);
+/* A whole row into *out (its body replaces out->body's content); 1, or -1 (error set). */
+static int store_read(struct spool_store *st, int64_t id,
+    struct spool_batch *out);
+
+/* Dead letters: stored with the server's reason and status, oldest dropped first. */
+static int store_dead_letter(struct spool_store *st, const char *body,
+    size_t len, int64_t points, int status, const char *reason, int64_t now_ms);
+/* The oldest dead letter: 1 (its id and points), 0 if none, -1 (error set). */
+static int store_oldest_dead_letter(struct spool_store *st, int64_t *id,
+    int64_t *points);
+static int store_delete_dead_letter(struct spool_store *st, int64_t id);
+static int64_t store_dead_letters(struct spool_store *st);
+
+/* Bytes of the file in use: pages less free pages. */
+static int64_t store_file_bytes(struct spool_store *st);
+/* Bytes of the WAL on disk. */
+static int64_t store_wal_bytes(const struct spool_store *st);
+/*
+ * Truncates the WAL when it has outgrown its limit. 0, or -1 (error set)
+ * if the checkpoint failed.
+ */
+static int store_checkpoint(struct spool_store *st);
+/* Copies what the WAL holds into the file, if the disk has room for it. */
+static void store_checkpoint_passive(struct spool_store *st);
+
+/*
+ * Starts the file afresh with no batches, for a spool whose WAL filled its
+ * disk when no batch on it is needed any more: the WAL cannot be copied
+ * into the file (that needs room) nor dropped alone (a checkpoint that
+ * failed half way left the file needing it), so the file, its WAL and
+ * shared memory are removed and made again. The newest dead letters are
+ * kept, up to keep_bytes (the points of those left out in
+ * *dead_points_dropped), and ids go on after last_id. 0, or -1 (error set)
+ * when the file cannot be made again: then the store is a stand-in in
+ * memory (standin) and a later call tries again.
+ */
+static int store_rebuild(struct spool_store *st, int64_t last_id,
+    int64_t keep_bytes, int64_t *dead_points_dropped);
+
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE batch ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  points INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  body BLOB NOT NULL);"
+	"CREATE TABLE dead_letter ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  points INTEGER NOT NULL,"
+	"  status INTEGER NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  body BLOB NOT NULL);",
+};
+
+/* Keeps SQLite's words while they are still the last error's. */
+static int
+failed(struct spool_store *st, const char *op)
+{
+	snprintf(st->error, sizeof(st->error), "%s", sqlite3_errmsg(st->db));
+	st->op = op;
+	return -1;
+}
+
+static int
+step_done(struct spool_store *st, sqlite3_stmt *stmt, const char *op)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return rc == SQLITE_DONE ? 0 : failed(st, op);
+}
+
+static int
+exec_quiet(struct spool_store *st, const char *sql, const char *op)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return failed(st, op);
+	return 0;
+}
+
+static int64_t
+pragma_int(sqlite3_stmt *stmt)
+{
+	int64_t v = 0;
+
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return v;
+}
+
+/* ---------------- open, close ---------------- */
+
+/*
+ * The WAL is the spool's too: a quarter of the cap at most (8 MB, SQLite's
+ * default), checkpointed by SQLite past that and truncated by
+ * store_checkpoint() when the spool empties.
+ */
+static int
+limit_wal(struct spool_store *st, int64_t max_bytes, char *err, size_t errlen)
+{
+	int64_t pages;
+	char sql[160];
+
+	st->wal_limit = max_bytes / 4 < 8 * 1024 * 1024 ? max_bytes / 4 :
+	    8 * 1024 * 1024;
+	/* SQLite checkpoints at half the limit, so that the WAL is reused
+	 * before it reaches it; store_checkpoint() truncates what a large
+	 * batch carried past it */
+	pages = st->wal_limit / st->page_size / 2;
+	if (pages < 1)
+		pages = 1;
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld; "
+	    "PRAGMA wal_autocheckpoint=%lld;", (long long)st->wal_limit,
+	    (long long)(pages < 1000 ? pages : 1000));
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up the WAL of %s: %s", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_open(struct spool_store *st, const char *path, int64_t max_bytes,
+    char *err, size_t errlen)
+{
+	const struct hb_sqlite_stmt stmts[] = {
+		{ &st->st_next_id,
+		    "SELECT id FROM batch WHERE id > ? ORDER BY id LIMIT 1" },
+		{ &st->st_get, "SELECT created_ms, points, attempts, body "
+		    "FROM batch WHERE id = ?" },
+		/* ids come from the spool, so that a batch held in memory keeps
+		 * its place when it is written later */
+		{ &st->st_insert, "INSERT OR REPLACE INTO batch (id, created_ms, "
+		    "points, attempts, body) VALUES (?, ?, ?, ?, ?)" },
+		{ &st->st_delete, "DELETE FROM batch WHERE id = ?" },
+		{ &st->st_size, "SELECT points, length(body), created_ms, attempts "
+		    "FROM batch WHERE id = ?" },
+		{ &st->st_replace,
+		    "UPDATE batch SET body = ?, points = ? WHERE id = ?" },
+		{ &st->st_attempt,
+		    "UPDATE batch SET attempts = attempts + 1 WHERE id = ?" },
+		{ &st->st_dead, "INSERT INTO dead_letter (created_ms, points, "
+		    "status, reason, body) VALUES (?, ?, ?, ?, ?)" },
+		{ &st->st_dead_oldest,
+		    "SELECT id, points FROM dead_letter ORDER BY id LIMIT 1" },
+		{ &st->st_dead_delete, "DELETE FROM dead_letter WHERE id = ?" },
+		{ &st->st_pages, "PRAGMA page_count" },
+		{ &st->st_free_pages, "PRAGMA freelist_count" },
+	};
+
+	snprintf(st->path, sizeof(st->path), "%s", path);
+	snprintf(st->wal_path, sizeof(st->wal_path), "%s-wal", path);
+	st->max_bytes = max_bytes;
+	st->db = hb_sqlite_open(path, migrations, HB_ARRAY_LEN(migrations), err,
+	    errlen);
+	if (st->db == NULL)
+		return -1;
+	if (hb_sqlite_prepare_all(st->db, stmts, HB_ARRAY_LEN(stmts), err,
+	    errlen) != 0)
+		return -1;
+	st->page_size = hb_sqlite_scalar(st->db, "PRAGMA page_size", 4096);
+	return limit_wal(st, max_bytes, err, errlen);
+}
+
+static void
+store_close(struct spool_store *st)
+{
+	sqlite3_finalize(st->st_next_id);
+	sqlite3_finalize(st->st_get);
+	sqlite3_finalize(st->st_insert);
+	sqlite3_finalize(st->st_delete);
+	sqlite3_finalize(st->st_size);
+	sqlite3_finalize(st->st_replace);
+	sqlite3_finalize(st->st_attempt);
+	sqlite3_finalize(st->st_dead);
+	sqlite3_finalize(st->st_dead_oldest);
+	sqlite3_finalize(st->st_dead_delete);
+	sqlite3_finalize(st->st_pages);
+	sqlite3_finalize(st->st_free_pages);
+	hb_sqlite_close(st->db);
+	st->db = NULL;
+}
+
+static void
+store_totals(struct spool_store *st, struct store_totals *out)
+{
+	out->batches = hb_sqlite_scalar(st->db, "SELECT count(*) FROM batch", 0);
+	out->points = hb_sqlite_scalar(st->db, "SELECT sum(points) FROM batch", 0);
+	out->bytes = hb_sqlite_scalar(st->db,
+	    "SELECT sum(length(body)) FROM batch", 0);
+	/* AUTOINCREMENT's sequence: an id is never given twice, even after the
+	 * rows that had it were deleted */
+	out->last_id = hb_sqlite_scalar(st->db, "SELECT max(coalesce((SELECT seq "
+	    "FROM sqlite_sequence WHERE name = 'batch'), 0), coalesce((SELECT "
+	    "max(id) FROM batch), 0))", 0);
+}
+
+/* ---------------- batch rows ---------------- */
+
+static int
+store_insert(struct spool_store *st, const struct spool_batch *b,
+    const char *body, size_t len)
+{
+	sqlite3_bind_int64(st->st_insert, 1, b->id);
+	sqlite3_bind_int64(st->st_insert, 2, b->created_ms);
+	sqlite3_bind_int64(st->st_insert, 3, b->points);
+	sqlite3_bind_int(st->st_insert, 4, b->attempts);
+	sqlite3_bind_blob64(st->st_insert, 5, body, len, SQLITE_STATIC);
+	return step_done(st, st->st_insert, "commit");
+}
+
+static int
+store_delete(struct spool_store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->st_delete, 1, id);
+	return step_done(st, st->st_delete, "delete");
+}
+
+static int
+store_delete_range(struct spool_store *st, int64_t lo, int64_t hi)
+{
+	sqlite3_stmt *stmt = hb_sqlite_prepare(st->db,
+	    "DELETE FROM batch WHERE id BETWEEN ? AND ?");
+	int rc;
+
+	if (stmt == NULL)
+		return failed(st, "delete");
+	sqlite3_bind_int64(stmt, 1, lo);
+	sqlite3_bind_int64(stmt, 2, hi);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : failed(st, "delete");
+}
+
+static int
+store_replace(struct spool_store *st, int64_t id, const char *body, size_t len,
+    int64_t points)
+{
+	sqlite3_bind_blob64(st->st_replace, 1, body, len, SQLITE_STATIC);
+	sqlite3_bind_int64(st->st_replace, 2, points);
+	sqlite3_bind_int64(st->st_replace, 3, id);
+	return step_done(st, st->st_replace, "replace");
+}
+
+static int
+store_attempt(struct spool_store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->st_attempt, 1, id);
+	return step_done(st, st->st_attempt, "attempt");
+}
+
+static int
+store_split(struct spool_store *st, int64_t id, const struct spool_batch *first,
+    const struct spool_batch *second, const char *body, size_t len, size_t cut)
+{
+	if (exec_quiet(st, "BEGIN", "split") == 0 &&
+	    store_insert(st, first, body, cut) == 0 &&
+	    store_insert(st, second, body + cut, len - cut) == 0 &&
+	    store_delete(st, id) == 0 && exec_quiet(st, "COMMIT", "split") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int64_t
+store_next(struct spool_store *st, int64_t after)
+{
+	int64_t id = 0;
+	int rc;
+
+	sqlite3_bind_int64(st->st_next_id, 1, after);
+	rc = sqlite3_step(st->st_next_id);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(st->st_next_id, 0);
+	else if (rc != SQLITE_DONE)
+		id = failed(st, "read");
+	sqlite3_reset(st->st_next_id);
+	return id;
+}
+
+static int
+store_info(struct spool_store *st, int64_t id, struct spool_batch *out,
+    int64_t *bytes)
+{
+	int rc;
+
+	sqlite3_bind_int64(st->st_size, 1, id);
+	rc = sqlite3_step(st->st_size);
+	if (rc == SQLITE_ROW) {
+		out->id = id;
+		out->points = sqlite3_column_int64(st->st_size, 0);
+		*bytes = sqlite3_column_int64(st->st_size, 1);
+		out->created_ms = sqlite3_column_int64(st->st_size, 2);
+		out->attempts = sqlite3_column_int(st->st_size, 3);
+	}
+	sqlite3_reset(st->st_size);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int
+store_read(struct spool_store *st, int64_t id, struct spool_batch *out)
+{
+	int rc;
+
+	sqlite3_bind_int64(st->st_get, 1, id);
+	rc = sqlite3_step(st->st_get);
+	if (rc == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(st->st_get, 3);
+		int n = sqlite3_column_bytes(st->st_get, 3);
+
+		out->id = id;
+		out->created_ms = sqlite3_column_int64(st->st_get, 0);
+		out->points = sqlite3_column_int64(st->st_get, 1);
+		out->attempts = sqlite3_column_int(st->st_get, 2);
+		hb_buf_reset(&out->body);
+		hb_buf_append(&out->body, blob, (size_t)n);
+		rc = 1;
+	} else
+		rc = failed(st, "read");
+	sqlite3_reset(st->st_get);
+	return rc;
+}
+
+/* ---------------- dead letters ---------------- */
+
+static int
+store_dead_letter(struct spool_store *st, const char *body, size_t len,
+    int64_t points, int status, const char *reason, int64_t now_ms)
+{
+	sqlite3_bind_int64(st->st_dead, 1, now_ms);
+	sqlite3_bind_int64(st->st_dead, 2, points);
+	sqlite3_bind_int(st->st_dead, 3, status);
+	sqlite3_bind_text(st->st_dead, 4, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st->st_dead, 5, body, len, SQLITE_STATIC);
+	return step_done(st, st->st_dead, "dead-letter");
+}
+
+static int
+store_oldest_dead_letter(struct spool_store *st, int64_t *id, int64_t *points)
+{
+	int rc = sqlite3_step(st->st_dead_oldest);
+
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st->st_dead_oldest, 0);
+		*points = sqlite3_column_int64(st->st_dead_oldest, 1);
+	}
+	sqlite3_reset(st->st_dead_oldest);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : failed(st, "read");
+}
+
+static int
+store_delete_dead_letter(struct spool_store *st, int64_t id)
+{
+	sqlite3_bind_int64(st->st_dead_delete, 1, id);
+	return step_done(st, st->st_dead_delete, "drop dead letter");
+}
+
+static int64_t
+store_dead_letters(struct spool_store *st)
+{
+	return hb_sqlite_scalar(st->db, "SELECT count(*) FROM dead_letter", 0);
+}
+
+/* ---------------- the file and its WAL ---------------- */
+
+static int64_t
+store_file_bytes(struct spool_store *st)
+{
+	return (pragma_int(st->st_pages) - pragma_int(st->st_free_pages)) *
+	    st->page_size;
+}
+
+static int64_t
+store_wal_bytes(const struct spool_store *st)
+{
+	struct stat sb;
+
+	return st->standin || stat(st->wal_path, &sb) != 0 ? 0 :
+	    (int64_t)sb.st_size;
+}
+
+static int
+store_checkpoint(struct spool_store *st)
+{
+	if (store_wal_bytes(st) <= st->wal_limit)
+		return 0;
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL) != SQLITE_OK)
+		return failed(st, "checkpoint");
+	return 0;
+}
+
+static void
+store_checkpoint_passive(struct spool_store *st)
+{
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+	    NULL);
+}
+
+/* ---------------- starting afresh ---------------- */
+
+struct kept_dead {
+	int64_t created_ms, points;
+	int status;
+	char *reason;
+	struct hb_buf body;
+};
+
+/* The newest dead letters, up to keep_bytes, newest first; *n of them. */
+static struct kept_dead *
+read_dead(struct spool_store *st, int64_t keep_bytes, size_t *n,
+    int64_t *dropped_points)
+{
+	sqlite3_stmt *stmt = hb_sqlite_prepare(st->db, "SELECT created_ms, "
+	    "points, status, reason, body FROM dead_letter ORDER BY id DESC");
+	struct kept_dead *kept = NULL;
+	size_t cap = 0;
+	int64_t bytes = 0;
+
+	*n = 0;
+	while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
+		int len = sqlite3_column_bytes(stmt, 4);
+		const char *reason = (const char *)sqlite3_column_text(stmt, 3);
+		struct kept_dead *k;
+
+		if (bytes + len > keep_bytes) {
+			*dropped_points += sqlite3_column_int64(stmt, 1);
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			kept = hb_xrealloc(kept, cap * sizeof(*kept));
+		}
+		k = &kept[(*n)++];
+		memset(k, 0, sizeof(*k));
+		k->created_ms = sqlite3_column_int64(stmt, 0);
+		k->points = sqlite3_column_int64(stmt, 1);
+		k->status = sqlite3_column_int(stmt, 2);
+		k->reason = hb_xstrdup(reason ? reason : "");
+		hb_buf_append(&k->body, sqlite3_column_blob(stmt, 4), (size_t)len);
+		bytes += len;
+	}
+	sqlite3_finalize(stmt);
+	return kept;
+}
+
+/* The ids after a rebuild go on from last_id: AUTOINCREMENT's record. */
+static int
+set_last_id(struct spool_store *st, int64_t last_id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO sqlite_sequence (name, seq) "
+	    "VALUES ('batch', %lld)", (long long)last_id);
+	return exec_quiet(st, sql, "rebuild");
+}
+
+static int
+store_rebuild(struct spool_store *st, int64_t last_id, int64_t keep_bytes,
+    int64_t *dead_points_dropped)
+{
+	char path[PATH_MAX], shm[PATH_MAX + 8], err[256];
+	int64_t max_bytes = st->max_bytes;
+	struct kept_dead *kept;
+	size_t n;
+	int rc = 0;
+
+	*dead_points_dropped = 0;
+	kept = read_dead(st, keep_bytes, &n, dead_points_dropped);
+	snprintf(path, sizeof(path), "%s", st->path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	store_close(st);
+	unlink(st->wal_path);
+	unlink(shm);
+	unlink(path);
+	if (store_open(st, path, max_bytes, err, sizeof(err)) != 0) {
+		/* someone else took the room: an empty stand-in until the next try */
+		store_close(st);
+		if (store_open(st, ":memory:", max_bytes, err, sizeof(err)) != 0)
+			abort();	/* out of memory */
+		snprintf(st->path, sizeof(st->path), "%s", path);
+		snprintf(st->wal_path, sizeof(st->wal_path), "%s-wal", path);
+		st->standin = true;
+		snprintf(st->error, sizeof(st->error), "cannot make the file again: %s",
+		    err);
+		st->op = "rebuild";
+		rc = -1;
+	} else
+		st->standin = false;
+	if (rc == 0 && set_last_id(st, last_id) != 0)
+		rc = -1;
+	while (n > 0) {
+		struct kept_dead *k = &kept[--n];
+
+		if (rc == 0 && store_dead_letter(st, k->body.data, k->body.len,
+		    k->points, k->status, k->reason, k->created_ms) != 0)
+			rc = -1;
+		free(k->reason);
+		hb_buf_free(&k->body);
+	}
+	free(kept);
+	return rc;
+}
+
+/* ================ the hold: in memory ================ */
+
+/*
+ * The hold: what the spool keeps in memory while its file refuses
+ * writes: the batches SQLite did not take (in id order, handed out like
+ * the others and written when the disk has room) and the ids of rows sent
+ * but not yet deleted (never handed out again). The spool's staged batches
+ * (sent from memory, written when due) are a list of the same kind. No
+ * SQLite here.
+ */
+
+struct spool_totals {
+	int64_t batches, points, bytes;
+};
+
+static inline void
+spool_totals_add(struct spool_totals *t, int64_t batches, int64_t points,
+    int64_t bytes)
+{
+	t->batches += batches;
+	t->points += points;
+	t->bytes += bytes;
+}
+
+/*
+ * A batch SQLite did not take; sent from here, written when it can be. The
+ * spool keeps its staged batches (spool_stage_buf) in a list of the same
+ * kind, each with the time it is due on disk.
+ */
+struct held {
+	TAILQ_ENTRY(held) entry;
+	struct spool_batch b;
+	int64_t due_ms;		/* staged: monotonic time it must be on disk */
+};
+
+struct spool_hold {
+	TAILQ_HEAD(held_head, held) held;	/* ordered by id */
+	struct spool_totals mem;		/* what the held batches make */
+	/* rows already sent or superseded that SQLite did not delete yet */
+	int64_t *undeleted;
+	size_t nundeleted, undeleted_cap;
+};
+
+static void hold_init(struct spool_hold *h);
+/* Frees every held batch and the undeleted ids. */
+static void hold_clear(struct spool_hold *h);
+
+static struct held *hold_find(const struct spool_hold *h, int64_t id);
+/* The first held batch with an id > after, or NULL. */
+static struct held *hold_after(const struct spool_hold *h, int64_t after);
+/* Takes *body (left empty) into a held batch, in id order. */
+static struct held *hold_add(struct spool_hold *h, int64_t id,
+    int64_t created_ms, int64_t points, int attempts, struct hb_buf *body);
+/* The same with a copy of body[0, len). */
+static void hold_copy(struct spool_hold *h, int64_t id, int64_t created_ms,
+    int64_t points, int attempts, const char *body, size_t len);
+/* Replaces a held batch's body and points. */
+static void hold_replace(struct spool_hold *h, struct held *hd,
+    const char *body, size_t len, int64_t points);
+/* Removes and frees one held batch. */
+static void hold_drop(struct spool_hold *h, struct held *hd);
+
+/*
+ * Keeps the held batches under max_bytes: drops the oldest not in keep
+ * (batches in flight). Adds what it dropped to out->batches and points.
+ */
+static void hold_enforce(struct spool_hold *h, int64_t max_bytes,
+    const int64_t *keep, size_t nkeep, struct spool_drops *out);
+
+static bool hold_undeleted_has(const struct spool_hold *h, int64_t id);
+static void hold_undeleted_add(struct spool_hold *h, int64_t id);
+static void hold_undeleted_remove(struct spool_hold *h, int64_t id);
+
+/* True when id is one of keep[0, nkeep). */
+static bool hold_kept(const int64_t *keep, size_t nkeep, int64_t id);
+
+static void
+hold_init(struct spool_hold *h)
+{
+	memset(h, 0, sizeof(*h));
+	TAILQ_INIT(&h->held);
+}
+
+static void
+hold_clear(struct spool_hold *h)
+{
+	struct held *hd;
+
+	while ((hd = TAILQ_FIRST(&h->held)) != NULL)
+		hold_drop(h, hd);
+	free(h->undeleted);
+	h->undeleted = NULL;
+	h->nundeleted = h->undeleted_cap = 0;
+}
+
+static struct held *
+hold_find(const struct spool_hold *h, int64_t id)
+{
+	struct held *hd;
+
+	TAILQ_FOREACH(hd, &h->held, entry)
+		if (hd->b.id == id)
+			return hd;
+	return NULL;
+}
+
+static struct held *
+hold_after(const struct spool_hold *h, int64_t after)
+{
+	struct held *hd;
+
+	TAILQ_FOREACH(hd, &h->held, entry)
+		if (hd->b.id > after)
+			return hd;
+	return NULL;
+}
+
+static struct held *
+hold_add(struct spool_hold *h, int64_t id, int64_t created_ms, int64_t points,
+    int attempts, struct hb_buf *body)
+{
+	struct held *hd = hb_xcalloc(1, sizeof(*hd)), *at;
+
+	hd->b.id = id;
+	hd->b.created_ms = created_ms;
+	hd->b.points = points;
+	hd->b.attempts = attempts;
+	hd->b.body = *body;
+	memset(body, 0, sizeof(*body));
+	/* new batches go last; only a batch replaced in memory goes further up */
+	at = TAILQ_LAST(&h->held, held_head);
+	while (at && at->b.id > id)
+		at = TAILQ_PREV(at, held_head, entry);
+	if (at)
+		TAILQ_INSERT_AFTER(&h->held, at, hd, entry);
+	else
+		TAILQ_INSERT_HEAD(&h->held, hd, entry);
+	spool_totals_add(&h->mem, 1, points, (int64_t)hd->b.body.len);
+	return hd;
+}
+
+static void
+hold_copy(struct spool_hold *h, int64_t id, int64_t created_ms, int64_t points,
+    int attempts, const char *body, size_t len)
+{
+	struct hb_buf copy = { 0 };
+
+	hb_buf_append(&copy, body, len);
+	hold_add(h, id, created_ms, points, attempts, &copy);
+}
+
+static void
+hold_replace(struct spool_hold *h, struct held *hd, const char *body,
+    size_t len, int64_t points)
+{
+	spool_totals_add(&h->mem, 0, points - hd->b.points,
+	    (int64_t)len - (int64_t)hd->b.body.len);
+	hb_buf_reset(&hd->b.body);
+	hb_buf_append(&hd->b.body, body, len);
+	hd->b.points = points;
+}
+
+static void
+hold_drop(struct spool_hold *h, struct held *hd)
+{
+	TAILQ_REMOVE(&h->held, hd, entry);
+	spool_totals_add(&h->mem, -1, -hd->b.points, -(int64_t)hd->b.body.len);
+	hb_buf_free(&hd->b.body);
+	free(hd);
+}
+
+static void
+hold_enforce(struct spool_hold *h, int64_t max_bytes, const int64_t *keep,
+    size_t nkeep, struct spool_drops *out)
+{
+	struct held *hd, *next;
+
+	for (hd = TAILQ_FIRST(&h->held); hd && h->mem.bytes > max_bytes; hd = next) {
+		next = TAILQ_NEXT(hd, entry);
+		if (hold_kept(keep, nkeep, hd->b.id))
+			continue;
+		out->batches++;
+		out->points += hd->b.points;
+		hold_drop(h, hd);
+	}
+}
+
+/* ---------------- rows to delete ---------------- */
+
+static bool
+hold_undeleted_has(const struct spool_hold *h, int64_t id)
+{
+	for (size_t i = 0; i < h->nundeleted; i++)
+		if (h->undeleted[i] == id)
+			return true;
+	return false;
+}
+
+static void
+hold_undeleted_add(struct spool_hold *h, int64_t id)
+{
+	if (hold_undeleted_has(h, id))
+		return;
+	if (h->nundeleted == h->undeleted_cap) {
+		h->undeleted_cap = h->undeleted_cap ? h->undeleted_cap * 2 : 16;
+		h->undeleted = hb_xrealloc(h->undeleted, h->undeleted_cap *
+		    sizeof(*h->undeleted));
+	}
+	h->undeleted[h->nundeleted++] = id;
+}
+
+static void
+hold_undeleted_remove(struct spool_hold *h, int64_t id)
+{
+	for (size_t i = 0; i < h->nundeleted; i++)
+		if (h->undeleted[i] == id) {
+			h->undeleted[i] = h->undeleted[--h->nundeleted];
+			return;
+		}
+}
+
+static bool
+hold_kept(const int64_t *keep, size_t nkeep, int64_t id)
+{
+	for (size_t i = 0; i < nkeep; i++)
+		if (keep[i] == id)
+			return true;
+	return false;
+}
+
+/* ================ <spool>-sent ================ */
+
+/*
+ * The -sent file: the ids of batches InfluxDB took whose rows the spool could
+ * not delete (a full disk), in a small file beside the spool
+ * (<spool>-sent) that is written once at open and only overwritten in
+ * place afterwards, so that noting a delivery needs no room on the disk.
+ * A restart reads it and sends none of them again. No SQLite here.
+ */
+
+/* What fits in the file's one block: id ranges, merged as they touch. */
+#define SENT_MAX_RANGES 255
+
+struct sent_range {
+	int64_t lo, hi;
+};
+
+struct spool_sent {
+	int fd;				/* -1: no file (then a restart resends) */
+	char path[PATH_MAX + 8];
+	struct sent_range ranges[SENT_MAX_RANGES];
+	size_t n;
+	bool full_told;
+};
+
+/*
+ * Opens or creates spool_path-sent and reads the ranges it holds. Never
+ * fails: without the file (a disk full before it was ever made) nothing is
+ * noted, and what InfluxDB took is sent again after a restart; err says
+ * why (empty when all is well).
+ */
+static void sent_open(struct spool_sent *s, const char *spool_path, char *err,
+    size_t errlen);
+static void sent_close(struct spool_sent *s);
+
+/*
+ * Notes that InfluxDB took batch id. Returns 0, or -1 if it could not be
+ * noted (no file, or more ranges than fit): then a restart sends it again,
+ * which InfluxDB takes as the same points.
+ */
+static int sent_add(struct spool_sent *s, int64_t id);
+/* Nothing is left undeleted: the file says so. */
+static void sent_clear(struct spool_sent *s);
+
+#define BLOCK 4096
+#define MAGIC "HBSENT1\n"
+
+struct block {
+	char magic[8];
+	uint32_t n;
+	uint32_t reserved;
+	struct sent_range ranges[SENT_MAX_RANGES];
+};
+
+_Static_assert(sizeof(struct block) <= BLOCK, "the ranges fit one block");
+
+static int
+store(struct spool_sent *s)
+{
+	char buf[BLOCK];
+	struct block *b = (struct block *)(void *)buf;
+
+	if (s->fd < 0)
+		return -1;
+	memset(buf, 0, sizeof(buf));
+	memcpy(b->magic, MAGIC, sizeof(b->magic));
+	b->n = (uint32_t)s->n;
+	memcpy(b->ranges, s->ranges, s->n * sizeof(s->ranges[0]));
+	return pwrite(s->fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) ? 0 : -1;
+}
+
+static void
+sent_open(struct spool_sent *s, const char *spool_path, char *err,
+    size_t errlen)
+{
+	char buf[BLOCK];
+	struct block *b = (struct block *)(void *)buf;
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	err[0] = '\0';
+	snprintf(s->path, sizeof(s->path), "%s-sent", spool_path);
+	s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->fd < 0 || fstat(s->fd, &st) != 0)
+		goto err;
+	if (st.st_size >= BLOCK && pread(s->fd, buf, sizeof(buf), 0) == BLOCK &&
+	    memcmp(b->magic, MAGIC, sizeof(b->magic)) == 0 &&
+	    b->n <= SENT_MAX_RANGES) {
+		s->n = b->n;
+		memcpy(s->ranges, b->ranges, s->n * sizeof(s->ranges[0]));
+		return;
+	}
+	/* new (or not ours): its one block is written now, while there is room */
+	if (store(s) == 0 && fsync(s->fd) == 0)
+		return;
+err:
+	snprintf(err, errlen, "cannot keep %s: %s", s->path, strerror(errno));
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->n = 0;
+}
+
+static void
+sent_close(struct spool_sent *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* Joins range i with the next when they touch. */
+static void
+join_next(struct spool_sent *s, size_t i)
+{
+	if (i + 1 < s->n && s->ranges[i].hi + 1 >= s->ranges[i + 1].lo) {
+		if (s->ranges[i + 1].hi > s->ranges[i].hi)
+			s->ranges[i].hi = s->ranges[i + 1].hi;
+		memmove(&s->ranges[i + 1], &s->ranges[i + 2],
+		    (s->n - i - 2) * sizeof(s->ranges[0]));
+		s->n--;
+	}
+}
+
+static int
+sent_add(struct spool_sent *s, int64_t id)
+{
+	size_t i;
+
+	if (s->fd < 0)
+		return -1;
+	for (i = 0; i < s->n && s->ranges[i].hi + 1 < id; i++)
+		;
+	if (i < s->n && id >= s->ranges[i].lo - 1) {
+		/* in, or touching, range i */
+		if (id < s->ranges[i].lo)
+			s->ranges[i].lo = id;
+		if (id > s->ranges[i].hi)
+			s->ranges[i].hi = id;
+		join_next(s, i);
+		return store(s);
+	}
+	if (s->n == SENT_MAX_RANGES)
+		return -1;
+	memmove(&s->ranges[i + 1], &s->ranges[i], (s->n - i) * sizeof(s->ranges[0]));
+	s->ranges[i].lo = s->ranges[i].hi = id;
+	s->n++;
+	return store(s);
+}
+
+static void
+sent_clear(struct spool_sent *s)
+{
+	if (s->n == 0)
+		return;
+	s->n = 0;
+	s->full_told = false;
+	store(s);
+}
+
+/* ================ the spool ================ */
 
 /*
  * The last few batches committed stay in memory until they are first sent,

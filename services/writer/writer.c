@@ -6,17 +6,16 @@
  *   caps keep the spool in bounds, drops tell what they dropped,
  *   status answers /health and /metrics.
  *
- * Each part has its own state and header and knows nothing above it; what
- * one part needs from another goes through the hooks set here.
+ * Each part has its own state and header and calls the parts it needs
+ * directly; what concerns the whole writer comes back here: a batch to
+ * commit (writer_commit) and an answer acted on (writer_answered).
  */
 #include "writer.h"
 #include "batch.h"
-#include "database.h"
 #include "drops.h"
 #include "influx.h"
 #include "intake.h"
 #include "caps.h"
-#include "metrics.h"
 #include "options.h"
 #include "retry.h"
 #include "send.h"
@@ -61,14 +60,6 @@ struct writer {
 static void check_drained(struct writer *w);
 
 /* ---------------- between the parts ---------------- */
-
-static bool
-batch_busy(void *arg, int64_t *last_send_ms)
-{
-	struct writer *w = arg;
-
-	return send_busy(&w->send, last_send_ms);
-}
 
 /*
  * The staged batches that are due go to disk, one at a time with the cap
@@ -115,26 +106,19 @@ on_stage_timer(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The spool takes the batch whatever the disk does (in memory when SQLite
- * cannot write), so that what is received is always sent.
- *
- * While InfluxDB takes writes, the batch is staged: sent from memory, and
- * committed to SQLite only if InfluxDB has not taken it when it is due,
- * writer.spool.commit_ms after its oldest point arrived (less the
- * min_write_interval_ms a point may wait in the bus's mailbox first). So a
- * SIGKILL still loses at most what arrived in the last commit_ms, and a
- * steady stream into a healthy InfluxDB costs no SQLite transaction: two
- * (the insert and the delete) per batch were most of what the writer spent
- * beyond paho's own cost per message. While InfluxDB is away, or the
- * writer stops, the batch is committed at once, as it always was; so is a
- * batch that would wait behind as many staged ones as writer.max_inflight
- * lets be in flight: a burst into a slower InfluxDB waits on disk, not in
+ * cannot write), so that what is received is always sent. While InfluxDB
+ * takes writes the batch is staged: sent from memory, and committed to
+ * SQLite only if InfluxDB has not taken it writer.spool.commit_ms after its
+ * oldest point arrived (less the min_write_interval_ms a point may wait in
+ * the bus's mailbox), so a SIGKILL loses at most the last commit_ms. While
+ * InfluxDB is away, while the writer stops, and behind writer.max_inflight
+ * staged batches, it is committed at once: a burst waits on disk, not in
  * memory.
  */
-static void
-batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
+void
+writer_commit(struct writer *w, struct hb_buf *lines, int64_t points,
     int64_t first_ms)
 {
-	struct writer *w = arg;
 	int64_t id, due;
 
 	if (w->retry.ok && !w->stopping &&
@@ -153,41 +137,14 @@ batch_commit_to_spool(void *arg, struct hb_buf *lines, int64_t points,
 	send_pump(&w->send);
 }
 
-static void
-pump(void *arg)
+void
+writer_answered(struct writer *w)
 {
-	struct writer *w = arg;
-
-	send_pump(&w->send);
-}
-
-static int
-inflight(void *arg)
-{
-	struct writer *w = arg;
-
-	return w->send.ninflight;
-}
-
-static int64_t
-waiting_points(void *arg)
-{
-	struct writer *w = arg;
-
-	return spool_points(w->spool);
-}
-
-static void
-answered(void *arg, enum influx_verdict verdict)
-{
-	struct writer *w = arg;
-
 	/* nothing staged is left to write: no wake-up for it */
 	if (spool_staged_batches(w->spool) == 0)
 		evtimer_del(w->ev_stage);
 	/* dead letters, the halves of a split and a staged batch committed
 	 * because its write failed take room too */
-	(void)verdict;
 	caps_enforce(&w->caps);
 	caps_watch(&w->caps);
 	/* the slot is free: what gathered meanwhile goes out as one batch */
@@ -198,22 +155,6 @@ answered(void *arg, enum influx_verdict verdict)
 		send_pump(&w->send);
 	if (w->stopping)
 		check_drained(w);
-}
-
-static size_t
-in_flight(void *arg, int64_t *ids, size_t max)
-{
-	struct writer *w = arg;
-
-	return send_in_flight(&w->send, ids, max);
-}
-
-static void
-dropped(void *arg, const struct spool_drops *cap, const struct spool_drops *held)
-{
-	struct writer *w = arg;
-
-	drops_note(&w->drops, cap, held, hb_mono_ms());
 }
 
 /* ---------------- taking points ---------------- */
@@ -251,25 +192,21 @@ build_parts(struct writer *w, struct event_base *base)
 	const struct writer_options *o = &w->opt;
 	const struct batch_policy policy = { o->batch_size, o->min_interval_ms,
 	    o->commit_ms };
-	const struct batch_hooks bh = { batch_busy, batch_commit_to_spool, pump, w };
-	const struct retry_hooks rh = { inflight, pump, waiting_points, w };
-	const struct send_hooks sh = { answered, w };
-	const struct caps_hooks lh = { in_flight, dropped, pump, w };
 
 	intake_init(&w->intake, &o->limits, o->influx.precision, o->stamp_slot,
 	    o->accept_retained);
 	w->intake.received = w->m.received;
 	w->intake.rejected = w->m.rejected;
 	w->intake.retained = w->m.retained;
-	batch_init(&w->batch, base, &policy, &bh);
+	batch_init(&w->batch, base, &policy, w, &w->send);
 	w->batch.bus = w->bus;
 	w->batch.spooled = w->m.spooled;
 	w->batch.batch_points = w->m.batch_points;
 	retry_init(&w->retry, base, w->influx, influx_display_url(w->influx),
-	    o->retry_max_ms, &rh);
+	    o->retry_max_ms, &w->send, w->spool);
 	w->retry.up = w->m.influx_up;
 	database_init(&w->database, w->influx, &w->retry, &o->influx);
-	send_init(&w->send, o, w->spool, w->influx, &w->retry, &sh);
+	send_init(&w->send, o, w->spool, w->influx, &w->retry, w);
 	w->send.database = &w->database;
 	w->send.written = w->m.written;
 	w->send.batches_written = w->m.batches_written;
@@ -279,7 +216,7 @@ build_parts(struct writer *w, struct event_base *base)
 	w->send.write_seconds = w->m.write_seconds;
 	w->send.settle.dead = w->m.dead;
 	caps_init(&w->caps, base, w->spool, o->spool_max_bytes,
-	    o->held_max_bytes, &lh);
+	    o->held_max_bytes, &w->send, &w->drops);
 	w->caps.dropped = w->m.dropped;
 	w->caps.dead_dropped = w->m.dead_dropped;
 	w->caps.batches_dropped = w->m.batches_dropped;

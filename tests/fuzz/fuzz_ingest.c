@@ -146,7 +146,7 @@ one_message(struct convert_state *ha, const char *data, size_t size)
 		check_lines(&out.lines);
 	else if (out.lines.len != 0)
 		__builtin_trap();
-	hb_buf_free(&out.lines);
+	convert_out_free(&out);
 }
 
 int
@@ -171,7 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		convert_flush(ha, &out);
 		check_lines(&out.lines);
-		hb_buf_free(&out.lines);
+		convert_out_free(&out);
 	}
 	convert_state_free(ha);
 	return 0;

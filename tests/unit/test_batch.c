@@ -9,6 +9,7 @@
  */
 #include "hbt.h"
 #include "batch.h"
+#include "send.h"
 
 #include <string.h>
 
@@ -39,20 +40,22 @@ hb_bus_take(struct hb_bus *bus)
 	seen.takes++;
 }
 
-static bool
-busy(void *arg, int64_t *last_send_ms)
+/* stubs for the sender and the writer, which batch calls directly */
+bool
+send_busy(const struct sender *s, int64_t *last_send_ms)
 {
-	(void)arg;
+	(void)s;
 	*last_send_ms = seen.last_send_ms;
 	return seen.busy;
 }
 
 /* as the spool does: takes the buffer, leaves an empty one */
-static void
-commit(void *arg, struct hb_buf *lines, int64_t points, int64_t first_ms)
+void
+writer_commit(struct writer *w, struct hb_buf *lines, int64_t points,
+    int64_t first_ms)
 {
 	(void)first_ms;
-	(void)arg;
+	(void)w;
 	if (seen.commits < 16) {
 		seen.committed_points[seen.commits] = points;
 		snprintf(seen.committed[seen.commits], sizeof(seen.committed[0]),
@@ -62,10 +65,10 @@ commit(void *arg, struct hb_buf *lines, int64_t points, int64_t first_ms)
 	hb_buf_reset(lines);
 }
 
-static void
-pump(void *arg)
+void
+send_pump(struct sender *s)
 {
-	(void)arg;
+	(void)s;
 	seen.pumps++;
 }
 
@@ -77,10 +80,9 @@ setup(struct batch *b, struct event_base *base, int64_t size,
     int64_t min_interval_ms)
 {
 	const struct batch_policy policy = { size, min_interval_ms, 200 };
-	const struct batch_hooks hooks = { busy, commit, pump, NULL };
 
 	memset(&seen, 0, sizeof(seen));
-	batch_init(b, base, &policy, &hooks);
+	batch_init(b, base, &policy, NULL, NULL);
 	b->bus = fake_bus;
 }
 

@@ -47,7 +47,7 @@ env_init(struct env *e, const char *sources)
 static void
 env_free(struct env *e)
 {
-	hb_buf_free(&e->out.lines);
+	convert_out_free(&e->out);
 	convert_state_free(e->ha);
 	rules_free(&e->rules);
 	hb_metrics_free(e->metrics);
@@ -63,9 +63,7 @@ conv_n(struct env *e, const char *topic, const char *payload, size_t len)
 	struct convert_in in = { 0 };
 	const struct rule *r;
 
-	hb_buf_reset(&e->out.lines);
-	e->out.points = 0;
-	e->out.skipped_fields = 0;
+	convert_out_reset(&e->out);
 	r = rules_match(&e->rules, topic, caps, caplen, &ncaps);
 	HBT_REQUIRE(r != NULL, "a rule matches %s", topic);
 	in.rule = r;

@@ -57,7 +57,7 @@ env_init(struct env *e, const char *influxdb)
 static void
 env_free(struct env *e)
 {
-	hb_buf_free(&e->out.lines);
+	convert_out_free(&e->out);
 	convert_state_free(e->ha);
 	rules_free(&e->rules);
 	hb_metrics_free(e->metrics);
@@ -74,9 +74,7 @@ conv(struct env *e, const char *topic, const char *payload)
 	char full[256];
 
 	snprintf(full, sizeof(full), "ha/%s", topic);
-	hb_buf_reset(&e->out.lines);
-	e->out.points = 0;
-	e->out.skipped_fields = 0;
+	convert_out_reset(&e->out);
 	in.rule = rules_match(&e->rules, full, caps, caplen, &ncaps);
 	HBT_REQUIRE(in.rule != NULL, "the rule matches %s", full);
 	in.topic = full;
@@ -555,8 +553,7 @@ test_timestamps(void)
 	expect_none(&e, "sensor/t/state", "26");
 	expect_none(&e, "light/l/last_updated", "2025-12-03T22:13:20Z");
 	expect_none(&e, "light/l/state", "on");
-	hb_buf_reset(&e.out.lines);
-	e.out.points = 0;
+	convert_out_reset(&e.out);
 	HBT_CHECK(convert_flush(e.ha, &e.out) == 2 && e.out.points == 2,
 	    "two points were waiting");
 	got = e.out.lines.data ? strstr(e.out.lines.data, "sensor.t,") : NULL;

@@ -10,6 +10,7 @@
  */
 #include "hbt.h"
 #include "fold.h"
+#include "route.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,14 @@ static struct summary {
 } seen[16];
 static int nseen;
 
-static void
-on_summary(void *arg, size_t dest, const struct hb_notify *s, int repeats)
+/* stub for the router, which the folds hand their summaries */
+void
+route_summary(struct router *r, size_t dest, const struct hb_notify *s,
+    int repeats)
 {
 	struct summary *out = &seen[nseen < 16 ? nseen : 15];
 
-	(void)arg;
+	(void)r;
 	out->dest = dest;
 	out->severity = (int)s->severity;
 	out->repeats = repeats;
@@ -72,7 +75,7 @@ folds_new(struct hb_metrics *m, int64_t window_ms)
 {
 	nseen = 0;
 	memset(seen, 0, sizeof(seen));
-	return fold_new(window_ms, on_summary, NULL, m);
+	return fold_new(window_ms, NULL, m);
 }
 
 /* Same key inside the window: folded; the summary at the window's end. */

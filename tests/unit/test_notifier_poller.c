@@ -14,6 +14,7 @@
 #include "hbt.h"
 #include "stub_http.h"
 #include "poller.h"
+#include "chat.h"
 
 #include <event2/event.h>
 #include <limits.h>
@@ -46,12 +47,17 @@ static char offset_then[32][32];
 static int nhanded;
 static struct rig *current;
 
-static void
-on_update(void *arg, const struct telegram_update *u)
+/* stub for the chat commands, which the poller hands each update */
+void
+chat_update(struct chat *c, const struct telegram_update *u,
+    const char *bot_name, int64_t now_ms, int64_t wall_now)
 {
 	char *v = hb_outbox_meta_get(current->ob, "telegram_offset");
 
-	(void)arg;
+	(void)c;
+	(void)bot_name;
+	(void)now_ms;
+	(void)wall_now;
 	if (nhanded < 32) {
 		handed[nhanded] = u->update_id;
 		snprintf(offset_then[nhanded], sizeof(offset_then[0]), "%s",
@@ -83,7 +89,7 @@ rig_open(struct rig *g, const char *name)
 		.poll_timeout_s = 25,
 		.outbox_path = g->path,
 		.clock = clock_now,
-	    }, g->base, NULL, g->ob, &g->tg, g->m, on_update, NULL);
+	    }, g->base, NULL, g->ob, &g->tg, g->m, NULL);
 }
 
 static void

@@ -487,12 +487,6 @@ hold_fold(void *arg, size_t dest, const struct hb_notify *n)
 	return fold_take(wired_folds, dest, n, wired_now);
 }
 
-static void
-summary_route(void *arg, size_t dest, const struct hb_notify *s, int repeats)
-{
-	route_summary(arg, dest, s, repeats);
-}
-
 /*
  * A summary tells each destination of what it would have received: the
  * webhook (warning and up) hears nothing of the infos chat 1 got, and
@@ -507,7 +501,7 @@ test_summaries_per_destination(void)
 
 	cfg.hold = hold_fold;
 	rig_open(&g, "summaries", &cfg);
-	wired_folds = fold_new(60000, summary_route, g.r, g.m);
+	wired_folds = fold_new(60000, g.r, g.m);
 	wired_now = 0;
 	notify_key(&g, HB_SEV_WARNING, "Door", "front door open", "door");
 	for (int i = 1; i <= 3; i++) {
@@ -540,7 +534,7 @@ test_summaries_per_destination(void)
 	cfg.nchats = 1;
 	cfg.webhook_url = "";
 	rig_open(&g, "summaries_filtered", &cfg);
-	wired_folds = fold_new(60000, summary_route, g.r, g.m);
+	wired_folds = fold_new(60000, g.r, g.m);
 	for (int i = 0; i < 5; i++)
 		notify_key(&g, HB_SEV_WARNING, "Door", "open", "door");
 	HBT_CHECK(fold_open_count(wired_folds) == 0 &&

@@ -9,10 +9,13 @@
  */
 #include "hbt.h"
 #include "retry.h"
+#include "send.h"
+#include "spool.h"
 
 #include <string.h>
 
-static int inflight_now, readies;
+static int readies;
+static struct sender fake_send;	/* only its ninflight is read */
 
 /* stubs for InfluxDB's client: retry only pings and cancels */
 struct hb_http_xfer *
@@ -30,35 +33,28 @@ hb_http_cancel(struct hb_http_xfer *xfer)
 	(void)xfer;
 }
 
-static int
-inflight(void *arg)
+/* stubs for the sender and the spool, which retry calls directly */
+void
+send_pump(struct sender *s)
 {
-	(void)arg;
-	return inflight_now;
-}
-
-static void
-ready(void *arg)
-{
-	(void)arg;
+	(void)s;
 	readies++;
 }
 
-static int64_t
-waiting_points(void *arg)
+int64_t
+spool_points(const struct spool *sp)
 {
-	(void)arg;
+	(void)sp;
 	return 0;
 }
 
 static void
 setup(struct retry *r, struct event_base *base, int64_t retry_max_ms)
 {
-	const struct retry_hooks hooks = { inflight, ready, waiting_points, NULL };
-
-	inflight_now = 0;
+	fake_send.ninflight = 0;
 	readies = 0;
-	retry_init(r, base, NULL, "http://influx:8086", retry_max_ms, &hooks);
+	retry_init(r, base, NULL, "http://influx:8086", retry_max_ms, &fake_send,
+	    NULL);
 }
 
 static void
@@ -203,10 +199,10 @@ test_ping_failing(struct event_base *base)
 
 	setup(&r, base, 30000);
 	answer(0, 7, -1, &res);
-	inflight_now = 1;
+	fake_send.ninflight = 1;
 	retry_pinged(&r, &res, 1000);
 	HBT_CHECK(r.ok, "a failing ping beside a write in flight: the write says");
-	inflight_now = 0;
+	fake_send.ninflight = 0;
 	retry_pinged(&r, &res, 1000);
 	HBT_CHECK(!r.ok && strstr(r.reason, "refused"), "with none: InfluxDB is "
 	    "away (%s)", r.reason);
@@ -228,9 +224,9 @@ test_ping_due(struct event_base *base)
 	HBT_CHECK(retry_ping_due(&r, 100000, wall + 10001), "idle 10 s: a ping");
 	HBT_CHECK(!retry_ping_due(&r, 5000, wall + 10001), "but not within 10 s of "
 	    "the last one");
-	inflight_now = 1;
+	fake_send.ninflight = 1;
 	HBT_CHECK(!retry_ping_due(&r, 100000, wall + 10001), "nor beside a write");
-	inflight_now = 0;
+	fake_send.ninflight = 0;
 	answer(503, 0, -1, &res);
 	retry_unreachable(&r, &res);
 	HBT_CHECK(retry_ping_due(&r, 100, wall + 1), "away: every second");
