@@ -35,10 +35,8 @@ schedule_reconnect(struct hb_bus *bus)
 	int64_t ms = hb_mono_ms() - bus->lost_ms < FAST_RETRY_MS ?
 	    100 + (int64_t)(hb_rand(&bus->backoff.rng) % 101) :
 	    hb_backoff_next(&bus->backoff);
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
 	bus->state = ST_WAITING;
-	evtimer_add(bus->ev_reconnect, &tv);
+	hb_timer_add_ms(bus->ev_reconnect, ms);
 }
 
 static void
@@ -166,10 +164,8 @@ on_retry_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (bus->state != ST_CONNECTED) {
-		struct timeval tv = { 0, 500000 };
-
 		if (!TAILQ_EMPTY(&bus->retry))
-			evtimer_add(bus->ev_retry, &tv);
+			hb_timer_add_ms(bus->ev_retry, 500);
 		return;
 	}
 	while ((c = TAILQ_FIRST(&bus->retry)) != NULL) {
@@ -292,9 +288,7 @@ keep_unrouted(struct hb_bus *bus, struct cmd *c)
 	TAILQ_INSERT_TAIL(&bus->retry, c, entry);
 	bus->nretry++;
 	if (!evtimer_pending(bus->ev_retry, NULL)) {
-		struct timeval tv = { 0, 500000 };
-
-		evtimer_add(bus->ev_retry, &tv);
+		hb_timer_add_ms(bus->ev_retry, 500);
 	}
 }
 
@@ -400,7 +394,6 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
     size_t errlen)
 {
 	struct hb_bus *bus = hb_xcalloc(1, sizeof(*bus));
-	struct timeval hbtv;
 
 	bus->base = base;
 	bus->cfg = *bc;
@@ -445,10 +438,8 @@ hb_bus_new(struct event_base *base, const struct hb_bus_config *bc,
 	bus->ev_reconnect = evtimer_new(base, on_reconnect_timer, bus);
 	bus->ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, bus);
 	event_add(bus->ev_mail, NULL);
-	hbtv.tv_sec = bc->heartbeat_s;
-	hbtv.tv_usec = 0;
 	if (!opts->client)
-		event_add(bus->ev_heartbeat, &hbtv);
+		hb_timer_add_ms(bus->ev_heartbeat, bc->heartbeat_s * 1000LL);
 
 	if (metrics)
 		register_metrics(bus, metrics);

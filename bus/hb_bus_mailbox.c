@@ -120,14 +120,12 @@ bus__on_hold_end(evutil_socket_t fd, short what, void *arg)
 void
 hb_bus_hold(struct hb_bus *bus, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
 	if (ms <= 0)
 		return;
 	pthread_mutex_lock(&bus->lock);
 	bus->held = true;
 	pthread_mutex_unlock(&bus->lock);
-	evtimer_add(bus->ev_hold, &tv);
+	hb_timer_add_ms(bus->ev_hold, ms);
 }
 
 void

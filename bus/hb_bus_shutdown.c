@@ -152,7 +152,6 @@ static void
 arm_deadline(struct hb_bus *bus)
 {
 	int64_t now = hb_mono_ms(), at;
-	struct timeval tv;
 
 	if (bus->state != ST_SHUTTING)
 		return;
@@ -163,9 +162,7 @@ arm_deadline(struct hb_bus *bus)
 	else
 		at = bus->drain_deadline_ms + DRAIN_MS;
 	at = at > now ? at - now : 1;
-	tv.tv_sec = (time_t)(at / 1000);
-	tv.tv_usec = (suseconds_t)((at % 1000) * 1000);
-	evtimer_add(bus->ev_quiesce, &tv);
+	hb_timer_add_ms(bus->ev_quiesce, at);
 }
 
 void

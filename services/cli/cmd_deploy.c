@@ -246,10 +246,8 @@ send_command(struct cli *c)
 	}
 	progress_start(&f->progress, c->tty && !c->json, c->color, &f->cmd);
 	if (c->tty && !c->json) {
-		struct timeval tv = { 0, 100000 };
-
 		f->ev_tick = event_new(c->app.base, -1, EV_PERSIST, on_tick, c);
-		event_add(f->ev_tick, &tv);
+		hb_timer_add_ms(f->ev_tick, 100);
 	}
 	cli_deadline(c, f->timeout_ms, no_answer);
 }

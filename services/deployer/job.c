@@ -451,26 +451,43 @@ append_lines(char *out, size_t outlen, const char *text)
 	out[len] = '\0';
 }
 
+/* The last line of text that is not empty, into out. */
+static void
+last_line(const char *text, char *out, size_t outlen)
+{
+	const char *end = text + strlen(text), *start;
+
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	snprintf(out, outlen, "%.*s", (int)(end - start), start);
+}
+
 /*
- * The drill command: what it printed joins what the SQLite part found (the
- * detail of a drill that passed); one that failed says it in the error.
+ * The drill command: its last line (its finding; what a tool such as
+ * docker compose warns about comes before) joins what the SQLite part
+ * found (the detail of a drill that passed); one that failed says it in
+ * the error. Its whole output is in the job's log and the state's tail.
  */
 static void
 drill_cmd_done(struct job *j, const struct step_result *r)
 {
-	char error[sizeof(j->rec.error)];
+	char error[sizeof(j->rec.error)], last[sizeof(j->rec.error)];
 
+	last_line(r->tail, last, sizeof(last));
 	if (r->ok) {
-		if (r->tail[0]) {
+		if (last[0]) {
 			append_lines(j->detail, sizeof(j->detail), j->detail[0] ?
 			    "\ndeployer.steps.drill: " : "deployer.steps.drill: ");
-			append_lines(j->detail, sizeof(j->detail), r->tail);
+			append_lines(j->detail, sizeof(j->detail), last);
 		}
 		step_ok(j);
 		return;
 	}
-	snprintf(error, sizeof(error), "%s%s", r->error, r->tail[0] ? ": " : "");
-	append_lines(error, sizeof(error), r->tail);
+	snprintf(error, sizeof(error), "%s%s", r->error, last[0] ? ": " : "");
+	append_lines(error, sizeof(error), last);
 	step_failed(j, error, r->tail);
 }
 

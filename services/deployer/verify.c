@@ -251,7 +251,6 @@ void
 verify_start(struct verify *v, const struct verify_req *req,
     verify_done_fn done, void *arg)
 {
-	struct timeval tick = { 0, TICK_MS * 1000 };
 
 	v->req = *req;
 	v->targets = hb_xcalloc(req->ntargets + 1, sizeof(*v->targets));
@@ -272,7 +271,7 @@ verify_start(struct verify *v, const struct verify_req *req,
 	    req->timeout_s, req->stable_s);
 	request_checks(v);
 	/* the first verdict from the loop too, never inside the caller */
-	event_add(v->ev_tick, &tick);
+	hb_timer_add_ms(v->ev_tick, TICK_MS);
 }
 
 void

@@ -206,10 +206,7 @@ pack_points(struct ingest *in, const struct convert_out *out)
 		if (!busy || wait <= 0) {
 			flush_packs(in);
 		} else {
-			struct timeval tv = { (time_t)(wait / 1000),
-			    (suseconds_t)((wait % 1000) * 1000) };
-
-			evtimer_add(in->ev_pack, &tv);
+			hb_timer_add_ms(in->ev_pack, wait);
 			hb_bus_hold(in->bus, (int)wait);
 		}
 	}

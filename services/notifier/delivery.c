@@ -368,10 +368,7 @@ delivery_pump(struct delivery *d)
 	d->wake_ms = wake;
 	if (wake != INT64_MAX) {
 		int64_t ms = wake - now;
-		struct timeval tv = { (time_t)(ms / 1000),
-		    (suseconds_t)((ms % 1000) * 1000) };
-
-		evtimer_add(d->ev_pump, &tv);
+		hb_timer_add_ms(d->ev_pump, ms);
 	}
 }
 

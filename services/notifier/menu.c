@@ -134,10 +134,7 @@ finish(struct menu *m)
 static void
 retry_in(struct menu *m, int64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)((ms % 1000) * 1000) };
-
-	evtimer_add(m->ev_retry, &tv);
+	hb_timer_add_ms(m->ev_retry, ms);
 }
 
 static void

@@ -305,13 +305,12 @@ static void
 closed(void *arg)
 {
 	struct notifier *nf = arg;
-	struct timeval tv = { 0, 100000 };
 
 	/* nothing more comes from the bus: nothing more can be folded */
 	close_folds(nf);
 	nf->bus_closed = true;
 	nf->drain_deadline_ms = hb_mono_ms() + nf->opt.drain_timeout_ms;
-	event_add(nf->ev_drain, &tv);
+	hb_timer_add_ms(nf->ev_drain, 100);
 	check_drained(nf);
 }
 
@@ -437,7 +436,6 @@ start(void *arg)
 {
 	struct notifier *nf = arg;
 	struct hb_app *app = nf->app;
-	struct timeval tick = { 0, 250000 };
 	char err[512];
 
 	register_metrics(nf, app->metrics);
@@ -455,7 +453,7 @@ start(void *arg)
 		    (long long)hb_outbox_count(nf->outbox));
 	nf->ev_tick = event_new(app->base, -1, EV_PERSIST, on_tick, nf);
 	nf->ev_drain = event_new(app->base, -1, EV_PERSIST, on_drain_timer, nf);
-	event_add(nf->ev_tick, &tick);
+	hb_timer_add_ms(nf->ev_tick, 250);
 	if (subscribe(nf) != 0)
 		return -1;
 	log_ready(nf);

@@ -291,11 +291,8 @@ start_me(struct poller *p)
 static void
 arm(struct poller *p, int64_t delay_ms)
 {
-	struct timeval tv = { (time_t)(delay_ms / 1000),
-	    (suseconds_t)((delay_ms % 1000) * 1000) };
-
 	evtimer_del(p->ev_poll);
-	evtimer_add(p->ev_poll, &tv);
+	hb_timer_add_ms(p->ev_poll, delay_ms);
 }
 
 /*

@@ -75,17 +75,12 @@ batch_added(struct batch *b, int64_t n)
 void
 batch_arrived(struct batch *b)
 {
-	struct timeval tv;
-
 	if (b->lines.len == 0)
 		return;
 	if (b->first_ms == 0)
 		b->first_ms = hb_mono_ms();
-	if (!evtimer_pending(b->ev_commit, NULL)) {
-		tv.tv_sec = (time_t)(b->policy.commit_ms / 1000);
-		tv.tv_usec = (suseconds_t)((b->policy.commit_ms % 1000) * 1000);
-		evtimer_add(b->ev_commit, &tv);
-	}
+	if (!evtimer_pending(b->ev_commit, NULL))
+		hb_timer_add_ms(b->ev_commit, b->policy.commit_ms);
 	batch_kick(b);
 }
 
@@ -110,10 +105,8 @@ batch_run(struct batch *b, int64_t now_ms)
 	} else {
 		wait_ms = last_send_ms + b->policy.min_interval_ms - now_ms;
 		if (wait_ms > 0 && b->points < b->policy.size) {
-			struct timeval tv = { 0, (suseconds_t)(wait_ms * 1000) };
-
 			if (!evtimer_pending(b->ev_linger, NULL)) {
-				evtimer_add(b->ev_linger, &tv);
+				hb_timer_add_ms(b->ev_linger, wait_ms);
 				/* Nothing is needed before then: let messages wait
 				 * in the bus's mailbox without waking the loop for
 				 * each. */

@@ -96,11 +96,10 @@ caps_enforce(struct caps *l)
 void
 caps_watch(struct caps *l)
 {
-	struct timeval tv = { 1, 0 };
 	bool whole = spool_whole(l->spool);
 
 	if (l->spool_ok)
 		hb_gauge_set(l->spool_ok, whole ? 1 : 0);
 	if (!whole && !evtimer_pending(l->ev_retry, NULL))
-		evtimer_add(l->ev_retry, &tv);
+		hb_timer_add_ms(l->ev_retry, 1000);
 }

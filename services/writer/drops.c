@@ -115,7 +115,6 @@ drops_note(struct drops *d, const struct spool_drops *cap,
     const struct spool_drops *held, int64_t now_ms)
 {
 	int64_t wait_ms = d->last_told_ms + d->window_ms - now_ms;
-	struct timeval tv;
 
 	d->cap.batches += cap->batches;
 	d->cap.points += cap->points;
@@ -127,7 +126,5 @@ drops_note(struct drops *d, const struct spool_drops *cap,
 	}
 	if (evtimer_pending(d->ev_window, NULL))
 		return;
-	tv.tv_sec = (time_t)(wait_ms / 1000);
-	tv.tv_usec = (suseconds_t)((wait_ms % 1000) * 1000);
-	evtimer_add(d->ev_window, &tv);
+	hb_timer_add_ms(d->ev_window, wait_ms);
 }

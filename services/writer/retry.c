@@ -98,11 +98,9 @@ retry_free(struct retry *r)
 void
 retry_start(struct retry *r)
 {
-	struct timeval tv = { 1, 0 };
-
 	if (r->up)
 		hb_gauge_set(r->up, r->ok ? 1 : 0);
-	event_add(r->ev_ping, &tv);
+	hb_timer_add_ms(r->ev_ping, 1000);
 }
 
 void
@@ -135,17 +133,14 @@ int64_t
 retry_schedule(struct retry *r, const struct influx_result *res, int64_t now_ms)
 {
 	int64_t delay = hb_backoff_next(&r->backoff);
-	struct timeval tv;
 
 	if (res->retry_after_s >= 0 && res->retry_after_s * 1000 > delay)
 		delay = res->retry_after_s * 1000;
 	r->not_before_ms = res->status == 429 || res->retry_after_s >= 0 ?
 	    now_ms + delay : 0;
 	r->waiting = true;
-	tv.tv_sec = (time_t)(delay / 1000);
-	tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
 	evtimer_del(r->ev_retry);
-	evtimer_add(r->ev_retry, &tv);
+	hb_timer_add_ms(r->ev_retry, delay);
 	return delay;
 }
 

@@ -82,16 +82,10 @@ write_due(struct writer *w)
 		caps_watch(&w->caps);
 		caps_enforce(&w->caps);
 	} while (next > 0 && next <= now);
-	if (next > 0) {
-		if (next < now)
-			next = now;
-		struct timeval tv = { (time_t)((next - now) / 1000),
-		    (suseconds_t)(((next - now) % 1000) * 1000) };
-
-		evtimer_add(w->ev_stage, &tv);
-	} else {
+	if (next > 0)
+		hb_timer_add_ms(w->ev_stage, next - now);
+	else
 		evtimer_del(w->ev_stage);
-	}
 }
 
 static void
@@ -335,13 +329,12 @@ static void
 writer_closed(void *arg)
 {
 	struct writer *w = arg;
-	struct timeval tv = { 0, 100000 };
 
 	w->bus_closed = true;
 	w->drops.closed = true;
 	batch_commit(&w->batch);
 	w->drain_deadline_ms = hb_mono_ms() + w->opt.drain_timeout_ms;
-	event_add(w->ev_drain, &tv);
+	hb_timer_add_ms(w->ev_drain, 100);
 	check_drained(w);
 }
 
