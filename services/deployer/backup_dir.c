@@ -149,27 +149,28 @@ backup_newest(const char *root, char *out, size_t outlen)
 	free_list(names, n);
 }
 
-long
-backup_next_at(int hour, int minute, time_t now)
+/* hour:minute of local time on the day `days` after now's. */
+static time_t
+day_at(time_t now, int days, int hour, int minute)
 {
 	struct tm tm;
-	time_t at;
 
 	localtime_r(&now, &tm);
+	tm.tm_mday += days;
 	tm.tm_hour = hour;
 	tm.tm_min = minute;
 	tm.tm_sec = 0;
 	tm.tm_isdst = -1;
-	at = mktime(&tm);
-	if (at <= now) {
-		localtime_r(&now, &tm);
-		tm.tm_mday += 1;
-		tm.tm_hour = hour;
-		tm.tm_min = minute;
-		tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		at = mktime(&tm);
-	}
+	return mktime(&tm);
+}
+
+long
+backup_next_at(int hour, int minute, time_t now)
+{
+	time_t at = day_at(now, 0, hour, minute);
+
+	if (at <= now)
+		at = day_at(now, 1, hour, minute);
 	return (long)(at - now);
 }
 
@@ -177,25 +178,9 @@ backup_next_at(int hour, int minute, time_t now)
 static time_t
 last_at(int hour, int minute, time_t now)
 {
-	struct tm tm;
-	time_t at;
+	time_t at = day_at(now, 0, hour, minute);
 
-	localtime_r(&now, &tm);
-	tm.tm_hour = hour;
-	tm.tm_min = minute;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	at = mktime(&tm);
-	if (at > now) {
-		localtime_r(&now, &tm);
-		tm.tm_mday -= 1;
-		tm.tm_hour = hour;
-		tm.tm_min = minute;
-		tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		at = mktime(&tm);
-	}
-	return at;
+	return at > now ? day_at(now, -1, hour, minute) : at;
 }
 
 /* Seconds until due (rounded up), or catch_up_s when it is due already. */
