@@ -2,14 +2,14 @@
  * deployer: the service's own file only wires the parts together — the
  * configuration, the journal, the runner of step commands, the backup
  * worker, the verifier, what is reported on the bus, the Home Assistant
- * entity, the job and the intake of commands — and answers /health,
+ * entity, the job and the commands (commands.c) — and answers /health,
  * GET /deploys and the heartbeat.
  */
 #include "deployer.h"
 #include "backup.h"
 #include "config.h"
-#include "ha.h"
-#include "intake.h"
+#include "ha_update.h"
+#include "commands.h"
 #include "job.h"
 #include "joblog.h"
 #include "journal.h"
@@ -42,7 +42,7 @@ struct deployer {
 	struct report *report;
 	struct ha *ha;
 	struct job *job;
-	struct intake *intake;
+	struct commands *commands;
 	struct event *ev_schedule;
 	struct event *ev_drill;		/* deployer.drill_every_d */
 	bool stopping;
@@ -66,7 +66,7 @@ deployer_install(const char *tag, void *arg)
 {
 	struct deployer *d = arg;
 
-	intake_install(d->intake, tag);
+	commands_install(d->commands, tag);
 }
 
 static void
@@ -155,8 +155,8 @@ on_timer(struct deployer *d, bool drill)
 		arm(ev, left);
 		return;
 	}
-	if (!(drill ? intake_scheduled_drill(d->intake) :
-	    intake_scheduled_backup(d->intake)) || !job_active(d->job))
+	if (!(drill ? commands_scheduled_drill(d->commands) :
+	    commands_scheduled_backup(d->commands)) || !job_active(d->job))
 		arm(ev, SCHEDULE_RETRY_S);
 }
 
@@ -294,7 +294,7 @@ build_parts(struct deployer *d)
 	const char *instance = hb_service_instance(d->svc);
 	struct ha_opts ho = { 0 };
 	struct job_parts jp = { 0 };
-	struct intake_parts ip = { 0 };
+	struct commands_parts ip = { 0 };
 	char who[128], page[320];
 
 	d->backup = backup_new(app->base);
@@ -331,7 +331,7 @@ build_parts(struct deployer *d)
 	ip.report = d->report;
 	ip.prefix = prefix;
 	ip.instance = instance;
-	d->intake = intake_new(d->svc->bus, &ip, app->metrics);
+	d->commands = commands_new(d->svc->bus, &ip, app->metrics);
 	return 0;
 }
 
@@ -352,7 +352,7 @@ deployer_start(void *arg)
 	d->m_active = hb_metrics_gauge(app->metrics, "job_running",
 	    "1 while a deploy, rollback or backup runs.", NULL);
 	if (verify_subscribe(d->verify) != 0 || ha_subscribe(d->ha) != 0 ||
-	    intake_subscribe(d->intake) != 0)
+	    commands_subscribe(d->commands) != 0)
 		return -1;
 	if (app->http) {
 		hb_http_server_route(app->http, "/deploys", deployer_deploys, d);
@@ -465,7 +465,7 @@ deployer_destroy(void *arg)
 		event_free(d->ev_schedule);
 	if (d->ev_drill)
 		event_free(d->ev_drill);
-	intake_free(d->intake);
+	commands_free(d->commands);
 	job_free(d->job);
 	ha_free(d->ha);
 	report_free(d->report);

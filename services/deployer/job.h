@@ -22,7 +22,7 @@
 
 #include "backup.h"
 #include "config.h"
-#include "ha.h"
+#include "ha_update.h"
 #include "hb_msg.h"
 #include "journal.h"
 #include "report.h"

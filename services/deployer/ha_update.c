@@ -1,10 +1,10 @@
 /*
- * ha: discovery config, state and Install button of the update entity
- * (see ha.h). The state carries only the keys of Home Assistant's MQTT
+ * ha_update: discovery config, state and Install button of the update entity
+ * (see ha_update.h). The state carries only the keys of Home Assistant's MQTT
  * update state schema, and never a null where it takes a string: Home
  * Assistant drops a whole state message that breaks its schema.
  */
-#include "ha.h"
+#include "ha_update.h"
 #include "hb_log.h"
 #include "hb_msg.h"
 #include "hb_restore.h"

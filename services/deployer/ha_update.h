@@ -1,5 +1,5 @@
 /*
- * ha: the deployer as a Home Assistant `update` entity, through MQTT
+ * ha_update: the deployer as a Home Assistant `update` entity, through MQTT
  * discovery (device "homebus"). Its state (installed and latest version,
  * in progress, percentage, what the version is) is retained on
  * P/deploy/update/<instance>, what the last failed job said on
@@ -8,8 +8,8 @@
  * payload_install (this deployer's instance) on P/deploy/install, which is
  * handed to the deployer as a deploy of the latest version.
  */
-#ifndef DEPLOYER_HA_H
-#define DEPLOYER_HA_H
+#ifndef DEPLOYER_HA_UPDATE_H
+#define DEPLOYER_HA_UPDATE_H
 
 #include <stdbool.h>
 

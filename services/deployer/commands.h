@@ -1,13 +1,13 @@
 /*
- * intake: what arrives on P/deploy/command (and Home Assistant's Install
+ * commands: what arrives on P/deploy/command (and Home Assistant's Install
  * button, and the backup schedule) becomes a job or an answer. Invalid
  * commands get a `rejected` state with the reason and run nothing; one
  * for another bus.instance is not ours; a repeated id is answered with
  * that job's state and never run twice; `status` republishes the state;
  * anything else while a job runs gets `busy` at once, naming that job.
  */
-#ifndef DEPLOYER_INTAKE_H
-#define DEPLOYER_INTAKE_H
+#ifndef DEPLOYER_COMMANDS_H
+#define DEPLOYER_COMMANDS_H
 
 #include "config.h"
 #include "hb_bus.h"
@@ -16,10 +16,10 @@
 #include "journal.h"
 #include "report.h"
 
-struct intake;
+struct commands;
 
-/* All borrowed; they outlive the intake. */
-struct intake_parts {
+/* All borrowed; they outlive the commands part. */
+struct commands_parts {
 	const struct deployer_config *cfg;
 	struct journal *journal;
 	struct job *job;
@@ -28,20 +28,20 @@ struct intake_parts {
 	const char *instance;
 };
 
-struct intake *intake_new(struct hb_bus *bus, const struct intake_parts *p,
+struct commands *commands_new(struct hb_bus *bus, const struct commands_parts *p,
     struct hb_metrics *metrics);
-void intake_free(struct intake *in);
+void commands_free(struct commands *in);
 /* Subscribes to P/deploy/command (QoS 1, the persistent session). */
-int intake_subscribe(struct intake *in);
+int commands_subscribe(struct commands *in);
 
 /* Install pressed in Home Assistant: deploy `latest` unless it runs. */
-void intake_install(struct intake *in, const char *latest);
+void commands_install(struct commands *in, const char *latest);
 /* The schedule's backup (deployer.backup_every_h). false: a job runs. */
 /*
  * The restore drill's schedule: a drill of the newest backup, unless a job
  * runs (false: try again later).
  */
-bool intake_scheduled_drill(struct intake *in);
-bool intake_scheduled_backup(struct intake *in);
+bool commands_scheduled_drill(struct commands *in);
+bool commands_scheduled_backup(struct commands *in);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * intake: commands into jobs or answers (see intake.h).
+ * commands: what arrives on P/deploy/command, into jobs or answers (see
+ * commands.h).
  */
-#include "intake.h"
+#include "commands.h"
 #include "hb_log.h"
 #include "hb_topic.h"
 #include "hb_util.h"
@@ -10,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct intake {
+struct commands {
 	struct hb_bus *bus;
-	struct intake_parts p;
+	struct commands_parts p;
 	struct hb_ratelimit bad_log;
 	struct hb_counter *m_accepted, *m_rejected, *m_busy, *m_repeat, *m_status,
 	    *m_other;
@@ -20,7 +21,7 @@ struct intake {
 
 /* An answer to one command: not retained (see report_state). */
 static void
-answer(struct intake *in, const char *id, enum hb_deploy_action action,
+answer(struct commands *in, const char *id, enum hb_deploy_action action,
     const char *to_tag, const char *phase, const char *error,
     const char *requested_by)
 {
@@ -40,7 +41,7 @@ answer(struct intake *in, const char *id, enum hb_deploy_action action,
 }
 
 static void
-answer_busy(struct intake *in, const struct hb_deploy_cmd *c)
+answer_busy(struct commands *in, const struct hb_deploy_cmd *c)
 {
 	struct hb_deploy_state cur;
 	char why[512];
@@ -59,7 +60,7 @@ answer_busy(struct intake *in, const struct hb_deploy_cmd *c)
 
 /* Every service named must be one of deployer.services. */
 static bool
-services_known(struct intake *in, const struct hb_deploy_cmd *c, char *err,
+services_known(struct commands *in, const struct hb_deploy_cmd *c, char *err,
     size_t errlen)
 {
 	for (size_t i = 0; i < c->nservices; i++)
@@ -73,7 +74,7 @@ services_known(struct intake *in, const struct hb_deploy_cmd *c, char *err,
 
 /* status: the job running, else the last one, else "idle". */
 static void
-answer_status(struct intake *in, const struct hb_deploy_cmd *c)
+answer_status(struct commands *in, const struct hb_deploy_cmd *c)
 {
 	struct hb_deploy_state s;
 	struct journal_job *last = hb_xmalloc(sizeof(*last));
@@ -92,7 +93,7 @@ answer_status(struct intake *in, const struct hb_deploy_cmd *c)
 
 /* A command seen before: its job's state, never a second run. */
 static bool
-answer_repeat(struct intake *in, const struct hb_deploy_cmd *c)
+answer_repeat(struct commands *in, const struct hb_deploy_cmd *c)
 {
 	struct journal_job *seen = hb_xmalloc(sizeof(*seen));
 	struct hb_deploy_state s;
@@ -111,7 +112,7 @@ answer_repeat(struct intake *in, const struct hb_deploy_cmd *c)
 }
 
 static void
-take(struct intake *in, const struct hb_deploy_cmd *c)
+take(struct commands *in, const struct hb_deploy_cmd *c)
 {
 	const char *services[HB_DEPLOY_MAX_SERVICES];
 	const char *only[HB_DEPLOY_MAX_FILES];
@@ -158,7 +159,7 @@ take(struct intake *in, const struct hb_deploy_cmd *c)
 static void
 on_command(void *arg, const struct hb_bus_msg *msg)
 {
-	struct intake *in = arg;
+	struct commands *in = arg;
 	struct hb_deploy_cmd c;
 	char err[256];
 
@@ -182,7 +183,7 @@ on_command(void *arg, const struct hb_bus_msg *msg)
 }
 
 void
-intake_install(struct intake *in, const char *latest)
+commands_install(struct commands *in, const char *latest)
 {
 	struct hb_deploy_cmd c;
 	struct hb_deploy_state s;
@@ -208,7 +209,7 @@ intake_install(struct intake *in, const char *latest)
 
 /* A job of the schedule's, id "<action>-<time>", unless one runs. */
 static bool
-scheduled(struct intake *in, enum hb_deploy_action action, const char *who)
+scheduled(struct commands *in, enum hb_deploy_action action, const char *who)
 {
 	struct hb_deploy_cmd c;
 	char when[40];
@@ -225,22 +226,22 @@ scheduled(struct intake *in, enum hb_deploy_action action, const char *who)
 }
 
 bool
-intake_scheduled_backup(struct intake *in)
+commands_scheduled_backup(struct commands *in)
 {
 	return scheduled(in, HB_DEPLOY_BACKUP, "schedule");
 }
 
 bool
-intake_scheduled_drill(struct intake *in)
+commands_scheduled_drill(struct commands *in)
 {
 	return scheduled(in, HB_DEPLOY_DRILL, "drill schedule");
 }
 
-struct intake *
-intake_new(struct hb_bus *bus, const struct intake_parts *p,
+struct commands *
+commands_new(struct hb_bus *bus, const struct commands_parts *p,
     struct hb_metrics *metrics)
 {
-	struct intake *in = hb_xcalloc(1, sizeof(*in));
+	struct commands *in = hb_xcalloc(1, sizeof(*in));
 	static const char help[] = "Commands on deploy/command by what became "
 	    "of them.";
 
@@ -263,13 +264,13 @@ intake_new(struct hb_bus *bus, const struct intake_parts *p,
 }
 
 void
-intake_free(struct intake *in)
+commands_free(struct commands *in)
 {
 	free(in);
 }
 
 int
-intake_subscribe(struct intake *in)
+commands_subscribe(struct commands *in)
 {
 	char topic[HB_TOPIC_MAX];
 
