@@ -43,6 +43,9 @@ fi
 # the host's port for the broker, which the CLI on this host uses
 mqtt_port=$(sed -n 's/^HOMEBUS_MQTT_PORT=//p' .env | tail -n 1)
 mqtt_port=${mqtt_port:-1883}
+# and for the deployer's history and backups (GET /deploys, /backups)
+deployer_port=$(sed -n 's/^HOMEBUS_DEPLOYER_PORT=//p' .env | tail -n 1)
+deployer_port=${deployer_port:-9104}
 instance=$(sed -n 's/^HOMEBUS_INSTANCE=//p' .env | tail -n 1)
 instance=${instance:-nuc}
 
@@ -53,9 +56,11 @@ if [ ! -e deploy/homebus.json ]; then
   # example (lists cannot come from the environment); the broker's port on
   # the host and the user cli, for the CLI on this host (the containers'
   # own address, port and user come from their environment)
-  jq -s --arg pw "$here/deploy/secrets/cli.password" --argjson port "$mqtt_port" '
+  jq -s --arg pw "$here/deploy/secrets/cli.password" --argjson port "$mqtt_port" \
+    --arg deployer "http://127.0.0.1:$deployer_port" '
     (.[0] * .[1])
     | .cli.username = "cli" | .cli.password_file = $pw | .bus.port = $port
+    | .cli.deployer_url = $deployer
     | .health.targets = [
         {"name": "influxdb", "type": "http", "url": "http://influxdb:8086/ping"},
         {"name": "grafana", "type": "http", "url": "http://grafana:3000/api/health"},
