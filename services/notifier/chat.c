@@ -2,7 +2,7 @@
  * chat: commands from Telegram and deploy watches (see chat.h).
  */
 #include "chat.h"
-#include "commands.h"
+#include "chat_command.h"
 
 #include "hb_log.h"
 #include "hb_topic.h"

@@ -2,7 +2,7 @@
  * menu: setMyCommands per allowed chat, once per change (see menu.h).
  */
 #include "menu.h"
-#include "commands.h"
+#include "chat_command.h"
 #include "telegram.h"
 
 #include "hb_log.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "chat_command.h"
 #include "hb_msg.h"
 #include "telegram.h"
 

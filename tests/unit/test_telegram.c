@@ -4,7 +4,7 @@
  * token masked, and commands parsed strictly.
  */
 #include "hbt.h"
-#include "commands.h"
+#include "chat_command.h"
 #include "telegram.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * commands: parsing "/name[@bot] args" (see commands.h).
+ * chat_command: parsing "/name[@bot] args" (see chat_command.h).
  */
-#include "commands.h"
+#include "chat_command.h"
 #include "hb_msg.h"
 #include "hb_util.h"
 

@@ -1,10 +1,10 @@
 /*
- * commands: the text of a Telegram message read as a notifier command
+ * chat_command: the text of a Telegram message read as a notifier command
  * ("/deploy abc1234", "/mute@homebus_bot 30"). Only the parsing; who may
  * use them and what they do is in notifier.c.
  */
-#ifndef COMMANDS_H
-#define COMMANDS_H
+#ifndef CHAT_COMMAND_H
+#define CHAT_COMMAND_H
 
 #include <stdbool.h>
 #include <stddef.h>
