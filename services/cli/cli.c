@@ -222,6 +222,9 @@ cli_open(struct cli *c, const char *path, bool verbose, cli_fn on_connected)
 	    c->bus_cfg.password);
 	c->connect_timeout_ms = (int)hb_cfg_int(c->app.cfg, "cli.connect_timeout_s",
 	    5, 1, 600) * 1000;
+	/* deploys and backups read it (cmd_history.c); an option of every
+	 * command's configuration, not an unknown key to the others */
+	(void)hb_cfg_str(c->app.cfg, "cli.deployer_url", NULL);
 	/* a person waits: reconnect quickly */
 	c->bus_cfg.reconnect_min_ms = 200;
 	c->bus_cfg.reconnect_max_ms = 2000;
