@@ -165,6 +165,12 @@ bool hb_deploy_backup_name_ok(const char *name);
 bool hb_deploy_phase_final(const char *phase);
 
 #define HB_DEPLOY_MAX_SERVICES 32
+/*
+ * deployer.verify.timeout_s when unset: how long verify may go on without
+ * a new phase, so also how long a follower of P/deploy/state (the CLI's
+ * --wait) must be ready to hear nothing (range 1..86400 s).
+ */
+#define HB_DEPLOY_VERIFY_TIMEOUT_S 300
 #define HB_DEPLOY_BACKUP_MAX 192
 #define HB_DEPLOY_MAX_FILES 16		/* a restore's "only" */
 #define HB_DEPLOY_FILE_MAX 128

@@ -274,8 +274,8 @@ follow_connected(struct cli *c)
 static int64_t
 default_timeout_ms(struct cli *c)
 {
-	long long longest = hb_cfg_int(c->app.cfg, "deployer.verify.timeout_s", 300,
-	    1, 86400);
+	long long longest = hb_cfg_int(c->app.cfg, "deployer.verify.timeout_s",
+	    HB_DEPLOY_VERIFY_TIMEOUT_S, 1, 86400);
 	json_t *steps = hb_cfg_json(c->app.cfg, "deployer.steps", JSON_OBJECT, NULL);
 	const char *name;
 	json_t *step;

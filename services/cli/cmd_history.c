@@ -145,11 +145,16 @@ fetch(const struct global *g, struct history *h)
 		return rc;
 	hb_log_setup("homebus", g->verbose ? HB_LOG_DEBUG : HB_LOG_ERROR,
 	    HB_LOG_TEXT, NULL);
-	port = hb_cfg_int(app.cfg, "deployer.http_port",
-	    hb_cfg_int(app.cfg, "http.port_base", 9100, 1, 65000) + 4, 1, 65535);
+	/* the port the deployer itself takes from the same file */
+	port = hb_app_service_port(app.cfg, "deployer");
 	if (hb_cfg_has(app.cfg, "cli.deployer_url")) {
 		snprintf(h->url, sizeof(h->url), "%s/%s",
 		    hb_cfg_str(app.cfg, "cli.deployer_url", ""), h->what);
+	} else if (port < 0) {
+		cli_error("the deployer serves no HTTP (deployer.http_port is -1): "
+		    "set cli.deployer_url to where it can be asked");
+		hb_app_free(&app);
+		return CLI_REFUSED;
 	} else {
 		const char *bind = hb_cfg_str(app.cfg, "http.bind", "127.0.0.1");
 

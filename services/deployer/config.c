@@ -3,6 +3,7 @@
  */
 #include "config.h"
 #include "hb_config.h"
+#include "hb_msg.h"
 #include "hb_topic.h"
 #include "hb_util.h"
 
@@ -283,8 +284,8 @@ read_verify(struct deployer_config *c, struct hb_config *cfg,
 	} else {
 		default_targets(c, cfg, instance);
 	}
-	c->verify_timeout_s = (int)hb_cfg_int(cfg, "deployer.verify.timeout_s", 300,
-	    1, 86400);
+	c->verify_timeout_s = (int)hb_cfg_int(cfg, "deployer.verify.timeout_s",
+	    HB_DEPLOY_VERIFY_TIMEOUT_S, 1, 86400);
 	c->stable_s = (int)hb_cfg_int(cfg, "deployer.verify.stable_s", 60, 0, 86400);
 	c->interval_s = (int)hb_cfg_int(cfg, "deployer.verify.interval_s", 2, 1,
 	    3600);
